@@ -1,0 +1,46 @@
+/*
+ * dockerfile.h - the parts of a Dockerfile that decide what a build reads.
+ *
+ * Enough of the Dockerfile grammar to know, for a target stage: the base
+ * image references of the stages it depends on, and the build-context
+ * sources its COPY/ADD instructions (without --from) can read.  Handles
+ * line continuations, comments, parser directives (escape), heredocs
+ * (skipped), JSON and shell forms, ARG defaults and ${VAR} expansion with
+ * build args.  Pure; owns its strings.
+ */
+#ifndef TAGEXPORT_DOCKERFILE_H
+#define TAGEXPORT_DOCKERFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagexport/buf.h"
+#include "tagexport/error.h"
+
+typedef struct te_dockerfile te_dockerfile;
+
+int te_dockerfile_parse(te_dockerfile **out, const char *data, size_t len,
+			te_error *err);
+void te_dockerfile_free(te_dockerfile *df);
+
+/*
+ * For target (NULL = last stage) with build args "NAME=VALUE":
+ * bases: base image references (after ARG expansion) of every stage the
+ *        target depends on, "scratch" included, stage aliases excluded;
+ * sources: cleaned context-relative source patterns of COPY/ADD in those
+ *        stages ("." means the whole context).  A source that still holds
+ *        an unexpanded variable makes sources contain just ".".  ADD URLs
+ *        are returned as-is in sources (they are not context files).
+ * Unknown target: TE_EINVALID.
+ */
+int te_dockerfile_inputs(te_strvec *bases, te_strvec *sources,
+			 const te_dockerfile *df, const char *target,
+			 const char *const *build_args, size_t nargs,
+			 te_error *err);
+
+/* Does a context-relative file path fall under one of the sources (a
+ * source matches the path itself or any of its parent directories, with
+ * fnmatch path semantics)? */
+bool te_dockerfile_sources_match(const te_strvec *sources, const char *path);
+
+#endif

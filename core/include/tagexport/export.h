@@ -1,0 +1,76 @@
+/*
+ * export.h - the export pipeline of one run (DESIGN.md "The export
+ * pipeline"): resolve the commit, read werf.yaml from it, select images,
+ * compute content-based tags, build what the stages repo lacks, then
+ * publish every selected final image under every --tag template with
+ * werf's labels removed and the extra labels added.
+ *
+ * Validation of templates and labels happens before anything is built or
+ * pushed.  The result is owned by the caller (te_export_result_free).
+ */
+#ifndef TAGEXPORT_EXPORT_H
+#define TAGEXPORT_EXPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tagexport/error.h"
+#include "tagexport/labels.h"
+#include "tagexport/log.h"
+
+typedef struct te_export_opts {
+	unsigned int version;
+	const char *dir;         /* project dir inside a git repo; NULL = "." */
+	const char *commit;      /* revision; NULL = HEAD */
+	const char *git_tag;     /* value for %git_tag%; NULL = from commit */
+	const char *config_path; /* project-relative; NULL = werf.yaml|yml */
+	const char *repo;        /* stages repository, required */
+	const char *const *tags; /* --tag templates */
+	size_t ntags;
+	const char *const *patterns; /* positional image globs */
+	size_t npatterns;
+	const te_labels *add_labels; /* extra labels, may be NULL */
+	bool insecure_registry;
+	bool skip_tls_verify;
+	const char *docker_config; /* dir with config.json, may be NULL */
+	const char *state_dir;     /* buildah storage, temp contexts */
+	const char *buildah;       /* NULL = "buildah" from PATH */
+	int parallel;              /* blob transfers at once; 0 = 4 */
+	te_log log;
+} te_export_opts;
+
+#define TE_EXPORT_OPTS_VERSION 1
+#define TE_EXPORT_OPTS_INIT {TE_EXPORT_OPTS_VERSION}
+
+typedef struct te_exported_ref {
+	char *reference; /* rendered --tag */
+	char *digest;    /* manifest digest in the target repo */
+} te_exported_ref;
+
+typedef struct te_export_image {
+	char *name;
+	char *content_based_tag;
+	char *stages_ref; /* repo:content-based-tag */
+	bool built;       /* false when the stages repo already had it */
+	size_t nrefs;
+	te_exported_ref *refs;
+} te_export_image;
+
+typedef struct te_export_result {
+	char commit[41];
+	char *git_tag;
+	size_t nimages;
+	te_export_image *images;
+	uint64_t bytes_copied;
+} te_export_result;
+
+int te_export_run(te_export_result **out, const te_export_opts *opts,
+		  te_error *err);
+void te_export_result_free(te_export_result *res);
+
+/* The --report-path JSON document (heap string, caller frees). */
+int te_export_report_json(char **out, const te_export_result *res,
+			  te_error *err);
+
+#endif
