@@ -45,7 +45,7 @@ int te_error_set_errno(te_error *err, te_code code, int errno_value,
 int te_error_wrap(te_error *err, const char *fmt, ...)
 {
 	char head[TE_ERROR_MSG_MAX];
-	char old[TE_ERROR_MSG_MAX];
+	size_t hlen, olen;
 	va_list ap;
 
 	if (!err)
@@ -53,10 +53,18 @@ int te_error_wrap(te_error *err, const char *fmt, ...)
 	if (err->code == TE_OK)
 		err->code = TE_ERROR;
 	va_start(ap, fmt);
-	vsnprintf(head, sizeof(head), fmt, ap);
+	vsnprintf(head, sizeof(head) - 2, fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+	hlen = strlen(head);
+	memcpy(head + hlen, ": ", 3);
+	hlen += 2;
+	/* Keep the root cause: the tail is cut, never the head. */
+	olen = strnlen(err->msg, sizeof(err->msg) - 1);
+	if (hlen + olen > sizeof(err->msg) - 1)
+		olen = sizeof(err->msg) - 1 - hlen;
+	memmove(err->msg + hlen, err->msg, olen);
+	memcpy(err->msg, head, hlen);
+	err->msg[hlen + olen] = '\0';
 	flatten(err->msg);
 	return err->code;
 }
