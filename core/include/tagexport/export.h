@@ -41,7 +41,7 @@ typedef struct te_export_opts {
 } te_export_opts;
 
 #define TE_EXPORT_OPTS_VERSION 1
-#define TE_EXPORT_OPTS_INIT {TE_EXPORT_OPTS_VERSION}
+#define TE_EXPORT_OPTS_INIT {.version = TE_EXPORT_OPTS_VERSION}
 
 typedef struct te_exported_ref {
 	char *reference; /* rendered --tag */

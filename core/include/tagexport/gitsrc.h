@@ -38,6 +38,12 @@ int te_gitsrc_resolve(char commit_out[41], char **tag_out, te_gitsrc *src,
 int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,
 			const char *path, te_error *err);
 
+/* Append the blob with the given 40-hex id to out (bounded by out->max);
+ * used to read symlink targets found by te_gitsrc_walk.  TE_ENOTFOUND when
+ * there is no such blob, TE_EINVALID for a malformed id. */
+int te_gitsrc_read_blob(te_buf *out, te_gitsrc *src, const char *oid,
+			te_error *err);
+
 typedef struct te_gitsrc_entry {
 	const char *path;   /* relative to the walked directory */
 	const char *oid;    /* 40 hex blob id (link target blob for symlinks) */
@@ -58,7 +64,10 @@ int te_gitsrc_walk(te_gitsrc *src, const char *commit, const char *dir,
 /*
  * Write the files under project-relative dir into dest (an existing, empty,
  * private directory) keeping modes and symlinks; entries for which keep
- * returns false are skipped (NULL keep: all).  Never writes outside dest.
+ * returns false are skipped (NULL keep: all).  Never writes outside dest:
+ * no symlink is followed while writing, and symlinks whose target is
+ * absolute or climbs above dir are skipped (not created).  Files get mode
+ * 0644 or 0755, directories 0755.
  */
 typedef bool (*te_gitsrc_keep_fn)(const char *path, void *payload);
 int te_gitsrc_materialize(te_gitsrc *src, const char *commit, const char *dir,

@@ -12,6 +12,10 @@
 
 #include "tagexport/error.h"
 
+/* Longest input (bytes) te_slug_slugify and te_slug_docker_tag accept;
+ * longer input is TE_EINVALID.  Far above any image name or git tag. */
+#define TE_SLUG_INPUT_MAX 65536
+
 /* MurmurHash3 x86_32 over len bytes with the given seed. */
 uint32_t te_slug_murmur3(const void *data, size_t len, uint32_t seed);
 

@@ -1,0 +1,420 @@
+/*
+ * cmd_export.c - `tagexport export`: werf export's flags and environment
+ * variables mapped onto te_export_opts.  Flags win over environment.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "tagexport/buf.h"
+#include "tagexport/export.h"
+#include "tagexport/labels.h"
+
+extern char **environ;
+
+enum {
+	OPT_REPO = 256,
+	OPT_TAG,
+	OPT_ADD_LABEL,
+	OPT_ADD_LABEL_SEPARATOR,
+	OPT_DIR,
+	OPT_COMMIT,
+	OPT_GIT_TAG,
+	OPT_CONFIG,
+	OPT_INSECURE_REGISTRY,
+	OPT_SKIP_TLS_VERIFY,
+	OPT_DOCKER_CONFIG,
+	OPT_REPORT_PATH,
+	OPT_PARALLEL_TASKS_LIMIT,
+	OPT_STATE_DIR,
+	OPT_BUILDAH,
+	OPT_VERBOSE,
+	OPT_HELP
+};
+
+static const struct option long_options[] = {
+	{"repo", required_argument, NULL, OPT_REPO},
+	{"tag", required_argument, NULL, OPT_TAG},
+	{"add-label", required_argument, NULL, OPT_ADD_LABEL},
+	{"add-label-separator", required_argument, NULL,
+	 OPT_ADD_LABEL_SEPARATOR},
+	{"dir", required_argument, NULL, OPT_DIR},
+	{"commit", required_argument, NULL, OPT_COMMIT},
+	{"git-tag", required_argument, NULL, OPT_GIT_TAG},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"insecure-registry", optional_argument, NULL, OPT_INSECURE_REGISTRY},
+	{"skip-tls-verify-registry", optional_argument, NULL,
+	 OPT_SKIP_TLS_VERIFY},
+	{"docker-config", required_argument, NULL, OPT_DOCKER_CONFIG},
+	{"report-path", required_argument, NULL, OPT_REPORT_PATH},
+	{"parallel-tasks-limit", required_argument, NULL,
+	 OPT_PARALLEL_TASKS_LIMIT},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"buildah", required_argument, NULL, OPT_BUILDAH},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0}};
+
+static void export_usage(FILE *out)
+{
+	fprintf(out,
+"usage: tagexport export [IMAGE_NAME...] --repo REPO --tag TEMPLATE\n"
+"                        [--tag TEMPLATE...] [options]\n"
+"\n"
+"Build the images of werf.yaml at a git commit (if the stages repo lacks\n"
+"them) and publish them under every --tag, with werf's labels removed.\n"
+"IMAGE_NAME arguments are globs; !PATTERN excludes.\n"
+"\n"
+"  --repo REPO                   stages repository ($WERF_REPO)\n"
+"  --tag TEMPLATE                target reference; %%image%%, %%image_slug%%,\n"
+"                                %%image_safe_slug%%, %%image_content_based_tag%%,\n"
+"                                %%git_tag%%, %%git_commit%% are expanded\n"
+"  --add-label NAME=VALUE        extra label ($WERF_EXPORT_ADD_LABEL_*)\n"
+"  --add-label-separator SEP     separator inside --add-label values\n"
+"                                ($WERF_EXPORT_ADD_LABEL_SEPARATOR, default \\n)\n"
+"  --dir DIR                     project directory in a git repository\n"
+"                                ($WERF_DIR, default .)\n"
+"  --commit REV                  revision to export (default HEAD)\n"
+"  --git-tag NAME                value of %%git_tag%% (default: --commit if it\n"
+"                                names a tag)\n"
+"  --config PATH                 werf.yaml path in the commit ($WERF_CONFIG)\n"
+"  --insecure-registry           allow plain HTTP ($WERF_INSECURE_REGISTRY)\n"
+"  --skip-tls-verify-registry    do not verify TLS certificates\n"
+"                                ($WERF_SKIP_TLS_VERIFY_REGISTRY)\n"
+"  --docker-config DIR           dir with config.json ($WERF_DOCKER_CONFIG,\n"
+"                                $DOCKER_CONFIG, ~/.docker)\n"
+"  --report-path FILE            write a JSON report\n"
+"  --parallel-tasks-limit N      blobs transferred at once (default 4)\n"
+"  --state-dir DIR               build storage ($TAGEXPORT_STATE_DIR,\n"
+"                                default ~/.cache/tagexport)\n"
+"  --verbose                     show build output\n"
+"\n"
+"stdout: one line per exported reference, REF@sha256:...\n"
+"exit: 0 success, 1 export failed, 2 usage or configuration error\n");
+}
+
+struct export_args {
+	te_strvec tags;
+	te_strvec label_flags;
+	te_strvec patterns;
+	const char *repo;
+	const char *separator;
+	const char *dir;
+	const char *commit;
+	const char *git_tag;
+	const char *config;
+	const char *docker_config;
+	const char *report_path;
+	const char *state_dir;
+	const char *buildah;
+	bool insecure;
+	bool skip_tls_verify;
+	int parallel;
+	int verbose;
+};
+
+static bool flag_bool(const char *value, bool *out)
+{
+	if (!value || strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+		*out = true;
+		return true;
+	}
+	if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static bool parse_int(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < -1 || v > 1024)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+static int parse_args(struct export_args *a, int argc, char **argv)
+{
+	te_error err = TE_ERROR_INIT;
+	const char *env;
+	int opt;
+
+	a->repo = getenv("WERF_REPO");
+	a->dir = getenv("WERF_DIR");
+	a->config = getenv("WERF_CONFIG");
+	a->insecure = cli_env_true("WERF_INSECURE_REGISTRY");
+	a->skip_tls_verify = cli_env_true("WERF_SKIP_TLS_VERIFY_REGISTRY");
+	env = getenv("WERF_PARALLEL_TASKS_LIMIT");
+	if (env && *env && !parse_int(env, &a->parallel))
+		return cli_usage_error("invalid WERF_PARALLEL_TASKS_LIMIT \"%s\"",
+				       env);
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_REPO:
+			a->repo = optarg;
+			break;
+		case OPT_TAG:
+			if (te_strvec_push(&a->tags, optarg, &err) < 0)
+				return cli_fail(&err);
+			break;
+		case OPT_ADD_LABEL:
+			if (te_strvec_push(&a->label_flags, optarg, &err) < 0)
+				return cli_fail(&err);
+			break;
+		case OPT_ADD_LABEL_SEPARATOR:
+			a->separator = optarg;
+			break;
+		case OPT_DIR:
+			a->dir = optarg;
+			break;
+		case OPT_COMMIT:
+			a->commit = optarg;
+			break;
+		case OPT_GIT_TAG:
+			a->git_tag = optarg;
+			break;
+		case OPT_CONFIG:
+			a->config = optarg;
+			break;
+		case OPT_INSECURE_REGISTRY:
+			if (!flag_bool(optarg, &a->insecure))
+				return cli_usage_error(
+					"invalid --insecure-registry value");
+			break;
+		case OPT_SKIP_TLS_VERIFY:
+			if (!flag_bool(optarg, &a->skip_tls_verify))
+				return cli_usage_error(
+					"invalid --skip-tls-verify-registry "
+					"value");
+			break;
+		case OPT_DOCKER_CONFIG:
+			a->docker_config = optarg;
+			break;
+		case OPT_REPORT_PATH:
+			a->report_path = optarg;
+			break;
+		case OPT_PARALLEL_TASKS_LIMIT:
+			if (!parse_int(optarg, &a->parallel))
+				return cli_usage_error(
+					"invalid --parallel-tasks-limit \"%s\" "
+					"(an integer from -1 to 1024)",
+					optarg);
+			break;
+		case OPT_STATE_DIR:
+			a->state_dir = optarg;
+			break;
+		case OPT_BUILDAH:
+			a->buildah = optarg;
+			break;
+		case OPT_VERBOSE:
+			a->verbose = 1;
+			break;
+		case 'h':
+		case OPT_HELP:
+			export_usage(stdout);
+			return -1;
+		default:
+			return cli_usage_error("unknown or incomplete option");
+		}
+	}
+	/* GNU getopt permutes argv: positionals may stand anywhere, as
+	 * with werf's flags. */
+	for (; optind < argc; optind++)
+		if (te_strvec_push(&a->patterns, argv[optind], &err) < 0)
+			return cli_fail(&err);
+	return 0;
+}
+
+/* Where the build storage lives unless --state-dir says otherwise. */
+static int default_state_dir(te_buf *out, te_error *err)
+{
+	const char *env = getenv("TAGEXPORT_STATE_DIR");
+	const char *home = getenv("HOME");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+
+	if (env && *env)
+		return te_buf_puts(out, env, err);
+	if (xdg && *xdg)
+		return te_buf_printf(out, err, "%s/tagexport", xdg);
+	if (home && *home)
+		return te_buf_printf(out, err, "%s/.cache/tagexport", home);
+	return te_error_set(err, TE_EINVALID,
+			    "no state directory: set --state-dir or HOME");
+}
+
+static int make_dirs(const char *path, te_error *err)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+	size_t i;
+
+	if (len == 0 || len >= sizeof(tmp))
+		return te_error_set(err, TE_EINVALID, "bad state directory");
+	memcpy(tmp, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return te_error_set_errno(err, TE_EIO, errno,
+						  "cannot create %s", tmp);
+		tmp[i] = path[i];
+	}
+	return 0;
+}
+
+/* --docker-config, $WERF_DOCKER_CONFIG, $DOCKER_CONFIG, ~/.docker. */
+static int docker_config_dir(te_buf *out, const char *flag, te_error *err)
+{
+	const char *v = flag;
+	const char *home = getenv("HOME");
+
+	if (!v || !*v)
+		v = getenv("WERF_DOCKER_CONFIG");
+	if (!v || !*v)
+		v = getenv("DOCKER_CONFIG");
+	if (v && *v)
+		return te_buf_puts(out, v, err);
+	if (home && *home)
+		return te_buf_printf(out, err, "%s/.docker", home);
+	return 0;
+}
+
+/* Write the report next to its final name, then rename: never a
+ * half-written report. */
+static int write_report(const char *path, const te_export_result *res,
+			te_error *err)
+{
+	te_buf tmp = TE_BUF_INIT(PATH_MAX);
+	char *json = NULL;
+	FILE *f = NULL;
+	int rc;
+
+	rc = te_export_report_json(&json, res, err);
+	if (rc == 0)
+		rc = te_buf_printf(&tmp, err, "%s.tmp.%ld", path,
+				   (long)getpid());
+	if (rc < 0)
+		goto done;
+	f = fopen(tmp.ptr, "w");
+	if (!f || fputs(json, f) == EOF || fputc('\n', f) == EOF ||
+	    fflush(f) == EOF || fsync(fileno(f)) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+					"cannot write report %s", path);
+		goto done;
+	}
+	if (fclose(f) != 0 || rename(tmp.ptr, path) < 0) {
+		f = NULL;
+		rc = te_error_set_errno(err, TE_EIO, errno,
+					"cannot write report %s", path);
+		goto done;
+	}
+	f = NULL;
+done:
+	if (f)
+		fclose(f);
+	if (rc < 0 && tmp.len)
+		unlink(tmp.ptr);
+	te_buf_dispose(&tmp);
+	free(json);
+	return rc;
+}
+
+static void print_refs(const te_export_result *res)
+{
+	size_t i, j;
+
+	for (i = 0; i < res->nimages; i++)
+		for (j = 0; j < res->images[i].nrefs; j++)
+			printf("%s@%s\n", res->images[i].refs[j].reference,
+			       res->images[i].refs[j].digest);
+	fflush(stdout);
+}
+
+int cmd_export(int argc, char **argv)
+{
+	struct export_args a = {0};
+	te_export_opts opts = TE_EXPORT_OPTS_INIT;
+	te_export_result *res = NULL;
+	te_labels *labels = NULL;
+	te_buf state = TE_BUF_INIT(PATH_MAX);
+	te_buf docker_config = TE_BUF_INIT(PATH_MAX);
+	te_error err = TE_ERROR_INIT;
+	int rc;
+
+	rc = parse_args(&a, argc, argv);
+	if (rc != 0) {
+		rc = rc < 0 ? CLI_EXIT_OK : rc;
+		goto done;
+	}
+	/* Everything the user typed is checked before any work starts. */
+	if (a.tags.count == 0) {
+		rc = cli_usage_error("required at least one tag template: use "
+				     "the --tag option to specify templates");
+		goto done;
+	}
+	if (te_labels_parse_werf(&labels, (const char *const *)environ,
+				 (const char *const *)a.label_flags.items,
+				 a.label_flags.count, a.separator, &err) < 0 ||
+	    (a.state_dir ? te_buf_puts(&state, a.state_dir, &err)
+			 : default_state_dir(&state, &err)) < 0 ||
+	    make_dirs(state.ptr, &err) < 0 ||
+	    docker_config_dir(&docker_config, a.docker_config, &err) < 0) {
+		rc = cli_fail(&err);
+		goto done;
+	}
+
+	opts.dir = a.dir;
+	opts.commit = a.commit;
+	opts.git_tag = a.git_tag;
+	opts.config_path = a.config;
+	opts.repo = a.repo;
+	opts.tags = (const char *const *)a.tags.items;
+	opts.ntags = a.tags.count;
+	opts.patterns = (const char *const *)a.patterns.items;
+	opts.npatterns = a.patterns.count;
+	opts.add_labels = labels;
+	opts.insecure_registry = a.insecure;
+	opts.skip_tls_verify = a.skip_tls_verify;
+	opts.docker_config = docker_config.len ? docker_config.ptr : NULL;
+	opts.state_dir = state.ptr;
+	opts.buildah = a.buildah;
+	opts.parallel = a.parallel;
+	opts.log.fn = cli_log_stderr;
+	opts.log.payload = &a.verbose;
+
+	if (te_export_run(&res, &opts, &err) < 0) {
+		rc = cli_fail(&err);
+		goto done;
+	}
+	print_refs(res);
+	if (a.report_path && write_report(a.report_path, res, &err) < 0) {
+		rc = cli_fail(&err);
+		goto done;
+	}
+	rc = CLI_EXIT_OK;
+done:
+	te_export_result_free(res);
+	te_labels_free(labels);
+	te_buf_dispose(&state);
+	te_buf_dispose(&docker_config);
+	te_strvec_dispose(&a.tags);
+	te_strvec_dispose(&a.label_flags);
+	te_strvec_dispose(&a.patterns);
+	return rc;
+}

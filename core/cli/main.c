@@ -1,0 +1,102 @@
+/*
+ * main.c - `tagexport` entry point: process-wide initialisation and
+ * sub-command dispatch.
+ */
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "tagexport/gitsrc.h"
+
+const char *cli_progname = "tagexport";
+
+int cli_fail(const te_error *err)
+{
+	fprintf(stderr, "%s: error: %s\n", cli_progname,
+		err->msg[0] ? err->msg : te_code_str(err->code));
+	if (err->code == TE_EINVALID || err->code == TE_EUNSUPPORTED)
+		return CLI_EXIT_USAGE;
+	return CLI_EXIT_FAILED;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: error: ", cli_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s export --help'.\n", cli_progname);
+	return CLI_EXIT_USAGE;
+}
+
+bool cli_env_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+		     strcasecmp(v, "yes") == 0);
+}
+
+void cli_log_stderr(void *payload, te_log_level level, const char *msg)
+{
+	int verbose = payload ? *(const int *)payload : 0;
+
+	if (level == TE_LOG_DEBUG && !verbose)
+		return;
+	fprintf(stderr, "%s: %s%s\n", cli_progname,
+		level >= TE_LOG_WARN ? "warning: " : "", msg);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: tagexport <command> [options]\n"
+		"\n"
+		"commands:\n"
+		"  export    build the images of werf.yaml at a git commit and\n"
+		"            publish them under --tag templates (werf export)\n"
+		"  version   print the version\n"
+		"\n"
+		"Run 'tagexport export --help' for the export options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	te_error err = TE_ERROR_INIT;
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "version") == 0 ||
+	    strcmp(argv[1], "--version") == 0) {
+		printf("tagexport %s\n", TE_VERSION);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "export") != 0) {
+		fprintf(stderr, "%s: unknown command \"%s\"\n", cli_progname,
+			argv[1]);
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    te_gitsrc_global_init(&err) < 0) {
+		te_error_set(&err, TE_ERROR, "library initialisation failed");
+		return cli_fail(&err);
+	}
+	rc = cmd_export(argc - 1, argv + 1);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# deps.sh - install everything tagexport needs to build, test and demo on
+# Debian 12.  Idempotent: does nothing when all packages are present.
+set -euo pipefail
+
+PACKAGES=(
+	gcc make cmake pkg-config git curl jq iproute2 time ca-certificates
+	libgit2-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
+	libmicrohttpd-dev libcmocka-dev
+	buildah docker-registry skopeo busybox-static apache2-utils openssl
+	clang-format
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The Debian package starts a system registry on :5000 where systemd runs;
+# tests and the demo start their own on free loopback ports instead.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,148 @@
+# lib.sh - shared helpers for the integration tests (sourced, bash).
+#
+# Everything is real: docker-registry instances on free loopback ports,
+# git repositories made with git, images built with buildah, results read
+# back with skopeo.  Each test gets its own temp dir, removed on exit
+# together with every server it started.
+
+set -uo pipefail
+
+TE_BIN_DIR=${TE_BIN_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/bin}
+TAGEXPORT="$TE_BIN_DIR/tagexport"
+TE_TMP=$(mktemp -d "${TMPDIR:-/tmp}/te-test.XXXXXX")
+TE_PIDS=()
+TE_FAILS=0
+TE_PASSES=0
+
+te_cleanup() {
+	local pid
+	for pid in "${TE_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ -n "${TE_KEEP_TMP:-}" ]; then
+		echo "kept $TE_TMP" >&2
+	else
+		rm -rf "$TE_TMP" 2>/dev/null || true
+	fi
+}
+trap te_cleanup EXIT
+
+# Skip (77) when a prerequisite is missing, unless CI demands everything.
+te_require() {
+	local bin
+	for bin in "$@"; do
+		if ! command -v "$bin" >/dev/null 2>&1; then
+			if [ "${TE_REQUIRE_INTEGRATION:-}" = 1 ]; then
+				echo "FATAL: required program $bin is missing" >&2
+				exit 1
+			fi
+			echo "SKIP: $bin is not installed" >&2
+			exit 77
+		fi
+	done
+}
+
+pass() { TE_PASSES=$((TE_PASSES + 1)); echo "ok - $*"; }
+fail() { TE_FAILS=$((TE_FAILS + 1)); echo "not ok - $*" >&2; }
+
+# check DESCRIPTION COMMAND...: passes when COMMAND succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+te_finish() {
+	echo "$TE_PASSES passed, $TE_FAILS failed"
+	[ "$TE_FAILS" -eq 0 ]
+}
+
+te_free_port() {
+	local port
+	while :; do
+		port=$((20000 + RANDOM % 40000))
+		if ! ss -Hltn "sport = :$port" | grep -q .; then
+			echo "$port"
+			return
+		fi
+	done
+}
+
+# start_registry VAR: starts docker-registry, sets $VAR to 127.0.0.1:PORT.
+start_registry() {
+	local var=$1 dir port pid i
+	dir=$(mktemp -d "$TE_TMP/registry.XXXXXX")
+	for _ in 1 2 3 4 5; do
+		port=$(te_free_port)
+		cat >"$dir/config.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YML
+		docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+		pid=$!
+		TE_PIDS+=("$pid")
+		for i in $(seq 1 100); do
+			if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
+				printf -v "$var" '%s' "127.0.0.1:$port"
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null || true
+	done
+	echo "FATAL: docker-registry did not start" >&2
+	cat "$dir/log" >&2
+	exit 1
+}
+
+te_buildah() {
+	buildah --root "$TE_TMP/buildah/root" --runroot "$TE_TMP/buildah/run" \
+		--storage-driver vfs "$@"
+}
+
+# make_base_image REF: a busybox image built from scratch, pushed to REF.
+make_base_image() {
+	local ref=$1 ctx="$TE_TMP/base-ctx" conf="$TE_TMP/base-registries.conf"
+	local host=${ref%%/*}
+	mkdir -p "$ctx"
+	cp "$(command -v busybox)" "$ctx/busybox"
+	printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$ctx/Dockerfile"
+	printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$host" >"$conf"
+	te_buildah build --isolation chroot -q -t localhost/te-base "$ctx" >/dev/null &&
+		CONTAINERS_REGISTRIES_CONF=$conf te_buildah push -q --tls-verify=false \
+			localhost/te-base "docker://$ref" >/dev/null || {
+		echo "FATAL: cannot build the base image" >&2
+		exit 1
+	}
+}
+
+# registry_catalog HOST: sorted "repo:tag" list, to prove nothing was pushed.
+registry_catalog() {
+	local host=$1 repo
+	for repo in $(curl -fsS "http://$host/v2/_catalog?n=1000" | jq -r '.repositories[]'); do
+		curl -fsS "http://$host/v2/$repo/tags/list" |
+			jq -r --arg r "$repo" '(.tags // [])[] | "\($r):\(.)"'
+	done | sort
+}
+
+skopeo_inspect() {
+	skopeo inspect --tls-verify=false "docker://$1"
+}
+
+# git_commit_all DIR MESSAGE
+git_commit_all() {
+	git -C "$1" add -A
+	git -C "$1" -c user.name=t -c user.email=t@example.com commit -qm "$2"
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The main path of `tagexport export`: a multi-image werf project exported
+# from a git tag into two registries, checked with skopeo; positional
+# selection; a no-op re-run; a change that moves one content tag only.
+. "$(dirname "$0")/lib.sh"
+te_require docker-registry skopeo buildah git busybox jq curl
+
+start_registry REG
+start_registry REG2
+make_base_image "$REG/base/busybox:1"
+STATE="$TE_TMP/state"
+
+proj="$TE_TMP/project"
+mkdir -p "$proj/backend" "$proj/frontend/static" "$proj/docs"
+git init -q -b main "$proj"
+cat >"$proj/werf.yaml" <<YAML
+project: demo-shop
+configVersion: 1
+---
+image: backend
+dockerfile: Dockerfile.backend
+args:
+  GREETING: hello
+---
+image: [frontend]
+context: frontend
+dockerfile: Dockerfile
+---
+image: tools
+dockerfile: Dockerfile.backend
+final: false
+YAML
+cat >"$proj/Dockerfile.backend" <<DF
+ARG BASE=$REG/base/busybox:1
+FROM \$BASE
+ARG GREETING
+COPY backend/ /app/
+RUN echo "\$GREETING" > /app/greeting
+DF
+echo 'server v1' >"$proj/backend/server.sh"
+echo 'unrelated notes' >"$proj/docs/README"
+cat >"$proj/frontend/Dockerfile" <<DF
+FROM $REG/base/busybox:1
+COPY static /srv
+DF
+echo '<h1>v1</h1>' >"$proj/frontend/static/index.html"
+git_commit_all "$proj" "first"
+git -C "$proj" -c user.name=t -c user.email=t@example.com tag -a v1.0.0 -m "release 1.0.0"
+# Uncommitted changes must never reach an export.
+echo 'dirty' >"$proj/backend/server.sh"
+
+run_export() {
+	"$TAGEXPORT" export --dir "$proj" --state-dir "$STATE" \
+		--repo "$REG/shop/stages" "$@"
+}
+
+export WERF_EXPORT_ADD_LABEL_A='org.example.from-env=yes'
+out=$(run_export --commit v1.0.0 \
+	--tag "$REG/shop/%image%:latest" \
+	--tag "$REG2/mirror/%image_slug%:%git_tag%" \
+	--add-label 'org.opencontainers.image.source=https://git.example.com/shop' \
+	--add-label $'org.example.a=1\norg.example.b=x=y' \
+	--report-path "$TE_TMP/report.json" 2>"$TE_TMP/err1")
+rc=$?
+check "first export exits 0" test "$rc" -eq 0
+check "prints four references" test "$(printf '%s\n' "$out" | grep -c '@sha256:')" -eq 4
+check "stdout lines are REF@sha256" bash -c '! printf "%s\n" "$1" | grep -vqE "^[^ ]+@sha256:[0-9a-f]{64}$"' _ "$out"
+check "backend on the stages registry" grep -q "^$REG/shop/backend:latest@" <<<"$out"
+check "frontend on the second registry with git tag" grep -q "^$REG2/mirror/frontend:v1.0.0@" <<<"$out"
+check "final:false image not exported" bash -c '! grep -q tools <<<"$1"' _ "$out"
+check "tools not in any registry" bash -c '! skopeo inspect --tls-verify=false docker://$1/shop/tools:latest >/dev/null 2>&1' _ "$REG"
+
+info=$(skopeo_inspect "$REG2/mirror/backend:v1.0.0")
+check "no werf labels left" test "$(jq '[.Labels // {} | keys[] | select(startswith("werf"))] | length' <<<"$info")" -eq 0
+check "added label from flag" test "$(jq -r '.Labels["org.opencontainers.image.source"]' <<<"$info")" = https://git.example.com/shop
+check "label value keeps later =" test "$(jq -r '.Labels["org.example.b"]' <<<"$info")" = x=y
+check "label from env" test "$(jq -r '.Labels["org.example.from-env"]' <<<"$info")" = yes
+stages_tag=$(jq -r '.images.backend.content_based_tag' "$TE_TMP/report.json")
+check "content tag is 56 hex" grep -qE '^[0-9a-f]{56}$' <<<"$stages_tag"
+sinfo=$(skopeo_inspect "$REG/shop/stages:$stages_tag")
+check "stages image keeps werf labels" test "$(jq -r '.Labels.werf' <<<"$sinfo")" = demo-shop
+check "stages image records commit" test "$(jq -r '.Labels["werf-project-repo-commit"]' <<<"$sinfo")" = "$(git -C "$proj" rev-parse v1.0.0^{commit})"
+check "exported layers are the stages layers" test "$(jq -c .Layers <<<"$info")" = "$(jq -c .Layers <<<"$sinfo")"
+check "build saw the build arg" bash -c 'test "$(skopeo inspect --tls-verify=false --raw docker://$1 >/dev/null; echo ok)" = ok' _ "$REG/shop/backend:latest"
+check "report says built" test "$(jq -r '.images.backend.built' "$TE_TMP/report.json")" = true
+check "report lists exported refs" test "$(jq '.images.frontend.exported | length' "$TE_TMP/report.json")" -eq 2
+check "report digest matches registry" test "$(jq -r '.images.backend.exported[0].digest' "$TE_TMP/report.json")" = "$(skopeo_inspect "$REG/shop/backend:latest" | jq -r .Digest)"
+
+# The committed file, not the dirty working tree, was built.
+mkdir -p "$TE_TMP/unpack"
+layer=$(skopeo_inspect "$REG/shop/backend:latest" | jq -r '.Layers[-1]')
+check "committed content was built" bash -c '
+	curl -fsSL "http://$1/v2/shop/backend/blobs/$2" | tar -xzO 2>/dev/null | grep -qa "server v1"' _ "$REG" "$layer"
+
+# Re-running with nothing changed is a no-op with identical digests.
+out2=$(run_export --commit v1.0.0 \
+	--tag "$REG/shop/%image%:latest" \
+	--tag "$REG2/mirror/%image_slug%:%git_tag%" \
+	--add-label 'org.opencontainers.image.source=https://git.example.com/shop' \
+	--add-label $'org.example.a=1\norg.example.b=x=y' \
+	--report-path "$TE_TMP/report2.json" 2>"$TE_TMP/err2")
+check "re-run exits 0" test $? -eq 0
+check "re-run yields identical digests" test "$out" = "$out2"
+check "re-run builds nothing" test "$(jq '[.images[].built] | any' "$TE_TMP/report2.json")" = false
+
+# Positional selection exports only the named image.
+out3=$(run_export --commit v1.0.0 --tag "$REG/sel/%image%:x" 'back*' 2>/dev/null)
+check "positional selection: one reference" test "$(printf '%s\n' "$out3" | wc -l)" -eq 1
+check "positional selection: backend" grep -q "^$REG/sel/backend:x@" <<<"$out3"
+out3b=$(run_export --commit v1.0.0 --tag "$REG/sel2/%image%:x" '!backend' 2>/dev/null)
+check "exclusion pattern: frontend only" test "$(printf '%s\n' "$out3b" | cut -d@ -f1)" = "$REG/sel2/frontend:x"
+
+# A change nobody COPYs moves nothing; a backend change moves backend only.
+git -C "$proj" checkout -q -- backend/server.sh
+echo 'more notes' >>"$proj/docs/README"
+git_commit_all "$proj" "docs only"
+run_export --tag "$REG/t/%image%:x" --report-path "$TE_TMP/r3.json" >/dev/null 2>&1
+check "unread file keeps backend tag" test "$(jq -r .images.backend.content_based_tag "$TE_TMP/r3.json")" = "$stages_tag"
+check "unread file builds nothing" test "$(jq '[.images[].built] | any' "$TE_TMP/r3.json")" = false
+front_tag=$(jq -r .images.frontend.content_based_tag "$TE_TMP/r3.json")
+echo 'server v2' >"$proj/backend/server.sh"
+git_commit_all "$proj" "backend v2"
+run_export --tag "$REG/t/%image%:y" --report-path "$TE_TMP/r4.json" >/dev/null 2>&1
+check "backend change moves backend tag" test "$(jq -r .images.backend.content_based_tag "$TE_TMP/r4.json")" != "$stages_tag"
+check "backend change keeps frontend tag" test "$(jq -r .images.frontend.content_based_tag "$TE_TMP/r4.json")" = "$front_tag"
+check "only backend rebuilt" test "$(jq -c '[.images.backend.built, .images.frontend.built]' "$TE_TMP/r4.json")" = '[true,false]'
+check "%git_commit% placeholder" bash -c '
+	out=$("$1" export --dir "$2" --state-dir "$3" --repo "$4/shop/stages" --tag "$4/c/%image%:%git_commit%" backend 2>/dev/null)
+	grep -q "^$4/c/backend:$(git -C "$2" rev-parse HEAD)@" <<<"$out"' _ "$TAGEXPORT" "$proj" "$STATE" "$REG"
+
+te_finish

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# run.sh - the whole test suite: unit and integration tests on a normal
+# build, then the same suite built with AddressSanitizer and
+# UndefinedBehaviorSanitizer.  Usage: tests/run.sh [--quick] (quick: skip
+# the sanitizer pass).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests/deps.sh
+
+export TE_REQUIRE_INTEGRATION=1
+jobs=$(nproc)
+
+cmake -S . -B build -DTE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+clang-format --dry-run -Werror core/src/*.c core/include/tagexport/*.h core/cli/*.[ch]
+(cd build && ctest --output-on-failure -j2)
+
+if [ "${1:-}" != --quick ]; then
+	cmake -S . -B build-asan -DTE_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+		-DTE_SANITIZER=address,undefined >/dev/null
+	cmake --build build-asan -j"$jobs"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		bash -c 'cd build-asan && ctest --output-on-failure -j2'
+fi
