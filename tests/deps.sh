@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-	gcc make cmake pkg-config git curl jq iproute2 time ca-certificates
+	gcc make cmake pkg-config git curl jq iproute2 time bc ca-certificates
 	libgit2-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
 	libmicrohttpd-dev libcmocka-dev
 	buildah docker-registry skopeo busybox-static apache2-utils openssl

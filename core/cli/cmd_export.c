@@ -40,64 +40,80 @@ enum {
 };
 
 static const struct option long_options[] = {
-	{"repo", required_argument, NULL, OPT_REPO},
-	{"tag", required_argument, NULL, OPT_TAG},
-	{"add-label", required_argument, NULL, OPT_ADD_LABEL},
-	{"add-label-separator", required_argument, NULL,
-	 OPT_ADD_LABEL_SEPARATOR},
-	{"dir", required_argument, NULL, OPT_DIR},
-	{"commit", required_argument, NULL, OPT_COMMIT},
-	{"git-tag", required_argument, NULL, OPT_GIT_TAG},
-	{"config", required_argument, NULL, OPT_CONFIG},
-	{"insecure-registry", optional_argument, NULL, OPT_INSECURE_REGISTRY},
-	{"skip-tls-verify-registry", optional_argument, NULL,
-	 OPT_SKIP_TLS_VERIFY},
-	{"docker-config", required_argument, NULL, OPT_DOCKER_CONFIG},
-	{"report-path", required_argument, NULL, OPT_REPORT_PATH},
-	{"parallel-tasks-limit", required_argument, NULL,
-	 OPT_PARALLEL_TASKS_LIMIT},
-	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-	{"buildah", required_argument, NULL, OPT_BUILDAH},
-	{"verbose", no_argument, NULL, OPT_VERBOSE},
-	{"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0}};
+    {"repo", required_argument, NULL, OPT_REPO},
+    {"tag", required_argument, NULL, OPT_TAG},
+    {"add-label", required_argument, NULL, OPT_ADD_LABEL},
+    {"add-label-separator", required_argument, NULL, OPT_ADD_LABEL_SEPARATOR},
+    {"dir", required_argument, NULL, OPT_DIR},
+    {"commit", required_argument, NULL, OPT_COMMIT},
+    {"git-tag", required_argument, NULL, OPT_GIT_TAG},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"insecure-registry", optional_argument, NULL, OPT_INSECURE_REGISTRY},
+    {"skip-tls-verify-registry", optional_argument, NULL, OPT_SKIP_TLS_VERIFY},
+    {"docker-config", required_argument, NULL, OPT_DOCKER_CONFIG},
+    {"report-path", required_argument, NULL, OPT_REPORT_PATH},
+    {"parallel-tasks-limit", required_argument, NULL, OPT_PARALLEL_TASKS_LIMIT},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"buildah", required_argument, NULL, OPT_BUILDAH},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0}};
 
 static void export_usage(FILE *out)
 {
-	fprintf(out,
-"usage: tagexport export [IMAGE_NAME...] --repo REPO --tag TEMPLATE\n"
-"                        [--tag TEMPLATE...] [options]\n"
-"\n"
-"Build the images of werf.yaml at a git commit (if the stages repo lacks\n"
-"them) and publish them under every --tag, with werf's labels removed.\n"
-"IMAGE_NAME arguments are globs; !PATTERN excludes.\n"
-"\n"
-"  --repo REPO                   stages repository ($WERF_REPO)\n"
-"  --tag TEMPLATE                target reference; %%image%%, %%image_slug%%,\n"
-"                                %%image_safe_slug%%, %%image_content_based_tag%%,\n"
-"                                %%git_tag%%, %%git_commit%% are expanded\n"
-"  --add-label NAME=VALUE        extra label ($WERF_EXPORT_ADD_LABEL_*)\n"
-"  --add-label-separator SEP     separator inside --add-label values\n"
-"                                ($WERF_EXPORT_ADD_LABEL_SEPARATOR, default \\n)\n"
-"  --dir DIR                     project directory in a git repository\n"
-"                                ($WERF_DIR, default .)\n"
-"  --commit REV                  revision to export (default HEAD)\n"
-"  --git-tag NAME                value of %%git_tag%% (default: --commit if it\n"
-"                                names a tag)\n"
-"  --config PATH                 werf.yaml path in the commit ($WERF_CONFIG)\n"
-"  --insecure-registry           allow plain HTTP ($WERF_INSECURE_REGISTRY)\n"
-"  --skip-tls-verify-registry    do not verify TLS certificates\n"
-"                                ($WERF_SKIP_TLS_VERIFY_REGISTRY)\n"
-"  --docker-config DIR           dir with config.json ($WERF_DOCKER_CONFIG,\n"
-"                                $DOCKER_CONFIG, ~/.docker)\n"
-"  --report-path FILE            write a JSON report\n"
-"  --parallel-tasks-limit N      blobs transferred at once (default 4)\n"
-"  --state-dir DIR               build storage ($TAGEXPORT_STATE_DIR,\n"
-"                                default ~/.cache/tagexport)\n"
-"  --verbose                     show build output\n"
-"\n"
-"stdout: one line per exported reference, REF@sha256:...\n"
-"exit: 0 success, 1 export failed, 2 usage or configuration error\n");
+	fprintf(
+	    out,
+	    "usage: tagexport export [IMAGE_NAME...] --repo REPO --tag "
+	    "TEMPLATE\n"
+	    "                        [--tag TEMPLATE...] [options]\n"
+	    "\n"
+	    "Build the images of werf.yaml at a git commit (if the stages repo "
+	    "lacks\n"
+	    "them) and publish them under every --tag, with werf's labels "
+	    "removed.\n"
+	    "IMAGE_NAME arguments are globs; !PATTERN excludes.\n"
+	    "\n"
+	    "  --repo REPO                   stages repository ($WERF_REPO)\n"
+	    "  --tag TEMPLATE                target reference; %%image%%, "
+	    "%%image_slug%%,\n"
+	    "                                %%image_safe_slug%%, "
+	    "%%image_content_based_tag%%,\n"
+	    "                                %%git_tag%%, %%git_commit%% are "
+	    "expanded\n"
+	    "  --add-label NAME=VALUE        extra label "
+	    "($WERF_EXPORT_ADD_LABEL_*)\n"
+	    "  --add-label-separator SEP     separator inside --add-label "
+	    "values\n"
+	    "                                "
+	    "($WERF_EXPORT_ADD_LABEL_SEPARATOR, default \\n)\n"
+	    "  --dir DIR                     project directory in a git "
+	    "repository\n"
+	    "                                ($WERF_DIR, default .)\n"
+	    "  --commit REV                  revision to export (default "
+	    "HEAD)\n"
+	    "  --git-tag NAME                value of %%git_tag%% (default: "
+	    "--commit if it\n"
+	    "                                names a tag)\n"
+	    "  --config PATH                 werf.yaml path in the commit "
+	    "($WERF_CONFIG)\n"
+	    "  --insecure-registry           allow plain HTTP "
+	    "($WERF_INSECURE_REGISTRY)\n"
+	    "  --skip-tls-verify-registry    do not verify TLS certificates\n"
+	    "                                ($WERF_SKIP_TLS_VERIFY_REGISTRY)\n"
+	    "  --docker-config DIR           dir with config.json "
+	    "($WERF_DOCKER_CONFIG,\n"
+	    "                                $DOCKER_CONFIG, ~/.docker)\n"
+	    "  --report-path FILE            write a JSON report\n"
+	    "  --parallel-tasks-limit N      blobs transferred at once "
+	    "(default 4)\n"
+	    "  --state-dir DIR               build storage "
+	    "($TAGEXPORT_STATE_DIR,\n"
+	    "                                default ~/.cache/tagexport)\n"
+	    "  --verbose                     show build output\n"
+	    "\n"
+	    "stdout: one line per exported reference, REF@sha256:...\n"
+	    "exit: 0 success, 1 export failed, 2 usage or configuration "
+	    "error\n");
 }
 
 struct export_args {
@@ -159,8 +175,8 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 	a->skip_tls_verify = cli_env_true("WERF_SKIP_TLS_VERIFY_REGISTRY");
 	env = getenv("WERF_PARALLEL_TASKS_LIMIT");
 	if (env && *env && !parse_int(env, &a->parallel))
-		return cli_usage_error("invalid WERF_PARALLEL_TASKS_LIMIT \"%s\"",
-				       env);
+		return cli_usage_error(
+		    "invalid WERF_PARALLEL_TASKS_LIMIT \"%s\"", env);
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
@@ -194,13 +210,13 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 		case OPT_INSECURE_REGISTRY:
 			if (!flag_bool(optarg, &a->insecure))
 				return cli_usage_error(
-					"invalid --insecure-registry value");
+				    "invalid --insecure-registry value");
 			break;
 		case OPT_SKIP_TLS_VERIFY:
 			if (!flag_bool(optarg, &a->skip_tls_verify))
 				return cli_usage_error(
-					"invalid --skip-tls-verify-registry "
-					"value");
+				    "invalid --skip-tls-verify-registry "
+				    "value");
 			break;
 		case OPT_DOCKER_CONFIG:
 			a->docker_config = optarg;
@@ -211,9 +227,9 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 		case OPT_PARALLEL_TASKS_LIMIT:
 			if (!parse_int(optarg, &a->parallel))
 				return cli_usage_error(
-					"invalid --parallel-tasks-limit \"%s\" "
-					"(an integer from -1 to 1024)",
-					optarg);
+				    "invalid --parallel-tasks-limit \"%s\" "
+				    "(an integer from -1 to 1024)",
+				    optarg);
 			break;
 		case OPT_STATE_DIR:
 			a->state_dir = optarg;
@@ -254,7 +270,7 @@ static int default_state_dir(te_buf *out, te_error *err)
 	if (home && *home)
 		return te_buf_printf(out, err, "%s/.cache/tagexport", home);
 	return te_error_set(err, TE_EINVALID,
-			    "no state directory: set --state-dir or HOME");
+	                    "no state directory: set --state-dir or HOME");
 }
 
 static int make_dirs(const char *path, te_error *err)
@@ -272,7 +288,7 @@ static int make_dirs(const char *path, te_error *err)
 		tmp[i] = '\0';
 		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
 			return te_error_set_errno(err, TE_EIO, errno,
-						  "cannot create %s", tmp);
+			                          "cannot create %s", tmp);
 		tmp[i] = path[i];
 	}
 	return 0;
@@ -298,7 +314,7 @@ static int docker_config_dir(te_buf *out, const char *flag, te_error *err)
 /* Write the report next to its final name, then rename: never a
  * half-written report. */
 static int write_report(const char *path, const te_export_result *res,
-			te_error *err)
+                        te_error *err)
 {
 	te_buf tmp = TE_BUF_INIT(PATH_MAX);
 	char *json = NULL;
@@ -308,20 +324,20 @@ static int write_report(const char *path, const te_export_result *res,
 	rc = te_export_report_json(&json, res, err);
 	if (rc == 0)
 		rc = te_buf_printf(&tmp, err, "%s.tmp.%ld", path,
-				   (long)getpid());
+		                   (long)getpid());
 	if (rc < 0)
 		goto done;
 	f = fopen(tmp.ptr, "w");
 	if (!f || fputs(json, f) == EOF || fputc('\n', f) == EOF ||
 	    fflush(f) == EOF || fsync(fileno(f)) < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno,
-					"cannot write report %s", path);
+		                        "cannot write report %s", path);
 		goto done;
 	}
 	if (fclose(f) != 0 || rename(tmp.ptr, path) < 0) {
 		f = NULL;
 		rc = te_error_set_errno(err, TE_EIO, errno,
-					"cannot write report %s", path);
+		                        "cannot write report %s", path);
 		goto done;
 	}
 	f = NULL;
@@ -365,14 +381,14 @@ int cmd_export(int argc, char **argv)
 	/* Everything the user typed is checked before any work starts. */
 	if (a.tags.count == 0) {
 		rc = cli_usage_error("required at least one tag template: use "
-				     "the --tag option to specify templates");
+		                     "the --tag option to specify templates");
 		goto done;
 	}
 	if (te_labels_parse_werf(&labels, (const char *const *)environ,
-				 (const char *const *)a.label_flags.items,
-				 a.label_flags.count, a.separator, &err) < 0 ||
+	                         (const char *const *)a.label_flags.items,
+	                         a.label_flags.count, a.separator, &err) < 0 ||
 	    (a.state_dir ? te_buf_puts(&state, a.state_dir, &err)
-			 : default_state_dir(&state, &err)) < 0 ||
+	                 : default_state_dir(&state, &err)) < 0 ||
 	    make_dirs(state.ptr, &err) < 0 ||
 	    docker_config_dir(&docker_config, a.docker_config, &err) < 0) {
 		rc = cli_fail(&err);

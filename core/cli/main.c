@@ -17,7 +17,7 @@ const char *cli_progname = "tagexport";
 int cli_fail(const te_error *err)
 {
 	fprintf(stderr, "%s: error: %s\n", cli_progname,
-		err->msg[0] ? err->msg : te_code_str(err->code));
+	        err->msg[0] ? err->msg : te_code_str(err->code));
 	if (err->code == TE_EINVALID || err->code == TE_EUNSUPPORTED)
 		return CLI_EXIT_USAGE;
 	return CLI_EXIT_FAILED;
@@ -40,7 +40,7 @@ bool cli_env_true(const char *name)
 	const char *v = getenv(name);
 
 	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
-		     strcasecmp(v, "yes") == 0);
+	             strcasecmp(v, "yes") == 0);
 }
 
 void cli_log_stderr(void *payload, te_log_level level, const char *msg)
@@ -50,20 +50,21 @@ void cli_log_stderr(void *payload, te_log_level level, const char *msg)
 	if (level == TE_LOG_DEBUG && !verbose)
 		return;
 	fprintf(stderr, "%s: %s%s\n", cli_progname,
-		level >= TE_LOG_WARN ? "warning: " : "", msg);
+	        level >= TE_LOG_WARN ? "warning: " : "", msg);
 }
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: tagexport <command> [options]\n"
-		"\n"
-		"commands:\n"
-		"  export    build the images of werf.yaml at a git commit and\n"
-		"            publish them under --tag templates (werf export)\n"
-		"  version   print the version\n"
-		"\n"
-		"Run 'tagexport export --help' for the export options.\n");
+	fprintf(
+	    out,
+	    "usage: tagexport <command> [options]\n"
+	    "\n"
+	    "commands:\n"
+	    "  export    build the images of werf.yaml at a git commit and\n"
+	    "            publish them under --tag templates (werf export)\n"
+	    "  version   print the version\n"
+	    "\n"
+	    "Run 'tagexport export --help' for the export options.\n");
 }
 
 int main(int argc, char **argv)
@@ -87,7 +88,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "export") != 0) {
 		fprintf(stderr, "%s: unknown command \"%s\"\n", cli_progname,
-			argv[1]);
+		        argv[1]);
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}

@@ -24,8 +24,8 @@ static int grow(te_buf *buf, size_t need, te_error *err)
 
 	if (need > buf->max - buf->len)
 		return te_error_set(err, TE_EINVALID,
-				    "data exceeds the limit of %zu bytes",
-				    buf->max);
+		                    "data exceeds the limit of %zu bytes",
+		                    buf->max);
 	if (buf->len + need + 1 <= buf->cap)
 		return 0;
 	cap = buf->cap ? buf->cap : 64;

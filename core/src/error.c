@@ -31,7 +31,7 @@ int te_error_set(te_error *err, te_code code, const char *fmt, ...)
 }
 
 int te_error_set_errno(te_error *err, te_code code, int errno_value,
-		       const char *fmt, ...)
+                       const char *fmt, ...)
 {
 	char head[TE_ERROR_MSG_MAX];
 	va_list ap;

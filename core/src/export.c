@@ -22,13 +22,13 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "tagexport/buf.h"
 #include "tagexport/build.h"
 #include "tagexport/config.h"
 #include "tagexport/digest.h"
 #include "tagexport/gitsrc.h"
+#include "tagexport/image.h"
 #include "tagexport/reference.h"
 #include "tagexport/registry.h"
 #include "tagexport/select.h"
@@ -42,14 +42,12 @@ struct image_job {
 	const te_image_config *cfg;
 	te_image_inputs inputs;
 	const char *platform;
-	char *stages_tag;         /* == inputs.content_tag */
-	te_buf manifest;          /* exported manifest bytes */
+	char *stages_tag; /* == inputs.content_tag */
+	te_buf manifest;  /* exported manifest bytes */
 	char media_type[128];
-	te_buf config;            /* exported config bytes */
+	te_buf config; /* exported config bytes */
 	char config_digest[TE_DIGEST_STR_MAX];
-	te_blob_desc *layers;
-	size_t nlayers;
-	json_t *source_manifest;  /* keeps layer digest strings alive */
+	te_image_manifest parsed; /* the stages manifest's descriptors */
 };
 
 struct run {
@@ -68,7 +66,7 @@ struct run {
 };
 
 static int registry_for(te_registry **out, struct run *run, const char *host,
-			te_error *err)
+                        te_error *err)
 {
 	te_registry_opts ropts = {0};
 	size_t i;
@@ -82,8 +80,8 @@ static int registry_for(te_registry **out, struct run *run, const char *host,
 	}
 	if (run->nregistries == MAX_REGISTRIES)
 		return te_error_set(err, TE_EINVALID,
-				    "too many registries in one run (max %d)",
-				    MAX_REGISTRIES);
+		                    "too many registries in one run (max %d)",
+		                    MAX_REGISTRIES);
 	ropts.insecure = run->opts->insecure_registry;
 	ropts.skip_tls_verify = run->opts->skip_tls_verify;
 	ropts.docker_config_dir = run->opts->docker_config;
@@ -107,26 +105,27 @@ static int load_config(struct run *run, te_error *err)
 	if (run->opts->config_path) {
 		path = run->opts->config_path;
 		rc = te_gitsrc_read_file(&data, run->src, run->commit, path,
-					 err);
+		                         err);
 		if (rc == TE_ENOTFOUND) {
 			te_error_clear(err);
 			rc = te_error_set(err, TE_EINVALID,
-					  "config %s not found in commit %.12s",
-					  path, run->commit);
+			                  "config %s not found in commit %.12s",
+			                  path, run->commit);
 		}
 	} else {
 		for (i = 0; i < 2 && rc == TE_ENOTFOUND; i++) {
 			te_error_clear(err);
 			path = defaults[i];
 			rc = te_gitsrc_read_file(&data, run->src, run->commit,
-						 path, err);
+			                         path, err);
 		}
 		if (rc == TE_ENOTFOUND) {
 			te_error_clear(err);
-			rc = te_error_set(err, TE_EINVALID,
-					  "werf.yaml (or werf.yml) not found in "
-					  "commit %.12s",
-					  run->commit);
+			rc =
+			    te_error_set(err, TE_EINVALID,
+			                 "werf.yaml (or werf.yml) not found in "
+			                 "commit %.12s",
+			                 run->commit);
 		}
 	}
 	if (rc < 0)
@@ -155,8 +154,8 @@ static int select_images(struct run *run, te_error *err)
 	}
 	for (i = 0; i < cfg->nimages; i++)
 		names[i] = cfg->images[i].name;
-	rc = te_select_images(chosen, names, cfg->nimages,
-			      run->opts->patterns, run->opts->npatterns, err);
+	rc = te_select_images(chosen, names, cfg->nimages, run->opts->patterns,
+	                      run->opts->npatterns, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < cfg->nimages; i++) {
@@ -189,9 +188,8 @@ static int validate_templates(struct run *run, te_error *err)
 	for (i = 0; i < run->njobs; i++)
 		names[i] = run->jobs[i].cfg->name;
 	for (i = 0; i < run->opts->ntags && rc == 0; i++)
-		rc = te_template_validate(run->opts->tags[i], names,
-					  run->njobs, run->git_tag,
-					  run->commit, err);
+		rc = te_template_validate(run->opts->tags[i], names, run->njobs,
+		                          run->git_tag, run->commit, err);
 	free(names);
 	return rc;
 }
@@ -207,13 +205,13 @@ static int compute_content_tags(struct run *run, te_error *err)
 
 		if (platforms->count > 1)
 			return te_error_set(
-				err, TE_EUNSUPPORTED,
-				"image \"%s\": multi-platform builds are not "
-				"supported yet",
-				job->cfg->name);
+			    err, TE_EUNSUPPORTED,
+			    "image \"%s\": multi-platform builds are not "
+			    "supported yet",
+			    job->cfg->name);
 		job->platform = platforms->count ? platforms->items[0] : NULL;
 		rc = te_digest_image(&job->inputs, run->src, run->commit,
-				     job->cfg, job->platform, err);
+		                     job->cfg, job->platform, err);
 		if (rc < 0)
 			te_error_wrap(err, "image \"%s\"", job->cfg->name);
 		job->stages_tag = job->inputs.content_tag;
@@ -224,7 +222,7 @@ static int compute_content_tags(struct run *run, te_error *err)
 /* ---- building ---------------------------------------------------------- */
 
 static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
+                        struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -249,11 +247,11 @@ static bool keep_input_file(const char *path, void *payload)
 	const te_strvec *files = payload;
 
 	return bsearch(path, files->items, files->count, sizeof(char *),
-		       cmp_strp) != NULL;
+	               cmp_strp) != NULL;
 }
 
 static int add_insecure_host(te_strvec *hosts, const char *ref_text,
-			     bool insecure_all, te_error *err)
+                             bool insecure_all, te_error *err)
 {
 	te_ref ref = TE_REF_INIT;
 	te_error ignored = TE_ERROR_INIT;
@@ -288,8 +286,8 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	if (rc < 0)
 		goto done;
 	if (mkdir(ctx.ptr, 0700) < 0 && errno != EEXIST) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "mkdir %s",
-					ctx.ptr);
+		rc =
+		    te_error_set_errno(err, TE_EIO, errno, "mkdir %s", ctx.ptr);
 		goto done;
 	}
 	rc = te_buf_puts(&ctx, "/context-XXXXXX", err);
@@ -297,13 +295,13 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 		goto done;
 	if (!mkdtemp(ctx.ptr)) {
 		rc = te_error_set_errno(err, TE_EIO, errno, "mkdtemp %s",
-					ctx.ptr);
+		                        ctx.ptr);
 		goto done;
 	}
 	have_ctx = true;
 	rc = te_gitsrc_materialize(run->src, run->commit,
-				   job->inputs.context_dir, ctx.ptr,
-				   keep_input_file, &job->inputs.files, err);
+	                           job->inputs.context_dir, ctx.ptr,
+	                           keep_input_file, &job->inputs.files, err);
 	if (rc < 0)
 		goto done;
 
@@ -312,27 +310,28 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 		rc = te_labels_set(labels, "werf", run->cfg->project, err);
 	if (rc == 0)
 		rc = te_labels_set(labels, "werf-project-repo-commit",
-				   run->commit, err);
+		                   run->commit, err);
 	if (rc == 0)
 		rc = te_labels_set(labels, "werf-stage-content-digest",
-				   job->stages_tag, err);
+		                   job->stages_tag, err);
 	for (i = 0; rc == 0 && i < job->inputs.bases.count; i++)
 		rc = add_insecure_host(&insecure, job->inputs.bases.items[i],
-				       run->opts->insecure_registry, err);
-	if (rc == 0 && (run->opts->insecure_registry ||
-			te_ref_host_is_loopback(run->repo.domain)) &&
+		                       run->opts->insecure_registry, err);
+	if (rc == 0 &&
+	    (run->opts->insecure_registry ||
+	     te_ref_host_is_loopback(run->repo.domain)) &&
 	    !te_strvec_contains(&insecure, run->repo.domain))
 		rc = te_strvec_push(&insecure, run->repo.domain, err);
 	if (rc == 0)
 		rc = te_buf_printf(&dockerfile, err, "%s/%s", ctx.ptr,
-				   job->inputs.dockerfile_path);
+		                   job->inputs.dockerfile_path);
 	if (rc == 0)
-		rc = te_buf_printf(&image_ref, err, "%s/%s:%s",
-				   run->repo.domain, run->repo.path,
-				   job->stages_tag);
+		rc =
+		    te_buf_printf(&image_ref, err, "%s/%s:%s", run->repo.domain,
+		                  run->repo.path, job->stages_tag);
 	if (rc == 0 && run->opts->docker_config)
 		rc = te_buf_printf(&authfile, err, "%s/config.json",
-				   run->opts->docker_config);
+		                   run->opts->docker_config);
 	if (rc < 0)
 		goto done;
 
@@ -347,14 +346,14 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	bopts.labels = labels;
 	bopts.image_ref = image_ref.ptr;
 	bopts.authfile = authfile.len && access(authfile.ptr, R_OK) == 0
-				 ? authfile.ptr
-				 : NULL;
+	                     ? authfile.ptr
+	                     : NULL;
 	bopts.insecure_hosts = (const char *const *)insecure.items;
 	bopts.ninsecure_hosts = insecure.count;
 	bopts.skip_tls_verify = run->opts->skip_tls_verify;
 	bopts.log = run->log;
-	te_log_emit(&run->log, TE_LOG_INFO, "building %s -> %s",
-		    job->cfg->name, image_ref.ptr);
+	te_log_emit(&run->log, TE_LOG_INFO, "building %s -> %s", job->cfg->name,
+	            image_ref.ptr);
 	rc = te_build_and_push(digest, &bopts, err);
 done:
 	if (have_ctx)
@@ -369,7 +368,7 @@ done:
 }
 
 static int ensure_built(struct run *run, struct image_job *job,
-			te_export_image *res, te_error *err)
+                        te_export_image *res, te_error *err)
 {
 	char digest[TE_DIGEST_STR_MAX];
 	te_registry *reg = NULL;
@@ -380,16 +379,14 @@ static int ensure_built(struct run *run, struct image_job *job,
 	if (rc < 0)
 		return rc;
 	rc = te_registry_manifest_exists(&exists, digest, reg, run->repo.path,
-					 job->stages_tag, err);
+	                                 job->stages_tag, err);
 	if (rc < 0)
-		return te_error_wrap(err, "checking %s/%s:%s",
-				     run->repo.domain, run->repo.path,
-				     job->stages_tag);
+		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
+		                     run->repo.path, job->stages_tag);
 	if (exists) {
 		te_log_emit(&run->log, TE_LOG_INFO,
-			    "%s: %s/%s:%s exists, not building",
-			    job->cfg->name, run->repo.domain, run->repo.path,
-			    job->stages_tag);
+		            "%s: %s/%s:%s exists, not building", job->cfg->name,
+		            run->repo.domain, run->repo.path, job->stages_tag);
 		return 0;
 	}
 	rc = build_image(run, job, err);
@@ -401,228 +398,61 @@ static int ensure_built(struct run *run, struct image_job *job,
 
 /* ---- relabelling ------------------------------------------------------- */
 
-static void sha256_digest(char out[TE_DIGEST_STR_MAX], const void *data,
-			  size_t len)
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	size_t i;
-
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	memcpy(out, "sha256:", 7);
-	for (i = 0; i < 32; i++) {
-		out[7 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-		out[8 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-	}
-	out[7 + 64] = '\0';
-}
-
-/*
- * Drop every label whose key starts with "werf" and apply the extra
- * labels.  *changed tells whether the config must be re-serialized.
- */
-static int relabel(json_t *config, const te_labels *add, bool *changed,
-		   te_error *err)
-{
-	json_t *inner = json_object_get(config, "config");
-	json_t *labels;
-	const char *key;
-	json_t *value;
-	void *tmp;
-	size_t i;
-
-	*changed = false;
-	if (!json_is_object(config))
-		return te_error_set(err, TE_EINVALID,
-				    "image config is not a JSON object");
-	if (!inner || json_is_null(inner)) {
-		if (!add || te_labels_count(add) == 0)
-			return 0;
-		inner = json_object();
-		if (!inner || json_object_set_new(config, "config", inner))
-			return te_error_set(err, TE_ENOMEM, "out of memory");
-	}
-	if (!json_is_object(inner))
-		return te_error_set(err, TE_EINVALID,
-				    "image config field \"config\" is not an "
-				    "object");
-	labels = json_object_get(inner, "Labels");
-	if (labels && !json_is_object(labels) && !json_is_null(labels))
-		return te_error_set(err, TE_EINVALID,
-				    "image config Labels is not an object");
-	if (json_is_object(labels)) {
-		json_object_foreach_safe(labels, tmp, key, value)
-		{
-			if (strncmp(key, "werf", 4) == 0) {
-				json_object_del(labels, key);
-				*changed = true;
-			}
-		}
-	}
-	if (!add || te_labels_count(add) == 0)
-		return 0;
-	if (!json_is_object(labels)) {
-		labels = json_object();
-		if (!labels || json_object_set_new(inner, "Labels", labels))
-			return te_error_set(err, TE_ENOMEM, "out of memory");
-	}
-	for (i = 0; i < te_labels_count(add); i++) {
-		const char *v = te_labels_value(add, i);
-		json_t *old = json_object_get(labels, te_labels_key(add, i));
-
-		if (json_is_string(old) && strcmp(json_string_value(old), v) == 0)
-			continue;
-		if (json_object_set_new(labels, te_labels_key(add, i),
-					json_string(v)))
-			return te_error_set(err, TE_EINVALID,
-					    "label %s is not valid UTF-8",
-					    te_labels_key(add, i));
-		*changed = true;
-	}
-	return 0;
-}
-
-static int is_manifest_type(const char *mt)
-{
-	return strcmp(mt, "application/vnd.oci.image.manifest.v1+json") == 0 ||
-	       strcmp(mt, "application/vnd.docker.distribution.manifest.v2+json") == 0;
-}
-
-static int valid_digest(const char *d)
-{
-	size_t i;
-
-	if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
-		return 0;
-	for (i = 7; i < 71; i++)
-		if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-/* Read the stages manifest and config, produce the exported ones. */
-static int prepare_export(struct run *run, struct image_job *job,
-			  te_error *err)
+/* Read the stages manifest and config once; produce the exported ones. */
+static int prepare_export(struct run *run, struct image_job *job, te_error *err)
 {
 	char digest[TE_DIGEST_STR_MAX];
-	json_t *config = NULL, *layers, *cfgdesc;
-	json_error_t jerr;
-	te_registry *reg = NULL;
 	te_buf original = TE_BUF_INIT(TE_CONFIG_MAX);
+	te_buf source = TE_BUF_INIT(TE_MANIFEST_MAX);
+	te_registry *reg = NULL;
 	bool changed = false;
-	char *dumped = NULL;
-	size_t i;
 	int rc;
 
 	rc = registry_for(&reg, run, run->repo.domain, err);
+	if (rc == 0)
+		rc = te_registry_manifest_get(&source, job->media_type, digest,
+		                              reg, run->repo.path,
+		                              job->stages_tag, err);
 	if (rc < 0)
 		goto done;
-	rc = te_registry_manifest_get(&job->manifest, job->media_type, digest,
-				      reg, run->repo.path, job->stages_tag, err);
-	if (rc < 0)
-		goto done;
-	if (!is_manifest_type(job->media_type)) {
+	if (!te_image_is_manifest_type(job->media_type)) {
 		rc = te_error_set(err, TE_EUNSUPPORTED,
-				  "stages image %s has media type %s; only "
-				  "single-platform image manifests are "
-				  "supported yet",
-				  job->stages_tag, job->media_type);
+		                  "stages image %s has media type %s; only "
+		                  "single-platform image manifests are "
+		                  "supported yet",
+		                  job->stages_tag, job->media_type);
 		goto done;
 	}
-	job->source_manifest = json_loadb(job->manifest.ptr, job->manifest.len,
-					  JSON_REJECT_DUPLICATES, &jerr);
-	cfgdesc = json_object_get(job->source_manifest, "config");
-	layers = json_object_get(job->source_manifest, "layers");
-	if (!job->source_manifest || !json_is_array(layers) ||
-	    !valid_digest(json_string_value(json_object_get(cfgdesc, "digest")))) {
-		rc = te_error_set(err, TE_EINVALID,
-				  "stages manifest %s is malformed",
-				  job->stages_tag);
-		goto done;
-	}
-	job->nlayers = json_array_size(layers);
-	job->layers = calloc(job->nlayers + 1, sizeof(*job->layers));
-	if (!job->layers) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	for (i = 0; i < job->nlayers; i++) {
-		json_t *l = json_array_get(layers, i);
-		json_t *size = json_object_get(l, "size");
-
-		job->layers[i].digest =
-			json_string_value(json_object_get(l, "digest"));
-		job->layers[i].size = json_integer_value(size);
-		if (!valid_digest(job->layers[i].digest) ||
-		    !json_is_integer(size) || job->layers[i].size < 0) {
-			rc = te_error_set(err, TE_EINVALID,
-					  "stages manifest %s: bad layer %zu",
-					  job->stages_tag, i);
-			goto done;
-		}
-	}
-	rc = te_registry_blob_get(
-		&original, reg, run->repo.path,
-		json_string_value(json_object_get(cfgdesc, "digest")), err);
-	if (rc < 0)
-		goto done;
-	config = json_loadb(original.ptr, original.len, JSON_REJECT_DUPLICATES,
-			    &jerr);
-	if (!config) {
-		rc = te_error_set(err, TE_EINVALID,
-				  "stages config of %s is not JSON: %s",
-				  job->stages_tag, jerr.text);
-		goto done;
-	}
-	rc = relabel(config, run->opts->add_labels, &changed, err);
+	rc = te_image_manifest_parse(&job->parsed, source.ptr, source.len, err);
+	if (rc == 0)
+		rc = te_registry_blob_get(&original, reg, run->repo.path,
+		                          job->parsed.config_digest, err);
+	if (rc == 0)
+		rc = te_image_relabel_config(&job->config, &changed,
+		                             original.ptr, original.len,
+		                             run->opts->add_labels, err);
 	if (rc < 0)
 		goto done;
 	if (!changed) {
-		/* Nothing to change: keep every original byte. */
-		rc = te_buf_put(&job->config, original.ptr, original.len, err);
-		memcpy(job->config_digest,
-		       json_string_value(json_object_get(cfgdesc, "digest")),
-		       72);
+		memcpy(job->config_digest, job->parsed.config_digest,
+		       TE_DIGEST_STR_MAX);
+		rc = te_buf_put(&job->manifest, source.ptr, source.len, err);
 		goto done;
 	}
-	dumped = json_dumps(config, JSON_COMPACT);
-	if (!dumped) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	rc = te_buf_puts(&job->config, dumped, err);
-	if (rc < 0)
-		goto done;
-	sha256_digest(job->config_digest, job->config.ptr, job->config.len);
-
-	/* The manifest changes only in its config descriptor. */
-	free(dumped);
-	dumped = NULL;
-	if (json_object_set_new(cfgdesc, "digest",
-				json_string(job->config_digest)) ||
-	    json_object_set_new(cfgdesc, "size",
-				json_integer((json_int_t)job->config.len))) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	dumped = json_dumps(job->source_manifest, JSON_COMPACT);
-	if (!dumped) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	te_buf_clear(&job->manifest);
-	rc = te_buf_puts(&job->manifest, dumped, err);
+	te_image_sha256(job->config_digest, job->config.ptr, job->config.len);
+	rc = te_image_manifest_set_config(&job->manifest, source.ptr,
+	                                  source.len, job->config_digest,
+	                                  job->config.len, err);
 done:
-	free(dumped);
-	json_decref(config);
 	te_buf_dispose(&original);
+	te_buf_dispose(&source);
 	if (rc < 0)
 		te_error_wrap(err, "image \"%s\"", job->cfg->name);
 	return rc;
 }
 
-static int publish(struct run *run, struct image_job *job,
-		   te_exported_ref *out, const char *tpl, te_error *err)
+static int publish(struct run *run, struct image_job *job, te_exported_ref *out,
+                   const char *tpl, te_error *err)
 {
 	te_template_vars vars = {0};
 	te_ref dst = TE_REF_INIT;
@@ -647,18 +477,18 @@ static int publish(struct run *run, struct image_job *job,
 		rc = registry_for(&dst_reg, run, dst.domain, err);
 	if (rc < 0)
 		goto done;
-	rc = te_registry_blobs_copy(&copied, dst_reg, dst.path, src_reg,
-				    run->repo.path, job->layers, job->nlayers,
-				    run->opts->parallel, err);
+	rc = te_registry_blobs_copy(
+	    &copied, dst_reg, dst.path, src_reg, run->repo.path,
+	    job->parsed.layers, job->parsed.nlayers, run->opts->parallel, err);
 	if (rc == 0)
-		rc = te_registry_blob_put(dst_reg, dst.path, job->config_digest,
-					  job->config.ptr, job->config.len,
-					  err);
+		rc =
+		    te_registry_blob_put(dst_reg, dst.path, job->config_digest,
+		                         job->config.ptr, job->config.len, err);
 	if (rc == 0)
 		rc = te_registry_manifest_put(
-			digest, dst_reg, dst.path,
-			dst.digest ? dst.digest : dst.tag, job->media_type,
-			job->manifest.ptr, job->manifest.len, err);
+		    digest, dst_reg, dst.path,
+		    dst.digest ? dst.digest : dst.tag, job->media_type,
+		    job->manifest.ptr, job->manifest.len, err);
 	if (rc < 0)
 		goto done;
 	run->result->bytes_copied += copied;
@@ -668,18 +498,18 @@ static int publish(struct run *run, struct image_job *job,
 	if (!out->digest)
 		rc = TE_ENOMEM;
 	te_log_emit(&run->log, TE_LOG_INFO, "exported %s@%s", out->reference,
-		    digest);
+	            digest);
 done:
 	if (rc < 0)
 		te_error_wrap(err, "unable to export image \"%s\" to %s",
-			      job->cfg->name, rendered ? rendered : tpl);
+		              job->cfg->name, rendered ? rendered : tpl);
 	free(rendered);
 	te_ref_dispose(&dst);
 	return rc;
 }
 
 static int export_image(struct run *run, struct image_job *job,
-			te_export_image *res, te_error *err)
+                        te_export_image *res, te_error *err)
 {
 	size_t i;
 	int rc;
@@ -722,10 +552,10 @@ static int init_result(struct run *run, te_error *err)
 		res->nimages++;
 		img->name = te_strdup(run->jobs[i].cfg->name, err);
 		img->content_based_tag =
-			te_strdup(run->jobs[i].stages_tag, err);
-		img->stages_ref = te_ref_format(&(te_ref){
-			run->repo.domain, run->repo.path,
-			run->jobs[i].stages_tag, NULL});
+		    te_strdup(run->jobs[i].stages_tag, err);
+		img->stages_ref =
+		    te_ref_format(&(te_ref){run->repo.domain, run->repo.path,
+		                            run->jobs[i].stages_tag, NULL});
 		if (!img->name || !img->content_based_tag || !img->stages_ref)
 			return te_error_set(err, TE_ENOMEM, "out of memory");
 	}
@@ -739,16 +569,16 @@ static int check_opts(struct run *run, te_error *err)
 
 	if (opts->version != TE_EXPORT_OPTS_VERSION)
 		return te_error_set(err, TE_EINVALID,
-				    "te_export_opts version %u not supported",
-				    opts->version);
+		                    "te_export_opts version %u not supported",
+		                    opts->version);
 	if (opts->ntags == 0)
 		return te_error_set(err, TE_EINVALID,
-				    "required at least one tag template: use "
-				    "the --tag option to specify templates");
+		                    "required at least one tag template: use "
+		                    "the --tag option to specify templates");
 	if (!opts->repo || !*opts->repo)
 		return te_error_set(err, TE_EINVALID,
-				    "--repo is required: the stages repository "
-				    "to build into (or set WERF_REPO)");
+		                    "--repo is required: the stages repository "
+		                    "to build into (or set WERF_REPO)");
 	if (!opts->state_dir)
 		return te_error_set(err, TE_EINVALID, "state_dir is required");
 	rc = te_ref_parse_repo(&run->repo, opts->repo, err);
@@ -763,19 +593,19 @@ static int resolve_source(struct run *run, te_error *err)
 	int rc;
 
 	rc = te_gitsrc_open(&run->src, run->opts->dir ? run->opts->dir : ".",
-			    err);
+	                    err);
 	if (rc < 0) {
 		err->code = TE_EINVALID; /* a bad --dir is a usage error */
 		return rc;
 	}
 	rc = te_gitsrc_resolve(run->commit, &tag_from_rev, run->src,
-			       run->opts->commit, err);
+	                       run->opts->commit, err);
 	if (rc < 0) {
 		free(tag_from_rev);
 		err->code = TE_EINVALID;
 		return te_error_wrap(err, "revision \"%s\"",
-				     run->opts->commit ? run->opts->commit
-						       : "HEAD");
+		                     run->opts->commit ? run->opts->commit
+		                                       : "HEAD");
 	}
 	if (run->opts->git_tag) {
 		free(tag_from_rev);
@@ -789,7 +619,7 @@ static int resolve_source(struct run *run, te_error *err)
 }
 
 int te_export_run(te_export_result **out, const te_export_opts *opts,
-		  te_error *err)
+                  te_error *err)
 {
 	struct run run;
 	size_t i;
@@ -817,7 +647,7 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 		goto done;
 	for (i = 0; i < run.njobs; i++) {
 		rc = export_image(&run, &run.jobs[i], &run.result->images[i],
-				  err);
+		                  err);
 		if (rc < 0)
 			goto done;
 	}
@@ -828,8 +658,7 @@ done:
 		te_image_inputs_dispose(&run.jobs[i].inputs);
 		te_buf_dispose(&run.jobs[i].manifest);
 		te_buf_dispose(&run.jobs[i].config);
-		free(run.jobs[i].layers);
-		json_decref(run.jobs[i].source_manifest);
+		te_image_manifest_dispose(&run.jobs[i].parsed);
 	}
 	free(run.jobs);
 	for (i = 0; i < run.nregistries; i++)
@@ -872,14 +701,14 @@ static json_t *image_report(const te_export_image *img)
 
 	refs = json_array();
 	o = json_pack("{s:s, s:s, s:b, s:o}", "content_based_tag",
-		      img->content_based_tag, "stages_ref", img->stages_ref,
-		      "built", img->built, "exported", refs);
+	              img->content_based_tag, "stages_ref", img->stages_ref,
+	              "built", img->built, "exported", refs);
 	if (!o)
 		return NULL;
 	for (j = 0; j < img->nrefs; j++) {
-		json_t *r = json_pack("{s:s, s:s}", "reference",
-				      img->refs[j].reference, "digest",
-				      img->refs[j].digest);
+		json_t *r =
+		    json_pack("{s:s, s:s}", "reference", img->refs[j].reference,
+		              "digest", img->refs[j].digest);
 
 		if (json_array_append_new(refs, r)) {
 			json_decref(o);
@@ -890,18 +719,18 @@ static json_t *image_report(const te_export_image *img)
 }
 
 int te_export_report_json(char **out, const te_export_result *res,
-			  te_error *err)
+                          te_error *err)
 {
 	json_t *root, *images = json_object();
 	size_t i;
 
 	*out = NULL;
 	root = json_pack("{s:s, s:s?, s:I, s:o}", "commit", res->commit,
-			 "git_tag", res->git_tag, "bytes_copied",
-			 (json_int_t)res->bytes_copied, "images", images);
+	                 "git_tag", res->git_tag, "bytes_copied",
+	                 (json_int_t)res->bytes_copied, "images", images);
 	for (i = 0; root && i < res->nimages; i++) {
 		if (json_object_set_new(images, res->images[i].name,
-					image_report(&res->images[i]))) {
+		                        image_report(&res->images[i]))) {
 			json_decref(root);
 			root = NULL;
 		}

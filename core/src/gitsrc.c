@@ -18,6 +18,8 @@
 #include "tagexport/gitsrc.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -38,10 +40,15 @@ struct te_gitsrc {
 
 /* Copy libgit2's message right away: it lives in thread-local storage
  * that the next libgit2 call may overwrite. */
-static int git_fail(te_error *err, int gerr, const char *fmt, const char *arg)
+static int git_fail(te_error *err, int gerr, const char *fmt, ...)
+    TE_PRINTF(3, 4);
+
+static int git_fail(te_error *err, int gerr, const char *fmt, ...)
 {
 	const git_error *e = git_error_last();
+	char head[TE_ERROR_MSG_MAX];
 	te_code code;
+	va_list ap;
 
 	switch (gerr) {
 	case GIT_ENOTFOUND:
@@ -50,8 +57,6 @@ static int git_fail(te_error *err, int gerr, const char *fmt, const char *arg)
 	case GIT_EAMBIGUOUS:
 	case GIT_EINVALIDSPEC:
 	case GIT_EINVALID:
-		code = TE_EINVALID;
-		break;
 	case GIT_EBAREREPO:
 		code = TE_EINVALID;
 		break;
@@ -59,9 +64,14 @@ static int git_fail(te_error *err, int gerr, const char *fmt, const char *arg)
 		code = TE_ERROR;
 		break;
 	}
-	if (e && e->message && *e->message)
-		return te_error_set(err, code, fmt, arg, e->message);
-	return te_error_set(err, code, fmt, arg, "libgit2 error");
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	code = te_error_set(err, code, "%s: %s", head,
+	                    e && e->message && *e->message ? e->message
+	                                                   : "libgit2 error");
+	git_error_clear();
+	return code;
 }
 
 int te_gitsrc_global_init(te_error *err)
@@ -69,7 +79,7 @@ int te_gitsrc_global_init(te_error *err)
 	int rc = git_libgit2_init();
 
 	if (rc < 0)
-		return git_fail(err, rc, "%sinitializing libgit2: %s", "");
+		return git_fail(err, rc, "initializing libgit2");
 	return 0;
 }
 
@@ -182,8 +192,7 @@ int te_gitsrc_open(te_gitsrc **out, const char *dir, te_error *err)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	rc = git_repository_open_ext(&src->repo, dir, 0, NULL);
 	if (rc < 0) {
-		rc = git_fail(err, rc, "opening git repository at '%s': %s",
-		              dir);
+		rc = git_fail(err, rc, "opening git repository at '%s'", dir);
 		goto done;
 	}
 	if ((rc = project_prefix(&src->prefix, src->repo, dir, err)) < 0)
@@ -219,13 +228,13 @@ int te_gitsrc_resolve(char commit_out[41], char **tag_out, te_gitsrc *src,
 		return te_error_set(err, TE_EINVALID, "empty revision");
 	rc = git_revparse_single(&obj, src->repo, rev);
 	if (rc < 0) {
-		rc = git_fail(err, rc, "revision '%s': %s", rev);
+		rc = git_fail(err, rc, "revision '%s'", rev);
 		goto done;
 	}
 	rc = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
 	if (rc < 0) {
 		rc = git_fail(err, rc == GIT_ENOTFOUND ? GIT_EINVALID : rc,
-		              "revision '%s' is not a commit: %s", rev);
+		              "revision '%s' is not a commit", rev);
 		goto done;
 	}
 	git_oid_tostr(commit_out, 41, git_object_id(commit));
@@ -262,10 +271,10 @@ static int commit_tree(git_tree **out, te_gitsrc *src, const char *commit,
 		                    commit ? commit : "(null)");
 	rc = git_commit_lookup(&c, src->repo, &oid);
 	if (rc < 0)
-		return git_fail(err, rc, "commit %s: %s", commit);
+		return git_fail(err, rc, "commit %s", commit);
 	rc = git_commit_tree(out, c);
 	if (rc < 0)
-		rc = git_fail(err, rc, "tree of commit %s: %s", commit);
+		rc = git_fail(err, rc, "tree of commit %s", commit);
 	git_commit_free(c);
 	return rc;
 }
@@ -295,13 +304,12 @@ int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,
 		                  path);
 		goto done;
 	} else if (rc < 0) {
-		rc = git_fail(err, rc, "looking up '%s': %s", path);
+		rc = git_fail(err, rc, "looking up '%s'", path);
 		goto done;
 	}
 	switch (git_tree_entry_filemode(entry)) {
 	case GIT_FILEMODE_BLOB:
 	case GIT_FILEMODE_BLOB_EXECUTABLE:
-	case GIT_FILEMODE_BLOB_GROUP_WRITABLE:
 		break;
 	case GIT_FILEMODE_LINK:
 		rc = te_error_set(err, TE_EINVALID, "'%s' is a symlink", path);
@@ -312,7 +320,7 @@ int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,
 	}
 	rc = git_blob_lookup(&blob, src->repo, git_tree_entry_id(entry));
 	if (rc < 0) {
-		rc = git_fail(err, rc, "reading '%s': %s", path);
+		rc = git_fail(err, rc, "reading '%s'", path);
 		goto done;
 	}
 	size = git_blob_rawsize(blob);
@@ -345,7 +353,7 @@ int te_gitsrc_read_blob(te_buf *out, te_gitsrc *src, const char *oid,
 		                    oid ? oid : "(null)");
 	rc = git_blob_lookup(&blob, src->repo, &id);
 	if (rc < 0)
-		return git_fail(err, rc, "blob %s: %s", oid);
+		return git_fail(err, rc, "blob %s", oid);
 	size = git_blob_rawsize(blob);
 	if (size > (git_object_size_t)(out->max - out->len))
 		rc = te_error_set(err, TE_EINVALID,
@@ -386,12 +394,12 @@ static int dir_tree(git_tree **out, te_gitsrc *src, const char *commit,
 		                 "no directory '%s' in commit", dir ? dir : "");
 		goto done;
 	} else if (rc < 0) {
-		rc = git_fail(err, rc, "looking up '%s': %s", dir);
+		rc = git_fail(err, rc, "looking up '%s'", dir);
 		goto done;
 	}
 	rc = git_tree_lookup(out, src->repo, git_tree_entry_id(entry));
 	if (rc < 0)
-		rc = git_fail(err, rc, "reading tree '%s': %s", dir);
+		rc = git_fail(err, rc, "reading tree '%s'", dir);
 done:
 	git_tree_entry_free(entry);
 	git_tree_free(root);
@@ -451,7 +459,7 @@ static int walk_tree(struct walk_state *ws, const git_tree *tree, int depth)
 			                     git_tree_entry_id(e));
 			if (rc < 0)
 				return git_fail(ws->err, rc,
-				                "reading tree '%s': %s",
+				                "reading tree '%s'",
 				                ws->path.ptr);
 			rc = walk_tree(ws, sub, depth + 1);
 			git_tree_free(sub);
@@ -622,7 +630,7 @@ static int materialize_one(const te_gitsrc_entry *ent, void *payload)
 		return te_error_set(ms->err, TE_EINVALID, "bad blob id");
 	rc = git_blob_lookup(&blob, ms->src->repo, &oid);
 	if (rc < 0)
-		return git_fail(ms->err, rc, "reading '%s': %s", ent->path);
+		return git_fail(ms->err, rc, "reading '%s'", ent->path);
 	data = git_blob_rawcontent(blob);
 	size = (size_t)git_blob_rawsize(blob);
 	if (ent->mode == 0120000u) {

@@ -26,9 +26,9 @@
 
 #include "tagexport/registry.h"
 
-#define TE_REG_HDR_MAX 4096       /* one captured header value */
-#define TE_REG_LOCATION_MAX 8192  /* Location header / upload URL */
-#define TE_REG_ERRBODY_MAX 65536  /* registry error JSON */
+#define TE_REG_HDR_MAX 4096      /* one captured header value */
+#define TE_REG_LOCATION_MAX 8192 /* Location header / upload URL */
+#define TE_REG_ERRBODY_MAX 65536 /* registry error JSON */
 #define TE_REG_TOKEN_BODY_MAX (1024 * 1024)
 #define TE_REG_TOKEN_MAX 16384
 #define TE_REG_STREAM_BUF (2u * 1024 * 1024) /* ring per streamed blob */
@@ -41,12 +41,11 @@
 bool te_reg__digest_valid(const char *digest);
 
 /* out = "sha256:" + hex(sha256(data)). */
-void te_reg__sha256(char out[TE_DIGEST_STR_MAX], const void *data,
-		    size_t len);
+void te_reg__sha256(char out[TE_DIGEST_STR_MAX], const void *data, size_t len);
 
 /* Format a finished EVP sha256 (32 bytes) as a digest string. */
 void te_reg__digest_fmt(char out[TE_DIGEST_STR_MAX],
-			const unsigned char md[32]);
+                        const unsigned char md[32]);
 
 /* localhost, 127.0.0.0/8, [::1] (port ignored). */
 bool te_reg__host_is_loopback(const char *host);
@@ -70,16 +69,16 @@ struct te_reg_challenge {
 /* Parse one (possibly multi-challenge) header value.  Unknown schemes are
  * skipped; returns TE_EINVALID when nothing usable was found. */
 int te_reg__parse_challenge(struct te_reg_challenge *out, const char *value,
-			    te_error *err);
+                            te_error *err);
 
 /* Resolve Location (absolute or relative, RFC 3986) against base; *out is
  * heap (free()).  Only http/https results are accepted. */
-int te_reg__resolve_location(char **out, const char *base,
-			     const char *location, te_error *err);
+int te_reg__resolve_location(char **out, const char *base, const char *location,
+                             te_error *err);
 
 /* Append "digest=<d>" to an upload URL with ? or & as needed (heap). */
 int te_reg__url_add_digest(char **out, const char *url, const char *digest,
-			   te_error *err);
+                           te_error *err);
 
 /*
  * Look up Basic credentials for host in config.json text (the "auths"
@@ -89,11 +88,11 @@ int te_reg__url_add_digest(char **out, const char *url, const char *digest,
  * error.  TE_EINVALID for malformed JSON or a broken "auth" value.
  */
 int te_reg__config_lookup(char **user, char **pass, const char *json,
-			  size_t len, const char *host, te_error *err);
+                          size_t len, const char *host, te_error *err);
 
 /* Same, reading dir/config.json; a missing file means no credentials. */
 int te_reg__config_load(char **user, char **pass, const char *dir,
-			const char *host, te_error *err);
+                        const char *host, te_error *err);
 
 /* Zero and free a secret string. */
 void te_reg__secret_free(char *s);
@@ -105,8 +104,8 @@ void te_reg__secret_free(char *s);
  * "<what>: HTTP <status>".  Body is untrusted; only printable ASCII of
  * the first error is kept.
  */
-int te_reg__http_error(te_error *err, long status, const char *body,
-		       size_t len, const char *what);
+int te_reg__http_error(te_error *err, long status, const char *body, size_t len,
+                       const char *what);
 
 /* ---- engine shared by registry.c and registry_copy.c ---- */
 
@@ -131,12 +130,12 @@ int te_reg__easy_setup(CURL *easy, te_registry *reg, te_error *err);
 /*
  * Attach credentials for scope ("repository:name:pull,push"; several
  * scopes are space-separated) to easy, about to request url (nothing is
- * attached when url is not under the registry's origin): Basic via CURLOPT_USERNAME/PASSWORD, Bearer by
- * appending an Authorization header to *hdrs.  Pings lazily first.
+ * attached when url is not under the registry's origin): Basic via
+ * CURLOPT_USERNAME/PASSWORD, Bearer by appending an Authorization header to
+ * *hdrs.  Pings lazily first.
  */
-int te_reg__auth_apply(CURL *easy, struct curl_slist **hdrs,
-		       te_registry *reg, const char *url, const char *scope,
-		       te_error *err);
+int te_reg__auth_apply(CURL *easy, struct curl_slist **hdrs, te_registry *reg,
+                       const char *url, const char *scope, te_error *err);
 
 const te_log *te_reg__log(const te_registry *reg);
 
@@ -146,11 +145,11 @@ const char *te_reg__base(const te_registry *reg);
 /* Start an upload session: POST /v2/<repo>/blobs/uploads/ (+query),
  * 202 -> *location (absolute, heap); 201 -> *location NULL, *created. */
 int te_reg__upload_start(char **location, bool *created, te_registry *reg,
-			 const char *repo, const char *query,
-			 const char *scope, te_error *err);
+                         const char *repo, const char *query, const char *scope,
+                         te_error *err);
 
 /* DELETE an upload session, best effort. */
 void te_reg__upload_cancel(te_registry *reg, const char *location,
-			   const char *repo);
+                           const char *repo);
 
 #endif

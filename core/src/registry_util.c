@@ -33,8 +33,7 @@ bool te_reg__digest_valid(const char *digest)
 	return digest[71] == '\0';
 }
 
-void te_reg__digest_fmt(char out[TE_DIGEST_STR_MAX],
-			const unsigned char md[32])
+void te_reg__digest_fmt(char out[TE_DIGEST_STR_MAX], const unsigned char md[32])
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
@@ -47,8 +46,7 @@ void te_reg__digest_fmt(char out[TE_DIGEST_STR_MAX],
 	out[71] = '\0';
 }
 
-void te_reg__sha256(char out[TE_DIGEST_STR_MAX], const void *data,
-		    size_t len)
+void te_reg__sha256(char out[TE_DIGEST_STR_MAX], const void *data, size_t len)
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -94,10 +92,19 @@ bool te_reg__host_is_loopback(const char *host)
 
 /* ---- WWW-Authenticate ---- */
 
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static bool is_tchar(char c)
 {
-	return c && c != ' ' && c != '\t' && c != ',' && c != '=' &&
-	       c != '"';
+	return c && c != ' ' && c != '\t' && c != ',' && c != '=' && c != '"';
 }
 
 static void skip_ws(const char **p)
@@ -136,7 +143,7 @@ static void read_value(const char **p, char *dst, size_t cap)
 }
 
 int te_reg__parse_challenge(struct te_reg_challenge *out, const char *value,
-			    te_error *err)
+                            te_error *err)
 {
 	struct te_reg_challenge cur;
 	const char *p = value ? value : "";
@@ -175,17 +182,13 @@ int te_reg__parse_challenge(struct te_reg_challenge *out, const char *value,
 			if (!have_cur)
 				continue;
 			if (strcasecmp(tok, "realm") == 0)
-				snprintf(cur.realm, sizeof(cur.realm), "%s",
-					 val);
+				copy_str(cur.realm, sizeof(cur.realm), val);
 			else if (strcasecmp(tok, "service") == 0)
-				snprintf(cur.service, sizeof(cur.service),
-					 "%s", val);
+				copy_str(cur.service, sizeof(cur.service), val);
 			else if (strcasecmp(tok, "scope") == 0)
-				snprintf(cur.scope, sizeof(cur.scope), "%s",
-					 val);
+				copy_str(cur.scope, sizeof(cur.scope), val);
 			else if (strcasecmp(tok, "error") == 0)
-				snprintf(cur.error, sizeof(cur.error), "%s",
-					 val);
+				copy_str(cur.error, sizeof(cur.error), val);
 			continue;
 		}
 		/* a new challenge starts: keep the previous if it wins */
@@ -208,17 +211,17 @@ int te_reg__parse_challenge(struct te_reg_challenge *out, const char *value,
 		*out = cur;
 	if (out->scheme == TE_REG_AUTH_NONE)
 		return te_error_set(err, TE_EINVALID,
-				    "unsupported authentication challenge");
+		                    "unsupported authentication challenge");
 	if (out->scheme == TE_REG_AUTH_BEARER && !out->realm[0])
 		return te_error_set(err, TE_EINVALID,
-				    "bearer challenge without realm");
+		                    "bearer challenge without realm");
 	return 0;
 }
 
 /* ---- URLs ---- */
 
-int te_reg__resolve_location(char **out, const char *base,
-			     const char *location, te_error *err)
+int te_reg__resolve_location(char **out, const char *base, const char *location,
+                             te_error *err)
 {
 	CURLU *u = NULL;
 	char *url = NULL, *scheme = NULL;
@@ -228,7 +231,7 @@ int te_reg__resolve_location(char **out, const char *base,
 	if (!location || !location[0] ||
 	    strlen(location) >= TE_REG_LOCATION_MAX) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "missing or oversized location header");
+		                  "missing or oversized location header");
 		goto done;
 	}
 	u = curl_url();
@@ -241,12 +244,13 @@ int te_reg__resolve_location(char **out, const char *base,
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "registry sent an invalid location");
+		                  "registry sent an invalid location");
 		goto done;
 	}
 	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		rc = te_error_set(err, TE_EINVALID,
-				  "registry location uses scheme %.16s", scheme);
+		rc =
+		    te_error_set(err, TE_EINVALID,
+		                 "registry location uses scheme %.16s", scheme);
 		goto done;
 	}
 	*out = te_strdup(url, err);
@@ -260,14 +264,14 @@ done:
 }
 
 int te_reg__url_add_digest(char **out, const char *url, const char *digest,
-			   te_error *err)
+                           te_error *err)
 {
 	te_buf b = TE_BUF_INIT(TE_REG_LOCATION_MAX + 128);
 	int rc;
 
 	*out = NULL;
 	rc = te_buf_printf(&b, err, "%s%sdigest=sha256%%3A%s", url,
-			   strchr(url, '?') ? "&" : "?", digest + 7);
+	                   strchr(url, '?') ? "&" : "?", digest + 7);
 	if (rc == 0)
 		*out = te_buf_detach(&b);
 	te_buf_dispose(&b);
@@ -305,8 +309,7 @@ static void norm_host(char *dst, size_t cap, const char *key)
 		snprintf(dst, cap, "docker.io");
 }
 
-static int decode_auth(char **user, char **pass, const char *b64,
-		       te_error *err)
+static int decode_auth(char **user, char **pass, const char *b64, te_error *err)
 {
 	size_t len = strlen(b64), padded, pad = 0, outlen;
 	unsigned char *tmp = NULL;
@@ -327,11 +330,10 @@ static int decode_auth(char **user, char **pass, const char *b64,
 	memcpy(in, b64, len);
 	memset(in + len, '=', padded - len);
 	in[padded] = '\0';
-	n = padded ? EVP_DecodeBlock(tmp, (unsigned char *)in, (int)padded)
-		   : 0;
+	n = padded ? EVP_DecodeBlock(tmp, (unsigned char *)in, (int)padded) : 0;
 	if (n < 0) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "auth entry is not valid base64");
+		                  "auth entry is not valid base64");
 		goto done;
 	}
 	while (padded && in[padded - 1 - pad] == '=' && pad < 2)
@@ -345,7 +347,7 @@ static int decode_auth(char **user, char **pass, const char *b64,
 	colon = strchr((char *)tmp, ':');
 	if (!colon) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "auth entry is not user:password");
+		                  "auth entry is not user:password");
 		goto done;
 	}
 	*colon = '\0';
@@ -370,7 +372,7 @@ done:
 }
 
 int te_reg__config_lookup(char **user, char **pass, const char *json,
-			  size_t len, const char *host, te_error *err)
+                          size_t len, const char *host, te_error *err)
 {
 	json_t *root = NULL, *auths, *val, *entry = NULL;
 	json_error_t jerr;
@@ -383,7 +385,7 @@ int te_reg__config_lookup(char **user, char **pass, const char *json,
 	root = json_loadb(json, len, 0, &jerr);
 	if (!root || !json_is_object(root)) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "docker config is not a json object");
+		                  "docker config is not a json object");
 		goto done;
 	}
 	auths = json_object_get(root, "auths");
@@ -426,7 +428,7 @@ done:
 }
 
 int te_reg__config_load(char **user, char **pass, const char *dir,
-			const char *host, te_error *err)
+                        const char *host, te_error *err)
 {
 	te_buf path = TE_BUF_INIT(4096);
 	te_buf text = TE_BUF_INIT(CONFIG_JSON_MAX);
@@ -445,7 +447,7 @@ int te_reg__config_load(char **user, char **pass, const char *dir,
 	if (!f) {
 		if (errno != ENOENT)
 			rc = te_error_set_errno(err, TE_EIO, errno,
-						"open docker config");
+			                        "open docker config");
 		goto done;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
@@ -481,8 +483,8 @@ static void sanitize(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-int te_reg__http_error(te_error *err, long status, const char *body,
-		       size_t len, const char *what)
+int te_reg__http_error(te_error *err, long status, const char *body, size_t len,
+                       const char *what)
 {
 	te_code code = TE_ERROR;
 	json_t *root = NULL, *errors, *first;
@@ -493,8 +495,7 @@ int te_reg__http_error(te_error *err, long status, const char *body,
 		code = TE_EAUTH;
 	else if (status == 404)
 		code = TE_ENOTFOUND;
-	else if (status == 408 || status == 429 || status >= 500 ||
-		 status == 0)
+	else if (status == 408 || status == 429 || status >= 500 || status == 0)
 		code = TE_ENET;
 	if (body && len > 0 && len <= TE_REG_ERRBODY_MAX)
 		root = json_loadb(body, len, 0, NULL);
@@ -503,17 +504,16 @@ int te_reg__http_error(te_error *err, long status, const char *body,
 	if (json_is_object(first)) {
 		nerr = json_array_size(errors);
 		sanitize(ecode, sizeof(ecode),
-			 json_string_value(json_object_get(first, "code")));
+		         json_string_value(json_object_get(first, "code")));
 		sanitize(emsg, sizeof(emsg),
-			 json_string_value(json_object_get(first, "message")));
+		         json_string_value(json_object_get(first, "message")));
 	}
 	json_decref(root);
 	if (ecode[0] && emsg[0])
-		return te_error_set(err, code, "%s: %ld %s: %s%s", what,
-				    status, ecode, emsg,
-				    nerr > 1 ? " (and more)" : "");
+		return te_error_set(err, code, "%s: %ld %s: %s%s", what, status,
+		                    ecode, emsg, nerr > 1 ? " (and more)" : "");
 	if (ecode[0])
 		return te_error_set(err, code, "%s: %ld %s", what, status,
-				    ecode);
+		                    ecode);
 	return te_error_set(err, code, "%s: HTTP %ld", what, status);
 }

@@ -45,9 +45,9 @@ static void error_first_wins_and_wrap(void **state)
 
 	(void)state;
 	assert_int_equal(te_error_set(&err, TE_ENOTFOUND, "no %s", "x"),
-			 TE_ENOTFOUND);
+	                 TE_ENOTFOUND);
 	assert_int_equal(te_error_set(&err, TE_EINVALID, "later"),
-			 TE_ENOTFOUND);
+	                 TE_ENOTFOUND);
 	te_error_wrap(&err, "reading %s", "y\nz");
 	assert_string_equal(err.msg, "reading y z: no x");
 	te_error_clear(&err);
@@ -75,10 +75,10 @@ static void strvec_is_argv_shaped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(put_respects_limit),
-		cmocka_unit_test(printf_appends),
-		cmocka_unit_test(error_first_wins_and_wrap),
-		cmocka_unit_test(strvec_is_argv_shaped),
+	    cmocka_unit_test(put_respects_limit),
+	    cmocka_unit_test(printf_appends),
+	    cmocka_unit_test(error_first_wins_and_wrap),
+	    cmocka_unit_test(strvec_is_argv_shaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

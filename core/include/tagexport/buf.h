@@ -22,13 +22,16 @@ typedef struct te_buf {
 } te_buf;
 
 extern char te_buf__empty[];
-#define TE_BUF_INIT(limit) {te_buf__empty, 0, 0, (limit)}
+#define TE_BUF_INIT(limit)                                                     \
+	{                                                                      \
+		te_buf__empty, 0, 0, (limit)                                   \
+	}
 
 void te_buf_init(te_buf *buf, size_t max);
 int te_buf_put(te_buf *buf, const void *data, size_t len, te_error *err);
 int te_buf_puts(te_buf *buf, const char *s, te_error *err);
 int te_buf_printf(te_buf *buf, te_error *err, const char *fmt, ...)
-	TE_PRINTF(3, 4);
+    TE_PRINTF(3, 4);
 void te_buf_clear(te_buf *buf);
 /* Returns the heap string (caller frees) or NULL if nothing was allocated
  * and a fresh empty string cannot be made; resets buf. */
@@ -46,11 +49,14 @@ typedef struct te_strvec {
 	size_t cap;
 } te_strvec;
 
-#define TE_STRVEC_INIT {NULL, 0, 0}
+#define TE_STRVEC_INIT                                                         \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 int te_strvec_push(te_strvec *vec, const char *s, te_error *err);
 int te_strvec_pushf(te_strvec *vec, te_error *err, const char *fmt, ...)
-	TE_PRINTF(3, 4);
+    TE_PRINTF(3, 4);
 /* Takes ownership of s (freed on failure too). */
 int te_strvec_push_owned(te_strvec *vec, char *s, te_error *err);
 int te_strvec_contains(const te_strvec *vec, const char *s);

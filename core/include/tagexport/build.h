@@ -30,15 +30,15 @@ typedef struct te_build_opts {
 	const char *image_ref;   /* push destination, "host/repo:tag" */
 	const char *authfile;    /* config.json with auths, may be NULL */
 	const char *const *insecure_hosts; /* "host[:port]": plain HTTP, no TLS
-					      verification, for pull and push */
+	                                      verification, for pull and push */
 	size_t ninsecure_hosts;
-	bool skip_tls_verify;    /* https without verification everywhere */
+	bool skip_tls_verify; /* https without verification everywhere */
 	te_log log;
 } te_build_opts;
 
 /* Build and push; digest_out gets the pushed manifest digest
  * ("sha256:<64 hex>"). */
 int te_build_and_push(char digest_out[72], const te_build_opts *opts,
-		      te_error *err);
+                      te_error *err);
 
 #endif

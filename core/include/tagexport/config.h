@@ -17,14 +17,14 @@
 #include "tagexport/error.h"
 
 typedef struct te_image_config {
-	char *name;       /* werf image name */
-	char *dockerfile; /* relative to context; "Dockerfile" if empty */
-	char *context;    /* relative to the project dir; "" = project dir */
-	char *target;     /* NULL when not set */
-	te_strvec args;   /* "NAME=VALUE", sorted by name */
+	char *name;          /* werf image name */
+	char *dockerfile;    /* relative to context; "Dockerfile" if empty */
+	char *context;       /* relative to the project dir; "" = project dir */
+	char *target;        /* NULL when not set */
+	te_strvec args;      /* "NAME=VALUE", sorted by name */
 	te_strvec platforms; /* image platform, else meta build.platform */
-	bool final;       /* default true */
-	int line;         /* line of the document's first key */
+	bool final;          /* default true */
+	int line;            /* line of the document's first key */
 } te_image_config;
 
 typedef struct te_werf_config {
@@ -34,7 +34,7 @@ typedef struct te_werf_config {
 } te_werf_config;
 
 int te_config_parse(te_werf_config **out, const char *data, size_t len,
-		    const char *filename, te_error *err);
+                    const char *filename, te_error *err);
 void te_config_free(te_werf_config *cfg);
 
 #endif

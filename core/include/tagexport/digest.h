@@ -25,7 +25,7 @@ typedef struct te_digest te_digest;
 int te_digest_new(te_digest **out, te_error *err);
 int te_digest_field(te_digest *d, const void *data, size_t len, te_error *err);
 int te_digest_final(char out[TE_CONTENT_TAG_LEN + 1], te_digest *d,
-		    te_error *err);
+                    te_error *err);
 void te_digest_free(te_digest *d);
 
 typedef struct te_image_inputs {
@@ -33,17 +33,20 @@ typedef struct te_image_inputs {
 	char *context_dir;     /* project-relative context directory */
 	char *dockerfile_path; /* context-relative Dockerfile path */
 	te_strvec files;       /* context-relative files a build may read,
-				  sorted; includes the Dockerfile and
-				  .dockerignore when present */
+	                          sorted; includes the Dockerfile and
+	                          .dockerignore when present */
 	te_strvec bases;       /* base image references */
 } te_image_inputs;
 
-#define TE_IMAGE_INPUTS_INIT {{0}, NULL, NULL, TE_STRVEC_INIT, TE_STRVEC_INIT}
+#define TE_IMAGE_INPUTS_INIT                                                   \
+	{                                                                      \
+		{0}, NULL, NULL, TE_STRVEC_INIT, TE_STRVEC_INIT                \
+	}
 
 /* platform: the one platform being built, or NULL for the native one. */
 int te_digest_image(te_image_inputs *out, te_gitsrc *src, const char *commit,
-		    const te_image_config *img, const char *platform,
-		    te_error *err);
+                    const te_image_config *img, const char *platform,
+                    te_error *err);
 void te_image_inputs_dispose(te_image_inputs *in);
 
 #endif

@@ -20,7 +20,7 @@
 typedef struct te_dockerfile te_dockerfile;
 
 int te_dockerfile_parse(te_dockerfile **out, const char *data, size_t len,
-			te_error *err);
+                        te_error *err);
 void te_dockerfile_free(te_dockerfile *df);
 
 /*
@@ -34,9 +34,9 @@ void te_dockerfile_free(te_dockerfile *df);
  * Unknown target: TE_EINVALID.
  */
 int te_dockerfile_inputs(te_strvec *bases, te_strvec *sources,
-			 const te_dockerfile *df, const char *target,
-			 const char *const *build_args, size_t nargs,
-			 te_error *err);
+                         const te_dockerfile *df, const char *target,
+                         const char *const *build_args, size_t nargs,
+                         te_error *err);
 
 /* Does a context-relative file path fall under one of the sources (a
  * source matches the path itself or any of its parent directories, with

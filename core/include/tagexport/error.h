@@ -40,16 +40,19 @@ typedef struct te_error {
 	char msg[TE_ERROR_MSG_MAX];
 } te_error;
 
-#define TE_ERROR_INIT {TE_OK, ""}
+#define TE_ERROR_INIT                                                          \
+	{                                                                      \
+		TE_OK, ""                                                      \
+	}
 
 /* Record code + message unless err already holds a failure; returns the
  * code that err now holds (so `return te_error_set(...)` propagates). */
 int te_error_set(te_error *err, te_code code, const char *fmt, ...)
-	TE_PRINTF(3, 4);
+    TE_PRINTF(3, 4);
 
 /* Like te_error_set, appending ": strerror(errno_value)". */
 int te_error_set_errno(te_error *err, te_code code, int errno_value,
-		       const char *fmt, ...) TE_PRINTF(4, 5);
+                       const char *fmt, ...) TE_PRINTF(4, 5);
 
 /* Prepend "context: " to the message already in err; returns err->code. */
 int te_error_wrap(te_error *err, const char *fmt, ...) TE_PRINTF(2, 3);

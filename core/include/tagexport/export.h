@@ -41,7 +41,10 @@ typedef struct te_export_opts {
 } te_export_opts;
 
 #define TE_EXPORT_OPTS_VERSION 1
-#define TE_EXPORT_OPTS_INIT {.version = TE_EXPORT_OPTS_VERSION}
+#define TE_EXPORT_OPTS_INIT                                                    \
+	{                                                                      \
+		.version = TE_EXPORT_OPTS_VERSION                              \
+	}
 
 typedef struct te_exported_ref {
 	char *reference; /* rendered --tag */
@@ -66,11 +69,11 @@ typedef struct te_export_result {
 } te_export_result;
 
 int te_export_run(te_export_result **out, const te_export_opts *opts,
-		  te_error *err);
+                  te_error *err);
 void te_export_result_free(te_export_result *res);
 
 /* The --report-path JSON document (heap string, caller frees). */
 int te_export_report_json(char **out, const te_export_result *res,
-			  te_error *err);
+                          te_error *err);
 
 #endif

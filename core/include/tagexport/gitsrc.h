@@ -31,23 +31,23 @@ void te_gitsrc_free(te_gitsrc *src);
  * string, else NULL.
  */
 int te_gitsrc_resolve(char commit_out[41], char **tag_out, te_gitsrc *src,
-		      const char *rev, te_error *err);
+                      const char *rev, te_error *err);
 
 /* Append the blob at project-relative path to out (bounded by out->max).
  * TE_ENOTFOUND when no such file; TE_EINVALID when it is not a blob. */
 int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,
-			const char *path, te_error *err);
+                        const char *path, te_error *err);
 
 /* Append the blob with the given 40-hex id to out (bounded by out->max);
  * used to read symlink targets found by te_gitsrc_walk.  TE_ENOTFOUND when
  * there is no such blob, TE_EINVALID for a malformed id. */
 int te_gitsrc_read_blob(te_buf *out, te_gitsrc *src, const char *oid,
-			te_error *err);
+                        te_error *err);
 
 typedef struct te_gitsrc_entry {
-	const char *path;   /* relative to the walked directory */
-	const char *oid;    /* 40 hex blob id (link target blob for symlinks) */
-	unsigned int mode;  /* git filemode: 0100644, 0100755, 0120000 */
+	const char *path;  /* relative to the walked directory */
+	const char *oid;   /* 40 hex blob id (link target blob for symlinks) */
+	unsigned int mode; /* git filemode: 0100644, 0100755, 0120000 */
 } te_gitsrc_entry;
 
 /* Return <0 to stop (that value is returned), 0 to continue. */
@@ -59,7 +59,7 @@ typedef int (*te_gitsrc_walk_fn)(const te_gitsrc_entry *entry, void *payload);
  * is TE_ENOTFOUND.
  */
 int te_gitsrc_walk(te_gitsrc *src, const char *commit, const char *dir,
-		   te_gitsrc_walk_fn fn, void *payload, te_error *err);
+                   te_gitsrc_walk_fn fn, void *payload, te_error *err);
 
 /*
  * Write the files under project-relative dir into dest (an existing, empty,
@@ -71,7 +71,7 @@ int te_gitsrc_walk(te_gitsrc *src, const char *commit, const char *dir,
  */
 typedef bool (*te_gitsrc_keep_fn)(const char *path, void *payload);
 int te_gitsrc_materialize(te_gitsrc *src, const char *commit, const char *dir,
-			  const char *dest, te_gitsrc_keep_fn keep,
-			  void *payload, te_error *err);
+                          const char *dest, te_gitsrc_keep_fn keep,
+                          void *payload, te_error *err);
 
 #endif

@@ -15,7 +15,7 @@
 typedef struct te_ignore te_ignore;
 
 int te_ignore_parse(te_ignore **out, const char *data, size_t len,
-		    te_error *err);
+                    te_error *err);
 void te_ignore_free(te_ignore *ig);
 
 /* True when the context-relative path is excluded (NULL ig: never). */

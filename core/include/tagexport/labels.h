@@ -16,7 +16,7 @@ typedef struct te_labels te_labels;
 int te_labels_new(te_labels **out, te_error *err);
 void te_labels_free(te_labels *labels);
 int te_labels_set(te_labels *labels, const char *key, const char *value,
-		  te_error *err);
+                  te_error *err);
 size_t te_labels_count(const te_labels *labels);
 const char *te_labels_key(const te_labels *labels, size_t i);
 const char *te_labels_value(const te_labels *labels, size_t i);
@@ -36,7 +36,7 @@ const char *te_labels_get(const te_labels *labels, const char *key);
  * WERF_EXPORT_ADD_LABEL_SEPARATOR from envp, else "\n".
  */
 int te_labels_parse_werf(te_labels **out, const char *const *envp,
-			 const char *const *flag_values, size_t nflags,
-			 const char *separator, te_error *err);
+                         const char *const *flag_values, size_t nflags,
+                         const char *separator, te_error *err);
 
 #endif

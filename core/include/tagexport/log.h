@@ -25,6 +25,6 @@ typedef struct te_log {
 } te_log;
 
 void te_log_emit(const te_log *log, te_log_level level, const char *fmt, ...)
-	TE_PRINTF(3, 4);
+    TE_PRINTF(3, 4);
 
 #endif

@@ -19,7 +19,10 @@ typedef struct te_ref {
 	char *digest; /* "sha256:<64 hex>" or NULL */
 } te_ref;
 
-#define TE_REF_INIT {NULL, NULL, NULL, NULL}
+#define TE_REF_INIT                                                            \
+	{                                                                      \
+		NULL, NULL, NULL, NULL                                         \
+	}
 
 /* Parse and normalise s.  Errors (TE_EINVALID) name what was wrong. */
 int te_ref_parse(te_ref *out, const char *s, te_error *err);

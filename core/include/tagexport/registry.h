@@ -27,17 +27,18 @@
 typedef struct te_registry te_registry;
 
 typedef struct te_registry_opts {
-	bool insecure;           /* allow plain HTTP (and no TLS verify) */
-	bool skip_tls_verify;    /* HTTPS without certificate verification */
-	const char *docker_config_dir; /* dir holding config.json, may be NULL */
-	long timeout_seconds;    /* per request inactivity limit; 0 = 60 */
+	bool insecure;        /* allow plain HTTP (and no TLS verify) */
+	bool skip_tls_verify; /* HTTPS without certificate verification */
+	const char
+	    *docker_config_dir; /* dir holding config.json, may be NULL */
+	long timeout_seconds;   /* per request inactivity limit; 0 = 60 */
 	te_log log;
 } te_registry_opts;
 
 /* host: registry host[:port] as it appears in references ("docker.io" is
  * mapped to registry-1.docker.io). */
 int te_registry_new(te_registry **out, const char *host,
-		    const te_registry_opts *opts, te_error *err);
+                    const te_registry_opts *opts, te_error *err);
 void te_registry_free(te_registry *reg);
 const char *te_registry_host(const te_registry *reg);
 
@@ -48,39 +49,38 @@ const char *te_registry_host(const te_registry *reg);
  * (checked against ref when ref is a digest).  TE_ENOTFOUND if absent.
  */
 int te_registry_manifest_get(te_buf *body, char media_type[128],
-			     char digest[TE_DIGEST_STR_MAX], te_registry *reg,
-			     const char *repo, const char *ref, te_error *err);
+                             char digest[TE_DIGEST_STR_MAX], te_registry *reg,
+                             const char *repo, const char *ref, te_error *err);
 
 /* HEAD a manifest: *exists, and its digest when it exists. */
 int te_registry_manifest_exists(bool *exists, char digest[TE_DIGEST_STR_MAX],
-				te_registry *reg, const char *repo,
-				const char *ref, te_error *err);
+                                te_registry *reg, const char *repo,
+                                const char *ref, te_error *err);
 
 /* PUT exact bytes under ref (tag or digest) with Content-Type media_type;
  * digest_out gets the sha256 of the bytes (verified against the
  * registry's Docker-Content-Digest when it sends one). */
 int te_registry_manifest_put(char digest_out[TE_DIGEST_STR_MAX],
-			     te_registry *reg, const char *repo,
-			     const char *ref, const char *media_type,
-			     const void *data, size_t len, te_error *err);
+                             te_registry *reg, const char *repo,
+                             const char *ref, const char *media_type,
+                             const void *data, size_t len, te_error *err);
 
 int te_registry_blob_exists(bool *exists, te_registry *reg, const char *repo,
-			    const char *digest, te_error *err);
+                            const char *digest, te_error *err);
 
 /* GET a small blob (configs) into body, bounded by body->max, verified. */
 int te_registry_blob_get(te_buf *body, te_registry *reg, const char *repo,
-			 const char *digest, te_error *err);
+                         const char *digest, te_error *err);
 
 /* Upload a small in-memory blob (configs) unless it already exists. */
-int te_registry_blob_put(te_registry *reg, const char *repo,
-			 const char *digest, const void *data, size_t len,
-			 te_error *err);
+int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
+                         const void *data, size_t len, te_error *err);
 
 /* Cross-repository mount inside one registry: *mounted is false for any
  * answer but 201 (an opened upload session is cancelled). */
 int te_registry_blob_mount(bool *mounted, te_registry *reg, const char *repo,
-			   const char *digest, const char *from_repo,
-			   te_error *err);
+                           const char *digest, const char *from_repo,
+                           te_error *err);
 
 /*
  * Make blobs present in dst/dst_repo: skip those that exist, mount when src
@@ -95,8 +95,8 @@ typedef struct te_blob_desc {
 } te_blob_desc;
 
 int te_registry_blobs_copy(uint64_t *bytes_copied, te_registry *dst,
-			   const char *dst_repo, te_registry *src,
-			   const char *src_repo, const te_blob_desc *blobs,
-			   size_t nblobs, int parallel, te_error *err);
+                           const char *dst_repo, te_registry *src,
+                           const char *src_repo, const te_blob_desc *blobs,
+                           size_t nblobs, int parallel, te_error *err);
 
 #endif

@@ -17,7 +17,7 @@
  * nnames bools set true for chosen images.  No patterns selects all.
  */
 int te_select_images(bool *selected, const char *const *names, size_t nnames,
-		     const char *const *patterns, size_t npatterns,
-		     te_error *err);
+                     const char *const *patterns, size_t npatterns,
+                     te_error *err);
 
 #endif

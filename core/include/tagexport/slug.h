@@ -19,7 +19,8 @@
 /* MurmurHash3 x86_32 over len bytes with the given seed. */
 uint32_t te_slug_murmur3(const void *data, size_t len, uint32_t seed);
 
-/* werf's slug.Slug: transliterate, lowercase, collapse dashes (%image_slug%). */
+/* werf's slug.Slug: transliterate, lowercase, collapse dashes (%image_slug%).
+ */
 int te_slug_slugify(char **out, const char *in, te_error *err);
 
 /* werf's slug.DockerTag: unchanged when already a valid tag of <=128

@@ -23,7 +23,7 @@ typedef struct te_template_vars {
 /* Expand tpl into a heap string (caller frees).  Using %git_tag% while
  * vars->git_tag is NULL is a TE_EINVALID error saying how to provide it. */
 int te_template_render(char **out, const char *tpl,
-		       const te_template_vars *vars, te_error *err);
+                       const te_template_vars *vars, te_error *err);
 
 /*
  * Validate one template against the final image names, before anything is
@@ -34,7 +34,7 @@ int te_template_render(char **out, const char *tpl,
  * `invalid tag template "<tpl>": <cause>`.
  */
 int te_template_validate(const char *tpl, const char *const *image_names,
-			 size_t nimages, const char *git_tag,
-			 const char *git_commit, te_error *err);
+                         size_t nimages, const char *git_tag,
+                         const char *git_commit, te_error *err);
 
 #endif

@@ -1,0 +1,1291 @@
+/*
+ * config.c - werf.yaml parsing (werf-export.md 2.3-2.6) with libyaml.
+ *
+ * Invariants:
+ *  1. The text is split into sections exactly like werf's splitContent:
+ *     a separator is a line "---" followed only by blanks/CR and an
+ *     optional "#comment".  Each section remembers its first file line, so
+ *     every error names a real line: "<file>:<line>: <message>".
+ *  2. Each section is first scanned with the event API (cheap, no tree)
+ *     to bound nesting depth and node count, then loaded as a document.
+ *  3. Every node is validated against a static schema (typed table, like
+ *     UnmarshalStrict): unknown keys, duplicate keys and wrong types fail.
+ *     Values we do not use are still type-checked.  Aliases are followed
+ *     with a depth limit and a visit budget (cycles, "billion laughs").
+ *  4. Scalars follow YAML 1.1 as yaml.v2 resolves them: y/yes/on/true are
+ *     booleans, "~"/"null"/"" are null.
+ */
+#include "tagexport/config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#define CFG_MAX_SIZE (1024 * 1024)
+#define CFG_MAX_DEPTH 64
+#define CFG_MAX_EVENTS 200000
+#define CFG_MAX_VISITS 1000000
+#define CFG_MAX_IMAGES 1000
+#define CFG_MAX_NAME 255
+#define CFG_MAX_PROJECT 50
+#define CFG_MAX_STR (64 * 1024)
+
+enum kind {
+	K_ANY,         /* any valid YAML */
+	K_STR,         /* scalar (yaml.v2 stores any scalar in a string) */
+	K_BOOL,        /* YAML 1.1 boolean */
+	K_INT,         /* decimal integer */
+	K_STRLIST,     /* sequence of scalars */
+	K_STR_OR_LIST, /* scalar or sequence of scalars */
+	K_MAP,         /* mapping with the keys of sub */
+	K_STRMAP,      /* mapping of scalar to scalar */
+	K_MAPLIST      /* sequence of K_MAP */
+};
+
+struct field {
+	const char *name;
+	enum kind kind;
+	const struct field *sub;
+};
+
+static const struct field healthcheck_fields[] = {
+    {"test", K_STRLIST, NULL}, {"interval", K_STR, NULL},
+    {"timeout", K_STR, NULL},  {"startPeriod", K_STR, NULL},
+    {"retries", K_INT, NULL},  {NULL, K_ANY, NULL},
+};
+
+static const struct field imagespec_config_fields[] = {
+    {"labels", K_STRMAP, NULL},
+    {"removeLabels", K_STRLIST, NULL},
+    {"keepEssentialWerfLabels", K_BOOL, NULL},
+    {"clearWerfLabels", K_BOOL, NULL},
+    {"env", K_STRMAP, NULL},
+    {"removeEnv", K_STRLIST, NULL},
+    {"volumes", K_STRLIST, NULL},
+    {"removeVolumes", K_STRLIST, NULL},
+    {"expose", K_STRLIST, NULL},
+    {"user", K_STR, NULL},
+    {"cmd", K_STRLIST, NULL},
+    {"entrypoint", K_STRLIST, NULL},
+    {"workingDir", K_STR, NULL},
+    {"stopSignal", K_STR, NULL},
+    {"healthcheck", K_MAP, healthcheck_fields},
+    {"clearCmd", K_BOOL, NULL},
+    {"clearEntrypoint", K_BOOL, NULL},
+    {"clearUser", K_BOOL, NULL},
+    {"clearWorkingDir", K_BOOL, NULL},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field imagespec_fields[] = {
+    {"author", K_STR, NULL},
+    {"clearHistory", K_BOOL, NULL},
+    {"config", K_MAP, imagespec_config_fields},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field build_fields[] = {
+    {"cacheVersion", K_STR, NULL}, {"platform", K_STRLIST, NULL},
+    {"staged", K_BOOL, NULL},      {"imageSpec", K_MAP, imagespec_fields},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field helmchartconfig_fields[] = {
+    {"appVersion", K_STR, NULL},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field deploy_fields[] = {
+    {"helmChartDir", K_STR, NULL},
+    {"helmChartConfig", K_MAP, helmchartconfig_fields},
+    {"helmRelease", K_STR, NULL},
+    {"helmReleaseSlug", K_BOOL, NULL},
+    {"namespace", K_STR, NULL},
+    {"namespaceSlug", K_BOOL, NULL},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field limit_fields[] = {
+    {"last", K_INT, NULL},
+    {"in", K_STR, NULL},
+    {"operator", K_STR, NULL},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field references_fields[] = {
+    {"branch", K_STR, NULL},
+    {"tag", K_STR, NULL},
+    {"limit", K_MAP, limit_fields},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field keeppolicy_fields[] = {
+    {"references", K_MAP, references_fields},
+    {"imagesPerReference", K_MAP, limit_fields},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field cleanup_fields[] = {
+    {"disable", K_BOOL, NULL},
+    {"disableKubernetesBasedPolicy", K_BOOL, NULL},
+    {"disableGitHistoryBasedPolicy", K_BOOL, NULL},
+    {"disableBuiltWithinLastNHoursPolicy", K_BOOL, NULL},
+    {"keepImagesBuiltWithinLastNHours", K_INT, NULL},
+    {"keepPolicies", K_MAPLIST, keeppolicy_fields},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field gitworktree_fields[] = {
+    {"forceShallowClone", K_BOOL, NULL},
+    {"allowUnshallow", K_BOOL, NULL},
+    {"allowFetchOriginBranchesAndTags", K_BOOL, NULL},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field meta_fields[] = {
+    {"configVersion", K_ANY, NULL},
+    {"project", K_STR, NULL},
+    {"build", K_MAP, build_fields},
+    {"deploy", K_MAP, deploy_fields},
+    {"cleanup", K_MAP, cleanup_fields},
+    {"gitWorktree", K_MAP, gitworktree_fields},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field import_fields[] = {
+    {"type", K_STR, NULL},
+    {"targetBuildArg", K_STR, NULL},
+    {"targetEnv", K_STR, NULL},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field dependency_fields[] = {
+    {"image", K_STR, NULL}, {"before", K_STR, NULL},
+    {"after", K_STR, NULL}, {"imports", K_MAPLIST, import_fields},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field secret_fields[] = {
+    {"id", K_STR, NULL},    {"env", K_STR, NULL}, {"src", K_STR, NULL},
+    {"value", K_STR, NULL}, {NULL, K_ANY, NULL},
+};
+
+static const struct field dockerfile_image_fields[] = {
+    {"image", K_ANY, NULL},
+    {"dockerfile", K_STR, NULL},
+    {"context", K_STR, NULL},
+    {"contextAddFiles", K_STR_OR_LIST, NULL},
+    {"contextAddFile", K_STR_OR_LIST, NULL},
+    {"target", K_STR, NULL},
+    {"args", K_ANY, NULL},
+    {"addHost", K_STR_OR_LIST, NULL},
+    {"network", K_STR, NULL},
+    {"ssh", K_STR, NULL},
+    {"staged", K_BOOL, NULL},
+    {"final", K_BOOL, NULL},
+    {"platform", K_STRLIST, NULL},
+    {"cacheVersion", K_STR, NULL},
+    {"fromCacheVersion", K_STR, NULL},
+    {"imageSpec", K_MAP, imagespec_fields},
+    {"dependencies", K_MAPLIST, dependency_fields},
+    {"secrets", K_MAPLIST, secret_fields},
+    {NULL, K_ANY, NULL},
+};
+
+struct section {
+	const char *text;
+	size_t len;
+	int line; /* file line of text[0] */
+};
+
+struct ctx {
+	const char *file;
+	yaml_document_t *doc;
+	int line0;
+	size_t visits;
+	te_error *err;
+};
+
+static int node_line(const struct ctx *c, const yaml_node_t *n)
+{
+	return c->line0 + (int)n->start_mark.line;
+}
+
+static int fail(struct ctx *c, const yaml_node_t *n, te_code code,
+                const char *fmt, ...) TE_PRINTF(4, 5);
+
+static int fail(struct ctx *c, const yaml_node_t *n, te_code code,
+                const char *fmt, ...)
+{
+	char what[TE_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return te_error_set(c->err, code, "%s:%d: %s", c->file,
+	                    n ? node_line(c, n) : c->line0, what);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static bool is_plain(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE &&
+	       n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (!is_plain(n))
+		return false;
+	v = scalar(n);
+	return !*v || !strcmp(v, "~") || !strcmp(v, "null") ||
+	       !strcmp(v, "Null") || !strcmp(v, "NULL");
+}
+
+/* YAML 1.1 booleans as yaml.v2 resolves them; -1 when not a boolean. */
+static int bool_value(const yaml_node_t *n)
+{
+	static const char *const yes[] = {"y",   "Y",    "yes",  "Yes",
+	                                  "YES", "true", "True", "TRUE",
+	                                  "on",  "On",   "ON",   NULL};
+	static const char *const no[] = {"n",   "N",     "no",    "No",
+	                                 "NO",  "false", "False", "FALSE",
+	                                 "off", "Off",   "OFF",   NULL};
+	size_t i;
+
+	if (!is_plain(n))
+		return -1;
+	for (i = 0; yes[i]; i++)
+		if (!strcmp(scalar(n), yes[i]))
+			return 1;
+	for (i = 0; no[i]; i++)
+		if (!strcmp(scalar(n), no[i]))
+			return 0;
+	return -1;
+}
+
+static bool is_decimal(const char *s)
+{
+	if (*s == '+' || *s == '-')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	while (isdigit((unsigned char)*s) || *s == '_')
+		s++;
+	return !*s;
+}
+
+/* A plain scalar that YAML 1.1 would resolve to a number. */
+static bool is_number(const char *s)
+{
+	const char *p = s;
+	bool digits = false;
+
+	if (is_decimal(s))
+		return true;
+	if (!strncmp(s, "0x", 2) || !strncmp(s, "0b", 2))
+		return s[2] && strspn(s + 2, "0123456789abcdefABCDEF_") ==
+		                   strlen(s + 2);
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!strcmp(p, ".inf") || !strcmp(p, ".Inf") || !strcmp(p, ".INF"))
+		return true;
+	if (!strcmp(s, ".nan") || !strcmp(s, ".NaN") || !strcmp(s, ".NAN"))
+		return true;
+	while (isdigit((unsigned char)*p) || *p == '_') {
+		digits = true;
+		p++;
+	}
+	if (*p != '.')
+		return false;
+	p++;
+	while (isdigit((unsigned char)*p) || *p == '_') {
+		digits = true;
+		p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return false;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return digits && !*p;
+}
+
+/* Would yaml.v2 decode this scalar into a Go string inside interface{}? */
+static bool is_string(const yaml_node_t *n)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return false;
+	if (!is_plain(n))
+		return true;
+	return !is_null(n) && bool_value(n) < 0 && !is_number(scalar(n));
+}
+
+static yaml_node_t *get_node(struct ctx *c, int idx)
+{
+	return yaml_document_get_node(c->doc, idx);
+}
+
+static int check_text(struct ctx *c, const yaml_node_t *n, const char *what)
+{
+	if (n->data.scalar.length > CFG_MAX_STR)
+		return fail(c, n, TE_EINVALID, "%s is too long", what);
+	if (memchr(n->data.scalar.value, '\0', n->data.scalar.length))
+		return fail(c, n, TE_EINVALID, "%s contains a NUL byte", what);
+	return 0;
+}
+
+struct keyref {
+	const char *key;
+	const yaml_node_t *node;
+};
+
+static int cmp_keyref(const void *a, const void *b)
+{
+	const struct keyref *x = a, *y = b;
+	int r = strcmp(x->key, y->key);
+
+	if (r)
+		return r;
+	/* later line last, so the duplicate reported is the second one */
+	return x->node->start_mark.index < y->node->start_mark.index ? -1 : 1;
+}
+
+/* Mapping keys must be scalars without duplicates (sort, O(n log n)). */
+static int check_keys(struct ctx *c, const yaml_node_t *map)
+{
+	yaml_node_pair_t *p;
+	struct keyref *refs = NULL;
+	size_t n = 0, i;
+	int rc = 0;
+
+	n = (size_t)(map->data.mapping.pairs.top -
+	             map->data.mapping.pairs.start);
+	if (n < 2) {
+		for (p = map->data.mapping.pairs.start;
+		     p < map->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = get_node(c, p->key);
+			if (!k || k->type != YAML_SCALAR_NODE)
+				return fail(c, k ? k : map, TE_EINVALID,
+				            "mapping keys must be scalars");
+		}
+		return 0;
+	}
+	refs = calloc(n, sizeof(*refs));
+	if (!refs)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (i = 0, p = map->data.mapping.pairs.start; i < n; i++, p++) {
+		yaml_node_t *k = get_node(c, p->key);
+		if (!k || k->type != YAML_SCALAR_NODE) {
+			rc = fail(c, k ? k : map, TE_EINVALID,
+			          "mapping keys must be scalars");
+			goto done;
+		}
+		refs[i].key = scalar(k);
+		refs[i].node = k;
+	}
+	qsort(refs, n, sizeof(*refs), cmp_keyref);
+	for (i = 1; i < n; i++) {
+		if (!strcmp(refs[i].key, refs[i - 1].key)) {
+			rc = fail(c, refs[i].node, TE_EINVALID,
+			          "duplicate key \"%s\"", refs[i].key);
+			goto done;
+		}
+	}
+done:
+	free(refs);
+	return rc;
+}
+
+static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
+                    const struct field *sub, const char *name, int depth);
+
+static int validate_map(struct ctx *c, const yaml_node_t *n,
+                        const struct field *fields, const char *name, int depth)
+{
+	yaml_node_pair_t *p;
+	const struct field *f;
+	int rc;
+
+	rc = check_keys(c, n);
+	if (rc < 0)
+		return rc;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = get_node(c, p->key);
+		yaml_node_t *v = get_node(c, p->value);
+
+		for (f = fields; f->name; f++)
+			if (!strcmp(f->name, scalar(k)))
+				break;
+		if (!f->name) {
+			if (name)
+				return fail(c, k, TE_EINVALID,
+				            "unknown field \"%s\" in \"%s\"",
+				            scalar(k), name);
+			return fail(c, k, TE_EINVALID, "unknown field \"%s\"",
+			            scalar(k));
+		}
+		rc = validate(c, v, f->kind, f->sub, f->name, depth + 1);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int validate_scalars(struct ctx *c, const yaml_node_t *n,
+                            const char *name)
+{
+	yaml_node_item_t *it;
+
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *v = get_node(c, *it);
+		if (!v || v->type != YAML_SCALAR_NODE)
+			return fail(c, v ? v : n, TE_EINVALID,
+			            "field \"%s\" must be a list of "
+			            "strings",
+			            name);
+	}
+	return 0;
+}
+
+static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
+                    const struct field *sub, const char *name, int depth)
+{
+	yaml_node_item_t *it;
+	yaml_node_pair_t *p;
+	int rc;
+
+	if (!n)
+		return te_error_set(c->err, TE_EINVALID, "%s: broken yaml",
+		                    c->file);
+	if (depth > CFG_MAX_DEPTH)
+		return fail(c, n, TE_EINVALID, "nesting deeper than 64 levels");
+	if (++c->visits > CFG_MAX_VISITS)
+		return fail(c, n, TE_EINVALID,
+		            "too many yaml nodes (alias expansion)");
+	if (n->type == YAML_SCALAR_NODE) {
+		rc = check_text(c, n, "value");
+		if (rc < 0)
+			return rc;
+	}
+	if (kind != K_ANY && is_null(n))
+		return 0;
+	switch (kind) {
+	case K_ANY:
+		if (n->type == YAML_SEQUENCE_NODE) {
+			for (it = n->data.sequence.items.start;
+			     it < n->data.sequence.items.top; it++) {
+				rc = validate(c, get_node(c, *it), K_ANY, NULL,
+				              name, depth + 1);
+				if (rc < 0)
+					return rc;
+			}
+		} else if (n->type == YAML_MAPPING_NODE) {
+			rc = check_keys(c, n);
+			if (rc < 0)
+				return rc;
+			for (p = n->data.mapping.pairs.start;
+			     p < n->data.mapping.pairs.top; p++) {
+				rc = validate(c, get_node(c, p->key), K_ANY,
+				              NULL, name, depth + 1);
+				if (rc == 0)
+					rc = validate(c, get_node(c, p->value),
+					              K_ANY, NULL, name,
+					              depth + 1);
+				if (rc < 0)
+					return rc;
+			}
+		}
+		return 0;
+	case K_STR:
+		if (n->type != YAML_SCALAR_NODE)
+			return fail(c, n, TE_EINVALID,
+			            "field \"%s\" must be a string", name);
+		return 0;
+	case K_BOOL:
+		if (bool_value(n) < 0)
+			return fail(c, n, TE_EINVALID,
+			            "field \"%s\" must be a boolean", name);
+		return 0;
+	case K_INT:
+		if (!is_plain(n) || !is_decimal(scalar(n)))
+			return fail(c, n, TE_EINVALID,
+			            "field \"%s\" must be an integer", name);
+		return 0;
+	case K_STR_OR_LIST:
+		if (n->type == YAML_SCALAR_NODE)
+			return 0;
+		/* fallthrough */
+	case K_STRLIST:
+		if (n->type != YAML_SEQUENCE_NODE)
+			return fail(c, n, TE_EINVALID,
+			            "field \"%s\" must be a list of "
+			            "strings",
+			            name);
+		for (it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++) {
+			rc = validate(c, get_node(c, *it), K_STR, NULL, name,
+			              depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+		return validate_scalars(c, n, name);
+	case K_MAP:
+		if (n->type != YAML_MAPPING_NODE)
+			return fail(c, n, TE_EINVALID,
+			            "field \"%s\" must be a mapping", name);
+		return validate_map(c, n, sub, name, depth);
+	case K_STRMAP:
+		if (n->type != YAML_MAPPING_NODE)
+			return fail(c, n, TE_EINVALID,
+			            "field \"%s\" must be a mapping", name);
+		rc = check_keys(c, n);
+		if (rc < 0)
+			return rc;
+		for (p = n->data.mapping.pairs.start;
+		     p < n->data.mapping.pairs.top; p++) {
+			rc = validate(c, get_node(c, p->value), K_STR, NULL,
+			              name, depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+		return 0;
+	case K_MAPLIST:
+		if (n->type != YAML_SEQUENCE_NODE)
+			return fail(c, n, TE_EINVALID,
+			            "field \"%s\" must be a list", name);
+		for (it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++) {
+			rc = validate(c, get_node(c, *it), K_MAP, sub, name,
+			              depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static yaml_node_t *map_get(struct ctx *c, const yaml_node_t *map,
+                            const char *key)
+{
+	yaml_node_pair_t *p;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = get_node(c, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp(scalar(k), key))
+			return get_node(c, p->value);
+	}
+	return NULL;
+}
+
+static int yaml_fail(const char *file, int line0, const yaml_parser_t *p,
+                     te_error *err)
+{
+	/* the context mark points at the offending key, the problem mark
+	 * often only at the next line */
+	int line = line0 + (int)(p->context ? p->context_mark.line
+	                                    : p->problem_mark.line);
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	if (p->context)
+		return te_error_set(
+		    err, TE_EINVALID, "%s:%d: yaml: %s %s", file, line,
+		    p->problem ? p->problem : "error", p->context);
+	return te_error_set(err, TE_EINVALID, "%s:%d: yaml: %s", file, line,
+	                    p->problem ? p->problem : "error");
+}
+
+/* Event pass: bound depth and size before building a tree; one document. */
+static int prescan(const struct section *s, const char *file, te_error *err)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	size_t events = 0;
+	int depth = 0, docs = 0, rc = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&parser))
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)s->text,
+	                             s->len);
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = yaml_fail(file, s->line, &parser, err);
+			goto done;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				rc = te_error_set(
+				    err, TE_EINVALID,
+				    "%s:%d: more than one yaml document in "
+				    "a config section",
+				    file, s->line + (int)ev.start_mark.line);
+			}
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > CFG_MAX_DEPTH)
+				rc = te_error_set(
+				    err, TE_EINVALID,
+				    "%s:%d: nesting deeper than 64 levels",
+				    file, s->line + (int)ev.start_mark.line);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		if (rc == 0 && ++events > CFG_MAX_EVENTS)
+			rc = te_error_set(err, TE_EINVALID,
+			                  "%s:%d: too many yaml nodes", file,
+			                  s->line + (int)ev.start_mark.line);
+		yaml_event_delete(&ev);
+		if (rc < 0)
+			goto done;
+	}
+done:
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* filepath.Clean for a relative path; NULL if it is absolute or leaves
+ * its root through "..". "." becomes "". */
+static char *clean_rel(const char *in, te_error *err)
+{
+	size_t n = strlen(in), i = 0, o = 0;
+	char *out;
+
+	if (in[0] == '/')
+		return NULL;
+	out = malloc(n + 1);
+	if (!out) {
+		te_error_set(err, TE_ENOMEM, "out of memory");
+		return NULL;
+	}
+	while (i < n) {
+		size_t j = i;
+		while (j < n && in[j] != '/')
+			j++;
+		if (j == i || (j - i == 1 && in[i] == '.')) {
+			/* empty or "." segment */
+		} else if (j - i == 2 && in[i] == '.' && in[i + 1] == '.') {
+			if (o == 0) {
+				free(out);
+				return NULL;
+			}
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+		} else {
+			if (o)
+				out[o++] = '/';
+			memcpy(out + o, in + i, j - i);
+			o += j - i;
+		}
+		i = j + 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static bool valid_project(const char *p)
+{
+	size_t n = strlen(p), i;
+
+	if (n == 0 || n > CFG_MAX_PROJECT)
+		return false;
+	for (i = 0; i < n; i++) {
+		char ch = p[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-'))
+			return false;
+	}
+	return p[0] != '-' && p[n - 1] != '-';
+}
+
+struct meta {
+	bool seen;
+	char *project;
+	te_strvec platforms;
+};
+
+static int push_platforms(struct ctx *c, te_strvec *out, const yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	int rc;
+
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return 0;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *v = get_node(c, *it);
+		if (strchr(scalar(v), ','))
+			return fail(c, v, TE_EINVALID,
+			            "platform \"%s\" must not contain a "
+			            "comma, use a list",
+			            scalar(v));
+		if (!*scalar(v) || is_null(v))
+			return fail(c, v, TE_EINVALID,
+			            "platform must not be empty");
+		rc = te_strvec_push(out, scalar(v), c->err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int parse_meta(struct ctx *c, const yaml_node_t *root, struct meta *m)
+{
+	yaml_node_t *v, *build;
+	int rc;
+
+	if (m->seen)
+		return fail(c, root, TE_EINVALID,
+		            "duplicate meta config section");
+	m->seen = true;
+	rc = validate_map(c, root, meta_fields, NULL, 1);
+	if (rc < 0)
+		return rc;
+	v = map_get(c, root, "configVersion");
+	if (!is_plain(v) || !is_decimal(scalar(v)) ||
+	    strtol(scalar(v), NULL, 10) != 1 || strchr(scalar(v), '_'))
+		return fail(c, v, TE_EINVALID,
+		            "configVersion must be 1, got \"%s\"", scalar(v));
+	v = map_get(c, root, "project");
+	if (!v || is_null(v))
+		return fail(c, root, TE_EINVALID,
+		            "project is required: add \"project: <name>\" to "
+		            "the meta section");
+	if (!valid_project(scalar(v)))
+		return fail(
+		    c, v, TE_EINVALID,
+		    "invalid project name \"%s\": it must match "
+		    "^(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])$ and be at "
+		    "most 50 characters",
+		    scalar(v));
+	m->project = te_strdup(scalar(v), c->err);
+	if (!m->project)
+		return TE_ENOMEM;
+	build = map_get(c, root, "build");
+	if (build && build->type == YAML_MAPPING_NODE)
+		return push_platforms(c, &m->platforms,
+		                      map_get(c, build, "platform"));
+	return 0;
+}
+
+static int check_name(struct ctx *c, const yaml_node_t *n)
+{
+	const unsigned char *s = n->data.scalar.value;
+	size_t i;
+
+	if (!is_string(n))
+		return fail(c, n, TE_EINVALID,
+		            "image name must be a string, got \"%s\"",
+		            scalar(n));
+	if (n->data.scalar.length == 0)
+		return fail(c, n, TE_EINVALID, "image name is empty");
+	if (n->data.scalar.length > CFG_MAX_NAME)
+		return fail(c, n, TE_EINVALID,
+		            "image name is longer than 255 bytes");
+	for (i = 0; i < n->data.scalar.length; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return fail(c, n, TE_EINVALID,
+			            "image name contains a control "
+			            "character");
+	return 0;
+}
+
+static int cmp_arg(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	size_t nx = strcspn(x, "="), ny = strcspn(y, "=");
+	int r = memcmp(x, y, nx < ny ? nx : ny);
+
+	if (r)
+		return r;
+	return nx < ny ? -1 : nx > ny;
+}
+
+static int parse_args(struct ctx *c, te_image_config *img, const yaml_node_t *n)
+{
+	yaml_node_pair_t *p;
+	int rc;
+
+	if (!n || is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n, TE_EINVALID,
+		            "field \"args\" must be a mapping");
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = get_node(c, p->key);
+		yaml_node_t *v = get_node(c, p->value);
+		const char *val;
+		int b;
+
+		if (!*scalar(k) || strchr(scalar(k), '=') ||
+		    strpbrk(scalar(k), " \t\r\n"))
+			return fail(c, k, TE_EINVALID,
+			            "invalid build arg name \"%s\"", scalar(k));
+		if (v->type != YAML_SCALAR_NODE)
+			return fail(c, v, TE_EINVALID,
+			            "args value of \"%s\" must be a scalar",
+			            scalar(k));
+		/* yaml.v2 + %v: booleans print as true/false, null as "" */
+		b = bool_value(v);
+		if (b >= 0)
+			val = b ? "true" : "false";
+		else if (is_null(v))
+			val = "";
+		else
+			val = scalar(v);
+		rc = te_strvec_pushf(&img->args, c->err, "%s=%s", scalar(k),
+		                     val);
+		if (rc < 0)
+			return rc;
+	}
+	if (img->args.count > 1)
+		qsort(img->args.items, img->args.count, sizeof(char *),
+		      cmp_arg);
+	return 0;
+}
+
+static int opt_string(struct ctx *c, char **out, const yaml_node_t *n,
+                      const char *deflt)
+{
+	const char *v = deflt;
+
+	if (n && !is_null(n))
+		v = scalar(n);
+	if (!v) {
+		*out = NULL;
+		return 0;
+	}
+	*out = te_strdup(v, c->err);
+	return *out ? 0 : TE_ENOMEM;
+}
+
+static int check_path(struct ctx *c, const yaml_node_t *n, const char *field,
+                      char **out)
+{
+	const char *v = n && !is_null(n) ? scalar(n) : "";
+
+	*out = NULL;
+	if (v[0] == '/')
+		return fail(c, n, TE_EINVALID,
+		            "%s \"%s\" must be a relative path", field, v);
+	*out = clean_rel(v, c->err);
+	if (!*out) {
+		if (c->err->code != TE_OK)
+			return c->err->code;
+		return fail(c, n, TE_EINVALID,
+		            "%s \"%s\" must not leave the project directory",
+		            field, v);
+	}
+	return 0;
+}
+
+/* One image of a Dockerfile document; the name node may be NULL (nameless
+ * legacy image). */
+static int fill_image(struct ctx *c, te_image_config *img,
+                      const yaml_node_t *root, const yaml_node_t *name)
+{
+	yaml_node_t *v;
+	yaml_node_pair_t *first = root->data.mapping.pairs.start;
+	int rc;
+
+	img->final = true;
+	img->line = node_line(c, get_node(c, first->key));
+	rc = opt_string(c, &img->name, name, "");
+	if (rc < 0)
+		return rc;
+	rc = check_path(c, map_get(c, root, "dockerfile"), "dockerfile",
+	                &img->dockerfile);
+	if (rc < 0)
+		return rc;
+	if (!*img->dockerfile) {
+		free(img->dockerfile);
+		img->dockerfile = te_strdup("Dockerfile", c->err);
+		if (!img->dockerfile)
+			return TE_ENOMEM;
+	}
+	rc = check_path(c, map_get(c, root, "context"), "context",
+	                &img->context);
+	if (rc < 0)
+		return rc;
+	rc = opt_string(c, &img->target, map_get(c, root, "target"), NULL);
+	if (rc < 0)
+		return rc;
+	if (img->target && !*img->target) {
+		free(img->target);
+		img->target = NULL;
+	}
+	rc = parse_args(c, img, map_get(c, root, "args"));
+	if (rc < 0)
+		return rc;
+	rc = push_platforms(c, &img->platforms, map_get(c, root, "platform"));
+	if (rc < 0)
+		return rc;
+	v = map_get(c, root, "final");
+	if (v && !is_null(v))
+		img->final = bool_value(v) == 1;
+	return 0;
+}
+
+struct images {
+	te_image_config *items;
+	size_t count;
+	size_t cap;
+};
+
+static int new_image(struct ctx *c, struct images *imgs, te_image_config **out)
+{
+	te_image_config *items;
+	size_t cap;
+
+	if (imgs->count >= CFG_MAX_IMAGES)
+		return te_error_set(c->err, TE_EINVALID,
+		                    "%s: more than 1000 images", c->file);
+	if (imgs->count == imgs->cap) {
+		cap = imgs->cap ? imgs->cap * 2 : 8;
+		items = realloc(imgs->items, cap * sizeof(*items));
+		if (!items)
+			return te_error_set(c->err, TE_ENOMEM, "out of memory");
+		imgs->items = items;
+		imgs->cap = cap;
+	}
+	*out = &imgs->items[imgs->count++];
+	memset(*out, 0, sizeof(**out));
+	return 0;
+}
+
+static int add_image(struct ctx *c, struct images *imgs,
+                     const yaml_node_t *root, const yaml_node_t *name)
+{
+	te_image_config *img;
+	size_t i;
+	int rc;
+
+	if (name) {
+		rc = check_name(c, name);
+		if (rc < 0)
+			return rc;
+		for (i = 0; i < imgs->count; i++)
+			if (!strcmp(imgs->items[i].name, scalar(name)))
+				return fail(c, name, TE_EINVALID,
+				            "conflict between images names "
+				            "\"%s\"",
+				            scalar(name));
+	}
+	rc = new_image(c, imgs, &img);
+	if (rc < 0)
+		return rc;
+	return fill_image(c, img, root, name);
+}
+
+static int parse_dockerfile_doc(struct ctx *c, const yaml_node_t *root,
+                                struct images *imgs)
+{
+	yaml_node_t *v;
+	yaml_node_item_t *it;
+	int rc;
+
+	rc = validate_map(c, root, dockerfile_image_fields, NULL, 1);
+	if (rc < 0)
+		return rc;
+	v = map_get(c, root, "contextAddFiles");
+	if (!v)
+		v = map_get(c, root, "contextAddFile");
+	if (v)
+		return fail(c, v, TE_EUNSUPPORTED,
+		            "contextAddFiles is not supported yet");
+	v = map_get(c, root, "image");
+	if (!v)
+		return fail(c, root, TE_EINVALID,
+		            "dockerfile image section has no \"image\" "
+		            "key");
+	if (is_null(v))
+		return add_image(c, imgs, root, NULL);
+	if (v->type == YAML_SCALAR_NODE)
+		return add_image(c, imgs, root, v);
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, TE_EINVALID,
+		            "field \"image\" must be a string or a list of "
+		            "strings");
+	if (v->data.sequence.items.start == v->data.sequence.items.top)
+		return fail(c, v, TE_EINVALID,
+		            "field \"image\" is an empty list");
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = get_node(c, *it);
+		if (item->type != YAML_SCALAR_NODE)
+			return fail(c, item, TE_EINVALID,
+			            "field \"image\" must be a string or a "
+			            "list of strings");
+		rc = add_image(c, imgs, root, item);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int parse_section(const struct section *s, const char *file,
+                         struct meta *m, struct images *imgs, te_error *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	struct ctx c;
+	bool have_parser = false, have_doc = false;
+	int rc;
+
+	rc = prescan(s, file, err);
+	if (rc < 0)
+		return rc;
+	if (!yaml_parser_initialize(&parser))
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	have_parser = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)s->text,
+	                             s->len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = yaml_fail(file, s->line, &parser, err);
+		goto done;
+	}
+	have_doc = true;
+	c.file = file;
+	c.doc = &doc;
+	c.line0 = s->line;
+	c.visits = 0;
+	c.err = err;
+	root = yaml_document_get_root_node(&doc);
+	if (!root || is_null(root) ||
+	    (root->type == YAML_MAPPING_NODE &&
+	     root->data.mapping.pairs.start == root->data.mapping.pairs.top)) {
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s:%d: cannot recognize type of config "
+		                  "section",
+		                  file, s->line);
+		goto done;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		rc = fail(&c, root, TE_EINVALID,
+		          "config section must be a mapping");
+		goto done;
+	}
+	rc = check_keys(&c, root);
+	if (rc < 0)
+		goto done;
+	if (map_get(&c, root, "configVersion"))
+		rc = parse_meta(&c, root, m);
+	else if (map_get(&c, root, "dockerfile"))
+		rc = parse_dockerfile_doc(&c, root, imgs);
+	else if (map_get(&c, root, "image") || map_get(&c, root, "artifact"))
+		rc = fail(&c, get_node(&c, root->data.mapping.pairs.start->key),
+		          TE_EUNSUPPORTED,
+		          "stapel images are not supported yet (only "
+		          "dockerfile images)");
+	else
+		rc = fail(&c, get_node(&c, root->data.mapping.pairs.start->key),
+		          TE_EINVALID,
+		          "cannot recognize type of config section");
+done:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (have_parser)
+		yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* werf's emptyDocContent: only blank and comment lines. */
+static bool blank_section(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+			i++;
+		if (i < len && p[i] == '#')
+			while (i < len && p[i] != '\n')
+				i++;
+		if (i < len && p[i] != '\n')
+			return false;
+		i++;
+	}
+	return true;
+}
+
+static bool is_separator(const char *p, size_t len)
+{
+	size_t i = 3;
+
+	if (len < 3 || memcmp(p, "---", 3))
+		return false;
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+		i++;
+	return i == len || p[i] == '#';
+}
+
+static int find_template(const char *data, size_t len, const char *file,
+                         te_error *err)
+{
+	size_t i;
+	int line = 1;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (data[i] == '\n')
+			line++;
+		else if (data[i] == '{' && data[i + 1] == '{')
+			return te_error_set(err, TE_EUNSUPPORTED,
+			                    "%s:%d: go templates ({{ }}) in "
+			                    "werf.yaml are not supported yet",
+			                    file, line);
+	}
+	return 0;
+}
+
+static void free_images(te_image_config *items, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		free(items[i].name);
+		free(items[i].dockerfile);
+		free(items[i].context);
+		free(items[i].target);
+		te_strvec_dispose(&items[i].args);
+		te_strvec_dispose(&items[i].platforms);
+	}
+	free(items);
+}
+
+static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
+                  const char *file, te_error *err)
+{
+	size_t i, j;
+	int rc;
+
+	if (!m->seen)
+		return te_error_set(err, TE_EINVALID,
+		                    "%s: meta config section not found: add "
+		                    "\"configVersion: 1\" and \"project: "
+		                    "<name>\" as the first document",
+		                    file);
+	for (i = 0; i < imgs->count; i++) {
+		if (!*imgs->items[i].name && imgs->count > 1)
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "%s:%d: a nameless image (image: ~) must be "
+			    "the only image",
+			    file, imgs->items[i].line);
+		if (imgs->items[i].platforms.count)
+			continue;
+		for (j = 0; j < m->platforms.count; j++) {
+			rc = te_strvec_push(&imgs->items[i].platforms,
+			                    m->platforms.items[j], err);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	cfg->project = m->project;
+	m->project = NULL;
+	cfg->images = imgs->items;
+	cfg->nimages = imgs->count;
+	imgs->items = NULL;
+	imgs->count = 0;
+	return 0;
+}
+
+int te_config_parse(te_werf_config **out, const char *data, size_t len,
+                    const char *filename, te_error *err)
+{
+	te_werf_config *cfg = NULL;
+	struct meta m = {false, NULL, TE_STRVEC_INIT};
+	struct images imgs = {NULL, 0, 0};
+	struct section s;
+	const char *file = filename ? filename : "werf.yaml";
+	size_t pos = 0, start = 0;
+	int line = 1, start_line = 1;
+	int rc = 0;
+
+	*out = NULL;
+	if (len > CFG_MAX_SIZE)
+		return te_error_set(err, TE_EINVALID,
+		                    "%s: larger than the 1 MiB limit", file);
+	rc = find_template(data, len, file, err);
+	if (rc < 0)
+		return rc;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	while (pos <= len) {
+		const char *nl =
+		    pos < len ? memchr(data + pos, '\n', len - pos) : NULL;
+		size_t end = nl ? (size_t)(nl - data) : len;
+		bool sep = is_separator(data + pos, end - pos);
+
+		if (sep || end == len) {
+			s.text = data + start;
+			s.len = (sep ? pos : len) - start;
+			s.line = start_line;
+			if (!blank_section(s.text, s.len)) {
+				rc = parse_section(&s, file, &m, &imgs, err);
+				if (rc < 0)
+					goto done;
+			}
+			start = end + 1;
+			start_line = line + 1;
+		}
+		if (end == len)
+			break;
+		pos = end + 1;
+		line++;
+	}
+	rc = finish(cfg, &m, &imgs, file, err);
+	if (rc < 0)
+		goto done;
+	*out = cfg;
+	cfg = NULL;
+done:
+	free(m.project);
+	te_strvec_dispose(&m.platforms);
+	free_images(imgs.items, imgs.count);
+	te_config_free(cfg);
+	return rc;
+}
+
+void te_config_free(te_werf_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->project);
+	free_images(cfg->images, cfg->nimages);
+	free(cfg);
+}
