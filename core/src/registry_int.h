@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <time.h>
+
 #include <curl/curl.h>
 
 #include "tagexport/registry.h"
@@ -120,6 +122,60 @@ struct te_reg_resp {
 	int64_t content_length;
 	bool overflow; /* some header was too long and got truncated */
 };
+
+struct te_reg_token {
+	char *scope;
+	char *token;
+	time_t expires;
+};
+
+struct te_registry {
+	char *host; /* as given by the caller */
+	char *base; /* scheme://api-host */
+	bool https;
+	bool verify;
+	long timeout;
+	te_log log;
+	char *config_dir;
+	CURL *easy;
+	bool pinged;
+	struct te_reg_challenge chal;
+	char *user, *pass;
+	struct te_reg_token tokens[TE_REG_TOKENS];
+	unsigned int token_next;
+};
+
+struct te_reg_req {
+	const char *method;
+	const char *url;
+	const char *scope;
+	const char *accept;
+	const char *content_type;
+	const void *body;
+	size_t body_len;
+	size_t body_off;
+	bool follow;
+	bool no_auth;
+	bool realm_creds; /* token request: Basic creds to the realm */
+	te_buf *out;      /* 2xx body sink; NULL discards */
+	bool out_overflow;
+	long body_status;
+	te_buf errbody;
+	struct te_reg_resp resp;
+};
+
+/* A sync request on reg->easy: 0 once any HTTP answer arrived (check
+ * r->resp.status), < 0 on transport failure.  Retries idempotent requests
+ * on network errors / 429 / 502-504, re-authenticates once on a Bearer
+ * 401.  r->errbody must be initialised (bounded) by the caller. */
+int te_reg__request(struct te_reg_req *r, te_registry *reg, te_error *err);
+
+/* te_reg__http_error for r with "<what> host/repo:ref" context. */
+int te_reg__fail_status(struct te_reg_req *r, te_registry *reg,
+                        const char *what, const char *repo, const char *ref,
+                        te_error *err);
+
+void te_reg__token_clear(struct te_reg_token *t);
 
 size_t te_reg__header_cb(char *data, size_t size, size_t n, void *payload);
 
