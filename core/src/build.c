@@ -4,8 +4,9 @@
  * Three buildah runs, each a fork + execvpe of an argv built here (never a
  * shell):
  *
- *   buildah <global> build --isolation chroot --layers=false
- *           --format docker -f <dockerfile> [--target T] [--build-arg A=B]..
+ *   buildah <global> build --isolation chroot --layers=false --force-rm
+ *           --identity-label=false --format docker -f <dockerfile> [--target T]
+ * [--build-arg A=B]..
  *           [--platform P] [--label k=v].. --tag <local> [--authfile F]
  *           [--tls-verify=false] <context>
  *   buildah <global> push [--authfile F] [--tls-verify=false]
@@ -14,7 +15,10 @@
  *
  * with <global> = --root <state>/buildah/root --runroot <state>/buildah/run
  * --storage-driver vfs.  --format docker gives the Docker v2s2 manifests
- * and configs werf's own builds produce (OCI would drop HEALTHCHECK).
+ * and configs werf's own builds produce (OCI would drop HEALTHCHECK);
+ * --identity-label=false keeps buildah's io.buildah.version label out of
+ * exported images; --force-rm drops the working container of a failed
+ * build (a full rootfs copy under vfs).
  *
  * Each job gets a private directory <state>/buildah/jobs/XXXXXX holding
  * the digest file and, for insecure hosts, a registries.conf handed to the
@@ -438,6 +442,8 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 	    (rc = te_strvec_push(argv, "--isolation", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "chroot", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--layers=false", err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--force-rm", err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--identity-label=false", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--format", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "docker", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "-f", err)) < 0)

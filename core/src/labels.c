@@ -67,8 +67,8 @@ static int grow(te_labels *labels, te_error *err)
 	if (labels->count < labels->cap)
 		return 0;
 	if (labels->count >= LABELS_MAX)
-		return te_error_set(err, TE_EINVALID,
-				    "more than %d labels", LABELS_MAX);
+		return te_error_set(err, TE_EINVALID, "more than %d labels",
+		                    LABELS_MAX);
 	cap = labels->cap ? labels->cap * 2 : 16;
 	k = realloc(labels->keys, cap * sizeof(*k));
 	if (!k)
@@ -84,7 +84,7 @@ static int grow(te_labels *labels, te_error *err)
 
 /* Set key (klen bytes) to value (vlen bytes); neither need be terminated. */
 static int set_n(te_labels *labels, const char *key, size_t klen,
-		 const char *value, size_t vlen, te_error *err)
+                 const char *value, size_t vlen, te_error *err)
 {
 	char *k = NULL, *v = NULL;
 	int i, rc;
@@ -113,7 +113,7 @@ done:
 }
 
 int te_labels_set(te_labels *labels, const char *key, const char *value,
-		  te_error *err)
+                  te_error *err)
 {
 	return set_n(labels, key, strlen(key), value, strlen(value), err);
 }
@@ -146,7 +146,7 @@ static bool has_prefix(const char *s, const char *prefix)
 }
 
 static int bad_pair(const char *value, const char *sep, const char *piece,
-		    size_t plen, te_error *err)
+                    size_t plen, te_error *err)
 {
 	char qv[200], qs[40], qp[200];
 	char *p = strndup(piece, plen);
@@ -158,21 +158,21 @@ static int bad_pair(const char *value, const char *sep, const char *piece,
 	te__goquote(qp, sizeof(qp), p);
 	free(p);
 	return te_error_set(err, TE_EINVALID,
-			    "unsupported --add-label value: invalid value %s "
-			    "(%s): invalid key=value pair %s (\"=\")",
-			    qv, qs, qp);
+	                    "unsupported --add-label value: invalid value %s "
+	                    "(%s): invalid key=value pair %s (\"=\")",
+	                    qv, qs, qp);
 }
 
 /* One piece "key=value": split at the first '=', key must be non-empty. */
 static int parse_piece(te_labels *labels, const char *value, const char *sep,
-		       const char *piece, size_t plen, te_error *err)
+                       const char *piece, size_t plen, te_error *err)
 {
 	const char *eq = memchr(piece, '=', plen);
 
 	if (!eq || eq == piece)
 		return bad_pair(value, sep, piece, plen, err);
 	return set_n(labels, piece, (size_t)(eq - piece), eq + 1,
-		     plen - (size_t)(eq - piece) - 1, err);
+	             plen - (size_t)(eq - piece) - 1, err);
 }
 
 /*
@@ -181,7 +181,7 @@ static int parse_piece(te_labels *labels, const char *value, const char *sep,
  * into code points and yields no piece at all for an empty value.
  */
 static int parse_value(te_labels *labels, const char *value, const char *sep,
-		       te_error *err)
+                       te_error *err)
 {
 	size_t slen = strlen(sep), vlen = strlen(value), n;
 	const char *p = value, *hit;
@@ -191,7 +191,7 @@ static int parse_value(te_labels *labels, const char *value, const char *sep,
 	if (slen == 0) {
 		while (*p) {
 			n = te__utf8_next((const unsigned char *)p,
-					  vlen - (size_t)(p - value), &cp);
+			                  vlen - (size_t)(p - value), &cp);
 			if ((rc = parse_piece(labels, value, sep, p, n, err)) <
 			    0)
 				return rc;
@@ -216,8 +216,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 int te_labels_parse_werf(te_labels **out, const char *const *envp,
-			 const char *const *flag_values, size_t nflags,
-			 const char *separator, te_error *err)
+                         const char *const *flag_values, size_t nflags,
+                         const char *separator, te_error *err)
 {
 	te_labels *labels = NULL;
 	const char **env = NULL;
@@ -253,7 +253,7 @@ int te_labels_parse_werf(te_labels **out, const char *const *envp,
 		goto done;
 	for (i = 0; i < nenv; i++)
 		if ((rc = parse_value(labels, strchr(env[i], '=') + 1, sep,
-				      err)) < 0)
+		                      err)) < 0)
 			goto done;
 	for (i = 0; i < nflags; i++)
 		if ((rc = parse_value(labels, flag_values[i], sep, err)) < 0)

@@ -81,7 +81,7 @@ static bool valid_path(const char *s)
 	for (;;) {
 		slash = strchr(s, '/');
 		if (!valid_path_component(s, slash ? (size_t)(slash - s)
-						    : strlen(s)))
+		                                   : strlen(s)))
 			return false;
 		if (!slash)
 			return true;
@@ -195,17 +195,17 @@ static int check_digest(const char *d, te_error *err)
 		return te_error_set(err, TE_EINVALID, "invalid digest format");
 	if ((size_t)(colon - d) != 6 || strncmp(d, "sha256", 6) != 0)
 		return te_error_set(err, TE_EINVALID,
-				    "unsupported digest algorithm");
+		                    "unsupported digest algorithm");
 	for (i = 0; colon[1 + i]; i++)
 		if (!is_digit(colon[1 + i]) &&
 		    !(colon[1 + i] >= 'a' && colon[1 + i] <= 'f'))
 			return te_error_set(err, TE_EINVALID,
-					    "invalid sha256 digest: want 64 "
-					    "lowercase hex digits");
+			                    "invalid sha256 digest: want 64 "
+			                    "lowercase hex digits");
 	if (i != 64)
 		return te_error_set(err, TE_EINVALID,
-				    "invalid sha256 digest: want 64 lowercase "
-				    "hex digits");
+		                    "invalid sha256 digest: want 64 lowercase "
+		                    "hex digits");
 	return 0;
 }
 
@@ -259,7 +259,7 @@ void te_ref_dispose(te_ref *ref)
  * ref->domain and returns the remainder (a pointer into s) or NULL on OOM.
  */
 static const char *split_docker_domain(te_ref *ref, const char *s,
-				       te_error *err)
+                                       te_error *err)
 {
 	const char *slash = strchr(s, '/');
 	const char *rest = s;
@@ -270,7 +270,7 @@ static const char *split_docker_domain(te_ref *ref, const char *s,
 		size_t i;
 
 		is_domain = memchr(s, '.', n) || memchr(s, ':', n) ||
-			    (n == 9 && strncmp(s, "localhost", 9) == 0);
+		            (n == 9 && strncmp(s, "localhost", 9) == 0);
 		for (i = 0; i < n && !is_domain; i++)
 			if (s[i] >= 'A' && s[i] <= 'Z')
 				is_domain = true;
@@ -306,21 +306,21 @@ static int parse(te_ref *out, const char *s, bool repo_only, te_error *err)
 	te__goquote(q, sizeof(q), s);
 	if (!*s) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference \"\": repository name "
-				  "must have at least one component");
+		                  "invalid reference \"\": repository name "
+		                  "must have at least one component");
 		goto done;
 	}
 	if (strlen(s) > REF_INPUT_MAX) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference %s: longer than %d bytes",
-				  q, REF_INPUT_MAX);
+		                  "invalid reference %s: longer than %d bytes",
+		                  q, REF_INPUT_MAX);
 		goto done;
 	}
 	if (is_64_hex(s)) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference %s: 64-byte hexadecimal "
-				  "strings are ambiguous with image ids",
-				  q);
+		                  "invalid reference %s: 64-byte hexadecimal "
+		                  "strings are ambiguous with image ids",
+		                  q);
 		goto done;
 	}
 	if (!(rest = split_docker_domain(&ref, s, err))) {
@@ -329,62 +329,62 @@ static int parse(te_ref *out, const char *s, bool repo_only, te_error *err)
 	}
 	if (!split_domain(ref.domain, &hostlen)) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference %s: invalid registry "
-				  "host",
-				  q);
+		                  "invalid reference %s: invalid registry "
+		                  "host",
+		                  q);
 		goto done;
 	}
 	at = strchr(rest, '@');
 	colon = memchr(rest, ':', at ? (size_t)(at - rest) : strlen(rest));
 	if (repo_only && (at || colon)) {
 		rc = te_error_set(
-			err, TE_EINVALID,
-			"invalid repository %s: must not contain a tag or "
-			"digest%s",
-			q,
-			strchr(s, '/') ? ""
-				       : " (a registry needs a repository "
-					 "path, e.g. localhost:5000/name)");
+		    err, TE_EINVALID,
+		    "invalid repository %s: must not contain a tag or "
+		    "digest%s",
+		    q,
+		    strchr(s, '/') ? ""
+		                   : " (a registry needs a repository "
+		                     "path, e.g. localhost:5000/name)");
 		goto done;
 	}
 	if (strcmp(ref.domain, DEFAULT_DOMAIN) == 0 && !strchr(rest, '/'))
 		rc = te_buf_puts(&path, OFFICIAL_PREFIX, err);
 	if (rc == 0)
 		rc = te_buf_put(&path, rest,
-				colon ? (size_t)(colon - rest)
-				: at  ? (size_t)(at - rest)
-				      : strlen(rest),
-				err);
+		                colon ? (size_t)(colon - rest)
+		                : at  ? (size_t)(at - rest)
+		                      : strlen(rest),
+		                err);
 	if (rc < 0)
 		goto done;
 	if (path.len == 0) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference %s: missing repository "
-				  "path",
-				  q);
+		                  "invalid reference %s: missing repository "
+		                  "path",
+		                  q);
 		goto done;
 	}
 	if (has_upper(path.ptr)) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference %s: repository path "
-				  "must be lowercase",
-				  q);
+		                  "invalid reference %s: repository path "
+		                  "must be lowercase",
+		                  q);
 		goto done;
 	}
 	if (!valid_path(path.ptr)) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference %s: invalid repository "
-				  "path (components are [a-z0-9] separated "
-				  "by '.', '_', '__' or dashes, joined by '/')",
-				  q);
+		                  "invalid reference %s: invalid repository "
+		                  "path (components are [a-z0-9] separated "
+		                  "by '.', '_', '__' or dashes, joined by '/')",
+		                  q);
 		goto done;
 	}
 	namelen = strlen(ref.domain) + 1 + path.len;
 	if (namelen > NAME_MAX_LEN) {
 		rc = te_error_set(err, TE_EINVALID,
-				  "invalid reference %s: repository name "
-				  "must not be more than %d characters",
-				  q, NAME_MAX_LEN);
+		                  "invalid reference %s: repository name "
+		                  "must not be more than %d characters",
+		                  q, NAME_MAX_LEN);
 		goto done;
 	}
 	if (colon) {
@@ -396,10 +396,10 @@ static int parse(te_ref *out, const char *s, bool repo_only, te_error *err)
 		}
 		if (!te_ref_tag_valid(ref.tag)) {
 			rc = te_error_set(err, TE_EINVALID,
-					  "invalid reference %s: invalid tag "
-					  "(want [A-Za-z0-9_][A-Za-z0-9_.-]"
-					  "{0,127})",
-					  q);
+			                  "invalid reference %s: invalid tag "
+			                  "(want [A-Za-z0-9_][A-Za-z0-9_.-]"
+			                  "{0,127})",
+			                  q);
 			goto done;
 		}
 	}

@@ -43,22 +43,16 @@ uint32_t te_slug_murmur3(const void *data, size_t len, uint32_t seed)
 		h = h * 5 + 0xe6546b64;
 	}
 	k = 0;
-	switch (len & 3) {
-	case 3:
+	if ((len & 3) == 3)
 		k ^= (uint32_t)p[2] << 16;
-		/* fall through */
-	case 2:
+	if ((len & 3) >= 2)
 		k ^= (uint32_t)p[1] << 8;
-		/* fall through */
-	case 1:
+	if ((len & 3) >= 1) {
 		k ^= (uint32_t)p[0];
 		k *= c1;
 		k = rotl32(k, 15);
 		k *= c2;
 		h ^= k;
-		break;
-	default:
-		break;
 	}
 	/* The length is mixed in modulo 2^32, as the reference does. */
 	h ^= (uint32_t)len;
@@ -96,8 +90,8 @@ static int slugify_buf(te_buf *out, const char *in, te_error *err)
 
 	if (len > TE_SLUG_INPUT_MAX)
 		return te_error_set(err, TE_EINVALID,
-				    "cannot slugify more than %d bytes",
-				    TE_SLUG_INPUT_MAX);
+		                    "cannot slugify more than %d bytes",
+		                    TE_SLUG_INPUT_MAX);
 	while (i < len) {
 		uint32_t cp;
 		const char *cur;
@@ -144,7 +138,7 @@ static bool is_docker_tag(const char *s)
 	for (i = 0; s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 		bool word = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-			    (c >= 'A' && c <= 'Z') || c == '_';
+		            (c >= 'A' && c <= 'Z') || c == '_';
 
 		if (!word && (i == 0 || (c != '.' && c != '-')))
 			return false;
@@ -156,7 +150,7 @@ static bool is_docker_tag(const char *s)
 
 /* werf's internal slug(data, maxSize), legacy crop quirk included. */
 static int slug_limited(te_buf *out, const char *in, size_t max_size,
-			te_error *err)
+                        te_error *err)
 {
 	char hash[9];
 	size_t hlen, max_len;
@@ -165,7 +159,7 @@ static int slug_limited(te_buf *out, const char *in, size_t max_size,
 	if ((rc = slugify_buf(out, in, err)) < 0)
 		return rc;
 	n = snprintf(hash, sizeof(hash), "%x",
-		     (unsigned)te_slug_murmur3(in, strlen(in), 0));
+	             (unsigned)te_slug_murmur3(in, strlen(in), 0));
 	hlen = (size_t)n;
 	if (out->len == 0)
 		return te_buf_put(out, hash, hlen, err);

@@ -18,6 +18,7 @@ struct te_slug_map_entry {
 
 #define TE_SLUG_MAP_LEN 971
 
+/* clang-format off */
 static const struct te_slug_map_entry te_slug_map[TE_SLUG_MAP_LEN] = {
 	{0x0020, "-"},
 	{0x0026, "-"},
@@ -991,5 +992,6 @@ static const struct te_slug_map_entry te_slug_map[TE_SLUG_MAP_LEN] = {
 	{0xFF5A, "z"},
 	{0xFF5E, "-"},
 };
+/* clang-format on */
 
 #endif

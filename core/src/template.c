@@ -39,8 +39,8 @@ enum placeholder {
 };
 
 static const char *const ph_names[PH_COUNT] = {
-	"image",   "image_slug", "image_safe_slug", "image_content_based_tag",
-	"git_tag", "git_commit",
+    "image",   "image_slug", "image_safe_slug", "image_content_based_tag",
+    "git_tag", "git_commit",
 };
 
 static bool is_space(char c)
@@ -73,12 +73,12 @@ static int put_owned(te_buf *out, char *s, te_error *err)
 static int git_tag_missing(te_error *err)
 {
 	return te_error_set(err, TE_EINVALID,
-			    "%%git_tag%% is used but no git tag is known: "
-			    "check out a tagged commit or pass --git-tag");
+	                    "%%git_tag%% is used but no git tag is known: "
+	                    "check out a tagged commit or pass --git-tag");
 }
 
 static int expand_one(te_buf *out, int ph, const te_template_vars *vars,
-		      te_error *err)
+                      te_error *err)
 {
 	char *s = NULL;
 	int rc;
@@ -95,22 +95,22 @@ static int expand_one(te_buf *out, int ph, const te_template_vars *vars,
 	if (ph == PH_GIT_COMMIT) {
 		if (!vars->git_commit)
 			return te_error_set(err, TE_EINVALID,
-					    "%%git_commit%% is used but the "
-					    "git commit is not known");
+			                    "%%git_commit%% is used but the "
+			                    "git commit is not known");
 		return te_buf_puts(out, vars->git_commit, err);
 	}
 	if (ph == PH_CONTENT_BASED_TAG) {
 		if (!vars->content_based_tag)
 			return te_error_set(err, TE_EINVALID,
-					    "%%image_content_based_tag%% is "
-					    "used but the content-based tag "
-					    "is not known");
+			                    "%%image_content_based_tag%% is "
+			                    "used but the content-based tag "
+			                    "is not known");
 		return te_buf_puts(out, vars->content_based_tag, err);
 	}
 	if (!vars->image)
 		return te_error_set(err, TE_EINVALID,
-				    "%%%s%% is used but no image name is known",
-				    ph_names[ph]);
+		                    "%%%s%% is used but no image name is known",
+		                    ph_names[ph]);
 	if (ph == PH_IMAGE)
 		return te_buf_puts(out, vars->image, err);
 	if (ph == PH_IMAGE_SLUG)
@@ -128,7 +128,7 @@ static int expand_one(te_buf *out, int ph, const te_template_vars *vars,
  * bare cause (callers add the template prefix).
  */
 static int expand(te_buf *out, const char *tpl, const te_template_vars *vars,
-		  unsigned *used, te_error *err)
+                  unsigned *used, te_error *err)
 {
 	const char *p = tpl, *open, *close, *name;
 	size_t len;
@@ -136,8 +136,8 @@ static int expand(te_buf *out, const char *tpl, const te_template_vars *vars,
 
 	*used = 0;
 	if (strlen(tpl) > TEMPLATE_MAX)
-		return te_error_set(err, TE_EINVALID,
-				    "longer than %d bytes", TEMPLATE_MAX);
+		return te_error_set(err, TE_EINVALID, "longer than %d bytes",
+		                    TEMPLATE_MAX);
 	while (*p) {
 		open = strchr(p, '%');
 		len = open ? (size_t)(open - p) : strlen(p);
@@ -148,10 +148,10 @@ static int expand(te_buf *out, const char *tpl, const te_template_vars *vars,
 		close = strchr(open + 1, '%');
 		if (!close)
 			return te_error_set(err, TE_EINVALID,
-					    "unbalanced '%%' at offset %zu "
-					    "(placeholders are written "
-					    "%%name%%)",
-					    (size_t)(open - tpl));
+			                    "unbalanced '%%' at offset %zu "
+			                    "(placeholders are written "
+			                    "%%name%%)",
+			                    (size_t)(open - tpl));
 		name = open + 1;
 		len = (size_t)(close - name);
 		while (len && is_space(*name)) {
@@ -162,24 +162,25 @@ static int expand(te_buf *out, const char *tpl, const te_template_vars *vars,
 			len--;
 		if (len == 0)
 			return te_error_set(err, TE_EINVALID,
-					    "empty placeholder at offset %zu",
-					    (size_t)(open - tpl));
+			                    "empty placeholder at offset %zu",
+			                    (size_t)(open - tpl));
 		if ((ph = lookup(name, len)) < 0) {
 			char q[80];
 			char *n = strndup(name, len < 60 ? len : 60);
 
 			if (!n)
 				return te_error_set(err, TE_ENOMEM,
-						    "out of memory");
+				                    "out of memory");
 			te__goquote(q, sizeof(q), n);
 			free(n);
+			/* %name%, escaped like Go's %q minus the quotes */
 			return te_error_set(
-				err, TE_EINVALID,
-				"unknown placeholder %s (known: %%image%%, "
-				"%%image_slug%%, %%image_safe_slug%%, "
-				"%%image_content_based_tag%%, %%git_tag%%, "
-				"%%git_commit%%)",
-				q);
+			    err, TE_EINVALID,
+			    "unknown placeholder %%%.*s%% (known: %%image%%, "
+			    "%%image_slug%%, %%image_safe_slug%%, "
+			    "%%image_content_based_tag%%, %%git_tag%%, "
+			    "%%git_commit%%)",
+			    (int)strlen(q) - 2, q + 1);
 		}
 		*used |= 1u << ph;
 		if (vars && (rc = expand_one(out, ph, vars, err)) < 0)
@@ -198,7 +199,7 @@ static int wrap(const char *tpl, te_error *err)
 }
 
 int te_template_render(char **out, const char *tpl,
-		       const te_template_vars *vars, te_error *err)
+                       const te_template_vars *vars, te_error *err)
 {
 	te_buf b = TE_BUF_INIT(RENDER_MAX);
 	unsigned used;
@@ -217,8 +218,8 @@ done:
 }
 
 int te_template_validate(const char *tpl, const char *const *image_names,
-			 size_t nimages, const char *git_tag,
-			 const char *git_commit, te_error *err)
+                         size_t nimages, const char *git_tag,
+                         const char *git_commit, te_error *err)
 {
 	char stub[CONTENT_TAG_STUB_LEN + 1];
 	char *first = NULL, *cur = NULL;
@@ -248,12 +249,12 @@ int te_template_validate(const char *tpl, const char *const *image_names,
 		if (strcmp(ref.domain, "docker.io") == 0 &&
 		    strncmp(cur, DOCKER_HUB, strlen(DOCKER_HUB)) != 0) {
 			rc = te_error_set(
-				err, TE_EINVALID,
-				"- the command exports images to the registry "
-				"(cannot export them locally); - the user must "
-				"explicitly provide the address "
-				"\"index.docker.io\" when using Docker Hub as "
-				"a registry");
+			    err, TE_EINVALID,
+			    "- the command exports images to the registry "
+			    "(cannot export them locally); - the user must "
+			    "explicitly provide the address "
+			    "\"index.docker.io\" when using Docker Hub as "
+			    "a registry");
 			goto fail;
 		}
 		te_ref_dispose(&ref);
@@ -264,11 +265,11 @@ int te_template_validate(const char *tpl, const char *const *image_names,
 		}
 		if (strcmp(cur, first) == 0) {
 			rc = te_error_set(
-				err, TE_EINVALID,
-				"tag template must contain image name shortcut "
-				"%%image%% or %%image_slug%% if multiple images "
-				"are exported (e.g. REPO:TAG-%%image%% or "
-				"REPO-%%image%%:TAG)");
+			    err, TE_EINVALID,
+			    "tag template must contain image name shortcut "
+			    "%%image%% or %%image_slug%% if multiple images "
+			    "are exported (e.g. REPO:TAG-%%image%% or "
+			    "REPO-%%image%%:TAG)");
 			goto fail;
 		}
 		free(cur);

@@ -21,7 +21,7 @@
  * or out-of-range sequence yields U+FFFD and consumes exactly one byte.
  */
 static inline size_t te__utf8_next(const unsigned char *s, size_t len,
-				   uint32_t *cp)
+                                   uint32_t *cp)
 {
 	unsigned char b0 = s[0], lo = 0x80, hi = 0xbf;
 	size_t n, i;

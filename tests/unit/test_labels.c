@@ -10,13 +10,13 @@
 #include "tagexport/labels.h"
 
 static te_labels *parse_ok(const char *const *envp, const char *const *flags,
-			   size_t nflags, const char *sep)
+                           size_t nflags, const char *sep)
 {
 	te_error err = TE_ERROR_INIT;
 	te_labels *l = NULL;
 
-	assert_int_equal(te_labels_parse_werf(&l, envp, flags, nflags, sep, &err),
-			 0);
+	assert_int_equal(
+	    te_labels_parse_werf(&l, envp, flags, nflags, sep, &err), 0);
 	assert_non_null(l);
 	return l;
 }
@@ -85,9 +85,9 @@ static void custom_separator(void **state)
 static void env_separator(void **state)
 {
 	const char *envp[] = {"WERF_EXPORT_ADD_LABEL_SEPARATOR=;",
-			      "WERF_EXPORT_ADD_LABEL_X=a=1;b=2", NULL};
+	                      "WERF_EXPORT_ADD_LABEL_X=a=1;b=2", NULL};
 	const char *empty_sep[] = {"WERF_EXPORT_ADD_LABEL_SEPARATOR=",
-				   "WERF_EXPORT_ADD_LABEL_X=a=1\nb=2", NULL};
+	                           "WERF_EXPORT_ADD_LABEL_X=a=1\nb=2", NULL};
 	const char *flags[] = {"c=3;d=4"};
 	te_labels *l;
 
@@ -122,11 +122,11 @@ static void env_sorted_as_whole_entries(void **state)
 	 * although the name "..._A" < "..._A_" < "..._B" too; use values
 	 * that only whole-string order can rank. */
 	const char *envp[] = {"WERF_EXPORT_ADD_LABEL_B=k=last",
-			      "WERF_EXPORT_ADD_LABEL_A_=k=middle",
-			      "WERF_EXPORT_ADD_LABEL_A=k=first",
-			      "WERF_EXPORT_ADD_LABEL_SEPARATORX=k=sep", NULL};
+	                      "WERF_EXPORT_ADD_LABEL_A_=k=middle",
+	                      "WERF_EXPORT_ADD_LABEL_A=k=first",
+	                      "WERF_EXPORT_ADD_LABEL_SEPARATORX=k=sep", NULL};
 	const char *envp2[] = {"WERF_EXPORT_ADD_LABEL_2=k=two",
-			       "WERF_EXPORT_ADD_LABEL_10=k=ten", NULL};
+	                       "WERF_EXPORT_ADD_LABEL_10=k=ten", NULL};
 	const char *flags[] = {"k=flag"};
 	te_labels *l;
 
@@ -172,16 +172,16 @@ static void value_forms(void **state)
 }
 
 static void expect_error(const char *const *envp, const char *flag,
-			 const char *sep, const char *msg)
+                         const char *sep, const char *msg)
 {
 	te_error err = TE_ERROR_INIT;
 	te_labels *l = (te_labels *)&err; /* must be reset to NULL */
 	const char *flags[1];
 
 	flags[0] = flag;
-	assert_int_equal(te_labels_parse_werf(&l, envp, flags, flag ? 1 : 0,
-					      sep, &err),
-			 TE_EINVALID);
+	assert_int_equal(
+	    te_labels_parse_werf(&l, envp, flags, flag ? 1 : 0, sep, &err),
+	    TE_EINVALID);
 	assert_null(l);
 	assert_string_equal(err.msg, msg);
 }
@@ -193,31 +193,31 @@ static void errors(void **state)
 	(void)state;
 	/* key without '=' */
 	expect_error(NULL, "novalue", NULL,
-		     "unsupported --add-label value: invalid value \"novalue\" "
-		     "(\"\\n\"): invalid key=value pair \"novalue\" (\"=\")");
+	             "unsupported --add-label value: invalid value \"novalue\" "
+	             "(\"\\n\"): invalid key=value pair \"novalue\" (\"=\")");
 	/* empty piece from a trailing separator */
 	expect_error(NULL, "a=1\n", NULL,
-		     "unsupported --add-label value: invalid value "
-		     "\"a=1\\n\" (\"\\n\"): invalid key=value pair \"\" "
-		     "(\"=\")");
+	             "unsupported --add-label value: invalid value "
+	             "\"a=1\\n\" (\"\\n\"): invalid key=value pair \"\" "
+	             "(\"=\")");
 	/* empty key */
 	expect_error(NULL, "a=1,=2", ",",
-		     "unsupported --add-label value: invalid value "
-		     "\"a=1,=2\" (\",\"): invalid key=value pair \"=2\" "
-		     "(\"=\")");
+	             "unsupported --add-label value: invalid value "
+	             "\"a=1,=2\" (\",\"): invalid key=value pair \"=2\" "
+	             "(\"=\")");
 	/* empty value string */
 	expect_error(NULL, "", NULL,
-		     "unsupported --add-label value: invalid value \"\" "
-		     "(\"\\n\"): invalid key=value pair \"\" (\"=\")");
+	             "unsupported --add-label value: invalid value \"\" "
+	             "(\"\\n\"): invalid key=value pair \"\" (\"=\")");
 	/* from the environment */
 	expect_error(bad_env, NULL, NULL,
-		     "unsupported --add-label value: invalid value \"oops\" "
-		     "(\"\\n\"): invalid key=value pair \"oops\" (\"=\")");
+	             "unsupported --add-label value: invalid value \"oops\" "
+	             "(\"\\n\"): invalid key=value pair \"oops\" (\"=\")");
 	/* Go %q escapes quotes, tabs and bad bytes */
 	expect_error(NULL, "a\"b\t\xff", ",",
-		     "unsupported --add-label value: invalid value "
-		     "\"a\\\"b\\t\\xff\" (\",\"): invalid key=value pair "
-		     "\"a\\\"b\\t\\xff\" (\"=\")");
+	             "unsupported --add-label value: invalid value "
+	             "\"a\\\"b\\t\\xff\" (\",\"): invalid key=value pair "
+	             "\"a\\\"b\\t\\xff\" (\"=\")");
 }
 
 static void long_value_error_is_bounded(void **state)
@@ -233,7 +233,7 @@ static void long_value_error_is_bounded(void **state)
 	big[100000] = '\0';
 	flags[0] = big;
 	assert_int_equal(te_labels_parse_werf(&l, NULL, flags, 1, NULL, &err),
-			 TE_EINVALID);
+	                 TE_EINVALID);
 	assert_true(strlen(err.msg) < TE_ERROR_MSG_MAX);
 	assert_non_null(strstr(err.msg, "...\""));
 	free(big);
@@ -253,23 +253,23 @@ static void empty_separator_splits_runes(void **state)
 	l = NULL;
 	flags[0] = "a=1";
 	assert_int_equal(te_labels_parse_werf(&l, NULL, flags, 1, "", &err),
-			 TE_EINVALID);
+	                 TE_EINVALID);
 	assert_non_null(strstr(err.msg, "pair \"a\""));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(set_replaces_in_place),
-		cmocka_unit_test(doc_example),
-		cmocka_unit_test(custom_separator),
-		cmocka_unit_test(env_separator),
-		cmocka_unit_test(env_sorted_as_whole_entries),
-		cmocka_unit_test(override_order),
-		cmocka_unit_test(value_forms),
-		cmocka_unit_test(errors),
-		cmocka_unit_test(long_value_error_is_bounded),
-		cmocka_unit_test(empty_separator_splits_runes),
+	    cmocka_unit_test(set_replaces_in_place),
+	    cmocka_unit_test(doc_example),
+	    cmocka_unit_test(custom_separator),
+	    cmocka_unit_test(env_separator),
+	    cmocka_unit_test(env_sorted_as_whole_entries),
+	    cmocka_unit_test(override_order),
+	    cmocka_unit_test(value_forms),
+	    cmocka_unit_test(errors),
+	    cmocka_unit_test(long_value_error_is_bounded),
+	    cmocka_unit_test(empty_separator_splits_runes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,10 +9,12 @@
 
 #include "tagexport/reference.h"
 
-#define SHA "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define SHA                                                                    \
+	"sha256:"                                                              \
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void check(const char *in, const char *domain, const char *path,
-		  const char *tag, const char *digest, const char *formatted)
+                  const char *tag, const char *digest, const char *formatted)
 {
 	te_error err = TE_ERROR_INIT;
 	te_ref r = TE_REF_INIT;
@@ -118,8 +120,10 @@ static void hostile(void **state)
 	reject("x/a.", "invalid repository path");
 	reject("x/_a", "invalid repository path");
 	reject("a@sha256:abc", "64 lowercase hex");
-	reject("a@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
-	       "64 lowercase hex");
+	reject(
+	    "a@sha256:"
+	    "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+	    "64 lowercase hex");
 	reject("a@sha512:abc", "unsupported digest");
 	reject("a@nocolon", "invalid digest");
 	reject("a@", "invalid digest");
@@ -130,8 +134,9 @@ static void hostile(void **state)
 	reject("[zz]/x", "invalid repository path");
 	reject("[zz:]/x", "invalid registry host");
 	reject("[]:5000/x", "invalid registry host");
-	reject("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-	       "hexadecimal");
+	reject(
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	    "hexadecimal");
 	reject("r\xc3\xa9g.io/x", "invalid registry host");
 	reject("x/\xc3\xa9", "invalid repository path");
 	/* name too long: 250 + "docker.io/" */
@@ -199,7 +204,7 @@ static void parse_repo(void **state)
 	assert_int_equal(te_ref_parse_repo(&r, "a/b@" SHA, &err), TE_EINVALID);
 	te_error_clear(&err);
 	assert_int_equal(te_ref_parse_repo(&r, "localhost:5000", &err),
-			 TE_EINVALID);
+	                 TE_EINVALID);
 	assert_non_null(strstr(err.msg, "localhost:5000/name"));
 	te_error_clear(&err);
 	assert_int_equal(te_ref_parse_repo(&r, "Bad Repo", &err), TE_EINVALID);
@@ -289,15 +294,15 @@ static void format_edge(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(doc_examples),
-		cmocka_unit_test(normalisation),
-		cmocka_unit_test(hostile),
-		cmocka_unit_test(name_length_boundary),
-		cmocka_unit_test(parse_repo),
-		cmocka_unit_test(api_host),
-		cmocka_unit_test(loopback),
-		cmocka_unit_test(tag_valid),
-		cmocka_unit_test(format_edge),
+	    cmocka_unit_test(doc_examples),
+	    cmocka_unit_test(normalisation),
+	    cmocka_unit_test(hostile),
+	    cmocka_unit_test(name_length_boundary),
+	    cmocka_unit_test(parse_repo),
+	    cmocka_unit_test(api_host),
+	    cmocka_unit_test(loopback),
+	    cmocka_unit_test(tag_valid),
+	    cmocka_unit_test(format_edge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,8 @@ typedef struct te_ref {
 /* Parse and normalise s.  Errors (TE_EINVALID) name what was wrong. */
 int te_ref_parse(te_ref *out, const char *s, te_error *err);
 
-/* Parse a repository without tag or digest ("host/path", for --repo). */
+/* Parse a repository without tag or digest ("host/path", for --repo);
+ * either one is a TE_EINVALID error.  out->tag and out->digest stay NULL. */
 int te_ref_parse_repo(te_ref *out, const char *s, te_error *err);
 
 void te_ref_dispose(te_ref *ref);

@@ -1,0 +1,79 @@
+/*
+ * mirror.h - per-project bare git mirrors, fetched one tag at a time.
+ *
+ * The server never trusts a payload's idea of where the code is: it
+ * fetches the tag itself from the configured git_url into a bare
+ * repository it owns, and reads the commit there.
+ *
+ * Invariants:
+ *  1. The tag name is validated before anything else (te_mirror_tag_valid);
+ *     it only ever appears inside a refspec, never in a path or a shell.
+ *  2. The fetch is forced ("+refs/tags/T:refs/tags/T"): a tag moved at the
+ *     source is seen moved here, never masked by an older local copy.
+ *     A tag that the remote does not advertise is TE_ENOTFOUND even when
+ *     an old local copy exists.
+ *  3. Calls on the same mirror_dir are serialised by an flock on
+ *     <mirror_dir>/tagexport.lock, so several workers may share a mirror.
+ *  4. Secrets (the token, the key passphrase) never reach te_error
+ *     messages, and the token buffer is wiped after use.
+ */
+#ifndef TAGEXPORT_MIRROR_H
+#define TAGEXPORT_MIRROR_H
+
+#include <stdbool.h>
+
+#include "tagexport/error.h"
+
+/* Longest tag name accepted, in bytes. */
+#define TE_MIRROR_TAG_MAX 200
+
+/*
+ * Credentials for the remote, all optional (borrowed strings).
+ *  - token_file: HTTPS user/password auth; the password is the file's
+ *    content with trailing whitespace removed.  The user name is username,
+ *    else the one in the URL, else "git" (GitHub and Gitea accept any user
+ *    name with a token; GitLab OAuth tokens need username "oauth2").
+ *  - ssh_key_file: private key for ssh:// and scp-like URLs (no
+ *    passphrase); the public key is derived by libssh2.  User name as
+ *    above ("git" by default).
+ */
+typedef struct te_mirror_auth {
+	const char *token_file;
+	const char *ssh_key_file;
+	const char *username;
+} te_mirror_auth;
+
+#define TE_MIRROR_AUTH_INIT                                                    \
+	{                                                                      \
+		NULL, NULL, NULL                                               \
+	}
+
+/**
+ * Is tag an acceptable tag name?  Rules: 1..TE_MIRROR_TAG_MAX bytes, no
+ * leading '-', no "..", no control characters or DEL, and
+ * "refs/tags/<tag>" passes git check-ref-format
+ * (git_reference_name_is_valid).  Pure; never fails otherwise.
+ */
+bool te_mirror_tag_valid(const char *tag);
+
+/**
+ * Fetch refs/tags/<tag> from url into the bare mirror at mirror_dir
+ * (created with git init --bare semantics when missing) and return the
+ * commit the tag points to (annotated tags are peeled).
+ *
+ * @param[out] commit_out  40 lowercase hex + NUL on success, "" on failure
+ * @param mirror_dir       directory of the bare repository (owned by us)
+ * @param url              https://, ssh://, file:// or a local path
+ * @param tag              tag name without "refs/tags/", e.g. "v1.2.0"
+ * @param auth             credentials, may be NULL
+ * @return 0; TE_EINVALID for a bad tag name or a tag not pointing at a
+ *         commit; TE_ENOTFOUND when the remote has no such tag; TE_EAUTH
+ *         when credentials are refused or unreadable; TE_ENET for
+ *         transport failures (retryable); TE_EIO for local repository
+ *         failures
+ */
+int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
+                        const char *url, const char *tag,
+                        const te_mirror_auth *auth, te_error *err);
+
+#endif

@@ -1,0 +1,450 @@
+/*
+ * mirror.c - bare per-project mirrors, one forced tag fetch at a time.
+ *
+ * The fetch is split into connect / ls / download / update_tips instead of
+ * one git_remote_fetch so that a tag the remote no longer advertises is
+ * reported as missing (TE_ENOTFOUND) instead of silently resolving to a
+ * stale local copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "tagexport/buf.h"
+#include "tagexport/mirror.h"
+
+#define TOKEN_MAX 4096
+#define CRED_CALLS_MAX 4
+
+struct cred_state {
+	const te_mirror_auth *auth;
+	int calls;
+	te_error *err; /* where the callback records its own failures */
+};
+
+/* Bytes of the first "user:password@" in url (0 when none). */
+static size_t userinfo_len(const char **start, const char *url)
+{
+	const char *p = strstr(url, "://"), *at, *slash;
+
+	if (!p)
+		return 0;
+	p += 3;
+	at = strchr(p, '@');
+	slash = strchr(p, '/');
+	if (!at || (slash && slash < at))
+		return 0;
+	*start = p;
+	return (size_t)(at - p);
+}
+
+/* Replace every occurrence of the URL's userinfo in msg with "***"
+ * (never longer than what it replaces, so msg cannot overflow). */
+static void redact(char *msg, const char *url)
+{
+	const char *ui = NULL;
+	size_t n = url ? userinfo_len(&ui, url) : 0;
+	char *hit;
+
+	if (n < 3)
+		return;
+	hit = memmem(msg, strlen(msg), ui, n);
+	while (hit) {
+		memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+		memcpy(hit, "***", 3);
+		hit = memmem(msg, strlen(msg), ui, n);
+	}
+}
+
+/* Copy libgit2's message at once: the next libgit2 call may overwrite it. */
+static int git_fail(te_error *err, int gerr, te_code code, const char *url,
+                    const char *what)
+{
+	const git_error *e = git_error_last();
+	char msg[TE_ERROR_MSG_MAX];
+
+	if (err->code != TE_OK) {
+		git_error_clear();
+		return err->code;
+	}
+	if (gerr == GIT_EAUTH)
+		code = TE_EAUTH;
+	snprintf(msg, sizeof(msg), "%s",
+	         e && e->message && *e->message ? e->message : "libgit2 error");
+	redact(msg, url);
+	git_error_clear();
+	return te_error_set(err, code, "mirror: %s: %s", what, msg);
+}
+
+static bool utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned char c = *s;
+		size_t n, i;
+		unsigned int cp;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
+bool te_mirror_tag_valid(const char *tag)
+{
+	char refname[16 + TE_MIRROR_TAG_MAX];
+	size_t len, i;
+	int valid = 0;
+
+	if (!tag)
+		return false;
+	len = strlen(tag);
+	if (len == 0 || len > TE_MIRROR_TAG_MAX || tag[0] == '-' ||
+	    strstr(tag, ".."))
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)tag[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+	}
+	if (!utf8_valid((const unsigned char *)tag))
+		return false;
+	snprintf(refname, sizeof(refname), "refs/tags/%s", tag);
+	if (git_libgit2_init() < 0)
+		return false;
+	if (git_reference_name_is_valid(&valid, refname) < 0)
+		valid = 0;
+	git_error_clear();
+	git_libgit2_shutdown();
+	return valid != 0;
+}
+
+/* Read the token file into buf (NUL-terminated, trailing space trimmed). */
+static int read_token(char *buf, size_t size, const char *path, te_error *err)
+{
+	size_t len = 0;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EAUTH, errno,
+		                          "mirror: cannot open token file");
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = te_error_set_errno(err, TE_EAUTH, errno,
+			                        "mirror: cannot read token "
+			                        "file");
+			goto done;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+	                   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		len--;
+	buf[len] = '\0';
+	if (len == 0 || len == size - 1)
+		rc = te_error_set(err, TE_EAUTH,
+		                  "mirror: token file is empty or too large");
+done:
+	close(fd);
+	return rc;
+}
+
+static int cred_cb(git_credential **out, const char *url,
+                   const char *username_from_url, unsigned int allowed,
+                   void *payload)
+{
+	struct cred_state *st = payload;
+	const te_mirror_auth *auth = st->auth;
+	const char *user;
+	char token[TOKEN_MAX];
+	int rc;
+
+	(void)url;
+	if (!auth)
+		return GIT_PASSTHROUGH;
+	if (++st->calls > CRED_CALLS_MAX) {
+		te_error_set(st->err, TE_EAUTH,
+		             "mirror: the remote refused our credentials");
+		return GIT_EAUTH;
+	}
+	user = auth->username && *auth->username         ? auth->username
+	       : username_from_url && *username_from_url ? username_from_url
+	                                                 : "git";
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && auth->ssh_key_file)
+		return git_credential_ssh_key_new(out, user, NULL,
+		                                  auth->ssh_key_file, NULL);
+	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && auth->token_file) {
+		rc =
+		    read_token(token, sizeof(token), auth->token_file, st->err);
+		if (rc == 0)
+			rc = git_credential_userpass_plaintext_new(out, user,
+			                                           token);
+		else
+			rc = GIT_EUSER;
+		explicit_bzero(token, sizeof(token));
+		return rc;
+	}
+	if (allowed & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
+	return GIT_PASSTHROUGH;
+}
+
+/* mkdir -p with mode 0700 for the missing components. */
+static int mkdirs(const char *dir, te_error *err)
+{
+	te_buf path = TE_BUF_INIT(4096);
+	char *p;
+	int rc;
+
+	rc = te_buf_puts(&path, dir, err);
+	if (rc < 0)
+		goto done;
+	for (p = path.ptr + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path.ptr, 0700) < 0 && errno != EEXIST) {
+			rc = te_error_set_errno(err, TE_EIO, errno,
+			                        "mirror: cannot create '%s'",
+			                        path.ptr);
+			goto done;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+done:
+	te_buf_dispose(&path);
+	return rc;
+}
+
+/* Take the mirror's flock; *fd_out must be closed to release it. */
+static int lock_mirror(int *fd_out, const char *mirror_dir, te_error *err)
+{
+	te_buf path = TE_BUF_INIT(4096);
+	int fd = -1, rc;
+
+	rc = te_buf_printf(&path, err, "%s/tagexport.lock", mirror_dir);
+	if (rc < 0)
+		goto done;
+	fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "mirror: cannot open lock file");
+		goto done;
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno == EINTR)
+			continue;
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "mirror: cannot lock mirror");
+		goto done;
+	}
+	*fd_out = fd;
+	fd = -1;
+done:
+	if (fd >= 0)
+		close(fd);
+	te_buf_dispose(&path);
+	return rc;
+}
+
+static int open_or_init(git_repository **out, const char *mirror_dir,
+                        te_error *err)
+{
+	int gerr;
+
+	gerr = git_repository_open_bare(out, mirror_dir);
+	if (gerr == GIT_ENOTFOUND) {
+		git_error_clear();
+		gerr = git_repository_init(out, mirror_dir, 1);
+	}
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_EIO, NULL,
+		                "cannot open mirror repository");
+	return 0;
+}
+
+int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
+                        const char *url, const char *tag,
+                        const te_mirror_auth *auth, te_error *err)
+{
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_reference *ref = NULL;
+	git_object *commit = NULL;
+	git_fetch_options fopts;
+	git_remote_callbacks cbs;
+	const git_remote_head **heads = NULL;
+	git_oid advertised;
+	te_buf refname = TE_BUF_INIT(512), spec = TE_BUF_INIT(1024);
+	struct cred_state cs;
+	git_strarray specs;
+	char *spec_items[1];
+	bool inited = false, found = false;
+	size_t nheads = 0, i;
+	int lockfd = -1, gerr, rc = 0;
+
+	commit_out[0] = '\0';
+	/* The _INIT macros leave fields implicit (-Wmissing-field-...). */
+	git_fetch_options_init(&fopts, GIT_FETCH_OPTIONS_VERSION);
+	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
+	if (!te_mirror_tag_valid(tag))
+		return te_error_set(err, TE_EINVALID,
+		                    "mirror: invalid tag name");
+	if (!mirror_dir || !*mirror_dir || !url || !*url)
+		return te_error_set(err, TE_EINVALID,
+		                    "mirror: directory and url are required");
+	rc = te_buf_printf(&refname, err, "refs/tags/%s", tag);
+	if (rc < 0)
+		goto done;
+	rc = te_buf_printf(&spec, err, "+%s:%s", refname.ptr, refname.ptr);
+	if (rc < 0)
+		goto done;
+
+	gerr = git_libgit2_init();
+	if (gerr < 0) {
+		rc =
+		    git_fail(err, gerr, TE_ERROR, NULL, "initializing libgit2");
+		goto done;
+	}
+	inited = true;
+
+	rc = mkdirs(mirror_dir, err);
+	if (rc < 0)
+		goto done;
+	rc = lock_mirror(&lockfd, mirror_dir, err);
+	if (rc < 0)
+		goto done;
+	rc = open_or_init(&repo, mirror_dir, err);
+	if (rc < 0)
+		goto done;
+
+	gerr = git_remote_create_anonymous(&remote, repo, url);
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
+		goto done;
+	}
+	cs.auth = auth;
+	cs.calls = 0;
+	cs.err = err;
+	cbs.credentials = cred_cb;
+	cbs.payload = &cs;
+
+	gerr =
+	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL);
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_ENET, url, "cannot connect");
+		goto done;
+	}
+	gerr = git_remote_ls(&heads, &nheads, remote);
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_ENET, url, "cannot list refs");
+		goto done;
+	}
+	for (i = 0; i < nheads; i++) {
+		if (strcmp(heads[i]->name, refname.ptr) == 0) {
+			git_oid_cpy(&advertised, &heads[i]->oid);
+			found = true;
+			break;
+		}
+	}
+	if (!found) {
+		rc = te_error_set(err, TE_ENOTFOUND,
+		                  "mirror: the remote has no such tag");
+		goto done;
+	}
+
+	spec_items[0] = spec.ptr;
+	specs.strings = spec_items;
+	specs.count = 1;
+	fopts.callbacks = cbs;
+	fopts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	fopts.prune = GIT_FETCH_NO_PRUNE;
+	fopts.update_fetchhead = 0;
+	gerr = git_remote_download(remote, &specs, &fopts);
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_ENET, url, "cannot download");
+		goto done;
+	}
+	gerr = git_remote_update_tips(remote, &cbs, 0,
+	                              GIT_REMOTE_DOWNLOAD_TAGS_NONE,
+	                              "tagexport: fetch tag");
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_EIO, url, "cannot update tag");
+		goto done;
+	}
+	git_remote_disconnect(remote);
+
+	gerr = git_reference_lookup(&ref, repo, refname.ptr);
+	if (gerr < 0) {
+		rc =
+		    git_fail(err, gerr, TE_EIO, url, "tag missing after fetch");
+		goto done;
+	}
+	if (!git_reference_target(ref) ||
+	    !git_oid_equal(git_reference_target(ref), &advertised)) {
+		rc = te_error_set(err, TE_EIO,
+		                  "mirror: local tag differs from the remote "
+		                  "after fetch");
+		goto done;
+	}
+	gerr = git_reference_peel(&commit, ref, GIT_OBJECT_COMMIT);
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_EINVALID, url,
+		              "tag does not point at a commit");
+		goto done;
+	}
+	git_oid_tostr(commit_out, 41, git_object_id(commit));
+done:
+	git_object_free(commit);
+	git_reference_free(ref);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	if (lockfd >= 0)
+		close(lockfd);
+	if (inited)
+		git_libgit2_shutdown();
+	te_buf_dispose(&refname);
+	te_buf_dispose(&spec);
+	return rc;
+}

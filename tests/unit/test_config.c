@@ -1,0 +1,466 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tagexport/config.h"
+
+#define META "project: demo\nconfigVersion: 1\n---\n"
+
+static te_werf_config *parse_ok(const char *yaml)
+{
+	te_werf_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	int rc = te_config_parse(&cfg, yaml, strlen(yaml), "werf.yaml", &err);
+
+	if (rc != 0)
+		fail_msg("unexpected error %d: %s", rc, err.msg);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+static void expect_err(const char *yaml, int code, const char *msg)
+{
+	te_werf_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	int rc = te_config_parse(&cfg, yaml, strlen(yaml), "werf.yaml", &err);
+
+	if (rc != code || !strstr(err.msg, msg))
+		fail_msg("want %d \"%s\", got %d \"%s\"", code, msg, rc,
+		         err.msg);
+	assert_null(cfg);
+}
+
+static void minimal(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	cfg = parse_ok("project: werf-test-e2e-export-simple\n"
+	               "configVersion: 1\n"
+	               "---\n"
+	               "image: alpine\n"
+	               "dockerfile: Dockerfile\n");
+	assert_string_equal(cfg->project, "werf-test-e2e-export-simple");
+	assert_int_equal(cfg->nimages, 1);
+	assert_string_equal(cfg->images[0].name, "alpine");
+	assert_string_equal(cfg->images[0].dockerfile, "Dockerfile");
+	assert_string_equal(cfg->images[0].context, "");
+	assert_null(cfg->images[0].target);
+	assert_true(cfg->images[0].final);
+	assert_int_equal(cfg->images[0].line, 4);
+	assert_int_equal(cfg->images[0].args.count, 0);
+	assert_int_equal(cfg->images[0].platforms.count, 0);
+	te_config_free(cfg);
+}
+
+static void full_image(void **state)
+{
+	te_werf_config *cfg;
+	te_image_config *img;
+
+	(void)state;
+	cfg =
+	    parse_ok(META "image: [backend, worker]\n"
+	                  "dockerfile: ./docker/../Dockerfile.app\n"
+	                  "context: ./app/\n"
+	                  "target: prod\n"
+	                  "args: {B: true, A: 1, A1: yes, C: \"x y\", "
+	                  "D: ~, E: 010}\n"
+	                  "final: false\n"
+	                  "platform: [linux/amd64, linux/arm64]\n"
+	                  "staged: on\n"
+	                  "cacheVersion: 3\n"
+	                  "fromCacheVersion: x\n"
+	                  "addHost: [\"a:1.2.3.4\"]\n"
+	                  "network: host\n"
+	                  "ssh: default\n"
+	                  "secrets: [{id: a, env: B}]\n"
+	                  "dependencies:\n"
+	                  "- image: other\n"
+	                  "  imports: [{type: ImageName, targetBuildArg: X}]\n"
+	                  "imageSpec:\n"
+	                  "  author: me\n"
+	                  "  config: {labels: {a: b}, user: root}\n");
+	assert_int_equal(cfg->nimages, 2);
+	assert_string_equal(cfg->images[0].name, "backend");
+	assert_string_equal(cfg->images[1].name, "worker");
+	img = &cfg->images[1];
+	assert_string_equal(img->dockerfile, "Dockerfile.app");
+	assert_string_equal(img->context, "app");
+	assert_string_equal(img->target, "prod");
+	assert_false(img->final);
+	assert_int_equal(img->line, 4);
+	assert_int_equal(img->args.count, 6);
+	/* sorted by name: "A" before "A1" even though '1' < '=' */
+	assert_string_equal(img->args.items[0], "A=1");
+	assert_string_equal(img->args.items[1], "A1=true");
+	assert_string_equal(img->args.items[2], "B=true");
+	assert_string_equal(img->args.items[3], "C=x y");
+	assert_string_equal(img->args.items[4], "D=");
+	assert_string_equal(img->args.items[5], "E=010");
+	assert_null(img->args.items[6]);
+	assert_int_equal(img->platforms.count, 2);
+	assert_string_equal(img->platforms.items[1], "linux/arm64");
+	te_config_free(cfg);
+}
+
+static void args_stringified(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	cfg = parse_ok(META "image: a\ndockerfile: D\n"
+	                    "args: {A: 1, B: true}\n");
+	assert_int_equal(cfg->images[0].args.count, 2);
+	assert_string_equal(cfg->images[0].args.items[0], "A=1");
+	assert_string_equal(cfg->images[0].args.items[1], "B=true");
+	te_config_free(cfg);
+	expect_err(META "image: a\ndockerfile: D\nargs: {A: [1]}\n",
+	           TE_EINVALID, "werf.yaml:6: args value of \"A\" must be");
+	expect_err(META "image: a\ndockerfile: D\nargs: [A]\n", TE_EINVALID,
+	           "werf.yaml:6: field \"args\" must be a mapping");
+	expect_err(META "image: a\ndockerfile: D\nargs: {\"A=B\": 1}\n",
+	           TE_EINVALID, "invalid build arg name");
+}
+
+static void final_bools(void **state)
+{
+	static const char *const no[] = {"false", "no", "off", "N", "OFF"};
+	static const char *const yes[] = {"true", "yes", "on", "Y", "True"};
+	char yaml[256];
+	te_werf_config *cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		snprintf(yaml, sizeof(yaml),
+		         META "image: a\ndockerfile: D\nfinal: %s\n", no[i]);
+		cfg = parse_ok(yaml);
+		assert_false(cfg->images[0].final);
+		te_config_free(cfg);
+		snprintf(yaml, sizeof(yaml),
+		         META "image: a\ndockerfile: D\nfinal: %s\n", yes[i]);
+		cfg = parse_ok(yaml);
+		assert_true(cfg->images[0].final);
+		te_config_free(cfg);
+	}
+	expect_err(META "image: a\ndockerfile: D\nfinal: \"false\"\n",
+	           TE_EINVALID,
+	           "werf.yaml:6: field \"final\" must be a boolean");
+	expect_err(META "image: a\ndockerfile: D\nfinal: 0\n", TE_EINVALID,
+	           "must be a boolean");
+}
+
+static void separators(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	/* "--- # c", "---\t\r", and a final separator split */
+	cfg = parse_ok("configVersion: 1\nproject: p\n--- # comment\n"
+	               "image: a\ndockerfile: D\n---\t\r\n"
+	               "# only a comment\n\n---\n"
+	               "image: b\ndockerfile: D\n---\n");
+	assert_int_equal(cfg->nimages, 2);
+	assert_int_equal(cfg->images[0].line, 4);
+	assert_int_equal(cfg->images[1].line, 10);
+	te_config_free(cfg);
+	/* "----" is content: the YAML parser sees it */
+	expect_err(META "image: a\ndockerfile: D\n----\nimage: b\n",
+	           TE_EINVALID, "werf.yaml:6: yaml:");
+	/* "--- foo" is content too, which makes a second YAML document */
+	expect_err(META "image: a\ndockerfile: D\n--- foo\n", TE_EINVALID,
+	           "werf.yaml:6: more than one yaml document");
+	/* "---x" is content */
+	expect_err(META "---x\n", TE_EINVALID, "werf.yaml:4: ");
+	/* a section that is only "--- foo" is a scalar document */
+	expect_err(META "--- foo\n", TE_EINVALID,
+	           "werf.yaml:4: config section must be a mapping");
+}
+
+static void line_numbers(void **state)
+{
+	(void)state;
+	expect_err(META "image: a\ndockerfile: D\n\n# c\nbogus: 1\n",
+	           TE_EINVALID, "werf.yaml:8: unknown field \"bogus\"");
+	expect_err("project: p\nconfigVersion: 1\nbuild:\n  platfrom: [x]\n",
+	           TE_EINVALID,
+	           "werf.yaml:4: unknown field \"platfrom\" in \"build\"");
+	expect_err(META "image: a\ndockerfile: D\nimage: b\n", TE_EINVALID,
+	           "werf.yaml:6: duplicate key \"image\"");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    labels: {a: 1, a: 2}\n",
+	           TE_EINVALID, "werf.yaml:8: duplicate key \"a\"");
+	expect_err(META "image: a\n\tdockerfile: D\n", TE_EINVALID,
+	           "werf.yaml:");
+}
+
+static void meta_rules(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	expect_err("image: a\ndockerfile: D\n", TE_EINVALID,
+	           "\"configVersion: 1\" and \"project: <name>\"");
+	expect_err("", TE_EINVALID, "meta config section not found");
+	expect_err("project: p\nconfigVersion: 2\n", TE_EINVALID,
+	           "werf.yaml:2: configVersion must be 1");
+	expect_err("project: p\nconfigVersion: \"1\"\n", TE_EINVALID,
+	           "configVersion must be 1");
+	expect_err("configVersion: 1\n", TE_EINVALID,
+	           "werf.yaml:1: project is required");
+	expect_err("configVersion: 1\nproject: My_App\n", TE_EINVALID,
+	           "werf.yaml:2: invalid project name \"My_App\"");
+	expect_err("configVersion: 1\nproject: -a\n", TE_EINVALID,
+	           "invalid project name");
+	expect_err("configVersion: 1\nproject: "
+	           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	           TE_EINVALID, "invalid project name");
+	expect_err("configVersion: 1\nproject: p\n---\n"
+	           "configVersion: 1\nproject: q\n",
+	           TE_EINVALID, "werf.yaml:4: duplicate meta config section");
+	expect_err("configVersion: 1\nproject: p\nbuild: {staged: maybe}\n",
+	           TE_EINVALID,
+	           "werf.yaml:3: field \"staged\" must be a "
+	           "boolean");
+	expect_err("configVersion: 1\nproject: p\n"
+	           "build: {platform: [\"linux/amd64,linux/arm64\"]}\n",
+	           TE_EINVALID, "werf.yaml:3: platform");
+	cfg =
+	    parse_ok("configVersion: 1\nproject: a\n"
+	             "build:\n  cacheVersion: 1\n  staged: true\n"
+	             "  platform: [linux/amd64]\n"
+	             "  imageSpec: {author: x, clearHistory: yes,\n"
+	             "    config: {removeLabels: [a, /b.*/]}}\n"
+	             "deploy: {helmRelease: x, namespaceSlug: true}\n"
+	             "cleanup:\n  keepPolicies:\n"
+	             "  - references: {branch: /.*/, limit: {last: 10}}\n"
+	             "    imagesPerReference: {last: 2}\n"
+	             "gitWorktree: {forceShallowClone: true}\n"
+	             "---\nimage: x\ndockerfile: D\n"
+	             "---\nimage: z\ndockerfile: D\nplatform: [linux/s390x]\n");
+	assert_string_equal(cfg->project, "a");
+	assert_int_equal(cfg->nimages, 2);
+	/* meta build.platform feeds images that have none */
+	assert_int_equal(cfg->images[0].platforms.count, 1);
+	assert_string_equal(cfg->images[0].platforms.items[0], "linux/amd64");
+	assert_string_equal(cfg->images[1].platforms.items[0], "linux/s390x");
+	assert_int_equal(cfg->images[1].platforms.count, 1);
+	te_config_free(cfg);
+	/* meta may come after the images */
+	cfg = parse_ok("image: x\ndockerfile: D\n---\n"
+	               "configVersion: 1\nproject: a\n");
+	assert_int_equal(cfg->nimages, 1);
+	te_config_free(cfg);
+}
+
+static void classification(void **state)
+{
+	(void)state;
+	expect_err(META "image: a\nfrom: alpine\n", TE_EUNSUPPORTED,
+	           "werf.yaml:4: stapel images are not supported yet");
+	expect_err(META "artifact: a\nfrom: alpine\n", TE_EUNSUPPORTED,
+	           "stapel images are not supported yet");
+	expect_err(META "foo: bar\n", TE_EINVALID,
+	           "werf.yaml:4: cannot recognize type of config section");
+	expect_err(META "- a\n- b\n", TE_EINVALID,
+	           "werf.yaml:4: config section must be a mapping");
+	expect_err(META "~\n", TE_EINVALID, "cannot recognize type");
+}
+
+static void templates(void **state)
+{
+	(void)state;
+	expect_err(META "image: a\ndockerfile: D\nargs: {A: "
+	                "\"{{ .Env }}\"}\n",
+	           TE_EUNSUPPORTED,
+	           "werf.yaml:6: go templates ({{ }}) in werf.yaml are not "
+	           "supported yet");
+	expect_err("{{ $x := 1 }}\n", TE_EUNSUPPORTED, "werf.yaml:1: go ");
+}
+
+static void image_names(void **state)
+{
+	te_werf_config *cfg;
+	char yaml[600];
+
+	(void)state;
+	expect_err(META "image: a\ndockerfile: D\n---\nimage: [b, a]\n"
+	                "dockerfile: D\n",
+	           TE_EINVALID,
+	           "werf.yaml:7: conflict between images names "
+	           "\"a\"");
+	expect_err(META "image: [a, a]\ndockerfile: D\n", TE_EINVALID,
+	           "conflict between images names \"a\"");
+	expect_err(META "image: \"\"\ndockerfile: D\n", TE_EINVALID,
+	           "werf.yaml:4: image name is empty");
+	expect_err(META "image: \"a\\tb\"\ndockerfile: D\n", TE_EINVALID,
+	           "control character");
+	expect_err(META "image: 12\ndockerfile: D\n", TE_EINVALID,
+	           "image name must be a string");
+	expect_err(META "image: [a, [b]]\ndockerfile: D\n", TE_EINVALID,
+	           "werf.yaml:4: field \"image\" must be a string or a list");
+	expect_err(META "image: {a: b}\ndockerfile: D\n", TE_EINVALID,
+	           "field \"image\" must be a string or a list");
+	memset(yaml, 0, sizeof(yaml));
+	strcpy(yaml, META "image: ");
+	memset(yaml + strlen(yaml), 'x', 256);
+	strcat(yaml, "\ndockerfile: D\n");
+	expect_err(yaml, TE_EINVALID, "longer than 255 bytes");
+	/* nameless image: only when alone */
+	cfg = parse_ok(META "image: ~\ndockerfile: D\n");
+	assert_int_equal(cfg->nimages, 1);
+	assert_string_equal(cfg->images[0].name, "");
+	te_config_free(cfg);
+	expect_err(META "image: ~\ndockerfile: D\n---\nimage: b\n"
+	                "dockerfile: D\n",
+	           TE_EINVALID, "nameless image");
+	/* "yes" quoted is a name, unquoted it is a boolean */
+	cfg = parse_ok(META "image: \"yes\"\ndockerfile: D\n");
+	assert_string_equal(cfg->images[0].name, "yes");
+	te_config_free(cfg);
+	expect_err(META "image: yes\ndockerfile: D\n", TE_EINVALID,
+	           "image name must be a string");
+}
+
+static void paths(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	cfg = parse_ok(META "image: a\ndockerfile:\ncontext: .\n");
+	assert_string_equal(cfg->images[0].dockerfile, "Dockerfile");
+	assert_string_equal(cfg->images[0].context, "");
+	te_config_free(cfg);
+	expect_err(META "image: a\ndockerfile: /etc/Dockerfile\n", TE_EINVALID,
+	           "werf.yaml:5: dockerfile \"/etc/Dockerfile\" "
+	           "must be a relative path");
+	expect_err(META "image: a\ndockerfile: ../Dockerfile\n", TE_EINVALID,
+	           "must not leave the project directory");
+	expect_err(META "image: a\ndockerfile: D\ncontext: a/../../b\n",
+	           TE_EINVALID, "werf.yaml:6: context \"a/../../b\" must not");
+	expect_err(META "image: a\ndockerfile: D\ncontext: /abs\n", TE_EINVALID,
+	           "must be a relative path");
+	expect_err(META "image: a\ndockerfile: [D]\n", TE_EINVALID,
+	           "field \"dockerfile\" must be a string");
+	expect_err(META "image: a\ndockerfile: D\ncontextAddFiles: [x]\n",
+	           TE_EUNSUPPORTED,
+	           "werf.yaml:6: contextAddFiles is not supported yet");
+	expect_err(META "image: a\ndockerfile: D\ncontextAddFile: x\n",
+	           TE_EUNSUPPORTED, "not supported yet");
+}
+
+static void platforms_and_types(void **state)
+{
+	(void)state;
+	expect_err(META "image: a\ndockerfile: D\n"
+	                "platform: [\"linux/amd64,linux/arm64\"]\n",
+	           TE_EINVALID,
+	           "werf.yaml:6: platform \"linux/amd64,linux/"
+	           "arm64\" must not contain a comma");
+	expect_err(META "image: a\ndockerfile: D\nplatform: linux/amd64\n",
+	           TE_EINVALID, "field \"platform\" must be a list of strings");
+	expect_err(META "image: a\ndockerfile: D\nplatform: [[x]]\n",
+	           TE_EINVALID, "field \"platform\" must be a string");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{id: a, x: 1}]\n",
+	           TE_EINVALID, "unknown field \"x\" in \"secrets\"");
+	expect_err(META "image: a\ndockerfile: D\ndependencies: x\n",
+	           TE_EINVALID, "field \"dependencies\" must be a list");
+	expect_err(META "image: a\ndockerfile: D\ntarget: {a: 1}\n",
+	           TE_EINVALID, "field \"target\" must be a string");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec: {config: "
+	                "{healthcheck: {retries: x}}}\n",
+	           TE_EINVALID, "field \"retries\" must be an integer");
+}
+
+static void limits(void **state)
+{
+	te_werf_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	char *big;
+	size_t i, n;
+	int rc;
+
+	(void)state;
+	/* size */
+	n = 1024 * 1024 + 1;
+	big = malloc(n);
+	assert_non_null(big);
+	memset(big, '#', n);
+	rc = te_config_parse(&cfg, big, n, "werf.yaml", &err);
+	assert_int_equal(rc, TE_EINVALID);
+	assert_non_null(strstr(err.msg, "1 MiB"));
+	free(big);
+
+	/* nesting */
+	big = malloc(4096);
+	assert_non_null(big);
+	strcpy(big, META "image: a\ndockerfile: D\nimageSpec: {author: ");
+	for (i = 0; i < 70; i++)
+		strcat(big, "[");
+	for (i = 0; i < 70; i++)
+		strcat(big, "]");
+	strcat(big, "}\n");
+	expect_err(big, TE_EINVALID, "werf.yaml:6: nesting deeper than 64");
+	free(big);
+
+	/* image count */
+	big = malloc(1002 * 64 + 64);
+	assert_non_null(big);
+	strcpy(big, "configVersion: 1\nproject: p\n");
+	for (i = 0; i < 1001; i++)
+		sprintf(big + strlen(big), "---\nimage: i%zu\ndockerfile: D\n",
+		        i);
+	expect_err(big, TE_EINVALID, "more than 1000 images");
+	free(big);
+
+	/* recursive alias is bounded, not a crash */
+	expect_err(META "image: a\ndockerfile: D\n"
+	                "secrets: &a [*a]\n",
+	           TE_EINVALID, "werf.yaml:");
+	/* NUL inside a value */
+	expect_err(META "image: \"a\\0b\"\ndockerfile: D\n", TE_EINVALID,
+	           "NUL");
+}
+
+static void aliases_ok(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	/* anchors live inside one section, like yaml.v2 per document */
+	cfg = parse_ok(META "image: &n a\ndockerfile: D\nargs: {X: *n}\n");
+	assert_int_equal(cfg->nimages, 1);
+	assert_string_equal(cfg->images[0].args.items[0], "X=a");
+	te_config_free(cfg);
+	expect_err(META "image: a\ndockerfile: D\nargs: &args {X: 1}\n"
+	                "---\nimage: b\ndockerfile: D\nargs: *args\n",
+	           TE_EINVALID, "werf.yaml:10: yaml: found undefined alias");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(minimal),
+	    cmocka_unit_test(full_image),
+	    cmocka_unit_test(args_stringified),
+	    cmocka_unit_test(final_bools),
+	    cmocka_unit_test(separators),
+	    cmocka_unit_test(line_numbers),
+	    cmocka_unit_test(meta_rules),
+	    cmocka_unit_test(classification),
+	    cmocka_unit_test(templates),
+	    cmocka_unit_test(image_names),
+	    cmocka_unit_test(paths),
+	    cmocka_unit_test(platforms_and_types),
+	    cmocka_unit_test(limits),
+	    cmocka_unit_test(aliases_ok),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

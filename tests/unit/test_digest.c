@@ -1,0 +1,421 @@
+/*
+ * test_digest.c - content-based tags over real repositories built with
+ * libgit2 in mkdtemp directories.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* --- test repository helper --- */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+typedef struct th_file {
+	const char *path;
+	const char *data;  /* NULL: remove the path from the index */
+	unsigned int mode; /* 0100644, 0100755, 0120000 (data = target) */
+} th_file;
+
+static void th_check(int rc, const char *what)
+{
+	if (rc < 0) {
+		const git_error *e = git_error_last();
+
+		fprintf(stderr, "%s: %s\n", what, e ? e->message : "?");
+		abort();
+	}
+}
+
+static char *th_tmpdir(void)
+{
+	char tmpl[] = "/tmp/te-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	if (!d)
+		abort();
+	return strdup(d);
+}
+
+static git_repository *th_init(const char *dir)
+{
+	git_repository *repo;
+	git_config *cfg;
+
+	th_check(git_repository_init(&repo, dir, 0), "init");
+	th_check(git_repository_config(&cfg, repo), "config");
+	th_check(git_config_set_string(cfg, "user.name", "t"), "cfg");
+	th_check(git_config_set_string(cfg, "user.email", "t@e"), "cfg");
+	git_config_free(cfg);
+	return repo;
+}
+
+/* Stage files (on top of the current index) and commit on HEAD; out gets
+ * the 40-hex commit id. */
+static void th_commit(char out[41], git_repository *repo, const th_file *files,
+                      size_t n, const char *msg)
+{
+	git_signature *sig;
+	git_index *index;
+	git_tree *tree;
+	git_oid tree_id, commit_id;
+	git_commit *parent = NULL;
+	git_object *head = NULL;
+	size_t i;
+
+	th_check(git_repository_index(&index, repo), "index");
+	for (i = 0; i < n; i++) {
+		git_index_entry e;
+
+		if (!files[i].data) {
+			th_check(git_index_remove_bypath(index, files[i].path),
+			         "remove");
+			continue;
+		}
+		memset(&e, 0, sizeof(e));
+		e.path = files[i].path;
+		e.mode = files[i].mode ? files[i].mode : 0100644;
+		th_check(git_index_add_from_buffer(index, &e, files[i].data,
+		                                   strlen(files[i].data)),
+		         "add");
+	}
+	th_check(git_index_write(index), "index write");
+	th_check(git_index_write_tree(&tree_id, index), "write tree");
+	th_check(git_tree_lookup(&tree, repo, &tree_id), "tree");
+	th_check(git_signature_new(&sig, "t", "t@e", 1700000000, 0), "sig");
+	if (git_revparse_single(&head, repo, "HEAD^{commit}") == 0)
+		parent = (git_commit *)head;
+	th_check(git_commit_create_v(&commit_id, repo, "HEAD", sig, sig, NULL,
+	                             msg, tree, parent ? 1 : 0, parent),
+	         "commit");
+	git_oid_tostr(out, 41, &commit_id);
+	git_object_free(head);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_index_free(index);
+}
+
+static void th_write(const char *dir, const char *name, const char *data)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		abort();
+	fputs(data, f);
+	fclose(f);
+}
+
+static int th_rm_one(const char *path, const struct stat *st, int flag,
+                     struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void th_rm_rf(const char *dir)
+{
+	nftw(dir, th_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#include "tagexport/digest.h"
+
+static const char dockerfile[] = "FROM alpine:3.19 AS base\n"
+                                 "ARG V=1\n"
+                                 "COPY src/ /src/\n"
+                                 "COPY main.c cfg /app/\n"
+                                 "FROM base AS test\n"
+                                 "COPY tests/ /tests/\n"
+                                 "FROM base AS final\n"
+                                 "RUN echo \"$V\"\n";
+
+static const th_file project[] = {
+    {"werf.yaml", "project: p\nconfigVersion: 1\n", 0},
+    {"app/Dockerfile", dockerfile, 0},
+    {"app/.dockerignore", "**/*.log\n", 0},
+    {"app/main.c", "int main(void) { return 0; }\n", 0},
+    {"app/README.md", "readme\n", 0},
+    {"app/src/a.c", "a\n", 0},
+    {"app/src/b.sh", "b\n", 0100755},
+    {"app/src/debug.log", "log\n", 0},
+    {"app/tests/t.c", "t\n", 0},
+    {"app/cfg", "conf/real.txt", 0120000},
+    {"app/conf/real.txt", "real\n", 0},
+    {"app/conf/other.txt", "other\n", 0},
+    {"outside.txt", "x\n", 0},
+};
+#define NPROJECT (sizeof(project) / sizeof(project[0]))
+
+struct fixture {
+	char *dir;
+	git_repository *repo;
+	te_gitsrc *src;
+	char base[41];
+};
+
+static void fixture_init(struct fixture *f, const char *msg)
+{
+	te_error err = TE_ERROR_INIT;
+
+	assert_int_equal(te_gitsrc_global_init(&err), 0);
+	f->dir = th_tmpdir();
+	f->repo = th_init(f->dir);
+	th_commit(f->base, f->repo, project, NPROJECT, msg);
+	assert_int_equal(te_gitsrc_open(&f->src, f->dir, &err), 0);
+}
+
+static void fixture_dispose(struct fixture *f)
+{
+	te_gitsrc_free(f->src);
+	git_repository_free(f->repo);
+	th_rm_rf(f->dir);
+	free(f->dir);
+	git_libgit2_shutdown();
+}
+
+static void image_init(te_image_config *img)
+{
+	te_error err = TE_ERROR_INIT;
+
+	memset(img, 0, sizeof(*img));
+	img->name = (char *)"app";
+	img->dockerfile = (char *)"Dockerfile";
+	img->context = (char *)"app";
+	img->final = true;
+	assert_int_equal(te_strvec_push(&img->args, "V=1", &err), 0);
+}
+
+/* Tag of img at commit (asserts success). */
+static void tag_of(char out[TE_CONTENT_TAG_LEN + 1], te_gitsrc *src,
+                   const char *commit, const te_image_config *img,
+                   const char *platform)
+{
+	te_image_inputs in = TE_IMAGE_INPUTS_INIT;
+	te_error err = TE_ERROR_INIT;
+	size_t i;
+
+	if (te_digest_image(&in, src, commit, img, platform, &err) != 0)
+		fail_msg("te_digest_image: %s", err.msg);
+	assert_int_equal(strlen(in.content_tag), TE_CONTENT_TAG_LEN);
+	for (i = 0; i < TE_CONTENT_TAG_LEN; i++)
+		assert_non_null(strchr("0123456789abcdef", in.content_tag[i]));
+	memcpy(out, in.content_tag, TE_CONTENT_TAG_LEN + 1);
+	te_image_inputs_dispose(&in);
+}
+
+static void hasher_joins_with_colons(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	char out[TE_CONTENT_TAG_LEN + 1];
+	te_digest *d;
+
+	(void)state;
+	assert_int_equal(te_digest_new(&d, &err), 0);
+	assert_int_equal(te_digest_field(d, "a", 1, &err), 0);
+	assert_int_equal(te_digest_field(d, "b", 1, &err), 0);
+	assert_int_equal(te_digest_final(out, d, &err), 0);
+	/* python3: hashlib.sha3_224(b"a:::b").hexdigest() */
+	assert_string_equal(
+	    out, "79dd04f1b62d7ca1423b75bc1f7b37a2a8f2b79d7e2f56f549ecd632");
+	te_digest_free(d);
+}
+
+static void inputs_are_the_read_files(void **state)
+{
+	static const char *const want[] = {
+	    ".dockerignore", "Dockerfile", "cfg",     "conf/real.txt",
+	    "main.c",        "src/a.c",    "src/b.sh"};
+	struct fixture f;
+	te_image_config img;
+	te_image_inputs in = TE_IMAGE_INPUTS_INIT;
+	te_error err = TE_ERROR_INIT;
+	size_t i;
+
+	(void)state;
+	fixture_init(&f, "one");
+	image_init(&img);
+	if (te_digest_image(&in, f.src, f.base, &img, NULL, &err) != 0)
+		fail_msg("te_digest_image: %s", err.msg);
+	assert_string_equal(in.context_dir, "app");
+	assert_string_equal(in.dockerfile_path, "Dockerfile");
+	assert_int_equal(in.files.count, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < in.files.count; i++)
+		assert_string_equal(in.files.items[i], want[i]);
+	assert_int_equal(in.bases.count, 1);
+	assert_string_equal(in.bases.items[0], "alpine:3.19");
+	te_image_inputs_dispose(&in);
+
+	img.dockerfile = (char *)"Missing.Dockerfile";
+	assert_int_equal(te_digest_image(&in, f.src, f.base, &img, NULL, &err),
+	                 TE_ENOTFOUND);
+	te_error_clear(&err);
+	img.dockerfile = (char *)"../werf.yaml";
+	assert_int_equal(te_digest_image(&in, f.src, f.base, &img, NULL, &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
+	img.dockerfile = (char *)"Dockerfile";
+	img.target = (char *)"no-such-stage";
+	assert_int_equal(te_digest_image(&in, f.src, f.base, &img, NULL, &err),
+	                 TE_EINVALID);
+	te_strvec_dispose(&img.args);
+	fixture_dispose(&f);
+}
+
+static void same_content_same_tag(void **state)
+{
+	struct fixture a, b;
+	te_image_config img;
+	char t1[TE_CONTENT_TAG_LEN + 1], t2[TE_CONTENT_TAG_LEN + 1];
+	char t3[TE_CONTENT_TAG_LEN + 1];
+
+	(void)state;
+	fixture_init(&a, "first repository");
+	image_init(&img);
+	tag_of(t1, a.src, a.base, &img, NULL);
+	tag_of(t2, a.src, a.base, &img, NULL);
+	assert_string_equal(t1, t2);
+	fixture_init(&b, "another message, another commit id");
+	assert_string_not_equal(a.base, b.base);
+	tag_of(t3, b.src, b.base, &img, NULL);
+	assert_string_equal(t1, t3);
+	te_strvec_dispose(&img.args);
+	fixture_dispose(&b);
+	fixture_dispose(&a);
+}
+
+static void only_real_inputs_change_the_tag(void **state)
+{
+	struct fixture f;
+	te_image_config img;
+	char base[TE_CONTENT_TAG_LEN + 1], t[TE_CONTENT_TAG_LEN + 1];
+	char commit[41], path[4096];
+	th_file change;
+
+	(void)state;
+	fixture_init(&f, "one");
+	image_init(&img);
+	tag_of(base, f.src, f.base, &img, NULL);
+
+#define SAME_AFTER(path, data)                                                 \
+	do {                                                                   \
+		change = (th_file){path, data, 0};                             \
+		th_commit(commit, f.repo, &change, 1, path);                   \
+		tag_of(t, f.src, commit, &img, NULL);                          \
+		assert_string_equal(t, base);                                  \
+	} while (0)
+#define CHANGED_AFTER(path, data)                                              \
+	do {                                                                   \
+		change = (th_file){path, data, 0};                             \
+		th_commit(commit, f.repo, &change, 1, path);                   \
+		tag_of(t, f.src, commit, &img, NULL);                          \
+		assert_string_not_equal(t, base);                              \
+		memcpy(base, t, sizeof(base));                                 \
+	} while (0)
+
+	SAME_AFTER("app/README.md", "changed, but no COPY reads it\n");
+	SAME_AFTER("app/src/debug.log", "ignored by .dockerignore\n");
+	SAME_AFTER("app/tests/t.c", "only the test stage reads it\n");
+	SAME_AFTER("app/conf/other.txt", "not behind the cfg symlink\n");
+	SAME_AFTER("outside.txt", "outside the context\n");
+	snprintf(path, sizeof(path), "%s/app", f.dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	th_write(f.dir, "app/main.c", "uncommitted\n");
+	SAME_AFTER("werf.yaml", "project: p\nconfigVersion: 1\n# c\n");
+
+	CHANGED_AFTER("app/src/a.c", "a2\n");
+	CHANGED_AFTER("app/src/new.c", "new file under a COPYed dir\n");
+	CHANGED_AFTER("app/main.c", "int main(void) { return 1; }\n");
+	CHANGED_AFTER("app/conf/real.txt", "behind the cfg symlink\n");
+	CHANGED_AFTER("app/Dockerfile", "FROM alpine:3.20 AS base\n"
+	                                "COPY src/ /src/\n");
+	CHANGED_AFTER("app/.dockerignore", "");
+	CHANGED_AFTER("app/src/debug.log", "no longer ignored\n");
+	CHANGED_AFTER("app/Dockerfile.dockerignore", "src/a.c\n");
+	SAME_AFTER("app/src/a.c", "now ignored by the Dockerfile's own file\n");
+	te_strvec_dispose(&img.args);
+	fixture_dispose(&f);
+}
+
+static void build_settings_change_the_tag(void **state)
+{
+	struct fixture f;
+	te_image_config img;
+	char base[TE_CONTENT_TAG_LEN + 1], t[TE_CONTENT_TAG_LEN + 1];
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	fixture_init(&f, "one");
+	image_init(&img);
+	tag_of(base, f.src, f.base, &img, NULL);
+
+	tag_of(t, f.src, f.base, &img, "linux/arm64");
+	assert_string_not_equal(t, base);
+	tag_of(t, f.src, f.base, &img, "linux/amd64");
+	assert_string_not_equal(t, base);
+
+	img.target = (char *)"test";
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_not_equal(t, base);
+	img.target = NULL;
+
+	te_strvec_dispose(&img.args);
+	assert_int_equal(te_strvec_push(&img.args, "V=2", &err), 0);
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_not_equal(t, base);
+	te_strvec_dispose(&img.args);
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_not_equal(t, base);
+	assert_int_equal(te_strvec_push(&img.args, "V=1", &err), 0);
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_equal(t, base);
+
+	/* the same files seen through a different context spelling */
+	img.context = (char *)"./app/";
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_equal(t, base);
+	te_strvec_dispose(&img.args);
+	fixture_dispose(&f);
+}
+
+static void target_stage_reads_more(void **state)
+{
+	struct fixture f;
+	te_image_config img;
+	char base[TE_CONTENT_TAG_LEN + 1], t[TE_CONTENT_TAG_LEN + 1];
+	char commit[41];
+	th_file change = {"app/tests/t.c", "t2\n", 0};
+
+	(void)state;
+	fixture_init(&f, "one");
+	image_init(&img);
+	img.target = (char *)"test";
+	tag_of(base, f.src, f.base, &img, NULL);
+	th_commit(commit, f.repo, &change, 1, "tests");
+	tag_of(t, f.src, commit, &img, NULL);
+	assert_string_not_equal(t, base);
+	te_strvec_dispose(&img.args);
+	fixture_dispose(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(hasher_joins_with_colons),
+	    cmocka_unit_test(inputs_are_the_read_files),
+	    cmocka_unit_test(same_content_same_tag),
+	    cmocka_unit_test(only_real_inputs_change_the_tag),
+	    cmocka_unit_test(build_settings_change_the_tag),
+	    cmocka_unit_test(target_stage_reads_more),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

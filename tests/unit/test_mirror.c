@@ -1,0 +1,330 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "tagexport/mirror.h"
+
+struct fixture {
+	char root[64];
+	char src[128]; /* source repository (non-bare) */
+	char mirror[128];
+	char url[160]; /* file:// form of src */
+	git_repository *repo;
+	char c1[41], c2[41];
+};
+
+static void check(int rc, const char *what)
+{
+	if (rc < 0) {
+		const git_error *e = git_error_last();
+
+		fail_msg("%s: %s", what, e ? e->message : "?");
+	}
+}
+
+/* Commit one file on HEAD; returns the commit id in out. */
+static void commit_file(char out[41], git_repository *repo, const char *data)
+{
+	git_signature *sig = NULL;
+	git_index *index = NULL;
+	git_tree *tree = NULL;
+	git_object *head = NULL;
+	git_oid blob, tree_id, id;
+	git_index_entry e;
+	const git_commit *parents[1];
+	size_t nparents = 0;
+
+	check(git_blob_create_from_buffer(&blob, repo, data, strlen(data)),
+	      "blob");
+	check(git_repository_index(&index, repo), "index");
+	memset(&e, 0, sizeof(e));
+	e.path = "file.txt";
+	e.mode = 0100644;
+	git_oid_cpy(&e.id, &blob);
+	check(git_index_add(index, &e), "add");
+	check(git_index_write_tree(&tree_id, index), "write tree");
+	check(git_tree_lookup(&tree, repo, &tree_id), "tree");
+	check(git_signature_new(&sig, "t", "t@example.com", 1700000000, 0),
+	      "sig");
+	if (git_revparse_single(&head, repo, "HEAD^{commit}") == 0) {
+		parents[0] = (const git_commit *)head;
+		nparents = 1;
+	}
+	git_error_clear();
+	check(git_commit_create(&id, repo, "HEAD", sig, sig, NULL, data, tree,
+	                        nparents, parents),
+	      "commit");
+	git_oid_tostr(out, 41, &id);
+	git_object_free(head);
+	git_tree_free(tree);
+	git_index_free(index);
+	git_signature_free(sig);
+}
+
+static void lightweight(git_repository *repo, const char *name,
+                        const char *commit)
+{
+	git_object *obj = NULL;
+	git_oid id;
+
+	check(git_revparse_single(&obj, repo, commit), "lookup");
+	check(git_tag_create_lightweight(&id, repo, name, obj, 1), "tag");
+	git_object_free(obj);
+}
+
+static void annotated(git_repository *repo, const char *name,
+                      const char *commit)
+{
+	git_signature *sig = NULL;
+	git_object *obj = NULL;
+	git_oid id;
+
+	check(git_signature_new(&sig, "t", "t@example.com", 1700000000, 0),
+	      "sig");
+	check(git_revparse_single(&obj, repo, commit), "lookup");
+	check(git_tag_create(&id, repo, name, obj, sig, "release", 1), "tag");
+	git_object_free(obj);
+	git_signature_free(sig);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	git_libgit2_init();
+	snprintf(f->root, sizeof(f->root), "/tmp/te-mirror-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(f->src, sizeof(f->src), "%s/src", f->root);
+	snprintf(f->mirror, sizeof(f->mirror), "%s/mirrors/shop", f->root);
+	snprintf(f->url, sizeof(f->url), "file://%s", f->src);
+	check(git_repository_init(&f->repo, f->src, 0), "init");
+	commit_file(f->c1, f->repo, "one\n");
+	commit_file(f->c2, f->repo, "two\n");
+	annotated(f->repo, "v1.0.0", f->c1);
+	lightweight(f->repo, "light", f->c2);
+	*state = f;
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	git_repository_free(f->repo);
+	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	git_libgit2_shutdown();
+	free(f);
+	return 0;
+}
+
+static void test_fetch_annotated_and_lightweight(void **state)
+{
+	struct fixture *f = *state;
+	te_error err = TE_ERROR_INIT;
+	char commit[41];
+
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "v1.0.0", NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c1);
+	/* A plain local path works too, and the mirror is reused. */
+	assert_int_equal(
+	    te_mirror_fetch_tag(commit, f->mirror, f->src, "light", NULL, &err),
+	    0);
+	assert_string_equal(commit, f->c2);
+	assert_int_equal(err.code, TE_OK);
+	assert_int_equal(access(f->mirror, F_OK), 0);
+	{
+		char head[256];
+
+		/* It is a bare repository. */
+		snprintf(head, sizeof(head), "%s/HEAD", f->mirror);
+		assert_int_equal(access(head, F_OK), 0);
+	}
+}
+
+static void test_moved_tag_refetched(void **state)
+{
+	struct fixture *f = *state;
+	te_error err = TE_ERROR_INIT;
+	char commit[41];
+
+	lightweight(f->repo, "moving", f->c1);
+	annotated(f->repo, "amoving", f->c1);
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "moving", NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c1);
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "amoving", NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c1);
+	lightweight(f->repo, "moving", f->c2);
+	annotated(f->repo, "amoving", f->c2);
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "moving", NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c2);
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "amoving", NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c2);
+}
+
+static void test_missing_tag(void **state)
+{
+	struct fixture *f = *state;
+	te_error err = TE_ERROR_INIT;
+	char commit[41] = "x";
+
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "v9.9.9", NULL, &err),
+	                 TE_ENOTFOUND);
+	assert_string_equal(commit, "");
+
+	/* Deleted at the source after being mirrored: not found either. */
+	lightweight(f->repo, "gone", f->c1);
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_mirror_fetch_tag(commit, f->mirror, f->url, "gone", NULL, &err),
+	    0);
+	check(git_tag_delete(f->repo, "gone"), "delete");
+	assert_int_equal(
+	    te_mirror_fetch_tag(commit, f->mirror, f->url, "gone", NULL, &err),
+	    TE_ENOTFOUND);
+}
+
+static void test_tag_on_tree(void **state)
+{
+	struct fixture *f = *state;
+	te_error err = TE_ERROR_INIT;
+	char commit[41], spec[64];
+
+	snprintf(spec, sizeof(spec), "%s^{tree}", f->c1);
+	lightweight(f->repo, "tree-tag", spec);
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "tree-tag", NULL, &err),
+	                 TE_EINVALID);
+}
+
+static void test_bad_remote(void **state)
+{
+	struct fixture *f = *state;
+	te_error err = TE_ERROR_INIT;
+	char commit[41], url[256];
+
+	snprintf(url, sizeof(url), "%s/nonexistent", f->root);
+	assert_true(te_mirror_fetch_tag(commit, f->mirror, url, "v1.0.0", NULL,
+	                                &err) < 0);
+	assert_true(strlen(err.msg) > 0);
+}
+
+static void test_hostile_names(void **state)
+{
+	static const char *bad[] = {
+	    "",
+	    "-v1",
+	    "--upload-pack=touch /tmp/pwned",
+	    "a..b",
+	    "../../etc/passwd",
+	    "a\nb",
+	    "a\tb",
+	    "a\x7f",
+	    "a b",
+	    "a~1",
+	    "a^{}",
+	    "a:b",
+	    "a?",
+	    "a*",
+	    "a[",
+	    "a\\b",
+	    "a.lock",
+	    "/abs",
+	    "a/",
+	    "a//b",
+	    "a@{1}",
+	    ".hidden",
+	    "a.",
+	    "\xff\xfe",
+	    "\xc0\xaf",
+	    NULL,
+	};
+	struct fixture *f = *state;
+	char long_name[TE_MIRROR_TAG_MAX + 2];
+	size_t i;
+
+	for (i = 0; bad[i]; i++) {
+		te_error err = TE_ERROR_INIT;
+		char commit[41];
+
+		assert_false(te_mirror_tag_valid(bad[i]));
+		assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+		                                     bad[i], NULL, &err),
+		                 TE_EINVALID);
+	}
+	assert_false(te_mirror_tag_valid(NULL));
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_false(te_mirror_tag_valid(long_name));
+	long_name[TE_MIRROR_TAG_MAX] = '\0';
+	assert_true(te_mirror_tag_valid(long_name));
+
+	assert_true(te_mirror_tag_valid("v1.2.3"));
+	assert_true(te_mirror_tag_valid("release/2024-01"));
+	assert_true(te_mirror_tag_valid("v1.2.3-rc.1+build"));
+	assert_true(te_mirror_tag_valid("\xd0\xb2\xd0\xb5\xd1\x80"));
+}
+
+static void test_token_file_unreadable(void **state)
+{
+	struct fixture *f = *state;
+	te_mirror_auth auth = TE_MIRROR_AUTH_INIT;
+	te_error err = TE_ERROR_INIT;
+	char commit[41];
+
+	/* Local transports never ask for credentials: auth is unused. */
+	auth.token_file = "/nonexistent/token";
+	assert_int_equal(te_mirror_fetch_tag(commit, f->mirror, f->url,
+	                                     "v1.0.0", &auth, &err),
+	                 0);
+	assert_string_equal(commit, f->c1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+	        test_fetch_annotated_and_lightweight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_moved_tag_refetched, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_tag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tag_on_tree, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_remote, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_names, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_token_file_unreadable, setup,
+	                                    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

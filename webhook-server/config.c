@@ -1,0 +1,827 @@
+/*
+ * config.c - tagexport-server's YAML configuration (config.h).
+ *
+ * The file is loaded as a libyaml document so every node keeps its line;
+ * each key is checked against a fixed list (unknown keys are errors, so a
+ * typo never silently falls back to a default).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define TS_SECRET_MAX 4096
+#define TS_CONFIG_MAX (4 * 1024 * 1024)
+
+struct parse {
+	yaml_document_t *doc;
+	const char *file;
+	char *dir; /* directory of the file, for relative paths */
+};
+
+const char *ts_forge_name(ts_forge forge)
+{
+	switch (forge) {
+	case TS_FORGE_GITHUB:
+		return "github";
+	case TS_FORGE_GITLAB:
+		return "gitlab";
+	case TS_FORGE_GITEA:
+		return "gitea";
+	}
+	return "unknown";
+}
+
+bool ts_project_name_valid(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i]; i++) {
+		char c = name[i];
+		if (i >= TS_PROJECT_NAME_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return i > 0;
+}
+
+static int line_of(const yaml_node_t *node)
+{
+	return node ? (int)node->start_mark.line + 1 : 0;
+}
+
+static int fail(const struct parse *p, const yaml_node_t *node, te_error *err,
+                const char *what)
+{
+	return te_error_set(err, TE_EINVALID, "%s:%d: %s", p->file,
+	                    line_of(node), what);
+}
+
+static yaml_node_t *node_at(const struct parse *p, int idx)
+{
+	return yaml_document_get_node(p->doc, idx);
+}
+
+static const char *scalar(const yaml_node_t *node)
+{
+	return node->type == YAML_SCALAR_NODE
+	           ? (const char *)node->data.scalar.value
+	           : NULL;
+}
+
+static bool is_null(const yaml_node_t *node)
+{
+	const char *s = scalar(node);
+
+	if (!s || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return !*s || !strcmp(s, "~") || !strcmp(s, "null") ||
+	       !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+/* A non-empty string scalar without NUL bytes. */
+static int get_str(char **out, const struct parse *p, const yaml_node_t *node,
+                   const char *key, te_error *err)
+{
+	char what[160];
+	const char *s = scalar(node);
+
+	if (!s || is_null(node) || !*s ||
+	    strlen(s) != node->data.scalar.length) {
+		snprintf(what, sizeof(what), "%s must be a non-empty string",
+		         key);
+		return fail(p, node, err, what);
+	}
+	free(*out);
+	*out = te_strdup(s, err);
+	return *out ? 0 : TE_ENOMEM;
+}
+
+static int get_path(char **out, const struct parse *p, const yaml_node_t *node,
+                    const char *key, te_error *err)
+{
+	char *s = NULL, *joined;
+	size_t need;
+	int rc;
+
+	if ((rc = get_str(&s, p, node, key, err)) < 0)
+		return rc;
+	if (s[0] == '/' || !p->dir) {
+		free(*out);
+		*out = s;
+		return 0;
+	}
+	need = strlen(p->dir) + strlen(s) + 2;
+	joined = malloc(need);
+	if (!joined) {
+		free(s);
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	}
+	snprintf(joined, need, "%s/%s", p->dir, s);
+	free(s);
+	free(*out);
+	*out = joined;
+	return 0;
+}
+
+static int get_bool(bool *out, const struct parse *p, const yaml_node_t *node,
+                    const char *key, te_error *err)
+{
+	char what[160];
+	const char *s = scalar(node);
+
+	if (s && (!strcmp(s, "true") || !strcmp(s, "True") ||
+	          !strcmp(s, "yes") || !strcmp(s, "on"))) {
+		*out = true;
+		return 0;
+	}
+	if (s && (!strcmp(s, "false") || !strcmp(s, "False") ||
+	          !strcmp(s, "no") || !strcmp(s, "off"))) {
+		*out = false;
+		return 0;
+	}
+	snprintf(what, sizeof(what), "%s must be true or false", key);
+	return fail(p, node, err, what);
+}
+
+static int get_uint(unsigned long *out, const struct parse *p,
+                    const yaml_node_t *node, const char *key, unsigned long min,
+                    unsigned long max, te_error *err)
+{
+	char what[200];
+	const char *s = scalar(node);
+	char *end;
+	unsigned long v;
+
+	if (s && *s >= '0' && *s <= '9') {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (!errno && !*end && v >= min && v <= max) {
+			*out = v;
+			return 0;
+		}
+	}
+	snprintf(what, sizeof(what), "%s must be an integer from %lu to %lu",
+	         key, min, max);
+	return fail(p, node, err, what);
+}
+
+/* A string or a list of strings. */
+static int get_strlist(te_strvec *out, const struct parse *p,
+                       const yaml_node_t *node, const char *key, te_error *err)
+{
+	char what[160];
+	yaml_node_item_t *it;
+	char *s = NULL;
+	int rc;
+
+	te_strvec_dispose(out);
+	if (node->type == YAML_SCALAR_NODE) {
+		if ((rc = get_str(&s, p, node, key, err)) < 0)
+			return rc;
+		return te_strvec_push_owned(out, s, err);
+	}
+	if (node->type != YAML_SEQUENCE_NODE) {
+		snprintf(what, sizeof(what), "%s must be a list of strings",
+		         key);
+		return fail(p, node, err, what);
+	}
+	for (it = node->data.sequence.items.start;
+	     it < node->data.sequence.items.top; it++) {
+		s = NULL;
+		if ((rc = get_str(&s, p, node_at(p, *it), key, err)) < 0)
+			return rc;
+		if ((rc = te_strvec_push_owned(out, s, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Read a secret: the file's (or variable's) content minus trailing
+ * whitespace.  The message names the file or variable, never the value. */
+static int read_secret(char **out, size_t *len_out, const char *file,
+                       const char *env, te_error *err)
+{
+	char buf[TS_SECRET_MAX + 1];
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, rc = 0;
+
+	if (file) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return te_error_set_errno(err, TE_EIO, errno,
+			                          "cannot read %s", file);
+		while (len < sizeof(buf)) {
+			n = read(fd, buf + len, sizeof(buf) - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				rc = te_error_set_errno(err, TE_EIO, errno,
+				                        "cannot read %s", file);
+				goto done;
+			}
+			if (n == 0)
+				break;
+			len += (size_t)n;
+		}
+	} else {
+		const char *v = getenv(env);
+		if (!v) {
+			rc = te_error_set(err, TE_EINVALID,
+			                  "environment variable %s is not set",
+			                  env);
+			goto done;
+		}
+		len = strlen(v);
+		if (len > TS_SECRET_MAX)
+			len = sizeof(buf);
+		memcpy(buf, v, len);
+	}
+	if (len > TS_SECRET_MAX) {
+		rc = te_error_set(err, TE_EINVALID, "secret in %s is too long",
+		                  file ? file : env);
+		goto done;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+	                   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		len--;
+	if (len == 0 || memchr(buf, '\0', len)) {
+		rc = te_error_set(err, TE_EINVALID, "secret in %s is empty",
+		                  file ? file : env);
+		goto done;
+	}
+	*out = malloc(len + 1);
+	if (!*out) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	memcpy(*out, buf, len);
+	(*out)[len] = '\0';
+	*len_out = len;
+done:
+	explicit_bzero(buf, sizeof(buf));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int secret_at(char **out, size_t *len, const struct parse *p,
+                     const yaml_node_t *node, const char *file,
+                     const char *env, te_error *err)
+{
+	te_error sub = TE_ERROR_INIT;
+	char what[TE_ERROR_MSG_MAX];
+
+	if (read_secret(out, len, file, env, &sub) < 0) {
+		snprintf(what, sizeof(what), "%s", sub.msg);
+		return fail(p, node, err, what);
+	}
+	return 0;
+}
+
+static int parse_listen(struct ts_config *cfg, const struct parse *p,
+                        const yaml_node_t *node, te_error *err)
+{
+	const char *s = scalar(node), *colon, *hs, *he;
+	char host[64], *end;
+	unsigned char addr[16];
+	unsigned long port;
+
+	if (!s)
+		goto bad;
+	colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		goto bad;
+	hs = s;
+	he = colon;
+	if (*s == '[') {
+		if (colon[-1] != ']')
+			goto bad;
+		hs = s + 1;
+		he = colon - 1;
+	}
+	if ((size_t)(he - hs) >= sizeof(host) || he == hs)
+		goto bad;
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	if (!strcmp(host, "localhost"))
+		strcpy(host, "127.0.0.1");
+	if (inet_pton(*s == '[' ? AF_INET6 : AF_INET, host, addr) != 1)
+		goto bad;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || !colon[1] || port > 65535)
+		goto bad;
+	free(cfg->host);
+	cfg->host = te_strdup(host, err);
+	if (!cfg->host)
+		return TE_ENOMEM;
+	cfg->port = (unsigned short)port;
+	return 0;
+bad:
+	return fail(p, node, err,
+	            "listen must be ADDRESS:PORT with a numeric IPv4 address, "
+	            "[IPv6] or localhost");
+}
+
+static int parse_labels(te_labels *labels, const struct parse *p,
+                        const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair;
+	char *k = NULL, *v = NULL;
+	int rc = 0;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err,
+		            "add_label must be a mapping of label: value");
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		if ((rc = get_str(&k, p, kn, "a label name", err)) < 0)
+			goto done;
+		if (scalar(vn) && is_null(vn)) {
+			free(v);
+			v = te_strdup("", err);
+		} else if ((rc = get_str(&v, p, vn, "a label value", err)) <
+		           0) {
+			goto done;
+		}
+		if (!v) {
+			rc = TE_ENOMEM;
+			goto done;
+		}
+		if (strchr(k, '=')) {
+			rc = fail(p, kn, err, "a label name cannot contain '='");
+			goto done;
+		}
+		if ((rc = te_labels_set(labels, k, v, err)) < 0)
+			goto done;
+	}
+done:
+	free(k);
+	free(v);
+	return rc;
+}
+
+static int parse_export(struct ts_project *pr, const struct parse *p,
+                        const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair;
+	int rc;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err, "export must be a mapping");
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		const char *k = scalar(kn);
+
+		if (!k)
+			return fail(p, kn, err, "keys must be strings");
+		if (!strcmp(k, "repo"))
+			rc = get_str(&pr->repo, p, vn, "export.repo", err);
+		else if (!strcmp(k, "tag"))
+			rc = get_strlist(&pr->tag_templates, p, vn,
+			                 "export.tag", err);
+		else if (!strcmp(k, "add_label"))
+			rc = parse_labels(pr->add_labels, p, vn, err);
+		else if (!strcmp(k, "images"))
+			rc = get_strlist(&pr->images, p, vn, "export.images",
+			                 err);
+		else if (!strcmp(k, "insecure_registry"))
+			rc = get_bool(&pr->insecure_registry, p, vn,
+			              "export.insecure_registry", err);
+		else if (!strcmp(k, "skip_tls_verify"))
+			rc = get_bool(&pr->skip_tls_verify, p, vn,
+			              "export.skip_tls_verify", err);
+		else {
+			char what[200];
+			snprintf(what, sizeof(what),
+			         "unknown key \"%.64s\" in export", k);
+			return fail(p, kn, err, what);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (!pr->repo)
+		return fail(p, node, err, "export.repo is required");
+	if (pr->tag_templates.count == 0)
+		return fail(p, node, err,
+		            "export.tag needs at least one template");
+	return 0;
+}
+
+static int parse_project(struct ts_project *pr, const struct parse *p,
+                         const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair;
+	const yaml_node_t *secret_node = NULL, *export_node = NULL;
+	char *secret_file = NULL, *secret_env = NULL, *forge = NULL;
+	int rc = 0;
+
+	pr->line = line_of(node);
+	if ((rc = te_labels_new(&pr->add_labels, err)) < 0)
+		return rc;
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err, "a project must be a mapping");
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		const char *k = scalar(kn);
+
+		if (!k) {
+			rc = fail(p, kn, err, "keys must be strings");
+			goto done;
+		}
+		if (!strcmp(k, "name")) {
+			rc = get_str(&pr->name, p, vn, "name", err);
+			if (rc == 0 && !ts_project_name_valid(pr->name))
+				rc = fail(p, vn, err,
+				          "project name must match "
+				          "[a-z0-9_-]{1,64}");
+		} else if (!strcmp(k, "forge")) {
+			rc = get_str(&forge, p, vn, "forge", err);
+			if (rc < 0)
+				goto done;
+			if (!strcmp(forge, "github"))
+				pr->forge = TS_FORGE_GITHUB;
+			else if (!strcmp(forge, "gitlab"))
+				pr->forge = TS_FORGE_GITLAB;
+			else if (!strcmp(forge, "gitea") ||
+			         !strcmp(forge, "forgejo"))
+				pr->forge = TS_FORGE_GITEA;
+			else
+				rc = fail(p, vn, err,
+				          "forge must be github, gitlab or "
+				          "gitea");
+		} else if (!strcmp(k, "repository")) {
+			rc = get_str(&pr->repository, p, vn, "repository", err);
+		} else if (!strcmp(k, "secret_file")) {
+			secret_node = vn;
+			rc = get_path(&secret_file, p, vn, "secret_file", err);
+		} else if (!strcmp(k, "secret_env")) {
+			secret_node = vn;
+			rc = get_str(&secret_env, p, vn, "secret_env", err);
+		} else if (!strcmp(k, "git_url")) {
+			rc = get_str(&pr->git_url, p, vn, "git_url", err);
+		} else if (!strcmp(k, "git_token_file")) {
+			rc = get_path(&pr->git_token_file, p, vn,
+			              "git_token_file", err);
+		} else if (!strcmp(k, "git_ssh_key_file")) {
+			rc = get_path(&pr->git_ssh_key_file, p, vn,
+			              "git_ssh_key_file", err);
+		} else if (!strcmp(k, "git_username")) {
+			rc = get_str(&pr->git_username, p, vn, "git_username",
+			             err);
+		} else if (!strcmp(k, "docker_config")) {
+			rc = get_path(&pr->docker_config, p, vn,
+			              "docker_config", err);
+		} else if (!strcmp(k, "tags")) {
+			rc = get_strlist(&pr->tags, p, vn, "tags", err);
+		} else if (!strcmp(k, "export")) {
+			export_node = vn;
+			rc = parse_export(pr, p, vn, err);
+		} else {
+			char what[200];
+			snprintf(what, sizeof(what),
+			         "unknown key \"%.64s\" in project", k);
+			rc = fail(p, kn, err, what);
+		}
+		if (rc < 0)
+			goto done;
+	}
+	if (!pr->name) {
+		rc = fail(p, node, err, "project needs a name");
+		goto done;
+	}
+	if (!forge) {
+		rc = fail(p, node, err, "project needs a forge");
+		goto done;
+	}
+	if (!pr->repository) {
+		rc = fail(p, node, err, "project needs a repository");
+		goto done;
+	}
+	if (!pr->git_url) {
+		rc = fail(p, node, err, "project needs a git_url");
+		goto done;
+	}
+	if (!export_node) {
+		rc = fail(p, node, err, "project needs an export section");
+		goto done;
+	}
+	if (!!secret_file == !!secret_env) {
+		rc = fail(p, secret_node ? secret_node : node, err,
+		          "project needs exactly one of secret_file and "
+		          "secret_env");
+		goto done;
+	}
+	rc = secret_at(&pr->secret, &pr->secret_len, p, secret_node,
+	               secret_file, secret_env, err);
+done:
+	free(secret_file);
+	free(secret_env);
+	free(forge);
+	return rc;
+}
+
+static void project_dispose(struct ts_project *pr)
+{
+	free(pr->name);
+	free(pr->repository);
+	if (pr->secret) {
+		explicit_bzero(pr->secret, pr->secret_len);
+		free(pr->secret);
+	}
+	free(pr->git_url);
+	free(pr->git_token_file);
+	free(pr->git_ssh_key_file);
+	free(pr->git_username);
+	free(pr->docker_config);
+	te_strvec_dispose(&pr->tags);
+	free(pr->repo);
+	te_strvec_dispose(&pr->tag_templates);
+	te_labels_free(pr->add_labels);
+	te_strvec_dispose(&pr->images);
+}
+
+static void config_free(struct ts_config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->nprojects; i++)
+		project_dispose(&cfg->projects[i]);
+	free(cfg->projects);
+	free(cfg->path);
+	free(cfg->host);
+	free(cfg->state_dir);
+	if (cfg->admin_token) {
+		explicit_bzero(cfg->admin_token, cfg->admin_token_len);
+		free(cfg->admin_token);
+	}
+	free(cfg);
+}
+
+void ts_config_ref(struct ts_config *cfg)
+{
+	atomic_fetch_add(&cfg->refs, 1);
+}
+
+void ts_config_unref(struct ts_config *cfg)
+{
+	if (cfg && atomic_fetch_sub(&cfg->refs, 1) == 1)
+		config_free(cfg);
+}
+
+static int parse_projects(struct ts_config *cfg, const struct parse *p,
+                          const yaml_node_t *node, te_error *err)
+{
+	yaml_node_item_t *it;
+	size_t n, i, j;
+	int rc;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return fail(p, node, err, "projects must be a list");
+	n = (size_t)(node->data.sequence.items.top -
+	             node->data.sequence.items.start);
+	cfg->projects = calloc(n ? n : 1, sizeof(*cfg->projects));
+	if (!cfg->projects)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (it = node->data.sequence.items.start, i = 0;
+	     it < node->data.sequence.items.top; it++, i++) {
+		yaml_node_t *pn = node_at(p, *it);
+		cfg->nprojects = i + 1;
+		if ((rc = parse_project(&cfg->projects[i], p, pn, err)) < 0)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (!strcmp(cfg->projects[j].name,
+			            cfg->projects[i].name))
+				return fail(p, pn, err,
+				            "duplicate project name");
+	}
+	return 0;
+}
+
+static int parse_root(struct ts_config *cfg, const struct parse *p,
+                      const yaml_node_t *root, te_error *err)
+{
+	yaml_node_pair_t *pair;
+	const yaml_node_t *token_node = NULL;
+	char *token_file = NULL, *token_env = NULL, *fmt = NULL;
+	unsigned long v;
+	int rc = 0;
+
+	if (!root || root->type != YAML_MAPPING_NODE)
+		return fail(p, root, err, "the configuration must be a mapping");
+	for (pair = root->data.mapping.pairs.start;
+	     pair < root->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		const char *k = scalar(kn);
+
+		if (!k) {
+			rc = fail(p, kn, err, "keys must be strings");
+			goto done;
+		}
+		if (!strcmp(k, "listen")) {
+			rc = parse_listen(cfg, p, vn, err);
+		} else if (!strcmp(k, "state_dir")) {
+			rc = get_path(&cfg->state_dir, p, vn, "state_dir", err);
+		} else if (!strcmp(k, "workers")) {
+			rc = get_uint(&v, p, vn, "workers", 1, 64, err);
+			cfg->workers = (int)v;
+		} else if (!strcmp(k, "admin_token_file")) {
+			token_node = vn;
+			rc = get_path(&token_file, p, vn, "admin_token_file",
+			              err);
+		} else if (!strcmp(k, "admin_token_env")) {
+			token_node = vn;
+			rc = get_str(&token_env, p, vn, "admin_token_env", err);
+		} else if (!strcmp(k, "log_format")) {
+			rc = get_str(&fmt, p, vn, "log_format", err);
+			if (rc == 0 && !strcmp(fmt, "json"))
+				cfg->log_format = TS_LOG_JSON;
+			else if (rc == 0 && !strcmp(fmt, "text"))
+				cfg->log_format = TS_LOG_TEXT;
+			else if (rc == 0)
+				rc = fail(p, vn, err,
+				          "log_format must be text or json");
+		} else if (!strcmp(k, "max_body_bytes")) {
+			rc = get_uint(&v, p, vn, "max_body_bytes", 1024,
+			              1024UL * 1024 * 1024, err);
+			cfg->max_body = v;
+		} else if (!strcmp(k, "request_timeout")) {
+			rc = get_uint(&v, p, vn, "request_timeout", 1, 3600,
+			              err);
+			cfg->request_timeout = (unsigned)v;
+		} else if (!strcmp(k, "shutdown_timeout")) {
+			rc = get_uint(&v, p, vn, "shutdown_timeout", 0, 86400,
+			              err);
+			cfg->shutdown_timeout = (unsigned)v;
+		} else if (!strcmp(k, "http_threads")) {
+			rc = get_uint(&v, p, vn, "http_threads", 0, 256, err);
+			cfg->http_threads = (int)v;
+		} else if (!strcmp(k, "max_attempts")) {
+			rc = get_uint(&v, p, vn, "max_attempts", 1, 100, err);
+			cfg->max_attempts = (int)v;
+		} else if (!strcmp(k, "retry_delay")) {
+			rc = get_uint(&v, p, vn, "retry_delay", 1, 86400, err);
+			cfg->retry_delay = (unsigned)v;
+		} else if (!strcmp(k, "projects")) {
+			rc = parse_projects(cfg, p, vn, err);
+		} else {
+			char what[200];
+			snprintf(what, sizeof(what), "unknown key \"%.64s\"",
+			         k);
+			rc = fail(p, kn, err, what);
+		}
+		if (rc < 0)
+			goto done;
+	}
+	if (!cfg->state_dir) {
+		rc = fail(p, root, err, "state_dir is required");
+		goto done;
+	}
+	if (token_file && token_env) {
+		rc = fail(p, token_node, err,
+		          "use one of admin_token_file and admin_token_env");
+		goto done;
+	}
+	if (token_file || token_env)
+		rc = secret_at(&cfg->admin_token, &cfg->admin_token_len, p,
+		               token_node, token_file, token_env, err);
+done:
+	free(token_file);
+	free(token_env);
+	free(fmt);
+	return rc;
+}
+
+int ts_config_parse(struct ts_config **out, const char *data, size_t len,
+                    const char *filename, te_error *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct parse p = {&doc, filename, NULL};
+	struct ts_config *cfg = NULL;
+	const char *slash;
+	bool have_doc = false;
+	int rc = 0;
+
+	*out = NULL;
+	if (!yaml_parser_initialize(&parser))
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = te_error_set(err, TE_EINVALID, "%s:%d: %s%s%s", filename,
+		                  (int)parser.problem_mark.line + 1,
+		                  parser.problem ? parser.problem : "bad YAML",
+		                  parser.context ? " " : "",
+		                  parser.context ? parser.context : "");
+		goto done;
+	}
+	have_doc = true;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	atomic_init(&cfg->refs, 1);
+	cfg->host = te_strdup("127.0.0.1", err);
+	cfg->path = te_strdup(filename, err);
+	if (!cfg->host || !cfg->path) {
+		rc = TE_ENOMEM;
+		goto done;
+	}
+	cfg->port = 8080;
+	cfg->workers = 2;
+	cfg->max_body = 25 * 1024 * 1024;
+	cfg->request_timeout = 10;
+	cfg->shutdown_timeout = 60;
+	cfg->max_attempts = 5;
+	cfg->retry_delay = 30;
+	slash = strrchr(filename, '/');
+	if (slash) {
+		p.dir = strndup(filename, (size_t)(slash - filename));
+		if (!p.dir) {
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
+			goto done;
+		}
+		if (!*p.dir) {
+			free(p.dir);
+			p.dir = strdup("/");
+		}
+	}
+	rc = parse_root(cfg, &p, yaml_document_get_root_node(&doc), err);
+done:
+	if (rc < 0) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	*out = cfg;
+	free(p.dir);
+	if (have_doc)
+		yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+int ts_config_load(struct ts_config **out, const char *path, te_error *err)
+{
+	te_buf data = TE_BUF_INIT(TS_CONFIG_MAX);
+	char chunk[8192];
+	ssize_t n;
+	int fd, rc = 0;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno, "cannot open %s",
+		                          path);
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = te_error_set_errno(err, TE_EIO, errno,
+			                        "cannot read %s", path);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		if ((rc = te_buf_put(&data, chunk, (size_t)n, err)) < 0)
+			goto done;
+	}
+	rc = ts_config_parse(out, data.ptr, data.len, path, err);
+done:
+	close(fd);
+	te_buf_dispose(&data);
+	return rc;
+}
+
+const struct ts_project *ts_config_project(const struct ts_config *cfg,
+                                           const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nprojects; i++)
+		if (!strcmp(cfg->projects[i].name, name))
+			return &cfg->projects[i];
+	return NULL;
+}

@@ -1,0 +1,100 @@
+/*
+ * config.h - the tagexport-server configuration file (YAML).
+ *
+ * ts_config_load reads and validates the whole file into typed values;
+ * nothing else in the server touches YAML.  Errors read
+ * "<file>:<line>: <what>".  Secrets (webhook secrets, the admin token)
+ * are read from their files or environment variables at load time, so a
+ * SIGHUP reload picks up rotated secrets; they are never part of an error
+ * message.  Relative paths are relative to the config file's directory.
+ *
+ * A loaded config is immutable and reference counted: request handlers and
+ * workers hold a reference while they use it, a reload swaps the pointer.
+ */
+#ifndef TS_CONFIG_H
+#define TS_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagexport/buf.h"
+#include "tagexport/error.h"
+#include "tagexport/labels.h"
+
+typedef enum {
+	TS_FORGE_GITHUB = 0,
+	TS_FORGE_GITLAB = 1,
+	TS_FORGE_GITEA = 2
+} ts_forge;
+
+const char *ts_forge_name(ts_forge forge);
+
+typedef enum { TS_LOG_TEXT = 0, TS_LOG_JSON = 1 } ts_log_format;
+
+#define TS_PROJECT_NAME_MAX 64
+
+struct ts_project {
+	char *name; /* [a-z0-9_-]{1,64}: URL segment and mirror dir name */
+	ts_forge forge;
+	char *repository; /* full name the forge sends, e.g. "acme/shop" */
+	char *secret;     /* webhook secret (never logged) */
+	size_t secret_len;
+	char *git_url;
+	char *git_token_file;   /* optional HTTPS token */
+	char *git_ssh_key_file; /* optional SSH private key */
+	char *git_username;     /* optional */
+	char *docker_config;    /* optional dir with config.json */
+	te_strvec tags;         /* globs on the tag name; empty = all */
+	/* export: the knobs of `tagexport export` */
+	char *repo;
+	te_strvec tag_templates;
+	te_labels *add_labels; /* never NULL */
+	te_strvec images;      /* image patterns; empty = all final images */
+	bool insecure_registry;
+	bool skip_tls_verify;
+	int line; /* where the project starts in the file */
+};
+
+struct ts_config {
+	atomic_int refs;
+	char *path;
+	char *host; /* numeric address */
+	unsigned short port;
+	char *state_dir;
+	int workers;
+	char *admin_token; /* NULL: the API answers 401 to everyone */
+	size_t admin_token_len;
+	ts_log_format log_format;
+	size_t max_body;           /* bytes; default 25 MiB */
+	unsigned request_timeout;  /* seconds for a whole request; 10 */
+	unsigned shutdown_timeout; /* seconds to wait for running jobs; 60 */
+	int http_threads;          /* MHD thread pool size; 0 = auto */
+	int max_attempts;          /* export attempts per job; 5 */
+	unsigned retry_delay;      /* seconds, doubled per attempt; 30 */
+	size_t nprojects;
+	struct ts_project *projects;
+};
+
+/* Read and validate path.  The result has one reference. */
+int ts_config_load(struct ts_config **out, const char *path, te_error *err);
+
+/*
+ * Parse config text; filename is used in messages and to resolve relative
+ * paths (its directory).  Exposed for the unit tests.
+ */
+int ts_config_parse(struct ts_config **out, const char *data, size_t len,
+                    const char *filename, te_error *err);
+
+/* Borrowed project by name, NULL when not configured. */
+const struct ts_project *ts_config_project(const struct ts_config *cfg,
+                                           const char *name);
+
+void ts_config_ref(struct ts_config *cfg);
+/* Drops a reference; frees the config with the last one. */
+void ts_config_unref(struct ts_config *cfg);
+
+/* Project names: [a-z0-9_-]{1,64}. */
+bool ts_project_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * forge_github.c - GitHub deliveries (webhooks.md section 1).
+ *
+ * Trigger: X-GitHub-Event "push" with ref refs/tags/<name>, not deleted.
+ * The commit is head_commit.id: for an annotated tag "after" is the tag
+ * object, head_commit is the peeled commit (GitHub changelog 2021-10-01).
+ * "create" carries no object id at all, so it is only acknowledged; the
+ * push event of the same tag does the work.
+ */
+#include "forge.h"
+#include "verify.h"
+
+#include <jansson.h>
+#include <string.h>
+
+ts_auth ts_github_verify(const char *secret, size_t secret_len,
+                         const struct ts_hook_request *req)
+{
+	const char *sig = req->header(req->header_ctx, "X-Hub-Signature-256");
+
+	/* The legacy sha1 X-Hub-Signature alone is not accepted: a secret
+	 * is configured, so the strongest header must be there. */
+	if (!sig || !*sig || !strcmp(sig, "sha256="))
+		return TS_AUTH_MISSING;
+	if (strncmp(sig, "sha256=", 7) != 0)
+		return TS_AUTH_BAD;
+	return ts_hmac_sha256_hex_ok(secret, secret_len, req->body,
+	                             req->body_len, sig + 7, strlen(sig + 7))
+	           ? TS_AUTH_OK
+	           : TS_AUTH_BAD;
+}
+
+int ts_github_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
+                    te_error *err)
+{
+	const char *event = req->header(req->header_ctx, "X-GitHub-Event");
+	const char *ref, *after, *commit;
+	json_t *root = NULL, *deleted;
+	int rc;
+
+	ts_forge__delivery(ev, req->header(req->header_ctx,
+	                                   "X-GitHub-Delivery"));
+	if ((rc = ts_forge__json(&root, req, err)) < 0)
+		return rc;
+	if (!event) {
+		rc = te_error_set(err, TE_EINVALID,
+		                  "missing X-GitHub-Event header");
+		goto done;
+	}
+	if (!strcmp(event, "ping")) {
+		ev->ignored = "ping";
+		goto done;
+	}
+	if (!strcmp(event, "create")) {
+		ev->ignored = "create event (the push event triggers)";
+		goto done;
+	}
+	if (strcmp(event, "push") != 0) {
+		ev->ignored = "event not handled";
+		goto done;
+	}
+	ref = ts_forge__str(root, "ref");
+	if (!ref) {
+		rc = te_error_set(err, TE_EINVALID, "push without a ref");
+		goto done;
+	}
+	if (strncmp(ref, "refs/tags/", 10) != 0) {
+		ev->ignored = "branch push";
+		goto done;
+	}
+	after = ts_forge__str(root, "after");
+	deleted = json_object_get(root, "deleted");
+	if (json_is_true(deleted) || ts_forge__zero_oid(after)) {
+		ev->ignored = "tag deleted";
+		goto done;
+	}
+	commit = ts_forge__str(root, "head_commit.id");
+	if (!commit)
+		commit = after;
+	rc = ts_forge__tag_event(ev, ts_forge__str(root, "repository.full_name"),
+	                         ref + 10, commit, err);
+done:
+	json_decref(root);
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * slog.h - tagexport-server's log lines on stderr: text or JSON lines.
+ *
+ * Every value is escaped before it is written: control characters, DEL,
+ * bytes >= 0x80, quotes and backslashes become \xNN / \" / \\, so hostile
+ * input (tag names, header values) can neither forge a line nor inject
+ * terminal escapes.  Callers never pass secrets.
+ */
+#ifndef TS_SLOG_H
+#define TS_SLOG_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "tagexport/log.h"
+
+void ts_log_set_format(ts_log_format format);
+void ts_log_set_level(te_log_level min);
+
+/*
+ * One event: a message plus key/value pairs, terminated by NULL:
+ *   ts_logkv(TE_LOG_INFO, "job queued", "project", p, "tag", t, NULL);
+ * A NULL value (after a key) is written as an empty string.
+ */
+void ts_logkv(te_log_level level, const char *msg, ...)
+    __attribute__((sentinel));
+
+/* Escape src into dst (always NUL-terminated, truncated to cap). */
+void ts_escape(char *dst, size_t cap, const char *src);
+
+/* te_log callback: payload is a const char * job id (or NULL). */
+void ts_log_core(void *payload, te_log_level level, const char *msg);
+
+#endif
