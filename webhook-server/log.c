@@ -29,7 +29,9 @@ void ts_log_set_level(te_log_level min)
 	log_min = min;
 }
 
-void ts_escape(char *dst, size_t cap, const char *src)
+/* JSON has no \x escape: there the backslash itself is escaped, so the
+ * value reads "\\x1b" and decodes to the text \x1b. */
+static void escape(char *dst, size_t cap, const char *src, bool json)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
@@ -38,10 +40,12 @@ void ts_escape(char *dst, size_t cap, const char *src)
 		return;
 	for (; src && *src; src++) {
 		unsigned char c = (unsigned char)*src;
-		char tmp[4];
+		char tmp[5];
 		size_t k = 0;
 		if (c < 0x20 || c >= 0x7f) {
 			tmp[k++] = '\\';
+			if (json)
+				tmp[k++] = '\\';
 			tmp[k++] = 'x';
 			tmp[k++] = hex[c >> 4];
 			tmp[k++] = hex[c & 15];
@@ -57,6 +61,11 @@ void ts_escape(char *dst, size_t cap, const char *src)
 		n += k;
 	}
 	dst[n] = '\0';
+}
+
+void ts_escape(char *dst, size_t cap, const char *src)
+{
+	escape(dst, cap, src, false);
 }
 
 static const char *level_name(te_log_level level)
@@ -98,7 +107,7 @@ static void vlogkv(te_log_level level, const char *msg, va_list ap)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	ts_escape(esc, sizeof(esc), msg);
+	escape(esc, sizeof(esc), msg, json);
 	if (json) {
 		append(line, &len, "{\"time\":\"");
 		append(line, &len, stamp);
@@ -117,10 +126,10 @@ static void vlogkv(te_log_level level, const char *msg, va_list ap)
 	while ((key = va_arg(ap, const char *))) {
 		val = va_arg(ap, const char *);
 		append(line, &len, json ? ",\"" : " ");
-		ts_escape(esc, sizeof(esc), key);
+		escape(esc, sizeof(esc), key, json);
 		append(line, &len, esc);
 		append(line, &len, json ? "\":\"" : "=\"");
-		ts_escape(esc, sizeof(esc), val ? val : "");
+		escape(esc, sizeof(esc), val ? val : "", json);
 		append(line, &len, esc);
 		append(line, &len, "\"");
 	}
