@@ -12,7 +12,7 @@ jobs=$(nproc)
 
 cmake -S . -B build -DTE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-clang-format --dry-run -Werror core/src/*.c core/include/tagexport/*.h core/cli/*.[ch]
+clang-format --dry-run -Werror core/src/*.[ch] core/include/tagexport/*.h core/cli/*.[ch]
 (cd build && ctest --output-on-failure -j2)
 
 if [ "${1:-}" != --quick ]; then

@@ -193,115 +193,111 @@ static int put_utf8(te_buf *b, unsigned cp, te_error *err)
 	return te_buf_put(b, u, n, err);
 }
 
-/* JSON array of strings (the exec form); 1 if parsed, 0 if not JSON. */
+/* One JSON string starting after its opening quote; *i moves past the
+ * closing quote.  1 = parsed, 0 = not JSON, < 0 = error. */
+static int json_string(te_buf *b, const char *s, size_t len, size_t *i,
+		       te_error *err)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	unsigned cp;
+	int rc, k, h;
+
+	te_buf_clear(b);
+	while (*i < len && s[*i] != '"') {
+		char ch = s[(*i)++];
+		const char *esc;
+
+		if ((unsigned char)ch < 0x20)
+			return 0;
+		if (ch != '\\') {
+			rc = te_buf_put(b, &ch, 1, err);
+		} else if (*i < len && s[*i] == 'u') {
+			(*i)++;
+			if (len - *i < 4)
+				return 0;
+			for (cp = 0, k = 0; k < 4; k++) {
+				h = hexval(s[*i + (size_t)k]);
+				if (h < 0)
+					return 0;
+				cp = cp * 16 + (unsigned)h;
+			}
+			*i += 4;
+			if (cp == 0)
+				return 0;
+			rc = put_utf8(b, cp, err);
+		} else {
+			if (*i >= len || !s[*i])
+				return 0;
+			esc = strchr(from, s[(*i)++]);
+			if (!esc)
+				return 0;
+			rc = te_buf_put(b, &to[esc - from], 1, err);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (*i >= len)
+		return 0;
+	(*i)++;
+	return 1;
+}
+
+static void skip_ws(const char *s, size_t len, size_t *i)
+{
+	while (*i < len && isspace((unsigned char)s[*i]))
+		(*i)++;
+}
+
+/* JSON array of strings (the exec form): 1 and the strings appended to
+ * out if s is one, 0 and out untouched if it is not. */
 static int parse_json_array(te_strvec *out, const char *s, size_t len,
-                            te_error *err)
+			    te_error *err)
 {
 	te_buf b = TE_BUF_INIT(DF_MAX_WORD);
-	size_t i = 0;
-	int rc = 0, ok = 0;
+	te_strvec words = TE_STRVEC_INIT;
+	size_t i = 0, k;
+	int rc = 0;
 
-#define SKIPWS()                                                               \
-	while (i < len && isspace((unsigned char)s[i]))                        \
-	i++
-	SKIPWS();
-	if (i >= len || s[i] != '[')
+	skip_ws(s, len, &i);
+	if (i >= len || s[i++] != '[')
 		goto done;
-	i++;
-	SKIPWS();
+	skip_ws(s, len, &i);
 	if (i < len && s[i] == ']') {
 		i++;
-		goto tail;
-	}
-	for (;;) {
-		SKIPWS();
-		if (i >= len || s[i] != '"')
-			goto done;
-		i++;
-		te_buf_clear(&b);
-		while (i < len && s[i] != '"') {
-			char ch = s[i++];
-			if ((unsigned char)ch < 0x20)
+	} else {
+		for (;;) {
+			skip_ws(s, len, &i);
+			if (i >= len || s[i++] != '"')
 				goto done;
-			if (ch != '\\') {
-				rc = te_buf_put(&b, &ch, 1, err);
-				if (rc < 0)
-					goto done;
-				continue;
-			}
-			if (i >= len)
+			rc = json_string(&b, s, len, &i, err);
+			if (rc <= 0)
 				goto done;
-			ch = s[i++];
-			switch (ch) {
-			case '"':
-			case '\\':
-			case '/':
-				break;
-			case 'b':
-				ch = '\b';
-				break;
-			case 'f':
-				ch = '\f';
-				break;
-			case 'n':
-				ch = '\n';
-				break;
-			case 'r':
-				ch = '\r';
-				break;
-			case 't':
-				ch = '\t';
-				break;
-			case 'u': {
-				unsigned cp = 0;
-				int k;
-				if (len - i < 4)
-					goto done;
-				for (k = 0; k < 4; k++) {
-					int h = hexval(s[i + (size_t)k]);
-					if (h < 0)
-						goto done;
-					cp = cp * 16 + (unsigned)h;
-				}
-				i += 4;
-				if (cp == 0)
-					goto done;
-				rc = put_utf8(&b, cp, err);
-				if (rc < 0)
-					goto done;
-				continue;
-			}
-			default:
-				goto done;
-			}
-			rc = te_buf_put(&b, &ch, 1, err);
+			rc = te_strvec_push(&words, b.ptr, err);
 			if (rc < 0)
 				goto done;
-		}
-		if (i >= len)
-			goto done;
-		i++;
-		rc = te_strvec_push(out, b.ptr, err);
-		if (rc < 0)
-			goto done;
-		SKIPWS();
-		if (i < len && s[i] == ',') {
-			i++;
-			continue;
-		}
-		if (i < len && s[i] == ']') {
-			i++;
+			skip_ws(s, len, &i);
+			if (i < len && s[i] == ',') {
+				i++;
+				continue;
+			}
+			if (i >= len || s[i++] != ']')
+				goto done;
 			break;
 		}
-		goto done;
 	}
-tail:
-	SKIPWS();
-	ok = i == len;
-#undef SKIPWS
+	skip_ws(s, len, &i);
+	if (i != len)
+		goto done;
+	for (k = 0; k < words.count; k++) {
+		rc = te_strvec_push(out, words.items[k], err);
+		if (rc < 0)
+			goto done;
+	}
+	rc = 1;
 done:
 	te_buf_dispose(&b);
-	return rc < 0 ? rc : ok;
+	te_strvec_dispose(&words);
+	return rc;
 }
 
 /* ---- variables and expansion ---------------------------------------- */

@@ -212,8 +212,10 @@ static int compute_content_tags(struct run *run, te_error *err)
 		job->platform = platforms->count ? platforms->items[0] : NULL;
 		rc = te_digest_image(&job->inputs, run->src, run->commit,
 		                     job->cfg, job->platform, err);
-		if (rc < 0)
-			te_error_wrap(err, "image \"%s\"", job->cfg->name);
+		/* A missing Dockerfile is a mistake in the project, not a
+		 * failed export. */
+		if (rc == TE_ENOTFOUND)
+			rc = err->code = TE_EINVALID;
 		job->stages_tag = job->inputs.content_tag;
 	}
 	return rc;

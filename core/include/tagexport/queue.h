@@ -68,8 +68,15 @@ void te_job_free(te_job *job);
 
 typedef struct te_queue te_queue;
 
-/* dir is created (0700) if missing; existing jobs are loaded. */
+/* dir is created (0700) if missing; existing jobs are loaded.  Job files
+ * live in <dir>/jobs/<id>.json; a file that cannot be read or validated
+ * does not stop start-up: it is moved to <dir>/corrupt/ (see
+ * te_queue_corrupt_count). */
 int te_queue_open(te_queue **out, const char *dir, te_error *err);
+
+/* Number of job files moved to <dir>/corrupt/ by te_queue_open (for the
+ * caller to log). */
+size_t te_queue_corrupt_count(te_queue *q);
 void te_queue_free(te_queue *q);
 
 /* Durable submit.  *existed tells whether an existing job was returned. */

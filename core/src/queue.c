@@ -1,0 +1,1570 @@
+/*
+ * queue.c - the durable job queue: one JSON file per job.
+ *
+ * Layout: <dir>/jobs/<id>.json (the jobs), <dir>/jobs/<id>.tmp (a write in
+ * progress, removed at open), <dir>/corrupt/ (unreadable files moved aside
+ * at open).  Ids are "<10-digit unix seconds>-<8 hex from getrandom>",
+ * generated here: no byte of a request ever reaches a path.
+ *
+ * Invariants (besides those of queue.h):
+ *  1. Memory never runs ahead of disk: a change is applied to a copy, the
+ *     copy is written (temp, fsync, rename), and only then swapped in.
+ *  2. A job being written is "busy": one write per job at a time, so the
+ *     temp name <id>.tmp is private to that writer and renames of one job
+ *     land in order.  Updaters wait for busy to clear; claim skips busy
+ *     jobs.
+ *  3. A job being submitted is "pending": it is in the dedupe maps (a
+ *     concurrent duplicate waits for it) but invisible to get, list,
+ *     claim and counts; if its write fails it is removed again.
+ *  4. Group commit: every completed rename takes a generation number
+ *     (renamed_gen).  A writer then needs synced_gen >= its generation.
+ *     If nobody is syncing it becomes the leader: it samples renamed_gen,
+ *     drops the lock, fsyncs the directory once, and publishes the sample
+ *     as synced_gen, which releases every follower whose rename it
+ *     covered.  Followers just wait on sync_cv.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "queue_int.h"
+#include "tagexport/queue.h"
+
+#define JOB_FILE_VERSION 1
+#define JOB_FILE_MAX (4 * 1024 * 1024)
+#define FIELD_MAX 256    /* project, tag, delivery id, source */
+#define ERROR_MAX 4096   /* job error message */
+#define RESULT_MAX 1024  /* one "REF@sha256:..." */
+#define RESULTS_MAX 1024 /* number of results */
+#define LOG_TRUNCATED "[log truncated]\n"
+
+struct qjob {
+	te_job job;
+	uint64_t gen; /* renamed_gen of the last write */
+	bool busy;
+	bool pending;
+	bool dirty; /* loaded as running, must be rewritten as queued */
+};
+
+struct map_ent {
+	char *key; /* owned; NULL = empty slot */
+	struct qjob *job;
+};
+
+/* Open addressing, linear probing, backward-shift deletion. */
+struct map {
+	struct map_ent *ents;
+	size_t cap; /* power of two or 0 */
+	size_t count;
+};
+
+struct te_queue {
+	char *jobs_path;
+	int jobs_fd;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* busy / pending changes */
+	pthread_cond_t sync_cv; /* synced_gen changes */
+	struct qjob **jobs;
+	size_t njobs, cap_jobs;
+	struct map by_id;
+	struct map by_delivery; /* "project\ndelivery" */
+	struct map by_triple;   /* "project\ntag\ncommit" */
+	uint64_t renamed_gen;
+	uint64_t synced_gen;
+	bool syncing;
+	size_t fsync_count;
+	size_t write_count;
+	size_t corrupt_count;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+const char *te_job_state_str(te_job_state state)
+{
+	switch (state) {
+	case TE_JOB_QUEUED:
+		return "queued";
+	case TE_JOB_RUNNING:
+		return "running";
+	case TE_JOB_SUCCEEDED:
+		return "succeeded";
+	case TE_JOB_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+static int state_from_str(te_job_state *out, const char *s)
+{
+	int i;
+
+	for (i = TE_JOB_QUEUED; i <= TE_JOB_FAILED; i++) {
+		if (strcmp(s, te_job_state_str((te_job_state)i)) == 0) {
+			*out = (te_job_state)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned int cp;
+	size_t len, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* A request field: 1..FIELD_MAX bytes of UTF-8 without control chars. */
+static bool field_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, len;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > FIELD_MAX)
+		return false;
+	while (n > 0) {
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+		len = utf8_seq(p, n);
+		if (len == 0)
+			return false;
+		p += len;
+		n -= len;
+	}
+	return true;
+}
+
+static bool commit_valid(const char *s)
+{
+	size_t i;
+
+	if (!s || strlen(s) != 40)
+		return false;
+	for (i = 0; i < 40; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f') ||
+		      (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+static bool id_valid(const char *s)
+{
+	size_t i;
+
+	if (!s || strlen(s) != 19 || s[10] != '-')
+		return false;
+	for (i = 0; i < 10; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	for (i = 11; i < 19; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * Copy s[0..len) into a heap string that jansson accepts: invalid UTF-8,
+ * NUL and control characters other than \n and \t become '?'.  With
+ * max > 0 and len > max, keep the last bytes (a log's tail matters most)
+ * behind LOG_TRUNCATED so the result fits in max bytes.
+ */
+static char *clean_text(const char *s, size_t len, size_t max, te_error *err)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	bool cut = false;
+	te_buf out = TE_BUF_INIT(SIZE_MAX - 1);
+	size_t n;
+
+	if (max > 0 && len > max) {
+		size_t keep = max - (sizeof(LOG_TRUNCATED) - 1);
+
+		p += len - keep;
+		len = keep;
+		/* Do not start in the middle of a character. */
+		while (len > 0 && (*p & 0xc0) == 0x80) {
+			p++;
+			len--;
+		}
+		cut = true;
+	}
+	if (cut && te_buf_puts(&out, LOG_TRUNCATED, err) < 0)
+		goto fail;
+	while (len > 0) {
+		n = utf8_seq(p, len);
+		if (n == 0 || *p == 0x7f ||
+		    (*p < 0x20 && *p != '\n' && *p != '\t')) {
+			if (te_buf_put(&out, "?", 1, err) < 0)
+				goto fail;
+			n = 1;
+		} else if (te_buf_put(&out, p, n, err) < 0) {
+			goto fail;
+		}
+		p += n;
+		len -= n;
+	}
+	return te_buf_detach(&out);
+fail:
+	te_buf_dispose(&out);
+	return NULL;
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static void job_dispose(te_job *job)
+{
+	free(job->project);
+	free(job->tag);
+	free(job->delivery_id);
+	free(job->source);
+	free(job->error);
+	free(job->log);
+	te_strvec_dispose(&job->results);
+	memset(job, 0, sizeof(*job));
+}
+
+void te_job_free(te_job *job)
+{
+	if (!job)
+		return;
+	job_dispose(job);
+	free(job);
+}
+
+static int dup_opt(char **out, const char *s, te_error *err)
+{
+	*out = NULL;
+	if (!s)
+		return 0;
+	*out = te_strdup(s, err);
+	return *out ? 0 : err->code;
+}
+
+/* Deep copy src into the zeroed dst; dst is left disposable on failure. */
+static int job_copy(te_job *dst, const te_job *src, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	memcpy(dst->id, src->id, sizeof(dst->id));
+	memcpy(dst->commit, src->commit, sizeof(dst->commit));
+	dst->state = src->state;
+	dst->attempts = src->attempts;
+	dst->created_at = src->created_at;
+	dst->updated_at = src->updated_at;
+	dst->not_before = src->not_before;
+	rc = dup_opt(&dst->project, src->project, err);
+	if (rc == 0)
+		rc = dup_opt(&dst->tag, src->tag, err);
+	if (rc == 0)
+		rc = dup_opt(&dst->delivery_id, src->delivery_id, err);
+	if (rc == 0)
+		rc = dup_opt(&dst->source, src->source, err);
+	if (rc == 0)
+		rc = dup_opt(&dst->error, src->error, err);
+	if (rc == 0)
+		rc = dup_opt(&dst->log, src->log, err);
+	for (i = 0; rc == 0 && i < src->results.count; i++)
+		rc = te_strvec_push(&dst->results, src->results.items[i], err);
+	return rc;
+}
+
+static int job_dup(te_job **out, const te_job *src, te_error *err)
+{
+	te_job *job = calloc(1, sizeof(*job));
+	int rc;
+
+	*out = NULL;
+	if (!job)
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	rc = job_copy(job, src, err);
+	if (rc < 0) {
+		te_job_free(job);
+		return rc;
+	}
+	*out = job;
+	return 0;
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* Serialize job to a heap string (free()). */
+static int job_to_json(char **out, size_t *len, const te_job *job,
+                       te_error *err)
+{
+	json_t *root = NULL, *results = NULL;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	results = json_array();
+	if (!results) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		goto done;
+	}
+	for (i = 0; i < job->results.count; i++) {
+		if (json_array_append_new(
+		        results, json_string(job->results.items[i])) < 0) {
+			rc = te_error_set(err, TE_EINVALID,
+			                  "queue: cannot encode a result");
+			goto done;
+		}
+	}
+	root = json_pack(
+	    "{s:i, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:I, s:I, s:I, "
+	    "s:o, s:O, s:s}",
+	    "version", JOB_FILE_VERSION, "id", job->id, "project", job->project,
+	    "tag", job->tag, "commit", job->commit, "delivery_id",
+	    json_str_or_null(job->delivery_id), "source", job->source, "state",
+	    te_job_state_str(job->state), "attempts", job->attempts,
+	    "created_at", (json_int_t)job->created_at, "updated_at",
+	    (json_int_t)job->updated_at, "not_before",
+	    (json_int_t)job->not_before, "error", json_str_or_null(job->error),
+	    "results", results, "log", job->log ? job->log : "");
+	if (!root) {
+		rc = te_error_set(err, TE_EINVALID, "queue: cannot encode job");
+		goto done;
+	}
+	*out = json_dumps(root, JSON_COMPACT);
+	if (!*out) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: cannot encode job");
+		goto done;
+	}
+	*len = strlen(*out);
+done:
+	json_decref(root);
+	json_decref(results);
+	return rc;
+}
+
+/* Parse and validate one job file's content; expect_id from its name. */
+static int job_from_json(te_job *job, const char *data, size_t len,
+                         const char *expect_id, te_error *err)
+{
+	json_t *root = NULL, *delivery = NULL, *error = NULL, *results = NULL;
+	json_error_t jerr;
+	const char *id, *project, *tag, *commit, *source, *state, *log;
+	json_int_t created, updated, not_before;
+	int version, attempts, rc = 0;
+	size_t i;
+
+	memset(job, 0, sizeof(*job));
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		rc = te_error_set(err, TE_EINVALID, "bad json: %s", jerr.text);
+		goto done;
+	}
+	if (json_unpack_ex(
+	        root, &jerr, 0,
+	        "{s:i, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, "
+	        "s:I, s:I, s:I, s:o, s:o, s:s}",
+	        "version", &version, "id", &id, "project", &project, "tag",
+	        &tag, "commit", &commit, "delivery_id", &delivery, "source",
+	        &source, "state", &state, "attempts", &attempts, "created_at",
+	        &created, "updated_at", &updated, "not_before", &not_before,
+	        "error", &error, "results", &results, "log", &log) < 0) {
+		rc = te_error_set(err, TE_EINVALID, "bad job: %s", jerr.text);
+		goto done;
+	}
+	if (version != JOB_FILE_VERSION || strcmp(id, expect_id) != 0 ||
+	    !field_valid(project) || !field_valid(tag) ||
+	    !commit_valid(commit) || !field_valid(source) ||
+	    state_from_str(&job->state, state) < 0 || attempts < 0 ||
+	    (!json_is_null(delivery) &&
+	     !field_valid(json_string_value(delivery))) ||
+	    (!json_is_null(error) && !json_is_string(error)) ||
+	    !json_is_array(results) || json_array_size(results) > RESULTS_MAX ||
+	    strlen(log) > TE_JOB_LOG_MAX) {
+		rc = te_error_set(err, TE_EINVALID, "bad job fields");
+		goto done;
+	}
+	snprintf(job->id, sizeof(job->id), "%s", id);
+	snprintf(job->commit, sizeof(job->commit), "%s", commit);
+	job->attempts = attempts;
+	job->created_at = created;
+	job->updated_at = updated;
+	job->not_before = not_before;
+	rc = dup_opt(&job->project, project, err);
+	if (rc == 0)
+		rc = dup_opt(&job->tag, tag, err);
+	if (rc == 0)
+		rc = dup_opt(&job->delivery_id, json_string_value(delivery),
+		             err);
+	if (rc == 0)
+		rc = dup_opt(&job->source, source, err);
+	if (rc == 0)
+		rc = dup_opt(&job->error, json_string_value(error), err);
+	if (rc == 0)
+		rc = dup_opt(&job->log, log, err);
+	for (i = 0; rc == 0 && i < json_array_size(results); i++) {
+		const char *r = json_string_value(json_array_get(results, i));
+
+		if (!r) {
+			rc = te_error_set(err, TE_EINVALID, "bad result");
+			break;
+		}
+		rc = te_strvec_push(&job->results, r, err);
+	}
+done:
+	if (rc < 0)
+		job_dispose(job);
+	json_decref(root);
+	return rc;
+}
+
+/* ---- maps --------------------------------------------------------------- */
+
+static size_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct map_ent *map_slot(const struct map *m, const char *key)
+{
+	size_t mask = m->cap - 1, i = hash_str(key) & mask;
+
+	while (m->ents[i].key && strcmp(m->ents[i].key, key) != 0)
+		i = (i + 1) & mask;
+	return &m->ents[i];
+}
+
+static struct qjob *map_get(const struct map *m, const char *key)
+{
+	struct map_ent *e;
+
+	if (m->cap == 0)
+		return NULL;
+	e = map_slot(m, key);
+	return e->key ? e->job : NULL;
+}
+
+static int map_grow(struct map *m, te_error *err)
+{
+	struct map bigger;
+	size_t i;
+
+	bigger.cap = m->cap ? m->cap * 2 : 64;
+	bigger.count = m->count;
+	bigger.ents = calloc(bigger.cap, sizeof(*bigger.ents));
+	if (!bigger.ents)
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	for (i = 0; i < m->cap; i++)
+		if (m->ents[i].key)
+			*map_slot(&bigger, m->ents[i].key) = m->ents[i];
+	free(m->ents);
+	*m = bigger;
+	return 0;
+}
+
+/* Insert key -> job; the key must not be present.  key is copied. */
+static int map_put(struct map *m, const char *key, struct qjob *job,
+                   te_error *err)
+{
+	struct map_ent *e;
+	char *k;
+	int rc;
+
+	if ((m->count + 1) * 2 > m->cap) {
+		rc = map_grow(m, err);
+		if (rc < 0)
+			return rc;
+	}
+	k = te_strdup(key, err);
+	if (!k)
+		return err->code;
+	e = map_slot(m, key);
+	e->key = k;
+	e->job = job;
+	m->count++;
+	return 0;
+}
+
+static void map_del(struct map *m, const char *key)
+{
+	size_t mask, i, j, home;
+
+	if (m->cap == 0)
+		return;
+	mask = m->cap - 1;
+	i = (size_t)(map_slot(m, key) - m->ents);
+	if (!m->ents[i].key)
+		return;
+	free(m->ents[i].key);
+	m->ents[i].key = NULL;
+	m->count--;
+	/* Backward shift: move later entries of the cluster into the hole
+	 * when their home slot does not lie cyclically in (i, j]. */
+	for (j = (i + 1) & mask; m->ents[j].key; j = (j + 1) & mask) {
+		home = hash_str(m->ents[j].key) & mask;
+		if ((j > i && (home <= i || home > j)) ||
+		    (j < i && (home <= i && home > j))) {
+			m->ents[i] = m->ents[j];
+			m->ents[j].key = NULL;
+			i = j;
+		}
+	}
+}
+
+static void map_free(struct map *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->cap; i++)
+		free(m->ents[i].key);
+	free(m->ents);
+	memset(m, 0, sizeof(*m));
+}
+
+static int delivery_key(te_buf *key, const char *project, const char *delivery,
+                        te_error *err)
+{
+	te_buf_clear(key);
+	return te_buf_printf(key, err, "%s\n%s", project, delivery);
+}
+
+static int triple_key(te_buf *key, const char *project, const char *tag,
+                      const char *commit, te_error *err)
+{
+	te_buf_clear(key);
+	return te_buf_printf(key, err, "%s\n%s\n%s", project, tag, commit);
+}
+
+/* Index job (not yet in any map) by id, delivery and triple.  On failure
+ * nothing stays indexed. */
+static int index_job(te_queue *q, struct qjob *j, te_error *err)
+{
+	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
+	bool by_id = false, by_delivery = false;
+	int rc;
+
+	rc = map_put(&q->by_id, j->job.id, j, err);
+	if (rc < 0)
+		goto done;
+	by_id = true;
+	if (j->job.delivery_id) {
+		rc =
+		    delivery_key(&key, j->job.project, j->job.delivery_id, err);
+		if (rc == 0 && !map_get(&q->by_delivery, key.ptr)) {
+			rc = map_put(&q->by_delivery, key.ptr, j, err);
+			by_delivery = rc == 0;
+		}
+		if (rc < 0)
+			goto done;
+	}
+	rc = triple_key(&key, j->job.project, j->job.tag, j->job.commit, err);
+	if (rc == 0 && !map_get(&q->by_triple, key.ptr))
+		rc = map_put(&q->by_triple, key.ptr, j, err);
+done:
+	if (rc < 0) {
+		if (by_id)
+			map_del(&q->by_id, j->job.id);
+		if (by_delivery && delivery_key(&key, j->job.project,
+		                                j->job.delivery_id, err) == 0)
+			map_del(&q->by_delivery, key.ptr);
+	}
+	te_buf_dispose(&key);
+	return rc;
+}
+
+/* Remove j from the maps where it is the indexed job. */
+static void unindex_job(te_queue *q, struct qjob *j)
+{
+	te_error err = TE_ERROR_INIT;
+	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
+
+	if (map_get(&q->by_id, j->job.id) == j)
+		map_del(&q->by_id, j->job.id);
+	if (j->job.delivery_id &&
+	    delivery_key(&key, j->job.project, j->job.delivery_id, &err) == 0 &&
+	    map_get(&q->by_delivery, key.ptr) == j)
+		map_del(&q->by_delivery, key.ptr);
+	if (triple_key(&key, j->job.project, j->job.tag, j->job.commit, &err) ==
+	        0 &&
+	    map_get(&q->by_triple, key.ptr) == j)
+		map_del(&q->by_triple, key.ptr);
+	te_buf_dispose(&key);
+}
+
+static int add_job(te_queue *q, struct qjob *j, te_error *err)
+{
+	int rc;
+
+	if (q->njobs == q->cap_jobs) {
+		size_t cap = q->cap_jobs ? q->cap_jobs * 2 : 64;
+		struct qjob **p = realloc(q->jobs, cap * sizeof(*p));
+
+		if (!p)
+			return te_error_set(err, TE_ENOMEM,
+			                    "queue: out of memory");
+		q->jobs = p;
+		q->cap_jobs = cap;
+	}
+	rc = index_job(q, j, err);
+	if (rc < 0)
+		return rc;
+	q->jobs[q->njobs++] = j;
+	return 0;
+}
+
+static void remove_job(te_queue *q, struct qjob *j)
+{
+	size_t i;
+
+	unindex_job(q, j);
+	for (i = 0; i < q->njobs; i++) {
+		if (q->jobs[i] == j) {
+			q->jobs[i] = q->jobs[--q->njobs];
+			break;
+		}
+	}
+}
+
+static void qjob_free(struct qjob *j)
+{
+	if (!j)
+		return;
+	job_dispose(&j->job);
+	free(j);
+}
+
+/* ---- disk --------------------------------------------------------------- */
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write <id>.tmp, fsync it, rename it to <id>.json.  Called without the
+ * lock; the job's busy flag makes the temp name ours alone. */
+static int write_job_file(te_queue *q, const char *id, const char *data,
+                          size_t len, te_error *err)
+{
+	char tmp[TE_JOB_ID_MAX + 8], final[TE_JOB_ID_MAX + 8];
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", id);
+	snprintf(final, sizeof(final), "%s.json", id);
+	fd = openat(q->jobs_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	            0600);
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno,
+		                          "queue: cannot create job file");
+	if (write_all(fd, data, len) < 0 || write_all(fd, "\n", 1) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot write job file");
+		goto done;
+	}
+	if (fsync(fd) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot fsync job file");
+		goto done;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot close job file");
+		goto done;
+	}
+	fd = -1;
+	if (renameat(q->jobs_fd, tmp, q->jobs_fd, final) < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot rename job file");
+done:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlinkat(q->jobs_fd, tmp, 0);
+	return rc;
+}
+
+/*
+ * Group commit (invariant 4).  Called with q->mu held; returns with it
+ * held once a directory fsync that started after rename generation gen
+ * completed.
+ */
+static int sync_dir(te_queue *q, uint64_t gen, te_error *err)
+{
+	while (q->synced_gen < gen) {
+		uint64_t target;
+		int r, saved;
+
+		if (q->syncing) {
+			pthread_cond_wait(&q->sync_cv, &q->mu);
+			continue;
+		}
+		target = q->renamed_gen;
+		q->syncing = true;
+		pthread_mutex_unlock(&q->mu);
+		r = fsync(q->jobs_fd);
+		saved = errno;
+		pthread_mutex_lock(&q->mu);
+		q->syncing = false;
+		q->fsync_count++;
+		if (r == 0 && target > q->synced_gen)
+			q->synced_gen = target;
+		pthread_cond_broadcast(&q->sync_cv);
+		if (r < 0)
+			return te_error_set_errno(err, TE_EIO, saved,
+			                          "queue: cannot fsync job "
+			                          "directory");
+	}
+	return 0;
+}
+
+/*
+ * Make next the new content of j (invariant 1).  Called with q->mu held
+ * and j->busy set by the caller; clears busy.  next is consumed (moved
+ * into j on success, disposed on failure).
+ */
+static int commit_update(te_queue *q, struct qjob *j, te_job *next,
+                         te_error *err)
+{
+	char *json = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = job_to_json(&json, &len, next, err);
+	if (rc == 0) {
+		pthread_mutex_unlock(&q->mu);
+		rc = write_job_file(q, next->id, json, len, err);
+		pthread_mutex_lock(&q->mu);
+	}
+	if (rc == 0) {
+		job_dispose(&j->job);
+		j->job = *next;
+		memset(next, 0, sizeof(*next));
+		j->gen = ++q->renamed_gen;
+		q->write_count++;
+	} else {
+		job_dispose(next);
+	}
+	j->busy = false;
+	pthread_cond_broadcast(&q->cv);
+	if (rc == 0)
+		rc = sync_dir(q, j->gen, err);
+	free(json);
+	return rc;
+}
+
+static int mkdir_p(const char *dir, te_error *err)
+{
+	te_buf path = TE_BUF_INIT(PATH_MAX);
+	char *p;
+	int rc;
+
+	rc = te_buf_puts(&path, dir, err);
+	if (rc < 0)
+		goto done;
+	for (p = path.ptr + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path.ptr, 0700) < 0 && errno != EEXIST) {
+			rc = te_error_set_errno(err, TE_EIO, errno,
+			                        "queue: cannot create '%s'",
+			                        path.ptr);
+			goto done;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+done:
+	te_buf_dispose(&path);
+	return rc;
+}
+
+static int read_job_file(char **out, size_t *len, int dirfd, const char *name)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t got = 0;
+	int fd, rc = -1;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > JOB_FILE_MAX)
+		goto done;
+	data = malloc((size_t)st.st_size + 1);
+	if (!data)
+		goto done;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto done;
+		got += (size_t)n;
+	}
+	data[got] = '\0';
+	*out = data;
+	*len = got;
+	data = NULL;
+	rc = 0;
+done:
+	free(data);
+	close(fd);
+	return rc;
+}
+
+/* Move a bad file to <dir>/corrupt/<name>-<random> (never overwrites). */
+static void move_corrupt(te_queue *q, int corrupt_fd, const char *name)
+{
+	char target[NAME_MAX + 16];
+	uint32_t r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)time(NULL);
+	snprintf(target, sizeof(target), "%.*s-%08x", NAME_MAX - 10, name,
+	         (unsigned)r);
+	if (corrupt_fd >= 0 &&
+	    renameat(q->jobs_fd, name, corrupt_fd, target) == 0)
+		q->corrupt_count++;
+}
+
+static int load_one(te_queue *q, int corrupt_fd, const char *name,
+                    bool *rewrite, te_error *err)
+{
+	char id[TE_JOB_ID_MAX];
+	te_error jerr = TE_ERROR_INIT;
+	struct qjob *j = NULL;
+	char *data = NULL;
+	size_t len = 0, n = strlen(name);
+	int rc = 0;
+
+	*rewrite = false;
+	if (n < 5 || strcmp(name + n - 5, ".json") != 0 ||
+	    n - 5 >= sizeof(id)) {
+		move_corrupt(q, corrupt_fd, name);
+		return 0;
+	}
+	memcpy(id, name, n - 5);
+	id[n - 5] = '\0';
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	if (!id_valid(id) || map_get(&q->by_id, id) ||
+	    read_job_file(&data, &len, q->jobs_fd, name) < 0 ||
+	    job_from_json(&j->job, data, len, id, &jerr) < 0) {
+		if (jerr.code == TE_ENOMEM) {
+			rc = te_error_set(err, TE_ENOMEM,
+			                  "queue: out of memory");
+			goto done;
+		}
+		move_corrupt(q, corrupt_fd, name);
+		goto done;
+	}
+	if (j->job.state == TE_JOB_RUNNING) {
+		j->job.state = TE_JOB_QUEUED;
+		j->dirty = true;
+		*rewrite = true;
+	}
+	rc = add_job(q, j, err);
+	if (rc == 0)
+		j = NULL;
+done:
+	qjob_free(j);
+	free(data);
+	return rc;
+}
+
+static int load_all(te_queue *q, const char *dir, te_error *err)
+{
+	te_buf path = TE_BUF_INIT(PATH_MAX);
+	DIR *d = NULL;
+	struct dirent *de;
+	int corrupt_fd = -1, fd, rc;
+	size_t i;
+	bool rewrite, any_rewrite = false;
+
+	rc = te_buf_printf(&path, err, "%s/corrupt", dir);
+	if (rc < 0)
+		goto done;
+	rc = mkdir_p(path.ptr, err);
+	if (rc < 0)
+		goto done;
+	corrupt_fd = open(path.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = dup(q->jobs_fd);
+	if (fd >= 0) {
+		d = fdopendir(fd);
+		if (!d)
+			close(fd);
+	}
+	if (!d) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot list jobs");
+		goto done;
+	}
+	rewinddir(d);
+	for (errno = 0, de = readdir(d); de; errno = 0, de = readdir(d)) {
+		size_t n = strlen(de->d_name);
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
+			/* An interrupted write: the old file is intact. */
+			unlinkat(q->jobs_fd, de->d_name, 0);
+			continue;
+		}
+		rc = load_one(q, corrupt_fd, de->d_name, &rewrite, err);
+		if (rc < 0)
+			goto done;
+		any_rewrite = any_rewrite || rewrite;
+	}
+	/* Interrupted jobs run again (queue.h invariant 3).  If writing
+	 * fails, the file still says running and the next open retries. */
+	for (i = 0; any_rewrite && i < q->njobs; i++) {
+		struct qjob *j = q->jobs[i];
+		te_error werr = TE_ERROR_INIT;
+		char *json = NULL;
+		size_t len = 0;
+
+		if (!j->dirty)
+			continue;
+		j->dirty = false;
+		if (job_to_json(&json, &len, &j->job, &werr) == 0)
+			(void)write_job_file(q, j->job.id, json, len, &werr);
+		free(json);
+	}
+	if (fsync(q->jobs_fd) < 0 ||
+	    (corrupt_fd >= 0 && fsync(corrupt_fd) < 0)) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot fsync job directory");
+		goto done;
+	}
+done:
+	if (d)
+		closedir(d);
+	if (corrupt_fd >= 0)
+		close(corrupt_fd);
+	te_buf_dispose(&path);
+	return rc;
+}
+
+/* ---- API ---------------------------------------------------------------- */
+
+int te_queue_open(te_queue **out, const char *dir, te_error *err)
+{
+	te_queue *q = NULL;
+	te_buf path = TE_BUF_INIT(PATH_MAX);
+	int dfd = -1, rc;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: a directory is required");
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	q->jobs_fd = -1;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	pthread_cond_init(&q->sync_cv, NULL);
+
+	rc = te_buf_printf(&path, err, "%s/jobs", dir);
+	if (rc < 0)
+		goto done;
+	rc = mkdir_p(path.ptr, err);
+	if (rc < 0)
+		goto done;
+	q->jobs_path = te_buf_detach(&path);
+	q->jobs_fd = open(q->jobs_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->jobs_fd < 0) {
+		rc =
+		    te_error_set_errno(err, TE_EIO, errno,
+		                       "queue: cannot open '%s'", q->jobs_path);
+		goto done;
+	}
+	/* Make jobs/ and corrupt/ themselves durable. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = load_all(q, dir, err);
+	if (rc < 0)
+		goto done;
+	if (dfd >= 0 && fsync(dfd) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot fsync '%s'", dir);
+		goto done;
+	}
+	*out = q;
+	q = NULL;
+done:
+	if (dfd >= 0)
+		close(dfd);
+	te_buf_dispose(&path);
+	te_queue_free(q);
+	if (rc < 0)
+		te_error_wrap(err, "opening job queue");
+	return rc;
+}
+
+void te_queue_free(te_queue *q)
+{
+	size_t i;
+
+	if (!q)
+		return;
+	for (i = 0; i < q->njobs; i++)
+		qjob_free(q->jobs[i]);
+	free(q->jobs);
+	map_free(&q->by_id);
+	map_free(&q->by_delivery);
+	map_free(&q->by_triple);
+	if (q->jobs_fd >= 0)
+		close(q->jobs_fd);
+	free(q->jobs_path);
+	pthread_cond_destroy(&q->sync_cv);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+static int validate_request(const te_job_request *req, te_error *err)
+{
+	if (!req)
+		return te_error_set(err, TE_EINVALID, "queue: no request");
+	if (!field_valid(req->project))
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: invalid project name");
+	if (!field_valid(req->tag) || strlen(req->tag) > 200)
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: invalid tag name");
+	if (!commit_valid(req->commit))
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: commit must be 40 hex digits");
+	if (req->delivery_id && *req->delivery_id &&
+	    !field_valid(req->delivery_id))
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: invalid delivery id");
+	if (!field_valid(req->source))
+		return te_error_set(err, TE_EINVALID, "queue: invalid source");
+	return 0;
+}
+
+/* With q->mu held: an existing job for req, waiting out pending ones. */
+static struct qjob *find_existing(te_queue *q, const te_job_request *req,
+                                  const char *commit, te_buf *key,
+                                  te_error *err)
+{
+	struct qjob *j;
+
+	for (;;) {
+		j = NULL;
+		if (req->delivery_id && *req->delivery_id &&
+		    delivery_key(key, req->project, req->delivery_id, err) == 0)
+			j = map_get(&q->by_delivery, key->ptr);
+		if (!j &&
+		    triple_key(key, req->project, req->tag, commit, err) == 0)
+			j = map_get(&q->by_triple, key->ptr);
+		if (!j || !j->pending)
+			return j;
+		pthread_cond_wait(&q->cv, &q->mu);
+	}
+}
+
+static int new_id(char id[TE_JOB_ID_MAX], te_queue *q, int64_t now,
+                  te_error *err)
+{
+	long long secs = now < 0 ? 0 : now > 9999999999LL ? 9999999999LL : now;
+	uint32_t r;
+	int tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			return te_error_set_errno(err, TE_EIO, errno,
+			                          "queue: getrandom failed");
+		snprintf(id, TE_JOB_ID_MAX, "%010lld-%08x", secs, (unsigned)r);
+		if (!map_get(&q->by_id, id))
+			return 0;
+	}
+	return te_error_set(err, TE_ERROR, "queue: cannot make a unique id");
+}
+
+int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
+                    const te_job_request *req, int64_t now, te_error *err)
+{
+	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
+	struct qjob *j = NULL, *found;
+	char commit[41];
+	char *json = NULL;
+	size_t len = 0, i;
+	uint64_t gen;
+	bool locked = false;
+	int rc;
+
+	id_out[0] = '\0';
+	*existed = false;
+	rc = validate_request(req, err);
+	if (rc < 0)
+		goto done;
+	for (i = 0; i < 40; i++)
+		commit[i] =
+		    (char)((req->commit[i] >= 'A' && req->commit[i] <= 'F')
+		               ? req->commit[i] - 'A' + 'a'
+		               : req->commit[i]);
+	commit[40] = '\0';
+
+	pthread_mutex_lock(&q->mu);
+	locked = true;
+	found = find_existing(q, req, commit, &key, err);
+	if (found) {
+		memcpy(id_out, found->job.id, TE_JOB_ID_MAX);
+		*existed = true;
+		/* It may have been renamed but not yet synced. */
+		rc = sync_dir(q, found->gen, err);
+		goto done;
+	}
+
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		goto done;
+	}
+	rc = new_id(j->job.id, q, now, err);
+	if (rc < 0)
+		goto done;
+	memcpy(j->job.commit, commit, sizeof(commit));
+	j->job.state = TE_JOB_QUEUED;
+	j->job.created_at = j->job.updated_at = now;
+	j->job.not_before = 0;
+	rc = dup_opt(&j->job.project, req->project, err);
+	if (rc == 0)
+		rc = dup_opt(&j->job.tag, req->tag, err);
+	if (rc == 0 && req->delivery_id && *req->delivery_id)
+		rc = dup_opt(&j->job.delivery_id, req->delivery_id, err);
+	if (rc == 0)
+		rc = dup_opt(&j->job.source, req->source, err);
+	if (rc == 0)
+		rc = job_to_json(&json, &len, &j->job, err);
+	if (rc < 0)
+		goto done;
+	j->pending = true;
+	j->busy = true;
+	rc = add_job(q, j, err);
+	if (rc < 0)
+		goto done;
+
+	pthread_mutex_unlock(&q->mu);
+	rc = write_job_file(q, j->job.id, json, len, err);
+	pthread_mutex_lock(&q->mu);
+	j->pending = false;
+	j->busy = false;
+	pthread_cond_broadcast(&q->cv);
+	if (rc < 0) {
+		remove_job(q, j);
+		goto done;
+	}
+	gen = j->gen = ++q->renamed_gen;
+	q->write_count++;
+	memcpy(id_out, j->job.id, TE_JOB_ID_MAX);
+	j = NULL; /* owned by the queue now */
+	rc = sync_dir(q, gen, err);
+done:
+	qjob_free(j); /* NULL once the queue owns it */
+	if (locked)
+		pthread_mutex_unlock(&q->mu);
+	free(json);
+	te_buf_dispose(&key);
+	return rc;
+}
+
+/* With q->mu held: visible job by id, or NULL. */
+static struct qjob *lookup(te_queue *q, const char *id)
+{
+	struct qjob *j;
+
+	if (!id || !id_valid(id))
+		return NULL;
+	j = map_get(&q->by_id, id);
+	return j && !j->pending ? j : NULL;
+}
+
+static bool older(const struct qjob *a, const struct qjob *b)
+{
+	if (a->job.created_at != b->job.created_at)
+		return a->job.created_at < b->job.created_at;
+	return strcmp(a->job.id, b->job.id) < 0;
+}
+
+int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
+{
+	struct qjob *best = NULL;
+	te_job next;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	memset(&next, 0, sizeof(next));
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->njobs; i++) {
+		struct qjob *j = q->jobs[i];
+
+		if (j->pending || j->busy || j->job.state != TE_JOB_QUEUED ||
+		    j->job.not_before > now)
+			continue;
+		if (!best || older(j, best))
+			best = j;
+	}
+	if (!best) {
+		rc = 0;
+		goto done;
+	}
+	rc = job_copy(&next, &best->job, err);
+	if (rc < 0) {
+		job_dispose(&next);
+		goto done;
+	}
+	next.state = TE_JOB_RUNNING;
+	next.attempts++;
+	next.updated_at = now;
+	best->busy = true;
+	rc = commit_update(q, best, &next, err);
+	if (rc == 0)
+		rc = job_dup(out, &best->job, err);
+done:
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+/* With q->mu held: wait until the job is idle and mark it busy; a deep
+ * copy of its content goes to next.  TE_ENOTFOUND for unknown ids. */
+static int begin_update(struct qjob **out, te_job *next, te_queue *q,
+                        const char *id, te_error *err)
+{
+	struct qjob *j;
+	int rc;
+
+	memset(next, 0, sizeof(*next));
+	for (;;) {
+		j = lookup(q, id);
+		if (!j)
+			return te_error_set(err, TE_ENOTFOUND,
+			                    "queue: no such job");
+		if (!j->busy)
+			break;
+		pthread_cond_wait(&q->cv, &q->mu);
+	}
+	rc = job_copy(next, &j->job, err);
+	if (rc < 0) {
+		job_dispose(next);
+		return rc;
+	}
+	j->busy = true;
+	*out = j;
+	return 0;
+}
+
+/* Undo begin_update without writing. */
+static void abort_update(te_queue *q, struct qjob *j, te_job *next)
+{
+	job_dispose(next);
+	j->busy = false;
+	pthread_cond_broadcast(&q->cv);
+}
+
+static int set_text(char **field, const char *s, size_t max, te_error *err)
+{
+	char *copy = NULL;
+
+	if (s) {
+		copy = clean_text(s, strlen(s), max, err);
+		if (!copy)
+			return err->code;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+int te_queue_finish(te_queue *q, const char *id, bool success,
+                    const char *error, const te_strvec *results,
+                    const char *log, int64_t retry_at, int64_t now,
+                    te_error *err)
+{
+	struct qjob *j = NULL;
+	te_job next;
+	size_t i;
+	int rc;
+
+	pthread_mutex_lock(&q->mu);
+	rc = begin_update(&j, &next, q, id, err);
+	if (rc < 0)
+		goto done;
+	if (next.state != TE_JOB_RUNNING) {
+		abort_update(q, j, &next);
+		rc = te_error_set(err, TE_EINVALID,
+		                  "queue: job %s is not running", next.id);
+		goto done;
+	}
+	te_strvec_dispose(&next.results);
+	if (success) {
+		next.state = TE_JOB_SUCCEEDED;
+		rc = set_text(&next.error, NULL, 0, err);
+		for (i = 0; rc == 0 && results && i < results->count &&
+		            i < RESULTS_MAX;
+		     i++) {
+			char *r = clean_text(results->items[i],
+			                     strlen(results->items[i]),
+			                     RESULT_MAX, err);
+
+			rc = r ? te_strvec_push_owned(&next.results, r, err)
+			       : err->code;
+		}
+	} else {
+		next.state = retry_at > 0 ? TE_JOB_QUEUED : TE_JOB_FAILED;
+		next.not_before = retry_at > 0 ? retry_at : next.not_before;
+		rc = set_text(&next.error, error ? error : "unknown error",
+		              ERROR_MAX, err);
+	}
+	if (rc == 0)
+		rc = set_text(&next.log, log, TE_JOB_LOG_MAX, err);
+	if (rc < 0) {
+		abort_update(q, j, &next);
+		goto done;
+	}
+	next.updated_at = now;
+	rc = commit_update(q, j, &next, err);
+done:
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+int te_queue_requeue(te_queue *q, const char *id, int64_t now, te_error *err)
+{
+	struct qjob *j = NULL;
+	te_job next;
+	int rc;
+
+	pthread_mutex_lock(&q->mu);
+	rc = begin_update(&j, &next, q, id, err);
+	if (rc < 0)
+		goto done;
+	if (next.state != TE_JOB_RUNNING) {
+		abort_update(q, j, &next);
+		rc = te_error_set(err, TE_EINVALID,
+		                  "queue: job %s is not running", next.id);
+		goto done;
+	}
+	next.state = TE_JOB_QUEUED;
+	if (next.attempts > 0)
+		next.attempts--;
+	next.updated_at = now;
+	rc = commit_update(q, j, &next, err);
+done:
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+int te_queue_retry(te_queue *q, const char *id, int64_t now, te_error *err)
+{
+	struct qjob *j = NULL;
+	te_job next;
+	int rc;
+
+	pthread_mutex_lock(&q->mu);
+	rc = begin_update(&j, &next, q, id, err);
+	if (rc < 0)
+		goto done;
+	if (next.state != TE_JOB_FAILED && next.state != TE_JOB_SUCCEEDED) {
+		abort_update(q, j, &next);
+		rc = te_error_set(err, TE_EINVALID,
+		                  "queue: job %s is %s, not finished", next.id,
+		                  te_job_state_str(next.state));
+		goto done;
+	}
+	next.state = TE_JOB_QUEUED;
+	next.not_before = 0;
+	next.updated_at = now;
+	rc = commit_update(q, j, &next, err);
+done:
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err)
+{
+	struct qjob *j;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&q->mu);
+	j = lookup(q, id);
+	if (j)
+		rc = job_dup(out, &j->job, err);
+	else
+		rc = te_error_set(err, TE_ENOTFOUND, "queue: no such job");
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct qjob *ja = *(const struct qjob *const *)a;
+	const struct qjob *jb = *(const struct qjob *const *)b;
+
+	if (older(ja, jb))
+		return 1;
+	if (older(jb, ja))
+		return -1;
+	return 0;
+}
+
+int te_queue_list(te_job ***out, size_t *count, te_queue *q, size_t limit,
+                  te_error *err)
+{
+	struct qjob **snap = NULL;
+	te_job **jobs = NULL;
+	size_t n = 0, i, got = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*count = 0;
+	pthread_mutex_lock(&q->mu);
+	snap = malloc((q->njobs ? q->njobs : 1) * sizeof(*snap));
+	if (!snap) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		goto done;
+	}
+	for (i = 0; i < q->njobs; i++)
+		if (!q->jobs[i]->pending)
+			snap[n++] = q->jobs[i];
+	qsort(snap, n, sizeof(*snap), newest_first);
+	if (limit > 0 && n > limit)
+		n = limit;
+	jobs = calloc(n ? n : 1, sizeof(*jobs));
+	if (!jobs) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		goto done;
+	}
+	for (got = 0; got < n; got++) {
+		rc = job_dup(&jobs[got], &snap[got]->job, err);
+		if (rc < 0)
+			goto done;
+	}
+	*out = jobs;
+	*count = n;
+	jobs = NULL;
+done:
+	pthread_mutex_unlock(&q->mu);
+	te_queue_list_free(jobs, got);
+	free(snap);
+	return rc;
+}
+
+void te_queue_list_free(te_job **jobs, size_t count)
+{
+	size_t i;
+
+	if (!jobs)
+		return;
+	for (i = 0; i < count; i++)
+		te_job_free(jobs[i]);
+	free(jobs);
+}
+
+void te_queue_counts(size_t counts[4], te_queue *q)
+{
+	size_t i;
+
+	memset(counts, 0, 4 * sizeof(counts[0]));
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->njobs; i++)
+		if (!q->jobs[i]->pending && (unsigned)q->jobs[i]->job.state < 4)
+			counts[q->jobs[i]->job.state]++;
+	pthread_mutex_unlock(&q->mu);
+}
+
+size_t te_queue_corrupt_count(te_queue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	n = q->corrupt_count;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+size_t te_queue__fsync_count(te_queue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	n = q->fsync_count;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+size_t te_queue__write_count(te_queue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	n = q->write_count;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}

@@ -1,0 +1,639 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue_int.h"
+#include "tagexport/queue.h"
+
+#define C1 "1111111111111111111111111111111111111111"
+#define C2 "2222222222222222222222222222222222222222"
+#define C3 "3333333333333333333333333333333333333333"
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	char tmpl[] = "/tmp/te-queue-XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	if (!d)
+		return -1;
+	*state = strdup(d);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	nftw(*state, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(*state);
+	return 0;
+}
+
+static te_queue *open_q(const char *dir)
+{
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = NULL;
+
+	if (te_queue_open(&q, dir, &err) < 0)
+		fail_msg("open: %s", err.msg);
+	return q;
+}
+
+static void submit(char id[TE_JOB_ID_MAX], bool *existed, te_queue *q,
+                   const char *tag, const char *commit, const char *delivery,
+                   int64_t now)
+{
+	te_job_request req = {"shop", tag, commit, delivery, "github"};
+	te_error err = TE_ERROR_INIT;
+	bool e = false;
+
+	if (te_queue_submit(id, &e, q, &req, now, &err) < 0)
+		fail_msg("submit: %s", err.msg);
+	if (existed)
+		*existed = e;
+}
+
+static size_t count_files(const char *dir, const char *sub)
+{
+	char path[512];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_submit_persists(void **state)
+{
+	const char *dir = *state;
+	char id[TE_JOB_ID_MAX], path[512];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+	bool existed = true;
+	struct stat st;
+
+	submit(id, &existed, q, "v1.0.0", C1, "d-1", 1700000000);
+	assert_false(existed);
+	assert_int_equal(strlen(id), 19);
+	assert_memory_equal(id, "1700000000-", 11);
+	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	te_queue_free(q);
+
+	q = open_q(dir);
+	assert_int_equal(te_queue_get(&job, q, id, &err), 0);
+	assert_string_equal(job->id, id);
+	assert_string_equal(job->project, "shop");
+	assert_string_equal(job->tag, "v1.0.0");
+	assert_string_equal(job->commit, C1);
+	assert_string_equal(job->delivery_id, "d-1");
+	assert_string_equal(job->source, "github");
+	assert_int_equal(job->state, TE_JOB_QUEUED);
+	assert_int_equal(job->attempts, 0);
+	assert_int_equal(job->created_at, 1700000000);
+	assert_null(job->error);
+	assert_int_equal(job->results.count, 0);
+	te_job_free(job);
+	assert_int_equal(te_queue_get(&job, q, "1700000000-00000000", &err),
+	                 TE_ENOTFOUND);
+	assert_null(job);
+	te_error_clear(&err);
+	assert_int_equal(te_queue_get(&job, q, "../../etc/passwd", &err),
+	                 TE_ENOTFOUND);
+	assert_int_equal(te_queue_corrupt_count(q), 0);
+	te_queue_free(q);
+}
+
+static void test_dedupe(void **state)
+{
+	const char *dir = *state;
+	char id1[TE_JOB_ID_MAX], id2[TE_JOB_ID_MAX], id3[TE_JOB_ID_MAX];
+	te_queue *q = open_q(dir);
+	bool existed;
+	size_t counts[4];
+
+	submit(id1, &existed, q, "v1.0.0", C1, "d-1", 100);
+	assert_false(existed);
+	/* Same delivery id: the same job, whatever the body says. */
+	submit(id2, &existed, q, "v1.0.0", C1, "d-1", 101);
+	assert_true(existed);
+	assert_string_equal(id1, id2);
+	/* Another delivery of the same project + tag + commit. */
+	submit(id2, &existed, q, "v1.0.0", C1, "d-2", 102);
+	assert_true(existed);
+	assert_string_equal(id1, id2);
+	/* No delivery id (API), commit in upper case: still the same. */
+	submit(id2, &existed, q, "v1.0.0",
+	       "1111111111111111111111111111111111111111", NULL, 103);
+	assert_true(existed);
+	/* The tag moved: a new job. */
+	submit(id3, &existed, q, "v1.0.0", C2, "d-3", 104);
+	assert_false(existed);
+	assert_string_not_equal(id1, id3);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], 2);
+	te_queue_free(q);
+
+	/* The indexes are rebuilt on open. */
+	q = open_q(dir);
+	submit(id2, &existed, q, "v1.0.0", C1, "d-1", 200);
+	assert_true(existed);
+	assert_string_equal(id1, id2);
+	submit(id2, &existed, q, "v1.0.0", C2, "other", 200);
+	assert_true(existed);
+	assert_string_equal(id3, id2);
+	assert_int_equal(count_files(dir, "jobs"), 2);
+	te_queue_free(q);
+}
+
+static void test_invalid_requests(void **state)
+{
+	const char *dir = *state;
+	te_queue *q = open_q(dir);
+	static const te_job_request bad[] = {
+	    {NULL, "v1", C1, NULL, "api"},
+	    {"", "v1", C1, NULL, "api"},
+	    {"shop", "", C1, NULL, "api"},
+	    {"shop", "v1\n", C1, NULL, "api"},
+	    {"shop", "v\xff", C1, NULL, "api"},
+	    {"shop", "v1", "123", NULL, "api"},
+	    {"shop", "v1", "zz11111111111111111111111111111111111111", NULL,
+	     "api"},
+	    {"shop", "v1", C1, "a\x01", "api"},
+	    {"shop", "v1", C1, NULL, NULL},
+	};
+	size_t i, counts[4];
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		te_error err = TE_ERROR_INIT;
+		char id[TE_JOB_ID_MAX];
+		bool existed;
+
+		assert_int_equal(
+		    te_queue_submit(id, &existed, q, &bad[i], 1, &err),
+		    TE_EINVALID);
+	}
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], 0);
+	assert_int_equal(count_files(dir, "jobs"), 0);
+	te_queue_free(q);
+}
+
+static void test_hostile_tag_is_data(void **state)
+{
+	const char *dir = *state;
+	const char *tag = "../../x\"; rm -rf / #$(id)`\\";
+	char id[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+
+	submit(id, NULL, q, tag, C1, NULL, 5);
+	te_queue_free(q);
+	q = open_q(dir);
+	assert_int_equal(te_queue_get(&job, q, id, &err), 0);
+	assert_string_equal(job->tag, tag);
+	te_job_free(job);
+	assert_int_equal(count_files(dir, "jobs"), 1);
+	te_queue_free(q);
+}
+
+static void test_claim_order(void **state)
+{
+	const char *dir = *state;
+	char a[TE_JOB_ID_MAX], b[TE_JOB_ID_MAX], c[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+
+	assert_int_equal(te_queue_claim(&job, q, 1000, &err), 0);
+	assert_null(job);
+	submit(b, NULL, q, "v2", C2, NULL, 20);
+	submit(a, NULL, q, "v1", C1, NULL, 10);
+	submit(c, NULL, q, "v3", C3, NULL, 30);
+
+	assert_int_equal(te_queue_claim(&job, q, 1000, &err), 0);
+	assert_non_null(job);
+	assert_string_equal(job->id, a);
+	assert_int_equal(job->state, TE_JOB_RUNNING);
+	assert_int_equal(job->attempts, 1);
+	te_job_free(job);
+
+	/* b fails transiently: back to queued, but not before t=2000. */
+	assert_int_equal(te_queue_claim(&job, q, 1000, &err), 0);
+	assert_string_equal(job->id, b);
+	te_job_free(job);
+	assert_int_equal(te_queue_finish(q, b, false, "registry 503", NULL,
+	                                 "log", 2000, 1001, &err),
+	                 0);
+	assert_int_equal(te_queue_claim(&job, q, 1002, &err), 0);
+	assert_string_equal(job->id, c);
+	te_job_free(job);
+	assert_int_equal(te_queue_claim(&job, q, 1999, &err), 0);
+	assert_null(job);
+	assert_int_equal(te_queue_claim(&job, q, 2000, &err), 0);
+	assert_non_null(job);
+	assert_string_equal(job->id, b);
+	assert_int_equal(job->attempts, 2);
+	assert_string_equal(job->error, "registry 503");
+	te_job_free(job);
+	assert_int_equal(te_queue_claim(&job, q, 5000, &err), 0);
+	assert_null(job);
+	te_queue_free(q);
+}
+
+static void test_finish(void **state)
+{
+	const char *dir = *state;
+	char a[TE_JOB_ID_MAX], b[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_strvec results = TE_STRVEC_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL, **list = NULL;
+	size_t counts[4], n;
+	char *big;
+
+	submit(a, NULL, q, "v1", C1, NULL, 10);
+	submit(b, NULL, q, "v2", C2, NULL, 20);
+	/* Not running yet. */
+	assert_int_equal(
+	    te_queue_finish(q, a, true, NULL, NULL, NULL, 0, 11, &err),
+	    TE_EINVALID);
+	te_error_clear(&err);
+	assert_int_equal(te_queue_finish(q, "1700000000-deadbeef", true, NULL,
+	                                 NULL, NULL, 0, 11, &err),
+	                 TE_ENOTFOUND);
+	te_error_clear(&err);
+
+	assert_int_equal(te_queue_claim(&job, q, 100, &err), 0);
+	te_job_free(job);
+	assert_int_equal(te_queue_claim(&job, q, 100, &err), 0);
+	te_job_free(job);
+
+	assert_int_equal(te_strvec_push(&results, "reg/app:v1@sha256:aa", &err),
+	                 0);
+	assert_int_equal(te_strvec_push(&results, "reg/web:v1@sha256:bb", &err),
+	                 0);
+	assert_int_equal(te_queue_finish(q, a, true, NULL, &results,
+	                                 "built\nexported\n", 0, 101, &err),
+	                 0);
+
+	/* Permanent failure with a log far over the bound: tail kept. */
+	big = malloc(TE_JOB_LOG_MAX * 2 + 1);
+	assert_non_null(big);
+	memset(big, 'x', TE_JOB_LOG_MAX * 2);
+	memcpy(big + TE_JOB_LOG_MAX * 2 - 4, "END\n", 4);
+	big[0] = 'S';
+	big[TE_JOB_LOG_MAX * 2] = '\0';
+	assert_int_equal(te_queue_finish(q, b, false, "bad\xffutf8", NULL, big,
+	                                 0, 102, &err),
+	                 0);
+	free(big);
+	te_queue_free(q);
+
+	q = open_q(dir);
+	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
+	assert_int_equal(job->state, TE_JOB_SUCCEEDED);
+	assert_int_equal(job->results.count, 2);
+	assert_string_equal(job->results.items[1], "reg/web:v1@sha256:bb");
+	assert_string_equal(job->log, "built\nexported\n");
+	assert_int_equal(job->updated_at, 101);
+	te_job_free(job);
+	assert_int_equal(te_queue_get(&job, q, b, &err), 0);
+	assert_int_equal(job->state, TE_JOB_FAILED);
+	assert_string_equal(job->error, "bad?utf8");
+	assert_true(strlen(job->log) <= TE_JOB_LOG_MAX);
+	assert_true(strlen(job->log) > TE_JOB_LOG_MAX - 64);
+	assert_int_equal(strncmp(job->log, "[log truncated]", 15), 0);
+	assert_string_equal(job->log + strlen(job->log) - 4, "END\n");
+	assert_null(strchr(job->log, 'S'));
+	te_job_free(job);
+
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_SUCCEEDED], 1);
+	assert_int_equal(counts[TE_JOB_FAILED], 1);
+	assert_int_equal(counts[TE_JOB_QUEUED] + counts[TE_JOB_RUNNING], 0);
+
+	assert_int_equal(te_queue_list(&list, &n, q, 0, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0]->id, b); /* newest first */
+	assert_string_equal(list[1]->id, a);
+	te_queue_list_free(list, n);
+	assert_int_equal(te_queue_list(&list, &n, q, 1, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0]->id, b);
+	te_queue_list_free(list, n);
+	te_strvec_dispose(&results);
+	te_queue_free(q);
+}
+
+static void test_retry_and_requeue(void **state)
+{
+	const char *dir = *state;
+	char a[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+
+	submit(a, NULL, q, "v1", C1, NULL, 10);
+	/* Queued jobs cannot be retried; unknown ids are not found. */
+	assert_int_equal(te_queue_retry(q, a, 11, &err), TE_EINVALID);
+	te_error_clear(&err);
+	assert_int_equal(te_queue_retry(q, "0000000000-00000000", 11, &err),
+	                 TE_ENOTFOUND);
+	te_error_clear(&err);
+
+	assert_int_equal(te_queue_claim(&job, q, 20, &err), 0);
+	te_job_free(job);
+	/* Shutdown: back to queued, the attempt does not count. */
+	assert_int_equal(te_queue_requeue(q, a, 21, &err), 0);
+	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
+	assert_int_equal(job->state, TE_JOB_QUEUED);
+	assert_int_equal(job->attempts, 0);
+	te_job_free(job);
+	assert_int_equal(te_queue_requeue(q, a, 21, &err), TE_EINVALID);
+	te_error_clear(&err);
+
+	assert_int_equal(te_queue_claim(&job, q, 30, &err), 0);
+	te_job_free(job);
+	assert_int_equal(
+	    te_queue_finish(q, a, false, "boom", NULL, NULL, 0, 31, &err), 0);
+	assert_int_equal(te_queue_retry(q, a, 40, &err), 0);
+	te_queue_free(q);
+
+	q = open_q(dir);
+	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
+	assert_int_equal(job->state, TE_JOB_QUEUED);
+	assert_int_equal(job->attempts, 1);
+	assert_int_equal(job->updated_at, 40);
+	te_job_free(job);
+	assert_int_equal(te_queue_claim(&job, q, 41, &err), 0);
+	assert_non_null(job);
+	assert_int_equal(job->attempts, 2);
+	te_job_free(job);
+	te_queue_free(q);
+}
+
+static void test_running_requeued_on_open(void **state)
+{
+	const char *dir = *state;
+	char a[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+	size_t counts[4];
+
+	submit(a, NULL, q, "v1", C1, NULL, 10);
+	assert_int_equal(te_queue_claim(&job, q, 20, &err), 0);
+	te_job_free(job);
+	/* "Crash": drop the queue without finishing the running job. */
+	te_queue_free(q);
+
+	q = open_q(dir);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_RUNNING], 0);
+	assert_int_equal(counts[TE_JOB_QUEUED], 1);
+	assert_int_equal(te_queue_claim(&job, q, 30, &err), 0);
+	assert_non_null(job);
+	assert_string_equal(job->id, a);
+	assert_int_equal(job->attempts, 2); /* the interrupted run counts */
+	te_job_free(job);
+	te_queue_free(q);
+
+	/* And the on-disk state was rewritten, not just memory. */
+	q = open_q(dir);
+	te_queue_free(q);
+}
+
+static void write_file(const char *dir, const char *name, const char *data)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/jobs/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(data, f);
+	fclose(f);
+}
+
+static void test_corrupt_moved_aside(void **state)
+{
+	const char *dir = *state;
+	char a[TE_JOB_ID_MAX], b[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+	size_t counts[4];
+
+	submit(a, NULL, q, "v1", C1, NULL, 10);
+	te_queue_free(q);
+	write_file(dir, "1700000000-0badf00d.json", "{\"version\":1,\"id\":");
+	write_file(dir, "1700000001-0badf00d.json", "[]");
+	write_file(dir, "garbage.json", "{}");
+	/* Valid JSON, but the id does not match the file name. */
+	write_file(dir, "1700000002-0badf00d.json",
+	           "{\"version\":1,\"id\":\"1700000003-0badf00d\"}");
+	/* An interrupted write: removed silently. */
+	write_file(dir, "1700000004-0badf00d.tmp", "{");
+	write_file(dir, "README", "ignored? no: moved");
+
+	q = open_q(dir);
+	assert_int_equal(te_queue_corrupt_count(q), 5);
+	assert_int_equal(count_files(dir, "corrupt"), 5);
+	assert_int_equal(count_files(dir, "jobs"), 1);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], 1);
+	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
+	te_job_free(job);
+	/* Still fully usable. */
+	submit(b, NULL, q, "v2", C2, NULL, 20);
+	te_queue_free(q);
+}
+
+#define THREADS 8
+#define PER_THREAD 50
+
+struct worker {
+	te_queue *q;
+	int index;
+	char ids[PER_THREAD][TE_JOB_ID_MAX];
+	int failures;
+};
+
+static void *submit_many(void *arg)
+{
+	struct worker *w = arg;
+	int i;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		char tag[32], delivery[32];
+		te_job_request req = {"shop", tag, C1, delivery, "github"};
+		te_error err = TE_ERROR_INIT;
+		bool existed = false;
+
+		snprintf(tag, sizeof(tag), "v%d.%d.0", w->index, i);
+		snprintf(delivery, sizeof(delivery), "d-%d-%d", w->index, i);
+		if (te_queue_submit(w->ids[i], &existed, w->q, &req, 1000 + i,
+		                    &err) < 0 ||
+		    existed)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void test_concurrent_group_commit(void **state)
+{
+	const char *dir = *state;
+	static struct worker w[THREADS];
+	static char all[THREADS * PER_THREAD][TE_JOB_ID_MAX];
+	pthread_t th[THREADS];
+	te_queue *q = open_q(dir);
+	size_t counts[4], fsyncs, writes, i, n = 0;
+	int t;
+
+	for (t = 0; t < THREADS; t++) {
+		memset(&w[t], 0, sizeof(w[t]));
+		w[t].q = q;
+		w[t].index = t;
+		assert_int_equal(
+		    pthread_create(&th[t], NULL, submit_many, &w[t]), 0);
+	}
+	for (t = 0; t < THREADS; t++) {
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+		assert_int_equal(w[t].failures, 0);
+		for (i = 0; i < PER_THREAD; i++)
+			memcpy(all[n++], w[t].ids[i], TE_JOB_ID_MAX);
+	}
+	fsyncs = te_queue__fsync_count(q);
+	writes = te_queue__write_count(q);
+	print_message("group commit: %zu submits, %zu job writes, %zu "
+	              "directory fsyncs\n",
+	              n, writes, fsyncs);
+	assert_int_equal(writes, THREADS * PER_THREAD);
+	assert_true(fsyncs >= 1);
+	assert_true(fsyncs < THREADS * PER_THREAD);
+
+	qsort(all, n, TE_JOB_ID_MAX, cmp_str);
+	for (i = 1; i < n; i++)
+		assert_string_not_equal(all[i - 1], all[i]);
+	te_queue_free(q);
+
+	q = open_q(dir);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], THREADS * PER_THREAD);
+	for (i = 0; i < n; i++) {
+		te_error err = TE_ERROR_INIT;
+		te_job *job = NULL;
+
+		assert_int_equal(te_queue_get(&job, q, all[i], &err), 0);
+		te_job_free(job);
+	}
+	assert_int_equal(te_queue_corrupt_count(q), 0);
+	te_queue_free(q);
+}
+
+/* Duplicates racing each other still make one job. */
+struct dup_arg {
+	te_queue *q;
+	char id[TE_JOB_ID_MAX];
+	bool existed;
+	int rc;
+};
+
+static void *submit_dup(void *arg)
+{
+	struct dup_arg *d = arg;
+	te_job_request req = {"shop", "v9.9.9", C3, "same-delivery", "github"};
+	te_error err = TE_ERROR_INIT;
+
+	d->rc = te_queue_submit(d->id, &d->existed, d->q, &req, 7, &err);
+	return NULL;
+}
+
+static void test_concurrent_duplicates(void **state)
+{
+	const char *dir = *state;
+	struct dup_arg d[THREADS];
+	pthread_t th[THREADS];
+	te_queue *q = open_q(dir);
+	int t, fresh = 0;
+	size_t counts[4];
+
+	for (t = 0; t < THREADS; t++) {
+		memset(&d[t], 0, sizeof(d[t]));
+		d[t].q = q;
+		assert_int_equal(
+		    pthread_create(&th[t], NULL, submit_dup, &d[t]), 0);
+	}
+	for (t = 0; t < THREADS; t++) {
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+		assert_int_equal(d[t].rc, 0);
+		assert_string_equal(d[t].id, d[0].id);
+		fresh += !d[t].existed;
+	}
+	assert_int_equal(fresh, 1);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], 1);
+	te_queue_free(q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_submit_persists, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_requests, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_tag_is_data, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_finish, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retry_and_requeue, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_running_requeued_on_open,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_duplicates, setup,
+	                                    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

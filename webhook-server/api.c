@@ -1,0 +1,268 @@
+/*
+ * api.c - the admin API under /api/v1/ (all need "Authorization: Bearer
+ * <admin token>", compared in constant time; 401 otherwise):
+ *
+ *   GET  /api/v1/jobs[?limit=N]          newest first (default 100)
+ *   GET  /api/v1/jobs/<id>               one job with its bounded log
+ *   POST /api/v1/jobs/<id>/retry         failed/succeeded -> queued
+ *   POST /api/v1/projects/<name>/exports {"ref":"refs/tags/T","commit":"<sha>"}
+ *        (what hooks/post-receive sends) -> 202 like a webhook
+ */
+#include "server.h"
+#include "slog.h"
+#include "verify.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define API_JOBS_DEFAULT 100
+#define API_JOBS_MAX 10000
+
+static void reply(struct ts_response *res, unsigned int status, json_t *obj)
+{
+	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	te_buf_clear(&res->body);
+	res->status = status;
+	if (!s || te_buf_puts(&res->body, s, NULL) < 0 ||
+	    te_buf_puts(&res->body, "\n", NULL) < 0)
+		ts_response_error(res, 500, "out of memory");
+	free(s);
+	json_decref(obj);
+}
+
+static bool authorized(const struct ts_config *cfg, const char *authz)
+{
+	static const char prefix[] = "Bearer ";
+	const char *tok;
+
+	if (!cfg->admin_token || !authz ||
+	    strncasecmp(authz, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	tok = authz + sizeof(prefix) - 1;
+	while (*tok == ' ')
+		tok++;
+	return ts_secret_equal(cfg->admin_token, cfg->admin_token_len, tok,
+	                       strlen(tok));
+}
+
+/* Strings from payloads may hold invalid UTF-8 or anything; jansson needs
+ * valid UTF-8, so a failed conversion becomes null instead of an error. */
+static json_t *str_or_null(const char *s)
+{
+	json_t *v = s ? json_string(s) : NULL;
+
+	return v ? v : json_null();
+}
+
+static json_t *job_json(const te_job *job, bool full)
+{
+	json_t *o = json_object(), *results = json_array();
+	size_t i;
+
+	if (!o || !results) {
+		json_decref(o);
+		json_decref(results);
+		return NULL;
+	}
+	json_object_set_new(o, "id", json_string(job->id));
+	json_object_set_new(o, "project", str_or_null(job->project));
+	json_object_set_new(o, "tag", str_or_null(job->tag));
+	json_object_set_new(o, "commit", json_string(job->commit));
+	json_object_set_new(o, "source", str_or_null(job->source));
+	json_object_set_new(o, "delivery_id", str_or_null(job->delivery_id));
+	json_object_set_new(o, "state",
+	                    json_string(te_job_state_str(job->state)));
+	json_object_set_new(o, "attempts", json_integer(job->attempts));
+	json_object_set_new(o, "created_at", json_integer(job->created_at));
+	json_object_set_new(o, "updated_at", json_integer(job->updated_at));
+	json_object_set_new(o, "not_before", json_integer(job->not_before));
+	json_object_set_new(o, "error", str_or_null(job->error));
+	for (i = 0; i < job->results.count; i++)
+		json_array_append_new(results,
+		                      str_or_null(job->results.items[i]));
+	json_object_set_new(o, "results", results);
+	if (full)
+		json_object_set_new(o, "log", str_or_null(job->log));
+	return o;
+}
+
+static void list_jobs(struct ts_response *res, struct ts_server *s,
+                      const char *query)
+{
+	te_error err = TE_ERROR_INIT;
+	te_job **jobs = NULL;
+	size_t n = 0, i;
+	size_t limit = API_JOBS_DEFAULT;
+	json_t *arr, *o;
+
+	if (query && !strncmp(query, "limit=", 6)) {
+		char *end;
+		unsigned long v = strtoul(query + 6, &end, 10);
+		if (*end || v == 0 || v > API_JOBS_MAX) {
+			ts_response_error(res, 400, "bad limit");
+			return;
+		}
+		limit = v;
+	}
+	if (te_queue_list(&jobs, &n, s->queue, limit, &err) < 0) {
+		ts_logkv(TE_LOG_ERROR, "cannot list jobs", "error", err.msg,
+		         NULL);
+		ts_response_error(res, 500, "cannot list jobs");
+		return;
+	}
+	arr = json_array();
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, job_json(jobs[i], false));
+	te_queue_list_free(jobs, n);
+	o = arr ? json_pack("{s:o}", "jobs", arr) : NULL;
+	reply(res, 200, o);
+}
+
+static void get_job(struct ts_response *res, struct ts_server *s,
+                    const char *id)
+{
+	te_error err = TE_ERROR_INIT;
+	te_job *job = NULL;
+	int rc = te_queue_get(&job, s->queue, id, &err);
+
+	if (rc == TE_ENOTFOUND || (rc == 0 && !job)) {
+		ts_response_error(res, 404, "no such job");
+		return;
+	}
+	if (rc < 0) {
+		ts_response_error(res, rc == TE_EINVALID ? 404 : 500, err.msg);
+		return;
+	}
+	reply(res, 200, job_json(job, true));
+	te_job_free(job);
+}
+
+static void retry_job(struct ts_response *res, struct ts_server *s,
+                      const char *id)
+{
+	te_error err = TE_ERROR_INIT;
+	int rc = te_queue_retry(s->queue, id, (int64_t)time(NULL), &err);
+
+	if (rc == TE_ENOTFOUND) {
+		ts_response_error(res, 404, "no such job");
+		return;
+	}
+	if (rc < 0) {
+		ts_response_error(res, rc == TE_EINVALID ? 409 : 500, err.msg);
+		return;
+	}
+	ts_logkv(TE_LOG_INFO, "job retried", "job", id, NULL);
+	ts_workers_wake(s);
+	reply(res, 200, json_pack("{s:s,s:s}", "job", id, "status", "queued"));
+}
+
+static void project_export(struct ts_response *res, struct ts_server *s,
+                           const struct ts_config *cfg, const char *name,
+                           const char *body, size_t len)
+{
+	const struct ts_project *pr = ts_config_project(cfg, name);
+	json_error_t jerr;
+	json_t *root;
+	const char *ref, *commit;
+	char lower[41];
+	size_t i;
+
+	if (!pr) {
+		ts_response_error(res, 404, "unknown project");
+		return;
+	}
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	ref = json_string_value(json_object_get(root, "ref"));
+	commit = json_string_value(json_object_get(root, "commit"));
+	if (!root || !json_is_object(root) || !ref || !commit) {
+		ts_response_error(res, 400,
+		                  "expected {\"ref\":\"refs/tags/...\","
+		                  "\"commit\":\"<40 hex>\"}");
+		goto done;
+	}
+	if (strncmp(ref, "refs/tags/", 10) != 0 ||
+	    !ts_tag_name_valid(ref + 10)) {
+		ts_response_error(res, 400, "ref must be a valid refs/tags/ name");
+		goto done;
+	}
+	if (!ts_oid_valid(commit)) {
+		ts_response_error(res, 400, "commit must be 40 hex digits");
+		goto done;
+	}
+	if (!ts_tag_selected(&pr->tags, ref + 10)) {
+		reply(res, 200, json_pack("{s:s}", "ignored", "tag filtered"));
+		goto done;
+	}
+	for (i = 0; i < 40; i++)
+		lower[i] = (char)((commit[i] >= 'A' && commit[i] <= 'F')
+		                      ? commit[i] - 'A' + 'a'
+		                      : commit[i]);
+	lower[40] = '\0';
+	ts_submit(res, s, pr, ref + 10, lower, NULL, "api");
+done:
+	json_decref(root);
+}
+
+/* Copy one path segment (up to '/' or end) if it is a sane identifier. */
+static const char *segment(char *out, size_t cap, const char *p)
+{
+	size_t n = strcspn(p, "/");
+
+	if (n == 0 || n >= cap)
+		return NULL;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return p + n;
+}
+
+void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
+            const char *url, const char *authorization, const char *body,
+            size_t body_len)
+{
+	struct ts_config *cfg = ts_server_config(s);
+	const char *p = url + strlen("/api/v1/"), *q;
+	char seg[TE_JOB_ID_MAX + 64], path[512];
+	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+	size_t plen;
+
+	if (!authorized(cfg, authorization)) {
+		ts_response_error(res, 401, "unauthorized");
+		goto done;
+	}
+	q = strchr(p, '?');
+	plen = q ? (size_t)(q - p) : strlen(p);
+	if (plen >= sizeof(path)) {
+		ts_response_error(res, 404, "not found");
+		goto done;
+	}
+	memcpy(path, p, plen);
+	path[plen] = '\0';
+	if (!strcmp(path, "jobs") && get) {
+		list_jobs(res, s, q ? q + 1 : NULL);
+	} else if (!strncmp(path, "jobs/", 5)) {
+		const char *rest = segment(seg, sizeof(seg), path + 5);
+		if (!rest)
+			ts_response_error(res, 404, "no such job");
+		else if (!*rest && get)
+			get_job(res, s, seg);
+		else if (!strcmp(rest, "/retry") && post)
+			retry_job(res, s, seg);
+		else
+			ts_response_error(res, 405, "method not allowed");
+	} else if (!strncmp(path, "projects/", 9)) {
+		const char *rest = segment(seg, sizeof(seg), path + 9);
+		if (rest && !strcmp(rest, "/exports") && post)
+			project_export(res, s, cfg, seg, body, body_len);
+		else if (rest && !strcmp(rest, "/exports"))
+			ts_response_error(res, 405, "method not allowed");
+		else
+			ts_response_error(res, 404, "not found");
+	} else {
+		ts_response_error(res, 404, "not found");
+	}
+done:
+	ts_config_unref(cfg);
+}

@@ -1,0 +1,87 @@
+/*
+ * server.h - shared state of one tagexport-server process.
+ *
+ * Threads: MHD's pool answers HTTP (server.c -> intake.c / api.c), N
+ * workers run exports (worker.c), a watchdog enforces request deadlines,
+ * and main() waits for signals.  Everything reaches this struct through
+ * MHD's cls pointers or thread arguments; there are no globals besides
+ * the log format.
+ */
+#ifndef TS_SERVER_H
+#define TS_SERVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "config.h"
+#include "forge.h"
+#include "metrics.h"
+#include "tagexport/buf.h"
+#include "tagexport/queue.h"
+
+struct ts_http;
+struct ts_worker;
+
+struct ts_server {
+	pthread_mutex_t cfg_lock; /* guards cfg (the pointer) */
+	struct ts_config *cfg;
+	te_queue *queue;
+	struct ts_metrics *metrics;
+	time_t started;
+
+	pthread_mutex_t work_lock; /* guards stopping and the workers */
+	pthread_cond_t work_cond;  /* new work, or stop */
+	pthread_cond_t idle_cond;  /* a worker finished a job */
+	bool stopping;
+	int nworkers;
+	struct ts_worker *workers;
+
+	struct ts_http *http;
+};
+
+/* The current configuration, with a reference (ts_config_unref it). */
+struct ts_config *ts_server_config(struct ts_server *s);
+/* Install cfg (takes its reference) and drop the old one. */
+void ts_server_set_config(struct ts_server *s, struct ts_config *cfg);
+
+/* An HTTP answer built by the MHD-free handlers. */
+struct ts_response {
+	unsigned int status;
+	const char *content_type; /* static */
+	te_buf body;
+};
+
+#define TS_RESPONSE_BODY_MAX (16 * 1024 * 1024)
+
+void ts_response_init(struct ts_response *res);
+void ts_response_dispose(struct ts_response *res);
+/* {"error":"<msg>"} with the message JSON-escaped. */
+void ts_response_error(struct ts_response *res, unsigned int status,
+                       const char *msg);
+
+/* POST /hooks/<project> with the whole body received. */
+void ts_intake(struct ts_response *res, struct ts_server *s,
+               const char *project, const struct ts_hook_request *req);
+
+/* Everything under /api/v1/; authorization may be NULL. */
+void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
+            const char *url, const char *authorization, const char *body,
+            size_t body_len);
+
+/* Submit a job (shared by intake and the API): status 202 or 500. */
+void ts_submit(struct ts_response *res, struct ts_server *s,
+               const struct ts_project *pr, const char *tag,
+               const char *commit, const char *delivery, const char *source);
+
+int ts_workers_start(struct ts_server *s, int n, te_error *err);
+void ts_workers_wake(struct ts_server *s);
+/* Stop claiming; wait up to timeout seconds for running jobs, requeue
+ * the ones still running after that. */
+void ts_workers_stop(struct ts_server *s, unsigned int timeout);
+
+int ts_http_start(struct ts_server *s, const char *port_file, te_error *err);
+/* Stop accepting, finish in-flight requests (bounded), close. */
+void ts_http_stop(struct ts_server *s);
+
+#endif
