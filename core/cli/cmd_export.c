@@ -105,7 +105,7 @@ static void export_usage(FILE *out)
 	    "                                $DOCKER_CONFIG, ~/.docker)\n"
 	    "  --report-path FILE            write a JSON report\n"
 	    "  --parallel-tasks-limit N      blobs transferred at once "
-	    "(default 4)\n"
+	    "(default 4, max 32)\n"
 	    "  --state-dir DIR               build storage "
 	    "($TAGEXPORT_STATE_DIR,\n"
 	    "                                default ~/.cache/tagexport)\n"

@@ -466,6 +466,40 @@ static int validate_scalars(struct ctx *c, const yaml_node_t *n,
 	return 0;
 }
 
+/* Any YAML: only keys (scalar, unique), depth and size are checked. */
+static int validate_any(struct ctx *c, const yaml_node_t *n, const char *name,
+                        int depth)
+{
+	yaml_node_item_t *it;
+	yaml_node_pair_t *p;
+	int rc;
+
+	if (n->type == YAML_SEQUENCE_NODE) {
+		for (it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++) {
+			rc = validate(c, get_node(c, *it), K_ANY, NULL, name,
+			              depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+	} else if (n->type == YAML_MAPPING_NODE) {
+		rc = check_keys(c, n);
+		if (rc < 0)
+			return rc;
+		for (p = n->data.mapping.pairs.start;
+		     p < n->data.mapping.pairs.top; p++) {
+			rc = validate(c, get_node(c, p->key), K_ANY, NULL, name,
+			              depth + 1);
+			if (rc == 0)
+				rc = validate(c, get_node(c, p->value), K_ANY,
+				              NULL, name, depth + 1);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
                     const struct field *sub, const char *name, int depth)
 {
@@ -490,31 +524,7 @@ static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
 		return 0;
 	switch (kind) {
 	case K_ANY:
-		if (n->type == YAML_SEQUENCE_NODE) {
-			for (it = n->data.sequence.items.start;
-			     it < n->data.sequence.items.top; it++) {
-				rc = validate(c, get_node(c, *it), K_ANY, NULL,
-				              name, depth + 1);
-				if (rc < 0)
-					return rc;
-			}
-		} else if (n->type == YAML_MAPPING_NODE) {
-			rc = check_keys(c, n);
-			if (rc < 0)
-				return rc;
-			for (p = n->data.mapping.pairs.start;
-			     p < n->data.mapping.pairs.top; p++) {
-				rc = validate(c, get_node(c, p->key), K_ANY,
-				              NULL, name, depth + 1);
-				if (rc == 0)
-					rc = validate(c, get_node(c, p->value),
-					              K_ANY, NULL, name,
-					              depth + 1);
-				if (rc < 0)
-					return rc;
-			}
-		}
-		return 0;
+		return validate_any(c, n, name, depth);
 	case K_STR:
 		if (n->type != YAML_SCALAR_NODE)
 			return fail(c, n, TE_EINVALID,

@@ -196,7 +196,7 @@ static int put_utf8(te_buf *b, unsigned cp, te_error *err)
 /* One JSON string starting after its opening quote; *i moves past the
  * closing quote.  1 = parsed, 0 = not JSON, < 0 = error. */
 static int json_string(te_buf *b, const char *s, size_t len, size_t *i,
-		       te_error *err)
+                       te_error *err)
 {
 	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
 	unsigned cp;
@@ -251,7 +251,7 @@ static void skip_ws(const char *s, size_t len, size_t *i)
 /* JSON array of strings (the exec form): 1 and the strings appended to
  * out if s is one, 0 and out untouched if it is not. */
 static int parse_json_array(te_strvec *out, const char *s, size_t len,
-			    te_error *err)
+                            te_error *err)
 {
 	te_buf b = TE_BUF_INIT(DF_MAX_WORD);
 	te_strvec words = TE_STRVEC_INIT;
@@ -816,6 +816,61 @@ static const char *const known_instructions[] = {
     "volume",     "user",        "workdir", "arg",   "onbuild",
     "stopsignal", "healthcheck", "shell",   NULL};
 
+/* COPY/ADD operands after the flags (words[first...]): exec (JSON) form
+ * or shell form; the last one is the destination. */
+static int copy_words(struct instr *in, const te_strvec *words, size_t first,
+                      const char *rest, te_error *err)
+{
+	const char *p = rest;
+	size_t f, i;
+	int rc;
+
+	for (f = 0; f < in->flags.count; f++) {
+		while (isspace((unsigned char)*p))
+			p++;
+		p += strlen(in->flags.items[f]);
+	}
+	rc = parse_json_array(&in->words, p, strlen(p), err);
+	if (rc < 0)
+		return rc;
+	for (i = first; rc == 0 && i < words->count; i++) {
+		rc = te_strvec_push(&in->words, words->items[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	if (in->words.count < 2)
+		return te_error_set(err, TE_EINVALID,
+		                    "dockerfile:%d: %s requires at least two "
+		                    "arguments",
+		                    in->line,
+		                    in->kind == I_COPY ? "COPY" : "ADD");
+	return 0;
+}
+
+/* Only the keys of ENV matter: "ENV K V" or "ENV K=V K2=V2". */
+static int env_keys(struct instr *in, const te_strvec *words, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < words->count; i++) {
+		const char *eq = strchr(words->items[i], '=');
+
+		if (!eq) {
+			if (i == 0)
+				return te_strvec_push(&in->words,
+				                      words->items[0], err);
+			continue;
+		}
+		rc = te_strvec_pushf(&in->words, err, "%.*s",
+		                     (int)(eq - words->items[i]),
+		                     words->items[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int parse_instruction(struct te_dockerfile *df, const char *cmd,
                              const te_strvec *words, const char *rest, int line,
                              te_error *err)
@@ -880,52 +935,10 @@ static int parse_instruction(struct te_dockerfile *df, const char *cmd,
 	}
 	if (kind == I_RUN)
 		return 0;
-	if (kind == I_COPY || kind == I_ADD) {
-		/* exec (JSON) form after the flags? */
-		const char *p = rest;
-		size_t f;
-		for (f = 0; f < in->flags.count; f++) {
-			while (isspace((unsigned char)*p))
-				p++;
-			p += strlen(in->flags.items[f]);
-		}
-		rc = parse_json_array(&in->words, p, strlen(p), err);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			for (; i < words->count; i++) {
-				rc = te_strvec_push(&in->words, words->items[i],
-				                    err);
-				if (rc < 0)
-					return rc;
-			}
-		}
-		if (in->words.count < 2)
-			return te_error_set(
-			    err, TE_EINVALID,
-			    "dockerfile:%d: %s requires at least "
-			    "two arguments",
-			    line, kind == I_COPY ? "COPY" : "ADD");
-		return 0;
-	}
-	if (kind == I_ENV) {
-		/* only the keys matter: "ENV K V" or "ENV K=V K2=V2" */
-		for (i = 0; i < words->count; i++) {
-			const char *eq = strchr(words->items[i], '=');
-			if (!eq) {
-				if (i == 0)
-					return te_strvec_push(
-					    &in->words, words->items[0], err);
-				continue;
-			}
-			rc = te_strvec_pushf(&in->words, err, "%.*s",
-			                     (int)(eq - words->items[i]),
-			                     words->items[i]);
-			if (rc < 0)
-				return rc;
-		}
-		return 0;
-	}
+	if (kind == I_COPY || kind == I_ADD)
+		return copy_words(in, words, i, rest, err);
+	if (kind == I_ENV)
+		return env_keys(in, words, err);
 	for (i = 0; i < words->count; i++) {
 		rc = te_strvec_push(&in->words, words->items[i], err);
 		if (rc < 0)
@@ -1047,39 +1060,9 @@ done:
 
 /* ---- inputs ---------------------------------------------------------- */
 
-/* Global ARG scope: defaults overridden by build args. */
-static int global_env(struct env *env, const te_dockerfile *df,
-                      const char *const *args, size_t nargs, te_error *err)
-{
-	size_t i;
-	int rc;
-
-	for (i = 0; i < df->global_args.count; i++) {
-		const char *w = df->global_args.items[i];
-		const char *eq = strchr(w, '=');
-		size_t nlen = eq ? (size_t)(eq - w) : strlen(w);
-		const char *ba = build_arg(args, nargs, w, nlen);
-		bool unres = false;
-		char *val;
-
-		if (ba) {
-			rc = env_set(env, w, nlen, V_SET, ba, err);
-		} else if (eq) {
-			val = expand(env, df->escape, eq + 1, &unres, err);
-			if (!val)
-				return err_code(err);
-			rc = env_set(env, w, nlen, unres ? V_UNKNOWN : V_SET,
-			             val, err);
-			free(val);
-		} else {
-			rc = env_set(env, w, nlen, V_UNSET, NULL, err);
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
+/* One ARG word "NAME[=default]": a build arg wins, then the default
+ * (expanded in the scope so far), then the global ARG of that name (genv,
+ * NULL in the global scope itself); otherwise it is declared but unset. */
 static int stage_arg(struct env *env, const struct env *genv,
                      const te_dockerfile *df, const char *w,
                      const char *const *args, size_t nargs, te_error *err)
@@ -1102,10 +1085,26 @@ static int stage_arg(struct env *env, const struct env *genv,
 		free(val);
 		return rc;
 	}
-	g = env_find(genv, w, nlen);
+	g = genv ? env_find(genv, w, nlen) : NULL;
 	if (g)
 		return env_set(env, w, nlen, g->state, g->value, err);
 	return env_set(env, w, nlen, V_UNSET, NULL, err);
+}
+
+/* Global ARG scope (genv NULL): defaults overridden by build args. */
+static int global_env(struct env *env, const te_dockerfile *df,
+                      const char *const *args, size_t nargs, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < df->global_args.count; i++) {
+		rc = stage_arg(env, NULL, df, df->global_args.items[i], args,
+		               nargs, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static long stage_ref(const te_dockerfile *df, const char *ref, size_t self,
