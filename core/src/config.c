@@ -1000,7 +1000,7 @@ static int new_image(struct ctx *c, struct images *imgs, te_image_config **out)
 static int add_image(struct ctx *c, struct images *imgs,
                      const yaml_node_t *root, const yaml_node_t *name)
 {
-	te_image_config *img;
+	te_image_config *img = NULL;
 	size_t i;
 	int rc;
 

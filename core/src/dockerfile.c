@@ -876,7 +876,7 @@ static int parse_instruction(struct te_dockerfile *df, const char *cmd,
                              te_error *err)
 {
 	struct stage *st = df->nstages ? &df->stages[df->nstages - 1] : NULL;
-	struct instr *in;
+	struct instr *in = NULL;
 	enum instr_kind kind;
 	size_t i;
 	int rc;

@@ -1327,12 +1327,19 @@ static void abort_update(te_queue *q, struct qjob *j, te_job *next)
 	pthread_cond_broadcast(&q->cv);
 }
 
-static int set_text(char **field, const char *s, size_t max, te_error *err)
+/* Replace *field by a cleaned copy of s: with tail, the last max bytes
+ * (logs); without, the first max bytes (messages). */
+static int set_text(char **field, const char *s, size_t max, bool tail,
+                    te_error *err)
 {
 	char *copy = NULL;
+	size_t len;
 
 	if (s) {
-		copy = clean_text(s, strlen(s), max, err);
+		len = strlen(s);
+		if (!tail && len > max)
+			len = max;
+		copy = clean_text(s, len, tail ? max : 0, err);
 		if (!copy)
 			return err->code;
 	}
@@ -1364,14 +1371,19 @@ int te_queue_finish(te_queue *q, const char *id, bool success,
 	te_strvec_dispose(&next.results);
 	if (success) {
 		next.state = TE_JOB_SUCCEEDED;
-		rc = set_text(&next.error, NULL, 0, err);
+		rc = set_text(&next.error, NULL, 0, false, err);
 		for (i = 0; rc == 0 && results && i < results->count &&
 		            i < RESULTS_MAX;
 		     i++) {
-			char *r = clean_text(results->items[i],
-			                     strlen(results->items[i]),
-			                     RESULT_MAX, err);
+			const char *item = results->items[i];
+			char *r;
 
+			if (strlen(item) > RESULT_MAX) {
+				rc = te_error_set(err, TE_EINVALID,
+				                  "queue: result too long");
+				break;
+			}
+			r = clean_text(item, strlen(item), 0, err);
 			rc = r ? te_strvec_push_owned(&next.results, r, err)
 			       : err->code;
 		}
@@ -1379,10 +1391,10 @@ int te_queue_finish(te_queue *q, const char *id, bool success,
 		next.state = retry_at > 0 ? TE_JOB_QUEUED : TE_JOB_FAILED;
 		next.not_before = retry_at > 0 ? retry_at : next.not_before;
 		rc = set_text(&next.error, error ? error : "unknown error",
-		              ERROR_MAX, err);
+		              ERROR_MAX, false, err);
 	}
 	if (rc == 0)
-		rc = set_text(&next.log, log, TE_JOB_LOG_MAX, err);
+		rc = set_text(&next.log, log, TE_JOB_LOG_MAX, true, err);
 	if (rc < 0) {
 		abort_update(q, j, &next);
 		goto done;

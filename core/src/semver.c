@@ -284,8 +284,8 @@ int te_semver_vars_get(te_semver_vars *out, const char *tag, te_error *err)
 	if (rc < 0)
 		return rc;
 	/* Parsed, so shorter than TE_SEMVER_STR_MAX. */
-	strncpy(out->semver, tag[0] == 'v' ? tag + 1 : tag,
-	        sizeof(out->semver) - 1);
+	snprintf(out->semver, sizeof(out->semver), "%s",
+	         tag[0] == 'v' ? tag + 1 : tag);
 	plus = strchr(out->semver, '+');
 	if (plus)
 		*plus = '_';
