@@ -107,7 +107,9 @@ static void th_write(const char *dir, const char *name, const char *data)
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		abort();
 	f = fopen(path, "w");
 	if (!f)
 		abort();
@@ -327,7 +329,8 @@ static void only_real_inputs_change_the_tag(void **state)
 	SAME_AFTER("app/tests/t.c", "only the test stage reads it\n");
 	SAME_AFTER("app/conf/other.txt", "not behind the cfg symlink\n");
 	SAME_AFTER("outside.txt", "outside the context\n");
-	snprintf(path, sizeof(path), "%s/app", f.dir);
+	if (snprintf(path, sizeof(path), "%s/app", f.dir) >= (int)sizeof(path))
+		abort();
 	assert_int_equal(mkdir(path, 0755), 0);
 	th_write(f.dir, "app/main.c", "uncommitted\n");
 	SAME_AFTER("werf.yaml", "project: p\nconfigVersion: 1\n# c\n");

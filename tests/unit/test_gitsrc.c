@@ -107,7 +107,9 @@ static void th_write(const char *dir, const char *name, const char *data)
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		abort();
 	f = fopen(path, "w");
 	if (!f)
 		abort();
@@ -207,7 +209,8 @@ static te_gitsrc *open_proj(void)
 	te_gitsrc *src = NULL;
 	char dir[4096];
 
-	snprintf(dir, sizeof(dir), "%s/proj", base_dir);
+	if (snprintf(dir, sizeof(dir), "%s/proj", base_dir) >= (int)sizeof(dir))
+		abort();
 	mkdir(dir, 0755);
 	assert_int_equal(te_gitsrc_open(&src, dir, &err), 0);
 	return src;
@@ -314,7 +317,8 @@ static void working_tree_ignored(void **state)
 	char dir[4096], commit[41];
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/proj", base_dir);
+	if (snprintf(dir, sizeof(dir), "%s/proj", base_dir) >= (int)sizeof(dir))
+		abort();
 	th_write(dir, "b", "dirty\n");
 	th_write(dir, "new-file", "untracked\n");
 	src = open_proj();
@@ -409,32 +413,41 @@ static void materialize_safely(void **state)
 	(void)state;
 	assert_int_equal(
 	    te_gitsrc_materialize(src, c2, "", dest, skip_b, NULL, &err), 0);
-	snprintf(p, sizeof(p), "%s/run.sh", dest);
+	if (snprintf(p, sizeof(p), "%s/run.sh", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0755);
-	snprintf(p, sizeof(p), "%s/a/x", dest);
+	if (snprintf(p, sizeof(p), "%s/a/x", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0644);
-	snprintf(p, sizeof(p), "%s/a", dest);
+	if (snprintf(p, sizeof(p), "%s/a", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0755);
-	snprintf(p, sizeof(p), "%s/b", dest);
+	if (snprintf(p, sizeof(p), "%s/b", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), -1); /* not kept */
-	snprintf(p, sizeof(p), "%s/link", dest);
+	if (snprintf(p, sizeof(p), "%s/link", dest) >= (int)sizeof(p))
+		abort();
 	n = readlink(p, target, sizeof(target) - 1);
 	assert_int_equal(n, 3);
 	target[n] = '\0';
 	assert_string_equal(target, "a/x");
-	snprintf(p, sizeof(p), "%s/deep/ok", dest);
+	if (snprintf(p, sizeof(p), "%s/deep/ok", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), 0);
 	assert_true(S_ISLNK(st.st_mode));
 	/* escaping links are not created */
-	snprintf(p, sizeof(p), "%s/evil", dest);
+	if (snprintf(p, sizeof(p), "%s/evil", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), -1);
-	snprintf(p, sizeof(p), "%s/abs", dest);
+	if (snprintf(p, sizeof(p), "%s/abs", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), -1);
-	snprintf(p, sizeof(p), "%s/deep/bad", dest);
+	if (snprintf(p, sizeof(p), "%s/deep/bad", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), -1);
 	th_rm_rf(dest);
 	free(dest);
@@ -443,7 +456,8 @@ static void materialize_safely(void **state)
 	dest = th_tmpdir();
 	assert_int_equal(
 	    te_gitsrc_materialize(src, c2, "a", dest, NULL, NULL, &err), 0);
-	snprintf(p, sizeof(p), "%s/x", dest);
+	if (snprintf(p, sizeof(p), "%s/x", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), 0);
 	assert_int_equal(
 	    te_gitsrc_materialize(src, c2, "a", dest, NULL, NULL, &err),
@@ -464,12 +478,14 @@ static void materialize_never_follows_symlinks(void **state)
 
 	(void)state;
 	/* a pre-planted symlink where a directory will be created */
-	snprintf(p, sizeof(p), "%s/a", dest);
+	if (snprintf(p, sizeof(p), "%s/a", dest) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(symlink(outside, p), 0);
 	assert_int_not_equal(
 	    te_gitsrc_materialize(src, c2, "", dest, NULL, NULL, &err), 0);
 	te_error_clear(&err);
-	snprintf(p, sizeof(p), "%s/x", outside);
+	if (snprintf(p, sizeof(p), "%s/x", outside) >= (int)sizeof(p))
+		abort();
 	assert_int_equal(lstat(p, &st), -1);
 	th_rm_rf(dest);
 	th_rm_rf(outside);
@@ -498,7 +514,9 @@ static void open_root_and_bare(void **state)
 	te_gitsrc_free(src);
 
 	/* a bare repository with a lightweight tag */
-	snprintf(bare_dir, sizeof(bare_dir), "%s/bare.git", dir);
+	if (snprintf(bare_dir, sizeof(bare_dir), "%s/bare.git", dir) >=
+	    (int)sizeof(bare_dir))
+		abort();
 	th_check(git_repository_init(&bare, bare_dir, 1), "init bare");
 	th_commit(bc, bare, files, 1, "bare");
 	th_check(git_revparse_single(&obj, bare, bc), "rev");
