@@ -8,7 +8,8 @@ PACKAGES=(
 	libgit2-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
 	libmicrohttpd-dev libcmocka-dev
 	buildah docker-registry skopeo busybox-static apache2-utils openssl
-	clang-format
+	clang-format python3
+	wrk webhook perl
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "tagexport/buf.h"
 #include "tagexport/export.h"
 #include "tagexport/labels.h"
+#include "tagexport/registry.h"
 
 extern char **environ;
 
@@ -311,6 +312,55 @@ static int docker_config_dir(te_buf *out, const char *flag, te_error *err)
 	return 0;
 }
 
+/*
+ * Registry options from the environment, as podman and skopeo read them:
+ * REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json (both
+ * after config.json); TAGEXPORT_REGISTRY_CERTS_DIRS, colon-separated
+ * certs.d roots replacing /etc/containers/certs.d and /etc/docker/certs.d;
+ * TAGEXPORT_REGISTRY_RETRY_TIMEOUT, the retry budget in seconds.
+ */
+static int registry_env(te_registry_opts *o, te_strvec *files, te_strvec *certs,
+                        te_error *err)
+{
+	const char *v = getenv("REGISTRY_AUTH_FILE");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char *end, *list = NULL, *p, *save = NULL;
+	long secs;
+	int rc = 0;
+
+	if (v && *v)
+		rc = te_strvec_push(files, v, err);
+	else if (xdg && *xdg)
+		rc =
+		    te_strvec_pushf(files, err, "%s/containers/auth.json", xdg);
+	v = getenv("TAGEXPORT_REGISTRY_CERTS_DIRS");
+	if (rc == 0 && v && *v) {
+		list = te_strdup(v, err);
+		if (!list)
+			return TE_ENOMEM;
+		for (p = strtok_r(list, ":", &save); rc == 0 && p;
+		     p = strtok_r(NULL, ":", &save))
+			rc = te_strvec_push(certs, p, err);
+		free(list);
+		o->certs_dirs = (const char *const *)certs->items;
+		o->ncerts_dirs = certs->count;
+	}
+	v = getenv("TAGEXPORT_REGISTRY_RETRY_TIMEOUT");
+	if (rc == 0 && v && *v) {
+		errno = 0;
+		secs = strtol(v, &end, 10);
+		if (errno || *end || secs < 1 || secs > 86400)
+			return te_error_set(err, TE_EINVALID,
+			                    "invalid TAGEXPORT_REGISTRY_RETRY_"
+			                    "TIMEOUT \"%s\"",
+			                    v);
+		o->retry_total_ms = secs * 1000;
+	}
+	o->auth_files = (const char *const *)files->items;
+	o->nauth_files = files->count;
+	return rc;
+}
+
 /* Write the report next to its final name, then rename: never a
  * half-written report. */
 static int write_report(const char *path, const te_export_result *res,
@@ -370,6 +420,8 @@ int cmd_export(int argc, char **argv)
 	te_labels *labels = NULL;
 	te_buf state = TE_BUF_INIT(PATH_MAX);
 	te_buf docker_config = TE_BUF_INIT(PATH_MAX);
+	te_registry_opts ropts = {0};
+	te_strvec auth_files = TE_STRVEC_INIT, certs_dirs = TE_STRVEC_INIT;
 	te_error err = TE_ERROR_INIT;
 	int rc;
 
@@ -390,7 +442,8 @@ int cmd_export(int argc, char **argv)
 	    (a.state_dir ? te_buf_puts(&state, a.state_dir, &err)
 	                 : default_state_dir(&state, &err)) < 0 ||
 	    make_dirs(state.ptr, &err) < 0 ||
-	    docker_config_dir(&docker_config, a.docker_config, &err) < 0) {
+	    docker_config_dir(&docker_config, a.docker_config, &err) < 0 ||
+	    registry_env(&ropts, &auth_files, &certs_dirs, &err) < 0) {
 		rc = cli_fail(&err);
 		goto done;
 	}
@@ -408,6 +461,7 @@ int cmd_export(int argc, char **argv)
 	opts.insecure_registry = a.insecure;
 	opts.skip_tls_verify = a.skip_tls_verify;
 	opts.docker_config = docker_config.len ? docker_config.ptr : NULL;
+	opts.registry = &ropts;
 	opts.state_dir = state.ptr;
 	opts.buildah = a.buildah;
 	opts.parallel = a.parallel;
@@ -429,6 +483,8 @@ done:
 	te_labels_free(labels);
 	te_buf_dispose(&state);
 	te_buf_dispose(&docker_config);
+	te_strvec_dispose(&auth_files);
+	te_strvec_dispose(&certs_dirs);
 	te_strvec_dispose(&a.tags);
 	te_strvec_dispose(&a.label_flags);
 	te_strvec_dispose(&a.patterns);

@@ -552,3 +552,73 @@ done:
 	free(tmp);
 	return rc;
 }
+
+static bool content_tag_ok(const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i < TE_CONTENT_TAG_LEN; i++)
+		if (!((tag[i] >= '0' && tag[i] <= '9') ||
+		      (tag[i] >= 'a' && tag[i] <= 'f')))
+			return false;
+	return tag[TE_CONTENT_TAG_LEN] == '\0';
+}
+
+struct platform_tag {
+	const char *platform;
+	const char *tag;
+};
+
+static int platform_tag_cmp(const void *a, const void *b)
+{
+	const struct platform_tag *x = a, *y = b;
+
+	return strcmp(x->platform, y->platform);
+}
+
+int te_digest_multiplatform(char out[TE_CONTENT_TAG_LEN + 1],
+                            const char *const *platforms,
+                            const char *const *tags, size_t n, te_error *err)
+{
+	struct platform_tag *sorted = NULL;
+	te_digest *d = NULL;
+	size_t i;
+	int rc = 0;
+
+	out[0] = '\0';
+	if (n < 2)
+		return te_error_set(err, TE_EINVALID,
+		                    "a multi-platform image needs at least two "
+		                    "platforms");
+	sorted = calloc(n, sizeof(*sorted));
+	if (!sorted)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if (!platforms[i] || !tags[i] || !content_tag_ok(tags[i])) {
+			rc = te_error_set(err, TE_EINVALID,
+			                  "invalid per-platform content tag");
+			goto done;
+		}
+		sorted[i].platform = platforms[i];
+		sorted[i].tag = tags[i];
+	}
+	qsort(sorted, n, sizeof(*sorted), platform_tag_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(sorted[i - 1].platform, sorted[i].platform) == 0) {
+			rc = te_error_set(err, TE_EINVALID,
+			                  "platform \"%.100s\" is listed twice",
+			                  sorted[i].platform);
+			goto done;
+		}
+	}
+	if ((rc = te_digest_new(&d, err)) < 0)
+		goto done;
+	for (i = 0; i < n; i++)
+		if ((rc = field_str(d, sorted[i].tag, err)) < 0)
+			goto done;
+	rc = te_digest_final(out, d, err);
+done:
+	te_digest_free(d);
+	free(sorted);
+	return rc;
+}

@@ -10,6 +10,21 @@
  *      is relabelled once, and the result is published under every tag.
  * A manifest whose config did not change is published with its original
  * bytes, so re-exporting unchanged content yields identical digests.
+ *
+ * Multi-platform images (two or more platforms; werf-export.md 3, 4.6):
+ *   - each platform is a single-platform job of its own with its own
+ *     content tag; the image's tag is te_digest_multiplatform over them;
+ *   - building pushes each missing platform image under its own tag, then
+ *     an index of them under the image's tag: a Docker manifest list, as
+ *     werf stores, since buildah writes Docker schema 2 images (an OCI
+ *     index if a child is an OCI manifest);
+ *   - exporting follows the stored media type, not werf.yaml: a stages
+ *     index has each child relabelled like a single image and pushed by
+ *     digest, then the index, rewritten with only digests and sizes
+ *     changed (platforms and annotations kept), is pushed under the tag
+ *     with its own media type.  Attestation entries are dropped when an
+ *     image entry changed (they would attest digests that are not in the
+ *     new index) and copied untouched when nothing changed.
  */
 #include "tagexport/export.h"
 
@@ -48,7 +63,44 @@ struct image_job {
 	te_buf config; /* exported config bytes */
 	char config_digest[TE_DIGEST_STR_MAX];
 	te_image_manifest parsed; /* the stages manifest's descriptors */
+
+	/* Multi-platform images. */
+	char index_tag[TE_CONTENT_TAG_LEN + 1]; /* stages_tag of an index */
+	struct image_job *platforms; /* to build: one job per platform,
+	                                sorted by platform */
+	size_t nplatforms;
+	struct image_job *children; /* to publish: entries of the index */
+	size_t nchildren;
+	/* An index entry (a child). */
+	char source_digest[TE_DIGEST_STR_MAX]; /* in the stages index */
+	char digest[TE_DIGEST_STR_MAX];        /* exported */
+	char platform_desc[TE_PLATFORM_STR_MAX];
+	bool attestation;
 };
+
+static void job_init(struct image_job *job, const te_image_config *cfg)
+{
+	job->cfg = cfg;
+	job->inputs = (te_image_inputs)TE_IMAGE_INPUTS_INIT;
+	te_buf_init(&job->manifest, TE_MANIFEST_MAX);
+	te_buf_init(&job->config, TE_CONFIG_MAX);
+}
+
+static void job_dispose(struct image_job *job)
+{
+	size_t i;
+
+	for (i = 0; i < job->nplatforms; i++)
+		job_dispose(&job->platforms[i]);
+	free(job->platforms);
+	for (i = 0; i < job->nchildren; i++)
+		job_dispose(&job->children[i]);
+	free(job->children);
+	te_image_inputs_dispose(&job->inputs);
+	te_buf_dispose(&job->manifest);
+	te_buf_dispose(&job->config);
+	te_image_manifest_dispose(&job->parsed);
+}
 
 struct run {
 	const te_export_opts *opts;
@@ -64,6 +116,17 @@ struct run {
 	size_t nregistries;
 	te_export_result *result;
 };
+
+/* The registry options every te_registry of the run starts from. */
+static void base_registry_opts(te_registry_opts *o, const struct run *run)
+{
+	if (run->opts->registry)
+		*o = *run->opts->registry;
+	o->insecure = run->opts->insecure_registry;
+	o->skip_tls_verify = run->opts->skip_tls_verify;
+	o->docker_config_dir = run->opts->docker_config;
+	o->log = run->log;
+}
 
 static int registry_for(te_registry **out, struct run *run, const char *host,
                         te_error *err)
@@ -82,10 +145,7 @@ static int registry_for(te_registry **out, struct run *run, const char *host,
 		return te_error_set(err, TE_EINVALID,
 		                    "too many registries in one run (max %d)",
 		                    MAX_REGISTRIES);
-	ropts.insecure = run->opts->insecure_registry;
-	ropts.skip_tls_verify = run->opts->skip_tls_verify;
-	ropts.docker_config_dir = run->opts->docker_config;
-	ropts.log = run->log;
+	base_registry_opts(&ropts, run);
 	rc = te_registry_new(out, host, &ropts, err);
 	if (rc < 0)
 		return rc;
@@ -165,10 +225,7 @@ static int select_images(struct run *run, te_error *err)
 		if (!chosen[i] || !cfg->images[i].final)
 			continue;
 		job = &run->jobs[run->njobs++];
-		job->cfg = &cfg->images[i];
-		job->inputs = (te_image_inputs)TE_IMAGE_INPUTS_INIT;
-		te_buf_init(&job->manifest, TE_MANIFEST_MAX);
-		te_buf_init(&job->config, TE_CONFIG_MAX);
+		job_init(job, &cfg->images[i]);
 	}
 done:
 	free(names);
@@ -194,6 +251,63 @@ static int validate_templates(struct run *run, te_error *err)
 	return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One single-platform job per platform, then the image's own tag. */
+static int compute_index_tag(struct run *run, struct image_job *job,
+                             te_error *err)
+{
+	const te_strvec *platforms = &job->cfg->platforms;
+	const char **sorted = NULL, **tags = NULL;
+	te_image_platform parsed;
+	size_t i, n = platforms->count;
+	int rc = 0;
+
+	sorted = calloc(n + 1, sizeof(*sorted));
+	tags = calloc(n + 1, sizeof(*tags));
+	job->platforms = calloc(n + 1, sizeof(*job->platforms));
+	if (!sorted || !tags || !job->platforms) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	memcpy(sorted, platforms->items, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_str);
+	for (i = 0; i < n; i++) {
+		struct image_job *p = &job->platforms[i];
+
+		rc = te_image_platform_parse(&parsed, sorted[i], err);
+		if (rc < 0) {
+			te_error_wrap(err, "image \"%s\"", job->cfg->name);
+			goto done;
+		}
+		job_init(p, job->cfg);
+		job->nplatforms++;
+		p->platform = sorted[i];
+		/* Errors name the image already. */
+		rc = te_digest_image(&p->inputs, run->src, run->commit,
+		                     job->cfg, p->platform, err);
+		if (rc == TE_ENOTFOUND)
+			rc = err->code = TE_EINVALID;
+		if (rc < 0)
+			goto done;
+		p->stages_tag = p->inputs.content_tag;
+		tags[i] = p->stages_tag;
+	}
+	rc = te_digest_multiplatform(job->index_tag, sorted, tags, n, err);
+	if (rc < 0) {
+		te_error_wrap(err, "image \"%s\"", job->cfg->name);
+		goto done;
+	}
+	job->stages_tag = job->index_tag;
+done:
+	free(sorted);
+	free(tags);
+	return rc;
+}
+
 static int compute_content_tags(struct run *run, te_error *err)
 {
 	size_t i;
@@ -203,12 +317,10 @@ static int compute_content_tags(struct run *run, te_error *err)
 		struct image_job *job = &run->jobs[i];
 		const te_strvec *platforms = &job->cfg->platforms;
 
-		if (platforms->count > 1)
-			return te_error_set(
-			    err, TE_EUNSUPPORTED,
-			    "image \"%s\": multi-platform builds are not "
-			    "supported yet",
-			    job->cfg->name);
+		if (platforms->count > 1) {
+			rc = compute_index_tag(run, job, err);
+			continue;
+		}
 		job->platform = platforms->count ? platforms->items[0] : NULL;
 		rc = te_digest_image(&job->inputs, run->src, run->commit,
 		                     job->cfg, job->platform, err);
@@ -267,6 +379,62 @@ static int add_insecure_host(te_strvec *hosts, const char *ref_text,
 	    !te_strvec_contains(hosts, ref.domain))
 		rc = te_strvec_push(hosts, ref.domain, err);
 	te_ref_dispose(&ref);
+	return rc;
+}
+
+/* Delete dir/auth.json and dir (best effort). */
+static void remove_authfile(char *path)
+{
+	char *slash;
+
+	unlink(path);
+	slash = strrchr(path, '/');
+	if (slash && strcmp(slash, "/auth.json") == 0) {
+		*slash = '\0';
+		rmdir(path);
+		*slash = '/';
+	}
+}
+
+/* buildah gets the credentials export itself would use (helpers already
+ * run) in a private auth.json: state/tmp/auth-XXXXXX/auth.json, 0600. */
+static int make_authfile(te_buf *path, struct run *run, struct image_job *job,
+                         te_error *err)
+{
+	te_registry_opts ropts = {0};
+	te_strvec hosts = TE_STRVEC_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < job->inputs.bases.count; i++)
+		rc = add_insecure_host(&hosts, job->inputs.bases.items[i], true,
+		                       err);
+	if (rc == 0 && !te_strvec_contains(&hosts, run->repo.domain))
+		rc = te_strvec_push(&hosts, run->repo.domain, err);
+	if (rc == 0)
+		rc = te_buf_printf(path, err, "%s/tmp/auth-XXXXXX",
+		                   run->opts->state_dir);
+	if (rc < 0)
+		goto done;
+	if (!mkdtemp(path->ptr)) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "mkdtemp %s",
+		                        path->ptr);
+		te_buf_clear(path);
+		goto done;
+	}
+	rc = te_buf_puts(path, "/auth.json", err);
+	if (rc < 0)
+		goto done;
+	base_registry_opts(&ropts, run);
+	rc = te_registry_authfile_write(path->ptr,
+	                                (const char *const *)hosts.items,
+	                                hosts.count, &ropts, err);
+done:
+	if (rc < 0 && path->len)
+		remove_authfile(path->ptr);
+	if (rc < 0)
+		te_buf_clear(path);
+	te_strvec_dispose(&hosts);
 	return rc;
 }
 
@@ -331,9 +499,8 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 		rc =
 		    te_buf_printf(&image_ref, err, "%s/%s:%s", run->repo.domain,
 		                  run->repo.path, job->stages_tag);
-	if (rc == 0 && run->opts->docker_config)
-		rc = te_buf_printf(&authfile, err, "%s/config.json",
-		                   run->opts->docker_config);
+	if (rc == 0)
+		rc = make_authfile(&authfile, run, job, err);
 	if (rc < 0)
 		goto done;
 
@@ -347,9 +514,7 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	bopts.platform = job->platform;
 	bopts.labels = labels;
 	bopts.image_ref = image_ref.ptr;
-	bopts.authfile = authfile.len && access(authfile.ptr, R_OK) == 0
-	                     ? authfile.ptr
-	                     : NULL;
+	bopts.authfile = authfile.len ? authfile.ptr : NULL;
 	bopts.insecure_hosts = (const char *const *)insecure.items;
 	bopts.ninsecure_hosts = insecure.count;
 	bopts.skip_tls_verify = run->opts->skip_tls_verify;
@@ -360,6 +525,8 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 done:
 	if (have_ctx)
 		remove_tree(ctx.ptr);
+	if (authfile.len)
+		remove_authfile(authfile.ptr);
 	te_labels_free(labels);
 	te_strvec_dispose(&insecure);
 	te_buf_dispose(&ctx);
@@ -398,16 +565,304 @@ static int ensure_built(struct run *run, struct image_job *job,
 	return 0;
 }
 
+#define DOCKER_V2_TYPE "application/vnd.docker.distribution.manifest.v2+json"
+#define DOCKER_LIST_TYPE                                                       \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define OCI_INDEX_TYPE "application/vnd.oci.image.index.v1+json"
+
+/* The index entry of one built platform image, after checking that the
+ * image really is for that platform. */
+static int index_child(te_image_index_child *out, struct run *run,
+                       te_registry *reg, struct image_job *p, te_error *err)
+{
+	te_buf body = TE_BUF_INIT(TE_MANIFEST_MAX);
+	te_buf config = TE_BUF_INIT(TE_CONFIG_MAX);
+	te_image_platform want;
+	char have[TE_PLATFORM_STR_MAX];
+	int rc;
+
+	rc = te_registry_manifest_get(&body, p->media_type, p->digest, reg,
+	                              run->repo.path, p->stages_tag, err);
+	if (rc < 0)
+		goto done;
+	if (!te_image_is_manifest_type(p->media_type)) {
+		rc = te_error_set(err, TE_EUNSUPPORTED,
+		                  "stages image %s has media type %s, not an "
+		                  "image manifest",
+		                  p->stages_tag, p->media_type);
+		goto done;
+	}
+	rc = te_image_manifest_parse(&p->parsed, body.ptr, body.len, err);
+	if (rc == 0)
+		rc = te_registry_blob_get(&config, reg, run->repo.path,
+		                          p->parsed.config_digest, err);
+	if (rc == 0)
+		rc = te_image_config_platform(&out->platform, config.ptr,
+		                              config.len, err);
+	if (rc == 0)
+		rc = te_image_platform_parse(&want, p->platform, err);
+	if (rc < 0)
+		goto done;
+	if (!te_image_platform_matches(&want, &out->platform)) {
+		te_image_platform_format(have, &out->platform);
+		rc = te_error_set(err, TE_EBUILD,
+		                  "the image built for %s is for %s",
+		                  p->platform, have);
+		goto done;
+	}
+	out->media_type = p->media_type;
+	out->digest = p->digest;
+	out->size = (int64_t)body.len;
+done:
+	te_buf_dispose(&body);
+	te_buf_dispose(&config);
+	return rc;
+}
+
+/* Store the index of the platform images under the image's tag.  The
+ * children are pushed already: a registry refuses an index whose
+ * children it lacks. */
+static int push_stages_index(struct run *run, te_registry *reg,
+                             struct image_job *job, te_error *err)
+{
+	te_image_index_child *children = NULL;
+	te_buf index = TE_BUF_INIT(TE_MANIFEST_MAX);
+	const char *media_type = DOCKER_LIST_TYPE;
+	char digest[TE_DIGEST_STR_MAX];
+	size_t i;
+	int rc = 0;
+
+	children = calloc(job->nplatforms + 1, sizeof(*children));
+	if (!children)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; i < job->nplatforms && rc == 0; i++) {
+		rc = index_child(&children[i], run, reg, &job->platforms[i],
+		                 err);
+		/* A Docker list holds only Docker manifests. */
+		if (rc == 0 && strcmp(children[i].media_type, DOCKER_V2_TYPE))
+			media_type = OCI_INDEX_TYPE;
+	}
+	if (rc == 0)
+		rc = te_image_index_build(&index, media_type, children,
+		                          job->nplatforms, err);
+	if (rc == 0)
+		rc = te_registry_manifest_put(digest, reg, run->repo.path,
+		                              job->stages_tag, media_type,
+		                              index.ptr, index.len, err);
+	if (rc == 0)
+		te_log_emit(&run->log, TE_LOG_INFO, "stored index %s/%s:%s@%s",
+		            run->repo.domain, run->repo.path, job->stages_tag,
+		            digest);
+	free(children);
+	te_buf_dispose(&index);
+	if (rc < 0)
+		te_error_wrap(err, "image \"%s\"", job->cfg->name);
+	return rc;
+}
+
+/* Build each missing platform image, then the index, unless the index is
+ * stored already. */
+static int ensure_built_index(struct run *run, struct image_job *job,
+                              te_export_image *res, te_error *err)
+{
+	char digest[TE_DIGEST_STR_MAX];
+	te_registry *reg = NULL;
+	bool exists = false;
+	size_t i;
+	int rc;
+
+	rc = registry_for(&reg, run, run->repo.domain, err);
+	if (rc < 0)
+		return rc;
+	rc = te_registry_manifest_exists(&exists, digest, reg, run->repo.path,
+	                                 job->stages_tag, err);
+	if (rc < 0)
+		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
+		                     run->repo.path, job->stages_tag);
+	if (exists) {
+		te_log_emit(&run->log, TE_LOG_INFO,
+		            "%s: %s/%s:%s exists, not building", job->cfg->name,
+		            run->repo.domain, run->repo.path, job->stages_tag);
+		return 0;
+	}
+	for (i = 0; i < job->nplatforms; i++) {
+		rc = ensure_built(run, &job->platforms[i], res, err);
+		if (rc < 0)
+			return te_error_wrap(err, "platform %s",
+			                     job->platforms[i].platform);
+	}
+	return push_stages_index(run, reg, job, err);
+}
+
 /* ---- relabelling ------------------------------------------------------- */
+
+/*
+ * The exported manifest and config of one image manifest: the config
+ * relabelled (or kept as it is when relabel is false, for attestations),
+ * the manifest pointing at it.
+ */
+static int relabel_manifest(struct run *run, te_registry *reg,
+                            struct image_job *job, const te_buf *source,
+                            bool relabel, te_error *err)
+{
+	te_buf original = TE_BUF_INIT(TE_CONFIG_MAX);
+	bool changed = false;
+	int rc;
+
+	rc = te_image_manifest_parse(&job->parsed, source->ptr, source->len,
+	                             err);
+	if (rc == 0)
+		rc = te_registry_blob_get(relabel ? &original : &job->config,
+		                          reg, run->repo.path,
+		                          job->parsed.config_digest, err);
+	if (rc == 0 && relabel)
+		rc = te_image_relabel_config(&job->config, &changed,
+		                             original.ptr, original.len,
+		                             run->opts->add_labels, err);
+	if (rc < 0)
+		goto done;
+	if (!changed) {
+		memcpy(job->config_digest, job->parsed.config_digest,
+		       TE_DIGEST_STR_MAX);
+		rc = te_buf_put(&job->manifest, source->ptr, source->len, err);
+		goto done;
+	}
+	te_image_sha256(job->config_digest, job->config.ptr, job->config.len);
+	rc = te_image_manifest_set_config(&job->manifest, source->ptr,
+	                                  source->len, job->config_digest,
+	                                  job->config.len, err);
+done:
+	te_buf_dispose(&original);
+	return rc;
+}
+
+/* One entry of a stages index, fetched by digest and relabelled. */
+static int prepare_child(struct run *run, te_registry *reg,
+                         struct image_job *child, const te_image_index_entry *e,
+                         te_error *err)
+{
+	te_buf body = TE_BUF_INIT(TE_MANIFEST_MAX);
+	char digest[TE_DIGEST_STR_MAX];
+	int rc;
+
+	memcpy(child->source_digest, e->digest, TE_DIGEST_STR_MAX);
+	te_image_platform_format(child->platform_desc, &e->platform);
+	child->attestation = e->attestation;
+	rc = te_registry_manifest_get(&body, child->media_type, digest, reg,
+	                              run->repo.path, e->digest, err);
+	if (rc < 0)
+		goto done;
+	if (body.len != (size_t)e->size ||
+	    (e->media_type[0] && strcmp(e->media_type, child->media_type))) {
+		rc = te_error_set(err, TE_EINVALID,
+		                  "manifest %s does not match its index entry "
+		                  "(size or media type)",
+		                  e->digest);
+		goto done;
+	}
+	if (!te_image_is_manifest_type(child->media_type)) {
+		rc =
+		    te_error_set(err, TE_EUNSUPPORTED,
+		                 "index entry %s has media type %s; only image "
+		                 "manifests are supported in an index",
+		                 e->digest, child->media_type);
+		goto done;
+	}
+	rc = relabel_manifest(run, reg, child, &body, !e->attestation, err);
+	if (rc == 0)
+		te_image_sha256(child->digest, child->manifest.ptr,
+		                child->manifest.len);
+done:
+	te_buf_dispose(&body);
+	return rc;
+}
+
+static bool seen_digest(const te_image_index *idx, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (strcmp(idx->entries[j].digest, idx->entries[i].digest) == 0)
+			return true;
+	return false;
+}
+
+/* Attestations are not published once the index drops them. */
+static void drop_attestation_children(struct image_job *job)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < job->nchildren; i++) {
+		if (job->children[i].attestation)
+			job_dispose(&job->children[i]);
+		else
+			job->children[kept++] = job->children[i];
+	}
+	job->nchildren = kept;
+}
+
+/* A stages index: every child relabelled, then the index rewritten. */
+static int prepare_index(struct run *run, te_registry *reg,
+                         struct image_job *job, const te_buf *source,
+                         te_error *err)
+{
+	te_image_index idx = {0};
+	te_image_index_update *updates = NULL;
+	size_t i, nupdates = 0, nimages = 0;
+	bool changed = false;
+	int rc;
+
+	rc = te_image_index_parse(&idx, source->ptr, source->len, err);
+	if (rc < 0)
+		goto done;
+	job->children = calloc(idx.nentries + 1, sizeof(*job->children));
+	updates = calloc(idx.nentries + 1, sizeof(*updates));
+	if (!job->children || !updates) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < idx.nentries; i++) {
+		struct image_job *child = &job->children[job->nchildren];
+
+		/* Two entries may share a manifest; publish it once. */
+		if (seen_digest(&idx, i))
+			continue;
+		job_init(child, job->cfg);
+		job->nchildren++;
+		rc = prepare_child(run, reg, child, &idx.entries[i], err);
+		if (rc < 0)
+			goto done;
+		nimages += !child->attestation;
+		if (strcmp(child->digest, child->source_digest) == 0)
+			continue;
+		updates[nupdates].digest = child->source_digest;
+		updates[nupdates].new_digest = child->digest;
+		updates[nupdates].new_size = (int64_t)child->manifest.len;
+		nupdates++;
+	}
+	if (nimages == 0) {
+		rc = te_error_set(err, TE_EINVALID,
+		                  "stages index %s has no image entries",
+		                  job->stages_tag);
+		goto done;
+	}
+	rc = te_image_index_rewrite(&job->manifest, &changed, source->ptr,
+	                            source->len, updates, nupdates,
+	                            nupdates > 0, err);
+	if (rc == 0 && nupdates > 0)
+		drop_attestation_children(job);
+done:
+	te_image_index_dispose(&idx);
+	free(updates);
+	return rc;
+}
 
 /* Read the stages manifest and config once; produce the exported ones. */
 static int prepare_export(struct run *run, struct image_job *job, te_error *err)
 {
 	char digest[TE_DIGEST_STR_MAX];
-	te_buf original = TE_BUF_INIT(TE_CONFIG_MAX);
 	te_buf source = TE_BUF_INIT(TE_MANIFEST_MAX);
 	te_registry *reg = NULL;
-	bool changed = false;
 	int rc;
 
 	rc = registry_for(&reg, run, run->repo.domain, err);
@@ -417,39 +872,70 @@ static int prepare_export(struct run *run, struct image_job *job, te_error *err)
 		                              job->stages_tag, err);
 	if (rc < 0)
 		goto done;
+	if (te_image_is_index_type(job->media_type)) {
+		rc = prepare_index(run, reg, job, &source, err);
+		goto done;
+	}
 	if (!te_image_is_manifest_type(job->media_type)) {
 		rc = te_error_set(err, TE_EUNSUPPORTED,
 		                  "stages image %s has media type %s; only "
-		                  "single-platform image manifests are "
-		                  "supported yet",
+		                  "image manifests and indexes are supported",
 		                  job->stages_tag, job->media_type);
 		goto done;
 	}
-	rc = te_image_manifest_parse(&job->parsed, source.ptr, source.len, err);
-	if (rc == 0)
-		rc = te_registry_blob_get(&original, reg, run->repo.path,
-		                          job->parsed.config_digest, err);
-	if (rc == 0)
-		rc = te_image_relabel_config(&job->config, &changed,
-		                             original.ptr, original.len,
-		                             run->opts->add_labels, err);
-	if (rc < 0)
-		goto done;
-	if (!changed) {
-		memcpy(job->config_digest, job->parsed.config_digest,
-		       TE_DIGEST_STR_MAX);
-		rc = te_buf_put(&job->manifest, source.ptr, source.len, err);
-		goto done;
-	}
-	te_image_sha256(job->config_digest, job->config.ptr, job->config.len);
-	rc = te_image_manifest_set_config(&job->manifest, source.ptr,
-	                                  source.len, job->config_digest,
-	                                  job->config.len, err);
+	rc = relabel_manifest(run, reg, job, &source, true, err);
 done:
-	te_buf_dispose(&original);
 	te_buf_dispose(&source);
 	if (rc < 0)
 		te_error_wrap(err, "image \"%s\"", job->cfg->name);
+	return rc;
+}
+
+/* Layers, config and manifest of one image into dst_path under ref (a tag
+ * or a digest); *copied grows by the bytes streamed. */
+static int push_image(char digest[TE_DIGEST_STR_MAX], uint64_t *copied,
+                      struct run *run, te_registry *dst_reg,
+                      const char *dst_path, te_registry *src_reg,
+                      const struct image_job *job, const char *ref,
+                      te_error *err)
+{
+	uint64_t n = 0;
+	int rc;
+
+	rc = te_registry_blobs_copy(
+	    &n, dst_reg, dst_path, src_reg, run->repo.path, job->parsed.layers,
+	    job->parsed.nlayers, run->opts->parallel, err);
+	if (rc == 0)
+		rc =
+		    te_registry_blob_put(dst_reg, dst_path, job->config_digest,
+		                         job->config.ptr, job->config.len, err);
+	if (rc == 0)
+		rc = te_registry_manifest_put(
+		    digest, dst_reg, dst_path, ref, job->media_type,
+		    job->manifest.ptr, job->manifest.len, err);
+	*copied += n;
+	return rc;
+}
+
+/* The children by digest, then the index under ref. */
+static int push_index(char digest[TE_DIGEST_STR_MAX], uint64_t *copied,
+                      struct run *run, te_registry *dst_reg,
+                      const char *dst_path, te_registry *src_reg,
+                      const struct image_job *job, const char *ref,
+                      te_error *err)
+{
+	char child_digest[TE_DIGEST_STR_MAX];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < job->nchildren && rc == 0; i++)
+		rc = push_image(child_digest, copied, run, dst_reg, dst_path,
+		                src_reg, &job->children[i],
+		                job->children[i].digest, err);
+	if (rc == 0)
+		rc = te_registry_manifest_put(
+		    digest, dst_reg, dst_path, ref, job->media_type,
+		    job->manifest.ptr, job->manifest.len, err);
 	return rc;
 }
 
@@ -479,18 +965,14 @@ static int publish(struct run *run, struct image_job *job, te_exported_ref *out,
 		rc = registry_for(&dst_reg, run, dst.domain, err);
 	if (rc < 0)
 		goto done;
-	rc = te_registry_blobs_copy(
-	    &copied, dst_reg, dst.path, src_reg, run->repo.path,
-	    job->parsed.layers, job->parsed.nlayers, run->opts->parallel, err);
-	if (rc == 0)
+	if (te_image_is_index_type(job->media_type))
 		rc =
-		    te_registry_blob_put(dst_reg, dst.path, job->config_digest,
-		                         job->config.ptr, job->config.len, err);
-	if (rc == 0)
-		rc = te_registry_manifest_put(
-		    digest, dst_reg, dst.path,
-		    dst.digest ? dst.digest : dst.tag, job->media_type,
-		    job->manifest.ptr, job->manifest.len, err);
+		    push_index(digest, &copied, run, dst_reg, dst.path, src_reg,
+		               job, dst.digest ? dst.digest : dst.tag, err);
+	else
+		rc =
+		    push_image(digest, &copied, run, dst_reg, dst.path, src_reg,
+		               job, dst.digest ? dst.digest : dst.tag, err);
 	if (rc < 0)
 		goto done;
 	run->result->bytes_copied += copied;
@@ -510,15 +992,46 @@ done:
 	return rc;
 }
 
+/* The exported children of an index, for the report. */
+static int report_platforms(te_export_image *res, const struct image_job *job,
+                            te_error *err)
+{
+	size_t i;
+
+	if (!job->nchildren)
+		return 0;
+	res->platforms = calloc(job->nchildren + 1, sizeof(*res->platforms));
+	if (!res->platforms)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; i < job->nchildren; i++) {
+		const struct image_job *child = &job->children[i];
+		te_export_platform *p = &res->platforms[res->nplatforms];
+
+		if (child->attestation)
+			continue;
+		res->nplatforms++;
+		p->platform = te_strdup(child->platform_desc, err);
+		p->digest = te_strdup(child->digest, err);
+		if (!p->platform || !p->digest)
+			return TE_ENOMEM;
+	}
+	return 0;
+}
+
 static int export_image(struct run *run, struct image_job *job,
                         te_export_image *res, te_error *err)
 {
 	size_t i;
 	int rc;
 
-	rc = ensure_built(run, job, res, err);
+	if (job->nplatforms)
+		rc = ensure_built_index(run, job, res, err);
+	else
+		rc = ensure_built(run, job, res, err);
 	if (rc == 0)
 		rc = prepare_export(run, job, err);
+	if (rc == 0)
+		rc = report_platforms(res, job, err);
 	if (rc < 0)
 		return rc;
 	res->refs = calloc(run->opts->ntags + 1, sizeof(*res->refs));
@@ -656,12 +1169,8 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	*out = run.result;
 	run.result = NULL;
 done:
-	for (i = 0; i < run.njobs; i++) {
-		te_image_inputs_dispose(&run.jobs[i].inputs);
-		te_buf_dispose(&run.jobs[i].manifest);
-		te_buf_dispose(&run.jobs[i].config);
-		te_image_manifest_dispose(&run.jobs[i].parsed);
-	}
+	for (i = 0; i < run.njobs; i++)
+		job_dispose(&run.jobs[i]);
 	free(run.jobs);
 	for (i = 0; i < run.nregistries; i++)
 		te_registry_free(run.registries[i]);
@@ -687,6 +1196,11 @@ void te_export_result_free(te_export_result *res)
 			free(img->refs[j].digest);
 		}
 		free(img->refs);
+		for (j = 0; j < img->nplatforms; j++) {
+			free(img->platforms[j].platform);
+			free(img->platforms[j].digest);
+		}
+		free(img->platforms);
 		free(img->name);
 		free(img->content_based_tag);
 		free(img->stages_ref);
@@ -694,6 +1208,23 @@ void te_export_result_free(te_export_result *res)
 	free(res->images);
 	free(res->git_tag);
 	free(res);
+}
+
+/* "platforms": [{"platform": "linux/arm64", "digest": ...}, ...] */
+static int platforms_report(json_t *o, const te_export_image *img)
+{
+	json_t *list = json_array();
+	size_t j;
+
+	if (json_object_set_new(o, "platforms", list))
+		return -1;
+	for (j = 0; j < img->nplatforms; j++)
+		if (json_array_append_new(
+		        list, json_pack("{s:s, s:s}", "platform",
+		                        img->platforms[j].platform, "digest",
+		                        img->platforms[j].digest)))
+			return -1;
+	return 0;
 }
 
 static json_t *image_report(const te_export_image *img)
@@ -716,6 +1247,10 @@ static json_t *image_report(const te_export_image *img)
 			json_decref(o);
 			return NULL;
 		}
+	}
+	if (img->nplatforms && platforms_report(o, img) < 0) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }

@@ -1,5 +1,6 @@
 #include "tagexport/image.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,11 +68,13 @@ static int load(json_t **out, const void *data, size_t len, const char *what,
 static int read_descriptor(char digest[TE_DIGEST_STR_MAX], int64_t *size,
                            json_t *desc, const char *what, te_error *err)
 {
-	const char *d = json_string_value(json_object_get(desc, "digest"));
+	json_t *dv = json_object_get(desc, "digest");
+	const char *d = json_string_value(dv);
 	json_t *s = json_object_get(desc, "size");
 
-	if (!te_image_digest_valid(d) || !json_is_integer(s) ||
-	    json_integer_value(s) < 0)
+	/* The length check also refuses an embedded NUL. */
+	if (!te_image_digest_valid(d) || json_string_length(dv) != 71 ||
+	    !json_is_integer(s) || json_integer_value(s) < 0)
 		return te_error_set(err, TE_EINVALID,
 		                    "manifest has a malformed %s descriptor",
 		                    what);
@@ -269,6 +272,400 @@ int te_image_manifest_set_config(te_buf *out, const void *manifest, size_t len,
 	                        json_integer((json_int_t)config_size))) {
 		rc = te_error_set(err, TE_ENOMEM, "out of memory");
 		goto done;
+	}
+	rc = dump_into(out, root, err);
+done:
+	json_decref(root);
+	return rc;
+}
+
+/* ---- indexes (oci-distribution.md 1.2, 4.3) ---------------------------- */
+
+#define DOCKER_LIST_TYPE                                                       \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define OCI_INDEX_TYPE "application/vnd.oci.image.index.v1+json"
+
+bool te_image_is_index_type(const char *mt)
+{
+	return strcmp(mt, OCI_INDEX_TYPE) == 0 ||
+	       strcmp(mt, DOCKER_LIST_TYPE) == 0;
+}
+
+/* 1-31 characters of [A-Za-z0-9._-]: safe in logs, reports and argv. */
+static bool platform_field_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len >= TE_PLATFORM_FIELD_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* A platform field of a JSON object; optional ones may be absent. */
+static int platform_field(char out[TE_PLATFORM_FIELD_MAX], json_t *obj,
+                          const char *key, bool required, const char *what,
+                          te_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	const char *s = json_string_value(v);
+
+	out[0] = '\0';
+	if (!v && !required)
+		return 0;
+	if (!s || !platform_field_ok(s, json_string_length(v)))
+		return te_error_set(err, TE_EINVALID,
+		                    "%s has a missing or malformed \"%s\"",
+		                    what, key);
+	memcpy(out, s, json_string_length(v) + 1);
+	return 0;
+}
+
+static int read_platform(te_image_platform *out, json_t *obj, const char *what,
+                         te_error *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return te_error_set(err, TE_EINVALID,
+		                    "%s platform is not an object", what);
+	rc = platform_field(out->os, obj, "os", true, what, err);
+	if (rc == 0)
+		rc = platform_field(out->architecture, obj, "architecture",
+		                    true, what, err);
+	if (rc == 0)
+		rc = platform_field(out->variant, obj, "variant", false, what,
+		                    err);
+	return rc;
+}
+
+int te_image_platform_parse(te_image_platform *out, const char *text,
+                            te_error *err)
+{
+	char *fields[3];
+	const char *p = text;
+	size_t i, len;
+
+	memset(out, 0, sizeof(*out));
+	fields[0] = out->os;
+	fields[1] = out->architecture;
+	fields[2] = out->variant;
+	for (i = 0; i < 3; i++) {
+		len = strcspn(p, "/");
+		if (!platform_field_ok(p, len))
+			break;
+		memcpy(fields[i], p, len);
+		fields[i][len] = '\0';
+		p += len;
+		if (*p == '\0' && i >= 1)
+			return 0;
+		if (*p != '/')
+			break;
+		p++;
+	}
+	memset(out, 0, sizeof(*out));
+	return te_error_set(err, TE_EINVALID,
+	                    "platform \"%.100s\" is not OS/ARCH[/VARIANT]",
+	                    text);
+}
+
+int te_image_config_platform(te_image_platform *out, const void *config,
+                             size_t len, te_error *err)
+{
+	json_t *root = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = load(&root, config, len, "image config", err);
+	if (rc == 0)
+		rc = read_platform(out, root, "image config", err);
+	json_decref(root);
+	return rc;
+}
+
+bool te_image_platform_matches(const te_image_platform *want,
+                               const te_image_platform *have)
+{
+	return strcmp(want->os, have->os) == 0 &&
+	       strcmp(want->architecture, have->architecture) == 0 &&
+	       (!want->variant[0] || strcmp(want->variant, have->variant) == 0);
+}
+
+void te_image_platform_format(char out[TE_PLATFORM_STR_MAX],
+                              const te_image_platform *p)
+{
+	out[0] = '\0';
+	if (!p->os[0] && !p->architecture[0])
+		return;
+	snprintf(out, TE_PLATFORM_STR_MAX, "%s/%s%s%s", p->os, p->architecture,
+	         p->variant[0] ? "/" : "", p->variant);
+}
+
+static bool is_attestation(json_t *desc, const te_image_index_entry *e)
+{
+	json_t *annotations = json_object_get(desc, "annotations");
+	const char *type = json_string_value(
+	    json_object_get(annotations, "vnd.docker.reference.type"));
+
+	if (type && strcmp(type, "attestation-manifest") == 0)
+		return true;
+	return e->has_platform && strcmp(e->platform.os, "unknown") == 0 &&
+	       strcmp(e->platform.architecture, "unknown") == 0;
+}
+
+static int media_type_field(char out[128], json_t *obj, const char *what,
+                            te_error *err)
+{
+	json_t *v = json_object_get(obj, "mediaType");
+
+	out[0] = '\0';
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= 128 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return te_error_set(err, TE_EINVALID,
+		                    "%s has a malformed mediaType", what);
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int read_entry(te_image_index_entry *e, json_t *desc, te_error *err)
+{
+	json_t *annotations, *platform;
+	int rc;
+
+	if (!json_is_object(desc))
+		return te_error_set(err, TE_EINVALID,
+		                    "index entry is not an object");
+	rc = read_descriptor(e->digest, &e->size, desc, "index entry", err);
+	if (rc == 0)
+		rc = media_type_field(e->media_type, desc, "index entry", err);
+	if (rc < 0)
+		return rc;
+	annotations = json_object_get(desc, "annotations");
+	if (annotations && !json_is_object(annotations))
+		return te_error_set(err, TE_EINVALID,
+		                    "index entry annotations are not an "
+		                    "object");
+	platform = json_object_get(desc, "platform");
+	if (platform) {
+		rc = read_platform(&e->platform, platform, "index entry", err);
+		if (rc < 0)
+			return rc;
+		e->has_platform = true;
+	}
+	e->attestation = is_attestation(desc, e);
+	return 0;
+}
+
+/* Validate a loaded index document and fill out from it. */
+static int index_from_root(te_image_index *out, json_t *root, te_error *err)
+{
+	json_t *version = json_object_get(root, "schemaVersion");
+	json_t *manifests = json_object_get(root, "manifests");
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_integer(version) || json_integer_value(version) != 2)
+		return te_error_set(err, TE_EINVALID,
+		                    "image index schemaVersion is not 2");
+	rc = media_type_field(out->media_type, root, "image index", err);
+	if (rc < 0)
+		return rc;
+	if (!json_is_array(manifests))
+		return te_error_set(err, TE_EINVALID,
+		                    "image index has no manifests array");
+	if (json_array_size(manifests) > TE_IMAGE_INDEX_MAX_ENTRIES)
+		return te_error_set(
+		    err, TE_EINVALID, "image index has %zu entries (max %d)",
+		    json_array_size(manifests), TE_IMAGE_INDEX_MAX_ENTRIES);
+	out->entries =
+	    calloc(json_array_size(manifests) + 1, sizeof(*out->entries));
+	if (!out->entries)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; i < json_array_size(manifests); i++) {
+		rc = read_entry(&out->entries[i], json_array_get(manifests, i),
+		                err);
+		if (rc < 0) {
+			te_image_index_dispose(out);
+			return rc;
+		}
+		out->nentries++;
+	}
+	return 0;
+}
+
+int te_image_index_parse(te_image_index *out, const void *data, size_t len,
+                         te_error *err)
+{
+	json_t *root = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = load(&root, data, len, "image index", err);
+	if (rc == 0)
+		rc = index_from_root(out, root, err);
+	json_decref(root);
+	return rc;
+}
+
+void te_image_index_dispose(te_image_index *idx)
+{
+	free(idx->entries);
+	memset(idx, 0, sizeof(*idx));
+}
+
+static const te_image_index_update *
+find_update(const te_image_index_update *updates, size_t n, const char *digest)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(updates[i].digest, digest) == 0)
+			return &updates[i];
+	return NULL;
+}
+
+int te_image_index_rewrite(te_buf *out, bool *changed, const void *index,
+                           size_t len, const te_image_index_update *updates,
+                           size_t nupdates, bool drop_attestations,
+                           te_error *err)
+{
+	te_image_index idx = {0};
+	json_t *root = NULL, *manifests;
+	size_t i;
+	bool dropped = false;
+	int rc;
+
+	*changed = false;
+	for (i = 0; i < nupdates; i++)
+		if (!te_image_digest_valid(updates[i].digest) ||
+		    !te_image_digest_valid(updates[i].new_digest) ||
+		    updates[i].new_size < 0)
+			return te_error_set(err, TE_EINVALID,
+			                    "invalid index update");
+	rc = load(&root, index, len, "image index", err);
+	if (rc == 0)
+		rc = index_from_root(&idx, root, err);
+	if (rc < 0)
+		goto done;
+	manifests = json_object_get(root, "manifests");
+	/* Backwards, so removing an entry leaves the ones left to visit in
+	 * place. */
+	for (i = idx.nentries; i-- > 0;) {
+		const te_image_index_entry *e = &idx.entries[i];
+		const te_image_index_update *u;
+		json_t *desc = json_array_get(manifests, i);
+
+		if (drop_attestations && e->attestation) {
+			if (json_array_remove(manifests, i)) {
+				rc = te_error_set(err, TE_ENOMEM,
+				                  "out of memory");
+				goto done;
+			}
+			*changed = dropped = true;
+			continue;
+		}
+		u = find_update(updates, nupdates, e->digest);
+		if (!u || (strcmp(u->new_digest, e->digest) == 0 &&
+		           u->new_size == e->size))
+			continue;
+		if (json_object_set_new(desc, "digest",
+		                        json_string(u->new_digest)) ||
+		    json_object_set_new(
+		        desc, "size", json_integer((json_int_t)u->new_size))) {
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
+			goto done;
+		}
+		*changed = true;
+	}
+	if (dropped && json_array_size(manifests) == 0) {
+		rc = te_error_set(err, TE_EINVALID,
+		                  "image index has only attestation entries");
+		goto done;
+	}
+	if (*changed) {
+		rc = dump_into(out, root, err);
+	} else {
+		te_buf_clear(out);
+		rc = te_buf_put(out, index, len, err);
+	}
+done:
+	if (rc < 0)
+		*changed = false;
+	te_image_index_dispose(&idx);
+	json_decref(root);
+	return rc;
+}
+
+static bool platform_ok(const te_image_platform *p)
+{
+	return platform_field_ok(p->os, strlen(p->os)) &&
+	       platform_field_ok(p->architecture, strlen(p->architecture)) &&
+	       (!p->variant[0] ||
+	        platform_field_ok(p->variant, strlen(p->variant)));
+}
+
+static json_t *child_json(const te_image_index_child *c)
+{
+	json_t *platform, *desc;
+
+	platform = json_pack("{s:s, s:s}", "architecture",
+	                     c->platform.architecture, "os", c->platform.os);
+	if (platform && c->platform.variant[0] &&
+	    json_object_set_new(platform, "variant",
+	                        json_string(c->platform.variant))) {
+		json_decref(platform);
+		return NULL;
+	}
+	/* "o" steals platform, also when json_pack fails. */
+	desc = json_pack("{s:s, s:I, s:s, s:o}", "mediaType", c->media_type,
+	                 "size", (json_int_t)c->size, "digest", c->digest,
+	                 "platform", platform);
+	return desc;
+}
+
+int te_image_index_build(te_buf *out, const char *media_type,
+                         const te_image_index_child *children, size_t n,
+                         te_error *err)
+{
+	json_t *root = NULL, *manifests;
+	size_t i;
+	int rc = 0;
+
+	if (!media_type || !te_image_is_index_type(media_type) || n == 0 ||
+	    n > TE_IMAGE_INDEX_MAX_ENTRIES)
+		return te_error_set(err, TE_EINVALID,
+		                    "invalid image index request");
+	for (i = 0; i < n; i++)
+		if (!children[i].media_type ||
+		    !te_image_is_manifest_type(children[i].media_type) ||
+		    !te_image_digest_valid(children[i].digest) ||
+		    children[i].size < 0 || !platform_ok(&children[i].platform))
+			return te_error_set(err, TE_EINVALID,
+			                    "invalid image index entry %zu", i);
+	manifests = json_array();
+	root = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType",
+	                 media_type, "manifests", manifests);
+	if (!root) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		if (json_array_append_new(manifests,
+		                          child_json(&children[i]))) {
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
+			goto done;
+		}
 	}
 	rc = dump_into(out, root, err);
 done:

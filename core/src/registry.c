@@ -92,6 +92,10 @@ static int scope_for(char *out, size_t cap, const char *repo,
 static int url_for(te_buf *url, te_registry *reg, const char *repo,
                    const char *kind, const char *ref, te_error *err)
 {
+	int rc = te_reg__ready(reg, err); /* the scheme is known after it */
+
+	if (rc < 0)
+		return rc;
 	te_buf_clear(url);
 	return te_buf_printf(url, err, "%s/v2/%s/%s/%s", reg->base, repo, kind,
 	                     ref);
@@ -99,12 +103,111 @@ static int url_for(te_buf *url, te_registry *reg, const char *repo,
 
 /* ---- lifecycle ---- */
 
+static const char *const default_certs_dirs[] = {"/etc/containers/certs.d",
+                                                 "/etc/docker/certs.d"};
+
+/* The system CA bundle libcurl would use, read so certs.d CAs can be
+ * added to it (CURLOPT_CAINFO_BLOB replaces the bundle file). */
+static int add_system_cas(te_buf *pem, CURL *easy, te_error *err)
+{
+	const char *path = "/etc/ssl/certs/ca-certificates.crt";
+	char chunk[8192], *info = NULL;
+	FILE *f;
+	size_t n;
+	int rc = 0;
+
+#if LIBCURL_VERSION_NUM >= 0x075400
+	if (curl_easy_getinfo(easy, CURLINFO_CAINFO, &info) == CURLE_OK &&
+	    info && info[0])
+		path = info;
+#else
+	(void)easy;
+	(void)info;
+#endif
+	f = fopen(path, "rb");
+	if (!f)
+		return 0; /* no system store: certs.d CAs only */
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		rc = te_buf_put(pem, chunk, n, err);
+		if (rc < 0)
+			break;
+	}
+	fclose(f);
+	return rc;
+}
+
+static int setup_tls(te_registry *reg, const te_registry_opts *opts,
+                     te_error *err)
+{
+	const char *const *roots = default_certs_dirs;
+	size_t nroots = 2;
+	int rc;
+
+	if (opts && opts->certs_dirs) {
+		roots = opts->certs_dirs;
+		nroots = opts->ncerts_dirs;
+	}
+	rc =
+	    te_reg__certs_find(&reg->ca_pem, &reg->client_cert,
+	                       &reg->client_key, roots, nroots, reg->host, err);
+	if (rc < 0)
+		return te_error_wrap(err, "certs.d for %s", reg->host);
+	if (reg->ca_pem.len) {
+		te_log_emit(&reg->log, TE_LOG_DEBUG,
+		            "%s: CA certificates from certs.d", reg->host);
+		rc = add_system_cas(&reg->ca_pem, reg->easy, err);
+	}
+	return rc;
+}
+
+static int copy_opts(te_registry *reg, const te_registry_opts *opts,
+                     te_error *err)
+{
+	size_t i;
+
+	reg->timeout =
+	    opts && opts->timeout_seconds > 0 ? opts->timeout_seconds : 60;
+	reg->helper_timeout = opts && opts->helper_timeout_ms > 0
+	                          ? opts->helper_timeout_ms
+	                          : 10000;
+	reg->retry.attempts =
+	    opts && opts->retry_attempts > 0 ? opts->retry_attempts : 5;
+	reg->retry.base_ms =
+	    opts && opts->retry_base_ms > 0 ? opts->retry_base_ms : 1000;
+	reg->retry.total_ms =
+	    opts && opts->retry_total_ms > 0 ? opts->retry_total_ms : 120000;
+	reg->retry.max_delay_ms = TE_REG_BACKOFF_CAP_MS;
+	reg->retry.retry_after_cap = TE_REG_RETRY_AFTER_CAP_MS;
+	if (!opts)
+		return 0;
+	reg->log = opts->log;
+	if (opts->docker_config_dir) {
+		reg->config_dir = te_strdup(opts->docker_config_dir, err);
+		if (!reg->config_dir)
+			return TE_ENOMEM;
+	}
+	if (opts->nauth_files) {
+		reg->auth_files = calloc(opts->nauth_files, sizeof(char *));
+		if (!reg->auth_files)
+			return te_error_set(err, TE_ENOMEM, "out of memory");
+		reg->nauth_files = opts->nauth_files;
+		for (i = 0; i < opts->nauth_files; i++) {
+			reg->auth_files[i] = te_strdup(
+			    opts->auth_files[i] ? opts->auth_files[i] : "",
+			    err);
+			if (!reg->auth_files[i])
+				return TE_ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int te_registry_new(te_registry **out, const char *host,
                     const te_registry_opts *opts, te_error *err)
 {
 	te_registry *reg = NULL;
-	const char *api;
 	te_buf base = TE_BUF_INIT(1024);
+	bool loopback;
 	size_t i;
 	int rc = 0;
 
@@ -128,39 +231,42 @@ int te_registry_new(te_registry **out, const char *host,
 		rc = te_error_set(err, TE_ENOMEM, "out of memory");
 		goto done;
 	}
-	api = strcmp(host, "docker.io") == 0 ||
-	              strcmp(host, "index.docker.io") == 0
-	          ? "registry-1.docker.io"
-	          : host;
-	reg->https =
-	    !(opts && opts->insecure) && !te_reg__host_is_loopback(host);
-	reg->verify = reg->https && !(opts && opts->skip_tls_verify);
-	reg->timeout =
-	    opts && opts->timeout_seconds > 0 ? opts->timeout_seconds : 60;
-	if (opts)
-		reg->log = opts->log;
-	rc = te_buf_printf(&base, err, "%s://%s", reg->https ? "https" : "http",
-	                   api);
-	if (rc < 0)
-		goto done;
-	reg->base = te_buf_detach(&base);
+	te_buf_init(&reg->ca_pem, TE_REG_CA_PEM_MAX);
 	reg->host = te_strdup(host, err);
-	if (!reg->base || !reg->host) {
+	if (!reg->host) {
 		rc = TE_ENOMEM;
 		goto done;
 	}
-	if (opts && opts->docker_config_dir) {
-		reg->config_dir = te_strdup(opts->docker_config_dir, err);
-		if (!reg->config_dir) {
-			rc = TE_ENOMEM;
-			goto done;
-		}
+	reg->api_host = strcmp(host, "docker.io") == 0 ||
+	                        strcmp(host, "index.docker.io") == 0
+	                    ? "registry-1.docker.io"
+	                    : reg->host;
+	loopback = te_reg__host_is_loopback(host);
+	/* https first everywhere; loopback and --insecure-registry hosts
+	 * drop to http when the peer does not speak TLS.  Insecure means
+	 * no verification either (docker's meaning). */
+	reg->https = true;
+	reg->http_fallback = loopback || (opts && opts->insecure);
+	reg->verify = !(opts && (opts->skip_tls_verify || opts->insecure));
+	rc = copy_opts(reg, opts, err);
+	if (rc < 0)
+		goto done;
+	rc = te_buf_printf(&base, err, "https://%s", reg->api_host);
+	if (rc < 0)
+		goto done;
+	reg->base = te_buf_detach(&base);
+	if (!reg->base) {
+		rc = TE_ENOMEM;
+		goto done;
 	}
 	reg->easy = curl_easy_init();
 	if (!reg->easy) {
 		rc = te_error_set(err, TE_ERROR, "curl_easy_init failed");
 		goto done;
 	}
+	rc = setup_tls(reg, opts, err);
+	if (rc < 0)
+		goto done;
 	*out = reg;
 	reg = NULL;
 done:
@@ -177,10 +283,15 @@ void te_registry_free(te_registry *reg)
 		return;
 	for (i = 0; i < TE_REG_TOKENS; i++)
 		te_reg__token_clear(&reg->tokens[i]);
-	te_reg__secret_free(reg->user);
-	te_reg__secret_free(reg->pass);
+	te_reg__creds_clear(&reg->creds);
 	if (reg->easy)
 		curl_easy_cleanup(reg->easy);
+	for (i = 0; i < reg->nauth_files; i++)
+		free(reg->auth_files ? reg->auth_files[i] : NULL);
+	free(reg->auth_files);
+	te_buf_dispose(&reg->ca_pem);
+	free(reg->client_cert);
+	free(reg->client_key);
 	free(reg->config_dir);
 	free(reg->base);
 	free(reg->host);
@@ -503,9 +614,9 @@ done:
 	return rc;
 }
 
-int te_reg__upload_start(char **location, bool *created, te_registry *reg,
-                         const char *repo, const char *query, const char *scope,
-                         te_error *err)
+int te_reg__upload_start(char **location, bool *created, int64_t *chunk_min,
+                         te_registry *reg, const char *repo, const char *query,
+                         const char *scope, te_error *err)
 {
 	te_buf url = TE_BUF_INIT(4096);
 	struct te_reg_req r;
@@ -513,10 +624,15 @@ int te_reg__upload_start(char **location, bool *created, te_registry *reg,
 
 	*location = NULL;
 	*created = false;
+	if (chunk_min)
+		*chunk_min = 0;
 	memset(&r, 0, sizeof(r));
 	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
-	rc = te_buf_printf(&url, err, "%s/v2/%s/blobs/uploads/%s%s", reg->base,
-	                   repo, query ? "?" : "", query ? query : "");
+	rc = te_reg__ready(reg, err);
+	if (rc == 0)
+		rc = te_buf_printf(&url, err, "%s/v2/%s/blobs/uploads/%s%s",
+		                   reg->base, repo, query ? "?" : "",
+		                   query ? query : "");
 	if (rc < 0)
 		goto done;
 	r.method = "POST";
@@ -544,6 +660,8 @@ int te_reg__upload_start(char **location, bool *created, te_registry *reg,
 		                  reg->host, repo);
 		goto done;
 	}
+	if (chunk_min && r.resp.chunk_min > 0)
+		*chunk_min = r.resp.chunk_min;
 	rc = te_reg__resolve_location(location, url.ptr, r.resp.location, err);
 	if (rc < 0)
 		te_error_wrap(err, "POST blob upload %s/%s", reg->host, repo);
@@ -568,22 +686,128 @@ void te_reg__upload_cancel(te_registry *reg, const char *location,
 		r.method = "DELETE";
 		r.url = location;
 		r.scope = scope;
+		r.no_retry = true;
 		(void)te_reg__request(&r, reg, &e);
 	}
 	te_buf_dispose(&r.errbody);
 }
 
-int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
-                         const void *data, size_t len, te_error *err)
+/* The final PUT ?digest= of a session, with an optional body. */
+static int upload_finish(te_registry *reg, const char *location,
+                         const char *repo, const char *scope,
+                         const char *digest, const void *data, size_t len,
+                         long *status, te_error *err)
 {
-	char scope[600], dg[TE_DIGEST_STR_MAX];
-	char *loc = NULL, *put = NULL;
-	bool exists = false, created = false;
+	char *put = NULL;
 	struct te_reg_req r;
 	int rc;
 
+	*status = 0;
 	memset(&r, 0, sizeof(r));
 	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
+	rc = te_reg__url_add_digest(&put, location, digest, err);
+	if (rc < 0)
+		goto done;
+	r.method = "PUT";
+	r.url = put;
+	r.scope = scope;
+	r.content_type = "application/octet-stream";
+	r.body = data ? data : "";
+	r.body_len = len;
+	r.no_retry = true; /* a session is single-use: callers restart */
+	rc = te_reg__request(&r, reg, err);
+	if (rc < 0)
+		goto done;
+	*status = r.resp.status;
+	if (r.resp.status != 201) {
+		rc =
+		    te_reg__fail_status(&r, reg, "PUT blob", repo, digest, err);
+		goto done;
+	}
+	if (r.resp.docker_digest[0] &&
+	    strcmp(r.resp.docker_digest, digest) != 0)
+		rc =
+		    te_error_set(err, TE_EINVALID,
+		                 "PUT blob %s/%s@%s: registry stored '%.80s'",
+		                 reg->host, repo, digest, r.resp.docker_digest);
+done:
+	free(put);
+	te_buf_dispose(&r.errbody);
+	return rc;
+}
+
+int te_reg__upload_chunked(char **location, te_registry *reg, const char *repo,
+                           const char *scope, const char *digest,
+                           const void *data, size_t len, int64_t chunk,
+                           te_error *err)
+{
+	struct te_reg_req r;
+	size_t off = 0;
+	long status;
+	int rc = 0;
+
+	memset(&r, 0, sizeof(r));
+	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
+	if (chunk <= 0)
+		chunk = TE_REG_CHUNK_DEFAULT;
+	while (off < len) {
+		size_t n = len - off;
+		char *next = NULL;
+
+		if ((int64_t)n > chunk)
+			n = (size_t)chunk;
+		memset(&r.resp, 0, sizeof(r.resp));
+		r.method = "PATCH";
+		r.url = *location;
+		r.scope = scope;
+		r.content_type = "application/octet-stream";
+		snprintf(r.content_range, sizeof(r.content_range),
+		         "Content-Range: %zu-%zu", off, off + n - 1);
+		r.body = (const char *)data + off;
+		r.body_len = n;
+		r.no_retry = true;
+		rc = te_reg__request(&r, reg, err);
+		if (rc < 0)
+			goto done;
+		if (r.resp.status != 202) {
+			rc = te_reg__fail_status(&r, reg, "PATCH blob", repo,
+			                         digest, err);
+			goto done;
+		}
+		/* always the newest Location: it carries the offset */
+		if (r.resp.location[0]) {
+			rc = te_reg__resolve_location(&next, *location,
+			                              r.resp.location, err);
+			if (rc < 0)
+				goto done;
+			free(*location);
+			*location = next;
+		}
+		off += n;
+	}
+	rc = upload_finish(reg, *location, repo, scope, digest, NULL, 0,
+	                   &status, err);
+done:
+	te_buf_dispose(&r.errbody);
+	return rc;
+}
+
+/* Whether a failed monolithic PUT says "send chunks instead". */
+static bool wants_chunks(long status)
+{
+	return status == 400 || status == 405 || status == 411 ||
+	       status == 413 || status == 416 || status == 501;
+}
+
+int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
+                         const void *data, size_t len, te_error *err)
+{
+	char scope[600], dg[TE_DIGEST_STR_MAX], code[64];
+	char *loc = NULL;
+	bool exists = false, created = false;
+	int64_t start = te_reg__now_ms(), chunk_min = 0;
+	int attempt = 0, rc;
+
 	rc = te_registry_blob_exists(&exists, reg, repo, digest, err);
 	if (rc < 0 || exists)
 		goto done;
@@ -595,34 +819,59 @@ int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
 		goto done;
 	}
 	rc = scope_for(scope, sizeof(scope), repo, "pull,push", err);
-	if (rc == 0)
-		rc = te_reg__upload_start(&loc, &created, reg, repo, NULL,
-		                          scope, err);
-	if (rc == 0 && !created)
-		rc = te_reg__url_add_digest(&put, loc, digest, err);
-	if (rc < 0 || created)
-		goto done;
-	r.method = "PUT";
-	r.url = put;
-	r.scope = scope;
-	r.content_type = "application/octet-stream";
-	r.body = data ? data : "";
-	r.body_len = len;
-	rc = te_reg__request(&r, reg, err);
 	if (rc < 0)
 		goto done;
-	if (r.resp.status != 201) {
-		rc =
-		    te_reg__fail_status(&r, reg, "PUT blob", repo, digest, err);
-		goto done;
-	}
-	if (r.resp.docker_digest[0] &&
-	    strcmp(r.resp.docker_digest, digest) != 0) {
-		rc =
-		    te_error_set(err, TE_EINVALID,
-		                 "PUT blob %s/%s@%s: registry stored '%.80s'",
-		                 reg->host, repo, digest, r.resp.docker_digest);
-		goto done;
+	/* a session is single-use: a failed upload restarts with a new one */
+	for (;;) {
+		struct te_reg_retry_in in;
+		te_error e = TE_ERROR_INIT;
+		long status = 0, delay;
+
+		attempt++;
+		rc = te_reg__upload_start(&loc, &created, &chunk_min, reg, repo,
+		                          NULL, scope, err);
+		if (rc < 0 || created)
+			goto done;
+		if (reg->chunked || chunk_min > 0)
+			rc = te_reg__upload_chunked(
+			    &loc, reg, repo, scope, digest, data, len,
+			    chunk_min > 0 ? chunk_min : TE_REG_CHUNK_DEFAULT,
+			    &e);
+		else
+			rc = upload_finish(reg, loc, repo, scope, digest, data,
+			                   len, &status, &e);
+		if (rc == 0)
+			break;
+		te_reg__upload_cancel(reg, loc, repo);
+		free(loc);
+		loc = NULL;
+		if (!reg->chunked && !chunk_min && wants_chunks(status)) {
+			te_log_emit(&reg->log, TE_LOG_DEBUG,
+			            "%s: monolithic upload refused (%ld), "
+			            "switching to chunked uploads",
+			            reg->host, status);
+			reg->chunked = true;
+			continue;
+		}
+		memset(&in, 0, sizeof(in));
+		code[0] = '\0';
+		if (strstr(e.msg, "BLOB_UPLOAD_INVALID"))
+			snprintf(code, sizeof(code), "BLOB_UPLOAD_INVALID");
+		in.attempt = attempt;
+		in.status = e.code == TE_ENET ? 503 : 400;
+		in.error_code = code;
+		in.now = time(NULL);
+		in.elapsed_ms = (long)(te_reg__now_ms() - start);
+		in.jitter = te_reg__jitter();
+		delay = te_reg__retry_decide(&reg->retry, &in);
+		if (delay < 0) {
+			rc = te_error_set(err, e.code, "%s", e.msg);
+			goto done;
+		}
+		te_log_emit(&reg->log, TE_LOG_DEBUG,
+		            "%s: restarting upload of %s in %ld ms: %s",
+		            reg->host, digest, delay, e.msg);
+		te_reg__sleep_ms(delay);
 	}
 	free(loc);
 	loc = NULL; /* committed: nothing to cancel */
@@ -630,8 +879,6 @@ done:
 	if (rc < 0 && loc)
 		te_reg__upload_cancel(reg, loc, repo);
 	free(loc);
-	free(put);
-	te_buf_dispose(&r.errbody);
 	return rc;
 }
 
@@ -666,8 +913,8 @@ int te_registry_blob_mount(bool *mounted, te_registry *reg, const char *repo,
 	                   digest + 7, from);
 	if (rc < 0)
 		goto done;
-	rc = te_reg__upload_start(&loc, &created, reg, repo, query.ptr, scope,
-	                          &e);
+	rc = te_reg__upload_start(&loc, &created, NULL, reg, repo, query.ptr,
+	                          scope, &e);
 	if (rc < 0) {
 		/* any failure means "upload normally": a dead connection
 		 * shows up again on the upload itself */

@@ -2,10 +2,13 @@
  * registry_int.h - private pieces of the registry client.
  *
  * registry_util.c holds the pure helpers (challenge parsing, Location
- * resolution, docker config.json lookup, digests, error bodies) so the
- * unit tests can reach them without a server.  registry.c owns the
- * te_registry handle and the request engine; registry_copy.c streams
- * blobs between two registries with one curl multi handle.
+ * resolution, digests, error bodies, the retry decision) so the unit
+ * tests can reach them without a server.  registry_auth.c finds
+ * credentials (config.json, auth.json, credential helpers) and TLS
+ * material (certs.d).  registry.c owns the te_registry handle and the
+ * manifest and small-blob operations, registry_http.c the request engine
+ * and the token flow; registry_copy.c streams blobs between two
+ * registries with one curl multi handle.
  *
  * Invariants:
  *  1. Credentials live only in te_registry (user/pass/tokens) and in
@@ -36,6 +39,13 @@
 #define TE_REG_STREAM_BUF (2u * 1024 * 1024) /* ring per streamed blob */
 #define TE_REG_CURL_BUF (512L * 1024)
 #define TE_REG_TOKENS 16
+#define TE_REG_CA_PEM_MAX (8u * 1024 * 1024) /* system bundle + certs.d */
+#define TE_REG_HELPER_OUT_MAX (64 * 1024)    /* credential helper stdout */
+#define TE_REG_HELPER_NAME_MAX 128
+#define TE_REG_RETRY_AFTER_CAP_MS 60000L
+#define TE_REG_BACKOFF_CAP_MS 30000L
+#define TE_REG_CHUNK_DEFAULT (16L * 1024 * 1024)
+#define TE_REG_CHUNK_MAX (1024L * 1024 * 1024)
 
 /* ---- pure helpers (registry_util.c) ---- */
 
@@ -82,19 +92,62 @@ int te_reg__resolve_location(char **out, const char *base, const char *location,
 int te_reg__url_add_digest(char **out, const char *url, const char *digest,
                            te_error *err);
 
+/* What a registry accepts as proof of identity; any member may be NULL. */
+struct te_reg_creds {
+	char *user, *pass;    /* Basic, and Basic to a token realm */
+	char *identity_token; /* OAuth2 refresh token (docker login) */
+	char *registry_token; /* bearer token sent as is */
+};
+
+void te_reg__creds_clear(struct te_reg_creds *c);
+bool te_reg__creds_empty(const struct te_reg_creds *c);
+
+/* Docker's normalization of an auths/credHelpers key (ConvertToHostname):
+ * scheme and path dropped, lowercased, Docker Hub aliases -> docker.io. */
+void te_reg__norm_host(char *dst, size_t cap, const char *key);
+
+/* The server URL a credential helper is asked about: Docker Hub's is
+ * "https://index.docker.io/v1/", any other the host[:port]. */
+const char *te_reg__helper_server(const char *host);
+
 /*
- * Look up Basic credentials for host in config.json text (the "auths"
- * map; keys are normalized like docker's ConvertToHostname, so
- * "https://host/v1/" matches "host").  *user and *pass are heap strings
- * (free(), wipe first) or NULL when there is no entry: that is not an
- * error.  TE_EINVALID for malformed JSON or a broken "auth" value.
+ * Look host up in one config.json / auth.json document.  helper gets the
+ * credential helper to ask first (credHelpers[host], else credsStore) or
+ * "" for none; out gets the "auths" entry ("auth" base64 user:password,
+ * else username/password; identitytoken; registrytoken), empty when there
+ * is none: that is not an error.  Names are validated: [a-zA-Z0-9_.-].
+ * TE_EINVALID for malformed JSON, a broken "auth" value or a bad helper
+ * name; the message never contains a secret.
  */
-int te_reg__config_lookup(char **user, char **pass, const char *json,
+int te_reg__config_lookup(struct te_reg_creds *out,
+                          char helper[TE_REG_HELPER_NAME_MAX], const char *json,
                           size_t len, const char *host, te_error *err);
 
-/* Same, reading dir/config.json; a missing file means no credentials. */
-int te_reg__config_load(char **user, char **pass, const char *dir,
-                        const char *host, te_error *err);
+/* A credential helper's stdout {"Username":..,"Secret":..}: "<token>" as
+ * the user means Secret is an identity token. */
+int te_reg__helper_parse(struct te_reg_creds *out, const char *json, size_t len,
+                         te_error *err);
+
+/* Run "docker-credential-<name> get" (execvp, no shell) with server on
+ * stdin; stdout (bounded) is parsed.  A helper that reports "credentials
+ * not found" leaves out empty.  The child is killed after timeout_ms. */
+int te_reg__helper_get(struct te_reg_creds *out, const char *name,
+                       const char *server, long timeout_ms, te_error *err);
+
+/* Credentials for host: docker_dir/config.json first (helper, then
+ * auths), then each auth file in order; the first source that has
+ * something wins.  Missing files are skipped. */
+int te_reg__creds_resolve(struct te_reg_creds *out, const char *docker_dir,
+                          const char *const *auth_files, size_t nauth_files,
+                          const char *host, long helper_timeout_ms,
+                          te_error *err);
+
+/* certs.d lookup for host under each root: every *.crt is appended to
+ * ca_pem (PEM text), the first *.cert with a matching *.key becomes the
+ * client pair (heap paths, NULL when none). */
+int te_reg__certs_find(te_buf *ca_pem, char **client_cert, char **client_key,
+                       const char *const *roots, size_t nroots,
+                       const char *host, te_error *err);
 
 /* Zero and free a secret string. */
 void te_reg__secret_free(char *s);
@@ -109,6 +162,46 @@ void te_reg__secret_free(char *s);
 int te_reg__http_error(te_error *err, long status, const char *body, size_t len,
                        const char *what);
 
+/* errors[0].code of a distribution error body, "" when there is none. */
+void te_reg__error_code(char out[64], const char *body, size_t len);
+
+/* ---- retries (pure; registry_util.c) ---- */
+
+struct te_reg_retry_policy {
+	int attempts;         /* tries in total, >= 1 */
+	long base_ms;         /* first backoff */
+	long max_delay_ms;    /* backoff cap */
+	long total_ms;        /* no retry would end after this much time */
+	long retry_after_cap; /* cap on a server's Retry-After, ms */
+};
+
+/* One failed try, as seen by te_reg__retry_decide. */
+struct te_reg_retry_in {
+	int attempt;             /* 1 = the first try just failed */
+	long status;             /* HTTP status, 0 when none arrived */
+	int curl_code;           /* CURLcode of the transfer, 0 = CURLE_OK */
+	const char *error_code;  /* errors[0].code, may be NULL */
+	const char *retry_after; /* Retry-After header value, may be NULL */
+	time_t now;              /* wall clock, for HTTP-date Retry-After */
+	long elapsed_ms;         /* since the operation's first try began */
+	uint32_t jitter;         /* random bits for the +-10% jitter */
+};
+
+/*
+ * Whether and when to try again: the delay in ms (>= 0), or -1 to stop.
+ * Retried: connection-level curl errors, 408, 429, 5xx but 501/505, and
+ * the codes TOOMANYREQUESTS, UNAVAILABLE, UNKNOWN, BLOB_UPLOAD_INVALID.
+ * Delay: base * 2^(attempt-1) capped, +-10% jitter; a Retry-After
+ * (seconds or HTTP-date) replaces it, capped at retry_after_cap.  Stops
+ * after policy->attempts tries or when the delay would cross total_ms.
+ */
+long te_reg__retry_decide(const struct te_reg_retry_policy *p,
+                          const struct te_reg_retry_in *in);
+
+/* Retry-After: delay in ms from "120" or an IMF-fixdate relative to now;
+ * -1 when unparseable.  Past dates give 0. */
+long te_reg__retry_after_ms(const char *value, time_t now);
+
 /* ---- engine shared by registry.c and registry_copy.c ---- */
 
 /* Response metadata captured by the header callback; reset at each new
@@ -119,12 +212,14 @@ struct te_reg_resp {
 	char docker_digest[TE_DIGEST_STR_MAX];
 	char location[TE_REG_LOCATION_MAX];
 	char www_auth[TE_REG_HDR_MAX];
+	char retry_after[64];
 	int64_t content_length;
-	bool overflow; /* some header was too long and got truncated */
+	int64_t chunk_min; /* OCI-Chunk-Min-Length, 0 when absent */
+	bool overflow;     /* some header was too long and got truncated */
 };
 
 struct te_reg_token {
-	char *scope;
+	char *key; /* realm \n service \n scope */
 	char *token;
 	time_t expires;
 };
@@ -132,15 +227,26 @@ struct te_reg_token {
 struct te_registry {
 	char *host; /* as given by the caller */
 	char *base; /* scheme://api-host */
+	const char *api_host;
 	bool https;
+	bool
+	    http_fallback; /* loopback/insecure: https probe may drop to http */
 	bool verify;
 	long timeout;
+	long helper_timeout;
+	struct te_reg_retry_policy retry;
 	te_log log;
 	char *config_dir;
+	char **auth_files;
+	size_t nauth_files;
+	te_buf ca_pem; /* system bundle + certs.d CAs, or empty */
+	char *client_cert, *client_key;
 	CURL *easy;
 	bool pinged;
+	bool creds_loaded;
+	bool chunked; /* the registry refused a monolithic upload */
 	struct te_reg_challenge chal;
-	char *user, *pass;
+	struct te_reg_creds creds;
 	struct te_reg_token tokens[TE_REG_TOKENS];
 	unsigned int token_next;
 };
@@ -151,12 +257,17 @@ struct te_reg_req {
 	const char *scope;
 	const char *accept;
 	const char *content_type;
+	char content_range[96]; /* full header line, "" = none */
 	const void *body;
 	size_t body_len;
 	size_t body_off;
 	bool follow;
 	bool no_auth;
 	bool realm_creds; /* token request: Basic creds to the realm */
+	bool no_retry;    /* one try only: the caller restarts (sessions) */
+	bool probe;       /* the https probe of a host that may be http */
+	int curl_code;    /* CURLcode of the last try */
+	int attempts;     /* tries made */
 	te_buf *out;      /* 2xx body sink; NULL discards */
 	bool out_overflow;
 	long body_status;
@@ -165,9 +276,11 @@ struct te_reg_req {
 };
 
 /* A sync request on reg->easy: 0 once any HTTP answer arrived (check
- * r->resp.status), < 0 on transport failure.  Retries idempotent requests
- * on network errors / 429 / 502-504, re-authenticates once on a Bearer
- * 401.  r->errbody must be initialised (bounded) by the caller. */
+ * r->resp.status), < 0 on transport failure.  Retries as
+ * te_reg__retry_decide says (each request here is safe to repeat: bodies
+ * are in memory, a repeated POST only opens another upload session) and
+ * re-authenticates once on a 401.  r->errbody must be initialised
+ * (bounded) by the caller. */
 int te_reg__request(struct te_reg_req *r, te_registry *reg, te_error *err);
 
 /* te_reg__http_error for r with "<what> host/repo:ref" context. */
@@ -176,6 +289,25 @@ int te_reg__fail_status(struct te_reg_req *r, te_registry *reg,
                         te_error *err);
 
 void te_reg__token_clear(struct te_reg_token *t);
+
+/* Ping (lazily) so reg->base is final: https or, for loopback and
+ * insecure hosts whose https probe failed at the TLS layer, http. */
+int te_reg__ready(te_registry *reg, te_error *err);
+
+/* A 401 arrived for scope with this WWW-Authenticate value: adopt the
+ * challenge, load credentials, forget the cached token.  false when a
+ * retry cannot help (no challenge, or nothing changed). */
+bool te_reg__auth_refresh(te_registry *reg, const char *www_auth,
+                          const char *scope);
+
+/* Milliseconds of a monotonic clock. */
+int64_t te_reg__now_ms(void);
+
+/* Sleep ms (interrupted sleeps resume). */
+void te_reg__sleep_ms(long ms);
+
+/* A random 32-bit value for jitter. */
+uint32_t te_reg__jitter(void);
 
 size_t te_reg__header_cb(char *data, size_t size, size_t n, void *payload);
 
@@ -199,10 +331,19 @@ const te_log *te_reg__log(const te_registry *reg);
 const char *te_reg__base(const te_registry *reg);
 
 /* Start an upload session: POST /v2/<repo>/blobs/uploads/ (+query),
- * 202 -> *location (absolute, heap); 201 -> *location NULL, *created. */
-int te_reg__upload_start(char **location, bool *created, te_registry *reg,
-                         const char *repo, const char *query, const char *scope,
-                         te_error *err);
+ * 202 -> *location (absolute, heap); 201 -> *location NULL, *created.
+ * chunk_min (may be NULL) gets OCI-Chunk-Min-Length, 0 when absent. */
+int te_reg__upload_start(char **location, bool *created, int64_t *chunk_min,
+                         te_registry *reg, const char *repo, const char *query,
+                         const char *scope, te_error *err);
+
+/* Chunked upload of an in-memory body to an open session (PATCH with
+ * Content-Range, chunks of chunk bytes, each response's Location
+ * followed) and its final PUT ?digest=.  *location is updated. */
+int te_reg__upload_chunked(char **location, te_registry *reg, const char *repo,
+                           const char *scope, const char *digest,
+                           const void *data, size_t len, int64_t chunk,
+                           te_error *err);
 
 /* DELETE an upload session, best effort. */
 void te_reg__upload_cancel(te_registry *reg, const char *location,

@@ -1,8 +1,7 @@
 /*
  * registry_util.c - pure helpers of the registry client: digests,
- * WWW-Authenticate parsing, Location resolution, docker config.json
- * credential lookup and registry error bodies.  No I/O except
- * te_reg__config_load reading one file.
+ * WWW-Authenticate parsing, Location resolution, registry error bodies
+ * and the retry decision.  No I/O.
  */
 #include "registry_int.h"
 
@@ -15,8 +14,6 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-
-#define CONFIG_JSON_MAX (4u * 1024 * 1024)
 
 bool te_reg__digest_valid(const char *digest)
 {
@@ -278,200 +275,6 @@ int te_reg__url_add_digest(char **out, const char *url, const char *digest,
 	return rc;
 }
 
-/* ---- docker config.json ---- */
-
-void te_reg__secret_free(char *s)
-{
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
-/* Normalize "https://Host:5000/v1/" -> "host:5000"; docker.io aliases ->
- * "docker.io". */
-static void norm_host(char *dst, size_t cap, const char *key)
-{
-	size_t n = 0;
-
-	if (strncasecmp(key, "https://", 8) == 0)
-		key += 8;
-	else if (strncasecmp(key, "http://", 7) == 0)
-		key += 7;
-	while (*key && *key != '/' && n + 1 < cap) {
-		char c = *key++;
-
-		dst[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-	}
-	dst[n] = '\0';
-	if (strcmp(dst, "index.docker.io") == 0 ||
-	    strcmp(dst, "registry-1.docker.io") == 0)
-		snprintf(dst, cap, "docker.io");
-}
-
-static int decode_auth(char **user, char **pass, const char *b64, te_error *err)
-{
-	size_t len = strlen(b64), padded, pad = 0, outlen;
-	unsigned char *tmp = NULL;
-	char *in = NULL, *colon;
-	int n, rc = 0;
-
-	if (len > 64 * 1024) {
-		rc = te_error_set(err, TE_EINVALID, "oversized auth entry");
-		goto done;
-	}
-	padded = (len + 3) / 4 * 4;
-	in = malloc(padded + 1);
-	tmp = malloc(padded / 4 * 3 + 1);
-	if (!in || !tmp) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	memcpy(in, b64, len);
-	memset(in + len, '=', padded - len);
-	in[padded] = '\0';
-	n = padded ? EVP_DecodeBlock(tmp, (unsigned char *)in, (int)padded) : 0;
-	if (n < 0) {
-		rc = te_error_set(err, TE_EINVALID,
-		                  "auth entry is not valid base64");
-		goto done;
-	}
-	while (padded && in[padded - 1 - pad] == '=' && pad < 2)
-		pad++;
-	outlen = (size_t)n - pad;
-	tmp[outlen] = '\0';
-	if (memchr(tmp, '\0', outlen)) {
-		/* docker strips trailing NULs from the password */
-		outlen = strlen((char *)tmp);
-	}
-	colon = strchr((char *)tmp, ':');
-	if (!colon) {
-		rc = te_error_set(err, TE_EINVALID,
-		                  "auth entry is not user:password");
-		goto done;
-	}
-	*colon = '\0';
-	*user = te_strdup((char *)tmp, err);
-	*pass = te_strdup(colon + 1, err);
-	if (!*user || !*pass) {
-		te_reg__secret_free(*user);
-		te_reg__secret_free(*pass);
-		*user = *pass = NULL;
-		rc = TE_ENOMEM;
-	}
-done:
-	if (tmp) {
-		OPENSSL_cleanse(tmp, padded / 4 * 3 + 1);
-		free(tmp);
-	}
-	if (in) {
-		OPENSSL_cleanse(in, padded);
-		free(in);
-	}
-	return rc;
-}
-
-int te_reg__config_lookup(char **user, char **pass, const char *json,
-                          size_t len, const char *host, te_error *err)
-{
-	json_t *root = NULL, *auths, *val, *entry = NULL;
-	json_error_t jerr;
-	const char *key, *a, *u, *p;
-	char want[256], have[256];
-	int rc = 0;
-
-	*user = *pass = NULL;
-	norm_host(want, sizeof(want), host);
-	root = json_loadb(json, len, 0, &jerr);
-	if (!root || !json_is_object(root)) {
-		rc = te_error_set(err, TE_EINVALID,
-		                  "docker config is not a json object");
-		goto done;
-	}
-	auths = json_object_get(root, "auths");
-	if (!json_is_object(auths))
-		goto done;
-	json_object_foreach(auths, key, val)
-	{
-		if (!json_is_object(val))
-			continue;
-		if (strcmp(key, host) == 0) {
-			entry = val;
-			break;
-		}
-		norm_host(have, sizeof(have), key);
-		if (!entry && strcmp(have, want) == 0)
-			entry = val;
-	}
-	if (!entry)
-		goto done;
-	a = json_string_value(json_object_get(entry, "auth"));
-	if (a && a[0]) {
-		rc = decode_auth(user, pass, a, err);
-		goto done;
-	}
-	u = json_string_value(json_object_get(entry, "username"));
-	p = json_string_value(json_object_get(entry, "password"));
-	if (u && p && u[0]) {
-		*user = te_strdup(u, err);
-		*pass = te_strdup(p, err);
-		if (!*user || !*pass) {
-			te_reg__secret_free(*user);
-			te_reg__secret_free(*pass);
-			*user = *pass = NULL;
-			rc = TE_ENOMEM;
-		}
-	}
-done:
-	json_decref(root);
-	return rc;
-}
-
-int te_reg__config_load(char **user, char **pass, const char *dir,
-                        const char *host, te_error *err)
-{
-	te_buf path = TE_BUF_INIT(4096);
-	te_buf text = TE_BUF_INIT(CONFIG_JSON_MAX);
-	FILE *f = NULL;
-	char chunk[8192];
-	size_t n;
-	int rc;
-
-	*user = *pass = NULL;
-	if (!dir || !dir[0])
-		return 0;
-	rc = te_buf_printf(&path, err, "%s/config.json", dir);
-	if (rc < 0)
-		goto done;
-	f = fopen(path.ptr, "rb");
-	if (!f) {
-		if (errno != ENOENT)
-			rc = te_error_set_errno(err, TE_EIO, errno,
-			                        "open docker config");
-		goto done;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		rc = te_buf_put(&text, chunk, n, err);
-		if (rc < 0)
-			goto done;
-	}
-	if (ferror(f)) {
-		rc = te_error_set(err, TE_EIO, "read docker config failed");
-		goto done;
-	}
-	rc = te_reg__config_lookup(user, pass, text.ptr, text.len, host, err);
-done:
-	if (rc < 0)
-		te_error_wrap(err, "%s", path.ptr);
-	if (f)
-		fclose(f);
-	if (text.len)
-		OPENSSL_cleanse(text.ptr, text.len);
-	te_buf_dispose(&text);
-	te_buf_dispose(&path);
-	return rc;
-}
-
 /* ---- errors ---- */
 
 static void sanitize(char *dst, size_t cap, const char *src)
@@ -516,4 +319,153 @@ int te_reg__http_error(te_error *err, long status, const char *body, size_t len,
 		return te_error_set(err, code, "%s: %ld %s", what, status,
 		                    ecode);
 	return te_error_set(err, code, "%s: HTTP %ld", what, status);
+}
+
+void te_reg__error_code(char out[64], const char *body, size_t len)
+{
+	json_t *root = NULL, *first;
+
+	out[0] = '\0';
+	if (body && len > 0 && len <= TE_REG_ERRBODY_MAX)
+		root = json_loadb(body, len, 0, NULL);
+	first = json_array_get(json_object_get(root, "errors"), 0);
+	sanitize(out, 64, json_string_value(json_object_get(first, "code")));
+	json_decref(root);
+}
+
+/* ---- retries ---- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	long long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+/* IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" -> epoch seconds. */
+static bool parse_http_date(const char *s, long long *out)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char mon[4];
+	int d, y, hh, mm, ss, used = 0;
+	const char *m;
+
+	s = strchr(s, ',');
+	if (!s)
+		return false;
+	if (sscanf(s + 1, " %2d %3s %4d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh,
+	           &mm, &ss, &used) != 6 ||
+	    used == 0)
+		return false;
+	m = strstr(months, mon);
+	if (!m || strlen(mon) != 3 || (m - months) % 3 != 0 || d < 1 ||
+	    d > 31 || y < 1970 || hh > 23 || mm > 59 || ss > 60 || hh < 0 ||
+	    mm < 0 || ss < 0)
+		return false;
+	*out =
+	    days_from_civil(y, (unsigned)((m - months) / 3 + 1), (unsigned)d) *
+	        86400LL +
+	    hh * 3600LL + mm * 60LL + ss;
+	return true;
+}
+
+long te_reg__retry_after_ms(const char *value, time_t now)
+{
+	long long secs = 0, at;
+	const char *p = value;
+
+	if (!p)
+		return -1;
+	while (*p == ' ')
+		p++;
+	if (*p >= '0' && *p <= '9') {
+		for (; *p >= '0' && *p <= '9'; p++) {
+			secs = secs * 10 + (*p - '0');
+			if (secs > 86400LL * 365)
+				return -1;
+		}
+		while (*p == ' ')
+			p++;
+		return *p ? -1 : (long)(secs * 1000);
+	}
+	if (!parse_http_date(p, &at))
+		return -1;
+	if (at <= (long long)now)
+		return 0;
+	if (at - (long long)now > 86400LL * 365)
+		return -1;
+	return (long)((at - (long long)now) * 1000);
+}
+
+static bool curl_code_retryable(int c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool status_retryable(long s)
+{
+	return s == 408 || s == 429 ||
+	       (s >= 500 && s <= 599 && s != 501 && s != 505);
+}
+
+static bool code_retryable(const char *c)
+{
+	return c &&
+	       (strcmp(c, "TOOMANYREQUESTS") == 0 ||
+	        strcmp(c, "UNAVAILABLE") == 0 || strcmp(c, "UNKNOWN") == 0 ||
+	        strcmp(c, "BLOB_UPLOAD_INVALID") == 0);
+}
+
+long te_reg__retry_decide(const struct te_reg_retry_policy *p,
+                          const struct te_reg_retry_in *in)
+{
+	long delay, ra;
+	int i;
+
+	if (in->curl_code != 0) {
+		if (!curl_code_retryable(in->curl_code))
+			return -1;
+	} else if (!status_retryable(in->status) &&
+	           !code_retryable(in->error_code)) {
+		return -1;
+	}
+	if (in->attempt >= p->attempts)
+		return -1;
+	delay = p->base_ms;
+	for (i = 1; i < in->attempt && delay < p->max_delay_ms; i++)
+		delay *= 2;
+	if (delay > p->max_delay_ms)
+		delay = p->max_delay_ms;
+	/* +-10% jitter so parallel clients do not retry in lockstep */
+	delay = delay * 9 / 10 +
+	        (long)((long long)delay * 2 / 10 * (in->jitter % 1001) / 1000);
+	ra = in->curl_code == 0
+	         ? te_reg__retry_after_ms(in->retry_after, in->now)
+	         : -1;
+	if (ra >= 0)
+		delay = ra > p->retry_after_cap ? p->retry_after_cap : ra;
+	if (in->elapsed_ms + delay > p->total_ms)
+		return -1;
+	return delay;
 }

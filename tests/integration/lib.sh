@@ -146,3 +146,101 @@ git_commit_all() {
 	git -C "$1" add -A
 	git -C "$1" -c user.name=t -c user.email=t@example.com commit -qm "$2"
 }
+
+# ---- registries with auth / TLS, python test servers, test PKI ----------
+
+# start_registry_with VAR EXTRA-YAML [https]: a docker-registry with more
+# config (indented under the top level: auth:, tls under http: is added
+# with https=CERT:KEY), sets $VAR to 127.0.0.1:PORT.
+start_registry_with() {
+	local var=$1 extra=$2 tls=${3:-} dir port pid
+	dir=$(mktemp -d "$TE_TMP/registry.XXXXXX")
+	port=$(te_free_port)
+	{
+		printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n'
+		printf 'storage:\n  filesystem:\n    rootdirectory: %s/data\n  delete:\n    enabled: true\n' "$dir"
+		printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
+		if [ -n "$tls" ]; then
+			printf '  tls:\n    certificate: %s\n    key: %s\n' "${tls%%:*}" "${tls#*:}"
+		fi
+		printf '%s\n' "$extra"
+	} >"$dir/config.yml"
+	docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+	pid=$!
+	TE_PIDS+=("$pid")
+	for _ in $(seq 1 100); do
+		# listening is enough: a registry demanding client
+		# certificates answers no anonymous probe
+		if ss -Hltn "sport = :$port" | grep -q .; then
+			printf -v "$var" '%s' "127.0.0.1:$port"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "FATAL: docker-registry did not start" >&2
+	cat "$dir/log" >&2
+	exit 1
+}
+
+# start_py_server VAR SCRIPT ARGS...: runs a python3 test server that
+# binds 127.0.0.1:0 and writes its port to the file given as --port-file;
+# sets $VAR to 127.0.0.1:PORT.
+start_py_server() {
+	local var=$1 script=$2 pf pid
+	shift 2
+	pf=$(mktemp "$TE_TMP/port.XXXXXX")
+	rm -f "$pf"
+	python3 "$script" --port-file "$pf" "$@" >>"$TE_TMP/$(basename "$script").log" 2>&1 &
+	pid=$!
+	TE_PIDS+=("$pid")
+	for _ in $(seq 1 100); do
+		if [ -s "$pf" ]; then
+			printf -v "$var" '127.0.0.1:%s' "$(cat "$pf")"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "FATAL: $script did not start" >&2
+	cat "$TE_TMP/$(basename "$script").log" >&2
+	exit 1
+}
+
+# make_test_ca DIR: DIR/ca.crt + DIR/ca.key, a throwaway CA.
+make_test_ca() {
+	mkdir -p "$1"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tagexport test CA" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+		-keyout "$1/ca.key" -out "$1/ca.crt" >/dev/null 2>&1
+}
+
+# make_test_cert CADIR NAME SAN [EXT]: CADIR/NAME.crt + .key signed by the
+# CA; SAN like "IP:127.0.0.1"; EXT an extendedKeyUsage (serverAuth).
+make_test_cert() {
+	local d=$1 n=$2 san=$3 eku=${4:-serverAuth}
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$n" \
+		-keyout "$d/$n.key" -out "$d/$n.csr" >/dev/null 2>&1
+	printf 'subjectAltName=%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n' "$san" "$eku" >"$d/$n.ext"
+	openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/$n.ext" -out "$d/$n.crt" >/dev/null 2>&1
+}
+
+# make_scratch_project DIR MIB: a werf project whose one image "app" is
+# FROM scratch with a MIB MiB random file, committed.
+make_scratch_project() {
+	local dir=$1 mib=$2
+	mkdir -p "$dir"
+	git init -q -b main "$dir"
+	head -c $((mib * 1024 * 1024)) /dev/urandom >"$dir/data.bin"
+	echo "small $RANDOM" >"$dir/small.txt"
+	printf 'FROM scratch\nCOPY data.bin /data.bin\nCOPY small.txt /small.txt\n' >"$dir/Dockerfile"
+	printf 'project: t\nconfigVersion: 1\n---\nimage: app\ndockerfile: Dockerfile\n' >"$dir/werf.yaml"
+	git_commit_all "$dir" init
+}
+
+# elapsed_since T0: seconds (float) since date +%s.%N value T0.
+elapsed_since() { echo "$(date +%s.%N) - $1" | bc -l; }
+
+# skopeo_ok ARGS...: skopeo inspect succeeds (output discarded).
+skopeo_ok() { skopeo inspect "$@" >/dev/null 2>&1; }

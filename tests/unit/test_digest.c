@@ -232,6 +232,41 @@ static void hasher_joins_with_colons(void **state)
 	te_digest_free(d);
 }
 
+static void multiplatform_tag_sorts_by_platform(void **state)
+{
+	static const char a[] =
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	static const char b[] =
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	const char *platforms[] = {"linux/arm64", "linux/amd64"};
+	const char *tags[] = {a, b};
+	const char *rplatforms[] = {"linux/amd64", "linux/arm64"};
+	const char *rtags[] = {b, a};
+	const char *dup[] = {"linux/amd64", "linux/amd64"};
+	const char *bad[] = {a, "B"};
+	char out[TE_CONTENT_TAG_LEN + 1], again[TE_CONTENT_TAG_LEN + 1];
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(te_digest_multiplatform(out, platforms, tags, 2, &err),
+	                 0);
+	/* python3: hashlib.sha3_224((b * 56 + ":::" + a * 56).encode()) */
+	assert_string_equal(
+	    out, "0fbb9250bfbb10682a6e6bd8a55708ff8f3992ac11e356b57a71e5d3");
+	assert_int_equal(
+	    te_digest_multiplatform(again, rplatforms, rtags, 2, &err), 0);
+	assert_string_equal(out, again);
+	assert_int_equal(te_digest_multiplatform(out, platforms, tags, 1, &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
+	assert_int_equal(te_digest_multiplatform(out, dup, tags, 2, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "listed twice"));
+	te_error_clear(&err);
+	assert_int_equal(te_digest_multiplatform(out, platforms, bad, 2, &err),
+	                 TE_EINVALID);
+}
+
 static void inputs_are_the_read_files(void **state)
 {
 	static const char *const want[] = {
@@ -414,6 +449,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(hasher_joins_with_colons),
+	    cmocka_unit_test(multiplatform_tag_sorts_by_platform),
 	    cmocka_unit_test(inputs_are_the_read_files),
 	    cmocka_unit_test(same_content_same_tag),
 	    cmocka_unit_test(only_real_inputs_change_the_tag),

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "registry_int.h"
 
@@ -211,23 +212,23 @@ static void lookup(const char *json, const char *host, int want_rc,
                    const char *want_user, const char *want_pass)
 {
 	te_error err = TE_ERROR_INIT;
-	char *user = NULL, *pass = NULL;
+	struct te_reg_creds c;
+	char helper[TE_REG_HELPER_NAME_MAX];
 
 	assert_int_equal(
-	    te_reg__config_lookup(&user, &pass, json, strlen(json), host, &err),
+	    te_reg__config_lookup(&c, helper, json, strlen(json), host, &err),
 	    want_rc);
 	if (want_user) {
-		assert_non_null(user);
-		assert_string_equal(user, want_user);
-		assert_string_equal(pass, want_pass);
+		assert_non_null(c.user);
+		assert_string_equal(c.user, want_user);
+		assert_string_equal(c.pass, want_pass);
 	} else {
-		assert_null(user);
-		assert_null(pass);
+		assert_null(c.user);
+		assert_null(c.pass);
 	}
 	if (want_rc < 0) /* never leak the secret into messages */
 		assert_null(strstr(err.msg, "dXNlcjpw"));
-	te_reg__secret_free(user);
-	te_reg__secret_free(pass);
+	te_reg__creds_clear(&c);
 }
 
 static void config_auth(void **state)
@@ -260,7 +261,6 @@ static void config_auth(void **state)
 	/* no entry, other host, no auths: no credentials, no error */
 	lookup("{\"auths\":{\"other:5000\":{\"auth\":\"dXNlcjpwYTpzcw==\"}}}",
 	       "127.0.0.1:5000", 0, NULL, NULL);
-	lookup("{\"credsStore\":\"desktop\"}", "h", 0, NULL, NULL);
 	lookup("{\"auths\":{\"h\":{}}}", "h", 0, NULL, NULL);
 	/* broken input */
 	lookup("{not json", "h", TE_EINVALID, NULL, NULL);
@@ -271,32 +271,355 @@ static void config_auth(void **state)
 	       TE_EINVALID, NULL, NULL);
 }
 
+static void config_helpers_and_tokens(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	struct te_reg_creds c;
+	char helper[TE_REG_HELPER_NAME_MAX];
+	const char *j;
+
+	(void)state;
+	/* credHelpers[host] beats credsStore; auths still parsed */
+	j = "{\"credsStore\":\"desktop\",\"credHelpers\":{\"h:1\":\"ecr-"
+	    "login\"},\"auths\":{\"h:1\":{\"identitytoken\":\"idt\"}}}";
+	assert_int_equal(
+	    te_reg__config_lookup(&c, helper, j, strlen(j), "h:1", &err), 0);
+	assert_string_equal(helper, "ecr-login");
+	assert_null(c.user);
+	assert_string_equal(c.identity_token, "idt");
+	te_reg__creds_clear(&c);
+	assert_int_equal(
+	    te_reg__config_lookup(&c, helper, j, strlen(j), "other", &err), 0);
+	assert_string_equal(helper, "desktop");
+	assert_true(te_reg__creds_empty(&c));
+	/* Docker Hub helper key */
+	j = "{\"credHelpers\":{\"https://index.docker.io/v1/\":\"hub\"}}";
+	assert_int_equal(
+	    te_reg__config_lookup(&c, helper, j, strlen(j), "docker.io", &err),
+	    0);
+	assert_string_equal(helper, "hub");
+	assert_string_equal(te_reg__helper_server("docker.io"),
+	                    "https://index.docker.io/v1/");
+	assert_string_equal(te_reg__helper_server("127.0.0.1:5000"),
+	                    "127.0.0.1:5000");
+	/* registrytoken is a bearer token used as is */
+	j = "{\"auths\":{\"h\":{\"registrytoken\":\"rt\"}}}";
+	assert_int_equal(
+	    te_reg__config_lookup(&c, helper, j, strlen(j), "h", &err), 0);
+	assert_string_equal(c.registry_token, "rt");
+	assert_false(te_reg__creds_empty(&c));
+	te_reg__creds_clear(&c);
+	/* helper names that could escape the exec are refused */
+	j = "{\"credsStore\":\"../../bin/sh\"}";
+	assert_int_equal(
+	    te_reg__config_lookup(&c, helper, j, strlen(j), "h", &err),
+	    TE_EINVALID);
+	te_error_clear(&err);
+	j = "{\"credHelpers\":{\"h\":\"a b\"}}";
+	assert_int_equal(
+	    te_reg__config_lookup(&c, helper, j, strlen(j), "h", &err),
+	    TE_EINVALID);
+	te_error_clear(&err);
+
+	/* helper output */
+	j = "{\"ServerURL\":\"h\",\"Username\":\"u\",\"Secret\":\"s\"}";
+	assert_int_equal(te_reg__helper_parse(&c, j, strlen(j), &err), 0);
+	assert_string_equal(c.user, "u");
+	assert_string_equal(c.pass, "s");
+	te_reg__creds_clear(&c);
+	j = "{\"Username\":\"<token>\",\"Secret\":\"refresh\"}";
+	assert_int_equal(te_reg__helper_parse(&c, j, strlen(j), &err), 0);
+	assert_null(c.user);
+	assert_string_equal(c.identity_token, "refresh");
+	te_reg__creds_clear(&c);
+	j = "credentials not found in native keychain";
+	assert_int_equal(te_reg__helper_parse(&c, j, strlen(j), &err),
+	                 TE_EAUTH);
+	te_error_clear(&err);
+}
+
+static void write_text(const char *path, const char *text, int mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, (mode_t)mode);
+}
+
 static void config_file(void **state)
 {
 	te_error err = TE_ERROR_INIT;
-	char dir[] = "/tmp/te-reg-XXXXXX", path[64];
-	char *user = NULL, *pass = NULL;
-	FILE *f;
+	char dir[] = "/tmp/te-reg-XXXXXX", path[128], auth[128];
+	const char *files[2];
+	struct te_reg_creds c;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	/* missing file: fine */
-	assert_int_equal(te_reg__config_load(&user, &pass, dir, "h", &err), 0);
-	assert_null(user);
-	assert_int_equal(te_reg__config_load(&user, &pass, NULL, "h", &err), 0);
+	/* missing files: fine */
+	files[0] = "/nonexistent/auth.json";
+	assert_int_equal(
+	    te_reg__creds_resolve(&c, dir, files, 1, "h", 1000, &err), 0);
+	assert_true(te_reg__creds_empty(&c));
+	assert_int_equal(
+	    te_reg__creds_resolve(&c, NULL, NULL, 0, "h", 1000, &err), 0);
 	snprintf(path, sizeof(path), "%s/config.json", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("{\"auths\":{\"h:1\":{\"auth\":\"dXNlcjpwYTpzcw==\"}}}", f);
-	fclose(f);
-	assert_int_equal(te_reg__config_load(&user, &pass, dir, "h:1", &err),
-	                 0);
-	assert_string_equal(user, "user");
-	assert_string_equal(pass, "pa:ss");
-	te_reg__secret_free(user);
-	te_reg__secret_free(pass);
+	write_text(path,
+	           "{\"auths\":{\"h:1\":{\"auth\":\"dXNlcjpwYTpzcw==\"}}}",
+	           0600);
+	snprintf(auth, sizeof(auth), "%s/auth.json", dir);
+	write_text(auth,
+	           "{\"auths\":{\"h:1\":{\"auth\":\"YTpi\"},"
+	           "\"only-here:2\":{\"auth\":\"YTpi\"}}}",
+	           0600);
+	files[0] = auth;
+	/* config.json first, then the auth files */
+	assert_int_equal(
+	    te_reg__creds_resolve(&c, dir, files, 1, "h:1", 1000, &err), 0);
+	assert_string_equal(c.user, "user");
+	assert_string_equal(c.pass, "pa:ss");
+	te_reg__creds_clear(&c);
+	assert_int_equal(
+	    te_reg__creds_resolve(&c, dir, files, 1, "only-here:2", 1000, &err),
+	    0);
+	assert_string_equal(c.user, "a");
+	assert_string_equal(c.pass, "b");
+	te_reg__creds_clear(&c);
+	unlink(auth);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* A credential helper script on PATH: real fork/exec, stdin, timeout. */
+static void helper_exec(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	char dir[] = "/tmp/te-helper-XXXXXX", path[128], newpath[4096];
+	const char *old = getenv("PATH");
+	struct te_reg_creds c;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/docker-credential-tetest", dir);
+	write_text(path,
+	           "#!/bin/sh\n"
+	           "read server\n"
+	           "case \"$1:$server\" in\n"
+	           "get:good.example) echo '{\"Username\":\"hu\",\"Secret\":"
+	           "\"hs\"}' ;;\n"
+	           "get:tok.example) echo '{\"Username\":\"<token>\","
+	           "\"Secret\":\"idt\"}' ;;\n"
+	           "get:slow.example) sleep 5 ;;\n"
+	           "get:broken.example) echo 'secret-in-stderr' >&2; exit 3 "
+	           ";;\n"
+	           "*) echo 'credentials not found in native keychain'; "
+	           "exit 1 ;;\n"
+	           "esac\n",
+	           0700);
+	snprintf(newpath, sizeof(newpath), "%s:%s", dir, old ? old : "/bin");
+	setenv("PATH", newpath, 1);
+	assert_int_equal(
+	    te_reg__helper_get(&c, "tetest", "good.example", 5000, &err), 0);
+	assert_string_equal(c.user, "hu");
+	assert_string_equal(c.pass, "hs");
+	te_reg__creds_clear(&c);
+	assert_int_equal(
+	    te_reg__helper_get(&c, "tetest", "tok.example", 5000, &err), 0);
+	assert_string_equal(c.identity_token, "idt");
+	te_reg__creds_clear(&c);
+	assert_int_equal(
+	    te_reg__helper_get(&c, "tetest", "none.example", 5000, &err), 0);
+	assert_true(te_reg__creds_empty(&c));
+	assert_int_equal(
+	    te_reg__helper_get(&c, "tetest", "broken.example", 5000, &err),
+	    TE_EAUTH);
+	assert_null(strstr(err.msg, "secret"));
+	assert_non_null(strstr(err.msg, "exit 3"));
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_reg__helper_get(&c, "tetest", "slow.example", 300, &err),
+	    TE_EAUTH);
+	assert_non_null(strstr(err.msg, "timed out"));
+	te_error_clear(&err);
+	assert_int_equal(te_reg__helper_get(&c, "missing-one", "h", 5000, &err),
+	                 TE_EAUTH);
+	te_error_clear(&err);
+	assert_int_equal(te_reg__helper_get(&c, "a;b", "h", 5000, &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
+	if (old)
+		setenv("PATH", old, 1);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void certs_dirs(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	char root[] = "/tmp/te-certs-XXXXXX", d[128], p[160];
+	const char *roots[2];
+	te_buf pem = TE_BUF_INIT(1024 * 1024);
+	char *cert = NULL, *key = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(d, sizeof(d), "%s/h:5000", root);
+	assert_int_equal(mkdir(d, 0700), 0);
+	snprintf(p, sizeof(p), "%s/ca.crt", d);
+	write_text(p, "CA-ONE", 0600);
+	snprintf(p, sizeof(p), "%s/extra.crt", d);
+	write_text(p, "CA-TWO", 0600);
+	snprintf(p, sizeof(p), "%s/client.cert", d);
+	write_text(p, "C", 0600);
+	snprintf(p, sizeof(p), "%s/client.key", d);
+	write_text(p, "K", 0600);
+	roots[0] = "/nonexistent";
+	roots[1] = root;
+	assert_int_equal(
+	    te_reg__certs_find(&pem, &cert, &key, roots, 2, "h:5000", &err), 0);
+	assert_non_null(strstr(pem.ptr, "CA-ONE"));
+	assert_non_null(strstr(pem.ptr, "CA-TWO"));
+	assert_non_null(cert);
+	assert_non_null(strstr(cert, "client.cert"));
+	assert_non_null(strstr(key, "client.key"));
+	free(cert);
+	free(key);
+	te_buf_clear(&pem);
+	/* other host: nothing */
+	assert_int_equal(
+	    te_reg__certs_find(&pem, &cert, &key, roots, 2, "h:5001", &err), 0);
+	assert_int_equal(pem.len, 0);
+	assert_null(cert);
+	/* a .cert without its .key is a configuration error */
+	snprintf(p, sizeof(p), "%s/client.key", d);
+	unlink(p);
+	assert_int_equal(
+	    te_reg__certs_find(&pem, &cert, &key, roots, 2, "h:5000", &err),
+	    TE_EINVALID);
+	te_error_clear(&err);
+	te_buf_dispose(&pem);
+	snprintf(p, sizeof(p), "rm -rf %s", root);
+	assert_int_equal(system(p), 0);
+}
+
+static const struct te_reg_retry_policy policy = {
+    .attempts = 5,
+    .base_ms = 1000,
+    .max_delay_ms = 30000,
+    .total_ms = 120000,
+    .retry_after_cap = 60000,
+};
+
+static long decide(int attempt, long status, int curl_code, const char *code,
+                   const char *retry_after, long elapsed, uint32_t jitter)
+{
+	struct te_reg_retry_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.attempt = attempt;
+	in.status = status;
+	in.curl_code = curl_code;
+	in.error_code = code;
+	in.retry_after = retry_after;
+	in.now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+	in.elapsed_ms = elapsed;
+	in.jitter = jitter;
+	return te_reg__retry_decide(&policy, &in);
+}
+
+static void retry_decision(void **state)
+{
+	(void)state;
+	/* retried: connection errors, 408/429/5xx, retryable codes */
+	assert_int_equal(
+	    decide(1, 0, CURLE_COULDNT_CONNECT, NULL, NULL, 0, 500), 1000);
+	assert_int_equal(decide(1, 0, CURLE_RECV_ERROR, NULL, NULL, 0, 500),
+	                 1000);
+	assert_int_equal(decide(1, 0, CURLE_PARTIAL_FILE, NULL, NULL, 0, 500),
+	                 1000);
+	assert_int_equal(decide(1, 503, 0, NULL, NULL, 0, 500), 1000);
+	assert_int_equal(decide(1, 408, 0, NULL, NULL, 0, 500), 1000);
+	assert_int_equal(decide(1, 500, 0, "", NULL, 0, 500), 1000);
+	assert_int_equal(decide(1, 404, 0, "BLOB_UPLOAD_INVALID", NULL, 0, 500),
+	                 1000);
+	assert_int_equal(decide(1, 400, 0, "UNKNOWN", NULL, 0, 500), 1000);
+	assert_int_equal(decide(1, 403, 0, "TOOMANYREQUESTS", NULL, 0, 500),
+	                 1000);
+	/* exponential with +-10% jitter */
+	assert_int_equal(decide(2, 503, 0, NULL, NULL, 0, 500), 2000);
+	assert_int_equal(decide(3, 503, 0, NULL, NULL, 0, 500), 4000);
+	assert_int_equal(decide(4, 503, 0, NULL, NULL, 0, 0), 7200);
+	assert_int_equal(decide(4, 503, 0, NULL, NULL, 0, 1000), 8800);
+	/* not retried: client errors, TLS trust, digest trouble, 501 */
+	assert_int_equal(decide(1, 400, 0, "MANIFEST_INVALID", NULL, 0, 0), -1);
+	assert_int_equal(decide(1, 404, 0, "MANIFEST_UNKNOWN", NULL, 0, 0), -1);
+	assert_int_equal(decide(1, 403, 0, "DENIED", NULL, 0, 0), -1);
+	assert_int_equal(decide(1, 401, 0, NULL, NULL, 0, 0), -1);
+	assert_int_equal(decide(1, 501, 0, NULL, NULL, 0, 0), -1);
+	assert_int_equal(
+	    decide(1, 0, CURLE_PEER_FAILED_VERIFICATION, NULL, NULL, 0, 0), -1);
+	assert_int_equal(
+	    decide(1, 0, CURLE_COULDNT_RESOLVE_HOST, NULL, NULL, 0, 0), -1);
+	assert_int_equal(decide(1, 0, CURLE_WRITE_ERROR, NULL, NULL, 0, 0), -1);
+	/* bounded attempts and time */
+	assert_int_equal(decide(5, 503, 0, NULL, NULL, 0, 500), -1);
+	assert_int_equal(decide(2, 503, 0, NULL, NULL, 119000, 500), -1);
+	/* Retry-After wins, seconds or HTTP-date, capped */
+	assert_int_equal(decide(1, 429, 0, "TOOMANYREQUESTS", "3", 0, 0), 3000);
+	assert_int_equal(decide(3, 503, 0, NULL, "0", 0, 0), 0);
+	assert_int_equal(decide(1, 429, 0, NULL, "3600", 0, 0), 60000);
+	assert_int_equal(
+	    decide(1, 429, 0, NULL, "Sun, 06 Nov 1994 08:49:47 GMT", 0, 0),
+	    10000);
+	/* garbage Retry-After: computed backoff */
+	assert_int_equal(decide(1, 429, 0, NULL, "soon", 0, 500), 1000);
+	/* a Retry-After that crosses the budget stops */
+	assert_int_equal(decide(1, 429, 0, NULL, "50", 100000, 0), -1);
+}
+
+static void retry_after_parse(void **state)
+{
+	time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+
+	(void)state;
+	assert_int_equal(te_reg__retry_after_ms("120", now), 120000);
+	assert_int_equal(te_reg__retry_after_ms(" 7 ", now), 7000);
+	assert_int_equal(te_reg__retry_after_ms("0", now), 0);
+	assert_int_equal(
+	    te_reg__retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now), 0);
+	assert_int_equal(
+	    te_reg__retry_after_ms("Sun, 06 Nov 1994 08:50:37 GMT", now),
+	    60000);
+	assert_int_equal(
+	    te_reg__retry_after_ms("Mon, 07 Nov 1994 08:49:37 GMT", now),
+	    86400000);
+	assert_int_equal(
+	    te_reg__retry_after_ms("Sat, 05 Nov 1994 08:49:37 GMT", now), 0);
+	assert_int_equal(te_reg__retry_after_ms("Thu, 01 Mar 2024 00:00:00 GMT",
+	                                        1709251200 - 5),
+	                 5000);
+	assert_int_equal(te_reg__retry_after_ms(NULL, now), -1);
+	assert_int_equal(te_reg__retry_after_ms("", now), -1);
+	assert_int_equal(te_reg__retry_after_ms("-1", now), -1);
+	assert_int_equal(te_reg__retry_after_ms("12abc", now), -1);
+	assert_int_equal(
+	    te_reg__retry_after_ms("Sun, 06 Foo 1994 08:49:37 GMT", now), -1);
+	assert_int_equal(te_reg__retry_after_ms("99999999999999", now), -1);
+}
+
+static void error_codes(void **state)
+{
+	char code[64];
+	const char *b = "{\"errors\":[{\"code\":\"BLOB_UPLOAD_INVALID\"}]}";
+
+	(void)state;
+	te_reg__error_code(code, b, strlen(b));
+	assert_string_equal(code, "BLOB_UPLOAD_INVALID");
+	te_reg__error_code(code, "<html>", 6);
+	assert_string_equal(code, "");
+	te_reg__error_code(code, NULL, 0);
+	assert_string_equal(code, "");
 }
 
 static void http_errors(void **state)
@@ -380,6 +703,10 @@ static void header_capture(void **state)
 	assert_string_equal(r.www_auth,
 	                    "Basic realm=\"a\", Bearer realm=\"b\"");
 	assert_false(r.overflow);
+	feed(&r, "Retry-After: 3\r\n");
+	feed(&r, "OCI-Chunk-Min-Length: 1048576\r\n");
+	assert_string_equal(r.retry_after, "3");
+	assert_int_equal(r.chunk_min, 1048576);
 
 	/* oversized values are dropped, never truncated into something
 	 * that could be used */
@@ -407,6 +734,12 @@ int main(void)
 	    cmocka_unit_test(url_digest_param),
 	    cmocka_unit_test(config_auth),
 	    cmocka_unit_test(config_file),
+	    cmocka_unit_test(config_helpers_and_tokens),
+	    cmocka_unit_test(helper_exec),
+	    cmocka_unit_test(certs_dirs),
+	    cmocka_unit_test(retry_decision),
+	    cmocka_unit_test(retry_after_parse),
+	    cmocka_unit_test(error_codes),
 	    cmocka_unit_test(http_errors),
 	    cmocka_unit_test(header_capture),
 	};

@@ -49,4 +49,16 @@ int te_digest_image(te_image_inputs *out, te_gitsrc *src, const char *commit,
                     te_error *err);
 void te_image_inputs_dispose(te_image_inputs *in);
 
+/*
+ * The content-based tag of a multi-platform image (werf-export.md 3):
+ * SHA3-224 over the per-platform content tags, ":::"-joined, in the order
+ * of their platforms sorted by strcmp.  tags[i] is the te_digest_image
+ * tag of platforms[i]; the input order does not matter.  TE_EINVALID for
+ * fewer than two platforms, a platform listed twice or a tag that is not
+ * TE_CONTENT_TAG_LEN lowercase hex digits.
+ */
+int te_digest_multiplatform(char out[TE_CONTENT_TAG_LEN + 1],
+                            const char *const *platforms,
+                            const char *const *tags, size_t n, te_error *err);
+
 #endif

@@ -19,6 +19,8 @@
 #include "tagexport/labels.h"
 #include "tagexport/log.h"
 
+struct te_registry_opts;
+
 typedef struct te_export_opts {
 	unsigned int version;
 	const char *dir;         /* project dir inside a git repo; NULL = "." */
@@ -37,6 +39,10 @@ typedef struct te_export_opts {
 	const char *state_dir;     /* buildah storage, temp contexts */
 	const char *buildah;       /* NULL = "buildah" from PATH */
 	int parallel;              /* blob transfers at once; 0 = 4 */
+	/* registry options from the environment (auth files, certs.d,
+	 * retries); insecure_registry, skip_tls_verify and docker_config
+	 * override theirs.  May be NULL. */
+	const struct te_registry_opts *registry;
 	te_log log;
 } te_export_opts;
 
@@ -51,6 +57,12 @@ typedef struct te_exported_ref {
 	char *digest;    /* manifest digest in the target repo */
 } te_exported_ref;
 
+/* One image of an exported multi-platform index. */
+typedef struct te_export_platform {
+	char *platform; /* "os/arch[/variant]" of the index entry, or "" */
+	char *digest;   /* its manifest digest in every target repo */
+} te_export_platform;
+
 typedef struct te_export_image {
 	char *name;
 	char *content_based_tag;
@@ -58,6 +70,8 @@ typedef struct te_export_image {
 	bool built;       /* false when the stages repo already had it */
 	size_t nrefs;
 	te_exported_ref *refs;
+	size_t nplatforms; /* non-zero only when an index was exported */
+	te_export_platform *platforms;
 } te_export_image;
 
 typedef struct te_export_result {

@@ -4,10 +4,14 @@
  * Protocol: ../shared/reference/oci-distribution.md.  One te_registry per
  * registry host; it keeps connections alive between calls and is not
  * thread-safe (use one per thread).  Plain HTTP only when opts.insecure is
- * set or the host is loopback.  Anonymous access and Basic credentials
- * (from docker config.json "auths") are supported.  Credentials never
- * appear in errors or logs.  All response bodies are size-bounded, every
- * blob byte is hashed as it streams and checked against its digest.
+ * set or the host is loopback (loopback tries HTTPS first).  Anonymous
+ * access, Basic and Bearer (docker token spec, OAuth2 refresh tokens)
+ * auth with credentials from docker config.json (credHelpers, credsStore,
+ * auths) then containers auth.json files; TLS against the system store
+ * plus certs.d; retries with backoff (section 7 of the reference).
+ * Credentials and tokens never appear in errors or logs.  All response bodies
+ * are size-bounded, every blob byte is hashed as it streams and checked against
+ * its digest.
  */
 #ifndef TAGEXPORT_REGISTRY_H
 #define TAGEXPORT_REGISTRY_H
@@ -31,9 +35,33 @@ typedef struct te_registry_opts {
 	bool skip_tls_verify; /* HTTPS without certificate verification */
 	const char
 	    *docker_config_dir; /* dir holding config.json, may be NULL */
+	/* containers auth.json files (REGISTRY_AUTH_FILE, else
+	 * ${XDG_RUNTIME_DIR}/containers/auth.json) consulted in order after
+	 * config.json; missing files are skipped. */
+	const char *const *auth_files;
+	size_t nauth_files;
+	/* certs.d roots holding HOST[:PORT] dirs (.crt, .cert, .key); NULL =
+	 * /etc/containers/certs.d and /etc/docker/certs.d. */
+	const char *const *certs_dirs;
+	size_t ncerts_dirs;
 	long timeout_seconds;   /* per request inactivity limit; 0 = 60 */
+	long helper_timeout_ms; /* credential helper run time; 0 = 10000 */
+	int retry_attempts;     /* tries per request or blob; 0 = 5 */
+	long retry_base_ms;     /* first backoff delay; 0 = 1000 */
+	long retry_total_ms;    /* retry budget per operation; 0 = 120000 */
 	te_log log;
 } te_registry_opts;
+
+/*
+ * Write a containers auth.json (mode 0600, created exclusively at path)
+ * holding, for each of hosts, the credentials this client would use:
+ * credential helpers are run here, so a child such as buildah needs none.
+ * Hosts without credentials are left out.  The file is a secret: the
+ * caller keeps it in a private directory and deletes it after use.
+ */
+int te_registry_authfile_write(const char *path, const char *const *hosts,
+                               size_t nhosts, const te_registry_opts *opts,
+                               te_error *err);
 
 /* host: registry host[:port] as it appears in references ("docker.io" is
  * mapped to registry-1.docker.io). */
