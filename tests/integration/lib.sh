@@ -58,10 +58,12 @@ te_finish() {
 	[ "$TE_FAILS" -eq 0 ]
 }
 
+# Ports come from below the kernel's ephemeral range (32768+), where
+# outgoing connections of other tests could hold them.
 te_free_port() {
 	local port
 	while :; do
-		port=$((20000 + RANDOM % 40000))
+		port=$((20000 + RANDOM % 12000))
 		if ! ss -Hltn "sport = :$port" | grep -q .; then
 			echo "$port"
 			return
@@ -71,40 +73,7 @@ te_free_port() {
 
 # start_registry VAR: starts docker-registry, sets $VAR to 127.0.0.1:PORT.
 start_registry() {
-	local var=$1 dir port pid i
-	dir=$(mktemp -d "$TE_TMP/registry.XXXXXX")
-	for _ in 1 2 3 4 5; do
-		port=$(te_free_port)
-		cat >"$dir/config.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-YML
-		docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-		pid=$!
-		TE_PIDS+=("$pid")
-		for i in $(seq 1 100); do
-			if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
-				printf -v "$var" '%s' "127.0.0.1:$port"
-				return 0
-			fi
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$pid" 2>/dev/null || true
-	done
-	echo "FATAL: docker-registry did not start" >&2
-	cat "$dir/log" >&2
-	exit 1
+	start_registry_with "$1" ""
 }
 
 te_buildah() {
@@ -153,30 +122,34 @@ git_commit_all() {
 # config (indented under the top level: auth:, tls under http: is added
 # with https=CERT:KEY), sets $VAR to 127.0.0.1:PORT.
 start_registry_with() {
-	local var=$1 extra=$2 tls=${3:-} dir port pid
+	local var=$1 extra=$2 tls=${3:-} dir port pid attempt
 	dir=$(mktemp -d "$TE_TMP/registry.XXXXXX")
-	port=$(te_free_port)
-	{
-		printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n'
-		printf 'storage:\n  filesystem:\n    rootdirectory: %s/data\n  delete:\n    enabled: true\n' "$dir"
-		printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
-		if [ -n "$tls" ]; then
-			printf '  tls:\n    certificate: %s\n    key: %s\n' "${tls%%:*}" "${tls#*:}"
-		fi
-		printf '%s\n' "$extra"
-	} >"$dir/config.yml"
-	docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-	pid=$!
-	TE_PIDS+=("$pid")
-	for _ in $(seq 1 100); do
-		# listening is enough: a registry demanding client
-		# certificates answers no anonymous probe
-		if ss -Hltn "sport = :$port" | grep -q .; then
-			printf -v "$var" '%s' "127.0.0.1:$port"
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+	# A concurrent test may bind the port we picked: retry with another.
+	for attempt in 1 2 3 4 5; do
+		port=$(te_free_port)
+		{
+			printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n'
+			printf 'storage:\n  filesystem:\n    rootdirectory: %s/data\n  delete:\n    enabled: true\n' "$dir"
+			printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
+			if [ -n "$tls" ]; then
+				printf '  tls:\n    certificate: %s\n    key: %s\n' "${tls%%:*}" "${tls#*:}"
+			fi
+			printf '%s\n' "$extra"
+		} >"$dir/config.yml"
+		docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+		pid=$!
+		TE_PIDS+=("$pid")
+		for _ in $(seq 1 100); do
+			# listening is enough: a registry demanding client
+			# certificates answers no anonymous probe
+			if ss -Hltnp "sport = :$port" | grep -q "pid=$pid,"; then
+				printf -v "$var" '%s' "127.0.0.1:$port"
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null || true
 	done
 	echo "FATAL: docker-registry did not start" >&2
 	cat "$dir/log" >&2

@@ -42,7 +42,7 @@ fail() {
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000)) # below the ephemeral range
 		if ! (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
@@ -50,40 +50,46 @@ free_port() {
 	done
 }
 
-# start_registry NAME [htpasswd-file] -> prints the port
+# start_registry NAME [htpasswd-file] -> prints the port.  Retries with
+# another port when a concurrent test took the one picked.
 start_registry() {
-	local name=$1 htp=${2:-} port dir
-	port=$(free_port)
+	local name=$1 htp=${2:-} port dir pid attempt
 	dir=$WORK/reg-$name
 	mkdir -p "$dir/data"
-	{
-		echo "version: 0.1"
-		echo "log:"
-		echo "  level: error"
-		echo "storage:"
-		echo "  filesystem:"
-		echo "    rootdirectory: $dir/data"
-		echo "  delete:"
-		echo "    enabled: true"
-		echo "http:"
-		echo "  addr: 127.0.0.1:$port"
-		if [ -n "$htp" ]; then
-			echo "auth:"
-			echo "  htpasswd:"
-			echo "    realm: basic-realm"
-			echo "    path: $htp"
-		fi
-	} >"$dir/config.yml"
-	docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 1 100); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' \
-			"http://127.0.0.1:$port/v2/" || true)
-		if [ "$code" = 200 ] || [ "$code" = 401 ]; then
-			echo "$port"
-			return
-		fi
-		sleep 0.1
+	for attempt in 1 2 3 4 5; do
+		port=$(free_port)
+		{
+			echo "version: 0.1"
+			echo "log:"
+			echo "  level: error"
+			echo "storage:"
+			echo "  filesystem:"
+			echo "    rootdirectory: $dir/data"
+			echo "  delete:"
+			echo "    enabled: true"
+			echo "http:"
+			echo "  addr: 127.0.0.1:$port"
+			if [ -n "$htp" ]; then
+				echo "auth:"
+				echo "  htpasswd:"
+				echo "    realm: basic-realm"
+				echo "    path: $htp"
+			fi
+		} >"$dir/config.yml"
+		docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		for _ in $(seq 1 100); do
+			code=$(curl -s -o /dev/null -w '%{http_code}' \
+				"http://127.0.0.1:$port/v2/" || true)
+			if [ "$code" = 200 ] || [ "$code" = 401 ]; then
+				echo "$port"
+				return
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null || true
 	done
 	cat "$dir/log" >&2
 	fail "registry $name did not start"
