@@ -267,6 +267,26 @@ int te_registry_new(te_registry **out, const char *host,
 	rc = setup_tls(reg, opts, err);
 	if (rc < 0)
 		goto done;
+	/* A loopback registry without TLS settings is almost always plain
+	 * http (test and CI registries): talk http at once, since a failed
+	 * TLS probe costs more than the whole export of a small image.  The
+	 * ping switches to https if the server turns out to speak it. */
+	if (loopback && !(opts && (opts->insecure || opts->skip_tls_verify)) &&
+	    !reg->ca_pem.len && !reg->client_cert) {
+		free(reg->base);
+		reg->base = NULL;
+		rc = te_buf_printf(&base, err, "http://%s", reg->api_host);
+		if (rc < 0)
+			goto done;
+		reg->base = te_buf_detach(&base);
+		if (!reg->base) {
+			rc = TE_ENOMEM;
+			goto done;
+		}
+		reg->https = false;
+		reg->http_fallback = false;
+		reg->https_upgrade = true;
+	}
 	*out = reg;
 	reg = NULL;
 done:

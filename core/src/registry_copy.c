@@ -609,13 +609,13 @@ static int blob_prepare(bool *need_stream, struct copy *c,
 		return te_error_set(err, TE_EINVALID,
 		                    "invalid blob descriptor '%.100s'",
 		                    b->digest ? b->digest : "");
-	rc = te_registry_blob_exists(&exists, c->dst, c->dst_repo, b->digest,
-	                             err);
-	if (rc < 0 || exists)
-		return rc;
 	rc = te_reg__ready(c->src, err);
+	if (rc == 0)
+		rc = te_reg__ready(c->dst, err);
 	if (rc < 0)
 		return rc;
+	/* On one registry a mount answers for a blob that is already there
+	 * too, so it goes first and saves a round trip per layer. */
 	if (strcmp(te_reg__base(c->src), te_reg__base(c->dst)) == 0 &&
 	    strcmp(c->src_repo, c->dst_repo) != 0) {
 		rc = te_registry_blob_mount(&mounted, c->dst, c->dst_repo,
@@ -627,6 +627,10 @@ static int blob_prepare(bool *need_stream, struct copy *c,
 			return rc;
 		}
 	}
+	rc = te_registry_blob_exists(&exists, c->dst, c->dst_repo, b->digest,
+	                             err);
+	if (rc < 0 || exists)
+		return rc;
 	*need_stream = true;
 	return 0;
 }

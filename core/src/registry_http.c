@@ -530,6 +530,22 @@ static int use_http(te_registry *reg, te_error *err)
 	return 0;
 }
 
+static int use_https(te_registry *reg, te_error *err)
+{
+	te_buf base = TE_BUF_INIT(1024);
+	int rc;
+
+	rc = te_buf_printf(&base, err, "https://%s", reg->api_host);
+	if (rc < 0)
+		return rc;
+	free(reg->base);
+	reg->base = te_buf_detach(&base);
+	reg->https = true;
+	te_log_emit(&reg->log, TE_LOG_DEBUG, "%s: speaks TLS, using https",
+	            reg->host);
+	return 0;
+}
+
 static int ping(te_registry *reg, te_error *err)
 {
 	struct te_reg_req r;
@@ -559,6 +575,16 @@ again:
 	if (rc < 0) {
 		rc = te_error_set(err, e.code, "%s", e.msg);
 		goto done;
+	}
+	if (reg->https_upgrade && r.resp.status == 400 &&
+	    memmem(r.errbody.ptr, r.errbody.len, "HTTPS server", 12)) {
+		/* Go's answer to plain http on a TLS port. */
+		reg->https_upgrade = false;
+		rc = use_https(reg, err);
+		if (rc < 0)
+			goto done;
+		te_buf_clear(&r.errbody);
+		goto again;
 	}
 	if (r.resp.status == 401) {
 		rc = te_reg__parse_challenge(&reg->chal, r.resp.www_auth, err);

@@ -232,6 +232,7 @@ struct te_registry {
 	bool
 	    http_fallback; /* loopback/insecure: https probe may drop to http */
 	bool verify;
+	bool https_upgrade; /* plain http first; https if the peer wants it */
 	long timeout;
 	long helper_timeout;
 	struct te_reg_retry_policy retry;
