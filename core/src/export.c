@@ -519,8 +519,8 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	bopts.ninsecure_hosts = insecure.count;
 	bopts.skip_tls_verify = run->opts->skip_tls_verify;
 	bopts.log = run->log;
-	te_log_emit(&run->log, TE_LOG_INFO, "building %s -> %s", job->cfg->name,
-	            image_ref.ptr);
+	te_log_emit(&run->log, TE_LOG_INFO, "image %s: not in the stages repo",
+	            job->cfg->name);
 	rc = te_build_and_push(digest, &bopts, err);
 done:
 	if (have_ctx)
