@@ -47,6 +47,7 @@
 #include "tagexport/reference.h"
 #include "tagexport/registry.h"
 #include "tagexport/select.h"
+#include "tagexport/semver.h"
 #include "tagexport/template.h"
 
 #define WERF_YAML_MAX (1024 * 1024)
@@ -110,6 +111,7 @@ struct run {
 	te_ref repo;
 	char *git_tag;
 	char commit[41];
+	te_strvec tags; /* the --tag templates that apply to git_tag */
 	struct image_job *jobs;
 	size_t njobs;
 	te_registry *registries[MAX_REGISTRIES];
@@ -233,6 +235,45 @@ done:
 	return rc;
 }
 
+/*
+ * The semver rule (semver.h): templates with %semver*% placeholders are
+ * skipped for tags that are not versions, floating ones (":1", ":1.2")
+ * for pre-releases and for tags that are not the highest release of
+ * their line among the repository's tags.
+ */
+static int select_templates(struct run *run, te_error *err)
+{
+	te_strvec repo_tags = TE_STRVEC_INIT;
+	bool applies = true;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < run->opts->ntags; i++) {
+		const char *tpl = run->opts->tags[i];
+
+		if (run->git_tag && te_semver_template_uses(tpl)) {
+			if (repo_tags.count == 0)
+				rc = te_gitsrc_tag_names(&repo_tags, run->src,
+				                         err);
+			if (rc == 0)
+				rc = te_semver_template_applies(
+				    &applies, tpl, run->git_tag,
+				    (const char *const *)repo_tags.items,
+				    repo_tags.count, err);
+		}
+		if (rc == 0 && applies)
+			rc = te_strvec_push(&run->tags, tpl, err);
+		else if (rc == 0)
+			te_log_emit(&run->log, TE_LOG_INFO,
+			            "template %s skipped for tag %s (semver "
+			            "rule)",
+			            tpl, run->git_tag);
+		applies = true;
+	}
+	te_strvec_dispose(&repo_tags);
+	return rc;
+}
+
 static int validate_templates(struct run *run, te_error *err)
 {
 	const char **names = NULL;
@@ -244,8 +285,8 @@ static int validate_templates(struct run *run, te_error *err)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	for (i = 0; i < run->njobs; i++)
 		names[i] = run->jobs[i].cfg->name;
-	for (i = 0; i < run->opts->ntags && rc == 0; i++)
-		rc = te_template_validate(run->opts->tags[i], names, run->njobs,
+	for (i = 0; i < run->tags.count && rc == 0; i++)
+		rc = te_template_validate(run->tags.items[i], names, run->njobs,
 		                          run->git_tag, run->commit, err);
 	free(names);
 	return rc;
@@ -1034,11 +1075,11 @@ static int export_image(struct run *run, struct image_job *job,
 		rc = report_platforms(res, job, err);
 	if (rc < 0)
 		return rc;
-	res->refs = calloc(run->opts->ntags + 1, sizeof(*res->refs));
+	res->refs = calloc(run->tags.count + 1, sizeof(*res->refs));
 	if (!res->refs)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
-	for (i = 0; i < run->opts->ntags; i++) {
-		rc = publish(run, job, &res->refs[i], run->opts->tags[i], err);
+	for (i = 0; i < run->tags.count; i++) {
+		rc = publish(run, job, &res->refs[i], run->tags.items[i], err);
 		if (rc < 0)
 			return rc;
 		res->nrefs++;
@@ -1149,6 +1190,8 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	if (rc == 0)
 		rc = resolve_source(&run, err);
 	if (rc == 0)
+		rc = select_templates(&run, err);
+	if (rc == 0)
 		rc = load_config(&run, err);
 	if (rc == 0)
 		rc = select_images(&run, err);
@@ -1179,6 +1222,7 @@ done:
 	te_gitsrc_free(run.src);
 	te_ref_dispose(&run.repo);
 	free(run.git_tag);
+	te_strvec_dispose(&run.tags);
 	return rc;
 }
 

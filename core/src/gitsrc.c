@@ -213,6 +213,21 @@ void te_gitsrc_free(te_gitsrc *src)
 	free(src);
 }
 
+int te_gitsrc_tag_names(te_strvec *out, te_gitsrc *src, te_error *err)
+{
+	git_strarray names = {NULL, 0};
+	size_t i;
+	int rc;
+
+	rc = git_tag_list(&names, src->repo);
+	if (rc < 0)
+		return git_fail(err, rc, "cannot list tags");
+	for (i = 0; rc == 0 && i < names.count; i++)
+		rc = te_strvec_push(out, names.strings[i], err);
+	git_strarray_dispose(&names);
+	return rc;
+}
+
 int te_gitsrc_resolve(char commit_out[41], char **tag_out, te_gitsrc *src,
                       const char *rev, te_error *err)
 {

@@ -17,6 +17,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/reference.h"
+#include "tagexport/semver.h"
 #include "tagexport/slug.h"
 #include "utf8_int.h"
 
@@ -35,13 +36,24 @@ enum placeholder {
 	PH_CONTENT_BASED_TAG,
 	PH_GIT_TAG,
 	PH_GIT_COMMIT,
+	PH_SEMVER,
+	PH_SEMVER_MAJOR,
+	PH_SEMVER_MINOR,
+	PH_SEMVER_PATCH,
 	PH_COUNT
 };
 
 static const char *const ph_names[PH_COUNT] = {
-    "image",   "image_slug", "image_safe_slug", "image_content_based_tag",
-    "git_tag", "git_commit",
+    "image",           "image_slug",
+    "image_safe_slug", "image_content_based_tag",
+    "git_tag",         "git_commit",
+    "semver",          "semver_major",
+    "semver_minor",    "semver_patch",
 };
+
+#define PH_SEMVER_ANY                                                          \
+	((1u << PH_SEMVER) | (1u << PH_SEMVER_MAJOR) |                         \
+	 (1u << PH_SEMVER_MINOR) | (1u << PH_SEMVER_PATCH))
 
 static bool is_space(char c)
 {
@@ -77,11 +89,40 @@ static int git_tag_missing(te_error *err)
 	                    "check out a tagged commit or pass --git-tag");
 }
 
+/* %semver%, %semver_major%, %semver_minor%, %semver_patch% of the git
+ * tag (see semver.h for the values). */
+static int expand_semver(te_buf *out, int ph, const char *git_tag,
+                         te_error *err)
+{
+	te_semver_vars sv;
+	const char *v;
+
+	if (!git_tag)
+		return te_error_set(err, TE_EINVALID,
+		                    "%%%s%% is used but no git tag is known: "
+		                    "check out a tagged commit or pass "
+		                    "--git-tag",
+		                    ph_names[ph]);
+	if (te_semver_vars_get(&sv, git_tag, NULL) < 0)
+		return te_error_set(err, TE_EINVALID,
+		                    "%%%s%% needs a semantic version tag such "
+		                    "as v1.2.3, not \"%.200s\"",
+		                    ph_names[ph], git_tag);
+	v = ph == PH_SEMVER         ? sv.semver
+	    : ph == PH_SEMVER_MAJOR ? sv.major
+	    : ph == PH_SEMVER_MINOR ? sv.minor
+	                            : sv.patch;
+	return te_buf_puts(out, v, err);
+}
+
 static int expand_one(te_buf *out, int ph, const te_template_vars *vars,
                       te_error *err)
 {
 	char *s = NULL;
 	int rc;
+
+	if (ph >= PH_SEMVER)
+		return expand_semver(out, ph, vars->git_tag, err);
 
 	if (ph == PH_GIT_TAG) {
 		if (!vars->git_tag)
@@ -179,7 +220,8 @@ static int expand(te_buf *out, const char *tpl, const te_template_vars *vars,
 			    "unknown placeholder %%%.*s%% (known: %%image%%, "
 			    "%%image_slug%%, %%image_safe_slug%%, "
 			    "%%image_content_based_tag%%, %%git_tag%%, "
-			    "%%git_commit%%)",
+			    "%%git_commit%%, %%semver%%, %%semver_major%%, "
+			    "%%semver_minor%%, %%semver_patch%%)",
 			    (int)strlen(q) - 2, q + 1);
 		}
 		*used |= 1u << ph;
@@ -231,7 +273,7 @@ int te_template_validate(const char *tpl, const char *const *image_names,
 
 	if ((rc = expand(NULL, tpl, NULL, &used, err)) < 0)
 		goto fail;
-	if ((used & (1u << PH_GIT_TAG)) && !git_tag) {
+	if ((used & ((1u << PH_GIT_TAG) | PH_SEMVER_ANY)) && !git_tag) {
 		rc = git_tag_missing(err);
 		goto fail;
 	}

@@ -129,4 +129,23 @@ check "%git_commit% placeholder" bash -c '
 	out=$("$1" export --dir "$2" --state-dir "$3" --repo "$4/shop/stages" --tag "$4/c/%image%:%git_commit%" backend 2>/dev/null)
 	grep -q "^$4/c/backend:$(git -C "$2" rev-parse HEAD)@" <<<"$out"' _ "$TAGEXPORT" "$proj" "$STATE" "$REG"
 
+# The semver rule: v1.2.9 pushed after v1.3.0 moves :1.2 but never :1.
+G=(-c user.name=t -c user.email=t@example.com)
+git -C "$proj" "${G[@]}" tag -a v1.3.0 -m 1.3.0
+git -C "$proj" "${G[@]}" tag -a v1.2.9 -m 1.2.9
+sv() {
+	run_export --commit "$1" backend --tag "$REG/sv/%image%:%semver_major%" \
+		--tag "$REG/sv/%image%:%semver_major%.%semver_minor%" \
+		--tag "$REG/sv/%image%:%semver%" 2>"$TE_TMP/sv.err"
+}
+out5=$(sv v1.3.0)
+check "semver: v1.3.0 moves :1, :1.3, :1.3.0" test "$(printf '%s\n' "$out5" | cut -d@ -f1 | tr '\n' ' ')" = "$REG/sv/backend:1 $REG/sv/backend:1.3 $REG/sv/backend:1.3.0 "
+out6=$(sv v1.2.9)
+check "semver: v1.2.9 does not move :1" test "$(printf '%s\n' "$out6" | cut -d@ -f1 | tr '\n' ' ')" = "$REG/sv/backend:1.2 $REG/sv/backend:1.2.9 "
+check "semver: skipped template is logged" grep -q "skipped for tag v1.2.9" "$TE_TMP/sv.err"
+check "semver: non-version tag skips semver templates" bash -c '
+	out=$("$1" export --dir "$2" --state-dir "$3" --repo "$4/shop/stages" backend --git-tag nightly \
+		--tag "$4/sv/%image%:%semver%" --tag "$4/sv/%image%:%git_tag%" 2>/dev/null)
+	test "$(printf "%s\n" "$out" | cut -d@ -f1)" = "$4/sv/backend:nightly"' _ "$TAGEXPORT" "$proj" "$STATE" "$REG"
+
 te_finish

@@ -91,6 +91,30 @@ static void git_tag_forms(void **state)
 	render_fails("r:%git_commit%", &v, "git commit");
 }
 
+static void semver_placeholders(void **state)
+{
+	te_template_vars v = app_vars;
+	const char *names[] = {"a", "b"};
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	v.git_tag = "v1.12.3-rc.1+b7";
+	render_is("r/%image%:%semver%", &v, "r/Frontend/App:1.12.3-rc.1_b7");
+	render_is("r:%semver_major%.%semver_minor%", &v, "r:1.12");
+	render_is("r:%semver_patch%", &v, "r:3");
+	v.git_tag = "release-7";
+	render_fails("r:%semver%", &v, "semantic version");
+	v.git_tag = NULL;
+	render_fails("r:%semver_major%", &v, "--git-tag");
+	assert_int_equal(te_template_validate("r/%image%:%semver_major%", names,
+	                                      2, NULL, COMMIT, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "--git-tag"));
+	assert_int_equal(te_template_validate("r.io/%image%:%semver_major%",
+	                                      names, 2, "v2.0.0", COMMIT, NULL),
+	                 0);
+}
+
 static void syntax_errors(void **state)
 {
 	(void)state;
@@ -195,9 +219,12 @@ static void validation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(placeholders),  cmocka_unit_test(git_tag_forms),
-	    cmocka_unit_test(syntax_errors), cmocka_unit_test(long_template),
+	    cmocka_unit_test(placeholders),
+	    cmocka_unit_test(git_tag_forms),
+	    cmocka_unit_test(syntax_errors),
+	    cmocka_unit_test(long_template),
 	    cmocka_unit_test(validation),
+	    cmocka_unit_test(semver_placeholders),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,9 @@ void te_gitsrc_free(te_gitsrc *src);
 int te_gitsrc_resolve(char commit_out[41], char **tag_out, te_gitsrc *src,
                       const char *rev, te_error *err);
 
+/* Append the short names of all tags of the repository to out. */
+int te_gitsrc_tag_names(te_strvec *out, te_gitsrc *src, te_error *err);
+
 /* Append the blob at project-relative path to out (bounded by out->max).
  * TE_ENOTFOUND when no such file; TE_EINVALID when it is not a blob. */
 int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,

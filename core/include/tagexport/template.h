@@ -2,7 +2,9 @@
  * template.h - werf's --tag templates (werf-export.md 4.2, 4.3).
  *
  * Placeholders: %image%, %image_slug%, %image_safe_slug%,
- * %image_content_based_tag%, and tagexport's %git_tag% and %git_commit%.
+ * %image_content_based_tag%, and tagexport's %git_tag%, %git_commit% and
+ * %semver%, %semver_major%, %semver_minor%, %semver_patch% (values of a
+ * semantic-version git tag, see semver.h).
  * A %git_tag% that is not a valid tag is passed through werf's DockerTag
  * rule.  Any other %...% or an unbalanced % is an error.
  */
