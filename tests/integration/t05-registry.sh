@@ -50,10 +50,11 @@ free_port() {
 	done
 }
 
-# start_registry NAME [htpasswd-file] -> prints the port.  Retries with
+# start_registry NAME VAR [htpasswd-file]: sets VAR to the port (not via
+# $(...): the registry's pid must reach PIDS in this shell).  Retries with
 # another port when a concurrent test took the one picked.
 start_registry() {
-	local name=$1 htp=${2:-} port dir pid attempt
+	local name=$1 var=$2 htp=${3:-} port dir pid attempt
 	dir=$WORK/reg-$name
 	mkdir -p "$dir/data"
 	for attempt in 1 2 3 4 5; do
@@ -83,7 +84,7 @@ start_registry() {
 			code=$(curl -s -o /dev/null -w '%{http_code}' \
 				"http://127.0.0.1:$port/v2/" || true)
 			if [ "$code" = 200 ] || [ "$code" = 401 ]; then
-				echo "$port"
+				printf -v "$var" '%s' "$port"
 				return
 			fi
 			kill -0 "$pid" 2>/dev/null || break
@@ -152,10 +153,10 @@ printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.
 	"$M1" "$M1S" "$IX" "$IXS" >"$LAYOUT/index.json"
 
 # ---- registries ----
-P1=$(start_registry one)
-P2=$(start_registry two)
+start_registry one P1
+start_registry two P2
 htpasswd -Bbn user pass >"$WORK/htpasswd"
-P3=$(start_registry auth "$WORK/htpasswd")
+start_registry auth P3 "$WORK/htpasswd"
 R1=127.0.0.1:$P1
 R2=127.0.0.1:$P2
 R3=127.0.0.1:$P3
