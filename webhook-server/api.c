@@ -24,7 +24,7 @@ static void reply(struct ts_response *res, unsigned int status, json_t *obj)
 {
 	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 
-	te_buf_clear(&res->body);
+	ts_response_reset(res);
 	res->status = status;
 	if (!s || te_buf_puts(&res->body, s, NULL) < 0 ||
 	    te_buf_puts(&res->body, "\n", NULL) < 0)
@@ -185,7 +185,8 @@ static void project_export(struct ts_response *res, struct ts_server *s,
 	}
 	if (strncmp(ref, "refs/tags/", 10) != 0 ||
 	    !ts_tag_name_valid(ref + 10)) {
-		ts_response_error(res, 400, "ref must be a valid refs/tags/ name");
+		ts_response_error(res, 400,
+		                  "ref must be a valid refs/tags/ name");
 		goto done;
 	}
 	if (!ts_oid_valid(commit)) {
@@ -206,12 +207,22 @@ done:
 	json_decref(root);
 }
 
-/* Copy one path segment (up to '/' or end) if it is a sane identifier. */
+/* Copy one path segment (up to '/' or end) if it is a sane identifier:
+ * [A-Za-z0-9._-], so nothing from the URL reaches the queue unchecked. */
 static const char *segment(char *out, size_t cap, const char *p)
 {
-	size_t n = strcspn(p, "/");
+	size_t n = strcspn(p, "/"), i;
 
 	if (n == 0 || n >= cap)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		char c = p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
+			return NULL;
+	}
+	if (p[0] == '.')
 		return NULL;
 	memcpy(out, p, n);
 	out[n] = '\0';

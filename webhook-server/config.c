@@ -277,8 +277,8 @@ done:
 }
 
 static int secret_at(char **out, size_t *len, const struct parse *p,
-                     const yaml_node_t *node, const char *file,
-                     const char *env, te_error *err)
+                     const yaml_node_t *node, const char *file, const char *env,
+                     te_error *err)
 {
 	te_error sub = TE_ERROR_INIT;
 	char what[TE_ERROR_MSG_MAX];
@@ -363,7 +363,8 @@ static int parse_labels(te_labels *labels, const struct parse *p,
 			goto done;
 		}
 		if (strchr(k, '=')) {
-			rc = fail(p, kn, err, "a label name cannot contain '='");
+			rc =
+			    fail(p, kn, err, "a label name cannot contain '='");
 			goto done;
 		}
 		if ((rc = te_labels_set(labels, k, v, err)) < 0)
@@ -628,7 +629,8 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 	int rc = 0;
 
 	if (!root || root->type != YAML_MAPPING_NODE)
-		return fail(p, root, err, "the configuration must be a mapping");
+		return fail(p, root, err,
+		            "the configuration must be a mapping");
 	for (pair = root->data.mapping.pairs.start;
 	     pair < root->data.mapping.pairs.top; pair++) {
 		yaml_node_t *kn = node_at(p, pair->key);
@@ -644,7 +646,7 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 		} else if (!strcmp(k, "state_dir")) {
 			rc = get_path(&cfg->state_dir, p, vn, "state_dir", err);
 		} else if (!strcmp(k, "workers")) {
-			rc = get_uint(&v, p, vn, "workers", 1, 64, err);
+			rc = get_uint(&v, p, vn, "workers", 0, 64, err);
 			cfg->workers = (int)v;
 		} else if (!strcmp(k, "admin_token_file")) {
 			token_node = vn;

@@ -194,8 +194,9 @@ int ts_forge__json(json_t **out, const struct ts_hook_request *req,
 	if (ts_forge__is_form(req)) {
 		form = ts_forge__form_payload(req->body, req->body_len, &len);
 		if (!form)
-			return te_error_set(err, TE_EINVALID,
-			                    "form body without a payload field");
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "form body without a payload field");
 		data = form;
 	}
 	/* Duplicate keys would let this parser and another one see

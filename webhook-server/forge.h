@@ -53,11 +53,11 @@ ts_auth ts_forge_verify(ts_forge forge, const char *secret, size_t secret_len,
 #define TS_DELIVERY_MAX 128
 
 struct ts_hook_event {
-	bool is_tag;          /* a tag push to consider */
-	const char *ignored;  /* static reason when !is_tag */
-	char *repository;     /* full name from the payload (tag pushes) */
-	char *tag;            /* tag name, validated by ts_tag_name_valid */
-	char commit[41];      /* lowercase hex the forge reported */
+	bool is_tag;         /* a tag push to consider */
+	const char *ignored; /* static reason when !is_tag */
+	char *repository;    /* full name from the payload (tag pushes) */
+	char *tag;           /* tag name, validated by ts_tag_name_valid */
+	char commit[41];     /* lowercase hex the forge reported */
 	char delivery[TS_DELIVERY_MAX + 1]; /* "" when absent/unusable */
 };
 

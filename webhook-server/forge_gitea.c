@@ -19,8 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *sig_header(const struct ts_hook_request *req,
-                              bool *prefixed)
+static const char *sig_header(const struct ts_hook_request *req, bool *prefixed)
 {
 	static const char *const bare[] = {"X-Forgejo-Signature",
 	                                   "X-Gitea-Signature"};
@@ -88,8 +87,8 @@ int ts_gitea_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 	json_t *root = NULL;
 	int rc;
 
-	ts_forge__delivery(ev, req->header(req->header_ctx,
-	                                   "X-Forgejo-Delivery"));
+	ts_forge__delivery(ev,
+	                   req->header(req->header_ctx, "X-Forgejo-Delivery"));
 	ts_forge__delivery(ev,
 	                   req->header(req->header_ctx, "X-Gitea-Delivery"));
 	if ((rc = ts_forge__json(&root, req, err)) < 0)
@@ -113,10 +112,9 @@ int ts_gitea_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 		}
 		if (!strncmp(ref, "refs/tags/", 10))
 			ref += 10;
-		rc = ts_forge__tag_event(ev,
-		                         ts_forge__str(root,
-		                                       "repository.full_name"),
-		                         ref, ts_forge__str(root, "sha"), err);
+		rc = ts_forge__tag_event(
+		    ev, ts_forge__str(root, "repository.full_name"), ref,
+		    ts_forge__str(root, "sha"), err);
 		goto done;
 	}
 	if (!strcmp(event, "delete")) {
@@ -143,8 +141,9 @@ int ts_gitea_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 	commit = ts_forge__str(root, "head_commit.id");
 	if (!commit)
 		commit = after;
-	rc = ts_forge__tag_event(ev, ts_forge__str(root, "repository.full_name"),
-	                         ref + 10, commit, err);
+	rc =
+	    ts_forge__tag_event(ev, ts_forge__str(root, "repository.full_name"),
+	                        ref + 10, commit, err);
 done:
 	json_decref(root);
 	return rc;

@@ -38,8 +38,8 @@ int ts_github_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 	json_t *root = NULL, *deleted;
 	int rc;
 
-	ts_forge__delivery(ev, req->header(req->header_ctx,
-	                                   "X-GitHub-Delivery"));
+	ts_forge__delivery(ev,
+	                   req->header(req->header_ctx, "X-GitHub-Delivery"));
 	if ((rc = ts_forge__json(&root, req, err)) < 0)
 		return rc;
 	if (!event) {
@@ -77,8 +77,9 @@ int ts_github_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 	commit = ts_forge__str(root, "head_commit.id");
 	if (!commit)
 		commit = after;
-	rc = ts_forge__tag_event(ev, ts_forge__str(root, "repository.full_name"),
-	                         ref + 10, commit, err);
+	rc =
+	    ts_forge__tag_event(ev, ts_forge__str(root, "repository.full_name"),
+	                        ref + 10, commit, err);
 done:
 	json_decref(root);
 	return rc;

@@ -34,10 +34,9 @@ int ts_gitlab_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 	json_t *root = NULL;
 	int rc;
 
+	ts_forge__delivery(ev, req->header(req->header_ctx, "Idempotency-Key"));
 	ts_forge__delivery(ev,
-	                   req->header(req->header_ctx, "Idempotency-Key"));
-	ts_forge__delivery(ev, req->header(req->header_ctx,
-	                                   "X-Gitlab-Event-UUID"));
+	                   req->header(req->header_ctx, "X-Gitlab-Event-UUID"));
 	if ((rc = ts_forge__json(&root, req, err)) < 0)
 		return rc;
 	if (!event) {
@@ -73,10 +72,9 @@ int ts_gitlab_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 		ev->ignored = "tag deleted";
 		goto done;
 	}
-	rc = ts_forge__tag_event(ev,
-	                         ts_forge__str(root,
-	                                       "project.path_with_namespace"),
-	                         ref + 10, commit, err);
+	rc = ts_forge__tag_event(
+	    ev, ts_forge__str(root, "project.path_with_namespace"), ref + 10,
+	    commit, err);
 done:
 	json_decref(root);
 	return rc;

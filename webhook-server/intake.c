@@ -26,18 +26,23 @@ void ts_response_dispose(struct ts_response *res)
 	te_buf_dispose(&res->body);
 }
 
-static void set_json(struct ts_response *res, unsigned int status,
-                     json_t *obj)
+void ts_response_reset(struct ts_response *res)
+{
+	if (res->body.cap)
+		te_buf_clear(&res->body);
+}
+
+static void set_json(struct ts_response *res, unsigned int status, json_t *obj)
 {
 	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 
-	te_buf_clear(&res->body);
+	ts_response_reset(res);
 	res->status = status;
 	res->content_type = "application/json";
 	if (!s || te_buf_puts(&res->body, s, NULL) < 0 ||
 	    te_buf_puts(&res->body, "\n", NULL) < 0) {
 		res->status = 500;
-		te_buf_clear(&res->body);
+		ts_response_reset(res);
 		te_buf_puts(&res->body, "{\"error\":\"out of memory\"}\n",
 		            NULL);
 	}
@@ -57,8 +62,8 @@ static void ignored(struct ts_response *res, const char *reason)
 }
 
 void ts_submit(struct ts_response *res, struct ts_server *s,
-               const struct ts_project *pr, const char *tag,
-               const char *commit, const char *delivery, const char *source)
+               const struct ts_project *pr, const char *tag, const char *commit,
+               const char *delivery, const char *source)
 {
 	char id[TE_JOB_ID_MAX], key[TS_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2];
 	te_job_request req = {pr->name, tag, commit, NULL, source};
@@ -80,11 +85,15 @@ void ts_submit(struct ts_response *res, struct ts_server *s,
 		return;
 	}
 	if (existed) {
+		unsigned long dropped;
 		if (te_queue_get(&job, s->queue, id, &err) == 0 && job)
 			state = te_job_state_str(job->state);
-		ts_logkv(TE_LOG_INFO, "duplicate delivery", "project",
-		         pr->name, "tag", tag, "commit", commit, "job", id,
-		         "source", source, NULL);
+		/* Replays of one signed delivery are cheap to send: bound
+		 * the log lines they cost. */
+		if (ts_log_allow(3, &dropped))
+			ts_logkv(TE_LOG_INFO, "duplicate delivery", "project",
+			         pr->name, "tag", tag, "commit", commit, "job",
+			         id, "source", source, NULL);
 		set_json(res, 202,
 		         json_pack("{s:s,s:s,s:b}", "job", id, "status", state,
 		                   "duplicate", 1));
@@ -98,14 +107,16 @@ void ts_submit(struct ts_response *res, struct ts_server *s,
 	set_json(res, 202, json_pack("{s:s,s:s}", "job", id, "status", state));
 }
 
-void ts_intake(struct ts_response *res, struct ts_server *s,
-               const char *project, const struct ts_hook_request *req)
+bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
+                     const char *project, const struct ts_hook_request *req,
+                     struct ts_intake_job *job)
 {
 	struct ts_config *cfg = ts_server_config(s);
 	const struct ts_project *pr = ts_config_project(cfg, project);
 	struct ts_hook_event ev;
 	te_error err = TE_ERROR_INIT;
 	const char *forge, *result = "error";
+	unsigned long dropped;
 	ts_auth auth;
 
 	memset(&ev, 0, sizeof(ev));
@@ -119,15 +130,22 @@ void ts_intake(struct ts_response *res, struct ts_server *s,
 	if (auth != TS_AUTH_OK) {
 		const char *why = auth == TS_AUTH_MISSING ? "missing signature"
 		                                          : "bad signature";
-		ts_logkv(TE_LOG_WARN, "delivery refused", "project", pr->name,
-		         "reason", why, NULL);
+		if (ts_log_allow(0, &dropped)) {
+			char n[24];
+			snprintf(n, sizeof(n), "%lu", dropped);
+			ts_logkv(TE_LOG_WARN, "delivery refused", "project",
+			         pr->name, "reason", why, "suppressed_before",
+			         n, NULL);
+		}
 		ts_response_error(res, 401, why);
 		result = "unauthorized";
 		goto count;
 	}
 	if (ts_forge_parse(&ev, pr->forge, req, &err) < 0) {
-		ts_logkv(TE_LOG_WARN, "bad delivery", "project", pr->name,
-		         "error", err.msg, "delivery", ev.delivery, NULL);
+		if (ts_log_allow(1, &dropped))
+			ts_logkv(TE_LOG_WARN, "bad delivery", "project",
+			         pr->name, "error", err.msg, "delivery",
+			         ev.delivery, NULL);
 		ts_response_error(res, err.code == TE_ENOMEM ? 500 : 400,
 		                  err.msg);
 		result = "bad_request";
@@ -141,9 +159,10 @@ void ts_intake(struct ts_response *res, struct ts_server *s,
 		goto count;
 	}
 	if (strcasecmp(ev.repository, pr->repository) != 0) {
-		ts_logkv(TE_LOG_WARN, "delivery refused", "project", pr->name,
-		         "reason", "repository mismatch", "repository",
-		         ev.repository, NULL);
+		if (ts_log_allow(2, &dropped))
+			ts_logkv(TE_LOG_WARN, "delivery refused", "project",
+			         pr->name, "reason", "repository mismatch",
+			         "repository", ev.repository, NULL);
 		ts_response_error(res, 403,
 		                  "repository does not match the project");
 		result = "forbidden";
@@ -156,11 +175,39 @@ void ts_intake(struct ts_response *res, struct ts_server *s,
 		result = "ignored";
 		goto count;
 	}
-	ts_submit(res, s, pr, ev.tag, ev.commit, ev.delivery, forge);
-	result = res->status == 202 ? "accepted" : "error";
+	/* A submit is due: hand the event and the config over. */
+	job->cfg = cfg;
+	job->pr = pr;
+	job->ev = ev;
+	return true;
 count:
 	ts_metrics_request(s->metrics, pr->name, forge, result);
 done:
 	ts_hook_event_dispose(&ev);
 	ts_config_unref(cfg);
+	return false;
+}
+
+void ts_intake_finish(struct ts_response *res, struct ts_server *s,
+                      struct ts_intake_job *job)
+{
+	const struct ts_project *pr = job->pr;
+
+	ts_submit(res, s, pr, job->ev.tag, job->ev.commit, job->ev.delivery,
+	          ts_forge_name(pr->forge));
+	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
+	                   res->status == 202 ? "accepted" : "error");
+	ts_hook_event_dispose(&job->ev);
+	ts_config_unref(job->cfg);
+	job->cfg = NULL;
+	job->pr = NULL;
+}
+
+void ts_intake(struct ts_response *res, struct ts_server *s,
+               const char *project, const struct ts_hook_request *req)
+{
+	struct ts_intake_job job;
+
+	if (ts_intake_begin(res, s, project, req, &job))
+		ts_intake_finish(res, s, &job);
 }

@@ -8,6 +8,8 @@
  */
 #include "slog.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,17 +18,50 @@
 
 #define LINE_MAX_BYTES 4096
 
-static ts_log_format log_format = TS_LOG_TEXT;
-static te_log_level log_min = TE_LOG_INFO;
+/* Written by main (start-up, SIGHUP), read by every thread. */
+static atomic_int log_format = TS_LOG_TEXT;
+static atomic_int log_min = TE_LOG_INFO;
+
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	time_t second;
+	unsigned int count;
+	unsigned long dropped;
+} limits[TS_LOG_KEYS];
+
+bool ts_log_allow(unsigned int key, unsigned long *suppressed)
+{
+	time_t now = time(NULL);
+	bool ok;
+
+	*suppressed = 0;
+	if (key >= TS_LOG_KEYS)
+		return true;
+	pthread_mutex_lock(&limit_lock);
+	if (limits[key].second != now) {
+		limits[key].second = now;
+		limits[key].count = 0;
+	}
+	ok = limits[key].count < TS_LOG_BURST;
+	if (ok) {
+		limits[key].count++;
+		*suppressed = limits[key].dropped;
+		limits[key].dropped = 0;
+	} else {
+		limits[key].dropped++;
+	}
+	pthread_mutex_unlock(&limit_lock);
+	return ok;
+}
 
 void ts_log_set_format(ts_log_format format)
 {
-	log_format = format;
+	atomic_store(&log_format, (int)format);
 }
 
 void ts_log_set_level(te_log_level min)
 {
-	log_min = min;
+	atomic_store(&log_min, (int)min);
 }
 
 /* JSON has no \x escape: there the backslash itself is escaped, so the
@@ -100,9 +135,9 @@ static void vlogkv(te_log_level level, const char *msg, va_list ap)
 	size_t len = 0;
 	struct tm tm;
 	time_t now;
-	bool json = log_format == TS_LOG_JSON;
+	bool json = atomic_load(&log_format) == TS_LOG_JSON;
 
-	if (level < log_min)
+	if ((int)level < atomic_load(&log_min))
 		return;
 	now = time(NULL);
 	gmtime_r(&now, &tm);

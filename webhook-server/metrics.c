@@ -125,12 +125,12 @@ int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
 	                 "# TYPE tagexport_webhook_requests_total counter\n",
 	                 err);
 	for (i = 0; rc == 0 && i < m->nreq; i++)
-		rc = te_buf_printf(out, err,
-		                   "tagexport_webhook_requests_total{project=\"%s\","
-		                   "forge=\"%s\",result=\"%s\"} %llu\n",
-		                   m->req[i].project, m->req[i].forge,
-		                   m->req[i].result,
-		                   (unsigned long long)m->req[i].count);
+		rc = te_buf_printf(
+		    out, err,
+		    "tagexport_webhook_requests_total{project=\"%s\","
+		    "forge=\"%s\",result=\"%s\"} %llu\n",
+		    m->req[i].project, m->req[i].forge, m->req[i].result,
+		    (unsigned long long)m->req[i].count);
 	if (rc == 0)
 		rc = te_buf_printf(
 		    out, err,
@@ -157,10 +157,11 @@ int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
 		    (unsigned long long)m->bytes);
 	for (i = 0; rc == 0 && i < NBUCKETS; i++) {
 		cum += m->hist[i];
-		rc = te_buf_printf(out, err,
-		                   "tagexport_export_duration_seconds_bucket{le=\""
-		                   "%g\"} %llu\n",
-		                   buckets[i], (unsigned long long)cum);
+		rc = te_buf_printf(
+		    out, err,
+		    "tagexport_export_duration_seconds_bucket{le=\""
+		    "%g\"} %llu\n",
+		    buckets[i], (unsigned long long)cum);
 	}
 	if (rc == 0)
 		rc = te_buf_printf(

@@ -126,8 +126,8 @@ int ts_mirror_tags(te_strvec *names, te_strvec *oids, const char *git_dir,
 	if (f) {
 		while (rc == 0 && fgets(line, sizeof(line), f)) {
 			size_t len = strlen(line);
-			while (len && (line[len - 1] == '\n' ||
-			               line[len - 1] == '\r'))
+			while (len &&
+			       (line[len - 1] == '\n' || line[len - 1] == '\r'))
 				line[--len] = '\0';
 			if (len > 51 && hex40(line) && line[40] == ' ' &&
 			    !strncmp(line + 41, "refs/tags/", 10))
@@ -140,9 +140,9 @@ int ts_mirror_tags(te_strvec *names, te_strvec *oids, const char *git_dir,
 	snprintf(path, sizeof(path), "%s/refs/tags", git_dir);
 	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return errno == ENOENT ? 0
-		                       : te_error_set_errno(err, TE_EIO, errno,
-		                                            "cannot read %s",
-		                                            path);
+		return errno == ENOENT
+		           ? 0
+		           : te_error_set_errno(err, TE_EIO, errno,
+		                                "cannot read %s", path);
 	return walk(names, oids, dfd, "", 0, err);
 }

@@ -56,11 +56,30 @@ struct ts_response {
 
 void ts_response_init(struct ts_response *res);
 void ts_response_dispose(struct ts_response *res);
+/* Empty the body (no write to te_buf's shared empty string: te_buf_clear
+ * on a never-grown buffer writes to it from every thread). */
+void ts_response_reset(struct ts_response *res);
 /* {"error":"<msg>"} with the message JSON-escaped. */
 void ts_response_error(struct ts_response *res, unsigned int status,
                        const char *msg);
 
-/* POST /hooks/<project> with the whole body received. */
+/* POST /hooks/<project> with the whole body received, in two steps so
+ * the HTTP threads never block on the disk: ts_intake_begin does the CPU
+ * work (signature, parsing, matching) and either answers res and returns
+ * false, or returns true with job filled; then ts_intake_finish (may
+ * block: durable submit) answers res and releases job. */
+struct ts_intake_job {
+	struct ts_config *cfg; /* reference held until finish */
+	const struct ts_project *pr;
+	struct ts_hook_event ev;
+};
+
+bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
+                     const char *project, const struct ts_hook_request *req,
+                     struct ts_intake_job *job);
+void ts_intake_finish(struct ts_response *res, struct ts_server *s,
+                      struct ts_intake_job *job);
+/* Both steps at once. */
 void ts_intake(struct ts_response *res, struct ts_server *s,
                const char *project, const struct ts_hook_request *req);
 
@@ -71,14 +90,17 @@ void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
 
 /* Submit a job (shared by intake and the API): status 202 or 500. */
 void ts_submit(struct ts_response *res, struct ts_server *s,
-               const struct ts_project *pr, const char *tag,
-               const char *commit, const char *delivery, const char *source);
+               const struct ts_project *pr, const char *tag, const char *commit,
+               const char *delivery, const char *source);
 
 int ts_workers_start(struct ts_server *s, int n, te_error *err);
 void ts_workers_wake(struct ts_server *s);
 /* Stop claiming; wait up to timeout seconds for running jobs, requeue
- * the ones still running after that. */
-void ts_workers_stop(struct ts_server *s, unsigned int timeout);
+ * the ones still running after that.  False when a worker was left
+ * running (then nothing it uses may be freed). */
+bool ts_workers_stop(struct ts_server *s, unsigned int timeout);
+/* Frees the workers array after a true ts_workers_stop. */
+void ts_workers_free(struct ts_server *s);
 
 int ts_http_start(struct ts_server *s, const char *port_file, te_error *err);
 /* Stop accepting, finish in-flight requests (bounded), close. */

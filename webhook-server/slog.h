@@ -9,6 +9,7 @@
 #ifndef TS_SLOG_H
 #define TS_SLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -24,6 +25,16 @@ void ts_log_set_level(te_log_level min);
  */
 void ts_logkv(te_log_level level, const char *msg, ...)
     __attribute__((sentinel));
+
+/*
+ * Rate limit for lines an attacker can trigger at will (refused
+ * deliveries): true for at most TS_LOG_BURST lines per second per key
+ * (0..TS_LOG_KEYS-1); the next allowed line reports how many were
+ * dropped via *suppressed.
+ */
+#define TS_LOG_KEYS 4
+#define TS_LOG_BURST 20
+bool ts_log_allow(unsigned int key, unsigned long *suppressed);
 
 /* Escape src into dst (always NUL-terminated, truncated to cap). */
 void ts_escape(char *dst, size_t cap, const char *src);

@@ -18,6 +18,8 @@ enum {
 };
 
 extern const char *cli_progname;
+/* The sub-command being run ("export", "hook"), for usage hints. */
+extern const char *cli_command;
 
 /* Map a core error to an exit code, printing it to stderr. */
 int cli_fail(const te_error *err);
@@ -30,5 +32,6 @@ bool cli_env_true(const char *name);
 void cli_log_stderr(void *payload, te_log_level level, const char *msg);
 
 int cmd_export(int argc, char **argv);
+int cmd_hook(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
 #include "tagexport/gitsrc.h"
 
 const char *cli_progname = "tagexport";
+const char *cli_command = "export";
 
 int cli_fail(const te_error *err)
 {
@@ -31,7 +32,7 @@ int cli_usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s export --help'.\n", cli_progname);
+	fprintf(stderr, "\nTry '%s %s --help'.\n", cli_progname, cli_command);
 	return CLI_EXIT_USAGE;
 }
 
@@ -62,6 +63,7 @@ static void usage(FILE *out)
 	    "commands:\n"
 	    "  export    build the images of werf.yaml at a git commit and\n"
 	    "            publish them under --tag templates (werf export)\n"
+	    "  hook      install or run the git post-receive hook\n"
 	    "  version   print the version\n"
 	    "\n"
 	    "Run 'tagexport export --help' for the export options.\n");
@@ -86,7 +88,7 @@ int main(int argc, char **argv)
 		printf("tagexport %s\n", TE_VERSION);
 		return CLI_EXIT_OK;
 	}
-	if (strcmp(argv[1], "export") != 0) {
+	if (strcmp(argv[1], "export") != 0 && strcmp(argv[1], "hook") != 0) {
 		fprintf(stderr, "%s: unknown command \"%s\"\n", cli_progname,
 		        argv[1]);
 		usage(stderr);
@@ -95,9 +97,18 @@ int main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    te_gitsrc_global_init(&err) < 0) {
 		te_error_set(&err, TE_ERROR, "library initialisation failed");
-		return cli_fail(&err);
+		rc = cli_fail(&err);
+		/* A post-receive hook never reports failure to git. */
+		if (argc > 2 && strcmp(argv[1], "hook") == 0 &&
+		    strcmp(argv[2], "post-receive") == 0)
+			rc = CLI_EXIT_OK;
+		return rc;
 	}
-	rc = cmd_export(argc - 1, argv + 1);
+	cli_command = argv[1];
+	if (strcmp(argv[1], "hook") == 0)
+		rc = cmd_hook(argc - 1, argv + 1);
+	else
+		rc = cmd_export(argc - 1, argv + 1);
 	curl_global_cleanup();
 	return rc;
 }

@@ -83,7 +83,9 @@ int te_buf_printf(te_buf *buf, te_error *err, const char *fmt, ...)
 void te_buf_clear(te_buf *buf)
 {
 	buf->len = 0;
-	buf->ptr[0] = '\0';
+	/* The shared static "" is never written: threads share it. */
+	if (buf->cap)
+		buf->ptr[0] = '\0';
 }
 
 char *te_buf_detach(te_buf *buf)

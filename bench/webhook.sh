@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# webhook.sh - tagexport-server vs adnanh/webhook under wrk, in the same
+# run, on loopback.  Both check the same HMAC-SHA256 (X-Hub-Signature-256)
+# over the raw body with the same secret; adnanh/webhook's rule also
+# requires a refs/tags/ ref (its equivalent of "ignored" is "rules not
+# satisfied").  Three cases, DURATION seconds each (default 10):
+#   bad-signature   same body, wrong signature        (401 vs 500)
+#   ignored         signed branch push                 (200 vs 200)
+#   accepted        signed pushes of distinct tags     (202 durable vs 200
+#                   + fork/exec of /bin/true per delivery)
+# Distinct tags: N bodies are signed beforehand (perl Digest::SHA) and the
+# wrk Lua script cycles through them, each wrk thread on its own slice
+# (if a run outlasts N, later requests are redeliveries: raise NBODIES).
+# tagexport's queue lives on disk under the build dir (fsync'd for real),
+# with workers: 0 so only intake is measured.  Prints req/s, the ratio and
+# p99 latency per case.  Needs wrk, webhook, perl, curl, jq and a build.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-10}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-32}
+NBODIES=${NBODIES:-200000}
+TE_BIN_DIR=${TE_BIN_DIR:-$top/build/bin}
+. "$top/tests/integration/lib.sh"
+te_require wrk webhook perl curl jq
+SERVER="$TE_BIN_DIR/tagexport-server"
+[ -x "$SERVER" ] || { echo "build first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
+perl -MDigest::SHA -e 1 || { echo "perl Digest::SHA missing" >&2; exit 1; }
+
+SECRET="bench-secret-$RANDOM$RANDOM"
+W=$TE_TMP/bench
+mkdir -p "$W"
+# Durable state on the real disk, not a tmpfs.
+STATE=$(mktemp -d "${BENCH_STATE_PARENT:-$top/build}/bench-state.XXXXXX") || exit 1
+trap 'rm -rf "$STATE"; te_cleanup' EXIT
+printf '%s\n' "$SECRET" >"$W/secret"
+
+# ---- bodies --------------------------------------------------------------
+echo "signing $NBODIES distinct tag pushes..."
+perl -MDigest::SHA=hmac_sha256_hex -e '
+	my ($secret, $n, $dir) = @ARGV;
+	open(my $all, ">", "$dir/accepted.txt") or die;
+	for my $i (1 .. $n) {
+		my $c = substr(Digest::SHA::sha1_hex("c$i"), 0, 40);
+		my $b = "{\"ref\":\"refs/tags/v1.$i.0\",\"before\":\"0000000000000000000000000000000000000000\",\"after\":\"$c\",\"created\":true,\"deleted\":false,\"head_commit\":{\"id\":\"$c\"},\"repository\":{\"full_name\":\"acme/app\"}}";
+		print $all hmac_sha256_hex($b, $secret), " ", $b, "\n";
+	}
+	my $branch = "{\"ref\":\"refs/heads/main\",\"before\":\"9e2a41c0d7b35f1a8c6e2d4b0f9a7c5e3d1b2a40\",\"after\":\"c41d9e07b2f86a3315d0e8c97b1a2f4e6d5c3b2a\",\"created\":false,\"deleted\":false,\"head_commit\":{\"id\":\"c41d9e07b2f86a3315d0e8c97b1a2f4e6d5c3b2a\"},\"repository\":{\"full_name\":\"acme/app\"}}";
+	open(my $br, ">", "$dir/branch.txt") or die;
+	print $br hmac_sha256_hex($branch, $secret), " ", $branch, "\n";
+' "$SECRET" "$NBODIES" "$W" || exit 1
+
+# bad and ignored send one fixed request: a script without request() lets
+# wrk pre-build it (its fast path).  accepted needs a new body and
+# signature per request, so request() cycles through the signed bodies,
+# each wrk thread on its own slice.
+cat >"$W/static.lua" <<'LUA'
+function init(args)
+	local line = io.lines(args[1])()
+	local sp = line:find(" ")
+	local sig = line:sub(1, sp - 1)
+	if args[2] == "bad" then sig = string.rep("0", 64) end
+	wrk.method = "POST"
+	wrk.body = line:sub(sp + 1)
+	wrk.headers["Content-Type"] = "application/json"
+	wrk.headers["X-GitHub-Event"] = "push"
+	wrk.headers["X-GitHub-Delivery"] = "bench-static"
+	wrk.headers["X-Hub-Signature-256"] = "sha256=" .. sig
+end
+LUA
+cat >"$W/dynamic.lua" <<'LUA'
+local counter = 0
+function setup(thread)
+	thread:set("tid", counter)
+	counter = counter + 1
+end
+function init(args)
+	sigs, bodies = {}, {}
+	for line in io.lines(args[1]) do
+		local sp = line:find(" ")
+		sigs[#sigs + 1] = line:sub(1, sp - 1)
+		bodies[#bodies + 1] = line:sub(sp + 1)
+	end
+	nthreads = tonumber(args[3])
+	idx = tid
+	wrk.method = "POST"
+	wrk.headers["Content-Type"] = "application/json"
+	wrk.headers["X-GitHub-Event"] = "push"
+end
+function request()
+	local i = (idx % #bodies) + 1
+	idx = idx + nthreads
+	local h = wrk.headers
+	h["X-Hub-Signature-256"] = "sha256=" .. sigs[i]
+	h["X-GitHub-Delivery"] = "bench-" .. i
+	return wrk.format(nil, nil, h, bodies[i])
+end
+LUA
+
+# ---- servers ------------------------------------------------------------------
+TE_PORT=$(te_free_port)
+cat >"$W/server.yaml" <<YAML
+listen: 127.0.0.1:$TE_PORT
+state_dir: $STATE
+workers: 0
+http_threads: ${HTTP_THREADS:-0}
+log_format: text
+projects:
+  - name: app
+    forge: github
+    repository: acme/app
+    secret_file: $W/secret
+    git_url: $W/none.git
+    export:
+      repo: 127.0.0.1:1/app/stages
+      tag: ["127.0.0.1:1/app/%image%:%git_tag%"]
+YAML
+"$SERVER" --config "$W/server.yaml" 2>"$W/te.log" &
+TE_PIDS+=($!)
+
+WH_PORT=$(te_free_port)
+cat >"$W/hooks.json" <<JSON
+[{
+  "id": "app",
+  "execute-command": "/bin/true",
+  "command-working-directory": "$W",
+  "response-message": "queued",
+  "http-methods": ["POST"],
+  "trigger-rule": {"and": [
+    {"match": {"type": "payload-hmac-sha256", "secret": "$SECRET",
+               "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}},
+    {"match": {"type": "regex", "regex": "^refs/tags/",
+               "parameter": {"source": "payload", "name": "ref"}}}
+  ]}
+}]
+JSON
+webhook -ip 127.0.0.1 -port "$WH_PORT" -hooks "$W/hooks.json" -nopanic >"$W/wh.log" 2>&1 &
+TE_PIDS+=($!)
+for url in "http://127.0.0.1:$TE_PORT/healthz" "http://127.0.0.1:$WH_PORT/"; do
+	for _ in $(seq 1 100); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep 0.05; done
+done
+
+# run NAME URL FILE MODE -> "req/s p99_ms non2xx"
+run() {
+	local out rps p99 non
+	local script=static
+	[ "$4" = accepted ] && script=dynamic
+	out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$W/$script.lua" \
+		"$2" -- "$3" "$4" "$THREADS" 2>&1)
+	echo "$out" >"$W/wrk-$1.txt"
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}' <<<"$out")
+	non=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+	echo "${rps:-0} ${p99:-?} ${non:-0}"
+}
+
+printf '\nwrk -t%s -c%s -d%ss on loopback, %s CPUs, load average %s\n\n' \
+	"$THREADS" "$CONNS" "$DURATION" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-15s %14s %10s %14s %10s %8s\n' case "tagexport r/s" "p99 ms" "webhook r/s" "p99 ms" ratio
+for c in bad:$W/accepted.txt ignored:$W/branch.txt accepted:$W/accepted.txt; do
+	name=${c%%:*} file=${c#*:}
+	mode=$name
+	read -r te_rps te_p99 _ <<<"$(run "te-$name" "http://127.0.0.1:$TE_PORT/hooks/app" "$file" "$mode")"
+	read -r wh_rps wh_p99 _ <<<"$(run "wh-$name" "http://127.0.0.1:$WH_PORT/hooks/app" "$file" "$mode")"
+	ratio=$(echo "scale=2; $te_rps / $wh_rps" | bc 2>/dev/null || echo "?")
+	printf '%-15s %14s %10s %14s %10s %7sx\n' "$name" "$te_rps" "$te_p99" "$wh_rps" "$wh_p99" "$ratio"
+done
+queued=$(find "$STATE/queue" -name '*.json' 2>/dev/null | wc -l)
+echo
+echo "tagexport status codes: bad=401 ignored=200 accepted=202; job files in the queue: $queued"
+echo "(raw wrk output in $W when TE_KEEP_TMP=1)"

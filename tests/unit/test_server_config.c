@@ -1,0 +1,260 @@
+/*
+ * test_server_config.c - tagexport-server's YAML config: a full valid
+ * file, and each kind of mistake reported with its line number.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char dir[] = "/tmp/te-srvcfg.XXXXXX";
+static char cfgpath[300];
+
+static int setup(void **state)
+{
+	char path[300];
+	FILE *f;
+
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/shop.secret", dir);
+	f = fopen(path, "w");
+	fputs("s3cret-value\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/admin.token", dir);
+	f = fopen(path, "w");
+	fputs("admin-token\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/empty.secret", dir);
+	f = fopen(path, "w");
+	fputs("\n", f);
+	fclose(f);
+	snprintf(cfgpath, sizeof(cfgpath), "%s/server.yaml", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[400];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char good[] =
+    "listen: 127.0.0.1:9090\n"
+    "state_dir: /var/lib/tagexport\n"
+    "workers: 3\n"
+    "admin_token_file: admin.token\n"
+    "log_format: json\n"
+    "projects:\n"
+    "  - name: shop\n"
+    "    forge: github\n"
+    "    repository: acme/shop\n"
+    "    secret_file: shop.secret\n"
+    "    git_url: https://git.example.com/acme/shop.git\n"
+    "    tags: [\"v*\"]\n"
+    "    export:\n"
+    "      repo: registry.example.com/shop/stages\n"
+    "      tag: [\"registry.example.com/shop/%image%:%git_tag%\"]\n"
+    "      add_label: {org.opencontainers.image.source: "
+    "https://git.example.com/acme/shop}\n"
+    "      images: [backend]\n"
+    "      insecure_registry: false\n"
+    "  - name: infra_2\n"
+    "    forge: forgejo\n"
+    "    repository: infra/edge\n"
+    "    secret_env: TE_TEST_SECRET\n"
+    "    git_url: ssh://git@git.example.com/infra/edge.git\n"
+    "    git_ssh_key_file: /etc/tagexport/edge.key\n"
+    "    export:\n"
+    "      repo: r.example.com/edge/stages\n"
+    "      tag: r.example.com/edge/%image%:%semver_major%\n";
+
+static void parses_full_config(void **state)
+{
+	struct ts_config *cfg = NULL;
+	const struct ts_project *p;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	setenv("TE_TEST_SECRET", "from-env", 1);
+	assert_int_equal(
+	    ts_config_parse(&cfg, good, strlen(good), cfgpath, &err), 0);
+	assert_string_equal(cfg->host, "127.0.0.1");
+	assert_int_equal(cfg->port, 9090);
+	assert_int_equal(cfg->workers, 3);
+	assert_int_equal(cfg->log_format, TS_LOG_JSON);
+	assert_string_equal(cfg->admin_token, "admin-token");
+	assert_int_equal(cfg->max_body, 25 * 1024 * 1024);
+	assert_int_equal(cfg->nprojects, 2);
+	p = ts_config_project(cfg, "shop");
+	assert_non_null(p);
+	assert_int_equal(p->forge, TS_FORGE_GITHUB);
+	assert_string_equal(p->secret, "s3cret-value");
+	assert_int_equal(p->secret_len, strlen("s3cret-value"));
+	assert_int_equal(p->tags.count, 1);
+	assert_string_equal(p->tag_templates.items[0],
+	                    "registry.example.com/shop/%image%:%git_tag%");
+	assert_string_equal(
+	    te_labels_get(p->add_labels, "org.opencontainers.image.source"),
+	    "https://git.example.com/acme/shop");
+	assert_string_equal(p->images.items[0], "backend");
+	assert_int_equal(p->line, 7);
+	p = ts_config_project(cfg, "infra_2");
+	assert_non_null(p);
+	assert_int_equal(p->forge, TS_FORGE_GITEA);
+	assert_string_equal(p->secret, "from-env");
+	assert_int_equal(p->tag_templates.count, 1);
+	assert_null(ts_config_project(cfg, "nope"));
+	ts_config_unref(cfg);
+}
+
+static void defaults(void **state)
+{
+	static const char min[] = "state_dir: /tmp/x\n";
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(ts_config_parse(&cfg, min, strlen(min), cfgpath, &err),
+	                 0);
+	assert_string_equal(cfg->host, "127.0.0.1");
+	assert_int_equal(cfg->port, 8080);
+	assert_int_equal(cfg->workers, 2);
+	assert_null(cfg->admin_token);
+	assert_int_equal(cfg->nprojects, 0);
+	ts_config_unref(cfg);
+}
+
+/* Replace the first occurrence of from with to in good, parse, and
+ * expect an error mentioning "<file>:<line>:" and what. */
+static void expect_error(const char *from, const char *to, int line,
+                         const char *what)
+{
+	char text[4096], want[400];
+	const char *at = strstr(good, from);
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	size_t pre;
+
+	assert_non_null(at);
+	pre = (size_t)(at - good);
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)pre, good, to,
+	         at + strlen(from));
+	assert_int_equal(
+	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err),
+	    TE_EINVALID);
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s:%d: ", cfgpath, line);
+	if (strncmp(err.msg, want, strlen(want)) != 0 || !strstr(err.msg, what))
+		fail_msg("got \"%s\", want \"%s...%s\"", err.msg, want, what);
+}
+
+static void errors_have_lines(void **state)
+{
+	(void)state;
+	setenv("TE_TEST_SECRET", "from-env", 1);
+	expect_error("workers: 3", "workerz: 3", 3, "unknown key \"workerz\"");
+	expect_error("workers: 3", "workers: lots", 3, "workers must be");
+	expect_error("workers: 3", "workers: 65", 3, "workers must be");
+	expect_error("listen: 127.0.0.1:9090", "listen: example.com:80", 1,
+	             "listen must be");
+	expect_error("listen: 127.0.0.1:9090", "listen: 127.0.0.1:99999", 1,
+	             "listen must be");
+	expect_error("log_format: json", "log_format: xml", 5,
+	             "log_format must be");
+	expect_error("name: shop", "name: Shop/../x", 7, "project name");
+	expect_error("forge: github", "forge: bitbucket", 8,
+	             "forge must be github");
+	expect_error("secret_file: shop.secret", "secret_file: missing.secret",
+	             10, "cannot read");
+	expect_error("secret_file: shop.secret", "secret_file: empty.secret",
+	             10, "is empty");
+	expect_error("secret_env: TE_TEST_SECRET", "secret_env: TE_NOT_SET_X",
+	             22, "TE_NOT_SET_X is not set");
+	expect_error("      repo: registry.example.com/shop/stages\n", "", 14,
+	             "export.repo is required");
+	expect_error("insecure_registry: false", "insecure_registry: maybe", 18,
+	             "true or false");
+	expect_error("      images: [backend]", "      imagez: [backend]", 17,
+	             "unknown key \"imagez\" in export");
+	expect_error("name: infra_2", "name: shop", 19,
+	             "duplicate project name");
+	expect_error("    git_url: ssh://git@git.example.com/infra/edge.git\n",
+	             "", 19, "needs a git_url");
+	/* YAML syntax errors carry the parser's line */
+	expect_error("    tags: [\"v*\"]", "    tags: [\"v*\"", 13, "");
+}
+
+static void secret_not_in_messages(void **state)
+{
+	static const char text[] = "state_dir: /x\n"
+	                           "admin_token_file: shop.secret\n"
+	                           "projects: {}\n";
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(
+	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err),
+	    TE_EINVALID);
+	assert_null(strstr(err.msg, "s3cret"));
+	assert_non_null(strstr(err.msg, ":3: projects must be a list"));
+}
+
+static void project_names(void **state)
+{
+	(void)state;
+	assert_true(ts_project_name_valid("shop"));
+	assert_true(ts_project_name_valid("a-b_c9"));
+	assert_false(ts_project_name_valid(""));
+	assert_false(ts_project_name_valid("Shop"));
+	assert_false(ts_project_name_valid("../x"));
+	assert_false(ts_project_name_valid("a b"));
+	assert_false(ts_project_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	                                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+static void load_from_file(void **state)
+{
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	FILE *f = fopen(cfgpath, "w");
+
+	(void)state;
+	assert_non_null(f);
+	fputs(good, f);
+	fclose(f);
+	assert_int_equal(ts_config_load(&cfg, cfgpath, &err), 0);
+	assert_string_equal(cfg->path, cfgpath);
+	ts_config_ref(cfg);
+	ts_config_unref(cfg);
+	ts_config_unref(cfg);
+	assert_int_equal(ts_config_load(&cfg, "/nonexistent/x.yaml", &err),
+	                 TE_EIO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(parses_full_config),
+	    cmocka_unit_test(defaults),
+	    cmocka_unit_test(errors_have_lines),
+	    cmocka_unit_test(secret_not_in_messages),
+	    cmocka_unit_test(project_names),
+	    cmocka_unit_test(load_from_file),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

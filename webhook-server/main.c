@@ -1,0 +1,217 @@
+/*
+ * main.c - tagexport-server: start-up, signals, shutdown.
+ *
+ *   tagexport-server --config FILE [--port-file FILE] [--check]
+ *
+ * Signals are blocked in every thread and taken here with sigwait:
+ *   SIGHUP           reload the config (the old one stays on error)
+ *   SIGTERM, SIGINT  stop intake, let running jobs finish for
+ *                    shutdown_timeout seconds, requeue the rest, exit 0
+ * Crash safety does not depend on any of this: accepted jobs are on disk
+ * before the 202, and jobs found "running" at start-up run again.
+ */
+#include "server.h"
+#include "slog.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tagexport/gitsrc.h"
+
+#ifndef TE_VERSION
+#define TE_VERSION "dev"
+#endif
+
+struct ts_config *ts_server_config(struct ts_server *s)
+{
+	struct ts_config *cfg;
+
+	pthread_mutex_lock(&s->cfg_lock);
+	cfg = s->cfg;
+	ts_config_ref(cfg);
+	pthread_mutex_unlock(&s->cfg_lock);
+	return cfg;
+}
+
+void ts_server_set_config(struct ts_server *s, struct ts_config *cfg)
+{
+	struct ts_config *old;
+
+	pthread_mutex_lock(&s->cfg_lock);
+	old = s->cfg;
+	s->cfg = cfg;
+	pthread_mutex_unlock(&s->cfg_lock);
+	if (old)
+		ts_config_unref(old);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: tagexport-server --config FILE [--port-file FILE] "
+	      "[--check]\n"
+	      "  --config FILE     server configuration (YAML)\n"
+	      "  --port-file FILE  write the bound port there once listening\n"
+	      "  --check           validate the configuration and exit\n"
+	      "  --version         print the version\n",
+	      f);
+}
+
+static int mkdir_state(const char *base, const char *sub, te_error *err)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s%s%s", base, sub ? "/" : "",
+	         sub ? sub : "");
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return te_error_set_errno(err, TE_EIO, errno,
+		                          "cannot create %s", path);
+	return 0;
+}
+
+static void reload(struct ts_server *s, const char *path)
+{
+	struct ts_config *cfg = NULL, *cur;
+	te_error err = TE_ERROR_INIT;
+
+	if (ts_config_load(&cfg, path, &err) < 0) {
+		ts_logkv(TE_LOG_ERROR, "reload failed, keeping the old config",
+		         "error", err.msg, NULL);
+		return;
+	}
+	cur = ts_server_config(s);
+	if (strcmp(cur->host, cfg->host) != 0 || cur->port != cfg->port ||
+	    strcmp(cur->state_dir, cfg->state_dir) != 0 ||
+	    cur->workers != cfg->workers ||
+	    cur->http_threads != cfg->http_threads ||
+	    cur->max_body != cfg->max_body ||
+	    cur->request_timeout != cfg->request_timeout)
+		ts_logkv(TE_LOG_WARN,
+		         "listen, state_dir, workers, http_threads, "
+		         "max_body_bytes and request_timeout change only at "
+		         "restart",
+		         NULL);
+	ts_config_unref(cur);
+	ts_log_set_format(cfg->log_format);
+	ts_server_set_config(s, cfg);
+	ts_logkv(TE_LOG_INFO, "configuration reloaded", "path", path, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"port-file", required_argument, NULL, 'p'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	struct ts_server srv;
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	const char *config_path = NULL, *port_file = NULL;
+	char qdir[4096];
+	bool check = false, clean_exit = true;
+	sigset_t sigs;
+	int opt, sig;
+
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'p':
+			port_file = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'V':
+			puts("tagexport-server " TE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (ts_config_load(&cfg, config_path, &err) < 0) {
+		fprintf(stderr, "tagexport-server: %s\n", err.msg);
+		return 2;
+	}
+	if (check) {
+		ts_config_unref(cfg);
+		puts("configuration OK");
+		return 0;
+	}
+	ts_log_set_format(cfg->log_format);
+
+	/* Before any thread exists, so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&srv, 0, sizeof(srv));
+	pthread_mutex_init(&srv.cfg_lock, NULL);
+	pthread_mutex_init(&srv.work_lock, NULL);
+	pthread_cond_init(&srv.work_cond, NULL);
+	pthread_cond_init(&srv.idle_cond, NULL);
+	srv.cfg = cfg;
+	srv.started = time(NULL);
+	snprintf(qdir, sizeof(qdir), "%s/queue", cfg->state_dir);
+	if (te_gitsrc_global_init(&err) < 0 ||
+	    mkdir_state(cfg->state_dir, NULL, &err) < 0 ||
+	    mkdir_state(cfg->state_dir, "mirrors", &err) < 0 ||
+	    mkdir_state(cfg->state_dir, "build", &err) < 0 ||
+	    te_queue_open(&srv.queue, qdir, &err) < 0 ||
+	    ts_metrics_new(&srv.metrics, &err) < 0 ||
+	    ts_workers_start(&srv, cfg->workers, &err) < 0 ||
+	    ts_http_start(&srv, port_file, &err) < 0) {
+		ts_logkv(TE_LOG_ERROR, "cannot start", "error", err.msg, NULL);
+		return 1;
+	}
+	ts_logkv(TE_LOG_INFO, "tagexport-server started", "version", TE_VERSION,
+	         NULL);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(&srv, config_path);
+			continue;
+		}
+		break;
+	}
+	ts_logkv(TE_LOG_INFO, "stopping", "signal",
+	         sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	ts_http_stop(&srv);
+	cfg = ts_server_config(&srv);
+	clean_exit = ts_workers_stop(&srv, cfg->shutdown_timeout);
+	ts_config_unref(cfg);
+	ts_logkv(TE_LOG_INFO, "stopped", NULL);
+	if (!clean_exit) {
+		/* A worker is still inside te_export_run: free nothing it
+		 * uses and run no exit handlers under it (its job is back in
+		 * the queue already). */
+		_exit(0);
+	}
+	te_queue_free(srv.queue);
+	ts_metrics_free(srv.metrics);
+	ts_workers_free(&srv);
+	ts_server_set_config(&srv, NULL);
+	return 0;
+}

@@ -1,0 +1,641 @@
+/*
+ * server.c - libmicrohttpd glue: routing, limits, deadlines.  The answers
+ * themselves come from intake.c and api.c, which never see MHD types.
+ *
+ * Limits, in the order a hostile client meets them:
+ *  1. connection count (MHD_OPTION_CONNECTION_LIMIT) and header memory
+ *     (MHD_OPTION_CONNECTION_MEMORY_LIMIT: larger headers get 431/413);
+ *  2. a whole-request deadline: MHD's own timeout is an idle timeout that
+ *     a client trickling one byte at a time never hits, so a watchdog
+ *     thread shuts down connections whose current request (or idle gap)
+ *     lasts longer than request_timeout seconds;
+ *  3. the body: a Content-Length above max_body is answered 413 before a
+ *     single body byte is read; chunked bodies are counted as they arrive
+ *     and answered 413 (or cut) as soon as they cross the limit.  Bodies
+ *     are never buffered beyond max_body.
+ *
+ * Threads: MHD's pool (one thread per CPU by default) does the CPU work of
+ * every request.  A delivery that must be queued is suspended
+ * (MHD_suspend_connection) and handed to a pool of submitter threads that
+ * block in the durable te_queue_submit; many submits in flight share
+ * their fsyncs (the queue's group commit), and the HTTP threads keep
+ * answering meanwhile.  The submitter resumes the connection and the
+ * access handler sends the prepared answer.
+ */
+#include "server.h"
+#include "slog.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define API_BODY_MAX (1024 * 1024)
+#define HEADER_MEMORY (16 * 1024)
+#define MAX_CONNECTIONS 1000
+#define SUBMITTERS 32
+
+struct conn {
+	int fd;
+	time_t deadline;
+	struct conn *prev, *next;
+};
+
+struct ts_http {
+	struct ts_server *server;
+	struct MHD_Daemon *daemon;
+	unsigned int timeout;
+	size_t max_body;
+	pthread_mutex_t lock; /* conns, watchdog_stop */
+	pthread_cond_t watchdog_cond;
+	struct conn *conns;
+	bool watchdog_stop;
+	bool watchdog_started;
+	pthread_t watchdog;
+	atomic_int active; /* requests between first call and completion */
+
+	/* submitter pool */
+	pthread_mutex_t task_lock;
+	pthread_cond_t task_cond;
+	struct task *tasks, *tasks_tail;
+	bool tasks_stop;
+	int nsubmitters;
+	pthread_t submitters[SUBMITTERS];
+};
+
+enum route { ROUTE_HOOK, ROUTE_API, ROUTE_DISCARD };
+
+enum req_state {
+	REQ_BODY = 0, /* receiving */
+	REQ_QUEUED,   /* suspended, a submitter has it */
+	REQ_READY     /* res is the answer, send it */
+};
+
+struct req {
+	enum route route;
+	enum req_state state;
+	struct ts_intake_job job;
+	struct ts_response res;
+	char project[TS_PROJECT_NAME_MAX + 1];
+	const char *forge; /* static name, for metrics */
+	te_buf body;
+	size_t limit;
+	bool too_large; /* chunked body crossed the limit: discard the rest */
+	bool answered;  /* a response is queued; ignore the rest */
+};
+
+struct task {
+	struct task *next;
+	struct MHD_Connection *conn;
+	struct req *req;
+};
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned int status,
+                                  const char *ctype, const char *body,
+                                  size_t len, bool close)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)body,
+	                                    MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (close)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned int status,
+                                  const char *msg, bool close)
+{
+	struct ts_response res;
+	enum MHD_Result ret;
+
+	ts_response_init(&res);
+	ts_response_error(&res, status, msg);
+	ret = send_reply(c, res.status, res.content_type, res.body.ptr,
+	                 res.body.len, close);
+	ts_response_dispose(&res);
+	return ret;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c,
+                                     struct ts_response *res)
+{
+	return send_reply(c, res->status, res->content_type, res->body.ptr,
+	                  res->body.len, false);
+}
+
+static const char *header_of(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)ctx,
+	                                   MHD_HEADER_KIND, name);
+}
+
+/* Content-Length above limit?  (MHD has already rejected a malformed
+ * one with 400.) */
+static bool declared_too_large(struct MHD_Connection *c, size_t limit)
+{
+	const char *cl = header_of(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long v;
+	char *end;
+
+	if (!cl)
+		return false;
+	errno = 0;
+	v = strtoull(cl, &end, 10);
+	return errno == ERANGE || (*end == '\0' && v > limit);
+}
+
+static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  struct req *r)
+{
+	struct ts_server *s = h->server;
+	struct ts_response res;
+	enum MHD_Result ret;
+
+	if (!strncmp(url, "/hooks/", 7)) {
+		struct ts_config *cfg;
+		bool known;
+		if (strcmp(method, "POST") != 0)
+			return send_error(c, 405, "method not allowed", false);
+		cfg = ts_server_config(s);
+		known = ts_project_name_valid(url + 7) &&
+		        ts_config_project(cfg, url + 7) != NULL;
+		if (known)
+			r->forge = ts_forge_name(
+			    ts_config_project(cfg, url + 7)->forge);
+		ts_config_unref(cfg);
+		if (!known) {
+			ts_metrics_request(s->metrics, "_unknown", "none",
+			                   "not_found");
+			return send_error(c, 404, "unknown project", true);
+		}
+		snprintf(r->project, sizeof(r->project), "%s", url + 7);
+		if (declared_too_large(c, h->max_body)) {
+			ts_metrics_request(s->metrics, r->project, r->forge,
+			                   "too_large");
+			r->answered = true;
+			return send_error(c, 413, "body too large", true);
+		}
+		r->route = ROUTE_HOOK;
+		r->limit = h->max_body;
+		te_buf_init(&r->body, r->limit);
+		return MHD_YES;
+	}
+	if (!strncmp(url, "/api/v1/", 8)) {
+		if (declared_too_large(c, API_BODY_MAX)) {
+			r->answered = true;
+			return send_error(c, 413, "body too large", true);
+		}
+		r->route = ROUTE_API;
+		r->limit = API_BODY_MAX;
+		te_buf_init(&r->body, r->limit);
+		return MHD_YES;
+	}
+	if (!strcmp(url, "/healthz") &&
+	    (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+		static const char ok[] = "{\"status\":\"ok\"}\n";
+		return send_reply(c, 200, "application/json", ok,
+		                  sizeof(ok) - 1, false);
+	}
+	if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) {
+		te_error err = TE_ERROR_INIT;
+		ts_response_init(&res);
+		res.status = 200;
+		res.content_type = "text/plain; version=0.0.4";
+		if (ts_metrics_render(&res.body, s->metrics, s->queue, &err) <
+		    0)
+			ts_response_error(&res, 500, "cannot render metrics");
+		ret = send_response(c, &res);
+		ts_response_dispose(&res);
+		return ret;
+	}
+	return send_error(c, 404, "not found", false);
+}
+
+static void *submitter_main(void *arg)
+{
+	struct ts_http *h = arg;
+	struct task *t;
+
+	for (;;) {
+		pthread_mutex_lock(&h->task_lock);
+		while (!h->tasks && !h->tasks_stop)
+			pthread_cond_wait(&h->task_cond, &h->task_lock);
+		t = h->tasks;
+		if (!t) {
+			pthread_mutex_unlock(&h->task_lock);
+			return NULL;
+		}
+		h->tasks = t->next;
+		if (!h->tasks)
+			h->tasks_tail = NULL;
+		pthread_mutex_unlock(&h->task_lock);
+		ts_intake_finish(&t->req->res, h->server, &t->req->job);
+		t->req->state = REQ_READY;
+		MHD_resume_connection(t->conn);
+		free(t);
+	}
+}
+
+/* Suspend c and queue its submit; false (nothing changed) when that is
+ * not possible, then the caller submits inline. */
+static bool hand_over(struct ts_http *h, struct MHD_Connection *c,
+                      struct req *r)
+{
+	struct task *t;
+
+	if (h->nsubmitters == 0)
+		return false;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return false;
+	t->conn = c;
+	t->req = r;
+	r->state = REQ_QUEUED;
+	MHD_suspend_connection(c);
+	pthread_mutex_lock(&h->task_lock);
+	if (h->tasks_tail)
+		h->tasks_tail->next = t;
+	else
+		h->tasks = t;
+	h->tasks_tail = t;
+	pthread_cond_signal(&h->task_cond);
+	pthread_mutex_unlock(&h->task_lock);
+	return true;
+}
+
+static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
+                                const char *url, const char *method,
+                                struct req *r)
+{
+	struct ts_response res;
+	enum MHD_Result ret;
+
+	ts_response_init(&res);
+	if (r->route == ROUTE_HOOK) {
+		struct ts_hook_request hr = {header_of, c, r->body.ptr,
+		                             r->body.len};
+		if (ts_intake_begin(&res, h->server, r->project, &hr,
+		                    &r->job)) {
+			if (hand_over(h, c, r)) {
+				ts_response_dispose(&res);
+				return MHD_YES;
+			}
+			ts_intake_finish(&res, h->server, &r->job);
+		}
+	} else {
+		char full[1024];
+		const char *limit = MHD_lookup_connection_value(
+		    c, MHD_GET_ARGUMENT_KIND, "limit");
+		if (limit)
+			snprintf(full, sizeof(full), "%s?limit=%s", url, limit);
+		else
+			snprintf(full, sizeof(full), "%s", url);
+		ts_api(&res, h->server, method, full,
+		       header_of(c, MHD_HTTP_HEADER_AUTHORIZATION), r->body.ptr,
+		       r->body.len);
+	}
+	ret = send_response(c, &res);
+	ts_response_dispose(&res);
+	return ret;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
+                               const char *url, const char *method,
+                               const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **con_cls)
+{
+	struct ts_http *h = cls;
+	struct req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		/* Until a route accepts a body, any body is dropped. */
+		r->route = ROUTE_DISCARD;
+		te_buf_init(&r->body, 0);
+		ts_response_init(&r->res);
+		*con_cls = r;
+		atomic_fetch_add(&h->active, 1);
+		return first_call(h, c, url, method, r);
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->answered || r->too_large || r->route == ROUTE_DISCARD)
+			return MHD_YES;
+		if (n > r->limit - r->body.len) {
+			/* A chunked body crossed the limit.  MHD 0.9 cannot
+			 * answer in the middle of an upload, so the rest is
+			 * read and dropped (never stored) and 413 follows;
+			 * the request deadline bounds an endless body. */
+			r->too_large = true;
+			te_buf_dispose(&r->body);
+			return MHD_YES;
+		}
+		if (te_buf_put(&r->body, upload_data, n, NULL) < 0)
+			return MHD_NO;
+		return MHD_YES;
+	}
+	if (r->state == REQ_READY) {
+		r->state = REQ_BODY;
+		return send_response(c, &r->res);
+	}
+	if (r->state == REQ_QUEUED || r->answered || r->route == ROUTE_DISCARD)
+		return MHD_YES;
+	r->answered = true;
+	if (r->too_large) {
+		if (r->route == ROUTE_HOOK)
+			ts_metrics_request(h->server->metrics, r->project,
+			                   r->forge, "too_large");
+		return send_error(c, 413, "body too large", true);
+	}
+	return complete(h, c, url, method, r);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+	struct ts_http *h = cls;
+	struct req *r = *con_cls;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)toe;
+	if (r) {
+		te_buf_dispose(&r->body);
+		ts_response_dispose(&r->res);
+		free(r);
+		*con_cls = NULL;
+		atomic_fetch_sub(&h->active, 1);
+	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context) {
+		struct conn *k = ci->socket_context;
+		pthread_mutex_lock(&h->lock);
+		k->deadline = time(NULL) + h->timeout;
+		pthread_mutex_unlock(&h->lock);
+	}
+}
+
+/* Called when the request line is in: the request's deadline starts. */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct ts_http *h = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)uri;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context) {
+		struct conn *k = ci->socket_context;
+		pthread_mutex_lock(&h->lock);
+		k->deadline = time(NULL) + h->timeout;
+		pthread_mutex_unlock(&h->lock);
+	}
+	return NULL;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c,
+                              void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+	struct ts_http *h = cls;
+	struct conn *k;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		k = calloc(1, sizeof(*k));
+		if (!k || !ci) {
+			free(k);
+			return;
+		}
+		k->fd = ci->connect_fd;
+		k->deadline = time(NULL) + h->timeout;
+		pthread_mutex_lock(&h->lock);
+		k->next = h->conns;
+		if (h->conns)
+			h->conns->prev = k;
+		h->conns = k;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = k;
+		return;
+	}
+	/* CLOSED comes before MHD closes the fd, so under the lock the
+	 * watchdog never touches a descriptor that was reused. */
+	k = *socket_context;
+	if (!k)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		h->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&h->lock);
+	free(k);
+	*socket_context = NULL;
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct ts_http *h = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->watchdog_stop) {
+		time_t now = time(NULL);
+		struct conn *k;
+		for (k = h->conns; k; k = k->next)
+			if (k->deadline < now) {
+				shutdown(k->fd, SHUT_RDWR);
+				k->deadline = (time_t)LONG_MAX;
+			}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&h->watchdog_cond, &h->lock, &until);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	ts_logkv(TE_LOG_WARN, "http", "detail", msg, NULL);
+}
+
+static int write_port_file(const char *path, unsigned int port, te_error *err)
+{
+	char tmp[4096], text[16];
+	int fd, n;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return te_error_set(err, TE_EINVALID,
+		                    "port file path too long");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
+		                          tmp);
+	n = snprintf(text, sizeof(text), "%u\n", port);
+	if (write(fd, text, (size_t)n) != n || close(fd) < 0 ||
+	    rename(tmp, path) < 0)
+		return te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
+		                          path);
+	return 0;
+}
+
+static int auto_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 2)
+		n = 2;
+	return n > 32 ? 32 : (int)n;
+}
+
+int ts_http_start(struct ts_server *s, const char *port_file, te_error *err)
+{
+	struct ts_config *cfg = ts_server_config(s);
+	struct ts_http *h = calloc(1, sizeof(*h));
+	struct sockaddr_in6 a6;
+	struct sockaddr_in a4;
+	const struct sockaddr *sa;
+	const union MHD_DaemonInfo *di;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                     MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+	                     MHD_ALLOW_SUSPEND_RESUME;
+	int threads, rc = 0;
+	char port[8];
+
+	if (!h) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	h->server = s;
+	h->timeout = cfg->request_timeout;
+	h->max_body = cfg->max_body;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->watchdog_cond, NULL);
+	pthread_mutex_init(&h->task_lock, NULL);
+	pthread_cond_init(&h->task_cond, NULL);
+	atomic_init(&h->active, 0);
+	s->http = h;
+	for (int i = 0; i < SUBMITTERS; i++) {
+		if (pthread_create(&h->submitters[i], NULL, submitter_main,
+		                   h) != 0)
+			break;
+		h->nsubmitters = i + 1;
+	}
+	memset(&a4, 0, sizeof(a4));
+	memset(&a6, 0, sizeof(a6));
+	if (inet_pton(AF_INET, cfg->host, &a4.sin_addr) == 1) {
+		a4.sin_family = AF_INET;
+		a4.sin_port = htons(cfg->port);
+		sa = (const struct sockaddr *)&a4;
+	} else if (inet_pton(AF_INET6, cfg->host, &a6.sin6_addr) == 1) {
+		a6.sin6_family = AF_INET6;
+		a6.sin6_port = htons(cfg->port);
+		sa = (const struct sockaddr *)&a6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		rc = te_error_set(err, TE_EINVALID, "bad listen address");
+		goto done;
+	}
+	threads = cfg->http_threads > 0 ? cfg->http_threads : auto_threads();
+	h->daemon = MHD_start_daemon(
+	    flags, cfg->port, NULL, NULL, handler, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, notify_connection, h,
+	    MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h, MHD_OPTION_END);
+	if (!h->daemon) {
+		rc = te_error_set(err, TE_EIO, "cannot listen on %s:%u",
+		                  cfg->host, (unsigned)cfg->port);
+		goto done;
+	}
+	if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
+		rc = te_error_set(err, TE_ERROR, "cannot start the watchdog");
+		goto done;
+	}
+	h->watchdog_started = true;
+	di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(port, sizeof(port), "%u", di ? (unsigned)di->port : 0u);
+	ts_logkv(TE_LOG_INFO, "listening", "address", cfg->host, "port", port,
+	         NULL);
+	if (port_file && di)
+		rc = write_port_file(port_file, di->port, err);
+done:
+	ts_config_unref(cfg);
+	return rc;
+}
+
+void ts_http_stop(struct ts_server *s)
+{
+	struct ts_http *h = s->http;
+	MHD_socket lsock;
+	time_t until;
+
+	if (!h)
+		return;
+	if (h->daemon) {
+		/* Stop accepting; let requests in flight (a submit in
+		 * progress) finish, bounded by the request deadline. */
+		lsock = MHD_quiesce_daemon(h->daemon);
+		if (lsock != MHD_INVALID_SOCKET)
+			close(lsock);
+		until = time(NULL) + h->timeout;
+		while (atomic_load(&h->active) > 0 && time(NULL) < until)
+			usleep(20 * 1000);
+		MHD_stop_daemon(h->daemon);
+	}
+	pthread_mutex_lock(&h->task_lock);
+	h->tasks_stop = true;
+	pthread_cond_broadcast(&h->task_cond);
+	pthread_mutex_unlock(&h->task_lock);
+	for (int i = 0; i < h->nsubmitters; i++)
+		pthread_join(h->submitters[i], NULL);
+	pthread_cond_destroy(&h->task_cond);
+	pthread_mutex_destroy(&h->task_lock);
+	if (h->watchdog_started) {
+		pthread_mutex_lock(&h->lock);
+		h->watchdog_stop = true;
+		pthread_cond_signal(&h->watchdog_cond);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->watchdog, NULL);
+	}
+	pthread_cond_destroy(&h->watchdog_cond);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	s->http = NULL;
+}

@@ -1,0 +1,433 @@
+/*
+ * worker.c - export workers.  Each worker loops: claim the oldest runnable
+ * job (the queue marks it running, durably), run it, record the outcome.
+ *
+ * One job:
+ *  1. te_mirror_fetch_tag into <state_dir>/mirrors/<project> from the
+ *     configured git_url (never a URL from a payload);
+ *  2. the tag must still be what the forge reported: its peeled commit or,
+ *     for events that carry the ref value (Gitea "create"), the tag
+ *     object.  Otherwise the job fails "tag moved" (not retried: a newer
+ *     delivery describes the new state);
+ *  3. drop the templates the semver rule excludes for this tag, judged
+ *     against the mirror's tags (so v1.2.9 after v1.3.0 leaves ":1");
+ *  4. te_export_run with the project's export section and %git_tag%.
+ * TE_ENET failures are retried with back-off retry_delay * 2^(attempt-1)
+ * up to max_attempts; everything else fails the job at once.
+ */
+#include "mirror_refs.h"
+#include "server.h"
+#include "slog.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "tagexport/export.h"
+#include "tagexport/mirror.h"
+#include "tagexport/semver.h"
+
+struct ts_worker {
+	struct ts_server *server;
+	pthread_t thread;
+	bool started;
+	bool busy;
+	bool abandoned; /* requeued at shutdown; its outcome is dropped */
+	char job_id[TE_JOB_ID_MAX];
+};
+
+/* The job log: every core message, bounded (the tail is dropped). */
+struct job_log {
+	const char *job_id;
+	pthread_mutex_t lock; /* the core may report from several threads */
+	te_buf buf;
+};
+
+static void job_log_fn(void *payload, te_log_level level, const char *msg)
+{
+	struct job_log *jl = payload;
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	char esc[1100];
+
+	ts_log_core((void *)jl->job_id, level, msg);
+	if (level < TE_LOG_INFO)
+		return;
+	ts_escape(esc, sizeof(esc), msg);
+	pthread_mutex_lock(&jl->lock);
+	if (jl->buf.len + strlen(esc) + 16 < jl->buf.max)
+		te_buf_printf(&jl->buf, NULL, "%s: %s\n", names[level], esc);
+	pthread_mutex_unlock(&jl->lock);
+}
+
+static void say(struct job_log *jl, te_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(struct job_log *jl, te_log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	job_log_fn(jl, level, msg);
+}
+
+static int mkdir_p(const char *path, te_error *err)
+{
+	char tmp[4096];
+	size_t i, len = strlen(path);
+
+	if (len >= sizeof(tmp))
+		return te_error_set(err, TE_EINVALID, "path too long");
+	memcpy(tmp, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return te_error_set_errno(err, TE_EIO, errno,
+			                          "cannot create %s", tmp);
+		tmp[i] = path[i];
+	}
+	return 0;
+}
+
+/* Templates the semver rule keeps for tag. */
+static int pick_templates(te_strvec *out, const struct ts_project *pr,
+                          const char *tag, const te_strvec *repo_tags,
+                          struct job_log *jl, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < pr->tag_templates.count; i++) {
+		const char *tpl = pr->tag_templates.items[i];
+		bool applies = false;
+		rc = te_semver_template_applies(
+		    &applies, tpl, tag, (const char *const *)repo_tags->items,
+		    repo_tags->count, err);
+		if (rc < 0)
+			return rc;
+		if (!applies) {
+			say(jl, TE_LOG_INFO,
+			    "template %s skipped for this tag (semver rule)",
+			    tpl);
+			continue;
+		}
+		if ((rc = te_strvec_push(out, tpl, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int collect_results(te_strvec *results, const te_export_result *r,
+                           te_error *err)
+{
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < r->nimages; i++)
+		for (j = 0; j < r->images[i].nrefs; j++) {
+			const te_exported_ref *ref = &r->images[i].refs[j];
+			rc = te_strvec_pushf(results, err, "%s@%s",
+			                     ref->reference, ref->digest);
+			if (rc < 0)
+				return rc;
+		}
+	return 0;
+}
+
+/* Run the job; returns 0 or a te_code with err set. */
+static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
+               const struct ts_config *cfg, const te_job *job,
+               struct job_log *jl, te_error *err)
+{
+	const struct ts_project *pr = ts_config_project(cfg, job->project);
+	te_mirror_auth auth = TE_MIRROR_AUTH_INIT;
+	te_export_opts opts = TE_EXPORT_OPTS_INIT;
+	te_export_result *res = NULL;
+	te_strvec names = TE_STRVEC_INIT, oids = TE_STRVEC_INIT;
+	te_strvec templates = TE_STRVEC_INIT;
+	char mirror[4096], build[4096], commit[41];
+	bool matches;
+	size_t i;
+	int rc;
+
+	(void)s;
+	if (!pr) {
+		rc = te_error_set(err, TE_EINVALID,
+		                  "project %s is no longer configured",
+		                  job->project);
+		goto done;
+	}
+	if (!ts_project_name_valid(pr->name) || !ts_tag_name_valid(job->tag)) {
+		rc = te_error_set(err, TE_EINVALID, "invalid job");
+		goto done;
+	}
+	snprintf(mirror, sizeof(mirror), "%s/mirrors/%s", cfg->state_dir,
+	         pr->name);
+	snprintf(build, sizeof(build), "%s/build", cfg->state_dir);
+	if ((rc = mkdir_p(build, err)) < 0 || (rc = mkdir_p(mirror, err)) < 0)
+		goto done;
+	auth.token_file = pr->git_token_file;
+	auth.ssh_key_file = pr->git_ssh_key_file;
+	auth.username = pr->git_username;
+	say(jl, TE_LOG_INFO, "fetching tag %s", job->tag);
+	rc = te_mirror_fetch_tag(commit, mirror, pr->git_url, job->tag, &auth,
+	                         err);
+	if (rc < 0) {
+		te_error_wrap(err, "fetch");
+		goto done;
+	}
+	if ((rc = ts_mirror_tags(&names, &oids, mirror, err)) < 0)
+		goto done;
+	matches = strcmp(commit, job->commit) == 0;
+	for (i = 0; !matches && i < names.count; i++)
+		matches = !strcmp(names.items[i], job->tag) &&
+		          !strcmp(oids.items[i], job->commit);
+	if (!matches) {
+		rc = te_error_set(err, TE_EINVALID,
+		                  "tag moved: it now points to %s, the forge "
+		                  "reported %s",
+		                  commit, job->commit);
+		goto done;
+	}
+	say(jl, TE_LOG_INFO, "tag %s is commit %s", job->tag, commit);
+	if ((rc = pick_templates(&templates, pr, job->tag, &names, jl, err)) <
+	    0)
+		goto done;
+	if (templates.count == 0) {
+		say(jl, TE_LOG_INFO, "no tag template applies: nothing to do");
+		goto done;
+	}
+	opts.dir = mirror;
+	opts.commit = commit;
+	opts.git_tag = job->tag;
+	opts.repo = pr->repo;
+	opts.tags = (const char *const *)templates.items;
+	opts.ntags = templates.count;
+	opts.patterns = (const char *const *)pr->images.items;
+	opts.npatterns = pr->images.count;
+	opts.add_labels = pr->add_labels;
+	opts.insecure_registry = pr->insecure_registry;
+	opts.skip_tls_verify = pr->skip_tls_verify;
+	opts.docker_config = pr->docker_config;
+	opts.state_dir = build;
+	opts.log.fn = job_log_fn;
+	opts.log.payload = jl;
+	if ((rc = te_export_run(&res, &opts, err)) < 0)
+		goto done;
+	*bytes = res->bytes_copied;
+	rc = collect_results(results, res, err);
+done:
+	te_export_result_free(res);
+	te_strvec_dispose(&names);
+	te_strvec_dispose(&oids);
+	te_strvec_dispose(&templates);
+	return rc;
+}
+
+static void process(struct ts_worker *w, te_job *job)
+{
+	struct ts_server *s = w->server;
+	struct ts_config *cfg = ts_server_config(s);
+	struct job_log jl = {job->id, PTHREAD_MUTEX_INITIALIZER,
+	                     TE_BUF_INIT(TE_JOB_LOG_MAX - 1)};
+	te_strvec results = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT, ferr = TE_ERROR_INIT;
+	struct timespec t0, t1;
+	uint64_t bytes = 0;
+	int64_t retry_at = 0, now;
+	double secs;
+	char attempts[16];
+	int rc;
+
+	snprintf(attempts, sizeof(attempts), "%d", job->attempts);
+	ts_logkv(TE_LOG_INFO, "job started", "job", job->id, "project",
+	         job->project, "tag", job->tag, "attempt", attempts, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = run(&results, &bytes, s, cfg, job, &jl, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	now = (int64_t)time(NULL);
+	if (rc < 0 && err.code == TE_ENET &&
+	    job->attempts < cfg->max_attempts) {
+		int shift = job->attempts > 1 ? job->attempts - 1 : 0;
+		if (shift > 20)
+			shift = 20;
+		retry_at = now + (int64_t)cfg->retry_delay * (1LL << shift);
+	}
+	if (rc < 0)
+		say(&jl, TE_LOG_ERROR, "%s", err.msg);
+	ts_metrics_export(s->metrics, secs, bytes, rc == 0);
+	pthread_mutex_lock(&s->work_lock);
+	if (w->abandoned) {
+		/* Requeued by the shutdown: leave the job as it is now. */
+		pthread_mutex_unlock(&s->work_lock);
+		goto done;
+	}
+	pthread_mutex_unlock(&s->work_lock);
+	if (te_queue_finish(s->queue, job->id, rc == 0, rc < 0 ? err.msg : NULL,
+	                    &results, jl.buf.ptr, retry_at, now, &ferr) < 0)
+		ts_logkv(TE_LOG_ERROR, "cannot record the job outcome", "job",
+		         job->id, "error", ferr.msg, NULL);
+	if (rc == 0)
+		ts_logkv(TE_LOG_INFO, "job succeeded", "job", job->id,
+		         "project", job->project, "tag", job->tag, NULL);
+	else
+		ts_logkv(retry_at ? TE_LOG_WARN : TE_LOG_ERROR,
+		         retry_at ? "job failed, will retry" : "job failed",
+		         "job", job->id, "project", job->project, "tag",
+		         job->tag, "error", err.msg, NULL);
+done:
+	te_strvec_dispose(&results);
+	te_buf_dispose(&jl.buf);
+	ts_config_unref(cfg);
+}
+
+static void *worker_main(void *arg)
+{
+	struct ts_worker *w = arg;
+	struct ts_server *s = w->server;
+
+	for (;;) {
+		te_error err = TE_ERROR_INIT;
+		te_job *job = NULL;
+		struct timespec until;
+
+		pthread_mutex_lock(&s->work_lock);
+		if (s->stopping) {
+			pthread_mutex_unlock(&s->work_lock);
+			break;
+		}
+		pthread_mutex_unlock(&s->work_lock);
+		if (te_queue_claim(&job, s->queue, (int64_t)time(NULL), &err) <
+		    0)
+			ts_logkv(TE_LOG_ERROR, "cannot claim a job", "error",
+			         err.msg, NULL);
+		if (!job) {
+			/* Wake on submit, else poll for retry back-offs. */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_mutex_lock(&s->work_lock);
+			if (!s->stopping)
+				pthread_cond_timedwait(&s->work_cond,
+				                       &s->work_lock, &until);
+			pthread_mutex_unlock(&s->work_lock);
+			continue;
+		}
+		pthread_mutex_lock(&s->work_lock);
+		w->busy = true;
+		snprintf(w->job_id, sizeof(w->job_id), "%s", job->id);
+		pthread_mutex_unlock(&s->work_lock);
+		process(w, job);
+		te_job_free(job);
+		pthread_mutex_lock(&s->work_lock);
+		w->busy = false;
+		w->job_id[0] = '\0';
+		pthread_cond_broadcast(&s->idle_cond);
+		if (w->abandoned) {
+			pthread_mutex_unlock(&s->work_lock);
+			break;
+		}
+		pthread_mutex_unlock(&s->work_lock);
+	}
+	return NULL;
+}
+
+int ts_workers_start(struct ts_server *s, int n, te_error *err)
+{
+	int i, rc;
+
+	if (n == 0) {
+		ts_logkv(TE_LOG_WARN, "workers: 0, jobs are queued but not run",
+		         NULL);
+		return 0;
+	}
+	s->workers = calloc((size_t)n, sizeof(*s->workers));
+	if (!s->workers)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	s->nworkers = n;
+	for (i = 0; i < n; i++) {
+		s->workers[i].server = s;
+		rc = pthread_create(&s->workers[i].thread, NULL, worker_main,
+		                    &s->workers[i]);
+		if (rc != 0)
+			return te_error_set_errno(err, TE_ERROR, rc,
+			                          "cannot start a worker");
+		s->workers[i].started = true;
+	}
+	return 0;
+}
+
+void ts_workers_wake(struct ts_server *s)
+{
+	pthread_mutex_lock(&s->work_lock);
+	pthread_cond_signal(&s->work_cond);
+	pthread_mutex_unlock(&s->work_lock);
+}
+
+static int busy_count(struct ts_server *s)
+{
+	int i, n = 0;
+
+	for (i = 0; i < s->nworkers; i++)
+		n += s->workers[i].busy && !s->workers[i].abandoned;
+	return n;
+}
+
+bool ts_workers_stop(struct ts_server *s, unsigned int timeout)
+{
+	struct timespec until;
+	bool all = true;
+	int i;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout;
+	pthread_mutex_lock(&s->work_lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->work_cond);
+	if (busy_count(s) > 0)
+		ts_logkv(TE_LOG_INFO, "waiting for running jobs", NULL);
+	while (busy_count(s) > 0)
+		if (pthread_cond_timedwait(&s->idle_cond, &s->work_lock,
+		                           &until) == ETIMEDOUT)
+			break;
+	for (i = 0; i < s->nworkers; i++) {
+		struct ts_worker *w = &s->workers[i];
+		te_error err = TE_ERROR_INIT;
+		if (!w->busy)
+			continue;
+		/* te_export_run cannot be interrupted: put the job back so
+		 * the next start runs it, and leave the thread to die with
+		 * the process. */
+		w->abandoned = true;
+		if (te_queue_requeue(s->queue, w->job_id, (int64_t)time(NULL),
+		                     &err) < 0)
+			ts_logkv(TE_LOG_ERROR, "cannot requeue a running job",
+			         "job", w->job_id, "error", err.msg, NULL);
+		else
+			ts_logkv(TE_LOG_WARN, "running job requeued", "job",
+			         w->job_id, NULL);
+	}
+	pthread_mutex_unlock(&s->work_lock);
+	for (i = 0; i < s->nworkers; i++) {
+		if (s->workers[i].abandoned)
+			all = false;
+		else if (s->workers[i].started)
+			pthread_join(s->workers[i].thread, NULL);
+	}
+	return all;
+}
+
+void ts_workers_free(struct ts_server *s)
+{
+	free(s->workers);
+	s->workers = NULL;
+	s->nworkers = 0;
+}
