@@ -13,7 +13,7 @@ jobs=$(nproc)
 cmake -S . -B build -DTE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTE_CORE_MODULES= -DTE_SANITIZER= >/dev/null
 cmake --build build -j"$jobs"
 clang-format --dry-run -Werror core/src/*.[ch] core/include/tagexport/*.h \
-	core/cli/*.[ch] webhook-server/*.[ch] tests/unit/*.c
+	core/cli/*.[ch] webhook-server/*.[ch] tests/unit/*.[ch]
 (cd build && ctest --output-on-failure -j2)
 
 if [ "${1:-}" != --quick ]; then
