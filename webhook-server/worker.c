@@ -29,6 +29,7 @@
 
 #include "tagexport/export.h"
 #include "tagexport/mirror.h"
+#include "tagexport/fs.h"
 #include "tagexport/semver.h"
 
 struct ts_worker {
@@ -74,26 +75,6 @@ static void say(struct job_log *jl, te_log_level level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	job_log_fn(jl, level, msg);
-}
-
-static int mkdir_p(const char *path, te_error *err)
-{
-	char tmp[4096];
-	size_t i, len = strlen(path);
-
-	if (len >= sizeof(tmp))
-		return te_error_set(err, TE_EINVALID, "path too long");
-	memcpy(tmp, path, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return te_error_set_errno(err, TE_EIO, errno,
-			                          "cannot create %s", tmp);
-		tmp[i] = path[i];
-	}
-	return 0;
 }
 
 /* Templates the semver rule keeps for tag. */
@@ -171,7 +152,8 @@ static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
 	snprintf(mirror, sizeof(mirror), "%s/mirrors/%s", cfg->state_dir,
 	         pr->name);
 	snprintf(build, sizeof(build), "%s/build", cfg->state_dir);
-	if ((rc = mkdir_p(build, err)) < 0 || (rc = mkdir_p(mirror, err)) < 0)
+	if ((rc = te_fs_mkdirs(build, err)) < 0 ||
+	    (rc = te_fs_mkdirs(mirror, err)) < 0)
 		goto done;
 	auth.token_file = pr->git_token_file;
 	auth.ssh_key_file = pr->git_ssh_key_file;

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "tagexport/buf.h"
 #include "tagexport/export.h"
+#include "tagexport/fs.h"
 #include "tagexport/labels.h"
 #include "tagexport/registry.h"
 
@@ -274,27 +275,6 @@ static int default_state_dir(te_buf *out, te_error *err)
 	                    "no state directory: set --state-dir or HOME");
 }
 
-static int make_dirs(const char *path, te_error *err)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-	size_t i;
-
-	if (len == 0 || len >= sizeof(tmp))
-		return te_error_set(err, TE_EINVALID, "bad state directory");
-	memcpy(tmp, path, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return te_error_set_errno(err, TE_EIO, errno,
-			                          "cannot create %s", tmp);
-		tmp[i] = path[i];
-	}
-	return 0;
-}
-
 /* --docker-config, $WERF_DOCKER_CONFIG, $DOCKER_CONFIG, ~/.docker. */
 static int docker_config_dir(te_buf *out, const char *flag, te_error *err)
 {
@@ -441,7 +421,7 @@ int cmd_export(int argc, char **argv)
 	                         a.label_flags.count, a.separator, &err) < 0 ||
 	    (a.state_dir ? te_buf_puts(&state, a.state_dir, &err)
 	                 : default_state_dir(&state, &err)) < 0 ||
-	    make_dirs(state.ptr, &err) < 0 ||
+	    te_fs_mkdirs(state.ptr, &err) < 0 ||
 	    docker_config_dir(&docker_config, a.docker_config, &err) < 0 ||
 	    registry_env(&ropts, &auth_files, &certs_dirs, &err) < 0) {
 		rc = cli_fail(&err);

@@ -30,6 +30,7 @@
 #include "forge.h"
 #include "hook_script.h"
 #include "tagexport/apiclient.h"
+#include "tagexport/fs.h"
 #include "tagexport/export.h"
 #include "tagexport/hook.h"
 
@@ -478,26 +479,6 @@ static void logf_(te_log_level level, const char *fmt, ...)
 	log_line(NULL, level, msg);
 }
 
-static int mkdir_p(const char *path, te_error *err)
-{
-	char tmp[PATH_MAX];
-	size_t i, len = strlen(path);
-
-	if (len == 0 || len >= sizeof(tmp))
-		return te_error_set(err, TE_EINVALID, "bad directory %s", path);
-	memcpy(tmp, path, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return te_error_set_errno(err, TE_EIO, errno,
-			                          "cannot create %s", tmp);
-		tmp[i] = path[i];
-	}
-	return 0;
-}
-
 struct run_args {
 	const char *git_dir, *config, *project, *tag, *commit;
 };
@@ -548,7 +529,7 @@ static int export_one(const struct run_args *a, te_error *err)
 		goto done;
 	}
 	if ((rc = te_buf_printf(&build, err, "%s/build", cfg->state_dir)) < 0 ||
-	    (rc = mkdir_p(build.ptr, err)) < 0)
+	    (rc = te_fs_mkdirs(build.ptr, err)) < 0)
 		goto done;
 	opts.dir = a->git_dir;
 	opts.commit = a->commit;

@@ -18,6 +18,7 @@
 #include <git2.h>
 
 #include "tagexport/buf.h"
+#include "tagexport/fs.h"
 #include "tagexport/mirror.h"
 
 #define TOKEN_MAX 4096
@@ -226,37 +227,6 @@ static int cred_cb(git_credential **out, const char *url,
 	return GIT_PASSTHROUGH;
 }
 
-/* mkdir -p with mode 0700 for the missing components. */
-static int mkdirs(const char *dir, te_error *err)
-{
-	te_buf path = TE_BUF_INIT(4096);
-	char *p;
-	int rc;
-
-	rc = te_buf_puts(&path, dir, err);
-	if (rc < 0)
-		goto done;
-	for (p = path.ptr + 1;; p++) {
-		char c = *p;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(path.ptr, 0700) < 0 && errno != EEXIST) {
-			rc = te_error_set_errno(err, TE_EIO, errno,
-			                        "mirror: cannot create '%s'",
-			                        path.ptr);
-			goto done;
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-done:
-	te_buf_dispose(&path);
-	return rc;
-}
-
 /* Take the mirror's flock; *fd_out must be closed to release it. */
 static int lock_mirror(int *fd_out, const char *mirror_dir, te_error *err)
 {
@@ -349,7 +319,7 @@ int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
 	}
 	inited = true;
 
-	rc = mkdirs(mirror_dir, err);
+	rc = te_fs_mkdirs(mirror_dir, err);
 	if (rc < 0)
 		goto done;
 	rc = lock_mirror(&lockfd, mirror_dir, err);
