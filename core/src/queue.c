@@ -1,14 +1,18 @@
 /*
- * queue.c - the durable job queue: one JSON file per job.
+ * queue.c - the durable job queue: one JSON file per job, plus a
+ * write-ahead journal of submits.
  *
  * Layout: <dir>/jobs/<id>.json (the jobs), <dir>/jobs/<id>.tmp (a write in
  * progress, removed at open), <dir>/corrupt/ (unreadable files moved aside
- * at open).  Ids are "<10-digit unix seconds>-<8 hex from getrandom>",
- * generated here: no byte of a request ever reaches a path.
+ * at open), <dir>/journal (one line per submitted job: the job file's
+ * JSON and "\n").  Ids are "<10-digit unix seconds>-<8 hex from
+ * getrandom>", generated here: no byte of a request ever reaches a path.
  *
  * Invariants (besides those of queue.h):
  *  1. Memory never runs ahead of disk: a change is applied to a copy, the
- *     copy is written (temp, fsync, rename), and only then swapped in.
+ *     copy is written, and only then swapped in.  Updates of existing
+ *     jobs (claim, finish, requeue, retry) write temp, fsync, rename and
+ *     then wait for a directory fsync (invariant 4).
  *  2. A job being written is "busy": one write per job at a time, so the
  *     temp name <id>.tmp is private to that writer and renames of one job
  *     land in order.  Updaters wait for busy to clear; claim skips busy
@@ -16,12 +20,44 @@
  *  3. A job being submitted is "pending": it is in the dedupe maps (a
  *     concurrent duplicate waits for it) but invisible to get, list,
  *     claim and counts; if its write fails it is removed again.
- *  4. Group commit: every completed rename takes a generation number
- *     (renamed_gen).  A writer then needs synced_gen >= its generation.
- *     If nobody is syncing it becomes the leader: it samples renamed_gen,
- *     drops the lock, fsyncs the directory once, and publishes the sample
- *     as synced_gen, which releases every follower whose rename it
- *     covered.  Followers just wait on sync_cv.
+ *  4. Group commit of updates: every completed update rename takes a
+ *     generation number (renamed_gen).  A writer then needs synced_gen >=
+ *     its generation.  If nobody is syncing it becomes the leader: it
+ *     samples renamed_gen, drops the lock, fsyncs the directory once, and
+ *     publishes the sample as synced_gen, which releases every follower
+ *     whose rename it covered.  Followers just wait on sync_cv.
+ *  5. A submit is durable through the journal, not through its job file:
+ *     under the lock it appends its line with one write (lines never
+ *     interleave; a failed append is cut off again so no torn line is
+ *     left in the middle), taking journal generation appended_gen.  It
+ *     then writes the job file (temp, rename) without any fsync, and
+ *     waits for jsynced_gen >= its generation exactly as in invariant 4,
+ *     the leader doing one fdatasync of the journal for every line
+ *     appended so far.  So N concurrent submits cost about one sync.
+ *     A duplicate submit waits for the same generations as the job it
+ *     found.
+ *  6. A journal line is redundant once its job file and the rename that
+ *     named it are on disk.  Compaction (journal above journal_limit)
+ *     blocks new appends, waits until no submit is between its append and
+ *     its rename (inflight == 0), then syncfs()s the file system of jobs/:
+ *     that writes back every dirty inode and directory, i.e. the data of
+ *     every job file written without fsync and every rename done so far,
+ *     so every line in the journal is now covered by a durable job file
+ *     and the journal is truncated to 0 (and fdatasync'd).  Lines up to
+ *     the sampled appended_gen count as synced.  Updates never need the
+ *     journal: their files are fsync'd.  (syncfs reports write-back
+ *     errors only since Linux 5.8; the journal must live on the same
+ *     file system as jobs/, which <dir>/journal next to <dir>/jobs does
+ *     unless jobs/ is a mount point.)
+ *  7. Open replays the journal before loading: for each complete line
+ *     (a torn or garbled line, e.g. the last one after a crash, is
+ *     skipped; lines are at most JOURNAL_LINE_MAX) whose job file is
+ *     missing, empty or unparsable, the job file is written from the line
+ *     with fsync.  A job file that parses wins: it is the same job or a
+ *     newer state of it (claimed, finished).  Then syncfs + directory
+ *     fsync make every job file durable (those the previous process wrote
+ *     without fsync too), and only then is the journal truncated to 0 and
+ *     fsync'd.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,10 +84,13 @@
 #define RESULT_MAX 1024  /* one "REF@sha256:..." */
 #define RESULTS_MAX 1024 /* number of results */
 #define LOG_TRUNCATED "[log truncated]\n"
+#define JOURNAL_LINE_MAX (1024 * 1024)
+#define JOURNAL_LIMIT (8 * 1024 * 1024) /* compact above this size */
 
 struct qjob {
 	te_job job;
-	uint64_t gen; /* renamed_gen of the last write */
+	uint64_t gen;  /* renamed_gen of the last update write */
+	uint64_t jgen; /* appended_gen of its journal line (submits) */
 	bool busy;
 	bool pending;
 	bool dirty; /* loaded as running, must be rewritten as queued */
@@ -83,6 +122,17 @@ struct te_queue {
 	uint64_t renamed_gen;
 	uint64_t synced_gen;
 	bool syncing;
+	int journal_fd;
+	uint64_t appended_gen; /* journal lines appended (invariant 5) */
+	uint64_t jsynced_gen;  /* lines known durable */
+	bool jsyncing;         /* a journal leader is in fdatasync */
+	bool compacting;       /* appends wait (invariant 6) */
+	bool journal_broken;   /* a failed append could not be cut off */
+	size_t inflight;       /* submits between append and rename */
+	size_t journal_size;
+	size_t journal_limit;
+	bool skip_job_files; /* test hook: crash before the rename */
+	size_t sync_count;   /* every fsync/fdatasync/syncfs after open */
 	size_t fsync_count;
 	size_t write_count;
 	size_t corrupt_count;
@@ -695,10 +745,11 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-/* Write <id>.tmp, fsync it, rename it to <id>.json.  Called without the
- * lock; the job's busy flag makes the temp name ours alone. */
+/* Write <id>.tmp, fsync it when durable, rename it to <id>.json.  Called
+ * without the lock; the job's busy flag makes the temp name ours alone.
+ * Without durable the job must be in the journal (invariant 5). */
 static int write_job_file(te_queue *q, const char *id, const char *data,
-                          size_t len, te_error *err)
+                          size_t len, bool durable, te_error *err)
 {
 	char tmp[TE_JOB_ID_MAX + 8], final[TE_JOB_ID_MAX + 8];
 	int fd, rc = 0;
@@ -715,7 +766,7 @@ static int write_job_file(te_queue *q, const char *id, const char *data,
 		                        "queue: cannot write job file");
 		goto done;
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno,
 		                        "queue: cannot fsync job file");
 		goto done;
@@ -761,6 +812,7 @@ static int sync_dir(te_queue *q, uint64_t gen, te_error *err)
 		pthread_mutex_lock(&q->mu);
 		q->syncing = false;
 		q->fsync_count++;
+		q->sync_count++;
 		if (r == 0 && target > q->synced_gen)
 			q->synced_gen = target;
 		pthread_cond_broadcast(&q->sync_cv);
@@ -770,6 +822,95 @@ static int sync_dir(te_queue *q, uint64_t gen, te_error *err)
 			                          "directory");
 	}
 	return 0;
+}
+
+/*
+ * Journal group commit (invariant 5).  Called with q->mu held; returns
+ * with it held once journal line generation gen is durable.
+ */
+static int journal_sync(te_queue *q, uint64_t gen, te_error *err)
+{
+	while (q->jsynced_gen < gen) {
+		uint64_t target;
+		int r, saved;
+
+		if (q->jsyncing) {
+			pthread_cond_wait(&q->sync_cv, &q->mu);
+			continue;
+		}
+		target = q->appended_gen;
+		q->jsyncing = true;
+		pthread_mutex_unlock(&q->mu);
+		r = fdatasync(q->journal_fd);
+		saved = errno;
+		pthread_mutex_lock(&q->mu);
+		q->jsyncing = false;
+		q->sync_count++;
+		if (r == 0 && target > q->jsynced_gen)
+			q->jsynced_gen = target;
+		pthread_cond_broadcast(&q->sync_cv);
+		if (r < 0)
+			return te_error_set_errno(err, TE_EIO, saved,
+			                          "queue: cannot sync journal");
+	}
+	return 0;
+}
+
+/*
+ * Append one line (invariant 5).  Called with q->mu held and no
+ * compaction running; sets *gen to the line's generation.  A failed
+ * append is cut off again; if that fails too the journal is given up for
+ * this process (submits fall back to synced job files).
+ */
+static int journal_append(uint64_t *gen, te_queue *q, const char *line,
+                          size_t len, te_error *err)
+{
+	int saved;
+
+	if (write_all(q->journal_fd, line, len) == 0) {
+		q->journal_size += len;
+		*gen = ++q->appended_gen;
+		return 0;
+	}
+	saved = errno;
+	if (ftruncate(q->journal_fd, (off_t)q->journal_size) < 0)
+		q->journal_broken = true;
+	return te_error_set_errno(err, TE_EIO, saved,
+	                          "queue: cannot write journal");
+}
+
+/*
+ * Compaction (invariant 6).  Called with q->mu held by a submitter that
+ * is past its rename; drops the lock for the syncs while new appends
+ * wait.  Failures are not the caller's: every line stays in the journal
+ * and is synced the usual way, and the next submit tries again.
+ */
+static void journal_compact(te_queue *q)
+{
+	uint64_t target;
+	int r;
+	bool truncated = false;
+
+	q->compacting = true;
+	while (q->inflight > 0)
+		pthread_cond_wait(&q->cv, &q->mu);
+	target = q->appended_gen;
+	pthread_mutex_unlock(&q->mu);
+	r = syncfs(q->jobs_fd);
+	if (r == 0 && ftruncate(q->journal_fd, 0) == 0) {
+		truncated = true;
+		(void)fdatasync(q->journal_fd);
+	}
+	pthread_mutex_lock(&q->mu);
+	q->sync_count += truncated ? 2 : 1;
+	if (r == 0 && target > q->jsynced_gen) {
+		q->jsynced_gen = target;
+		pthread_cond_broadcast(&q->sync_cv);
+	}
+	if (truncated)
+		q->journal_size = 0;
+	q->compacting = false;
+	pthread_cond_broadcast(&q->cv);
 }
 
 /*
@@ -787,10 +928,11 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 	rc = job_to_json(&json, &len, next, err);
 	if (rc == 0) {
 		pthread_mutex_unlock(&q->mu);
-		rc = write_job_file(q, next->id, json, len, err);
+		rc = write_job_file(q, next->id, json, len, true, err);
 		pthread_mutex_lock(&q->mu);
 	}
 	if (rc == 0) {
+		q->sync_count++; /* the job file's fsync */
 		job_dispose(&j->job);
 		j->job = *next;
 		memset(next, 0, sizeof(*next));
@@ -989,7 +1131,8 @@ static int load_all(te_queue *q, const char *dir, te_error *err)
 			continue;
 		j->dirty = false;
 		if (job_to_json(&json, &len, &j->job, &werr) == 0)
-			(void)write_job_file(q, j->job.id, json, len, &werr);
+			(void)write_job_file(q, j->job.id, json, len, true,
+			                     &werr);
 		free(json);
 	}
 	if (fsync(q->jobs_fd) < 0 ||
@@ -1004,6 +1147,116 @@ done:
 	if (corrupt_fd >= 0)
 		close(corrupt_fd);
 	te_buf_dispose(&path);
+	return rc;
+}
+
+/* One journal line (invariant 7): write the job file unless a valid one
+ * exists.  A line that is not a valid job is skipped. */
+static int replay_line(te_queue *q, const char *line, size_t len, te_error *err)
+{
+	char id[TE_JOB_ID_MAX], name[TE_JOB_ID_MAX + 8];
+	te_error jerr = TE_ERROR_INIT;
+	json_t *root = NULL;
+	const char *rid;
+	te_job job;
+	char *data = NULL;
+	size_t dlen = 0;
+	int rc = 0;
+
+	memset(&job, 0, sizeof(job));
+	root = json_loadb(line, len, 0, NULL);
+	rid = json_string_value(json_object_get(root, "id"));
+	if (!rid || !id_valid(rid))
+		goto done;
+	snprintf(id, sizeof(id), "%s", rid);
+	if (job_from_json(&job, line, len, id, &jerr) < 0) {
+		if (jerr.code == TE_ENOMEM)
+			rc = te_error_set(err, TE_ENOMEM,
+			                  "queue: out of memory");
+		goto done;
+	}
+	job_dispose(&job);
+	snprintf(name, sizeof(name), "%s.json", id);
+	if (read_job_file(&data, &dlen, q->jobs_fd, name) == 0 &&
+	    job_from_json(&job, data, dlen, id, &jerr) == 0)
+		goto done; /* a valid file wins: same job or newer */
+	rc = write_job_file(q, id, line, len, true, err);
+done:
+	job_dispose(&job);
+	free(data);
+	json_decref(root);
+	return rc;
+}
+
+/* Replay and empty the journal (invariant 7). */
+static int journal_replay(te_queue *q, te_error *err)
+{
+	struct stat st;
+	char *buf = NULL, *nl;
+	size_t used = 0, start;
+	off_t off = 0;
+	bool skipping = false;
+	int rc = 0;
+
+	if (fstat(q->journal_fd, &st) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot stat journal");
+		goto done;
+	}
+	if (st.st_size == 0)
+		goto done;
+	buf = malloc(JOURNAL_LINE_MAX);
+	if (!buf) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		goto done;
+	}
+	for (;;) {
+		ssize_t n = pread(q->journal_fd, buf + used,
+		                  JOURNAL_LINE_MAX - used, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = te_error_set_errno(err, TE_EIO, errno,
+			                        "queue: cannot read journal");
+			goto done;
+		}
+		if (n == 0)
+			break; /* what is left has no "\n": a torn line */
+		off += n;
+		used += (size_t)n;
+		start = 0;
+		while ((nl = memchr(buf + start, '\n', used - start)) != NULL) {
+			size_t end = (size_t)(nl - buf);
+
+			if (!skipping) {
+				rc = replay_line(q, buf + start, end - start,
+				                 err);
+				if (rc < 0)
+					goto done;
+			}
+			skipping = false;
+			start = end + 1;
+		}
+		memmove(buf, buf + start, used - start);
+		used -= start;
+		if (used == JOURNAL_LINE_MAX) {
+			skipping = true; /* too long to be ours */
+			used = 0;
+		}
+	}
+	if (syncfs(q->jobs_fd) < 0 || fsync(q->jobs_fd) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot sync job files");
+		goto done;
+	}
+	if (ftruncate(q->journal_fd, 0) < 0 || fsync(q->journal_fd) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot empty journal");
+		goto done;
+	}
+done:
+	free(buf);
 	return rc;
 }
 
@@ -1023,6 +1276,8 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 	if (!q)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
 	q->jobs_fd = -1;
+	q->journal_fd = -1;
+	q->journal_limit = JOURNAL_LIMIT;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
 	pthread_cond_init(&q->sync_cv, NULL);
@@ -1041,12 +1296,26 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 		                       "queue: cannot open '%s'", q->jobs_path);
 		goto done;
 	}
-	/* Make jobs/ and corrupt/ themselves durable. */
+	/* Make jobs/, corrupt/ and journal themselves durable. */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = load_all(q, dir, err);
+	if (dfd < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot open '%s'", dir);
+		goto done;
+	}
+	q->journal_fd = openat(dfd, "journal",
+	                       O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (q->journal_fd < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot open journal");
+		goto done;
+	}
+	rc = journal_replay(q, err);
+	if (rc == 0)
+		rc = load_all(q, dir, err);
 	if (rc < 0)
 		goto done;
-	if (dfd >= 0 && fsync(dfd) < 0) {
+	if (fsync(dfd) < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno,
 		                        "queue: cannot fsync '%s'", dir);
 		goto done;
@@ -1077,6 +1346,8 @@ void te_queue_free(te_queue *q)
 	map_free(&q->by_triple);
 	if (q->jobs_fd >= 0)
 		close(q->jobs_fd);
+	if (q->journal_fd >= 0)
+		close(q->journal_fd);
 	free(q->jobs_path);
 	pthread_cond_destroy(&q->sync_cv);
 	pthread_cond_destroy(&q->cv);
@@ -1151,10 +1422,10 @@ int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
 	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
 	struct qjob *j = NULL, *found;
 	char commit[41];
-	char *json = NULL;
+	char *json = NULL, *line;
 	size_t len = 0, i;
-	uint64_t gen;
-	bool locked = false;
+	uint64_t gen, jgen = 0;
+	bool locked = false, journaled, skip;
 	int rc;
 
 	id_out[0] = '\0';
@@ -1175,8 +1446,10 @@ int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
 	if (found) {
 		memcpy(id_out, found->job.id, TE_JOB_ID_MAX);
 		*existed = true;
-		/* It may have been renamed but not yet synced. */
-		rc = sync_dir(q, found->gen, err);
+		/* Its journal line or its last update may not be synced. */
+		rc = journal_sync(q, found->jgen, err);
+		if (rc == 0)
+			rc = sync_dir(q, found->gen, err);
 		goto done;
 	}
 
@@ -1203,27 +1476,64 @@ int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
 		rc = job_to_json(&json, &len, &j->job, err);
 	if (rc < 0)
 		goto done;
+	/* The journal line: the job file's content and "\n". */
+	line = realloc(json, len + 2);
+	if (!line) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		goto done;
+	}
+	json = line;
+	json[len] = '\n';
+	json[len + 1] = '\0';
 	j->pending = true;
 	j->busy = true;
 	rc = add_job(q, j, err);
 	if (rc < 0)
 		goto done;
 
+	while (q->compacting)
+		pthread_cond_wait(&q->cv, &q->mu);
+	journaled = !q->journal_broken;
+	skip = journaled && q->skip_job_files;
+	if (journaled) {
+		rc = journal_append(&jgen, q, json, len + 1, err);
+		if (rc < 0) {
+			remove_job(q, j);
+			pthread_cond_broadcast(&q->cv);
+			goto done;
+		}
+		j->jgen = jgen;
+		q->inflight++;
+	}
 	pthread_mutex_unlock(&q->mu);
-	rc = write_job_file(q, j->job.id, json, len, err);
+	if (!skip)
+		rc = write_job_file(q, j->job.id, json, len, !journaled, err);
 	pthread_mutex_lock(&q->mu);
+	if (journaled)
+		q->inflight--;
 	j->pending = false;
 	j->busy = false;
 	pthread_cond_broadcast(&q->cv);
 	if (rc < 0) {
+		/* The line stays: after a crash the job may come back. */
 		remove_job(q, j);
 		goto done;
 	}
-	gen = j->gen = ++q->renamed_gen;
-	q->write_count++;
 	memcpy(id_out, j->job.id, TE_JOB_ID_MAX);
-	j = NULL; /* owned by the queue now */
-	rc = sync_dir(q, gen, err);
+	if (journaled) {
+		if (!skip)
+			q->write_count++;
+		j = NULL; /* owned by the queue now */
+		if (q->journal_size > q->journal_limit && !q->compacting)
+			journal_compact(q);
+		rc = journal_sync(q, jgen, err);
+	} else {
+		q->sync_count++; /* the job file's fsync */
+		gen = j->gen = ++q->renamed_gen;
+		q->write_count++;
+		j = NULL;
+		rc = sync_dir(q, gen, err);
+	}
 done:
 	qjob_free(j); /* NULL once the queue owns it */
 	if (locked)
@@ -1579,4 +1889,28 @@ size_t te_queue__write_count(te_queue *q)
 	n = q->write_count;
 	pthread_mutex_unlock(&q->mu);
 	return n;
+}
+
+size_t te_queue__sync_count(te_queue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	n = q->sync_count;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+void te_queue__set_journal_limit(te_queue *q, size_t limit)
+{
+	pthread_mutex_lock(&q->mu);
+	q->journal_limit = limit;
+	pthread_mutex_unlock(&q->mu);
+}
+
+void te_queue__skip_job_files(te_queue *q, bool skip)
+{
+	pthread_mutex_lock(&q->mu);
+	q->skip_job_files = skip;
+	pthread_mutex_unlock(&q->mu);
 }

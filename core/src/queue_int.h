@@ -4,13 +4,27 @@
 #ifndef TAGEXPORT_QUEUE_INT_H
 #define TAGEXPORT_QUEUE_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tagexport/queue.h"
 
-/* Number of directory fsyncs issued for job writes since te_queue_open
- * (the start-up sync of the loaded directory not included). */
+/* Number of directory fsyncs issued for job updates since te_queue_open
+ * (the start-up sync of the loaded directory not included); submits are
+ * made durable by the journal instead. */
 size_t te_queue__fsync_count(te_queue *q);
+
+/* Number of syncs issued since te_queue_open (not counting open's own):
+ * journal fdatasyncs, job-file and directory fsyncs, and the syncfs +
+ * fdatasync of each journal compaction. */
+size_t te_queue__sync_count(te_queue *q);
+
+/* Compact the journal once it is above limit bytes (default 8 MiB). */
+void te_queue__set_journal_limit(te_queue *q, size_t limit);
+
+/* With skip, te_queue_submit journals a new job but writes no job file:
+ * a crash between the journal write and the rename. */
+void te_queue__skip_job_files(te_queue *q, bool skip);
 
 /* Number of job-file writes (each one a rename into jobs/) since open. */
 size_t te_queue__write_count(te_queue *q);

@@ -2,10 +2,12 @@
  * queue.h - the durable job queue of tagexport-server.
  *
  * Invariants:
- *  1. te_queue_submit returns only after the job is on disk (file written,
- *     fsync'd, renamed into place, directory fsync'd): an accepted job
- *     survives SIGKILL and power loss.  Concurrent submitters share one
- *     directory fsync (group commit) so throughput does not collapse.
+ *  1. te_queue_submit returns only after the job is on disk (its record
+ *     appended to the queue's journal and fdatasync'd; the job file is
+ *     rebuilt from the journal on open if it did not reach the disk): an
+ *     accepted job survives SIGKILL and power loss.  Concurrent
+ *     submitters share one journal sync (group commit) so throughput
+ *     does not collapse.
  *  2. A job file is replaced atomically (write temp, fsync, rename); a
  *     reader never sees half a job.
  *  3. On open, jobs found "running" were interrupted: they go back to
