@@ -21,6 +21,7 @@ if [ "${1:-}" != --quick ]; then
 		-DTE_SANITIZER=address,undefined -DTE_CORE_MODULES= >/dev/null
 	cmake --build build-asan -j"$jobs"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash -c 'cd build-asan && ctest --output-on-failure -j2'
 fi
