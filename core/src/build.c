@@ -24,8 +24,8 @@
  * the digest file and, for insecure hosts, a registries.conf handed to the
  * child through CONTAINERS_REGISTRIES_CONF.  The child environment is
  * built before fork: after fork in a threaded process only
- * async-signal-safe calls are allowed, so the child only dup2s, closes
- * fds, setpgid()s and execs.
+ * async-signal-safe calls are allowed (te_proc_spawn, proc.c: the child
+ * only dup2s, closes fds, setpgid()s and execs).
  *
  * buildah's stdout and stderr share one pipe; every line goes to the log
  * at debug level and the last TE_BUILD_TAIL_LINES are kept for the error
@@ -36,19 +36,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc_int.h"
 #include "tagexport/buf.h"
-
-extern char **environ;
 
 #define TE_BUILD_TAIL_LINES 20
 #define TE_BUILD_LINE_MAX 400
@@ -132,23 +129,6 @@ static void output_tail(char *out, size_t outsz, const struct run_output *o)
 	}
 }
 
-/* Close every fd from low up, in the child (async-signal-safe). */
-static void close_from(int low)
-{
-	long max;
-	int fd;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned int)low, ~0U, 0U) == 0)
-		return;
-#endif
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (fd = low; fd < max; fd++)
-		close(fd);
-}
-
 /*
  * Run argv with envp; output goes to o.  *status_out gets the wait status.
  * Returns <0 only when the program could not be run at all.
@@ -156,50 +136,26 @@ static void close_from(int low)
 static int run(int *status_out, char *const *argv, char *const *envp,
                struct run_output *o, te_error *err)
 {
-	int out[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
+	struct te_proc_opts po = TE_PROC_OPTS_INIT;
+	int out[2] = {-1, -1};
 	char buf[4096];
-	pid_t pid;
-	int status = 0, child_errno = 0, rc = 0;
+	pid_t pid = -1;
+	int status = 0, rc = 0;
 	ssize_t n;
 
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+	if (pipe2(out, O_CLOEXEC) < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno, "pipe");
 		goto done;
 	}
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "/dev/null");
+	po.argv = argv;
+	po.envp = envp;
+	po.stdout_fd = out[1];
+	po.stderr_fd = out[1];
+	po.new_pgrp = true;
+	if ((rc = te_proc_spawn(&pid, &po, err)) < 0)
 		goto done;
-	}
-	pid = fork();
-	if (pid < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "fork");
-		goto done;
-	}
-	if (pid == 0) {
-		int e;
-
-		setpgid(0, 0);
-		if (dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0 ||
-		    dup2(out[1], 2) < 0)
-			goto child_fail;
-		/* Keep only the exec-error pipe (close-on-exec) above 2. */
-		if (dup2(errp[1], 3) < 0)
-			goto child_fail;
-		fcntl(3, F_SETFD, FD_CLOEXEC);
-		close_from(4);
-		signal(SIGPIPE, SIG_DFL);
-		execvpe(argv[0], argv, envp);
-	child_fail:
-		e = errno;
-		if (write(3, &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
-	}
 	close(out[1]);
 	out[1] = -1;
-	close(errp[1]);
-	errp[1] = -1;
 	for (;;) {
 		n = read(out[0], buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -210,32 +166,14 @@ static int run(int *status_out, char *const *argv, char *const *envp,
 	}
 	if (o->linelen)
 		output_line(o);
-	while ((n = read(errp[0], &child_errno, sizeof(child_errno))) < 0 &&
-	       errno == EINTR)
-		;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			rc = te_error_set_errno(err, TE_EIO, errno, "waitpid");
-			goto done;
-		}
-	}
-	if (n == (ssize_t)sizeof(child_errno)) {
-		rc = te_error_set_errno(err, TE_EIO, child_errno,
-		                        "cannot run '%s'", argv[0]);
+	if ((rc = te_proc_wait(&status, pid, -1, err)) < 0)
 		goto done;
-	}
 	*status_out = status;
 done:
 	if (out[0] >= 0)
 		close(out[0]);
 	if (out[1] >= 0)
 		close(out[1]);
-	if (errp[0] >= 0)
-		close(errp[0]);
-	if (errp[1] >= 0)
-		close(errp[1]);
-	if (devnull >= 0)
-		close(devnull);
 	return rc;
 }
 

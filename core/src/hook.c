@@ -7,14 +7,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -22,6 +19,8 @@
 
 #include "tagexport/mirror.h"
 #include "tagexport/semver.h"
+
+#include "proc_int.h"
 
 #define HOOK_PATH_MAX 4096
 /* A hook script larger than this is not something we would have written
@@ -815,129 +814,23 @@ int te_hook_lock(int *fd_out, bool *busy, const char *path, te_error *err)
 	return 0;
 }
 
-static void close_from(int low)
-{
-	long max;
-	int fd;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned int)low, ~0U, 0U) == 0)
-		return;
-#endif
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (fd = low; fd < max; fd++)
-		close(fd);
-}
-
-/*
- * Grandchild side, between fork and exec: only async-signal-safe calls.
- * Descriptors: 0 /dev/null, 1 and 2 the log, 3 the lock, 4 the
- * close-on-exec pipe that reports an exec failure, nothing else.
- */
-static void grandchild(const char *exe, const char *const *argv, int devnull,
-                       int log_fd, int lock_fd, int report_fd)
-{
-	int e;
-
-	/* Park the descriptors above the ones being assigned. */
-	if ((devnull = fcntl(devnull, F_DUPFD, 10)) < 0 ||
-	    (log_fd = fcntl(log_fd, F_DUPFD, 10)) < 0 ||
-	    (lock_fd = fcntl(lock_fd, F_DUPFD, 10)) < 0 ||
-	    (report_fd = fcntl(report_fd, F_DUPFD, 10)) < 0)
-		goto fail;
-	if (dup2(devnull, 0) < 0 || dup2(log_fd, 1) < 0 ||
-	    dup2(log_fd, 2) < 0 || dup2(lock_fd, 3) < 0 ||
-	    dup2(report_fd, 4) < 0)
-		goto fail;
-	if (fcntl(4, F_SETFD, FD_CLOEXEC) < 0)
-		goto fail;
-	report_fd = 4;
-	close_from(5);
-	if (chdir("/") < 0)
-		goto fail;
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGHUP, SIG_IGN);
-	/* execv does not modify argv (POSIX rationale for its type). */
-	execv(exe, (char *const *)(uintptr_t)argv);
-fail:
-	e = errno;
-	if (write(report_fd, &e, sizeof(e)) < 0)
-		_exit(127);
-	_exit(127);
-}
-
 int te_hook_spawn_detached(const char *exe, const char *const *argv, int log_fd,
                            int lock_fd, te_error *err)
 {
-	int pipefd[2] = {-1, -1}, devnull = -1, status = 0, child_errno = 0;
-	ssize_t n;
+	struct te_proc_opts po = TE_PROC_OPTS_INIT;
 	pid_t pid;
-	int rc = 0;
+	int rc;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "pipe");
-		goto done;
-	}
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "/dev/null");
-		goto done;
-	}
-	pid = fork();
-	if (pid < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "fork");
-		goto done;
-	}
-	if (pid == 0) {
-		/* The middle child: a new session, then the grandchild
-		 * (not a session leader, reparented to init when we
-		 * exit, so nobody has to wait for it). */
-		pid_t gpid;
-		int e;
-
-		close(pipefd[0]);
-		if (setsid() < 0)
-			goto child_fail;
-		gpid = fork();
-		if (gpid < 0)
-			goto child_fail;
-		if (gpid == 0)
-			grandchild(exe, argv, devnull, log_fd, lock_fd,
-			           pipefd[1]);
-		_exit(0);
-	child_fail:
-		e = errno;
-		if (write(pipefd[1], &e, sizeof(e)) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			rc = te_error_set_errno(err, TE_EIO, errno, "waitpid");
-			goto done;
-		}
-	}
-	/* EOF once the grandchild has exec'd (close-on-exec) or died. */
-	while ((n = read(pipefd[0], &child_errno, sizeof(child_errno))) < 0 &&
-	       errno == EINTR)
-		;
-	if (n == (ssize_t)sizeof(child_errno)) {
-		rc = te_error_set_errno(err, TE_EIO, child_errno,
-		                        "cannot start %s", exe);
-		goto done;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		rc = te_error_set(err, TE_EIO, "cannot start %s", exe);
-done:
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	if (devnull >= 0)
-		close(devnull);
+	/* Descriptors of the runner: 0 /dev/null, 1 and 2 the log, 3 the
+	 * lock; it runs in its own session with "/" as its cwd. */
+	po.file = exe;
+	/* exec does not modify argv (POSIX rationale for its type). */
+	po.argv = (char *const *)(uintptr_t)argv;
+	po.stdout_fd = log_fd;
+	po.stderr_fd = log_fd;
+	po.keep_fd = lock_fd;
+	po.detach = true;
+	if ((rc = te_proc_spawn(&pid, &po, err)) < 0)
+		te_error_wrap(err, "cannot start detached run");
 	return rc;
 }

@@ -21,13 +21,13 @@
  * TLS: certs.d (containers-certs.d(5), docker's certs.d) roots hold
  * HOST[:PORT] directories with .crt CAs and .cert/.key client pairs.
  */
+#include "proc_int.h"
 #include "registry_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,9 +280,11 @@ static int64_t now_ms(void)
 int te_reg__helper_get(struct te_reg_creds *out, const char *name,
                        const char *server, long timeout_ms, te_error *err)
 {
+	struct te_proc_opts po = TE_PROC_OPTS_INIT;
 	te_buf prog = TE_BUF_INIT(256);
 	te_buf text = TE_BUF_INIT(TE_REG_HELPER_OUT_MAX);
-	int in[2] = {-1, -1}, outp[2] = {-1, -1}, devnull = -1;
+	te_error spawn_err = TE_ERROR_INIT, wait_err = TE_ERROR_INIT;
+	int in[2] = {-1, -1}, outp[2] = {-1, -1};
 	char *argv[3] = {NULL, NULL, NULL};
 	char chunk[4096];
 	pid_t pid = -1;
@@ -313,26 +315,18 @@ int te_reg__helper_get(struct te_reg_creds *out, const char *name,
 	}
 	close(in[1]);
 	in[1] = -1;
-	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (devnull < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "/dev/null");
+	po.argv = argv;
+	po.stdin_fd = in[0];
+	po.stdout_fd = outp[1];
+	po.stderr_fd = -1; /* discarded: helpers print secrets there */
+	po.new_pgrp = true;
+	if (te_proc_spawn(&pid, &po, &spawn_err) < 0) {
+		rc = te_error_set(err, TE_EAUTH,
+		                  "credential helper %s not found or not "
+		                  "runnable (%s)",
+		                  prog.ptr, spawn_err.msg);
 		goto done;
 	}
-	pid = fork();
-	if (pid < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "fork");
-		goto done;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0 ||
-		    dup2(devnull, 2) < 0)
-			_exit(127);
-		signal(SIGPIPE, SIG_DFL);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	setpgid(pid, pid);
 	close(outp[1]);
 	outp[1] = -1;
 	deadline = now_ms() + timeout_ms;
@@ -364,9 +358,9 @@ int te_reg__helper_get(struct te_reg_creds *out, const char *name,
 	}
 	OPENSSL_cleanse(chunk, sizeof(chunk));
 	if (timed_out || too_big)
-		kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+		te_proc_kill(pid);
+	/* waitpid failures were never fatal here: status stays 0 */
+	(void)te_proc_wait(&status, pid, -1, &wait_err);
 	pid = -1;
 	if (timed_out) {
 		rc = te_error_set(err, TE_EAUTH,
@@ -402,9 +396,8 @@ int te_reg__helper_get(struct te_reg_creds *out, const char *name,
 		te_error_wrap(err, "%s", prog.ptr);
 done:
 	if (pid > 0) {
-		kill(-pid, SIGKILL);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+		te_proc_kill(pid);
+		(void)te_proc_wait(&status, pid, -1, &wait_err);
 	}
 	if (in[0] >= 0)
 		close(in[0]);
@@ -414,8 +407,6 @@ done:
 		close(outp[0]);
 	if (outp[1] >= 0)
 		close(outp[1]);
-	if (devnull >= 0)
-		close(devnull);
 	if (text.len)
 		OPENSSL_cleanse(text.ptr, text.len);
 	te_buf_dispose(&text);
