@@ -60,6 +60,7 @@ struct image_job {
 	const char *platform;
 	char *stages_tag; /* == inputs.content_tag */
 	te_buf manifest;  /* exported manifest bytes */
+	te_buf stages;    /* the stages manifest, when already fetched */
 	char media_type[128];
 	te_buf config; /* exported config bytes */
 	char config_digest[TE_DIGEST_STR_MAX];
@@ -84,6 +85,7 @@ static void job_init(struct image_job *job, const te_image_config *cfg)
 	job->cfg = cfg;
 	job->inputs = (te_image_inputs)TE_IMAGE_INPUTS_INIT;
 	te_buf_init(&job->manifest, TE_MANIFEST_MAX);
+	te_buf_init(&job->stages, TE_MANIFEST_MAX);
 	te_buf_init(&job->config, TE_CONFIG_MAX);
 }
 
@@ -99,6 +101,7 @@ static void job_dispose(struct image_job *job)
 	free(job->children);
 	te_image_inputs_dispose(&job->inputs);
 	te_buf_dispose(&job->manifest);
+	te_buf_dispose(&job->stages);
 	te_buf_dispose(&job->config);
 	te_image_manifest_dispose(&job->parsed);
 }
@@ -582,23 +585,27 @@ static int ensure_built(struct run *run, struct image_job *job,
 {
 	char digest[TE_DIGEST_STR_MAX];
 	te_registry *reg = NULL;
-	bool exists = false;
 	int rc;
 
 	rc = registry_for(&reg, run, run->repo.domain, err);
 	if (rc < 0)
 		return rc;
-	rc = te_registry_manifest_exists(&exists, digest, reg, run->repo.path,
-	                                 job->stages_tag, err);
-	if (rc < 0)
-		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
-		                     run->repo.path, job->stages_tag);
-	if (exists) {
+	/* A GET rather than a HEAD: the export needs the manifest anyway,
+	 * and one round trip less matters for a same-registry export. */
+	rc =
+	    te_registry_manifest_get(&job->stages, job->media_type, digest, reg,
+	                             run->repo.path, job->stages_tag, err);
+	if (rc == 0) {
 		te_log_emit(&run->log, TE_LOG_INFO,
 		            "%s: %s/%s:%s exists, not building", job->cfg->name,
 		            run->repo.domain, run->repo.path, job->stages_tag);
 		return 0;
 	}
+	if (rc != TE_ENOTFOUND)
+		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
+		                     run->repo.path, job->stages_tag);
+	te_error_clear(err);
+	te_buf_clear(&job->stages);
 	rc = build_image(run, job, err);
 	if (rc < 0)
 		return te_error_wrap(err, "image \"%s\"", job->cfg->name);
@@ -907,7 +914,9 @@ static int prepare_export(struct run *run, struct image_job *job, te_error *err)
 	int rc;
 
 	rc = registry_for(&reg, run, run->repo.domain, err);
-	if (rc == 0)
+	if (rc == 0 && job->stages.len)
+		rc = te_buf_put(&source, job->stages.ptr, job->stages.len, err);
+	else if (rc == 0)
 		rc = te_registry_manifest_get(&source, job->media_type, digest,
 		                              reg, run->repo.path,
 		                              job->stages_tag, err);
