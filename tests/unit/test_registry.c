@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "rm_rf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,8 +501,7 @@ static void certs_dirs(void **state)
 	    TE_EINVALID);
 	te_error_clear(&err);
 	te_buf_dispose(&pem);
-	snprintf(p, sizeof(p), "rm -rf %s", root);
-	assert_int_equal(system(p), 0);
+	assert_int_equal(rm_rf(root), 0);
 }
 
 static const struct te_reg_retry_policy policy = {
