@@ -336,6 +336,39 @@ static bool is_manifest_type(const char *t)
 	                 "json") == 0;
 }
 
+/*
+ * The common start of a request on <repo>/<kind>/<ref>: validate the
+ * names (ref is a tag or digest for manifests, a digest for blobs), then
+ * fill the scope and the URL.  url and scope belong to the caller and
+ * must outlive the request; r->errbody must be disposed by the caller
+ * whatever this returns.
+ */
+static int req_begin(struct te_reg_req *r, te_buf *url, char scope[600],
+                     te_registry *reg, const char *method, const char *repo,
+                     const char *kind, const char *ref, const char *actions,
+                     te_error *err)
+{
+	bool blob = strcmp(kind, "blobs") == 0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	te_buf_init(&r->errbody, TE_REG_ERRBODY_MAX);
+	rc = check_ref(repo, blob ? NULL : ref, err);
+	if (rc == 0 && blob)
+		rc = check_digest(ref, err);
+	if (rc == 0)
+		rc = scope_for(scope, 600, repo, actions, err);
+	if (rc == 0)
+		rc = url_for(url, reg, repo, kind, ref, err);
+	if (rc < 0)
+		return rc;
+	r->method = method;
+	r->url = url->ptr;
+	r->scope = scope;
+	r->follow = true;
+	return 0;
+}
+
 int te_registry_manifest_get(te_buf *body, char media_type[128],
                              char digest[TE_DIGEST_STR_MAX], te_registry *reg,
                              const char *repo, const char *ref, te_error *err)
@@ -348,23 +381,12 @@ int te_registry_manifest_get(te_buf *body, char media_type[128],
 	struct te_reg_req r;
 	int rc;
 
-	memset(&r, 0, sizeof(r));
-	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
-	rc = check_ref(repo, ref, err);
+	rc = req_begin(&r, &url, scope, reg, "GET", repo, "manifests", ref,
+	               "pull", err);
 	if (rc < 0)
 		goto done;
-	rc = scope_for(scope, sizeof(scope), repo, "pull", err);
-	if (rc < 0)
-		goto done;
-	rc = url_for(&url, reg, repo, "manifests", ref, err);
-	if (rc < 0)
-		goto done;
-	r.method = "GET";
-	r.url = url.ptr;
-	r.scope = scope;
 	r.accept = ACCEPT_MANIFESTS;
 	r.out = &raw;
-	r.follow = true;
 	rc = te_reg__request(&r, reg, err);
 	if (rc < 0)
 		goto done;
@@ -431,22 +453,11 @@ int te_registry_manifest_exists(bool *exists, char digest[TE_DIGEST_STR_MAX],
 	int rc;
 
 	*exists = false;
-	memset(&r, 0, sizeof(r));
-	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
-	rc = check_ref(repo, ref, err);
+	rc = req_begin(&r, &url, scope, reg, "HEAD", repo, "manifests", ref,
+	               "pull", err);
 	if (rc < 0)
 		goto done;
-	rc = scope_for(scope, sizeof(scope), repo, "pull", err);
-	if (rc < 0)
-		goto done;
-	rc = url_for(&url, reg, repo, "manifests", ref, err);
-	if (rc < 0)
-		goto done;
-	r.method = "HEAD";
-	r.url = url.ptr;
-	r.scope = scope;
 	r.accept = ACCEPT_MANIFESTS;
-	r.follow = true;
 	rc = te_reg__request(&r, reg, err);
 	if (rc < 0)
 		goto done;
@@ -560,21 +571,10 @@ int te_registry_blob_exists(bool *exists, te_registry *reg, const char *repo,
 	int rc;
 
 	*exists = false;
-	memset(&r, 0, sizeof(r));
-	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
-	rc = check_ref(repo, NULL, err);
-	if (rc == 0)
-		rc = check_digest(digest, err);
-	if (rc == 0)
-		rc = scope_for(scope, sizeof(scope), repo, "pull", err);
-	if (rc == 0)
-		rc = url_for(&url, reg, repo, "blobs", digest, err);
+	rc = req_begin(&r, &url, scope, reg, "HEAD", repo, "blobs", digest,
+	               "pull", err);
 	if (rc < 0)
 		goto done;
-	r.method = "HEAD";
-	r.url = url.ptr;
-	r.scope = scope;
-	r.follow = true;
 	rc = te_reg__request(&r, reg, err);
 	if (rc < 0)
 		goto done;
@@ -597,21 +597,10 @@ int te_registry_blob_get(te_buf *body, te_registry *reg, const char *repo,
 	struct te_reg_req r;
 	int rc;
 
-	memset(&r, 0, sizeof(r));
-	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
-	rc = check_ref(repo, NULL, err);
-	if (rc == 0)
-		rc = check_digest(digest, err);
-	if (rc == 0)
-		rc = scope_for(scope, sizeof(scope), repo, "pull", err);
-	if (rc == 0)
-		rc = url_for(&url, reg, repo, "blobs", digest, err);
+	rc = req_begin(&r, &url, scope, reg, "GET", repo, "blobs", digest,
+	               "pull", err);
 	if (rc < 0)
 		goto done;
-	r.method = "GET";
-	r.url = url.ptr;
-	r.scope = scope;
-	r.follow = true;
 	r.out = body;
 	rc = te_reg__request(&r, reg, err);
 	if (rc < 0)
