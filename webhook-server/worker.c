@@ -9,9 +9,9 @@
  *     for events that carry the ref value (Gitea "create"), the tag
  *     object.  Otherwise the job fails "tag moved" (not retried: a newer
  *     delivery describes the new state);
- *  3. drop the templates the semver rule excludes for this tag, judged
- *     against the mirror's tags (so v1.2.9 after v1.3.0 leaves ":1");
- *  4. te_export_run with the project's export section and %git_tag%.
+ *  3. te_export_run with the project's export section and %git_tag%; it
+ *     applies the semver rule against the mirror's tags itself (so
+ *     v1.2.9 after v1.3.0 leaves ":1"), as for the CLI and the hook.
  * TE_ENET failures are retried with back-off retry_delay * 2^(attempt-1)
  * up to max_attempts; everything else fails the job at once.
  */
@@ -30,7 +30,6 @@
 #include "tagexport/export.h"
 #include "tagexport/mirror.h"
 #include "tagexport/fs.h"
-#include "tagexport/semver.h"
 
 struct ts_worker {
 	struct ts_server *server;
@@ -77,34 +76,6 @@ static void say(struct job_log *jl, te_log_level level, const char *fmt, ...)
 	job_log_fn(jl, level, msg);
 }
 
-/* Templates the semver rule keeps for tag. */
-static int pick_templates(te_strvec *out, const struct ts_project *pr,
-                          const char *tag, const te_strvec *repo_tags,
-                          struct job_log *jl, te_error *err)
-{
-	size_t i;
-	int rc;
-
-	for (i = 0; i < pr->tag_templates.count; i++) {
-		const char *tpl = pr->tag_templates.items[i];
-		bool applies = false;
-		rc = te_semver_template_applies(
-		    &applies, tpl, tag, (const char *const *)repo_tags->items,
-		    repo_tags->count, err);
-		if (rc < 0)
-			return rc;
-		if (!applies) {
-			say(jl, TE_LOG_INFO,
-			    "template %s skipped for this tag (semver rule)",
-			    tpl);
-			continue;
-		}
-		if ((rc = te_strvec_push(out, tpl, err)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
 static int collect_results(te_strvec *results, const te_export_result *r,
                            te_error *err)
 {
@@ -132,7 +103,6 @@ static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	te_export_result *res = NULL;
 	te_strvec names = TE_STRVEC_INIT, oids = TE_STRVEC_INIT;
-	te_strvec templates = TE_STRVEC_INIT;
 	char mirror[4096], build[4096], commit[41];
 	bool matches;
 	size_t i;
@@ -179,19 +149,12 @@ static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
 		goto done;
 	}
 	say(jl, TE_LOG_INFO, "tag %s is commit %s", job->tag, commit);
-	if ((rc = pick_templates(&templates, pr, job->tag, &names, jl, err)) <
-	    0)
-		goto done;
-	if (templates.count == 0) {
-		say(jl, TE_LOG_INFO, "no tag template applies: nothing to do");
-		goto done;
-	}
 	opts.dir = mirror;
 	opts.commit = commit;
 	opts.git_tag = job->tag;
 	opts.repo = pr->repo;
-	opts.tags = (const char *const *)templates.items;
-	opts.ntags = templates.count;
+	opts.tags = (const char *const *)pr->tag_templates.items;
+	opts.ntags = pr->tag_templates.count;
 	opts.patterns = (const char *const *)pr->images.items;
 	opts.npatterns = pr->images.count;
 	opts.add_labels = pr->add_labels;
@@ -209,7 +172,6 @@ done:
 	te_export_result_free(res);
 	te_strvec_dispose(&names);
 	te_strvec_dispose(&oids);
-	te_strvec_dispose(&templates);
 	return rc;
 }
 

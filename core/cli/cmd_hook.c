@@ -488,7 +488,6 @@ static int export_one(const struct run_args *a, te_error *err)
 	struct ts_config *cfg = NULL;
 	const struct ts_project *pr;
 	te_hook_repo *repo = NULL;
-	te_strvec tags = TE_STRVEC_INIT, templates = TE_STRVEC_INIT;
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	te_export_result *res = NULL;
 	te_buf build = TE_BUF_INIT(PATH_MAX);
@@ -514,20 +513,6 @@ static int export_one(const struct run_args *a, te_error *err)
 		                  now);
 		goto done;
 	}
-	if ((rc = te_hook_repo_tags(&tags, repo, err)) < 0 ||
-	    (rc = te_hook_pick_templates(
-	         &templates, (const char *const *)pr->tag_templates.items,
-	         pr->tag_templates.count, a->tag, &tags, err)) < 0)
-		goto done;
-	for (i = 0; i < pr->tag_templates.count; i++)
-		if (!te_strvec_contains(&templates, pr->tag_templates.items[i]))
-			logf_(TE_LOG_INFO,
-			      "template %s skipped for this tag (semver rule)",
-			      pr->tag_templates.items[i]);
-	if (templates.count == 0) {
-		logf_(TE_LOG_INFO, "no tag template applies: nothing to do");
-		goto done;
-	}
 	if ((rc = te_buf_printf(&build, err, "%s/build", cfg->state_dir)) < 0 ||
 	    (rc = te_fs_mkdirs(build.ptr, err)) < 0)
 		goto done;
@@ -535,8 +520,8 @@ static int export_one(const struct run_args *a, te_error *err)
 	opts.commit = a->commit;
 	opts.git_tag = a->tag;
 	opts.repo = pr->repo;
-	opts.tags = (const char *const *)templates.items;
-	opts.ntags = templates.count;
+	opts.tags = (const char *const *)pr->tag_templates.items;
+	opts.ntags = pr->tag_templates.count;
 	opts.patterns = (const char *const *)pr->images.items;
 	opts.npatterns = pr->images.count;
 	opts.add_labels = pr->add_labels;
@@ -555,8 +540,6 @@ static int export_one(const struct run_args *a, te_error *err)
 done:
 	te_export_result_free(res);
 	te_buf_dispose(&build);
-	te_strvec_dispose(&tags);
-	te_strvec_dispose(&templates);
 	te_hook_repo_free(repo);
 	ts_config_unref(cfg);
 	return rc;

@@ -1200,6 +1200,19 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 		rc = resolve_source(&run, err);
 	if (rc == 0)
 		rc = select_templates(&run, err);
+	if (rc == 0 && run.tags.count == 0) {
+		/* Every template is excluded by the semver rule: nothing to
+		 * build or publish for this tag. */
+		te_log_emit(&run.log, TE_LOG_INFO,
+		            "no tag template applies to tag %s: nothing to do",
+		            run.git_tag);
+		rc = init_result(&run, err);
+		if (rc == 0) {
+			*out = run.result;
+			run.result = NULL;
+		}
+		goto done;
+	}
 	if (rc == 0)
 		rc = load_config(&run, err);
 	if (rc == 0)

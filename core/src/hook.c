@@ -18,7 +18,6 @@
 #include <openssl/evp.h>
 
 #include "tagexport/mirror.h"
-#include "tagexport/semver.h"
 
 #include "proc_int.h"
 
@@ -291,28 +290,6 @@ done:
 	return rc;
 }
 
-int te_hook_pick_templates(te_strvec *out, const char *const *templates,
-                           size_t ntemplates, const char *tag,
-                           const te_strvec *repo_tags, te_error *err)
-{
-	size_t i;
-	int rc;
-
-	for (i = 0; i < ntemplates; i++) {
-		bool applies = false;
-		rc = te_semver_template_applies(
-		    &applies, templates[i], tag,
-		    (const char *const *)repo_tags->items, repo_tags->count,
-		    err);
-		if (rc < 0)
-			return rc;
-		if (applies &&
-		    (rc = te_strvec_push(out, templates[i], err)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
 /* ---- repository ------------------------------------------------------- */
 
 /* Copy libgit2's message at once (thread-local, overwritten by the next
@@ -432,21 +409,6 @@ done:
 	git_object_free(obj);
 	git_reference_free(ref);
 	te_buf_dispose(&name);
-	return rc;
-}
-
-int te_hook_repo_tags(te_strvec *out, te_hook_repo *repo, te_error *err)
-{
-	git_strarray names = {NULL, 0};
-	size_t i;
-	int gerr, rc = 0;
-
-	gerr = git_tag_list(&names, repo->repo);
-	if (gerr < 0)
-		return git_fail(err, gerr, "cannot list tags");
-	for (i = 0; rc == 0 && i < names.count; i++)
-		rc = te_strvec_push(out, names.strings[i], err);
-	git_strarray_dispose(&names);
 	return rc;
 }
 

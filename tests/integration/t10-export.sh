@@ -143,6 +143,12 @@ check "semver: v1.3.0 moves :1, :1.3, :1.3.0" test "$(printf '%s\n' "$out5" | cu
 out6=$(sv v1.2.9)
 check "semver: v1.2.9 does not move :1" test "$(printf '%s\n' "$out6" | cut -d@ -f1 | tr '\n' ' ')" = "$REG/sv/backend:1.2 $REG/sv/backend:1.2.9 "
 check "semver: skipped template is logged" grep -q "skipped for tag v1.2.9" "$TE_TMP/sv.err"
+out7=$(run_export --commit v1.2.9 backend --tag "$REG/sv/%image%:%semver_major%" \
+	--report-path "$TE_TMP/sv7.json" 2>"$TE_TMP/sv7.err")
+check "semver: no applicable template exits 0" test $? -eq 0
+check "semver: no applicable template publishes nothing" test -z "$out7"
+check "semver: no applicable template says so" grep -q "nothing to do" "$TE_TMP/sv7.err"
+check "semver: no applicable template builds nothing" test "$(jq '.images | length' "$TE_TMP/sv7.json")" -eq 0
 check "semver: non-version tag skips semver templates" bash -c '
 	out=$("$1" export --dir "$2" --state-dir "$3" --repo "$4/shop/stages" backend --git-tag nightly \
 		--tag "$4/sv/%image%:%semver%" --tag "$4/sv/%image%:%git_tag%" 2>/dev/null)

@@ -111,17 +111,6 @@ int te_hook_job_paths(te_buf *log_path, te_buf *lock_path,
 /* tagexport-server project names: [a-z0-9_-]{1,64}. */
 bool te_hook_project_name_valid(const char *name);
 
-/**
- * The templates of a project that apply to tag under the semver rule
- * (te_semver_template_applies), in their order.
- *
- * @param[out] out   templates are appended (copies)
- * @param repo_tags  every tag name of the repository
- */
-int te_hook_pick_templates(te_strvec *out, const char *const *templates,
-                           size_t ntemplates, const char *tag,
-                           const te_strvec *repo_tags, te_error *err);
-
 /* ---- the repository the hook runs in (libgit2) ---------------------- */
 
 typedef struct te_hook_repo te_hook_repo;
@@ -153,9 +142,6 @@ int te_hook_repo_peel(char commit_out[41], te_hook_repo *repo, const char *oid,
  */
 int te_hook_repo_tag_commit(char commit_out[41], te_hook_repo *repo,
                             const char *tag, te_error *err);
-
-/* Every tag name of the repository (without refs/tags/), appended. */
-int te_hook_repo_tags(te_strvec *out, te_hook_repo *repo, te_error *err);
 
 /* ---- settings: the repository's git config, section "tagexport" ---- */
 
