@@ -252,6 +252,29 @@ void ts_forge__delivery(struct ts_hook_event *ev, const char *value)
 	memcpy(ev->delivery, value, len + 1);
 }
 
+int ts_forge__push_event(struct ts_hook_event *ev, json_t *root, te_error *err)
+{
+	const char *ref = ts_forge__str(root, "ref");
+	const char *after, *commit;
+
+	if (!ref)
+		return te_error_set(err, TE_EINVALID, "push without a ref");
+	if (strncmp(ref, "refs/tags/", 10) != 0) {
+		ev->ignored = "branch push";
+		return 0;
+	}
+	after = ts_forge__str(root, "after");
+	if (json_is_true(json_object_get(root, "deleted")) ||
+	    ts_forge__zero_oid(after)) {
+		ev->ignored = "tag deleted";
+		return 0;
+	}
+	commit = ts_forge__str(root, "head_commit.id");
+	return ts_forge__tag_event(ev,
+	                           ts_forge__str(root, "repository.full_name"),
+	                           ref + 10, commit ? commit : after, err);
+}
+
 int ts_forge__tag_event(struct ts_hook_event *ev, const char *repository,
                         const char *tag, const char *commit, te_error *err)
 {

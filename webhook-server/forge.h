@@ -94,6 +94,10 @@ bool ts_forge__zero_oid(const char *s);
 int ts_forge__tag_event(struct ts_hook_event *ev, const char *repository,
                         const char *tag, const char *commit, te_error *err);
 void ts_forge__delivery(struct ts_hook_event *ev, const char *value);
+/* A GitHub-format "push" payload (GitHub, Gitea and Forgejo send the same
+ * fields): tag pushes become events, branches and deletions are ignored. */
+int ts_forge__push_event(struct ts_hook_event *ev, struct json_t *root,
+                         te_error *err);
 
 int ts_github_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
                     te_error *err);

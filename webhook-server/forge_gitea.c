@@ -83,7 +83,7 @@ int ts_gitea_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
                    te_error *err)
 {
 	const char *event = event_header(req);
-	const char *ref, *after, *commit, *type;
+	const char *ref, *type;
 	json_t *root = NULL;
 	int rc;
 
@@ -125,25 +125,7 @@ int ts_gitea_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 		ev->ignored = "event not handled";
 		goto done;
 	}
-	if (!ref) {
-		rc = te_error_set(err, TE_EINVALID, "push without a ref");
-		goto done;
-	}
-	if (strncmp(ref, "refs/tags/", 10) != 0) {
-		ev->ignored = "branch push";
-		goto done;
-	}
-	after = ts_forge__str(root, "after");
-	if (ts_forge__zero_oid(after)) {
-		ev->ignored = "tag deleted";
-		goto done;
-	}
-	commit = ts_forge__str(root, "head_commit.id");
-	if (!commit)
-		commit = after;
-	rc =
-	    ts_forge__tag_event(ev, ts_forge__str(root, "repository.full_name"),
-	                        ref + 10, commit, err);
+	rc = ts_forge__push_event(ev, root, err);
 done:
 	json_decref(root);
 	return rc;
