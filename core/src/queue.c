@@ -1861,44 +1861,35 @@ void te_queue_counts(size_t counts[4], te_queue *q)
 	pthread_mutex_unlock(&q->mu);
 }
 
-size_t te_queue_corrupt_count(te_queue *q)
+/* A counter read under the lock. */
+static size_t read_counter(te_queue *q, const size_t *counter)
 {
 	size_t n;
 
 	pthread_mutex_lock(&q->mu);
-	n = q->corrupt_count;
+	n = *counter;
 	pthread_mutex_unlock(&q->mu);
 	return n;
+}
+
+size_t te_queue_corrupt_count(te_queue *q)
+{
+	return read_counter(q, &q->corrupt_count);
 }
 
 size_t te_queue__fsync_count(te_queue *q)
 {
-	size_t n;
-
-	pthread_mutex_lock(&q->mu);
-	n = q->fsync_count;
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return read_counter(q, &q->fsync_count);
 }
 
 size_t te_queue__write_count(te_queue *q)
 {
-	size_t n;
-
-	pthread_mutex_lock(&q->mu);
-	n = q->write_count;
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return read_counter(q, &q->write_count);
 }
 
 size_t te_queue__sync_count(te_queue *q)
 {
-	size_t n;
-
-	pthread_mutex_lock(&q->mu);
-	n = q->sync_count;
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return read_counter(q, &q->sync_count);
 }
 
 void te_queue__set_journal_limit(te_queue *q, size_t limit)
