@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 	int threads, per, t, failures = 0, rc = 1;
 	double secs;
 
-	if (argc != 4 && argc != 5) {
+	if (argc != 4) {
 		fprintf(stderr, "usage: %s DIR THREADS PER_THREAD\n", argv[0]);
 		return 2;
 	}
@@ -66,8 +66,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "open: %s\n", err.msg);
 		return 1;
 	}
-	if (argc == 5) /* "journal-only": no job files, to see their cost */
-		te_queue__skip_job_files(q, true);
 	w = calloc((size_t)threads, sizeof(*w));
 	th = calloc((size_t)threads, sizeof(*th));
 	if (!w || !th)

@@ -1,63 +1,44 @@
 /*
- * queue.c - the durable job queue: one JSON file per job, plus a
- * write-ahead journal of submits.
+ * queue.c - the durable job queue: one JSON file per job that has run,
+ * plus a journal of submits (journal.c).
  *
  * Layout: <dir>/jobs/<id>.json (the jobs), <dir>/jobs/<id>.tmp (a write in
  * progress, removed at open), <dir>/corrupt/ (unreadable files moved aside
- * at open), <dir>/journal (one line per submitted job: the job file's
- * JSON and "\n").  Ids are "<10-digit unix seconds>-<8 hex from
- * getrandom>", generated here: no byte of a request ever reaches a path.
+ * at open), <dir>/journal.<n> (journal segments: one line per submitted
+ * job, the job file's JSON and "\n").  Ids are "<10-digit unix
+ * seconds>-<8 hex from getrandom>", generated here: no byte of a request
+ * ever reaches a path.
  *
  * Invariants (besides those of queue.h):
  *  1. Memory never runs ahead of disk: a change is applied to a copy, the
- *     copy is written, and only then swapped in.  Updates of existing
- *     jobs (claim, finish, requeue, retry) write temp, fsync, rename and
- *     then wait for a directory fsync (invariant 4).
+ *     copy is written, and only then swapped in.  Updates (claim, finish,
+ *     requeue, retry) write temp, fsync, rename and then wait for a
+ *     directory fsync (invariant 3).
  *  2. A job being written is "busy": one write per job at a time, so the
  *     temp name <id>.tmp is private to that writer and renames of one job
  *     land in order.  Updaters wait for busy to clear; claim skips busy
  *     jobs.
- *  3. A job being submitted is "pending": it is in the dedupe maps (a
- *     concurrent duplicate waits for it) but invisible to get, list,
- *     claim and counts; if its write fails it is removed again.
- *  4. Group commit of updates: every completed update rename takes a
+ *  3. Group commit of updates: every completed update rename takes a
  *     generation number (renamed_gen).  A writer then needs synced_gen >=
  *     its generation.  If nobody is syncing it becomes the leader: it
  *     samples renamed_gen, drops the lock, fsyncs the directory once, and
  *     publishes the sample as synced_gen, which releases every follower
  *     whose rename it covered.  Followers just wait on sync_cv.
- *  5. A submit is durable through the journal, not through its job file:
- *     under the lock it appends its line with one write (lines never
- *     interleave; a failed append is cut off again so no torn line is
- *     left in the middle), taking journal generation appended_gen.  It
- *     then writes the job file (temp, rename) without any fsync, and
- *     waits for jsynced_gen >= its generation exactly as in invariant 4,
- *     the leader doing one fdatasync of the journal for every line
- *     appended so far.  So N concurrent submits cost about one sync.
- *     A duplicate submit waits for the same generations as the job it
- *     found.
- *  6. A journal line is redundant once its job file and the rename that
- *     named it are on disk.  Compaction (journal above journal_limit)
- *     blocks new appends, waits until no submit is between its append and
- *     its rename (inflight == 0), then syncfs()s the file system of jobs/:
- *     that writes back every dirty inode and directory, i.e. the data of
- *     every job file written without fsync and every rename done so far,
- *     so every line in the journal is now covered by a durable job file
- *     and the journal is truncated to 0 (and fdatasync'd).  Lines up to
- *     the sampled appended_gen count as synced.  Updates never need the
- *     journal: their files are fsync'd.  (syncfs reports write-back
- *     errors only since Linux 5.8; the journal must live on the same
- *     file system as jobs/, which <dir>/journal next to <dir>/jobs does
- *     unless jobs/ is a mount point.)
- *  7. Open replays the journal before loading: for each complete line
- *     (a torn or garbled line, e.g. the last one after a crash, is
- *     skipped; lines are at most JOURNAL_LINE_MAX) whose job file is
- *     missing, empty or unparsable, the job file is written from the line
- *     with fsync.  A job file that parses wins: it is the same job or a
- *     newer state of it (claimed, finished).  Then syncfs + directory
- *     fsync make every job file durable (those the previous process wrote
- *     without fsync too), and only then is the journal truncated to 0 and
- *     fsync'd.
+ *  4. A submit writes no job file: under the lock it appends its line to
+ *     the journal and indexes the job, then waits for the journal's group
+ *     commit.  Creating a file per submit in one directory is what
+ *     limited intake before (inode allocation and the directory lock);
+ *     one write and a shared fdatasync is all a submit costs now.  The
+ *     line is "held" (journal_int.h) while it is the job's only record:
+ *     the first update writes the job file, and once that is durable the
+ *     line is released, so a journal segment lives until the jobs it
+ *     recorded have run (or forever with no workers, which is still one
+ *     line per job, less than a file per job).
+ *  5. Open replays the journal first (a torn or garbled line is skipped),
+ *     then loads the job files: a job file that parses wins over its line
+ *     (it is a newer state of the job) and releases it; a job file that
+ *     does not parse is garbage when the journal has the job, else it is
+ *     moved to corrupt/.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -74,6 +55,7 @@
 
 #include <jansson.h>
 
+#include "journal_int.h"
 #include "queue_int.h"
 #include "tagexport/queue.h"
 
@@ -84,15 +66,13 @@
 #define RESULT_MAX 1024  /* one "REF@sha256:..." */
 #define RESULTS_MAX 1024 /* number of results */
 #define LOG_TRUNCATED "[log truncated]\n"
-#define JOURNAL_LINE_MAX (1024 * 1024)
-#define JOURNAL_LIMIT (8 * 1024 * 1024) /* compact above this size */
 
 struct qjob {
 	te_job job;
-	uint64_t gen;  /* renamed_gen of the last update write */
-	uint64_t jgen; /* appended_gen of its journal line (submits) */
+	uint64_t gen;        /* renamed_gen of the last update write */
+	uint64_t jgen;       /* journal generation of its submit line */
+	te_journal_seg *seg; /* holds its line while that is its only record */
 	bool busy;
-	bool pending;
 	bool dirty; /* loaded as running, must be rewritten as queued */
 };
 
@@ -111,8 +91,9 @@ struct map {
 struct te_queue {
 	char *jobs_path;
 	int jobs_fd;
+	int dir_fd; /* <dir>: the journal's segments */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;      /* busy / pending changes */
+	pthread_cond_t cv;      /* busy changes */
 	pthread_cond_t sync_cv; /* synced_gen changes */
 	struct qjob **jobs;
 	size_t njobs, cap_jobs;
@@ -122,17 +103,8 @@ struct te_queue {
 	uint64_t renamed_gen;
 	uint64_t synced_gen;
 	bool syncing;
-	int journal_fd;
-	uint64_t appended_gen; /* journal lines appended (invariant 5) */
-	uint64_t jsynced_gen;  /* lines known durable */
-	bool jsyncing;         /* a journal leader is in fdatasync */
-	bool compacting;       /* appends wait (invariant 6) */
-	bool journal_broken;   /* a failed append could not be cut off */
-	size_t inflight;       /* submits between append and rename */
-	size_t journal_size;
-	size_t journal_limit;
-	bool skip_job_files; /* test hook: crash before the rename */
-	size_t sync_count;   /* every fsync/fdatasync/syncfs after open */
+	te_journal *journal;
+	size_t sync_count; /* job-file fsyncs after open (journal's apart) */
 	size_t fsync_count;
 	size_t write_count;
 	size_t corrupt_count;
@@ -745,11 +717,10 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-/* Write <id>.tmp, fsync it when durable, rename it to <id>.json.  Called
- * without the lock; the job's busy flag makes the temp name ours alone.
- * Without durable the job must be in the journal (invariant 5). */
+/* Write <id>.tmp, fsync it, rename it to <id>.json.  Called without the
+ * lock; the job's busy flag makes the temp name ours alone. */
 static int write_job_file(te_queue *q, const char *id, const char *data,
-                          size_t len, bool durable, te_error *err)
+                          size_t len, te_error *err)
 {
 	char tmp[TE_JOB_ID_MAX + 8], final[TE_JOB_ID_MAX + 8];
 	int fd, rc = 0;
@@ -766,7 +737,7 @@ static int write_job_file(te_queue *q, const char *id, const char *data,
 		                        "queue: cannot write job file");
 		goto done;
 	}
-	if (durable && fsync(fd) < 0) {
+	if (fsync(fd) < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno,
 		                        "queue: cannot fsync job file");
 		goto done;
@@ -790,7 +761,7 @@ done:
 }
 
 /*
- * Group commit (invariant 4).  Called with q->mu held; returns with it
+ * Group commit (invariant 3).  Called with q->mu held; returns with it
  * held once a directory fsync that started after rename generation gen
  * completed.
  */
@@ -825,95 +796,6 @@ static int sync_dir(te_queue *q, uint64_t gen, te_error *err)
 }
 
 /*
- * Journal group commit (invariant 5).  Called with q->mu held; returns
- * with it held once journal line generation gen is durable.
- */
-static int journal_sync(te_queue *q, uint64_t gen, te_error *err)
-{
-	while (q->jsynced_gen < gen) {
-		uint64_t target;
-		int r, saved;
-
-		if (q->jsyncing) {
-			pthread_cond_wait(&q->sync_cv, &q->mu);
-			continue;
-		}
-		target = q->appended_gen;
-		q->jsyncing = true;
-		pthread_mutex_unlock(&q->mu);
-		r = fdatasync(q->journal_fd);
-		saved = errno;
-		pthread_mutex_lock(&q->mu);
-		q->jsyncing = false;
-		q->sync_count++;
-		if (r == 0 && target > q->jsynced_gen)
-			q->jsynced_gen = target;
-		pthread_cond_broadcast(&q->sync_cv);
-		if (r < 0)
-			return te_error_set_errno(err, TE_EIO, saved,
-			                          "queue: cannot sync journal");
-	}
-	return 0;
-}
-
-/*
- * Append one line (invariant 5).  Called with q->mu held and no
- * compaction running; sets *gen to the line's generation.  A failed
- * append is cut off again; if that fails too the journal is given up for
- * this process (submits fall back to synced job files).
- */
-static int journal_append(uint64_t *gen, te_queue *q, const char *line,
-                          size_t len, te_error *err)
-{
-	int saved;
-
-	if (write_all(q->journal_fd, line, len) == 0) {
-		q->journal_size += len;
-		*gen = ++q->appended_gen;
-		return 0;
-	}
-	saved = errno;
-	if (ftruncate(q->journal_fd, (off_t)q->journal_size) < 0)
-		q->journal_broken = true;
-	return te_error_set_errno(err, TE_EIO, saved,
-	                          "queue: cannot write journal");
-}
-
-/*
- * Compaction (invariant 6).  Called with q->mu held by a submitter that
- * is past its rename; drops the lock for the syncs while new appends
- * wait.  Failures are not the caller's: every line stays in the journal
- * and is synced the usual way, and the next submit tries again.
- */
-static void journal_compact(te_queue *q)
-{
-	uint64_t target;
-	int r;
-	bool truncated = false;
-
-	q->compacting = true;
-	while (q->inflight > 0)
-		pthread_cond_wait(&q->cv, &q->mu);
-	target = q->appended_gen;
-	pthread_mutex_unlock(&q->mu);
-	r = syncfs(q->jobs_fd);
-	if (r == 0 && ftruncate(q->journal_fd, 0) == 0) {
-		truncated = true;
-		(void)fdatasync(q->journal_fd);
-	}
-	pthread_mutex_lock(&q->mu);
-	q->sync_count += truncated ? 2 : 1;
-	if (r == 0 && target > q->jsynced_gen) {
-		q->jsynced_gen = target;
-		pthread_cond_broadcast(&q->sync_cv);
-	}
-	if (truncated)
-		q->journal_size = 0;
-	q->compacting = false;
-	pthread_cond_broadcast(&q->cv);
-}
-
-/*
  * Make next the new content of j (invariant 1).  Called with q->mu held
  * and j->busy set by the caller; clears busy.  next is consumed (moved
  * into j on success, disposed on failure).
@@ -928,7 +810,7 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 	rc = job_to_json(&json, &len, next, err);
 	if (rc == 0) {
 		pthread_mutex_unlock(&q->mu);
-		rc = write_job_file(q, next->id, json, len, true, err);
+		rc = write_job_file(q, next->id, json, len, err);
 		pthread_mutex_lock(&q->mu);
 	}
 	if (rc == 0) {
@@ -945,6 +827,11 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 	pthread_cond_broadcast(&q->cv);
 	if (rc == 0)
 		rc = sync_dir(q, j->gen, err);
+	if (rc == 0 && j->seg) {
+		/* The job file is durable: its line is not needed. */
+		te_journal_release(q->journal, j->seg);
+		j->seg = NULL;
+	}
 	free(json);
 	return rc;
 }
@@ -1035,7 +922,7 @@ static int load_one(te_queue *q, int corrupt_fd, const char *name,
 {
 	char id[TE_JOB_ID_MAX];
 	te_error jerr = TE_ERROR_INIT;
-	struct qjob *j = NULL;
+	struct qjob *j = NULL, *known;
 	char *data = NULL;
 	size_t len = 0, n = strlen(name);
 	int rc = 0;
@@ -1051,21 +938,40 @@ static int load_one(te_queue *q, int corrupt_fd, const char *name,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	if (!id_valid(id) || map_get(&q->by_id, id) ||
-	    read_job_file(&data, &len, q->jobs_fd, name) < 0 ||
+	known = id_valid(id) ? map_get(&q->by_id, id) : NULL;
+	if (known && !known->seg) {
+		move_corrupt(q, corrupt_fd, name); /* two files, one id */
+		goto done;
+	}
+	if (!id_valid(id) || read_job_file(&data, &len, q->jobs_fd, name) < 0 ||
 	    job_from_json(&j->job, data, len, id, &jerr) < 0) {
 		if (jerr.code == TE_ENOMEM) {
 			rc = te_error_set(err, TE_ENOMEM,
 			                  "queue: out of memory");
 			goto done;
 		}
-		move_corrupt(q, corrupt_fd, name);
+		/* With the journal's line, a bad file is only an update
+		 * that never completed (invariant 5). */
+		if (known)
+			unlinkat(q->jobs_fd, name, 0);
+		else
+			move_corrupt(q, corrupt_fd, name);
 		goto done;
 	}
 	if (j->job.state == TE_JOB_RUNNING) {
 		j->job.state = TE_JOB_QUEUED;
 		j->dirty = true;
 		*rewrite = true;
+	}
+	if (known) {
+		/* The file is the newer state of the journal's job. */
+		job_dispose(&known->job);
+		known->job = j->job;
+		memset(&j->job, 0, sizeof(j->job));
+		known->dirty = j->dirty;
+		te_journal_release(q->journal, known->seg);
+		known->seg = NULL;
+		goto done;
 	}
 	rc = add_job(q, j, err);
 	if (rc == 0)
@@ -1131,8 +1037,7 @@ static int load_all(te_queue *q, const char *dir, te_error *err)
 			continue;
 		j->dirty = false;
 		if (job_to_json(&json, &len, &j->job, &werr) == 0)
-			(void)write_job_file(q, j->job.id, json, len, true,
-			                     &werr);
+			(void)write_job_file(q, j->job.id, json, len, &werr);
 		free(json);
 	}
 	if (fsync(q->jobs_fd) < 0 ||
@@ -1150,114 +1055,45 @@ done:
 	return rc;
 }
 
-/* One journal line (invariant 7): write the job file unless a valid one
- * exists.  A line that is not a valid job is skipped. */
-static int replay_line(te_queue *q, const char *line, size_t len, te_error *err)
+/* One journal line at open (invariant 5): the job it recorded, held
+ * until its file is loaded or written.  A line that is not a valid job,
+ * or repeats a known id, is dropped. */
+static int replay_line(void *ctx, te_journal_seg *seg, const char *line,
+                       size_t len, te_error *err)
 {
-	char id[TE_JOB_ID_MAX], name[TE_JOB_ID_MAX + 8];
+	te_queue *q = ctx;
+	char id[TE_JOB_ID_MAX];
 	te_error jerr = TE_ERROR_INIT;
-	json_t *root = NULL;
+	json_t *root;
 	const char *rid;
-	te_job job;
-	char *data = NULL;
-	size_t dlen = 0;
-	int rc = 0;
+	struct qjob *j;
+	bool ok;
 
-	memset(&job, 0, sizeof(job));
 	root = json_loadb(line, len, 0, NULL);
 	rid = json_string_value(json_object_get(root, "id"));
-	if (!rid || !id_valid(rid))
-		goto done;
-	snprintf(id, sizeof(id), "%s", rid);
-	if (job_from_json(&job, line, len, id, &jerr) < 0) {
-		if (jerr.code == TE_ENOMEM)
-			rc = te_error_set(err, TE_ENOMEM,
-			                  "queue: out of memory");
-		goto done;
-	}
-	job_dispose(&job);
-	snprintf(name, sizeof(name), "%s.json", id);
-	if (read_job_file(&data, &dlen, q->jobs_fd, name) == 0 &&
-	    job_from_json(&job, data, dlen, id, &jerr) == 0)
-		goto done; /* a valid file wins: same job or newer */
-	rc = write_job_file(q, id, line, len, true, err);
-done:
-	job_dispose(&job);
-	free(data);
+	ok = rid && id_valid(rid) && !map_get(&q->by_id, rid);
+	if (ok)
+		snprintf(id, sizeof(id), "%s", rid);
 	json_decref(root);
-	return rc;
-}
-
-/* Replay and empty the journal (invariant 7). */
-static int journal_replay(te_queue *q, te_error *err)
-{
-	struct stat st;
-	char *buf = NULL, *nl;
-	size_t used = 0, start;
-	off_t off = 0;
-	bool skipping = false;
-	int rc = 0;
-
-	if (fstat(q->journal_fd, &st) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno,
-		                        "queue: cannot stat journal");
-		goto done;
+	if (!ok)
+		return 0;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	if (job_from_json(&j->job, line, len, id, &jerr) < 0 ||
+	    j->job.state != TE_JOB_QUEUED) {
+		qjob_free(j);
+		if (jerr.code == TE_ENOMEM)
+			return te_error_set(err, TE_ENOMEM,
+			                    "queue: out of memory");
+		return 0;
 	}
-	if (st.st_size == 0)
-		goto done;
-	buf = malloc(JOURNAL_LINE_MAX);
-	if (!buf) {
-		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
-		goto done;
+	if (add_job(q, j, err) < 0) {
+		qjob_free(j);
+		return err->code;
 	}
-	for (;;) {
-		ssize_t n = pread(q->journal_fd, buf + used,
-		                  JOURNAL_LINE_MAX - used, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = te_error_set_errno(err, TE_EIO, errno,
-			                        "queue: cannot read journal");
-			goto done;
-		}
-		if (n == 0)
-			break; /* what is left has no "\n": a torn line */
-		off += n;
-		used += (size_t)n;
-		start = 0;
-		while ((nl = memchr(buf + start, '\n', used - start)) != NULL) {
-			size_t end = (size_t)(nl - buf);
-
-			if (!skipping) {
-				rc = replay_line(q, buf + start, end - start,
-				                 err);
-				if (rc < 0)
-					goto done;
-			}
-			skipping = false;
-			start = end + 1;
-		}
-		memmove(buf, buf + start, used - start);
-		used -= start;
-		if (used == JOURNAL_LINE_MAX) {
-			skipping = true; /* too long to be ours */
-			used = 0;
-		}
-	}
-	if (syncfs(q->jobs_fd) < 0 || fsync(q->jobs_fd) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno,
-		                        "queue: cannot sync job files");
-		goto done;
-	}
-	if (ftruncate(q->journal_fd, 0) < 0 || fsync(q->journal_fd) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno,
-		                        "queue: cannot empty journal");
-		goto done;
-	}
-done:
-	free(buf);
-	return rc;
+	j->seg = seg;
+	return 1;
 }
 
 /* ---- API ---------------------------------------------------------------- */
@@ -1266,7 +1102,7 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 {
 	te_queue *q = NULL;
 	te_buf path = TE_BUF_INIT(PATH_MAX);
-	int dfd = -1, rc;
+	int rc;
 
 	*out = NULL;
 	if (!dir || !*dir)
@@ -1276,8 +1112,7 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 	if (!q)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
 	q->jobs_fd = -1;
-	q->journal_fd = -1;
-	q->journal_limit = JOURNAL_LIMIT;
+	q->dir_fd = -1;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
 	pthread_cond_init(&q->sync_cv, NULL);
@@ -1296,35 +1131,26 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 		                       "queue: cannot open '%s'", q->jobs_path);
 		goto done;
 	}
-	/* Make jobs/, corrupt/ and journal themselves durable. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
+	q->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->dir_fd < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno,
 		                        "queue: cannot open '%s'", dir);
 		goto done;
 	}
-	q->journal_fd = openat(dfd, "journal",
-	                       O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (q->journal_fd < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno,
-		                        "queue: cannot open journal");
-		goto done;
-	}
-	rc = journal_replay(q, err);
+	/* Invariant 5: the journal, then the files, which win. */
+	rc = te_journal_open(&q->journal, q->dir_fd, &q->mu, replay_line, q,
+	                     err);
 	if (rc == 0)
 		rc = load_all(q, dir, err);
+	/* Segments nothing holds go; the new one makes jobs/ and corrupt/
+	 * durable too (the fsync of <dir>). */
+	if (rc == 0)
+		rc = te_journal_start(q->journal, err);
 	if (rc < 0)
 		goto done;
-	if (fsync(dfd) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno,
-		                        "queue: cannot fsync '%s'", dir);
-		goto done;
-	}
 	*out = q;
 	q = NULL;
 done:
-	if (dfd >= 0)
-		close(dfd);
 	te_buf_dispose(&path);
 	te_queue_free(q);
 	if (rc < 0)
@@ -1346,8 +1172,9 @@ void te_queue_free(te_queue *q)
 	map_free(&q->by_triple);
 	if (q->jobs_fd >= 0)
 		close(q->jobs_fd);
-	if (q->journal_fd >= 0)
-		close(q->journal_fd);
+	te_journal_free(q->journal);
+	if (q->dir_fd >= 0)
+		close(q->dir_fd);
 	free(q->jobs_path);
 	pthread_cond_destroy(&q->sync_cv);
 	pthread_cond_destroy(&q->cv);
@@ -1377,25 +1204,19 @@ static int validate_request(const te_job_request *req, te_error *err)
 	return 0;
 }
 
-/* With q->mu held: an existing job for req, waiting out pending ones. */
+/* With q->mu held: the existing job for req, or NULL. */
 static struct qjob *find_existing(te_queue *q, const te_job_request *req,
                                   const char *commit, te_buf *key,
                                   te_error *err)
 {
-	struct qjob *j;
+	struct qjob *j = NULL;
 
-	for (;;) {
-		j = NULL;
-		if (req->delivery_id && *req->delivery_id &&
-		    delivery_key(key, req->project, req->delivery_id, err) == 0)
-			j = map_get(&q->by_delivery, key->ptr);
-		if (!j &&
-		    triple_key(key, req->project, req->tag, commit, err) == 0)
-			j = map_get(&q->by_triple, key->ptr);
-		if (!j || !j->pending)
-			return j;
-		pthread_cond_wait(&q->cv, &q->mu);
-	}
+	if (req->delivery_id && *req->delivery_id &&
+	    delivery_key(key, req->project, req->delivery_id, err) == 0)
+		j = map_get(&q->by_delivery, key->ptr);
+	if (!j && triple_key(key, req->project, req->tag, commit, err) == 0)
+		j = map_get(&q->by_triple, key->ptr);
+	return j;
 }
 
 static int new_id(char id[TE_JOB_ID_MAX], te_queue *q, int64_t now,
@@ -1416,20 +1237,71 @@ static int new_id(char id[TE_JOB_ID_MAX], te_queue *q, int64_t now,
 	return te_error_set(err, TE_ERROR, "queue: cannot make a unique id");
 }
 
-int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
-                    const te_job_request *req, int64_t now, te_error *err)
+/* A new queued job for req; NULL with err set on failure. */
+static struct qjob *new_job(const te_job_request *req, const char *commit,
+                            int64_t now, te_error *err)
+{
+	struct qjob *j = calloc(1, sizeof(*j));
+	int rc;
+
+	if (!j) {
+		te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		return NULL;
+	}
+	memcpy(j->job.commit, commit, 41);
+	j->job.state = TE_JOB_QUEUED;
+	j->job.created_at = j->job.updated_at = now;
+	rc = dup_opt(&j->job.project, req->project, err);
+	if (rc == 0)
+		rc = dup_opt(&j->job.tag, req->tag, err);
+	if (rc == 0 && req->delivery_id && *req->delivery_id)
+		rc = dup_opt(&j->job.delivery_id, req->delivery_id, err);
+	if (rc == 0)
+		rc = dup_opt(&j->job.source, req->source, err);
+	if (rc < 0) {
+		qjob_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The journal line of j: its job file's JSON and "\n". */
+static int job_line(char **out, size_t *len, const te_job *job, te_error *err)
+{
+	char *json = NULL, *line;
+	size_t n = 0;
+	int rc;
+
+	rc = job_to_json(&json, &n, job, err);
+	if (rc < 0)
+		return rc;
+	line = realloc(json, n + 1);
+	if (!line) {
+		free(json);
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	}
+	line[n] = '\n';
+	*out = line;
+	*len = n + 1;
+	return 0;
+}
+
+int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX], bool *existed,
+                           te_queue_ticket *ticket, te_queue *q,
+                           const te_job_request *req, int64_t now,
+                           te_error *err)
 {
 	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
 	struct qjob *j = NULL, *found;
 	char commit[41];
-	char *json = NULL, *line;
+	char *line = NULL;
 	size_t len = 0, i;
-	uint64_t gen, jgen = 0;
-	bool locked = false, journaled, skip;
+	uint64_t gen;
 	int rc;
 
 	id_out[0] = '\0';
 	*existed = false;
+	memset(ticket, 0, sizeof(*ticket));
 	rc = validate_request(req, err);
 	if (rc < 0)
 		goto done;
@@ -1439,119 +1311,88 @@ int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
 		               ? req->commit[i] - 'A' + 'a'
 		               : req->commit[i]);
 	commit[40] = '\0';
+	j = new_job(req, commit, now, err);
+	if (!j) {
+		rc = err->code;
+		goto done;
+	}
 
 	pthread_mutex_lock(&q->mu);
-	locked = true;
 	found = find_existing(q, req, commit, &key, err);
 	if (found) {
 		memcpy(id_out, found->job.id, TE_JOB_ID_MAX);
 		*existed = true;
 		/* Its journal line or its last update may not be synced. */
-		rc = journal_sync(q, found->jgen, err);
-		if (rc == 0)
-			rc = sync_dir(q, found->gen, err);
-		goto done;
-	}
-
-	j = calloc(1, sizeof(*j));
-	if (!j) {
-		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
-		goto done;
+		ticket->journal_gen = found->jgen;
+		ticket->dir_gen = found->gen;
+		goto unlock;
 	}
 	rc = new_id(j->job.id, q, now, err);
-	if (rc < 0)
-		goto done;
-	memcpy(j->job.commit, commit, sizeof(commit));
-	j->job.state = TE_JOB_QUEUED;
-	j->job.created_at = j->job.updated_at = now;
-	j->job.not_before = 0;
-	rc = dup_opt(&j->job.project, req->project, err);
 	if (rc == 0)
-		rc = dup_opt(&j->job.tag, req->tag, err);
-	if (rc == 0 && req->delivery_id && *req->delivery_id)
-		rc = dup_opt(&j->job.delivery_id, req->delivery_id, err);
+		rc = job_line(&line, &len, &j->job, err);
 	if (rc == 0)
-		rc = dup_opt(&j->job.source, req->source, err);
-	if (rc == 0)
-		rc = job_to_json(&json, &len, &j->job, err);
+		rc = add_job(q, j, err);
 	if (rc < 0)
-		goto done;
-	/* The journal line: the job file's content and "\n". */
-	line = realloc(json, len + 2);
-	if (!line) {
-		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
-		goto done;
-	}
-	json = line;
-	json[len] = '\n';
-	json[len + 1] = '\0';
-	j->pending = true;
-	j->busy = true;
-	rc = add_job(q, j, err);
-	if (rc < 0)
-		goto done;
-
-	while (q->compacting)
-		pthread_cond_wait(&q->cv, &q->mu);
-	journaled = !q->journal_broken;
-	skip = journaled && q->skip_job_files;
-	if (journaled) {
-		rc = journal_append(&jgen, q, json, len + 1, err);
-		if (rc < 0) {
-			remove_job(q, j);
-			pthread_cond_broadcast(&q->cv);
-			goto done;
-		}
-		j->jgen = jgen;
-		q->inflight++;
-	}
-	pthread_mutex_unlock(&q->mu);
-	if (!skip)
-		rc = write_job_file(q, j->job.id, json, len, !journaled, err);
-	pthread_mutex_lock(&q->mu);
-	if (journaled)
-		q->inflight--;
-	j->pending = false;
-	j->busy = false;
-	pthread_cond_broadcast(&q->cv);
+		goto unlock;
+	/* Invariant 4: one write under the lock; the sync is shared. */
+	rc = te_journal_append(&j->seg, &gen, q->journal, line, len, err);
 	if (rc < 0) {
-		/* The line stays: after a crash the job may come back. */
 		remove_job(q, j);
-		goto done;
+		goto unlock;
 	}
+	j->jgen = ticket->journal_gen = gen;
 	memcpy(id_out, j->job.id, TE_JOB_ID_MAX);
-	if (journaled) {
-		if (!skip)
-			q->write_count++;
-		j = NULL; /* owned by the queue now */
-		if (q->journal_size > q->journal_limit && !q->compacting)
-			journal_compact(q);
-		rc = journal_sync(q, jgen, err);
-	} else {
-		q->sync_count++; /* the job file's fsync */
-		gen = j->gen = ++q->renamed_gen;
-		q->write_count++;
-		j = NULL;
-		rc = sync_dir(q, gen, err);
-	}
+	j = NULL; /* owned by the queue now */
+unlock:
+	pthread_mutex_unlock(&q->mu);
 done:
 	qjob_free(j); /* NULL once the queue owns it */
-	if (locked)
-		pthread_mutex_unlock(&q->mu);
-	free(json);
+	free(line);
 	te_buf_dispose(&key);
 	return rc;
 }
 
-/* With q->mu held: visible job by id, or NULL. */
+int te_queue_wait(te_queue *q, const te_queue_ticket *ticket, te_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&q->mu);
+	/* A full segment is replaced here, off the submit path (and away
+	 * from a torn line after a failed append). */
+	te_journal_rotate(q->journal);
+	rc = te_journal_sync(q->journal, ticket->journal_gen, err);
+	if (rc == 0)
+		rc = sync_dir(q, ticket->dir_gen, err);
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
+void te_queue_ticket_merge(te_queue_ticket *into, const te_queue_ticket *t)
+{
+	if (t->journal_gen > into->journal_gen)
+		into->journal_gen = t->journal_gen;
+	if (t->dir_gen > into->dir_gen)
+		into->dir_gen = t->dir_gen;
+}
+
+int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
+                    const te_job_request *req, int64_t now, te_error *err)
+{
+	te_queue_ticket ticket;
+	int rc;
+
+	rc = te_queue_submit_nowait(id_out, existed, &ticket, q, req, now, err);
+	if (rc == 0)
+		rc = te_queue_wait(q, &ticket, err);
+	return rc;
+}
+
+/* With q->mu held: the job by id, or NULL. */
 static struct qjob *lookup(te_queue *q, const char *id)
 {
-	struct qjob *j;
-
 	if (!id || !id_valid(id))
 		return NULL;
-	j = map_get(&q->by_id, id);
-	return j && !j->pending ? j : NULL;
+	return map_get(&q->by_id, id);
 }
 
 static bool older(const struct qjob *a, const struct qjob *b)
@@ -1574,7 +1415,7 @@ int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
 	for (i = 0; i < q->njobs; i++) {
 		struct qjob *j = q->jobs[i];
 
-		if (j->pending || j->busy || j->job.state != TE_JOB_QUEUED ||
+		if (j->busy || j->job.state != TE_JOB_QUEUED ||
 		    j->job.not_before > now)
 			continue;
 		if (!best || older(j, best))
@@ -1813,8 +1654,7 @@ int te_queue_list(te_job ***out, size_t *count, te_queue *q, size_t limit,
 		goto done;
 	}
 	for (i = 0; i < q->njobs; i++)
-		if (!q->jobs[i]->pending)
-			snap[n++] = q->jobs[i];
+		snap[n++] = q->jobs[i];
 	qsort(snap, n, sizeof(*snap), newest_first);
 	if (limit > 0 && n > limit)
 		n = limit;
@@ -1856,7 +1696,7 @@ void te_queue_counts(size_t counts[4], te_queue *q)
 	memset(counts, 0, 4 * sizeof(counts[0]));
 	pthread_mutex_lock(&q->mu);
 	for (i = 0; i < q->njobs; i++)
-		if (!q->jobs[i]->pending && (unsigned)q->jobs[i]->job.state < 4)
+		if ((unsigned)q->jobs[i]->job.state < 4)
 			counts[q->jobs[i]->job.state]++;
 	pthread_mutex_unlock(&q->mu);
 }
@@ -1889,19 +1729,27 @@ size_t te_queue__write_count(te_queue *q)
 
 size_t te_queue__sync_count(te_queue *q)
 {
-	return read_counter(q, &q->sync_count);
+	size_t n;
+
+	pthread_mutex_lock(&q->mu);
+	n = q->sync_count + te_journal__sync_count(q->journal);
+	pthread_mutex_unlock(&q->mu);
+	return n;
 }
 
 void te_queue__set_journal_limit(te_queue *q, size_t limit)
 {
 	pthread_mutex_lock(&q->mu);
-	q->journal_limit = limit;
+	te_journal__set_limit(q->journal, limit);
 	pthread_mutex_unlock(&q->mu);
 }
 
-void te_queue__skip_job_files(te_queue *q, bool skip)
+size_t te_queue__journal_segments(te_queue *q)
 {
+	size_t n;
+
 	pthread_mutex_lock(&q->mu);
-	q->skip_job_files = skip;
+	n = te_journal__segments(q->journal);
 	pthread_mutex_unlock(&q->mu);
+	return n;
 }

@@ -15,18 +15,19 @@
 size_t te_queue__fsync_count(te_queue *q);
 
 /* Number of syncs issued since te_queue_open (not counting open's own):
- * journal fdatasyncs, job-file and directory fsyncs, and the syncfs +
- * fdatasync of each journal compaction. */
+ * journal fdatasyncs, directory fsyncs for new journal segments, and
+ * job-file and directory fsyncs of updates. */
 size_t te_queue__sync_count(te_queue *q);
 
-/* Compact the journal once it is above limit bytes (default 8 MiB). */
+/* Start a new journal segment once the current one is above limit bytes
+ * (default 8 MiB). */
 void te_queue__set_journal_limit(te_queue *q, size_t limit);
 
-/* With skip, te_queue_submit journals a new job but writes no job file:
- * a crash between the journal write and the rename. */
-void te_queue__skip_job_files(te_queue *q, bool skip);
+/* Journal segments on disk (the current one included). */
+size_t te_queue__journal_segments(te_queue *q);
 
-/* Number of job-file writes (each one a rename into jobs/) since open. */
+/* Number of job-file writes (each one a rename into jobs/) since open:
+ * updates only, submits write no job file. */
 size_t te_queue__write_count(te_queue *q);
 
 #endif

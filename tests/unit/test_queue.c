@@ -89,6 +89,59 @@ static size_t count_files(const char *dir, const char *sub)
 	return n;
 }
 
+/* Bytes in all journal segments. */
+static off_t journal_bytes(const char *dir)
+{
+	char path[512];
+	struct dirent *de;
+	struct stat st;
+	off_t n = 0;
+	DIR *d = opendir(dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "journal", 7) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		n += st.st_size;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Journal segment files, and the path of the newest one. */
+static size_t journal_files(const char *dir, char newest[512])
+{
+	struct dirent *de;
+	char best[256] = "";
+	size_t n = 0;
+	DIR *d = opendir(dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "journal", 7) != 0)
+			continue;
+		n++;
+		if (strcmp(de->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", de->d_name);
+	}
+	closedir(d);
+	if (newest)
+		snprintf(newest, 512, "%s/%s", dir, best);
+	return n;
+}
+
+static bool job_file_exists(const char *dir, const char *id)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
+	return stat(path, &st) == 0;
+}
+
 static void test_submit_persists(void **state)
 {
 	const char *dir = *state;
@@ -103,9 +156,9 @@ static void test_submit_persists(void **state)
 	assert_false(existed);
 	assert_int_equal(strlen(id), 19);
 	assert_memory_equal(id, "1700000000-", 11);
-	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	/* Durable through the journal alone: no job file yet. */
+	assert_false(job_file_exists(dir, id));
+	assert_true(journal_bytes(dir) > 0);
 	te_queue_free(q);
 
 	q = open_q(dir);
@@ -129,6 +182,13 @@ static void test_submit_persists(void **state)
 	assert_int_equal(te_queue_get(&job, q, "../../etc/passwd", &err),
 	                 TE_ENOTFOUND);
 	assert_int_equal(te_queue_corrupt_count(q), 0);
+	/* The first update writes the job file. */
+	assert_int_equal(te_queue_claim(&job, q, 1700000001, &err), 0);
+	assert_string_equal(job->id, id);
+	te_job_free(job);
+	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
 	te_queue_free(q);
 }
 
@@ -170,7 +230,7 @@ static void test_dedupe(void **state)
 	submit(id2, &existed, q, "v1.0.0", C2, "other", 200);
 	assert_true(existed);
 	assert_string_equal(id3, id2);
-	assert_int_equal(count_files(dir, "jobs"), 2);
+	assert_int_equal(count_files(dir, "jobs"), 0); /* not run yet */
 	te_queue_free(q);
 }
 
@@ -222,7 +282,9 @@ static void test_hostile_tag_is_data(void **state)
 	assert_int_equal(te_queue_get(&job, q, id, &err), 0);
 	assert_string_equal(job->tag, tag);
 	te_job_free(job);
-	assert_int_equal(count_files(dir, "jobs"), 1);
+	/* jobs/, corrupt/, the segment holding the job and the new one. */
+	assert_int_equal(count_files(dir, ""), 4);
+	assert_int_equal(count_files(dir, "jobs"), 0);
 	te_queue_free(q);
 }
 
@@ -469,7 +531,7 @@ static void test_corrupt_moved_aside(void **state)
 	q = open_q(dir);
 	assert_int_equal(te_queue_corrupt_count(q), 5);
 	assert_int_equal(count_files(dir, "corrupt"), 5);
-	assert_int_equal(count_files(dir, "jobs"), 1);
+	assert_int_equal(count_files(dir, "jobs"), 0);
 	te_queue_counts(counts, q);
 	assert_int_equal(counts[TE_JOB_QUEUED], 1);
 	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
@@ -544,10 +606,9 @@ static void test_concurrent_group_commit(void **state)
 	print_message("group commit: %zu submits, %zu job writes, %zu "
 	              "syncs\n",
 	              n, writes, syncs);
-	assert_int_equal(writes, THREADS * PER_THREAD);
-	/* Submits sync only the journal, one fdatasync per batch (about
-	 * 90 for 400 submits here; the old path did 400 file fsyncs and a
-	 * directory fsync per batch). */
+	/* Submits write no job file and sync only the journal, one
+	 * fdatasync per batch. */
+	assert_int_equal(writes, 0);
 	assert_int_equal(te_queue__fsync_count(q), 0);
 	assert_true(syncs >= 1);
 	assert_true(syncs <= THREADS * PER_THREAD / 2);
@@ -616,27 +677,9 @@ static void test_concurrent_duplicates(void **state)
 	te_queue_free(q);
 }
 
-static off_t journal_size(const char *dir)
-{
-	char path[512];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/journal", dir);
-	assert_int_equal(stat(path, &st), 0);
-	return st.st_size;
-}
-
-static bool job_file_exists(const char *dir, const char *id)
-{
-	char path[512];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
-	return stat(path, &st) == 0;
-}
-
-/* A crash after the journal write, before the job file's rename. */
-static void test_journal_recovers_missing_file(void **state)
+/* Until a job first changes state its journal line is its only record;
+ * a job file torn by a crash during its first update is dropped. */
+static void test_journal_is_the_submit_record(void **state)
 {
 	const char *dir = *state;
 	char a[TE_JOB_ID_MAX], b[TE_JOB_ID_MAX], c[TE_JOB_ID_MAX];
@@ -649,28 +692,28 @@ static void test_journal_recovers_missing_file(void **state)
 	FILE *f;
 
 	submit(a, NULL, q, "v1", C1, "d-1", 10);
-	te_queue__skip_job_files(q, true);
 	submit(b, NULL, q, "v2", C2, "d-2", 11);
-	/* A duplicate of the unwritten job is still the same job. */
+	/* A duplicate of a job without a file is still the same job. */
 	submit(c, &existed, q, "v2", C2, "d-2", 12);
 	assert_true(existed);
 	assert_string_equal(b, c);
+	assert_int_equal(te_queue_claim(&job, q, 13, &err), 0);
+	assert_string_equal(job->id, a);
+	te_job_free(job);
 	assert_true(job_file_exists(dir, a));
 	assert_false(job_file_exists(dir, b));
-	assert_true(journal_size(dir) > 0);
 	te_queue_free(q);
-	/* And a job file that was written but is empty after a crash. */
-	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, a);
+	/* An empty file for b: its first update was torn by a crash. */
+	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, b);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fclose(f);
 
 	q = open_q(dir);
-	assert_int_equal(journal_size(dir), 0);
-	assert_true(job_file_exists(dir, b));
+	assert_false(job_file_exists(dir, b));
 	assert_int_equal(te_queue_corrupt_count(q), 0);
 	te_queue_counts(counts, q);
-	assert_int_equal(counts[TE_JOB_QUEUED], 2);
+	assert_int_equal(counts[TE_JOB_QUEUED], 2); /* a was running */
 	assert_int_equal(te_queue_get(&job, q, b, &err), 0);
 	assert_string_equal(job->tag, "v2");
 	assert_string_equal(job->commit, C2);
@@ -679,8 +722,9 @@ static void test_journal_recovers_missing_file(void **state)
 	te_job_free(job);
 	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
 	assert_string_equal(job->tag, "v1");
+	assert_int_equal(job->attempts, 1);
 	te_job_free(job);
-	/* Dedupe knows the recovered job. */
+	/* Dedupe knows the replayed job. */
 	submit(c, &existed, q, "v2", C2, "d-9", 20);
 	assert_true(existed);
 	assert_string_equal(b, c);
@@ -695,6 +739,7 @@ static void f_append_garbage(const char *dir)
 	FILE *f;
 	size_t i;
 
+	/* The name of the single journal of earlier versions. */
 	snprintf(path, sizeof(path), "%s/journal", dir);
 	f = fopen(path, "a");
 	assert_non_null(f);
@@ -710,24 +755,22 @@ static void test_journal_torn_line(void **state)
 {
 	const char *dir = *state;
 	char a[TE_JOB_ID_MAX], b[TE_JOB_ID_MAX], c[TE_JOB_ID_MAX];
-	char path[512];
+	char path[512], legacy[512];
 	te_error err = TE_ERROR_INIT;
 	te_queue *q = open_q(dir);
 	te_job *job = NULL;
 	size_t counts[4];
-	off_t size;
+	struct stat st;
 
-	te_queue__skip_job_files(q, true);
 	submit(a, NULL, q, "v1", C1, NULL, 10);
 	submit(b, NULL, q, "v2", C1, NULL, 11);
 	submit(c, NULL, q, "v3", C1, NULL, 12);
 	te_queue_free(q);
-	snprintf(path, sizeof(path), "%s/journal", dir);
-	size = journal_size(dir);
-	assert_int_equal(truncate(path, size - 20), 0);
+	assert_int_equal(journal_files(dir, path), 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size - 20), 0);
 
 	q = open_q(dir);
-	assert_int_equal(journal_size(dir), 0);
 	assert_int_equal(te_queue_corrupt_count(q), 0);
 	te_queue_counts(counts, q);
 	assert_int_equal(counts[TE_JOB_QUEUED], 2);
@@ -737,21 +780,27 @@ static void test_journal_torn_line(void **state)
 	te_job_free(job);
 	assert_int_equal(te_queue_get(&job, q, c, &err), TE_ENOTFOUND);
 	te_error_clear(&err);
-	assert_false(job_file_exists(dir, c));
-	te_queue_free(q);
-
-	/* Garbage lines, a huge line and a line without the end. */
-	q = open_q(dir);
-	te_queue__skip_job_files(q, true);
+	/* The torn segment is kept (it holds a and b); appends go to a
+	 * new one. */
+	assert_int_equal(journal_files(dir, NULL), 2);
 	submit(c, NULL, q, "v4", C2, NULL, 13);
 	te_queue_free(q);
+
+	/* An earlier version's journal is replayed too: rename the torn
+	 * segment to that name, and add garbage, a huge line and a line
+	 * without its end. */
+	snprintf(legacy, sizeof(legacy), "%s/journal", dir);
+	assert_int_equal(rename(path, legacy), 0);
 	f_append_garbage(dir);
 	q = open_q(dir);
-	assert_int_equal(journal_size(dir), 0);
 	te_queue_counts(counts, q);
 	assert_int_equal(counts[TE_JOB_QUEUED], 3);
-	assert_int_equal(te_queue_get(&job, q, c, &err), 0);
+	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
 	te_job_free(job);
+	assert_int_equal(te_queue_get(&job, q, c, &err), 0);
+	assert_string_equal(job->tag, "v4");
+	te_job_free(job);
+	assert_int_equal(te_queue_corrupt_count(q), 0);
 	te_queue_free(q);
 }
 
@@ -774,11 +823,12 @@ static void test_journal_newer_file_wins(void **state)
 	assert_int_equal(te_queue_claim(&job, q, 40, &err), 0);
 	assert_string_equal(job->id, b);
 	te_job_free(job);
-	assert_true(journal_size(dir) > 0);
 	te_queue_free(q);
 
 	q = open_q(dir);
-	assert_int_equal(journal_size(dir), 0);
+	/* Both have files: the old segment held nothing and is gone. */
+	assert_int_equal(journal_files(dir, NULL), 1);
+	assert_int_equal(te_queue__journal_segments(q), 1);
 	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
 	assert_int_equal(job->state, TE_JOB_SUCCEEDED);
 	assert_int_equal(job->attempts, 1);
@@ -792,50 +842,118 @@ static void test_journal_newer_file_wins(void **state)
 	te_queue_free(q);
 }
 
-#define COMPACT_THREADS 4
-#define COMPACT_PER_THREAD 25
-
-/* Runtime compaction at a tiny limit loses nothing. */
-static void test_journal_compaction(void **state)
+/* One wait with a merged ticket makes many submits durable, with one
+ * sync. */
+static void test_nowait_and_one_wait(void **state)
 {
 	const char *dir = *state;
-	static struct worker w[COMPACT_THREADS];
-	pthread_t th[COMPACT_THREADS];
+	char ids[10][TE_JOB_ID_MAX], id[TE_JOB_ID_MAX], tag[16];
+	te_error err = TE_ERROR_INIT;
+	te_queue_ticket all = {0, 0}, t;
 	te_queue *q = open_q(dir);
-	size_t counts[4], i;
-	int t;
+	size_t counts[4], syncs;
+	bool existed;
+	int i;
 
-	te_queue__set_journal_limit(q, 2048);
-	for (t = 0; t < COMPACT_THREADS; t++) {
-		memset(&w[t], 0, sizeof(w[t]));
-		w[t].q = q;
-		w[t].index = t;
-		w[t].count = COMPACT_PER_THREAD;
+	for (i = 0; i < 10; i++) {
+		te_job_request req = {"shop", tag, C1, NULL, "api"};
+
+		snprintf(tag, sizeof(tag), "v%d", i);
+		assert_int_equal(te_queue_submit_nowait(ids[i], &existed, &t, q,
+		                                        &req, 50, &err),
+		                 0);
+		assert_false(existed);
+		assert_true(t.journal_gen > all.journal_gen);
+		te_queue_ticket_merge(&all, &t);
+	}
+	/* Visible before it is durable; a duplicate gets the same job. */
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], 10);
+	{
+		te_job_request req = {"shop", "v3", C1, NULL, "api"};
+
 		assert_int_equal(
-		    pthread_create(&th[t], NULL, submit_many, &w[t]), 0);
+		    te_queue_submit_nowait(id, &existed, &t, q, &req, 51, &err),
+		    0);
+		assert_true(existed);
+		assert_string_equal(id, ids[3]);
+		assert_true(t.journal_gen <= all.journal_gen);
 	}
-	for (t = 0; t < COMPACT_THREADS; t++) {
-		assert_int_equal(pthread_join(th[t], NULL), 0);
-		assert_int_equal(w[t].failures, 0);
-	}
-	/* Compacted at least once: far below 100 lines of ~300 bytes. */
-	assert_true(journal_size(dir) < 2048 + 4096);
+	syncs = te_queue__sync_count(q);
+	assert_int_equal(te_queue_wait(q, &all, &err), 0);
+	assert_int_equal(te_queue__sync_count(q), syncs + 1);
+	/* Already durable: no sync at all. */
+	assert_int_equal(te_queue_wait(q, &t, &err), 0);
+	assert_int_equal(te_queue__sync_count(q), syncs + 1);
 	te_queue_free(q);
 
 	q = open_q(dir);
 	te_queue_counts(counts, q);
-	assert_int_equal(counts[TE_JOB_QUEUED],
-	                 COMPACT_THREADS * COMPACT_PER_THREAD);
-	for (t = 0; t < COMPACT_THREADS; t++) {
-		for (i = 0; i < COMPACT_PER_THREAD; i++) {
-			te_error err = TE_ERROR_INIT;
-			te_job *job = NULL;
+	assert_int_equal(counts[TE_JOB_QUEUED], 10);
+	te_queue_free(q);
+}
 
+#define SEGMENT_THREADS 4
+#define SEGMENT_PER_THREAD 25
+
+/* Segments at a tiny limit lose nothing, and go once their jobs ran. */
+static void test_journal_segments(void **state)
+{
+	const char *dir = *state;
+	static struct worker w[SEGMENT_THREADS];
+	pthread_t th[SEGMENT_THREADS];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	size_t counts[4], i, n = SEGMENT_THREADS * SEGMENT_PER_THREAD;
+	te_job *job = NULL;
+	int t;
+
+	te_queue__set_journal_limit(q, 2048);
+	for (t = 0; t < SEGMENT_THREADS; t++) {
+		memset(&w[t], 0, sizeof(w[t]));
+		w[t].q = q;
+		w[t].index = t;
+		w[t].count = SEGMENT_PER_THREAD;
+		assert_int_equal(
+		    pthread_create(&th[t], NULL, submit_many, &w[t]), 0);
+	}
+	for (t = 0; t < SEGMENT_THREADS; t++) {
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+		assert_int_equal(w[t].failures, 0);
+	}
+	/* 100 lines of ~300 bytes: at least ten segments of 2 KiB. */
+	assert_true(te_queue__journal_segments(q) >= 10);
+	assert_int_equal(journal_files(dir, NULL),
+	                 te_queue__journal_segments(q));
+	te_queue_free(q);
+
+	q = open_q(dir);
+	te_queue__set_journal_limit(q, 2048);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], n);
+	for (t = 0; t < SEGMENT_THREADS; t++) {
+		for (i = 0; i < SEGMENT_PER_THREAD; i++) {
 			assert_int_equal(
 			    te_queue_get(&job, q, w[t].ids[i], &err), 0);
 			te_job_free(job);
 		}
 	}
+	/* Every job runs: each line is released, each old segment goes. */
+	for (i = 0; i < n; i++) {
+		assert_int_equal(te_queue_claim(&job, q, 100, &err), 0);
+		assert_non_null(job);
+		assert_int_equal(te_queue_finish(q, job->id, true, NULL, NULL,
+		                                 "ok", 0, 101, &err),
+		                 0);
+		te_job_free(job);
+	}
+	assert_int_equal(te_queue__journal_segments(q), 1);
+	assert_int_equal(journal_files(dir, NULL), 1);
+	te_queue_free(q);
+
+	q = open_q(dir);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_SUCCEEDED], n);
 	assert_int_equal(te_queue_corrupt_count(q), 0);
 	te_queue_free(q);
 }
@@ -862,13 +980,15 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_duplicates, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_journal_recovers_missing_file,
+	    cmocka_unit_test_setup_teardown(test_journal_is_the_submit_record,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_torn_line, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_newer_file_wins, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_journal_compaction, setup,
+	    cmocka_unit_test_setup_teardown(test_nowait_and_one_wait, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_journal_segments, setup,
 	                                    teardown),
 	};
 

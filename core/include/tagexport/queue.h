@@ -3,11 +3,12 @@
  *
  * Invariants:
  *  1. te_queue_submit returns only after the job is on disk (its record
- *     appended to the queue's journal and fdatasync'd; the job file is
- *     rebuilt from the journal on open if it did not reach the disk): an
- *     accepted job survives SIGKILL and power loss.  Concurrent
- *     submitters share one journal sync (group commit) so throughput
- *     does not collapse.
+ *     appended to the queue's journal and fdatasync'd; its own job file
+ *     is written when it first changes state): an accepted job survives
+ *     SIGKILL and power loss.  Concurrent submitters share one journal
+ *     sync (group commit) so throughput does not collapse, and
+ *     te_queue_submit_nowait + te_queue_wait let one thread wait for
+ *     the submits of many.
  *  2. A job file is replaced atomically (write temp, fsync, rename); a
  *     reader never sees half a job.
  *  3. On open, jobs found "running" were interrupted: they go back to
@@ -92,6 +93,29 @@ void te_queue_free(te_queue *q);
  * (tag at most 200; delivery_id may be NULL or ""), commit 40 hex. */
 int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
                     const te_job_request *req, int64_t now, te_error *err);
+
+/* What must reach the disk before a submit may be acknowledged.  Plain
+ * data: copy it, merge several into one with te_queue_ticket_merge. */
+typedef struct te_queue_ticket {
+	uint64_t journal_gen;
+	uint64_t dir_gen;
+} te_queue_ticket;
+
+/* te_queue_submit without the wait for the disk: the job is recorded (one
+ * write under the queue's lock) or found, and is visible at once, but it
+ * is durable only once te_queue_wait(ticket) has returned 0.  Nothing
+ * here waits for a sync. */
+int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX], bool *existed,
+                           te_queue_ticket *ticket, te_queue *q,
+                           const te_job_request *req, int64_t now,
+                           te_error *err);
+
+/* Block until everything ticket names is on disk.  Many waiters, or one
+ * waiter with a merged ticket, share the syncs. */
+int te_queue_wait(te_queue *q, const te_queue_ticket *ticket, te_error *err);
+
+/* into = the later of into and t, field by field. */
+void te_queue_ticket_merge(te_queue_ticket *into, const te_queue_ticket *t);
 
 /* Take the oldest queued job whose not_before <= now and mark it running
  * (durably, attempts + 1).  *out is NULL when none is runnable. */
