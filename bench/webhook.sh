@@ -13,7 +13,12 @@
 # (if a run outlasts N, later requests are redeliveries: raise NBODIES).
 # tagexport's queue lives on disk under the build dir (fsync'd for real),
 # with workers: 0 so only intake is measured.  Prints req/s, the ratio and
-# p99 latency per case.  Needs wrk, webhook, perl, curl, jq and a build.
+# p99 latency per case.  For the first two cases the same run also
+# measures the floor: bench/mhd_floor.c, a bare libmicrohttpd server with
+# as many threads that only checks the HMAC and answers a prebuilt
+# response -- the ceiling for tagexport on this machine ("floor/wh" is that
+# ceiling as a ratio, "of floor" how much of it tagexport reaches).
+# Needs wrk, webhook, perl, curl, jq, a C compiler and a build.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
@@ -26,6 +31,14 @@ te_require wrk webhook perl curl jq
 SERVER="$TE_BIN_DIR/tagexport-server"
 [ -x "$SERVER" ] || { echo "build first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
 perl -MDigest::SHA -e 1 || { echo "perl Digest::SHA missing" >&2; exit 1; }
+HTTP_THREADS=${HTTP_THREADS:-0}
+# tagexport's default: one HTTP thread per CPU, at least 2, at most 32.
+floor_threads=$HTTP_THREADS
+if [ "$floor_threads" -le 0 ]; then
+	floor_threads=$(nproc)
+	[ "$floor_threads" -lt 2 ] && floor_threads=2
+	[ "$floor_threads" -gt 32 ] && floor_threads=32
+fi
 
 SECRET="bench-secret-$RANDOM$RANDOM"
 W=$TE_TMP/bench
@@ -34,6 +47,9 @@ mkdir -p "$W"
 STATE=$(mktemp -d "${BENCH_STATE_PARENT:-$top/build}/bench-state.XXXXXX") || exit 1
 trap 'rm -rf "$STATE"; te_cleanup' EXIT
 printf '%s\n' "$SECRET" >"$W/secret"
+# shellcheck disable=SC2046
+${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -o "$W/mhd-floor" "$top/bench/mhd_floor.c" \
+	$(pkg-config --cflags --libs libmicrohttpd libcrypto) -lpthread || exit 1
 
 # ---- bodies --------------------------------------------------------------
 echo "signing $NBODIES distinct tag pushes..."
@@ -103,7 +119,7 @@ cat >"$W/server.yaml" <<YAML
 listen: 127.0.0.1:$TE_PORT
 state_dir: $STATE
 workers: 0
-http_threads: ${HTTP_THREADS:-0}
+http_threads: $HTTP_THREADS
 log_format: text
 projects:
   - name: app
@@ -136,8 +152,12 @@ cat >"$W/hooks.json" <<JSON
 JSON
 webhook -ip 127.0.0.1 -port "$WH_PORT" -hooks "$W/hooks.json" -nopanic >"$W/wh.log" 2>&1 &
 TE_PIDS+=($!)
-for url in "http://127.0.0.1:$TE_PORT/healthz" "http://127.0.0.1:$WH_PORT/"; do
-	for _ in $(seq 1 100); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep 0.05; done
+FLOOR_PORT=$(te_free_port)
+"$W/mhd-floor" "$FLOOR_PORT" "$W/secret" "$floor_threads" &
+TE_PIDS+=($!)
+for url in "http://127.0.0.1:$TE_PORT/healthz" "http://127.0.0.1:$WH_PORT/" \
+	"http://127.0.0.1:$FLOOR_PORT/"; do
+	for _ in $(seq 1 100); do curl -sS -o /dev/null "$url" 2>/dev/null && break; sleep 0.05; done
 done
 
 # run NAME URL FILE MODE -> "req/s p99_ms non2xx"
@@ -156,14 +176,22 @@ run() {
 
 printf '\nwrk -t%s -c%s -d%ss on loopback, %s CPUs, load average %s\n\n' \
 	"$THREADS" "$CONNS" "$DURATION" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-15s %14s %10s %14s %10s %8s\n' case "tagexport r/s" "p99 ms" "webhook r/s" "p99 ms" ratio
+printf '%-9s %13s %7s %12s %7s %6s %11s %9s %9s\n' case "tagexport r/s" "p99 ms" \
+	"webhook r/s" "p99 ms" ratio "floor r/s" "floor/wh" "of floor"
 for c in bad:$W/accepted.txt ignored:$W/branch.txt accepted:$W/accepted.txt; do
 	name=${c%%:*} file=${c#*:}
 	mode=$name
 	read -r te_rps te_p99 _ <<<"$(run "te-$name" "http://127.0.0.1:$TE_PORT/hooks/app" "$file" "$mode")"
 	read -r wh_rps wh_p99 _ <<<"$(run "wh-$name" "http://127.0.0.1:$WH_PORT/hooks/app" "$file" "$mode")"
 	ratio=$(echo "scale=2; $te_rps / $wh_rps" | bc 2>/dev/null || echo "?")
-	printf '%-15s %14s %10s %14s %10s %7sx\n' "$name" "$te_rps" "$te_p99" "$wh_rps" "$wh_p99" "$ratio"
+	fl_rps=- fl_ratio=- of_floor=-
+	if [ "$name" != accepted ]; then
+		read -r fl_rps _ <<<"$(run "floor-$name" "http://127.0.0.1:$FLOOR_PORT/hooks/app" "$file" "$mode")"
+		fl_ratio=$(echo "scale=2; $fl_rps / $wh_rps" | bc 2>/dev/null || echo "?")x
+		of_floor=$(echo "scale=0; 100 * $te_rps / $fl_rps" | bc 2>/dev/null || echo "?")%
+	fi
+	printf '%-9s %13s %7s %12s %7s %5sx %11s %9s %9s\n' "$name" "$te_rps" "$te_p99" \
+		"$wh_rps" "$wh_p99" "$ratio" "$fl_rps" "$fl_ratio" "$of_floor"
 done
 queued=$(find "$STATE/queue" -name '*.json' 2>/dev/null | wc -l)
 echo

@@ -6,6 +6,7 @@
  * typo never silently falls back to a default).
  */
 #include "config.h"
+#include "verify.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -533,6 +534,8 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 	}
 	rc = secret_at(&pr->secret, &pr->secret_len, p, secret_node,
 	               secret_file, secret_env, err);
+	if (rc == 0)
+		rc = ts_hmac_new(&pr->hmac, pr->secret, pr->secret_len, err);
 done:
 	free(secret_file);
 	free(secret_env);
@@ -548,6 +551,7 @@ static void project_dispose(struct ts_project *pr)
 		explicit_bzero(pr->secret, pr->secret_len);
 		free(pr->secret);
 	}
+	ts_hmac_free(pr->hmac);
 	free(pr->git_url);
 	free(pr->git_token_file);
 	free(pr->git_ssh_key_file);

@@ -40,6 +40,7 @@ struct ts_project {
 	char *repository; /* full name the forge sends, e.g. "acme/shop" */
 	char *secret;     /* webhook secret (never logged) */
 	size_t secret_len;
+	struct ts_hmac *hmac; /* secret prepared for HMAC-SHA256 (verify.h) */
 	char *git_url;
 	char *git_token_file;   /* optional HTTPS token */
 	char *git_ssh_key_file; /* optional SSH private key */

@@ -13,15 +13,16 @@
 #define TS_TAG_MAX 200
 
 ts_auth ts_forge_verify(ts_forge forge, const char *secret, size_t secret_len,
+                        const struct ts_hmac *hmac,
                         const struct ts_hook_request *req)
 {
 	switch (forge) {
 	case TS_FORGE_GITHUB:
-		return ts_github_verify(secret, secret_len, req);
+		return ts_github_verify(hmac, req);
 	case TS_FORGE_GITLAB:
 		return ts_gitlab_verify(secret, secret_len, req);
 	case TS_FORGE_GITEA:
-		return ts_gitea_verify(secret, secret_len, req);
+		return ts_gitea_verify(hmac, req);
 	}
 	return TS_AUTH_BAD;
 }

@@ -45,8 +45,14 @@ typedef enum {
 	TS_AUTH_BAD = 2      /* present but wrong or malformed */
 } ts_auth;
 
-/* Check the delivery's signature (or token) against the project secret. */
+struct ts_hmac;
+
+/* Check the delivery's signature (or token) against the project secret:
+ * GitLab's token is compared with secret, GitHub's and Gitea's HMAC is
+ * checked with hmac, the same secret prepared by ts_hmac_new (verify.h)
+ * once per config load. */
 ts_auth ts_forge_verify(ts_forge forge, const char *secret, size_t secret_len,
+                        const struct ts_hmac *hmac,
                         const struct ts_hook_request *req);
 
 /* Longest delivery id kept for dedupe. */
@@ -101,7 +107,7 @@ int ts_forge__push_event(struct ts_hook_event *ev, struct json_t *root,
 
 int ts_github_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
                     te_error *err);
-ts_auth ts_github_verify(const char *secret, size_t secret_len,
+ts_auth ts_github_verify(const struct ts_hmac *hmac,
                          const struct ts_hook_request *req);
 int ts_gitlab_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
                     te_error *err);
@@ -109,7 +115,7 @@ ts_auth ts_gitlab_verify(const char *secret, size_t secret_len,
                          const struct ts_hook_request *req);
 int ts_gitea_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
                    te_error *err);
-ts_auth ts_gitea_verify(const char *secret, size_t secret_len,
+ts_auth ts_gitea_verify(const struct ts_hmac *hmac,
                         const struct ts_hook_request *req);
 
 #endif

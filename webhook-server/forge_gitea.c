@@ -40,7 +40,7 @@ static const char *sig_header(const struct ts_hook_request *req, bool *prefixed)
 	return NULL;
 }
 
-ts_auth ts_gitea_verify(const char *secret, size_t secret_len,
+ts_auth ts_gitea_verify(const struct ts_hmac *hmac,
                         const struct ts_hook_request *req)
 {
 	const char *data = req->body;
@@ -62,8 +62,7 @@ ts_auth ts_gitea_verify(const char *secret, size_t secret_len,
 			return TS_AUTH_BAD;
 		data = form;
 	}
-	ok = ts_hmac_sha256_hex_ok(secret, secret_len, data, len, sig,
-	                           strlen(sig));
+	ok = ts_hmac_hex_ok(hmac, data, len, sig, strlen(sig));
 	free(form);
 	return ok ? TS_AUTH_OK : TS_AUTH_BAD;
 }

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <string.h>
 
-ts_auth ts_github_verify(const char *secret, size_t secret_len,
+ts_auth ts_github_verify(const struct ts_hmac *hmac,
                          const struct ts_hook_request *req)
 {
 	const char *sig = req->header(req->header_ctx, "X-Hub-Signature-256");
@@ -24,8 +24,8 @@ ts_auth ts_github_verify(const char *secret, size_t secret_len,
 		return TS_AUTH_MISSING;
 	if (strncmp(sig, "sha256=", 7) != 0)
 		return TS_AUTH_BAD;
-	return ts_hmac_sha256_hex_ok(secret, secret_len, req->body,
-	                             req->body_len, sig + 7, strlen(sig + 7))
+	return ts_hmac_hex_ok(hmac, req->body, req->body_len, sig + 7,
+	                      strlen(sig + 7))
 	           ? TS_AUTH_OK
 	           : TS_AUTH_BAD;
 }

@@ -1,10 +1,13 @@
 /*
  * intake.c - POST /hooks/<project> once the body is in (forge.h has the
- * delivery life-cycle).  Answers:
- *   401 missing or wrong signature/token     404 unknown project
- *   400 malformed JSON or payload            403 repository of another project
+ * delivery life-cycle) for a known project (server.c answers 404 to the
+ * others).  Answers:
+ *   401 missing or wrong signature/token     403 repository of another project
+ *   400 malformed JSON or payload
  *   200 {"ignored":"<reason>"}               202 {"job":"<id>","status":...}
  * 202 is sent only after te_queue_submit returned, i.e. the job is on disk.
+ * The answers that never vary are fixed ones (server.h): the HTTP layer
+ * sends them prebuilt.
  */
 #include "server.h"
 #include "slog.h"
@@ -14,10 +17,31 @@
 #include <string.h>
 #include <strings.h>
 
+static const struct {
+	unsigned int status;
+	const char *key, *text;
+} fixed[TS_FIXED_COUNT] = {
+    [TS_FIXED_NOT_FOUND] = {404, "error", "not found"},
+    [TS_FIXED_UNKNOWN_PROJECT] = {404, "error", "unknown project"},
+    [TS_FIXED_METHOD] = {405, "error", "method not allowed"},
+    [TS_FIXED_TOO_LARGE] = {413, "error", "body too large"},
+    [TS_FIXED_MISSING_SIGNATURE] = {401, "error", "missing signature"},
+    [TS_FIXED_BAD_SIGNATURE] = {401, "error", "bad signature"},
+    [TS_FIXED_IGNORED_PING] = {200, "ignored", "ping"},
+    [TS_FIXED_IGNORED_CREATE] = {200, "ignored",
+                                 "create event (the push event triggers)"},
+    [TS_FIXED_IGNORED_EVENT] = {200, "ignored", "event not handled"},
+    [TS_FIXED_IGNORED_BRANCH_PUSH] = {200, "ignored", "branch push"},
+    [TS_FIXED_IGNORED_BRANCH_CREATED] = {200, "ignored", "branch created"},
+    [TS_FIXED_IGNORED_TAG_DELETED] = {200, "ignored", "tag deleted"},
+    [TS_FIXED_IGNORED_TAG_FILTERED] = {200, "ignored", "tag filtered"},
+};
+
 void ts_response_init(struct ts_response *res)
 {
 	res->status = 500;
 	res->content_type = "application/json";
+	res->fixed = TS_FIXED_NONE;
 	te_buf_init(&res->body, TS_RESPONSE_BODY_MAX);
 }
 
@@ -28,6 +52,7 @@ void ts_response_dispose(struct ts_response *res)
 
 void ts_response_reset(struct ts_response *res)
 {
+	res->fixed = TS_FIXED_NONE;
 	if (res->body.cap)
 		te_buf_clear(&res->body);
 }
@@ -56,8 +81,29 @@ void ts_response_error(struct ts_response *res, unsigned int status,
 	set_json(res, status, json_pack("{s:s}", "error", msg));
 }
 
+void ts_response_fixed(struct ts_response *res, enum ts_fixed which)
+{
+	ts_response_reset(res);
+	res->status = fixed[which].status;
+	res->content_type = "application/json";
+	res->fixed = which;
+}
+
+void ts_response_fixed_body(struct ts_response *res, enum ts_fixed which)
+{
+	set_json(res, fixed[which].status,
+	         json_pack("{s:s}", fixed[which].key, fixed[which].text));
+}
+
 static void ignored(struct ts_response *res, const char *reason)
 {
+	int i;
+
+	for (i = TS_FIXED_IGNORED_PING; i < TS_FIXED_COUNT; i++)
+		if (!strcmp(fixed[i].text, reason)) {
+			ts_response_fixed(res, (enum ts_fixed)i);
+			return;
+		}
 	set_json(res, 200, json_pack("{s:s}", "ignored", reason));
 }
 
@@ -108,25 +154,19 @@ void ts_submit(struct ts_response *res, struct ts_server *s,
 }
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
-                     const char *project, const struct ts_hook_request *req,
+                     struct ts_config *cfg, const struct ts_project *pr,
+                     const struct ts_hook_request *req,
                      struct ts_intake_job *job)
 {
-	struct ts_config *cfg = ts_server_config(s);
-	const struct ts_project *pr = ts_config_project(cfg, project);
 	struct ts_hook_event ev;
 	te_error err = TE_ERROR_INIT;
-	const char *forge, *result = "error";
+	const char *result = "error";
 	unsigned long dropped;
 	ts_auth auth;
 
 	memset(&ev, 0, sizeof(ev));
-	if (!pr) {
-		ts_response_error(res, 404, "unknown project");
-		ts_metrics_request(s->metrics, "_unknown", "none", "not_found");
-		goto done;
-	}
-	forge = ts_forge_name(pr->forge);
-	auth = ts_forge_verify(pr->forge, pr->secret, pr->secret_len, req);
+	auth = ts_forge_verify(pr->forge, pr->secret, pr->secret_len, pr->hmac,
+	                       req);
 	if (auth != TS_AUTH_OK) {
 		const char *why = auth == TS_AUTH_MISSING ? "missing signature"
 		                                          : "bad signature";
@@ -137,9 +177,11 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 			         pr->name, "reason", why, "suppressed_before",
 			         n, NULL);
 		}
-		ts_response_error(res, 401, why);
+		ts_response_fixed(res, auth == TS_AUTH_MISSING
+		                           ? TS_FIXED_MISSING_SIGNATURE
+		                           : TS_FIXED_BAD_SIGNATURE);
 		result = "unauthorized";
-		goto count;
+		goto done;
 	}
 	if (ts_forge_parse(&ev, pr->forge, req, &err) < 0) {
 		if (ts_log_allow(1, &dropped))
@@ -149,14 +191,14 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		ts_response_error(res, err.code == TE_ENOMEM ? 500 : 400,
 		                  err.msg);
 		result = "bad_request";
-		goto count;
+		goto done;
 	}
 	if (!ev.is_tag) {
 		ts_logkv(TE_LOG_DEBUG, "delivery ignored", "project", pr->name,
 		         "reason", ev.ignored, "delivery", ev.delivery, NULL);
 		ignored(res, ev.ignored);
 		result = "ignored";
-		goto count;
+		goto done;
 	}
 	if (strcasecmp(ev.repository, pr->repository) != 0) {
 		if (ts_log_allow(2, &dropped))
@@ -166,25 +208,25 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		ts_response_error(res, 403,
 		                  "repository does not match the project");
 		result = "forbidden";
-		goto count;
+		goto done;
 	}
 	if (!ts_tag_selected(&pr->tags, ev.tag)) {
 		ts_logkv(TE_LOG_INFO, "delivery ignored", "project", pr->name,
 		         "reason", "tag filtered", "tag", ev.tag, NULL);
 		ignored(res, "tag filtered");
 		result = "ignored";
-		goto count;
+		goto done;
 	}
 	/* A submit is due: hand the event and the config over. */
+	ts_config_ref(cfg);
 	job->cfg = cfg;
 	job->pr = pr;
 	job->ev = ev;
 	return true;
-count:
-	ts_metrics_request(s->metrics, pr->name, forge, result);
 done:
+	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
+	                   result);
 	ts_hook_event_dispose(&ev);
-	ts_config_unref(cfg);
 	return false;
 }
 
@@ -201,13 +243,4 @@ void ts_intake_finish(struct ts_response *res, struct ts_server *s,
 	ts_config_unref(job->cfg);
 	job->cfg = NULL;
 	job->pr = NULL;
-}
-
-void ts_intake(struct ts_response *res, struct ts_server *s,
-               const char *project, const struct ts_hook_request *req)
-{
-	struct ts_intake_job job;
-
-	if (ts_intake_begin(res, s, project, req, &job))
-		ts_intake_finish(res, s, &job);
 }

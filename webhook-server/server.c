@@ -45,7 +45,9 @@
 
 struct conn {
 	int fd;
-	time_t deadline;
+	/* Atomic: every request restarts it, and taking the list lock
+	 * for that would make the HTTP threads contend on every request. */
+	_Atomic time_t deadline;
 	struct conn *prev, *next;
 };
 
@@ -61,6 +63,10 @@ struct ts_http {
 	bool watchdog_started;
 	pthread_t watchdog;
 	atomic_int active; /* requests between first call and completion */
+	struct {
+		struct MHD_Response *r;
+		unsigned int status;
+	} fixed[TS_FIXED_COUNT]; /* built at start, queued by every thread */
 
 	/* submitter pool */
 	pthread_mutex_t task_lock;
@@ -84,8 +90,10 @@ struct req {
 	enum req_state state;
 	struct ts_intake_job job;
 	struct ts_response res;
-	char project[TS_PROJECT_NAME_MAX + 1];
-	const char *forge; /* static name, for metrics */
+	/* ROUTE_HOOK: the URL's project, in a config referenced until the
+	 * request completes */
+	struct ts_config *cfg;
+	const struct ts_project *pr;
 	te_buf body;
 	size_t limit;
 	bool too_large; /* chunked body crossed the limit: discard the rest */
@@ -98,45 +106,52 @@ struct task {
 	struct req *req;
 };
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned int status,
-                                  const char *ctype, const char *body,
-                                  size_t len, bool close)
+static struct MHD_Response *new_response(const char *ctype, const char *body,
+                                         size_t len, bool close)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 
 	r = MHD_create_response_from_buffer(len, (void *)body,
 	                                    MHD_RESPMEM_MUST_COPY);
 	if (!r)
-		return MHD_NO;
+		return NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	if (close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	return r;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, unsigned int status,
+                                  const char *ctype, const char *body,
+                                  size_t len)
+{
+	struct MHD_Response *r = new_response(ctype, body, len, false);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned int status,
-                                  const char *msg, bool close)
+/* MHD counts the references to a response: one can be queued on any
+ * number of connections, from any thread. */
+static enum MHD_Result send_fixed(struct ts_http *h, struct MHD_Connection *c,
+                                  enum ts_fixed which)
 {
-	struct ts_response res;
-	enum MHD_Result ret;
-
-	ts_response_init(&res);
-	ts_response_error(&res, status, msg);
-	ret = send_reply(c, res.status, res.content_type, res.body.ptr,
-	                 res.body.len, close);
-	ts_response_dispose(&res);
-	return ret;
+	return MHD_queue_response(c, h->fixed[which].status, h->fixed[which].r);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c,
+static enum MHD_Result send_response(struct ts_http *h,
+                                     struct MHD_Connection *c,
                                      struct ts_response *res)
 {
+	if (res->fixed != TS_FIXED_NONE)
+		return send_fixed(h, c, res->fixed);
 	return send_reply(c, res->status, res->content_type, res->body.ptr,
-	                  res->body.len, false);
+	                  res->body.len);
 }
 
 static const char *header_of(void *ctx, const char *name)
@@ -169,28 +184,25 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 	enum MHD_Result ret;
 
 	if (!strncmp(url, "/hooks/", 7)) {
-		struct ts_config *cfg;
-		bool known;
 		if (strcmp(method, "POST") != 0)
-			return send_error(c, 405, "method not allowed", false);
-		cfg = ts_server_config(s);
-		known = ts_project_name_valid(url + 7) &&
-		        ts_config_project(cfg, url + 7) != NULL;
-		if (known)
-			r->forge = ts_forge_name(
-			    ts_config_project(cfg, url + 7)->forge);
-		ts_config_unref(cfg);
-		if (!known) {
+			return send_fixed(h, c, TS_FIXED_METHOD);
+		/* The request keeps this config (and its project) to the
+		 * end: a reload meanwhile does not change its answer. */
+		if (ts_project_name_valid(url + 7)) {
+			r->cfg = ts_server_config(s);
+			r->pr = ts_config_project(r->cfg, url + 7);
+		}
+		if (!r->pr) {
 			ts_metrics_request(s->metrics, "_unknown", "none",
 			                   "not_found");
-			return send_error(c, 404, "unknown project", true);
+			return send_fixed(h, c, TS_FIXED_UNKNOWN_PROJECT);
 		}
-		snprintf(r->project, sizeof(r->project), "%s", url + 7);
 		if (declared_too_large(c, h->max_body)) {
-			ts_metrics_request(s->metrics, r->project, r->forge,
+			ts_metrics_request(s->metrics, r->pr->name,
+			                   ts_forge_name(r->pr->forge),
 			                   "too_large");
 			r->answered = true;
-			return send_error(c, 413, "body too large", true);
+			return send_fixed(h, c, TS_FIXED_TOO_LARGE);
 		}
 		r->route = ROUTE_HOOK;
 		r->limit = h->max_body;
@@ -200,7 +212,7 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 	if (!strncmp(url, "/api/v1/", 8)) {
 		if (declared_too_large(c, API_BODY_MAX)) {
 			r->answered = true;
-			return send_error(c, 413, "body too large", true);
+			return send_fixed(h, c, TS_FIXED_TOO_LARGE);
 		}
 		r->route = ROUTE_API;
 		r->limit = API_BODY_MAX;
@@ -211,7 +223,7 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 	    (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
 		static const char ok[] = "{\"status\":\"ok\"}\n";
 		return send_reply(c, 200, "application/json", ok,
-		                  sizeof(ok) - 1, false);
+		                  sizeof(ok) - 1);
 	}
 	if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) {
 		te_error err = TE_ERROR_INIT;
@@ -221,11 +233,11 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 		if (ts_metrics_render(&res.body, s->metrics, s->queue, &err) <
 		    0)
 			ts_response_error(&res, 500, "cannot render metrics");
-		ret = send_response(c, &res);
+		ret = send_response(h, c, &res);
 		ts_response_dispose(&res);
 		return ret;
 	}
-	return send_error(c, 404, "not found", false);
+	return send_fixed(h, c, TS_FIXED_NOT_FOUND);
 }
 
 static void *submitter_main(void *arg)
@@ -291,7 +303,7 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 	if (r->route == ROUTE_HOOK) {
 		struct ts_hook_request hr = {header_of, c, r->body.ptr,
 		                             r->body.len};
-		if (ts_intake_begin(&res, h->server, r->project, &hr,
+		if (ts_intake_begin(&res, h->server, r->cfg, r->pr, &hr,
 		                    &r->job)) {
 			if (hand_over(h, c, r)) {
 				ts_response_dispose(&res);
@@ -311,7 +323,7 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 		       header_of(c, MHD_HTTP_HEADER_AUTHORIZATION), r->body.ptr,
 		       r->body.len);
 	}
-	ret = send_response(c, &res);
+	ret = send_response(h, c, &res);
 	ts_response_dispose(&res);
 	return ret;
 }
@@ -357,18 +369,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	}
 	if (r->state == REQ_READY) {
 		r->state = REQ_BODY;
-		return send_response(c, &r->res);
+		return send_response(h, c, &r->res);
 	}
 	if (r->state == REQ_QUEUED || r->answered || r->route == ROUTE_DISCARD)
 		return MHD_YES;
 	r->answered = true;
 	if (r->too_large) {
 		if (r->route == ROUTE_HOOK)
-			ts_metrics_request(h->server->metrics, r->project,
-			                   r->forge, "too_large");
-		return send_error(c, 413, "body too large", true);
+			ts_metrics_request(h->server->metrics, r->pr->name,
+			                   ts_forge_name(r->pr->forge),
+			                   "too_large");
+		return send_fixed(h, c, TS_FIXED_TOO_LARGE);
 	}
 	return complete(h, c, url, method, r);
+}
+
+static void restart_deadline(struct ts_http *h, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context) {
+		struct conn *k = ci->socket_context;
+		atomic_store(&k->deadline, time(NULL) + h->timeout);
+	}
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -376,39 +400,24 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct ts_http *h = cls;
 	struct req *r = *con_cls;
-	const union MHD_ConnectionInfo *ci;
 
 	(void)toe;
 	if (r) {
 		te_buf_dispose(&r->body);
 		ts_response_dispose(&r->res);
+		ts_config_unref(r->cfg);
 		free(r);
 		*con_cls = NULL;
 		atomic_fetch_sub(&h->active, 1);
 	}
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci && ci->socket_context) {
-		struct conn *k = ci->socket_context;
-		pthread_mutex_lock(&h->lock);
-		k->deadline = time(NULL) + h->timeout;
-		pthread_mutex_unlock(&h->lock);
-	}
+	restart_deadline(h, c);
 }
 
 /* Called when the request line is in: the request's deadline starts. */
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
 {
-	struct ts_http *h = cls;
-	const union MHD_ConnectionInfo *ci;
-
 	(void)uri;
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci && ci->socket_context) {
-		struct conn *k = ci->socket_context;
-		pthread_mutex_lock(&h->lock);
-		k->deadline = time(NULL) + h->timeout;
-		pthread_mutex_unlock(&h->lock);
-	}
+	restart_deadline(cls, c);
 	return NULL;
 }
 
@@ -428,7 +437,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c,
 			return;
 		}
 		k->fd = ci->connect_fd;
-		k->deadline = time(NULL) + h->timeout;
+		atomic_init(&k->deadline, time(NULL) + h->timeout);
 		pthread_mutex_lock(&h->lock);
 		k->next = h->conns;
 		if (h->conns)
@@ -464,11 +473,13 @@ static void *watchdog_main(void *arg)
 	while (!h->watchdog_stop) {
 		time_t now = time(NULL);
 		struct conn *k;
-		for (k = h->conns; k; k = k->next)
-			if (k->deadline < now) {
+		for (k = h->conns; k; k = k->next) {
+			time_t d = atomic_load(&k->deadline);
+			/* Unless a new request restarted it meanwhile. */
+			if (d < now && atomic_compare_exchange_strong(
+			                   &k->deadline, &d, (time_t)LONG_MAX))
 				shutdown(k->fd, SHUT_RDWR);
-				k->deadline = (time_t)LONG_MAX;
-			}
+		}
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
 		pthread_cond_timedwait(&h->watchdog_cond, &h->lock, &until);
@@ -510,6 +521,30 @@ static int write_port_file(const char *path, unsigned int port, te_error *err)
 	return 0;
 }
 
+static int build_fixed(struct ts_http *h, te_error *err)
+{
+	struct ts_response res;
+	int i, rc = 0;
+
+	ts_response_init(&res);
+	for (i = TS_FIXED_NONE + 1; i < TS_FIXED_COUNT; i++) {
+		/* Those two stop a client that may still be sending. */
+		bool close =
+		    i == TS_FIXED_UNKNOWN_PROJECT || i == TS_FIXED_TOO_LARGE;
+		ts_response_fixed_body(&res, (enum ts_fixed)i);
+		h->fixed[i].status = res.status;
+		h->fixed[i].r = new_response(res.content_type, res.body.ptr,
+		                             res.body.len, close);
+		if (!h->fixed[i].r) {
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
+			goto done;
+		}
+	}
+done:
+	ts_response_dispose(&res);
+	return rc;
+}
+
 static int auto_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -546,6 +581,8 @@ int ts_http_start(struct ts_server *s, const char *port_file, te_error *err)
 	pthread_cond_init(&h->task_cond, NULL);
 	atomic_init(&h->active, 0);
 	s->http = h;
+	if ((rc = build_fixed(h, err)) < 0)
+		goto done;
 	for (int i = 0; i < SUBMITTERS; i++) {
 		if (pthread_create(&h->submitters[i], NULL, submitter_main,
 		                   h) != 0)
@@ -636,6 +673,9 @@ void ts_http_stop(struct ts_server *s)
 	}
 	pthread_cond_destroy(&h->watchdog_cond);
 	pthread_mutex_destroy(&h->lock);
+	for (int i = 0; i < TS_FIXED_COUNT; i++)
+		if (h->fixed[i].r)
+			MHD_destroy_response(h->fixed[i].r);
 	free(h);
 	s->http = NULL;
 }

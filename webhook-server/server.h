@@ -45,11 +45,36 @@ struct ts_config *ts_server_config(struct ts_server *s);
 /* Install cfg (takes its reference) and drop the old one. */
 void ts_server_set_config(struct ts_server *s, struct ts_config *cfg);
 
+/*
+ * The answers that never vary.  The HTTP layer builds each one once, at
+ * start, from ts_response_fixed_body, and queues that same response for
+ * every request that gets it: no JSON encoding, no allocation.
+ */
+enum ts_fixed {
+	TS_FIXED_NONE = 0,
+	TS_FIXED_NOT_FOUND,         /* 404 not found */
+	TS_FIXED_UNKNOWN_PROJECT,   /* 404 unknown project */
+	TS_FIXED_METHOD,            /* 405 method not allowed */
+	TS_FIXED_TOO_LARGE,         /* 413 body too large */
+	TS_FIXED_MISSING_SIGNATURE, /* 401 */
+	TS_FIXED_BAD_SIGNATURE,     /* 401 */
+	/* 200 {"ignored":...} with the reasons forge*.c and intake.c give */
+	TS_FIXED_IGNORED_PING,
+	TS_FIXED_IGNORED_CREATE,
+	TS_FIXED_IGNORED_EVENT,
+	TS_FIXED_IGNORED_BRANCH_PUSH,
+	TS_FIXED_IGNORED_BRANCH_CREATED,
+	TS_FIXED_IGNORED_TAG_DELETED,
+	TS_FIXED_IGNORED_TAG_FILTERED,
+	TS_FIXED_COUNT
+};
+
 /* An HTTP answer built by the MHD-free handlers. */
 struct ts_response {
 	unsigned int status;
 	const char *content_type; /* static */
 	te_buf body;
+	enum ts_fixed fixed; /* not NONE: that answer, body left empty */
 };
 
 #define TS_RESPONSE_BODY_MAX (16 * 1024 * 1024)
@@ -62,12 +87,19 @@ void ts_response_reset(struct ts_response *res);
 /* {"error":"<msg>"} with the message JSON-escaped. */
 void ts_response_error(struct ts_response *res, unsigned int status,
                        const char *msg);
+/* Make res the fixed answer which: status and fixed set, no body. */
+void ts_response_fixed(struct ts_response *res, enum ts_fixed which);
+/* The status and body of a fixed answer, written out as the equivalent
+ * ts_response_error would (for the HTTP layer's start-up). */
+void ts_response_fixed_body(struct ts_response *res, enum ts_fixed which);
 
 /* POST /hooks/<project> with the whole body received, in two steps so
  * the HTTP threads never block on the disk: ts_intake_begin does the CPU
- * work (signature, parsing, matching) and either answers res and returns
- * false, or returns true with job filled; then ts_intake_finish (may
- * block: durable submit) answers res and releases job. */
+ * work (signature, parsing, matching) for pr, a project of cfg (both
+ * borrowed from the caller), and either answers res and returns false,
+ * or returns true with job filled (it takes its own reference on cfg);
+ * then ts_intake_finish (may block: durable submit) answers res and
+ * releases job. */
 struct ts_intake_job {
 	struct ts_config *cfg; /* reference held until finish */
 	const struct ts_project *pr;
@@ -75,13 +107,11 @@ struct ts_intake_job {
 };
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
-                     const char *project, const struct ts_hook_request *req,
+                     struct ts_config *cfg, const struct ts_project *pr,
+                     const struct ts_hook_request *req,
                      struct ts_intake_job *job);
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
                       struct ts_intake_job *job);
-/* Both steps at once. */
-void ts_intake(struct ts_response *res, struct ts_server *s,
-               const char *project, const struct ts_hook_request *req);
 
 /* Everything under /api/v1/; authorization may be NULL. */
 void ts_api(struct ts_response *res, struct ts_server *s, const char *method,

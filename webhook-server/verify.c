@@ -10,11 +10,17 @@
  */
 #include "verify.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+struct ts_hmac {
+	EVP_MAC_CTX *keyed; /* initialised with the key, never updated */
+};
 
 static int hexval(char c)
 {
@@ -37,25 +43,72 @@ static bool mac(unsigned char out[32], const void *key, size_t keylen,
 	return outlen == 32;
 }
 
-bool ts_hmac_sha256_hex_ok(const void *key, size_t keylen, const void *data,
-                           size_t len, const char *hex, size_t hexlen)
+/* 64 hex digits into out[32]. */
+static bool unhex32(unsigned char out[32], const char *hex, size_t hexlen)
 {
-	unsigned char want[32], got[32];
 	size_t i;
 	int bad = 0;
 
-	if (!hex || hexlen != 64 || keylen > (size_t)0x7fffffff)
+	if (!hex || hexlen != 64)
 		return false;
 	for (i = 0; i < 32; i++) {
 		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
 		bad |= (hi < 0) | (lo < 0);
-		got[i] = (unsigned char)(((hi & 15) << 4) | (lo & 15));
+		out[i] = (unsigned char)(((hi & 15) << 4) | (lo & 15));
 	}
-	if (bad)
+	return !bad;
+}
+
+int ts_hmac_new(struct ts_hmac **out, const void *key, size_t keylen,
+                te_error *err)
+{
+	char digest[] = "SHA256"; /* OSSL_PARAM takes a non-const pointer */
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+	    OSSL_PARAM_construct_end()};
+	struct ts_hmac *k = calloc(1, sizeof(*k));
+	EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	int rc = 0;
+
+	*out = NULL;
+	if (!k || !hmac || !(k->keyed = EVP_MAC_CTX_new(hmac)) ||
+	    !EVP_MAC_init(k->keyed, key, keylen, params)) {
+		rc = te_error_set(err, TE_ERROR, "cannot set up HMAC-SHA256");
+		ts_hmac_free(k);
+		goto done;
+	}
+	*out = k;
+done:
+	EVP_MAC_free(hmac);
+	return rc;
+}
+
+void ts_hmac_free(struct ts_hmac *k)
+{
+	if (!k)
+		return;
+	EVP_MAC_CTX_free(k->keyed);
+	free(k);
+}
+
+bool ts_hmac_hex_ok(const struct ts_hmac *k, const void *data, size_t len,
+                    const char *hex, size_t hexlen)
+{
+	unsigned char want[32], got[32];
+	EVP_MAC_CTX *c;
+	size_t outlen = 0;
+	bool ok;
+
+	if (!unhex32(got, hex, hexlen))
 		return false;
-	if (!mac(want, key, keylen, data, len))
+	/* A copy of the keyed context starts where a fresh HMAC would be
+	 * after the key setup; k itself is never written. */
+	if (!(c = EVP_MAC_CTX_dup(k->keyed)))
 		return false;
-	return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
+	ok = EVP_MAC_update(c, data, len) &&
+	     EVP_MAC_final(c, want, &outlen, sizeof(want)) && outlen == 32;
+	EVP_MAC_CTX_free(c);
+	return ok && CRYPTO_memcmp(want, got, sizeof(want)) == 0;
 }
 
 void ts_hmac_sha256_hex(char out[65], const void *key, size_t keylen,

@@ -86,6 +86,34 @@ static void set_body(struct fake *f, const char *s)
 
 /* ---- signatures ------------------------------------------------------ */
 
+/* ts_forge_verify with key prepared as the server does at config load. */
+static ts_auth verify(ts_forge forge, const char *key, size_t keylen,
+                      const struct ts_hook_request *r)
+{
+	te_error err = TE_ERROR_INIT;
+	struct ts_hmac *hmac = NULL;
+	ts_auth auth;
+
+	assert_int_equal(ts_hmac_new(&hmac, key, keylen, &err), 0);
+	auth = ts_forge_verify(forge, key, keylen, hmac, r);
+	ts_hmac_free(hmac);
+	return auth;
+}
+
+/* ts_hmac_hex_ok with a key prepared for the call. */
+static bool hex_ok(const char *key, const char *body, const char *hex,
+                   size_t hexlen)
+{
+	te_error err = TE_ERROR_INIT;
+	struct ts_hmac *hmac = NULL;
+	bool ok;
+
+	assert_int_equal(ts_hmac_new(&hmac, key, strlen(key), &err), 0);
+	ok = ts_hmac_hex_ok(hmac, body, strlen(body), hex, hexlen);
+	ts_hmac_free(hmac);
+	return ok;
+}
+
 static void github_published_vector(void **state)
 {
 	const char *key = "It's a Secret to Everybody";
@@ -93,12 +121,12 @@ static void github_published_vector(void **state)
 	char hex[65];
 
 	(void)state;
-	assert_true(ts_hmac_sha256_hex_ok(
-	    key, strlen(key), body, strlen(body),
+	assert_true(hex_ok(
+	    key, body,
 	    "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
 	    64));
-	assert_true(ts_hmac_sha256_hex_ok(
-	    key, strlen(key), body, strlen(body),
+	assert_true(hex_ok(
+	    key, body,
 	    "757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17",
 	    64));
 	ts_hmac_sha256_hex(hex, key, strlen(key), body, strlen(body));
@@ -106,16 +134,15 @@ static void github_published_vector(void **state)
 	    hex,
 	    "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
 	/* odd length, non-hex, truncated */
-	assert_false(ts_hmac_sha256_hex_ok(
-	    key, strlen(key), body, strlen(body),
+	assert_false(hex_ok(
+	    key, body,
 	    "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1",
 	    63));
-	assert_false(ts_hmac_sha256_hex_ok(
-	    key, strlen(key), body, strlen(body),
+	assert_false(hex_ok(
+	    key, body,
 	    "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043ezz",
 	    64));
-	assert_false(
-	    ts_hmac_sha256_hex_ok(key, strlen(key), body, strlen(body), "", 0));
+	assert_false(hex_ok(key, body, "", 0));
 }
 
 static void github_signature_cases(void **state)
@@ -132,40 +159,33 @@ static void github_signature_cases(void **state)
 	(void)state;
 	load(&f, "github-push-tag.json");
 	r = req_of(&f);
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
-	    TS_AUTH_OK);
+	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	                 TS_AUTH_OK);
 	/* wrong secret */
-	assert_int_equal(ts_forge_verify(TS_FORGE_GITHUB, "other", 5, &r),
-	                 TS_AUTH_BAD);
+	assert_int_equal(verify(TS_FORGE_GITHUB, "other", 5, &r), TS_AUTH_BAD);
 	/* one flipped byte of the body */
 	f.body[10] ^= 1;
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
-	    TS_AUTH_BAD);
+	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	                 TS_AUTH_BAD);
 	f.body[10] ^= 1;
 	/* wrong algorithm prefix */
 	f.h[2].value = "sha1=96d30789cb284d0d1daed61555d74e1b37924dfdbcf598bf40"
 	               "287570a5e93ce9";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
-	    TS_AUTH_BAD);
+	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	                 TS_AUTH_BAD);
 	f.h[2].value = "96d30789cb284d0d1daed61555d74e1b37924dfdbcf598bf4028757"
 	               "0a5e93ce9";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
-	    TS_AUTH_BAD);
+	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	                 TS_AUTH_BAD);
 	/* empty digest (hook without secret) and missing header */
 	f.h[2].value = "sha256=";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
-	    TS_AUTH_MISSING);
+	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	                 TS_AUTH_MISSING);
 	/* only the legacy sha1 header: not enough */
 	f.h[2].name = "X-Hub-Signature";
 	f.h[2].value = "sha1=81ec10fc6d6cb97f470ed0672e829f9da90c8196";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
-	    TS_AUTH_MISSING);
+	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	                 TS_AUTH_MISSING);
 	free(f.body);
 }
 
@@ -180,25 +200,20 @@ static void gitlab_token_cases(void **state)
 	(void)state;
 	load(&f, "gitlab-tag-push.json");
 	r = req_of(&f);
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
-	    TS_AUTH_OK);
+	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	                 TS_AUTH_OK);
 	f.h[1].value = "test-secret-not-for-productioN";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
-	    TS_AUTH_BAD);
+	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	                 TS_AUTH_BAD);
 	f.h[1].value = "test-secret";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
-	    TS_AUTH_BAD);
+	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	                 TS_AUTH_BAD);
 	f.h[1].value = "";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
-	    TS_AUTH_MISSING);
+	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	                 TS_AUTH_MISSING);
 	f.h[1].name = "X-Other";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
-	    TS_AUTH_MISSING);
+	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	                 TS_AUTH_MISSING);
 	free(f.body);
 }
 
@@ -216,31 +231,26 @@ static void gitea_signature_cases(void **state)
 	(void)state;
 	load(&f, "gitea-tag-push.json");
 	r = req_of(&f);
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
-	    TS_AUTH_OK);
+	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	                 TS_AUTH_OK);
 	f.h[2].name = "X-Forgejo-Signature";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
-	    TS_AUTH_OK);
+	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	                 TS_AUTH_OK);
 	f.h[2].name = "X-Hub-Signature-256";
 	f.h[2].value = "sha256=d91510cf7c2a577fe01f39ba60ac887c70aef388c83ab53e"
 	               "c2a17a36b0761c14";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
-	    TS_AUTH_OK);
+	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	                 TS_AUTH_OK);
 	/* a hook without a secret sends empty digests */
 	f.h[2].name = "X-Gitea-Signature";
 	f.h[2].value = "";
 	f.h[3].name = "X-Hub-Signature-256";
 	f.h[3].value = "sha256=";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
-	    TS_AUTH_MISSING);
+	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	                 TS_AUTH_MISSING);
 	f.h[2].value = "00";
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
-	    TS_AUTH_BAD);
+	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	                 TS_AUTH_BAD);
 	free(f.body);
 }
 
@@ -271,9 +281,8 @@ static void gitea_form_body(void **state)
 		         : sprintf(p, "%c", *q);
 	set_body(&f, form);
 	r = req_of(&f);
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
-	    TS_AUTH_OK);
+	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	                 TS_AUTH_OK);
 	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITEA, &r, &err), 0);
 	assert_true(ev.is_tag);
 	assert_string_equal(ev.tag, "v1.0.0");
@@ -301,9 +310,8 @@ static void github_form_body(void **state)
 	ts_hmac_sha256_hex(sig + 7, secret, strlen(secret), form, strlen(form));
 	set_body(&f, form);
 	r = req_of(&f);
-	assert_int_equal(
-	    ts_forge_verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
-	    TS_AUTH_OK);
+	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	                 TS_AUTH_OK);
 	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err), 0);
 	assert_false(ev.is_tag);
 	assert_string_equal(ev.ignored, "ping");
