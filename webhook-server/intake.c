@@ -107,50 +107,85 @@ static void ignored(struct ts_response *res, const char *reason)
 	set_json(res, 200, json_pack("{s:s}", "ignored", reason));
 }
 
-void ts_submit(struct ts_response *res, struct ts_server *s,
-               const struct ts_project *pr, const char *tag, const char *commit,
-               const char *delivery, const char *source)
+bool ts_submission_record(struct ts_response *res, struct ts_server *s,
+                          struct ts_submission *sub)
 {
-	char id[TE_JOB_ID_MAX], key[TS_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2];
-	te_job_request req = {pr->name, tag, commit, NULL, source};
+	te_job_request req = {sub->pr->name, sub->tag, sub->commit, NULL,
+	                      sub->source};
 	te_error err = TE_ERROR_INIT;
-	te_job *job = NULL;
-	bool existed = false;
-	const char *state = "queued";
 
-	if (delivery && *delivery) {
+	if (sub->delivery && *sub->delivery) {
 		/* Delivery ids are per forge, not global: scope them. */
-		snprintf(key, sizeof(key), "%s/%s", pr->name, delivery);
-		req.delivery_id = key;
+		snprintf(sub->key, sizeof(sub->key), "%s/%s", sub->pr->name,
+		         sub->delivery);
+		req.delivery_id = sub->key;
 	}
-	if (te_queue_submit(id, &existed, s->queue, &req, (int64_t)time(NULL),
-	                    &err) < 0) {
+	if (te_queue_submit_nowait(sub->id, &sub->existed, &sub->ticket,
+	                           s->queue, &req, (int64_t)time(NULL),
+	                           &err) < 0) {
 		ts_logkv(TE_LOG_ERROR, "cannot queue the job", "project",
-		         pr->name, "tag", tag, "error", err.msg, NULL);
+		         sub->pr->name, "tag", sub->tag, "error", err.msg,
+		         NULL);
+		ts_response_error(res, 500, "cannot queue the job");
+		return false;
+	}
+	return true;
+}
+
+void ts_submission_answer(struct ts_response *res, struct ts_server *s,
+                          const struct ts_submission *sub, int wait_rc)
+{
+	const char *state = "queued";
+	te_error err = TE_ERROR_INIT;
+	unsigned long dropped;
+	te_job *job = NULL;
+
+	if (wait_rc < 0) {
+		/* The queue logged nothing: say which job is in doubt. */
+		ts_logkv(TE_LOG_ERROR, "cannot queue the job", "project",
+		         sub->pr->name, "tag", sub->tag, "job", sub->id,
+		         "error", "the queue's sync failed", NULL);
 		ts_response_error(res, 500, "cannot queue the job");
 		return;
 	}
-	if (existed) {
-		unsigned long dropped;
-		if (te_queue_get(&job, s->queue, id, &err) == 0 && job)
+	if (sub->existed) {
+		if (te_queue_get(&job, s->queue, sub->id, &err) == 0 && job)
 			state = te_job_state_str(job->state);
 		/* Replays of one signed delivery are cheap to send: bound
 		 * the log lines they cost. */
 		if (ts_log_allow(3, &dropped))
 			ts_logkv(TE_LOG_INFO, "duplicate delivery", "project",
-			         pr->name, "tag", tag, "commit", commit, "job",
-			         id, "source", source, NULL);
+			         sub->pr->name, "tag", sub->tag, "commit",
+			         sub->commit, "job", sub->id, "source",
+			         sub->source, NULL);
 		set_json(res, 202,
-		         json_pack("{s:s,s:s,s:b}", "job", id, "status", state,
-		                   "duplicate", 1));
+		         json_pack("{s:s,s:s,s:b}", "job", sub->id, "status",
+		                   state, "duplicate", 1));
 		te_job_free(job);
 		return;
 	}
-	ts_logkv(TE_LOG_INFO, "job queued", "project", pr->name, "tag", tag,
-	         "commit", commit, "job", id, "source", source, "delivery",
-	         delivery, NULL);
+	ts_logkv(TE_LOG_INFO, "job queued", "project", sub->pr->name, "tag",
+	         sub->tag, "commit", sub->commit, "job", sub->id, "source",
+	         sub->source, "delivery", sub->delivery, NULL);
 	ts_workers_wake(s);
-	set_json(res, 202, json_pack("{s:s,s:s}", "job", id, "status", state));
+	set_json(res, 202,
+	         json_pack("{s:s,s:s}", "job", sub->id, "status", state));
+}
+
+void ts_submit(struct ts_response *res, struct ts_server *s,
+               const struct ts_project *pr, const char *tag, const char *commit,
+               const char *delivery, const char *source)
+{
+	struct ts_submission sub = {.pr = pr,
+	                            .tag = tag,
+	                            .commit = commit,
+	                            .delivery = delivery,
+	                            .source = source};
+	te_error err = TE_ERROR_INIT;
+
+	if (ts_submission_record(res, s, &sub))
+		ts_submission_answer(
+		    res, s, &sub, te_queue_wait(s->queue, &sub.ticket, &err));
 }
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
@@ -217,11 +252,22 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		result = "ignored";
 		goto done;
 	}
-	/* A submit is due: hand the event and the config over. */
+	/* A submit is due: record it; the event and the config go to job. */
+	memset(job, 0, sizeof(*job));
+	job->ev = ev;
+	memset(&ev, 0, sizeof(ev));
+	job->sub.pr = pr;
+	job->sub.tag = job->ev.tag;
+	job->sub.commit = job->ev.commit;
+	job->sub.delivery = job->ev.delivery;
+	job->sub.source = ts_forge_name(pr->forge);
+	if (!ts_submission_record(res, s, &job->sub)) {
+		result = "error";
+		ts_hook_event_dispose(&job->ev);
+		goto done;
+	}
 	ts_config_ref(cfg);
 	job->cfg = cfg;
-	job->pr = pr;
-	job->ev = ev;
 	return true;
 done:
 	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
@@ -231,16 +277,14 @@ done:
 }
 
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
-                      struct ts_intake_job *job)
+                      struct ts_intake_job *job, int wait_rc)
 {
-	const struct ts_project *pr = job->pr;
+	const struct ts_project *pr = job->sub.pr;
 
-	ts_submit(res, s, pr, job->ev.tag, job->ev.commit, job->ev.delivery,
-	          ts_forge_name(pr->forge));
+	ts_submission_answer(res, s, &job->sub, wait_rc);
 	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
 	                   res->status == 202 ? "accepted" : "error");
 	ts_hook_event_dispose(&job->ev);
 	ts_config_unref(job->cfg);
 	job->cfg = NULL;
-	job->pr = NULL;
 }

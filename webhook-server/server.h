@@ -93,17 +93,44 @@ void ts_response_fixed(struct ts_response *res, enum ts_fixed which);
  * ts_response_error would (for the HTTP layer's start-up). */
 void ts_response_fixed_body(struct ts_response *res, enum ts_fixed which);
 
-/* POST /hooks/<project> with the whole body received, in two steps so
- * the HTTP threads never block on the disk: ts_intake_begin does the CPU
- * work (signature, parsing, matching) for pr, a project of cfg (both
- * borrowed from the caller), and either answers res and returns false,
- * or returns true with job filled (it takes its own reference on cfg);
- * then ts_intake_finish (may block: durable submit) answers res and
- * releases job. */
+/*
+ * A submit in two steps, so that no HTTP thread waits for the disk:
+ * ts_submission_record puts the job in the queue (te_queue_submit_nowait)
+ * and, unless it answered res with an error and returned false, leaves
+ * in sub->ticket what must be synced; whoever waits for that ticket
+ * (te_queue_wait, one wait for many submissions) then calls
+ * ts_submission_answer with the wait's result.  The strings are borrowed
+ * until then.
+ */
+struct ts_submission {
+	const struct ts_project *pr;
+	const char *tag, *commit, *delivery, *source;
+	char key[TS_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2]; /* delivery id */
+	char id[TE_JOB_ID_MAX];
+	bool existed;
+	te_queue_ticket ticket;
+};
+
+bool ts_submission_record(struct ts_response *res, struct ts_server *s,
+                          struct ts_submission *sub);
+void ts_submission_answer(struct ts_response *res, struct ts_server *s,
+                          const struct ts_submission *sub, int wait_rc);
+
+/* Both steps and the wait (the API): status 202 or 500. */
+void ts_submit(struct ts_response *res, struct ts_server *s,
+               const struct ts_project *pr, const char *tag, const char *commit,
+               const char *delivery, const char *source);
+
+/* POST /hooks/<project> with the whole body received: ts_intake_begin
+ * does the CPU work (signature, parsing, matching) for pr, a project of
+ * cfg (both borrowed from the caller), and either answers res and
+ * returns false, or returns true with job filled (it takes its own
+ * reference on cfg) and job->sub recorded; the caller waits for
+ * job->sub.ticket and ts_intake_finish answers res and releases job. */
 struct ts_intake_job {
 	struct ts_config *cfg; /* reference held until finish */
-	const struct ts_project *pr;
 	struct ts_hook_event ev;
+	struct ts_submission sub; /* pointing into ev */
 };
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
@@ -111,17 +138,12 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
                      const struct ts_hook_request *req,
                      struct ts_intake_job *job);
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
-                      struct ts_intake_job *job);
+                      struct ts_intake_job *job, int wait_rc);
 
 /* Everything under /api/v1/; authorization may be NULL. */
 void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
             const char *url, const char *authorization, const char *body,
             size_t body_len);
-
-/* Submit a job (shared by intake and the API): status 202 or 500. */
-void ts_submit(struct ts_response *res, struct ts_server *s,
-               const struct ts_project *pr, const char *tag, const char *commit,
-               const char *delivery, const char *source);
 
 int ts_workers_start(struct ts_server *s, int n, te_error *err);
 void ts_workers_wake(struct ts_server *s);

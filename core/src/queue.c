@@ -79,6 +79,7 @@ struct qjob {
 struct map_ent {
 	char *key; /* owned; NULL = empty slot */
 	struct qjob *job;
+	size_t hash; /* of key: growing never reads the keys again */
 };
 
 /* Open addressing, linear probing, backward-shift deletion. */
@@ -492,11 +493,13 @@ static size_t hash_str(const char *s)
 	return (size_t)(h ^ (h >> 29));
 }
 
-static struct map_ent *map_slot(const struct map *m, const char *key)
+static struct map_ent *map_slot(const struct map *m, const char *key,
+                                size_t hash)
 {
-	size_t mask = m->cap - 1, i = hash_str(key) & mask;
+	size_t mask = m->cap - 1, i = hash & mask;
 
-	while (m->ents[i].key && strcmp(m->ents[i].key, key) != 0)
+	while (m->ents[i].key &&
+	       (m->ents[i].hash != hash || strcmp(m->ents[i].key, key) != 0))
 		i = (i + 1) & mask;
 	return &m->ents[i];
 }
@@ -507,7 +510,7 @@ static struct qjob *map_get(const struct map *m, const char *key)
 
 	if (m->cap == 0)
 		return NULL;
-	e = map_slot(m, key);
+	e = map_slot(m, key, hash_str(key));
 	return e->key ? e->job : NULL;
 }
 
@@ -521,9 +524,18 @@ static int map_grow(struct map *m, te_error *err)
 	bigger.ents = calloc(bigger.cap, sizeof(*bigger.ents));
 	if (!bigger.ents)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	for (i = 0; i < m->cap; i++)
-		if (m->ents[i].key)
-			*map_slot(&bigger, m->ents[i].key) = m->ents[i];
+	/* Keys are distinct: each goes to the first free slot of its
+	 * cluster, found from the stored hash alone. */
+	for (i = 0; i < m->cap; i++) {
+		size_t mask = bigger.cap - 1, j;
+
+		if (!m->ents[i].key)
+			continue;
+		for (j = m->ents[i].hash & mask; bigger.ents[j].key;
+		     j = (j + 1) & mask)
+			;
+		bigger.ents[j] = m->ents[i];
+	}
 	free(m->ents);
 	*m = bigger;
 	return 0;
@@ -533,6 +545,7 @@ static int map_grow(struct map *m, te_error *err)
 static int map_put(struct map *m, const char *key, struct qjob *job,
                    te_error *err)
 {
+	size_t hash = hash_str(key);
 	struct map_ent *e;
 	char *k;
 	int rc;
@@ -545,9 +558,10 @@ static int map_put(struct map *m, const char *key, struct qjob *job,
 	k = te_strdup(key, err);
 	if (!k)
 		return err->code;
-	e = map_slot(m, key);
+	e = map_slot(m, key, hash);
 	e->key = k;
 	e->job = job;
+	e->hash = hash;
 	m->count++;
 	return 0;
 }
@@ -559,7 +573,7 @@ static void map_del(struct map *m, const char *key)
 	if (m->cap == 0)
 		return;
 	mask = m->cap - 1;
-	i = (size_t)(map_slot(m, key) - m->ents);
+	i = (size_t)(map_slot(m, key, hash_str(key)) - m->ents);
 	if (!m->ents[i].key)
 		return;
 	free(m->ents[i].key);
@@ -568,7 +582,7 @@ static void map_del(struct map *m, const char *key)
 	/* Backward shift: move later entries of the cluster into the hole
 	 * when their home slot does not lie cyclically in (i, j]. */
 	for (j = (i + 1) & mask; m->ents[j].key; j = (j + 1) & mask) {
-		home = hash_str(m->ents[j].key) & mask;
+		home = m->ents[j].hash & mask;
 		if ((j > i && (home <= i || home > j)) ||
 		    (j < i && (home <= i && home > j))) {
 			m->ents[i] = m->ents[j];
