@@ -689,6 +689,10 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 		} else if (!strcmp(k, "retry_delay")) {
 			rc = get_uint(&v, p, vn, "retry_delay", 1, 86400, err);
 			cfg->retry_delay = (unsigned)v;
+		} else if (!strcmp(k, "job_retention_days")) {
+			rc = get_uint(&v, p, vn, "job_retention_days", 0, 36500,
+			              err);
+			cfg->job_retention_days = (unsigned)v;
 		} else if (!strcmp(k, "projects")) {
 			rc = parse_projects(cfg, p, vn, err);
 		} else {
@@ -762,6 +766,7 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
 	cfg->shutdown_timeout = 60;
 	cfg->max_attempts = 5;
 	cfg->retry_delay = 30;
+	cfg->job_retention_days = 90;
 	slash = strrchr(filename, '/');
 	if (slash) {
 		p.dir = strndup(filename, (size_t)(slash - filename));

@@ -67,12 +67,13 @@ struct ts_config {
 	char *admin_token; /* NULL: the API answers 401 to everyone */
 	size_t admin_token_len;
 	ts_log_format log_format;
-	size_t max_body;           /* bytes; default 25 MiB */
-	unsigned request_timeout;  /* seconds for a whole request; 10 */
-	unsigned shutdown_timeout; /* seconds to wait for running jobs; 60 */
-	int http_threads;          /* MHD thread pool size; 0 = auto */
-	int max_attempts;          /* export attempts per job; 5 */
-	unsigned retry_delay;      /* seconds, doubled per attempt; 30 */
+	size_t max_body;             /* bytes; default 25 MiB */
+	unsigned request_timeout;    /* seconds for a whole request; 10 */
+	unsigned shutdown_timeout;   /* seconds to wait for running jobs; 60 */
+	int http_threads;            /* MHD thread pool size; 0 = auto */
+	int max_attempts;            /* export attempts per job; 5 */
+	unsigned retry_delay;        /* seconds, doubled per attempt; 30 */
+	unsigned job_retention_days; /* finished jobs kept; 90, 0 = all */
 	size_t nprojects;
 	struct ts_project *projects;
 };

@@ -3,10 +3,13 @@
  *
  *   tagexport-server --config FILE [--port-file FILE] [--check]
  *
- * Signals are blocked in every thread and taken here with sigwait:
+ * Signals are blocked in every thread and taken here with sigtimedwait:
  *   SIGHUP           reload the config (the old one stays on error)
  *   SIGTERM, SIGINT  stop intake, let running jobs finish for
  *                    shutdown_timeout seconds, requeue the rest, exit 0
+ * Between signals, at start-up and then hourly, finished jobs older than
+ * job_retention_days are pruned from the queue, so years of tags do not
+ * pile up in memory.
  * Crash safety does not depend on any of this: accepted jobs are on disk
  * before the 202, and jobs found "running" at start-up run again.
  */
@@ -72,6 +75,29 @@ static int mkdir_state(const char *base, const char *sub, te_error *err)
 		return te_error_set_errno(err, TE_EIO, errno,
 		                          "cannot create %s", path);
 	return 0;
+}
+
+#define PRUNE_INTERVAL 3600 /* seconds */
+
+static void prune(struct ts_server *s)
+{
+	struct ts_config *cfg = ts_server_config(s);
+	int64_t days = cfg->job_retention_days;
+	te_error err = TE_ERROR_INIT;
+	size_t removed = 0;
+	char n[24];
+
+	ts_config_unref(cfg);
+	if (days == 0)
+		return;
+	if (te_queue_prune(&removed, s->queue,
+	                   (int64_t)time(NULL) - days * 86400, &err) < 0)
+		ts_logkv(TE_LOG_ERROR, "cannot prune finished jobs", "error",
+		         err.msg, NULL);
+	if (removed == 0)
+		return;
+	snprintf(n, sizeof(n), "%zu", removed);
+	ts_logkv(TE_LOG_INFO, "finished jobs pruned", "count", n, NULL);
 }
 
 static void reload(struct ts_server *s, const char *path)
@@ -187,9 +213,16 @@ int main(int argc, char **argv)
 	ts_logkv(TE_LOG_INFO, "tagexport-server started", "version", TE_VERSION,
 	         NULL);
 
+	prune(&srv);
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		struct timespec interval = {PRUNE_INTERVAL, 0};
+
+		sig = sigtimedwait(&sigs, NULL, &interval);
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				prune(&srv);
 			continue;
+		}
 		if (sig == SIGHUP) {
 			reload(&srv, config_path);
 			continue;

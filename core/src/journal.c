@@ -213,8 +213,10 @@ static int replay_file(te_journal_seg *seg, int fd, te_journal_line_fn fn,
 			size_t end = (size_t)(nl - buf);
 
 			if (!skipping && end > start) {
-				rc =
-				    fn(ctx, seg, buf + start, end - start, err);
+				te_journal_pos pos = {
+				    seg->num, (uint64_t)off - used + start};
+				rc = fn(ctx, seg, &pos, buf + start,
+				        end - start, err);
 				if (rc < 0)
 					goto done;
 				if (rc > 0)
@@ -400,8 +402,9 @@ void te_journal_rotate(te_journal *j)
 	reap(j);
 }
 
-int te_journal_append(te_journal_seg **seg, uint64_t *gen, te_journal *j,
-                      const char *line, size_t len, te_error *err)
+int te_journal_append(te_journal_seg **seg, te_journal_pos *pos, uint64_t *gen,
+                      te_journal *j, const char *line, size_t len,
+                      te_error *err)
 {
 	te_journal_seg *cur = j->tail;
 	int saved;
@@ -410,6 +413,8 @@ int te_journal_append(te_journal_seg **seg, uint64_t *gen, te_journal *j,
 		return te_error_set(err, TE_EIO,
 		                    "queue: no writable journal segment");
 	if (write_all(cur->fd, line, len) == 0) {
+		pos->seg = cur->num;
+		pos->off = cur->size;
 		cur->size += len;
 		cur->last_gen = *gen = ++j->appended_gen;
 		cur->held++;
@@ -473,6 +478,58 @@ void te_journal_release(te_journal *j, te_journal_seg *seg)
 		seg->held--;
 	if (seg->held == 0 && seg->sealed)
 		reap(j);
+}
+
+static int cmp_pos(const void *a, const void *b)
+{
+	const te_journal_pos *x = a, *y = b;
+
+	if (x->seg != y->seg)
+		return x->seg < y->seg ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Cancel the lines of one segment: pos[0..n) all in pos[0].seg. */
+static int cancel_in(te_journal *j, const te_journal_pos *pos, size_t n,
+                     te_error *err)
+{
+	char name[SEG_NAME_MAX];
+	size_t i;
+	int fd, rc = 0;
+
+	seg_name(name, pos[0].seg);
+	fd = openat(j->dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* deleted: its lines are gone */
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno,
+		                          "queue: cannot open %s", name);
+	for (i = 0; i < n && rc == 0; i++)
+		if (pwrite(fd, "x", 1, (off_t)pos[i].off) != 1)
+			rc = te_error_set_errno(err, TE_EIO, errno,
+			                        "queue: cannot write %s", name);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno,
+		                        "queue: cannot sync %s", name);
+	close(fd);
+	return rc;
+}
+
+int te_journal_cancel(te_journal *j, te_journal_pos *pos, size_t n,
+                      te_error *err)
+{
+	size_t i = 0, k;
+	int rc = 0;
+
+	if (n > 1)
+		qsort(pos, n, sizeof(*pos), cmp_pos);
+	while (rc == 0 && i < n) {
+		for (k = i; k < n && pos[k].seg == pos[i].seg; k++)
+			;
+		rc = cancel_in(j, pos + i, k - i, err);
+		i = k;
+	}
+	return rc;
 }
 
 void te_journal_free(te_journal *j)

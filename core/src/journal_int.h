@@ -37,11 +37,19 @@ typedef struct te_journal_seg te_journal_seg;
 /* Longest line replayed; a longer one is skipped as not ours. */
 #define TE_JOURNAL_LINE_MAX (1024 * 1024)
 
+/* Where a line is: its segment's number and its offset in that file.
+ * Numbers are never reused while a te_journal exists. */
+typedef struct te_journal_pos {
+	uint64_t seg;
+	uint64_t off;
+} te_journal_pos;
+
 /* Called for each complete line at open, oldest first (without its
  * "\n").  Return 1 to hold the line (see above), 0 to drop it, or a
  * negative error code to abort the open. */
 typedef int (*te_journal_line_fn)(void *ctx, te_journal_seg *seg,
-                                  const char *line, size_t len, te_error *err);
+                                  const te_journal_pos *pos, const char *line,
+                                  size_t len, te_error *err);
 
 /* Replay every segment in dirfd (borrowed; must stay open until
  * te_journal_free) through fn.  Appends are possible only after
@@ -52,12 +60,13 @@ int te_journal_open(te_journal **out, int dirfd, pthread_mutex_t *mu,
 /* Delete the segments nothing holds and start a new, durable segment. */
 int te_journal_start(te_journal *j, te_error *err);
 
-/* Append line (ending in "\n") with one write: on success *seg and *gen
- * name it and the line is held.  A failed write is cut off again; if
- * that fails too, the segment is sealed so no later line follows a torn
- * one. */
-int te_journal_append(te_journal_seg **seg, uint64_t *gen, te_journal *j,
-                      const char *line, size_t len, te_error *err);
+/* Append line (ending in "\n") with one write: on success *seg, *pos
+ * and *gen name it and the line is held.  A failed write is cut off
+ * again; if that fails too, the segment is sealed so no later line
+ * follows a torn one. */
+int te_journal_append(te_journal_seg **seg, te_journal_pos *pos, uint64_t *gen,
+                      te_journal *j, const char *line, size_t len,
+                      te_error *err);
 
 /* Return once line generation gen is on disk.  Concurrent callers share
  * one fdatasync per segment (group commit). */
@@ -71,6 +80,14 @@ void te_journal_rotate(te_journal *j);
 
 /* The held line in seg is no longer needed (its job file is durable). */
 void te_journal_release(te_journal *j, te_journal_seg *seg);
+
+/* Make the lines at pos (n of them, sorted here) unreadable for good:
+ * their first byte is overwritten and the segments synced, so no replay
+ * brings their jobs back (for jobs the queue forgets).  Lines whose
+ * segment is already deleted are gone anyway.  Called WITHOUT the
+ * mutex: it writes only bytes that no append touches again. */
+int te_journal_cancel(te_journal *j, te_journal_pos *pos, size_t n,
+                      te_error *err);
 
 void te_journal_free(te_journal *j);
 

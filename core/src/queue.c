@@ -72,6 +72,8 @@ struct qjob {
 	uint64_t gen;        /* renamed_gen of the last update write */
 	uint64_t jgen;       /* journal generation of its submit line */
 	te_journal_seg *seg; /* holds its line while that is its only record */
+	te_journal_pos jpos; /* where its submit line is, when has_jpos */
+	bool has_jpos;
 	bool busy;
 	bool dirty; /* loaded as running, must be rewritten as queued */
 };
@@ -1072,8 +1074,9 @@ done:
 /* One journal line at open (invariant 5): the job it recorded, held
  * until its file is loaded or written.  A line that is not a valid job,
  * or repeats a known id, is dropped. */
-static int replay_line(void *ctx, te_journal_seg *seg, const char *line,
-                       size_t len, te_error *err)
+static int replay_line(void *ctx, te_journal_seg *seg,
+                       const te_journal_pos *pos, const char *line, size_t len,
+                       te_error *err)
 {
 	te_queue *q = ctx;
 	char id[TE_JOB_ID_MAX];
@@ -1107,6 +1110,8 @@ static int replay_line(void *ctx, te_journal_seg *seg, const char *line,
 		return err->code;
 	}
 	j->seg = seg;
+	j->jpos = *pos;
+	j->has_jpos = true;
 	return 1;
 }
 
@@ -1349,11 +1354,13 @@ int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX], bool *existed,
 	if (rc < 0)
 		goto unlock;
 	/* Invariant 4: one write under the lock; the sync is shared. */
-	rc = te_journal_append(&j->seg, &gen, q->journal, line, len, err);
+	rc = te_journal_append(&j->seg, &j->jpos, &gen, q->journal, line, len,
+	                       err);
 	if (rc < 0) {
 		remove_job(q, j);
 		goto unlock;
 	}
+	j->has_jpos = true;
 	j->jgen = ticket->journal_gen = gen;
 	memcpy(id_out, j->job.id, TE_JOB_ID_MAX);
 	j = NULL; /* owned by the queue now */
@@ -1713,6 +1720,72 @@ void te_queue_counts(size_t counts[4], te_queue *q)
 		if ((unsigned)q->jobs[i]->job.state < 4)
 			counts[q->jobs[i]->job.state]++;
 	pthread_mutex_unlock(&q->mu);
+}
+
+static bool prunable(const struct qjob *j, int64_t before)
+{
+	return !j->busy && j->job.updated_at < before &&
+	       (j->job.state == TE_JOB_SUCCEEDED ||
+	        j->job.state == TE_JOB_FAILED);
+}
+
+int te_queue_prune(size_t *removed, te_queue *q, int64_t before, te_error *err)
+{
+	struct qjob **gone = NULL;
+	te_journal_pos *lines = NULL;
+	size_t i, n = 0, nlines = 0;
+	char name[TE_JOB_ID_MAX + 8];
+	int rc;
+
+	*removed = 0;
+	pthread_mutex_lock(&q->mu);
+	for (i = 0; i < q->njobs; i++)
+		n += prunable(q->jobs[i], before);
+	if (n == 0) {
+		pthread_mutex_unlock(&q->mu);
+		return 0;
+	}
+	gone = malloc(n * sizeof(*gone));
+	lines = malloc(n * sizeof(*lines));
+	if (!gone || !lines) {
+		pthread_mutex_unlock(&q->mu);
+		free(gone);
+		free(lines);
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	}
+	/* Out of the maps and the list under the lock; the files go after
+	 * it, so a long prune never holds up a submit. */
+	n = 0;
+	for (i = 0; i < q->njobs;) {
+		struct qjob *j = q->jobs[i];
+
+		if (!prunable(j, before)) {
+			i++;
+			continue;
+		}
+		unindex_job(q, j);
+		q->jobs[i] = q->jobs[--q->njobs];
+		if (j->seg)
+			te_journal_release(q->journal, j->seg);
+		if (j->has_jpos)
+			lines[nlines++] = j->jpos;
+		gone[n++] = j;
+	}
+	pthread_mutex_unlock(&q->mu);
+	/* Without its file, a job's submit line would bring it back at the
+	 * next open: cancel the lines first, then delete the files.  If
+	 * that fails, the files stay and the jobs come back then. */
+	rc = te_journal_cancel(q->journal, lines, nlines, err);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s.json", gone[i]->job.id);
+		if (rc == 0)
+			unlinkat(q->jobs_fd, name, 0);
+		qjob_free(gone[i]);
+	}
+	free(gone);
+	free(lines);
+	*removed = n;
+	return rc;
 }
 
 /* A counter read under the lock. */

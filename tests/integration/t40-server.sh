@@ -263,4 +263,31 @@ stop_status "$SRV_PID" 20
 check "JSON log lines all parse" jqt . "$TE_TMP/json.log"
 check "JSON log has messages" test "$(jq -r .msg "$TE_TMP/json.log" | grep -c .)" -gt 2
 
+# ---- retention: finished jobs older than job_retention_days are pruned ---------------
+JOBS="$TE_TMP/state/queue/jobs"
+finished=()
+for f in "$JOBS"/*.json; do
+	case $(jq -r .state "$f") in succeeded | failed) finished+=("$f") ;; esac
+done
+check "two finished jobs to work with" test "${#finished[@]}" -ge 2
+OLD_JOB=$(jq -r .id "${finished[0]}")
+KEEP_JOB=$(jq -r .id "${finished[1]}")
+jq -c '.updated_at = 1000000000' "${finished[0]}" >"$TE_TMP/old.json"
+mv "$TE_TMP/old.json" "${finished[0]}"
+write_config "job_retention_days: 30"
+: >"$LOG"
+start_server "$CFG" "$LOG"
+check "job finished in 2001 is pruned at start-up" \
+	test "$(api GET "/api/v1/jobs/$OLD_JOB" -o /dev/null -w '%{http_code}')" = 404
+check "its file is gone" test ! -e "${finished[0]}"
+check "a recent finished job stays" test "$(api GET "/api/v1/jobs/$KEEP_JOB" | jq -r .id)" = "$KEEP_JOB"
+check "the prune is logged" grep -q 'finished jobs pruned.*count="\?1' "$LOG"
+kill -TERM "$SRV_PID"
+stop_status "$SRV_PID" 20
+start_server "$CFG" "$LOG"
+check "a pruned job does not come back from the journal" \
+	test "$(api GET "/api/v1/jobs/$OLD_JOB" -o /dev/null -w '%{http_code}')" = 404
+kill -TERM "$SRV_PID"
+stop_status "$SRV_PID" 20
+
 te_finish

@@ -893,6 +893,70 @@ static void test_nowait_and_one_wait(void **state)
 	te_queue_free(q);
 }
 
+/* Finished jobs older than the cut are forgotten, files and all;
+ * queued, running and recent ones stay. */
+static void test_prune(void **state)
+{
+	const char *dir = *state;
+	char a[TE_JOB_ID_MAX], b[TE_JOB_ID_MAX], c[TE_JOB_ID_MAX],
+	    d[TE_JOB_ID_MAX], e[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+	size_t counts[4], removed = 99;
+	bool existed;
+
+	submit(a, NULL, q, "v1", C1, "d-1", 10);
+	submit(b, NULL, q, "v2", C2, "d-2", 11);
+	submit(c, NULL, q, "v3", C3, "d-3", 12);
+	submit(e, NULL, q, "v4", C3, "d-4", 13);
+	assert_int_equal(te_queue_claim(&job, q, 20, &err), 0);
+	assert_string_equal(job->id, a);
+	te_job_free(job);
+	assert_int_equal(
+	    te_queue_finish(q, a, true, NULL, NULL, "ok", 0, 100, &err), 0);
+	assert_int_equal(te_queue_claim(&job, q, 150, &err), 0);
+	assert_string_equal(job->id, b);
+	te_job_free(job);
+	assert_int_equal(
+	    te_queue_finish(q, b, false, "boom", NULL, "log", 0, 200, &err), 0);
+	assert_int_equal(te_queue_claim(&job, q, 150, &err), 0);
+	assert_string_equal(job->id, c); /* running: never pruned */
+	te_job_free(job);
+	assert_true(job_file_exists(dir, a));
+
+	assert_int_equal(te_queue_prune(&removed, q, 150, &err), 0);
+	assert_int_equal(removed, 1);
+	assert_false(job_file_exists(dir, a));
+	assert_int_equal(te_queue_get(&job, q, a, &err), TE_ENOTFOUND);
+	te_error_clear(&err);
+	/* The same delivery now makes a new job. */
+	submit(d, &existed, q, "v1", C1, "d-1", 300);
+	assert_false(existed);
+	assert_string_not_equal(a, d);
+
+	assert_int_equal(te_queue_prune(&removed, q, 1000, &err), 0);
+	assert_int_equal(removed, 1); /* b failed; c runs, d and e wait */
+	assert_false(job_file_exists(dir, b));
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_RUNNING], 1);
+	assert_int_equal(counts[TE_JOB_QUEUED], 2);
+	assert_int_equal(counts[TE_JOB_SUCCEEDED] + counts[TE_JOB_FAILED], 0);
+	assert_int_equal(te_queue_prune(&removed, q, 1000, &err), 0);
+	assert_int_equal(removed, 0);
+	te_queue_free(q);
+
+	q = open_q(dir);
+	te_queue_counts(counts, q);
+	assert_int_equal(counts[TE_JOB_QUEUED], 3); /* c was running */
+	assert_int_equal(te_queue_get(&job, q, a, &err), TE_ENOTFOUND);
+	te_error_clear(&err);
+	assert_int_equal(te_queue_get(&job, q, b, &err), TE_ENOTFOUND);
+	te_error_clear(&err);
+	assert_int_equal(te_queue_corrupt_count(q), 0);
+	te_queue_free(q);
+}
+
 #define SEGMENT_THREADS 4
 #define SEGMENT_PER_THREAD 25
 
@@ -988,6 +1052,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_nowait_and_one_wait, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_segments, setup,
 	                                    teardown),
 	};

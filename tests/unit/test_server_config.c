@@ -133,6 +133,7 @@ static void defaults(void **state)
 	assert_int_equal(cfg->workers, 2);
 	assert_null(cfg->admin_token);
 	assert_int_equal(cfg->nprojects, 0);
+	assert_int_equal(cfg->job_retention_days, 90);
 	ts_config_unref(cfg);
 }
 
@@ -196,6 +197,23 @@ static void errors_have_lines(void **state)
 	expect_error("    tags: [\"v*\"]", "    tags: [\"v*\"", 13, "");
 }
 
+static void retention(void **state)
+{
+	static const char keep_all[] = "state_dir: /tmp/x\n"
+	                               "job_retention_days: 0\n";
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(
+	    ts_config_parse(&cfg, keep_all, strlen(keep_all), cfgpath, &err),
+	    0);
+	assert_int_equal(cfg->job_retention_days, 0);
+	ts_config_unref(cfg);
+	expect_error("workers: 3", "job_retention_days: 99999", 3,
+	             "job_retention_days must be");
+}
+
 static void secret_not_in_messages(void **state)
 {
 	static const char text[] = "state_dir: /x\n"
@@ -249,6 +267,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(parses_full_config),
 	    cmocka_unit_test(defaults),
+	    cmocka_unit_test(retention),
 	    cmocka_unit_test(errors_have_lines),
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(project_names),

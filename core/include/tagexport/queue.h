@@ -150,4 +150,12 @@ void te_queue_list_free(te_job **jobs, size_t count);
 /* Number of jobs per state (array indexed by te_job_state). */
 void te_queue_counts(size_t counts[4], te_queue *q);
 
+/* Forget the finished (succeeded or failed) jobs last updated before
+ * `before` (unix seconds): they leave memory, their files are deleted,
+ * and their delivery id and project + tag + commit are free again (a
+ * later delivery of them makes a new job).  Keeps a long-running queue
+ * bounded.  *removed is the number forgotten.  A file that cannot be
+ * deleted comes back at the next open and goes at the next prune. */
+int te_queue_prune(size_t *removed, te_queue *q, int64_t before, te_error *err);
+
 #endif
