@@ -66,6 +66,7 @@
 #define RESULT_MAX 1024  /* one "REF@sha256:..." */
 #define RESULTS_MAX 1024 /* number of results */
 #define LOG_TRUNCATED "[log truncated]\n"
+#define RANDOM_POOL 64
 
 struct qjob {
 	te_job job;
@@ -107,6 +108,8 @@ struct te_queue {
 	uint64_t synced_gen;
 	bool syncing;
 	te_journal *journal;
+	uint32_t random[RANDOM_POOL]; /* for job ids; under mu */
+	size_t random_left;
 	size_t sync_count; /* job-file fsyncs after open (journal's apart) */
 	size_t fsync_count;
 	size_t write_count;
@@ -1242,14 +1245,20 @@ static int new_id(char id[TE_JOB_ID_MAX], te_queue *q, int64_t now,
                   te_error *err)
 {
 	long long secs = now < 0 ? 0 : now > 9999999999LL ? 9999999999LL : now;
-	uint32_t r;
 	int tries;
 
 	for (tries = 0; tries < 16; tries++) {
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			return te_error_set_errno(err, TE_EIO, errno,
-			                          "queue: getrandom failed");
-		snprintf(id, TE_JOB_ID_MAX, "%010lld-%08x", secs, (unsigned)r);
+		/* One getrandom per RANDOM_POOL ids, not one per submit. */
+		if (q->random_left == 0) {
+			if (getrandom(q->random, sizeof(q->random), 0) !=
+			    sizeof(q->random))
+				return te_error_set_errno(
+				    err, TE_EIO, errno,
+				    "queue: getrandom failed");
+			q->random_left = RANDOM_POOL;
+		}
+		snprintf(id, TE_JOB_ID_MAX, "%010lld-%08x", secs,
+		         (unsigned)q->random[--q->random_left]);
 		if (!map_get(&q->by_id, id))
 			return 0;
 	}
