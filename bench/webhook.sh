@@ -193,7 +193,20 @@ for c in bad:$W/accepted.txt ignored:$W/branch.txt accepted:$W/accepted.txt; do
 	printf '%-9s %13s %7s %12s %7s %5sx %11s %9s %9s\n' "$name" "$te_rps" "$te_p99" \
 		"$wh_rps" "$wh_p99" "$ratio" "$fl_rps" "$fl_ratio" "$of_floor"
 done
-queued=$(find "$STATE/queue" -name '*.json' 2>/dev/null | wc -l)
+# The server's own view of accepted pushes: last body byte -> job on disk.
+accept_p99=$(curl -sS "http://127.0.0.1:$TE_PORT/metrics" | awk '
+	/^tagexport_webhook_accept_seconds_count/ {n = $2}
+	/^tagexport_webhook_accept_seconds_bucket/ {
+		le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le); b[++k] = le; c[k] = $2
+	}
+	END {
+		for (i = 1; i <= k; i++) if (c[i] >= 0.99 * n) {
+			if (b[i] == "+Inf") print "> 1000"; else printf "<= %g\n", b[i] * 1000; exit
+		}
+	}')
+queued=$(curl -sS "http://127.0.0.1:$TE_PORT/metrics" |
+	awk '/^tagexport_jobs\{state="queued"\}/ {print $2}')
 echo
-echo "tagexport status codes: bad=401 ignored=200 accepted=202; job files in the queue: $queued"
+echo "tagexport accepted pushes, server side (tagexport_webhook_accept_seconds): p99 $accept_p99 ms"
+echo "tagexport status codes: bad=401 ignored=200 accepted=202; jobs queued: $queued"
 echo "(raw wrk output in $W when TE_KEEP_TMP=1)"

@@ -11,8 +11,19 @@
 #define MAX_SERIES 512
 #define LABEL_MAX 72
 
-static const double buckets[] = {1, 5, 10, 30, 60, 120, 300, 600, 1800};
-#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+#define MAX_BUCKETS 12
+
+static const double export_buckets[] = {1, 5, 10, 30, 60, 120, 300, 600, 1800};
+static const double accept_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,  0.1,    0.25,  1};
+
+struct histogram {
+	const double *bounds;
+	size_t nbounds;
+	uint64_t counts[MAX_BUCKETS + 1]; /* the last one: above all */
+	double sum;
+	uint64_t count;
+};
 
 struct series {
 	char project[LABEL_MAX];
@@ -26,9 +37,7 @@ struct ts_metrics {
 	struct series req[MAX_SERIES];
 	size_t nreq;
 	uint64_t dropped;
-	uint64_t hist[NBUCKETS + 1];
-	double hist_sum;
-	uint64_t hist_count;
+	struct histogram export, accept;
 	uint64_t bytes;
 	uint64_t ok, failed;
 };
@@ -41,6 +50,10 @@ int ts_metrics_new(struct ts_metrics **out, te_error *err)
 	if (!m)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	pthread_mutex_init(&m->lock, NULL);
+	m->export.bounds = export_buckets;
+	m->export.nbounds = sizeof(export_buckets) / sizeof(export_buckets[0]);
+	m->accept.bounds = accept_buckets;
+	m->accept.nbounds = sizeof(accept_buckets) / sizeof(accept_buckets[0]);
 	*out = m;
 	return 0;
 }
@@ -90,17 +103,53 @@ done:
 	pthread_mutex_unlock(&m->lock);
 }
 
-void ts_metrics_export(struct ts_metrics *m, double seconds, uint64_t bytes,
-                       bool success)
+/* With the lock held. */
+static void observe(struct histogram *h, double v)
 {
 	size_t i;
 
-	pthread_mutex_lock(&m->lock);
-	for (i = 0; i < NBUCKETS && seconds > buckets[i]; i++)
+	for (i = 0; i < h->nbounds && v > h->bounds[i]; i++)
 		;
-	m->hist[i]++;
-	m->hist_sum += seconds;
-	m->hist_count++;
+	h->counts[i]++;
+	h->sum += v;
+	h->count++;
+}
+
+static int render_histogram(te_buf *out, const char *name, const char *help,
+                            const struct histogram *h, te_error *err)
+{
+	uint64_t cum = 0;
+	size_t i;
+	int rc;
+
+	rc = te_buf_printf(out, err, "# HELP %s %s\n# TYPE %s histogram\n",
+	                   name, help, name);
+	for (i = 0; rc == 0 && i < h->nbounds; i++) {
+		cum += h->counts[i];
+		rc = te_buf_printf(out, err, "%s_bucket{le=\"%g\"} %llu\n",
+		                   name, h->bounds[i], (unsigned long long)cum);
+	}
+	if (rc == 0)
+		rc = te_buf_printf(out, err,
+		                   "%s_bucket{le=\"+Inf\"} %llu\n"
+		                   "%s_sum %.6f\n%s_count %llu\n",
+		                   name, (unsigned long long)h->count, name,
+		                   h->sum, name, (unsigned long long)h->count);
+	return rc;
+}
+
+void ts_metrics_accept(struct ts_metrics *m, double seconds)
+{
+	pthread_mutex_lock(&m->lock);
+	observe(&m->accept, seconds);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void ts_metrics_export(struct ts_metrics *m, double seconds, uint64_t bytes,
+                       bool success)
+{
+	pthread_mutex_lock(&m->lock);
+	observe(&m->export, seconds);
 	m->bytes += bytes;
 	if (success)
 		m->ok++;
@@ -113,7 +162,6 @@ int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
                       te_error *err)
 {
 	size_t counts[4] = {0, 0, 0, 0}, i;
-	uint64_t cum = 0;
 	int rc = 0;
 
 	if (q)
@@ -147,31 +195,21 @@ int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
 		    "# HELP tagexport_export_bytes_copied_total Blob bytes "
 		    "copied by exports.\n"
 		    "# TYPE tagexport_export_bytes_copied_total counter\n"
-		    "tagexport_export_bytes_copied_total %llu\n"
-		    "# HELP tagexport_export_duration_seconds Duration of "
-		    "export runs.\n"
-		    "# TYPE tagexport_export_duration_seconds histogram\n",
+		    "tagexport_export_bytes_copied_total %llu\n",
 		    counts[TE_JOB_QUEUED], counts[TE_JOB_RUNNING],
 		    counts[TE_JOB_SUCCEEDED], counts[TE_JOB_FAILED],
 		    (unsigned long long)m->ok, (unsigned long long)m->failed,
 		    (unsigned long long)m->bytes);
-	for (i = 0; rc == 0 && i < NBUCKETS; i++) {
-		cum += m->hist[i];
-		rc = te_buf_printf(
-		    out, err,
-		    "tagexport_export_duration_seconds_bucket{le=\""
-		    "%g\"} %llu\n",
-		    buckets[i], (unsigned long long)cum);
-	}
 	if (rc == 0)
-		rc = te_buf_printf(
-		    out, err,
-		    "tagexport_export_duration_seconds_bucket{le=\"+Inf\"} "
-		    "%llu\n"
-		    "tagexport_export_duration_seconds_sum %.3f\n"
-		    "tagexport_export_duration_seconds_count %llu\n",
-		    (unsigned long long)m->hist_count, m->hist_sum,
-		    (unsigned long long)m->hist_count);
+		rc = render_histogram(out, "tagexport_export_duration_seconds",
+		                      "Duration of export runs.", &m->export,
+		                      err);
+	if (rc == 0)
+		rc =
+		    render_histogram(out, "tagexport_webhook_accept_seconds",
+		                     "Time from a tag push's last body byte to "
+		                     "its job being on disk (its 202).",
+		                     &m->accept, err);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

@@ -4,6 +4,8 @@
  *   tagexport_webhook_requests_total{project,forge,result}
  *   tagexport_jobs{state}                    (gauge, from the queue)
  *   tagexport_export_duration_seconds        (histogram, per finished run)
+ *   tagexport_webhook_accept_seconds         (histogram, per accepted push:
+ *                                             body received -> job durable)
  *   tagexport_export_bytes_copied_total
  *   tagexport_exports_total{result}
  * Label values come from the configuration or fixed strings, never from a
@@ -29,6 +31,7 @@ void ts_metrics_request(struct ts_metrics *m, const char *project,
                         const char *forge, const char *result);
 void ts_metrics_export(struct ts_metrics *m, double seconds, uint64_t bytes,
                        bool success);
+void ts_metrics_accept(struct ts_metrics *m, double seconds);
 
 int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
                       te_error *err);

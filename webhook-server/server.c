@@ -104,6 +104,7 @@ struct req {
 	/* REQ_QUEUED: on the committer's list */
 	struct MHD_Connection *conn;
 	struct req *next;
+	struct timespec body_done; /* ROUTE_HOOK: for the accept histogram */
 };
 
 static struct MHD_Response *new_response(const char *ctype, const char *body,
@@ -240,6 +241,15 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 	return send_fixed(h, c, TS_FIXED_NOT_FOUND);
 }
 
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 /* Make a batch durable with one wait, then answer each request. */
 static void commit_batch(struct ts_http *h, struct req *batch)
 {
@@ -255,6 +265,9 @@ static void commit_batch(struct ts_http *h, struct req *batch)
 		/* Once resumed, the request may complete and be freed. */
 		next = r->next;
 		ts_intake_finish(&r->res, h->server, &r->job, rc);
+		if (r->res.status == 202)
+			ts_metrics_accept(h->server->metrics,
+			                  seconds_since(&r->body_done));
 		r->state = REQ_READY;
 		MHD_resume_connection(r->conn);
 	}
@@ -313,6 +326,7 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 	if (r->route == ROUTE_HOOK) {
 		struct ts_hook_request hr = {header_of, c, r->body.ptr,
 		                             r->body.len};
+		clock_gettime(CLOCK_MONOTONIC, &r->body_done);
 		if (ts_intake_begin(&res, h->server, r->cfg, r->pr, &hr,
 		                    &r->job)) {
 			te_error err = TE_ERROR_INIT;

@@ -205,6 +205,8 @@ check "metrics count refusals" grep -q 'tagexport_webhook_requests_total{project
 check "metrics count accepted" grep -q 'result="accepted"' <<<"$m"
 check "metrics has job states" grep -q '^tagexport_jobs{state="failed"}' <<<"$m"
 check "metrics has the duration histogram" grep -q 'tagexport_export_duration_seconds_bucket{le="+Inf"}' <<<"$m"
+check "metrics time accepted pushes" grep -q '^tagexport_webhook_accept_seconds_count [1-9]' <<<"$m"
+check "accept buckets are cumulative" awk '/^tagexport_webhook_accept_seconds_bucket/ {v=$2+0; if (v < prev) exit 1; prev=v} END {exit prev == 0}' <<<"$m"
 
 # ---- transient (network) failures are retried with back-off ----------------
 r=$(github_post net "$F/github-push-tag.json" "$SECRET" d-net)
