@@ -5,7 +5,8 @@
  *   401 missing or wrong signature/token     403 repository of another project
  *   400 malformed JSON or payload
  *   200 {"ignored":"<reason>"}               202 {"job":"<id>","status":...}
- * 202 is sent only after te_queue_submit returned, i.e. the job is on disk.
+ * 202 is sent only once te_queue_wait returned for the job's record, i.e.
+ * the job is on disk.
  * The answers that never vary are fixed ones (server.h): the HTTP layer
  * sends them prebuilt.
  */
@@ -133,18 +134,18 @@ bool ts_submission_record(struct ts_response *res, struct ts_server *s,
 }
 
 void ts_submission_answer(struct ts_response *res, struct ts_server *s,
-                          const struct ts_submission *sub, int wait_rc)
+                          const struct ts_submission *sub, const te_error *wait)
 {
 	const char *state = "queued";
 	te_error err = TE_ERROR_INIT;
 	unsigned long dropped;
 	te_job *job = NULL;
 
-	if (wait_rc < 0) {
-		/* The queue logged nothing: say which job is in doubt. */
+	if (wait->code != TE_OK) {
+		/* Not on disk: the forge's retry will find the job again. */
 		ts_logkv(TE_LOG_ERROR, "cannot queue the job", "project",
 		         sub->pr->name, "tag", sub->tag, "job", sub->id,
-		         "error", "the queue's sync failed", NULL);
+		         "error", wait->msg, NULL);
 		ts_response_error(res, 500, "cannot queue the job");
 		return;
 	}
@@ -190,9 +191,10 @@ void ts_submit(struct ts_response *res, struct ts_server *s,
 	                            .source = source};
 	te_error err = TE_ERROR_INIT;
 
-	if (ts_submission_record(res, s, &sub))
-		ts_submission_answer(
-		    res, s, &sub, te_queue_wait(s->queue, &sub.ticket, &err));
+	if (ts_submission_record(res, s, &sub)) {
+		te_queue_wait(s->queue, &sub.ticket, &err);
+		ts_submission_answer(res, s, &sub, &err);
+	}
 }
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
@@ -284,11 +286,11 @@ done:
 }
 
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
-                      struct ts_intake_job *job, int wait_rc)
+                      struct ts_intake_job *job, const te_error *wait)
 {
 	const struct ts_project *pr = job->sub.pr;
 
-	ts_submission_answer(res, s, &job->sub, wait_rc);
+	ts_submission_answer(res, s, &job->sub, wait);
 	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
 	                   res->status == 202 ? "accepted" : "error");
 	ts_hook_event_dispose(&job->ev);

@@ -256,15 +256,14 @@ static void commit_batch(struct ts_http *h, struct req *batch)
 	te_queue_ticket all = {0, 0};
 	te_error err = TE_ERROR_INIT;
 	struct req *r, *next;
-	int rc;
 
 	for (r = batch; r; r = r->next)
 		te_queue_ticket_merge(&all, &r->job.sub.ticket);
-	rc = te_queue_wait(h->server->queue, &all, &err);
+	te_queue_wait(h->server->queue, &all, &err);
 	for (r = batch; r; r = next) {
 		/* Once resumed, the request may complete and be freed. */
 		next = r->next;
-		ts_intake_finish(&r->res, h->server, &r->job, rc);
+		ts_intake_finish(&r->res, h->server, &r->job, &err);
 		if (r->res.status == 202)
 			ts_metrics_accept(h->server->metrics,
 			                  seconds_since(&r->body_done));
@@ -334,10 +333,9 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 				ts_response_dispose(&res);
 				return MHD_YES;
 			}
-			ts_intake_finish(&res, h->server, &r->job,
-			                 te_queue_wait(h->server->queue,
-			                               &r->job.sub.ticket,
-			                               &err));
+			te_queue_wait(h->server->queue, &r->job.sub.ticket,
+			              &err);
+			ts_intake_finish(&res, h->server, &r->job, &err);
 		}
 	} else {
 		char full[1024];

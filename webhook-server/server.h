@@ -99,8 +99,8 @@ void ts_response_fixed_body(struct ts_response *res, enum ts_fixed which);
  * and, unless it answered res with an error and returned false, leaves
  * in sub->ticket what must be synced; whoever waits for that ticket
  * (te_queue_wait, one wait for many submissions) then calls
- * ts_submission_answer with the wait's result.  The strings are borrowed
- * until then.
+ * ts_submission_answer with the wait's error (code TE_OK: it worked).  The
+ * strings are borrowed until then.
  */
 struct ts_submission {
 	const struct ts_project *pr;
@@ -114,7 +114,8 @@ struct ts_submission {
 bool ts_submission_record(struct ts_response *res, struct ts_server *s,
                           struct ts_submission *sub);
 void ts_submission_answer(struct ts_response *res, struct ts_server *s,
-                          const struct ts_submission *sub, int wait_rc);
+                          const struct ts_submission *sub,
+                          const te_error *wait);
 
 /* Both steps and the wait (the API): status 202 or 500. */
 void ts_submit(struct ts_response *res, struct ts_server *s,
@@ -138,7 +139,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
                      const struct ts_hook_request *req,
                      struct ts_intake_job *job);
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
-                      struct ts_intake_job *job, int wait_rc);
+                      struct ts_intake_job *job, const te_error *wait);
 
 /* Everything under /api/v1/; authorization may be NULL. */
 void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
