@@ -1,6 +1,7 @@
 /*
  * queue.c - the durable job queue: one JSON file per job that has run,
- * plus a journal of submits (journal.c).
+ * plus a journal of submits (queue_journal.c); one job's fields and JSON
+ * form are in queue_job.c.
  *
  * Layout: <dir>/jobs/<id>.json (the jobs), <dir>/jobs/<id>.tmp (a write in
  * progress, removed at open), <dir>/corrupt/ (unreadable files moved aside
@@ -29,7 +30,7 @@
  *     commit.  Creating a file per submit in one directory is what
  *     limited intake before (inode allocation and the directory lock);
  *     one write and a shared fdatasync is all a submit costs now.  The
- *     line is "held" (journal_int.h) while it is the job's only record:
+ *     line is "held" (queue_journal_int.h) while it is the job's only record:
  *     the first update writes the job file, and once that is durable the
  *     line is released, so a journal segment lives until the jobs it
  *     recorded have run (or forever with no workers, which is still one
@@ -55,17 +56,12 @@
 
 #include <jansson.h>
 
-#include "journal_int.h"
+#include "queue_journal_int.h"
+#include "queue_job_int.h"
 #include "queue_int.h"
 #include "tagexport/queue.h"
 
-#define JOB_FILE_VERSION 1
 #define JOB_FILE_MAX (4 * 1024 * 1024)
-#define FIELD_MAX 256    /* project, tag, delivery id, source */
-#define ERROR_MAX 4096   /* job error message */
-#define RESULT_MAX 1024  /* one "REF@sha256:..." */
-#define RESULTS_MAX 1024 /* number of results */
-#define LOG_TRUNCATED "[log truncated]\n"
 #define RANDOM_POOL 64
 
 struct qjob {
@@ -115,375 +111,6 @@ struct te_queue {
 	size_t write_count;
 	size_t corrupt_count;
 };
-
-/* ---- small helpers ------------------------------------------------------ */
-
-const char *te_job_state_str(te_job_state state)
-{
-	switch (state) {
-	case TE_JOB_QUEUED:
-		return "queued";
-	case TE_JOB_RUNNING:
-		return "running";
-	case TE_JOB_SUCCEEDED:
-		return "succeeded";
-	case TE_JOB_FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
-
-static int state_from_str(te_job_state *out, const char *s)
-{
-	int i;
-
-	for (i = TE_JOB_QUEUED; i <= TE_JOB_FAILED; i++) {
-		if (strcmp(s, te_job_state_str((te_job_state)i)) == 0) {
-			*out = (te_job_state)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned int cp;
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* A request field: 1..FIELD_MAX bytes of UTF-8 without control chars. */
-static bool field_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n, len;
-
-	if (!s)
-		return false;
-	n = strlen(s);
-	if (n == 0 || n > FIELD_MAX)
-		return false;
-	while (n > 0) {
-		if (*p < 0x20 || *p == 0x7f)
-			return false;
-		len = utf8_seq(p, n);
-		if (len == 0)
-			return false;
-		p += len;
-		n -= len;
-	}
-	return true;
-}
-
-static bool commit_valid(const char *s)
-{
-	size_t i;
-
-	if (!s || strlen(s) != 40)
-		return false;
-	for (i = 0; i < 40; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f') ||
-		      (s[i] >= 'A' && s[i] <= 'F')))
-			return false;
-	return true;
-}
-
-static bool id_valid(const char *s)
-{
-	size_t i;
-
-	if (!s || strlen(s) != 19 || s[10] != '-')
-		return false;
-	for (i = 0; i < 10; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	for (i = 11; i < 19; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-/*
- * Copy s[0..len) into a heap string that jansson accepts: invalid UTF-8,
- * NUL and control characters other than \n and \t become '?'.  With
- * max > 0 and len > max, keep the last bytes (a log's tail matters most)
- * behind LOG_TRUNCATED so the result fits in max bytes.
- */
-static char *clean_text(const char *s, size_t len, size_t max, te_error *err)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	bool cut = false;
-	te_buf out = TE_BUF_INIT(SIZE_MAX - 1);
-	size_t n;
-
-	if (max > 0 && len > max) {
-		size_t keep = max - (sizeof(LOG_TRUNCATED) - 1);
-
-		p += len - keep;
-		len = keep;
-		/* Do not start in the middle of a character. */
-		while (len > 0 && (*p & 0xc0) == 0x80) {
-			p++;
-			len--;
-		}
-		cut = true;
-	}
-	if (cut && te_buf_puts(&out, LOG_TRUNCATED, err) < 0)
-		goto fail;
-	while (len > 0) {
-		n = utf8_seq(p, len);
-		if (n == 0 || *p == 0x7f ||
-		    (*p < 0x20 && *p != '\n' && *p != '\t')) {
-			if (te_buf_put(&out, "?", 1, err) < 0)
-				goto fail;
-			n = 1;
-		} else if (te_buf_put(&out, p, n, err) < 0) {
-			goto fail;
-		}
-		p += n;
-		len -= n;
-	}
-	return te_buf_detach(&out);
-fail:
-	te_buf_dispose(&out);
-	return NULL;
-}
-
-/* ---- jobs --------------------------------------------------------------- */
-
-static void job_dispose(te_job *job)
-{
-	free(job->project);
-	free(job->tag);
-	free(job->delivery_id);
-	free(job->source);
-	free(job->error);
-	free(job->log);
-	te_strvec_dispose(&job->results);
-	memset(job, 0, sizeof(*job));
-}
-
-void te_job_free(te_job *job)
-{
-	if (!job)
-		return;
-	job_dispose(job);
-	free(job);
-}
-
-static int dup_opt(char **out, const char *s, te_error *err)
-{
-	*out = NULL;
-	if (!s)
-		return 0;
-	*out = te_strdup(s, err);
-	return *out ? 0 : err->code;
-}
-
-/* Deep copy src into the zeroed dst; dst is left disposable on failure. */
-static int job_copy(te_job *dst, const te_job *src, te_error *err)
-{
-	size_t i;
-	int rc;
-
-	memcpy(dst->id, src->id, sizeof(dst->id));
-	memcpy(dst->commit, src->commit, sizeof(dst->commit));
-	dst->state = src->state;
-	dst->attempts = src->attempts;
-	dst->created_at = src->created_at;
-	dst->updated_at = src->updated_at;
-	dst->not_before = src->not_before;
-	rc = dup_opt(&dst->project, src->project, err);
-	if (rc == 0)
-		rc = dup_opt(&dst->tag, src->tag, err);
-	if (rc == 0)
-		rc = dup_opt(&dst->delivery_id, src->delivery_id, err);
-	if (rc == 0)
-		rc = dup_opt(&dst->source, src->source, err);
-	if (rc == 0)
-		rc = dup_opt(&dst->error, src->error, err);
-	if (rc == 0)
-		rc = dup_opt(&dst->log, src->log, err);
-	for (i = 0; rc == 0 && i < src->results.count; i++)
-		rc = te_strvec_push(&dst->results, src->results.items[i], err);
-	return rc;
-}
-
-static int job_dup(te_job **out, const te_job *src, te_error *err)
-{
-	te_job *job = calloc(1, sizeof(*job));
-	int rc;
-
-	*out = NULL;
-	if (!job)
-		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	rc = job_copy(job, src, err);
-	if (rc < 0) {
-		te_job_free(job);
-		return rc;
-	}
-	*out = job;
-	return 0;
-}
-
-static json_t *json_str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
-/* Serialize job to a heap string (free()). */
-static int job_to_json(char **out, size_t *len, const te_job *job,
-                       te_error *err)
-{
-	json_t *root = NULL, *results = NULL;
-	size_t i;
-	int rc = 0;
-
-	*out = NULL;
-	results = json_array();
-	if (!results) {
-		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
-		goto done;
-	}
-	for (i = 0; i < job->results.count; i++) {
-		if (json_array_append_new(
-		        results, json_string(job->results.items[i])) < 0) {
-			rc = te_error_set(err, TE_EINVALID,
-			                  "queue: cannot encode a result");
-			goto done;
-		}
-	}
-	root = json_pack(
-	    "{s:i, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:I, s:I, s:I, "
-	    "s:o, s:O, s:s}",
-	    "version", JOB_FILE_VERSION, "id", job->id, "project", job->project,
-	    "tag", job->tag, "commit", job->commit, "delivery_id",
-	    json_str_or_null(job->delivery_id), "source", job->source, "state",
-	    te_job_state_str(job->state), "attempts", job->attempts,
-	    "created_at", (json_int_t)job->created_at, "updated_at",
-	    (json_int_t)job->updated_at, "not_before",
-	    (json_int_t)job->not_before, "error", json_str_or_null(job->error),
-	    "results", results, "log", job->log ? job->log : "");
-	if (!root) {
-		rc = te_error_set(err, TE_EINVALID, "queue: cannot encode job");
-		goto done;
-	}
-	*out = json_dumps(root, JSON_COMPACT);
-	if (!*out) {
-		rc = te_error_set(err, TE_ENOMEM, "queue: cannot encode job");
-		goto done;
-	}
-	*len = strlen(*out);
-done:
-	json_decref(root);
-	json_decref(results);
-	return rc;
-}
-
-/* Parse and validate one job file's content; expect_id from its name. */
-static int job_from_json(te_job *job, const char *data, size_t len,
-                         const char *expect_id, te_error *err)
-{
-	json_t *root = NULL, *delivery = NULL, *error = NULL, *results = NULL;
-	json_error_t jerr;
-	const char *id, *project, *tag, *commit, *source, *state, *log;
-	json_int_t created, updated, not_before;
-	int version, attempts, rc = 0;
-	size_t i;
-
-	memset(job, 0, sizeof(*job));
-	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		rc = te_error_set(err, TE_EINVALID, "bad json: %s", jerr.text);
-		goto done;
-	}
-	if (json_unpack_ex(
-	        root, &jerr, 0,
-	        "{s:i, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, "
-	        "s:I, s:I, s:I, s:o, s:o, s:s}",
-	        "version", &version, "id", &id, "project", &project, "tag",
-	        &tag, "commit", &commit, "delivery_id", &delivery, "source",
-	        &source, "state", &state, "attempts", &attempts, "created_at",
-	        &created, "updated_at", &updated, "not_before", &not_before,
-	        "error", &error, "results", &results, "log", &log) < 0) {
-		rc = te_error_set(err, TE_EINVALID, "bad job: %s", jerr.text);
-		goto done;
-	}
-	if (version != JOB_FILE_VERSION || strcmp(id, expect_id) != 0 ||
-	    !field_valid(project) || !field_valid(tag) ||
-	    !commit_valid(commit) || !field_valid(source) ||
-	    state_from_str(&job->state, state) < 0 || attempts < 0 ||
-	    (!json_is_null(delivery) &&
-	     !field_valid(json_string_value(delivery))) ||
-	    (!json_is_null(error) && !json_is_string(error)) ||
-	    !json_is_array(results) || json_array_size(results) > RESULTS_MAX ||
-	    strlen(log) > TE_JOB_LOG_MAX) {
-		rc = te_error_set(err, TE_EINVALID, "bad job fields");
-		goto done;
-	}
-	snprintf(job->id, sizeof(job->id), "%s", id);
-	snprintf(job->commit, sizeof(job->commit), "%s", commit);
-	job->attempts = attempts;
-	job->created_at = created;
-	job->updated_at = updated;
-	job->not_before = not_before;
-	rc = dup_opt(&job->project, project, err);
-	if (rc == 0)
-		rc = dup_opt(&job->tag, tag, err);
-	if (rc == 0)
-		rc = dup_opt(&job->delivery_id, json_string_value(delivery),
-		             err);
-	if (rc == 0)
-		rc = dup_opt(&job->source, source, err);
-	if (rc == 0)
-		rc = dup_opt(&job->error, json_string_value(error), err);
-	if (rc == 0)
-		rc = dup_opt(&job->log, log, err);
-	for (i = 0; rc == 0 && i < json_array_size(results); i++) {
-		const char *r = json_string_value(json_array_get(results, i));
-
-		if (!r) {
-			rc = te_error_set(err, TE_EINVALID, "bad result");
-			break;
-		}
-		rc = te_strvec_push(&job->results, r, err);
-	}
-done:
-	if (rc < 0)
-		job_dispose(job);
-	json_decref(root);
-	return rc;
-}
 
 /* ---- maps --------------------------------------------------------------- */
 
@@ -625,7 +252,7 @@ static int triple_key(te_buf *key, const char *project, const char *tag,
  * nothing stays indexed. */
 static int index_job(te_queue *q, struct qjob *j, te_error *err)
 {
-	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
+	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
 	bool by_id = false, by_delivery = false;
 	int rc;
 
@@ -662,7 +289,7 @@ done:
 static void unindex_job(te_queue *q, struct qjob *j)
 {
 	te_error err = TE_ERROR_INIT;
-	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
+	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
 
 	if (map_get(&q->by_id, j->job.id) == j)
 		map_del(&q->by_id, j->job.id);
@@ -715,7 +342,7 @@ static void qjob_free(struct qjob *j)
 {
 	if (!j)
 		return;
-	job_dispose(&j->job);
+	te_job__dispose(&j->job);
 	free(j);
 }
 
@@ -826,7 +453,7 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 	size_t len = 0;
 	int rc;
 
-	rc = job_to_json(&json, &len, next, err);
+	rc = te_job__to_json(&json, &len, next, err);
 	if (rc == 0) {
 		pthread_mutex_unlock(&q->mu);
 		rc = write_job_file(q, next->id, json, len, err);
@@ -834,13 +461,13 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 	}
 	if (rc == 0) {
 		q->sync_count++; /* the job file's fsync */
-		job_dispose(&j->job);
+		te_job__dispose(&j->job);
 		j->job = *next;
 		memset(next, 0, sizeof(*next));
 		j->gen = ++q->renamed_gen;
 		q->write_count++;
 	} else {
-		job_dispose(next);
+		te_job__dispose(next);
 	}
 	j->busy = false;
 	pthread_cond_broadcast(&q->cv);
@@ -957,13 +584,14 @@ static int load_one(te_queue *q, int corrupt_fd, const char *name,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	known = id_valid(id) ? map_get(&q->by_id, id) : NULL;
+	known = te_job__id_valid(id) ? map_get(&q->by_id, id) : NULL;
 	if (known && !known->seg) {
 		move_corrupt(q, corrupt_fd, name); /* two files, one id */
 		goto done;
 	}
-	if (!id_valid(id) || read_job_file(&data, &len, q->jobs_fd, name) < 0 ||
-	    job_from_json(&j->job, data, len, id, &jerr) < 0) {
+	if (!te_job__id_valid(id) ||
+	    read_job_file(&data, &len, q->jobs_fd, name) < 0 ||
+	    te_job__from_json(&j->job, data, len, id, &jerr) < 0) {
 		if (jerr.code == TE_ENOMEM) {
 			rc = te_error_set(err, TE_ENOMEM,
 			                  "queue: out of memory");
@@ -984,7 +612,7 @@ static int load_one(te_queue *q, int corrupt_fd, const char *name,
 	}
 	if (known) {
 		/* The file is the newer state of the journal's job. */
-		job_dispose(&known->job);
+		te_job__dispose(&known->job);
 		known->job = j->job;
 		memset(&j->job, 0, sizeof(j->job));
 		known->dirty = j->dirty;
@@ -1055,7 +683,7 @@ static int load_all(te_queue *q, const char *dir, te_error *err)
 		if (!j->dirty)
 			continue;
 		j->dirty = false;
-		if (job_to_json(&json, &len, &j->job, &werr) == 0)
+		if (te_job__to_json(&json, &len, &j->job, &werr) == 0)
 			(void)write_job_file(q, j->job.id, json, len, &werr);
 		free(json);
 	}
@@ -1091,7 +719,7 @@ static int replay_line(void *ctx, te_journal_seg *seg,
 
 	root = json_loadb(line, len, 0, NULL);
 	rid = json_string_value(json_object_get(root, "id"));
-	ok = rid && id_valid(rid) && !map_get(&q->by_id, rid);
+	ok = rid && te_job__id_valid(rid) && !map_get(&q->by_id, rid);
 	if (ok)
 		snprintf(id, sizeof(id), "%s", rid);
 	json_decref(root);
@@ -1100,7 +728,7 @@ static int replay_line(void *ctx, te_journal_seg *seg,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	if (job_from_json(&j->job, line, len, id, &jerr) < 0 ||
+	if (te_job__from_json(&j->job, line, len, id, &jerr) < 0 ||
 	    j->job.state != TE_JOB_QUEUED) {
 		qjob_free(j);
 		if (jerr.code == TE_ENOMEM)
@@ -1208,20 +836,20 @@ static int validate_request(const te_job_request *req, te_error *err)
 {
 	if (!req)
 		return te_error_set(err, TE_EINVALID, "queue: no request");
-	if (!field_valid(req->project))
+	if (!te_job__field_valid(req->project))
 		return te_error_set(err, TE_EINVALID,
 		                    "queue: invalid project name");
-	if (!field_valid(req->tag) || strlen(req->tag) > 200)
+	if (!te_job__field_valid(req->tag) || strlen(req->tag) > 200)
 		return te_error_set(err, TE_EINVALID,
 		                    "queue: invalid tag name");
-	if (!commit_valid(req->commit))
+	if (!te_job__commit_valid(req->commit))
 		return te_error_set(err, TE_EINVALID,
 		                    "queue: commit must be 40 hex digits");
 	if (req->delivery_id && *req->delivery_id &&
-	    !field_valid(req->delivery_id))
+	    !te_job__field_valid(req->delivery_id))
 		return te_error_set(err, TE_EINVALID,
 		                    "queue: invalid delivery id");
-	if (!field_valid(req->source))
+	if (!te_job__field_valid(req->source))
 		return te_error_set(err, TE_EINVALID, "queue: invalid source");
 	return 0;
 }
@@ -1279,13 +907,14 @@ static struct qjob *new_job(const te_job_request *req, const char *commit,
 	memcpy(j->job.commit, commit, 41);
 	j->job.state = TE_JOB_QUEUED;
 	j->job.created_at = j->job.updated_at = now;
-	rc = dup_opt(&j->job.project, req->project, err);
+	rc = te_job__dup_str(&j->job.project, req->project, err);
 	if (rc == 0)
-		rc = dup_opt(&j->job.tag, req->tag, err);
+		rc = te_job__dup_str(&j->job.tag, req->tag, err);
 	if (rc == 0 && req->delivery_id && *req->delivery_id)
-		rc = dup_opt(&j->job.delivery_id, req->delivery_id, err);
+		rc =
+		    te_job__dup_str(&j->job.delivery_id, req->delivery_id, err);
 	if (rc == 0)
-		rc = dup_opt(&j->job.source, req->source, err);
+		rc = te_job__dup_str(&j->job.source, req->source, err);
 	if (rc < 0) {
 		qjob_free(j);
 		return NULL;
@@ -1300,7 +929,7 @@ static int job_line(char **out, size_t *len, const te_job *job, te_error *err)
 	size_t n = 0;
 	int rc;
 
-	rc = job_to_json(&json, &n, job, err);
+	rc = te_job__to_json(&json, &n, job, err);
 	if (rc < 0)
 		return rc;
 	line = realloc(json, n + 1);
@@ -1319,7 +948,7 @@ int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX], bool *existed,
                            const te_job_request *req, int64_t now,
                            te_error *err)
 {
-	te_buf key = TE_BUF_INIT(4 * FIELD_MAX);
+	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
 	struct qjob *j = NULL, *found;
 	char commit[41];
 	char *line = NULL;
@@ -1420,7 +1049,7 @@ int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
 /* With q->mu held: the job by id, or NULL. */
 static struct qjob *lookup(te_queue *q, const char *id)
 {
-	if (!id || !id_valid(id))
+	if (!id || !te_job__id_valid(id))
 		return NULL;
 	return map_get(&q->by_id, id);
 }
@@ -1455,9 +1084,9 @@ int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
 		rc = 0;
 		goto done;
 	}
-	rc = job_copy(&next, &best->job, err);
+	rc = te_job__copy(&next, &best->job, err);
 	if (rc < 0) {
-		job_dispose(&next);
+		te_job__dispose(&next);
 		goto done;
 	}
 	next.state = TE_JOB_RUNNING;
@@ -1466,7 +1095,7 @@ int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
 	best->busy = true;
 	rc = commit_update(q, best, &next, err);
 	if (rc == 0)
-		rc = job_dup(out, &best->job, err);
+		rc = te_job__dup(out, &best->job, err);
 done:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
@@ -1490,9 +1119,9 @@ static int begin_update(struct qjob **out, te_job *next, te_queue *q,
 			break;
 		pthread_cond_wait(&q->cv, &q->mu);
 	}
-	rc = job_copy(next, &j->job, err);
+	rc = te_job__copy(next, &j->job, err);
 	if (rc < 0) {
-		job_dispose(next);
+		te_job__dispose(next);
 		return rc;
 	}
 	j->busy = true;
@@ -1503,7 +1132,7 @@ static int begin_update(struct qjob **out, te_job *next, te_queue *q,
 /* Undo begin_update without writing. */
 static void abort_update(te_queue *q, struct qjob *j, te_job *next)
 {
-	job_dispose(next);
+	te_job__dispose(next);
 	j->busy = false;
 	pthread_cond_broadcast(&q->cv);
 }
@@ -1520,7 +1149,7 @@ static int set_text(char **field, const char *s, size_t max, bool tail,
 		len = strlen(s);
 		if (!tail && len > max)
 			len = max;
-		copy = clean_text(s, len, tail ? max : 0, err);
+		copy = te_job__clean_text(s, len, tail ? max : 0, err);
 		if (!copy)
 			return err->code;
 	}
@@ -1554,17 +1183,17 @@ int te_queue_finish(te_queue *q, const char *id, bool success,
 		next.state = TE_JOB_SUCCEEDED;
 		rc = set_text(&next.error, NULL, 0, false, err);
 		for (i = 0; rc == 0 && results && i < results->count &&
-		            i < RESULTS_MAX;
+		            i < TE_JOB_RESULTS_MAX;
 		     i++) {
 			const char *item = results->items[i];
 			char *r;
 
-			if (strlen(item) > RESULT_MAX) {
+			if (strlen(item) > TE_JOB_RESULT_MAX) {
 				rc = te_error_set(err, TE_EINVALID,
 				                  "queue: result too long");
 				break;
 			}
-			r = clean_text(item, strlen(item), 0, err);
+			r = te_job__clean_text(item, strlen(item), 0, err);
 			rc = r ? te_strvec_push_owned(&next.results, r, err)
 			       : err->code;
 		}
@@ -1572,7 +1201,7 @@ int te_queue_finish(te_queue *q, const char *id, bool success,
 		next.state = retry_at > 0 ? TE_JOB_QUEUED : TE_JOB_FAILED;
 		next.not_before = retry_at > 0 ? retry_at : next.not_before;
 		rc = set_text(&next.error, error ? error : "unknown error",
-		              ERROR_MAX, false, err);
+		              TE_JOB_ERROR_MAX, false, err);
 	}
 	if (rc == 0)
 		rc = set_text(&next.log, log, TE_JOB_LOG_MAX, true, err);
@@ -1648,7 +1277,7 @@ int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err)
 	pthread_mutex_lock(&q->mu);
 	j = lookup(q, id);
 	if (j)
-		rc = job_dup(out, &j->job, err);
+		rc = te_job__dup(out, &j->job, err);
 	else
 		rc = te_error_set(err, TE_ENOTFOUND, "queue: no such job");
 	pthread_mutex_unlock(&q->mu);
@@ -1694,7 +1323,7 @@ int te_queue_list(te_job ***out, size_t *count, te_queue *q, size_t limit,
 		goto done;
 	}
 	for (got = 0; got < n; got++) {
-		rc = job_dup(&jobs[got], &snap[got]->job, err);
+		rc = te_job__dup(&jobs[got], &snap[got]->job, err);
 		if (rc < 0)
 			goto done;
 	}

@@ -1,5 +1,6 @@
 /*
- * journal_int.h - the job queue's submit journal (internal to the queue).
+ * queue_journal_int.h - the job queue's submit journal (internal to the
+ * queue).
  *
  * A submit is made durable by one line appended to the journal and a
  * group-committed fdatasync; the job's own file is written only when the
@@ -21,8 +22,8 @@
  * te_journal_rotate drop it while they wait for the disk.  Lines never
  * contain "\n" except at their end.
  */
-#ifndef TAGEXPORT_JOURNAL_INT_H
-#define TAGEXPORT_JOURNAL_INT_H
+#ifndef TAGEXPORT_QUEUE_JOURNAL_INT_H
+#define TAGEXPORT_QUEUE_JOURNAL_INT_H
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,5 +1,6 @@
 /*
- * journal.c - the queue's segmented submit journal (journal_int.h).
+ * queue_journal.c - the queue's segmented submit journal
+ * (queue_journal_int.h).
  *
  * Invariants:
  *  1. Generations: every appended line takes the next generation; lines
@@ -28,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal_int.h"
+#include "queue_journal_int.h"
 
 #define SEGMENT_LIMIT (8 * 1024 * 1024)
 #define SYNC_BATCH 8

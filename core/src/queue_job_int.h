@@ -1,0 +1,57 @@
+/*
+ * queue_job_int.h - one job of the queue: validation of its fields, its
+ * copies, and its JSON form (the job file and the journal line).  Internal
+ * to the queue (queue.c); te_job itself is public (tagexport/queue.h).
+ *
+ * Ownership: every te_job filled here owns its strings; dispose it with
+ * te_job__dispose (or te_job_free for a heap one).
+ */
+#ifndef TAGEXPORT_QUEUE_JOB_INT_H
+#define TAGEXPORT_QUEUE_JOB_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagexport/error.h"
+#include "tagexport/queue.h"
+
+#define TE_JOB_FIELD_MAX 256    /* project, tag, delivery id, source */
+#define TE_JOB_ERROR_MAX 4096   /* job error message */
+#define TE_JOB_RESULT_MAX 1024  /* one "REF@sha256:..." */
+#define TE_JOB_RESULTS_MAX 1024 /* number of results */
+
+/* A request field: 1..TE_JOB_FIELD_MAX bytes of UTF-8 without control
+ * characters. */
+bool te_job__field_valid(const char *s);
+/* 40 hex digits, either case. */
+bool te_job__commit_valid(const char *s);
+/* A job id as the queue makes them: "<10 digits>-<8 lowercase hex>". */
+bool te_job__id_valid(const char *s);
+
+/*
+ * Copy s[0..len) into a heap string that jansson accepts: invalid UTF-8,
+ * NUL and control characters other than \n and \t become '?'.  With
+ * max > 0 and len > max, keep the last bytes (a log's tail matters most)
+ * behind "[log truncated]" so the result fits in max bytes.  NULL (err
+ * set) when out of memory.
+ */
+char *te_job__clean_text(const char *s, size_t len, size_t max, te_error *err);
+
+void te_job__dispose(te_job *job);
+/* *out = a copy of s, or NULL for NULL. */
+int te_job__dup_str(char **out, const char *s, te_error *err);
+/* Deep copy src into the zeroed dst; dst is left disposable on failure. */
+int te_job__copy(te_job *dst, const te_job *src, te_error *err);
+/* A heap deep copy (te_job_free). */
+int te_job__dup(te_job **out, const te_job *src, te_error *err);
+
+/* Serialize job to one line of compact JSON, a heap string (free()),
+ * without "\n". */
+int te_job__to_json(char **out, size_t *len, const te_job *job, te_error *err);
+/* Parse and validate one job file's content into the zeroed job;
+ * expect_id is the id its name gives.  TE_EINVALID for anything that is
+ * not a valid job of this version. */
+int te_job__from_json(te_job *job, const char *data, size_t len,
+                      const char *expect_id, te_error *err);
+
+#endif
