@@ -128,6 +128,54 @@ static void reload(struct ts_server *s, const char *path)
 	ts_logkv(TE_LOG_INFO, "configuration reloaded", "path", path, NULL);
 }
 
+/* The state directories, the queue, workers and HTTP; srv takes cfg. */
+static int start(struct ts_server *srv, struct ts_config *cfg,
+                 const char *port_file, te_error *err)
+{
+	char qdir[4096];
+
+	memset(srv, 0, sizeof(*srv));
+	pthread_mutex_init(&srv->cfg_lock, NULL);
+	pthread_mutex_init(&srv->work_lock, NULL);
+	pthread_cond_init(&srv->work_cond, NULL);
+	pthread_cond_init(&srv->idle_cond, NULL);
+	srv->cfg = cfg;
+	srv->started = time(NULL);
+	if (snprintf(qdir, sizeof(qdir), "%s/queue", cfg->state_dir) >=
+	    (int)sizeof(qdir))
+		return te_error_set(err, TE_EINVALID, "state_dir too long");
+	if (te_gitsrc_global_init(err) < 0 ||
+	    mkdir_state(cfg->state_dir, NULL, err) < 0 ||
+	    mkdir_state(cfg->state_dir, "mirrors", err) < 0 ||
+	    mkdir_state(cfg->state_dir, "build", err) < 0 ||
+	    te_queue_open(&srv->queue, qdir, err) < 0 ||
+	    ts_metrics_new(&srv->metrics, err) < 0 ||
+	    ts_workers_start(srv, cfg->workers, err) < 0 ||
+	    ts_http_start(srv, port_file, err) < 0)
+		return err->code;
+	return 0;
+}
+
+/* Reload on SIGHUP and prune hourly until SIGTERM or SIGINT, returned. */
+static int serve(struct ts_server *s, const sigset_t *sigs,
+                 const char *config_path)
+{
+	prune(s);
+	for (;;) {
+		struct timespec interval = {PRUNE_INTERVAL, 0};
+		int sig = sigtimedwait(sigs, NULL, &interval);
+
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				prune(s);
+			continue;
+		}
+		if (sig != SIGHUP)
+			return sig;
+		reload(s, config_path);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -141,7 +189,6 @@ int main(int argc, char **argv)
 	struct ts_config *cfg = NULL;
 	te_error err = TE_ERROR_INIT;
 	const char *config_path = NULL, *port_file = NULL;
-	char qdir[4096];
 	bool check = false, clean_exit = true;
 	sigset_t sigs;
 	int opt, sig;
@@ -191,44 +238,14 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	memset(&srv, 0, sizeof(srv));
-	pthread_mutex_init(&srv.cfg_lock, NULL);
-	pthread_mutex_init(&srv.work_lock, NULL);
-	pthread_cond_init(&srv.work_cond, NULL);
-	pthread_cond_init(&srv.idle_cond, NULL);
-	srv.cfg = cfg;
-	srv.started = time(NULL);
-	snprintf(qdir, sizeof(qdir), "%s/queue", cfg->state_dir);
-	if (te_gitsrc_global_init(&err) < 0 ||
-	    mkdir_state(cfg->state_dir, NULL, &err) < 0 ||
-	    mkdir_state(cfg->state_dir, "mirrors", &err) < 0 ||
-	    mkdir_state(cfg->state_dir, "build", &err) < 0 ||
-	    te_queue_open(&srv.queue, qdir, &err) < 0 ||
-	    ts_metrics_new(&srv.metrics, &err) < 0 ||
-	    ts_workers_start(&srv, cfg->workers, &err) < 0 ||
-	    ts_http_start(&srv, port_file, &err) < 0) {
+	if (start(&srv, cfg, port_file, &err) < 0) {
 		ts_logkv(TE_LOG_ERROR, "cannot start", "error", err.msg, NULL);
 		return 1;
 	}
 	ts_logkv(TE_LOG_INFO, "tagexport-server started", "version", TE_VERSION,
 	         NULL);
 
-	prune(&srv);
-	for (;;) {
-		struct timespec interval = {PRUNE_INTERVAL, 0};
-
-		sig = sigtimedwait(&sigs, NULL, &interval);
-		if (sig < 0) {
-			if (errno == EAGAIN)
-				prune(&srv);
-			continue;
-		}
-		if (sig == SIGHUP) {
-			reload(&srv, config_path);
-			continue;
-		}
-		break;
-	}
+	sig = serve(&srv, &sigs, config_path);
 	ts_logkv(TE_LOG_INFO, "stopping", "signal",
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	ts_http_stop(&srv);
