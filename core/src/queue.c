@@ -58,6 +58,7 @@
 
 #include "queue_journal_int.h"
 #include "queue_job_int.h"
+#include "queue_map_int.h"
 #include "queue_int.h"
 #include "tagexport/queue.h"
 
@@ -75,19 +76,6 @@ struct qjob {
 	bool dirty; /* loaded as running, must be rewritten as queued */
 };
 
-struct map_ent {
-	char *key; /* owned; NULL = empty slot */
-	struct qjob *job;
-	size_t hash; /* of key: growing never reads the keys again */
-};
-
-/* Open addressing, linear probing, backward-shift deletion. */
-struct map {
-	struct map_ent *ents;
-	size_t cap; /* power of two or 0 */
-	size_t count;
-};
-
 struct te_queue {
 	char *jobs_path;
 	int jobs_fd;
@@ -97,9 +85,9 @@ struct te_queue {
 	pthread_cond_t sync_cv; /* synced_gen changes */
 	struct qjob **jobs;
 	size_t njobs, cap_jobs;
-	struct map by_id;
-	struct map by_delivery; /* "project\ndelivery" */
-	struct map by_triple;   /* "project\ntag\ncommit" */
+	struct te_qmap by_id;
+	struct te_qmap by_delivery; /* "project\ndelivery" */
+	struct te_qmap by_triple;   /* "project\ntag\ncommit" */
 	uint64_t renamed_gen;
 	uint64_t synced_gen;
 	bool syncing;
@@ -112,127 +100,7 @@ struct te_queue {
 	size_t corrupt_count;
 };
 
-/* ---- maps --------------------------------------------------------------- */
-
-static size_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)(h ^ (h >> 29));
-}
-
-static struct map_ent *map_slot(const struct map *m, const char *key,
-                                size_t hash)
-{
-	size_t mask = m->cap - 1, i = hash & mask;
-
-	while (m->ents[i].key &&
-	       (m->ents[i].hash != hash || strcmp(m->ents[i].key, key) != 0))
-		i = (i + 1) & mask;
-	return &m->ents[i];
-}
-
-static struct qjob *map_get(const struct map *m, const char *key)
-{
-	struct map_ent *e;
-
-	if (m->cap == 0)
-		return NULL;
-	e = map_slot(m, key, hash_str(key));
-	return e->key ? e->job : NULL;
-}
-
-static int map_grow(struct map *m, te_error *err)
-{
-	struct map bigger;
-	size_t i;
-
-	bigger.cap = m->cap ? m->cap * 2 : 64;
-	bigger.count = m->count;
-	bigger.ents = calloc(bigger.cap, sizeof(*bigger.ents));
-	if (!bigger.ents)
-		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	/* Keys are distinct: each goes to the first free slot of its
-	 * cluster, found from the stored hash alone. */
-	for (i = 0; i < m->cap; i++) {
-		size_t mask = bigger.cap - 1, j;
-
-		if (!m->ents[i].key)
-			continue;
-		for (j = m->ents[i].hash & mask; bigger.ents[j].key;
-		     j = (j + 1) & mask)
-			;
-		bigger.ents[j] = m->ents[i];
-	}
-	free(m->ents);
-	*m = bigger;
-	return 0;
-}
-
-/* Insert key -> job; the key must not be present.  key is copied. */
-static int map_put(struct map *m, const char *key, struct qjob *job,
-                   te_error *err)
-{
-	size_t hash = hash_str(key);
-	struct map_ent *e;
-	char *k;
-	int rc;
-
-	if ((m->count + 1) * 2 > m->cap) {
-		rc = map_grow(m, err);
-		if (rc < 0)
-			return rc;
-	}
-	k = te_strdup(key, err);
-	if (!k)
-		return err->code;
-	e = map_slot(m, key, hash);
-	e->key = k;
-	e->job = job;
-	e->hash = hash;
-	m->count++;
-	return 0;
-}
-
-static void map_del(struct map *m, const char *key)
-{
-	size_t mask, i, j, home;
-
-	if (m->cap == 0)
-		return;
-	mask = m->cap - 1;
-	i = (size_t)(map_slot(m, key, hash_str(key)) - m->ents);
-	if (!m->ents[i].key)
-		return;
-	free(m->ents[i].key);
-	m->ents[i].key = NULL;
-	m->count--;
-	/* Backward shift: move later entries of the cluster into the hole
-	 * when their home slot does not lie cyclically in (i, j]. */
-	for (j = (i + 1) & mask; m->ents[j].key; j = (j + 1) & mask) {
-		home = m->ents[j].hash & mask;
-		if ((j > i && (home <= i || home > j)) ||
-		    (j < i && (home <= i && home > j))) {
-			m->ents[i] = m->ents[j];
-			m->ents[j].key = NULL;
-			i = j;
-		}
-	}
-}
-
-static void map_free(struct map *m)
-{
-	size_t i;
-
-	for (i = 0; i < m->cap; i++)
-		free(m->ents[i].key);
-	free(m->ents);
-	memset(m, 0, sizeof(*m));
-}
+/* ---- indexes ------------------------------------------------------------ */
 
 static int delivery_key(te_buf *key, const char *project, const char *delivery,
                         te_error *err)
@@ -256,30 +124,30 @@ static int index_job(te_queue *q, struct qjob *j, te_error *err)
 	bool by_id = false, by_delivery = false;
 	int rc;
 
-	rc = map_put(&q->by_id, j->job.id, j, err);
+	rc = te_qmap_put(&q->by_id, j->job.id, j, err);
 	if (rc < 0)
 		goto done;
 	by_id = true;
 	if (j->job.delivery_id) {
 		rc =
 		    delivery_key(&key, j->job.project, j->job.delivery_id, err);
-		if (rc == 0 && !map_get(&q->by_delivery, key.ptr)) {
-			rc = map_put(&q->by_delivery, key.ptr, j, err);
+		if (rc == 0 && !te_qmap_get(&q->by_delivery, key.ptr)) {
+			rc = te_qmap_put(&q->by_delivery, key.ptr, j, err);
 			by_delivery = rc == 0;
 		}
 		if (rc < 0)
 			goto done;
 	}
 	rc = triple_key(&key, j->job.project, j->job.tag, j->job.commit, err);
-	if (rc == 0 && !map_get(&q->by_triple, key.ptr))
-		rc = map_put(&q->by_triple, key.ptr, j, err);
+	if (rc == 0 && !te_qmap_get(&q->by_triple, key.ptr))
+		rc = te_qmap_put(&q->by_triple, key.ptr, j, err);
 done:
 	if (rc < 0) {
 		if (by_id)
-			map_del(&q->by_id, j->job.id);
+			te_qmap_del(&q->by_id, j->job.id);
 		if (by_delivery && delivery_key(&key, j->job.project,
 		                                j->job.delivery_id, err) == 0)
-			map_del(&q->by_delivery, key.ptr);
+			te_qmap_del(&q->by_delivery, key.ptr);
 	}
 	te_buf_dispose(&key);
 	return rc;
@@ -291,16 +159,16 @@ static void unindex_job(te_queue *q, struct qjob *j)
 	te_error err = TE_ERROR_INIT;
 	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
 
-	if (map_get(&q->by_id, j->job.id) == j)
-		map_del(&q->by_id, j->job.id);
+	if (te_qmap_get(&q->by_id, j->job.id) == j)
+		te_qmap_del(&q->by_id, j->job.id);
 	if (j->job.delivery_id &&
 	    delivery_key(&key, j->job.project, j->job.delivery_id, &err) == 0 &&
-	    map_get(&q->by_delivery, key.ptr) == j)
-		map_del(&q->by_delivery, key.ptr);
+	    te_qmap_get(&q->by_delivery, key.ptr) == j)
+		te_qmap_del(&q->by_delivery, key.ptr);
 	if (triple_key(&key, j->job.project, j->job.tag, j->job.commit, &err) ==
 	        0 &&
-	    map_get(&q->by_triple, key.ptr) == j)
-		map_del(&q->by_triple, key.ptr);
+	    te_qmap_get(&q->by_triple, key.ptr) == j)
+		te_qmap_del(&q->by_triple, key.ptr);
 	te_buf_dispose(&key);
 }
 
@@ -584,7 +452,7 @@ static int load_one(te_queue *q, int corrupt_fd, const char *name,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	known = te_job__id_valid(id) ? map_get(&q->by_id, id) : NULL;
+	known = te_job__id_valid(id) ? te_qmap_get(&q->by_id, id) : NULL;
 	if (known && !known->seg) {
 		move_corrupt(q, corrupt_fd, name); /* two files, one id */
 		goto done;
@@ -719,7 +587,7 @@ static int replay_line(void *ctx, te_journal_seg *seg,
 
 	root = json_loadb(line, len, 0, NULL);
 	rid = json_string_value(json_object_get(root, "id"));
-	ok = rid && te_job__id_valid(rid) && !map_get(&q->by_id, rid);
+	ok = rid && te_job__id_valid(rid) && !te_qmap_get(&q->by_id, rid);
 	if (ok)
 		snprintf(id, sizeof(id), "%s", rid);
 	json_decref(root);
@@ -817,9 +685,9 @@ void te_queue_free(te_queue *q)
 	for (i = 0; i < q->njobs; i++)
 		qjob_free(q->jobs[i]);
 	free(q->jobs);
-	map_free(&q->by_id);
-	map_free(&q->by_delivery);
-	map_free(&q->by_triple);
+	te_qmap_free(&q->by_id);
+	te_qmap_free(&q->by_delivery);
+	te_qmap_free(&q->by_triple);
 	if (q->jobs_fd >= 0)
 		close(q->jobs_fd);
 	te_journal_free(q->journal);
@@ -863,9 +731,9 @@ static struct qjob *find_existing(te_queue *q, const te_job_request *req,
 
 	if (req->delivery_id && *req->delivery_id &&
 	    delivery_key(key, req->project, req->delivery_id, err) == 0)
-		j = map_get(&q->by_delivery, key->ptr);
+		j = te_qmap_get(&q->by_delivery, key->ptr);
 	if (!j && triple_key(key, req->project, req->tag, commit, err) == 0)
-		j = map_get(&q->by_triple, key->ptr);
+		j = te_qmap_get(&q->by_triple, key->ptr);
 	return j;
 }
 
@@ -887,7 +755,7 @@ static int new_id(char id[TE_JOB_ID_MAX], te_queue *q, int64_t now,
 		}
 		snprintf(id, TE_JOB_ID_MAX, "%010lld-%08x", secs,
 		         (unsigned)q->random[--q->random_left]);
-		if (!map_get(&q->by_id, id))
+		if (!te_qmap_get(&q->by_id, id))
 			return 0;
 	}
 	return te_error_set(err, TE_ERROR, "queue: cannot make a unique id");
@@ -1051,7 +919,7 @@ static struct qjob *lookup(te_queue *q, const char *id)
 {
 	if (!id || !te_job__id_valid(id))
 		return NULL;
-	return map_get(&q->by_id, id);
+	return te_qmap_get(&q->by_id, id);
 }
 
 static bool older(const struct qjob *a, const struct qjob *b)

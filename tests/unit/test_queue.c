@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "queue_int.h"
+#include "queue_map_int.h"
 #include "tagexport/queue.h"
 
 #define C1 "1111111111111111111111111111111111111111"
@@ -991,6 +992,58 @@ static void test_journal_segment_limit(void **state)
 	te_queue_free(q);
 }
 
+/* The maps grow a step at a time: every key stays findable while both
+ * tables are live, deletions included, and nothing leaks (ASan). */
+static void test_map_grows_in_steps(void **state)
+{
+	enum { N = 20000 };
+	static char present[N];
+	struct te_qmap m;
+	te_error err = TE_ERROR_INIT;
+	char key[32];
+	size_t live = 0;
+	int i, k;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	memset(present, 0, sizeof(present));
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "project\nd-%d", i);
+		assert_int_equal(te_qmap_put(&m, key, &present[i], &err), 0);
+		present[i] = 1;
+		live++;
+		/* Delete an older key now and then, often mid-growth. */
+		if (i % 3 == 2) {
+			k = i / 2;
+			snprintf(key, sizeof(key), "project\nd-%d", k);
+			if (present[k]) {
+				te_qmap_del(&m, key);
+				present[k] = 0;
+				live--;
+			}
+			assert_null(te_qmap_get(&m, key));
+		}
+		if (i % 997 == 0) {
+			for (k = 0; k <= i; k++) {
+				snprintf(key, sizeof(key), "project\nd-%d", k);
+				if (present[k])
+					assert_ptr_equal(te_qmap_get(&m, key),
+					                 &present[k]);
+				else
+					assert_null(te_qmap_get(&m, key));
+			}
+		}
+	}
+	assert_int_equal(m.count, live);
+	/* A deleted key can come back. */
+	snprintf(key, sizeof(key), "project\nd-%d", 1);
+	assert_false(present[1]);
+	assert_int_equal(te_qmap_put(&m, key, &present[1], &err), 0);
+	assert_ptr_equal(te_qmap_get(&m, key), &present[1]);
+	te_qmap_free(&m);
+	assert_int_equal(m.count, 0);
+}
+
 #define SEGMENT_THREADS 4
 #define SEGMENT_PER_THREAD 25
 
@@ -1091,6 +1144,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_segment_limit, setup,
 	                                    teardown),
+	    cmocka_unit_test(test_map_grows_in_steps),
 	    cmocka_unit_test_setup_teardown(test_journal_segments, setup,
 	                                    teardown),
 	};

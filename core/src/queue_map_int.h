@@ -1,0 +1,45 @@
+/*
+ * queue_map_int.h - the queue's string-keyed hash maps (job by id, by
+ * delivery, by project + tag + commit).  Internal to the queue.
+ *
+ * Open addressing with linear probing; each entry keeps its key's hash.
+ * Growing never stops the world: the new table is filled a few slots per
+ * insert while lookups see both tables (a queue of 300,000 jobs used to
+ * hold its lock for hundreds of milliseconds rehashing three tables of a
+ * million slots at once).
+ *
+ * Ownership: keys are copied in and freed by the map; values are
+ * borrowed.  Not thread-safe: the queue's mutex guards every map.
+ */
+#ifndef TAGEXPORT_QUEUE_MAP_INT_H
+#define TAGEXPORT_QUEUE_MAP_INT_H
+
+#include <stddef.h>
+
+#include "tagexport/error.h"
+
+struct te_qmap_ent {
+	char *key; /* NULL: empty; te_qmap__tombstone: deleted (old table) */
+	void *value;
+	size_t hash;
+};
+
+/* Zero-initialized is an empty map. */
+struct te_qmap {
+	struct te_qmap_ent *ents; /* the table new keys go to */
+	size_t cap;               /* power of two, or 0 */
+	size_t count;             /* keys in the map */
+	struct te_qmap_ent *old;  /* while growing: the table being emptied */
+	size_t old_cap;
+	size_t cursor; /* slots of old below this are copied to ents */
+};
+
+/* The value of key, or NULL. */
+void *te_qmap_get(const struct te_qmap *m, const char *key);
+/* Add key -> value; key must not be in the map. */
+int te_qmap_put(struct te_qmap *m, const char *key, void *value, te_error *err);
+/* Remove key if present. */
+void te_qmap_del(struct te_qmap *m, const char *key);
+void te_qmap_free(struct te_qmap *m);
+
+#endif
