@@ -76,10 +76,11 @@ void te_job_free(te_job *job);
 
 typedef struct te_queue te_queue;
 
-/* dir is created (0700) if missing; existing jobs are loaded.  Job files
- * live in <dir>/jobs/<id>.json; a file that cannot be read or validated
- * does not stop start-up: it is moved to <dir>/corrupt/ (see
- * te_queue_corrupt_count). */
+/* dir is created (0700) if missing; existing jobs are loaded: from the
+ * journal (<dir>/journal.<n>) the jobs that have not started yet, from
+ * <dir>/jobs/<id>.json the others (a job's file is written when it first
+ * changes state).  A file that cannot be read or validated does not stop
+ * start-up: it is moved to <dir>/corrupt/ (see te_queue_corrupt_count). */
 int te_queue_open(te_queue **out, const char *dir, te_error *err);
 
 /* Number of job files moved to <dir>/corrupt/ by te_queue_open (for the
