@@ -93,8 +93,9 @@ static void hook_usage(FILE *out)
 	        "\n"
 	        "install writes DIR/hooks/post-receive (or "
 	        "hooks/post-receive.d/tagexport\n"
-	        "when that directory exists) and records the settings in "
-	        "DIR's git config.\n"
+	        "when that directory exists; core.hooksPath instead of "
+	        "DIR/hooks when set)\n"
+	        "and records the settings in DIR's git config.\n"
 	        "  --config FILE      standalone: export here, with the "
 	        "project's export\n"
 	        "                     section of this tagexport-server "
@@ -193,7 +194,7 @@ static int hook_install(int argc, char **argv)
 	te_hook_repo *repo = NULL;
 	te_error err = TE_ERROR_INIT;
 	char cfg[PATH_MAX], tok[PATH_MAX], exe[PATH_MAX];
-	char *path = NULL;
+	char *path = NULL, *hooks_dir = NULL;
 	ssize_t n;
 	int rc;
 
@@ -214,8 +215,9 @@ static int hook_install(int argc, char **argv)
 	exe[n] = '\0';
 	if ((a.config && check_config(cfg, a.project, &err) < 0) ||
 	    te_hook_repo_open(&repo, a.git_dir, &err) < 0 ||
-	    te_hook_install(&result, &path, te_hook_repo_path(repo),
-	                    te_hook_script, a.chain, &err) < 0) {
+	    te_hook_repo_hooks_dir(&hooks_dir, repo, &err) < 0 ||
+	    te_hook_install(&result, &path, hooks_dir, te_hook_script, a.chain,
+	                    &err) < 0) {
 		rc = cli_fail(&err);
 		goto done;
 	}
@@ -247,6 +249,7 @@ static int hook_install(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 done:
 	free(path);
+	free(hooks_dir);
 	te_hook_repo_free(repo);
 	return rc;
 }

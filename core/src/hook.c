@@ -343,6 +343,44 @@ const char *te_hook_repo_path(const te_hook_repo *repo)
 	return git_repository_path(repo->repo);
 }
 
+int te_hook_repo_hooks_dir(char **out, te_hook_repo *repo, te_error *err)
+{
+	git_config *cfg = NULL;
+	git_buf set = GIT_BUF_INIT;
+	te_buf dir = TE_BUF_INIT(HOOK_PATH_MAX);
+	const char *base;
+	int gerr, rc;
+
+	*out = NULL;
+	gerr = git_repository_config_snapshot(&cfg, repo->repo);
+	if (gerr == 0)
+		gerr = git_config_get_path(&set, cfg, "core.hooksPath");
+	if (gerr < 0 && gerr != GIT_ENOTFOUND) {
+		rc = git_fail(err, gerr, "core.hooksPath");
+		goto done;
+	}
+	if (gerr == GIT_ENOTFOUND || set.size == 0) {
+		git_error_clear();
+		rc = te_buf_printf(&dir, err, "%shooks",
+		                   git_repository_path(repo->repo));
+	} else if (set.ptr[0] == '/') {
+		rc = te_buf_puts(&dir, set.ptr, err);
+	} else {
+		/* Where git runs hooks: the work tree, or a bare git dir. */
+		base = git_repository_is_bare(repo->repo)
+		           ? git_repository_path(repo->repo)
+		           : git_repository_workdir(repo->repo);
+		rc = te_buf_printf(&dir, err, "%s%s", base, set.ptr);
+	}
+	if (rc == 0 && !(*out = te_buf_detach(&dir)))
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+done:
+	te_buf_dispose(&dir);
+	git_buf_dispose(&set);
+	git_config_free(cfg);
+	return rc;
+}
+
 static int peel_object(char commit_out[41], git_object *obj, const char *what,
                        te_error *err)
 {
@@ -643,13 +681,13 @@ static bool exists(const char *path)
 }
 
 int te_hook_install(te_hook_install_result *result, char **path_out,
-                    const char *git_dir, const char *script, bool chain,
+                    const char *hooks_dir, const char *script, bool chain,
                     te_error *err)
 {
 	te_buf hooks = TE_BUF_INIT(HOOK_PATH_MAX),
 	       path = TE_BUF_INIT(HOOK_PATH_MAX);
 	te_buf chained = TE_BUF_INIT(HOOK_PATH_MAX), old = TE_BUF_INIT(0);
-	size_t slen = strlen(script), gdlen;
+	size_t slen = strlen(script), hdlen;
 	struct stat st;
 	bool foreign = false, too_big = false;
 	int rc;
@@ -663,11 +701,10 @@ int te_hook_install(te_hook_install_result *result, char **path_out,
 		goto done;
 	}
 	old.max = HOOK_SCRIPT_MAX;
-	gdlen = strlen(git_dir);
-	while (gdlen > 1 && git_dir[gdlen - 1] == '/')
-		gdlen--;
-	if ((rc = te_buf_put(&hooks, git_dir, gdlen, err)) < 0 ||
-	    (rc = te_buf_puts(&hooks, "/hooks", err)) < 0 ||
+	hdlen = strlen(hooks_dir);
+	while (hdlen > 1 && hooks_dir[hdlen - 1] == '/')
+		hdlen--;
+	if ((rc = te_buf_put(&hooks, hooks_dir, hdlen, err)) < 0 ||
 	    (rc = mkdir_one(hooks.ptr, err)) < 0)
 		goto done;
 	if ((rc = te_buf_printf(&path, err, "%s/post-receive.d", hooks.ptr)) <

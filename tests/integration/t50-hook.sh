@@ -243,6 +243,17 @@ check "wrong token -> push still succeeds" test "$PUSH_RC" = 0
 check "wrong token: pusher told" has_line '^tagexport: v1\.0\.0 not queued: server answered 401'
 check "wrong token: the token is not shown" bash -c '! grep -q wrong-token <<<"$1"' _ "$PUSH_ERR"
 
+# core.hooksPath: git runs hooks from there, so that is where the hook goes.
+HP=$(bare hookspath)
+git -C "$HP" config core.hooksPath "$TE_TMP/shared-hooks"
+out=$("$TAGEXPORT" hook install --git-dir "$HP" --project hs --server "$URL" --token-file "$TE_TMP/wrong.token" 2>&1)
+check "core.hooksPath: install -> exit 0" test $? = 0
+check "core.hooksPath: hook written there" test -x "$TE_TMP/shared-hooks/post-receive"
+check "core.hooksPath: not in the repository's hooks/" test ! -e "$HP/hooks/post-receive"
+check "core.hooksPath: install says where" grep -qF "$TE_TMP/shared-hooks/post-receive" <<<"$out"
+push "$HP" v1.0.0
+check "core.hooksPath: git ran it" has_line '^tagexport: v1\.0\.0 not queued: server answered 401'
+
 # ==== server down, server that never answers ===========================
 DOWN=$(bare down)
 "$TAGEXPORT" hook install --git-dir "$DOWN" --project hs --server "http://127.0.0.1:$(te_free_port)" \

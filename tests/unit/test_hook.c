@@ -531,6 +531,46 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+/* Where hooks go: <git dir>/hooks, or core.hooksPath as git reads it. */
+static void test_hooks_dir(void **state)
+{
+	struct sandbox *s = *state;
+	te_error err = TE_ERROR_INIT;
+	te_hook_repo *repo = NULL;
+	git_config *cfg = NULL;
+	char want[600], *dir = NULL;
+	const char *gd;
+
+	assert_int_equal(te_hook_repo_open(&repo, s->git_dir, &err), 0);
+	gd = te_hook_repo_path(repo); /* ends in "/" */
+	assert_int_equal(te_hook_repo_hooks_dir(&dir, repo, &err), 0);
+	snprintf(want, sizeof(want), "%shooks", gd);
+	assert_string_equal(dir, want);
+	free(dir);
+	te_hook_repo_free(repo);
+
+	assert_int_equal(git_repository_config(&cfg, s->repo), 0);
+	assert_int_equal(
+	    git_config_set_string(cfg, "core.hooksPath", "/srv/git-hooks"), 0);
+	assert_int_equal(te_hook_repo_open(&repo, s->git_dir, &err), 0);
+	assert_int_equal(te_hook_repo_hooks_dir(&dir, repo, &err), 0);
+	assert_string_equal(dir, "/srv/git-hooks");
+	free(dir);
+	te_hook_repo_free(repo);
+
+	/* Relative: to the repository itself, since it is bare. */
+	assert_int_equal(
+	    git_config_set_string(cfg, "core.hooksPath", "shared-hooks"), 0);
+	assert_int_equal(te_hook_repo_open(&repo, s->git_dir, &err), 0);
+	assert_int_equal(te_hook_repo_hooks_dir(&dir, repo, &err), 0);
+	snprintf(want, sizeof(want), "%sshared-hooks", te_hook_repo_path(repo));
+	assert_string_equal(dir, want);
+	free(dir);
+	te_hook_repo_free(repo);
+	assert_int_equal(git_config_delete_entry(cfg, "core.hooksPath"), 0);
+	git_config_free(cfg);
+}
+
 static void test_install(void **state)
 {
 	struct sandbox *s = *state;
@@ -542,6 +582,8 @@ static void test_install(void **state)
 	snprintf(dir, sizeof(dir), "%s/inst.git", s->root);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	snprintf(hook, sizeof(hook), "%s/hooks/post-receive", dir);
+	/* The hooks directory of that repository. */
+	strncat(dir, "/hooks", sizeof(dir) - strlen(dir) - 1);
 	snprintf(chained, sizeof(chained), "%s.chained", hook);
 
 	/* New (the hooks directory is created), then idempotent. */
@@ -614,8 +656,8 @@ static void test_install_gitea_layout(void **state)
 	write_file(hook, "#!/bin/sh\n# gitea dispatcher\n", 0755);
 	snprintf(d, sizeof(d), "%s/hooks/post-receive.d", dir);
 	assert_int_equal(mkdir(d, 0755), 0);
-	assert_int_equal(te_hook_install(&r, &path, dir, script, false, &err),
-	                 0);
+	snprintf(d, sizeof(d), "%s/hooks", dir);
+	assert_int_equal(te_hook_install(&r, &path, d, script, false, &err), 0);
 	assert_int_equal(r, TE_HOOK_INSTALL_NEW);
 	assert_non_null(strstr(path, "/hooks/post-receive.d/tagexport"));
 	free(path);
@@ -706,6 +748,7 @@ int main(void)
 	    cmocka_unit_test(test_pick_templates),
 	    cmocka_unit_test(test_repo_peel_and_tags),
 	    cmocka_unit_test(test_settings_roundtrip),
+	    cmocka_unit_test(test_hooks_dir),
 	    cmocka_unit_test(test_install),
 	    cmocka_unit_test(test_install_gitea_layout),
 	    cmocka_unit_test(test_lock),

@@ -126,6 +126,12 @@ void te_hook_repo_free(te_hook_repo *repo);
 /* Absolute path of the git directory, with a trailing '/' (borrowed). */
 const char *te_hook_repo_path(const te_hook_repo *repo);
 
+/* The directory git runs the repository's hooks from: core.hooksPath
+ * when set ("~/" expanded; a relative one is relative to the repository
+ * if bare, else to its work tree, as git resolves it), else
+ * <git dir>/hooks.  *out is a heap string (caller frees). */
+int te_hook_repo_hooks_dir(char **out, te_hook_repo *repo, te_error *err);
+
 /**
  * Peel the object oid (40 hex) to a commit, through any chain of
  * annotated tags.
@@ -187,10 +193,11 @@ typedef enum {
 #define TE_HOOK_SCRIPT_MARKER "# tagexport-post-receive-hook"
 
 /**
- * Install script as the post-receive hook of the repository at git_dir.
+ * Install script as the post-receive hook in hooks_dir (a repository's
+ * te_hook_repo_hooks_dir; created if missing, one level).
  *
- * The file is <git_dir>/hooks/post-receive, or, when the directory
- * <git_dir>/hooks/post-receive.d exists (Gitea's layout: its own
+ * The file is <hooks_dir>/post-receive, or, when the directory
+ * <hooks_dir>/post-receive.d exists (Gitea's layout: its own
  * post-receive runs every file in there), post-receive.d/tagexport.
  * An existing file equal to script is left alone; one containing
  * TE_HOOK_SCRIPT_MARKER is replaced; any other is refused (TE_EINVALID,
@@ -204,7 +211,7 @@ typedef enum {
  * @return 0; TE_EINVALID (refused, see above); TE_EIO
  */
 int te_hook_install(te_hook_install_result *result, char **path_out,
-                    const char *git_dir, const char *script, bool chain,
+                    const char *hooks_dir, const char *script, bool chain,
                     te_error *err);
 
 /* ---- detached runs --------------------------------------------------- */
