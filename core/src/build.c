@@ -46,6 +46,7 @@
 
 #include "proc_int.h"
 #include "tagexport/buf.h"
+#include "tagexport/fs.h"
 
 #define TE_BUILD_TAIL_LINES 20
 #define TE_BUILD_LINE_MAX 400
@@ -239,24 +240,15 @@ static int write_file(const char *path, const char *data, size_t len,
 {
 	int fd = open(
 	    path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	ssize_t w;
 
 	if (fd < 0)
 		return te_error_set_errno(err, TE_EIO, errno, "creating '%s'",
 		                          path);
-	while (len) {
-		w = write(fd, data, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			int e = errno;
+	if (te_fs_write_all(fd, data, len) < 0) {
+		int e = errno;
 
-			close(fd);
-			return te_error_set_errno(err, TE_EIO, e,
-			                          "writing '%s'", path);
-		}
-		data += w;
-		len -= (size_t)w;
+		close(fd);
+		return te_error_set_errno(err, TE_EIO, e, "writing '%s'", path);
 	}
 	if (close(fd) < 0)
 		return te_error_set_errno(err, TE_EIO, errno, "writing '%s'",

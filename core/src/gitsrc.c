@@ -16,6 +16,7 @@
  *    absolute or climbs above the materialized root are not created.
  */
 #include "tagexport/gitsrc.h"
+#include "tagexport/fs.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -610,22 +611,6 @@ static int open_parent(struct mat_state *ms, const char *path, size_t plen)
 	return te_buf_put(&ms->dirpath, path, plen, ms->err);
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, data, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 static int materialize_one(const te_gitsrc_entry *ent, void *payload)
 {
 	struct mat_state *ms = payload;
@@ -678,7 +663,7 @@ static int materialize_one(const te_gitsrc_entry *ent, void *payload)
 		                        ent->path);
 		goto done;
 	}
-	if (write_all(fd, data, size) < 0 ||
+	if (te_fs_write_all(fd, data, size) < 0 ||
 	    fchmod(fd, ent->mode == 0100755u ? 0755 : 0644) < 0) {
 		rc = te_error_set_errno(ms->err, TE_EIO, errno, "writing '%s'",
 		                        ent->path);

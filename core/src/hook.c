@@ -17,6 +17,7 @@
 #include <git2.h>
 #include <openssl/evp.h>
 
+#include "tagexport/fs.h"
 #include "tagexport/mirror.h"
 
 #include "proc_int.h"
@@ -619,8 +620,6 @@ static int write_atomic(const char *path, const char *data, size_t len,
                         te_error *err)
 {
 	te_buf tmp = TE_BUF_INIT(HOOK_PATH_MAX);
-	size_t off = 0;
-	ssize_t n;
 	int fd = -1, rc;
 
 	rc = te_buf_printf(&tmp, err, "%s.tmp.%ld", path, (long)getpid());
@@ -634,16 +633,10 @@ static int write_atomic(const char *path, const char *data, size_t len,
 		te_buf_clear(&tmp);
 		goto done;
 	}
-	while (off < len) {
-		n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = te_error_set_errno(err, TE_EIO, errno,
-			                        "cannot write %s", tmp.ptr);
-			goto done;
-		}
-		off += (size_t)n;
+	if (te_fs_write_all(fd, data, len) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
+		                        tmp.ptr);
+		goto done;
 	}
 	if (fchmod(fd, 0755) < 0 || fsync(fd) < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",

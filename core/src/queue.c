@@ -58,6 +58,7 @@
 
 #include "queue_journal_int.h"
 #include "queue_job_int.h"
+#include "tagexport/fs.h"
 #include "queue_map_int.h"
 #include "queue_int.h"
 #include "tagexport/queue.h"
@@ -216,21 +217,6 @@ static void qjob_free(struct qjob *j)
 
 /* ---- disk --------------------------------------------------------------- */
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Write <id>.tmp, fsync it, rename it to <id>.json.  Called without the
  * lock; the job's busy flag makes the temp name ours alone. */
 static int write_job_file(te_queue *q, const char *id, const char *data,
@@ -246,7 +232,8 @@ static int write_job_file(te_queue *q, const char *id, const char *data,
 	if (fd < 0)
 		return te_error_set_errno(err, TE_EIO, errno,
 		                          "queue: cannot create job file");
-	if (write_all(fd, data, len) < 0 || write_all(fd, "\n", 1) < 0) {
+	if (te_fs_write_all(fd, data, len) < 0 ||
+	    te_fs_write_all(fd, "\n", 1) < 0) {
 		rc = te_error_set_errno(err, TE_EIO, errno,
 		                        "queue: cannot write job file");
 		goto done;
@@ -347,36 +334,6 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 		j->seg = NULL;
 	}
 	free(json);
-	return rc;
-}
-
-static int mkdir_p(const char *dir, te_error *err)
-{
-	te_buf path = TE_BUF_INIT(PATH_MAX);
-	char *p;
-	int rc;
-
-	rc = te_buf_puts(&path, dir, err);
-	if (rc < 0)
-		goto done;
-	for (p = path.ptr + 1;; p++) {
-		char c = *p;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(path.ptr, 0700) < 0 && errno != EEXIST) {
-			rc = te_error_set_errno(err, TE_EIO, errno,
-			                        "queue: cannot create '%s'",
-			                        path.ptr);
-			goto done;
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-done:
-	te_buf_dispose(&path);
 	return rc;
 }
 
@@ -509,7 +466,7 @@ static int load_all(te_queue *q, const char *dir, te_error *err)
 	rc = te_buf_printf(&path, err, "%s/corrupt", dir);
 	if (rc < 0)
 		goto done;
-	rc = mkdir_p(path.ptr, err);
+	rc = te_fs_mkdirs(path.ptr, err);
 	if (rc < 0)
 		goto done;
 	corrupt_fd = open(path.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -638,7 +595,7 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 	rc = te_buf_printf(&path, err, "%s/jobs", dir);
 	if (rc < 0)
 		goto done;
-	rc = mkdir_p(path.ptr, err);
+	rc = te_fs_mkdirs(path.ptr, err);
 	if (rc < 0)
 		goto done;
 	q->jobs_path = te_buf_detach(&path);

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "queue_journal_int.h"
+#include "tagexport/fs.h"
 
 #define SEGMENT_LIMIT (8 * 1024 * 1024)
 #define SYNC_BATCH 8
@@ -115,22 +116,6 @@ static void seg_link(te_journal *j, te_journal_seg *seg)
 	j->nsegs++;
 	if (seg->num >= j->next_num)
 		j->next_num = seg->num + 1;
-}
-
-static int write_at(int fd, const char *data, size_t len, size_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, data, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-		off += (size_t)n;
-	}
-	return 0;
 }
 
 /* ---- open: replay --------------------------------------------------- */
@@ -434,7 +419,7 @@ int te_journal_append(te_journal_seg **seg, te_journal_pos *pos, uint64_t *gen,
 	if (!cur || cur->sealed || cur->fd < 0)
 		return te_error_set(err, TE_EIO,
 		                    "queue: no writable journal segment");
-	if (write_at(cur->fd, line, len, cur->size) == 0) {
+	if (te_fs_pwrite_all(cur->fd, line, len, (off_t)cur->size) == 0) {
 		pos->seg = cur->num;
 		pos->off = cur->size;
 		cur->size += len;

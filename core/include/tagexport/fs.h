@@ -4,11 +4,20 @@
 #ifndef TAGEXPORT_FS_H
 #define TAGEXPORT_FS_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 #include "tagexport/error.h"
 
 /* mkdir -p: create dir and its missing parents with mode 0700 (state
  * directories hold credentials and build storage).  Existing directories
  * are left as they are. */
 int te_fs_mkdirs(const char *dir, te_error *err);
+
+/* Write all len bytes (at the file position, or at off), retrying short
+ * writes and EINTR.  0, or -1 with errno set: callers name the file in
+ * their own error. */
+int te_fs_write_all(int fd, const void *data, size_t len);
+int te_fs_pwrite_all(int fd, const void *data, size_t len, off_t off);
 
 #endif
