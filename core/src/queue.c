@@ -54,7 +54,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 
 #include "queue_journal_int.h"
 #include "queue_job_int.h"
@@ -535,26 +534,15 @@ static int replay_line(void *ctx, te_journal_seg *seg,
                        te_error *err)
 {
 	te_queue *q = ctx;
-	char id[TE_JOB_ID_MAX];
 	te_error jerr = TE_ERROR_INIT;
-	json_t *root;
-	const char *rid;
 	struct qjob *j;
-	bool ok;
 
-	root = json_loadb(line, len, 0, NULL);
-	rid = json_string_value(json_object_get(root, "id"));
-	ok = rid && te_job__id_valid(rid) && !te_qmap_get(&q->by_id, rid);
-	if (ok)
-		snprintf(id, sizeof(id), "%s", rid);
-	json_decref(root);
-	if (!ok)
-		return 0;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	if (te_job__from_json(&j->job, line, len, id, &jerr) < 0 ||
-	    j->job.state != TE_JOB_QUEUED) {
+	if (te_job__from_json(&j->job, line, len, NULL, &jerr) < 0 ||
+	    j->job.state != TE_JOB_QUEUED ||
+	    te_qmap_get(&q->by_id, j->job.id)) {
 		qjob_free(j);
 		if (jerr.code == TE_ENOMEM)
 			return te_error_set(err, TE_ENOMEM,

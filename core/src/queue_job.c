@@ -325,7 +325,8 @@ int te_job__from_json(te_job *job, const char *data, size_t len,
 		rc = te_error_set(err, TE_EINVALID, "bad job: %s", jerr.text);
 		goto done;
 	}
-	if (version != JOB_FILE_VERSION || strcmp(id, expect_id) != 0 ||
+	if (version != JOB_FILE_VERSION ||
+	    (expect_id ? strcmp(id, expect_id) != 0 : !te_job__id_valid(id)) ||
 	    !te_job__field_valid(project) || !te_job__field_valid(tag) ||
 	    !te_job__commit_valid(commit) || !te_job__field_valid(source) ||
 	    state_from_str(&job->state, state) < 0 || attempts < 0 ||

@@ -48,9 +48,10 @@ int te_job__dup(te_job **out, const te_job *src, te_error *err);
 /* Serialize job to one line of compact JSON, a heap string (free()),
  * without "\n". */
 int te_job__to_json(char **out, size_t *len, const te_job *job, te_error *err);
-/* Parse and validate one job file's content into the zeroed job;
- * expect_id is the id its name gives.  TE_EINVALID for anything that is
- * not a valid job of this version. */
+/* Parse and validate one job file's content (or journal line) into the
+ * zeroed job; expect_id is the id its file name gives, NULL when there is
+ * none (the id must then be a valid job id).  TE_EINVALID for anything
+ * that is not a valid job of this version. */
 int te_job__from_json(te_job *job, const char *data, size_t len,
                       const char *expect_id, te_error *err);
 
