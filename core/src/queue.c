@@ -54,7 +54,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "queue_journal_int.h"
 #include "queue_job_int.h"
 #include "tagexport/fs.h"
