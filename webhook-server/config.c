@@ -836,3 +836,16 @@ const struct ts_project *ts_config_project(const struct ts_config *cfg,
 			return &cfg->projects[i];
 	return NULL;
 }
+
+void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
+{
+	opts->repo = pr->repo;
+	opts->tags = (const char *const *)pr->tag_templates.items;
+	opts->ntags = pr->tag_templates.count;
+	opts->patterns = (const char *const *)pr->images.items;
+	opts->npatterns = pr->images.count;
+	opts->add_labels = pr->add_labels;
+	opts->insecure_registry = pr->insecure_registry;
+	opts->skip_tls_verify = pr->skip_tls_verify;
+	opts->docker_config = pr->docker_config;
+}

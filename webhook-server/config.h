@@ -20,6 +20,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
+#include "tagexport/export.h"
 #include "tagexport/labels.h"
 
 typedef enum {
@@ -98,5 +99,11 @@ void ts_config_unref(struct ts_config *cfg);
 
 /* Project names: [a-z0-9_-]{1,64}. */
 bool ts_project_name_valid(const char *name);
+
+/* The project's export section into opts (borrowed from pr: keep the
+ * config referenced while opts is in use); the caller sets the source
+ * (dir, commit, git_tag), state_dir and log.  The server's workers and the
+ * standalone hook export the same way. */
+void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr);
 
 #endif

@@ -152,15 +152,7 @@ static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
 	opts.dir = mirror;
 	opts.commit = commit;
 	opts.git_tag = job->tag;
-	opts.repo = pr->repo;
-	opts.tags = (const char *const *)pr->tag_templates.items;
-	opts.ntags = pr->tag_templates.count;
-	opts.patterns = (const char *const *)pr->images.items;
-	opts.npatterns = pr->images.count;
-	opts.add_labels = pr->add_labels;
-	opts.insecure_registry = pr->insecure_registry;
-	opts.skip_tls_verify = pr->skip_tls_verify;
-	opts.docker_config = pr->docker_config;
+	ts_project_export_opts(&opts, pr);
 	opts.state_dir = build;
 	opts.log.fn = job_log_fn;
 	opts.log.payload = jl;

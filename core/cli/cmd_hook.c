@@ -522,15 +522,7 @@ static int export_one(const struct run_args *a, te_error *err)
 	opts.dir = a->git_dir;
 	opts.commit = a->commit;
 	opts.git_tag = a->tag;
-	opts.repo = pr->repo;
-	opts.tags = (const char *const *)pr->tag_templates.items;
-	opts.ntags = pr->tag_templates.count;
-	opts.patterns = (const char *const *)pr->images.items;
-	opts.npatterns = pr->images.count;
-	opts.add_labels = pr->add_labels;
-	opts.insecure_registry = pr->insecure_registry;
-	opts.skip_tls_verify = pr->skip_tls_verify;
-	opts.docker_config = pr->docker_config;
+	ts_project_export_opts(&opts, pr);
 	opts.state_dir = build.ptr;
 	opts.log.fn = log_line;
 	if ((rc = te_export_run(&res, &opts, err)) < 0)
