@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "verify.h"
+#include "tagexport/fs.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -796,8 +797,6 @@ done:
 int ts_config_load(struct ts_config **out, const char *path, te_error *err)
 {
 	te_buf data = TE_BUF_INIT(TS_CONFIG_MAX);
-	char chunk[8192];
-	ssize_t n;
 	int fd, rc = 0;
 
 	*out = NULL;
@@ -805,19 +804,14 @@ int ts_config_load(struct ts_config **out, const char *path, te_error *err)
 	if (fd < 0)
 		return te_error_set_errno(err, TE_EIO, errno, "cannot open %s",
 		                          path);
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = te_error_set_errno(err, TE_EIO, errno,
-			                        "cannot read %s", path);
-			goto done;
-		}
-		if (n == 0)
-			break;
-		if ((rc = te_buf_put(&data, chunk, (size_t)n, err)) < 0)
-			goto done;
+	if (te_fs_read_all(&data, fd, NULL) < 0) {
+		rc = errno == EFBIG
+		         ? te_error_set(err, TE_EINVALID,
+		                        "%s is longer than %d bytes", path,
+		                        TS_CONFIG_MAX)
+		         : te_error_set_errno(err, TE_EIO, errno,
+		                              "cannot read %s", path);
+		goto done;
 	}
 	rc = ts_config_parse(out, data.ptr, data.len, path, err);
 done:

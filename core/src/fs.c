@@ -72,3 +72,31 @@ int te_fs_pwrite_all(int fd, const void *data, size_t len, off_t off)
 	}
 	return 0;
 }
+
+int te_fs_read_all(te_buf *out, int fd, bool *too_big)
+{
+	char chunk[16384];
+	ssize_t n;
+
+	if (too_big)
+		*too_big = false;
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -1 : 0;
+		if ((size_t)n > out->max - out->len) {
+			if (!too_big) {
+				errno = EFBIG;
+				return -1;
+			}
+			*too_big = true;
+			return 0;
+		}
+		if (te_buf_put(out, chunk, (size_t)n, NULL) < 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+}

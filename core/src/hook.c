@@ -168,27 +168,15 @@ void te_hook_updates_dispose(te_hook_updates *updates)
 
 int te_hook_read(te_buf *out, int fd, te_error *err)
 {
-	char chunk[16384];
-	ssize_t n;
-	int rc;
-
 	out->max = TE_HOOK_INPUT_MAX;
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return te_error_set_errno(err, TE_EIO, errno,
-			                          "cannot read the hook input");
-		if (n == 0)
-			return 0;
-		if (out->len + (size_t)n > TE_HOOK_INPUT_MAX)
-			return te_error_set(err, TE_EINVALID,
-			                    "hook input longer than %zu bytes",
-			                    TE_HOOK_INPUT_MAX);
-		if ((rc = te_buf_put(out, chunk, (size_t)n, err)) < 0)
-			return rc;
-	}
+	if (te_fs_read_all(out, fd, NULL) == 0)
+		return 0;
+	if (errno == EFBIG)
+		return te_error_set(err, TE_EINVALID,
+		                    "hook input longer than %zu bytes",
+		                    (size_t)TE_HOOK_INPUT_MAX);
+	return te_error_set_errno(err, TE_EIO, errno,
+	                          "cannot read the hook input");
 }
 
 /* ---- names and paths -------------------------------------------------- */
@@ -578,8 +566,6 @@ void te_hook_settings_dispose(te_hook_settings *s)
 static int read_small(te_buf *out, bool *too_big, const char *path,
                       te_error *err)
 {
-	char chunk[8192];
-	ssize_t n;
 	int fd, rc = 0;
 
 	*too_big = false;
@@ -592,24 +578,9 @@ static int read_small(te_buf *out, bool *too_big, const char *path,
 		return te_error_set_errno(err, TE_EIO, errno, "cannot read %s",
 		                          path);
 	}
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = te_error_set_errno(err, TE_EIO, errno,
-			                        "cannot read %s", path);
-			break;
-		}
-		if (n == 0)
-			break;
-		if (out->len + (size_t)n > HOOK_SCRIPT_MAX) {
-			*too_big = true;
-			break;
-		}
-		if ((rc = te_buf_put(out, chunk, (size_t)n, err)) < 0)
-			break;
-	}
+	if (te_fs_read_all(out, fd, too_big) < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno, "cannot read %s",
+		                        path);
 	close(fd);
 	return rc;
 }

@@ -4,9 +4,11 @@
 #ifndef TAGEXPORT_FS_H
 #define TAGEXPORT_FS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "tagexport/buf.h"
 #include "tagexport/error.h"
 
 /* mkdir -p: create dir and its missing parents with mode 0700 (state
@@ -19,5 +21,11 @@ int te_fs_mkdirs(const char *dir, te_error *err);
  * their own error. */
 int te_fs_write_all(int fd, const void *data, size_t len);
 int te_fs_pwrite_all(int fd, const void *data, size_t len, off_t off);
+
+/* Append everything fd has left to out, retrying EINTR, within out's max:
+ * more than that is -1 with errno EFBIG, or, with too_big, 0 and
+ * *too_big set (out then holds what fitted).  -1 with errno set on a read
+ * error (ENOMEM when out cannot grow): callers name the file. */
+int te_fs_read_all(te_buf *out, int fd, bool *too_big);
 
 #endif
