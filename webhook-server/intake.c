@@ -139,7 +139,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 	const char *state = "queued";
 	te_error err = TE_ERROR_INIT;
 	unsigned long dropped;
-	te_job *job = NULL;
+	te_job_state now;
 
 	if (wait->code != TE_OK) {
 		/* Not on disk: the forge's retry will find the job again. */
@@ -150,8 +150,8 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 		return;
 	}
 	if (sub->existed) {
-		if (te_queue_get(&job, s->queue, sub->id, &err) == 0 && job)
-			state = te_job_state_str(job->state);
+		if (te_queue_state(&now, s->queue, sub->id, &err) == 0)
+			state = te_job_state_str(now);
 		/* Replays of one signed delivery are cheap to send: bound
 		 * the log lines they cost. */
 		if (ts_log_allow(3, &dropped))
@@ -162,7 +162,6 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 		set_json(res, 202,
 		         json_pack("{s:s,s:s,s:b}", "job", sub->id, "status",
 		                   state, "duplicate", 1));
-		te_job_free(job);
 		return;
 	}
 	ts_logkv(TE_LOG_INFO, "job queued", "project", sub->pr->name, "tag",

@@ -1096,6 +1096,22 @@ int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err)
 	return rc;
 }
 
+int te_queue_state(te_job_state *out, te_queue *q, const char *id,
+                   te_error *err)
+{
+	struct qjob *j;
+	int rc = 0;
+
+	pthread_mutex_lock(&q->mu);
+	j = lookup(q, id);
+	if (j)
+		*out = j->job.state;
+	else
+		rc = te_error_set(err, TE_ENOTFOUND, "queue: no such job");
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
 static int newest_first(const void *a, const void *b)
 {
 	const struct qjob *ja = *(const struct qjob *const *)a;

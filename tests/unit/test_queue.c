@@ -378,10 +378,16 @@ static void test_finish(void **state)
 	te_queue *q = open_q(dir);
 	te_job *job = NULL, **list = NULL;
 	size_t counts[4], n;
+	te_job_state st;
 	char *big;
 
 	submit(a, NULL, q, "v1", C1, NULL, 10);
 	submit(b, NULL, q, "v2", C2, NULL, 20);
+	assert_int_equal(te_queue_state(&st, q, a, &err), 0);
+	assert_int_equal(st, TE_JOB_QUEUED);
+	assert_int_equal(te_queue_state(&st, q, "1700000000-deadbeef", &err),
+	                 TE_ENOTFOUND);
+	te_error_clear(&err);
 	/* Not running yet. */
 	assert_int_equal(
 	    te_queue_finish(q, a, true, NULL, NULL, NULL, 0, 11, &err),
@@ -396,6 +402,8 @@ static void test_finish(void **state)
 	te_job_free(job);
 	assert_int_equal(te_queue_claim(&job, q, 100, &err), 0);
 	te_job_free(job);
+	assert_int_equal(te_queue_state(&st, q, a, &err), 0);
+	assert_int_equal(st, TE_JOB_RUNNING);
 
 	assert_int_equal(te_strvec_push(&results, "reg/app:v1@sha256:aa", &err),
 	                 0);
@@ -416,6 +424,10 @@ static void test_finish(void **state)
 	                                 0, 102, &err),
 	                 0);
 	free(big);
+	assert_int_equal(te_queue_state(&st, q, a, &err), 0);
+	assert_int_equal(st, TE_JOB_SUCCEEDED);
+	assert_int_equal(te_queue_state(&st, q, b, &err), 0);
+	assert_int_equal(st, TE_JOB_FAILED);
 	te_queue_free(q);
 
 	q = open_q(dir);

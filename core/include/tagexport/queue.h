@@ -141,7 +141,14 @@ int te_queue_requeue(te_queue *q, const char *id, int64_t now, te_error *err);
  * TE_ENOTFOUND; TE_EINVALID when the job is queued or running. */
 int te_queue_retry(te_queue *q, const char *id, int64_t now, te_error *err);
 
+/* A copy of job `id` (the caller frees it with te_job_free), its log
+ * included.  TE_ENOTFOUND when there is no such job. */
 int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err);
+
+/* Job `id`'s state alone: no copy, so a flood of redeliveries asking for
+ * it costs nothing per job log.  TE_ENOTFOUND when there is no such job. */
+int te_queue_state(te_job_state *out, te_queue *q, const char *id,
+                   te_error *err);
 
 /* Snapshot of all jobs, newest first, at most limit (0 = all). */
 int te_queue_list(te_job ***out, size_t *count, te_queue *q, size_t limit,
