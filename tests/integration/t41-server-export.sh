@@ -107,6 +107,9 @@ res=$(api GET "/api/v1/jobs/$J_GH")
 check "job lists the reference with its digest" jqt --arg d "$(digest_of "$REG/gh/app:v1.0.0")" \
 	'.results | any(endswith("@" + $d))' <<<"$res"
 check "job log kept" jqt '.log | length > 0' <<<"$res"
+r=$(github_post gh "$TE_TMP/gh.json" "$SECRET" e2e-gh-1)
+check "redelivery of a finished job -> its id" test "$(job_of "$r")" = "$J_GH"
+check "and its state, marked duplicate" jqt '.status == "succeeded" and .duplicate' <<<"${r#* }"
 
 # ---- the tag moved between the delivery and the fetch ------------------------
 C2=$(release v1.1.0 two)
