@@ -487,6 +487,9 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 		} else if (!strcmp(k, "git_ssh_key_file")) {
 			rc = get_path(&pr->git_ssh_key_file, p, vn,
 			              "git_ssh_key_file", err);
+		} else if (!strcmp(k, "git_known_hosts_file")) {
+			rc = get_path(&pr->git_known_hosts_file, p, vn,
+			              "git_known_hosts_file", err);
 		} else if (!strcmp(k, "git_username")) {
 			rc = get_str(&pr->git_username, p, vn, "git_username",
 			             err);
@@ -556,6 +559,7 @@ static void project_dispose(struct ts_project *pr)
 	free(pr->git_url);
 	free(pr->git_token_file);
 	free(pr->git_ssh_key_file);
+	free(pr->git_known_hosts_file);
 	free(pr->git_username);
 	free(pr->docker_config);
 	te_strvec_dispose(&pr->tags);

@@ -43,11 +43,12 @@ struct ts_project {
 	size_t secret_len;
 	struct ts_hmac *hmac; /* secret prepared for HMAC-SHA256 (verify.h) */
 	char *git_url;
-	char *git_token_file;   /* optional HTTPS token */
-	char *git_ssh_key_file; /* optional SSH private key */
-	char *git_username;     /* optional */
-	char *docker_config;    /* optional dir with config.json */
-	te_strvec tags;         /* globs on the tag name; empty = all */
+	char *git_token_file;       /* optional HTTPS token */
+	char *git_ssh_key_file;     /* optional SSH private key */
+	char *git_known_hosts_file; /* optional; else ~/.ssh/known_hosts */
+	char *git_username;         /* optional */
+	char *docker_config;        /* optional dir with config.json */
+	te_strvec tags;             /* globs on the tag name; empty = all */
 	/* export: the knobs of `tagexport export` */
 	char *repo;
 	te_strvec tag_templates;

@@ -127,6 +127,7 @@ static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
 		goto done;
 	auth.token_file = pr->git_token_file;
 	auth.ssh_key_file = pr->git_ssh_key_file;
+	auth.known_hosts_file = pr->git_known_hosts_file;
 	auth.username = pr->git_username;
 	say(jl, TE_LOG_INFO, "fetching tag %s", job->tag);
 	rc = te_mirror_fetch_tag(commit, mirror, pr->git_url, job->tag, &auth,

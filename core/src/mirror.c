@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/fs.h"
+#include "tagexport/known_hosts.h"
 #include "tagexport/mirror.h"
 
 #define TOKEN_MAX 4096
@@ -27,7 +29,8 @@
 struct cred_state {
 	const te_mirror_auth *auth;
 	int calls;
-	te_error *err; /* where the callback records its own failures */
+	unsigned int ssh_port; /* the URL's, for the host key lookup */
+	te_error *err;         /* where the callback records its own failures */
 };
 
 /* Bytes of the first "user:password@" in url (0 when none). */
@@ -227,6 +230,102 @@ static int cred_cb(git_credential **out, const char *url,
 	return GIT_PASSTHROUGH;
 }
 
+/* The port of an ssh:// URL (22 when it names none, and for scp-like
+ * user@host:path URLs, which cannot name one).  libgit2 hands the host
+ * key callback the host alone. */
+static unsigned int ssh_port(const char *url)
+{
+	const char *p = strstr(url, "://"), *end, *at, *colon;
+	unsigned long port;
+	char *stop;
+
+	if (!p)
+		return 22;
+	p += 3;
+	end = p + strcspn(p, "/");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	if (*p == '[') { /* [v6 address]:port */
+		p = memchr(p, ']', (size_t)(end - p));
+		if (!p)
+			return 22;
+	}
+	colon = memchr(p, ':', (size_t)(end - p));
+	if (!colon)
+		return 22;
+	errno = 0;
+	port = strtoul(colon + 1, &stop, 10);
+	if (errno || stop != end || port == 0 || port > 65535)
+		return 22;
+	return (unsigned int)port;
+}
+
+static int read_known_hosts(te_buf *out, const char *path, te_error *err)
+{
+	bool too_big = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EAUTH, errno,
+		                          "mirror: cannot open %s", path);
+	if (te_fs_read_all(out, fd, &too_big) < 0)
+		rc = te_error_set_errno(err, TE_EAUTH, errno,
+		                        "mirror: cannot read %s", path);
+	else if (too_big)
+		rc = te_error_set(err, TE_EAUTH,
+		                  "mirror: %s is larger than %d bytes", path,
+		                  TE_KNOWN_HOSTS_MAX);
+	close(fd);
+	return rc;
+}
+
+/* With a known_hosts file configured, it alone decides on SSH host
+ * keys; everything else (TLS, or no file) keeps libgit2's own check. */
+static int hostkey_cb(git_cert *cert, int valid, const char *host,
+                      void *payload)
+{
+	static const char *const why[] = {
+	    [TE_HOSTKEY_UNKNOWN] = "is not listed in",
+	    [TE_HOSTKEY_MISMATCH] = "does not match the one listed in",
+	    [TE_HOSTKEY_REVOKED] = "is revoked in"};
+	struct cred_state *st = payload;
+	const char *file = st->auth ? st->auth->known_hosts_file : NULL;
+	te_buf text = TE_BUF_INIT(TE_KNOWN_HOSTS_MAX);
+	char fp[TE_HOSTKEY_FINGERPRINT_MAX], type[64];
+	const git_cert_hostkey *hk;
+	te_hostkey_result res;
+
+	(void)valid;
+	if (!file || cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+		return GIT_PASSTHROUGH;
+	hk = (const git_cert_hostkey *)cert;
+	if (!(hk->type & GIT_CERT_SSH_RAW)) {
+		te_error_set(st->err, TE_EAUTH,
+		             "mirror: no host key from %s to check", host);
+		return GIT_ECERTIFICATE;
+	}
+	if (read_known_hosts(&text, file, st->err) < 0) {
+		te_buf_dispose(&text);
+		return GIT_ECERTIFICATE;
+	}
+	res = te_known_hosts_check(text.ptr, text.len, host, st->ssh_port,
+	                           (const unsigned char *)hk->hostkey,
+	                           hk->hostkey_len);
+	te_buf_dispose(&text);
+	if (res == TE_HOSTKEY_MATCH)
+		return 0;
+	te_known_hosts_fingerprint(fp, (const unsigned char *)hk->hostkey,
+	                           hk->hostkey_len);
+	te_known_hosts_key_type(type, sizeof(type),
+	                        (const unsigned char *)hk->hostkey,
+	                        hk->hostkey_len);
+	te_error_set(st->err, TE_EAUTH,
+	             "mirror: the host key of %s port %u (%s %s) %s %s", host,
+	             st->ssh_port, type, fp, why[res], file);
+	return GIT_ECERTIFICATE;
+}
+
 /* Take the mirror's flock; *fd_out must be closed to release it. */
 static int lock_mirror(int *fd_out, const char *mirror_dir, te_error *err)
 {
@@ -336,8 +435,10 @@ int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
 	}
 	cs.auth = auth;
 	cs.calls = 0;
+	cs.ssh_port = ssh_port(url);
 	cs.err = err;
 	cbs.credentials = cred_cb;
+	cbs.certificate_check = hostkey_cb;
 	cbs.payload = &cs;
 
 	gerr =

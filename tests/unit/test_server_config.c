@@ -76,6 +76,7 @@ static const char good[] =
     "    secret_env: TE_TEST_SECRET\n"
     "    git_url: ssh://git@git.example.com/infra/edge.git\n"
     "    git_ssh_key_file: /etc/tagexport/edge.key\n"
+    "    git_known_hosts_file: known_hosts\n"
     "    export:\n"
     "      repo: r.example.com/edge/stages\n"
     "      tag: r.example.com/edge/%image%:%semver_major%\n";
@@ -114,6 +115,11 @@ static void parses_full_config(void **state)
 	assert_non_null(p);
 	assert_int_equal(p->forge, TS_FORGE_GITEA);
 	assert_string_equal(p->secret, "from-env");
+	assert_string_equal(p->git_ssh_key_file, "/etc/tagexport/edge.key");
+	/* Relative paths are the config file's neighbours. */
+	assert_non_null(strstr(p->git_known_hosts_file, "/known_hosts"));
+	assert_true(p->git_known_hosts_file[0] == '/');
+	assert_null(ts_config_project(cfg, "shop")->git_known_hosts_file);
 	assert_int_equal(p->tag_templates.count, 1);
 	assert_null(ts_config_project(cfg, "nope"));
 	ts_config_unref(cfg);

@@ -36,16 +36,23 @@
  *  - ssh_key_file: private key for ssh:// and scp-like URLs (no
  *    passphrase); the public key is derived by libssh2.  User name as
  *    above ("git" by default).
+ *  - known_hosts_file: an OpenSSH known_hosts file (known_hosts.h) that
+ *    alone decides whether an SSH server's host key is trusted: a host
+ *    not listed there, listed with another key, or with a @revoked key
+ *    fails the fetch with TE_EAUTH and a message naming the host, the key
+ *    type and its SHA256 fingerprint.  Without it, libgit2 checks
+ *    ~/.ssh/known_hosts of the user the process runs as.
  */
 typedef struct te_mirror_auth {
 	const char *token_file;
 	const char *ssh_key_file;
 	const char *username;
+	const char *known_hosts_file;
 } te_mirror_auth;
 
 #define TE_MIRROR_AUTH_INIT                                                    \
 	{                                                                      \
-		NULL, NULL, NULL                                               \
+		NULL, NULL, NULL, NULL                                         \
 	}
 
 /**
