@@ -154,7 +154,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 			state = te_job_state_str(now);
 		/* Replays of one signed delivery are cheap to send: bound
 		 * the log lines they cost. */
-		if (ts_log_allow(3, &dropped))
+		if (ts_log_allow(TS_LOG_KEY_DUPLICATE, &dropped))
 			ts_logkv(TE_LOG_INFO, "duplicate delivery", "project",
 			         sub->pr->name, "tag", sub->tag, "commit",
 			         sub->commit, "job", sub->id, "source",
@@ -213,7 +213,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 	if (auth != TS_AUTH_OK) {
 		const char *why = auth == TS_AUTH_MISSING ? "missing signature"
 		                                          : "bad signature";
-		if (ts_log_allow(0, &dropped)) {
+		if (ts_log_allow(TS_LOG_KEY_REFUSED, &dropped)) {
 			char n[24];
 			snprintf(n, sizeof(n), "%lu", dropped);
 			ts_logkv(TE_LOG_WARN, "delivery refused", "project",
@@ -227,7 +227,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		goto done;
 	}
 	if (ts_forge_parse(&ev, pr->forge, req, &err) < 0) {
-		if (ts_log_allow(1, &dropped))
+		if (ts_log_allow(TS_LOG_KEY_MALFORMED, &dropped))
 			ts_logkv(TE_LOG_WARN, "bad delivery", "project",
 			         pr->name, "error", err.msg, "delivery",
 			         ev.delivery, NULL);
@@ -244,7 +244,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		goto done;
 	}
 	if (strcasecmp(ev.repository, pr->repository) != 0) {
-		if (ts_log_allow(2, &dropped))
+		if (ts_log_allow(TS_LOG_KEY_FOREIGN, &dropped))
 			ts_logkv(TE_LOG_WARN, "delivery refused", "project",
 			         pr->name, "reason", "repository mismatch",
 			         "repository", ev.repository, NULL);
@@ -254,8 +254,10 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		goto done;
 	}
 	if (!ts_tag_selected(&pr->tags, ev.tag)) {
-		ts_logkv(TE_LOG_INFO, "delivery ignored", "project", pr->name,
-		         "reason", "tag filtered", "tag", ev.tag, NULL);
+		if (ts_log_allow(TS_LOG_KEY_FILTERED, &dropped))
+			ts_logkv(TE_LOG_INFO, "delivery ignored", "project",
+			         pr->name, "reason", "tag filtered", "tag",
+			         ev.tag, NULL);
 		ignored(res, "tag filtered");
 		result = "ignored";
 		goto done;

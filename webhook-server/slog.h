@@ -28,11 +28,19 @@ void ts_logkv(te_log_level level, const char *msg, ...)
 
 /*
  * Rate limit for lines an attacker can trigger at will (refused
- * deliveries): true for at most TS_LOG_BURST lines per second per key
- * (0..TS_LOG_KEYS-1); the next allowed line reports how many were
- * dropped via *suppressed.
+ * deliveries, and replays of one captured signed delivery): true for at
+ * most TS_LOG_BURST lines per second per key; the next allowed line
+ * reports how many were dropped via *suppressed.  Keys outside the table
+ * are never limited.
  */
-#define TS_LOG_KEYS 4
+enum ts_log_key {
+	TS_LOG_KEY_REFUSED,   /* missing or bad signature */
+	TS_LOG_KEY_MALFORMED, /* a body that does not parse */
+	TS_LOG_KEY_FOREIGN,   /* another repository's delivery */
+	TS_LOG_KEY_DUPLICATE, /* a redelivery */
+	TS_LOG_KEY_FILTERED,  /* a tag the project's globs leave out */
+	TS_LOG_KEYS
+};
 #define TS_LOG_BURST 20
 bool ts_log_allow(unsigned int key, unsigned long *suppressed);
 

@@ -148,6 +148,19 @@ jq -c '.deleted=true | .after="0000000000000000000000000000000000000000" | .head
 ignored "github tag deletion" "tag deleted" "$(github_post gh "$TE_TMP/del.json" "$SECRET" d-d)"
 github_body "$TE_TMP/filtered.json" acme-corp/widget-api nightly-1 "$C1"
 ignored "tag outside the globs" "tag filtered" "$(github_post gh "$TE_TMP/filtered.json" "$SECRET" d-f)"
+# A captured signed delivery can be replayed at will: its log lines are
+# rate-limited (20 a second).  200 replays over one keep-alive connection.
+before=$(grep -c 'reason="tag filtered"' "$LOG")
+urls=()
+for _ in $(seq 1 200); do urls+=("http://127.0.0.1:$SRV_PORT/hooks/gh"); done
+codes=$(curl -sS -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' \
+	-H 'X-GitHub-Event: push' -H 'X-GitHub-Delivery: d-f' \
+	-H "X-Hub-Signature-256: sha256=$(hmac "$SECRET" "$TE_TMP/filtered.json")" \
+	--data-binary "@$TE_TMP/filtered.json" "${urls[@]}")
+check "200 replays of a filtered tag -> 200 each" test "$(grep -c '^200$' <<<"$codes")" -eq 200
+after=$(grep -c 'reason="tag filtered"' "$LOG")
+check "and at most 20 log lines a second for them ($((after - before)))" \
+	test $((after - before)) -le 60
 ignored "gitlab branch push" "branch push" "$(gitlab_post gl "$F/gitlab-tag-push.json" "$SECRET" k-b 'Push Hook')"
 check "refusals and ignored events queued nothing" test "$(job_count)" -eq 3
 

@@ -140,17 +140,17 @@ static void test_rate_limit_counts_what_it_drops(void **state)
 	(void)state;
 	start = next_second();
 	for (i = 0; i < TS_LOG_BURST + 5; i++)
-		allowed += ts_log_allow(1, &suppressed);
+		allowed += ts_log_allow(TS_LOG_KEY_MALFORMED, &suppressed);
 	assert_int_equal(time(NULL), start); /* one second's burst */
 	assert_int_equal(allowed, TS_LOG_BURST);
 	/* Another key has its own budget. */
-	assert_true(ts_log_allow(2, &suppressed));
+	assert_true(ts_log_allow(TS_LOG_KEY_FOREIGN, &suppressed));
 	assert_int_equal(suppressed, 0);
 	/* The next second's first line reports the five dropped. */
 	next_second();
-	assert_true(ts_log_allow(1, &suppressed));
+	assert_true(ts_log_allow(TS_LOG_KEY_MALFORMED, &suppressed));
 	assert_int_equal(suppressed, 5);
-	assert_true(ts_log_allow(1, &suppressed));
+	assert_true(ts_log_allow(TS_LOG_KEY_MALFORMED, &suppressed));
 	assert_int_equal(suppressed, 0);
 	/* Keys outside the table are never limited. */
 	assert_true(ts_log_allow(TS_LOG_KEYS, &suppressed));
