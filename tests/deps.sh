@@ -10,6 +10,7 @@ PACKAGES=(
 	buildah docker-registry skopeo busybox-static apache2-utils openssl
 	clang-format python3
 	wrk webhook perl
+	openssh-server openssh-client lighttpd
 )
 
 missing=()
@@ -23,8 +24,11 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The Debian package starts a system registry on :5000 where systemd runs;
-# tests and the demo start their own on free loopback ports instead.
+# The Debian packages start a system registry on :5000, sshd on :22 and
+# lighttpd on :80 where systemd runs; tests and the demo start their own on
+# free loopback ports instead.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	$SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+	for unit in docker-registry ssh lighttpd; do
+		$SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+	done
 fi

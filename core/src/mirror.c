@@ -29,6 +29,7 @@
 struct cred_state {
 	const te_mirror_auth *auth;
 	int calls;
+	unsigned int offered;  /* GIT_CREDENTIAL_* already handed out */
 	unsigned int ssh_port; /* the URL's, for the host key lookup */
 	te_error *err;         /* where the callback records its own failures */
 };
@@ -190,6 +191,13 @@ done:
 	return rc;
 }
 
+static int refused(struct cred_state *st)
+{
+	te_error_set(st->err, TE_EAUTH,
+	             "mirror: the remote refused our credentials");
+	return GIT_EAUTH;
+}
+
 static int cred_cb(git_credential **out, const char *url,
                    const char *username_from_url, unsigned int allowed,
                    void *payload)
@@ -203,18 +211,25 @@ static int cred_cb(git_credential **out, const char *url,
 	(void)url;
 	if (!auth)
 		return GIT_PASSTHROUGH;
-	if (++st->calls > CRED_CALLS_MAX) {
-		te_error_set(st->err, TE_EAUTH,
-		             "mirror: the remote refused our credentials");
-		return GIT_EAUTH;
-	}
+	if (++st->calls > CRED_CALLS_MAX)
+		return refused(st);
 	user = auth->username && *auth->username         ? auth->username
 	       : username_from_url && *username_from_url ? username_from_url
 	                                                 : "git";
-	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && auth->ssh_key_file)
+	/* A key or token is offered once: asked again, the remote refused
+	 * it, and offering it again only feeds lockout counters (and sshd
+	 * hangs up after a few tries, hiding why). */
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && auth->ssh_key_file) {
+		if (st->offered & GIT_CREDENTIAL_SSH_KEY)
+			return refused(st);
+		st->offered |= GIT_CREDENTIAL_SSH_KEY;
 		return git_credential_ssh_key_new(out, user, NULL,
 		                                  auth->ssh_key_file, NULL);
+	}
 	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && auth->token_file) {
+		if (st->offered & GIT_CREDENTIAL_USERPASS_PLAINTEXT)
+			return refused(st);
+		st->offered |= GIT_CREDENTIAL_USERPASS_PLAINTEXT;
 		rc =
 		    read_token(token, sizeof(token), auth->token_file, st->err);
 		if (rc == 0)
@@ -435,6 +450,7 @@ int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
 	}
 	cs.auth = auth;
 	cs.calls = 0;
+	cs.offered = 0;
 	cs.ssh_port = ssh_port(url);
 	cs.err = err;
 	cbs.credentials = cred_cb;

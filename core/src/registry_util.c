@@ -318,6 +318,16 @@ int te_reg__http_error(te_error *err, long status, const char *body, size_t len,
 	if (ecode[0])
 		return te_error_set(err, code, "%s: %ld %s", what, status,
 		                    ecode);
+	/* HEAD answers have no body: say what a bare 401/403 means. */
+	if (status == 401)
+		return te_error_set(err, code,
+		                    "%s: HTTP 401 (no credentials for this "
+		                    "registry, or they were refused)",
+		                    what);
+	if (status == 403)
+		return te_error_set(
+		    err, code, "%s: HTTP 403 (the credentials lack access)",
+		    what);
 	return te_error_set(err, code, "%s: HTTP %ld", what, status);
 }
 

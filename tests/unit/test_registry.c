@@ -640,10 +640,13 @@ static void http_errors(void **state)
 	te_error_clear(&err);
 	assert_int_equal(te_reg__http_error(&err, 401, "", 0, "GET x"),
 	                 TE_EAUTH);
-	assert_string_equal(err.msg, "GET x: HTTP 401");
+	assert_string_equal(err.msg, "GET x: HTTP 401 (no credentials for "
+	                             "this registry, or they were refused)");
 	te_error_clear(&err);
 	assert_int_equal(te_reg__http_error(&err, 403, "<html>", 6, "GET x"),
 	                 TE_EAUTH);
+	assert_string_equal(err.msg,
+	                    "GET x: HTTP 403 (the credentials lack access)");
 	te_error_clear(&err);
 	assert_int_equal(
 	    te_reg__http_error(&err, 404, "404 page not found\n", 19, "GET x"),
