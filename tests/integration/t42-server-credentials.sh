@@ -85,12 +85,33 @@ printf '%s\n' "$GIT_TOKEN" >"$TE_TMP/git-token.good"
 printf '%s\n' "$GIT_WRONG" >"$TE_TMP/git-token.bad"
 chmod 600 "$TE_TMP/lighttpd.users" "$TE_TMP"/git-token.*
 mkdir -p "$TE_TMP/www"
-for _ in 1 2 3 4 5; do
-	HTTP_PORT=$(te_free_port)
+# serve LOG WRITE_CONFIG CMD...: WRITE_CONFIG PORT writes the daemon's
+# config for a free port, then CMD runs in the background until it listens
+# there (5 ports tried); sets SERVE_PID and SERVE_PORT, or exits.
+serve() {
+	local log=$1 write=$2 pid port
+	shift 2
+	for _ in 1 2 3 4 5; do
+		port=$(te_free_port)
+		"$write" "$port"
+		"$@" >>"$log" 2>&1 &
+		pid=$!
+		TE_PIDS+=("$pid")
+		if listening "$pid" "$port"; then
+			SERVE_PID=$pid SERVE_PORT=$port
+			return 0
+		fi
+		kill "$pid" 2>/dev/null || true
+	done
+	echo "FATAL: $1 did not start" >&2
+	cat "$log" >&2
+	exit 1
+}
+lighttpd_conf() { # PORT
 	cat >"$TE_TMP/lighttpd.conf" <<CONF
 server.modules = ("mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi")
 server.bind = "127.0.0.1"
-server.port = $HTTP_PORT
+server.port = $1
 server.document-root = "$TE_TMP/www"
 server.errorlog = "$TE_TMP/lighttpd.log"
 alias.url = ("/git/" => "$GIT_HTTP_BACKEND/")
@@ -102,18 +123,9 @@ alias.url = ("/git/" => "$GIT_HTTP_BACKEND/")
 	auth.require = ("" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
 }
 CONF
-	lighttpd -D -f "$TE_TMP/lighttpd.conf" >>"$TE_TMP/lighttpd.out" 2>&1 &
-	HTTP_PID=$!
-	TE_PIDS+=("$HTTP_PID")
-	listening "$HTTP_PID" "$HTTP_PORT" && break
-	kill "$HTTP_PID" 2>/dev/null || true
-	HTTP_PID=
-done
-if [ -z "$HTTP_PID" ]; then
-	echo "FATAL: lighttpd did not start" >&2
-	cat "$TE_TMP/lighttpd.out" "$TE_TMP/lighttpd.log" >&2
-	exit 1
-fi
+}
+serve "$TE_TMP/lighttpd.out" lighttpd_conf lighttpd -D -f "$TE_TMP/lighttpd.conf"
+HTTP_PORT=$SERVE_PORT
 HTTP_URL=http://127.0.0.1:$HTTP_PORT/git/origin.git
 refs_status() { # [curl args]: HTTP status of the smart-HTTP ref advertisement
 	curl -sS -o /dev/null -w '%{http_code}' "$@" "$HTTP_URL/info/refs?service=git-upload-pack"
@@ -130,11 +142,10 @@ ssh-keygen -q -t ed25519 -N '' -C te-other-host -f "$TE_TMP/other_host_key"
 ssh-keygen -q -t ed25519 -N '' -C te-client -f "$TE_TMP/client_key"
 ssh-keygen -q -t ed25519 -N '' -C te-stranger -f "$TE_TMP/stranger_key"
 cp "$TE_TMP/client_key.pub" "$TE_TMP/authorized_keys"
-for _ in 1 2 3 4 5; do
-	SSH_PORT=$(te_free_port)
+sshd_conf() { # PORT
 	cat >"$TE_TMP/sshd_config" <<CONF
 ListenAddress 127.0.0.1
-Port $SSH_PORT
+Port $1
 HostKey $TE_TMP/ssh_host_key
 AuthorizedKeysFile $TE_TMP/authorized_keys
 PidFile $TE_TMP/sshd.pid
@@ -146,18 +157,9 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 CONF
-	"$SSHD" -D -e -f "$TE_TMP/sshd_config" >>"$TE_TMP/sshd.log" 2>&1 &
-	SSH_PID=$!
-	TE_PIDS+=("$SSH_PID")
-	listening "$SSH_PID" "$SSH_PORT" && break
-	kill "$SSH_PID" 2>/dev/null || true
-	SSH_PID=
-done
-if [ -z "$SSH_PID" ]; then
-	echo "FATAL: sshd did not start" >&2
-	cat "$TE_TMP/sshd.log" >&2
-	exit 1
-fi
+}
+serve "$TE_TMP/sshd.log" sshd_conf "$SSHD" -D -e -f "$TE_TMP/sshd_config"
+SSH_PORT=$SERVE_PORT
 key_fp() { ssh-keygen -lf "$TE_TMP/$1.pub" | cut -d' ' -f2; }
 SSH_URL=ssh://root@127.0.0.1:$SSH_PORT$ORIGIN
 HOST_KEY=$(cut -d' ' -f1,2 "$TE_TMP/ssh_host_key.pub")
