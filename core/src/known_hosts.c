@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "tagexport/base64.h"
 #include "tagexport/known_hosts.h"
 
 /* Longest host name looked up ("[name]:port" included) and longest
@@ -47,22 +48,6 @@ static struct field next_field(const char **s, const char *end)
 static bool field_is(struct field f, const char *word)
 {
 	return f.len == strlen(word) && memcmp(f.p, word, f.len) == 0;
-}
-
-/* Decode standard base64 (padded); -1 when it is not that or too long. */
-static int b64_decode(unsigned char *out, size_t cap, struct field f)
-{
-	size_t pad = 0;
-	int n;
-
-	if (f.len == 0 || f.len % 4 != 0 || f.len / 4 * 3 > cap)
-		return -1;
-	while (pad < 2 && f.p[f.len - 1 - pad] == '=')
-		pad++;
-	n = EVP_DecodeBlock(out, (const unsigned char *)f.p, (int)f.len);
-	if (n < 0 || (size_t)n < pad)
-		return -1;
-	return n - (int)pad;
 }
 
 /* Case-insensitive glob with * and ?: the linear kind that remembers only
@@ -122,7 +107,7 @@ static bool hashed_match(struct field hosts, const char *name)
 	const char *bar, *end = hosts.p + hosts.len;
 	unsigned int got_len = 0;
 	struct field fs, fh;
-	int salt_len, want_len;
+	long salt_len, want_len;
 
 	fs.p = hosts.p + 3;
 	bar = memchr(fs.p, '|', (size_t)(end - fs.p));
@@ -131,11 +116,11 @@ static bool hashed_match(struct field hosts, const char *name)
 	fs.len = (size_t)(bar - fs.p);
 	fh.p = bar + 1;
 	fh.len = (size_t)(end - fh.p);
-	salt_len = b64_decode(salt, sizeof(salt), fs);
-	want_len = b64_decode(want, sizeof(want), fh);
+	salt_len = te_base64_decode(salt, sizeof(salt), fs.p, fs.len);
+	want_len = te_base64_decode(want, sizeof(want), fh.p, fh.len);
 	if (salt_len <= 0 || want_len != SHA_DIGEST_LENGTH)
 		return false;
-	if (!HMAC(EVP_sha1(), salt, salt_len, (const unsigned char *)name,
+	if (!HMAC(EVP_sha1(), salt, (int)salt_len, (const unsigned char *)name,
 	          strlen(name), got, &got_len) ||
 	    got_len != SHA_DIGEST_LENGTH)
 		return false;
@@ -184,7 +169,7 @@ te_hostkey_result te_known_hosts_check(const char *text, size_t len,
 		struct field marker = {NULL, 0}, hosts, type, b64;
 		const char *p = s;
 		bool revoked = false, same;
-		int n;
+		long n;
 
 		s = eol ? eol + 1 : end;
 		if (line_end > p && line_end[-1] == '\r')
@@ -204,7 +189,7 @@ te_hostkey_result te_known_hosts_check(const char *text, size_t len,
 		if (hosts.len == 0 || type.len == 0 || b64.len == 0 ||
 		    b64.len > FIELD_MAX || !host_match(hosts, name))
 			continue;
-		n = b64_decode(decoded, sizeof(decoded), b64);
+		n = te_base64_decode(decoded, sizeof(decoded), b64.p, b64.len);
 		if (n < 0)
 			continue;
 		same =
@@ -226,14 +211,14 @@ void te_known_hosts_fingerprint(char out[TE_HOSTKEY_FINGERPRINT_MAX],
                                 const unsigned char *key, size_t key_len)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	char b64[48];
-	int n;
+	char b64[TE_BASE64_LEN(SHA256_DIGEST_LENGTH) + 1];
+	size_t n;
 
 	SHA256(key, key_len, md);
-	n = EVP_EncodeBlock((unsigned char *)b64, md, sizeof(md));
+	n = te_base64_encode(b64, md, sizeof(md));
 	while (n > 0 && b64[n - 1] == '=')
 		n--;
-	snprintf(out, TE_HOSTKEY_FINGERPRINT_MAX, "SHA256:%.*s", n, b64);
+	snprintf(out, TE_HOSTKEY_FINGERPRINT_MAX, "SHA256:%.*s", (int)n, b64);
 }
 
 void te_known_hosts_key_type(char *out, size_t cap, const unsigned char *key,

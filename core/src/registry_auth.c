@@ -23,6 +23,7 @@
  */
 #include "proc_int.h"
 #include "registry_int.h"
+#include "tagexport/base64.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,7 +39,6 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #define CONFIG_JSON_MAX (4u * 1024 * 1024)
 #define CERT_FILE_MAX (1024u * 1024)
@@ -113,35 +113,24 @@ static int dup_secret(char **dst, const char *src, te_error *err)
 
 static int decode_auth(struct te_reg_creds *out, const char *b64, te_error *err)
 {
-	size_t len = strlen(b64), padded, pad = 0, outlen;
+	size_t len = strlen(b64), cap = len / 4 * 3 + 3;
 	unsigned char *tmp = NULL;
-	char *in = NULL, *colon;
-	int n, rc = 0;
+	char *colon;
+	long n;
+	int rc = 0;
 
-	if (len > 64 * 1024) {
-		rc = te_error_set(err, TE_EINVALID, "oversized auth entry");
-		goto done;
-	}
-	padded = (len + 3) / 4 * 4;
-	in = malloc(padded + 1);
-	tmp = malloc(padded / 4 * 3 + 1);
-	if (!in || !tmp) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	memcpy(in, b64, len);
-	memset(in + len, '=', padded - len);
-	in[padded] = '\0';
-	n = padded ? EVP_DecodeBlock(tmp, (unsigned char *)in, (int)padded) : 0;
+	if (len > 64 * 1024)
+		return te_error_set(err, TE_EINVALID, "oversized auth entry");
+	tmp = malloc(cap + 1);
+	if (!tmp)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	n = te_base64_decode(tmp, cap, b64, len);
 	if (n < 0) {
 		rc = te_error_set(err, TE_EINVALID,
 		                  "auth entry is not valid base64");
 		goto done;
 	}
-	while (padded && in[padded - 1 - pad] == '=' && pad < 2)
-		pad++;
-	outlen = (size_t)n - pad;
-	tmp[outlen] = '\0';
+	tmp[n] = '\0';
 	colon = strchr((char *)tmp, ':');
 	if (!colon) {
 		rc = te_error_set(err, TE_EINVALID,
@@ -155,14 +144,8 @@ static int decode_auth(struct te_reg_creds *out, const char *b64, te_error *err)
 	if (rc == 0)
 		rc = dup_secret(&out->pass, colon + 1, err);
 done:
-	if (tmp) {
-		OPENSSL_cleanse(tmp, padded / 4 * 3 + 1);
-		free(tmp);
-	}
-	if (in) {
-		OPENSSL_cleanse(in, padded);
-		free(in);
-	}
+	OPENSSL_cleanse(tmp, cap + 1);
+	free(tmp);
 	return rc;
 }
 
@@ -643,7 +626,7 @@ static int b64_userpass(char **out, const char *user, const char *pass,
 {
 	size_t ul = strlen(user), pl = strlen(pass), n = ul + 1 + pl;
 	unsigned char *in = malloc(n + 1);
-	char *enc = malloc(4 * ((n + 2) / 3) + 1);
+	char *enc = malloc(TE_BASE64_LEN(n) + 1);
 	int rc = 0;
 
 	if (!in || !enc) {
@@ -653,7 +636,7 @@ static int b64_userpass(char **out, const char *user, const char *pass,
 	memcpy(in, user, ul);
 	in[ul] = ':';
 	memcpy(in + ul + 1, pass, pl);
-	EVP_EncodeBlock((unsigned char *)enc, in, (int)n);
+	te_base64_encode(enc, in, n);
 	*out = enc;
 	enc = NULL;
 done:

@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "tagexport/base64.h"
 #include "tagexport/known_hosts.h"
 
 #define KEY_A                                                                  \
@@ -37,11 +36,10 @@ struct key {
 static struct key decode(const char *b64)
 {
 	struct key k;
-	size_t n = strlen(b64);
-	int len = EVP_DecodeBlock(k.blob, (const unsigned char *)b64, (int)n);
+	long len = te_base64_decode(k.blob, sizeof(k.blob), b64, strlen(b64));
 
 	assert_true(len > 0);
-	k.len = (size_t)len - (b64[n - 1] == '=') - (b64[n - 2] == '=');
+	k.len = (size_t)len;
 	return k;
 }
 
