@@ -38,12 +38,15 @@ done:
 	return rc;
 }
 
-int te_fs_write_all(int fd, const void *data, size_t len)
+/* write(2) when off is negative, else pwrite(2) at off: until all of
+ * data is out, through short writes and EINTR. */
+static int write_loop(int fd, const void *data, size_t len, off_t off)
 {
 	const char *p = data;
 
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n =
+		    off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -51,26 +54,24 @@ int te_fs_write_all(int fd, const void *data, size_t len)
 			return -1;
 		p += n;
 		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
 }
 
+int te_fs_write_all(int fd, const void *data, size_t len)
+{
+	return write_loop(fd, data, len, -1);
+}
+
 int te_fs_pwrite_all(int fd, const void *data, size_t len, off_t off)
 {
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-		off += n;
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
 	}
-	return 0;
+	return write_loop(fd, data, len, off);
 }
 
 int te_fs_read_all(te_buf *out, int fd, bool *too_big)

@@ -47,10 +47,43 @@ static void creates_nested_private_dirs(void **state)
 	rmdir(base);
 }
 
+static void writes_all_and_reads_back(void **state)
+{
+	char path[] = "/tmp/te-fs-file-XXXXXX";
+	te_buf got = TE_BUF_INIT(64);
+	bool too_big = true;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(te_fs_write_all(fd, "hello, ", 7), 0);
+	assert_int_equal(te_fs_write_all(fd, "world", 5), 0);
+	/* At an offset, leaving the file position alone. */
+	assert_int_equal(te_fs_pwrite_all(fd, "W", 1, 7), 0);
+	assert_int_equal(te_fs_pwrite_all(fd, "!", 1, 12), 0);
+	assert_int_equal(te_fs_pwrite_all(fd, "x", 1, -1), -1);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 12);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(te_fs_read_all(&got, fd, &too_big), 0);
+	assert_false(too_big);
+	assert_int_equal(got.len, 13);
+	assert_memory_equal(got.ptr, "hello, World!", 13);
+	/* Past the buffer's limit: flagged, not an error. */
+	te_buf_dispose(&got);
+	te_buf_init(&got, 4);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(te_fs_read_all(&got, fd, &too_big), 0);
+	assert_true(too_big);
+	te_buf_dispose(&got);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(creates_nested_private_dirs),
+	    cmocka_unit_test(writes_all_and_reads_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
