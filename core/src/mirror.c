@@ -34,20 +34,29 @@ struct cred_state {
 	te_error *err;         /* where the callback records its own failures */
 };
 
-/* Bytes of the first "user:password@" in url (0 when none). */
-static size_t userinfo_len(const char **start, const char *url)
+/* The authority of a scheme://authority/path URL, [*start, *end); false
+ * for scp-like user@host:path URLs and local paths. */
+static bool url_authority(const char *url, const char **start, const char **end)
 {
-	const char *p = strstr(url, "://"), *at, *slash;
+	const char *p = strstr(url, "://");
 
 	if (!p)
+		return false;
+	*start = p + 3;
+	*end = *start + strcspn(*start, "/");
+	return true;
+}
+
+/* Bytes of the "user:password" before the authority's last '@' (0 when
+ * none).  The last: an unencoded '@' in a password stays inside. */
+static size_t userinfo_len(const char **start, const char *url)
+{
+	const char *end, *at;
+
+	if (!url_authority(url, start, &end))
 		return 0;
-	p += 3;
-	at = strchr(p, '@');
-	slash = strchr(p, '/');
-	if (!at || (slash && slash < at))
-		return 0;
-	*start = p;
-	return (size_t)(at - p);
+	at = memrchr(*start, '@', (size_t)(end - *start));
+	return at ? (size_t)(at - *start) : 0;
 }
 
 /* Replace every occurrence of the URL's userinfo in msg with "***"
@@ -250,17 +259,15 @@ static int cred_cb(git_credential **out, const char *url,
  * key callback the host alone. */
 static unsigned int ssh_port(const char *url)
 {
-	const char *p = strstr(url, "://"), *end, *at, *colon;
+	const char *p, *end, *colon;
 	unsigned long port;
+	size_t userinfo = userinfo_len(&p, url);
 	char *stop;
 
-	if (!p)
+	if (!url_authority(url, &p, &end))
 		return 22;
-	p += 3;
-	end = p + strcspn(p, "/");
-	at = memchr(p, '@', (size_t)(end - p));
-	if (at)
-		p = at + 1;
+	if (userinfo)
+		p += userinfo + 1;
 	if (*p == '[') { /* [v6 address]:port */
 		p = memchr(p, ']', (size_t)(end - p));
 		if (!p)

@@ -322,6 +322,29 @@ static void test_token_file_unreadable(void **state)
 	assert_string_equal(commit, f->c1);
 }
 
+/* What a URL's userinfo holds may be a token: errors never show it, an
+ * unencoded '@' in it included. */
+static void test_url_credentials_redacted(void **state)
+{
+	static const char *const urls[] = {
+	    "http://user:s3cret-tok@127.0.0.1:1/%zz/x.git",
+	    "http://user:s3cret@tok@127.0.0.1:1/%zz/x.git",
+	    "http://s3cret-tok@127.0.0.1:1/%zz/x.git",
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		te_error err = TE_ERROR_INIT;
+		char commit[41];
+
+		assert_true(te_mirror_fetch_tag(commit, f->mirror, urls[i],
+		                                "v1.0.0", NULL, &err) < 0);
+		assert_null(strstr(err.msg, "s3cret"));
+		assert_null(strstr(err.msg, "tok@"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +355,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_missing_tag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tag_on_tree, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_remote, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_url_credentials_redacted,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_names, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file_unreadable, setup,
