@@ -107,7 +107,7 @@ struct ts_submission {
 	const char *tag, *commit, *delivery, *source;
 	char key[TS_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2]; /* delivery id */
 	char id[TE_JOB_ID_MAX];
-	bool existed;
+	te_submit_outcome outcome;
 	te_queue_ticket ticket;
 };
 
