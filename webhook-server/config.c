@@ -585,6 +585,10 @@ static void config_free(struct ts_config *cfg)
 		explicit_bzero(cfg->admin_token, cfg->admin_token_len);
 		free(cfg->admin_token);
 	}
+	if (cfg->metrics_token) {
+		explicit_bzero(cfg->metrics_token, cfg->metrics_token_len);
+		free(cfg->metrics_token);
+	}
 	free(cfg);
 }
 
@@ -632,8 +636,9 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
                       const yaml_node_t *root, te_error *err)
 {
 	yaml_node_pair_t *pair;
-	const yaml_node_t *token_node = NULL;
+	const yaml_node_t *token_node = NULL, *metrics_node = NULL;
 	char *token_file = NULL, *token_env = NULL, *fmt = NULL;
+	char *metrics_file = NULL;
 	unsigned long v;
 	int rc = 0;
 
@@ -698,6 +703,19 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 			rc = get_uint(&v, p, vn, "job_retention_days", 0, 36500,
 			              err);
 			cfg->job_retention_days = (unsigned)v;
+		} else if (!strcmp(k, "max_pending_body_bytes")) {
+			rc =
+			    get_uint(&v, p, vn, "max_pending_body_bytes",
+			             64 * 1024, 64UL * 1024 * 1024 * 1024, err);
+			cfg->max_pending_body = v;
+		} else if (!strcmp(k, "max_connections_per_ip")) {
+			rc = get_uint(&v, p, vn, "max_connections_per_ip", 0,
+			              1000, err);
+			cfg->max_connections_per_ip = (unsigned)v;
+		} else if (!strcmp(k, "metrics_token_file")) {
+			metrics_node = vn;
+			rc = get_path(&metrics_file, p, vn,
+			              "metrics_token_file", err);
 		} else if (!strcmp(k, "projects")) {
 			rc = parse_projects(cfg, p, vn, err);
 		} else {
@@ -721,9 +739,13 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 	if (token_file || token_env)
 		rc = secret_at(&cfg->admin_token, &cfg->admin_token_len, p,
 		               token_node, token_file, token_env, err);
+	if (rc == 0 && metrics_file)
+		rc = secret_at(&cfg->metrics_token, &cfg->metrics_token_len, p,
+		               metrics_node, metrics_file, NULL, err);
 done:
 	free(token_file);
 	free(token_env);
+	free(metrics_file);
 	free(fmt);
 	return rc;
 }
@@ -772,6 +794,8 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
 	cfg->max_attempts = 5;
 	cfg->retry_delay = 30;
 	cfg->job_retention_days = 90;
+	cfg->max_pending_body = 64 * 1024 * 1024;
+	cfg->max_connections_per_ip = 64;
 	slash = strrchr(filename, '/');
 	if (slash) {
 		p.dir = strndup(filename, (size_t)(slash - filename));

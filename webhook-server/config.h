@@ -76,6 +76,12 @@ struct ts_config {
 	int max_attempts;            /* export attempts per job; 5 */
 	unsigned retry_delay;        /* seconds, doubled per attempt; 30 */
 	unsigned job_retention_days; /* finished jobs kept; 90, 0 = all */
+	/* hostile load (server.c): bytes of bodies buffered before their
+	 * signature is checked, all requests together; 64 MiB */
+	size_t max_pending_body;
+	unsigned max_connections_per_ip; /* 64; 0 = no per-address limit */
+	char *metrics_token; /* NULL: /metrics is open to everyone */
+	size_t metrics_token_len;
 	size_t nprojects;
 	struct ts_project *projects;
 };

@@ -167,6 +167,54 @@ static void expect_error(const char *from, const char *to, int line,
 		fail_msg("got \"%s\", want \"%s...%s\"", err.msg, want, what);
 }
 
+/* The hostile-load keys: defaults, values, bounds, the metrics token. */
+static void load_limits(void **state)
+{
+	static const char min[] = "state_dir: /tmp/x\n";
+	static const char set[] = "state_dir: /tmp/x\n"
+	                          "max_pending_body_bytes: 1048576\n"
+	                          "max_connections_per_ip: 0\n"
+	                          "metrics_token_file: admin.token\n";
+	static const char *const bad[][2] = {
+	    {"max_pending_body_bytes: 1000\n", "max_pending_body_bytes must"},
+	    {"max_pending_body_bytes: -1\n", "max_pending_body_bytes must"},
+	    {"max_connections_per_ip: 1001\n", "max_connections_per_ip must"},
+	    {"max_connections_per_ip: many\n", "max_connections_per_ip must"},
+	    {"metrics_token_file: empty.secret\n", "is empty"},
+	    {"metrics_token_file: missing.token\n", "cannot read"},
+	};
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	char text[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(ts_config_parse(&cfg, min, strlen(min), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->max_pending_body, 64 * 1024 * 1024);
+	assert_int_equal(cfg->max_connections_per_ip, 64);
+	assert_null(cfg->metrics_token);
+	ts_config_unref(cfg);
+	assert_int_equal(ts_config_parse(&cfg, set, strlen(set), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->max_pending_body, 1024 * 1024);
+	assert_int_equal(cfg->max_connections_per_ip, 0);
+	assert_string_equal(cfg->metrics_token, "admin-token");
+	assert_int_equal(cfg->metrics_token_len, strlen("admin-token"));
+	ts_config_unref(cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "state_dir: /tmp/x\n%s",
+		         bad[i][0]);
+		te_error_clear(&err);
+		assert_int_equal(
+		    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err),
+		    TE_EINVALID);
+		assert_null(cfg);
+		if (!strstr(err.msg, ":2: ") || !strstr(err.msg, bad[i][1]))
+			fail_msg("%s: got \"%s\"", bad[i][0], err.msg);
+	}
+}
+
 static void errors_have_lines(void **state)
 {
 	(void)state;
@@ -275,6 +323,7 @@ int main(void)
 	    cmocka_unit_test(defaults),
 	    cmocka_unit_test(retention),
 	    cmocka_unit_test(errors_have_lines),
+	    cmocka_unit_test(load_limits),
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(project_names),
 	    cmocka_unit_test(load_from_file),
