@@ -28,6 +28,9 @@ static const struct {
     [TS_FIXED_TOO_LARGE] = {413, "error", "body too large"},
     [TS_FIXED_MISSING_SIGNATURE] = {401, "error", "missing signature"},
     [TS_FIXED_BAD_SIGNATURE] = {401, "error", "bad signature"},
+    [TS_FIXED_UNAUTHORIZED] = {401, "error", "unauthorized"},
+    [TS_FIXED_BUSY] = {503, "error",
+                       "too many unauthenticated bodies pending, retry later"},
     [TS_FIXED_IGNORED_PING] = {200, "ignored", "ping"},
     [TS_FIXED_IGNORED_CREATE] = {200, "ignored",
                                  "create event (the push event triggers)"},
@@ -180,9 +183,10 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 	ts_response_reset(res);
 	res->status = 202;
 	res->content_type = "application/json";
-	if (te_buf_printf(&res->body, NULL,
-	                  "{\"job\":\"%s\",\"status\":\"%s\"%s}\n", sub->id,
-	                  state, requeued ? ",\"requeued\":true" : "") < 0)
+	if (te_buf_printf(
+	        &res->body, NULL, "{\"job\":\"%s\",\"status\":\"%s\"%s}\n",
+	        sub->id, state,
+	        requeued ? ",\"duplicate\":true,\"requeued\":true" : "") < 0)
 		ts_response_error(res, 500, "out of memory");
 }
 
