@@ -153,7 +153,7 @@ run() {
 
 printf '\nwrk -t%s -c%s -d%ss on loopback, %s round(s) (medians), %s CPUs, load average %s\n\n' \
 	"$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-9s %13s %7s %12s %7s %6s %11s %9s %9s\n' case "tagexport r/s" "p99 ms" \
+printf '%-11s %13s %7s %12s %7s %6s %11s %9s %9s\n' case "tagexport r/s" "p99 ms" \
 	"webhook r/s" "p99 ms" ratio "floor r/s" "floor/wh" "of floor"
 # median of the numbers on stdin
 median() {
@@ -186,7 +186,7 @@ for c in bad:$W/accepted.txt ignored:$W/branch.txt ignored-new:$W/branches.txt \
 		of_floor=$(echo "scale=0; 100 * $te_rps / $fl_rps" | bc 2>/dev/null || echo "?")%
 		[ "$name" != bad ] && echo "$name $(echo "scale=2; $te_rps / $fl_rps" | bc)" >>"$W/ignored-ratios"
 	fi
-	printf '%-9s %13s %7s %12s %7s %5sx %11s %9s %9s\n' "$name" "$te_rps" "$te_p99" \
+	printf '%-11s %13s %7s %12s %7s %5sx %11s %9s %9s\n' "$name" "$te_rps" "$te_p99" \
 		"$wh_rps" "$wh_p99" "$ratio" "$fl_rps" "$fl_ratio" "$of_floor"
 done
 # The server's own view of accepted pushes: last body byte -> job on disk.
