@@ -5,7 +5,9 @@
  * Limits, in the order a hostile client meets them:
  *  1. connection count (MHD_OPTION_CONNECTION_LIMIT, 1000), connections
  *     per client address (MHD_OPTION_PER_IP_CONNECTION_LIMIT,
- *     max_connections_per_ip: MHD closes the extra ones at accept) and
+ *     max_connections_per_ip: MHD closes the extra ones at accept and
+ *     logs "Server reached connection limit"; it counts across the
+ *     whole thread pool) and
  *     header memory (MHD_OPTION_CONNECTION_MEMORY_LIMIT: larger headers
  *     get 431/413);
  *  2. a whole-request deadline: MHD's own timeout is an idle timeout that

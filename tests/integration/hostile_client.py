@@ -4,9 +4,10 @@ bench/flood.sh, over plain sockets (curl cannot hold a body open or bind
 many source addresses).
 
   conns HOST PORT N [--source ADDR]
-      open N connections at once, then send GET /healthz on each; prints
-      "answered A closed C": how many got an HTTP answer and how many
-      were closed without one.
+      open N connections one after the other, each sending a request
+      that keeps it open (an API call without a token: 401), and kept
+      open once answered; prints "answered A closed C": how many
+      got an HTTP answer and how many were closed without one.
   slow HOST PORT PATH [--clients N] [--length BYTES] [--rate BYTES_PER_S]
        [--duration S] [--source ADDR[,ADDR...]] [--reconnect]
       N clients each POST a body of Content-Length BYTES (zeros) with a
@@ -22,6 +23,12 @@ import socket
 import sys
 import threading
 import time
+
+
+# Answered once the (empty) body is in, so the connection stays open
+# (an answer given before the body, as to GET /healthz, closes it).
+KEEP_ALIVE_REQUEST = (b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 0\r\n\r\n")
 
 
 def connect(host, port, source):
@@ -55,14 +62,16 @@ def read_answer(s, timeout):
 
 
 def cmd_conns(a):
-    socks = [connect(a.host, a.port, a.source) for _ in range(a.n)]
+    """One connection after the other, each kept open once answered."""
+    socks = []
     answered = closed = 0
-    for s in socks:
+    for _ in range(a.n):
+        s = connect(a.host, a.port, a.source)
+        socks.append(s)
         try:
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(KEEP_ALIVE_REQUEST)
         except OSError:
             pass
-    for s in socks:
         if read_answer(s, 5):
             answered += 1
         else:
