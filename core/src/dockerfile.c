@@ -155,10 +155,12 @@ static int split_words(te_strvec *out, const char *s, size_t len, char esc,
 			i++;
 		}
 		if (i - start > DF_MAX_WORD)
-			return te_error_set(err, TE_EINVALID,
-			                    "dockerfile word too long");
-		rc = te_strvec_pushf(out, err, "%.*s", (int)(i - start),
-		                     s + start);
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "dockerfile word longer than %d bytes",
+			    DF_MAX_WORD);
+		rc = te_strvec_push_owned(out, strndup(s + start, i - start),
+		                          err);
 		if (rc < 0)
 			return rc;
 	}
