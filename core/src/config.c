@@ -524,7 +524,8 @@ static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
 		return te_error_set(c->err, TE_EINVALID, "%s: broken yaml",
 		                    c->file);
 	if (depth > TE_CONFIG_MAX_DEPTH)
-		return fail(c, n, TE_EINVALID, "nesting deeper than 64 levels");
+		return fail(c, n, TE_EINVALID, "nesting deeper than %d levels",
+		            TE_CONFIG_MAX_DEPTH);
 	if (++c->visits > TE_CONFIG_MAX_VISITS)
 		return fail(c, n, TE_EINVALID,
 		            "more than %d yaml nodes visited (alias "

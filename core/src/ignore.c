@@ -187,9 +187,7 @@ static void push_tok(struct pattern *pt, enum tok_kind kind, unsigned char b,
  * matches any number of directories, '\\' quotes the next byte. */
 static int compile(struct pattern *pt, const char *p, te_error *err)
 {
-	size_t i = 0, n = strlen(p);
-
-	size_t nclass = 1, k;
+	size_t i = 0, n = strlen(p), nclass = 1, k;
 
 	for (k = 0; k < n; k++)
 		nclass += p[k] == '[';
@@ -396,12 +394,10 @@ static bool tok_takes(const struct pattern *pt, const struct tok *k,
 		return c != '/';
 	case TOK_CLASS:
 		return (pt->sets[k->set][c >> 3] >> (c & 7)) & 1;
-	case TOK_STAR:
-		return false;
+	case TOK_STAR: /* these consume by staying, next_state() */
 	case TOK_DIRS:
-		return false;
 	case TOK_ANY:
-		return false;
+		break;
 	}
 	return false;
 }
