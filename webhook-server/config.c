@@ -751,8 +751,9 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
 		                    "%s is longer than %d bytes", filename,
 		                    TS_CONFIG_MAX_SIZE);
 	/* Depth and node count bounded, and every mapping's keys unique,
-	 * before libyaml builds a tree (it would take the last of two
-	 * "projects:" and leak nothing, but silently drop the first). */
+	 * before libyaml builds a tree: libyaml keeps both of two equal
+	 * keys, and the later one would silently override the first (a
+	 * second "projects:" once leaked the first list). */
 	rc = te_config_yaml_scan(data, len, filename, 1, true, err);
 	if (rc < 0)
 		return rc;
