@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "verify.h"
+#include "tagexport/config.h"
 #include "tagexport/fs.h"
 
 #include <arpa/inet.h>
@@ -21,7 +22,6 @@
 #include <yaml.h>
 
 #define TS_SECRET_MAX 4096
-#define TS_CONFIG_MAX (4 * 1024 * 1024)
 
 struct parse {
 	yaml_document_t *doc;
@@ -614,6 +614,12 @@ static int parse_projects(struct ts_config *cfg, const struct parse *p,
 		return fail(p, node, err, "projects must be a list");
 	n = (size_t)(node->data.sequence.items.top -
 	             node->data.sequence.items.start);
+	if (n > TS_CONFIG_MAX_PROJECTS) {
+		char what[64];
+		snprintf(what, sizeof(what), "more than %d projects",
+		         TS_CONFIG_MAX_PROJECTS);
+		return fail(p, node, err, what);
+	}
 	cfg->projects = calloc(n ? n : 1, sizeof(*cfg->projects));
 	if (!cfg->projects)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
@@ -762,6 +768,17 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
 	int rc = 0;
 
 	*out = NULL;
+	if (len > TS_CONFIG_MAX_SIZE)
+		return te_error_set(err, TE_EINVALID,
+		                    "%s is longer than %d bytes", filename,
+		                    TS_CONFIG_MAX_SIZE);
+	/* Depth and node count bounded, and every mapping's keys unique,
+	 * before libyaml builds a tree: libyaml keeps both of two equal
+	 * keys, and the later one would silently override the first (a
+	 * second "projects:" once leaked the first list). */
+	rc = te_config_yaml_scan(data, len, filename, 1, true, err);
+	if (rc < 0)
+		return rc;
 	if (!yaml_parser_initialize(&parser))
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
@@ -824,7 +841,7 @@ done:
 
 int ts_config_load(struct ts_config **out, const char *path, te_error *err)
 {
-	te_buf data = TE_BUF_INIT(TS_CONFIG_MAX);
+	te_buf data = TE_BUF_INIT(TS_CONFIG_MAX_SIZE);
 	int fd, rc = 0;
 
 	*out = NULL;
@@ -836,7 +853,7 @@ int ts_config_load(struct ts_config **out, const char *path, te_error *err)
 		rc = errno == EFBIG
 		         ? te_error_set(err, TE_EINVALID,
 		                        "%s is longer than %d bytes", path,
-		                        TS_CONFIG_MAX)
+		                        TS_CONFIG_MAX_SIZE)
 		         : te_error_set_errno(err, TE_EIO, errno,
 		                              "cannot read %s", path);
 		goto done;

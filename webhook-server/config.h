@@ -23,6 +23,16 @@
 #include "tagexport/export.h"
 #include "tagexport/labels.h"
 
+/*
+ * Budgets: a hostile or broken file is refused cheaply, with an error that
+ * names the limit.  The YAML is scanned (te_config_yaml_scan) before a
+ * tree is built: nesting at most TE_CONFIG_MAX_DEPTH levels, at most
+ * TE_CONFIG_MAX_EVENTS nodes, one document, and no mapping may repeat a
+ * key ("<file>:<line>: duplicate key \"<key>\"").
+ */
+#define TS_CONFIG_MAX_SIZE (4 * 1024 * 1024) /* bytes of the file */
+#define TS_CONFIG_MAX_PROJECTS 1000          /* entries of projects: */
+
 typedef enum {
 	TS_FORGE_GITHUB = 0,
 	TS_FORGE_GITLAB = 1,

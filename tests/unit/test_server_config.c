@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "regression.h"
 
 static char dir[] = "/tmp/te-srvcfg.XXXXXX";
 static char cfgpath[300];
@@ -247,8 +248,10 @@ static void errors_have_lines(void **state)
 	             "duplicate project name");
 	expect_error("    git_url: ssh://git@git.example.com/infra/edge.git\n",
 	             "", 19, "needs a git_url");
-	/* YAML syntax errors carry the parser's line */
-	expect_error("    tags: [\"v*\"]", "    tags: [\"v*\"", 13, "");
+	/* YAML syntax errors carry the line of the construct libyaml was
+	 * parsing (the unclosed '['), as werf.yaml's do */
+	expect_error("    tags: [\"v*\"]", "    tags: [\"v*\"", 12,
+	             "flow sequence");
 }
 
 static void retention(void **state)
@@ -316,6 +319,62 @@ static void load_from_file(void **state)
 	                 TE_EIO);
 }
 
+static void expect_parse_error(const char *text, size_t len, const char *what)
+{
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	assert_int_equal(ts_config_parse(&cfg, text, len, cfgpath, &err),
+	                 TE_EINVALID);
+	assert_null(cfg);
+	if (strncmp(err.msg, cfgpath, strlen(cfgpath)) != 0 ||
+	    !strstr(err.msg, what))
+		fail_msg("got \"%s\", want \"%s...%s\"", err.msg, cfgpath,
+		         what);
+}
+
+/* Fuzzer finds (tests/fuzz/regressions/server_config): a repeated
+ * "projects:" leaked the first list; 64 K '[' took seconds in libyaml.
+ * A repeated key anywhere is an error naming it and its line. */
+static void fuzz_regressions(void **state)
+{
+	te_buf in = TE_BUF_INIT(0);
+	char *big;
+	size_t i, n;
+
+	(void)state;
+	read_regression(&in, "server_config",
+	                "leak-duplicate-projects-key.yaml");
+	expect_parse_error(in.ptr, in.len, ":3: duplicate key \"projects\"");
+	te_buf_dispose(&in);
+	expect_error("    forge: github\n",
+	             "    forge: github\n    forge: gitlab\n", 9,
+	             "duplicate key \"forge\"");
+	expect_error("      images: [backend]\n",
+	             "      images: [backend]\n      repo: x\n", 18,
+	             "duplicate key \"repo\"");
+	expect_error("{org.opencontainers.image.source: ", "{a: b, a: ", 16,
+	             "duplicate key \"a\"");
+
+	/* hang-64k-open-brackets, regenerated */
+	n = 65536;
+	big = malloc(TS_CONFIG_MAX_SIZE + 1);
+	assert_non_null(big);
+	memset(big, '[', n);
+	expect_parse_error(big, n, ":1: nesting deeper than 64 levels");
+
+	/* the size and project count limits */
+	memset(big, '#', TS_CONFIG_MAX_SIZE + 1);
+	expect_parse_error(big, TS_CONFIG_MAX_SIZE + 1,
+	                   "longer than 4194304 bytes");
+	n = (size_t)snprintf(big, 64, "state_dir: /x\nprojects: [");
+	for (i = 0; i <= TS_CONFIG_MAX_PROJECTS; i++)
+		n += (size_t)snprintf(big + n, 8, "{},");
+	n += (size_t)snprintf(big + n, 8, "]\n");
+	expect_parse_error(big, n, ":2: more than 1000 projects");
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +386,7 @@ int main(void)
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(project_names),
 	    cmocka_unit_test(load_from_file),
+	    cmocka_unit_test(fuzz_regressions),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
