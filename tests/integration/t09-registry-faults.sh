@@ -11,7 +11,8 @@
 # Resumed uploads: a registry answering 500 to the first PATCH/PUT of
 # every upload session after taking part of its body (monolithic,
 # chunked, and a later chunk): every blob keeps its one session and goes
-# on from the registry's offset.
+# on from the registry's offset; a session the registry forgot is
+# replaced by one new session.
 . "$(dirname "$0")/lib.sh"
 te_require docker-registry skopeo buildah git jq curl python3
 SERVERS=$(cd "$(dirname "$0")/servers" && pwd)
@@ -202,6 +203,21 @@ check "resume-chunk2: went on at byte 1572864" logged "$L2" '.method == "PATCH" 
 check "resume-chunk2: source resent from the acknowledged chunk only" \
 	logged "$L1" '.path == $b and .method == "GET" and .req_range == "bytes=1048576-"' --arg b "/v2/t/stages/blobs/$BIG"
 one_session_per_blob resume-chunk2
+
+# a session the registry forgot: its status GET answers 404, a new one
+: >"$L2"
+cat >"$R2" <<JSON
+[{"name": "lost-write", "method": ["PUT", "PATCH"], "path": "/blobs/uploads/.", "action": "session_fail", "status": 404,
+  "body": "{\"errors\":[{\"code\":\"BLOB_UPLOAD_UNKNOWN\",\"message\":\"blob upload unknown\"}]}"},
+ {"name": "lost-status", "method": "GET", "path": "/blobs/uploads/.", "action": "status", "status": 404,
+  "body": "{\"errors\":[{\"code\":\"BLOB_UPLOAD_UNKNOWN\",\"message\":\"blob upload unknown\"}]}"}]
+JSON
+px_export "$PX2/lost/app:1" >/dev/null 2>"$TE_TMP/lost.err"
+check "lost session: export succeeds" test $? -eq 0
+check "lost session: result verified by skopeo" verify_copy "$REG2/lost/app:1"
+check "lost session: the registry was asked first" fired "$L2" lost-status
+check "lost session: exactly one more session than blobs" test "$(nlogged "$L2" '.method == "POST"')" -eq \
+	"$(($(nlogged "$L2" '.method == "PUT" and (.path | contains("/blobs/uploads/")) and .status == 201') + 1))"
 
 # a registry that never recovers: clear error, bounded time
 cat >"$R2" <<JSON
