@@ -874,7 +874,8 @@ static bool wants_chunks(long status)
  * Where the next try of an in-memory upload starts: *off = the byte the
  * open session *loc continues from (its status), or -1 after a fresh
  * POST (*loc replaced; a session the registry no longer knows is
- * cancelled first).  *created when the POST itself stored the blob.
+ * cancelled first).  *created when the blob is there: the POST stored
+ * it, or the request that ended the session had committed it.
  */
 static int put_session(int64_t *off, char **loc, bool *created,
                        int64_t *chunk_min, te_registry *reg, const char *repo,
@@ -900,6 +901,11 @@ static int put_session(int64_t *off, char **loc, bool *created,
 		te_reg__upload_cancel(reg, *loc, repo);
 		free(*loc);
 		*loc = NULL;
+		/* a request that failed after the commit (the answer was
+		 * lost) ended its session too */
+		rc = te_registry_blob_exists(created, reg, repo, digest, err);
+		if (rc < 0 || *created)
+			return rc;
 	}
 	return te_reg__upload_start(loc, created, chunk_min, reg, repo, NULL,
 	                            scope, err);

@@ -504,7 +504,7 @@ static int put_next(struct copy *c, struct stream *s, te_error *err)
  * knows it (s->send_from = the bytes it holds; the rest goes as PATCHes,
  * whose Content-Range lets the registry refuse a wrong offset), else a
  * new one.  A registry claiming more bytes than it was ever sent is not
- * believed.
+ * believed.  s->put_done when the blob turned out to be committed.
  */
 static int session_open(struct copy *c, struct stream *s, te_error *err)
 {
@@ -525,11 +525,17 @@ static int session_open(struct copy *c, struct stream *s, te_error *err)
 			s->chunked = true;
 			return 0;
 		}
+		session_drop(c, s);
+		/* a request that failed after the commit (the answer was
+		 * lost) ended its session too: nothing is left to send */
+		rc = te_registry_blob_exists(&s->put_done, c->dst, c->dst_repo,
+		                             b->digest, err);
+		if (rc < 0 || s->put_done)
+			return rc;
 		te_log_emit(te_reg__log(c->dst), TE_LOG_DEBUG,
 		            "%s: upload session of %s is gone, opening a new "
 		            "one",
 		            te_registry_host(c->dst), b->digest);
-		session_drop(c, s);
 	}
 	rc = te_reg__upload_start(&s->session, &created, &s->chunk_min, c->dst,
 	                          c->dst_repo, NULL, c->dst_scope, err);
@@ -629,8 +635,11 @@ static int stream_start(struct copy *c, struct stream *s, te_error *err)
 		goto done;
 	}
 	rc = session_open(c, s, err);
-	if (rc == 0)
-		rc = hash_resume(s, err);
+	if (rc < 0 || s->put_done) {
+		s->get_done = s->put_done;
+		goto done;
+	}
+	rc = hash_resume(s, err);
 	if (rc == 0)
 		rc = te_reg__ready(c->src, err);
 	if (rc == 0)

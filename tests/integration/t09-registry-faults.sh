@@ -12,7 +12,8 @@
 # every upload session after taking part of its body (monolithic,
 # chunked, and a later chunk): every blob keeps its one session and goes
 # on from the registry's offset; a session the registry forgot is
-# replaced by one new session.
+# replaced by one new session, unless its blob was committed (a lost
+# answer to the final PUT).
 . "$(dirname "$0")/lib.sh"
 te_require docker-registry skopeo buildah git jq curl python3
 SERVERS=$(cd "$(dirname "$0")/servers" && pwd)
@@ -218,6 +219,18 @@ check "lost session: result verified by skopeo" verify_copy "$REG2/lost/app:1"
 check "lost session: the registry was asked first" fired "$L2" lost-status
 check "lost session: exactly one more session than blobs" test "$(nlogged "$L2" '.method == "POST"')" -eq \
 	"$(($(nlogged "$L2" '.method == "PUT" and (.path | contains("/blobs/uploads/")) and .status == 201') + 1))"
+
+# a committing PUT whose answer is lost: the blob is there, no new session
+: >"$L2"
+cat >"$R2" <<JSON
+[{"name": "lost-answer", "method": "PUT", "path": "/blobs/uploads/.", "action": "lose_answer", "times": -1}]
+JSON
+px_export "$PX2/lostanswer/app:1" >/dev/null 2>"$TE_TMP/lostanswer.err"
+check "lost answer: export succeeds" test $? -eq 0
+check "lost answer: result verified by skopeo" verify_copy "$REG2/lostanswer/app:1"
+check "lost answer: every blob committed by its first PUT" test "$(nlogged "$L2" '.rule == "lost-answer" and .upstream == 201')" -ge 2
+check "lost answer: no blob uploaded again" test "$(nlogged "$L2" '.method == "POST"')" -eq \
+	"$(nlogged "$L2" '.rule == "lost-answer"')"
 
 # a registry that never recovers: clear error, bounded time
 cat >"$R2" <<JSON

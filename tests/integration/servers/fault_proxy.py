@@ -20,6 +20,9 @@ actions:
   "headers"   forward and add `headers` to the response
   "reject_body"  answer `status` when the request carries a body (a
               registry that refuses monolithic uploads), else forward
+  "lose_answer"  forward, then answer `status` (default 500) instead of
+              upstream's answer (a request that took effect but whose
+              answer was lost)
   "session_fail"  fires once per upload session (the request path without
               its query) on the `nth` (default 1) matching request of that
               session: forwards the first `forward` (a fraction, default 0)
@@ -215,6 +218,15 @@ class Handler(BaseHTTPRequestHandler):
         data = resp.read()
         st.remember(path, resp.getheader("Location"))
         entry["status"] = resp.status
+        if action == "lose_answer":
+            entry["upstream"] = resp.status
+            entry["status"] = rule.get("status", 500)
+            st.log(entry)
+            self.send_response(entry["status"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            up.close()
+            return
         st.log(entry)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
