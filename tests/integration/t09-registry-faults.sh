@@ -181,9 +181,17 @@ cat >"$R2" <<JSON
  {"name": "no-monolithic", "method": "PUT", "path": "/blobs/uploads/", "action": "reject_body", "status": 405, "times": -1,
   "body": "{\"errors\":[{\"code\":\"UNSUPPORTED\",\"message\":\"chunked only\"}]}"}]
 JSON
+# ... and a source that ignores Range: its 200 is read from byte 0
+: >"$L1"
+cat >"$R1" <<JSON
+[{"name": "no-range", "method": "GET", "path": "/blobs/", "action": "no_range", "times": -1}]
+JSON
 px_export "$PX2/resume-chunked/app:1" >/dev/null 2>"$TE_TMP/resume-chunked.err"
 rc=$?
 resume_ok resume-chunked
+check "resume-chunked: a ranged source GET answered 200" \
+	logged "$L1" '.path == $b and .req_range == "bytes=1048576-" and .status == 200' --arg b "/v2/t/stages/blobs/$BIG"
+echo '[]' >"$R1"
 
 # a later chunk fails: the hash resumes from the acknowledged chunk
 : >"$L1"

@@ -20,6 +20,8 @@ actions:
   "headers"   forward and add `headers` to the response
   "reject_body"  answer `status` when the request carries a body (a
               registry that refuses monolithic uploads), else forward
+  "no_range"  forward without the Range header (a server that ignores
+              ranges and answers 200 with the whole body)
   "lose_answer"  forward, then answer `status` (default 500) instead of
               upstream's answer (a request that took effect but whose
               answer was lost)
@@ -210,6 +212,9 @@ class Handler(BaseHTTPRequestHandler):
         up = http.client.HTTPConnection(self.server.upstream, timeout=120)
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in HOP and k.lower() != "content-length"}
+        if action == "no_range":
+            headers = {k: v for k, v in headers.items()
+                       if k.lower() != "range"}
         if body or self.command in ("PUT", "POST", "PATCH"):
             headers["Content-Length"] = str(len(body))
         up.request(self.command, path + ("?" + query if query else ""),
