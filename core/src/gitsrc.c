@@ -102,12 +102,25 @@ static int git_fail(te_error *err, int gerr, const char *fmt, ...)
 	return code;
 }
 
+/* libgit2 maps packs in windows of 1 GiB, up to 8 GiB on 64-bit systems
+ * (git_libgit2_opts GIT_OPT_SET_MWINDOW_*): every page of a pack that was
+ * read stays in our resident set until its window is unmapped, so reading
+ * a context of many files below stream_min would grow with the pack. */
+#define TE_GITSRC_MWINDOW_SIZE ((size_t)4 << 20)
+#define TE_GITSRC_MWINDOW_LIMIT ((size_t)16 << 20)
+
 int te_gitsrc_global_init(te_error *err)
 {
 	int rc = git_libgit2_init();
 
 	if (rc < 0)
 		return git_fail(err, rc, "initializing libgit2");
+	rc = git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, TE_GITSRC_MWINDOW_SIZE);
+	if (rc == 0)
+		rc = git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
+		                      TE_GITSRC_MWINDOW_LIMIT);
+	if (rc < 0)
+		return git_fail(err, rc, "bounding libgit2's pack windows");
 	return 0;
 }
 
@@ -978,17 +991,23 @@ static void one_line(te_buf *msg)
  * never holds the bytes.  The child gets a fixed environment (no GIT_DIR
  * or GIT_OBJECT_DIRECTORY a hook may have set: libgit2 ignores them too)
  * and --no-replace-objects (libgit2 does not honour refs/replace either),
- * so both read the same object.
+ * so both read the same object.  git streams a packed blob only when it
+ * is not a delta and above core.bigFileThreshold (512 MiB by default), so
+ * that is lowered to stream_min; small pack windows keep the child's
+ * mapped pack pages bounded too (git-config(1), core.packedGit*).
  */
 static int stream_blob(struct mat_state *ms, const struct ctx_ent *e, int fd)
 {
 	static char env_lc[] = "LC_ALL=C";
 	static char env_nosystem[] = "GIT_CONFIG_NOSYSTEM=1";
 	char *const envp[] = {env_lc, env_nosystem, NULL};
-	char git[] = "git", noreplace[] = "--no-replace-objects";
+	char git[] = "git", noreplace[] = "--no-replace-objects", c[] = "-c";
 	char catfile[] = "cat-file", blob[] = "blob";
+	char window[] = "core.packedGitWindowSize=4m";
+	char window_limit[] = "core.packedGitLimit=16m";
 	char hex[GIT_OID_HEXSZ + 1];
 	te_buf gitdir = TE_BUF_INIT(TE_GITSRC_PATH_MAX + 16);
+	te_buf threshold = TE_BUF_INIT(64);
 	te_buf msg = TE_BUF_INIT(TE_GITSRC_GIT_STDERR_MAX);
 	struct te_proc_opts po = TE_PROC_OPTS_INIT;
 	te_error ignored = TE_ERROR_INIT;
@@ -1000,6 +1019,10 @@ static int stream_blob(struct mat_state *ms, const struct ctx_ent *e, int fd)
 	git_oid_tostr(hex, sizeof(hex), &e->oid);
 	rc = te_buf_printf(&gitdir, ms->err, "--git-dir=%s",
 	                   git_repository_path(ms->src->repo));
+	if (rc == 0)
+		rc = te_buf_printf(&threshold, ms->err,
+		                   "core.bigFileThreshold=%" PRIu64,
+		                   ms->stream_min);
 	if (rc < 0)
 		goto done;
 	if (pipe2(errp, O_CLOEXEC) < 0) {
@@ -1007,8 +1030,10 @@ static int stream_blob(struct mat_state *ms, const struct ctx_ent *e, int fd)
 		goto done;
 	}
 	{
-		char *const argv[] = {git,  gitdir.ptr, noreplace, catfile,
-		                      blob, hex,        NULL};
+		char *const argv[] = {git,           gitdir.ptr, noreplace, c,
+		                      threshold.ptr, c,          window,    c,
+		                      window_limit,  catfile,    blob,      hex,
+		                      NULL};
 
 		po.argv = argv;
 		po.envp = envp;
@@ -1051,6 +1076,7 @@ done:
 	if (errp[1] >= 0)
 		close(errp[1]);
 	te_buf_dispose(&gitdir);
+	te_buf_dispose(&threshold);
 	te_buf_dispose(&msg);
 	return rc;
 }

@@ -72,7 +72,7 @@ typedef bool (*te_gitsrc_keep_fn)(const char *path, void *payload);
 
 #define TE_GITSRC_MAX_FILE_SIZE ((uint64_t)2 << 30)    /* 2 GiB */
 #define TE_GITSRC_MAX_CONTEXT_SIZE ((uint64_t)8 << 30) /* 8 GiB */
-#define TE_GITSRC_STREAM_MIN ((uint64_t)16 << 20)      /* 16 MiB */
+#define TE_GITSRC_STREAM_MIN ((uint64_t)8 << 20)       /* 8 MiB */
 
 /* Bounds of a build context.  Zero fields take the defaults above. */
 typedef struct te_gitsrc_limits {
