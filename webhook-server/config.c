@@ -190,8 +190,8 @@ static int get_size(uint64_t *out, const struct parse *p,
 	if (s && strlen(s) == node->data.scalar.length &&
 	    te_gitsrc_size_parse(out, s, &perr) == 0)
 		return 0;
-	snprintf(what, sizeof(what), "%s: %s", key,
-	         s ? perr.msg : "must be a size such as 512MiB");
+	snprintf(what, sizeof(what), "%s: %.300s", key,
+	         perr.msg[0] ? perr.msg : "must be a size such as 512MiB");
 	return fail(p, node, err, what);
 }
 
