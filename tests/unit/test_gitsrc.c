@@ -671,6 +671,7 @@ static void limits_name_file_and_total(void **state)
 	te_error err = TE_ERROR_INIT;
 	te_gitsrc *src = open_ctx();
 	te_gitsrc_limits lim = {0};
+	te_buf b = TE_BUF_INIT(1024 * 1024);
 	uint64_t total = 0, expect = 10 + 1000 + 10 + 5 + BIG_SIZE;
 	char *dest = th_tmpdir(), want[128];
 
@@ -708,6 +709,19 @@ static void limits_name_file_and_total(void **state)
 	assert_int_equal(te_gitsrc_check(&total, src, ctx_commit, "ctx",
 	                                 keep_no_links, NULL, &lim, &err),
 	                 0);
+
+	/* reads into a bounded buffer are refused from the object header */
+	assert_int_equal(
+	    te_gitsrc_read_file(&b, src, ctx_commit, "ctx/big.bin", &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg, "'ctx/big.bin' exceeds the limit of "
+	                             "1048576 bytes");
+	assert_int_equal(b.len, 0);
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_gitsrc_read_file(&b, src, ctx_commit, "ctx/mid", &err), 0);
+	assert_int_equal(b.len, 1000);
+	te_buf_dispose(&b);
 	th_rm_rf(dest);
 	free(dest);
 	te_gitsrc_free(src);
@@ -753,7 +767,7 @@ static void streamed_content_identical(void **state)
 
 	(void)state;
 	sha256_of(want, big_data, BIG_SIZE);
-	/* pass 0: big.bin (over 16 MiB) streamed by git, the rest in
+	/* pass 0: big.bin (over 8 MiB) streamed by git, the rest in
 	 * process; pass 1: every file streamed */
 	for (pass = 0; pass < 2; pass++) {
 		lim.stream_min = pass ? 1 : 0;
