@@ -823,7 +823,7 @@ static int check_link(struct resolve *r, const struct ctx_index *ix,
 			return te_error_set(err, TE_EINVALID,
 			                    "symlink '%s' does not resolve: "
 			                    "more than %d symlinks in a row "
-			                    "(a loop)",
+			                    "(a loop, or a chain too long)",
 			                    link->path, TE_GITSRC_MAX_HOPS);
 		path_up(&r->cur);
 		if ((rc = resolve_enter(r, link, e, pos, src, err)) < 0)
