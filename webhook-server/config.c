@@ -9,6 +9,7 @@
 #include "verify.h"
 #include "tagexport/config.h"
 #include "tagexport/fs.h"
+#include "tagexport/gitsrc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -175,6 +176,22 @@ static int get_uint(unsigned long *out, const struct parse *p,
 	}
 	snprintf(what, sizeof(what), "%s must be an integer from %lu to %lu",
 	         key, min, max);
+	return fail(p, node, err, what);
+}
+
+/* A size: bytes, or a number with B, KiB, MiB, GiB or TiB. */
+static int get_size(uint64_t *out, const struct parse *p,
+                    const yaml_node_t *node, const char *key, te_error *err)
+{
+	te_error perr = TE_ERROR_INIT;
+	char what[400];
+	const char *s = scalar(node);
+
+	if (s && strlen(s) == node->data.scalar.length &&
+	    te_gitsrc_size_parse(out, s, &perr) == 0)
+		return 0;
+	snprintf(what, sizeof(what), "%s: %.300s", key,
+	         perr.msg[0] ? perr.msg : "must be a size such as 512MiB");
 	return fail(p, node, err, what);
 }
 
@@ -410,6 +427,12 @@ static int parse_export(struct ts_project *pr, const struct parse *p,
 		else if (!strcmp(k, "skip_tls_verify"))
 			rc = get_bool(&pr->skip_tls_verify, p, vn,
 			              "export.skip_tls_verify", err);
+		else if (!strcmp(k, "max_file_size"))
+			rc = get_size(&pr->max_file_size, p, vn,
+			              "export.max_file_size", err);
+		else if (!strcmp(k, "max_context_size"))
+			rc = get_size(&pr->max_context_size, p, vn,
+			              "export.max_context_size", err);
 		else {
 			char what[200];
 			snprintf(what, sizeof(what),
@@ -887,4 +910,6 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->insecure_registry = pr->insecure_registry;
 	opts->skip_tls_verify = pr->skip_tls_verify;
 	opts->docker_config = pr->docker_config;
+	opts->max_file_size = pr->max_file_size;
+	opts->max_context_size = pr->max_context_size;
 }

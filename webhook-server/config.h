@@ -66,7 +66,9 @@ struct ts_project {
 	te_strvec images;      /* image patterns; empty = all final images */
 	bool insecure_registry;
 	bool skip_tls_verify;
-	int line; /* where the project starts in the file */
+	uint64_t max_file_size;    /* bytes; 0 = the core's default (2 GiB) */
+	uint64_t max_context_size; /* bytes; 0 = the core's default (8 GiB) */
+	int line;                  /* where the project starts in the file */
 };
 
 struct ts_config {

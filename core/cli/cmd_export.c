@@ -16,6 +16,7 @@
 #include "tagexport/buf.h"
 #include "tagexport/export.h"
 #include "tagexport/fs.h"
+#include "tagexport/gitsrc.h"
 #include "tagexport/labels.h"
 #include "tagexport/registry.h"
 
@@ -37,6 +38,8 @@ enum {
 	OPT_PARALLEL_TASKS_LIMIT,
 	OPT_STATE_DIR,
 	OPT_BUILDAH,
+	OPT_MAX_FILE_SIZE,
+	OPT_MAX_CONTEXT_SIZE,
 	OPT_VERBOSE,
 	OPT_HELP
 };
@@ -57,6 +60,8 @@ static const struct option long_options[] = {
     {"parallel-tasks-limit", required_argument, NULL, OPT_PARALLEL_TASKS_LIMIT},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"buildah", required_argument, NULL, OPT_BUILDAH},
+    {"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
+    {"max-context-size", required_argument, NULL, OPT_MAX_CONTEXT_SIZE},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -111,6 +116,12 @@ static void export_usage(FILE *out)
 	    "  --state-dir DIR               build storage "
 	    "($TAGEXPORT_STATE_DIR,\n"
 	    "                                default ~/.cache/tagexport)\n"
+	    "  --max-file-size SIZE          largest file of a build context "
+	    "(default 2GiB)\n"
+	    "  --max-context-size SIZE       all files of a build context "
+	    "(default 8GiB);\n"
+	    "                                SIZE: bytes, or with B, KiB, MiB, "
+	    "GiB, TiB\n"
 	    "  --verbose                     show build output\n"
 	    "\n"
 	    "stdout: one line per exported reference, REF@sha256:...\n"
@@ -136,6 +147,8 @@ struct export_args {
 	bool skip_tls_verify;
 	int parallel;
 	int verbose;
+	uint64_t max_file_size;
+	uint64_t max_context_size;
 };
 
 static bool flag_bool(const char *value, bool *out)
@@ -238,6 +251,18 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 			break;
 		case OPT_BUILDAH:
 			a->buildah = optarg;
+			break;
+		case OPT_MAX_FILE_SIZE:
+		case OPT_MAX_CONTEXT_SIZE:
+			if (te_gitsrc_size_parse(opt == OPT_MAX_FILE_SIZE
+			                             ? &a->max_file_size
+			                             : &a->max_context_size,
+			                         optarg, &err) < 0)
+				return cli_usage_error("--%s: %s",
+				                       opt == OPT_MAX_FILE_SIZE
+				                           ? "max-file-size"
+				                           : "max-context-size",
+				                       err.msg);
 			break;
 		case OPT_VERBOSE:
 			a->verbose = 1;
@@ -445,6 +470,8 @@ int cmd_export(int argc, char **argv)
 	opts.state_dir = state.ptr;
 	opts.buildah = a.buildah;
 	opts.parallel = a.parallel;
+	opts.max_file_size = a.max_file_size;
+	opts.max_context_size = a.max_context_size;
 	opts.log.fn = cli_log_stderr;
 	opts.log.payload = &a.verbose;
 

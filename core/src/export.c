@@ -300,6 +300,30 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static bool keep_input_file(const char *path, void *payload);
+
+static void context_limits(te_gitsrc_limits *lim, const struct run *run)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_file_size = run->opts->max_file_size;
+	lim->max_context_size = run->opts->max_context_size;
+}
+
+/* Limits and symlinks of one image's context, before anything is built. */
+static int check_context(struct run *run, struct image_job *job, te_error *err)
+{
+	te_gitsrc_limits lim;
+	int rc;
+
+	context_limits(&lim, run);
+	rc = te_gitsrc_check(NULL, run->src, run->commit,
+	                     job->inputs.context_dir, keep_input_file,
+	                     &job->inputs.files, &lim, err);
+	if (rc < 0)
+		te_error_wrap(err, "image \"%s\"", job->cfg->name);
+	return rc;
+}
+
 /* One single-platform job per platform, then the image's own tag. */
 static int compute_index_tag(struct run *run, struct image_job *job,
                              te_error *err)
@@ -339,6 +363,8 @@ static int compute_index_tag(struct run *run, struct image_job *job,
 			goto done;
 		p->stages_tag = p->inputs.content_tag;
 		tags[i] = p->stages_tag;
+		if ((rc = check_context(run, p, err)) < 0)
+			goto done;
 	}
 	rc = te_digest_multiplatform(job->index_tag, sorted, tags, n, err);
 	if (rc < 0) {
@@ -373,6 +399,8 @@ static int compute_content_tags(struct run *run, te_error *err)
 		if (rc == TE_ENOTFOUND)
 			rc = err->code = TE_EINVALID;
 		job->stages_tag = job->inputs.content_tag;
+		if (rc == 0)
+			rc = check_context(run, job, err);
 	}
 	return rc;
 }
@@ -491,6 +519,7 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	te_buf dockerfile = TE_BUF_INIT(4096);
 	te_buf authfile = TE_BUF_INIT(4096);
 	te_buf image_ref = TE_BUF_INIT(4096);
+	te_gitsrc_limits lim;
 	char digest[72];
 	bool have_ctx = false;
 	size_t i;
@@ -513,9 +542,10 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 		goto done;
 	}
 	have_ctx = true;
-	rc = te_gitsrc_materialize(run->src, run->commit,
-	                           job->inputs.context_dir, ctx.ptr,
-	                           keep_input_file, &job->inputs.files, err);
+	context_limits(&lim, run);
+	rc = te_gitsrc_materialize(
+	    run->src, run->commit, job->inputs.context_dir, ctx.ptr,
+	    keep_input_file, &job->inputs.files, &lim, err);
 	if (rc < 0)
 		goto done;
 

@@ -12,13 +12,32 @@
  *    *at() calls as single components.
  * 4. materialize never follows a symlink: parents are opened with
  *    O_NOFOLLOW|O_DIRECTORY relative to the destination's fd, files are
- *    created with O_CREAT|O_EXCL|O_NOFOLLOW, and symlinks whose target is
- *    absolute or climbs above the materialized root are not created.
+ *    created with O_CREAT|O_EXCL|O_NOFOLLOW.
+ * 5. A symlink is materialized only when it resolves inside the root the
+ *    way the kernel would resolve it (path_resolution(7)): through the
+ *    other symlinks of the context, at most TE_GITSRC_MAX_HOPS of them,
+ *    never climbing above the root at any step and never absolute.  A
+ *    kept link that does not is an error naming the link and the step
+ *    that leaves; links nobody keeps are ignored.  Dangling links are
+ *    fine: they lead nowhere.
+ * 6. The size of every blob is known from its object header before it is
+ *    read: nothing larger than the caller's bound is ever inflated into
+ *    memory.  Files above stream_min are written by a `git cat-file blob`
+ *    child straight into their file descriptor, because libgit2 1.5 reads
+ *    packed objects whole (git_odb_open_rstream streams loose objects
+ *    only, see git2/odb.h), while git streams undeltified blobs
+ *    (git-cat-file(1), core.bigFileThreshold in git-config(1)).
+ * 7. Limits (max file size, max context size) are checked over every kept
+ *    file before the first byte is written.
  */
 #include "tagexport/gitsrc.h"
 #include "tagexport/fs.h"
 
+#include "proc_int.h"
+
 #include <errno.h>
+#include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -26,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -33,6 +53,13 @@
 /* Deeper trees than this are refused rather than recursed into. */
 #define TE_GITSRC_MAX_DEPTH 256
 #define TE_GITSRC_PATH_MAX 4096
+/* Longest symlink target read (PATH_MAX on Linux). */
+#define TE_GITSRC_LINK_MAX 4096
+/* Symlinks followed while resolving one link, as Linux's MAXSYMLINKS
+ * (path_resolution(7)). */
+#define TE_GITSRC_MAX_HOPS 40
+/* What a `git cat-file` child may say on stderr before we stop reading. */
+#define TE_GITSRC_GIT_STDERR_MAX 4096
 
 struct te_gitsrc {
 	git_repository *repo;
@@ -75,12 +102,25 @@ static int git_fail(te_error *err, int gerr, const char *fmt, ...)
 	return code;
 }
 
+/* libgit2 maps packs in windows of 1 GiB, up to 8 GiB on 64-bit systems
+ * (git_libgit2_opts GIT_OPT_SET_MWINDOW_*): every page of a pack that was
+ * read stays in our resident set until its window is unmapped, so reading
+ * a context of many files below stream_min would grow with the pack. */
+#define TE_GITSRC_MWINDOW_SIZE ((size_t)4 << 20)
+#define TE_GITSRC_MWINDOW_LIMIT ((size_t)16 << 20)
+
 int te_gitsrc_global_init(te_error *err)
 {
 	int rc = git_libgit2_init();
 
 	if (rc < 0)
 		return git_fail(err, rc, "initializing libgit2");
+	rc = git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, TE_GITSRC_MWINDOW_SIZE);
+	if (rc == 0)
+		rc = git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
+		                      TE_GITSRC_MWINDOW_LIMIT);
+	if (rc < 0)
+		return git_fail(err, rc, "bounding libgit2's pack windows");
 	return 0;
 }
 
@@ -295,14 +335,60 @@ static int commit_tree(git_tree **out, te_gitsrc *src, const char *commit,
 	return rc;
 }
 
+/* The size of blob oid from its object header: nothing is inflated
+ * (a packed object's header holds its size, see gitformat-pack(5)). */
+static int blob_size(uint64_t *out, te_gitsrc *src, const git_oid *oid,
+                     const char *what, te_error *err)
+{
+	git_odb *odb = NULL;
+	git_object_t type;
+	size_t size;
+	int rc;
+
+	rc = git_repository_odb(&odb, src->repo);
+	if (rc < 0)
+		return git_fail(err, rc, "object database");
+	rc = git_odb_read_header(&size, &type, odb, oid);
+	git_odb_free(odb);
+	if (rc < 0)
+		return git_fail(err, rc, "reading '%s'", what);
+	if (type != GIT_OBJECT_BLOB)
+		return te_error_set(err, TE_EINVALID, "'%s' is not a blob",
+		                    what);
+	*out = size;
+	return 0;
+}
+
+/* Append blob oid to out, refusing before reading it when it would not
+ * fit out->max. */
+static int read_blob_bounded(te_buf *out, te_gitsrc *src, const git_oid *oid,
+                             const char *what, te_error *err)
+{
+	git_blob *blob = NULL;
+	uint64_t size;
+	int rc;
+
+	if ((rc = blob_size(&size, src, oid, what, err)) < 0)
+		return rc;
+	if (size > (uint64_t)(out->max - out->len))
+		return te_error_set(err, TE_EINVALID,
+		                    "'%s' exceeds the limit of %zu bytes", what,
+		                    out->max);
+	rc = git_blob_lookup(&blob, src->repo, oid);
+	if (rc < 0)
+		return git_fail(err, rc, "reading '%s'", what);
+	rc = te_buf_put(out, git_blob_rawcontent(blob),
+	                (size_t)git_blob_rawsize(blob), err);
+	git_blob_free(blob);
+	return rc;
+}
+
 int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,
                         const char *path, te_error *err)
 {
 	te_buf full = TE_BUF_INIT(TE_GITSRC_PATH_MAX);
 	git_tree *tree = NULL;
 	git_tree_entry *entry = NULL;
-	git_blob *blob = NULL;
-	git_object_size_t size;
 	int rc;
 
 	if ((rc = full_path(&full, src, path, err)) < 0)
@@ -334,21 +420,8 @@ int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,
 		rc = te_error_set(err, TE_EINVALID, "'%s' is not a file", path);
 		goto done;
 	}
-	rc = git_blob_lookup(&blob, src->repo, git_tree_entry_id(entry));
-	if (rc < 0) {
-		rc = git_fail(err, rc, "reading '%s'", path);
-		goto done;
-	}
-	size = git_blob_rawsize(blob);
-	if (size > (git_object_size_t)(out->max - out->len)) {
-		rc = te_error_set(err, TE_EINVALID,
-		                  "'%s' exceeds the limit of %zu bytes", path,
-		                  out->max);
-		goto done;
-	}
-	rc = te_buf_put(out, git_blob_rawcontent(blob), (size_t)size, err);
+	rc = read_blob_bounded(out, src, git_tree_entry_id(entry), path, err);
 done:
-	git_blob_free(blob);
 	git_tree_entry_free(entry);
 	git_tree_free(tree);
 	te_buf_dispose(&full);
@@ -358,28 +431,13 @@ done:
 int te_gitsrc_read_blob(te_buf *out, te_gitsrc *src, const char *oid,
                         te_error *err)
 {
-	git_blob *blob = NULL;
-	git_object_size_t size;
 	git_oid id;
-	int rc;
 
 	if (!oid || strlen(oid) != GIT_OID_HEXSZ ||
 	    git_oid_fromstr(&id, oid) < 0)
 		return te_error_set(err, TE_EINVALID, "'%s' is not a blob id",
 		                    oid ? oid : "(null)");
-	rc = git_blob_lookup(&blob, src->repo, &id);
-	if (rc < 0)
-		return git_fail(err, rc, "blob %s", oid);
-	size = git_blob_rawsize(blob);
-	if (size > (git_object_size_t)(out->max - out->len))
-		rc = te_error_set(err, TE_EINVALID,
-		                  "blob %s exceeds the limit of %zu bytes", oid,
-		                  out->max);
-	else
-		rc = te_buf_put(out, git_blob_rawcontent(blob), (size_t)size,
-		                err);
-	git_blob_free(blob);
-	return rc;
+	return read_blob_bounded(out, src, &id, oid, err);
 }
 
 /* Tree of project-relative dir (TE_ENOTFOUND when missing or not a dir). */
@@ -517,44 +575,348 @@ done:
 	return rc;
 }
 
-/*
- * May a symlink at path (relative to the materialized root) point at
- * target without leaving the root?  Lexical check: absolute targets and
- * any prefix that climbs above the root are refused.
- */
-static bool link_stays_inside(const char *path, const char *target, size_t tlen)
-{
-	const char *p;
-	long depth = 0;
-	size_t i = 0, n;
+/* ---- the context: its entries, sizes, limits and symlinks ------------ */
 
-	if (tlen == 0 || target[0] == '/' || memchr(target, '\0', tlen))
-		return false;
-	for (p = path; *p; p++)
-		if (*p == '/')
-			depth++;
-	while (i < tlen) {
-		n = 0;
-		while (i + n < tlen && target[i + n] != '/')
-			n++;
-		if (n == 2 && target[i] == '.' && target[i + 1] == '.') {
-			if (--depth < 0)
-				return false;
-		} else if (n && !(n == 1 && target[i] == '.')) {
-			depth++;
-		}
-		i += n + 1;
+/* One blob or symlink of the walked directory. */
+struct ctx_ent {
+	char *path;
+	git_oid oid;
+	unsigned int mode;
+	bool keep;
+	uint64_t size; /* kept regular files only */
+};
+
+/* Every entry of the context sorted by strcmp(path), kept or not: links
+ * resolve through entries nobody keeps too (a conservative superset of
+ * what gets materialized). */
+struct ctx_index {
+	struct ctx_ent *items;
+	size_t count, cap;
+	te_gitsrc_keep_fn keep;
+	void *payload;
+	te_error *err;
+};
+
+static int index_add(const te_gitsrc_entry *ent, void *payload)
+{
+	struct ctx_index *ix = payload;
+	struct ctx_ent *e;
+
+	if (ix->count == ix->cap) {
+		size_t cap = ix->cap ? ix->cap * 2 : 64;
+		struct ctx_ent *p = realloc(ix->items, cap * sizeof(*p));
+
+		if (!p)
+			return te_error_set(ix->err, TE_ENOMEM,
+			                    "out of memory");
+		ix->items = p;
+		ix->cap = cap;
 	}
-	return true;
+	e = &ix->items[ix->count];
+	memset(e, 0, sizeof(*e));
+	if (git_oid_fromstr(&e->oid, ent->oid) < 0)
+		return te_error_set(ix->err, TE_EINVALID, "bad blob id");
+	e->path = te_strdup(ent->path, ix->err);
+	if (!e->path)
+		return ix->err->code;
+	e->mode = ent->mode;
+	e->keep = !ix->keep || ix->keep(ent->path, ix->payload);
+	ix->count++;
+	return 0;
 }
+
+static int ent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ctx_ent *)a)->path,
+	              ((const struct ctx_ent *)b)->path);
+}
+
+static void index_dispose(struct ctx_index *ix)
+{
+	size_t i;
+
+	for (i = 0; i < ix->count; i++)
+		free(ix->items[i].path);
+	free(ix->items);
+	ix->items = NULL;
+	ix->count = ix->cap = 0;
+}
+
+static int index_build(struct ctx_index *ix, te_gitsrc *src, const char *commit,
+                       const char *dir, te_error *err)
+{
+	int rc = te_gitsrc_walk(src, commit, dir, index_add, ix, err);
+
+	if (rc == 0)
+		qsort(ix->items, ix->count, sizeof(*ix->items), ent_cmp);
+	return rc;
+}
+
+/* strcmp(path, key + "/"), without building that string. */
+static int cmp_under(const char *path, const char *key, size_t klen)
+{
+	int c = strncmp(path, key, klen);
+
+	if (c)
+		return c;
+	if (path[klen] != '/')
+		return (unsigned char)path[klen] - '/';
+	return path[klen + 1] ? 1 : 0;
+}
+
+enum node { NODE_NONE, NODE_DIR, NODE_FILE, NODE_LINK };
+
+/* What path (no leading or trailing '/', "" = root) is in the context;
+ * *ent gets the entry of a file or link. */
+static enum node index_lookup(const struct ctx_index *ix, const char *path,
+                              const struct ctx_ent **ent)
+{
+	size_t lo = 0, hi = ix->count, mid, klen = strlen(path);
+
+	if (!klen)
+		return NODE_DIR;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(ix->items[mid].path, path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ix->count && strcmp(ix->items[lo].path, path) == 0) {
+		*ent = &ix->items[lo];
+		return ix->items[lo].mode == 0120000u ? NODE_LINK : NODE_FILE;
+	}
+	/* A directory exists when some entry lies under it. */
+	hi = ix->count;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (cmp_under(ix->items[mid].path, path, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ix->count && strncmp(ix->items[lo].path, path, klen) == 0 &&
+	    ix->items[lo].path[klen] == '/')
+		return NODE_DIR;
+	return NODE_NONE;
+}
+
+/* The target of link e, bounded, NUL-free and not empty. */
+static int link_target(te_buf *out, te_gitsrc *src, const struct ctx_ent *e,
+                       te_error *err)
+{
+	int rc;
+
+	te_buf_clear(out);
+	rc = read_blob_bounded(out, src, &e->oid, e->path, err);
+	if (rc < 0)
+		return te_error_wrap(err, "symlink '%s'", e->path);
+	if (out->len == 0 || memchr(out->ptr, '\0', out->len))
+		return te_error_set(err, TE_EINVALID,
+		                    "symlink '%s' has an empty target or one "
+		                    "holding a NUL byte",
+		                    e->path);
+	return 0;
+}
+
+/* Drop the last component of a path ("a/b" -> "a", "a" -> ""). */
+static void path_up(te_buf *p)
+{
+	char *slash = strrchr(p->ptr, '/');
+
+	p->len = slash ? (size_t)(slash - p->ptr) : 0;
+	p->ptr[p->len] = '\0';
+}
+
+struct resolve {
+	te_buf cur;    /* directory reached so far, resolved */
+	te_buf rest;   /* what is left to walk */
+	te_buf target; /* target of via */
+	te_buf tmp;
+	const struct ctx_ent *via; /* the link being followed */
+};
+
+/* Follow via (reached while resolving link): continue with its target,
+ * then what is left of rest after pos.  An absolute target leaves. */
+static int resolve_enter(struct resolve *r, const struct ctx_ent *link,
+                         const struct ctx_ent *via, size_t pos, te_gitsrc *src,
+                         te_error *err)
+{
+	int rc;
+
+	r->via = via;
+	if ((rc = link_target(&r->target, src, via, err)) < 0)
+		return rc;
+	if (r->target.ptr[0] == '/')
+		return te_error_set(err, TE_EINVALID,
+		                    "symlink '%s' leads outside the build "
+		                    "context: '%s' -> '%s' is absolute",
+		                    link->path, via->path, r->target.ptr);
+	te_buf_clear(&r->tmp);
+	rc = te_buf_put(&r->tmp, r->target.ptr, r->target.len, err);
+	if (rc == 0 && pos < r->rest.len)
+		rc = te_buf_printf(&r->tmp, err, "/%s", r->rest.ptr + pos);
+	if (rc < 0)
+		return rc;
+	te_buf_clear(&r->rest);
+	return te_buf_put(&r->rest, r->tmp.ptr, r->tmp.len, err);
+}
+
+/*
+ * Resolve link as path_resolution(7) does, against the context: 0 when
+ * it ends inside the root (or dangles: a missing component or a file
+ * used as a directory ends the walk inside), TE_EINVALID naming the link
+ * and the step that is absolute or climbs above the root.
+ */
+static int check_link(struct resolve *r, const struct ctx_index *ix,
+                      te_gitsrc *src, const struct ctx_ent *link, te_error *err)
+{
+	const struct ctx_ent *e = NULL;
+	size_t pos = 0, n;
+	int hops = 1, rc;
+
+	te_buf_clear(&r->cur);
+	te_buf_clear(&r->rest);
+	if ((rc = te_buf_puts(&r->cur, link->path, err)) < 0)
+		return rc;
+	path_up(&r->cur);
+	if ((rc = resolve_enter(r, link, link, 0, src, err)) < 0)
+		return rc;
+	for (;;) {
+		while (pos < r->rest.len && r->rest.ptr[pos] == '/')
+			pos++;
+		if (pos >= r->rest.len)
+			return 0;
+		n = strcspn(r->rest.ptr + pos, "/");
+		if (n == 1 && r->rest.ptr[pos] == '.') {
+			pos += n;
+			continue;
+		}
+		if (n == 2 && r->rest.ptr[pos] == '.' &&
+		    r->rest.ptr[pos + 1] == '.') {
+			if (r->cur.len == 0)
+				return te_error_set(
+				    err, TE_EINVALID,
+				    "symlink '%s' leads outside the build "
+				    "context: '%s' -> '%s' climbs above its "
+				    "root",
+				    link->path, r->via->path, r->target.ptr);
+			path_up(&r->cur);
+			pos += n;
+			continue;
+		}
+		if ((r->cur.len &&
+		     (rc = te_buf_put(&r->cur, "/", 1, err)) < 0) ||
+		    (rc = te_buf_put(&r->cur, r->rest.ptr + pos, n, err)) < 0)
+			return rc;
+		pos += n;
+		switch (index_lookup(ix, r->cur.ptr, &e)) {
+		case NODE_DIR:
+			continue;
+		case NODE_NONE:
+		case NODE_FILE:
+			return 0; /* dangles, or ENOTDIR: leads nowhere */
+		case NODE_LINK:
+			break;
+		}
+		if (++hops > TE_GITSRC_MAX_HOPS)
+			return te_error_set(err, TE_EINVALID,
+			                    "symlink '%s' does not resolve: "
+			                    "more than %d symlinks in a row "
+			                    "(a loop, or a chain too long)",
+			                    link->path, TE_GITSRC_MAX_HOPS);
+		path_up(&r->cur);
+		if ((rc = resolve_enter(r, link, e, pos, src, err)) < 0)
+			return rc;
+		pos = 0;
+	}
+}
+
+static uint64_t limit_or(uint64_t v, uint64_t dflt)
+{
+	return v ? v : dflt;
+}
+
+/* Sizes of the kept files against the limits, then every kept link. */
+static int index_check(uint64_t *total_out, struct ctx_index *ix,
+                       te_gitsrc *src, const te_gitsrc_limits *lim,
+                       te_error *err)
+{
+	const te_gitsrc_limits none = {0};
+	struct resolve r = {TE_BUF_INIT(65536), TE_BUF_INIT(262144),
+	                    TE_BUF_INIT(TE_GITSRC_LINK_MAX),
+	                    TE_BUF_INIT(262144), NULL};
+	uint64_t max_file, max_ctx, total = 0;
+	size_t i;
+	int rc = 0;
+
+	if (!lim)
+		lim = &none;
+	max_file = limit_or(lim->max_file_size, TE_GITSRC_MAX_FILE_SIZE);
+	max_ctx = limit_or(lim->max_context_size, TE_GITSRC_MAX_CONTEXT_SIZE);
+	for (i = 0; i < ix->count; i++) {
+		struct ctx_ent *e = &ix->items[i];
+
+		if (!e->keep || e->mode == 0120000u)
+			continue;
+		if ((rc = blob_size(&e->size, src, &e->oid, e->path, err)) < 0)
+			goto done;
+		if (e->size > max_file) {
+			rc = te_error_set(err, TE_EINVALID,
+			                  "context file '%s' is %" PRIu64
+			                  " bytes, over the max file size of "
+			                  "%" PRIu64 " bytes",
+			                  e->path, e->size, max_file);
+			goto done;
+		}
+		total =
+		    e->size > UINT64_MAX - total ? UINT64_MAX : total + e->size;
+	}
+	if (total > max_ctx) {
+		rc = te_error_set(
+		    err, TE_EINVALID,
+		    "build context is %" PRIu64
+		    " bytes, over the max context size of %" PRIu64 " bytes",
+		    total, max_ctx);
+		goto done;
+	}
+	for (i = 0; i < ix->count && rc == 0; i++)
+		if (ix->items[i].keep && ix->items[i].mode == 0120000u)
+			rc = check_link(&r, ix, src, &ix->items[i], err);
+	if (rc == 0 && total_out)
+		*total_out = total;
+done:
+	te_buf_dispose(&r.cur);
+	te_buf_dispose(&r.rest);
+	te_buf_dispose(&r.target);
+	te_buf_dispose(&r.tmp);
+	return rc;
+}
+
+int te_gitsrc_check(uint64_t *total_out, te_gitsrc *src, const char *commit,
+                    const char *dir, te_gitsrc_keep_fn keep, void *payload,
+                    const te_gitsrc_limits *lim, te_error *err)
+{
+	struct ctx_index ix = {NULL, 0, 0, keep, payload, err};
+	int rc;
+
+	if (total_out)
+		*total_out = 0;
+	rc = index_build(&ix, src, commit, dir, err);
+	if (rc == 0)
+		rc = index_check(total_out, &ix, src, lim, err);
+	index_dispose(&ix);
+	return rc;
+}
+
+/* ---- materialize --------------------------------------------------------- */
 
 struct mat_state {
 	te_gitsrc *src;
 	int rootfd;
 	int dirfd;      /* fd of cached parent directory, or -1 */
 	te_buf dirpath; /* the path dirfd refers to */
-	te_gitsrc_keep_fn keep;
-	void *payload;
+	uint64_t stream_min;
 	te_error *err;
 };
 
@@ -611,99 +973,248 @@ static int open_parent(struct mat_state *ms, const char *path, size_t plen)
 	return te_buf_put(&ms->dirpath, path, plen, ms->err);
 }
 
-static int materialize_one(const te_gitsrc_entry *ent, void *payload)
+/* One line of what git said, for an error message. */
+static void one_line(te_buf *msg)
 {
-	struct mat_state *ms = payload;
-	const char *slash, *name;
+	size_t i;
+
+	for (i = 0; i < msg->len; i++)
+		if (msg->ptr[i] == '\n' || msg->ptr[i] == '\r' ||
+		    msg->ptr[i] == '\t')
+			msg->ptr[i] = ' ';
+	while (msg->len && msg->ptr[msg->len - 1] == ' ')
+		msg->ptr[--msg->len] = '\0';
+}
+
+/*
+ * Have `git cat-file blob` write e's blob straight into fd: tagexport
+ * never holds the bytes.  The child gets a fixed environment (no GIT_DIR
+ * or GIT_OBJECT_DIRECTORY a hook may have set: libgit2 ignores them too)
+ * and --no-replace-objects (libgit2 does not honour refs/replace either),
+ * so both read the same object.  git streams a packed blob only when it
+ * is not a delta and above core.bigFileThreshold (512 MiB by default), so
+ * that is lowered to stream_min; small pack windows keep the child's
+ * mapped pack pages bounded too (git-config(1), core.packedGit*).
+ */
+static int stream_blob(struct mat_state *ms, const struct ctx_ent *e, int fd)
+{
+	static char env_lc[] = "LC_ALL=C";
+	static char env_nosystem[] = "GIT_CONFIG_NOSYSTEM=1";
+	char *const envp[] = {env_lc, env_nosystem, NULL};
+	char git[] = "git", noreplace[] = "--no-replace-objects", c[] = "-c";
+	char catfile[] = "cat-file", blob[] = "blob";
+	char window[] = "core.packedGitWindowSize=4m";
+	char window_limit[] = "core.packedGitLimit=16m";
+	char hex[GIT_OID_HEXSZ + 1];
+	te_buf gitdir = TE_BUF_INIT(TE_GITSRC_PATH_MAX + 16);
+	te_buf threshold = TE_BUF_INIT(64);
+	te_buf msg = TE_BUF_INIT(TE_GITSRC_GIT_STDERR_MAX);
+	struct te_proc_opts po = TE_PROC_OPTS_INIT;
+	te_error ignored = TE_ERROR_INIT;
+	int errp[2] = {-1, -1}, status = 0, rc;
+	bool too_big = false;
+	pid_t pid = -1;
+	struct stat st;
+
+	git_oid_tostr(hex, sizeof(hex), &e->oid);
+	rc = te_buf_printf(&gitdir, ms->err, "--git-dir=%s",
+	                   git_repository_path(ms->src->repo));
+	if (rc == 0)
+		rc = te_buf_printf(&threshold, ms->err,
+		                   "core.bigFileThreshold=%" PRIu64,
+		                   ms->stream_min);
+	if (rc < 0)
+		goto done;
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		rc = te_error_set_errno(ms->err, TE_EIO, errno, "pipe");
+		goto done;
+	}
+	{
+		char *const argv[] = {git,           gitdir.ptr, noreplace, c,
+		                      threshold.ptr, c,          window,    c,
+		                      window_limit,  catfile,    blob,      hex,
+		                      NULL};
+
+		po.argv = argv;
+		po.envp = envp;
+		po.stdout_fd = fd;
+		po.stderr_fd = errp[1];
+		po.new_pgrp = true;
+		rc = te_proc_spawn(&pid, &po, ms->err);
+	}
+	if (rc < 0)
+		goto done;
+	close(errp[1]);
+	errp[1] = -1;
+	if (te_fs_read_all(&msg, errp[0], &too_big) < 0 || too_big)
+		te_proc_kill(pid);
+	rc = te_proc_wait(&status, pid, -1, ms->err);
+	pid = -1;
+	if (rc < 0)
+		goto done;
+	one_line(&msg);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		rc = te_error_set(
+		    ms->err, TE_EIO, "git cat-file blob %s for '%s' failed: %s",
+		    hex, e->path, msg.len ? msg.ptr : "no message");
+		goto done;
+	}
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != e->size) {
+		rc = te_error_set(ms->err, TE_EIO,
+		                  "git cat-file blob %s wrote %lld bytes of "
+		                  "'%s', expected %" PRIu64,
+		                  hex, (long long)st.st_size, e->path, e->size);
+		goto done;
+	}
+done:
+	if (pid > 0) {
+		te_proc_kill(pid);
+		(void)te_proc_wait(&status, pid, -1, &ignored);
+	}
+	if (errp[0] >= 0)
+		close(errp[0]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+	te_buf_dispose(&gitdir);
+	te_buf_dispose(&threshold);
+	te_buf_dispose(&msg);
+	return rc;
+}
+
+/* Small blobs in process: libgit2 reads them whole, at most stream_min. */
+static int write_small_blob(struct mat_state *ms, const struct ctx_ent *e,
+                            int fd)
+{
 	git_blob *blob = NULL;
-	const char *data;
-	size_t plen, size;
-	git_oid oid;
+	int rc;
+
+	rc = git_blob_lookup(&blob, ms->src->repo, &e->oid);
+	if (rc < 0)
+		return git_fail(ms->err, rc, "reading '%s'", e->path);
+	if (te_fs_write_all(fd, git_blob_rawcontent(blob),
+	                    (size_t)git_blob_rawsize(blob)) < 0)
+		rc = te_error_set_errno(ms->err, TE_EIO, errno, "writing '%s'",
+		                        e->path);
+	git_blob_free(blob);
+	return rc;
+}
+
+static int write_link(struct mat_state *ms, const struct ctx_ent *e,
+                      const char *name)
+{
+	te_buf target = TE_BUF_INIT(TE_GITSRC_LINK_MAX);
+	int rc;
+
+	rc = link_target(&target, ms->src, e, ms->err);
+	if (rc == 0 && symlinkat(target.ptr, ms->dirfd, name) < 0)
+		rc = te_error_set_errno(ms->err, TE_EIO, errno,
+		                        "creating symlink '%s'", e->path);
+	te_buf_dispose(&target);
+	return rc;
+}
+
+static int materialize_one(struct mat_state *ms, const struct ctx_ent *e)
+{
+	const char *slash = strrchr(e->path, '/');
+	const char *name = slash ? slash + 1 : e->path;
+	size_t plen = slash ? (size_t)(slash - e->path) : 0;
 	int fd = -1, rc;
 
-	if (ms->keep && !ms->keep(ent->path, ms->payload))
-		return 0;
-	slash = strrchr(ent->path, '/');
-	plen = slash ? (size_t)(slash - ent->path) : 0;
-	name = slash ? slash + 1 : ent->path;
-	if (git_oid_fromstr(&oid, ent->oid) < 0)
-		return te_error_set(ms->err, TE_EINVALID, "bad blob id");
-	rc = git_blob_lookup(&blob, ms->src->repo, &oid);
-	if (rc < 0)
-		return git_fail(ms->err, rc, "reading '%s'", ent->path);
-	data = git_blob_rawcontent(blob);
-	size = (size_t)git_blob_rawsize(blob);
-	if (ent->mode == 0120000u) {
-		char *target = NULL;
-
-		if (!link_stays_inside(ent->path, data, size))
-			goto done; /* documented: escaping links are skipped */
-		if ((rc = open_parent(ms, ent->path, plen)) < 0)
-			goto done;
-		target = malloc(size + 1);
-		if (!target) {
-			rc = te_error_set(ms->err, TE_ENOMEM, "out of memory");
-			goto done;
-		}
-		memcpy(target, data, size);
-		target[size] = '\0';
-		if (symlinkat(target, ms->dirfd, name) < 0)
-			rc = te_error_set_errno(ms->err, TE_EIO, errno,
-			                        "creating symlink '%s'",
-			                        ent->path);
-		free(target);
-		goto done;
-	}
-	if ((rc = open_parent(ms, ent->path, plen)) < 0)
-		goto done;
+	if ((rc = open_parent(ms, e->path, plen)) < 0)
+		return rc;
+	if (e->mode == 0120000u)
+		return write_link(ms, e, name);
 	fd = openat(ms->dirfd, name,
 	            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = te_error_set_errno(ms->err, TE_EIO, errno, "creating '%s'",
-		                        ent->path);
-		goto done;
-	}
-	if (te_fs_write_all(fd, data, size) < 0 ||
-	    fchmod(fd, ent->mode == 0100755u ? 0755 : 0644) < 0) {
+	if (fd < 0)
+		return te_error_set_errno(ms->err, TE_EIO, errno,
+		                          "creating '%s'", e->path);
+	rc = e->size > ms->stream_min ? stream_blob(ms, e, fd)
+	                              : write_small_blob(ms, e, fd);
+	if (rc == 0 && fchmod(fd, e->mode == 0100755u ? 0755 : 0644) < 0)
 		rc = te_error_set_errno(ms->err, TE_EIO, errno, "writing '%s'",
-		                        ent->path);
-		goto done;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
+		                        e->path);
+	if (close(fd) < 0 && rc == 0)
 		rc = te_error_set_errno(ms->err, TE_EIO, errno, "writing '%s'",
-		                        ent->path);
-		goto done;
-	}
-	fd = -1;
-done:
-	if (fd >= 0)
-		close(fd);
-	git_blob_free(blob);
+		                        e->path);
 	return rc;
 }
 
 int te_gitsrc_materialize(te_gitsrc *src, const char *commit, const char *dir,
                           const char *dest, te_gitsrc_keep_fn keep,
-                          void *payload, te_error *err)
+                          void *payload, const te_gitsrc_limits *lim,
+                          te_error *err)
 {
+	struct ctx_index ix = {NULL, 0, 0, keep, payload, err};
 	struct mat_state ms = {.src = src,
 	                       .rootfd = -1,
 	                       .dirfd = -1,
 	                       .dirpath = TE_BUF_INIT(TE_GITSRC_PATH_MAX),
-	                       .keep = keep,
-	                       .payload = payload,
+	                       .stream_min = TE_GITSRC_STREAM_MIN,
 	                       .err = err};
+	size_t i;
 	int rc;
 
+	if (lim && lim->stream_min)
+		ms.stream_min = lim->stream_min;
+	/* Everything is checked before the first byte is written. */
+	rc = index_build(&ix, src, commit, dir, err);
+	if (rc == 0)
+		rc = index_check(NULL, &ix, src, lim, err);
+	if (rc < 0)
+		goto done;
 	ms.rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (ms.rootfd < 0)
-		return te_error_set_errno(err, TE_EIO, errno, "opening '%s'",
-		                          dest);
-	rc = te_gitsrc_walk(src, commit, dir, materialize_one, &ms, err);
+	if (ms.rootfd < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "opening '%s'",
+		                        dest);
+		goto done;
+	}
+	for (i = 0; i < ix.count && rc == 0; i++)
+		if (ix.items[i].keep)
+			rc = materialize_one(&ms, &ix.items[i]);
+done:
 	if (ms.dirfd >= 0 && ms.dirfd != ms.rootfd)
 		close(ms.dirfd);
-	close(ms.rootfd);
+	if (ms.rootfd >= 0)
+		close(ms.rootfd);
 	te_buf_dispose(&ms.dirpath);
+	index_dispose(&ix);
 	return rc;
+}
+
+/* ---- sizes --------------------------------------------------------------- */
+
+int te_gitsrc_size_parse(uint64_t *out, const char *text, te_error *err)
+{
+	static const struct {
+		const char *name;
+		unsigned shift;
+	} units[] = {{"", 0},     {"B", 0},    {"KiB", 10},
+	             {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+	const char *p = text;
+	uint64_t v = 0;
+	size_t i;
+
+	*out = 0;
+	if (!text || !isdigit((unsigned char)*p))
+		goto bad;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			goto bad;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].name) != 0)
+			continue;
+		if (v == 0 || v > (UINT64_MAX >> units[i].shift))
+			goto bad;
+		*out = v << units[i].shift;
+		return 0;
+	}
+bad:
+	return te_error_set(err, TE_EINVALID,
+	                    "invalid size \"%.64s\": a positive number of "
+	                    "bytes, optionally followed by B, KiB, MiB, GiB or "
+	                    "TiB",
+	                    text ? text : "");
 }

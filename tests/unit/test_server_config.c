@@ -80,10 +80,13 @@ static const char good[] =
     "    git_known_hosts_file: known_hosts\n"
     "    export:\n"
     "      repo: r.example.com/edge/stages\n"
-    "      tag: r.example.com/edge/%image%:%semver_major%\n";
+    "      tag: r.example.com/edge/%image%:%semver_major%\n"
+    "      max_file_size: 512MiB\n"
+    "      max_context_size: 4294967296\n";
 
 static void parses_full_config(void **state)
 {
+	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	struct ts_config *cfg = NULL;
 	const struct ts_project *p;
 	te_error err = TE_ERROR_INIT;
@@ -122,6 +125,12 @@ static void parses_full_config(void **state)
 	assert_true(p->git_known_hosts_file[0] == '/');
 	assert_null(ts_config_project(cfg, "shop")->git_known_hosts_file);
 	assert_int_equal(p->tag_templates.count, 1);
+	ts_project_export_opts(&opts, p);
+	assert_int_equal(opts.max_file_size, (uint64_t)512 << 20);
+	assert_int_equal(opts.max_context_size, (uint64_t)4 << 30);
+	ts_project_export_opts(&opts, ts_config_project(cfg, "shop"));
+	assert_int_equal(opts.max_file_size, 0); /* the core's default */
+	assert_int_equal(opts.max_context_size, 0);
 	assert_null(ts_config_project(cfg, "nope"));
 	ts_config_unref(cfg);
 }
@@ -248,6 +257,10 @@ static void errors_have_lines(void **state)
 	             "duplicate project name");
 	expect_error("    git_url: ssh://git@git.example.com/infra/edge.git\n",
 	             "", 19, "needs a git_url");
+	expect_error("max_file_size: 512MiB", "max_file_size: 1GB", 29,
+	             "export.max_file_size: invalid size \"1GB\"");
+	expect_error("max_context_size: 4294967296", "max_context_size: [1]",
+	             30, "export.max_context_size: must be a size");
 	/* YAML syntax errors carry the line of the construct libyaml was
 	 * parsing (the unclosed '['), as werf.yaml's do */
 	expect_error("    tags: [\"v*\"]", "    tags: [\"v*\"", 12,

@@ -39,6 +39,10 @@ typedef struct te_export_opts {
 	const char *state_dir;     /* buildah storage, temp contexts */
 	const char *buildah;       /* NULL = "buildah" from PATH */
 	int parallel;              /* blob transfers at once; 0 = 4 */
+	/* Bounds of each build context (gitsrc.h), checked for every image
+	 * before anything is built or pushed; 0 = 2 GiB / 8 GiB. */
+	uint64_t max_file_size;
+	uint64_t max_context_size;
 	/* registry options from the environment (auth files, certs.d,
 	 * retries); insecure_registry, skip_tls_verify and docker_config
 	 * override theirs.  May be NULL. */

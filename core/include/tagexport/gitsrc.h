@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
@@ -36,8 +37,9 @@ int te_gitsrc_resolve(char commit_out[41], char **tag_out, te_gitsrc *src,
 /* Append the short names of all tags of the repository to out. */
 int te_gitsrc_tag_names(te_strvec *out, te_gitsrc *src, te_error *err);
 
-/* Append the blob at project-relative path to out (bounded by out->max).
- * TE_ENOTFOUND when no such file; TE_EINVALID when it is not a blob. */
+/* Append the blob at project-relative path to out (bounded by out->max,
+ * checked from the object header before anything is read).  TE_ENOTFOUND
+ * when no such file; TE_EINVALID when it is not a blob or too large. */
 int te_gitsrc_read_file(te_buf *out, te_gitsrc *src, const char *commit,
                         const char *path, te_error *err);
 
@@ -64,17 +66,58 @@ typedef int (*te_gitsrc_walk_fn)(const te_gitsrc_entry *entry, void *payload);
 int te_gitsrc_walk(te_gitsrc *src, const char *commit, const char *dir,
                    te_gitsrc_walk_fn fn, void *payload, te_error *err);
 
-/*
- * Write the files under project-relative dir into dest (an existing, empty,
- * private directory) keeping modes and symlinks; entries for which keep
- * returns false are skipped (NULL keep: all).  Never writes outside dest:
- * no symlink is followed while writing, and symlinks whose target is
- * absolute or climbs above dir are skipped (not created).  Files get mode
- * 0644 or 0755, directories 0755.
- */
+/* Which entries of a directory te_gitsrc_check and te_gitsrc_materialize
+ * look at (path relative to that directory); NULL: all. */
 typedef bool (*te_gitsrc_keep_fn)(const char *path, void *payload);
+
+#define TE_GITSRC_MAX_FILE_SIZE ((uint64_t)2 << 30)    /* 2 GiB */
+#define TE_GITSRC_MAX_CONTEXT_SIZE ((uint64_t)8 << 30) /* 8 GiB */
+#define TE_GITSRC_STREAM_MIN ((uint64_t)8 << 20)       /* 8 MiB */
+
+/* Bounds of a build context.  Zero fields take the defaults above. */
+typedef struct te_gitsrc_limits {
+	uint64_t max_file_size;    /* largest kept file, bytes */
+	uint64_t max_context_size; /* all kept files together, bytes */
+	/* Files larger than this are written by a `git cat-file blob` child
+	 * straight to disk instead of being read into memory (git must be
+	 * in PATH); smaller ones are read in process. */
+	uint64_t stream_min;
+} te_gitsrc_limits;
+
+/**
+ * Check the kept entries under project-relative dir without writing
+ * anything: every file against lim (NULL: defaults), the total against
+ * lim->max_context_size, and every kept symlink resolved through the
+ * other symlinks of dir (at most 40 in a row, as Linux's MAXSYMLINKS)
+ * must never be absolute or climb above dir at any step.  Dangling links
+ * pass: they lead nowhere.
+ *
+ * @param[out] total_out bytes of the kept files (may be NULL).
+ * @param err TE_EINVALID naming the file and the limit, the total and the
+ *            limit, or the link and the step that leaves dir (or loops);
+ *            TE_ENOTFOUND when dir does not exist.
+ */
+int te_gitsrc_check(uint64_t *total_out, te_gitsrc *src, const char *commit,
+                    const char *dir, te_gitsrc_keep_fn keep, void *payload,
+                    const te_gitsrc_limits *lim, te_error *err);
+
+/*
+ * Write the kept files under project-relative dir into dest (an existing,
+ * empty, private directory) keeping modes and symlinks.  Runs
+ * te_gitsrc_check first, so nothing is written when a limit is exceeded
+ * or a kept symlink leads outside.  Never writes outside dest: no symlink
+ * is followed while writing.  Memory stays bounded whatever the file
+ * sizes: see te_gitsrc_limits.stream_min.  Files get mode 0644 or 0755,
+ * directories 0755.
+ */
 int te_gitsrc_materialize(te_gitsrc *src, const char *commit, const char *dir,
                           const char *dest, te_gitsrc_keep_fn keep,
-                          void *payload, te_error *err);
+                          void *payload, const te_gitsrc_limits *lim,
+                          te_error *err);
+
+/* Parse a size: digits, optionally followed by B, KiB, MiB, GiB or TiB
+ * ("512MiB", "2GiB", "1048576").  TE_EINVALID for anything else, zero or
+ * an overflow. */
+int te_gitsrc_size_parse(uint64_t *out, const char *text, te_error *err);
 
 #endif
