@@ -56,6 +56,10 @@ struct ts_project {
 	te_strvec images;      /* image patterns; empty = all final images */
 	bool insecure_registry;
 	bool skip_tls_verify;
+	unsigned build_timeout; /* export.build_timeout, seconds; 0 = 1h */
+	/* allow_chroot_isolation: builds run in a chroot, NOT isolated from
+	 * the machine; -1 while parsing = the top-level value */
+	int allow_chroot;
 	int line; /* where the project starts in the file */
 };
 
@@ -76,6 +80,7 @@ struct ts_config {
 	int max_attempts;            /* export attempts per job; 5 */
 	unsigned retry_delay;        /* seconds, doubled per attempt; 30 */
 	unsigned job_retention_days; /* finished jobs kept; 90, 0 = all */
+	bool allow_chroot;           /* allow_chroot_isolation; false */
 	size_t nprojects;
 	struct ts_project *projects;
 };

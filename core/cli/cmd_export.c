@@ -37,6 +37,8 @@ enum {
 	OPT_PARALLEL_TASKS_LIMIT,
 	OPT_STATE_DIR,
 	OPT_BUILDAH,
+	OPT_ISOLATION,
+	OPT_BUILD_TIMEOUT,
 	OPT_VERBOSE,
 	OPT_HELP
 };
@@ -57,6 +59,8 @@ static const struct option long_options[] = {
     {"parallel-tasks-limit", required_argument, NULL, OPT_PARALLEL_TASKS_LIMIT},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"buildah", required_argument, NULL, OPT_BUILDAH},
+    {"isolation", required_argument, NULL, OPT_ISOLATION},
+    {"build-timeout", required_argument, NULL, OPT_BUILD_TIMEOUT},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -111,6 +115,14 @@ static void export_usage(FILE *out)
 	    "  --state-dir DIR               build storage "
 	    "($TAGEXPORT_STATE_DIR,\n"
 	    "                                default ~/.cache/tagexport)\n"
+	    "  --isolation oci|chroot        how RUN is isolated (default oci: "
+	    "runc with\n"
+	    "                                its own namespaces; chroot is NOT "
+	    "isolated\n"
+	    "                                from this machine)\n"
+	    "  --build-timeout DURATION      limit of each image build, e.g. "
+	    "30s, 10m,\n"
+	    "                                1h30m (default 1h)\n"
 	    "  --verbose                     show build output\n"
 	    "\n"
 	    "stdout: one line per exported reference, REF@sha256:...\n"
@@ -132,6 +144,8 @@ struct export_args {
 	const char *report_path;
 	const char *state_dir;
 	const char *buildah;
+	te_build_isolation isolation;
+	unsigned build_timeout;
 	bool insecure;
 	bool skip_tls_verify;
 	int parallel;
@@ -238,6 +252,20 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 			break;
 		case OPT_BUILDAH:
 			a->buildah = optarg;
+			break;
+		case OPT_ISOLATION:
+			if (strcmp(optarg, "oci") && strcmp(optarg, "chroot"))
+				return cli_usage_error("invalid --isolation "
+				                       "\"%s\" (oci or chroot)",
+				                       optarg);
+			a->isolation = strcmp(optarg, "oci")
+			                   ? TE_BUILD_ISOLATION_CHROOT
+			                   : TE_BUILD_ISOLATION_OCI;
+			break;
+		case OPT_BUILD_TIMEOUT:
+			if (te_build_timeout_parse(&a->build_timeout, optarg,
+			                           &err) < 0)
+				return cli_fail(&err);
 			break;
 		case OPT_VERBOSE:
 			a->verbose = 1;
@@ -445,6 +473,8 @@ int cmd_export(int argc, char **argv)
 	opts.state_dir = state.ptr;
 	opts.buildah = a.buildah;
 	opts.parallel = a.parallel;
+	opts.isolation = a.isolation;
+	opts.build_timeout = a.build_timeout;
 	opts.log.fn = cli_log_stderr;
 	opts.log.payload = &a.verbose;
 
