@@ -512,9 +512,10 @@ static int find_program(char **out, const char *name, const te_strvec *env,
 
 	*out = NULL;
 	if (strchr(name, '/')) {
-		if (access(name, X_OK) == 0)
-			*out = te_strdup(name, err);
-		return *out ? 0 : err->code ? err->code : TE_ENOTFOUND;
+		if (access(name, X_OK) != 0)
+			return TE_ENOTFOUND;
+		*out = te_strdup(name, err);
+		return *out ? 0 : TE_ENOMEM;
 	}
 	for (i = 0; i < env->count; i++)
 		if (strncmp(env->items[i], "PATH=", 5) == 0)
@@ -581,6 +582,15 @@ static int oci_args(te_strvec *argv, const te_build_opts *opts,
 		if ((rc = te_strvec_push(argv, ns[i], err)) < 0 ||
 		    (rc = te_strvec_push(argv, "private", err)) < 0)
 			return rc;
+	if (geteuid() != 0) {
+		/* Rootless buildah runs everything in its own user namespace
+		 * (buildah(1), rootless mode): container root is our uid. */
+		te_log_emit(&opts->log, TE_LOG_INFO,
+		            "isolation: oci (%s), rootless: buildah's user "
+		            "namespace",
+		            runtime);
+		return 0;
+	}
 	if (!userns_works(&uerr)) {
 		te_log_emit(&opts->log, TE_LOG_INFO,
 		            "isolation: oci (%s), no user namespace (%s): RUN "
@@ -765,7 +775,7 @@ static int pick_runtime(char **out, const te_build_opts *opts,
 	rc = find_program(out, name, env, err);
 	if (rc == TE_ENOTFOUND)
 		rc = te_error_set(err, TE_EUNSUPPORTED,
-		                  "OCI runtime '%s' not found in PATH: builds "
+		                  "OCI runtime '%s' not found (PATH): builds "
 		                  "run every RUN in it; install runc (Debian: "
 		                  "apt-get install runc), or choose chroot "
 		                  "isolation explicitly (--isolation chroot, "

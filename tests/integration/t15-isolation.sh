@@ -154,7 +154,7 @@ PATH="$TE_TMP/norunc" run_export escape --repo "$REG/iso/stages-norunc" \
 rc=$?
 check "no runc: exit 2" test "$rc" -eq 2
 check "no runc: says what is missing and how to choose chroot" \
-	grep -q "OCI runtime 'runc' not found in PATH.*--isolation chroot" "$TE_TMP/err-norunc"
+	grep -q "OCI runtime 'runc' not found (PATH).*--isolation chroot" "$TE_TMP/err-norunc"
 check "no runc: nothing pushed" not skopeo_ok --tls-verify=false "docker://$REG/iso/escape:norunc"
 
 te_finish
