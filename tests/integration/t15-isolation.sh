@@ -143,6 +143,26 @@ check "timeout: no buildah or runc process of this state dir left" not pgrep -f 
 check "timeout: no runc container left" test -z "$(runc list -q 2>/dev/null | grep '^buildah-' | while read -r id; do runc state "$id" 2>/dev/null | grep -q '"status": "running"' && echo "$id"; done)"
 check "timeout: no job directory left" test -z "$(ls -A "$STATE/buildah/jobs")"
 check "timeout: no buildah working container left" test -z "$(buildah --root "$STATE/buildah/root" --runroot "$STATE/buildah/run" --storage-driver vfs containers -q)"
+# A buildah that ignores SIGTERM (this wrapper takes it, buildah runs on):
+# after the grace period the process group is killed, and the container,
+# in its own session out of the group's reach, is deleted through runc.
+cat >"$TE_TMP/stubborn-buildah" <<'SH'
+#!/bin/bash
+trap '' TERM
+buildah "$@" &
+wait $!
+SH
+chmod +x "$TE_TMP/stubborn-buildah"
+run_export slow --build-timeout 5s --buildah "$TE_TMP/stubborn-buildah" \
+	--repo "$REG/iso/stages-stubborn" --tag "$REG/iso/%image%:stubborn" \
+	>/dev/null 2>"$TE_TMP/err-stubborn"
+rc=$?
+check "timeout, SIGTERM ignored: exit 1" test "$rc" -eq 1
+check "timeout, SIGTERM ignored: the message" grep -q 'build of image slow timed out after 5s' "$TE_TMP/err-stubborn"
+check "timeout, SIGTERM ignored: the runc container was deleted" grep -q 'deleting runc container buildah-' "$TE_TMP/err-stubborn"
+check "timeout, SIGTERM ignored: no sleep process left" not pgrep -f "sleep 1007"
+check "timeout, SIGTERM ignored: no process of this state dir left" not pgrep -f "$STATE"
+check "timeout, SIGTERM ignored: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
 check "invalid --build-timeout is a usage error" bash -c '"$1" export --repo x --tag y --build-timeout 10 >/dev/null 2>&1; test $? -eq 2' _ "$TAGEXPORT"
 
 # -- no runc: OCI isolation fails clearly, never falls back ----------------
