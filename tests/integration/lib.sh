@@ -217,3 +217,7 @@ elapsed_since() { echo "$(date +%s.%N) - $1" | bc -l; }
 
 # skopeo_ok ARGS...: skopeo inspect succeeds (output discarded).
 skopeo_ok() { skopeo inspect "$@" >/dev/null 2>&1; }
+
+# not COMMAND...: COMMAND fails (output discarded).  Unlike a bash -c '!
+# ...', a pgrep run this way cannot match its own parent's arguments.
+not() { ! "$@" >/dev/null 2>&1; }

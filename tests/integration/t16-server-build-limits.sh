@@ -61,7 +61,6 @@ projects:
 YAML
 start_server "$CFG" "$LOG"
 job_of() { jq -r .job <<<"${1#* }"; }
-not() { ! "$@" >/dev/null 2>&1; }
 
 # ---- past build_timeout: failed, not retried ---------------------------------
 C1=$(release v1.0.0 "$(printf 'FROM %s/base/busybox:1\nRUN sleep 1011' "$REG")")
