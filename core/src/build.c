@@ -231,8 +231,8 @@ static bool wait_readable(int fd, pid_t pid, struct run_limit *lim,
 		if (left > 0) {
 			n = poll(&pfd, 1,
 			         left > INT32_MAX ? INT32_MAX : (int)left);
-			if (n != 0)
-				return true; /* readable, or EINTR: retry */
+			if (n > 0 || (n < 0 && errno != EINTR))
+				return true; /* the read says what it is */
 			continue;
 		}
 		lim->expired = true;
@@ -286,14 +286,12 @@ static int run(int *status_out, char *const *argv, char *const *envp,
 	if (o->linelen)
 		output_line(o);
 	if (terminated) {
-		/* The rest of the grace period, then SIGKILL for the group. */
+		/* The rest of the grace period, then SIGKILL for the group;
+		 * its "timed out" error is ours already (lim->expired). */
 		int64_t left = lim->deadline_ms - now_ms();
 		te_error late = TE_ERROR_INIT;
 
-		if (te_proc_wait(&status, pid, left > 0 ? (int)left : 0,
-		                 &late) < 0 &&
-		    late.code != TE_EIO)
-			rc = te_error_set(err, late.code, "%s", late.msg);
+		te_proc_wait(&status, pid, left > 0 ? (int)left : 0, &late);
 	} else {
 		rc = te_proc_wait(&status, pid, -1, err);
 	}
