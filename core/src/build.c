@@ -271,6 +271,7 @@ static int run(int *status_out, char *const *argv, char *const *envp,
 	po.stdout_fd = out[1];
 	po.stderr_fd = out[1];
 	po.new_pgrp = true;
+	po.term_with_parent = true; /* a server exit stops its builds */
 	if ((rc = te_proc_spawn(&pid, &po, err)) < 0)
 		goto done;
 	close(out[1]);

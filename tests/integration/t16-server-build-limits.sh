@@ -38,6 +38,7 @@ workers: 1
 admin_token_file: admin.token
 retry_delay: 1
 max_attempts: 2
+shutdown_timeout: 0
 projects:
   - name: lim
     forge: github
@@ -85,5 +86,16 @@ job=$(api GET "/api/v1/jobs/$J")
 check "it was retried (max_attempts 2)" jqt '.attempts == 2' <<<"$job"
 check "error is buildah's pull failure" jqt --arg h "$DOWN" '.error | test("creating build container") and contains($h)' <<<"$job"
 check "the first failure was logged as a retry" grep -q "will retry" "$LOG"
+
+# ---- the server exits during a build: the build does not outlive it ----------
+C3=$(release v3.0.0 "$(printf 'FROM %s/base/busybox:1\nRUN sleep 1013' "$REG")")
+github_body "$TE_TMP/long.json" acme/lim v3.0.0 "$C3"
+J=$(job_of "$(github_post net "$TE_TMP/long.json" "$SECRET" net-long)")
+check "the long build is running" wait_until 300 pgrep -f "sleep 1013"
+kill -TERM "$SRV_PID"
+check "server exits at once (shutdown_timeout 0)" stop_status "$SRV_PID" 30
+check "its build stopped with it" wait_until 60 not pgrep -f "sleep 1013"
+check "no buildah of the server's state dir left" wait_until 60 not pgrep -f "$TE_TMP/state/buildah"
+check "the job was requeued" grep -q "running job requeued.*$J" "$LOG"
 
 te_finish
