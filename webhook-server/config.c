@@ -395,6 +395,17 @@ done:
 	return rc;
 }
 
+static int get_timeout(unsigned *out, const struct parse *p,
+                       const yaml_node_t *node, te_error *err)
+{
+	te_error perr = TE_ERROR_INIT;
+	const char *s = scalar(node);
+
+	if (te_build_timeout_parse(out, s ? s : "", &perr) < 0)
+		return fail(p, node, err, perr.msg);
+	return 0;
+}
+
 static int parse_export(struct ts_project *pr, const struct parse *p,
                         const yaml_node_t *node, te_error *err)
 {
@@ -433,6 +444,8 @@ static int parse_export(struct ts_project *pr, const struct parse *p,
 		else if (!strcmp(k, "max_context_size"))
 			rc = get_size(&pr->max_context_size, p, vn,
 			              "export.max_context_size", err);
+		else if (!strcmp(k, "build_timeout"))
+			rc = get_timeout(&pr->build_timeout, p, vn, err);
 		else {
 			char what[200];
 			snprintf(what, sizeof(what),
@@ -459,6 +472,7 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 	int rc = 0;
 
 	pr->line = line_of(node);
+	pr->allow_chroot = -1;
 	if ((rc = te_labels_new(&pr->add_labels, err)) < 0)
 		return rc;
 	if (node->type != YAML_MAPPING_NODE)
@@ -521,6 +535,11 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 			              "docker_config", err);
 		} else if (!strcmp(k, "tags")) {
 			rc = get_strlist(&pr->tags, p, vn, "tags", err);
+		} else if (!strcmp(k, "allow_chroot_isolation")) {
+			bool b = false;
+
+			rc = get_bool(&b, p, vn, "allow_chroot_isolation", err);
+			pr->allow_chroot = b;
 		} else if (!strcmp(k, "export")) {
 			export_node = vn;
 			rc = parse_export(pr, p, vn, err);
@@ -669,6 +688,7 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 	char *token_file = NULL, *token_env = NULL, *fmt = NULL;
 	char *metrics_file = NULL;
 	unsigned long v;
+	size_t i;
 	int rc = 0;
 
 	if (!root || root->type != YAML_MAPPING_NODE)
@@ -745,6 +765,9 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 			metrics_node = vn;
 			rc = get_path(&metrics_file, p, vn,
 			              "metrics_token_file", err);
+		} else if (!strcmp(k, "allow_chroot_isolation")) {
+			rc = get_bool(&cfg->allow_chroot, p, vn,
+			              "allow_chroot_isolation", err);
 		} else if (!strcmp(k, "projects")) {
 			rc = parse_projects(cfg, p, vn, err);
 		} else {
@@ -765,6 +788,9 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 		          "use one of admin_token_file and admin_token_env");
 		goto done;
 	}
+	for (i = 0; i < cfg->nprojects; i++)
+		if (cfg->projects[i].allow_chroot < 0)
+			cfg->projects[i].allow_chroot = cfg->allow_chroot;
 	if (token_file || token_env)
 		rc = secret_at(&cfg->admin_token, &cfg->admin_token_len, p,
 		               token_node, token_file, token_env, err);
@@ -912,4 +938,7 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->docker_config = pr->docker_config;
 	opts->max_file_size = pr->max_file_size;
 	opts->max_context_size = pr->max_context_size;
+	opts->build_timeout = pr->build_timeout;
+	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
+	                                       : TE_BUILD_ISOLATION_OCI;
 }

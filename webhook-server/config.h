@@ -68,7 +68,11 @@ struct ts_project {
 	bool skip_tls_verify;
 	uint64_t max_file_size;    /* bytes; 0 = the core's default (2 GiB) */
 	uint64_t max_context_size; /* bytes; 0 = the core's default (8 GiB) */
-	int line;                  /* where the project starts in the file */
+	unsigned build_timeout;    /* export.build_timeout, seconds; 0 = 1h */
+	/* allow_chroot_isolation: builds run in a chroot, NOT isolated from
+	 * the machine; -1 while parsing = the top-level value */
+	int allow_chroot;
+	int line; /* where the project starts in the file */
 };
 
 struct ts_config {
@@ -94,6 +98,7 @@ struct ts_config {
 	unsigned max_connections_per_ip; /* 64; 0 = no per-address limit */
 	char *metrics_token; /* NULL: /metrics is open to everyone */
 	size_t metrics_token_len;
+	bool allow_chroot; /* allow_chroot_isolation; false */
 	size_t nprojects;
 	struct ts_project *projects;
 };

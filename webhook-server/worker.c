@@ -12,8 +12,11 @@
  *  3. te_export_run with the project's export section and %git_tag%; it
  *     applies the semver rule against the mirror's tags itself (so
  *     v1.2.9 after v1.3.0 leaves ":1"), as for the CLI and the hook.
- * TE_ENET failures are retried with back-off retry_delay * 2^(attempt-1)
- * up to max_attempts; everything else fails the job at once.
+ * TE_ENET failures (a registry or a base image pull out of reach) are
+ * retried with back-off retry_delay * 2^(attempt-1) up to max_attempts;
+ * everything else fails the job at once, a build that ran out of
+ * export.build_timeout (TE_ETIMEDOUT) included: running it again would
+ * only hold a worker as long again.
  */
 #include "mirror_refs.h"
 #include "server.h"
@@ -154,6 +157,11 @@ static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
 	opts.commit = commit;
 	opts.git_tag = job->tag;
 	ts_project_export_opts(&opts, pr);
+	if (opts.isolation == TE_BUILD_ISOLATION_CHROOT)
+		ts_logkv(TE_LOG_WARN,
+		         "allow_chroot_isolation: builds are not isolated from "
+		         "this machine",
+		         "job", job->id, "project", pr->name, NULL);
 	opts.state_dir = build;
 	opts.log.fn = job_log_fn;
 	opts.log.payload = jl;

@@ -40,6 +40,8 @@ enum {
 	OPT_BUILDAH,
 	OPT_MAX_FILE_SIZE,
 	OPT_MAX_CONTEXT_SIZE,
+	OPT_ISOLATION,
+	OPT_BUILD_TIMEOUT,
 	OPT_VERBOSE,
 	OPT_HELP
 };
@@ -62,6 +64,8 @@ static const struct option long_options[] = {
     {"buildah", required_argument, NULL, OPT_BUILDAH},
     {"max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE},
     {"max-context-size", required_argument, NULL, OPT_MAX_CONTEXT_SIZE},
+    {"isolation", required_argument, NULL, OPT_ISOLATION},
+    {"build-timeout", required_argument, NULL, OPT_BUILD_TIMEOUT},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -122,6 +126,14 @@ static void export_usage(FILE *out)
 	    "(default 8GiB);\n"
 	    "                                SIZE: bytes, or with B, KiB, MiB, "
 	    "GiB, TiB\n"
+	    "  --isolation oci|chroot        how RUN is isolated (default oci: "
+	    "runc with\n"
+	    "                                its own namespaces; chroot is NOT "
+	    "isolated\n"
+	    "                                from this machine)\n"
+	    "  --build-timeout DURATION      limit of each image build, e.g. "
+	    "30s, 10m,\n"
+	    "                                1h30m (default 1h)\n"
 	    "  --verbose                     show build output\n"
 	    "\n"
 	    "stdout: one line per exported reference, REF@sha256:...\n"
@@ -143,6 +155,8 @@ struct export_args {
 	const char *report_path;
 	const char *state_dir;
 	const char *buildah;
+	te_build_isolation isolation;
+	unsigned build_timeout;
 	bool insecure;
 	bool skip_tls_verify;
 	int parallel;
@@ -263,6 +277,20 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 				                           ? "max-file-size"
 				                           : "max-context-size",
 				                       err.msg);
+			break;
+		case OPT_ISOLATION:
+			if (strcmp(optarg, "oci") && strcmp(optarg, "chroot"))
+				return cli_usage_error("invalid --isolation "
+				                       "\"%s\" (oci or chroot)",
+				                       optarg);
+			a->isolation = strcmp(optarg, "oci")
+			                   ? TE_BUILD_ISOLATION_CHROOT
+			                   : TE_BUILD_ISOLATION_OCI;
+			break;
+		case OPT_BUILD_TIMEOUT:
+			if (te_build_timeout_parse(&a->build_timeout, optarg,
+			                           &err) < 0)
+				return cli_fail(&err);
 			break;
 		case OPT_VERBOSE:
 			a->verbose = 1;
@@ -472,6 +500,8 @@ int cmd_export(int argc, char **argv)
 	opts.parallel = a.parallel;
 	opts.max_file_size = a.max_file_size;
 	opts.max_context_size = a.max_context_size;
+	opts.isolation = a.isolation;
+	opts.build_timeout = a.build_timeout;
 	opts.log.fn = cli_log_stderr;
 	opts.log.payload = &a.verbose;
 

@@ -4,11 +4,11 @@
  * Three buildah runs, each a fork + execvpe of an argv built here (never a
  * shell):
  *
- *   buildah <global> build --isolation chroot --layers=false --force-rm
- *           --identity-label=false --format docker -f <dockerfile> [--target T]
- * [--build-arg A=B]..
+ *   buildah <global> build <isolation> --layers=false --force-rm
+ *           --identity-label=false --format docker -f <job>/Dockerfile
+ *           --ignorefile <job>/ignore [--target T] [--build-arg A=B]..
  *           [--platform P] [--label k=v].. --tag <local> [--authfile F]
- *           [--tls-verify=false] <context>
+ *           [--tls-verify=false] -- <context>
  *   buildah <global> push [--authfile F] [--tls-verify=false]
  *           --digestfile <job>/digest <local> docker://<image_ref>
  *   buildah <global> rmi <local>                  (best effort)
@@ -20,12 +20,40 @@
  * exported images; --force-rm drops the working container of a failed
  * build (a full rootfs copy under vfs).
  *
+ * <isolation> is, by default (buildah-build(1), --isolation, --runtime,
+ * --network, --pid, --ipc, --uts, --userns-uid-map):
+ *
+ *   --isolation oci --runtime <runc> --runtime-flag root=<job>/runc
+ *   --network private --pid private --ipc private --uts private
+ *   [--userns-uid-map 0:100000:65536 --userns-gid-map 0:100000:65536]
+ *
+ * Every RUN is a runc container with its own namespaces; the private
+ * network is buildah's default (CNI) bridge, so a RUN reaches the outside
+ * but not the machine's loopback services.  The user namespace is used
+ * when the kernel lets us create one (probed before each build).
+ * "--isolation chroot" (opt-in only) is no boundary at all: a RUN can
+ * escape the chroot and read the machine.
+ *
+ * The Dockerfile buildah reads is <job>/Dockerfile, written from the bytes
+ * tagexport hashed, outside the context: its name never ends in ".in", so
+ * buildah never runs cpp on it.  --ignorefile points at an empty file, so
+ * a .dockerignore or .containerignore in the context changes nothing: the
+ * context holds exactly the files the content-based tag covers.
+ *
+ * The build is time-limited.  On expiry buildah gets SIGTERM (it stops the
+ * running container and, with --force-rm, removes its working container),
+ * then after a grace period SIGKILL for its whole process group; a runc
+ * container then still alive (runc puts it in its own session) is deleted
+ * through the job's own runc state root, which holds only this build's
+ * containers.
+ *
  * Each job gets a private directory <state>/buildah/jobs/XXXXXX holding
- * the digest file and, for insecure hosts, a registries.conf handed to the
- * child through CONTAINERS_REGISTRIES_CONF.  The child environment is
- * built before fork: after fork in a threaded process only
- * async-signal-safe calls are allowed (te_proc_spawn, proc.c: the child
- * only dup2s, closes fds, setpgid()s and execs).
+ * the Dockerfile, the empty ignore file, the runc root, the digest file
+ * and, for insecure hosts, a registries.conf handed to the child through
+ * CONTAINERS_REGISTRIES_CONF.  The child environment is built before fork:
+ * after fork in a threaded process only async-signal-safe calls are
+ * allowed (te_proc_spawn, proc.c: the child only dup2s, closes fds,
+ * setpgid()s and execs).
  *
  * buildah's stdout and stderr share one pipe; every line goes to the log
  * at debug level and the last TE_BUILD_TAIL_LINES are kept for the error
@@ -34,14 +62,20 @@
 #include "tagexport/build.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proc_int.h"
@@ -50,6 +84,11 @@
 
 #define TE_BUILD_TAIL_LINES 20
 #define TE_BUILD_LINE_MAX 400
+/* After SIGTERM, how long buildah gets to stop its container. */
+#define TE_BUILD_GRACE_MS 15000
+/* The user namespace of RUN: container root is host uid 100000, never
+ * host root (user_namespaces(7)). */
+#define TE_BUILD_USERNS_MAP "0:100000:65536"
 
 struct run_output {
 	const te_log *log;
@@ -58,7 +97,37 @@ struct run_output {
 	char line[TE_BUILD_LINE_MAX];
 	size_t linelen;
 	bool auth_failure; /* the output mentioned a refused credential */
+	bool pull_failure; /* a base image could not be fetched */
+	bool pull_missing; /* ... because it does not exist */
 };
+
+static bool has_any(const char *s, const char *const *needles)
+{
+	for (; *needles; needles++)
+		if (strstr(s, *needles))
+			return true;
+	return false;
+}
+
+/* buildah's FROM pull fails with "creating build container: ..." and the
+ * error of containers/image; a missing image is permanent, the rest
+ * (refused connections, DNS, TLS, 5xx) is the network. */
+static void classify_line(struct run_output *o, const char *line)
+{
+	static const char *const auth[] = {
+	    "unauthorized", "authentication required", "denied", NULL};
+	static const char *const missing[] = {"manifest unknown",
+	                                      "name unknown", "not found",
+	                                      "no image found", NULL};
+
+	if (has_any(line, auth))
+		o->auth_failure = true;
+	if (!strstr(line, "creating build container"))
+		return;
+	o->pull_failure = true;
+	if (has_any(line, missing))
+		o->pull_missing = true;
+}
 
 static void output_line(struct run_output *o)
 {
@@ -72,10 +141,7 @@ static void output_line(struct run_output *o)
 	if (o->linelen == 0)
 		return;
 	te_log_emit(o->log, TE_LOG_DEBUG, "buildah: %s", o->line);
-	if (strstr(o->line, "unauthorized") ||
-	    strstr(o->line, "authentication required") ||
-	    strstr(o->line, "denied"))
-		o->auth_failure = true;
+	classify_line(o, o->line);
 	dst = o->tail[o->ntail % TE_BUILD_TAIL_LINES];
 	memcpy(dst, o->line, o->linelen + 1);
 	o->ntail++;
@@ -130,18 +196,70 @@ static void output_tail(char *out, size_t outsz, const struct run_output *o)
 	}
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The time limit of one run: deadline_ms is CLOCK_MONOTONIC, 0 = none. */
+struct run_limit {
+	int64_t deadline_ms;
+	bool expired; /* out: the limit ran out and the run was killed */
+};
+
+/*
+ * Wait for output until the limit.  On expiry: SIGTERM to the child
+ * (buildah stops its container and cleans up), then SIGKILL to its
+ * process group once the grace period is over too.  Returns false when
+ * reading should stop (the group was killed: an orphan holding the pipe
+ * must not keep us waiting).
+ */
+static bool wait_readable(int fd, pid_t pid, struct run_limit *lim,
+                          bool *terminated)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	int64_t left;
+	int n;
+
+	for (;;) {
+		if (!lim || !lim->deadline_ms)
+			return true;
+		left = lim->deadline_ms - now_ms();
+		if (left > 0) {
+			n = poll(&pfd, 1,
+			         left > INT32_MAX ? INT32_MAX : (int)left);
+			if (n > 0 || (n < 0 && errno != EINTR))
+				return true; /* the read says what it is */
+			continue;
+		}
+		lim->expired = true;
+		if (*terminated) {
+			te_proc_kill(pid);
+			return false;
+		}
+		kill(pid, SIGTERM);
+		*terminated = true;
+		lim->deadline_ms = now_ms() + TE_BUILD_GRACE_MS;
+	}
+}
+
 /*
  * Run argv with envp; output goes to o.  *status_out gets the wait status.
- * Returns <0 only when the program could not be run at all.
+ * With lim, the run is killed when lim->deadline_ms passes.  Returns <0
+ * only when the program could not be run at all.
  */
 static int run(int *status_out, char *const *argv, char *const *envp,
-               struct run_output *o, te_error *err)
+               struct run_output *o, struct run_limit *lim, te_error *err)
 {
 	struct te_proc_opts po = TE_PROC_OPTS_INIT;
 	int out[2] = {-1, -1};
 	char buf[4096];
 	pid_t pid = -1;
 	int status = 0, rc = 0;
+	bool terminated = false;
 	ssize_t n;
 
 	if (pipe2(out, O_CLOEXEC) < 0) {
@@ -153,11 +271,12 @@ static int run(int *status_out, char *const *argv, char *const *envp,
 	po.stdout_fd = out[1];
 	po.stderr_fd = out[1];
 	po.new_pgrp = true;
+	po.term_with_parent = true; /* a server exit stops its builds */
 	if ((rc = te_proc_spawn(&pid, &po, err)) < 0)
 		goto done;
 	close(out[1]);
 	out[1] = -1;
-	for (;;) {
+	while (wait_readable(out[0], pid, lim, &terminated)) {
 		n = read(out[0], buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -167,7 +286,17 @@ static int run(int *status_out, char *const *argv, char *const *envp,
 	}
 	if (o->linelen)
 		output_line(o);
-	if ((rc = te_proc_wait(&status, pid, -1, err)) < 0)
+	if (terminated) {
+		/* The rest of the grace period, then SIGKILL for the group;
+		 * its "timed out" error is ours already (lim->expired). */
+		int64_t left = lim->deadline_ms - now_ms();
+		te_error late = TE_ERROR_INIT;
+
+		te_proc_wait(&status, pid, left > 0 ? (int)left : 0, &late);
+	} else {
+		rc = te_proc_wait(&status, pid, -1, err);
+	}
+	if (rc < 0)
 		goto done;
 	*status_out = status;
 done:
@@ -180,7 +309,8 @@ done:
 
 /* Run and turn a failed exit into code with "<what> failed (...)". */
 static int run_checked(char *const *argv, char *const *envp, const te_log *log,
-                       te_code code, const char *what, te_error *err)
+                       te_code code, const char *what, struct run_limit *lim,
+                       te_error *err)
 {
 	struct run_output *o;
 	char tail[TE_ERROR_MSG_MAX];
@@ -190,11 +320,17 @@ static int run_checked(char *const *argv, char *const *envp, const te_log *log,
 	if (!o)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	o->log = log;
-	if ((rc = run(&status, argv, envp, o, err)) < 0)
+	if ((rc = run(&status, argv, envp, o, lim, err)) < 0)
 		goto done;
+	if (lim && lim->expired) {
+		rc = TE_ETIMEDOUT; /* the caller words the message */
+		goto done;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		goto done;
 	output_tail(tail, sizeof(tail) - 80, o);
+	if (code == TE_EBUILD && o->pull_failure && !o->pull_missing)
+		code = TE_ENET; /* a base image pull: retried like the push */
 	if (code == TE_ENET && o->auth_failure)
 		code = TE_EAUTH;
 	if (WIFSIGNALED(status))
@@ -361,29 +497,141 @@ static int registry_args(te_strvec *argv, const te_build_opts *opts,
 	return 0;
 }
 
+/* Where a program is: name itself when it holds a '/', else the first
+ * executable PATH entry (execvp(3)'s search) of the child environment. */
+static int find_program(char **out, const char *name, const te_strvec *env,
+                        te_error *err)
+{
+	static const char defpath[] =
+	    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	te_buf cand = TE_BUF_INIT(8192);
+	const char *path = defpath, *p, *end;
+	size_t i;
+	int rc = TE_ENOTFOUND;
+
+	*out = NULL;
+	if (strchr(name, '/')) {
+		if (access(name, X_OK) != 0)
+			return TE_ENOTFOUND;
+		*out = te_strdup(name, err);
+		return *out ? 0 : TE_ENOMEM;
+	}
+	for (i = 0; i < env->count; i++)
+		if (strncmp(env->items[i], "PATH=", 5) == 0)
+			path = env->items[i] + 5;
+	for (p = path; rc == TE_ENOTFOUND && *p; p = *end ? end + 1 : end) {
+		end = p + strcspn(p, ":");
+		te_buf_clear(&cand);
+		if (end == p)
+			continue;
+		if (te_buf_printf(&cand, err, "%.*s/%s", (int)(end - p), p,
+		                  name) < 0)
+			rc = err->code;
+		else if (access(cand.ptr, X_OK) == 0)
+			rc = (*out = te_buf_detach(&cand)) ? 0 : TE_ENOMEM;
+	}
+	if (rc == TE_ENOMEM)
+		te_error_set(err, rc, "out of memory");
+	te_buf_dispose(&cand);
+	return rc;
+}
+
+/* Whether this process may create a user namespace: a child tries
+ * unshare(CLONE_NEWUSER) (user_namespaces(7); off with
+ * user.max_user_namespaces=0 or in some sandboxes).  *errno_out gets why
+ * not. */
+static bool userns_works(int *errno_out)
+{
+	int status = 0;
+	pid_t pid;
+
+	*errno_out = 0;
+	pid = fork();
+	if (pid < 0) {
+		*errno_out = errno;
+		return false;
+	}
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWUSER) == 0 ? 0 : errno & 0x7f);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return true;
+	*errno_out = WIFEXITED(status) ? WEXITSTATUS(status) : EPERM;
+	return false;
+}
+
+/* The OCI isolation flags; runtime is the runc path, job the job dir. */
+static int oci_args(te_strvec *argv, const te_build_opts *opts,
+                    const char *runtime, const char *job, te_error *err)
+{
+	static const char *const ns[] = {"--network", "--pid", "--ipc",
+	                                 "--uts"};
+	size_t i;
+	int rc, uerr;
+
+	if ((rc = te_strvec_push(argv, "oci", err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--runtime", err)) < 0 ||
+	    (rc = te_strvec_push(argv, runtime, err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--runtime-flag", err)) < 0 ||
+	    (rc = te_strvec_pushf(argv, err, "root=%s/runc", job)) < 0)
+		return rc;
+	for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		if ((rc = te_strvec_push(argv, ns[i], err)) < 0 ||
+		    (rc = te_strvec_push(argv, "private", err)) < 0)
+			return rc;
+	if (geteuid() != 0) {
+		/* Rootless buildah runs everything in its own user namespace
+		 * (buildah(1), rootless mode): container root is our uid. */
+		te_log_emit(&opts->log, TE_LOG_INFO,
+		            "isolation: oci (%s), rootless: buildah's user "
+		            "namespace",
+		            runtime);
+		return 0;
+	}
+	if (!userns_works(&uerr)) {
+		te_log_emit(&opts->log, TE_LOG_INFO,
+		            "isolation: oci (%s), no user namespace (%s): RUN "
+		            "runs as host root inside its namespaces",
+		            runtime, strerror(uerr));
+		return 0;
+	}
+	te_log_emit(&opts->log, TE_LOG_INFO,
+	            "isolation: oci (%s), user namespace %s", runtime,
+	            TE_BUILD_USERNS_MAP);
+	if ((rc = te_strvec_push(argv, "--userns-uid-map", err)) < 0 ||
+	    (rc = te_strvec_push(argv, TE_BUILD_USERNS_MAP, err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--userns-gid-map", err)) < 0 ||
+	    (rc = te_strvec_push(argv, TE_BUILD_USERNS_MAP, err)) < 0)
+		return rc;
+	return 0;
+}
+
 static int build_argv(te_strvec *argv, const te_build_opts *opts,
-                      const char *local, te_error *err)
+                      const char *local, const char *runtime, const char *job,
+                      te_error *err)
 {
 	size_t i;
 	int rc;
 
 	if ((rc = global_args(argv, opts, err)) < 0 ||
 	    (rc = te_strvec_push(argv, "build", err)) < 0 ||
-	    (rc = te_strvec_push(argv, "--isolation", err)) < 0 ||
-	    (rc = te_strvec_push(argv, "chroot", err)) < 0 ||
-	    (rc = te_strvec_push(argv, "--layers=false", err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--isolation", err)) < 0)
+		return rc;
+	if (runtime)
+		rc = oci_args(argv, opts, runtime, job, err);
+	else
+		rc = te_strvec_push(argv, "chroot", err);
+	if (rc < 0 || (rc = te_strvec_push(argv, "--layers=false", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--force-rm", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--identity-label=false", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--format", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "docker", err)) < 0 ||
-	    (rc = te_strvec_push(argv, "-f", err)) < 0)
-		return rc;
-	if (opts->dockerfile[0] == '/')
-		rc = te_strvec_push(argv, opts->dockerfile, err);
-	else
-		rc = te_strvec_pushf(argv, err, "%s/%s", opts->context_dir,
-		                     opts->dockerfile);
-	if (rc < 0)
+	    (rc = te_strvec_push(argv, "-f", err)) < 0 ||
+	    (rc = te_strvec_pushf(argv, err, "%s/Dockerfile", job)) < 0 ||
+	    (rc = te_strvec_push(argv, "--ignorefile", err)) < 0 ||
+	    (rc = te_strvec_pushf(argv, err, "%s/ignore", job)) < 0)
 		return rc;
 	if (opts->target &&
 	    ((rc = te_strvec_push(argv, "--target", err)) < 0 ||
@@ -464,10 +712,136 @@ static int remove_job_dir(const char *dir, const char *const *names, size_t n)
 	return rmdir(dir);
 }
 
+/* Delete the containers runc still knows in the job's state root (one
+ * directory per container id): after a killed build, a container's
+ * processes live on in their own session (runc(8) delete --force). */
+static void delete_containers(const char *job, const char *runtime,
+                              const te_strvec *env, const te_log *log)
+{
+	te_strvec argv = TE_STRVEC_INIT;
+	te_error ignored = TE_ERROR_INIT;
+	te_buf root = TE_BUF_INIT(8192);
+	struct dirent *de;
+	DIR *d;
+
+	if (te_buf_printf(&root, &ignored, "%s/runc", job) < 0 ||
+	    !(d = opendir(root.ptr))) {
+		te_buf_dispose(&root);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		te_strvec_dispose(&argv);
+		te_error_clear(&ignored);
+		te_log_emit(log, TE_LOG_WARN, "deleting runc container %s",
+		            de->d_name);
+		if (te_strvec_push(&argv, runtime, &ignored) < 0 ||
+		    te_strvec_push(&argv, "--root", &ignored) < 0 ||
+		    te_strvec_push(&argv, root.ptr, &ignored) < 0 ||
+		    te_strvec_push(&argv, "delete", &ignored) < 0 ||
+		    te_strvec_push(&argv, "--force", &ignored) < 0 ||
+		    te_strvec_push(&argv, "--", &ignored) < 0 ||
+		    te_strvec_push(&argv, de->d_name, &ignored) < 0 ||
+		    run_checked(argv.items, env->items, log, TE_EIO,
+		                "runc delete", NULL, &ignored) < 0)
+			te_log_emit(log, TE_LOG_WARN, "%s", ignored.msg);
+	}
+	closedir(d);
+	if (rmdir(root.ptr) < 0 && errno != ENOENT)
+		te_log_emit(log, TE_LOG_WARN, "runc state left in %s",
+		            root.ptr);
+	te_strvec_dispose(&argv);
+	te_buf_dispose(&root);
+}
+
+/* The runtime for OCI isolation, or NULL (*out) for chroot. */
+static int pick_runtime(char **out, const te_build_opts *opts,
+                        const te_strvec *env, te_error *err)
+{
+	const char *name = opts->runtime ? opts->runtime : "runc";
+	int rc;
+
+	*out = NULL;
+	if (opts->isolation == TE_BUILD_ISOLATION_CHROOT) {
+		te_log_emit(&opts->log, TE_LOG_WARN,
+		            "isolation: chroot: builds are NOT isolated from "
+		            "this machine (a RUN can read and change its "
+		            "files); use OCI isolation for untrusted "
+		            "Dockerfiles");
+		return 0;
+	}
+	rc = find_program(out, name, env, err);
+	if (rc == TE_ENOTFOUND)
+		rc = te_error_set(err, TE_EUNSUPPORTED,
+		                  "OCI runtime '%s' not found (PATH): builds "
+		                  "run every RUN in it; install runc (Debian: "
+		                  "apt-get install runc), or choose chroot "
+		                  "isolation explicitly (--isolation chroot, "
+		                  "not isolated from this machine)",
+		                  name);
+	return rc;
+}
+
+/* The job directory's fixed inputs: the Dockerfile and an empty ignore
+ * file (see the top of this file). */
+static int write_job_inputs(const char *job, const te_build_opts *opts,
+                            te_error *err)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	int rc;
+
+	if ((rc = te_buf_printf(&p, err, "%s/Dockerfile", job)) < 0 ||
+	    (rc = write_file(p.ptr, opts->dockerfile, opts->dockerfile_len,
+	                     err)) < 0)
+		goto done;
+	te_buf_clear(&p);
+	if ((rc = te_buf_printf(&p, err, "%s/ignore", job)) < 0 ||
+	    (rc = write_file(p.ptr, "", 0, err)) < 0)
+		goto done;
+done:
+	te_buf_dispose(&p);
+	return rc;
+}
+
+static int build(const te_build_opts *opts, const te_strvec *env,
+                 const char *local, const char *job, te_error *err)
+{
+	te_strvec argv = TE_STRVEC_INIT;
+	struct run_limit lim = {0, false};
+	unsigned timeout =
+	    opts->timeout ? opts->timeout : TE_BUILD_TIMEOUT_DEFAULT;
+	char *runtime = NULL;
+	char text[32];
+	int rc;
+
+	if ((rc = pick_runtime(&runtime, opts, env, err)) < 0 ||
+	    (rc = write_job_inputs(job, opts, err)) < 0 ||
+	    (rc = build_argv(&argv, opts, local, runtime, job, err)) < 0)
+		goto done;
+	te_log_emit(&opts->log, TE_LOG_INFO, "building %s", opts->image_ref);
+	lim.deadline_ms = now_ms() + (int64_t)timeout * 1000;
+	rc = run_checked(argv.items, env->items, &opts->log, TE_EBUILD,
+	                 "buildah build", &lim, err);
+	if (runtime)
+		delete_containers(job, runtime, env, &opts->log);
+	if (lim.expired) {
+		te_build_timeout_format(text, sizeof(text), timeout);
+		rc = te_error_set(
+		    err, TE_ETIMEDOUT, "build of image %s timed out after %s",
+		    opts->name ? opts->name : opts->image_ref, text);
+	}
+done:
+	te_strvec_dispose(&argv);
+	free(runtime);
+	return rc;
+}
+
 int te_build_and_push(char digest_out[72], const te_build_opts *opts,
                       te_error *err)
 {
-	static const char *const job_files[] = {"digest", "registries.conf"};
+	static const char *const job_files[] = {"digest", "registries.conf",
+	                                        "Dockerfile", "ignore"};
 	te_strvec argv = TE_STRVEC_INIT, env = TE_STRVEC_INIT;
 	te_buf path = TE_BUF_INIT(8192);
 	char *job = NULL, *local = NULL, *conf = NULL, *digestfile = NULL;
@@ -546,13 +920,7 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 	    0)
 		goto done;
 
-	/* build */
-	if ((rc = build_argv(&argv, opts, local, err)) < 0)
-		goto done;
-	te_log_emit(&opts->log, TE_LOG_INFO, "building %s", opts->image_ref);
-	rc = run_checked(argv.items, env.items, &opts->log, TE_EBUILD,
-	                 "buildah build", err);
-	if (rc < 0)
+	if ((rc = build(opts, &env, local, job, err)) < 0)
 		goto done;
 	built = true;
 
@@ -570,7 +938,7 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 		goto done;
 	te_log_emit(&opts->log, TE_LOG_INFO, "pushing %s", opts->image_ref);
 	rc = run_checked(argv.items, env.items, &opts->log, TE_ENET,
-	                 "buildah push", err);
+	                 "buildah push", NULL, err);
 	if (rc < 0)
 		goto done;
 	rc = read_digest(digest_out, digestfile, err);
@@ -584,7 +952,7 @@ done:
 		    te_strvec_push(&argv, "rmi", &ignored) == 0 &&
 		    te_strvec_push(&argv, local, &ignored) == 0 &&
 		    run_checked(argv.items, env.items, &opts->log, TE_EIO,
-		                "buildah rmi", &ignored) < 0)
+		                "buildah rmi", NULL, &ignored) < 0)
 			te_log_emit(&opts->log, TE_LOG_WARN,
 			            "removing local image: %s", ignored.msg);
 	}
@@ -599,4 +967,55 @@ done:
 	free(conf);
 	free(digestfile);
 	return rc;
+}
+
+int te_build_timeout_parse(unsigned *out, const char *text, te_error *err)
+{
+	static const char units[] = "hms";
+	static const unsigned scale[] = {3600, 60, 1};
+	const char *p = text;
+	uint64_t total = 0;
+	size_t next = 0, u;
+
+	*out = 0;
+	while (p && *p) {
+		uint64_t v = 0;
+		const char *digits = p;
+
+		while (*p >= '0' && *p <= '9' && v <= TE_BUILD_TIMEOUT_MAX)
+			v = v * 10 + (uint64_t)(*p++ - '0');
+		if (p == digits || !*p || !strchr(units, *p))
+			goto bad;
+		u = (size_t)(strchr(units, *p) - units);
+		if (u < next)
+			goto bad; /* "10m1h", "1h1h" */
+		next = u + 1;
+		total += v * scale[u];
+		if (total > TE_BUILD_TIMEOUT_MAX)
+			goto bad;
+		p++;
+	}
+	if (total == 0)
+		goto bad;
+	*out = (unsigned)total;
+	return 0;
+bad:
+	return te_error_set(err, TE_EINVALID,
+	                    "invalid build timeout \"%.64s\": use a duration "
+	                    "like 30s, 10m, 1h or 1h30m (at most 168h)",
+	                    text ? text : "");
+}
+
+void te_build_timeout_format(char *out, size_t outsz, unsigned seconds)
+{
+	unsigned h = seconds / 3600, m = seconds / 60 % 60, s = seconds % 60;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (h)
+		len += (size_t)snprintf(out + len, outsz - len, "%uh", h);
+	if (m && len < outsz)
+		len += (size_t)snprintf(out + len, outsz - len, "%um", m);
+	if ((s || !seconds) && len < outsz)
+		snprintf(out + len, outsz - len, "%us", s);
 }

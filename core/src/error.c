@@ -100,6 +100,8 @@ const char *te_code_str(te_code code)
 		return "build failed";
 	case TE_EIO:
 		return "i/o error";
+	case TE_ETIMEDOUT:
+		return "timed out";
 	}
 	return "unknown error";
 }

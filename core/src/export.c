@@ -407,6 +407,8 @@ static int compute_content_tags(struct run *run, te_error *err)
 
 /* ---- building ---------------------------------------------------------- */
 
+#define TE_EXPORT_DOCKERFILE_MAX (1024 * 1024) /* as digest.c reads it */
+
 static int remove_entry(const char *path, const struct stat *st, int flag,
                         struct FTW *ftw)
 {
@@ -510,13 +512,31 @@ done:
 	return rc;
 }
 
+/* The Dockerfile bytes te_digest_image hashed: the same blob of the same
+ * commit, read again (git objects are named by their content). */
+static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
+                           te_error *err)
+{
+	const char *dir = job->inputs.context_dir;
+	te_buf path = TE_BUF_INIT(8192);
+	int rc;
+
+	rc = te_buf_printf(&path, err, "%s%s%s", dir, *dir ? "/" : "",
+	                   job->inputs.dockerfile_path);
+	if (rc == 0)
+		rc = te_gitsrc_read_file(out, run->src, run->commit, path.ptr,
+		                         err);
+	te_buf_dispose(&path);
+	return rc;
+}
+
 static int build_image(struct run *run, struct image_job *job, te_error *err)
 {
 	te_build_opts bopts = {0};
 	te_labels *labels = NULL;
 	te_strvec insecure = TE_STRVEC_INIT;
 	te_buf ctx = TE_BUF_INIT(4096);
-	te_buf dockerfile = TE_BUF_INIT(4096);
+	te_buf dockerfile = TE_BUF_INIT(TE_EXPORT_DOCKERFILE_MAX);
 	te_buf authfile = TE_BUF_INIT(4096);
 	te_buf image_ref = TE_BUF_INIT(4096);
 	te_gitsrc_limits lim;
@@ -567,8 +587,7 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	    !te_strvec_contains(&insecure, run->repo.domain))
 		rc = te_strvec_push(&insecure, run->repo.domain, err);
 	if (rc == 0)
-		rc = te_buf_printf(&dockerfile, err, "%s/%s", ctx.ptr,
-		                   job->inputs.dockerfile_path);
+		rc = read_dockerfile(&dockerfile, run, job, err);
 	if (rc == 0)
 		rc =
 		    te_buf_printf(&image_ref, err, "%s/%s:%s", run->repo.domain,
@@ -582,6 +601,10 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	bopts.state_dir = run->opts->state_dir;
 	bopts.context_dir = ctx.ptr;
 	bopts.dockerfile = dockerfile.ptr;
+	bopts.dockerfile_len = dockerfile.len;
+	bopts.isolation = run->opts->isolation;
+	bopts.timeout = run->opts->build_timeout;
+	bopts.name = job->cfg->name;
 	bopts.target = job->cfg->target;
 	bopts.build_args = (const char *const *)job->cfg->args.items;
 	bopts.nbuild_args = job->cfg->args.count;

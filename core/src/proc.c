@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,13 +68,17 @@ static void send_msg(int fd, int32_t kind, int32_t value)
  */
 static void child_exec(const struct te_proc_opts *o, const char *file,
                        char *const *envp, int in, int out, int errfd,
-                       int report)
+                       int report, pid_t parent)
 {
 	int keep = o->keep_fd, rfd = report, parked;
 	int target = keep >= 0 ? 4 : 3;
 
 	if (o->new_pgrp)
 		setpgid(0, 0);
+	/* getppid after prctl: the parent may have gone before it. */
+	if (o->term_with_parent && !o->detach &&
+	    (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent))
+		goto fail;
 	if ((in = fcntl(in, F_DUPFD, PARK_FD)) < 0 ||
 	    (out = fcntl(out, F_DUPFD, PARK_FD)) < 0 ||
 	    (errfd = fcntl(errfd, F_DUPFD, PARK_FD)) < 0 ||
@@ -141,7 +146,7 @@ int te_proc_spawn(pid_t *pid_out, const struct te_proc_opts *o, te_error *err)
 	char *const *envp = o->envp ? o->envp : environ;
 	int report[2] = {-1, -1}, devnull = -1, status = 0, child_errno = 0;
 	int in, out, errfd, rc = 0;
-	pid_t pid, gpid = -1;
+	pid_t pid, gpid = -1, parent = getpid();
 
 	*pid_out = -1;
 	if (pipe2(report, O_CLOEXEC) < 0) {
@@ -166,7 +171,8 @@ int te_proc_spawn(pid_t *pid_out, const struct te_proc_opts *o, te_error *err)
 	}
 	if (pid == 0) {
 		if (!o->detach)
-			child_exec(o, file, envp, in, out, errfd, report[1]);
+			child_exec(o, file, envp, in, out, errfd, report[1],
+			           parent);
 		/* The middle child: a new session, then the grandchild (not
 		 * a session leader, reparented to init when we exit, so
 		 * nobody has to wait for it). */
@@ -181,7 +187,8 @@ int te_proc_spawn(pid_t *pid_out, const struct te_proc_opts *o, te_error *err)
 			_exit(127);
 		}
 		if (gpid == 0)
-			child_exec(o, file, envp, in, out, errfd, report[1]);
+			child_exec(o, file, envp, in, out, errfd, report[1],
+			           parent);
 		send_msg(report[1], MSG_PID, (int32_t)gpid);
 		_exit(0);
 	}

@@ -9,8 +9,8 @@
  *
  * Between fork and exec the child makes only async-signal-safe calls
  * (fcntl, dup2, close, setpgid, setsid, chdir, signal, fork, write,
- * execvpe, _exit): the server is multi-threaded, so everything the child
- * needs (argv, envp, descriptors) must exist before te_proc_spawn.
+ * prctl, getppid, execvpe, _exit): the server is multi-threaded, so everything
+ * the child needs (argv, envp, descriptors) must exist before te_proc_spawn.
  *
  * The child's descriptors are exactly:
  *   0        stdin_fd   (-1: /dev/null)
@@ -48,11 +48,15 @@ struct te_proc_opts {
 	 * runs in a new session, is not our child (reparented to init, no
 	 * need to wait for it), has "/" as its cwd and ignores SIGHUP. */
 	bool detach;
+	/* The child gets SIGTERM when the thread that started it ends
+	 * (prctl(2) PR_SET_PDEATHSIG), e.g. when the server exits with a
+	 * build still running; not with detach. */
+	bool term_with_parent;
 };
 
 #define TE_PROC_OPTS_INIT                                                      \
 	{                                                                      \
-		NULL, NULL, NULL, -1, -1, -1, -1, false, false                 \
+		NULL, NULL, NULL, -1, -1, -1, -1, false, false, false          \
 	}
 
 /**

@@ -217,3 +217,18 @@ elapsed_since() { echo "$(date +%s.%N) - $1" | bc -l; }
 
 # skopeo_ok ARGS...: skopeo inspect succeeds (output discarded).
 skopeo_ok() { skopeo inspect "$@" >/dev/null 2>&1; }
+
+# not COMMAND...: COMMAND fails (output discarded).  Unlike a bash -c '!
+# ...', a pgrep run this way cannot match its own parent's arguments.
+not() { ! "$@" >/dev/null 2>&1; }
+
+# wait_until SECONDS COMMAND...: until COMMAND succeeds (output discarded).
+wait_until() {
+	local secs=$1 i
+	shift
+	for i in $(seq 1 $((secs * 10))); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}

@@ -150,6 +150,7 @@ static void defaults(void **state)
 	assert_null(cfg->admin_token);
 	assert_int_equal(cfg->nprojects, 0);
 	assert_int_equal(cfg->job_retention_days, 90);
+	assert_false(cfg->allow_chroot);
 	ts_config_unref(cfg);
 }
 
@@ -284,6 +285,47 @@ static void retention(void **state)
 	             "job_retention_days must be");
 }
 
+/* allow_chroot_isolation: a project's own value, else the top-level one;
+ * export.build_timeout reaches the export options. */
+static void isolation_and_timeout(void **state)
+{
+	static const char text[] =
+	    "state_dir: /tmp/x\n"
+	    "projects:\n"
+	    "  - name: a\n"
+	    "    forge: github\n"
+	    "    repository: o/a\n"
+	    "    secret_env: TE_TEST_SECRET\n"
+	    "    git_url: https://g.example.com/o/a.git\n"
+	    "    export: {repo: r.example.com/a, tag: r.example.com/a:x, "
+	    "build_timeout: 1h30m}\n"
+	    "  - name: b\n"
+	    "    forge: github\n"
+	    "    repository: o/b\n"
+	    "    secret_env: TE_TEST_SECRET\n"
+	    "    git_url: https://g.example.com/o/b.git\n"
+	    "    allow_chroot_isolation: false\n"
+	    "    export: {repo: r.example.com/b, tag: r.example.com/b:x}\n"
+	    "allow_chroot_isolation: true\n";
+	te_export_opts a = TE_EXPORT_OPTS_INIT, b = TE_EXPORT_OPTS_INIT;
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	setenv("TE_TEST_SECRET", "from-env", 1);
+	assert_int_equal(
+	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
+	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
+	ts_project_export_opts(&b, ts_config_project(cfg, "b"));
+	assert_int_equal(a.isolation, TE_BUILD_ISOLATION_CHROOT);
+	assert_int_equal(a.build_timeout, 5400);
+	assert_int_equal(b.isolation, TE_BUILD_ISOLATION_OCI);
+	assert_int_equal(b.build_timeout, 0);
+	ts_config_unref(cfg);
+	expect_error("insecure_registry: false", "build_timeout: 2d", 18,
+	             "invalid build timeout \"2d\"");
+}
+
 static void secret_not_in_messages(void **state)
 {
 	static const char text[] = "state_dir: /x\n"
@@ -396,6 +438,7 @@ int main(void)
 	    cmocka_unit_test(retention),
 	    cmocka_unit_test(errors_have_lines),
 	    cmocka_unit_test(load_limits),
+	    cmocka_unit_test(isolation_and_timeout),
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(project_names),
 	    cmocka_unit_test(load_from_file),

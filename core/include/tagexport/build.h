@@ -2,10 +2,13 @@
  * build.h - build an image with buildah and push it to the stages repo.
  *
  * buildah is exec'd with an argv array (never a shell), with its own
- * storage under state_dir, vfs storage and chroot isolation so it works
- * without a daemon or overlay support.  Output lines of buildah go to the
- * te_log at debug level.  Credentials reach buildah through --authfile
- * (a docker config.json), never through argv.
+ * storage under state_dir and vfs storage so it works without a daemon or
+ * overlay support.  Every RUN runs in an OCI runtime container (runc) with
+ * private mount, PID, IPC, UTS and network namespaces, and a user
+ * namespace where the machine allows one; chroot isolation is only used
+ * when the caller asks for it.  The build is time-limited.  Output lines
+ * of buildah go to the te_log at debug level.  Credentials reach buildah
+ * through --authfile (a docker config.json), never through argv.
  */
 #ifndef TAGEXPORT_BUILD_H
 #define TAGEXPORT_BUILD_H
@@ -17,28 +20,64 @@
 #include "tagexport/labels.h"
 #include "tagexport/log.h"
 
+typedef enum {
+	/* RUN in an OCI runtime container: the default */
+	TE_BUILD_ISOLATION_OCI = 0,
+	/* RUN in a chroot: NOT a boundary, whoever writes the Dockerfile can
+	 * read and change the machine (explicit opt-in only) */
+	TE_BUILD_ISOLATION_CHROOT = 1
+} te_build_isolation;
+
+#define TE_BUILD_TIMEOUT_DEFAULT 3600u /* seconds: werf-like "1h" */
+#define TE_BUILD_TIMEOUT_MAX (7u * 24 * 3600)
+
 typedef struct te_build_opts {
 	const char *buildah;     /* program name or path; NULL = "buildah" */
 	const char *state_dir;   /* storage root lives in <state_dir>/buildah */
 	const char *context_dir; /* materialized build context */
-	const char *dockerfile;  /* path of the Dockerfile inside context_dir */
-	const char *target;      /* NULL: last stage */
+	/* The Dockerfile bytes tagexport parsed and hashed: written to the
+	 * job's private directory as "Dockerfile", so buildah never reads a
+	 * Dockerfile of the context and never preprocesses one (.in). */
+	const char *dockerfile;
+	size_t dockerfile_len;
+	const char *target;            /* NULL: last stage */
 	const char *const *build_args; /* "NAME=VALUE" */
 	size_t nbuild_args;
 	const char *platform;    /* NULL: native */
 	const te_labels *labels; /* werf metadata labels for the stages image */
+	const char *name;        /* image name for messages; NULL: image_ref */
 	const char *image_ref;   /* push destination, "host/repo:tag" */
 	const char *authfile;    /* config.json with auths, may be NULL */
 	const char *const *insecure_hosts; /* "host[:port]": plain HTTP, no TLS
 	                                      verification, for pull and push */
 	size_t ninsecure_hosts;
 	bool skip_tls_verify; /* https without verification everywhere */
+	te_build_isolation isolation;
+	const char *runtime; /* OCI runtime name or path; NULL = "runc" */
+	unsigned timeout;    /* seconds for `buildah build`; 0 = default */
 	te_log log;
 } te_build_opts;
 
-/* Build and push; digest_out gets the pushed manifest digest
- * ("sha256:<64 hex>"). */
+/*
+ * Build and push; digest_out gets the pushed manifest digest
+ * ("sha256:<64 hex>").  Errors: TE_EBUILD (the build failed), TE_ENET (a
+ * base image or the push could not reach its registry), TE_EAUTH,
+ * TE_ETIMEDOUT "build of image <ref> timed out after <d>" (the whole
+ * build was killed, nothing pushed), TE_EUNSUPPORTED (OCI isolation asked
+ * for and the runtime is missing), TE_EIO, TE_ENOMEM.
+ */
 int te_build_and_push(char digest_out[72], const te_build_opts *opts,
                       te_error *err);
+
+/*
+ * Parse a build timeout: Go-style "30s", "10m", "1h", "1h30m" (units h, m,
+ * s, each at most once, in that order).  *out gets seconds, between 1 and
+ * TE_BUILD_TIMEOUT_MAX.  TE_EINVALID names the text otherwise.
+ */
+int te_build_timeout_parse(unsigned *out, const char *text, te_error *err);
+
+/* "1h30m" for 5400: the form te_build_timeout_parse reads; out must hold
+ * at least 32 bytes. */
+void te_build_timeout_format(char *out, size_t outsz, unsigned seconds);
 
 #endif

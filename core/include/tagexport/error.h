@@ -30,7 +30,8 @@ typedef enum {
 	TE_ENOMEM = -6,       /* allocation failed */
 	TE_EUNSUPPORTED = -7, /* valid input we do not handle yet */
 	TE_EBUILD = -8,       /* the image build itself failed */
-	TE_EIO = -9           /* local filesystem or process failure */
+	TE_EIO = -9,          /* local filesystem or process failure */
+	TE_ETIMEDOUT = -10    /* a time limit ran out (not retried) */
 } te_code;
 
 #define TE_ERROR_MSG_MAX 512

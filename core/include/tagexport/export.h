@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tagexport/build.h"
 #include "tagexport/error.h"
 #include "tagexport/labels.h"
 #include "tagexport/log.h"
@@ -48,9 +49,12 @@ typedef struct te_export_opts {
 	 * override theirs.  May be NULL. */
 	const struct te_registry_opts *registry;
 	te_log log;
+	/* version 2 */
+	te_build_isolation isolation; /* OCI unless chroot is asked for */
+	unsigned build_timeout;       /* seconds per build; 0 = 1h */
 } te_export_opts;
 
-#define TE_EXPORT_OPTS_VERSION 1
+#define TE_EXPORT_OPTS_VERSION 2
 #define TE_EXPORT_OPTS_INIT                                                    \
 	{                                                                      \
 		.version = TE_EXPORT_OPTS_VERSION                              \
