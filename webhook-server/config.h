@@ -56,6 +56,15 @@ struct ts_project {
 	te_strvec images;      /* image patterns; empty = all final images */
 	bool insecure_registry;
 	bool skip_tls_verify;
+	/* status: commit statuses on the forge (status.h); off when the
+	 * section is absent */
+	struct ts_status_config {
+		bool enabled;
+		char *token; /* from token_file (never logged) */
+		size_t token_len;
+		char *api_url; /* http(s), no trailing '/' */
+		char *context; /* status name; "tagexport/export" */
+	} status;
 	int line; /* where the project starts in the file */
 };
 
@@ -82,6 +91,7 @@ struct ts_config {
 	unsigned max_connections_per_ip; /* 64; 0 = no per-address limit */
 	char *metrics_token; /* NULL: /metrics is open to everyone */
 	size_t metrics_token_len;
+	char *public_url; /* where the job pages are; NULL: unknown */
 	size_t nprojects;
 	struct ts_project *projects;
 };
