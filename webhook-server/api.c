@@ -10,6 +10,7 @@
  */
 #include "server.h"
 #include "slog.h"
+#include "status.h"
 #include "verify.h"
 
 #include <jansson.h>
@@ -124,6 +125,25 @@ static void get_job(struct ts_response *res, struct ts_server *s,
 	te_job_free(job);
 }
 
+/* The retried job's commit shows it pending again (status.h). */
+static void queued_status(struct ts_server *s, const char *id)
+{
+	struct ts_config *cfg = ts_server_config(s);
+	te_error err = TE_ERROR_INIT;
+	te_job *job = NULL;
+
+	if (te_queue_get(&job, s->queue, id, &err) == 0) {
+		struct ts_status_info info = {.job_id = job->id,
+		                              .project = job->project,
+		                              .tag = job->tag,
+		                              .commit = job->commit,
+		                              .event = TS_STATUS_QUEUED};
+		ts_status_post(s->status, cfg, &info);
+	}
+	te_job_free(job);
+	ts_config_unref(cfg);
+}
+
 static void retry_job(struct ts_response *res, struct ts_server *s,
                       const char *id)
 {
@@ -139,6 +159,7 @@ static void retry_job(struct ts_response *res, struct ts_server *s,
 		return;
 	}
 	ts_logkv(TE_LOG_INFO, "job retried", "job", id, NULL);
+	queued_status(s, id);
 	ts_workers_wake(s);
 	reply(res, 200, json_pack("{s:s,s:s}", "job", id, "status", "queued"));
 }

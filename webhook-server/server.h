@@ -22,12 +22,14 @@
 
 struct ts_http;
 struct ts_worker;
+struct ts_status;
 
 struct ts_server {
 	pthread_mutex_t cfg_lock; /* guards cfg (the pointer) */
 	struct ts_config *cfg;
 	te_queue *queue;
 	struct ts_metrics *metrics;
+	struct ts_status *status; /* commit status sender (status.h) */
 	time_t started;
 
 	pthread_mutex_t work_lock; /* guards stopping and the workers */
