@@ -82,6 +82,24 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
 	return n;
 }
 
+/* A long error keeps its first two "context: " parts when they fit (the
+ * image and what failed), not the start of a tool's output. */
+static size_t cut(const char *line, size_t len)
+{
+	size_t i, end = 0;
+	int parts = 0;
+
+	if (len <= TS_STATUS_DESCRIPTION_MAX)
+		return len;
+	for (i = 0; i + 1 < len && i <= TS_STATUS_DESCRIPTION_MAX; i++)
+		if (line[i] == ':' && line[i + 1] == ' ') {
+			end = i;
+			if (++parts == 2)
+				break;
+		}
+	return end ? end : utf8_cut(line, len, TS_STATUS_DESCRIPTION_MAX);
+}
+
 static bool utf8_seq_all(const char *s)
 {
 	size_t len = strlen(s), i, n;
@@ -130,7 +148,7 @@ void ts_status_describe(char out[TS_STATUS_DESCRIPTION_MAX + 1],
 			line[i] = ' ';
 		}
 	}
-	len = utf8_cut(line, len, TS_STATUS_DESCRIPTION_MAX);
+	len = cut(line, len);
 	memcpy(out, line, len);
 	out[len] = '\0';
 }

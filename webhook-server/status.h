@@ -56,9 +56,11 @@ typedef enum {
 const char *ts_status_state(ts_forge forge, ts_status_event ev);
 
 /* What happened, in one line of at most TS_STATUS_DESCRIPTION_MAX bytes
- * (cut on a UTF-8 boundary, controls become spaces): "export queued",
- * "export running (attempt 2 of 5)", "exported 3 images", or the first
- * line of error for a failure. */
+ * (controls become spaces, bytes that are not UTF-8 '?'): "export
+ * queued", "export running (attempt 2 of 5)", "exported 3 images", or for
+ * a failure the first line of error; a longer one keeps its first two
+ * "context: " parts ("image \"api\": buildah build failed (exit 1)"),
+ * else is cut on a character boundary. */
 void ts_status_describe(char out[TS_STATUS_DESCRIPTION_MAX + 1],
                         ts_status_event ev, int attempt, int max_attempts,
                         size_t nimages, const char *error);

@@ -233,6 +233,14 @@ static void descriptions(void **state)
 	err[300] = '\0';
 	ts_status_describe(d, TS_STATUS_FAILED, 1, 5, 0, err);
 	assert_int_equal(strlen(d), TS_STATUS_DESCRIPTION_MAX);
+	/* A long error keeps its first two "context: " parts. */
+	snprintf(err, sizeof(err),
+	         "image \"api\": buildah build failed (exit 125): STEP 1/5: "
+	         "FROM r.example.com/base:1 | STEP 2/5: COPY missing /x | "
+	         "Error: building at STEP \"COPY missing /x\": no such file");
+	ts_status_describe(d, TS_STATUS_FAILED, 1, 5, 0, err);
+	assert_string_equal(d,
+	                    "image \"api\": buildah build failed (exit 125)");
 }
 
 static void retries(void **state)
