@@ -46,12 +46,21 @@ git -C "$WORK" tag v1.0.0 "$GOOD"
 git -C "$WORK" tag v1.0.1 "$BAD"
 git -C "$WORK" push -q "$ORIGIN" main v1.0.0 v1.0.1 2>/dev/null
 
-project() { # NAME FORGE REPOSITORY API_PATH
-	printf '  - name: %s\n    forge: %s\n    repository: %s\n' "$1" "$2" "$3"
-	printf '    secret_file: hook.secret\n    git_url: %s\n' "$ORIGIN"
-	printf '    status:\n      token_file: %s.token\n      api_url: http://%s%s\n' "$1" "$FORGE" "$4"
-	printf '    export:\n      repo: %s/%s/stages\n      insecure_registry: true\n' "$REG" "$1"
-	printf '      tag: "%s/%s/%%image%%:%%git_tag%%"\n' "$REG" "$1"
+project() { # NAME FORGE REPOSITORY API_PATH: statuses go to the fake API
+	cat <<YAML
+  - name: $1
+    forge: $2
+    repository: $3
+    secret_file: hook.secret
+    git_url: $ORIGIN
+    status:
+      token_file: $1.token
+      api_url: http://$FORGE$4
+    export:
+      repo: $REG/$1/stages
+      insecure_registry: true
+      tag: "$REG/$1/%image%:%git_tag%"
+YAML
 }
 {
 	printf 'listen: 127.0.0.1:0\nstate_dir: %s/state\nworkers: 2\n' "$TE_TMP"
