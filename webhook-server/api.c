@@ -10,7 +10,6 @@
  */
 #include "server.h"
 #include "slog.h"
-#include "status.h"
 #include "verify.h"
 
 #include <jansson.h>
@@ -128,20 +127,13 @@ static void get_job(struct ts_response *res, struct ts_server *s,
 /* The retried job's commit shows it pending again (status.h). */
 static void queued_status(struct ts_server *s, const char *id)
 {
-	struct ts_config *cfg = ts_server_config(s);
 	te_error err = TE_ERROR_INIT;
 	te_job *job = NULL;
 
-	if (te_queue_get(&job, s->queue, id, &err) == 0) {
-		struct ts_status_info info = {.job_id = job->id,
-		                              .project = job->project,
-		                              .tag = job->tag,
-		                              .commit = job->commit,
-		                              .event = TS_STATUS_QUEUED};
-		ts_status_post(s->status, cfg, &info);
-	}
+	if (te_queue_get(&job, s->queue, id, &err) == 0)
+		ts_status_queued(s, job->id, job->project, job->tag,
+		                 job->commit);
 	te_job_free(job);
-	ts_config_unref(cfg);
 }
 
 static void retry_job(struct ts_response *res, struct ts_server *s,

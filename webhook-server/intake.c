@@ -112,13 +112,14 @@ static void ignored(struct ts_response *res, const char *reason)
 	set_json(res, 200, json_pack("{s:s}", "ignored", reason));
 }
 
-static void queued_status(struct ts_server *s, const struct ts_submission *sub)
+void ts_status_queued(struct ts_server *s, const char *id, const char *project,
+                      const char *tag, const char *commit)
 {
 	struct ts_config *cfg = ts_server_config(s);
-	struct ts_status_info info = {.job_id = sub->id,
-	                              .project = sub->pr->name,
-	                              .tag = sub->tag,
-	                              .commit = sub->commit,
+	struct ts_status_info info = {.job_id = id,
+	                              .project = project,
+	                              .tag = tag,
+	                              .commit = commit,
 	                              .event = TS_STATUS_QUEUED};
 
 	ts_status_post(s->status, cfg, &info);
@@ -150,7 +151,8 @@ bool ts_submission_record(struct ts_response *res, struct ts_server *s,
 	/* Before the wait for the disk: a worker may claim the job at once,
 	 * and its "running" must come after this. */
 	if (sub->outcome != TE_SUBMIT_EXISTING)
-		queued_status(s, sub);
+		ts_status_queued(s, sub->id, sub->pr->name, sub->tag,
+		                 sub->commit);
 	return true;
 }
 

@@ -121,6 +121,11 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
                           const struct ts_submission *sub,
                           const te_error *wait);
 
+/* The commit status "queued" for a job just (re)queued (status.h), with
+ * the current config; a no-op for projects without a status section. */
+void ts_status_queued(struct ts_server *s, const char *id, const char *project,
+                      const char *tag, const char *commit);
+
 /* Both steps and the wait (the API): status 202 or 500. */
 void ts_submit(struct ts_response *res, struct ts_server *s,
                const struct ts_project *pr, const char *tag, const char *commit,

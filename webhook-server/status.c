@@ -122,10 +122,14 @@ void ts_status_describe(char out[TS_STATUS_DESCRIPTION_MAX + 1],
 		snprintf(line, sizeof(line), "export queued");
 		break;
 	case TS_STATUS_RUNNING:
-		if (attempt > 1)
+		/* a retry through the API may go past max_attempts */
+		if (attempt > 1 && attempt <= max_attempts)
 			snprintf(line, sizeof(line),
 			         "export running (attempt %d of %d)", attempt,
 			         max_attempts);
+		else if (attempt > 1)
+			snprintf(line, sizeof(line),
+			         "export running (attempt %d)", attempt);
 		else
 			snprintf(line, sizeof(line), "export running");
 		break;

@@ -157,6 +157,18 @@ for p in gh gl gt; do
 		<<<"$(requests "$pre" "$BAD")"
 done
 
+# ---- a retry through the API shows the job pending again --------------------
+api POST "/api/v1/jobs/${BAD_JOB[gh]}/retry" >/dev/null
+check "gh: the retried job failed again" wait_job "${BAD_JOB[gh]}" failed 600
+for _ in $(seq 1 240); do
+	[ "$(states "${PREFIX[gh]}" "$BAD")" = "pending pending failure pending pending failure" ] && break
+	sleep 0.25
+done
+check "gh: retried through the API: its statuses again, in order" \
+	test "$(states "${PREFIX[gh]}" "$BAD")" = "pending pending failure pending pending failure"
+check "gh: the second run says which attempt it is" jqt -s \
+	'.[4].body.description == "export running (attempt 2 of 5)"' <<<"$(requests "${PREFIX[gh]}" "$BAD")"
+
 # ---- 503 twice, then delivered, in order -----------------------------------
 J=$(push flaky v1.0.0 "$GOOD")
 check "flaky: exported" wait_job "$J" succeeded 600

@@ -212,6 +212,8 @@ static void descriptions(void **state)
 	assert_string_equal(d, "export running");
 	ts_status_describe(d, TS_STATUS_RUNNING, 2, 5, 0, NULL);
 	assert_string_equal(d, "export running (attempt 2 of 5)");
+	ts_status_describe(d, TS_STATUS_RUNNING, 6, 5, 0, NULL);
+	assert_string_equal(d, "export running (attempt 6)");
 	ts_status_describe(d, TS_STATUS_SUCCEEDED, 1, 5, 1, NULL);
 	assert_string_equal(d, "exported 1 image");
 	ts_status_describe(d, TS_STATUS_SUCCEEDED, 1, 5, 3, NULL);
