@@ -58,28 +58,14 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
 	return max;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, at most U+10FFFF), 0 when there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
+/* Whether s is UTF-8 that a JSON string can hold (jansson checks: no
+ * overlongs, no surrogates, at most U+10FFFF). */
+static bool utf8_ok(const char *s, size_t len)
 {
-	static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
-	unsigned long cp;
-	size_t n, i;
+	json_t *probe = json_stringn(s, len);
 
-	if (s[0] < 0x80)
-		return 1;
-	n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
-	if (n == 0 || s[0] > 0xf4 || n > len)
-		return 0;
-	cp = s[0] & (0x7f >> n);
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
+	json_decref(probe);
+	return probe != NULL;
 }
 
 /* A long error keeps its first two "context: " parts when they fit (the
@@ -100,22 +86,13 @@ static size_t cut(const char *line, size_t len)
 	return end ? end : utf8_cut(line, len, TS_STATUS_DESCRIPTION_MAX);
 }
 
-static bool utf8_seq_all(const char *s)
-{
-	size_t len = strlen(s), i, n;
-
-	for (i = 0; i < len; i += n)
-		if ((n = utf8_seq((const unsigned char *)s + i, len - i)) == 0)
-			return false;
-	return true;
-}
-
 void ts_status_describe(char out[TS_STATUS_DESCRIPTION_MAX + 1],
                         ts_status_event ev, int attempt, int max_attempts,
                         size_t nimages, const char *error)
 {
 	char line[1024];
-	size_t len, i, n;
+	bool bad_utf8;
+	size_t len, i;
 
 	switch (ev) {
 	case TS_STATUS_QUEUED:
@@ -143,15 +120,13 @@ void ts_status_describe(char out[TS_STATUS_DESCRIPTION_MAX + 1],
 		break;
 	}
 	len = strcspn(line, "\r\n");
-	for (i = 0; i < len; i += n) {
-		n = utf8_seq((unsigned char *)line + i, len - i);
-		if (n == 0) {
-			line[i] = '?'; /* JSON strings are UTF-8 */
-			n = 1;
-		} else if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
+	/* JSON strings are UTF-8: a line that is not keeps its ASCII */
+	bad_utf8 = !utf8_ok(line, len);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = ' ';
-		}
-	}
+		else if (bad_utf8 && (unsigned char)line[i] >= 0x80)
+			line[i] = '?';
 	len = cut(line, len);
 	memcpy(out, line, len);
 	out[len] = '\0';
@@ -271,7 +246,7 @@ int ts_status_msg_new(struct ts_status_msg **out, const struct ts_project *pr,
 	                   info->max_attempts, info->nimages, info->error);
 	m->body = build_body(pr, public_url, info, m);
 	m->repository = strdup(pr->repository);
-	if (!m->body && !utf8_seq_all(info->tag)) {
+	if (!m->body && !utf8_ok(info->tag, strlen(info->tag))) {
 		rc = te_error_set(err, TE_EINVALID, "tag is not UTF-8");
 		goto done;
 	}

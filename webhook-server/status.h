@@ -56,7 +56,8 @@ typedef enum {
 const char *ts_status_state(ts_forge forge, ts_status_event ev);
 
 /* What happened, in one line of at most TS_STATUS_DESCRIPTION_MAX bytes
- * (controls become spaces, bytes that are not UTF-8 '?'): "export
+ * (controls become spaces; a line that is not UTF-8 keeps its ASCII, the
+ * other bytes become '?'): "export
  * queued", "export running (attempt 2 of 5)", "exported 3 images", or for
  * a failure the first line of error; a longer one keeps its first two
  * "context: " parts ("image \"api\": buildah build failed (exit 1)"),

@@ -225,6 +225,8 @@ static void descriptions(void **state)
 	assert_string_equal(d, "export failed");
 	ts_status_describe(d, TS_STATUS_FAILED, 1, 5, 0, "a\tb\x1b[31m\xff");
 	assert_string_equal(d, "a b [31m?");
+	ts_status_describe(d, TS_STATUS_FAILED, 1, 5, 0, "caf\xc3\xa9 closed");
+	assert_string_equal(d, "caf\xc3\xa9 closed");
 	/* At most 140 bytes, never half a character: 139 'x' then 'é'. */
 	memset(err, 'x', 139);
 	strcpy(err + 139, "\xc3\xa9 and more");
