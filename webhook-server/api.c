@@ -124,6 +124,18 @@ static void get_job(struct ts_response *res, struct ts_server *s,
 	te_job_free(job);
 }
 
+/* The retried job's commit shows it pending again (status.h). */
+static void queued_status(struct ts_server *s, const char *id)
+{
+	te_error err = TE_ERROR_INIT;
+	te_job *job = NULL;
+
+	if (te_queue_get(&job, s->queue, id, &err) == 0)
+		ts_status_queued(s, job->id, job->project, job->tag,
+		                 job->commit);
+	te_job_free(job);
+}
+
 static void retry_job(struct ts_response *res, struct ts_server *s,
                       const char *id)
 {
@@ -139,6 +151,7 @@ static void retry_job(struct ts_response *res, struct ts_server *s,
 		return;
 	}
 	ts_logkv(TE_LOG_INFO, "job retried", "job", id, NULL);
+	queued_status(s, id);
 	ts_workers_wake(s);
 	reply(res, 200, json_pack("{s:s,s:s}", "job", id, "status", "queued"));
 }

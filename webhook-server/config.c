@@ -137,6 +137,35 @@ static int get_path(char **out, const struct parse *p, const yaml_node_t *node,
 	return 0;
 }
 
+/* An http(s) URL with a host and no blanks or controls; a trailing '/'
+ * is dropped so paths can be appended. */
+static int get_url(char **out, const struct parse *p, const yaml_node_t *node,
+                   const char *key, te_error *err)
+{
+	char what[160];
+	const char *rest;
+	size_t i, len;
+	int rc;
+
+	if ((rc = get_str(out, p, node, key, err)) < 0)
+		return rc;
+	rest = !strncmp(*out, "https://", 8)  ? *out + 8
+	       : !strncmp(*out, "http://", 7) ? *out + 7
+	                                      : NULL;
+	for (i = 0; rest && (*out)[i]; i++)
+		if ((unsigned char)(*out)[i] <= ' ' || (*out)[i] == 0x7f)
+			rest = NULL;
+	if (!rest || !*rest || *rest == '/') {
+		snprintf(what, sizeof(what),
+		         "%s must be an http:// or https:// URL", key);
+		return fail(p, node, err, what);
+	}
+	len = strlen(*out);
+	while (len > 0 && (*out)[len - 1] == '/')
+		(*out)[--len] = '\0';
+	return 0;
+}
+
 static int get_bool(bool *out, const struct parse *p, const yaml_node_t *node,
                     const char *key, te_error *err)
 {
@@ -463,12 +492,78 @@ static int parse_export(struct ts_project *pr, const struct parse *p,
 	return 0;
 }
 
+/* The status section's keys; the forge's defaults and the token come in
+ * status_finish, once the whole project (its forge) is known. */
+static int parse_status(struct ts_project *pr, char **token_file,
+                        const struct parse *p, const yaml_node_t *node,
+                        te_error *err)
+{
+	struct ts_status_config *st = &pr->status;
+	yaml_node_pair_t *pair;
+	int rc;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err, "status must be a mapping");
+	st->enabled = true;
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		const char *k = scalar(kn);
+
+		if (!k)
+			return fail(p, kn, err, "keys must be strings");
+		if (!strcmp(k, "token_file"))
+			rc = get_path(token_file, p, vn, "status.token_file",
+			              err);
+		else if (!strcmp(k, "api_url"))
+			rc =
+			    get_url(&st->api_url, p, vn, "status.api_url", err);
+		else if (!strcmp(k, "context"))
+			rc =
+			    get_str(&st->context, p, vn, "status.context", err);
+		else {
+			char what[200];
+			snprintf(what, sizeof(what),
+			         "unknown key \"%.64s\" in status", k);
+			return fail(p, kn, err, what);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* GitHub's API has one address; GitLab's and Gitea's are per instance. */
+static int status_finish(struct ts_project *pr, const char *token_file,
+                         const struct parse *p, const yaml_node_t *node,
+                         te_error *err)
+{
+	struct ts_status_config *st = &pr->status;
+
+	if (!token_file)
+		return fail(p, node, err, "status needs a token_file");
+	if (!st->api_url && pr->forge != TS_FORGE_GITHUB)
+		return fail(p, node, err,
+		            "status.api_url is required for gitlab and gitea");
+	if (!st->api_url)
+		st->api_url = te_strdup("https://api.github.com", err);
+	if (!st->context)
+		st->context = te_strdup("tagexport/export", err);
+	if (!st->api_url || !st->context)
+		return TE_ENOMEM;
+	return secret_at(&st->token, &st->token_len, p, node, token_file, NULL,
+	                 err);
+}
+
 static int parse_project(struct ts_project *pr, const struct parse *p,
                          const yaml_node_t *node, te_error *err)
 {
 	yaml_node_pair_t *pair;
 	const yaml_node_t *secret_node = NULL, *export_node = NULL;
+	const yaml_node_t *status_node = NULL;
 	char *secret_file = NULL, *secret_env = NULL, *forge = NULL;
+	char *status_token_file = NULL;
 	int rc = 0;
 
 	pr->line = line_of(node);
@@ -543,6 +638,9 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 		} else if (!strcmp(k, "export")) {
 			export_node = vn;
 			rc = parse_export(pr, p, vn, err);
+		} else if (!strcmp(k, "status")) {
+			status_node = vn;
+			rc = parse_status(pr, &status_token_file, p, vn, err);
 		} else {
 			char what[200];
 			snprintf(what, sizeof(what),
@@ -582,7 +680,10 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 	               secret_file, secret_env, err);
 	if (rc == 0)
 		rc = ts_hmac_new(&pr->hmac, pr->secret, pr->secret_len, err);
+	if (rc == 0 && status_node)
+		rc = status_finish(pr, status_token_file, p, status_node, err);
 done:
+	free(status_token_file);
 	free(secret_file);
 	free(secret_env);
 	free(forge);
@@ -609,6 +710,12 @@ static void project_dispose(struct ts_project *pr)
 	te_strvec_dispose(&pr->tag_templates);
 	te_labels_free(pr->add_labels);
 	te_strvec_dispose(&pr->images);
+	if (pr->status.token) {
+		explicit_bzero(pr->status.token, pr->status.token_len);
+		free(pr->status.token);
+	}
+	free(pr->status.api_url);
+	free(pr->status.context);
 }
 
 static void config_free(struct ts_config *cfg)
@@ -623,6 +730,7 @@ static void config_free(struct ts_config *cfg)
 	free(cfg->path);
 	free(cfg->host);
 	free(cfg->state_dir);
+	free(cfg->public_url);
 	if (cfg->admin_token) {
 		explicit_bzero(cfg->admin_token, cfg->admin_token_len);
 		free(cfg->admin_token);
@@ -768,6 +876,9 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 		} else if (!strcmp(k, "allow_chroot_isolation")) {
 			rc = get_bool(&cfg->allow_chroot, p, vn,
 			              "allow_chroot_isolation", err);
+		} else if (!strcmp(k, "public_url")) {
+			rc =
+			    get_url(&cfg->public_url, p, vn, "public_url", err);
 		} else if (!strcmp(k, "projects")) {
 			rc = parse_projects(cfg, p, vn, err);
 		} else {

@@ -72,6 +72,15 @@ struct ts_project {
 	/* allow_chroot_isolation: builds run in a chroot, NOT isolated from
 	 * the machine; -1 while parsing = the top-level value */
 	int allow_chroot;
+	/* status: commit statuses on the forge (status.h); off when the
+	 * section is absent */
+	struct ts_status_config {
+		bool enabled;
+		char *token; /* from token_file (never logged) */
+		size_t token_len;
+		char *api_url; /* http(s), no trailing '/' */
+		char *context; /* status name; "tagexport/export" */
+	} status;
 	int line; /* where the project starts in the file */
 };
 
@@ -99,6 +108,7 @@ struct ts_config {
 	char *metrics_token; /* NULL: /metrics is open to everyone */
 	size_t metrics_token_len;
 	bool allow_chroot; /* allow_chroot_isolation; false */
+	char *public_url;  /* where the job pages are; NULL: unknown */
 	size_t nprojects;
 	struct ts_project *projects;
 };

@@ -1,9 +1,13 @@
 /*
  * forge_gitlab.c - GitLab deliveries (webhooks.md section 2).
  *
- * Trigger: X-Gitlab-Event "Tag Push Hook" (or a "System Hook" whose
- * event_name is tag_push).  The commit is checkout_sha, the peeled commit
- * (lib/gitlab/data_builder/push.rb); it is null when the tag is removed.
+ * Trigger: the body's object_kind (else event_name) "tag_push",
+ * whatever X-Gitlab-Event says: project hooks send "Tag Push Hook", system
+ * hooks "System Hook" and hooks made by integrations "Service Hook", all
+ * with the same body (https://docs.gitlab.com/user/project/integrations/
+ * webhook_events/#tag-events).  The commit is checkout_sha, the peeled
+ * commit (lib/gitlab/data_builder/push.rb); it is null when the tag is
+ * removed.
  * Authentication is the secret itself in X-Gitlab-Token, compared in
  * constant time.  Dedupe on Idempotency-Key (stable across "Resend"),
  * else X-Gitlab-Event-UUID.
@@ -29,7 +33,6 @@ ts_auth ts_gitlab_verify(const char *secret, size_t secret_len,
 int ts_gitlab_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
                     te_error *err)
 {
-	const char *event = req->header(req->header_ctx, "X-Gitlab-Event");
 	const char *ref, *after, *commit, *kind;
 	json_t *root = NULL;
 	int rc;
@@ -39,21 +42,14 @@ int ts_gitlab_parse(struct ts_hook_event *ev, const struct ts_hook_request *req,
 	                   req->header(req->header_ctx, "X-Gitlab-Event-UUID"));
 	if ((rc = ts_forge__json(&root, req, err)) < 0)
 		return rc;
-	if (!event) {
-		rc = te_error_set(err, TE_EINVALID,
-		                  "missing X-Gitlab-Event header");
-		goto done;
-	}
 	kind = ts_forge__str(root, "object_kind");
 	if (!kind)
 		kind = ts_forge__str(root, "event_name");
-	if (!strcmp(event, "Push Hook")) {
+	if (kind && !strcmp(kind, "push")) {
 		ev->ignored = "branch push";
 		goto done;
 	}
-	if (strcmp(event, "Tag Push Hook") != 0 &&
-	    !(strcmp(event, "System Hook") == 0 && kind &&
-	      strcmp(kind, "tag_push") == 0)) {
+	if (!kind || strcmp(kind, "tag_push") != 0) {
 		ev->ignored = "event not handled";
 		goto done;
 	}

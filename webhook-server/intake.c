@@ -12,6 +12,7 @@
  */
 #include "server.h"
 #include "slog.h"
+#include "status.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -111,6 +112,20 @@ static void ignored(struct ts_response *res, const char *reason)
 	set_json(res, 200, json_pack("{s:s}", "ignored", reason));
 }
 
+void ts_status_queued(struct ts_server *s, const char *id, const char *project,
+                      const char *tag, const char *commit)
+{
+	struct ts_config *cfg = ts_server_config(s);
+	struct ts_status_info info = {.job_id = id,
+	                              .project = project,
+	                              .tag = tag,
+	                              .commit = commit,
+	                              .event = TS_STATUS_QUEUED};
+
+	ts_status_post(s->status, cfg, &info);
+	ts_config_unref(cfg);
+}
+
 bool ts_submission_record(struct ts_response *res, struct ts_server *s,
                           struct ts_submission *sub)
 {
@@ -133,6 +148,11 @@ bool ts_submission_record(struct ts_response *res, struct ts_server *s,
 		ts_response_error(res, 500, "cannot queue the job");
 		return false;
 	}
+	/* Before the wait for the disk: a worker may claim the job at once,
+	 * and its "running" must come after this. */
+	if (sub->outcome != TE_SUBMIT_EXISTING)
+		ts_status_queued(s, sub->id, sub->pr->name, sub->tag,
+		                 sub->commit);
 	return true;
 }
 

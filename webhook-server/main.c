@@ -15,6 +15,7 @@
  */
 #include "server.h"
 #include "slog.h"
+#include "status.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -78,6 +79,7 @@ static int mkdir_state(const char *base, const char *sub, te_error *err)
 }
 
 #define PRUNE_INTERVAL 3600 /* seconds */
+#define STATUS_DRAIN 5      /* seconds for statuses at shutdown */
 
 static void prune(struct ts_server *s)
 {
@@ -150,6 +152,7 @@ static int start(struct ts_server *srv, struct ts_config *cfg,
 	    mkdir_state(cfg->state_dir, "build", err) < 0 ||
 	    te_queue_open(&srv->queue, qdir, err) < 0 ||
 	    ts_metrics_new(&srv->metrics, err) < 0 ||
+	    ts_status_start(&srv->status, err) < 0 ||
 	    ts_workers_start(srv, cfg->workers, err) < 0 ||
 	    ts_http_start(srv, port_file, err) < 0)
 		return err->code;
@@ -259,6 +262,8 @@ int main(int argc, char **argv)
 		 * the queue already). */
 		_exit(0);
 	}
+	/* The last jobs' statuses get a few seconds, without retries. */
+	ts_status_stop(srv.status, STATUS_DRAIN);
 	te_queue_free(srv.queue);
 	ts_metrics_free(srv.metrics);
 	ts_workers_free(&srv);

@@ -22,12 +22,14 @@
 
 struct ts_http;
 struct ts_worker;
+struct ts_status;
 
 struct ts_server {
 	pthread_mutex_t cfg_lock; /* guards cfg (the pointer) */
 	struct ts_config *cfg;
 	te_queue *queue;
 	struct ts_metrics *metrics;
+	struct ts_status *status; /* commit status sender (status.h) */
 	time_t started;
 
 	pthread_mutex_t work_lock; /* guards stopping and the workers */
@@ -118,6 +120,11 @@ bool ts_submission_record(struct ts_response *res, struct ts_server *s,
 void ts_submission_answer(struct ts_response *res, struct ts_server *s,
                           const struct ts_submission *sub,
                           const te_error *wait);
+
+/* The commit status "queued" for a job just (re)queued (status.h), with
+ * the current config; a no-op for projects without a status section. */
+void ts_status_queued(struct ts_server *s, const char *id, const char *project,
+                      const char *tag, const char *commit);
 
 /* Both steps and the wait (the API): status 202 or 500. */
 void ts_submit(struct ts_response *res, struct ts_server *s,

@@ -17,10 +17,14 @@
  * everything else fails the job at once, a build that ran out of
  * export.build_timeout (TE_ETIMEDOUT) included: running it again would
  * only hold a worker as long again.
+ * The commit gets a status (status.h) when a job starts and when it ends;
+ * a failure that will be retried posts none: the job is still running
+ * as far as the forge's page is concerned.
  */
 #include "mirror_refs.h"
 #include "server.h"
 #include "slog.h"
+#include "status.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -97,9 +101,9 @@ static int collect_results(te_strvec *results, const te_export_result *r,
 }
 
 /* Run the job; returns 0 or a te_code with err set. */
-static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
-               const struct ts_config *cfg, const te_job *job,
-               struct job_log *jl, te_error *err)
+static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
+               struct ts_server *s, const struct ts_config *cfg,
+               const te_job *job, struct job_log *jl, te_error *err)
 {
 	const struct ts_project *pr = ts_config_project(cfg, job->project);
 	te_mirror_auth auth = TE_MIRROR_AUTH_INIT;
@@ -168,12 +172,30 @@ static int run(te_strvec *results, uint64_t *bytes, struct ts_server *s,
 	if ((rc = te_export_run(&res, &opts, err)) < 0)
 		goto done;
 	*bytes = res->bytes_copied;
+	*nimages = res->nimages;
 	rc = collect_results(results, res, err);
 done:
 	te_export_result_free(res);
 	te_strvec_dispose(&names);
 	te_strvec_dispose(&oids);
 	return rc;
+}
+
+static void post_status(struct ts_server *s, const struct ts_config *cfg,
+                        const te_job *job, ts_status_event ev, size_t nimages,
+                        const char *error)
+{
+	struct ts_status_info info = {.job_id = job->id,
+	                              .project = job->project,
+	                              .tag = job->tag,
+	                              .commit = job->commit,
+	                              .event = ev,
+	                              .attempt = job->attempts,
+	                              .max_attempts = cfg->max_attempts,
+	                              .nimages = nimages,
+	                              .error = error};
+
+	ts_status_post(s->status, cfg, &info);
 }
 
 static void process(struct ts_worker *w, te_job *job)
@@ -186,6 +208,7 @@ static void process(struct ts_worker *w, te_job *job)
 	te_error err = TE_ERROR_INIT, ferr = TE_ERROR_INIT;
 	struct timespec t0, t1;
 	uint64_t bytes = 0;
+	size_t nimages = 0;
 	int64_t retry_at = 0, now;
 	double secs;
 	char attempts[16];
@@ -194,8 +217,9 @@ static void process(struct ts_worker *w, te_job *job)
 	snprintf(attempts, sizeof(attempts), "%d", job->attempts);
 	ts_logkv(TE_LOG_INFO, "job started", "job", job->id, "project",
 	         job->project, "tag", job->tag, "attempt", attempts, NULL);
+	post_status(s, cfg, job, TS_STATUS_RUNNING, 0, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = run(&results, &bytes, s, cfg, job, &jl, &err);
+	rc = run(&results, &bytes, &nimages, s, cfg, job, &jl, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
 	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -221,6 +245,10 @@ static void process(struct ts_worker *w, te_job *job)
 	                    &results, jl.buf.ptr, retry_at, now, &ferr) < 0)
 		ts_logkv(TE_LOG_ERROR, "cannot record the job outcome", "job",
 		         job->id, "error", ferr.msg, NULL);
+	if (rc == 0 || !retry_at)
+		post_status(s, cfg, job,
+		            rc == 0 ? TS_STATUS_SUCCEEDED : TS_STATUS_FAILED,
+		            nimages, err.msg);
 	if (rc == 0)
 		ts_logkv(TE_LOG_INFO, "job succeeded", "job", job->id,
 		         "project", job->project, "tag", job->tag, NULL);

@@ -98,6 +98,9 @@ r=$(github_post gh "$F/github-push-tag.json" "$SECRET" d-gh-other)
 check "same project+tag+commit, new delivery -> same job" test "$(jq -r .job <<<"${r#* }")" = "$GH_JOB"
 r=$(gitlab_post gl "$F/gitlab-tag-push.json" "$SECRET" idem-gl-1)
 check "gitlab resend (Idempotency-Key) -> same job" test "$(jq -r .job <<<"${r#* }")" = "$GL_JOB"
+# A hook made by an integration sends the same body as "Service Hook".
+r=$(gitlab_post gl "$F/gitlab-tag-push.json" "$SECRET" idem-gl-svc 'Service Hook')
+check "gitlab Service Hook tag push -> the same job" test "$(jq -r .job <<<"${r#* }")" = "$GL_JOB"
 check "still 3 jobs" test "$(job_count)" -eq 3
 
 # ---- refusals: status code and nothing queued ----------------------------
@@ -161,7 +164,13 @@ check "200 replays of a filtered tag -> 200 each" test "$(grep -c '^200$' <<<"$c
 after=$(grep -c 'reason="tag filtered"' "$LOG")
 check "and at most 20 log lines a second for them ($((after - before)))" \
 	test $((after - before)) -le 60
-ignored "gitlab branch push" "branch push" "$(gitlab_post gl "$F/gitlab-tag-push.json" "$SECRET" k-b 'Push Hook')"
+# GitLab events are told by the body, not by X-Gitlab-Event.
+jq -c '.object_kind="push" | .event_name="push" | .ref="refs/heads/main"' \
+	"$F/gitlab-tag-push.json" >"$TE_TMP/gl-branch.json"
+ignored "gitlab branch push" "branch push" "$(gitlab_post gl "$TE_TMP/gl-branch.json" "$SECRET" k-b 'Tag Push Hook')"
+jq -c '.object_kind="merge_request" | del(.event_name)' \
+	"$F/gitlab-tag-push.json" >"$TE_TMP/gl-mr.json"
+ignored "gitlab merge request" "event not handled" "$(gitlab_post gl "$TE_TMP/gl-mr.json" "$SECRET" k-mr 'Service Hook')"
 check "refusals and ignored events queued nothing" test "$(job_count)" -eq 3
 
 # A tag that is hostile only to shells is data: queued, never executed.

@@ -444,6 +444,9 @@ static void malformed_payloads(void **state)
 
 static void gitlab_tag_push(void **state)
 {
+	static const char *const headers[] = {"Tag Push Hook", "Push Hook",
+	                                      "System Hook", "Service Hook"};
+	size_t i;
 	struct fake f = {
 	    {{"X-Gitlab-Event", "Tag Push Hook"},
 	     {"X-Gitlab-Event-UUID", "a4f1c9e2-6b3d-4e8a-9c7f-0d2e5b8a1c36"},
@@ -469,10 +472,60 @@ static void gitlab_tag_push(void **state)
 	                    "7e2d9b41-0c5a-4f38-b6e1-9a3c8d2f5e70");
 	ts_hook_event_dispose(&ev);
 
-	f.h[0].value = "Push Hook";
+	/* The body decides, whatever the header says (a hook made by an
+	 * integration sends "Service Hook"; a system hook "System Hook"). */
+	for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		f.h[0].value = headers[i];
+		assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err),
+		                 0);
+		assert_true(ev.is_tag);
+		assert_string_equal(ev.tag, "v2.3.0");
+		/* checkout_sha (the peeled commit), not after (the tag) */
+		assert_string_equal(ev.commit,
+		                    "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7");
+		ts_hook_event_dispose(&ev);
+	}
+	free(f.body);
+
+	/* A system hook names the event in event_name only. */
+	set_body(&f, "{\"event_name\":\"tag_push\",\"ref\":\"refs/tags/v3\","
+	             "\"after\":\"1111111111111111111111111111111111111111\","
+	             "\"checkout_sha\":"
+	             "\"2222222222222222222222222222222222222222\","
+	             "\"project\":{\"path_with_namespace\":\"a/b\"}}");
+	r = req_of(&f);
+	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
+	assert_true(ev.is_tag);
+	assert_string_equal(ev.commit,
+	                    "2222222222222222222222222222222222222222");
+	ts_hook_event_dispose(&ev);
+	free(f.body);
+
+	/* A branch push stays ignored, even under "Tag Push Hook". */
+	f.h[0].value = "Tag Push Hook";
+	set_body(&f, "{\"object_kind\":\"push\",\"event_name\":\"push\","
+	             "\"ref\":\"refs/heads/main\"}");
+	r = req_of(&f);
 	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
 	assert_false(ev.is_tag);
 	assert_string_equal(ev.ignored, "branch push");
+	ts_hook_event_dispose(&ev);
+	free(f.body);
+
+	/* Other kinds, or none, are not handled. */
+	f.h[0].value = "Service Hook";
+	set_body(&f, "{\"object_kind\":\"merge_request\"}");
+	r = req_of(&f);
+	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
+	assert_false(ev.is_tag);
+	assert_string_equal(ev.ignored, "event not handled");
+	ts_hook_event_dispose(&ev);
+	free(f.body);
+	set_body(&f, "{\"ref\":\"refs/tags/v1\"}");
+	r = req_of(&f);
+	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
+	assert_false(ev.is_tag);
+	assert_string_equal(ev.ignored, "event not handled");
 	ts_hook_event_dispose(&ev);
 	free(f.body);
 

@@ -342,6 +342,95 @@ static void secret_not_in_messages(void **state)
 	assert_non_null(strstr(err.msg, ":3: projects must be a list"));
 }
 
+/* A project of the given forge with a status section (line 8 on). */
+static int parse_status(struct ts_config **cfg, te_error *err,
+                        const char *forge, const char *status)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	         "state_dir: /tmp/x\n"
+	         "public_url: https://te.example.com/\n"
+	         "projects:\n"
+	         "  - name: shop\n"
+	         "    forge: %s\n"
+	         "    repository: acme/shop\n"
+	         "    secret_file: shop.secret\n"
+	         "    status:\n"
+	         "%s"
+	         "    git_url: https://git.example.com/acme/shop.git\n"
+	         "    export: {repo: r.example.com/s, tag: r.example.com/x}\n",
+	         forge, status);
+	te_error_clear(err);
+	return ts_config_parse(cfg, text, strlen(text), cfgpath, err);
+}
+
+static void status_section(void **state)
+{
+	static const char *const bad[][3] = {
+	    {"github", "      api_url: https://api.github.com\n", "token_file"},
+	    {"gitlab", "      token_file: admin.token\n",
+	     "status.api_url is required for gitlab and gitea"},
+	    {"gitea", "      token_file: admin.token\n",
+	     "status.api_url is required"},
+	    {"github",
+	     "      token_file: admin.token\n      api_url: ftp://x\n",
+	     "status.api_url must be an http:// or https:// URL"},
+	    {"github",
+	     "      token_file: admin.token\n      api_url: https://\n",
+	     "status.api_url must be"},
+	    {"github", "      token_file: empty.secret\n", "is empty"},
+	    {"github", "      token_file: admin.token\n      contxt: x\n",
+	     "unknown key \"contxt\" in status"},
+	};
+	struct ts_config *cfg = NULL;
+	const struct ts_project *p;
+	te_error err = TE_ERROR_INIT;
+	size_t i;
+
+	(void)state;
+	/* GitHub: the API address and the context have defaults. */
+	assert_int_equal(parse_status(&cfg, &err, "github",
+	                              "      token_file: admin.token\n"),
+	                 0);
+	assert_string_equal(cfg->public_url, "https://te.example.com");
+	p = ts_config_project(cfg, "shop");
+	assert_true(p->status.enabled);
+	assert_string_equal(p->status.token, "admin-token");
+	assert_string_equal(p->status.api_url, "https://api.github.com");
+	assert_string_equal(p->status.context, "tagexport/export");
+	ts_config_unref(cfg);
+	assert_int_equal(
+	    parse_status(&cfg, &err, "gitlab",
+	                 "      token_file: admin.token\n"
+	                 "      api_url: https://gl.example.com/api/v4/\n"
+	                 "      context: ci/images\n"),
+	    0);
+	p = ts_config_project(cfg, "shop");
+	assert_string_equal(p->status.api_url, "https://gl.example.com/api/v4");
+	assert_string_equal(p->status.context, "ci/images");
+	ts_config_unref(cfg);
+	/* No section: off. */
+	assert_int_equal(
+	    ts_config_parse(&cfg, good, strlen(good), cfgpath, &err), 0);
+	assert_false(ts_config_project(cfg, "shop")->status.enabled);
+	assert_null(cfg->public_url);
+	ts_config_unref(cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_status(&cfg, &err, bad[i][0], bad[i][1]),
+		                 TE_EINVALID);
+		assert_null(cfg);
+		/* the status: line, or the line of the offending key */
+		if ((!strstr(err.msg, ":8: ") && !strstr(err.msg, ":9: ") &&
+		     !strstr(err.msg, ":10: ")) ||
+		    !strstr(err.msg, bad[i][2]))
+			fail_msg("%zu: got \"%s\"", i, err.msg);
+		assert_null(strstr(err.msg, "admin-token"));
+	}
+	expect_error("log_format: json", "public_url: te.example.com", 5,
+	             "public_url must be an http:// or https:// URL");
+}
+
 static void project_names(void **state)
 {
 	(void)state;
@@ -440,6 +529,7 @@ int main(void)
 	    cmocka_unit_test(load_limits),
 	    cmocka_unit_test(isolation_and_timeout),
 	    cmocka_unit_test(secret_not_in_messages),
+	    cmocka_unit_test(status_section),
 	    cmocka_unit_test(project_names),
 	    cmocka_unit_test(load_from_file),
 	    cmocka_unit_test(fuzz_regressions),
