@@ -1,0 +1,34 @@
+/*
+ * hook.c - what git hands the post-receive hook on stdin: te_hook_parse.
+ * Input: the bytes of stdin.
+ */
+#include <git2.h>
+
+#include "fuzz.h"
+#include "tagexport/hook.h"
+
+/* libgit2 once for the process: te_mirror_tag_valid initialises and
+ * shuts it down around each call otherwise, which is all the time a run
+ * would measure. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	git_libgit2_init();
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	te_hook_updates up = TE_HOOK_UPDATES_INIT;
+	te_error err = TE_ERROR_INIT;
+	size_t i;
+
+	if (te_hook_parse(&up, (const char *)data, size, &err) == 0)
+		for (i = 0; i < up.count; i++)
+			if ((up.items[i].kind == TE_HOOK_TAG) !=
+			    (up.items[i].tag != NULL))
+				abort(); /* a tag name exactly for tags */
+	te_hook_updates_dispose(&up);
+	return 0;
+}
