@@ -95,12 +95,11 @@ regressions() {
 	for f in "$here/regressions/$h"/*; do
 		[ -f "$f" ] || continue
 		n=$((n + 1))
-		log=$tmp/$h.$n.log
+		log=$build/artifacts/$h.regression.$n.log
 		if ! "$bin" "${opts[@]}" -artifact_prefix="$tmp/" "$f" >"$log" 2>&1; then
 			# The input is the file itself.
 			echo "Test unit written to $f" >>"$log"
 			report "$h (regressions/$h/$(basename "$f"))" "$log"
-			cp "$log" "$build/artifacts/$h.regression.$n.log" 2>/dev/null
 		fi
 	done
 	echo "ran  $h: $n regression input(s)"
