@@ -104,6 +104,15 @@ def forge_seeds():
         if "Content-Type" not in ct:
             ct = "Content-Type: application/x-www-form-urlencoded\n" + ct
         seeds.append(forge.encode() + ct.encode() + form)
+    # A small push as a form, which the fixtures are too big for.
+    push = ('{"ref":"refs/tags/v1.0.0","after":"%s","deleted":false,'
+            '"repository":{"full_name":"acme/shop"},"head_commit":{"id":"%s"}}'
+            % (COMMIT, COMMIT))
+    form = "payload=" + re.sub(r"[^A-Za-z0-9_.~-]",
+                               lambda m: "%%%02X" % ord(m.group(0)), push)
+    for forge, event in (("h", "X-GitHub-Event"), ("g", "X-Gitea-Event")):
+        seeds.append(("%sContent-Type: application/x-www-form-urlencoded\n"
+                      "%s: push\n\n%s" % (forge, event, form)).encode())
     return seeds
 
 
@@ -164,11 +173,24 @@ def harnesses():
                        b"file:///srv/git/shop.git"] + pick(
         "tests/unit/test_mirror.c", r"://|@")
     h["journal"] = journal_seeds()
+    def resp(status, hdrs):
+        return ("HTTP/1.1 %s\r\n" % status + "".join(
+            "%s: %s\r\n" % kv for kv in hdrs) + "\r\n")
     h["registry"] = pick("tests/unit/test_registry.c", r"^(Bearer|Basic) ",
-                         lambda s: fields(s, "https://r.example:5000", "/v2/x/blobs/uploads/u?s=1",
-                                          "120", '{"errors":[{"code":"DENIED","message":"no"}]}')) + pick(
+                         lambda s: fields("https://r.example:5000/v2/",
+                                          resp("401 Unauthorized", [("Content-Type", "application/json")])
+                                          .encode() + b"WWW-Authenticate: " + s + b"\r\n",
+                                          '{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}')) + pick(
         "tests/unit/test_registry.c", r"errors",
-        lambda s: fields("", "http://127.0.0.1/v2/", "../y", "Wed, 21 Oct 2015 07:28:00 GMT", s))
+        lambda s: fields("http://127.0.0.1:5000/v2/x/blobs/uploads/",
+                         resp("429 Too Many Requests", [("Retry-After", "120")]), s)) + [
+        fields("https://r.example/v2/x/blobs/uploads/", resp("202 Accepted", [
+            ("Location", "/v2/x/blobs/uploads/u?_state=abc"), ("Content-Length", "0"),
+            ("OCI-Chunk-Min-Length", "5242880"), ("Docker-Content-Digest", DIGEST)]), ""),
+        fields("https://r.example/v2/x/manifests/v1", resp("503 Service Unavailable", [
+            ("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),
+            ("Content-Type", "application/json; charset=utf-8")]),
+            '{"errors":[{"code":"UNAVAILABLE","message":"try later","detail":{}}]}')]
     h["docker_config"] = pick("tests/unit/test_registry.c", r"auths|credHelpers|credsStore|Secret",
                               lambda s: fields("docker.io", s))
     h["forge"] = forge_seeds()

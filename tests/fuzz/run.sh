@@ -64,7 +64,7 @@ report() {
 	grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$2" | head -5 | sed 's/^/  /'
 	if [ -n "$artifact" ] && [ -f "$artifact" ]; then
 		echo "  input ($(wc -c <"$artifact") bytes, $artifact):"
-		od -A x -t x1z -N 256 -v "$artifact" | sed 's/^/    /'
+		od -A x -t x1z -N 128 -v "$artifact" | sed 's/^/    /'
 	fi
 	echo "  log: $2"
 	failed+=("$1")
@@ -106,6 +106,15 @@ regressions() {
 }
 
 mkdir -p "$build/artifacts"
+if [ $mode = regressions ]; then
+	# A directory no harness reads would pass unnoticed.
+	for d in "$here"/regressions/*/; do
+		[ -d "$d" ] || continue
+		d=$(basename "$d")
+		[ -n "${max_len[$d]:-}" ] ||
+			{ echo "FAIL regressions/$d: no harness of that name"; failed+=("$d"); }
+	done
+fi
 for h in "${harnesses[@]}"; do
 	if [ $mode = fuzz ]; then fuzz "$h"; else regressions "$h"; fi
 done
