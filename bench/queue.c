@@ -32,7 +32,7 @@ static void *run(void *arg)
 		    delivery, "api"};
 		te_error err = TE_ERROR_INIT;
 		char id[TE_JOB_ID_MAX];
-		bool existed = false;
+		te_submit_outcome existed = TE_SUBMIT_NEW;
 
 		snprintf(tag, sizeof(tag), "v%d.%d.0", w->index, i);
 		snprintf(delivery, sizeof(delivery), "d-%d-%d", w->index, i);

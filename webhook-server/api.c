@@ -15,7 +15,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define API_JOBS_DEFAULT 100
 #define API_JOBS_MAX 10000
@@ -31,21 +30,6 @@ static void reply(struct ts_response *res, unsigned int status, json_t *obj)
 		ts_response_error(res, 500, "out of memory");
 	free(s);
 	json_decref(obj);
-}
-
-static bool authorized(const struct ts_config *cfg, const char *authz)
-{
-	static const char prefix[] = "Bearer ";
-	const char *tok;
-
-	if (!cfg->admin_token || !authz ||
-	    strncasecmp(authz, prefix, sizeof(prefix) - 1) != 0)
-		return false;
-	tok = authz + sizeof(prefix) - 1;
-	while (*tok == ' ')
-		tok++;
-	return ts_secret_equal(cfg->admin_token, cfg->admin_token_len, tok,
-	                       strlen(tok));
 }
 
 /* Strings from payloads may hold invalid UTF-8 or anything; jansson needs
@@ -239,7 +223,8 @@ void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
 	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
 	size_t plen;
 
-	if (!authorized(cfg, authorization)) {
+	if (!ts_bearer_ok(cfg->admin_token, cfg->admin_token_len,
+	                  authorization)) {
 		ts_response_error(res, 401, "unauthorized");
 		goto done;
 	}

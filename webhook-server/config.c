@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "verify.h"
+#include "tagexport/config.h"
 #include "tagexport/fs.h"
 
 #include <arpa/inet.h>
@@ -21,7 +22,6 @@
 #include <yaml.h>
 
 #define TS_SECRET_MAX 4096
-#define TS_CONFIG_MAX (4 * 1024 * 1024)
 
 struct parse {
 	yaml_document_t *doc;
@@ -585,6 +585,10 @@ static void config_free(struct ts_config *cfg)
 		explicit_bzero(cfg->admin_token, cfg->admin_token_len);
 		free(cfg->admin_token);
 	}
+	if (cfg->metrics_token) {
+		explicit_bzero(cfg->metrics_token, cfg->metrics_token_len);
+		free(cfg->metrics_token);
+	}
 	free(cfg);
 }
 
@@ -610,6 +614,12 @@ static int parse_projects(struct ts_config *cfg, const struct parse *p,
 		return fail(p, node, err, "projects must be a list");
 	n = (size_t)(node->data.sequence.items.top -
 	             node->data.sequence.items.start);
+	if (n > TS_CONFIG_MAX_PROJECTS) {
+		char what[64];
+		snprintf(what, sizeof(what), "more than %d projects",
+		         TS_CONFIG_MAX_PROJECTS);
+		return fail(p, node, err, what);
+	}
 	cfg->projects = calloc(n ? n : 1, sizeof(*cfg->projects));
 	if (!cfg->projects)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
@@ -632,8 +642,9 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
                       const yaml_node_t *root, te_error *err)
 {
 	yaml_node_pair_t *pair;
-	const yaml_node_t *token_node = NULL;
+	const yaml_node_t *token_node = NULL, *metrics_node = NULL;
 	char *token_file = NULL, *token_env = NULL, *fmt = NULL;
+	char *metrics_file = NULL;
 	unsigned long v;
 	int rc = 0;
 
@@ -698,6 +709,19 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 			rc = get_uint(&v, p, vn, "job_retention_days", 0, 36500,
 			              err);
 			cfg->job_retention_days = (unsigned)v;
+		} else if (!strcmp(k, "max_pending_body_bytes")) {
+			rc =
+			    get_uint(&v, p, vn, "max_pending_body_bytes",
+			             64 * 1024, 64UL * 1024 * 1024 * 1024, err);
+			cfg->max_pending_body = v;
+		} else if (!strcmp(k, "max_connections_per_ip")) {
+			rc = get_uint(&v, p, vn, "max_connections_per_ip", 0,
+			              1000, err);
+			cfg->max_connections_per_ip = (unsigned)v;
+		} else if (!strcmp(k, "metrics_token_file")) {
+			metrics_node = vn;
+			rc = get_path(&metrics_file, p, vn,
+			              "metrics_token_file", err);
 		} else if (!strcmp(k, "projects")) {
 			rc = parse_projects(cfg, p, vn, err);
 		} else {
@@ -721,9 +745,13 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 	if (token_file || token_env)
 		rc = secret_at(&cfg->admin_token, &cfg->admin_token_len, p,
 		               token_node, token_file, token_env, err);
+	if (rc == 0 && metrics_file)
+		rc = secret_at(&cfg->metrics_token, &cfg->metrics_token_len, p,
+		               metrics_node, metrics_file, NULL, err);
 done:
 	free(token_file);
 	free(token_env);
+	free(metrics_file);
 	free(fmt);
 	return rc;
 }
@@ -740,6 +768,17 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
 	int rc = 0;
 
 	*out = NULL;
+	if (len > TS_CONFIG_MAX_SIZE)
+		return te_error_set(err, TE_EINVALID,
+		                    "%s is longer than %d bytes", filename,
+		                    TS_CONFIG_MAX_SIZE);
+	/* Depth and node count bounded, and every mapping's keys unique,
+	 * before libyaml builds a tree: libyaml keeps both of two equal
+	 * keys, and the later one would silently override the first (a
+	 * second "projects:" once leaked the first list). */
+	rc = te_config_yaml_scan(data, len, filename, 1, true, err);
+	if (rc < 0)
+		return rc;
 	if (!yaml_parser_initialize(&parser))
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
@@ -772,6 +811,8 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
 	cfg->max_attempts = 5;
 	cfg->retry_delay = 30;
 	cfg->job_retention_days = 90;
+	cfg->max_pending_body = 64 * 1024 * 1024;
+	cfg->max_connections_per_ip = 64;
 	slash = strrchr(filename, '/');
 	if (slash) {
 		p.dir = strndup(filename, (size_t)(slash - filename));
@@ -800,7 +841,7 @@ done:
 
 int ts_config_load(struct ts_config **out, const char *path, te_error *err)
 {
-	te_buf data = TE_BUF_INIT(TS_CONFIG_MAX);
+	te_buf data = TE_BUF_INIT(TS_CONFIG_MAX_SIZE);
 	int fd, rc = 0;
 
 	*out = NULL;
@@ -812,7 +853,7 @@ int ts_config_load(struct ts_config **out, const char *path, te_error *err)
 		rc = errno == EFBIG
 		         ? te_error_set(err, TE_EINVALID,
 		                        "%s is longer than %d bytes", path,
-		                        TS_CONFIG_MAX)
+		                        TS_CONFIG_MAX_SIZE)
 		         : te_error_set_errno(err, TE_EIO, errno,
 		                              "cannot read %s", path);
 		goto done;

@@ -23,6 +23,16 @@
 #include "tagexport/export.h"
 #include "tagexport/labels.h"
 
+/*
+ * Budgets: a hostile or broken file is refused cheaply, with an error that
+ * names the limit.  The YAML is scanned (te_config_yaml_scan) before a
+ * tree is built: nesting at most TE_CONFIG_MAX_DEPTH levels, at most
+ * TE_CONFIG_MAX_EVENTS nodes, one document, and no mapping may repeat a
+ * key ("<file>:<line>: duplicate key \"<key>\"").
+ */
+#define TS_CONFIG_MAX_SIZE (4 * 1024 * 1024) /* bytes of the file */
+#define TS_CONFIG_MAX_PROJECTS 1000          /* entries of projects: */
+
 typedef enum {
 	TS_FORGE_GITHUB = 0,
 	TS_FORGE_GITLAB = 1,
@@ -76,6 +86,12 @@ struct ts_config {
 	int max_attempts;            /* export attempts per job; 5 */
 	unsigned retry_delay;        /* seconds, doubled per attempt; 30 */
 	unsigned job_retention_days; /* finished jobs kept; 90, 0 = all */
+	/* hostile load (server.c): bytes of bodies buffered before their
+	 * signature is checked, all requests together; 64 MiB */
+	size_t max_pending_body;
+	unsigned max_connections_per_ip; /* 64; 0 = no per-address limit */
+	char *metrics_token; /* NULL: /metrics is open to everyone */
+	size_t metrics_token_len;
 	size_t nprojects;
 	struct ts_project *projects;
 };

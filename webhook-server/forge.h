@@ -7,7 +7,8 @@
  *
  * Delivery life-cycle in the server (server.c / intake.c):
  *
- *   received --(limits: size, time)--> 413 / connection closed
+ *   received --(limits: size, time, pending-body budget)--> 413 / 503 /
+ *      |                                                    closed
  *      |
  *   verified --(ts_forge_verify: signature over the raw body)--> 401
  *      |
@@ -16,6 +17,7 @@
  *   matched  --(repository == project's, tag valid, glob)--> 403/400/200
  *      |
  *   queued   --(te_queue_submit: fsync'd)--> 202 {"job":...}
+ *      |            (a failed job of the same tag + commit: queued again)
  *      |
  *   exported by a worker (worker.c) --> succeeded | failed (retries)
  */

@@ -28,6 +28,9 @@ static const struct {
     [TS_FIXED_TOO_LARGE] = {413, "error", "body too large"},
     [TS_FIXED_MISSING_SIGNATURE] = {401, "error", "missing signature"},
     [TS_FIXED_BAD_SIGNATURE] = {401, "error", "bad signature"},
+    [TS_FIXED_UNAUTHORIZED] = {401, "error", "unauthorized"},
+    [TS_FIXED_BUSY] = {503, "error",
+                       "too many unauthenticated bodies pending, retry later"},
     [TS_FIXED_IGNORED_PING] = {200, "ignored", "ping"},
     [TS_FIXED_IGNORED_CREATE] = {200, "ignored",
                                  "create event (the push event triggers)"},
@@ -121,7 +124,7 @@ bool ts_submission_record(struct ts_response *res, struct ts_server *s,
 		         sub->delivery);
 		req.delivery_id = sub->key;
 	}
-	if (te_queue_submit_nowait(sub->id, &sub->existed, &sub->ticket,
+	if (te_queue_submit_nowait(sub->id, &sub->outcome, &sub->ticket,
 	                           s->queue, &req, (int64_t)time(NULL),
 	                           &err) < 0) {
 		ts_logkv(TE_LOG_ERROR, "cannot queue the job", "project",
@@ -140,6 +143,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 	te_error err = TE_ERROR_INIT;
 	unsigned long dropped;
 	te_job_state now;
+	bool requeued;
 
 	if (wait->code != TE_OK) {
 		/* Not on disk: the forge's retry will find the job again. */
@@ -149,7 +153,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 		ts_response_error(res, 500, "cannot queue the job");
 		return;
 	}
-	if (sub->existed) {
+	if (sub->outcome == TE_SUBMIT_EXISTING) {
 		if (te_queue_state(&now, s->queue, sub->id, &err) == 0)
 			state = te_job_state_str(now);
 		/* Replays of one signed delivery are cheap to send: bound
@@ -164,18 +168,25 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 		                   state, "duplicate", 1));
 		return;
 	}
-	ts_logkv(TE_LOG_INFO, "job queued", "project", sub->pr->name, "tag",
-	         sub->tag, "commit", sub->commit, "job", sub->id, "source",
-	         sub->source, "delivery", sub->delivery, NULL);
+	/* A failed job that a new delivery (or the same one again) queued
+	 * again is logged every time: only a job that failed gets there, and
+	 * it fails before a replay can queue it once more. */
+	requeued = sub->outcome == TE_SUBMIT_REQUEUED;
+	ts_logkv(TE_LOG_INFO,
+	         requeued ? "failed job queued again" : "job queued", "project",
+	         sub->pr->name, "tag", sub->tag, "commit", sub->commit, "job",
+	         sub->id, "source", sub->source, "delivery", sub->delivery,
+	         NULL);
 	ts_workers_wake(s);
 	/* The queue made the id ([0-9a-f-] only): nothing to escape, and
 	 * no JSON tree for the busiest answer. */
 	ts_response_reset(res);
 	res->status = 202;
 	res->content_type = "application/json";
-	if (te_buf_printf(&res->body, NULL,
-	                  "{\"job\":\"%s\",\"status\":\"%s\"}\n", sub->id,
-	                  state) < 0)
+	if (te_buf_printf(
+	        &res->body, NULL, "{\"job\":\"%s\",\"status\":\"%s\"%s}\n",
+	        sub->id, state,
+	        requeued ? ",\"duplicate\":true,\"requeued\":true" : "") < 0)
 		ts_response_error(res, 500, "out of memory");
 }
 

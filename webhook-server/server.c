@@ -3,8 +3,13 @@
  * themselves come from intake.c and api.c, which never see MHD types.
  *
  * Limits, in the order a hostile client meets them:
- *  1. connection count (MHD_OPTION_CONNECTION_LIMIT) and header memory
- *     (MHD_OPTION_CONNECTION_MEMORY_LIMIT: larger headers get 431/413);
+ *  1. connection count (MHD_OPTION_CONNECTION_LIMIT, 1000), connections
+ *     per client address (MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+ *     max_connections_per_ip: MHD closes the extra ones at accept and
+ *     logs "Server reached connection limit"; it counts across the
+ *     whole thread pool) and
+ *     header memory (MHD_OPTION_CONNECTION_MEMORY_LIMIT: larger headers
+ *     get 431/413);
  *  2. a whole-request deadline: MHD's own timeout is an idle timeout that
  *     a client trickling one byte at a time never hits, so a watchdog
  *     thread shuts down connections whose current request (or idle gap)
@@ -13,6 +18,33 @@
  *     single body byte is read; chunked bodies are counted as they arrive
  *     and answered 413 (or cut) as soon as they cross the limit.  Bodies
  *     are never buffered beyond max_body.
+ *  4. the pending-body budget (max_pending_body_bytes): a GitHub or Gitea
+ *     body can only be authenticated once all of it is in (the HMAC is
+ *     over the whole body, and the JSON is parsed only after that, so it
+ *     is buffered anyway), so every byte buffered before that check
+ *     counts against one budget for all requests.  A body with a
+ *     Content-Length reserves all of it before its first byte is read;
+ *     a chunked one reserves as it grows.  A request that would cross the
+ *     budget is answered 503 with Retry-After (request_timeout seconds)
+ *     and the connection closed; an admitted one keeps its share until
+ *     its body is checked or the request ends.  Requests that a header
+ *     authenticates take no share: GitLab's X-Gitlab-Token (a header, not
+ *     a MAC) and the API's bearer token are checked before the body.
+ *     How signed deliveries keep getting in while the budget is under
+ *     attack:
+ *       - bodies over small_body (64 KiB, or 1/16 of the budget when that
+ *         is less; a forge's tag push is a few KiB) may only fill 3/4 of
+ *         the budget; the last quarter is for small bodies.  Floods of
+ *         large bodies (the cheap way to eat memory) never reach it, and
+ *         filling it with small ones takes budget/4 / 64 KiB concurrent
+ *         connections (256 at the default), more than one address may
+ *         open;
+ *       - a share is held for request_timeout seconds at most (item 2),
+ *         however slowly the body trickles;
+ *       - a single unauthenticated body is capped at 3/4 of the budget
+ *         (413 above): one that could never be admitted is not retried.
+ *     Memory is then bounded by the budget plus MHD's per-connection
+ *     header memory, whatever the clients do.
  *
  * Threads: MHD's pool (one thread per CPU by default) does the CPU work of
  * every request, including the queue's record of a new job (one write,
@@ -28,6 +60,7 @@
  */
 #include "server.h"
 #include "slog.h"
+#include "verify.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +78,8 @@
 #define API_BODY_MAX (1024 * 1024)
 #define HEADER_MEMORY (16 * 1024)
 #define MAX_CONNECTIONS 1000
+/* A forge's delivery is a few KiB (a tag push has no commit list). */
+#define SMALL_BODY (64 * 1024)
 
 struct conn {
 	int fd;
@@ -59,6 +94,11 @@ struct ts_http {
 	struct MHD_Daemon *daemon;
 	unsigned int timeout;
 	size_t max_body;
+	/* the pending-body budget (header comment, item 4) */
+	atomic_size_t pending; /* bytes reserved by unverified bodies */
+	size_t pending_max;    /* max_pending_body_bytes */
+	size_t pending_large;  /* what bodies over small_body may fill */
+	size_t small_body;
 	pthread_mutex_t lock; /* conns, watchdog_stop */
 	pthread_cond_t watchdog_cond;
 	struct conn *conns;
@@ -99,7 +139,10 @@ struct req {
 	const struct ts_project *pr;
 	te_buf body;
 	size_t limit;
+	size_t reserved;    /* of the pending-body budget */
+	bool authenticated; /* by a header: takes no share of the budget */
 	bool too_large; /* chunked body crossed the limit: discard the rest */
+	bool busy;      /* chunked body crossed the budget: discard the rest */
 	bool answered;  /* a response is queued; ignore the rest */
 	/* REQ_QUEUED: on the committer's list */
 	struct MHD_Connection *conn;
@@ -161,19 +204,146 @@ static const char *header_of(void *ctx, const char *name)
 	                                   MHD_HEADER_KIND, name);
 }
 
-/* Content-Length above limit?  (MHD has already rejected a malformed
- * one with 400.) */
-static bool declared_too_large(struct MHD_Connection *c, size_t limit)
+/* The declared Content-Length, if any (MHD has already rejected a
+ * malformed one with 400; an overflowing one reads as the maximum). */
+static bool declared_length(struct MHD_Connection *c, unsigned long long *out)
 {
 	const char *cl = header_of(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	unsigned long long v;
 	char *end;
 
 	if (!cl)
 		return false;
 	errno = 0;
-	v = strtoull(cl, &end, 10);
-	return errno == ERANGE || (*end == '\0' && v > limit);
+	*out = strtoull(cl, &end, 10);
+	if (errno == ERANGE)
+		*out = ULLONG_MAX;
+	return errno == ERANGE || *end == '\0';
+}
+
+/* Take n more bytes of the budget for r: false, and nothing taken, when
+ * that would cross it.  Bodies over small_body may fill pending_large
+ * only: the rest is kept for forge-sized deliveries. */
+static bool reserve(struct ts_http *h, struct req *r, size_t n)
+{
+	size_t cap =
+	    r->reserved + n > h->small_body ? h->pending_large : h->pending_max;
+	size_t cur = atomic_load(&h->pending);
+
+	do {
+		if (n > cap || cur > cap - n)
+			return false;
+	} while (!atomic_compare_exchange_weak(&h->pending, &cur, cur + n));
+	r->reserved += n;
+	return true;
+}
+
+/* r's body is checked (or dropped): its share goes back. */
+static void release(struct ts_http *h, struct req *r)
+{
+	if (r->reserved)
+		atomic_fetch_sub(&h->pending, r->reserved);
+	r->reserved = 0;
+}
+
+static enum MHD_Result refuse_busy(struct ts_http *h, struct MHD_Connection *c,
+                                   struct req *r)
+{
+	unsigned long dropped;
+
+	if (r->route == ROUTE_HOOK)
+		ts_metrics_request(h->server->metrics, r->pr->name,
+		                   ts_forge_name(r->pr->forge), "busy");
+	if (ts_log_allow(TS_LOG_KEY_BUSY, &dropped)) {
+		char n[24];
+		snprintf(n, sizeof(n), "%lu", dropped);
+		ts_logkv(TE_LOG_WARN, "request refused", "reason",
+		         "pending body budget spent", "project",
+		         r->pr ? r->pr->name : "", "suppressed_before", n,
+		         NULL);
+	}
+	r->answered = true;
+	return send_fixed(h, c, TS_FIXED_BUSY);
+}
+
+/* Start buffering r's body (header comment, item 4).  A request that a
+ * header authenticated takes no share; the others reserve their declared
+ * length now (503 when it does not fit), or their body as it grows. */
+static enum MHD_Result admit(struct ts_http *h, struct MHD_Connection *c,
+                             struct req *r, bool authenticated)
+{
+	unsigned long long declared = 0;
+	bool has_length = declared_length(c, &declared);
+
+	r->authenticated = authenticated;
+	if (!authenticated && r->limit > h->pending_large)
+		r->limit = h->pending_large; /* could never be admitted */
+	if (has_length && declared > r->limit) {
+		if (r->route == ROUTE_HOOK)
+			ts_metrics_request(h->server->metrics, r->pr->name,
+			                   ts_forge_name(r->pr->forge),
+			                   "too_large");
+		r->answered = true;
+		return send_fixed(h, c, TS_FIXED_TOO_LARGE);
+	}
+	te_buf_init(&r->body, r->limit);
+	if (!authenticated && has_length && !reserve(h, r, (size_t)declared))
+		return refuse_busy(h, c, r);
+	return MHD_YES;
+}
+
+/* GitLab's token is a header, not a MAC over the body: a delivery that
+ * carries the right one is authenticated before its body arrives. */
+static bool hook_header_authenticated(struct MHD_Connection *c,
+                                      const struct ts_project *pr)
+{
+	struct ts_hook_request hr = {header_of, c, NULL, 0};
+
+	return pr->forge == TS_FORGE_GITLAB &&
+	       ts_forge_verify(pr->forge, pr->secret, pr->secret_len, pr->hmac,
+	                       &hr) == TS_AUTH_OK;
+}
+
+static bool api_header_authenticated(struct ts_server *s,
+                                     struct MHD_Connection *c)
+{
+	struct ts_config *cfg = ts_server_config(s);
+	bool ok = ts_bearer_ok(cfg->admin_token, cfg->admin_token_len,
+	                       header_of(c, MHD_HTTP_HEADER_AUTHORIZATION));
+
+	ts_config_unref(cfg);
+	return ok;
+}
+
+/* GET /metrics, behind metrics_token_file when the config sets one. */
+static enum MHD_Result metrics(struct ts_http *h, struct MHD_Connection *c)
+{
+	struct ts_server *s = h->server;
+	struct ts_config *cfg = ts_server_config(s);
+	te_error err = TE_ERROR_INIT;
+	struct ts_response res;
+	enum MHD_Result ret;
+	bool ok;
+
+	ok = !cfg->metrics_token ||
+	     ts_bearer_ok(cfg->metrics_token, cfg->metrics_token_len,
+	                  header_of(c, MHD_HTTP_HEADER_AUTHORIZATION));
+	ts_config_unref(cfg);
+	if (!ok)
+		return send_fixed(h, c, TS_FIXED_UNAUTHORIZED);
+	ts_response_init(&res);
+	res.status = 200;
+	res.content_type = "text/plain; version=0.0.4";
+	if (ts_metrics_render(&res.body, s->metrics, s->queue, &err) < 0 ||
+	    te_buf_printf(&res.body, &err,
+	                  "# HELP tagexport_pending_body_bytes Bytes reserved "
+	                  "by request bodies not authenticated yet.\n"
+	                  "# TYPE tagexport_pending_body_bytes gauge\n"
+	                  "tagexport_pending_body_bytes %zu\n",
+	                  atomic_load(&h->pending)) < 0)
+		ts_response_error(&res, 500, "cannot render metrics");
+	ret = send_response(h, c, &res);
+	ts_response_dispose(&res);
+	return ret;
 }
 
 static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
@@ -181,8 +351,6 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
                                   struct req *r)
 {
 	struct ts_server *s = h->server;
-	struct ts_response res;
-	enum MHD_Result ret;
 
 	if (!strncmp(url, "/hooks/", 7)) {
 		if (strcmp(method, "POST") != 0)
@@ -198,27 +366,14 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 			                   "not_found");
 			return send_fixed(h, c, TS_FIXED_UNKNOWN_PROJECT);
 		}
-		if (declared_too_large(c, h->max_body)) {
-			ts_metrics_request(s->metrics, r->pr->name,
-			                   ts_forge_name(r->pr->forge),
-			                   "too_large");
-			r->answered = true;
-			return send_fixed(h, c, TS_FIXED_TOO_LARGE);
-		}
 		r->route = ROUTE_HOOK;
 		r->limit = h->max_body;
-		te_buf_init(&r->body, r->limit);
-		return MHD_YES;
+		return admit(h, c, r, hook_header_authenticated(c, r->pr));
 	}
 	if (!strncmp(url, "/api/v1/", 8)) {
-		if (declared_too_large(c, API_BODY_MAX)) {
-			r->answered = true;
-			return send_fixed(h, c, TS_FIXED_TOO_LARGE);
-		}
 		r->route = ROUTE_API;
 		r->limit = API_BODY_MAX;
-		te_buf_init(&r->body, r->limit);
-		return MHD_YES;
+		return admit(h, c, r, api_header_authenticated(s, c));
 	}
 	if (!strcmp(url, "/healthz") &&
 	    (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
@@ -226,18 +381,8 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 		return send_reply(c, 200, "application/json", ok,
 		                  sizeof(ok) - 1);
 	}
-	if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) {
-		te_error err = TE_ERROR_INIT;
-		ts_response_init(&res);
-		res.status = 200;
-		res.content_type = "text/plain; version=0.0.4";
-		if (ts_metrics_render(&res.body, s->metrics, s->queue, &err) <
-		    0)
-			ts_response_error(&res, 500, "cannot render metrics");
-		ret = send_response(h, c, &res);
-		ts_response_dispose(&res);
-		return ret;
-	}
+	if (!strcmp(url, "/metrics") && !strcmp(method, "GET"))
+		return metrics(h, c);
 	return send_fixed(h, c, TS_FIXED_NOT_FOUND);
 }
 
@@ -325,9 +470,14 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 	if (r->route == ROUTE_HOOK) {
 		struct ts_hook_request hr = {header_of, c, r->body.ptr,
 		                             r->body.len};
+		bool queued;
 		clock_gettime(CLOCK_MONOTONIC, &r->body_done);
-		if (ts_intake_begin(&res, h->server, r->cfg, r->pr, &hr,
-		                    &r->job)) {
+		queued = ts_intake_begin(&res, h->server, r->cfg, r->pr, &hr,
+		                         &r->job);
+		/* Checked: the event holds what is needed of the body. */
+		te_buf_dispose(&r->body);
+		release(h, r);
+		if (queued) {
 			te_error err = TE_ERROR_INIT;
 			if (hand_over(h, c, r)) {
 				ts_response_dispose(&res);
@@ -348,6 +498,7 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 		ts_api(&res, h->server, method, full,
 		       header_of(c, MHD_HTTP_HEADER_AUTHORIZATION), r->body.ptr,
 		       r->body.len);
+		release(h, r);
 	}
 	ret = send_response(h, c, &res);
 	ts_response_dispose(&res);
@@ -378,7 +529,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (r->answered || r->too_large || r->route == ROUTE_DISCARD)
+		if (r->answered || r->too_large || r->busy ||
+		    r->route == ROUTE_DISCARD)
 			return MHD_YES;
 		if (n > r->limit - r->body.len) {
 			/* A chunked body crossed the limit.  MHD 0.9 cannot
@@ -387,6 +539,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			 * the request deadline bounds an endless body. */
 			r->too_large = true;
 			te_buf_dispose(&r->body);
+			release(h, r);
+			return MHD_YES;
+		}
+		if (!r->authenticated && r->body.len + n > r->reserved &&
+		    !reserve(h, r, r->body.len + n - r->reserved)) {
+			/* A chunked body crossed the budget: as above. */
+			r->busy = true;
+			te_buf_dispose(&r->body);
+			release(h, r);
 			return MHD_YES;
 		}
 		if (te_buf_put(&r->body, upload_data, n, NULL) < 0)
@@ -407,6 +568,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			                   "too_large");
 		return send_fixed(h, c, TS_FIXED_TOO_LARGE);
 	}
+	if (r->busy)
+		return refuse_busy(h, c, r);
 	return complete(h, c, url, method, r);
 }
 
@@ -430,6 +593,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (r) {
 		te_buf_dispose(&r->body);
+		release(h, r);
 		ts_response_dispose(&r->res);
 		ts_config_unref(r->cfg);
 		free(r);
@@ -550,13 +714,14 @@ static int write_port_file(const char *path, unsigned int port, te_error *err)
 static int build_fixed(struct ts_http *h, te_error *err)
 {
 	struct ts_response res;
+	char after[16];
 	int i, rc = 0;
 
 	ts_response_init(&res);
 	for (i = TS_FIXED_NONE + 1; i < TS_FIXED_COUNT; i++) {
-		/* Those two stop a client that may still be sending. */
-		bool close =
-		    i == TS_FIXED_UNKNOWN_PROJECT || i == TS_FIXED_TOO_LARGE;
+		/* Those stop a client that may still be sending. */
+		bool close = i == TS_FIXED_UNKNOWN_PROJECT ||
+		             i == TS_FIXED_TOO_LARGE || i == TS_FIXED_BUSY;
 		ts_response_fixed_body(&res, (enum ts_fixed)i);
 		h->fixed[i].status = res.status;
 		h->fixed[i].r = new_response(res.content_type, res.body.ptr,
@@ -565,6 +730,17 @@ static int build_fixed(struct ts_http *h, te_error *err)
 			rc = te_error_set(err, TE_ENOMEM, "out of memory");
 			goto done;
 		}
+		/* RFC 9110 section 10.2.3: come back once the requests
+		 * holding the budget have had their whole deadline. */
+		snprintf(after, sizeof(after), "%u", h->timeout);
+		if (i == TS_FIXED_BUSY)
+			MHD_add_response_header(
+			    h->fixed[i].r, MHD_HTTP_HEADER_RETRY_AFTER, after);
+		/* RFC 6750 section 3 */
+		if (i == TS_FIXED_UNAUTHORIZED)
+			MHD_add_response_header(
+			    h->fixed[i].r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			    "Bearer");
 	}
 done:
 	ts_response_dispose(&res);
@@ -601,6 +777,11 @@ int ts_http_start(struct ts_server *s, const char *port_file, te_error *err)
 	h->server = s;
 	h->timeout = cfg->request_timeout;
 	h->max_body = cfg->max_body;
+	h->pending_max = cfg->max_pending_body;
+	h->pending_large = h->pending_max - h->pending_max / 4;
+	h->small_body =
+	    h->pending_max / 16 < SMALL_BODY ? h->pending_max / 16 : SMALL_BODY;
+	atomic_init(&h->pending, 0);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->watchdog_cond, NULL);
 	pthread_mutex_init(&h->commit_lock, NULL);
@@ -636,6 +817,8 @@ int ts_http_start(struct ts_server *s, const char *port_file, te_error *err)
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)cfg->max_connections_per_ip,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,

@@ -58,6 +58,8 @@ enum ts_fixed {
 	TS_FIXED_TOO_LARGE,         /* 413 body too large */
 	TS_FIXED_MISSING_SIGNATURE, /* 401 */
 	TS_FIXED_BAD_SIGNATURE,     /* 401 */
+	TS_FIXED_UNAUTHORIZED,      /* 401 no or wrong bearer token */
+	TS_FIXED_BUSY, /* 503 the pending-body budget is spent (server.c) */
 	/* 200 {"ignored":...} with the reasons forge*.c and intake.c give */
 	TS_FIXED_IGNORED_PING,
 	TS_FIXED_IGNORED_CREATE,
@@ -107,7 +109,7 @@ struct ts_submission {
 	const char *tag, *commit, *delivery, *source;
 	char key[TS_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2]; /* delivery id */
 	char id[TE_JOB_ID_MAX];
-	bool existed;
+	te_submit_outcome outcome;
 	te_queue_ticket ticket;
 };
 

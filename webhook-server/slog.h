@@ -39,6 +39,7 @@ enum ts_log_key {
 	TS_LOG_KEY_FOREIGN,   /* another repository's delivery */
 	TS_LOG_KEY_DUPLICATE, /* a redelivery */
 	TS_LOG_KEY_FILTERED,  /* a tag the project's globs leave out */
+	TS_LOG_KEY_BUSY,      /* a body refused: pending budget spent */
 	TS_LOG_KEYS
 };
 #define TS_LOG_BURST 20

@@ -17,6 +17,8 @@
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 struct ts_hmac {
 	EVP_MAC_CTX *keyed; /* initialised with the key, never updated */
@@ -131,4 +133,19 @@ bool ts_secret_equal(const void *a, size_t alen, const void *b, size_t blen)
 	SHA256(a, alen, da);
 	SHA256(b, blen, db);
 	return CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+}
+
+bool ts_bearer_ok(const char *token, size_t token_len,
+                  const char *authorization)
+{
+	static const char prefix[] = "Bearer ";
+	const char *tok;
+
+	if (!token || !authorization ||
+	    strncasecmp(authorization, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	tok = authorization + sizeof(prefix) - 1;
+	while (*tok == ' ')
+		tok++;
+	return ts_secret_equal(token, token_len, tok, strlen(tok));
 }

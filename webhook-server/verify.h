@@ -20,6 +20,14 @@
 bool ts_secret_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 /*
+ * Does an Authorization header value carry "Bearer <token>" (scheme in any
+ * case, RFC 6750 section 2.1) for this token, compared as above?  False
+ * when token or authorization is NULL.
+ */
+bool ts_bearer_ok(const char *token, size_t token_len,
+                  const char *authorization);
+
+/*
  * An HMAC-SHA256 key prepared once: OpenSSL's one-shot HMAC() looks the
  * algorithms up and derives the key's pads on every call, which costs
  * more than hashing a typical delivery.  Immutable once made, so any

@@ -26,14 +26,8 @@
 
 #include <yaml.h>
 
-#define CFG_MAX_SIZE (1024 * 1024)
-#define CFG_MAX_DEPTH 64
-#define CFG_MAX_EVENTS 200000
-#define CFG_MAX_VISITS 1000000
-#define CFG_MAX_IMAGES 1000
 #define CFG_MAX_NAME 255
 #define CFG_MAX_PROJECT 50
-#define CFG_MAX_STR (64 * 1024)
 
 enum kind {
 	K_ANY,         /* any valid YAML */
@@ -232,9 +226,22 @@ static int fail(struct ctx *c, const yaml_node_t *n, te_code code,
 	                    n ? node_line(c, n) : c->line0, what);
 }
 
+/* The text of a scalar; "" for a mapping or sequence, whose union member
+ * is not a string (callers type-check first, this is the backstop). */
 static const char *scalar(const yaml_node_t *n)
 {
+	if (!n || n->type != YAML_SCALAR_NODE)
+		return "";
 	return (const char *)n->data.scalar.value;
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	return "a scalar";
 }
 
 static bool is_plain(const yaml_node_t *n)
@@ -344,8 +351,9 @@ static yaml_node_t *get_node(struct ctx *c, int idx)
 
 static int check_text(struct ctx *c, const yaml_node_t *n, const char *what)
 {
-	if (n->data.scalar.length > CFG_MAX_STR)
-		return fail(c, n, TE_EINVALID, "%s is too long", what);
+	if (n->data.scalar.length > TE_CONFIG_MAX_STRING)
+		return fail(c, n, TE_EINVALID, "%s is longer than %d bytes",
+		            what, TE_CONFIG_MAX_STRING);
 	if (memchr(n->data.scalar.value, '\0', n->data.scalar.length))
 		return fail(c, n, TE_EINVALID, "%s contains a NUL byte", what);
 	return 0;
@@ -353,7 +361,8 @@ static int check_text(struct ctx *c, const yaml_node_t *n, const char *what)
 
 struct keyref {
 	const char *key;
-	const yaml_node_t *node;
+	size_t index; /* byte offset of the key in the text */
+	int line;     /* file line of the key */
 };
 
 static int cmp_keyref(const void *a, const void *b)
@@ -363,31 +372,37 @@ static int cmp_keyref(const void *a, const void *b)
 
 	if (r)
 		return r;
-	/* later line last, so the duplicate reported is the second one */
-	return x->node->start_mark.index < y->node->start_mark.index ? -1 : 1;
+	/* later key last, so the duplicate reported is the second one */
+	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Mapping keys must be scalars without duplicates (sort, O(n log n)). */
+/* The first key (in sort order) that repeats an earlier one, or NULL;
+ * sorts refs (O(n log n)). */
+static const struct keyref *find_duplicate(struct keyref *refs, size_t n)
+{
+	size_t i;
+
+	if (n < 2)
+		return NULL;
+	qsort(refs, n, sizeof(*refs), cmp_keyref);
+	for (i = 1; i < n; i++)
+		if (!strcmp(refs[i].key, refs[i - 1].key))
+			return &refs[i];
+	return NULL;
+}
+
+/* Mapping keys must be scalars without duplicates. */
 static int check_keys(struct ctx *c, const yaml_node_t *map)
 {
 	yaml_node_pair_t *p;
 	struct keyref *refs = NULL;
+	const struct keyref *dup;
 	size_t n = 0, i;
 	int rc = 0;
 
 	n = (size_t)(map->data.mapping.pairs.top -
 	             map->data.mapping.pairs.start);
-	if (n < 2) {
-		for (p = map->data.mapping.pairs.start;
-		     p < map->data.mapping.pairs.top; p++) {
-			yaml_node_t *k = get_node(c, p->key);
-			if (!k || k->type != YAML_SCALAR_NODE)
-				return fail(c, k ? k : map, TE_EINVALID,
-				            "mapping keys must be scalars");
-		}
-		return 0;
-	}
-	refs = calloc(n, sizeof(*refs));
+	refs = calloc(n ? n : 1, sizeof(*refs));
 	if (!refs)
 		return te_error_set(c->err, TE_ENOMEM, "out of memory");
 	for (i = 0, p = map->data.mapping.pairs.start; i < n; i++, p++) {
@@ -398,16 +413,14 @@ static int check_keys(struct ctx *c, const yaml_node_t *map)
 			goto done;
 		}
 		refs[i].key = scalar(k);
-		refs[i].node = k;
+		refs[i].index = k->start_mark.index;
+		refs[i].line = node_line(c, k);
 	}
-	qsort(refs, n, sizeof(*refs), cmp_keyref);
-	for (i = 1; i < n; i++) {
-		if (!strcmp(refs[i].key, refs[i - 1].key)) {
-			rc = fail(c, refs[i].node, TE_EINVALID,
-			          "duplicate key \"%s\"", refs[i].key);
-			goto done;
-		}
-	}
+	dup = find_duplicate(refs, n);
+	if (dup)
+		rc = te_error_set(c->err, TE_EINVALID,
+		                  "%s:%d: duplicate key \"%s\"", c->file,
+		                  dup->line, dup->key);
 done:
 	free(refs);
 	return rc;
@@ -510,11 +523,14 @@ static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
 	if (!n)
 		return te_error_set(c->err, TE_EINVALID, "%s: broken yaml",
 		                    c->file);
-	if (depth > CFG_MAX_DEPTH)
-		return fail(c, n, TE_EINVALID, "nesting deeper than 64 levels");
-	if (++c->visits > CFG_MAX_VISITS)
+	if (depth > TE_CONFIG_MAX_DEPTH)
+		return fail(c, n, TE_EINVALID, "nesting deeper than %d levels",
+		            TE_CONFIG_MAX_DEPTH);
+	if (++c->visits > TE_CONFIG_MAX_VISITS)
 		return fail(c, n, TE_EINVALID,
-		            "too many yaml nodes (alias expansion)");
+		            "more than %d yaml nodes visited (alias "
+		            "expansion)",
+		            TE_CONFIG_MAX_VISITS);
 	if (n->type == YAML_SCALAR_NODE) {
 		rc = check_text(c, n, "value");
 		if (rc < 0)
@@ -626,61 +642,156 @@ static int yaml_fail(const char *file, int line0, const yaml_parser_t *p,
 	                    p->problem ? p->problem : "error");
 }
 
-/* Event pass: bound depth and size before building a tree; one document. */
-static int prescan(const struct section *s, const char *file, te_error *err)
+/* The keys seen so far in each open mapping of the event scan. */
+struct scan_level {
+	bool mapping;
+	size_t children; /* nodes completed: keys and values alternate */
+	struct keyref *keys;
+	size_t nkeys, cap;
+};
+
+struct scan {
+	struct scan_level levels[TE_CONFIG_MAX_DEPTH + 1];
+	int depth; /* levels[0] is the document */
+	bool unique_keys;
+	const char *file;
+	int line0;
+	te_error *err;
+};
+
+static void level_reset(struct scan_level *l, bool mapping)
+{
+	size_t i;
+
+	for (i = 0; i < l->nkeys; i++)
+		free((char *)l->keys[i].key);
+	free(l->keys);
+	memset(l, 0, sizeof(*l));
+	l->mapping = mapping;
+}
+
+/* A node starts at the current level: remember it if it is a key. */
+static int scan_key(struct scan *s, const yaml_event_t *ev)
+{
+	struct scan_level *l = &s->levels[s->depth];
+	struct keyref *keys;
+	char *key;
+
+	if (!s->unique_keys || !l->mapping || l->children % 2 ||
+	    ev->type != YAML_SCALAR_EVENT)
+		return 0;
+	if (l->nkeys == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		keys = realloc(l->keys, cap * sizeof(*keys));
+		if (!keys)
+			return te_error_set(s->err, TE_ENOMEM, "out of memory");
+		l->keys = keys;
+		l->cap = cap;
+	}
+	key = strndup((const char *)ev->data.scalar.value,
+	              ev->data.scalar.length);
+	if (!key)
+		return te_error_set(s->err, TE_ENOMEM, "out of memory");
+	l->keys[l->nkeys].key = key;
+	l->keys[l->nkeys].index = ev->start_mark.index;
+	l->keys[l->nkeys].line = s->line0 + (int)ev->start_mark.line;
+	l->nkeys++;
+	return 0;
+}
+
+/* A mapping ends: its keys must be unique. */
+static int scan_close(struct scan *s)
+{
+	struct scan_level *l = &s->levels[s->depth];
+	const struct keyref *dup = find_duplicate(l->keys, l->nkeys);
+	int rc = 0;
+
+	if (dup)
+		rc = te_error_set(s->err, TE_EINVALID,
+		                  "%s:%d: duplicate key \"%s\"", s->file,
+		                  dup->line, dup->key);
+	level_reset(l, false);
+	s->depth--;
+	s->levels[s->depth].children++;
+	return rc;
+}
+
+static int scan_event(struct scan *s, const yaml_event_t *ev, int *docs)
+{
+	int line = s->line0 + (int)ev->start_mark.line;
+	int rc;
+
+	switch (ev->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		if (++*docs > 1)
+			return te_error_set(
+			    s->err, TE_EINVALID,
+			    "%s:%d: more than one yaml document", s->file,
+			    line);
+		return 0;
+	case YAML_SCALAR_EVENT:
+	case YAML_ALIAS_EVENT:
+		rc = scan_key(s, ev);
+		s->levels[s->depth].children++;
+		return rc;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		if (s->depth >= TE_CONFIG_MAX_DEPTH)
+			return te_error_set(
+			    s->err, TE_EINVALID,
+			    "%s:%d: nesting deeper than %d levels", s->file,
+			    line, TE_CONFIG_MAX_DEPTH);
+		s->depth++;
+		level_reset(&s->levels[s->depth],
+		            ev->type == YAML_MAPPING_START_EVENT);
+		return 0;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		return scan_close(s);
+	default:
+		return 0;
+	}
+}
+
+int te_config_yaml_scan(const char *data, size_t len, const char *file,
+                        int line0, bool unique_keys, te_error *err)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
+	struct scan *s;
 	size_t events = 0;
-	int depth = 0, docs = 0, rc = 0;
+	int docs = 0, rc = 0;
 	bool done = false;
 
-	if (!yaml_parser_initialize(&parser))
+	s = calloc(1, sizeof(*s));
+	if (!s)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)s->text,
-	                             s->len);
-	while (!done) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			rc = yaml_fail(file, s->line, &parser, err);
-			goto done;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				rc = te_error_set(
-				    err, TE_EINVALID,
-				    "%s:%d: more than one yaml document in "
-				    "a config section",
-				    file, s->line + (int)ev.start_mark.line);
-			}
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (++depth > CFG_MAX_DEPTH)
-				rc = te_error_set(
-				    err, TE_EINVALID,
-				    "%s:%d: nesting deeper than 64 levels",
-				    file, s->line + (int)ev.start_mark.line);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		if (rc == 0 && ++events > CFG_MAX_EVENTS)
-			rc = te_error_set(err, TE_EINVALID,
-			                  "%s:%d: too many yaml nodes", file,
-			                  s->line + (int)ev.start_mark.line);
-		yaml_event_delete(&ev);
-		if (rc < 0)
-			goto done;
+	s->unique_keys = unique_keys;
+	s->file = file;
+	s->line0 = line0;
+	s->err = err;
+	if (!yaml_parser_initialize(&parser)) {
+		free(s);
+		return te_error_set(err, TE_ENOMEM, "out of memory");
 	}
-done:
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	while (!done && rc == 0) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = yaml_fail(file, line0, &parser, err);
+			break;
+		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		rc = scan_event(s, &ev, &docs);
+		if (rc == 0 && ++events > TE_CONFIG_MAX_EVENTS)
+			rc = te_error_set(err, TE_EINVALID,
+			                  "%s:%d: more than %d yaml nodes",
+			                  file, line0 + (int)ev.start_mark.line,
+			                  TE_CONFIG_MAX_EVENTS);
+		yaml_event_delete(&ev);
+	}
+	for (; s->depth >= 0; s->depth--)
+		level_reset(&s->levels[s->depth], false);
+	free(s);
 	yaml_parser_delete(&parser);
 	return rc;
 }
@@ -785,6 +896,9 @@ static int parse_meta(struct ctx *c, const yaml_node_t *root, struct meta *m)
 	if (rc < 0)
 		return rc;
 	v = map_get(c, root, "configVersion");
+	if (v->type != YAML_SCALAR_NODE)
+		return fail(c, v, TE_EINVALID,
+		            "configVersion must be 1, got %s", kind_name(v));
 	if (!is_plain(v) || !is_decimal(scalar(v)) ||
 	    strtol(scalar(v), NULL, 10) != 1 || strchr(scalar(v), '_'))
 		return fail(c, v, TE_EINVALID,
@@ -981,9 +1095,10 @@ static int new_image(struct ctx *c, struct images *imgs, te_image_config **out)
 	te_image_config *items;
 	size_t cap;
 
-	if (imgs->count >= CFG_MAX_IMAGES)
+	if (imgs->count >= TE_CONFIG_MAX_IMAGES)
 		return te_error_set(c->err, TE_EINVALID,
-		                    "%s: more than 1000 images", c->file);
+		                    "%s: more than %d images", c->file,
+		                    TE_CONFIG_MAX_IMAGES);
 	if (imgs->count == imgs->cap) {
 		cap = imgs->cap ? imgs->cap * 2 : 8;
 		items = realloc(imgs->items, cap * sizeof(*items));
@@ -1077,7 +1192,7 @@ static int parse_section(const struct section *s, const char *file,
 	bool have_parser = false, have_doc = false;
 	int rc;
 
-	rc = prescan(s, file, err);
+	rc = te_config_yaml_scan(s->text, s->len, file, s->line, false, err);
 	if (rc < 0)
 		return rc;
 	if (!yaml_parser_initialize(&parser))
@@ -1246,7 +1361,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 	int rc = 0;
 
 	*out = NULL;
-	if (len > CFG_MAX_SIZE)
+	if (len > TE_CONFIG_MAX_SIZE)
 		return te_error_set(err, TE_EINVALID,
 		                    "%s: larger than the 1 MiB limit", file);
 	rc = find_template(data, len, file, err);

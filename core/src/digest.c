@@ -524,11 +524,17 @@ int te_digest_image(te_image_inputs *out, te_gitsrc *src, const char *commit,
 	qsort(ctx.items, ctx.count, sizeof(*ctx.items), path_cmp);
 	for (i = 0; i < ctx.count; i++) {
 		struct ctx_entry *e = &ctx.items[i];
+		bool excluded = false;
 
 		e->keep = strcmp(e->path, out->dockerfile_path) == 0 ||
-		          (igpath && strcmp(e->path, igpath) == 0) ||
-		          (te_dockerfile_sources_match(&sources, e->path) &&
-		           !te_ignore_match(ig, e->path));
+		          (igpath && strcmp(e->path, igpath) == 0);
+		if (e->keep || !te_dockerfile_sources_match(&sources, e->path))
+			continue;
+		if ((rc = te_ignore_check(&excluded, ig, e->path, err)) < 0) {
+			te_error_wrap(err, "%s", igpath);
+			goto done;
+		}
+		e->keep = !excluded;
 	}
 	if ((rc = keep_link_targets(&ctx, src, err)) < 0)
 		goto done;

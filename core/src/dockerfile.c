@@ -23,9 +23,11 @@
 #include <string.h>
 #include <strings.h>
 
-#define DF_MAX_SIZE (1024 * 1024)
-#define DF_MAX_STAGES 1000
-#define DF_MAX_WORD (64 * 1024)
+#include "strmap_int.h"
+
+#define DF_MAX_SIZE TE_DOCKERFILE_MAX_SIZE
+#define DF_MAX_STAGES TE_DOCKERFILE_MAX_STAGES
+#define DF_MAX_WORD TE_DOCKERFILE_MAX_WORD
 #define DF_MAX_EXPAND_DEPTH 8
 
 enum instr_kind { I_ARG, I_ENV, I_COPY, I_ADD, I_RUN };
@@ -49,6 +51,7 @@ struct stage {
 
 struct te_dockerfile {
 	char escape;
+	size_t ninstrs; /* in all stages, TE_DOCKERFILE_MAX_INSTRUCTIONS */
 	te_strvec global_args; /* "NAME" or "NAME=default", raw */
 	struct stage *stages;
 	size_t nstages;
@@ -152,10 +155,12 @@ static int split_words(te_strvec *out, const char *s, size_t len, char esc,
 			i++;
 		}
 		if (i - start > DF_MAX_WORD)
-			return te_error_set(err, TE_EINVALID,
-			                    "dockerfile word too long");
-		rc = te_strvec_pushf(out, err, "%.*s", (int)(i - start),
-		                     s + start);
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "dockerfile word longer than %d bytes",
+			    DF_MAX_WORD);
+		rc = te_strvec_push_owned(out, strndup(s + start, i - start),
+		                          err);
 		if (rc < 0)
 			return rc;
 	}
@@ -314,7 +319,14 @@ struct env {
 	struct var *vars;
 	size_t count;
 	size_t cap;
+	struct te_strmap index; /* name -> its latest definition in vars */
+	size_t *spent; /* bytes expanded so far, shared by all scopes */
 };
+
+#define ENV_INIT(spent)                                                        \
+	{                                                                      \
+		NULL, 0, 0, {NULL, 0, 0}, (spent)                              \
+	}
 
 static void env_dispose(struct env *e)
 {
@@ -327,19 +339,18 @@ static void env_dispose(struct env *e)
 	free(e->vars);
 	e->vars = NULL;
 	e->count = e->cap = 0;
+	te_strmap_dispose(&e->index);
 }
 
-/* Latest definition wins; NULL when the name was never declared. */
+/* Latest definition wins; NULL when the name was never declared.  A hash
+ * lookup: a Dockerfile may reference variables hundreds of thousands of
+ * times. */
 static const struct var *env_find(const struct env *e, const char *name,
                                   size_t nlen)
 {
-	size_t i = e->count;
+	const struct te_strmap_ent *ent = te_strmap_find(&e->index, name, nlen);
 
-	while (i-- > 0)
-		if (strlen(e->vars[i].name) == nlen &&
-		    !memcmp(e->vars[i].name, name, nlen))
-			return &e->vars[i];
-	return NULL;
+	return ent ? &e->vars[ent->value] : NULL;
 }
 
 static int env_set(struct env *e, const char *name, size_t nlen,
@@ -371,7 +382,7 @@ static int env_set(struct env *e, const char *name, size_t nlen,
 		e->cap = cap;
 	}
 	e->vars[e->count++] = v;
-	return 0;
+	return te_strmap_put(&e->index, v.name, nlen, e->count - 1, NULL, err);
 }
 
 static const char *build_arg(const char *const *args, size_t nargs,
@@ -556,6 +567,17 @@ static char *expand(const struct env *env, char esc, const char *word,
 
 	if (expand_into(&x, &b, word, strlen(word), 0, true) < 0) {
 		te_buf_dispose(&b);
+		return NULL;
+	}
+	/* Each word is bounded (DF_MAX_WORD); so is their sum, or a big
+	 * ARG referenced a hundred thousand times costs gigabytes. */
+	if (env->spent &&
+	    (*env->spent += b.len) > TE_DOCKERFILE_MAX_EXPANSION) {
+		te_buf_dispose(&b);
+		te_error_set(err, TE_EINVALID,
+		             "dockerfile: variable expansion produces more "
+		             "than %d bytes",
+		             TE_DOCKERFILE_MAX_EXPANSION);
 		return NULL;
 	}
 	s = te_buf_detach(&b);
@@ -881,6 +903,10 @@ static int parse_instruction(struct te_dockerfile *df, const char *cmd,
 	size_t i;
 	int rc;
 
+	if (++df->ninstrs > TE_DOCKERFILE_MAX_INSTRUCTIONS)
+		return te_error_set(err, TE_EINVALID,
+		                    "dockerfile:%d: more than %d instructions",
+		                    line, TE_DOCKERFILE_MAX_INSTRUCTIONS);
 	for (i = 0; known_instructions[i]; i++)
 		if (!strcmp(cmd, known_instructions[i]))
 			break;
@@ -1137,6 +1163,7 @@ struct collect {
 	te_strvec *bases;   /* NULL in the closure pass */
 	te_strvec *sources; /* NULL in the closure pass */
 	te_strvec *urls;
+	struct te_strmap seen_bases, seen_sources, seen_urls;
 	bool all;
 	te_error *err;
 };
@@ -1150,11 +1177,21 @@ static int need(struct collect *c, size_t idx)
 	return 0;
 }
 
-static int push_unique(te_strvec *v, const char *s, te_error *err)
+/* Push s onto v unless seen (the set indexes v's strings): COPY may
+ * list a hundred thousand sources. */
+static int push_unique(te_strvec *v, struct te_strmap *seen, const char *s,
+                       te_error *err)
 {
-	if (te_strvec_contains(v, s))
+	size_t n = strlen(s);
+	int rc;
+
+	if (te_strmap_find(seen, s, n))
 		return 0;
-	return te_strvec_push(v, s, err);
+	rc = te_strvec_push(v, s, err);
+	if (rc == 0)
+		rc = te_strmap_put(seen, v->items[v->count - 1], n, 0, NULL,
+		                   err);
+	return rc;
 }
 
 /* An image or stage reference from --from / --mount from=. */
@@ -1173,7 +1210,7 @@ static int from_ref(struct collect *c, size_t self, const struct env *env,
 	if (idx >= 0)
 		rc = need(c, (size_t)idx);
 	else if (c->bases)
-		rc = push_unique(c->bases, ref, c->err);
+		rc = push_unique(c->bases, &c->seen_bases, ref, c->err);
 	free(ref);
 	return rc;
 }
@@ -1240,7 +1277,7 @@ static int add_source(struct collect *c, const struct env *env, const char *raw,
 	if (!s)
 		return err_code(c->err);
 	if (add && is_url(s)) {
-		rc = push_unique(c->urls, s, c->err);
+		rc = push_unique(c->urls, &c->seen_urls, s, c->err);
 		free(s);
 		return rc;
 	}
@@ -1255,7 +1292,7 @@ static int add_source(struct collect *c, const struct env *env, const char *raw,
 		return err_code(c->err);
 	if (!strcmp(cl, "."))
 		c->all = true;
-	rc = push_unique(c->sources, cl, c->err);
+	rc = push_unique(c->sources, &c->seen_sources, cl, c->err);
 	free(cl);
 	return rc;
 }
@@ -1312,7 +1349,7 @@ done:
 static int scan_stage(struct collect *c, size_t si)
 {
 	const struct stage *st = &c->df->stages[si];
-	struct env env = {NULL, 0, 0};
+	struct env env = ENV_INIT(c->genv->spent);
 	bool unres = false;
 	char *base = NULL;
 	size_t i, k;
@@ -1326,7 +1363,9 @@ static int scan_stage(struct collect *c, size_t si)
 	if (parent >= 0)
 		rc = need(c, (size_t)parent);
 	else
-		rc = c->bases ? push_unique(c->bases, base, c->err) : 0;
+		rc = c->bases
+		         ? push_unique(c->bases, &c->seen_bases, base, c->err)
+		         : 0;
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < st->ninstrs; i++) {
@@ -1407,7 +1446,8 @@ int te_dockerfile_inputs(te_strvec *bases, te_strvec *sources,
                          const char *const *build_args, size_t nargs,
                          te_error *err)
 {
-	struct env genv = {NULL, 0, 0};
+	size_t spent = 0;
+	struct env genv = ENV_INIT(&spent);
 	te_strvec b = TE_STRVEC_INIT, s = TE_STRVEC_INIT, u = TE_STRVEC_INIT;
 	struct collect c;
 	size_t t, i;
@@ -1476,6 +1516,9 @@ int te_dockerfile_inputs(te_strvec *bases, te_strvec *sources,
 done:
 	free(c.needed);
 	free(c.stack);
+	te_strmap_dispose(&c.seen_bases);
+	te_strmap_dispose(&c.seen_sources);
+	te_strmap_dispose(&c.seen_urls);
 	env_dispose(&genv);
 	te_strvec_dispose(&b);
 	te_strvec_dispose(&s);

@@ -100,6 +100,23 @@ static int parse_line(te_hook_update *u, const char *s, size_t len,
 	return 0;
 }
 
+/* Lines in data[0..len), the last one with or without its LF, at most
+ * TE_HOOK_LINES_MAX (parsing stops there); at least 1. */
+static size_t count_lines(const char *data, size_t len)
+{
+	const char *p = data, *end = data + len, *nl;
+	size_t n = 0;
+
+	while (p < end && n < TE_HOOK_LINES_MAX) {
+		n++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return n ? n : 1;
+}
+
 int te_hook_parse(te_hook_updates *out, const char *data, size_t len,
                   te_error *err)
 {
@@ -124,13 +141,11 @@ int te_hook_parse(te_hook_updates *out, const char *data, size_t len,
 		if (llen == 0)
 			continue;
 		if (!items) {
-			/* At most one update per line: size it once. */
-			size_t cap = 1;
-			const char *p;
-			for (p = data + pos;
-			     p < data + len && cap < TE_HOOK_LINES_MAX; p++)
-				cap += *p == '\n';
-			items = calloc(cap, sizeof(*items));
+			/* At most one update per line, from this one on:
+			 * size it once. */
+			items = calloc(
+			    count_lines(line, len - (size_t)(line - data)),
+			    sizeof(*items));
 			if (!items) {
 				rc = te_error_set(err, TE_ENOMEM,
 				                  "out of memory");

@@ -7,33 +7,51 @@
  *  2. A leading '!' re-includes; the rest is trimmed again, cleaned like
  *     filepath.Clean and a leading '/' is dropped: patterns are anchored
  *     at the context root.
- *  3. Each pattern becomes an anchored regular expression: '*' and '?'
- *     never cross '/', "**" matches any number of directories, '\' quotes
- *     the next character, "[...]" passes through.
+ *  3. Each pattern becomes a list of tokens matched over the whole path
+ *     (filepath.Match per segment): '*' and '?' never cross '/', "**"
+ *     matches any number of directories, '\' quotes the next character,
+ *     "[...]" is a class.  No regular expression: glibc's regcomp
+ *     took gigabytes for lines of "**" and "/" repeated; this matcher is
+ *     O(pattern x path) in time and O(pattern) in memory.
  *  4. A path matches a pattern when the pattern matches the path itself or
  *     one of its parent directories (MatchesOrParentMatches); the last
  *     matching pattern decides.
  */
 #include "tagexport/ignore.h"
 
-#include <regex.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tagexport/buf.h"
+/* What one piece of a pattern matches (the regular expression it stands
+ * for, on the whole slash-separated path). */
+enum tok_kind {
+	TOK_BYTE,  /* this byte */
+	TOK_ONE,   /* '?': one byte but '/'            [^/]   */
+	TOK_CLASS, /* "[...]": one byte of a set       [...]  */
+	TOK_STAR,  /* '*': bytes but '/'               [^/]*  */
+	TOK_DIRS,  /* "**" before more: directories    (.*\/)? */
+	TOK_ANY    /* "**" at the end: anything          .*     */
+};
 
-#define IG_MAX_SIZE (1024 * 1024)
-#define IG_MAX_PATTERNS 10000
-#define IG_MAX_PATH 4096
+struct tok {
+	unsigned char kind;
+	unsigned char byte; /* TOK_BYTE */
+	uint32_t set;       /* TOK_CLASS: index into pattern.sets */
+};
 
 struct pattern {
 	bool exclusion;
-	regex_t re;
+	struct tok *toks;
+	size_t ntoks;
+	uint8_t (*sets)[32]; /* 256-bit byte sets of the classes */
+	size_t nsets;
 };
 
 struct te_ignore {
 	struct pattern *items;
 	size_t count;
+	size_t max_toks; /* longest pattern, for the matcher's state */
 };
 
 /* filepath.Clean for slash paths; returns a new string ("." if empty). */
@@ -83,59 +101,127 @@ static char *clean_path(const char *in, size_t n, te_error *err)
 	return out;
 }
 
-/* Translates a cleaned pattern into a POSIX extended regex. */
-static int compile(regex_t *re, const char *p, te_error *err)
+static void set_add(uint8_t *set, unsigned char lo, unsigned char hi)
 {
-	te_buf b = TE_BUF_INIT(64 * 1024);
-	size_t i = 0, n = strlen(p);
-	int rc;
+	unsigned c;
 
-	rc = te_buf_puts(&b, "^", err);
-	while (rc == 0 && i < n) {
+	for (c = lo; c <= hi; c++)
+		set[c >> 3] |= (uint8_t)(1u << (c & 7));
+}
+
+/* One class at p[*i] (just after '['), filepath.Match's syntax: '^'
+ * negates, a ']' first is a member, '\\' quotes, "a-z" is a range.
+ * False when it has no closing ']'. */
+static bool parse_class(uint8_t *set, const char *p, size_t n, size_t *i)
+{
+	size_t j = *i;
+	bool neg = false, first = true;
+	int k;
+
+	memset(set, 0, 32);
+	if (j < n && p[j] == '^') {
+		neg = true;
+		j++;
+	}
+	while (j < n && (first || p[j] != ']')) {
+		unsigned char lo, hi;
+
+		first = false;
+		if (p[j] == '\\' && j + 1 < n)
+			j++;
+		lo = hi = (unsigned char)p[j++];
+		if (j + 1 < n && p[j] == '-' && p[j + 1] != ']') {
+			j++;
+			if (p[j] == '\\' && j + 1 < n)
+				j++;
+			hi = (unsigned char)p[j++];
+		}
+		if (lo <= hi)
+			set_add(set, lo, hi);
+	}
+	if (j >= n)
+		return false;
+	if (neg)
+		for (k = 0; k < 32; k++)
+			set[k] = (uint8_t)~set[k];
+	*i = j + 1;
+	return true;
+}
+
+/* Two adjacent tokens that match nothing but what one token matches:
+ * "*" "*" = "*", "**" "**" = "**", ".*" absorbs "*" and "**" on either
+ * side, and "**" then "*" is ".*" (any string splits at its last '/').
+ * TOK_BYTE (0) when they stay two. */
+static enum tok_kind merged(enum tok_kind a, enum tok_kind b)
+{
+	if (a < TOK_STAR || b < TOK_STAR)
+		return TOK_BYTE;
+	if (a == b)
+		return a;
+	if (a == TOK_ANY || b == TOK_ANY || (a == TOK_DIRS && b == TOK_STAR))
+		return TOK_ANY;
+	return TOK_BYTE; /* "*" then "**": no slash, or ends with one */
+}
+
+/* Append a token, merged into the ones before it when that means the
+ * same: a run of wildcards is at most two tokens, so however many "**"
+ * a line has, the matcher keeps few states alive at once. */
+static void push_tok(struct pattern *pt, enum tok_kind kind, unsigned char b,
+                     uint32_t set)
+{
+	enum tok_kind m;
+
+	while (pt->ntoks &&
+	       (m = merged((enum tok_kind)pt->toks[pt->ntoks - 1].kind,
+	                   kind)) != TOK_BYTE) {
+		kind = m;
+		pt->ntoks--;
+	}
+	pt->toks[pt->ntoks].kind = (unsigned char)kind;
+	pt->toks[pt->ntoks].byte = b;
+	pt->toks[pt->ntoks].set = set;
+	pt->ntoks++;
+}
+
+/* A cleaned pattern into tokens: '*' and '?' never cross '/', "**"
+ * matches any number of directories, '\\' quotes the next byte. */
+static int compile(struct pattern *pt, const char *p, te_error *err)
+{
+	size_t i = 0, n = strlen(p), nclass = 1, k;
+
+	for (k = 0; k < n; k++)
+		nclass += p[k] == '[';
+	pt->toks = calloc(n + 1, sizeof(*pt->toks));
+	pt->sets = calloc(nclass, sizeof(*pt->sets));
+	if (!pt->toks || !pt->sets)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	while (i < n) {
 		char ch = p[i++];
 
-		if (ch == '*') {
-			if (i < n && p[i] == '*') {
+		if (ch == '*' && i < n && p[i] == '*') {
+			i++;
+			if (i < n && p[i] == '/')
 				i++;
-				if (i < n && p[i] == '/')
-					i++;
-				if (i >= n)
-					rc = te_buf_puts(&b, ".*", err);
-				else
-					rc = te_buf_puts(&b, "(.*/)?", err);
-			} else {
-				rc = te_buf_puts(&b, "[^/]*", err);
-			}
+			push_tok(pt, i >= n ? TOK_ANY : TOK_DIRS, 0, 0);
+		} else if (ch == '*') {
+			push_tok(pt, TOK_STAR, 0, 0);
 		} else if (ch == '?') {
-			rc = te_buf_puts(&b, "[^/]", err);
-		} else if (strchr(".+()|{}$^", ch)) {
-			char e[2] = {'\\', ch};
-			rc = te_buf_put(&b, e, 2, err);
-		} else if (ch == '\\') {
-			if (i < n) {
-				char e[2] = {'\\', p[i++]};
-				/* inside ERE, "\x" for an ordinary x is
-				 * undefined: only quote what needs it */
-				if (strchr(".[]*+?()|{}$^\\", e[1]))
-					rc = te_buf_put(&b, e, 2, err);
-				else
-					rc = te_buf_put(&b, e + 1, 1, err);
-			} else {
-				rc = te_buf_puts(&b, "\\\\", err);
-			}
+			push_tok(pt, TOK_ONE, 0, 0);
+		} else if (ch == '[') {
+			if (!parse_class(pt->sets[pt->nsets], p, n, &i))
+				return te_error_set(
+				    err, TE_EINVALID,
+				    ".dockerignore: syntax error "
+				    "in pattern \"%.200s\"",
+				    p);
+			push_tok(pt, TOK_CLASS, 0, (uint32_t)pt->nsets++);
+		} else if (ch == '\\' && i < n) {
+			push_tok(pt, TOK_BYTE, (unsigned char)p[i++], 0);
 		} else {
-			rc = te_buf_put(&b, &ch, 1, err);
+			push_tok(pt, TOK_BYTE, (unsigned char)ch, 0);
 		}
 	}
-	if (rc == 0)
-		rc = te_buf_puts(&b, "$", err);
-	if (rc == 0 && regcomp(re, b.ptr, REG_EXTENDED | REG_NOSUB) != 0)
-		rc = te_error_set(err, TE_EINVALID,
-		                  ".dockerignore: syntax error in pattern "
-		                  "\"%.200s\"",
-		                  p);
-	te_buf_dispose(&b);
-	return rc;
+	return 0;
 }
 
 void te_ignore_free(te_ignore *ig)
@@ -144,8 +230,10 @@ void te_ignore_free(te_ignore *ig)
 
 	if (!ig)
 		return;
-	for (i = 0; i < ig->count; i++)
-		regfree(&ig->items[i].re);
+	for (i = 0; i < ig->count; i++) {
+		free(ig->items[i].toks);
+		free(ig->items[i].sets);
+	}
 	free(ig->items);
 	free(ig);
 }
@@ -174,10 +262,15 @@ static int add_pattern(te_ignore *ig, size_t *cap, const char *line, size_t len,
 			                    ".dockerignore: illegal exclusion "
 			                    "pattern: \"!\"");
 	}
-	if (ig->count >= IG_MAX_PATTERNS)
+	if (len > TE_IGNORE_MAX_LINE)
+		return te_error_set(err, TE_EINVALID,
+		                    ".dockerignore: a pattern is longer than "
+		                    "%d bytes",
+		                    TE_IGNORE_MAX_LINE);
+	if (ig->count >= TE_IGNORE_MAX_PATTERNS)
 		return te_error_set(err, TE_EINVALID,
 		                    ".dockerignore: more than %d patterns",
-		                    IG_MAX_PATTERNS);
+		                    TE_IGNORE_MAX_PATTERNS);
 	clean = clean_path(line, len, err);
 	if (!clean)
 		return TE_ENOMEM;
@@ -194,11 +287,15 @@ static int add_pattern(te_ignore *ig, size_t *cap, const char *line, size_t len,
 		ig->items = items;
 		*cap = ncap;
 	}
-	rc = compile(&ig->items[ig->count].re, p, err);
+	memset(&ig->items[ig->count], 0, sizeof(ig->items[ig->count]));
+	ig->items[ig->count].exclusion = invert;
+	/* counted first, so te_ignore_free frees a half-built pattern */
+	ig->count++;
+	rc = compile(&ig->items[ig->count - 1], p, err);
 	if (rc < 0)
 		goto done;
-	ig->items[ig->count].exclusion = invert;
-	ig->count++;
+	if (ig->items[ig->count - 1].ntoks > ig->max_toks)
+		ig->max_toks = ig->items[ig->count - 1].ntoks;
 done:
 	free(clean);
 	return rc;
@@ -212,7 +309,7 @@ int te_ignore_parse(te_ignore **out, const char *data, size_t len,
 	int rc = 0;
 
 	*out = NULL;
-	if (len > IG_MAX_SIZE)
+	if (len > TE_IGNORE_MAX_SIZE)
 		return te_error_set(err, TE_EINVALID,
 		                    ".dockerignore larger than the 1 MiB "
 		                    "limit");
@@ -253,64 +350,195 @@ done:
 	return rc;
 }
 
-static bool pattern_match(const struct pattern *p, const char *path,
-                          char *parent, size_t plen)
+/*
+ * The matcher's states, a Thompson NFA: state 2i is "before token i"
+ * (2 * ntoks: the pattern is done), 2i+1 "inside the directories of
+ * the "**" token i".  Each step keeps the list of live states, so its
+ * cost is what is alive (one or two for ordinary patterns), never the
+ * pattern's length; the flags dedupe.
+ */
+struct nfa {
+	unsigned char *flag, *next_flag;
+	size_t *live, *next_live;
+	size_t nlive, next_nlive;
+};
+
+/* Make state s live in the next list, with what it reaches without a
+ * byte: a wildcard may match nothing, "**" may start its directories
+ * (merged runs make this chain at most a few states long). */
+static void add_state(const struct pattern *pt, unsigned char *flag,
+                      size_t *live, size_t *nlive, size_t s)
 {
-	size_t i;
+	const struct tok *k;
 
-	if (regexec(&p->re, path, 0, NULL, 0) == 0)
-		return true;
-	if (!plen)
-		return false;
-	/* every parent prefix: "a", "a/b", ... */
-	for (i = 0; i <= plen; i++) {
-		if (i == plen || parent[i] == '/') {
-			char save = parent[i];
-			bool m;
+	if (flag[s])
+		return;
+	flag[s] = 1;
+	live[(*nlive)++] = s;
+	if (s % 2 || s / 2 == pt->ntoks)
+		return;
+	k = &pt->toks[s / 2];
+	if (k->kind == TOK_DIRS)
+		add_state(pt, flag, live, nlive, s + 1);
+	if (k->kind >= TOK_STAR)
+		add_state(pt, flag, live, nlive, s + 2);
+}
 
-			parent[i] = '\0';
-			m = regexec(&p->re, parent, 0, NULL, 0) == 0;
-			parent[i] = save;
-			if (m)
-				return true;
-		}
+static bool tok_takes(const struct pattern *pt, const struct tok *k,
+                      unsigned char c)
+{
+	switch ((enum tok_kind)k->kind) {
+	case TOK_BYTE:
+		return c == k->byte;
+	case TOK_ONE:
+		return c != '/';
+	case TOK_CLASS:
+		return (pt->sets[k->set][c >> 3] >> (c & 7)) & 1;
+	case TOK_STAR: /* these consume by staying, next_state() */
+	case TOK_DIRS:
+	case TOK_ANY:
+		break;
 	}
 	return false;
 }
 
-bool te_ignore_match(const te_ignore *ig, const char *path)
+/* Where state s goes on byte c: the state it moves to, or SIZE_MAX. */
+static size_t next_state(const struct pattern *pt, size_t s, unsigned char c,
+                         size_t *also)
 {
-	char *file = NULL, *parent = NULL, *slash;
-	size_t plen = 0, i;
-	bool matched = false;
-	te_error err = TE_ERROR_INIT;
+	const struct tok *k;
 
-	if (!ig || !path || !ig->count)
-		return false;
-	if (strlen(path) > IG_MAX_PATH)
-		return false;
-	file = clean_path(path, strlen(path), &err);
+	*also = SIZE_MAX;
+	if (s / 2 == pt->ntoks)
+		return SIZE_MAX; /* done: takes no more bytes */
+	k = &pt->toks[s / 2];
+	if (s % 2) { /* inside "**": any byte stays, '/' may also end it */
+		if (c == '/')
+			*also = s + 1;
+		return s;
+	}
+	if (tok_takes(pt, k, c))
+		return s + 2;
+	if ((k->kind == TOK_STAR && c != '/') || k->kind == TOK_ANY)
+		return s;
+	return SIZE_MAX;
+}
+
+/* Consume byte c; *steps counts the live states looked at. */
+static void step(const struct pattern *pt, struct nfa *m, unsigned char c,
+                 size_t *steps)
+{
+	size_t i, to, also;
+	unsigned char *f;
+	size_t *l;
+
+	*steps += m->nlive;
+	m->next_nlive = 0;
+	for (i = 0; i < m->nlive; i++) {
+		to = next_state(pt, m->live[i], c, &also);
+		if (to != SIZE_MAX)
+			add_state(pt, m->next_flag, m->next_live,
+			          &m->next_nlive, to);
+		if (also != SIZE_MAX)
+			add_state(pt, m->next_flag, m->next_live,
+			          &m->next_nlive, also);
+	}
+	for (i = 0; i < m->nlive; i++)
+		m->flag[m->live[i]] = 0;
+	f = m->flag, m->flag = m->next_flag, m->next_flag = f;
+	l = m->live, m->live = m->next_live, m->next_live = l;
+	m->nlive = m->next_nlive;
+}
+
+/*
+ * Does the pattern match path or one of its parent directories
+ * (MatchesOrParentMatches)?  One pass over the path: the pattern matches
+ * the prefix path[0..j) when it is done after j bytes, and that prefix is
+ * the path or a directory of it when path[j] is '/' or the end (j > 0:
+ * the empty prefix of a rooted path is not a directory).
+ * 1 match, 0 not, -1 when *steps passed TE_IGNORE_MAX_STEPS.
+ */
+static int pattern_match(const struct pattern *pt, const char *path,
+                         struct nfa *m, size_t *steps)
+{
+	size_t j, i;
+	int rc = 0;
+
+	m->nlive = 0;
+	add_state(pt, m->flag, m->live, &m->nlive, 0);
+	for (j = 0; m->nlive; j++) {
+		if (j > 0 && m->flag[2 * pt->ntoks] &&
+		    (!path[j] || path[j] == '/')) {
+			rc = 1;
+			break;
+		}
+		if (!path[j])
+			break;
+		if (*steps > TE_IGNORE_MAX_STEPS) {
+			rc = -1;
+			break;
+		}
+		step(pt, m, (unsigned char)path[j], steps);
+	}
+	for (i = 0; i < m->nlive; i++)
+		m->flag[m->live[i]] = 0;
+	return rc;
+}
+
+int te_ignore_check(bool *excluded, const te_ignore *ig, const char *path,
+                    te_error *err)
+{
+	struct nfa m = {NULL, NULL, NULL, NULL, 0, 0};
+	char *file = NULL;
+	size_t i, n, steps = 0;
+	int rc = 0, hit;
+
+	*excluded = false;
+	if (!ig || !path || !ig->count || strlen(path) > TE_IGNORE_MAX_PATH)
+		return 0;
+	file = clean_path(path, strlen(path), err);
 	if (!file)
-		return false;
-	parent = strdup(file);
-	if (!parent)
+		return TE_ENOMEM;
+	n = 2 * ig->max_toks + 2;
+	m.flag = calloc(n, 1);
+	m.next_flag = calloc(n, 1);
+	m.live = calloc(n, sizeof(*m.live));
+	m.next_live = calloc(n, sizeof(*m.live));
+	if (!m.flag || !m.next_flag || !m.live || !m.next_live) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
 		goto done;
-	slash = strrchr(parent, '/');
-	if (slash) {
-		*slash = '\0';
-		plen = (size_t)(slash - parent);
 	}
 	for (i = 0; i < ig->count; i++) {
 		const struct pattern *p = &ig->items[i];
 
 		/* only a rule that can flip the result is worth testing */
-		if (p->exclusion != matched)
+		if (p->exclusion != *excluded)
 			continue;
-		if (pattern_match(p, file, parent, plen))
-			matched = !p->exclusion;
+		hit = pattern_match(p, file, &m, &steps);
+		if (hit < 0) {
+			*excluded = false;
+			rc = te_error_set(err, TE_EINVALID,
+			                  ".dockerignore: matching a path "
+			                  "takes more than %d steps",
+			                  TE_IGNORE_MAX_STEPS);
+			goto done;
+		}
+		if (hit)
+			*excluded = !p->exclusion;
 	}
 done:
-	free(parent);
+	free(m.flag);
+	free(m.next_flag);
+	free(m.live);
+	free(m.next_live);
 	free(file);
-	return matched;
+	return rc;
+}
+
+bool te_ignore_match(const te_ignore *ig, const char *path)
+{
+	te_error err = TE_ERROR_INIT;
+	bool excluded = false;
+
+	return te_ignore_check(&excluded, ig, path, &err) == 0 && excluded;
 }

@@ -23,6 +23,8 @@
 #include "tagexport/known_hosts.h"
 #include "tagexport/mirror.h"
 
+#include "mirror_int.h"
+
 #define TOKEN_MAX 4096
 #define CRED_CALLS_MAX 4
 
@@ -59,22 +61,29 @@ static size_t userinfo_len(const char **start, const char *url)
 	return at ? (size_t)(at - *start) : 0;
 }
 
-/* Replace every occurrence of the URL's userinfo in msg with "***"
- * (never longer than what it replaces, so msg cannot overflow). */
-static void redact(char *msg, const char *url)
+/* One left-to-right pass (mirror_int.h): a replacement is never searched
+ * again, so a userinfo that is itself "***" cannot loop; n >= 3, so the
+ * result fits in place. */
+void te_mirror__redact(char *msg, const char *url)
 {
 	const char *ui = NULL;
 	size_t n = url ? userinfo_len(&ui, url) : 0;
+	size_t len, in = 0, out = 0;
 	char *hit;
 
 	if (n < 3)
 		return;
-	hit = memmem(msg, strlen(msg), ui, n);
-	while (hit) {
-		memmove(hit + 3, hit + n, strlen(hit + n) + 1);
-		memcpy(hit, "***", 3);
-		hit = memmem(msg, strlen(msg), ui, n);
+	len = strlen(msg);
+	while ((hit = memmem(msg + in, len - in, ui, n)) != NULL) {
+		size_t keep = (size_t)(hit - (msg + in));
+
+		memmove(msg + out, msg + in, keep);
+		out += keep;
+		memcpy(msg + out, "***", 3);
+		out += 3;
+		in += keep + n;
 	}
+	memmove(msg + out, msg + in, len - in + 1);
 }
 
 /* Copy libgit2's message at once: the next libgit2 call may overwrite it. */
@@ -92,7 +101,7 @@ static int git_fail(te_error *err, int gerr, te_code code, const char *url,
 		code = TE_EAUTH;
 	snprintf(msg, sizeof(msg), "%s",
 	         e && e->message && *e->message ? e->message : "libgit2 error");
-	redact(msg, url);
+	te_mirror__redact(msg, url);
 	git_error_clear();
 	return te_error_set(err, code, "mirror: %s: %s", what, msg);
 }
@@ -133,11 +142,46 @@ static bool utf8_valid(const unsigned char *s)
 	return true;
 }
 
+/* A byte git check-ref-format never allows in a ref name
+ * (git-check-ref-format(1) rules 4 and 5: controls, space, ~ ^ : ? * [ \). */
+static bool ref_byte_bad(unsigned char c)
+{
+	return c <= ' ' || c == 0x7f || strchr("~^:?*[\\", c) != NULL;
+}
+
+/*
+ * git-check-ref-format(1) for "refs/tags/<tag>", without libgit2 (whose
+ * git_reference_name_is_valid needs the library initialised, which cost
+ * milliseconds per name): every '/'-separated component is non-empty,
+ * does not start with '.' and does not end with ".lock"; no "..", no "@{",
+ * no bad byte; the name does not end with '.'.  test_mirror checks it
+ * against git_reference_name_is_valid.
+ */
+static bool ref_format_ok(const char *tag, size_t len)
+{
+	size_t i, start = 0;
+
+	if (tag[len - 1] == '.')
+		return false;
+	for (i = 0; i <= len; i++) {
+		if (i < len && tag[i] != '/') {
+			if (ref_byte_bad((unsigned char)tag[i]) ||
+			    (tag[i] == '{' && i > start && tag[i - 1] == '@') ||
+			    (tag[i] == '.' && i > start && tag[i - 1] == '.'))
+				return false;
+			continue;
+		}
+		if (i == start || tag[start] == '.' ||
+		    (i - start >= 5 && !memcmp(tag + i - 5, ".lock", 5)))
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
 bool te_mirror_tag_valid(const char *tag)
 {
-	char refname[16 + TE_MIRROR_TAG_MAX];
 	size_t len, i;
-	int valid = 0;
 
 	if (!tag)
 		return false;
@@ -151,16 +195,8 @@ bool te_mirror_tag_valid(const char *tag)
 		if (c < 0x20 || c == 0x7f)
 			return false;
 	}
-	if (!utf8_valid((const unsigned char *)tag))
-		return false;
-	snprintf(refname, sizeof(refname), "refs/tags/%s", tag);
-	if (git_libgit2_init() < 0)
-		return false;
-	if (git_reference_name_is_valid(&valid, refname) < 0)
-		valid = 0;
-	git_error_clear();
-	git_libgit2_shutdown();
-	return valid != 0;
+	return utf8_valid((const unsigned char *)tag) &&
+	       ref_format_ok(tag, len);
 }
 
 /* Read the token file into buf (NUL-terminated, trailing space trimmed). */

@@ -295,12 +295,13 @@ static int sync_dir(te_queue *q, uint64_t gen, te_error *err)
 }
 
 /*
- * Make next the new content of j (invariant 1).  Called with q->mu held
- * and j->busy set by the caller; clears busy.  next is consumed (moved
- * into j on success, disposed on failure).
+ * Make next the new content of j (invariant 1) on disk, the directory
+ * fsync aside: durable once sync_dir(j->gen) returned.  Called with q->mu
+ * held and j->busy set by the caller; clears busy.  next is consumed
+ * (moved into j on success, disposed on failure).
  */
-static int commit_update(te_queue *q, struct qjob *j, te_job *next,
-                         te_error *err)
+static int commit_write(te_queue *q, struct qjob *j, te_job *next,
+                        te_error *err)
 {
 	char *json = NULL;
 	size_t len = 0;
@@ -324,6 +325,16 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 	}
 	j->busy = false;
 	pthread_cond_broadcast(&q->cv);
+	free(json);
+	return rc;
+}
+
+/* commit_write, then wait until the rename is durable (invariant 3). */
+static int commit_update(te_queue *q, struct qjob *j, te_job *next,
+                         te_error *err)
+{
+	int rc = commit_write(q, j, next, err);
+
 	if (rc == 0)
 		rc = sync_dir(q, j->gen, err);
 	if (rc == 0 && j->seg) {
@@ -331,7 +342,6 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 		te_journal_release(q->journal, j->seg);
 		j->seg = NULL;
 	}
-	free(json);
 	return rc;
 }
 
@@ -755,9 +765,52 @@ static int job_line(char **out, size_t *len, const te_job *job, te_error *err)
 	return 0;
 }
 
-int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX], bool *existed,
-                           te_queue_ticket *ticket, te_queue *q,
-                           const te_job_request *req, int64_t now,
+static int begin_update(struct qjob **out, te_job *next, te_queue *q,
+                        const char *id, te_error *err);
+static void abort_update(te_queue *q, struct qjob *j, te_job *next);
+
+/* A finished job back to queued, runnable at once. */
+static void set_requeued(te_job *next, int64_t now)
+{
+	next->state = TE_JOB_QUEUED;
+	next->not_before = 0;
+	next->updated_at = now;
+}
+
+/*
+ * With q->mu held: job id, which a submit found, runs again if it failed
+ * (queue.h invariant 4).  Its job file is written here; the directory
+ * sync is left to te_queue_wait through ticket.  A job that changed
+ * state meanwhile (a retry won the race) stays as it is.
+ */
+static int requeue_failed(te_submit_outcome *outcome, te_queue_ticket *ticket,
+                          te_queue *q, const char *id, int64_t now,
+                          te_error *err)
+{
+	struct qjob *j = NULL;
+	te_job next;
+	int rc;
+
+	rc = begin_update(&j, &next, q, id, err);
+	if (rc < 0)
+		return rc;
+	if (next.state != TE_JOB_FAILED) {
+		abort_update(q, j, &next);
+		ticket->dir_gen = j->gen;
+		return 0;
+	}
+	set_requeued(&next, now);
+	rc = commit_write(q, j, &next, err);
+	if (rc == 0) {
+		*outcome = TE_SUBMIT_REQUEUED;
+		ticket->dir_gen = j->gen;
+	}
+	return rc;
+}
+
+int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX],
+                           te_submit_outcome *outcome, te_queue_ticket *ticket,
+                           te_queue *q, const te_job_request *req, int64_t now,
                            te_error *err)
 {
 	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
@@ -769,7 +822,7 @@ int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX], bool *existed,
 	int rc;
 
 	id_out[0] = '\0';
-	*existed = false;
+	*outcome = TE_SUBMIT_NEW;
 	memset(ticket, 0, sizeof(*ticket));
 	rc = validate_request(req, err);
 	if (rc < 0)
@@ -790,10 +843,13 @@ int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX], bool *existed,
 	found = find_existing(q, req, commit, &key, err);
 	if (found) {
 		memcpy(id_out, found->job.id, TE_JOB_ID_MAX);
-		*existed = true;
+		*outcome = TE_SUBMIT_EXISTING;
 		/* Its journal line or its last update may not be synced. */
 		ticket->journal_gen = found->jgen;
 		ticket->dir_gen = found->gen;
+		if (found->job.state == TE_JOB_FAILED)
+			rc = requeue_failed(outcome, ticket, q, id_out, now,
+			                    err);
 		goto unlock;
 	}
 	rc = new_id(j->job.id, q, now, err);
@@ -846,13 +902,14 @@ void te_queue_ticket_merge(te_queue_ticket *into, const te_queue_ticket *t)
 		into->dir_gen = t->dir_gen;
 }
 
-int te_queue_submit(char id_out[TE_JOB_ID_MAX], bool *existed, te_queue *q,
-                    const te_job_request *req, int64_t now, te_error *err)
+int te_queue_submit(char id_out[TE_JOB_ID_MAX], te_submit_outcome *outcome,
+                    te_queue *q, const te_job_request *req, int64_t now,
+                    te_error *err)
 {
 	te_queue_ticket ticket;
 	int rc;
 
-	rc = te_queue_submit_nowait(id_out, existed, &ticket, q, req, now, err);
+	rc = te_queue_submit_nowait(id_out, outcome, &ticket, q, req, now, err);
 	if (rc == 0)
 		rc = te_queue_wait(q, &ticket, err);
 	return rc;
@@ -1071,9 +1128,7 @@ int te_queue_retry(te_queue *q, const char *id, int64_t now, te_error *err)
 		                  te_job_state_str(next.state));
 		goto done;
 	}
-	next.state = TE_JOB_QUEUED;
-	next.not_before = 0;
-	next.updated_at = now;
+	set_requeued(&next, now);
 	rc = commit_update(q, j, &next, err);
 done:
 	pthread_mutex_unlock(&q->mu);

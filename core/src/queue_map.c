@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "queue_map_int.h"
+#include "strmap_int.h"
 #include "tagexport/buf.h"
 
 #define FIRST_CAP 64
@@ -28,13 +29,7 @@ static char tombstone;
 
 static size_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)(h ^ (h >> 29));
+	return te_str_hash(s, strlen(s));
 }
 
 static struct te_qmap_ent *find(struct te_qmap_ent *ents, size_t cap,

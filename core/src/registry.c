@@ -701,6 +701,68 @@ void te_reg__upload_cancel(te_registry *reg, const char *location,
 	te_buf_dispose(&r.errbody);
 }
 
+/* A status a retry could change: the registry is asked again later
+ * rather than its session given up (te_reg__retry_decide's list). */
+static bool status_transient(long status)
+{
+	return status == 408 || status == 429 ||
+	       (status >= 500 && status != 501 && status != 505);
+}
+
+int te_reg__upload_status(int64_t *offset, char **location, te_registry *reg,
+                          const char *repo, const char *scope, te_error *err)
+{
+	struct te_reg_req r;
+	char w[400], *next = NULL;
+	int rc;
+
+	*offset = -1;
+	snprintf(w, sizeof(w), "GET upload status %s/%s", reg->host, repo);
+	memset(&r, 0, sizeof(r));
+	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
+	r.method = "GET";
+	r.url = *location;
+	r.scope = scope;
+	rc = te_reg__request(&r, reg, err);
+	if (rc < 0) {
+		te_error_wrap(err, "%s", w);
+		goto done;
+	}
+	if (status_transient(r.resp.status)) {
+		rc = te_reg__http_error(err, r.resp.status, r.errbody.ptr,
+		                        r.errbody.len, w);
+		if (r.attempts > 1)
+			te_error_wrap(err, "gave up after %d tries",
+			              r.attempts);
+		goto done;
+	}
+	if ((r.resp.status != 204 && r.resp.status != 200) ||
+	    te_reg__upload_range_parse(offset, r.resp.range) < 0) {
+		char code[64];
+
+		te_reg__error_code(code, r.errbody.ptr, r.errbody.len);
+		te_log_emit(&reg->log, TE_LOG_DEBUG,
+		            "%s: session unusable (%ld %s, Range '%.40s')", w,
+		            r.resp.status, code, r.resp.range);
+		*offset = -1;
+		goto done;
+	}
+	if (r.resp.location[0]) {
+		rc = te_reg__resolve_location(&next, *location, r.resp.location,
+		                              err);
+		if (rc < 0) {
+			*offset = -1;
+			te_error_wrap(err, "%s", w);
+			goto done;
+		}
+		free(*location);
+		*location = next;
+	}
+done:
+	te_buf_dispose(&r.errbody);
+	return rc;
+}
+
 /* The final PUT ?digest= of a session, with an optional body. */
 static int upload_finish(te_registry *reg, const char *location,
                          const char *repo, const char *scope,
@@ -745,16 +807,15 @@ done:
 	return rc;
 }
 
-int te_reg__upload_chunked(char **location, te_registry *reg, const char *repo,
-                           const char *scope, const char *digest,
-                           const void *data, size_t len, int64_t chunk,
-                           te_error *err)
+int te_reg__upload_chunked(char **location, long *status, te_registry *reg,
+                           const char *repo, const char *scope,
+                           const char *digest, const void *data, size_t len,
+                           size_t off, int64_t chunk, te_error *err)
 {
 	struct te_reg_req r;
-	size_t off = 0;
-	long status;
 	int rc = 0;
 
+	*status = 0;
 	memset(&r, 0, sizeof(r));
 	te_buf_init(&r.errbody, TE_REG_ERRBODY_MAX);
 	if (chunk <= 0)
@@ -779,6 +840,7 @@ int te_reg__upload_chunked(char **location, te_registry *reg, const char *repo,
 		if (rc < 0)
 			goto done;
 		if (r.resp.status != 202) {
+			*status = r.resp.status;
 			rc = te_reg__fail_status(&r, reg, "PATCH blob", repo,
 			                         digest, err);
 			goto done;
@@ -794,8 +856,8 @@ int te_reg__upload_chunked(char **location, te_registry *reg, const char *repo,
 		}
 		off += n;
 	}
-	rc = upload_finish(reg, *location, repo, scope, digest, NULL, 0,
-	                   &status, err);
+	rc = upload_finish(reg, *location, repo, scope, digest, NULL, 0, status,
+	                   err);
 done:
 	te_buf_dispose(&r.errbody);
 	return rc;
@@ -808,13 +870,70 @@ static bool wants_chunks(long status)
 	       status == 413 || status == 416 || status == 501;
 }
 
+/*
+ * Where the next try of an in-memory upload starts: *off = the byte the
+ * open session *loc continues from (its status), or -1 after a fresh
+ * POST (*loc replaced; a session the registry no longer knows is
+ * cancelled first).  *created when the blob is there: the POST stored
+ * it, or the request that ended the session had committed it.
+ */
+static int put_session(int64_t *off, char **loc, bool *created,
+                       int64_t *chunk_min, te_registry *reg, const char *repo,
+                       const char *scope, const char *digest, size_t len,
+                       te_error *err)
+{
+	int rc;
+
+	*off = -1;
+	if (*loc) {
+		rc = te_reg__upload_status(off, loc, reg, repo, scope, err);
+		if (rc < 0)
+			return rc;
+		if (*off > (int64_t)len)
+			*off = -1;
+		if (*off >= 0) {
+			te_log_emit(&reg->log, TE_LOG_DEBUG,
+			            "%s: resuming upload of %s at byte %lld of "
+			            "%zu",
+			            reg->host, digest, (long long)*off, len);
+			return 0;
+		}
+		te_reg__upload_cancel(reg, *loc, repo);
+		free(*loc);
+		*loc = NULL;
+		/* a request that failed after the commit (the answer was
+		 * lost) ended its session too */
+		rc = te_registry_blob_exists(created, reg, repo, digest, err);
+		if (rc < 0 || *created)
+			return rc;
+	}
+	return te_reg__upload_start(loc, created, chunk_min, reg, repo, NULL,
+	                            scope, err);
+}
+
+/* A failed request of a session that says "ask again / start over"
+ * rather than "give up": 404 BLOB_UPLOAD_UNKNOWN (the session is gone:
+ * the status GET confirms it) and 416 (the registry holds another
+ * offset than the request claimed). */
+static bool session_recoverable(long status, const char *code)
+{
+	return status == 416 ||
+	       (status == 404 && strcmp(code, "BLOB_UPLOAD_UNKNOWN") == 0);
+}
+
+/*
+ * A failed PATCH or PUT keeps its session: the next try asks the
+ * registry how many bytes it holds and PATCHes the rest (the data is in
+ * memory and was verified up front, so no hash state is needed), except
+ * after a 416, which means the offset cannot be trusted: a new session.
+ */
 int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
                          const void *data, size_t len, te_error *err)
 {
 	char scope[600], dg[TE_DIGEST_STR_MAX], code[64];
 	char *loc = NULL;
 	bool exists = false, created = false;
-	int64_t start = te_reg__now_ms(), chunk_min = 0;
+	int64_t start = te_reg__now_ms(), chunk_min = 0, off = -1;
 	int attempt = 0, rc;
 
 	rc = te_registry_blob_exists(&exists, reg, repo, digest, err);
@@ -830,20 +949,20 @@ int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
 	rc = scope_for(scope, sizeof(scope), repo, "pull,push", err);
 	if (rc < 0)
 		goto done;
-	/* a session is single-use: a failed upload restarts with a new one */
 	for (;;) {
 		struct te_reg_retry_in in;
 		te_error e = TE_ERROR_INIT;
 		long status = 0, delay;
 
 		attempt++;
-		rc = te_reg__upload_start(&loc, &created, &chunk_min, reg, repo,
-		                          NULL, scope, err);
+		rc = put_session(&off, &loc, &created, &chunk_min, reg, repo,
+		                 scope, digest, len, err);
 		if (rc < 0 || created)
 			goto done;
-		if (reg->chunked || chunk_min > 0)
+		if (off >= 0 || reg->chunked || chunk_min > 0)
 			rc = te_reg__upload_chunked(
-			    &loc, reg, repo, scope, digest, data, len,
+			    &loc, &status, reg, repo, scope, digest, data, len,
+			    off > 0 ? (size_t)off : 0,
 			    chunk_min > 0 ? chunk_min : TE_REG_CHUNK_DEFAULT,
 			    &e);
 		else
@@ -851,10 +970,18 @@ int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
 			                   len, &status, &e);
 		if (rc == 0)
 			break;
-		te_reg__upload_cancel(reg, loc, repo);
-		free(loc);
-		loc = NULL;
-		if (!reg->chunked && !chunk_min && wants_chunks(status)) {
+		code[0] = '\0';
+		if (strstr(e.msg, "BLOB_UPLOAD_INVALID"))
+			snprintf(code, sizeof(code), "BLOB_UPLOAD_INVALID");
+		else if (strstr(e.msg, "BLOB_UPLOAD_UNKNOWN"))
+			snprintf(code, sizeof(code), "BLOB_UPLOAD_UNKNOWN");
+		if (status == 416) {
+			te_reg__upload_cancel(reg, loc, repo);
+			free(loc);
+			loc = NULL;
+		}
+		if (off < 0 && !reg->chunked && !chunk_min &&
+		    wants_chunks(status)) {
 			te_log_emit(&reg->log, TE_LOG_DEBUG,
 			            "%s: monolithic upload refused (%ld), "
 			            "switching to chunked uploads",
@@ -863,11 +990,11 @@ int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
 			continue;
 		}
 		memset(&in, 0, sizeof(in));
-		code[0] = '\0';
-		if (strstr(e.msg, "BLOB_UPLOAD_INVALID"))
-			snprintf(code, sizeof(code), "BLOB_UPLOAD_INVALID");
 		in.attempt = attempt;
-		in.status = e.code == TE_ENET ? 503 : 400;
+		in.status =
+		    e.code == TE_ENET || session_recoverable(status, code)
+		        ? 503
+		        : 400;
 		in.error_code = code;
 		in.now = time(NULL);
 		in.elapsed_ms = (long)(te_reg__now_ms() - start);
@@ -875,10 +1002,13 @@ int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
 		delay = te_reg__retry_decide(&reg->retry, &in);
 		if (delay < 0) {
 			rc = te_error_set(err, e.code, "%s", e.msg);
+			if (attempt > 1)
+				te_error_wrap(err, "gave up after %d tries",
+				              attempt);
 			goto done;
 		}
 		te_log_emit(&reg->log, TE_LOG_DEBUG,
-		            "%s: restarting upload of %s in %ld ms: %s",
+		            "%s: upload of %s failed, retrying in %ld ms: %s",
 		            reg->host, digest, delay, e.msg);
 		te_reg__sleep_ms(delay);
 	}

@@ -11,23 +11,49 @@
  * (Content-Range, newest Location every time) and an empty PUT ?digest=.
  *
  * A failed try (connection reset, truncated body, 429/5xx, a retryable
- * error code) releases everything, cancels its session and restarts the
- * blob from the source after the te_reg__retry_decide delay; the other
- * slots keep streaming meanwhile.
+ * error code) releases its handles and, after the te_reg__retry_decide
+ * delay, resumes the same session: GET on its newest Location says how
+ * many bytes N the registry holds (OCI distribution spec, "Get upload
+ * status"), the source is asked for the rest (Range: bytes=K-, 206, or
+ * 200 of which K bytes are dropped), and PATCHes carry bytes N.. with
+ * Content-Range N-... followed by the final PUT ?digest=, also when the
+ * failed request was a monolithic PUT (a PUT cannot start at an offset).
+ * A new session is opened only when the registry says the old one is
+ * gone (the status GET answers 404 or another non-retryable status, no
+ * usable Range) or refused an offset (416).  The other slots keep
+ * streaming meanwhile.
+ * https://github.com/opencontainers/distribution-spec/blob/main/spec.md
+ *
+ * Hashing (the sha256 must cover [0, size) although a resumed try starts
+ * in the middle): md always holds the hash of the bytes already handed to
+ * the upload, [0, out); the ring holds [out, in), so the whole blob is
+ * verified by finishing a copy of md over the ring.  The registry may
+ * hold fewer bytes than out (a request died with bytes in flight) or, for
+ * a monolithic PUT, any prefix: md cannot be rewound, so copies of it are
+ * kept as checkpoints -- at every chunk the registry acknowledged (202)
+ * and every CKPT_STEP bytes sent (the last CKPTS of them).  A resume at N
+ * starts from the largest checkpoint K <= N (fresh at 0 when none): the
+ * source sends from K, bytes [K, N) are hashed but not sent, [N, size)
+ * are hashed as they go out.  So no byte the registry holds is sent
+ * twice, and at most CKPT_STEP bytes (a chunk boundary: none) are
+ * fetched from the source again for the hash.
  *
  * Invariants of one stream:
  *  1. Bytes go source -> ring -> destination; the ring has a fixed size,
- *     so memory is bounded by parallel * TE_REG_STREAM_BUF.
+ *     so memory is bounded by parallel * TE_REG_STREAM_BUF (plus
+ *     CKPTS + 1 hash states per slot).
  *  2. A full ring pauses the GET (CURL_WRITEFUNC_PAUSE), an empty one
  *     pauses the PUT (CURL_READFUNC_PAUSE); the loop un-pauses them with
  *     curl_easy_pause once the other side has moved.
- *  3. Every received byte is hashed; the last byte of the blob is held
+ *  3. Every blob byte is hashed; the last byte of the blob is held
  *     back from the PUT until the sha256 and size have been verified, so
  *     the registry can never commit unverified content.
  *     Chunked: nothing is committed before the final PUT, which starts
- *     only after the last PATCH, i.e. after verification.
+ *     only after the last PATCH, i.e. after verification (or, when the
+ *     registry already holds every byte, once the source confirmed them).
  *  4. A failure that is not retried stops everything; every upload
  *     session still open is cancelled with DELETE.
+ *  5. Tries per blob, resumes included, are bounded by the retry policy.
  */
 #include "registry_int.h"
 
@@ -37,6 +63,15 @@
 
 #include <openssl/evp.h>
 
+#define CKPTS 8
+#define CKPT_STEP (1024u * 1024)
+
+/* The sha256 state after the first off bytes of the blob. */
+struct ckpt {
+	uint64_t off;
+	EVP_MD_CTX *md; /* NULL: unused */
+};
+
 struct stream {
 	const te_blob_desc *blob; /* NULL: a free slot */
 	bool live;                /* a try is running */
@@ -44,8 +79,19 @@ struct stream {
 	int64_t first_ms; /* when the first try began */
 	int64_t retry_at; /* monotonic ms of the next try, when !live */
 	bool reauthed;    /* one 401 refresh per blob */
+	/* the blob: kept across tries */
+	char *session;     /* newest upload Location, cancelled on failure */
+	int64_t chunk_min; /* the session's OCI-Chunk-Min-Length */
+	uint64_t sent_max; /* most bytes ever handed to the session */
+	struct ckpt acked; /* what the last 202 acknowledged */
+	struct ckpt ck[CKPTS];
+	unsigned int ck_next;
 	/* one try */
-	char *session; /* newest upload Location, cancelled on failure */
+	uint64_t get_from;  /* first source byte asked for */
+	uint64_t send_from; /* the registry holds [0, send_from) */
+	uint64_t discard;  /* bytes of a 200 answer to drop (before get_from) */
+	bool range_seen;   /* the GET's status and Content-Range checked */
+	bool put_deferred; /* the final PUT waits for verification */
 	char *get_url;
 	char *put_url;
 	CURL *get, *put;
@@ -83,14 +129,73 @@ static void stream_fail(struct stream *s, te_code code, const char *msg)
 	te_error_set(&s->err, code, "%s", msg);
 }
 
-/* All bytes are in: check the sha256 (invariant 3). */
+/* A copy of from->md as checkpoint ck (best effort: a checkpoint that
+ * cannot be made is simply not there). */
+static void ckpt_save(struct ckpt *ck, uint64_t off, const EVP_MD_CTX *md)
+{
+	if (!ck->md)
+		ck->md = EVP_MD_CTX_new();
+	if (ck->md && EVP_MD_CTX_copy_ex(ck->md, md)) {
+		ck->off = off;
+		return;
+	}
+	EVP_MD_CTX_free(ck->md);
+	ck->md = NULL;
+}
+
+static void ckpt_free(struct ckpt *ck)
+{
+	EVP_MD_CTX_free(ck->md);
+	ck->md = NULL;
+	ck->off = 0;
+}
+
+/* Hash bytes at offset out that leave for the upload (or that the
+ * registry already holds), with a checkpoint at every CKPT_STEP. */
+static void hash_out(struct stream *s, const unsigned char *p, size_t len)
+{
+	while (len) {
+		uint64_t to_step = CKPT_STEP - s->out % CKPT_STEP;
+		size_t n = to_step < len ? (size_t)to_step : len;
+		unsigned int i;
+		bool have = false;
+
+		EVP_DigestUpdate(s->md, p, n);
+		s->out += n;
+		p += n;
+		len -= n;
+		if (s->out % CKPT_STEP)
+			continue;
+		for (i = 0; i < CKPTS; i++)
+			have = have || (s->ck[i].md && s->ck[i].off == s->out);
+		if (!have)
+			ckpt_save(&s->ck[s->ck_next++ % CKPTS], s->out, s->md);
+	}
+	if (s->out > s->sent_max)
+		s->sent_max = s->out;
+}
+
+/* All bytes are in: check the sha256 of [0, out) + the ring's [out, in)
+ * (invariant 3). */
 static bool verify(struct stream *s)
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 	char dg[TE_DIGEST_STR_MAX];
+	EVP_MD_CTX *all = EVP_MD_CTX_new();
+	size_t first = TE_REG_STREAM_BUF - s->head;
 
-	EVP_DigestFinal_ex(s->md, md, &mdlen);
+	if (!all || !EVP_MD_CTX_copy_ex(all, s->md)) {
+		EVP_MD_CTX_free(all);
+		stream_fail(s, TE_ENOMEM, "out of memory");
+		return false;
+	}
+	if (first > s->fill)
+		first = s->fill;
+	EVP_DigestUpdate(all, s->ring + s->head, first);
+	EVP_DigestUpdate(all, s->ring, s->fill - first);
+	EVP_DigestFinal_ex(all, md, &mdlen);
+	EVP_MD_CTX_free(all);
 	te_reg__digest_fmt(dg, md);
 	if (strcmp(dg, s->blob->digest) != 0) {
 		char msg[200];
@@ -103,43 +208,86 @@ static bool verify(struct stream *s)
 	return true;
 }
 
+/* The first body bytes of the GET: a 206 must start at get_from; a 200
+ * to a ranged GET sends the whole blob, of which get_from bytes go. */
+static bool range_check(struct stream *s)
+{
+	int64_t first = -1;
+
+	s->range_seen = true;
+	if (s->get_resp.status == 200) {
+		s->discard = s->get_from;
+		return true;
+	}
+	if (te_reg__content_range_first(&first, s->get_resp.content_range) <
+	        0 ||
+	    (uint64_t)first != s->get_from) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg),
+		         "source answered Range: bytes=%llu- with "
+		         "Content-Range '%.80s'",
+		         (unsigned long long)s->get_from,
+		         s->get_resp.content_range);
+		stream_fail(s, TE_EINVALID, msg);
+		return false;
+	}
+	return true;
+}
+
 static size_t get_write(char *data, size_t size, size_t n, void *payload)
 {
 	struct stream *s = payload;
-	size_t len = size * n, tail, first;
+	size_t len = size * n, drop, hold, keep, tail, first;
 	uint64_t want = (uint64_t)s->blob->size;
+	const unsigned char *p = (const unsigned char *)data;
 	te_error e = TE_ERROR_INIT;
 
 	if (s->failed)
 		return 0;
-	if (s->get_resp.status != 200) {
+	if (s->get_resp.status != 200 && s->get_resp.status != 206) {
 		(void)te_buf_put(&s->get_err, data, len, &e);
 		return len;
 	}
+	if (!s->range_seen && !range_check(s))
+		return 0;
 	if (len > TE_REG_STREAM_BUF) {
 		stream_fail(s, TE_ERROR, "source chunk larger than buffer");
 		return 0;
 	}
-	if (len > TE_REG_STREAM_BUF - s->fill) {
+	/* drop: before get_from (a 200); hold: the registry has them,
+	 * hashed only; keep: into the ring */
+	drop = s->discard < len ? (size_t)s->discard : len;
+	hold = 0;
+	if (s->in < s->send_from)
+		hold = s->send_from - s->in < len - drop
+		           ? (size_t)(s->send_from - s->in)
+		           : len - drop;
+	keep = len - drop - hold;
+	if (keep > TE_REG_STREAM_BUF - s->fill) {
 		s->get_paused = true;
 		return CURL_WRITEFUNC_PAUSE;
 	}
-	if (s->in + len > want) {
+	if (s->in + hold + keep > want) {
 		stream_fail(s, TE_EINVALID,
 		            "source sent more bytes than the "
 		            "blob size");
 		return 0;
 	}
-	EVP_DigestUpdate(s->md, data, len);
+	s->discard -= drop;
+	p += drop;
+	hash_out(s, p, hold); /* the ring is empty: out == in */
+	s->in += hold;
+	p += hold;
 	tail = (s->head + s->fill) % TE_REG_STREAM_BUF;
 	first = TE_REG_STREAM_BUF - tail;
-	if (first > len)
-		first = len;
-	memcpy(s->ring + tail, data, first);
-	memcpy(s->ring, data + first, len - first);
-	s->fill += len;
-	s->in += len;
-	if (s->in == want && !verify(s))
+	if (first > keep)
+		first = keep;
+	memcpy(s->ring + tail, p, first);
+	memcpy(s->ring, p + first, keep - first);
+	s->fill += keep;
+	s->in += keep;
+	if (s->in == want && !s->verified && !verify(s))
 		return 0;
 	return len;
 }
@@ -189,9 +337,9 @@ static size_t put_read(char *dst, size_t size, size_t n, void *payload)
 		first = want;
 	memcpy(dst, s->ring + s->head, first);
 	memcpy(dst + first, s->ring, want - first);
+	hash_out(s, (const unsigned char *)dst, want);
 	s->head = (s->head + want) % TE_REG_STREAM_BUF;
 	s->fill -= want;
-	s->out += want;
 	if (s->chunked)
 		s->chunk_left -= want;
 	return want;
@@ -206,8 +354,8 @@ static size_t put_write(char *data, size_t size, size_t n, void *payload)
 	return size * n;
 }
 
-/* End a try: handles, buffers and (unless committed) the session go;
- * the slot keeps its blob and retry state. */
+/* End a try: handles and buffers go; the slot keeps its blob, session,
+ * checkpoints and retry state. */
 static void stream_release(struct copy *c, struct stream *s)
 {
 	if (s->get) {
@@ -218,35 +366,55 @@ static void stream_release(struct copy *c, struct stream *s)
 		curl_multi_remove_handle(c->multi, s->put);
 		curl_easy_cleanup(s->put);
 	}
-	if (s->failed || !s->put_done)
-		te_reg__upload_cancel(c->dst, s->session, c->dst_repo);
 	curl_slist_free_all(s->get_hdrs);
 	curl_slist_free_all(s->put_hdrs);
 	te_buf_dispose(&s->get_err);
 	te_buf_dispose(&s->put_err);
 	EVP_MD_CTX_free(s->md);
 	free(s->ring);
-	free(s->session);
 	free(s->put_url);
 	free(s->get_url);
-	s->session = s->put_url = s->get_url = NULL;
+	s->put_url = s->get_url = NULL;
 	s->get = s->put = NULL;
 	s->get_hdrs = s->put_hdrs = NULL;
 	s->md = NULL;
 	s->ring = NULL;
 	s->head = s->fill = 0;
 	s->in = s->out = 0;
+	s->get_from = s->send_from = s->discard = 0;
+	s->range_seen = s->put_deferred = false;
 	s->chunked = s->finishing = false;
 	s->chunk = 0;
 	s->chunk_left = 0;
 	s->get_paused = s->put_paused = false;
 	s->get_done = s->put_done = s->verified = s->failed = false;
+	s->fail_get = false;
+	s->fail_status = 0;
+	s->fail_curl = 0;
 	s->live = false;
+}
+
+/* Forget the session (cancelled unless committed).  The checkpoints
+ * stay: they describe the blob, not the session. */
+static void session_drop(struct copy *c, struct stream *s)
+{
+	if (!s->put_done)
+		te_reg__upload_cancel(c->dst, s->session, c->dst_repo);
+	free(s->session);
+	s->session = NULL;
+	s->chunk_min = 0;
+	s->sent_max = 0;
 }
 
 static void stream_free(struct copy *c, struct stream *s)
 {
+	unsigned int i;
+
+	session_drop(c, s);
 	stream_release(c, s);
+	ckpt_free(&s->acked);
+	for (i = 0; i < CKPTS; i++)
+		ckpt_free(&s->ck[i]);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -266,7 +434,8 @@ static int put_next(struct copy *c, struct stream *s, te_error *err)
 {
 	struct curl_slist *l;
 	CURLcode cc = CURLE_OK;
-	uint64_t left = (uint64_t)s->blob->size - s->out;
+	uint64_t pos = s->out > s->send_from ? s->out : s->send_from;
+	uint64_t left = (uint64_t)s->blob->size - pos;
 	char range[96];
 	bool patch = s->chunked && left > 0;
 	int rc;
@@ -303,8 +472,8 @@ static int put_next(struct copy *c, struct stream *s, te_error *err)
 		                      "Content-Type: application/octet-stream");
 	if (l && patch) {
 		snprintf(range, sizeof(range), "Content-Range: %llu-%llu",
-		         (unsigned long long)s->out,
-		         (unsigned long long)(s->out + s->chunk_left - 1));
+		         (unsigned long long)pos,
+		         (unsigned long long)(pos + s->chunk_left - 1));
 		l = curl_slist_append(s->put_hdrs = l, range);
 	}
 	if (!l)
@@ -330,58 +499,103 @@ static int put_next(struct copy *c, struct stream *s, te_error *err)
 	return 0;
 }
 
-static int stream_start(struct copy *c, struct stream *s, te_error *err)
+/*
+ * The session this try writes to: the open one while the registry still
+ * knows it (s->send_from = the bytes it holds; the rest goes as PATCHes,
+ * whose Content-Range lets the registry refuse a wrong offset), else a
+ * new one.  A registry claiming more bytes than it was ever sent is not
+ * believed.  s->put_done when the blob turned out to be committed.
+ */
+static int session_open(struct copy *c, struct stream *s, te_error *err)
 {
-	te_buf url = TE_BUF_INIT(4096);
 	const te_blob_desc *b = s->blob;
-	CURLcode cc = CURLE_OK;
+	int64_t off = -1;
 	bool created = false;
-	int64_t chunk_min = 0;
 	int rc;
 
-	s->live = true;
-	s->attempt++;
-	te_buf_init(&s->get_err, TE_REG_ERRBODY_MAX);
-	te_buf_init(&s->put_err, TE_REG_ERRBODY_MAX);
-	s->md = EVP_MD_CTX_new();
-	s->ring = malloc(TE_REG_STREAM_BUF);
-	s->get = curl_easy_init();
-	s->put = curl_easy_init();
-	if (!s->md || !s->ring || !s->get || !s->put ||
-	    !EVP_DigestInit_ex(s->md, EVP_sha256(), NULL)) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
+	if (s->session) {
+		rc = te_reg__upload_status(&off, &s->session, c->dst,
+		                           c->dst_repo, c->dst_scope, err);
+		if (rc < 0)
+			return rc;
+		if (off > (int64_t)s->sent_max || off > b->size)
+			off = -1;
+		if (off >= 0) {
+			s->send_from = (uint64_t)off;
+			s->chunked = true;
+			return 0;
+		}
+		session_drop(c, s);
+		/* a request that failed after the commit (the answer was
+		 * lost) ended its session too: nothing is left to send */
+		rc = te_registry_blob_exists(&s->put_done, c->dst, c->dst_repo,
+		                             b->digest, err);
+		if (rc < 0 || s->put_done)
+			return rc;
+		te_log_emit(te_reg__log(c->dst), TE_LOG_DEBUG,
+		            "%s: upload session of %s is gone, opening a new "
+		            "one",
+		            te_registry_host(c->dst), b->digest);
 	}
-	rc = te_reg__upload_start(&s->session, &created, &chunk_min, c->dst,
+	rc = te_reg__upload_start(&s->session, &created, &s->chunk_min, c->dst,
 	                          c->dst_repo, NULL, c->dst_scope, err);
 	if (rc == 0 && created)
 		rc = te_error_set(err, TE_ERROR,
 		                  "POST blob upload: unexpected 201");
-	if (rc == 0)
-		rc = te_reg__ready(c->src, err);
-	if (rc == 0)
-		rc =
-		    te_buf_printf(&url, err, "%s/v2/%s/blobs/%s",
-		                  te_reg__base(c->src), c->src_repo, b->digest);
-	if (rc < 0)
-		goto done;
-	s->chunked = b->size > 0 && (c->dst->chunked || chunk_min > 0);
-	s->chunk = chunk_min > 0 ? chunk_min : TE_REG_CHUNK_DEFAULT;
-	if (s->chunk > TE_REG_CHUNK_MAX) {
-		rc = te_error_set(err, TE_EUNSUPPORTED,
-		                  "registry wants chunks of %lld bytes",
-		                  (long long)chunk_min);
-		goto done;
+	s->chunked = b->size > 0 && (c->dst->chunked || s->chunk_min > 0);
+	return rc;
+}
+
+/* md and the source offset for this try: the largest checkpoint at or
+ * below send_from, else a fresh hash from byte 0. */
+static int hash_resume(struct stream *s, te_error *err)
+{
+	const struct ckpt *best = NULL;
+	unsigned int i;
+
+	if (s->acked.md && s->acked.off <= s->send_from)
+		best = &s->acked;
+	for (i = 0; i < CKPTS; i++)
+		if (s->ck[i].md && s->ck[i].off <= s->send_from &&
+		    (!best || s->ck[i].off > best->off))
+			best = &s->ck[i];
+	if (best ? !EVP_MD_CTX_copy_ex(s->md, best->md)
+	         : !EVP_DigestInit_ex(s->md, EVP_sha256(), NULL))
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	s->get_from = best ? best->off : 0;
+	s->in = s->out = s->get_from;
+	return 0;
+}
+
+/* Source GET from get_from; not started when a checkpoint covers the
+ * whole blob (the registry holds it all: only the final PUT is left). */
+static int get_start(struct copy *c, struct stream *s, te_error *err)
+{
+	char range[64];
+	struct curl_slist *l;
+	CURLcode cc = CURLE_OK;
+	int rc;
+
+	if (s->get_from == (uint64_t)s->blob->size) {
+		if (!verify(s))
+			te_error_wrap(&s->err, "%s", s->blob->digest);
+		s->get_done = true;
+		return 0;
 	}
-	s->get_url = te_buf_detach(&url);
 	rc = te_reg__easy_setup(s->get, c->src, err);
-	if (rc == 0)
-		rc = te_reg__easy_setup(s->put, c->dst, err);
 	if (rc == 0)
 		rc = te_reg__auth_apply(s->get, &s->get_hdrs, c->src,
 		                        s->get_url, c->src_scope, err);
 	if (rc < 0)
-		goto done;
+		return rc;
+	if (s->get_from > 0) {
+		snprintf(range, sizeof(range), "Range: bytes=%llu-",
+		         (unsigned long long)s->get_from);
+		l = curl_slist_append(s->get_hdrs, range);
+		if (!l)
+			return te_error_set(err, TE_ENOMEM, "out of memory");
+		s->get_hdrs = l;
+	}
 	SET(s->get, CURLOPT_URL, s->get_url);
 	SET(s->get, CURLOPT_FOLLOWLOCATION, 1L);
 	SET(s->get, CURLOPT_HTTPHEADER, s->get_hdrs);
@@ -390,6 +604,71 @@ static int stream_start(struct copy *c, struct stream *s, te_error *err)
 	SET(s->get, CURLOPT_WRITEFUNCTION, get_write);
 	SET(s->get, CURLOPT_WRITEDATA, s);
 	SET(s->get, CURLOPT_PRIVATE, s);
+	if (cc != CURLE_OK)
+		return te_error_set(err, TE_ERROR, "curl setup: %s",
+		                    curl_easy_strerror(cc));
+	if (curl_multi_add_handle(c->multi, s->get) != CURLM_OK)
+		return te_error_set(err, TE_ERROR,
+		                    "curl_multi_add_handle failed");
+	return 0;
+}
+
+static int stream_start(struct copy *c, struct stream *s, te_error *err)
+{
+	te_buf url = TE_BUF_INIT(4096);
+	const te_blob_desc *b = s->blob;
+	CURLcode cc = CURLE_OK;
+	int rc;
+
+	s->live = true;
+	s->attempt++;
+	te_buf_init(&s->get_err, TE_REG_ERRBODY_MAX);
+	te_buf_init(&s->put_err, TE_REG_ERRBODY_MAX);
+	memset(&s->get_resp, 0, sizeof(s->get_resp));
+	memset(&s->put_resp, 0, sizeof(s->put_resp));
+	s->md = EVP_MD_CTX_new();
+	s->ring = malloc(TE_REG_STREAM_BUF);
+	s->get = curl_easy_init();
+	s->put = curl_easy_init();
+	if (!s->md || !s->ring || !s->get || !s->put) {
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	rc = session_open(c, s, err);
+	if (rc < 0 || s->put_done) {
+		s->get_done = s->put_done;
+		goto done;
+	}
+	rc = hash_resume(s, err);
+	if (rc == 0)
+		rc = te_reg__ready(c->src, err);
+	if (rc == 0)
+		rc =
+		    te_buf_printf(&url, err, "%s/v2/%s/blobs/%s",
+		                  te_reg__base(c->src), c->src_repo, b->digest);
+	if (rc < 0)
+		goto done;
+	s->chunk = s->chunk_min > 0 ? s->chunk_min : TE_REG_CHUNK_DEFAULT;
+	if (s->chunk > TE_REG_CHUNK_MAX) {
+		rc = te_error_set(err, TE_EUNSUPPORTED,
+		                  "registry wants chunks of %lld bytes",
+		                  (long long)s->chunk_min);
+		goto done;
+	}
+	if (s->send_from > 0 || s->get_from > 0)
+		te_log_emit(te_reg__log(c->dst), TE_LOG_DEBUG,
+		            "%s: resuming %s at byte %llu of %lld (the "
+		            "registry's offset), source from byte %llu",
+		            te_registry_host(c->dst), b->digest,
+		            (unsigned long long)s->send_from,
+		            (long long)b->size,
+		            (unsigned long long)s->get_from);
+	s->get_url = te_buf_detach(&url);
+	rc = get_start(c, s, err);
+	if (rc == 0)
+		rc = te_reg__easy_setup(s->put, c->dst, err);
+	if (rc < 0)
+		goto done;
 	SET(s->put, CURLOPT_READFUNCTION, put_read);
 	SET(s->put, CURLOPT_READDATA, s);
 	SET(s->put, CURLOPT_HEADERFUNCTION, te_reg__header_cb);
@@ -402,12 +681,11 @@ static int stream_start(struct copy *c, struct stream *s, te_error *err)
 		                  curl_easy_strerror(cc));
 		goto done;
 	}
-	if (curl_multi_add_handle(c->multi, s->get) != CURLM_OK) {
-		rc =
-		    te_error_set(err, TE_ERROR, "curl_multi_add_handle failed");
-		goto done;
-	}
-	rc = put_next(c, s, err);
+	/* the final PUT waits until the source confirmed every byte */
+	if (s->chunked && s->send_from == (uint64_t)b->size)
+		s->put_deferred = true;
+	else
+		rc = put_next(c, s, err);
 done:
 	te_buf_dispose(&url);
 	if (rc < 0)
@@ -449,20 +727,23 @@ static void stream_done(struct copy *c, struct stream *s, CURL *h, CURLcode res)
 		te_error_wrap(&s->err, "%s", what);
 		return;
 	}
-	if (res != CURLE_OK && !(resp->status && resp->status != 200 &&
-	                         resp->status != 201 && resp->status != 202)) {
+	if (res != CURLE_OK &&
+	    !(resp->status && resp->status != 200 && resp->status != 201 &&
+	      resp->status != 202 && resp->status != 206)) {
 		record_failure(s, is_get, 0, res);
 		te_error_set(&s->err, TE_ENET, "%s: %s", what,
 		             curl_easy_strerror(res));
 		return;
 	}
 	if (is_get) {
-		if (resp->status == 200 && !s->verified &&
-		    s->in == (uint64_t)s->blob->size && !verify(s)) {
+		bool ok = resp->status == 200 || resp->status == 206;
+
+		if (ok && !s->verified && s->in == (uint64_t)s->blob->size &&
+		    !verify(s)) {
 			te_error_wrap(&s->err, "%s", what);
 			return;
 		}
-		if (resp->status != 200) {
+		if (!ok) {
 			record_failure(s, true, resp->status, CURLE_OK);
 			te_reg__http_error(&s->err, resp->status, body->ptr,
 			                   body->len, what);
@@ -481,6 +762,9 @@ static void stream_done(struct copy *c, struct stream *s, CURL *h, CURLcode res)
 	if (s->chunked && !s->finishing && resp->status == 202) {
 		char *next = NULL;
 
+		/* the registry holds [0, out): a resume point that needs no
+		 * byte from the source again */
+		ckpt_save(&s->acked, s->out, s->md);
 		if (resp->location[0] &&
 		    te_reg__resolve_location(&next, s->session, resp->location,
 		                             &e) < 0) {
@@ -541,9 +825,12 @@ static bool wants_chunks(long status)
 }
 
 /*
- * A try of s failed: decide between a restart (a new session, the blob
- * streamed again from the source: *retry) and giving up.  A 401 gets one
+ * A try of s failed: decide between another try (*retry; it resumes the
+ * session, see session_open) and giving up.  A 401 gets one
  * re-authentication, a refused monolithic PUT one switch to chunks;
+ * 416 (the registry holds another offset than the PATCH claimed) drops
+ * the session; it and 404 BLOB_UPLOAD_UNKNOWN (the status GET of the next
+ * try confirms the session is gone) are retried like transient failures;
  * everything else follows te_reg__retry_decide.
  */
 static void stream_retry(bool *retry, struct copy *c, struct stream *s)
@@ -553,6 +840,7 @@ static void stream_retry(bool *retry, struct copy *c, struct stream *s)
 	te_registry *reg = s->fail_get ? c->src : c->dst;
 	struct te_reg_retry_in in;
 	char code[64];
+	bool lost;
 	long delay;
 
 	*retry = false;
@@ -578,9 +866,14 @@ static void stream_retry(bool *retry, struct copy *c, struct stream *s)
 		return;
 	}
 	te_reg__error_code(code, body->ptr, body->len);
+	lost = !s->fail_get && (s->fail_status == 416 ||
+	                        (s->fail_status == 404 &&
+	                         strcmp(code, "BLOB_UPLOAD_UNKNOWN") == 0));
+	if (!s->fail_get && s->fail_status == 416)
+		session_drop(c, s);
 	memset(&in, 0, sizeof(in));
 	in.attempt = s->attempt;
-	in.status = s->fail_status;
+	in.status = lost ? 503 : s->fail_status;
 	in.curl_code = s->fail_curl;
 	in.error_code = code;
 	in.retry_after = resp->retry_after;
@@ -767,6 +1060,19 @@ int te_registry_blobs_copy(uint64_t *bytes_copied, te_registry *dst,
 					goto done;
 				}
 				stream_release(&c, s);
+				kicked = true;
+				continue;
+			}
+			if (s->put_deferred && s->verified) {
+				te_error e = TE_ERROR_INIT;
+
+				s->put_deferred = false;
+				if (put_next(&c, s, &e) < 0) {
+					record_failure(s, false, 0, CURLE_OK);
+					te_error_set(&s->err, e.code,
+					             "PUT blob %s: %s",
+					             s->blob->digest, e.msg);
+				}
 				kicked = true;
 				continue;
 			}

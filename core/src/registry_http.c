@@ -112,6 +112,11 @@ size_t te_reg__header_cb(char *data, size_t size, size_t n, void *payload)
 		set_capped(tmp, sizeof(tmp), v, vlen, &ov);
 		if (!ov && tmp[0] >= '0' && tmp[0] <= '9')
 			r->chunk_min = strtoll(tmp, NULL, 10);
+	} else if (IS("range")) {
+		set_capped(r->range, sizeof(r->range), v, vlen, &r->overflow);
+	} else if (IS("content-range")) {
+		set_capped(r->content_range, sizeof(r->content_range), v, vlen,
+		           &r->overflow);
 	} else if (IS("www-authenticate")) {
 		size_t have = strlen(r->www_auth);
 

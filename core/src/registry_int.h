@@ -88,6 +88,24 @@ int te_reg__parse_challenge(struct te_reg_challenge *out, const char *value,
 int te_reg__resolve_location(char **out, const char *base, const char *location,
                              te_error *err);
 
+/*
+ * The Range header of an upload session (OCI distribution spec, "Get
+ * upload status": "Range: 0-<end-of-range>", end inclusive; "bytes="
+ * tolerated): *offset gets how many bytes the registry holds, i.e. where
+ * the upload continues.  docker/distribution writes "0-0" for an empty
+ * session as well as for one holding a single byte (it sends
+ * "0-<size-1>" but never "0--1"); "0-0" is taken as 0: the continuation
+ * then carries Content-Range 0-..., which a registry holding one byte
+ * refuses (416) or catches at the digest check, rather than a guess that
+ * would skip a byte.  TE_EINVALID for anything else (a start other than
+ * 0, signs, junk, overflow).
+ */
+int te_reg__upload_range_parse(int64_t *offset, const char *value);
+
+/* The first byte of a 206 answer's Content-Range "bytes <first>-<last>/
+ * <total or *>" (RFC 9110 section 14.4); TE_EINVALID when malformed. */
+int te_reg__content_range_first(int64_t *first, const char *value);
+
 /* Append "digest=<d>" to an upload URL with ? or & as needed (heap). */
 int te_reg__url_add_digest(char **out, const char *url, const char *digest,
                            te_error *err);
@@ -214,8 +232,10 @@ struct te_reg_resp {
 	char www_auth[TE_REG_HDR_MAX];
 	char retry_after[64];
 	int64_t content_length;
-	int64_t chunk_min; /* OCI-Chunk-Min-Length, 0 when absent */
-	bool overflow;     /* some header was too long and got truncated */
+	int64_t chunk_min;       /* OCI-Chunk-Min-Length, 0 when absent */
+	char range[64];          /* Range (upload status), "" = none */
+	char content_range[128]; /* Content-Range (206), "" = none */
+	bool overflow; /* some header was too long and got truncated */
 };
 
 struct te_reg_token {
@@ -338,13 +358,27 @@ int te_reg__upload_start(char **location, bool *created, int64_t *chunk_min,
                          te_registry *reg, const char *repo, const char *query,
                          const char *scope, te_error *err);
 
-/* Chunked upload of an in-memory body to an open session (PATCH with
- * Content-Range, chunks of chunk bytes, each response's Location
- * followed) and its final PUT ?digest=.  *location is updated. */
-int te_reg__upload_chunked(char **location, te_registry *reg, const char *repo,
-                           const char *scope, const char *digest,
-                           const void *data, size_t len, int64_t chunk,
-                           te_error *err);
+/*
+ * Ask an open session how many bytes it holds (OCI "Get upload status":
+ * GET on the newest Location, 204 with Range and Location).  On 0:
+ * *offset >= 0 is where the upload continues and *location the newest
+ * Location; *offset == -1 means the session is gone or its state is
+ * unknown (404 BLOB_UPLOAD_UNKNOWN, any other non-retryable answer, no
+ * or a malformed Range): the caller cancels it and opens a new one.  < 0
+ * when the registry could not be asked (transport errors, 5xx after the
+ * request's own retries); the error names the registry and repository.
+ */
+int te_reg__upload_status(int64_t *offset, char **location, te_registry *reg,
+                          const char *repo, const char *scope, te_error *err);
+
+/* Chunked upload of an in-memory body to an open session, from byte off
+ * on (PATCH with Content-Range, chunks of chunk bytes, each response's
+ * Location followed) and its final PUT ?digest=.  *location is updated;
+ * *status gets the HTTP status of a failed request (0: none arrived). */
+int te_reg__upload_chunked(char **location, long *status, te_registry *reg,
+                           const char *repo, const char *scope,
+                           const char *digest, const void *data, size_t len,
+                           size_t off, int64_t chunk, te_error *err);
 
 /* DELETE an upload session, best effort. */
 void te_reg__upload_cancel(te_registry *reg, const char *location,

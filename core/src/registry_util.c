@@ -275,6 +275,63 @@ int te_reg__url_add_digest(char **out, const char *url, const char *digest,
 	return rc;
 }
 
+/* ---- byte ranges ---- */
+
+/* Decimal digits at *p into *out (no sign, no overflow); *p moves past
+ * them.  false when there are none or the value exceeds INT64_MAX. */
+static bool parse_dec(int64_t *out, const char **p)
+{
+	const char *s = *p;
+	int64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (INT64_MAX - (*s - '0')) / 10)
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	*out = v;
+	*p = s;
+	return true;
+}
+
+int te_reg__upload_range_parse(int64_t *offset, const char *value)
+{
+	const char *p = value;
+	int64_t first = 0, last = 0;
+
+	*offset = -1;
+	if (!p)
+		return TE_EINVALID;
+	if (strncasecmp(p, "bytes=", 6) == 0)
+		p += 6;
+	if (!parse_dec(&first, &p) || first != 0 || *p++ != '-' ||
+	    !parse_dec(&last, &p) || *p != '\0' || last == INT64_MAX)
+		return TE_EINVALID;
+	*offset = last == 0 ? 0 : last + 1;
+	return 0;
+}
+
+int te_reg__content_range_first(int64_t *first, const char *value)
+{
+	const char *p = value;
+	int64_t a = 0, b = 0, total = 0;
+
+	*first = -1;
+	if (!p || strncasecmp(p, "bytes ", 6) != 0)
+		return TE_EINVALID;
+	p += 6;
+	if (!parse_dec(&a, &p) || *p++ != '-' || !parse_dec(&b, &p) || b < a ||
+	    *p++ != '/')
+		return TE_EINVALID;
+	if (!(p[0] == '*' && p[1] == '\0') &&
+	    (!parse_dec(&total, &p) || *p != '\0' || total <= b))
+		return TE_EINVALID;
+	*first = a;
+	return 0;
+}
+
 /* ---- errors ---- */
 
 static void sanitize(char *dst, size_t cap, const char *src)

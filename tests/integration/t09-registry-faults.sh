@@ -8,6 +8,12 @@
 # the result (a copy to dir: checks every digest).  Then chunked uploads
 # (OCI-Chunk-Min-Length, and a registry refusing monolithic PUTs), and a
 # registry that never recovers: a clear error in bounded time.
+# Resumed uploads: a registry answering 500 to the first PATCH/PUT of
+# every upload session after taking part of its body (monolithic,
+# chunked, and a later chunk): every blob keeps its one session and goes
+# on from the registry's offset; a session the registry forgot is
+# replaced by one new session, unless its blob was committed (a lost
+# answer to the final PUT).
 . "$(dirname "$0")/lib.sh"
 te_require docker-registry skopeo buildah git jq curl python3
 SERVERS=$(cd "$(dirname "$0")/servers" && pwd)
@@ -53,8 +59,16 @@ verify_copy() { # REF: skopeo re-checks every blob digest; layers equal
 		test "$(skopeo inspect --tls-verify=false "docker://$1" | jq -c .Layers)" = \
 			"$(skopeo inspect --tls-verify=false "docker://$REG/t/stages:$STAGES_TAG" | jq -c .Layers)"
 }
+logged() { # LOG FILTER [JQ-ARGS]: some log line matches the jq filter
+	local log=$1 filter=$2
+	shift 2
+	jq -c "$@" "select($filter)" "$log" | grep -q .
+}
+nlogged() { # LOG FILTER: how many log lines match
+	jq -c "select($2)" "$1" | wc -l
+}
 fired() { # LOG RULE-NAME
-	jq -c --arg r "$2" 'select(.rule == $r)' "$1" | grep -q .
+	logged "$1" '.rule == $r' --arg r "$2"
 }
 
 HTTPDATE=$(LC_ALL=C date -u -d '+1 second' '+%a, %d %b %Y %H:%M:%S GMT')
@@ -118,6 +132,113 @@ px_export "$PX2/nomono/app:1" >/dev/null 2>"$TE_TMP/nomono.err"
 check "monolithic PUT refused: export succeeds" test $? -eq 0
 check "monolithic PUT refused: result verified" verify_copy "$REG2/nomono/app:1"
 check "monolithic PUT refused: switched to PATCH" test "$(jq -c 'select(.method == "PATCH")' "$L2" | wc -l)" -ge 1
+
+# resumed uploads: the proxy stores half of the first PATCH/PUT of every
+# session in the registry, then answers 500
+one_session_per_blob() { # NAME: POSTs = committed blobs (in $L2)
+	check "$1: one session per blob (POSTs = committed blobs)" test "$(nlogged "$L2" '.method == "POST"')" -eq \
+		"$(nlogged "$L2" '.method == "PUT" and (.path | contains("/blobs/uploads/")) and .status == 201')"
+}
+resume_ok() { # NAME: one session per blob, each fault resumed at the offset
+	check "$1: export succeeds" test "$rc" -eq 0
+	check "$1: result verified by skopeo" verify_copy "$REG2/$1/app:1"
+	check "$1: every session failed once" test "$(nlogged "$L2" '.rule == "first-write"')" -eq "$(nlogged "$L2" '.method == "POST"')"
+	one_session_per_blob "$1"
+	check "$1: continued from the registry's offset, not byte 0" python3 - "$L2" first-write <<'PY'
+import json, sys
+log = [json.loads(line) for line in open(sys.argv[1])]
+past0 = 0
+for i, f in enumerate(log):
+    if f.get("rule") != sys.argv[2]:
+        continue
+    want = int((f["range"] or "0-").split("-")[0]) + f["forwarded"]
+    nxt = [e for e in log[i + 1:] if e["path"] == f["path"] and
+           e["method"] in ("PATCH", "PUT")][:1]
+    if not nxt or nxt[0]["method"] != "PATCH" or \
+            int(nxt[0]["range"].split("-")[0]) != want:
+        sys.exit("%s: after the fault %s, wanted a PATCH from %d" %
+                 (f["path"], nxt, want))
+    past0 += want > 0
+sys.exit(0 if past0 else "no session had an offset > 0")
+PY
+}
+: >"$L1"
+: >"$L2"
+cat >"$R2" <<JSON
+[{"name": "first-write", "method": ["PUT", "PATCH"], "path": "/blobs/uploads/.", "action": "session_fail",
+  "forward": 0.5, "times": -1}]
+JSON
+px_export "$PX2/resume/app:1" >/dev/null 2>"$TE_TMP/resume.err"
+rc=$?
+resume_ok resume
+check "resume: the big layer's hash restarted at a checkpoint (ranged source GET)" \
+	logged "$L1" '.path == $b and .method == "GET" and .req_range == "bytes=1048576-"' --arg b "/v2/t/stages/blobs/$BIG"
+
+: >"$L2"
+cat >"$R2" <<JSON
+[{"name": "first-write", "method": "PATCH", "path": "/blobs/uploads/.", "action": "session_fail",
+  "forward": 0.5, "times": -1},
+ {"name": "no-monolithic", "method": "PUT", "path": "/blobs/uploads/", "action": "reject_body", "status": 405, "times": -1,
+  "body": "{\"errors\":[{\"code\":\"UNSUPPORTED\",\"message\":\"chunked only\"}]}"}]
+JSON
+# ... and a source that ignores Range: its 200 is read from byte 0
+: >"$L1"
+cat >"$R1" <<JSON
+[{"name": "no-range", "method": "GET", "path": "/blobs/", "action": "no_range", "times": -1}]
+JSON
+px_export "$PX2/resume-chunked/app:1" >/dev/null 2>"$TE_TMP/resume-chunked.err"
+rc=$?
+resume_ok resume-chunked
+check "resume-chunked: a ranged source GET answered 200" \
+	logged "$L1" '.path == $b and .req_range == "bytes=1048576-" and .status == 200' --arg b "/v2/t/stages/blobs/$BIG"
+echo '[]' >"$R1"
+
+# a later chunk fails: the hash resumes from the acknowledged chunk
+: >"$L1"
+: >"$L2"
+cat >"$R2" <<JSON
+[{"name": "chunk-min", "method": "POST", "path": "/blobs/uploads/", "action": "headers", "times": -1,
+  "headers": {"OCI-Chunk-Min-Length": "1048576"}},
+ {"name": "first-write", "method": "PATCH", "path": "/blobs/uploads/.", "action": "session_fail",
+  "nth": 2, "forward": 0.5, "times": -1}]
+JSON
+px_export "$PX2/resume-chunk2/app:1" >/dev/null 2>"$TE_TMP/resume-chunk2.err"
+rc=$?
+check "resume-chunk2: export succeeds" test "$rc" -eq 0
+check "resume-chunk2: result verified by skopeo" verify_copy "$REG2/resume-chunk2/app:1"
+check "resume-chunk2: the second chunk failed after 512 KiB" \
+	logged "$L2" '.rule == "first-write" and .range == "1048576-2097151" and .forwarded == 524288'
+check "resume-chunk2: went on at byte 1572864" logged "$L2" '.method == "PATCH" and (.range // "" | startswith("1572864-"))'
+check "resume-chunk2: source resent from the acknowledged chunk only" \
+	logged "$L1" '.path == $b and .method == "GET" and .req_range == "bytes=1048576-"' --arg b "/v2/t/stages/blobs/$BIG"
+one_session_per_blob resume-chunk2
+
+# a session the registry forgot: its status GET answers 404, a new one
+: >"$L2"
+cat >"$R2" <<JSON
+[{"name": "lost-write", "method": ["PUT", "PATCH"], "path": "/blobs/uploads/.", "action": "session_fail", "status": 404,
+  "body": "{\"errors\":[{\"code\":\"BLOB_UPLOAD_UNKNOWN\",\"message\":\"blob upload unknown\"}]}"},
+ {"name": "lost-status", "method": "GET", "path": "/blobs/uploads/.", "action": "status", "status": 404,
+  "body": "{\"errors\":[{\"code\":\"BLOB_UPLOAD_UNKNOWN\",\"message\":\"blob upload unknown\"}]}"}]
+JSON
+px_export "$PX2/lost/app:1" >/dev/null 2>"$TE_TMP/lost.err"
+check "lost session: export succeeds" test $? -eq 0
+check "lost session: result verified by skopeo" verify_copy "$REG2/lost/app:1"
+check "lost session: the registry was asked first" fired "$L2" lost-status
+check "lost session: exactly one more session than blobs" test "$(nlogged "$L2" '.method == "POST"')" -eq \
+	"$(($(nlogged "$L2" '.method == "PUT" and (.path | contains("/blobs/uploads/")) and .status == 201') + 1))"
+
+# a committing PUT whose answer is lost: the blob is there, no new session
+: >"$L2"
+cat >"$R2" <<JSON
+[{"name": "lost-answer", "method": "PUT", "path": "/blobs/uploads/.", "action": "lose_answer", "times": -1}]
+JSON
+px_export "$PX2/lostanswer/app:1" >/dev/null 2>"$TE_TMP/lostanswer.err"
+check "lost answer: export succeeds" test $? -eq 0
+check "lost answer: result verified by skopeo" verify_copy "$REG2/lostanswer/app:1"
+check "lost answer: every blob committed by its first PUT" test "$(nlogged "$L2" '.rule == "lost-answer" and .upstream == 201')" -ge 2
+check "lost answer: no blob uploaded again" test "$(nlogged "$L2" '.method == "POST"')" -eq \
+	"$(nlogged "$L2" '.rule == "lost-answer"')"
 
 # a registry that never recovers: clear error, bounded time
 cat >"$R2" <<JSON

@@ -10,6 +10,8 @@
 
 #include "tagexport/config.h"
 
+#include "regression.h"
+
 #define META "project: demo\nconfigVersion: 1\n---\n"
 
 static te_werf_config *parse_ok(const char *yaml)
@@ -444,6 +446,100 @@ static void aliases_ok(void **state)
 	           TE_EINVALID, "werf.yaml:10: yaml: found undefined alias");
 }
 
+/* Fuzzer finds (tests/fuzz/regressions/werf_config): a configVersion
+ * that is a mapping or a list was printed as a string (heap overflow). */
+static void fuzz_regressions(void **state)
+{
+	static const char *const files[] = {"min-configVersion-nonscalar",
+	                                    "min-configVersion-sequence"};
+	static const char *const want[] = {
+	    "werf.yaml:1: configVersion must be 1, got a mapping",
+	    "werf.yaml:1: configVersion must be 1, got a list"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		te_buf in = TE_BUF_INIT(0);
+		te_werf_config *cfg = NULL;
+		te_error err = TE_ERROR_INIT;
+
+		read_regression(&in, "werf_config", files[i]);
+		assert_int_equal(
+		    te_config_parse(&cfg, in.ptr, in.len, "werf.yaml", &err),
+		    TE_EINVALID);
+		assert_string_equal(err.msg, want[i]);
+		assert_null(cfg);
+		te_buf_dispose(&in);
+	}
+	expect_err("project: p\nconfigVersion:\n  v: 1\n", TE_EINVALID,
+	           "werf.yaml:3: configVersion must be 1, got a mapping");
+	/* the other meta and image keys are type-checked before use */
+	expect_err("project: [p]\nconfigVersion: 1\n", TE_EINVALID,
+	           "werf.yaml:1: field \"project\" must be a string");
+	expect_err("project: p\nconfigVersion: 1\nbuild: {platform: [[x]]}\n",
+	           TE_EINVALID,
+	           "werf.yaml:3: field \"platform\" must be a "
+	           "string");
+	expect_err(META "image: {a: 1}\ndockerfile: D\n", TE_EINVALID,
+	           "werf.yaml:4: field \"image\" must be a string");
+	expect_err(META "image: [[a]]\ndockerfile: D\n", TE_EINVALID,
+	           "werf.yaml:4: field \"image\" must be a string");
+	expect_err(META "image: a\ndockerfile: [D]\n", TE_EINVALID,
+	           "werf.yaml:5: field \"dockerfile\" must be a string");
+	expect_err(META "image: a\ndockerfile: D\nargs: [a]\n", TE_EINVALID,
+	           "werf.yaml:6: field \"args\" must be a mapping");
+	expect_err(META "image: a\ndockerfile: D\nargs: {X: {Y: 1}}\n",
+	           TE_EINVALID, "werf.yaml:6: args value of \"X\" must be");
+	expect_err(META "image: a\ndockerfile: D\nfinal: [true]\n", TE_EINVALID,
+	           "werf.yaml:6: field \"final\" must be a "
+	           "boolean");
+}
+
+/* The shared event scan (also the server config's): limits named,
+ * duplicates found at any depth when asked for. */
+static void yaml_scan(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	const char *dup = "a: 1\nb:\n  c: 1\n  d: {x: 1, y: 2}\n  c: 2\n";
+	char *deep;
+
+	(void)state;
+	assert_int_equal(
+	    te_config_yaml_scan(dup, strlen(dup), "f", 1, false, &err), 0);
+	assert_int_equal(
+	    te_config_yaml_scan(dup, strlen(dup), "f", 1, true, &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg, "f:5: duplicate key \"c\"");
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_config_yaml_scan("[{a: 1}, {a: 1}]", 16, "f", 10, true, &err),
+	    0);
+	assert_int_equal(
+	    te_config_yaml_scan("{a: 1, a: 2}", 12, "f", 10, true, &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg, "f:10: duplicate key \"a\"");
+	te_error_clear(&err);
+	/* 64 levels are fine, 65 are not */
+	deep = calloc(1, 2 * (TE_CONFIG_MAX_DEPTH + 1) + 1);
+	assert_non_null(deep);
+	memset(deep, '[', TE_CONFIG_MAX_DEPTH);
+	memset(deep + TE_CONFIG_MAX_DEPTH, ']', TE_CONFIG_MAX_DEPTH);
+	assert_int_equal(
+	    te_config_yaml_scan(deep, strlen(deep), "f", 1, true, &err), 0);
+	memset(deep, '[', TE_CONFIG_MAX_DEPTH + 1);
+	memset(deep + TE_CONFIG_MAX_DEPTH + 1, ']', TE_CONFIG_MAX_DEPTH + 1);
+	assert_int_equal(
+	    te_config_yaml_scan(deep, strlen(deep), "f", 1, true, &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg, "f:1: nesting deeper than 64 levels");
+	free(deep);
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_config_yaml_scan("a: 1\n---\nb: 2\n", 14, "f", 1, true, &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg, "f:2: more than one yaml document");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +557,8 @@ int main(void)
 	    cmocka_unit_test(platforms_and_types),
 	    cmocka_unit_test(limits),
 	    cmocka_unit_test(aliases_ok),
+	    cmocka_unit_test(fuzz_regressions),
+	    cmocka_unit_test(yaml_scan),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

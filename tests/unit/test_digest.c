@@ -189,6 +189,42 @@ static void inputs_are_the_read_files(void **state)
 	fixture_dispose(&f);
 }
 
+/* A .dockerignore whose patterns would take too long on a path is an
+ * error naming the file and the limit, not a wrong set of files. */
+static void dockerignore_budget(void **state)
+{
+	te_buf ig = TE_BUF_INIT(2 * 1024 * 1024);
+	te_image_inputs in = TE_IMAGE_INPUTS_INIT;
+	te_error err = TE_ERROR_INIT;
+	struct fixture f;
+	te_image_config img;
+	char commit[41], name[256];
+	th_file files[2];
+	int i, j;
+
+	(void)state;
+	fixture_init(&f, "one");
+	image_init(&img);
+	for (i = 0; i < 250; i++) {
+		assert_int_equal(te_buf_puts(&ig, "src/", &err), 0);
+		for (j = 0; j < 2040; j++)
+			assert_int_equal(te_buf_puts(&ig, "*a", &err), 0);
+		assert_int_equal(te_buf_puts(&ig, "\n", &err), 0);
+	}
+	snprintf(name, sizeof(name), "app/src/%0200d", 0);
+	memset(name + 8, 'a', 200);
+	files[0] = (th_file){"app/.dockerignore", ig.ptr, 0};
+	files[1] = (th_file){name, "x\n", 0};
+	th_commit(commit, f.repo, files, 2, "hostile");
+	assert_int_equal(te_digest_image(&in, f.src, commit, &img, NULL, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, ".dockerignore"));
+	assert_non_null(strstr(err.msg, "more than 4194304 steps"));
+	te_buf_dispose(&ig);
+	te_strvec_dispose(&img.args);
+	fixture_dispose(&f);
+}
+
 static void same_content_same_tag(void **state)
 {
 	struct fixture a, b;
@@ -336,6 +372,7 @@ int main(void)
 	    cmocka_unit_test(only_real_inputs_change_the_tag),
 	    cmocka_unit_test(build_settings_change_the_tag),
 	    cmocka_unit_test(target_stage_reads_more),
+	    cmocka_unit_test(dockerignore_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

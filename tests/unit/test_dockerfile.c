@@ -450,6 +450,73 @@ static void exponential_args_bounded(void **state)
 	te_buf_dispose(&text);
 }
 
+/* Fuzzer finds (regenerated here, too large to keep): a COPY of 120,000
+ * sources scanned its list once per source; a 60 KB ARG referenced
+ * 345,000 times was expanded and compared each time. */
+static void fuzz_regressions(void **state)
+{
+	const size_t m = 1024 * 1024 - 100;
+	te_buf text = TE_BUF_INIT(2 * 1024 * 1024);
+	te_error err = TE_ERROR_INIT;
+	struct result r;
+	te_dockerfile *df;
+	int i, rc;
+
+	(void)state;
+	/* slow-120k-copy-sources */
+	assert_int_equal(te_buf_puts(&text, "FROM alpine\nCOPY", &err), 0);
+	for (i = 0; i < 120000; i++)
+		assert_int_equal(te_buf_printf(&text, &err, " f%d", i), 0);
+	assert_int_equal(te_buf_puts(&text, " f7 f0 /d\n", &err), 0);
+	inputs(&r, text.ptr, NULL, NULL, 0);
+	assert_int_equal(r.sources.count, 120000);
+	assert_string_equal(r.sources.items[0], "f0");
+	assert_string_equal(r.sources.items[119999], "f119999");
+	result_dispose(&r);
+
+	/* slow-arg-expansion-amplification */
+	te_buf_clear(&text);
+	assert_int_equal(te_buf_puts(&text, "FROM alpine\nARG A=", &err), 0);
+	for (i = 0; i < 60000; i++)
+		assert_int_equal(te_buf_put(&text, "x", 1, &err), 0);
+	assert_int_equal(te_buf_puts(&text, "\nCOPY", &err), 0);
+	for (i = 0; i < (int)((m - 70000) / 3); i++)
+		assert_int_equal(te_buf_puts(&text, " $A", &err), 0);
+	assert_int_equal(te_buf_puts(&text, " /d\n", &err), 0);
+	text.ptr[m] = '\0'; /* the generator cut it at m bytes */
+	df = parse_ok(text.ptr);
+	memset(&r, 0, sizeof(r));
+	rc =
+	    te_dockerfile_inputs(&r.bases, &r.sources, df, NULL, NULL, 0, &err);
+	assert_int_equal(rc, TE_EINVALID);
+	assert_non_null(strstr(err.msg, "more than 16777216 bytes"));
+	result_dispose(&r);
+	te_dockerfile_free(df);
+
+	/* 20,000 variables, each referenced: lookups are hashed */
+	te_buf_clear(&text);
+	assert_int_equal(te_buf_puts(&text, "FROM alpine\nARG", &err), 0);
+	for (i = 0; i < 20000; i++)
+		assert_int_equal(te_buf_printf(&text, &err, " v%d=s%d", i, i),
+		                 0);
+	assert_int_equal(te_buf_puts(&text, "\nCOPY", &err), 0);
+	for (i = 0; i < 20000; i++)
+		assert_int_equal(te_buf_printf(&text, &err, " $v%d", i), 0);
+	assert_int_equal(te_buf_puts(&text, " /d\n", &err), 0);
+	inputs(&r, text.ptr, NULL, NULL, 0);
+	assert_int_equal(r.sources.count, 20000);
+	assert_string_equal(r.sources.items[19999], "s19999");
+	result_dispose(&r);
+
+	/* the instruction count */
+	te_buf_clear(&text);
+	assert_int_equal(te_buf_puts(&text, "FROM alpine\n", &err), 0);
+	for (i = 0; i < TE_DOCKERFILE_MAX_INSTRUCTIONS; i++)
+		assert_int_equal(te_buf_puts(&text, "RUN x\n", &err), 0);
+	expect_parse_err(text.ptr, "more than 10000 instructions");
+	te_buf_dispose(&text);
+}
+
 static void sources_match(void **state)
 {
 	te_strvec s = TE_STRVEC_INIT;
@@ -492,6 +559,7 @@ int main(void)
 	    cmocka_unit_test(parse_errors),
 	    cmocka_unit_test(exponential_args_bounded),
 	    cmocka_unit_test(sources_match),
+	    cmocka_unit_test(fuzz_regressions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

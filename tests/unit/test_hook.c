@@ -18,6 +18,8 @@
 #include "tagexport/hook.h"
 #include "tagexport/semver.h"
 
+#include "regression.h"
+
 #define Z40 "0000000000000000000000000000000000000000"
 #define A40 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define B40 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -294,6 +296,61 @@ static void test_parse_bounds(void **state)
 	assert_int_equal(u.count, 0);
 	assert_null(u.items);
 	assert_non_null(strstr(err.msg, "10000"));
+	te_hook_updates_dispose(&u);
+	free(many);
+}
+
+/* Fuzzer finds (tests/fuzz/regressions/hook): a last line without its LF
+ * once had no slot in the array (heap overflow); many tag lines once
+ * initialised libgit2 once per tag. */
+static void test_parse_regressions(void **state)
+{
+	te_hook_updates u = TE_HOOK_UPDATES_INIT;
+	te_buf in = TE_BUF_INIT(0);
+	te_error err = TE_ERROR_INIT;
+	char *many;
+	size_t i, len;
+
+	(void)state;
+	read_regression(&in, "hook", "crash-two-lines-no-final-newline");
+	assert_int_equal(te_hook_parse(&u, in.ptr, in.len, &err), 0);
+	assert_int_equal(u.count, 2);
+	assert_int_equal(u.items[0].kind, TE_HOOK_MALFORMED);
+	assert_int_equal(u.items[1].kind, TE_HOOK_MALFORMED);
+	assert_int_equal(u.items[1].line, 2);
+	te_hook_updates_dispose(&u);
+	te_buf_dispose(&in);
+
+	/* every line but the first unterminated, blank lines between */
+	parse_ok(&u, "x\n\ny\n\n\nz");
+	assert_int_equal(u.count, 3);
+	assert_int_equal(u.items[2].line, 6);
+	te_hook_updates_dispose(&u);
+
+	/* slow-1000-tag-lines, regenerated: 1,000 created tags */
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(te_buf_printf(&in, &err,
+		                               Z40 " 0123456789abcdef0123456789"
+		                                   "abcdef01234567 "
+		                                   "refs/tags/v%zu\n",
+		                               i),
+		                 0);
+	assert_int_equal(te_hook_parse(&u, in.ptr, in.len, &err), 0);
+	assert_int_equal(u.count, 1000);
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(u.items[i].kind, TE_HOOK_TAG);
+	assert_string_equal(u.items[999].tag, "v999");
+	te_hook_updates_dispose(&u);
+	te_buf_dispose(&in);
+
+	/* TE_HOOK_LINES_MAX lines, the last without its LF */
+	len = TE_HOOK_LINES_MAX * 2 - 1;
+	many = malloc(len);
+	assert_non_null(many);
+	for (i = 0; i < len; i++)
+		many[i] = i % 2 ? '\n' : 'q';
+	assert_int_equal(te_hook_parse(&u, many, len, &err), 0);
+	assert_int_equal(u.count, TE_HOOK_LINES_MAX);
 	te_hook_updates_dispose(&u);
 	free(many);
 }
@@ -741,6 +798,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_malformed),
 	    cmocka_unit_test(test_parse_hostile_names),
 	    cmocka_unit_test(test_parse_bounds),
+	    cmocka_unit_test(test_parse_regressions),
 	    cmocka_unit_test(test_read_bounded),
 	    cmocka_unit_test(test_job_stem),
 	    cmocka_unit_test(test_project_names),

@@ -172,6 +172,105 @@ static void errors_and_limits(void **state)
 	assert_false(te_ignore_match(NULL, "a"));
 }
 
+static void classes(void **state)
+{
+	static const struct want w[] = {
+	    {"bx", true},  {"ax", false}, {"]y", true},  {"ay", true},
+	    {"by", false}, {"c1", true},  {"d1", false}, {"]z", true},
+	    {"!w", true},  {"bw", false}, {NULL, false},
+	};
+
+	(void)state;
+	/* filepath.Match: '^' negates, a leading ']' is a member, '\\'
+	 * quotes, ranges; '!' is an ordinary member */
+	check("[^a]x\n[]a]y\n[a-c]1\n[\\]]z\n[!]w\n", w);
+}
+
+/* Runs of "**" and "*" mean what they meant as regular expressions. */
+static void wildcard_runs(void **state)
+{
+	static const struct want w[] = {
+	    {"x", true},       {"a/x", true},         {"a/b/x", true},
+	    {"ax", false},     {"k/a", true},         {"k/a/b/c", true},
+	    {"k", false},      {"m/anything", false}, {"m/a/b", true},
+	    {"mz/q/r", false}, {NULL, false},
+	};
+
+	(void)state;
+	check("**/**/**/x\nk/***\nm/**/*/**/*\n", w);
+}
+
+/* Fuzzer find (tests/fuzz/regressions/ignore, regenerated here): lines of
+ * thousands of "**\/" took glibc's regcomp gigabytes.  Now a line that
+ * long is refused, and the longest allowed ones are cheap. */
+static void fuzz_regressions(void **state)
+{
+	te_buf text = TE_BUF_INIT(2 * 1024 * 1024);
+	te_error err = TE_ERROR_INIT;
+	te_ignore *ig = NULL;
+	bool excluded = true;
+	char *path;
+	int i, j;
+
+	(void)state;
+	/* oom-dstar-10lines */
+	for (i = 0; i < 10; i++) {
+		for (j = 0; j < 3000; j++)
+			assert_int_equal(te_buf_puts(&text, "**/", &err), 0);
+		assert_int_equal(te_buf_puts(&text, "x\n", &err), 0);
+	}
+	assert_int_equal(te_ignore_parse(&ig, text.ptr, text.len, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "longer than 4096 bytes"));
+	assert_null(ig);
+
+	/* 1 MiB of the longest such lines allowed */
+	te_buf_clear(&text);
+	te_error_clear(&err);
+	for (i = 0; i < 250; i++) {
+		for (j = 0; j < (TE_IGNORE_MAX_LINE - 1) / 3; j++)
+			assert_int_equal(te_buf_puts(&text, "**/", &err), 0);
+		assert_int_equal(te_buf_puts(&text, "x\n", &err), 0);
+	}
+	assert_int_equal(te_ignore_parse(&ig, text.ptr, text.len, &err), 0);
+	assert_true(te_ignore_match(ig, "x"));
+	assert_true(te_ignore_match(ig, "a/b/x"));
+	assert_true(te_ignore_match(ig, "a/x/b"));
+	assert_false(te_ignore_match(ig, "a/y"));
+	te_ignore_free(ig);
+
+	/* a line of exactly TE_IGNORE_MAX_LINE bytes is fine */
+	te_buf_clear(&text);
+	for (i = 0; i < TE_IGNORE_MAX_LINE; i++)
+		assert_int_equal(te_buf_puts(&text, "a", &err), 0);
+	assert_int_equal(te_ignore_parse(&ig, text.ptr, text.len, &err), 0);
+	te_ignore_free(ig);
+
+	/* patterns that keep thousands of states alive run out of steps
+	 * on a long path, and say so */
+	te_buf_clear(&text);
+	for (i = 0; i < 250; i++) {
+		for (j = 0; j < TE_IGNORE_MAX_LINE / 2; j++)
+			assert_int_equal(te_buf_puts(&text, "*a", &err), 0);
+		assert_int_equal(te_buf_puts(&text, "\n", &err), 0);
+	}
+	assert_int_equal(te_ignore_parse(&ig, text.ptr, text.len, &err), 0);
+	assert_int_equal(te_ignore_check(&excluded, ig, "aaaa", &err), 0);
+	assert_false(excluded);
+	path = malloc(2001);
+	assert_non_null(path);
+	memset(path, 'a', 2000);
+	path[2000] = '\0';
+	assert_int_equal(te_ignore_check(&excluded, ig, path, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "more than 4194304 steps"));
+	assert_false(excluded);
+	assert_false(te_ignore_match(ig, path));
+	free(path);
+	te_ignore_free(ig);
+	te_buf_dispose(&text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +281,9 @@ int main(void)
 	    cmocka_unit_test(cleaning),
 	    cmocka_unit_test(everything_then_keep),
 	    cmocka_unit_test(errors_and_limits),
+	    cmocka_unit_test(classes),
+	    cmocka_unit_test(wildcard_runs),
+	    cmocka_unit_test(fuzz_regressions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

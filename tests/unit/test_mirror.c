@@ -14,6 +14,9 @@
 
 #include "tagexport/mirror.h"
 
+#include "mirror_int.h"
+#include "regression.h"
+
 /*
  * libgit2 1.5's git_regexp_match (src/util/regexp.c) returns early on
  * PCRE2_ERROR_NOMATCH without pcre2_match_data_free; fetching hits it.
@@ -330,6 +333,7 @@ static void test_url_credentials_redacted(void **state)
 	    "http://user:s3cret-tok@127.0.0.1:1/%zz/x.git",
 	    "http://user:s3cret@tok@127.0.0.1:1/%zz/x.git",
 	    "http://s3cret-tok@127.0.0.1:1/%zz/x.git",
+	    "http://***@127.0.0.1:1/%zz/x.git",
 	};
 	struct fixture *f = *state;
 	size_t i;
@@ -343,6 +347,95 @@ static void test_url_credentials_redacted(void **state)
 		assert_null(strstr(err.msg, "s3cret"));
 		assert_null(strstr(err.msg, "tok@"));
 	}
+}
+
+/* Fuzzer find (tests/fuzz/regressions/mirror_url): a userinfo of "***"
+ * was replaced by "***" and searched again, forever. */
+static void test_redact_single_pass(void **state)
+{
+	te_buf url = TE_BUF_INIT(0);
+	char msg[128];
+
+	(void)state;
+	read_regression(&url, "mirror_url", "timeout-userinfo-triple-star");
+	snprintf(msg, sizeof(msg), "cannot fetch %s: *** denied", url.ptr);
+	te_mirror__redact(msg, url.ptr);
+	assert_string_equal(msg, "cannot fetch https://***@git.example.com/"
+	                         "acme/shop.git: *** denied");
+	te_buf_dispose(&url);
+
+	snprintf(msg, sizeof(msg), "a s3cret b s3crets3cret s3cre");
+	te_mirror__redact(msg, "https://s3cret@h/x.git");
+	assert_string_equal(msg, "a *** b ****** s3cre");
+	/* a replacement is not searched again, overlaps are not rescanned */
+	snprintf(msg, sizeof(msg), "aaaa aaaaaa");
+	te_mirror__redact(msg, "https://aaa@h/");
+	assert_string_equal(msg, "***a ******");
+	snprintf(msg, sizeof(msg), "u:*** and ***");
+	te_mirror__redact(msg, "https://u:***@h/");
+	assert_string_equal(msg, "*** and ***");
+	/* no userinfo, or shorter than the mask: unchanged */
+	snprintf(msg, sizeof(msg), "ab at https://ab@h/");
+	te_mirror__redact(msg, "https://ab@h/");
+	assert_string_equal(msg, "ab at https://ab@h/");
+	te_mirror__redact(msg, "https://h/");
+	te_mirror__redact(msg, NULL);
+	assert_string_equal(msg, "ab at https://ab@h/");
+}
+
+/* What te_mirror_tag_valid accepted when it asked libgit2: its own checks,
+ * then git_reference_name_is_valid("refs/tags/<tag>"). */
+static bool tag_valid_by_libgit2(const char *tag)
+{
+	char ref[64];
+	int valid = 0;
+	size_t i;
+
+	if (!*tag || tag[0] == '-' || strstr(tag, ".."))
+		return false;
+	for (i = 0; tag[i]; i++)
+		if ((unsigned char)tag[i] < 0x20 || tag[i] == 0x7f)
+			return false;
+	snprintf(ref, sizeof(ref), "refs/tags/%s", tag);
+	if (git_reference_name_is_valid(&valid, ref) < 0)
+		valid = 0;
+	return valid != 0;
+}
+
+/* Every name of up to 4 bytes over the bytes the rules talk about (and a
+ * few ordinary ones): the libgit2-free check decides exactly as libgit2. */
+static void test_tag_valid_as_libgit2(void **state)
+{
+	static const char alpha[] = "a.-/@{}*~^:?[\\ lock_\x7f\x01";
+	const size_t na = sizeof(alpha) - 1;
+	char tag[8];
+	size_t total = 1, n, i, k, v;
+
+	(void)state;
+	git_libgit2_init();
+	for (n = 1; n <= 4; n++) {
+		total *= na;
+		for (i = 0; i < total; i++) {
+			for (k = 0, v = i; k < n; k++, v /= na)
+				tag[k] = alpha[v % na];
+			tag[n] = '\0';
+			if (te_mirror_tag_valid(tag) !=
+			    tag_valid_by_libgit2(tag))
+				fail_msg("\"%s\": libgit2 says %d", tag,
+				         tag_valid_by_libgit2(tag));
+		}
+	}
+	static const char *const more[] = {
+	    "x.lock", "a/b.lock", "a.lock/b", "a.lockx", "lock", ".lock",
+	    "a/.b",   "a/b.",     "v1@",      "@",       "@{",   "a@b{c",
+	    "HEAD",   "A_B/c",    "a/B_C",    "x/y/z",   "é/ü",  NULL,
+	};
+	for (i = 0; more[i]; i++)
+		if (te_mirror_tag_valid(more[i]) !=
+		    tag_valid_by_libgit2(more[i]))
+			fail_msg("\"%s\": libgit2 says %d", more[i],
+			         tag_valid_by_libgit2(more[i]));
+	git_libgit2_shutdown();
 }
 
 int main(void)
@@ -361,6 +454,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file_unreadable, setup,
 	                                    teardown),
+	    cmocka_unit_test(test_redact_single_pass),
+	    cmocka_unit_test(test_tag_valid_as_libgit2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,13 +58,13 @@ static te_queue *open_q(const char *dir)
 	return q;
 }
 
-static void submit(char id[TE_JOB_ID_MAX], bool *existed, te_queue *q,
-                   const char *tag, const char *commit, const char *delivery,
-                   int64_t now)
+static void submit(char id[TE_JOB_ID_MAX], te_submit_outcome *existed,
+                   te_queue *q, const char *tag, const char *commit,
+                   const char *delivery, int64_t now)
 {
 	te_job_request req = {"shop", tag, commit, delivery, "github"};
 	te_error err = TE_ERROR_INIT;
-	bool e = false;
+	te_submit_outcome e = TE_SUBMIT_NEW;
 
 	if (te_queue_submit(id, &e, q, &req, now, &err) < 0)
 		fail_msg("submit: %s", err.msg);
@@ -186,7 +186,7 @@ static void test_submit_persists(void **state)
 	te_error err = TE_ERROR_INIT;
 	te_queue *q = open_q(dir);
 	te_job *job = NULL;
-	bool existed = true;
+	te_submit_outcome existed = TE_SUBMIT_EXISTING;
 	struct stat st;
 
 	submit(id, &existed, q, "v1.0.0", C1, "d-1", 1700000000);
@@ -234,7 +234,7 @@ static void test_dedupe(void **state)
 	const char *dir = *state;
 	char id1[TE_JOB_ID_MAX], id2[TE_JOB_ID_MAX], id3[TE_JOB_ID_MAX];
 	te_queue *q = open_q(dir);
-	bool existed;
+	te_submit_outcome existed;
 	size_t counts[4];
 
 	submit(id1, &existed, q, "v1.0.0", C1, "d-1", 100);
@@ -292,7 +292,7 @@ static void test_invalid_requests(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		te_error err = TE_ERROR_INIT;
 		char id[TE_JOB_ID_MAX];
-		bool existed;
+		te_submit_outcome existed;
 
 		assert_int_equal(
 		    te_queue_submit(id, &existed, q, &bad[i], 1, &err),
@@ -513,6 +513,82 @@ static void test_retry_and_requeue(void **state)
 	te_queue_free(q);
 }
 
+/* Claim the oldest runnable job and finish it. */
+static void run_one(te_queue *q, const char *want, bool success, int64_t now)
+{
+	te_error err = TE_ERROR_INIT;
+	te_job *job = NULL;
+
+	assert_int_equal(te_queue_claim(&job, q, now, &err), 0);
+	assert_non_null(job);
+	assert_string_equal(job->id, want);
+	te_job_free(job);
+	assert_int_equal(
+	    te_queue_finish(q, want, success, "boom", NULL, NULL, 0, now, &err),
+	    0);
+}
+
+/* A new delivery of a failed job queues it again (the same job); one of a
+ * succeeded, queued or running job does not. */
+static void test_redelivery_requeues_failed(void **state)
+{
+	const char *dir = *state;
+	char a[TE_JOB_ID_MAX], b[TE_JOB_ID_MAX], id[TE_JOB_ID_MAX];
+	te_submit_outcome outcome;
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_job *job = NULL;
+	te_job_state st;
+
+	submit(a, NULL, q, "v1", C1, "d-1", 10);
+	submit(b, NULL, q, "v2", C2, "d-2", 11);
+	run_one(q, a, false, 20);
+	run_one(q, b, true, 21);
+
+	/* Same delivery id, or same tag + commit: the failed job is queued
+	 * again, once. */
+	submit(id, &outcome, q, "v1", C1, "d-1", 30);
+	assert_int_equal(outcome, TE_SUBMIT_REQUEUED);
+	assert_string_equal(id, a);
+	assert_int_equal(te_queue_state(&st, q, a, &err), 0);
+	assert_int_equal(st, TE_JOB_QUEUED);
+	submit(id, &outcome, q, "v1", C1, "d-9", 31);
+	assert_int_equal(outcome, TE_SUBMIT_EXISTING);
+	assert_string_equal(id, a);
+	/* Running: still the same job, left running. */
+	assert_int_equal(te_queue_claim(&job, q, 32, &err), 0);
+	assert_string_equal(job->id, a);
+	te_job_free(job);
+	submit(id, &outcome, q, "v1", C1, "d-1", 33);
+	assert_int_equal(outcome, TE_SUBMIT_EXISTING);
+	assert_int_equal(te_queue_state(&st, q, a, &err), 0);
+	assert_int_equal(st, TE_JOB_RUNNING);
+	/* Succeeded: deduplicated as before. */
+	submit(id, &outcome, q, "v2", C2, "d-2", 34);
+	assert_int_equal(outcome, TE_SUBMIT_EXISTING);
+	assert_string_equal(id, b);
+	assert_int_equal(te_queue_state(&st, q, b, &err), 0);
+	assert_int_equal(st, TE_JOB_SUCCEEDED);
+	te_queue_free(q);
+
+	/* On disk: the re-queued job ran again (attempt 2, interrupted by
+	 * the close), and once it fails a delivery re-queues it again. */
+	q = open_q(dir);
+	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
+	assert_int_equal(job->state, TE_JOB_QUEUED);
+	assert_int_equal(job->attempts, 2);
+	te_job_free(job);
+	run_one(q, a, false, 40);
+	submit(id, &outcome, q, "v1", C1, NULL, 41);
+	assert_int_equal(outcome, TE_SUBMIT_REQUEUED);
+	assert_int_equal(te_queue_get(&job, q, a, &err), 0);
+	assert_int_equal(job->state, TE_JOB_QUEUED);
+	assert_int_equal(job->attempts, 3);
+	assert_int_equal(job->updated_at, 41);
+	te_job_free(job);
+	te_queue_free(q);
+}
+
 static void test_running_requeued_on_open(void **state)
 {
 	const char *dir = *state;
@@ -610,7 +686,7 @@ static void *submit_many(void *arg)
 		char tag[32], delivery[32];
 		te_job_request req = {"shop", tag, C1, delivery, "github"};
 		te_error err = TE_ERROR_INIT;
-		bool existed = false;
+		te_submit_outcome existed = TE_SUBMIT_NEW;
 
 		snprintf(tag, sizeof(tag), "v%d.%d.0", w->index, i);
 		snprintf(delivery, sizeof(delivery), "d-%d-%d", w->index, i);
@@ -685,7 +761,7 @@ static void test_concurrent_group_commit(void **state)
 struct dup_arg {
 	te_queue *q;
 	char id[TE_JOB_ID_MAX];
-	bool existed;
+	te_submit_outcome existed;
 	int rc;
 };
 
@@ -737,7 +813,7 @@ static void test_journal_is_the_submit_record(void **state)
 	te_queue *q = open_q(dir);
 	te_job *job = NULL;
 	size_t counts[4];
-	bool existed;
+	te_submit_outcome existed;
 	FILE *f;
 
 	submit(a, NULL, q, "v1", C1, "d-1", 10);
@@ -901,7 +977,7 @@ static void test_nowait_and_one_wait(void **state)
 	te_queue_ticket all = {0, 0}, t;
 	te_queue *q = open_q(dir);
 	size_t counts[4], syncs;
-	bool existed;
+	te_submit_outcome existed;
 	int i;
 
 	for (i = 0; i < 10; i++) {
@@ -953,7 +1029,7 @@ static void test_prune(void **state)
 	te_queue *q = open_q(dir);
 	te_job *job = NULL;
 	size_t counts[4], removed = 99;
-	bool existed;
+	te_submit_outcome existed;
 
 	submit(a, NULL, q, "v1", C1, "d-1", 10);
 	submit(b, NULL, q, "v2", C2, "d-2", 11);
@@ -1171,6 +1247,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_finish, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retry_and_requeue, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_redelivery_requeues_failed,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_running_requeued_on_open,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup,

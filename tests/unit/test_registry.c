@@ -210,6 +210,79 @@ static void url_digest_param(void **state)
 	free(u);
 }
 
+static void upload_range(void **state)
+{
+	static const char *const bad[] = {"",
+	                                  "-",
+	                                  "0",
+	                                  "0-",
+	                                  "1-5",
+	                                  "-5",
+	                                  "0--1",
+	                                  "0-+5",
+	                                  "0- 5",
+	                                  "0-5 ",
+	                                  "0-5,7-9",
+	                                  "0-5x",
+	                                  "bytes",
+	                                  "bytes 0-5",
+	                                  "0x0-0x5",
+	                                  "00-5-",
+	                                  "0-9223372036854775807",
+	                                  "0-99999999999999999999"};
+	int64_t off = 7;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(te_reg__upload_range_parse(&off, "0-0"), 0);
+	assert_int_equal(off, 0); /* empty (or one byte: see the header) */
+	assert_int_equal(te_reg__upload_range_parse(&off, "0-1"), 0);
+	assert_int_equal(off, 2);
+	assert_int_equal(te_reg__upload_range_parse(&off, "0-1572863"), 0);
+	assert_int_equal(off, 1572864);
+	assert_int_equal(te_reg__upload_range_parse(&off, "bytes=0-99"), 0);
+	assert_int_equal(off, 100);
+	assert_int_equal(te_reg__upload_range_parse(&off, "00-9"), 0);
+	assert_int_equal(off, 10);
+	assert_int_equal(
+	    te_reg__upload_range_parse(&off, "0-9223372036854775806"), 0);
+	assert_true(off == INT64_MAX);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		off = 7;
+		assert_int_equal(te_reg__upload_range_parse(&off, bad[i]),
+		                 TE_EINVALID);
+		assert_int_equal(off, -1);
+	}
+	assert_int_equal(te_reg__upload_range_parse(&off, NULL), TE_EINVALID);
+}
+
+static void content_range(void **state)
+{
+	static const char *const bad[] = {
+	    "",           "bytes",         "bytes 5-4/10", "bytes 0-9/9",
+	    "bytes */10", "bytes 0-9/",    "bytes 0-9",    "bytes=0-9/10",
+	    "0-9/10",     "bytes -1-9/10", "bytes 0-9/*x", "bytes 0-9/10 "};
+	int64_t first = 7;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(te_reg__content_range_first(&first, "bytes 0-9/10"),
+	                 0);
+	assert_int_equal(first, 0);
+	assert_int_equal(te_reg__content_range_first(
+	                     &first, "bytes 1048576-3146705/3146706"),
+	                 0);
+	assert_int_equal(first, 1048576);
+	assert_int_equal(te_reg__content_range_first(&first, "BYTES 5-5/*"), 0);
+	assert_int_equal(first, 5);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		first = 7;
+		assert_int_equal(te_reg__content_range_first(&first, bad[i]),
+		                 TE_EINVALID);
+		assert_int_equal(first, -1);
+	}
+}
+
 static void lookup(const char *json, const char *host, int want_rc,
                    const char *want_user, const char *want_pass)
 {
@@ -709,6 +782,10 @@ static void header_capture(void **state)
 	assert_false(r.overflow);
 	feed(&r, "Retry-After: 3\r\n");
 	feed(&r, "OCI-Chunk-Min-Length: 1048576\r\n");
+	feed(&r, "Range: 0-1023\r\n");
+	feed(&r, "Content-Range: bytes 5-9/10\r\n");
+	assert_string_equal(r.range, "0-1023");
+	assert_string_equal(r.content_range, "bytes 5-9/10");
 	assert_string_equal(r.retry_after, "3");
 	assert_int_equal(r.chunk_min, 1048576);
 
@@ -736,6 +813,8 @@ int main(void)
 	    cmocka_unit_test(challenge_truncates_long_values),
 	    cmocka_unit_test(location_resolution),
 	    cmocka_unit_test(url_digest_param),
+	    cmocka_unit_test(upload_range),
+	    cmocka_unit_test(content_range),
 	    cmocka_unit_test(config_auth),
 	    cmocka_unit_test(config_file),
 	    cmocka_unit_test(config_helpers_and_tokens),

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "regression.h"
 
 static char dir[] = "/tmp/te-srvcfg.XXXXXX";
 static char cfgpath[300];
@@ -167,6 +168,54 @@ static void expect_error(const char *from, const char *to, int line,
 		fail_msg("got \"%s\", want \"%s...%s\"", err.msg, want, what);
 }
 
+/* The hostile-load keys: defaults, values, bounds, the metrics token. */
+static void load_limits(void **state)
+{
+	static const char min[] = "state_dir: /tmp/x\n";
+	static const char set[] = "state_dir: /tmp/x\n"
+	                          "max_pending_body_bytes: 1048576\n"
+	                          "max_connections_per_ip: 0\n"
+	                          "metrics_token_file: admin.token\n";
+	static const char *const bad[][2] = {
+	    {"max_pending_body_bytes: 1000\n", "max_pending_body_bytes must"},
+	    {"max_pending_body_bytes: -1\n", "max_pending_body_bytes must"},
+	    {"max_connections_per_ip: 1001\n", "max_connections_per_ip must"},
+	    {"max_connections_per_ip: many\n", "max_connections_per_ip must"},
+	    {"metrics_token_file: empty.secret\n", "is empty"},
+	    {"metrics_token_file: missing.token\n", "cannot read"},
+	};
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	char text[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(ts_config_parse(&cfg, min, strlen(min), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->max_pending_body, 64 * 1024 * 1024);
+	assert_int_equal(cfg->max_connections_per_ip, 64);
+	assert_null(cfg->metrics_token);
+	ts_config_unref(cfg);
+	assert_int_equal(ts_config_parse(&cfg, set, strlen(set), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->max_pending_body, 1024 * 1024);
+	assert_int_equal(cfg->max_connections_per_ip, 0);
+	assert_string_equal(cfg->metrics_token, "admin-token");
+	assert_int_equal(cfg->metrics_token_len, strlen("admin-token"));
+	ts_config_unref(cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "state_dir: /tmp/x\n%s",
+		         bad[i][0]);
+		te_error_clear(&err);
+		assert_int_equal(
+		    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err),
+		    TE_EINVALID);
+		assert_null(cfg);
+		if (!strstr(err.msg, ":2: ") || !strstr(err.msg, bad[i][1]))
+			fail_msg("%s: got \"%s\"", bad[i][0], err.msg);
+	}
+}
+
 static void errors_have_lines(void **state)
 {
 	(void)state;
@@ -199,8 +248,10 @@ static void errors_have_lines(void **state)
 	             "duplicate project name");
 	expect_error("    git_url: ssh://git@git.example.com/infra/edge.git\n",
 	             "", 19, "needs a git_url");
-	/* YAML syntax errors carry the parser's line */
-	expect_error("    tags: [\"v*\"]", "    tags: [\"v*\"", 13, "");
+	/* YAML syntax errors carry the line of the construct libyaml was
+	 * parsing (the unclosed '['), as werf.yaml's do */
+	expect_error("    tags: [\"v*\"]", "    tags: [\"v*\"", 12,
+	             "flow sequence");
 }
 
 static void retention(void **state)
@@ -268,6 +319,62 @@ static void load_from_file(void **state)
 	                 TE_EIO);
 }
 
+static void expect_parse_error(const char *text, size_t len, const char *what)
+{
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	assert_int_equal(ts_config_parse(&cfg, text, len, cfgpath, &err),
+	                 TE_EINVALID);
+	assert_null(cfg);
+	if (strncmp(err.msg, cfgpath, strlen(cfgpath)) != 0 ||
+	    !strstr(err.msg, what))
+		fail_msg("got \"%s\", want \"%s...%s\"", err.msg, cfgpath,
+		         what);
+}
+
+/* Fuzzer finds (tests/fuzz/regressions/server_config): a repeated
+ * "projects:" leaked the first list; 64 K '[' took seconds in libyaml.
+ * A repeated key anywhere is an error naming it and its line. */
+static void fuzz_regressions(void **state)
+{
+	te_buf in = TE_BUF_INIT(0);
+	char *big;
+	size_t i, n;
+
+	(void)state;
+	read_regression(&in, "server_config",
+	                "leak-duplicate-projects-key.yaml");
+	expect_parse_error(in.ptr, in.len, ":3: duplicate key \"projects\"");
+	te_buf_dispose(&in);
+	expect_error("    forge: github\n",
+	             "    forge: github\n    forge: gitlab\n", 9,
+	             "duplicate key \"forge\"");
+	expect_error("      images: [backend]\n",
+	             "      images: [backend]\n      repo: x\n", 18,
+	             "duplicate key \"repo\"");
+	expect_error("{org.opencontainers.image.source: ", "{a: b, a: ", 16,
+	             "duplicate key \"a\"");
+
+	/* hang-64k-open-brackets, regenerated */
+	n = 65536;
+	big = malloc(TS_CONFIG_MAX_SIZE + 1);
+	assert_non_null(big);
+	memset(big, '[', n);
+	expect_parse_error(big, n, ":1: nesting deeper than 64 levels");
+
+	/* the size and project count limits */
+	memset(big, '#', TS_CONFIG_MAX_SIZE + 1);
+	expect_parse_error(big, TS_CONFIG_MAX_SIZE + 1,
+	                   "longer than 4194304 bytes");
+	n = (size_t)snprintf(big, 64, "state_dir: /x\nprojects: [");
+	for (i = 0; i <= TS_CONFIG_MAX_PROJECTS; i++)
+		n += (size_t)snprintf(big + n, 8, "{},");
+	n += (size_t)snprintf(big + n, 8, "]\n");
+	expect_parse_error(big, n, ":2: more than 1000 projects");
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,9 +382,11 @@ int main(void)
 	    cmocka_unit_test(defaults),
 	    cmocka_unit_test(retention),
 	    cmocka_unit_test(errors_have_lines),
+	    cmocka_unit_test(load_limits),
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(project_names),
 	    cmocka_unit_test(load_from_file),
+	    cmocka_unit_test(fuzz_regressions),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,6 +16,17 @@
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
 
+/*
+ * Budgets: hostile werf.yaml stays cheap.  Each is checked before the work
+ * it bounds, and its error names the limit.
+ */
+#define TE_CONFIG_MAX_SIZE (1024 * 1024) /* bytes of werf.yaml */
+#define TE_CONFIG_MAX_DEPTH 64           /* nested mappings and sequences */
+#define TE_CONFIG_MAX_EVENTS 200000      /* yaml events of one document */
+#define TE_CONFIG_MAX_VISITS 1000000     /* nodes validated, aliases followed */
+#define TE_CONFIG_MAX_IMAGES 1000        /* images in one werf.yaml */
+#define TE_CONFIG_MAX_STRING (64 * 1024) /* bytes of one scalar */
+
 typedef struct te_image_config {
 	char *name;          /* werf image name */
 	char *dockerfile;    /* relative to context; "Dockerfile" if empty */
@@ -36,5 +47,19 @@ typedef struct te_werf_config {
 int te_config_parse(te_werf_config **out, const char *data, size_t len,
                     const char *filename, te_error *err);
 void te_config_free(te_werf_config *cfg);
+
+/**
+ * Scan YAML text with libyaml's event parser, without building a tree, so
+ * that a document is only loaded once its shape is known to be cheap: at
+ * most one document, nesting at most TE_CONFIG_MAX_DEPTH levels, at most
+ * TE_CONFIG_MAX_EVENTS events; with unique_keys, no mapping repeats a
+ * scalar key (libyaml itself accepts duplicates).  Pure.
+ *
+ * @param file   name used in messages, "<file>:<line>: <what>"
+ * @param line0  file line of data[0]
+ * @return 0; TE_EINVALID (syntax error or a limit exceeded); TE_ENOMEM
+ */
+int te_config_yaml_scan(const char *data, size_t len, const char *file,
+                        int line0, bool unique_keys, te_error *err);
 
 #endif

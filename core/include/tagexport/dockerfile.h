@@ -17,6 +17,21 @@
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
 
+/*
+ * Budgets: hostile Dockerfiles stay cheap; each error names its limit.
+ * A logical line (continuations joined) and the words of one instruction
+ * are bounded by the size only: COPY may list a hundred thousand sources,
+ * and duplicates are found by hashing, so te_dockerfile_inputs is linear
+ * in its input plus its expansions.
+ */
+#define TE_DOCKERFILE_MAX_SIZE (1024 * 1024) /* bytes of the file */
+#define TE_DOCKERFILE_MAX_STAGES 1000        /* FROM instructions */
+#define TE_DOCKERFILE_MAX_INSTRUCTIONS 10000 /* instructions, all stages */
+#define TE_DOCKERFILE_MAX_WORD (64 * 1024)   /* bytes of a word, expanded */
+/* Bytes that all variable expansions of one te_dockerfile_inputs call
+ * may produce together. */
+#define TE_DOCKERFILE_MAX_EXPANSION (16 * 1024 * 1024)
+
 typedef struct te_dockerfile te_dockerfile;
 
 int te_dockerfile_parse(te_dockerfile **out, const char *data, size_t len,

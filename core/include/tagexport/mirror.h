@@ -58,8 +58,10 @@ typedef struct te_mirror_auth {
 /**
  * Is tag an acceptable tag name?  Rules: 1..TE_MIRROR_TAG_MAX bytes, no
  * leading '-', no "..", no control characters or DEL, and
- * "refs/tags/<tag>" passes git check-ref-format
- * (git_reference_name_is_valid).  Pure; never fails otherwise.
+ * "refs/tags/<tag>" passes git-check-ref-format(1) as libgit2's
+ * git_reference_name_is_valid decides it (checked here without libgit2,
+ * so it needs no initialisation and costs O(length)).  Pure; never fails
+ * otherwise.
  */
 bool te_mirror_tag_valid(const char *tag);
 

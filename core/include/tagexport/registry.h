@@ -100,7 +100,8 @@ int te_registry_blob_exists(bool *exists, te_registry *reg, const char *repo,
 int te_registry_blob_get(te_buf *body, te_registry *reg, const char *repo,
                          const char *digest, te_error *err);
 
-/* Upload a small in-memory blob (configs) unless it already exists. */
+/* Upload a small in-memory blob (configs) unless it already exists.  A
+ * failed PATCH/PUT resumes the session from the registry's offset. */
 int te_registry_blob_put(te_registry *reg, const char *repo, const char *digest,
                          const void *data, size_t len, te_error *err);
 
@@ -114,7 +115,10 @@ int te_registry_blob_mount(bool *mounted, te_registry *reg, const char *repo,
  * Make blobs present in dst/dst_repo: skip those that exist, mount when src
  * and dst are the same registry, else stream GET from src into an upload
  * to dst without holding a blob in memory (bounded buffers), verifying the
- * digest and size.  Up to `parallel` blobs move at once (0 = 4).
+ * digest and size.  Up to `parallel` blobs move at once (0 = 4).  A failed
+ * try resumes its upload session where the registry's status says it
+ * stopped (the source read with a ranged GET); tries per blob follow the
+ * retry policy (opts.retry_attempts, retry_total_ms).
  * bytes_copied (may be NULL) gets the number of bytes streamed.
  */
 typedef struct te_blob_desc {
