@@ -2,21 +2,8 @@
  * hook.c - what git hands the post-receive hook on stdin: te_hook_parse.
  * Input: the bytes of stdin.
  */
-#include <git2.h>
-
 #include "fuzz.h"
 #include "tagexport/hook.h"
-
-/* libgit2 once for the process: te_mirror_tag_valid initialises and
- * shuts it down around each call otherwise, which is all the time a run
- * would measure. */
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	git_libgit2_init();
-	return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,24 +1,13 @@
 /*
  * mirror_url.c - a project's git_url as the mirror handles it: the
- * redaction of its userinfo from libgit2's messages and the SSH port
- * (static in core/src/mirror.c, which is compiled into this harness), and
- * te_mirror_tag_valid on the same text.
+ * redaction of its userinfo from libgit2's messages (te_mirror__redact)
+ * and the SSH port (static in core/src/mirror.c, which is therefore
+ * compiled into this harness), and te_mirror_tag_valid on the same text.
  * Input: the URL (up to the first NUL).
  */
 #include "fuzz.h"
 
 #include "../../core/src/mirror.c"
-
-/* libgit2 once for the process: te_mirror_tag_valid initialises and
- * shuts it down around each call otherwise, which is all the time a run
- * would measure. */
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	git_libgit2_init();
-	return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -30,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* libgit2's messages quote the URL, often more than once. */
 	snprintf(msg, sizeof(msg), "failed to connect to %s: %s refused", copy,
 	         copy);
-	redact(msg, copy);
+	te_mirror__redact(msg, copy);
 	(void)ssh_port(copy);
 	(void)te_mirror_tag_valid(copy);
 	free(copy);
