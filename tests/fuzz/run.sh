@@ -44,7 +44,8 @@ for h in "${harnesses[@]}"; do
 done
 
 CC=clang cmake -S "$root" -B "$build" -DTE_FUZZ=ON -DTE_WERROR=ON \
-	-DTE_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+	-DTE_BUILD_TESTS=OFF -DTE_CORE_MODULES= -DTE_SANITIZER= \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
 	cmake --build "$build" -j"$(nproc)" --target fuzz >/dev/null ||
 	{ echo "run.sh: build failed" >&2; exit 1; }
 
