@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run.sh - the whole test suite: unit and integration tests on a normal
 # build, then the same suite built with AddressSanitizer and
-# UndefinedBehaviorSanitizer.  Usage: tests/run.sh [--quick] (quick: skip
-# the sanitizer pass).
+# UndefinedBehaviorSanitizer, then the libFuzzer harnesses (tests/fuzz):
+# their regression inputs once and 20 s of fuzzing each.  Usage:
+# tests/run.sh [--quick] (quick: skip the sanitizer and fuzzing passes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/deps.sh
@@ -13,7 +14,7 @@ jobs=$(nproc)
 cmake -S . -B build -DTE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTE_CORE_MODULES= -DTE_SANITIZER= >/dev/null
 cmake --build build -j"$jobs"
 clang-format --dry-run -Werror core/src/*.[ch] core/include/tagexport/*.h \
-	core/cli/*.[ch] webhook-server/*.[ch] tests/unit/*.[ch]
+	core/cli/*.[ch] webhook-server/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch]
 (cd build && ctest --output-on-failure -j2)
 
 if [ "${1:-}" != --quick ]; then
@@ -24,4 +25,7 @@ if [ "${1:-}" != --quick ]; then
 	LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		bash -c 'cd build-asan && ctest --output-on-failure -j2'
+	# About 7 minutes: 17 harnesses x 20 s plus the clang build.
+	tests/fuzz/run.sh --regressions
+	tests/fuzz/run.sh 20
 fi
