@@ -498,6 +498,11 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 			              "docker_config", err);
 		} else if (!strcmp(k, "tags")) {
 			rc = get_strlist(&pr->tags, p, vn, "tags", err);
+		} else if (!strcmp(k, "poll_interval")) {
+			unsigned long v = 0;
+			rc =
+			    get_uint(&v, p, vn, "poll_interval", 0, 86400, err);
+			pr->poll_interval = (unsigned)v;
 		} else if (!strcmp(k, "export")) {
 			export_node = vn;
 			rc = parse_export(pr, p, vn, err);
@@ -716,6 +721,8 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 			metrics_node = vn;
 			rc = get_path(&metrics_file, p, vn,
 			              "metrics_token_file", err);
+		} else if (!strcmp(k, "ui_public")) {
+			rc = get_bool(&cfg->ui_public, p, vn, "ui_public", err);
 		} else if (!strcmp(k, "projects")) {
 			rc = parse_projects(cfg, p, vn, err);
 		} else {

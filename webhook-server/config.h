@@ -49,6 +49,7 @@ struct ts_project {
 	char *git_username;         /* optional */
 	char *docker_config;        /* optional dir with config.json */
 	te_strvec tags;             /* globs on the tag name; empty = all */
+	unsigned poll_interval;     /* seconds between tag polls; 0 = off */
 	/* export: the knobs of `tagexport export` */
 	char *repo;
 	te_strvec tag_templates;
@@ -82,6 +83,7 @@ struct ts_config {
 	unsigned max_connections_per_ip; /* 64; 0 = no per-address limit */
 	char *metrics_token; /* NULL: /metrics is open to everyone */
 	size_t metrics_token_len;
+	bool ui_public; /* /jobs pages readable without the admin token */
 	size_t nprojects;
 	struct ts_project *projects;
 };

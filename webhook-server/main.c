@@ -151,6 +151,7 @@ static int start(struct ts_server *srv, struct ts_config *cfg,
 	    te_queue_open(&srv->queue, qdir, err) < 0 ||
 	    ts_metrics_new(&srv->metrics, err) < 0 ||
 	    ts_workers_start(srv, cfg->workers, err) < 0 ||
+	    ts_poller_start(srv, err) < 0 ||
 	    ts_http_start(srv, port_file, err) < 0)
 		return err->code;
 	return 0;
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
 	ts_logkv(TE_LOG_INFO, "stopping", "signal",
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	ts_http_stop(&srv);
+	ts_poller_stop(&srv);
 	cfg = ts_server_config(&srv);
 	clean_exit = ts_workers_stop(&srv, cfg->shutdown_timeout);
 	ts_config_unref(cfg);

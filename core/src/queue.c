@@ -961,6 +961,7 @@ int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
 	next.state = TE_JOB_RUNNING;
 	next.attempts++;
 	next.updated_at = now;
+	next.started_at = now;
 	best->busy = true;
 	rc = commit_update(q, best, &next, err);
 	if (rc == 0)
