@@ -209,6 +209,7 @@ static void test_submit_persists(void **state)
 	assert_int_equal(job->state, TE_JOB_QUEUED);
 	assert_int_equal(job->attempts, 0);
 	assert_int_equal(job->created_at, 1700000000);
+	assert_int_equal(job->started_at, 0);
 	assert_null(job->error);
 	assert_int_equal(job->results.count, 0);
 	te_job_free(job);
@@ -222,11 +223,30 @@ static void test_submit_persists(void **state)
 	/* The first update writes the job file. */
 	assert_int_equal(te_queue_claim(&job, q, 1700000001, &err), 0);
 	assert_string_equal(job->id, id);
+	assert_int_equal(job->started_at, 1700000001);
 	te_job_free(job);
 	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	te_queue_free(q);
+	/* When it started is kept in the job file. */
+	q = open_q(dir);
+	assert_int_equal(te_queue_get(&job, q, id, &err), 0);
+	assert_int_equal(job->started_at, 1700000001);
+	te_job_free(job);
+	te_queue_free(q);
+}
+
+static void test_origin(void **state)
+{
+	(void)state;
+	assert_string_equal(te_job_origin("github"), "webhook");
+	assert_string_equal(te_job_origin("gitlab"), "webhook");
+	assert_string_equal(te_job_origin("gitea"), "webhook");
+	assert_string_equal(te_job_origin("poll"), "poll");
+	assert_string_equal(te_job_origin("api"), "api");
+	assert_string_equal(te_job_origin("hook"), "hook");
+	assert_string_equal(te_job_origin(NULL), "unknown");
 }
 
 static void test_dedupe(void **state)
@@ -1236,6 +1256,7 @@ static void test_journal_segments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_origin),
 	    cmocka_unit_test_setup_teardown(test_submit_persists, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
