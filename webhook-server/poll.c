@@ -113,12 +113,38 @@ static int pick_new(te_strvec *names, te_strvec *commits,
 		const char *tag = remote->items[i],
 		           *c = remote_commits->items[i];
 		if (ts_poll_set_has(seen, seen_commits, tag, c) ||
-		    !ts_tag_name_valid(tag) || !ts_tag_selected(&pr->tags, tag))
+		    !ts_tag_selected(&pr->tags, tag))
 			continue;
 		if (te_strvec_push(names, tag, err) < 0 ||
 		    te_strvec_push(commits, c, err) < 0)
 			return err->code;
 	}
+	return 0;
+}
+
+/* Only the tags the server could export (ts_tag_name_valid, stricter than
+ * git's rules) are queued and recorded. */
+static int keep_valid(te_strvec *names, te_strvec *commits, te_error *err)
+{
+	te_strvec n = TE_STRVEC_INIT, c = TE_STRVEC_INIT, tmp;
+	size_t i;
+
+	for (i = 0; i < names->count; i++) {
+		if (!ts_tag_name_valid(names->items[i]))
+			continue;
+		if (te_strvec_push(&n, names->items[i], err) < 0 ||
+		    te_strvec_push(&c, commits->items[i], err) < 0) {
+			te_strvec_dispose(&n);
+			te_strvec_dispose(&c);
+			return err->code;
+		}
+	}
+	tmp = *names;
+	*names = n;
+	te_strvec_dispose(&tmp);
+	tmp = *commits;
+	*commits = c;
+	te_strvec_dispose(&tmp);
 	return 0;
 }
 
@@ -144,7 +170,8 @@ static int poll_locked(json_t *queued, bool *first, struct ts_server *s,
 	                              pr->git_url, &auth, TS_POLL_TAGS_MAX,
 	                              err)) < 0 ||
 	    (rc = ts_poll_set_load(&seen, &seen_commits, &found, dir.ptr,
-	                           pr->name, err)) < 0)
+	                           pr->name, err)) < 0 ||
+	    (rc = keep_valid(&remote, &remote_commits, err)) < 0)
 		goto done;
 	if (more) {
 		snprintf(n, sizeof(n), "%d", TS_POLL_TAGS_MAX);

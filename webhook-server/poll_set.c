@@ -2,10 +2,12 @@
  * poll_set.c - the seen-tags file of a project's poller (poll_set.h).
  */
 #include "poll_set.h"
+#include "forge.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,7 +46,7 @@ static int parse_line(te_strvec *names, te_strvec *commits, const char *line,
 	hex[40] = '\0';
 	memcpy(name, line + 41, tag_len);
 	name[tag_len] = '\0';
-	if (memchr(name, '\0', tag_len) || !te_mirror_tag_valid(name))
+	if (memchr(name, '\0', tag_len) || !ts_tag_name_valid(name))
 		return te_error_set(
 		    err, TE_EINVALID,
 		    "poll set: line %zu has an invalid tag name", lineno);
@@ -91,14 +93,50 @@ int ts_poll_set_format(te_buf *out, const te_strvec *names,
 	return rc;
 }
 
+struct pair {
+	char *name, *commit;
+};
+
+static int pair_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pair *)a)->name,
+	              ((const struct pair *)b)->name);
+}
+
+void ts_poll_set_sort(te_strvec *names, te_strvec *commits)
+{
+	struct pair *p = calloc(names->count ? names->count : 1, sizeof(*p));
+	size_t i;
+
+	if (!p)
+		return; /* unsorted: lookups miss, tags look new (deduped) */
+	for (i = 0; i < names->count; i++) {
+		p[i].name = names->items[i];
+		p[i].commit = commits->items[i];
+	}
+	qsort(p, names->count, sizeof(*p), pair_cmp);
+	for (i = 0; i < names->count; i++) {
+		names->items[i] = p[i].name;
+		commits->items[i] = p[i].commit;
+	}
+	free(p);
+}
+
 bool ts_poll_set_has(const te_strvec *names, const te_strvec *commits,
                      const char *name, const char *commit)
 {
-	size_t i;
+	size_t lo = 0, hi = names->count;
 
-	for (i = 0; i < names->count; i++)
-		if (!strcmp(names->items[i], name))
-			return !strcmp(commits->items[i], commit);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(names->items[mid], name);
+		if (c == 0)
+			return !strcmp(commits->items[mid], commit);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return false;
 }
 
@@ -124,6 +162,8 @@ int ts_poll_set_load(te_strvec *names, te_strvec *commits, bool *found,
 	rc = ts_poll_set_parse(names, commits, text.ptr, text.len, err);
 	if (rc < 0)
 		te_error_wrap(err, "%s", path.ptr);
+	else
+		ts_poll_set_sort(names, commits);
 done:
 	if (fd >= 0)
 		close(fd);

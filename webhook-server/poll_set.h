@@ -6,8 +6,9 @@
  * The file is text, one "<40 hex commit> <tag>\n" line per tag, written
  * atomically (temp file, fsync, rename, fsync of the directory): a crash
  * leaves the old set or the new one, never a mix.  Tag names are
- * validated on the way in and out (te_mirror_tag_valid); the name never
- * becomes a path, only the project name (ts_project_name_valid) does.
+ * validated on the way in (ts_tag_name_valid: the poller keeps no other);
+ * the name never becomes a path, only the project name
+ * (ts_project_name_valid) does.
  */
 #ifndef TS_POLL_SET_H
 #define TS_POLL_SET_H
@@ -31,12 +32,17 @@ int ts_poll_set_parse(te_strvec *names, te_strvec *commits, const char *data,
 int ts_poll_set_format(te_buf *out, const te_strvec *names,
                        const te_strvec *commits, te_error *err);
 
-/* Has the set seen tag name at commit? */
+/* Sort a set by tag name (names and commits move together), for
+ * ts_poll_set_has. */
+void ts_poll_set_sort(te_strvec *names, te_strvec *commits);
+
+/* Has the set (sorted by ts_poll_set_sort) seen tag name at commit?
+ * O(log n): a poll looks up every remote tag. */
 bool ts_poll_set_has(const te_strvec *names, const te_strvec *commits,
                      const char *name, const char *commit);
 
-/* Load <dir>/<project>.tags.  *found is false (and the lists empty) when
- * the file does not exist yet: the project was never polled. */
+/* Load <dir>/<project>.tags, sorted.  *found is false (and the lists empty)
+ * when the file does not exist yet: the project was never polled. */
 int ts_poll_set_load(te_strvec *names, te_strvec *commits, bool *found,
                      const char *dir, const char *project, te_error *err);
 

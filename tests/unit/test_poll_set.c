@@ -56,6 +56,9 @@ static void test_parse(void **state)
 	assert_int_equal(names.count, 2);
 	assert_string_equal(names.items[1], "release/2");
 	assert_string_equal(commits.items[1], OID_B);
+	ts_poll_set_sort(&names, &commits);
+	assert_string_equal(names.items[0], "release/2");
+	assert_string_equal(commits.items[0], OID_B);
 	assert_true(ts_poll_set_has(&names, &commits, "v1.0.0", OID_A));
 	/* the same name at another commit: a moved tag, not seen */
 	assert_false(ts_poll_set_has(&names, &commits, "v1.0.0", OID_B));
