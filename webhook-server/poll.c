@@ -10,10 +10,10 @@
  *  2. compare with the tags seen by the last poll (poll_set.h, in
  *     <state_dir>/poll): with no set yet (the first poll ever), only
  *     record them - nothing old is exported;
- *  3. every tag that is new, or moved to another commit, and passes the
- *     project's tags globs is submitted as a webhook would be (same
- *     dedupe by project + tag + commit, so a tag a webhook already
- *     queued is the same job), source "poll";
+ *  3. every tag that is new, or moved to another commit, passes the
+ *     project's tags globs and has no job yet (of any state: a failed
+ *     job is not queued again by a poll, as a redelivery would) is
+ *     submitted as a webhook would be, source "poll";
  *  4. once those jobs are on disk, the remote's list becomes the set.
  *     A crash before that polls the same tags again: the dedupe makes
  *     that harmless.
@@ -47,13 +47,15 @@ struct ts_poller {
 	size_t ndue;
 };
 
-/* Submit every (names[i], commits[i]) as a job and wait for them all to
- * be durable; the jobs go to queued as {"tag","commit","job","status"}. */
+/* Submit every (names[i], commits[i]) that has no job yet and wait for
+ * them all to be durable; they go to queued as {"tag","commit","job"}. */
 static int submit_all(json_t *queued, struct ts_server *s,
                       const struct ts_project *pr, const te_strvec *names,
                       const te_strvec *commits, te_error *err)
 {
 	struct ts_submission *subs = NULL;
+	char existing[TE_JOB_ID_MAX];
+	bool found;
 	te_queue_ticket all = {0, 0};
 	te_error wait = TE_ERROR_INIT;
 	struct ts_response res;
@@ -68,16 +70,24 @@ static int submit_all(json_t *queued, struct ts_server *s,
 		rc = te_error_set(err, TE_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (n = 0; n < names->count; n++) {
+	for (i = 0; i < names->count; i++) {
+		/* A job of any state, a failed one included, is left as it
+		 * is: "no job yet" is what the poll is for. */
+		rc = te_queue_find(existing, &found, s->queue, pr->name,
+		                   names->items[i], commits->items[i], err);
+		if (rc < 0)
+			break; /* what was recorded is still waited for */
+		if (found)
+			continue;
 		subs[n].pr = pr;
-		subs[n].tag = names->items[n];
-		subs[n].commit = commits->items[n];
+		subs[n].tag = names->items[i];
+		subs[n].commit = commits->items[i];
 		subs[n].source = "poll";
 		if (!ts_submission_record(&res, s, &subs[n])) {
 			rc = te_error_set(err, TE_EIO, "cannot queue a job");
 			break;
 		}
-		te_queue_ticket_merge(&all, &subs[n].ticket);
+		te_queue_ticket_merge(&all, &subs[n++].ticket);
 	}
 	te_queue_wait(s->queue, &all, &wait);
 	for (i = 0; i < n; i++) {
@@ -87,12 +97,10 @@ static int submit_all(json_t *queued, struct ts_server *s,
 			rc = te_error_set(err, TE_EIO, "cannot queue a job");
 			continue;
 		}
-		json_array_append_new(
-		    queued,
-		    json_pack("{s:s,s:s,s:s,s:s}", "tag", subs[i].tag, "commit",
-		              subs[i].commit, "job", subs[i].id, "status",
-		              subs[i].outcome == TE_SUBMIT_NEW ? "queued"
-		                                               : "existing"));
+		json_array_append_new(queued, json_pack("{s:s,s:s,s:s}", "tag",
+		                                        subs[i].tag, "commit",
+		                                        subs[i].commit, "job",
+		                                        subs[i].id));
 	}
 done:
 	free(subs);

@@ -4,7 +4,8 @@
 # exported within two poll intervals, with origin "poll"; a tag the
 # project's globs filter is not; a tag pushed while the server was stopped
 # is exported after it starts; POST /api/v1/projects/<name>/poll polls now
-# and answers what it queued; a moved tag gets a job for its new commit.
+# and answers what it queued; a tag whose job failed is not queued again; a
+# moved tag gets a job for its new commit.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server_lib.sh"
 te_require docker-registry skopeo buildah git busybox jq curl
@@ -117,6 +118,18 @@ check "POST poll of an unknown project -> 404" test "$(api POST /api/v1/projects
 check "GET poll -> 405" test "$(api GET /api/v1/projects/pl/poll -o /dev/null -w '%{http_code}')" = 405
 check "manual: exported" wait_job "$JM" succeeded 600
 check "manual: skopeo sees it" exported "$REG/manual/app:v1.2.0"
+
+# ---- a tag whose job failed is left failed, not queued again by a poll --------------
+printf 'bogus: 1\n' >>"$WORK/werf.yaml"
+C5=$(release v1.2.1 broken)
+git -C "$WORK" checkout -q HEAD~1 -- werf.yaml
+JF=$(api POST /api/v1/projects/manual/exports \
+	-d "{\"ref\":\"refs/tags/v1.2.1\",\"commit\":\"$C5\"}" | jq -r .job)
+check "the API's job for a broken werf.yaml fails" wait_job "$JF" failed 120
+r=$(api POST /api/v1/projects/manual/poll)
+check "the poll leaves a tag that has a job alone" jqt '.queued == []' <<<"$r"
+check "the failed job stays failed" \
+	jqt '.state == "failed" and .attempts == 1' <<<"$(api GET "/api/v1/jobs/$JF")"
 
 # ---- a moved tag: a job for its new commit ------------------------------------------
 echo moved >"$WORK/version"

@@ -164,6 +164,14 @@ int te_queue_retry(te_queue *q, const char *id, int64_t now, te_error *err);
  * included.  TE_ENOTFOUND when there is no such job. */
 int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err);
 
+/* Is there a job for project + tag + commit (40 hex, either case), in any
+ * state?  *found says; id_out is its id then.  Changes nothing: a poller
+ * asks before it submits, so that a tag whose job failed is not queued
+ * again by the poll (as a redelivery would). */
+int te_queue_find(char id_out[TE_JOB_ID_MAX], bool *found, te_queue *q,
+                  const char *project, const char *tag, const char *commit,
+                  te_error *err);
+
 /* Job `id`'s state alone: no copy, so a flood of redeliveries asking for
  * it costs nothing per job log.  TE_ENOTFOUND when there is no such job. */
 int te_queue_state(te_job_state *out, te_queue *q, const char *id,
