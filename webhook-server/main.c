@@ -250,15 +250,15 @@ int main(int argc, char **argv)
 	ts_logkv(TE_LOG_INFO, "stopping", "signal",
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	ts_http_stop(&srv);
-	ts_poller_stop(&srv);
 	cfg = ts_server_config(&srv);
-	clean_exit = ts_workers_stop(&srv, cfg->shutdown_timeout);
+	clean_exit = ts_poller_stop(&srv, cfg->shutdown_timeout);
+	clean_exit = ts_workers_stop(&srv, cfg->shutdown_timeout) && clean_exit;
 	ts_config_unref(cfg);
 	ts_logkv(TE_LOG_INFO, "stopped", NULL);
 	if (!clean_exit) {
-		/* A worker is still inside te_export_run: free nothing it
-		 * uses and run no exit handlers under it (its job is back in
-		 * the queue already). */
+		/* A worker is still inside te_export_run, or the poller in a
+		 * poll: free nothing they use and run no exit handlers under
+		 * them (a worker's job is back in the queue already). */
 		_exit(0);
 	}
 	te_queue_free(srv.queue);

@@ -17,8 +17,12 @@
  *  4. once those jobs are on disk, the remote's list becomes the set.
  *     A crash before that polls the same tags again: the dedupe makes
  *     that harmless.
- * Polls run one at a time (the poller thread and POST .../poll share a
- * lock), so two never race on a set file.
+ * Every poll runs on the poller thread, one at a time, so two never race
+ * on a set file.  POST .../poll hands its project to that thread and
+ * waits for the answer, at most until shortly before the request's
+ * deadline (then 202, the poll goes on): libgit2 has no network timeout,
+ * and an HTTP thread stuck in a remote that never answers would hold up
+ * every later request and the shutdown.
  */
 #include "poll_set.h"
 #include "server.h"
@@ -31,17 +35,37 @@
 
 #include "tagexport/mirror.h"
 
+/* Seconds ts_poller_stop waits for a poll in progress, at least. */
+/* Seconds ts_poller_stop waits for a poll in progress, at least. */
+#define POLL_STOP_MIN 5
+/* POST .../poll requests waiting for the poller thread, at most. */
+#define POLL_REQS_MAX 16
+
 struct due {
 	char name[TS_PROJECT_NAME_MAX + 1];
 	time_t next;
 };
 
+/* A POST .../poll, handed to the poller thread.  Freed by the HTTP
+ * thread once done, or by the poller when the HTTP thread gave up
+ * waiting (abandoned). */
+struct poll_req {
+	char name[TS_PROJECT_NAME_MAX + 1];
+	bool done, abandoned;
+	te_error err;
+	json_t *answer;
+	struct poll_req *next;
+};
+
 struct ts_poller {
-	pthread_mutex_t poll_lock; /* one poll at a time */
-	pthread_mutex_t lock;      /* stop */
-	pthread_cond_t cond;
+	pthread_mutex_t lock; /* everything below but the due table */
+	pthread_cond_t cond;  /* a request or stop for the thread */
+	pthread_cond_t done;  /* a request answered, or the thread exited */
 	bool stop;
+	bool exited; /* the thread is past its last poll */
 	bool started;
+	struct poll_req *reqs; /* waiting for the thread */
+	size_t nreqs;          /* waiting or being served */
 	pthread_t thread;
 	struct due *due; /* the poller thread's own */
 	size_t ndue;
@@ -204,7 +228,8 @@ done:
 	return rc;
 }
 
-/* One poll of pr; *out (NULL on failure) is the answer of POST .../poll. */
+/* One poll of pr (on the poller thread); *out (NULL on failure) is the
+ * answer of POST .../poll. */
 static int poll_project(json_t **out, struct ts_server *s,
                         const struct ts_config *cfg,
                         const struct ts_project *pr, te_error *err)
@@ -217,9 +242,7 @@ static int poll_project(json_t **out, struct ts_server *s,
 	*out = NULL;
 	if (!queued)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
-	pthread_mutex_lock(&s->poller->poll_lock);
 	rc = poll_locked(queued, &first, s, cfg, pr, err);
-	pthread_mutex_unlock(&s->poller->poll_lock);
 	if (rc < 0) {
 		json_decref(queued);
 		ts_logkv(TE_LOG_WARN, "poll failed", "project", pr->name,
@@ -235,27 +258,123 @@ static int poll_project(json_t **out, struct ts_server *s,
 	return *out ? 0 : te_error_set(err, TE_ENOMEM, "out of memory");
 }
 
-void ts_poll_now(struct ts_response *res, struct ts_server *s,
-                 const struct ts_config *cfg, const struct ts_project *pr)
+static void reply_json(struct ts_response *res, unsigned int status, json_t *o)
 {
-	te_error err = TE_ERROR_INIT;
-	json_t *o = NULL;
-	char *text = NULL;
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
-	if (poll_project(&o, s, cfg, pr, &err) < 0) {
-		ts_response_error(res, err.code == TE_ENOMEM ? 500 : 502,
-		                  err.msg);
-		return;
-	}
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
 	ts_response_reset(res);
-	res->status = 200;
+	res->status = status;
 	res->content_type = "application/json";
 	if (!text || te_buf_puts(&res->body, text, NULL) < 0 ||
 	    te_buf_puts(&res->body, "\n", NULL) < 0)
 		ts_response_error(res, 500, "out of memory");
 	free(text);
+}
+
+static void req_free(struct poll_req *r)
+{
+	json_decref(r->answer);
+	free(r);
+}
+
+/* The answer of a served request. */
+static void answer(struct ts_response *res, const struct poll_req *r)
+{
+	if (r->answer)
+		reply_json(res, 200, r->answer);
+	else
+		ts_response_error(res,
+		                  r->err.code == TE_ENOMEM      ? 500
+		                  : r->err.code == TE_ENOTFOUND ? 404
+		                                                : 502,
+		                  r->err.msg);
+}
+
+void ts_poll_now(struct ts_response *res, struct ts_server *s,
+                 const struct ts_config *cfg, const struct ts_project *pr)
+{
+	struct ts_poller *p = s->poller;
+	struct poll_req *r = calloc(1, sizeof(*r));
+	unsigned int wait =
+	    cfg->request_timeout > 2 ? cfg->request_timeout - 2 : 1;
+	struct timespec until;
+
+	if (!r) {
+		ts_response_error(res, 500, "out of memory");
+		return;
+	}
+	snprintf(r->name, sizeof(r->name), "%s", pr->name);
+	te_error_clear(&r->err);
+	pthread_mutex_lock(&p->lock);
+	if (p->stop || p->nreqs >= POLL_REQS_MAX) {
+		pthread_mutex_unlock(&p->lock);
+		free(r);
+		ts_response_error(res, 503, "too many polls pending");
+		return;
+	}
+	r->next = p->reqs;
+	p->reqs = r;
+	p->nreqs++;
+	pthread_cond_signal(&p->cond);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait;
+	while (!r->done &&
+	       pthread_cond_timedwait(&p->done, &p->lock, &until) == 0)
+		;
+	if (!r->done) {
+		r->abandoned = true; /* the poller frees it */
+		pthread_mutex_unlock(&p->lock);
+		reply_json(res, 202,
+		           json_pack("{s:s,s:s}", "project", pr->name, "status",
+		                     "polling"));
+		return;
+	}
+	pthread_mutex_unlock(&p->lock);
+	answer(res, r);
+	req_free(r);
+}
+
+/* Serve the requests taken off the list (on the poller thread). */
+static void serve(struct ts_server *s, struct poll_req *r)
+{
+	struct ts_poller *p = s->poller;
+	struct ts_config *cfg = ts_server_config(s);
+	struct poll_req *next;
+
+	for (; r; r = next) {
+		const struct ts_project *pr = ts_config_project(cfg, r->name);
+		json_t *o = NULL;
+		te_error err = TE_ERROR_INIT;
+
+		next = r->next;
+		if (!pr)
+			te_error_set(&err, TE_ENOTFOUND, "unknown project");
+		else
+			poll_project(&o, s, cfg, pr, &err);
+		pthread_mutex_lock(&p->lock);
+		p->nreqs--;
+		if (r->abandoned) {
+			json_decref(o);
+			req_free(r);
+		} else {
+			r->answer = o;
+			r->err = err;
+			r->done = true;
+			pthread_cond_broadcast(&p->done);
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	ts_config_unref(cfg);
+}
+
+static bool stopping(struct ts_poller *p)
+{
+	bool stop;
+
+	pthread_mutex_lock(&p->lock);
+	stop = p->stop;
+	pthread_mutex_unlock(&p->lock);
+	return stop;
 }
 
 /* When pr is next due, from the last round's table (now when new). */
@@ -287,7 +406,7 @@ static void poll_round(struct ts_server *s)
 		if (pr->poll_interval == 0)
 			continue;
 		next = next_due(p, pr->name, now);
-		if (now >= next) {
+		if (now >= next && !stopping(p)) {
 			te_error_clear(&err);
 			if (poll_project(&o, s, cfg, pr, &err) == 0)
 				json_decref(o);
@@ -308,18 +427,36 @@ static void *poller_main(void *arg)
 {
 	struct ts_server *s = arg;
 	struct ts_poller *p = s->poller;
+	struct poll_req *reqs, *r;
 	struct timespec until;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
+		reqs = p->reqs;
+		p->reqs = NULL;
 		pthread_mutex_unlock(&p->lock);
+		serve(s, reqs);
 		poll_round(s);
 		pthread_mutex_lock(&p->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
-		if (!p->stop)
+		if (!p->stop && !p->reqs)
 			pthread_cond_timedwait(&p->cond, &p->lock, &until);
 	}
+	/* Stopping: whoever still waits is told so. */
+	for (r = p->reqs; r; r = reqs) {
+		reqs = r->next;
+		p->nreqs--;
+		if (r->abandoned) {
+			req_free(r);
+			continue;
+		}
+		te_error_set(&r->err, TE_ENET, "the server is stopping");
+		r->done = true;
+	}
+	p->reqs = NULL;
+	p->exited = true;
+	pthread_cond_broadcast(&p->done);
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
@@ -330,9 +467,9 @@ int ts_poller_start(struct ts_server *s, te_error *err)
 
 	if (!p)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
-	pthread_mutex_init(&p->poll_lock, NULL);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	pthread_cond_init(&p->done, NULL);
 	s->poller = p;
 	if (pthread_create(&p->thread, NULL, poller_main, s) != 0)
 		return te_error_set(err, TE_ERROR, "cannot start the poller");
@@ -340,22 +477,37 @@ int ts_poller_start(struct ts_server *s, te_error *err)
 	return 0;
 }
 
-void ts_poller_stop(struct ts_server *s)
+bool ts_poller_stop(struct ts_server *s, unsigned int timeout)
 {
 	struct ts_poller *p = s->poller;
+	struct timespec until;
+	bool exited;
 
 	if (!p)
-		return;
+		return true;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout < POLL_STOP_MIN ? POLL_STOP_MIN : timeout;
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
-	pthread_cond_signal(&p->cond);
+	pthread_cond_broadcast(&p->cond);
+	while (p->started && !p->exited &&
+	       pthread_cond_timedwait(&p->done, &p->lock, &until) == 0)
+		;
+	exited = !p->started || p->exited;
 	pthread_mutex_unlock(&p->lock);
+	if (!exited) {
+		/* A poll that never ends (a remote that accepts and never
+		 * answers): the thread still uses p, so nothing is freed. */
+		ts_logkv(TE_LOG_WARN, "poller still busy, left running", NULL);
+		return false;
+	}
 	if (p->started)
 		pthread_join(p->thread, NULL);
+	pthread_cond_destroy(&p->done);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
-	pthread_mutex_destroy(&p->poll_lock);
 	free(p->due);
 	free(p);
 	s->poller = NULL;
+	return true;
 }

@@ -168,10 +168,12 @@ void ts_workers_free(struct ts_server *s);
 
 /* poll.c: the tag poller thread (projects with a poll_interval), and one
  * poll of pr now (POST /api/v1/projects/<name>/poll): 200 with the jobs
- * it queued, 502 when the remote cannot be listed.  Stop it after the
- * HTTP layer (which may be polling) and before the workers. */
+ * it queued, 502 when the remote cannot be listed, 409 while another
+ * poll runs.  Stop it after the HTTP layer (which may be polling) and
+ * before the workers; false when a poll outlived timeout seconds (5 at
+ * least): then nothing it uses may be freed. */
 int ts_poller_start(struct ts_server *s, te_error *err);
-void ts_poller_stop(struct ts_server *s);
+bool ts_poller_stop(struct ts_server *s, unsigned int timeout);
 void ts_poll_now(struct ts_response *res, struct ts_server *s,
                  const struct ts_config *cfg, const struct ts_project *pr);
 

@@ -61,6 +61,7 @@ listen: 127.0.0.1:0
 state_dir: $TE_TMP/state
 workers: 3
 max_attempts: 1
+request_timeout: 5
 admin_token_file: admin.token
 shutdown_timeout: 0
 ui_public: $1
@@ -186,6 +187,17 @@ check "ui_public: /jobs without credentials" grep -q '>v1.0.0</a>' "$TE_TMP/publ
 check "ui_public: no secret" no_secrets "$TE_TMP/public.html"
 check "ui_public leaves the API closed" test "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/jobs")" = 401
 
+# ---- a poll of a remote that never answers ---------------------------------------------
+# It runs on the poller thread: the request is answered 202 before its
+# deadline, the next one too, and the server still stops.
+r=$(api POST /api/v1/projects/stuck/poll -w ' %{http_code}')
+check "POST poll of a hanging remote -> 202 polling" test "${r##* }" = 202
+check "saying it goes on" jqt '.status == "polling"' <<<"${r% *}"
+r=$(api POST /api/v1/projects/web/poll -w ' %{http_code}')
+check "a poll queued behind it -> 202 too" test "${r##* }" = 202
+check "pages still answer meanwhile" test "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/jobs")" = 200
 kill -TERM "$SRV_PID"
 stop_status "$SRV_PID" 60
+check "SIGTERM with a hanging poll and job -> exit 0" test "$STOP_RC" = 0
+check "the hanging poll was left behind" grep -q 'poller still busy' "$LOG"
 te_finish
