@@ -12,6 +12,7 @@
 #include "slog.h"
 #include "verify.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -66,6 +67,15 @@ static void job_page(struct ts_response *res, struct ts_server *s,
 	if (rc < 0) {
 		message(res, 500, "Error", "cannot read the job");
 		return;
+	}
+	/* The queue has the log of the last attempt that ended: while one
+	 * runs, its worker has the log so far. */
+	if (job->state == TE_JOB_RUNNING) {
+		char *live = ts_workers_log(s, job->id);
+		if (live) {
+			free(job->log);
+			job->log = live;
+		}
 	}
 	ts_response_reset(res);
 	html(res, 200);

@@ -470,13 +470,11 @@ static int job_body(te_buf *out, const te_job *job, te_error *err)
 		if (rc == 0)
 			rc = te_buf_puts(out, "</pre>\n", err);
 	} else if (rc == 0) {
-		rc = te_buf_puts(
-		    out,
-		    in_progress(job->state)
-		        ? "<p class=\"note\">The log of this attempt "
-		          "appears when it ends.</p>\n"
-		        : "<p class=\"note\">No log.</p>\n",
-		    err);
+		rc = te_buf_puts(out,
+		                 in_progress(job->state)
+		                     ? "<p class=\"note\">No log yet.</p>\n"
+		                     : "<p class=\"note\">No log.</p>\n",
+		                 err);
 	}
 	return rc;
 }

@@ -163,6 +163,9 @@ void ts_workers_wake(struct ts_server *s);
  * the ones still running after that.  False when a worker was left
  * running (then nothing it uses may be freed). */
 bool ts_workers_stop(struct ts_server *s, unsigned int timeout);
+/* The log so far of job id while a worker runs it (a copy: free it);
+ * NULL when none does. */
+char *ts_workers_log(struct ts_server *s, const char *id);
 /* Frees the workers array after a true ts_workers_stop. */
 void ts_workers_free(struct ts_server *s);
 

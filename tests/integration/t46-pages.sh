@@ -149,6 +149,7 @@ check "a finished job's page does not refresh" bash -c '! grep -q http-equiv "$1
 browse --dump-dom "$AUTHED/jobs/$J_RUN" >"$TE_TMP/run.html"
 check "running job page: the tag" grep -q '<h1>v1.0.0 ' "$TE_TMP/run.html"
 check "running job page: running" grep -q 'class="st st-running">[^<]* running<' "$TE_TMP/run.html"
+check "running job page: its log so far" grep -q 'info: fetching tag v1.0.0' "$TE_TMP/run.html"
 check "running job page refreshes" grep -q '<meta http-equiv="refresh" content="3">' "$TE_TMP/run.html"
 check "running job page: no secret (the git URL has one)" no_secrets "$TE_TMP/run.html"
 check "running job screenshot" png_ok "$(shot running "$AUTHED/jobs/$J_RUN")" 390
