@@ -165,4 +165,6 @@ check "the set survived the failed poll" grep -q ' v1.2.0$' "$TE_TMP/state/poll/
 
 kill -TERM "$SRV_PID"
 stop_status "$SRV_PID" 60
+check "server exits 0" test "$STOP_RC" = 0
+check "no sanitizer report" bash -c '! grep -q Sanitizer "$1"' _ "$LOG"
 te_finish

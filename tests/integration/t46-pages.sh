@@ -201,4 +201,5 @@ kill -TERM "$SRV_PID"
 stop_status "$SRV_PID" 60
 check "SIGTERM with a hanging poll and job -> exit 0" test "$STOP_RC" = 0
 check "the hanging poll was left behind" grep -q 'poller still busy' "$LOG"
+check "no sanitizer report" bash -c '! grep -q Sanitizer "$1"' _ "$LOG"
 te_finish
