@@ -172,43 +172,6 @@ done:
 	return rc;
 }
 
-/* Write text to path through path.tmp, fsync'd, renamed over it, and the
- * directory fsync'd so that the rename itself is durable (rename(2)). */
-static int write_atomic(const char *dir, const char *path, const te_buf *text,
-                        te_error *err)
-{
-	te_buf tmp = TE_BUF_INIT(4096);
-	int fd = -1, dfd = -1, rc;
-
-	rc = te_buf_printf(&tmp, err, "%s.tmp", path);
-	if (rc < 0)
-		goto done;
-	fd = open(tmp.ptr,
-	          O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || te_fs_write_all(fd, text->ptr, text->len) < 0 ||
-	    fsync(fd) < 0 || close(fd) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
-		                        tmp.ptr);
-		if (fd >= 0)
-			close(fd);
-		goto done;
-	}
-	if (rename(tmp.ptr, path) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "cannot rename %s",
-		                        tmp.ptr);
-		goto done;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
-		rc = te_error_set_errno(err, TE_EIO, errno, "cannot sync %s",
-		                        dir);
-done:
-	if (dfd >= 0)
-		close(dfd);
-	te_buf_dispose(&tmp);
-	return rc;
-}
-
 int ts_poll_set_save(const char *dir, const char *project,
                      const te_strvec *names, const te_strvec *commits,
                      te_error *err)
@@ -220,7 +183,7 @@ int ts_poll_set_save(const char *dir, const char *project,
 	    (rc = te_buf_printf(&path, err, "%s/%s.tags", dir, project)) < 0 ||
 	    (rc = ts_poll_set_format(&text, names, commits, err)) < 0)
 		goto done;
-	rc = write_atomic(dir, path.ptr, &text, err);
+	rc = te_fs_write_atomic(path.ptr, text.ptr, text.len, 0600, err);
 done:
 	te_buf_dispose(&path);
 	te_buf_dispose(&text);

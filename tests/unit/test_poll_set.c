@@ -132,7 +132,7 @@ static void test_save_load(void **state)
 	te_strvec names = TE_STRVEC_INIT, commits = TE_STRVEC_INIT;
 	te_strvec n2 = TE_STRVEC_INIT, c2 = TE_STRVEC_INIT;
 	te_error err = TE_ERROR_INIT;
-	char sub[256], path[300];
+	char sub[256], path[320];
 	bool found = true;
 	struct stat st;
 
@@ -151,7 +151,8 @@ static void test_save_load(void **state)
 	snprintf(path, sizeof(path), "%s/shop.tags", sub);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	snprintf(path, sizeof(path), "%s/shop.tags.tmp", sub);
+	snprintf(path, sizeof(path), "%s/shop.tags.tmp.%ld", sub,
+	         (long)getpid());
 	assert_int_not_equal(access(path, F_OK), 0);
 	assert_int_equal(ts_poll_set_load(&n2, &c2, &found, sub, "shop", &err),
 	                 0);
