@@ -94,7 +94,7 @@ static bool id_shaped(const char *id)
 	       strspn(id, "0123456789abcdef-") == n;
 }
 
-bool ts_pages_allowed(struct ts_server *s, const char *authorization)
+static bool allowed(struct ts_server *s, const char *authorization)
 {
 	struct ts_config *cfg = ts_server_config(s);
 	bool ok =
@@ -108,7 +108,7 @@ bool ts_pages_allowed(struct ts_server *s, const char *authorization)
 void ts_pages(struct ts_response *res, struct ts_server *s, const char *url,
               const char *authorization)
 {
-	if (!ts_pages_allowed(s, authorization)) {
+	if (!allowed(s, authorization)) {
 		message(res, 401, "Sign in",
 		        "These pages need the admin token as the password "
 		        "(any user name).");

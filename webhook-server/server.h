@@ -153,7 +153,6 @@ void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
 /* pages.c: GET /jobs and /jobs/<id> (HTML).  401 when neither ui_public
  * nor Basic credentials with the admin token allow it: the HTTP layer
  * then asks for Basic credentials. */
-bool ts_pages_allowed(struct ts_server *s, const char *authorization);
 void ts_pages(struct ts_response *res, struct ts_server *s, const char *url,
               const char *authorization);
 
