@@ -180,6 +180,25 @@ static int keep_valid(te_strvec *names, te_strvec *commits, te_error *err)
 	return 0;
 }
 
+/* The seen set; one that cannot be parsed (a disk fault, a hand edit) is
+ * dropped with a warning and the poll counts as a first one: polling goes
+ * on instead of failing until someone deletes the file. */
+static int load_seen(te_strvec *names, te_strvec *commits, bool *found,
+                     const char *dir, const char *project, te_error *err)
+{
+	int rc = ts_poll_set_load(names, commits, found, dir, project, err);
+
+	if (rc != TE_EINVALID)
+		return rc;
+	ts_logkv(TE_LOG_WARN, "poll: seen set unreadable, recording anew",
+	         "project", project, "error", err->msg, NULL);
+	te_error_clear(err);
+	te_strvec_dispose(names);
+	te_strvec_dispose(commits);
+	*found = false;
+	return 0;
+}
+
 static int poll_locked(json_t *queued, bool *first, struct ts_server *s,
                        const struct ts_config *cfg, const struct ts_project *pr,
                        te_error *err)
@@ -201,8 +220,8 @@ static int poll_locked(json_t *queued, bool *first, struct ts_server *s,
 	    (rc = te_mirror_list_tags(&remote, &remote_commits, &more,
 	                              pr->git_url, &auth, TS_POLL_TAGS_MAX,
 	                              err)) < 0 ||
-	    (rc = ts_poll_set_load(&seen, &seen_commits, &found, dir.ptr,
-	                           pr->name, err)) < 0 ||
+	    (rc = load_seen(&seen, &seen_commits, &found, dir.ptr, pr->name,
+	                    err)) < 0 ||
 	    (rc = keep_valid(&remote, &remote_commits, err)) < 0)
 		goto done;
 	if (more) {

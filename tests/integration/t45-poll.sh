@@ -156,6 +156,13 @@ check "skopeo sees it" exported "$REG/pl/app:v1.3.0"
 check "the set on disk has the new tag" grep -qx "$C4 v1.3.0" "$SET"
 check "no leftover temp file" bash -c '! compgen -G "$1.tmp*" >/dev/null' _ "$SET"
 
+# ---- a seen set that cannot be read is recorded anew ---------------------------
+echo garbage >"$TE_TMP/state/poll/manual.tags"
+r=$(api POST /api/v1/projects/manual/poll)
+check "an unreadable set: the poll records anew, queues nothing" jqt '.first == true and .queued == []' <<<"$r"
+check "and says so" grep -q 'seen set unreadable' "$LOG"
+check "the set is whole again" grep -q ' v1.2.0$' "$TE_TMP/state/poll/manual.tags"
+
 # ---- a remote that cannot be listed: 502, the set is kept ---------------------
 mv "$ORIGIN" "$ORIGIN.away"
 r=$(api POST /api/v1/projects/manual/poll -w ' %{http_code}')
