@@ -11,6 +11,7 @@ PACKAGES=(
 	clang-format python3 clang libclang-rt-14-dev
 	wrk webhook perl
 	openssh-server openssh-client lighttpd
+	chromium
 )
 
 missing=()

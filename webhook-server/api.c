@@ -7,6 +7,7 @@
  *   POST /api/v1/jobs/<id>/retry         failed/succeeded -> queued
  *   POST /api/v1/projects/<name>/exports {"ref":"refs/tags/T","commit":"<sha>"}
  *        (what hooks/post-receive sends) -> 202 like a webhook
+ *   POST /api/v1/projects/<name>/poll    poll the project's tags now (poll.c)
  */
 #include "server.h"
 #include "slog.h"
@@ -56,6 +57,8 @@ static json_t *job_json(const te_job *job, bool full)
 	json_object_set_new(o, "tag", str_or_null(job->tag));
 	json_object_set_new(o, "commit", json_string(job->commit));
 	json_object_set_new(o, "source", str_or_null(job->source));
+	json_object_set_new(o, "origin",
+	                    json_string(te_job_origin(job->source)));
 	json_object_set_new(o, "delivery_id", str_or_null(job->delivery_id));
 	json_object_set_new(o, "state",
 	                    json_string(te_job_state_str(job->state)));
@@ -63,6 +66,9 @@ static json_t *job_json(const te_job *job, bool full)
 	json_object_set_new(o, "created_at", json_integer(job->created_at));
 	json_object_set_new(o, "updated_at", json_integer(job->updated_at));
 	json_object_set_new(o, "not_before", json_integer(job->not_before));
+	if (job->started_at)
+		json_object_set_new(o, "started_at",
+		                    json_integer(job->started_at));
 	json_object_set_new(o, "error", str_or_null(job->error));
 	for (i = 0; i < job->results.count; i++)
 		json_array_append_new(results,
@@ -226,6 +232,28 @@ static const char *segment(char *out, size_t cap, const char *p)
 	return p + n;
 }
 
+/* /api/v1/projects/<name>/{exports,poll}, both POST. */
+static void project_route(struct ts_response *res, struct ts_server *s,
+                          const struct ts_config *cfg, const char *p, bool post,
+                          const char *body, size_t body_len)
+{
+	char name[TS_PROJECT_NAME_MAX + 1];
+	const char *rest = segment(name, sizeof(name), p);
+	bool exports = rest && !strcmp(rest, "/exports");
+	bool poll = rest && !strcmp(rest, "/poll");
+
+	if (!exports && !poll)
+		ts_response_error(res, 404, "not found");
+	else if (!post)
+		ts_response_error(res, 405, "method not allowed");
+	else if (exports)
+		project_export(res, s, cfg, name, body, body_len);
+	else if (!ts_config_project(cfg, name))
+		ts_response_error(res, 404, "unknown project");
+	else
+		ts_poll_now(res, s, cfg, ts_config_project(cfg, name));
+}
+
 void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
             const char *url, const char *authorization, const char *body,
             size_t body_len)
@@ -262,13 +290,7 @@ void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
 		else
 			ts_response_error(res, 405, "method not allowed");
 	} else if (!strncmp(path, "projects/", 9)) {
-		const char *rest = segment(seg, sizeof(seg), path + 9);
-		if (rest && !strcmp(rest, "/exports") && post)
-			project_export(res, s, cfg, seg, body, body_len);
-		else if (rest && !strcmp(rest, "/exports"))
-			ts_response_error(res, 405, "method not allowed");
-		else
-			ts_response_error(res, 404, "not found");
+		project_route(res, s, cfg, path + 9, post, body, body_len);
 	} else {
 		ts_response_error(res, 404, "not found");
 	}

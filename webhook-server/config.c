@@ -635,6 +635,11 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 
 			rc = get_bool(&b, p, vn, "allow_chroot_isolation", err);
 			pr->allow_chroot = b;
+		} else if (!strcmp(k, "poll_interval")) {
+			unsigned long v = 0;
+			rc =
+			    get_uint(&v, p, vn, "poll_interval", 0, 86400, err);
+			pr->poll_interval = (unsigned)v;
 		} else if (!strcmp(k, "export")) {
 			export_node = vn;
 			rc = parse_export(pr, p, vn, err);
@@ -879,6 +884,8 @@ static int parse_root(struct ts_config *cfg, const struct parse *p,
 		} else if (!strcmp(k, "public_url")) {
 			rc =
 			    get_url(&cfg->public_url, p, vn, "public_url", err);
+		} else if (!strcmp(k, "ui_public")) {
+			rc = get_bool(&cfg->ui_public, p, vn, "ui_public", err);
 		} else if (!strcmp(k, "projects")) {
 			rc = parse_projects(cfg, p, vn, err);
 		} else {

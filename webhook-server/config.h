@@ -59,6 +59,7 @@ struct ts_project {
 	char *git_username;         /* optional */
 	char *docker_config;        /* optional dir with config.json */
 	te_strvec tags;             /* globs on the tag name; empty = all */
+	unsigned poll_interval;     /* seconds between tag polls; 0 = off */
 	/* export: the knobs of `tagexport export` */
 	char *repo;
 	te_strvec tag_templates;
@@ -109,6 +110,7 @@ struct ts_config {
 	size_t metrics_token_len;
 	bool allow_chroot; /* allow_chroot_isolation; false */
 	char *public_url;  /* where the job pages are; NULL: unknown */
+	bool ui_public;    /* /jobs pages readable without the admin token */
 	size_t nprojects;
 	struct ts_project *projects;
 };

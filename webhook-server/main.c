@@ -154,6 +154,7 @@ static int start(struct ts_server *srv, struct ts_config *cfg,
 	    ts_metrics_new(&srv->metrics, err) < 0 ||
 	    ts_status_start(&srv->status, err) < 0 ||
 	    ts_workers_start(srv, cfg->workers, err) < 0 ||
+	    ts_poller_start(srv, err) < 0 ||
 	    ts_http_start(srv, port_file, err) < 0)
 		return err->code;
 	return 0;
@@ -253,13 +254,14 @@ int main(int argc, char **argv)
 	         sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	ts_http_stop(&srv);
 	cfg = ts_server_config(&srv);
-	clean_exit = ts_workers_stop(&srv, cfg->shutdown_timeout);
+	clean_exit = ts_poller_stop(&srv, cfg->shutdown_timeout);
+	clean_exit = ts_workers_stop(&srv, cfg->shutdown_timeout) && clean_exit;
 	ts_config_unref(cfg);
 	ts_logkv(TE_LOG_INFO, "stopped", NULL);
 	if (!clean_exit) {
-		/* A worker is still inside te_export_run: free nothing it
-		 * uses and run no exit handlers under it (its job is back in
-		 * the queue already). */
+		/* A worker is still inside te_export_run, or the poller in a
+		 * poll: free nothing they use and run no exit handlers under
+		 * them (a worker's job is back in the queue already). */
 		_exit(0);
 	}
 	/* The last jobs' statuses get a few seconds, without retries. */

@@ -161,6 +161,14 @@ static struct MHD_Response *new_response(const char *ctype, const char *body,
 		return NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
+	/* The job pages (pages.c) run no script and load nothing: a value
+	 * that escaped escaping still could not run (CSP Level 3). */
+	if (!strncmp(ctype, "text/html", 9))
+		MHD_add_response_header(r, "Content-Security-Policy",
+		                        "default-src 'none'; "
+		                        "style-src 'unsafe-inline'; "
+		                        "base-uri 'none'; form-action 'none'; "
+		                        "frame-ancestors 'none'");
 	if (close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	return r;
@@ -346,6 +354,31 @@ static enum MHD_Result metrics(struct ts_http *h, struct MHD_Connection *c)
 	return ret;
 }
 
+/* GET /jobs, /jobs/<id> (pages.c); a 401 asks for Basic credentials. */
+static enum MHD_Result pages(struct ts_http *h, struct MHD_Connection *c,
+                             const char *url)
+{
+	struct ts_response res;
+	struct MHD_Response *r;
+	enum MHD_Result ret = MHD_NO;
+
+	ts_response_init(&res);
+	ts_pages(&res, h->server, url,
+	         header_of(c, MHD_HTTP_HEADER_AUTHORIZATION));
+	r = new_response(res.content_type, res.body.ptr, res.body.len, false);
+	if (r) {
+		/* RFC 7617 section 2 */
+		if (res.status == 401)
+			MHD_add_response_header(
+			    r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			    "Basic realm=\"tagexport\", charset=\"UTF-8\"");
+		ret = MHD_queue_response(c, res.status, r);
+		MHD_destroy_response(r);
+	}
+	ts_response_dispose(&res);
+	return ret;
+}
+
 static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   struct req *r)
@@ -383,6 +416,11 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 	}
 	if (!strcmp(url, "/metrics") && !strcmp(method, "GET"))
 		return metrics(h, c);
+	if (!strcmp(url, "/jobs") || !strncmp(url, "/jobs/", 6)) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return send_fixed(h, c, TS_FIXED_METHOD);
+		return pages(h, c, url);
+	}
 	return send_fixed(h, c, TS_FIXED_NOT_FOUND);
 }
 

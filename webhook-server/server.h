@@ -21,6 +21,7 @@
 #include "tagexport/queue.h"
 
 struct ts_http;
+struct ts_poller;
 struct ts_worker;
 struct ts_status;
 
@@ -40,6 +41,7 @@ struct ts_server {
 	struct ts_worker *workers;
 
 	struct ts_http *http;
+	struct ts_poller *poller; /* poll.c */
 };
 
 /* The current configuration, with a reference (ts_config_unref it). */
@@ -155,14 +157,34 @@ void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
             const char *url, const char *authorization, const char *body,
             size_t body_len);
 
+/* pages.c: GET /jobs and /jobs/<id> (HTML).  401 when neither ui_public
+ * nor Basic credentials with the admin token allow it: the HTTP layer
+ * then asks for Basic credentials. */
+void ts_pages(struct ts_response *res, struct ts_server *s, const char *url,
+              const char *authorization);
+
 int ts_workers_start(struct ts_server *s, int n, te_error *err);
 void ts_workers_wake(struct ts_server *s);
 /* Stop claiming; wait up to timeout seconds for running jobs, requeue
  * the ones still running after that.  False when a worker was left
  * running (then nothing it uses may be freed). */
 bool ts_workers_stop(struct ts_server *s, unsigned int timeout);
+/* The log so far of job id while a worker runs it (a copy: free it);
+ * NULL when none does. */
+char *ts_workers_log(struct ts_server *s, const char *id);
 /* Frees the workers array after a true ts_workers_stop. */
 void ts_workers_free(struct ts_server *s);
+
+/* poll.c: the tag poller thread (projects with a poll_interval), and one
+ * poll of pr now (POST /api/v1/projects/<name>/poll): 200 with the jobs
+ * it queued, 502 when the remote cannot be listed, 409 while another
+ * poll runs.  Stop it after the HTTP layer (which may be polling) and
+ * before the workers; false when a poll outlived timeout seconds (5 at
+ * least): then nothing it uses may be freed. */
+int ts_poller_start(struct ts_server *s, te_error *err);
+bool ts_poller_stop(struct ts_server *s, unsigned int timeout);
+void ts_poll_now(struct ts_response *res, struct ts_server *s,
+                 const struct ts_config *cfg, const struct ts_project *pr);
 
 int ts_http_start(struct ts_server *s, const char *port_file, te_error *err);
 /* Stop accepting, finish in-flight requests (bounded), close. */

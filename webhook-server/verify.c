@@ -9,6 +9,7 @@
  * byte and leaks timing.
  */
 #include "verify.h"
+#include "tagexport/base64.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -148,4 +149,32 @@ bool ts_bearer_ok(const char *token, size_t token_len,
 	while (*tok == ' ')
 		tok++;
 	return ts_secret_equal(token, token_len, tok, strlen(tok));
+}
+
+bool ts_basic_ok(const char *token, size_t token_len, const char *authorization)
+{
+	static const char prefix[] = "Basic ";
+	unsigned char plain[1024];
+	const char *b64, *pass;
+	long n;
+	bool ok;
+
+	if (!token || !authorization ||
+	    strncasecmp(authorization, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	b64 = authorization + sizeof(prefix) - 1;
+	while (*b64 == ' ')
+		b64++;
+	n = te_base64_decode(plain, sizeof(plain) - 1, b64, strlen(b64));
+	if (n < 0)
+		return false;
+	plain[n] = '\0';
+	/* RFC 7617 section 2: the user-id cannot hold a colon, the
+	 * password may. */
+	pass = memchr(plain, ':', (size_t)n);
+	ok = pass &&
+	     ts_secret_equal(token, token_len, pass + 1,
+	                     (size_t)n - (size_t)(pass + 1 - (char *)plain));
+	explicit_bzero(plain, sizeof(plain));
+	return ok;
 }

@@ -28,6 +28,13 @@ bool ts_bearer_ok(const char *token, size_t token_len,
                   const char *authorization);
 
 /*
+ * Does an Authorization header value carry HTTP Basic credentials (RFC
+ * 7617) whose password is token (any user name), compared as above?
+ */
+bool ts_basic_ok(const char *token, size_t token_len,
+                 const char *authorization);
+
+/*
  * An HMAC-SHA256 key prepared once: OpenSSL's one-shot HMAC() looks the
  * algorithms up and derives the key's pads on every call, which costs
  * more than hashing a typical delivery.  Immutable once made, so any

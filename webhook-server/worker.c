@@ -38,6 +38,8 @@
 #include "tagexport/mirror.h"
 #include "tagexport/fs.h"
 
+struct job_log;
+
 struct ts_worker {
 	struct ts_server *server;
 	pthread_t thread;
@@ -45,6 +47,7 @@ struct ts_worker {
 	bool busy;
 	bool abandoned; /* requeued at shutdown; its outcome is dropped */
 	char job_id[TE_JOB_ID_MAX];
+	struct job_log *log; /* of the job it runs, for the job page */
 };
 
 /* The job log: every core message, bounded (the tail is dropped). */
@@ -214,6 +217,9 @@ static void process(struct ts_worker *w, te_job *job)
 	char attempts[16];
 	int rc;
 
+	pthread_mutex_lock(&s->work_lock);
+	w->log = &jl;
+	pthread_mutex_unlock(&s->work_lock);
 	snprintf(attempts, sizeof(attempts), "%d", job->attempts);
 	ts_logkv(TE_LOG_INFO, "job started", "job", job->id, "project",
 	         job->project, "tag", job->tag, "attempt", attempts, NULL);
@@ -258,6 +264,9 @@ static void process(struct ts_worker *w, te_job *job)
 		         "job", job->id, "project", job->project, "tag",
 		         job->tag, "error", err.msg, NULL);
 done:
+	pthread_mutex_lock(&s->work_lock);
+	w->log = NULL;
+	pthread_mutex_unlock(&s->work_lock);
 	te_strvec_dispose(&results);
 	te_buf_dispose(&jl.buf);
 	ts_config_unref(cfg);
@@ -311,6 +320,25 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&s->work_lock);
 	}
 	return NULL;
+}
+
+char *ts_workers_log(struct ts_server *s, const char *id)
+{
+	char *copy = NULL;
+	int i;
+
+	pthread_mutex_lock(&s->work_lock);
+	for (i = 0; i < s->nworkers; i++) {
+		struct job_log *jl = s->workers[i].log;
+		if (!jl || strcmp(s->workers[i].job_id, id) != 0)
+			continue;
+		pthread_mutex_lock(&jl->lock);
+		copy = strndup(jl->buf.ptr, jl->buf.len);
+		pthread_mutex_unlock(&jl->lock);
+		break;
+	}
+	pthread_mutex_unlock(&s->work_lock);
+	return copy;
 }
 
 int ts_workers_start(struct ts_server *s, int n, te_error *err)

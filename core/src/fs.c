@@ -1,6 +1,8 @@
 #include "tagexport/fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -100,4 +102,85 @@ int te_fs_read_all(te_buf *out, int fd, bool *too_big)
 			return -1;
 		}
 	}
+}
+
+/* The directory part of path ("." for a bare name), into dir. */
+static int parent_of(te_buf *dir, const char *path, te_error *err)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return te_buf_puts(dir, ".", err);
+	if (slash == path)
+		return te_buf_puts(dir, "/", err);
+	return te_buf_put(dir, path, (size_t)(slash - path), err);
+}
+
+/* fsync the directory holding path, so that a rename into it is durable
+ * (fsync(2): syncing a file does not sync its directory entry). */
+static int sync_parent(const char *path, te_error *err)
+{
+	te_buf dir = TE_BUF_INIT(4096);
+	int fd = -1, rc;
+
+	rc = parent_of(&dir, path, err);
+	if (rc < 0)
+		goto done;
+	fd = open(dir.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno, "cannot sync %s",
+		                        dir.ptr);
+done:
+	if (fd >= 0)
+		close(fd);
+	te_buf_dispose(&dir);
+	return rc;
+}
+
+int te_fs_write_atomic(const char *path, const void *data, size_t len,
+                       mode_t mode, te_error *err)
+{
+	te_buf tmp = TE_BUF_INIT(4096);
+	int fd = -1, rc;
+
+	rc = te_buf_printf(&tmp, err, "%s.tmp.%ld", path, (long)getpid());
+	if (rc < 0)
+		goto done;
+	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	          mode);
+	if (fd < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "cannot create %s",
+		                        tmp.ptr);
+		te_buf_clear(&tmp); /* not ours: not removed */
+		goto done;
+	}
+	/* fchmod: the umask must not narrow or widen what was asked. */
+	if (te_fs_write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 ||
+	    fsync(fd) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
+		                        tmp.ptr);
+		goto done;
+	}
+	rc = close(fd);
+	fd = -1;
+	if (rc < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
+		                        tmp.ptr);
+		goto done;
+	}
+	if (rename(tmp.ptr, path) < 0) {
+		rc =
+		    te_error_set_errno(err, TE_EIO, errno,
+		                       "cannot rename %s to %s", tmp.ptr, path);
+		goto done;
+	}
+	te_buf_clear(&tmp);
+	rc = sync_parent(path, err);
+done:
+	if (fd >= 0)
+		close(fd);
+	if (tmp.len)
+		unlink(tmp.ptr);
+	te_buf_dispose(&tmp);
+	return rc;
 }

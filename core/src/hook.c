@@ -600,58 +600,6 @@ static int read_small(te_buf *out, bool *too_big, const char *path,
 	return rc;
 }
 
-/* Write data to path atomically: a temp file next to it, 0755, fsync'd,
- * renamed over. */
-static int write_atomic(const char *path, const char *data, size_t len,
-                        te_error *err)
-{
-	te_buf tmp = TE_BUF_INIT(HOOK_PATH_MAX);
-	int fd = -1, rc;
-
-	rc = te_buf_printf(&tmp, err, "%s.tmp.%ld", path, (long)getpid());
-	if (rc < 0)
-		goto done;
-	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	          0700);
-	if (fd < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "cannot create %s",
-		                        tmp.ptr);
-		te_buf_clear(&tmp);
-		goto done;
-	}
-	if (te_fs_write_all(fd, data, len) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
-		                        tmp.ptr);
-		goto done;
-	}
-	if (fchmod(fd, 0755) < 0 || fsync(fd) < 0) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
-		                        tmp.ptr);
-		goto done;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		rc = te_error_set_errno(err, TE_EIO, errno, "cannot write %s",
-		                        tmp.ptr);
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp.ptr, path) < 0) {
-		rc =
-		    te_error_set_errno(err, TE_EIO, errno,
-		                       "cannot rename %s to %s", tmp.ptr, path);
-		goto done;
-	}
-	te_buf_clear(&tmp);
-done:
-	if (fd >= 0)
-		close(fd);
-	if (tmp.len)
-		unlink(tmp.ptr);
-	te_buf_dispose(&tmp);
-	return rc;
-}
-
 static bool exists(const char *path)
 {
 	struct stat st;
@@ -743,7 +691,7 @@ int te_hook_install(te_hook_install_result *result, char **path_out,
 	} else if (old.len) {
 		*result = TE_HOOK_INSTALL_UPDATED;
 	}
-	if ((rc = write_atomic(path.ptr, script, slen, err)) < 0) {
+	if ((rc = te_fs_write_atomic(path.ptr, script, slen, 0755, err)) < 0) {
 		/* Put the foreign hook back where it was. */
 		if (*result == TE_HOOK_INSTALL_CHAINED)
 			(void)rename(chained.ptr, path.ptr);

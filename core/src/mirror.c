@@ -431,6 +431,33 @@ static int open_or_init(git_repository **out, const char *mirror_dir,
 	return 0;
 }
 
+/* Connect remote with auth's credentials and list what it advertises
+ * (borrowed from remote until it is freed).  cbs and cs must outlive
+ * the remote's use: a later download calls them again. */
+static int connect_and_ls(const git_remote_head ***heads, size_t *nheads,
+                          git_remote *remote, git_remote_callbacks *cbs,
+                          struct cred_state *cs, const char *url,
+                          const te_mirror_auth *auth, te_error *err)
+{
+	int gerr;
+
+	cs->auth = auth;
+	cs->calls = 0;
+	cs->offered = 0;
+	cs->ssh_port = ssh_port(url);
+	cs->err = err;
+	cbs->credentials = cred_cb;
+	cbs->certificate_check = hostkey_cb;
+	cbs->payload = cs;
+	gerr = git_remote_connect(remote, GIT_DIRECTION_FETCH, cbs, NULL, NULL);
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_ENET, url, "cannot connect");
+	gerr = git_remote_ls(heads, nheads, remote);
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_ENET, url, "cannot list refs");
+	return 0;
+}
+
 int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
                         const char *url, const char *tag,
                         const te_mirror_auth *auth, te_error *err)
@@ -491,26 +518,9 @@ int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
 		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
 		goto done;
 	}
-	cs.auth = auth;
-	cs.calls = 0;
-	cs.offered = 0;
-	cs.ssh_port = ssh_port(url);
-	cs.err = err;
-	cbs.credentials = cred_cb;
-	cbs.certificate_check = hostkey_cb;
-	cbs.payload = &cs;
-
-	gerr =
-	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL);
-	if (gerr < 0) {
-		rc = git_fail(err, gerr, TE_ENET, url, "cannot connect");
+	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, err);
+	if (rc < 0)
 		goto done;
-	}
-	gerr = git_remote_ls(&heads, &nheads, remote);
-	if (gerr < 0) {
-		rc = git_fail(err, gerr, TE_ENET, url, "cannot list refs");
-		goto done;
-	}
 	for (i = 0; i < nheads; i++) {
 		if (strcmp(heads[i]->name, refname.ptr) == 0) {
 			git_oid_cpy(&advertised, &heads[i]->oid);
@@ -576,5 +586,75 @@ done:
 		git_libgit2_shutdown();
 	te_buf_dispose(&refname);
 	te_buf_dispose(&spec);
+	return rc;
+}
+
+/* One advertised ref into the lists: "refs/tags/T" as T's value, and
+ * "refs/tags/T^{}" (the peeled commit of an annotated tag, advertised
+ * right after T: gitprotocol-pack(5), "Reference Discovery") in its place. */
+static int add_head(te_strvec *names, te_strvec *commits, bool *more,
+                    const git_remote_head *head, size_t max, te_error *err)
+{
+	char name[TE_MIRROR_TAG_MAX + 4], hex[41];
+	size_t n;
+
+	if (strncmp(head->name, "refs/tags/", 10) != 0)
+		return 0;
+	n = strlen(head->name + 10);
+	if (n >= sizeof(name))
+		return 0;
+	memcpy(name, head->name + 10, n + 1);
+	git_oid_tostr(hex, sizeof(hex), &head->oid);
+	if (n > 3 && !strcmp(name + n - 3, "^{}")) {
+		name[n - 3] = '\0';
+		if (names->count > 0 &&
+		    !strcmp(names->items[names->count - 1], name))
+			memcpy(commits->items[commits->count - 1], hex, 41);
+		return 0;
+	}
+	if (!te_mirror_tag_valid(name))
+		return 0;
+	if (names->count >= max) {
+		*more = true;
+		return 0;
+	}
+	if (te_strvec_push(names, name, err) < 0 ||
+	    te_strvec_push(commits, hex, err) < 0)
+		return err->code;
+	return 0;
+}
+
+int te_mirror_list_tags(te_strvec *names, te_strvec *commits, bool *more,
+                        const char *url, const te_mirror_auth *auth, size_t max,
+                        te_error *err)
+{
+	git_remote *remote = NULL;
+	git_remote_callbacks cbs;
+	const git_remote_head **heads = NULL;
+	struct cred_state cs;
+	size_t nheads = 0, i;
+	int gerr, rc = 0;
+
+	*more = false;
+	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
+	if (!url || !*url)
+		return te_error_set(err, TE_EINVALID,
+		                    "mirror: url is required");
+	gerr = git_libgit2_init();
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_ERROR, NULL,
+		                "initializing libgit2");
+	gerr = git_remote_create_detached(&remote, url);
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
+		goto done;
+	}
+	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, err);
+	for (i = 0; rc == 0 && i < nheads; i++)
+		rc = add_head(names, commits, more, heads[i], max, err);
+	git_remote_disconnect(remote);
+done:
+	git_remote_free(remote);
+	git_libgit2_shutdown();
 	return rc;
 }

@@ -808,6 +808,38 @@ static int requeue_failed(te_submit_outcome *outcome, te_queue_ticket *ticket,
 	return rc;
 }
 
+int te_queue_find(char id_out[TE_JOB_ID_MAX], bool *found, te_queue *q,
+                  const char *project, const char *tag, const char *commit,
+                  te_error *err)
+{
+	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
+	te_job_request req = {project, tag, commit, NULL, "find"};
+	struct qjob *j;
+	char lower[41];
+	size_t i;
+	int rc;
+
+	id_out[0] = '\0';
+	*found = false;
+	rc = validate_request(&req, err);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < 40; i++)
+		lower[i] = (char)((commit[i] >= 'A' && commit[i] <= 'F')
+		                      ? commit[i] - 'A' + 'a'
+		                      : commit[i]);
+	lower[40] = '\0';
+	pthread_mutex_lock(&q->mu);
+	j = find_existing(q, &req, lower, &key, err);
+	if (j) {
+		memcpy(id_out, j->job.id, TE_JOB_ID_MAX);
+		*found = true;
+	}
+	pthread_mutex_unlock(&q->mu);
+	te_buf_dispose(&key);
+	return 0;
+}
+
 int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX],
                            te_submit_outcome *outcome, te_queue_ticket *ticket,
                            te_queue *q, const te_job_request *req, int64_t now,
@@ -961,6 +993,7 @@ int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
 	next.state = TE_JOB_RUNNING;
 	next.attempts++;
 	next.updated_at = now;
+	next.started_at = now;
 	best->busy = true;
 	rc = commit_update(q, best, &next, err);
 	if (rc == 0)

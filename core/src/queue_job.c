@@ -30,6 +30,16 @@ const char *te_job_state_str(te_job_state state)
 	return "unknown";
 }
 
+const char *te_job_origin(const char *source)
+{
+	if (!source)
+		return "unknown";
+	if (!strcmp(source, "github") || !strcmp(source, "gitlab") ||
+	    !strcmp(source, "gitea"))
+		return "webhook";
+	return source;
+}
+
 static int state_from_str(te_job_state *out, const char *s)
 {
 	int i;
@@ -212,6 +222,7 @@ int te_job__copy(te_job *dst, const te_job *src, te_error *err)
 	dst->created_at = src->created_at;
 	dst->updated_at = src->updated_at;
 	dst->not_before = src->not_before;
+	dst->started_at = src->started_at;
 	rc = te_job__dup_str(&dst->project, src->project, err);
 	if (rc == 0)
 		rc = te_job__dup_str(&dst->tag, src->tag, err);
@@ -285,6 +296,14 @@ int te_job__to_json(char **out, size_t *len, const te_job *job, te_error *err)
 		rc = te_error_set(err, TE_EINVALID, "queue: cannot encode job");
 		goto done;
 	}
+	/* Only a job that ran has it: files of older versions lack it. */
+	if (job->started_at &&
+	    json_object_set_new(root, "started_at",
+	                        json_integer((json_int_t)job->started_at)) <
+	        0) {
+		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
+		goto done;
+	}
 	*out = json_dumps(root, JSON_COMPACT);
 	if (!*out) {
 		rc = te_error_set(err, TE_ENOMEM, "queue: cannot encode job");
@@ -303,7 +322,7 @@ int te_job__from_json(te_job *job, const char *data, size_t len,
 	json_t *root = NULL, *delivery = NULL, *error = NULL, *results = NULL;
 	json_error_t jerr;
 	const char *id, *project, *tag, *commit, *source, *state, *log;
-	json_int_t created, updated, not_before;
+	json_int_t created, updated, not_before, started = 0;
 	int version, attempts, rc = 0;
 	size_t i;
 
@@ -313,15 +332,16 @@ int te_job__from_json(te_job *job, const char *data, size_t len,
 		rc = te_error_set(err, TE_EINVALID, "bad json: %s", jerr.text);
 		goto done;
 	}
-	if (json_unpack_ex(
-	        root, &jerr, 0,
-	        "{s:i, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, "
-	        "s:I, s:I, s:I, s:o, s:o, s:s}",
-	        "version", &version, "id", &id, "project", &project, "tag",
-	        &tag, "commit", &commit, "delivery_id", &delivery, "source",
-	        &source, "state", &state, "attempts", &attempts, "created_at",
-	        &created, "updated_at", &updated, "not_before", &not_before,
-	        "error", &error, "results", &results, "log", &log) < 0) {
+	if (json_unpack_ex(root, &jerr, 0,
+	                   "{s:i, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, "
+	                   "s:I, s:I, s:I, s:o, s:o, s:s, s?I}",
+	                   "version", &version, "id", &id, "project", &project,
+	                   "tag", &tag, "commit", &commit, "delivery_id",
+	                   &delivery, "source", &source, "state", &state,
+	                   "attempts", &attempts, "created_at", &created,
+	                   "updated_at", &updated, "not_before", &not_before,
+	                   "error", &error, "results", &results, "log", &log,
+	                   "started_at", &started) < 0) {
 		rc = te_error_set(err, TE_EINVALID, "bad job: %s", jerr.text);
 		goto done;
 	}
@@ -345,6 +365,7 @@ int te_job__from_json(te_job *job, const char *data, size_t len,
 	job->created_at = created;
 	job->updated_at = updated;
 	job->not_before = not_before;
+	job->started_at = started;
 	rc = te_job__dup_str(&job->project, project, err);
 	if (rc == 0)
 		rc = te_job__dup_str(&job->tag, tag, err);

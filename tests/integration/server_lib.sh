@@ -26,6 +26,28 @@ start_server() {
 	exit 1
 }
 
+# werf_origin ORIGIN WORK BASE PROJECT: a bare ORIGIN the server fetches
+# from and a work tree WORK (branch main) that pushes to it, holding a
+# werf project with one Dockerfile image "app" FROM BASE.
+werf_origin() {
+	git init -q --bare "$1"
+	git init -q -b main "$2"
+	printf 'project: %s\nconfigVersion: 1\n---\nimage: app\ndockerfile: Dockerfile\n' \
+		"$4" >"$2/werf.yaml"
+	printf 'FROM %s\nCOPY version /version\n' "$3" >"$2/Dockerfile"
+}
+
+# git_release WORK ORIGIN TAG CONTENT: commit CONTENT as WORK/version, tag
+# it TAG (annotated), push both to ORIGIN; prints the commit.
+git_release() {
+	local work=$1 origin=$2 tag=$3
+	echo "$4" >"$work/version"
+	git_commit_all "$work" "release $tag"
+	git -C "$work" -c user.name=t -c user.email=t@example.com tag -a "$tag" -m "$tag"
+	git -C "$work" push -q "$origin" main "refs/tags/$tag" 2>/dev/null
+	git -C "$work" rev-parse HEAD
+}
+
 # hmac SECRET FILE: lowercase hex HMAC-SHA256 of the file's exact bytes.
 hmac() {
 	openssl dgst -sha256 -hmac "$1" -r <"$2" | cut -d' ' -f1

@@ -21,26 +21,8 @@ CFG="$TE_TMP/server.yaml"
 # The origin the server fetches from, and a work tree that pushes to it.
 ORIGIN="$TE_TMP/origin.git"
 WORK="$TE_TMP/work"
-git init -q --bare "$ORIGIN"
-git init -q -b main "$WORK"
-cat >"$WORK/werf.yaml" <<YAML
-project: srv-e2e
-configVersion: 1
----
-image: app
-dockerfile: Dockerfile
-YAML
-cat >"$WORK/Dockerfile" <<DF
-FROM $REG/base/busybox:1
-COPY version /version
-DF
-release() { # TAG CONTENT: commit, annotated tag, push; prints the commit
-	echo "$2" >"$WORK/version"
-	git_commit_all "$WORK" "release $1"
-	git -C "$WORK" -c user.name=t -c user.email=t@example.com tag -a "$1" -m "$1"
-	git -C "$WORK" push -q "$ORIGIN" main "refs/tags/$1" 2>/dev/null
-	git -C "$WORK" rev-parse HEAD
-}
+werf_origin "$ORIGIN" "$WORK" "$REG/base/busybox:1" srv-e2e
+release() { git_release "$WORK" "$ORIGIN" "$@"; } # TAG CONTENT
 
 project() { # NAME FORGE REPOSITORY TEMPLATES...
 	local name=$1 forge=$2 repo=$3 t

@@ -312,6 +312,14 @@ check "b-bad: not retried" one_attempt "$J_BBAD"
 check "b-bad: the wrong token was offered once" \
 	test "$(grep -c "password doesn't match" "$TE_TMP/lighttpd.log")" -eq 2
 check "b-bad: nothing exported" nothing_in "$REG" b-bad
+# Polling lists the tags with the project's credentials too
+r=$(api POST /api/v1/projects/b-ok/poll -w ' %{http_code}')
+check "b-ok: POST poll lists the tags with the token" test "${r##* }" = 200
+r=$(api POST /api/v1/projects/b-bad/poll -w ' %{http_code}')
+check "b-bad: POST poll with the wrong token -> 502, refused" \
+	bash -c '[ "${1##* }" = 502 ] && grep -q "refused our credentials" <<<"$1"' _ "$r"
+check "b-bad: the poll's answer holds no token" \
+	bash -c '! grep -qF -e "$2" -e "$3" <<<"$1"' _ "$r" "$GIT_TOKEN" "$GIT_WRONG"
 
 dump_jobs "$TE_TMP/jobs1.json"
 kill -TERM "$SRV_PID"
@@ -358,6 +366,11 @@ else
 
 	check "c-ok: job succeeded" wait_job "$J_COK" succeeded 600
 	check "c-ok: image exported" test -n "$(digest_of "$REG/c-ok/app:c-ok")"
+	r=$(api POST /api/v1/projects/c-ok/poll -w ' %{http_code}')
+	check "c-ok: POST poll lists the tags over SSH" test "${r##* }" = 200
+	r=$(api POST /api/v1/projects/c-hostkey/poll -w ' %{http_code}')
+	check "c-hostkey: POST poll -> 502 about the host key" \
+		bash -c '[ "${1##* }" = 502 ] && grep -q "host key" <<<"$1"' _ "$r"
 	check "c-hostkey: job failed" wait_job "$J_CKEY" failed 600
 	show_error c-hostkey "$J_CKEY"
 	check "c-hostkey: error is about the host key" error_has "$J_CKEY" 'host key'

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,11 +80,47 @@ static void writes_all_and_reads_back(void **state)
 	unlink(path);
 }
 
+static void writes_atomically(void **state)
+{
+	char base[] = "/tmp/te-fs-atomic-XXXXXX", path[256], tmp[300];
+	te_buf got = TE_BUF_INIT(64);
+	te_error err = TE_ERROR_INIT;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(base));
+	snprintf(path, sizeof(path), "%s/f", base);
+	assert_int_equal(te_fs_write_atomic(path, "one", 3, 0600, &err), 0);
+	assert_int_equal(te_fs_write_atomic(path, "two!", 4, 0640, &err), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(te_fs_read_all(&got, fd, NULL), 0);
+	close(fd);
+	assert_int_equal(got.len, 4);
+	assert_memory_equal(got.ptr, "two!", 4);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	assert_int_not_equal(access(tmp, F_OK), 0);
+	/* A directory in the way: an error naming the file, path kept. */
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	assert_int_equal(te_fs_write_atomic(path, "x", 1, 0600, &err), TE_EIO);
+	assert_non_null(strstr(err.msg, tmp));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 4);
+	rmdir(tmp);
+	unlink(path);
+	rmdir(base);
+	te_buf_dispose(&got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(creates_nested_private_dirs),
 	    cmocka_unit_test(writes_all_and_reads_back),
+	    cmocka_unit_test(writes_atomically),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

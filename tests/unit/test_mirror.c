@@ -242,6 +242,68 @@ static void test_tag_on_tree(void **state)
 	                 TE_EINVALID);
 }
 
+static void test_list_tags(void **state)
+{
+	struct fixture *f = *state;
+	te_strvec names = TE_STRVEC_INIT, commits = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT;
+	bool more = true;
+	size_t i;
+	int found = 0;
+	char longname[TE_MIRROR_TAG_MAX + 8];
+
+	/* git takes it, te_mirror_tag_valid does not: left out */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	lightweight(f->repo, longname, f->c2);
+	assert_int_equal(te_mirror_list_tags(&names, &commits, &more, f->url,
+	                                     NULL, 100, &err),
+	                 0);
+	assert_false(more);
+	assert_int_equal(names.count, 2);
+	assert_int_equal(commits.count, 2);
+	for (i = 0; i < names.count; i++) {
+		/* The annotated tag is given as its commit, peeled. */
+		if (!strcmp(names.items[i], "v1.0.0"))
+			found += !strcmp(commits.items[i], f->c1);
+		if (!strcmp(names.items[i], "light"))
+			found += !strcmp(commits.items[i], f->c2);
+	}
+	assert_int_equal(found, 2);
+	/* Nothing was fetched: the mirror does not even exist. */
+	assert_int_not_equal(access(f->mirror, F_OK), 0);
+	te_strvec_dispose(&names);
+	te_strvec_dispose(&commits);
+
+	/* Bounded: the first one only, and told there was more. */
+	assert_int_equal(
+	    te_mirror_list_tags(&names, &commits, &more, f->src, NULL, 1, &err),
+	    0);
+	assert_true(more);
+	assert_int_equal(names.count, 1);
+	te_strvec_dispose(&names);
+	te_strvec_dispose(&commits);
+}
+
+static void test_list_tags_bad_remote(void **state)
+{
+	struct fixture *f = *state;
+	te_strvec names = TE_STRVEC_INIT, commits = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT;
+	char url[256];
+	bool more;
+
+	snprintf(url, sizeof(url), "https://user:s3cret@127.0.0.1:1/%s",
+	         f->root);
+	assert_true(te_mirror_list_tags(&names, &commits, &more, url, NULL, 100,
+	                                &err) < 0);
+	assert_int_equal(err.code, TE_ENET);
+	assert_null(strstr(err.msg, "s3cret"));
+	assert_int_equal(names.count, 0);
+	te_strvec_dispose(&names);
+	te_strvec_dispose(&commits);
+}
+
 static void test_bad_remote(void **state)
 {
 	struct fixture *f = *state;
@@ -448,6 +510,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_missing_tag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tag_on_tree, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_remote, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_tags, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_tags_bad_remote, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_url_credentials_redacted,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_names, setup,

@@ -20,6 +20,8 @@
 #define C1 "1111111111111111111111111111111111111111"
 #define C2 "2222222222222222222222222222222222222222"
 #define C3 "3333333333333333333333333333333333333333"
+#define CA "abcdefabcdefabcdefabcdefabcdefabcdefabcd"
+#define CA_UPPER "ABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCD"
 
 static int rm_one(const char *path, const struct stat *sb, int flag,
                   struct FTW *ftw)
@@ -209,6 +211,7 @@ static void test_submit_persists(void **state)
 	assert_int_equal(job->state, TE_JOB_QUEUED);
 	assert_int_equal(job->attempts, 0);
 	assert_int_equal(job->created_at, 1700000000);
+	assert_int_equal(job->started_at, 0);
 	assert_null(job->error);
 	assert_int_equal(job->results.count, 0);
 	te_job_free(job);
@@ -222,11 +225,74 @@ static void test_submit_persists(void **state)
 	/* The first update writes the job file. */
 	assert_int_equal(te_queue_claim(&job, q, 1700000001, &err), 0);
 	assert_string_equal(job->id, id);
+	assert_int_equal(job->started_at, 1700000001);
 	te_job_free(job);
 	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	te_queue_free(q);
+	/* When it started is kept in the job file. */
+	q = open_q(dir);
+	assert_int_equal(te_queue_get(&job, q, id, &err), 0);
+	assert_int_equal(job->started_at, 1700000001);
+	te_job_free(job);
+	te_queue_free(q);
+}
+
+static void test_find(void **state)
+{
+	const char *dir = *state;
+	char id[TE_JOB_ID_MAX], found_id[TE_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	te_queue *q = open_q(dir);
+	te_submit_outcome existed;
+	te_job *job = NULL;
+	bool found = true;
+
+	assert_int_equal(
+	    te_queue_find(found_id, &found, q, "shop", "v1", CA, &err), 0);
+	assert_false(found);
+	submit(id, &existed, q, "v1", CA, NULL, 100);
+	/* the commit in either case */
+	assert_int_equal(
+	    te_queue_find(found_id, &found, q, "shop", "v1", CA_UPPER, &err),
+	    0);
+	assert_true(found);
+	assert_string_equal(found_id, id);
+	/* a failed job is found, and left failed */
+	assert_int_equal(te_queue_claim(&job, q, 101, &err), 0);
+	te_job_free(job);
+	assert_int_equal(
+	    te_queue_finish(q, id, false, "boom", NULL, "", 0, 102, &err), 0);
+	assert_int_equal(
+	    te_queue_find(found_id, &found, q, "shop", "v1", CA, &err), 0);
+	assert_true(found);
+	assert_int_equal(te_queue_get(&job, q, id, &err), 0);
+	assert_int_equal(job->state, TE_JOB_FAILED);
+	te_job_free(job);
+	/* another tag, project or commit is another job */
+	assert_int_equal(
+	    te_queue_find(found_id, &found, q, "shop", "v2", CA, &err), 0);
+	assert_false(found);
+	assert_int_equal(
+	    te_queue_find(found_id, &found, q, "other", "v1", CA, &err), 0);
+	assert_false(found);
+	assert_int_equal(
+	    te_queue_find(found_id, &found, q, "shop", "v1", "not-hex", &err),
+	    TE_EINVALID);
+	te_queue_free(q);
+}
+
+static void test_origin(void **state)
+{
+	(void)state;
+	assert_string_equal(te_job_origin("github"), "webhook");
+	assert_string_equal(te_job_origin("gitlab"), "webhook");
+	assert_string_equal(te_job_origin("gitea"), "webhook");
+	assert_string_equal(te_job_origin("poll"), "poll");
+	assert_string_equal(te_job_origin("api"), "api");
+	assert_string_equal(te_job_origin("hook"), "hook");
+	assert_string_equal(te_job_origin(NULL), "unknown");
 }
 
 static void test_dedupe(void **state)
@@ -1236,6 +1302,8 @@ static void test_journal_segments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_origin),
+	    cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_persists, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),

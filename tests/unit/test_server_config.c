@@ -226,6 +226,39 @@ static void load_limits(void **state)
 	}
 }
 
+/* poll_interval (per project) and ui_public (top level): defaults, values,
+ * bounds. */
+static void load_poll_and_pages(void **state)
+{
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	char text[sizeof(good) + 64];
+	const char *at = strstr(good, "    tags:");
+
+	(void)state;
+	setenv("TE_TEST_SECRET", "from-env", 1);
+	assert_int_equal(
+	    ts_config_parse(&cfg, good, strlen(good), cfgpath, &err), 0);
+	assert_false(cfg->ui_public);
+	assert_int_equal(cfg->projects[0].poll_interval, 0);
+	ts_config_unref(cfg);
+	snprintf(text, sizeof(text),
+	         "ui_public: true\n%.*s"
+	         "    poll_interval: 300\n%s",
+	         (int)(at - good), good, at);
+	assert_int_equal(
+	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
+	assert_true(cfg->ui_public);
+	assert_int_equal(cfg->projects[0].poll_interval, 300);
+	assert_int_equal(cfg->projects[1].poll_interval, 0);
+	ts_config_unref(cfg);
+	expect_error("tags: [\"v*\"]", "poll_interval: 86401", 12,
+	             "poll_interval must be");
+	expect_error("tags: [\"v*\"]", "poll_interval: -1", 12,
+	             "poll_interval must be");
+	expect_error("workers: 3", "ui_public: maybe", 3, "ui_public must be");
+}
+
 static void errors_have_lines(void **state)
 {
 	(void)state;
@@ -525,6 +558,7 @@ int main(void)
 	    cmocka_unit_test(parses_full_config),
 	    cmocka_unit_test(defaults),
 	    cmocka_unit_test(retention),
+	    cmocka_unit_test(load_poll_and_pages),
 	    cmocka_unit_test(errors_have_lines),
 	    cmocka_unit_test(load_limits),
 	    cmocka_unit_test(isolation_and_timeout),

@@ -28,4 +28,12 @@ int te_fs_pwrite_all(int fd, const void *data, size_t len, off_t off);
  * error (ENOMEM when out cannot grow): callers name the file. */
 int te_fs_read_all(te_buf *out, int fd, bool *too_big);
 
+/* Replace path with len bytes of data, atomically: a reader sees the old
+ * file or the new one, never a mix, and a crash leaves one of them.  The
+ * data goes to "<path>.tmp.<pid>" (created O_EXCL, mode), is fsync'd,
+ * renamed over path, and path's directory is fsync'd.  On failure the
+ * temp file is removed and path is untouched.  TE_EIO naming the file. */
+int te_fs_write_atomic(const char *path, const void *data, size_t len,
+                       mode_t mode, te_error *err);
+
 #endif

@@ -21,7 +21,9 @@
 #define TAGEXPORT_MIRROR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
+#include "tagexport/buf.h"
 #include "tagexport/error.h"
 
 /* Longest tag name accepted, in bytes. */
@@ -84,5 +86,22 @@ bool te_mirror_tag_valid(const char *tag);
 int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
                         const char *url, const char *tag,
                         const te_mirror_auth *auth, te_error *err);
+
+/**
+ * List the tags url advertises, without any local repository (git
+ * ls-remote --tags): names[i] ("v1.2.0") points at commits[i] (40
+ * lowercase hex; an annotated tag is given as the commit of its peeled
+ * "^{}" entry; a lightweight tag by its own value).  Tags failing
+ * te_mirror_tag_valid are left out, and so is everything after the
+ * first max.
+ *
+ * @param[out] names    tag names, appended (the caller disposes)
+ * @param[out] commits  their commits, appended, same order
+ * @param[out] more     set when the remote advertised more than max tags
+ * @return 0; TE_EAUTH, TE_ENET (retryable), TE_EINVALID for a bad url
+ */
+int te_mirror_list_tags(te_strvec *names, te_strvec *commits, bool *more,
+                        const char *url, const te_mirror_auth *auth, size_t max,
+                        te_error *err);
 
 #endif

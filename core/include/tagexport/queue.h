@@ -54,8 +54,13 @@ typedef struct te_job_request {
 	const char *tag;         /* git tag name, e.g. "v1.2.0" */
 	const char *commit;      /* 40 hex commit the forge reported */
 	const char *delivery_id; /* forge delivery id for dedupe; may be NULL */
-	const char *source; /* "github", "gitlab", "gitea", "api", "hook" */
+	/* "github", "gitlab", "gitea", "api", "hook", "poll" */
+	const char *source;
 } te_job_request;
+
+/* The kind of trigger behind a source, as people read it: "webhook" for
+ * the forges' names, else the source itself ("api", "poll", "hook"). */
+const char *te_job_origin(const char *source);
 
 /* A snapshot of a job; owned by the caller, free with te_job_free. */
 typedef struct te_job {
@@ -70,6 +75,7 @@ typedef struct te_job {
 	int64_t created_at; /* unix seconds */
 	int64_t updated_at;
 	int64_t not_before; /* earliest time to run (retry back-off) */
+	int64_t started_at; /* last claim (unix seconds); 0: never ran */
 	char *error;        /* last error, NULL when none */
 	te_strvec results;  /* "REF@sha256:..." of a successful export */
 	char *log;          /* bounded job log (TE_JOB_LOG_MAX) */
@@ -157,6 +163,14 @@ int te_queue_retry(te_queue *q, const char *id, int64_t now, te_error *err);
 /* A copy of job `id` (the caller frees it with te_job_free), its log
  * included.  TE_ENOTFOUND when there is no such job. */
 int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err);
+
+/* Is there a job for project + tag + commit (40 hex, either case), in any
+ * state?  *found says; id_out is its id then.  Changes nothing: a poller
+ * asks before it submits, so that a tag whose job failed is not queued
+ * again by the poll (as a redelivery would). */
+int te_queue_find(char id_out[TE_JOB_ID_MAX], bool *found, te_queue *q,
+                  const char *project, const char *tag, const char *commit,
+                  te_error *err);
 
 /* Job `id`'s state alone: no copy, so a flood of redeliveries asking for
  * it costs nothing per job log.  TE_ENOTFOUND when there is no such job. */
