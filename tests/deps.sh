@@ -11,6 +11,7 @@ PACKAGES=(
 	clang-format python3
 	wrk webhook perl
 	openssh-server openssh-client lighttpd
+	golang-go golang-github-masterminds-sprig-dev # the Go oracle of tests/oracle
 )
 
 missing=()
