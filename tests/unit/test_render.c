@@ -199,6 +199,21 @@ static void hostile_nesting(void **state)
 	t = repeat("{{if 1}}", 150, "x", "{{end}}");
 	assert_output(t, "{}", "x");
 	free(t);
+	/* deep blocks in a recursive define: the executor's own nesting
+	 * budget ends it before the C stack is at risk */
+	t = repeat("{{with (print (print 1))}}", 190, "{{template \"r\" .}}",
+	           "{{end}}");
+	{
+		size_t n = strlen(t);
+		char *full = malloc(n + 64);
+
+		snprintf(full, n + 64,
+		         "{{define \"r\"}}%s{{end}}{{template \"r\" 1}}", t);
+		assert_error(render(full, "{}"),
+		             "exceeded maximum nesting depth (5000)");
+		free(full);
+	}
+	free(t);
 }
 
 static void hostile_output(void **state)

@@ -27,6 +27,7 @@ struct parser {
 	const char **vars;    /* names in scope ("$" first) */
 	size_t *var_lens;
 	size_t nvars, capvars;
+	size_t var_base; /* first variable of the tree being parsed */
 	int range_depth;
 	int action_line;
 	unsigned int depth;
@@ -457,7 +458,7 @@ static struct te_node *use_var(struct parser *p, struct te_item t)
 	struct te_node *v = new_variable(p, t);
 	size_t i, len = strlen(v->idents[0]);
 
-	for (i = 0; i < p->nvars; i++)
+	for (i = p->var_base; i < p->nvars; i++)
 		if (p->var_lens[i] == len &&
 		    memcmp(p->vars[i], v->idents[0], len) == 0)
 			return v;
@@ -897,25 +898,17 @@ static struct te_node *sub_tree(struct parser *p, struct te_tree *t,
 {
 	struct te_tree *outer = p->tree;
 	int range_depth = p->range_depth;
-	const char **saved = p->vars;
-	size_t *saved_lens = p->var_lens;
-	size_t nvars = p->nvars, cap = p->capvars;
+	size_t saved_base = p->var_base, mark = p->nvars;
 	struct te_node *end = NULL, *root;
 
 	/* the new tree starts with only "$" in scope (startParse) */
 	p->tree = t;
 	p->range_depth = 0;
-	p->vars = NULL;
-	p->var_lens = NULL;
-	p->nvars = p->capvars = 0;
+	p->var_base = mark;
 	push_var(p, "$", 1);
 	root = item_list(p, &end);
-	free(p->vars);
-	free(p->var_lens);
-	p->vars = saved;
-	p->var_lens = saved_lens;
-	p->nvars = nvars;
-	p->capvars = cap;
+	p->nvars = mark;
+	p->var_base = saved_base;
 	p->range_depth = range_depth;
 	if (end->type != N_END) {
 		te_buf b = TE_BUF_INIT(64);
