@@ -141,6 +141,40 @@ static void hostile_range(void **state)
 	             "work budget of 10000000 steps exceeded");
 	assert_error(render("{{range 1000000000}}{{.}}{{end}}", "{}"),
 	             "executing \"t\" at <");
+	/* cheap-looking calls on long strings pay for their bytes */
+	assert_error(render("{{$s := printf \"%1000000d\" 1}}{{range "
+	                    "100000000}}{{if eq $s $s}}{{end}}{{end}}",
+	                    "{}"),
+	             "at <$s>: work budget of 10000000 steps exceeded");
+	assert_error(render("{{range 100000000}}{{$x := printf \"%1000000d\" "
+	                    "1}}{{end}}",
+	                    "{}"),
+	             "work budget of 10000000 steps exceeded");
+}
+
+/* Many templates: each call is a lookup among them, not a scan. */
+static void many_templates(void **state)
+{
+	size_t n = 20000, i, len = 0;
+	char *t = malloc(n * 48 + 64), *out = NULL;
+	te_render_set *set = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		len += (size_t)sprintf(t + len, "{{define \"t%zu\"}}%zu{{end}}",
+		                       i, i % 10);
+	len += (size_t)sprintf(t + len, "{{range 300000}}{{template "
+	                                "\"t19999\"}}{{end}}");
+	assert_int_equal(te_render_set_new(&set, NULL, NULL, &err), 0);
+	assert_int_equal(te_render_parse(set, "many", t, len, &err), 0);
+	assert_int_equal(te_render_exec(&out, &len, set, "many", NULL, &err),
+	                 0);
+	assert_int_equal(len, 300000);
+	assert_int_equal(out[0], '9');
+	free(out);
+	te_render_set_free(set);
+	free(t);
 }
 
 static void hostile_recursion(void **state)
@@ -443,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(newer_go),
 	    cmocka_unit_test(hostile_range),
 	    cmocka_unit_test(hostile_recursion),
+	    cmocka_unit_test(many_templates),
 	    cmocka_unit_test(hostile_nesting),
 	    cmocka_unit_test(hostile_output),
 	    cmocka_unit_test(custom_functions),

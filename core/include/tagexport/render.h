@@ -22,14 +22,17 @@
  *
  * Budgets (te_render_limits, defaults in TE_RENDER_LIMITS_INIT), each error
  * names the limit it hit:
- *   input_max   bytes of one template text                 (4 MiB)
+ *   input_max   bytes of one template text                 (1 MiB);
+ *               a parse holds at most ~100 bytes of memory per
+ *               input byte (measured: 95 MB for 1 MiB of "{{.}}")
  *   parse_depth nesting of blocks and parentheses            (200)
  *   call_depth  nested {{template}} calls (Go's "template depth") (200)
  *   exec_depth  nesting of the executor across calls        (5000)
  *   output_max  bytes of output, and of any string a builtin
  *               builds                                   (16 MiB)
  *   steps_max   work steps: every node executed, every range
- *               iteration, every function call        (10,000,000)
+ *               iteration, every function call, and one per 64
+ *               bytes (8 elements) a call reads or builds (10,000,000)
  */
 #ifndef TAGEXPORT_RENDER_H
 #define TAGEXPORT_RENDER_H
@@ -146,7 +149,7 @@ typedef struct te_render_limits {
 
 #define TE_RENDER_LIMITS_INIT                                                  \
 	{                                                                      \
-		1, (size_t)4 << 20, 200, 200, 5000, (size_t)16 << 20, 10000000 \
+		1, (size_t)1 << 20, 200, 200, 5000, (size_t)16 << 20, 10000000 \
 	}
 
 /* funcs (may be NULL: builtins only) and limits (NULL: defaults) are

@@ -88,13 +88,35 @@ static int oom(struct te_exec *s)
 	return te_error_set(s->err, TE_ENOMEM, "out of memory");
 }
 
-static int step(struct te_exec *s)
+static int steps(struct te_exec *s, uint64_t n)
 {
-	if (++s->steps > s->set->limits.steps_max)
+	s->steps += n;
+	if (s->steps > s->set->limits.steps_max)
 		return exec_errorf(
 		    s, "work budget of %llu steps exceeded",
 		    (unsigned long long)s->set->limits.steps_max);
 	return 0;
+}
+
+static int step(struct te_exec *s)
+{
+	return steps(s, 1);
+}
+
+/* Work a function call does beyond the call itself: reading or building
+ * long strings and lists (one step per 64 bytes or 8 elements), so that a
+ * loop over huge printf or eq calls ends within the budget too. */
+static uint64_t value_cost(const te_render_value *v)
+{
+	switch (te_render_value_kind(v)) {
+	case TE_RENDER_STRING:
+		return v->u.s.len / 64;
+	case TE_RENDER_LIST:
+	case TE_RENDER_MAP:
+		return te_render_value_len(v) / 8;
+	default:
+		return 0;
+	}
 }
 
 static int enter(struct te_exec *s)
@@ -550,6 +572,16 @@ static int eval_call(struct te_exec *s, const struct te_xv *dot,
 		rc = f->builtin(s, out, argv, num_in, &ferr);
 	else
 		rc = call_user(f, argv, num_in, out, &ferr);
+	if (rc == 0) {
+		uint64_t cost = value_cost(out->v);
+
+		for (i = 0; i < num_in; i++)
+			cost += value_cost(argv[i].v);
+		if (cost && steps(s, cost) < 0) {
+			xv_drop(out);
+			goto fail;
+		}
+	}
 	if (rc < 0) {
 		at(s, node);
 		if (ferr.code == TE_ENOMEM)
@@ -739,6 +771,7 @@ static int range_once(struct te_exec *s, const struct te_node *r, size_t mark,
 	const struct te_node *pipe = r->pipe;
 	int rc;
 
+	at(s, r);
 	if (step(s) < 0) {
 		rc = s->err->code;
 		goto done;

@@ -39,38 +39,63 @@ static bool valid_ident(const char *s)
 	return true;
 }
 
+/* Entries are kept sorted by name for a binary search per call. */
+static size_t func_find(const te_render_funcs *funcs, const char *name,
+                        bool *found)
+{
+	size_t lo = 0, hi = funcs->len, mid;
+	int c;
+
+	*found = false;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(funcs->items[mid].name, name);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int te_render_funcs_add(te_render_funcs *funcs, const char *name,
                         te_render_fn fn, size_t min_args, size_t max_args,
                         void *payload, te_error *err)
 {
 	struct te_func *items, *f;
-	size_t i, cap;
+	size_t at, cap;
+	bool found;
+	char *copy;
 
 	if (!funcs || !fn || !valid_ident(name) || min_args > max_args)
 		return te_error_set(err, TE_EINVALID,
 		                    "render: bad function registration %s",
 		                    name ? name : "(null)");
-	for (i = 0; i < funcs->len; i++) {
-		if (strcmp(funcs->items[i].name, name) == 0) {
-			f = &funcs->items[i];
-			goto fill;
+	at = func_find(funcs, name, &found);
+	if (!found) {
+		if (funcs->len == funcs->cap) {
+			cap = funcs->cap ? funcs->cap * 2 : 16;
+			items = realloc(funcs->items, cap * sizeof(*items));
+			if (!items)
+				return te_error_set(err, TE_ENOMEM,
+				                    "out of memory");
+			funcs->items = items;
+			funcs->cap = cap;
 		}
-	}
-	if (funcs->len == funcs->cap) {
-		cap = funcs->cap ? funcs->cap * 2 : 16;
-		items = realloc(funcs->items, cap * sizeof(*items));
-		if (!items)
+		copy = strdup(name);
+		if (!copy)
 			return te_error_set(err, TE_ENOMEM, "out of memory");
-		funcs->items = items;
-		funcs->cap = cap;
+		memmove(funcs->items + at + 1, funcs->items + at,
+		        (funcs->len - at) * sizeof(*funcs->items));
+		memset(&funcs->items[at], 0, sizeof(*funcs->items));
+		funcs->items[at].name = copy;
+		funcs->len++;
 	}
-	f = &funcs->items[funcs->len];
-	memset(f, 0, sizeof(*f));
-	f->name = strdup(name);
-	if (!f->name)
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	funcs->len++;
-fill:
+	f = &funcs->items[at];
 	f->fn = fn;
 	f->min_args = min_args;
 	f->max_args = max_args;
@@ -93,14 +118,13 @@ void te_render_funcs_free(te_render_funcs *funcs)
 const struct te_func *te_render__find_func(const te_render_funcs *funcs,
                                            const char *name)
 {
-	size_t i;
+	bool found;
+	size_t at;
 
 	if (!funcs)
 		return NULL;
-	for (i = 0; i < funcs->len; i++)
-		if (strcmp(funcs->items[i].name, name) == 0)
-			return &funcs->items[i];
-	return NULL;
+	at = func_find(funcs, name, &found);
+	return found ? &funcs->items[at] : NULL;
 }
 
 /* ---- helpers ---- */
@@ -820,16 +844,15 @@ static const struct te_func builtins[] = {
 #undef R
 #undef V
 
+static int builtin_cmp(const void *key, const void *elem)
+{
+	return strcmp((const char *)key, ((const struct te_func *)elem)->name);
+}
+
+/* builtins[] is in name order. */
 int te_render__builtins_find(const struct te_func **out, const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-		if (strcmp(builtins[i].name, name) == 0) {
-			*out = &builtins[i];
-			return 0;
-		}
-	}
-	*out = NULL;
-	return TE_ENOTFOUND;
+	*out = bsearch(name, builtins, sizeof(builtins) / sizeof(builtins[0]),
+	               sizeof(builtins[0]), builtin_cmp);
+	return *out ? 0 : TE_ENOTFOUND;
 }

@@ -98,10 +98,13 @@ static void node_append(struct parser *p, struct te_node *n,
                         struct te_node *kid)
 {
 	struct te_node **k;
-	size_t cap;
+	uint32_t cap;
 
+	if (n->nkids == UINT32_MAX / 2)
+		p_errorf(p, "too many items in one list");
 	if (n->nkids == n->capkids) {
-		cap = n->capkids ? n->capkids * 2 : 4;
+		/* most commands and pipes have one or two entries */
+		cap = n->capkids ? n->capkids * 2 : 2;
 		k = realloc(n->kids, cap * sizeof(*k));
 		if (!k)
 			p_oom(p);
@@ -1110,13 +1113,27 @@ static void source_free(struct te_source *src)
 		return;
 	for (n = src->nodes; n; n = next) {
 		next = n->next_alloc;
-		free(n->kids);
-		free(n->decl);
 		free(n->text);
-		free(n->quoted);
-		for (i = 0; i < n->nidents; i++)
-			free(n->idents[i]);
-		free(n->idents);
+		switch (n->type) {
+		case N_LIST:
+		case N_COMMAND:
+		case N_PIPE:
+			free(n->kids);
+			free(n->decl);
+			break;
+		case N_STRING:
+			free(n->quoted);
+			break;
+		case N_FIELD:
+		case N_VARIABLE:
+		case N_CHAIN:
+			for (i = 0; i < n->nidents; i++)
+				free(n->idents[i]);
+			free(n->idents);
+			break;
+		default:
+			break;
+		}
 		free(n);
 	}
 	for (i = 0; i < src->ntrees; i++) {
@@ -1129,40 +1146,72 @@ static void source_free(struct te_source *src)
 	free(src);
 }
 
+/* set->trees is kept sorted by name: lookups are a binary search, since
+ * a template may call templates millions of times within its budget. */
+static size_t tree_find(const te_render_set *set, const char *name, bool *found)
+{
+	size_t lo = 0, hi = set->ntrees, mid;
+	int c;
+
+	*found = false;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(set->trees[mid]->name, name);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 struct te_tree *te_render__lookup(const te_render_set *set, const char *name)
 {
-	size_t i;
+	bool found;
+	size_t at = tree_find(set, name, &found);
 
-	for (i = 0; i < set->ntrees; i++)
-		if (strcmp(set->trees[i]->name, name) == 0)
-			return set->trees[i];
-	return NULL;
+	return found ? set->trees[at] : NULL;
 }
 
 /* text/template's associate: a new empty tree never replaces a defined
  * one; otherwise the latest definition wins. */
-static int set_associate(te_render_set *set, struct te_tree *t, te_error *err)
+static void set_associate(te_render_set *set, struct te_tree *t)
+{
+	size_t at;
+	bool found;
+
+	at = tree_find(set, t->name, &found);
+	if (found) {
+		if (!is_empty_tree(t->root) || !set->trees[at]->root)
+			set->trees[at] = t;
+		return;
+	}
+	memmove(set->trees + at + 1, set->trees + at,
+	        (set->ntrees - at) * sizeof(*set->trees));
+	set->trees[at] = t;
+	set->ntrees++;
+}
+
+/* Room for every tree of a parse, so that adding them cannot fail
+ * half way and the set changes all at once or not at all. */
+static int set_reserve(te_render_set *set, size_t more, te_error *err)
 {
 	struct te_tree **trees;
-	size_t i, cap;
+	size_t cap = set->captrees ? set->captrees : 8;
 
-	for (i = 0; i < set->ntrees; i++) {
-		if (strcmp(set->trees[i]->name, t->name) != 0)
-			continue;
-		if (is_empty_tree(t->root) && set->trees[i]->root)
-			return 0;
-		set->trees[i] = t;
+	while (cap < set->ntrees + more)
+		cap *= 2;
+	if (cap == set->captrees)
 		return 0;
-	}
-	if (set->ntrees == set->captrees) {
-		cap = set->captrees ? set->captrees * 2 : 8;
-		trees = realloc(set->trees, cap * sizeof(*trees));
-		if (!trees)
-			return te_error_set(err, TE_ENOMEM, "out of memory");
-		set->trees = trees;
-		set->captrees = cap;
-	}
-	set->trees[set->ntrees++] = t;
+	trees = realloc(set->trees, cap * sizeof(*trees));
+	if (!trees)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	set->trees = trees;
+	set->captrees = cap;
 	return 0;
 }
 
@@ -1200,19 +1249,16 @@ static int parse_body(struct parser *p, const char *name)
 {
 	struct te_source *src = p->src;
 	size_t i;
-	int rc;
 
 	push_var(p, "$", 1);
 	p->tree = new_tree(p, name, strlen(name));
 	parse_top(p);
 	tree_add(p, p->tree);
-	for (i = 0; i < src->ntrees; i++) {
-		if (!src->trees[i]->added || !src->trees[i]->root)
-			continue;
-		rc = set_associate(p->set, src->trees[i], p->err);
-		if (rc < 0)
-			return rc;
-	}
+	if (set_reserve(p->set, src->ntrees, p->err) < 0)
+		return p->err->code;
+	for (i = 0; i < src->ntrees; i++)
+		if (src->trees[i]->added && src->trees[i]->root)
+			set_associate(p->set, src->trees[i]);
 	return 0;
 }
 
@@ -1262,21 +1308,8 @@ int te_render_parse(te_render_set *set, const char *name, const char *text,
 	te_lex_init(&p->lex, src->text, len, !has_function(p, "break"),
 	            !has_function(p, "continue"));
 	rc = parse_run(p, name);
-	if (rc < 0) {
-		/* trees of this source may already be in the set */
-		size_t i, j, o = 0;
-
-		for (i = 0; i < set->ntrees; i++) {
-			bool mine = false;
-
-			for (j = 0; j < src->ntrees; j++)
-				mine |= set->trees[i] == src->trees[j];
-			if (!mine)
-				set->trees[o++] = set->trees[i];
-		}
-		set->ntrees = o;
+	if (rc < 0)
 		goto fail;
-	}
 	src->next = set->sources;
 	set->sources = src;
 	free(p);

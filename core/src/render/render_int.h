@@ -147,37 +147,51 @@ enum te_node_type {
 
 struct te_tree;
 
+/*
+ * One node of a parse tree.  The fields after `text` overlap by node type
+ * (a parse holds one node per token, so their size is the parse's memory):
+ * kids/decl for N_LIST, N_COMMAND, N_PIPE; list/else_list for N_IF,
+ * N_RANGE, N_WITH; quoted for N_STRING; the numbers for N_NUMBER; idents
+ * for N_FIELD, N_VARIABLE, N_CHAIN.
+ */
 struct te_node {
-	enum te_node_type type;
+	uint8_t type; /* enum te_node_type */
+	bool truth;   /* N_BOOL */
+	bool is_assign;
+	bool is_int, is_uint, is_float; /* N_NUMBER */
 	size_t pos;
 	struct te_tree *tree;
 	struct te_node *next_alloc; /* every node of a parse, for freeing */
-	/* N_LIST nodes, N_COMMAND args, N_PIPE cmds */
-	struct te_node **kids;
-	size_t nkids, capkids;
-	/* N_PIPE declarations */
-	struct te_node **decl;
-	size_t ndecl;
-	bool is_assign;
 	/* N_ACTION/N_IF/N_RANGE/N_WITH/N_TEMPLATE pipe, N_CHAIN operand */
 	struct te_node *pipe;
-	struct te_node *list, *else_list;
 	/* N_TEXT bytes, N_STRING value, N_IDENT name, N_TEMPLATE name,
-	 * N_COMMENT text, N_NUMBER text */
+	 * N_COMMENT text, N_NUMBER source text */
 	char *text;
 	size_t text_len;
-	/* N_STRING source (quoted) */
-	char *quoted;
-	size_t quoted_len;
-	/* N_FIELD/N_VARIABLE/N_CHAIN identifiers */
-	char **idents;
-	size_t nidents;
-	/* N_BOOL, N_NUMBER */
-	bool truth;
-	bool is_int, is_uint, is_float, is_complex;
-	int64_t i64;
-	uint64_t u64;
-	double f64;
+	union {
+		struct {
+			struct te_node **kids;
+			uint32_t nkids, capkids;
+			struct te_node **decl; /* N_PIPE declarations */
+			size_t ndecl;
+		};
+		struct {
+			struct te_node *list, *else_list;
+		};
+		struct {
+			char *quoted; /* N_STRING source, quotes included */
+			size_t quoted_len;
+		};
+		struct {
+			int64_t i64;
+			uint64_t u64;
+			double f64;
+		};
+		struct {
+			char **idents;
+			size_t nidents;
+		};
+	};
 };
 
 struct te_tree {
