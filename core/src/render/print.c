@@ -194,6 +194,7 @@ static int unquote_char(const char *s, size_t len, char q, int32_t *r,
                         bool *multibyte, size_t *used)
 {
 	size_t n = 0, i, w;
+	uint32_t u;
 	int v, x;
 
 	*multibyte = false;
@@ -213,31 +214,18 @@ static int unquote_char(const char *s, size_t len, char q, int32_t *r,
 	if (len < 2)
 		return -1;
 	*used = 2;
+	{
+		/* one-letter escapes: \a \b \f \n \r \t \v \\ */
+		static const char from[] = "abfnrtv\\",
+		                  to[] = "\a\b\f\n\r\t\v\\";
+		const char *hit = strchr(from, s[1]);
+
+		if (s[1] && hit) {
+			*r = to[hit - from];
+			return 0;
+		}
+	}
 	switch (s[1]) {
-	case 'a':
-		*r = '\a';
-		return 0;
-	case 'b':
-		*r = '\b';
-		return 0;
-	case 'f':
-		*r = '\f';
-		return 0;
-	case 'n':
-		*r = '\n';
-		return 0;
-	case 'r':
-		*r = '\r';
-		return 0;
-	case 't':
-		*r = '\t';
-		return 0;
-	case 'v':
-		*r = '\v';
-		return 0;
-	case '\\':
-		*r = '\\';
-		return 0;
 	case '\'':
 	case '"':
 		if (s[1] != q)
@@ -273,21 +261,21 @@ static int unquote_char(const char *s, size_t len, char q, int32_t *r,
 	}
 	if (len < 2 + n)
 		return -1;
-	v = 0;
+	u = 0;
 	for (i = 0; i < n; i++) {
 		x = hexval(s[2 + i]);
 		if (x < 0)
 			return -1;
-		v = v * 16 + x;
+		u = u * 16 + (uint32_t)x; /* 8 digits fit in 32 bits */
 	}
 	*used = 2 + n;
 	if (s[1] == 'x') {
-		*r = v; /* a raw byte */
+		*r = (int32_t)u; /* a raw byte */
 		return 0;
 	}
-	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+	if (u > 0x10FFFF || (u >= 0xD800 && u <= 0xDFFF))
 		return -1;
-	*r = v;
+	*r = (int32_t)u;
 	*multibyte = true;
 	return 0;
 }
@@ -1130,145 +1118,168 @@ static void print_extra(struct pp *p, te_render_value *const *args, size_t n,
 	puts_(p, ")");
 }
 
+/* The state of one Sprintf: where in the format, which argument next. */
+struct scan {
+	const char *fmt;
+	size_t end, i;
+	te_render_value *const *args;
+	size_t n, argnum;
+	bool good, after_index, reordered;
+};
+
+static void scan_index(struct scan *sc)
+{
+	arg_number(sc->fmt, sc->end, &sc->i, sc->n, &sc->argnum,
+	           &sc->after_index, &sc->good, &sc->reordered);
+}
+
+static void scan_flags(struct pp *p, struct scan *sc)
+{
+	memset(&p->f, 0, sizeof(p->f));
+	for (; sc->i < sc->end; sc->i++) {
+		char c = sc->fmt[sc->i];
+
+		if (c == '#')
+			p->f.sharp = true;
+		else if (c == '0')
+			p->f.zero = !p->f.minus; /* only pad on the left */
+		else if (c == '+')
+			p->f.plus = true;
+		else if (c == '-')
+			p->f.minus = true, p->f.zero = false;
+		else if (c == ' ')
+			p->f.space = true;
+		else
+			break;
+	}
+}
+
+static void scan_width(struct pp *p, struct scan *sc)
+{
+	if (sc->i < sc->end && sc->fmt[sc->i] == '*') {
+		sc->i++;
+		p->f.wid_present =
+		    int_from_arg(sc->args, sc->n, &sc->argnum, &p->f.wid);
+		if (!p->f.wid_present)
+			puts_(p, "%!(BADWIDTH)");
+		if (p->f.wid < 0) {
+			p->f.wid = -p->f.wid;
+			p->f.minus = true;
+			p->f.zero = false;
+		}
+		sc->after_index = false;
+		return;
+	}
+	p->f.wid_present = parse_num(sc->fmt, sc->end, &sc->i, &p->f.wid);
+	if (sc->after_index && p->f.wid_present)
+		sc->good = false;
+}
+
+static void scan_prec(struct pp *p, struct scan *sc)
+{
+	if (sc->i >= sc->end || sc->fmt[sc->i] != '.')
+		return;
+	sc->i++;
+	if (sc->after_index)
+		sc->good = false;
+	scan_index(sc);
+	if (sc->i < sc->end && sc->fmt[sc->i] == '*') {
+		sc->i++;
+		p->f.prec_present =
+		    int_from_arg(sc->args, sc->n, &sc->argnum, &p->f.prec);
+		if (p->f.prec < 0) {
+			p->f.prec = 0;
+			p->f.prec_present = false;
+		}
+		if (!p->f.prec_present)
+			puts_(p, "%!(BADPREC)");
+		sc->after_index = false;
+		return;
+	}
+	p->f.prec_present = parse_num(sc->fmt, sc->end, &sc->i, &p->f.prec);
+	if (!p->f.prec_present) {
+		p->f.prec = 0;
+		p->f.prec_present = true;
+	}
+}
+
+/* One verb (its bytes at fmt[i-w..i]) applied to the next argument. */
+static void print_verb(struct pp *p, struct scan *sc, int32_t verb, size_t w)
+{
+	const char *vb = sc->fmt + sc->i - w;
+	const te_render_value *arg;
+
+	if (verb == '%') {
+		puts_(p, "%"); /* absorbs no argument, ignores width */
+		return;
+	}
+	if (!sc->good || sc->argnum >= sc->n) {
+		puts_(p, "%!");
+		put(p, vb, w);
+		puts_(p, sc->good ? "(MISSING)" : "(BADINDEX)");
+		return;
+	}
+	arg = sc->args[sc->argnum++];
+	if (verb == 'v') {
+		p->f.sharp_v = p->f.sharp;
+		p->f.sharp = false;
+		p->f.plus_v = p->f.plus;
+		p->f.plus = false;
+	}
+	if (verb < 0x80) {
+		print_arg(p, arg, (char)verb);
+		return;
+	}
+	/* no verb is multibyte: Go's badVerb form */
+	puts_(p, "%!");
+	put(p, vb, w);
+	puts_(p, "(");
+	if (!arg || arg->kind == TE_RENDER_NIL) {
+		puts_(p, "<nil>");
+	} else {
+		puts_(p, te_render__typename(arg, false));
+		puts_(p, "=");
+		print_arg(p, arg, 'v');
+	}
+	puts_(p, ")");
+}
+
 int te_render__sprintf(te_buf *b, const char *fmt, size_t end,
                        te_render_value *const *args, size_t n, te_error *err)
 {
 	struct pp p = {b, err, {0}};
-	size_t i = 0, lasti, argnum = 0, w;
-	bool after_index = false, good, reordered = false;
+	struct scan sc = {fmt, end, 0, args, n, 0, true, false, false};
+	size_t lasti, w;
 	int32_t verb;
-	char vb[8];
 
-	while (i < end && !err->code) {
-		good = true;
-		lasti = i;
-		while (i < end && fmt[i] != '%')
-			i++;
-		if (i > lasti)
-			put(&p, fmt + lasti, i - lasti);
-		if (i >= end)
+	while (sc.i < end && !err->code) {
+		sc.good = true;
+		lasti = sc.i;
+		while (sc.i < end && fmt[sc.i] != '%')
+			sc.i++;
+		if (sc.i > lasti)
+			put(&p, fmt + lasti, sc.i - lasti);
+		if (sc.i >= end)
 			break;
-		i++;
-		memset(&p.f, 0, sizeof(p.f));
-		for (; i < end; i++) {
-			char c = fmt[i];
-
-			if (c == '#')
-				p.f.sharp = true;
-			else if (c == '0')
-				p.f.zero = !p.f.minus;
-			else if (c == '+')
-				p.f.plus = true;
-			else if (c == '-')
-				p.f.minus = true, p.f.zero = false;
-			else if (c == ' ')
-				p.f.space = true;
-			else
-				break;
-		}
-		after_index = false;
-		arg_number(fmt, end, &i, n, &argnum, &after_index, &good,
-		           &reordered);
-		if (i < end && fmt[i] == '*') {
-			i++;
-			p.f.wid_present =
-			    int_from_arg(args, n, &argnum, &p.f.wid);
-			if (!p.f.wid_present)
-				puts_(&p, "%!(BADWIDTH)");
-			if (p.f.wid < 0) {
-				p.f.wid = -p.f.wid;
-				p.f.minus = true;
-				p.f.zero = false;
-			}
-			after_index = false;
-		} else {
-			p.f.wid_present = parse_num(fmt, end, &i, &p.f.wid);
-			if (after_index && p.f.wid_present)
-				good = false;
-		}
-		if (i + 1 <= end && i < end && fmt[i] == '.') {
-			i++;
-			if (after_index)
-				good = false;
-			arg_number(fmt, end, &i, n, &argnum, &after_index,
-			           &good, &reordered);
-			if (i < end && fmt[i] == '*') {
-				i++;
-				p.f.prec_present =
-				    int_from_arg(args, n, &argnum, &p.f.prec);
-				if (p.f.prec < 0) {
-					p.f.prec = 0;
-					p.f.prec_present = false;
-				}
-				if (!p.f.prec_present)
-					puts_(&p, "%!(BADPREC)");
-				after_index = false;
-			} else {
-				p.f.prec_present =
-				    parse_num(fmt, end, &i, &p.f.prec);
-				if (!p.f.prec_present) {
-					p.f.prec = 0;
-					p.f.prec_present = true;
-				}
-			}
-		}
-		if (!after_index)
-			arg_number(fmt, end, &i, n, &argnum, &after_index,
-			           &good, &reordered);
-		if (i >= end) {
+		sc.i++;
+		scan_flags(&p, &sc);
+		sc.after_index = false;
+		scan_index(&sc);
+		scan_width(&p, &sc);
+		scan_prec(&p, &sc);
+		if (!sc.after_index)
+			scan_index(&sc);
+		if (sc.i >= end) {
 			puts_(&p, "%!(NOVERB)");
 			break;
 		}
-		verb = te_render__rune(fmt + i, end - i, &w);
-		i += w;
-		if (verb == '%') {
-			puts_(&p, "%");
-			continue;
-		}
-		if (verb >= 0x80 || verb == 'w') {
-			/* a verb fmt does not know: badVerb with the arg */
-			vb[te_render__put_rune(vb, verb)] = '\0';
-		}
-		if (!good) {
-			puts_(&p, "%!");
-			put(&p, fmt + i - w, w);
-			puts_(&p, "(BADINDEX)");
-			continue;
-		}
-		if (argnum >= n) {
-			puts_(&p, "%!");
-			put(&p, fmt + i - w, w);
-			puts_(&p, "(MISSING)");
-			continue;
-		}
-		if (verb == 'v') {
-			p.f.sharp_v = p.f.sharp;
-			p.f.sharp = false;
-			p.f.plus_v = p.f.plus;
-			p.f.plus = false;
-		}
-		if (verb >= 0x80) {
-			puts_(&p, "%!");
-			puts_(&p, vb);
-			puts_(&p, "(");
-			if (!args[argnum] ||
-			    args[argnum]->kind == TE_RENDER_NIL) {
-				puts_(&p, "<nil>");
-			} else {
-				puts_(&p,
-				      te_render__typename(args[argnum], false));
-				puts_(&p, "=");
-				print_arg(&p, args[argnum], 'v');
-			}
-			puts_(&p, ")");
-		} else {
-			print_arg(&p, args[argnum], (char)verb);
-		}
-		argnum++;
+		verb = te_render__rune(fmt + sc.i, end - sc.i, &w);
+		sc.i += w;
+		print_verb(&p, &sc, verb, w);
 	}
-	if (!reordered && argnum < n && !err->code) {
+	if (!sc.reordered && sc.argnum < n && !err->code) {
 		memset(&p.f, 0, sizeof(p.f));
-		print_extra(&p, args, n, argnum);
+		print_extra(&p, args, n, sc.argnum);
 	}
 	return err->code;
 }
