@@ -9,6 +9,16 @@
  * text/template byte for byte where the value model allows
  * (https://pkg.go.dev/text/template).
  *
+ * Where this differs from Go, on purpose (the value model has no Go types):
+ *  - complex constants (1+2i) are a parse error naming them;
+ *  - there are no function values, so `call` always fails as Go does for
+ *    a non-function ("non-function of type T", "call of nil");
+ *  - a list's capacity is its length (slice cannot reach past len);
+ *  - functions from te_render_funcs_add get untyped values and check
+ *    their own arguments; printf's format is checked as Go checks it;
+ *  - identifiers and %q decide "letter" and "printable" exactly for
+ *    ASCII and Latin-1, and by Unicode block above that.
+ *
  * Values: nil, bool, int64, float64, string, list, map (string keys,
  * iterated and printed in key order), as YAML or JSON data gives them.
  * Values are reference counted and immutable once handed to the engine;
@@ -129,6 +139,8 @@ int te_render_funcs_new(te_render_funcs **out, te_error *err);
  * Register name (a Go identifier; replaces a builtin or an earlier entry of
  * the same name) taking min_args..max_args arguments (max_args may be
  * TE_RENDER_VARIADIC).  payload is passed to fn unchanged and is borrowed.
+ * Names are checked when a template is parsed and looked up again when it
+ * runs; do not change the table while a set that uses it executes.
  */
 int te_render_funcs_add(te_render_funcs *funcs, const char *name,
                         te_render_fn fn, size_t min_args, size_t max_args,

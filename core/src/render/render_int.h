@@ -2,9 +2,10 @@
  * render_int.h - private parts of the text/template engine (render.h).
  *
  * Structure follows Go's text/template: a lexer (lex.c) feeds a recursive
- * descent parser (parse.c) that builds one tree per template name; the
- * executor (exec.c) walks a tree; funcs.c holds the builtins and the
- * function table; print.c is Go's fmt for this value model.
+ * descent parser (parse.c) that builds one tree per template name, whose
+ * nodes print themselves as Go's do (node.c); the executor (exec.c) walks
+ * a tree; funcs.c holds the builtins and the function table; print.c is
+ * Go's fmt for this value model; value.c the values.
  */
 #ifndef TE_RENDER_INT_H
 #define TE_RENDER_INT_H
