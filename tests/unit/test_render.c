@@ -275,12 +275,14 @@ static void hostile_output(void **state)
 
 /* ---- the function table ---- */
 
-static int fn_join(te_render_value **out, te_render_value *const *args,
-                   size_t nargs, void *payload, te_error *err)
+static int fn_join(te_render_value **out, te_render_call *call,
+                   te_render_value *const *args, size_t nargs, void *payload,
+                   te_error *err)
 {
 	char buf[256] = "";
 	size_t i;
 
+	(void)call;
 	for (i = 0; i < nargs; i++) {
 		if (te_render_value_kind(args[i]) != TE_RENDER_STRING)
 			return te_error_set(err, TE_EINVALID,
@@ -296,12 +298,14 @@ static int fn_join(te_render_value **out, te_render_value *const *args,
 	return *out ? 0 : TE_ENOMEM;
 }
 
-static int fn_list(te_render_value **out, te_render_value *const *args,
-                   size_t nargs, void *payload, te_error *err)
+static int fn_list(te_render_value **out, te_render_call *call,
+                   te_render_value *const *args, size_t nargs, void *payload,
+                   te_error *err)
 {
 	te_render_value *l = te_render_value_list();
 	size_t i;
 
+	(void)call;
 	(void)payload;
 	for (i = 0; l && i < nargs; i++)
 		if (te_render_list_push(l, te_render_value_ref(args[i]), err) <
@@ -309,6 +313,71 @@ static int fn_list(te_render_value **out, te_render_value *const *args,
 			return err->code;
 	*out = l;
 	return l ? 0 : TE_ENOMEM;
+}
+
+/* Helm's and werf's include: a template's output as a string. */
+static int fn_include(te_render_value **out, te_render_call *call,
+                      te_render_value *const *args, size_t nargs, void *payload,
+                      te_error *err)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	(void)payload;
+	(void)nargs;
+	if (te_render_value_kind(args[0]) != TE_RENDER_STRING)
+		return te_error_set(err, TE_EINVALID, "name is not a string");
+	rc = te_render_call_template(&text, &len, call,
+	                             te_render_value_str(args[0], NULL),
+	                             args[1], err);
+	if (rc < 0)
+		return rc;
+	*out = te_render_value_string(text, len);
+	free(text);
+	return *out ? 0 : TE_ENOMEM;
+}
+
+static void include_function(void **state)
+{
+	te_render_funcs *funcs = NULL;
+	te_error err = TE_ERROR_INIT;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(te_render_funcs_new(&funcs, &err), 0);
+	assert_int_equal(
+	    te_render_funcs_add(funcs, "include", fn_include, 2, 2, NULL, &err),
+	    0);
+	r = render_with("{{define \"x\"}}<{{.}}>{{$v := 1}}{{end}}"
+	                "{{$v := 2}}{{include \"x\" .a | len}} "
+	                "{{include \"x\" .a}}{{$v}}",
+	                "{\"a\":\"hi\"}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "4 <hi>2");
+	free(r.out);
+	/* the inner error, wrapped as Go wraps a function's error */
+	assert_error(render_with("{{define \"x\"}}\n {{len 3}}{{end}}"
+	                         "{{include \"x\" 1}}",
+	                         "{}", funcs, NULL),
+	             "template: t:2:19: executing \"t\" at <include \"x\" 1>: "
+	             "error calling include: template: t:2:3: executing \"x\" "
+	             "at <len 3>: error calling len: len of type int");
+	assert_error(render_with("{{include \"nope\" 1}}", "{}", funcs, NULL),
+	             "error calling include: template: no template \"nope\"");
+	/* recursion through include is bounded like {{template}} */
+	assert_error(render_with("{{define \"r\"}}{{include \"r\" .}}{{end}}"
+	                         "{{include \"r\" 1}}",
+	                         "{}", funcs, NULL),
+	             "template: t:1:16: executing \"r\" at <include \"r\" .>: "
+	             "error calling include: template: r: exceeded maximum "
+	             "template depth (200)");
+	assert_error(render_with("{{define \"q\"}}{{range 1000}}x{{end}}{{end}}"
+	                         "{{define \"r\"}}{{range 100000}}{{include "
+	                         "\"q\" .}}{{end}}{{end}}{{include \"r\" 1}}",
+	                         "{}", funcs, NULL),
+	             "work budget of 10000000 steps exceeded");
+	te_render_funcs_free(funcs);
 }
 
 static void custom_functions(void **state)
@@ -481,6 +550,7 @@ int main(void)
 	    cmocka_unit_test(hostile_nesting),
 	    cmocka_unit_test(hostile_output),
 	    cmocka_unit_test(custom_functions),
+	    cmocka_unit_test(include_function),
 	    cmocka_unit_test(values),
 	    cmocka_unit_test(sets),
 	};

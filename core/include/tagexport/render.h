@@ -56,6 +56,7 @@
 typedef struct te_render_value te_render_value;
 typedef struct te_render_funcs te_render_funcs;
 typedef struct te_render_set te_render_set;
+typedef struct te_render_call te_render_call;
 
 typedef enum {
 	TE_RENDER_NIL,
@@ -124,13 +125,29 @@ int te_render_value_from_json(te_render_value **out, const char *json,
 
 /*
  * A template function.  args are borrowed for the call (a missing value
- * arrives as nil, as Go passes an untyped nil).  On success store a new
- * reference in *out and return 0; on failure return a negative te_code
- * with a message in err: the engine reports it as Go does,
- * `error calling NAME: MESSAGE`.
+ * arrives as nil, as Go passes an untyped nil).  call is the running
+ * execution, borrowed for the call (see te_render_call_template).  On
+ * success store a new reference in *out and return 0; on failure return a
+ * negative te_code with a message in err: the engine reports it as Go
+ * does, `error calling NAME: MESSAGE`.
  */
-typedef int (*te_render_fn)(te_render_value **out, te_render_value *const *args,
-                            size_t nargs, void *payload, te_error *err);
+typedef int (*te_render_fn)(te_render_value **out, te_render_call *call,
+                            te_render_value *const *args, size_t nargs,
+                            void *payload, te_error *err);
+
+/*
+ * From inside a function: execute the template `name` of the running set
+ * with dot (borrowed; NULL: no value) and return its output in *out (heap,
+ * NUL-terminated, free() it), as Helm's and werf's `include` does.  It runs
+ * within the caller's budgets: it counts as one nested {{template}} call,
+ * and its steps, nesting and output (capped at output_max) are the running
+ * execution's.  Errors come back in err, in Go's form for the inner
+ * template (`template: NAME:LINE:COL: executing ...`); TE_ENOTFOUND for an
+ * unknown name.
+ */
+int te_render_call_template(char **out, size_t *out_len, te_render_call *call,
+                            const char *name, te_render_value *dot,
+                            te_error *err);
 
 #define TE_RENDER_VARIADIC ((size_t)-1)
 

@@ -91,10 +91,12 @@ static int oom(struct te_exec *s)
 static int steps(struct te_exec *s, uint64_t n)
 {
 	s->steps += n;
-	if (s->steps > s->set->limits.steps_max)
+	if (s->steps > s->set->limits.steps_max) {
+		s->budget = s->budget ? s->budget : 1;
 		return exec_errorf(
 		    s, "work budget of %llu steps exceeded",
 		    (unsigned long long)s->set->limits.steps_max);
+	}
 	return 0;
 }
 
@@ -104,8 +106,8 @@ static int step(struct te_exec *s)
 }
 
 /* Work a function call does beyond the call itself: reading or building
- * long strings and lists (one step per 64 bytes or 8 elements), so that a
- * loop over huge printf or eq calls ends within the budget too. */
+ * long strings and lists (one step per 64 bytes or 8 elements), so that
+ * a loop over huge printf or eq calls ends within the budget too. */
 static uint64_t value_cost(const te_render_value *v)
 {
 	switch (te_render_value_kind(v)) {
@@ -123,6 +125,7 @@ static int enter(struct te_exec *s)
 {
 	if (++s->nest > s->set->limits.exec_depth) {
 		s->nest--;
+		s->budget = s->budget ? s->budget : 1;
 		return exec_errorf(s, "exceeded maximum nesting depth (%u)",
 		                   s->set->limits.exec_depth);
 	}
@@ -373,11 +376,11 @@ static int validate(struct te_exec *s, struct te_xv *v, unsigned int ptype)
 		if (v->v->kind != TE_RENDER_STRING) {
 			const char *got = te_render__typename(
 			    v->v, v->v->kind == TE_RENDER_NIL && v->boxed);
-			exec_errorf(
-			    s,
-			    "wrong type for value; expected string; got "
-			    "%s",
-			    got);
+			exec_errorf(s,
+			            "wrong type for value; expected "
+			            "string; got "
+			            "%s",
+			            got);
 			xv_drop(v);
 			return s->err->code;
 		}
@@ -475,7 +478,8 @@ static int arity_error(struct te_exec *s, const struct te_func *f,
 	                   name, f->max_args, num_in);
 }
 
-/* and/or: evaluate arguments only until the result is known (Go 1.18). */
+/* and/or: evaluate arguments only until the result is known (Go 1.18).
+ */
 static int eval_and_or(struct te_exec *s, const struct te_xv *dot,
                        const char *name, const struct te_node *const *args,
                        size_t nargs, const struct te_xv *final,
@@ -502,10 +506,12 @@ static int eval_and_or(struct te_exec *s, const struct te_xv *dot,
 	return 0;
 }
 
-static int call_user(const struct te_func *f, struct te_xv *argv, size_t n,
-                     struct te_xv *out, te_error *ferr)
+static int call_user(struct te_exec *s, const struct te_func *f,
+                     struct te_xv *argv, size_t n, struct te_xv *out,
+                     te_error *ferr)
 {
 	te_render_value **a = calloc(n ? n : 1, sizeof(*a));
+	struct te_render_call call = {s};
 	te_render_value *r = NULL;
 	size_t i;
 	int rc;
@@ -514,7 +520,7 @@ static int call_user(const struct te_func *f, struct te_xv *argv, size_t n,
 		return te_error_set(ferr, TE_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++)
 		a[i] = argv[i].v;
-	rc = f->fn(&r, a, n, f->payload, ferr);
+	rc = f->fn(&r, &call, a, n, f->payload, ferr);
 	free(a);
 	if (rc < 0) {
 		te_render_value_unref(r);
@@ -571,7 +577,7 @@ static int eval_call(struct te_exec *s, const struct te_xv *dot,
 	if (f->builtin)
 		rc = f->builtin(s, out, argv, num_in, &ferr);
 	else
-		rc = call_user(f, argv, num_in, out, &ferr);
+		rc = call_user(s, f, argv, num_in, out, &ferr);
 	if (rc == 0) {
 		uint64_t cost = value_cost(out->v);
 
@@ -586,8 +592,13 @@ static int eval_call(struct te_exec *s, const struct te_xv *dot,
 		at(s, node);
 		if (ferr.code == TE_ENOMEM)
 			te_error_set(s->err, TE_ENOMEM, "out of memory");
+		else if (s->budget == 2 && !f->builtin)
+			/* from a nested include, already wrapped once */
+			te_error_set(s->err, ferr.code, "%s", ferr.msg);
 		else
 			exec_errorf(s, "error calling %s: %s", name, ferr.msg);
+		if (s->budget && !f->builtin)
+			s->budget = 2;
 		goto fail;
 	}
 	for (i = 0; i < num_in; i++)
@@ -722,9 +733,11 @@ static int print_out(struct te_exec *s, const struct te_node *n,
 		te_buf_puts(&s->out, "<no value>", &e);
 	else
 		te_render__print_value(&s->out, v->v, &e);
-	if (e.code == TE_EINVALID)
+	if (e.code == TE_EINVALID) {
+		s->budget = s->budget ? s->budget : 1;
 		return exec_errorf(s, "output exceeds the limit of %zu bytes",
 		                   s->set->limits.output_max);
+	}
 	if (e.code)
 		return te_error_set(s->err, e.code, "%s", e.msg);
 	return 0;
@@ -920,9 +933,11 @@ static int walk_template(struct te_exec *s, const struct te_xv *dot,
 		te_buf_dispose(&b);
 		return rc;
 	}
-	if (s->calls >= s->set->limits.call_depth)
+	if (s->calls >= s->set->limits.call_depth) {
+		s->budget = s->budget ? s->budget : 1;
 		return exec_errorf(s, "exceeded maximum template depth (%u)",
 		                   s->set->limits.call_depth);
+	}
 	rc = eval_pipeline(s, dot, t->pipe, &newdot);
 	if (rc < 0)
 		return rc;
@@ -975,10 +990,14 @@ static int walk_node(struct te_exec *s, const struct te_xv *dot,
 		return walk_template(s, dot, n);
 	case N_TEXT:
 		if (te_buf_put(&s->out, n->text, n->text_len, &e) < 0) {
-			if (e.code == TE_EINVALID)
+			if (e.code == TE_EINVALID) {
+				s->budget = s->budget ? s->budget : 1;
 				return exec_errorf(
-				    s, "output exceeds the limit of %zu bytes",
+				    s,
+				    "output exceeds the limit of %zu "
+				    "bytes",
 				    s->set->limits.output_max);
+			}
 			return te_error_set(s->err, e.code, "%s", e.msg);
 		}
 		return 0;
@@ -998,6 +1017,68 @@ static int walk(struct te_exec *s, const struct te_xv *dot,
 	rc = walk_node(s, dot, n);
 	s->nest--;
 	return rc;
+}
+
+/*
+ * A nested execution for a function (include): the callee gets its own
+ * output buffer, variables and error sink, and shares the budgets.
+ */
+int te_render_call_template(char **out, size_t *out_len, te_render_call *call,
+                            const char *name, te_render_value *dot,
+                            te_error *err)
+{
+	struct te_exec *s = call->s;
+	struct te_tree *saved_tmpl = s->tmpl;
+	const struct te_node *saved_node = s->node;
+	size_t saved_base = s->base, mark = s->nvars;
+	te_error *saved_err = s->err;
+	te_buf saved_out = s->out;
+	struct te_xv d = {dot, false};
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (dot && dot->kind == TE_RENDER_NIL)
+		d.v = NULL;
+	s->tmpl = te_render__lookup(s->set, name);
+	if (!s->tmpl) {
+		s->tmpl = saved_tmpl;
+		return te_error_set(err, TE_ENOTFOUND,
+		                    "template: no template \"%s\" associated "
+		                    "with template \"%s\"",
+		                    name, s->tmpl->name);
+	}
+	if (s->calls >= s->set->limits.call_depth) {
+		s->tmpl = saved_tmpl;
+		s->budget = s->budget ? s->budget : 1;
+		return te_error_set(err, TE_EINVALID,
+		                    "template: %s: exceeded maximum template "
+		                    "depth (%u)",
+		                    name, s->set->limits.call_depth);
+	}
+	te_buf_init(&s->out, s->set->limits.output_max);
+	s->err = err;
+	rc = push_var(s, "$", xv_copy(&d));
+	if (rc == 0) {
+		s->base = mark;
+		s->calls++;
+		rc = walk(s, &d, s->tmpl->root);
+		s->calls--;
+	}
+	pop_vars(s, mark);
+	if (rc == 0) {
+		*out_len = s->out.len;
+		*out = te_buf_detach(&s->out);
+		if (!*out)
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
+	}
+	te_buf_dispose(&s->out);
+	s->out = saved_out;
+	s->err = saved_err;
+	s->base = saved_base;
+	s->tmpl = saved_tmpl;
+	s->node = saved_node;
+	return rc < 0 ? rc : 0;
 }
 
 int te_render_exec(char **out, size_t *out_len, te_render_set *set,

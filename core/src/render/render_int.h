@@ -297,7 +297,15 @@ struct te_exec {
 	unsigned int calls;          /* nested {{template}} calls */
 	unsigned int nest;           /* executor recursion */
 	uint64_t steps;
+	/* a budget ran out: 1, then 2 once a nested include's error has been
+	 * wrapped (outer includes pass it up as it is, not 200 times) */
+	int budget;
 	te_error *err;
+};
+
+/* What a function sees of the running execution (render.h). */
+struct te_render_call {
+	struct te_exec *s;
 };
 
 /* ---- builtins (funcs.c) ---- */
