@@ -182,9 +182,8 @@ static size_t map_find(const te_render_value *m, const char *key,
 	return lo;
 }
 
-static int map_grow(te_render_value *m)
+static int map_reserve(te_render_value *m, size_t cap)
 {
-	size_t cap = m->u.map.cap ? m->u.map.cap * 2 : 4;
 	char **keys;
 	size_t *klens;
 	te_render_value **vals;
@@ -203,6 +202,11 @@ static int map_grow(te_render_value *m)
 	m->u.map.vals = vals;
 	m->u.map.cap = cap;
 	return 0;
+}
+
+static int map_grow(te_render_value *m)
+{
+	return map_reserve(m, m->u.map.cap ? m->u.map.cap * 2 : 4);
 }
 
 int te_render_map_set(te_render_value *map, const char *key, size_t key_len,
@@ -371,42 +375,65 @@ bool te_render__truth(const te_render_value *v)
 
 static te_render_value *from_json(json_t *j, int depth, te_error *err);
 
-static te_render_value *from_json_container(json_t *j, int depth, te_error *err)
+static int entry_cmp(const void *a, const void *b)
 {
-	te_render_value *v, *item;
+	const char *ka = *(const char *const *)a, *kb = *(const char *const *)b;
+
+	return strcmp(ka, kb);
+}
+
+/* A JSON object: keys sorted once, then the map filled in order (sorted
+ * inserts one by one would move O(n^2) entries for a big object). */
+static te_render_value *from_json_object(json_t *j, int depth, te_error *err)
+{
+	size_t n = json_object_size(j), i = 0;
+	te_render_value *v = te_render_value_map(), *item;
+	const char **keys = calloc(n ? n : 1, sizeof(*keys));
 	const char *key;
+	json_t *elem;
+
+	if (!v || !keys || (n && map_reserve(v, n) < 0)) {
+		te_error_set(err, TE_ENOMEM, "out of memory");
+		goto fail;
+	}
+	json_object_foreach(j, key, elem)
+	{
+		keys[i++] = key;
+	}
+	qsort(keys, n, sizeof(*keys), entry_cmp);
+	for (i = 0; i < n; i++) {
+		item = from_json(json_object_get(j, keys[i]), depth + 1, err);
+		if (!item || te_render_map_set(v, keys[i], strlen(keys[i]),
+		                               item, err) < 0)
+			goto fail;
+	}
+	free(keys);
+	return v;
+fail:
+	free(keys);
+	te_render_value_unref(v);
+	return NULL;
+}
+
+static te_render_value *from_json_array(json_t *j, int depth, te_error *err)
+{
+	te_render_value *v = te_render_value_list(), *item;
 	json_t *elem;
 	size_t i;
 
-	if (json_is_array(j)) {
-		v = te_render_value_list();
-		if (!v)
-			goto oom;
-		json_array_foreach(j, i, elem)
-		{
-			item = from_json(elem, depth + 1, err);
-			if (!item || te_render_list_push(v, item, err) < 0)
-				goto fail;
-		}
-		return v;
+	if (!v) {
+		te_error_set(err, TE_ENOMEM, "out of memory");
+		return NULL;
 	}
-	v = te_render_value_map();
-	if (!v)
-		goto oom;
-	json_object_foreach(j, key, elem)
+	json_array_foreach(j, i, elem)
 	{
 		item = from_json(elem, depth + 1, err);
-		if (!item ||
-		    te_render_map_set(v, key, strlen(key), item, err) < 0)
-			goto fail;
+		if (!item || te_render_list_push(v, item, err) < 0) {
+			te_render_value_unref(v);
+			return NULL;
+		}
 	}
 	return v;
-fail:
-	te_render_value_unref(v);
-	return NULL;
-oom:
-	te_error_set(err, TE_ENOMEM, "out of memory");
-	return NULL;
 }
 
 static te_render_value *from_json(json_t *j, int depth, te_error *err)
@@ -421,8 +448,9 @@ static te_render_value *from_json(json_t *j, int depth, te_error *err)
 	}
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
+		return from_json_object(j, depth, err);
 	case JSON_ARRAY:
-		return from_json_container(j, depth, err);
+		return from_json_array(j, depth, err);
 	case JSON_STRING:
 		v = te_render_value_string(json_string_value(j),
 		                           json_string_length(j));
