@@ -37,6 +37,11 @@ for cases in "$ORACLE_DIR"/cases/*.txt; do
 		"$RUNNER" "$data" "$cases" "$fresh"
 done
 check "at least 400 cases compared (got $total)" test "$total" -ge 400
+for expected in "$ORACLE_DIR"/expected/*.jsonl; do
+	name=$(basename "$expected" .jsonl)
+	check "recorded results $name.jsonl belong to a case file" \
+		test -f "$ORACLE_DIR/cases/$name.txt"
+done
 
 # The oracle is a real judge: a wrong expectation must fail the runner.
 sed 's/"out":"hello world"/"out":"hello world!"/' \

@@ -268,6 +268,10 @@ static void hostile_output(void **state)
 	r = render_with("{{.}} is too long", "{}", NULL, &lim);
 	assert_error(r, "exceed the input limit of 10 bytes");
 	lim = (te_render_limits)TE_RENDER_LIMITS_INIT;
+	lim.version = 2;
+	r = render_with("x", "{}", NULL, &lim);
+	assert_error(r, "te_render_limits version 2 is not 1");
+	lim = (te_render_limits)TE_RENDER_LIMITS_INIT;
 	lim.steps_max = 50;
 	r = render_with("{{range 10}}{{.}}{{.}}{{.}}{{end}}", "{}", NULL, &lim);
 	assert_error(r, "work budget of 50 steps exceeded");

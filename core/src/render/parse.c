@@ -1222,6 +1222,11 @@ int te_render_set_new(te_render_set **out, const te_render_funcs *funcs,
 	te_render_set *set;
 
 	*out = NULL;
+	if (limits && limits->version != 1)
+		return te_error_set(
+		    err, TE_EINVALID,
+		    "render: te_render_limits version %u is not 1",
+		    limits->version);
 	set = calloc(1, sizeof(*set));
 	if (!set)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
