@@ -136,26 +136,32 @@ static void newer_go(void **state)
 
 static void hostile_range(void **state)
 {
+	te_render_limits lim = TE_RENDER_LIMITS_INIT;
+
 	(void)state;
 	assert_error(render("{{range 1000000000}}{{end}}", "{}"),
 	             "work budget of 10000000 steps exceeded");
-	assert_error(render("{{range 1000000000}}{{.}}{{end}}", "{}"),
-	             "executing \"t\" at <");
+	lim.steps_max = 100000;
+	assert_error(
+	    render_with("{{range 1000000000}}{{.}}{{end}}", "{}", NULL, &lim),
+	    "template: t:1:22: executing \"t\" at <{{.}}>: work budget of "
+	    "100000 steps exceeded");
 	/* cheap-looking calls on long strings pay for their bytes */
-	assert_error(render("{{$s := printf \"%1000000d\" 1}}{{range "
-	                    "100000000}}{{if eq $s $s}}{{end}}{{end}}",
-	                    "{}"),
-	             "at <$s>: work budget of 10000000 steps exceeded");
-	assert_error(render("{{range 100000000}}{{$x := printf \"%1000000d\" "
-	                    "1}}{{end}}",
-	                    "{}"),
-	             "work budget of 10000000 steps exceeded");
+	lim.steps_max = 1000000;
+	assert_error(render_with("{{$s := printf \"%1000000d\" 1}}{{range "
+	                         "100000000}}{{if eq $s $s}}{{end}}{{end}}",
+	                         "{}", NULL, &lim),
+	             "at <$s>: work budget of 1000000 steps exceeded");
+	assert_error(render_with("{{range 100000000}}{{$x := printf "
+	                         "\"%1000000d\" 1}}{{end}}",
+	                         "{}", NULL, &lim),
+	             "work budget of 1000000 steps exceeded");
 }
 
 /* Many templates: each call is a lookup among them, not a scan. */
 static void many_templates(void **state)
 {
-	size_t n = 20000, i, len = 0;
+	size_t n = 20000, i, len = 0, calls = 30000;
 	char *t = malloc(n * 48 + 64), *out = NULL;
 	te_render_set *set = NULL;
 	te_error err = TE_ERROR_INIT;
@@ -164,13 +170,13 @@ static void many_templates(void **state)
 	for (i = 0; i < n; i++)
 		len += (size_t)sprintf(t + len, "{{define \"t%zu\"}}%zu{{end}}",
 		                       i, i % 10);
-	len += (size_t)sprintf(t + len, "{{range 300000}}{{template "
-	                                "\"t19999\"}}{{end}}");
+	len += (size_t)sprintf(
+	    t + len, "{{range %zu}}{{template \"t19999\"}}{{end}}", calls);
 	assert_int_equal(te_render_set_new(&set, NULL, NULL, &err), 0);
 	assert_int_equal(te_render_parse(set, "many", t, len, &err), 0);
 	assert_int_equal(te_render_exec(&out, &len, set, "many", NULL, &err),
 	                 0);
-	assert_int_equal(len, 300000);
+	assert_int_equal(len, calls);
 	assert_int_equal(out[0], '9');
 	free(out);
 	te_render_set_free(set);
@@ -344,6 +350,7 @@ static int fn_include(te_render_value **out, te_render_call *call,
 
 static void include_function(void **state)
 {
+	te_render_limits lim = TE_RENDER_LIMITS_INIT;
 	te_render_funcs *funcs = NULL;
 	te_error err = TE_ERROR_INIT;
 	struct run r;
@@ -376,11 +383,12 @@ static void include_function(void **state)
 	             "template: t:1:16: executing \"r\" at <include \"r\" .>: "
 	             "error calling include: template: r: exceeded maximum "
 	             "template depth (200)");
+	lim.steps_max = 100000;
 	assert_error(render_with("{{define \"q\"}}{{range 1000}}x{{end}}{{end}}"
 	                         "{{define \"r\"}}{{range 100000}}{{include "
 	                         "\"q\" .}}{{end}}{{end}}{{include \"r\" 1}}",
-	                         "{}", funcs, NULL),
-	             "work budget of 10000000 steps exceeded");
+	                         "{}", funcs, &lim),
+	             "work budget of 100000 steps exceeded");
 	te_render_funcs_free(funcs);
 }
 
