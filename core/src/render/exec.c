@@ -843,7 +843,7 @@ static int range_int(struct te_exec *s, const struct te_node *r, size_t mark,
 	int rc = 0;
 
 	if (r->pipe->ndecl > 1) {
-		te_buf b = TE_BUF_INIT(64);
+		te_buf b = TE_BUF_INIT(TE_RENDER_MSG_VALUE_MAX);
 
 		value_text(&b, v);
 		exec_errorf(s,
@@ -899,7 +899,7 @@ static int walk_range(struct te_exec *s, const struct te_xv *dot,
 	case TE_RENDER_NIL:
 		break;
 	default: {
-		te_buf b = TE_BUF_INIT(256);
+		te_buf b = TE_BUF_INIT(TE_RENDER_MSG_VALUE_MAX);
 
 		value_text(&b, v);
 		rc = exec_errorf(s, "range can't iterate over %s", b.ptr);

@@ -350,9 +350,17 @@ static int b_slice(struct te_exec *s, struct te_xv *out, struct te_xv *args,
 		                    te_render__typename(v, false));
 	}
 	idx[1] = cap;
-	for (i = 1; i < n; i++)
+	for (i = 1; i < n; i++) {
+		/* unlike index, Go's slice does not look through interface{}:
+		 * an index read from a map or list is refused */
+		if (args[i].boxed)
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "cannot index slice/array with type "
+			    "interface {}");
 		if (index_arg(&args[i], cap, &idx[i - 1], err) < 0)
 			return err->code;
+	}
 	if (idx[0] > idx[1])
 		return te_error_set(err, TE_EINVALID,
 		                    "invalid slice index: %zu > %zu", idx[0],
@@ -652,7 +660,8 @@ static int print_for_error(te_buf *b, const te_render_value *v, bool verb_s,
 static int non_comparable(const te_render_value *a, const te_render_value *b,
                           bool two, te_error *err)
 {
-	te_buf sa = TE_BUF_INIT(200), sb = TE_BUF_INIT(200);
+	te_buf sa = TE_BUF_INIT(TE_RENDER_MSG_VALUE_MAX),
+	       sb = TE_BUF_INIT(TE_RENDER_MSG_VALUE_MAX);
 	te_error e = TE_ERROR_INIT;
 
 	print_for_error(&sa, a, true, &e);

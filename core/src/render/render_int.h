@@ -261,6 +261,9 @@ bool te_render__truth(const te_render_value *v);
 int te_render__node_string(te_buf *b, const struct te_node *n, te_error *err);
 
 /* ---- Go fmt (print.c) ---- */
+/* A value printed into an error message: big enough for any value the
+ * output cap allows, the message itself is cut at TE_ERROR_MSG_MAX. */
+#define TE_RENDER_MSG_VALUE_MAX ((size_t)64 << 20)
 /* fmt.Sprint / Sprintln / Sprintf of args (NULL entries are nil). */
 int te_render__sprint(te_buf *b, te_render_value *const *args, size_t n,
                       bool ln, te_error *err);
