@@ -1065,7 +1065,7 @@ static void arg_number(const char *fmt, size_t end, size_t *i, size_t nargs,
 				return;
 			}
 			*i = j + 1;
-			if (idx >= 1 && (size_t)(idx - 1) < nargs + 1) {
+			if (idx >= 1 && (size_t)(idx - 1) < nargs) {
 				*argnum = (size_t)idx - 1;
 				*after_index = true;
 				*good = true;
