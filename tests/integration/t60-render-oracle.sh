@@ -43,14 +43,16 @@ for expected in "$ORACLE_DIR"/expected/*.jsonl; do
 		test -f "$ORACLE_DIR/cases/$name.txt"
 done
 
-# Differential runs: random templates over every construct (fixed seeds, so
-# a failure reproduces with random_cases.py SEED COUNT), judged by Go.
-for seed in 1 2; do
-	rcases="$TE_TMP/random-$seed.txt"
-	python3 "$ORACLE_DIR/random_cases.py" "$seed" 1500 >"$rcases" &&
-		"$ORACLE" "$ORACLE_DIR/data.json" "$rcases" >"$TE_TMP/random-$seed.jsonl"
-	check "C engine equals Go on 1500 random templates (seed $seed)" \
-		"$RUNNER" "$ORACLE_DIR/data.json" "$rcases" "$TE_TMP/random-$seed.jsonl"
+# Differential runs: random templates over every construct and random
+# printf directives (fixed seeds: a failure reproduces with
+# random_cases.py SEED COUNT MODE), judged by Go.
+for run in "1 1500 templates" "2 1500 templates" "1 3000 printf"; do
+	set -- $run
+	rcases="$TE_TMP/random-$1-$3.txt"
+	python3 "$ORACLE_DIR/random_cases.py" "$1" "$2" "$3" >"$rcases" &&
+		"$ORACLE" "$ORACLE_DIR/data.json" "$rcases" >"$rcases.jsonl"
+	check "C engine equals Go on $2 random $3 cases (seed $1)" \
+		"$RUNNER" "$ORACLE_DIR/data.json" "$rcases" "$rcases.jsonl"
 done
 
 # The oracle is a real judge: a wrong expectation must fail the runner.

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Random templates for a differential run of the C engine against Go.
 
-Usage: random_cases.py SEED COUNT > cases.txt   (data: data.json)
+Usage: random_cases.py SEED COUNT [templates|printf] > cases.txt
+(data: data.json)
+
+printf mode: one printf call a case, with random flags, argument indexes,
+widths and precisions (also from `*`), every verb, over values of every
+kind, and too few or too many arguments.
 
 Builds templates from the constructs the engine supports (actions with
 trim markers, comments, if/else if, with/else, range with break and
@@ -81,8 +86,39 @@ def block(rnd, d=0, inrange=False, calls=True):
     return 't' + sub()
 
 
+PRINTF_VALUES = ['.str', '.i', '.f', '.t', '.nil', '.nope', '.list', '.map',
+                 '.ints', '.mixed', '.empty', '.zero', '.fneg', '.fbig',
+                 '.fsmall', '.fthird', '.fe', '.fmil', '.uni', '.html',
+                 '.big', '.neg', '.floats', '.strs', '.quote', '0', '-1',
+                 '255', '65', '9786', '1.0', '0.5', '-0.0', '1e-7',
+                 '123456.789', '"x"', '""', 'true', 'nil', "'é'", '.one',
+                 '1e100', '3.14159']
+
+
+def printf_spec(rnd):
+    flags = ''.join(rnd.choice(['', '', '#', '0', '+', '-', ' '])
+                    for _ in range(rnd.randint(0, 3)))
+    width = rnd.choice(['', '', '1', '5', '12', '*'])
+    prec = rnd.choice(['', '', '.', '.0', '.1', '.3', '.10', '.*'])
+    index = rnd.choice([''] * 8 + ['[1]', '[2]'])
+    return '%' + flags + index + width + prec + rnd.choice('vdsqxXobOcUeEfFgGtT%')
+
+
+def printf_cases(seed, count):
+    rnd = random.Random(seed)
+    for k in range(count):
+        fmt = '|'.join(printf_spec(rnd) for _ in range(rnd.randint(1, 3)))
+        args = ' '.join(rnd.choice(PRINTF_VALUES)
+                        for _ in range(rnd.randint(0, 4)))
+        print('=== p%d-%d' % (seed, k))
+        print('{{printf "%s" %s}}' % (fmt, args))
+
+
 def main():
     seed, count = int(sys.argv[1]), int(sys.argv[2])
+    if len(sys.argv) > 3 and sys.argv[3] == 'printf':
+        printf_cases(seed, count)
+        return
     rnd = random.Random(seed)
     for k in range(count):
         print('=== s%d-%d' % (seed, k))

@@ -520,12 +520,12 @@ static void fmt_c(struct pp *p, uint64_t u)
 	char tmp[4];
 	int32_t r = u > 0x10FFFF ? 0xFFFD : (int32_t)u;
 
-	pad_nozero(p, tmp, te_render__put_rune(tmp, r));
+	pad(p, tmp, te_render__put_rune(tmp, r));
 }
 
 static void fmt_unicode(struct pp *p, uint64_t u)
 {
-	te_buf t = TE_BUF_INIT(4096);
+	te_buf t = TE_BUF_INIT((size_t)2 << 20); /* precision <= 1e6 */
 	char tmp[8];
 	int prec = 4;
 
@@ -571,7 +571,7 @@ static void fmt_int(struct pp *p, const te_render_value *v, char verb)
 	case 'q':
 		quote_rune(&t, u > 0x10FFFF ? 0xFFFD : (int32_t)u, p->f.plus,
 		           p->err);
-		pad_nozero(p, t.ptr, t.len);
+		pad(p, t.ptr, t.len);
 		break;
 	case 'U':
 		fmt_unicode(p, u);
@@ -656,10 +656,12 @@ static void format_float(char *out, size_t n, double f, char verb, int prec)
 		snprintf(out, n, "%.*f", nd - dp > 0 ? nd - dp : 0, f);
 }
 
-/* %x %X %b of a float: Go's hexadecimal and binary exponent forms. */
+/* %x %X %b of a float: Go's hexadecimal and binary exponent forms
+ * (strconv.FormatFloat 'x' and 'b'): mantissa 1.h... (rounding may not
+ * leave a leading 2, as C's %a can) and an exponent of two digits. */
 static void format_float_bin(char *out, size_t n, double f, char verb, int prec)
 {
-	char tmp[64], *pp;
+	char *pp, *lead;
 	int e;
 
 	if (verb == 'b') {
@@ -675,19 +677,21 @@ static void format_float_bin(char *out, size_t n, double f, char verb, int prec)
 		return;
 	}
 	if (prec >= 0)
-		snprintf(tmp, sizeof(tmp), verb == 'X' ? "%.*A" : "%.*a", prec,
-		         f);
+		snprintf(out, n, verb == 'X' ? "%.*A" : "%.*a", prec, f);
 	else
-		snprintf(tmp, sizeof(tmp), verb == 'X' ? "%A" : "%a", f);
-	pp = strpbrk(tmp, "pP");
-	if (!pp) {
-		snprintf(out, n, "%s", tmp);
+		snprintf(out, n, verb == 'X' ? "%A" : "%a", f);
+	pp = strpbrk(out, "pP");
+	if (!pp)
 		return;
-	}
 	e = atoi(pp + 1);
-	*pp = '\0';
-	snprintf(out, n, "%s%c%c%02d", tmp, verb == 'X' ? 'P' : 'p',
-	         e < 0 ? '-' : '+', e < 0 ? -e : e);
+	lead = strpbrk(out, "xX") + 1;
+	if (*lead == '2') {
+		/* rounded up to 2.000...: Go writes 1.000... twice as big */
+		*lead = '1';
+		e++;
+	}
+	snprintf(pp, n - (size_t)(pp - out), "%c%c%02d",
+	         verb == 'X' ? 'P' : 'p', e < 0 ? '-' : '+', e < 0 ? -e : e);
 }
 
 /* The '#' flag: keep the decimal point and, for %g %v %x, the trailing
@@ -975,7 +979,11 @@ static void print_arg(struct pp *p, const te_render_value *v, char verb)
 		const char *t = (!v || v->kind == TE_RENDER_NIL)
 		                    ? "<nil>"
 		                    : te_render__typename(v, false);
-		pad(p, t, strlen(t));
+		/* Go prints the type name with fmtS (precision and padding),
+		 * a nil with padString (padding only) */
+		pad(p, t,
+		    v && v->kind != TE_RENDER_NIL ? truncated(p, t, strlen(t))
+		                                  : strlen(t));
 		return;
 	}
 	if (verb == 'p') {
