@@ -130,6 +130,11 @@ static void newer_go(void **state)
 	              "C");
 	assert_output("{{with .a}}A{{.}}{{else with .b}}B{{end}}",
 	              "{\"a\":1,\"b\":2}", "A1");
+	/* no complex numbers in the value model: they parse as in Go, and
+	 * using one is an error naming it (Go would print (0+3i)) */
+	assert_error(render("{{if false}}{{3i}}{{end}}x{{1+2i}}", "{}"),
+	             "template: t:1:28: executing \"t\" at <1+2i>: complex "
+	             "constant 1+2i is not supported");
 }
 
 /* ---- budgets: hostile templates end with an error ---- */

@@ -10,7 +10,7 @@
  * (https://pkg.go.dev/text/template).
  *
  * Where this differs from Go, on purpose (the value model has no Go types):
- *  - complex constants (1+2i) are a parse error naming them;
+ *  - complex constants (1+2i) parse, but using one is an error naming it;
  *  - there are no function values, so `call` always fails as Go does for
  *    a non-function ("non-function of type T", "call of nil");
  *  - a list's capacity is its length (slice cannot reach past len);

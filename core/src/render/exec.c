@@ -333,6 +333,9 @@ static int ideal_constant(struct te_exec *s, const struct te_node *n,
 
 	at(s, n);
 	out->boxed = false;
+	if (n->is_complex)
+		return exec_errorf(s, "complex constant %s is not supported",
+		                   t);
 	if (n->is_float && !hex_int && t[0] != '\'' && strpbrk(t, ".eEpP"))
 		out->v = te_render_value_float(n->f64);
 	else if (n->is_int)

@@ -358,8 +358,13 @@ static bool parse_int(const char *s, int64_t *out)
 /* strconv.ParseFloat for what the lexer lets through. */
 static bool parse_float(const char *s, double *out)
 {
+	const char *digits = s + (s[0] == '+' || s[0] == '-');
 	char *end;
 
+	/* Go's hexadecimal floats need a 'p' exponent; strtod does not */
+	if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') &&
+	    !strpbrk(digits, "pP"))
+		return false;
 	errno = 0;
 	*out = strtod(s, &end);
 	if (*end != '\0' || end == s)
@@ -391,8 +396,12 @@ static struct te_node *new_number(struct parser *p, struct te_item t)
 		n->f64 = r;
 		return n;
 	}
-	if (t.typ == TOK_COMPLEX || t.val[t.len - 1] == 'i')
-		p_errorf(p, "complex constant %s not supported", n->text);
+	if (t.typ == TOK_COMPLEX || t.val[t.len - 1] == 'i') {
+		/* parses as in Go; the value model has no complex numbers, so
+		 * using it is an execution error */
+		n->is_complex = true;
+		return n;
+	}
 	clean = p_alloc(p, t.len + 1);
 	if (!strip_underscores(clean, t.val, t.len)) {
 		free(clean);

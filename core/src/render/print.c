@@ -323,16 +323,12 @@ int te_render__unquote(char **out, size_t *out_len, const char *s, size_t len)
 		if (s[i] == '\n' ||
 		    unquote_char(s + i, len - i, q, &r, &mb, &used) < 0)
 			goto bad;
-		if (mb || r >= 0x80) {
-			if (!mb && s[i] == '\\' && s[i + 1] == 'x')
-				d[o++] = (char)r;
-			else if ((unsigned char)s[i] >= 0x80)
-				memcpy(d + o, s + i, used), o += used;
-			else
-				o += te_render__put_rune(d + o, r);
-		} else {
+		if (!mb) /* ASCII, or a raw byte from \x or octal */
 			d[o++] = (char)r;
-		}
+		else if ((unsigned char)s[i] >= 0x80) /* UTF-8 as written */
+			memcpy(d + o, s + i, used), o += used;
+		else /* \u or \U */
+			o += te_render__put_rune(d + o, r);
 		if (q == '\'' && i + used != len)
 			goto bad;
 	}
@@ -497,14 +493,16 @@ done:
 		free(buf);
 }
 
-static void print_value(struct pp *p, const te_render_value *v, char verb,
+static void print_value(struct pp *p, const te_render_value *v, int32_t verb,
                         int depth);
 
-static void bad_verb(struct pp *p, const te_render_value *v, char verb)
+static void bad_verb(struct pp *p, const te_render_value *v, int32_t verb)
 {
-	char head[4] = {'%', '!', verb, '('};
+	char enc[4];
 
-	put(p, head, 4);
+	puts_(p, "%!");
+	put(p, enc, te_render__put_rune(enc, verb));
+	puts_(p, "(");
 	if (!v || v->kind == TE_RENDER_NIL) {
 		puts_(p, "<nil>");
 	} else {
@@ -542,7 +540,7 @@ static void fmt_unicode(struct pp *p, uint64_t u)
 	te_buf_dispose(&t);
 }
 
-static void fmt_int(struct pp *p, const te_render_value *v, char verb)
+static void fmt_int(struct pp *p, const te_render_value *v, int32_t verb)
 {
 	uint64_t u = (uint64_t)v->u.i;
 	te_buf t = TE_BUF_INIT(64);
@@ -734,7 +732,7 @@ static size_t sharp_float(char *s, size_t len, char verb, int prec, size_t room)
 	return len + strlen(tail);
 }
 
-static void fmt_float(struct pp *p, const te_render_value *v, char verb)
+static void fmt_float(struct pp *p, const te_render_value *v, int32_t verb)
 {
 	char *num, *s;
 	int prec;
@@ -777,9 +775,9 @@ static void fmt_float(struct pp *p, const te_render_value *v, char verb)
 		snprintf(s, cap - 1, "%s",
 		         isnan(f) ? "NaN" : (f < 0 ? "-Inf" : "Inf"));
 	} else if (verb == 'b' || verb == 'x' || verb == 'X') {
-		format_float_bin(s, cap - 1, f, verb, prec);
+		format_float_bin(s, cap - 1, f, (char)verb, prec);
 	} else {
-		format_float(s, cap - 1, f, verb, prec);
+		format_float(s, cap - 1, f, (char)verb, prec);
 	}
 	if (*s != '-' && *s != '+') {
 		num[0] = '+';
@@ -795,7 +793,7 @@ static void fmt_float(struct pp *p, const te_render_value *v, char verb)
 		goto done;
 	}
 	if (p->f.sharp && verb != 'b')
-		len = sharp_float(s, len, verb, prec, cap - 64);
+		len = sharp_float(s, len, (char)verb, prec, cap - 64);
 	if (p->f.plus || s[0] != '+') {
 		if (p->f.zero && p->f.wid_present && p->f.wid > (int)len) {
 			put(p, s, 1);
@@ -876,7 +874,7 @@ static void fmt_sbx(struct pp *p, const char *s, size_t n, const char *digits)
 	te_buf_dispose(&t);
 }
 
-static void fmt_string(struct pp *p, const te_render_value *v, char verb)
+static void fmt_string(struct pp *p, const te_render_value *v, int32_t verb)
 {
 	const char *s = v->u.s.ptr;
 	size_t n = v->u.s.len;
@@ -914,7 +912,7 @@ static void fmt_string(struct pp *p, const te_render_value *v, char verb)
 	te_buf_dispose(&t);
 }
 
-static void print_value(struct pp *p, const te_render_value *v, char verb,
+static void print_value(struct pp *p, const te_render_value *v, int32_t verb,
                         int depth)
 {
 	size_t i;
@@ -973,7 +971,7 @@ static void print_value(struct pp *p, const te_render_value *v, char verb,
 	}
 }
 
-static void print_arg(struct pp *p, const te_render_value *v, char verb)
+static void print_arg(struct pp *p, const te_render_value *v, int32_t verb)
 {
 	if (verb == 'T') {
 		const char *t = (!v || v->kind == TE_RENDER_NIL)
@@ -1050,42 +1048,38 @@ static bool parse_num(const char *fmt, size_t end, size_t *i, int *num)
 	return any;
 }
 
-/* argNumber: an optional [n] index (1-based) at fmt[*i]. */
+/* fmt's argNumber: an optional [n] (1-based) at fmt[*i].  A bad or
+ * out-of-range index spoils the directive (BADINDEX); an unclosed '['
+ * consumes only itself. */
 static void arg_number(const char *fmt, size_t end, size_t *i, size_t nargs,
                        size_t *argnum, bool *after_index, bool *good,
                        bool *reordered)
 {
-	size_t j;
+	size_t j, k;
 	int idx;
+	bool ok = false;
 
+	*after_index = false;
 	if (*i >= end || fmt[*i] != '[')
 		return;
 	*reordered = true;
-	for (j = *i + 1; j < end; j++) {
-		if (fmt[j] == ']') {
-			size_t k = *i + 1;
-			bool ok = parse_num(fmt, j, &k, &idx);
-
-			if (!ok || k != j) {
-				*i = j + 1;
-				*good = false;
-				*after_index = false;
-				return;
-			}
-			*i = j + 1;
-			if (idx >= 1 && (size_t)(idx - 1) < nargs) {
-				*argnum = (size_t)idx - 1;
-				*after_index = true;
-				*good = true;
-			} else {
-				*good = false;
-				*after_index = true;
-			}
+	for (j = *i + 1; end - *i >= 3 && j < end; j++) {
+		if (fmt[j] != ']')
+			continue;
+		k = *i + 1;
+		ok = parse_num(fmt, j, &k, &idx) && k == j;
+		*i = j + 1;
+		if (ok && idx >= 1 && (size_t)(idx - 1) < nargs) {
+			*argnum = (size_t)idx - 1;
+			*after_index = true;
 			return;
 		}
+		*good = false;
+		*after_index = ok;
+		return;
 	}
+	(*i)++;
 	*good = false;
-	*i = j;
 }
 
 static bool int_from_arg(te_render_value *const *args, size_t n, size_t *argnum,
@@ -1185,7 +1179,8 @@ static void scan_width(struct pp *p, struct scan *sc)
 
 static void scan_prec(struct pp *p, struct scan *sc)
 {
-	if (sc->i >= sc->end || sc->fmt[sc->i] != '.')
+	/* a '.' as the last byte is the verb, as in fmt */
+	if (sc->i + 1 >= sc->end || sc->fmt[sc->i] != '.')
 		return;
 	sc->i++;
 	if (sc->after_index)
@@ -1211,11 +1206,11 @@ static void scan_prec(struct pp *p, struct scan *sc)
 	}
 }
 
-/* One verb (its bytes at fmt[i-w..i]) applied to the next argument. */
-static void print_verb(struct pp *p, struct scan *sc, int32_t verb, size_t w)
+/* One verb applied to the next argument. */
+static void print_verb(struct pp *p, struct scan *sc, int32_t verb)
 {
-	const char *vb = sc->fmt + sc->i - w;
 	const te_render_value *arg;
+	char enc[4];
 
 	if (verb == '%') {
 		puts_(p, "%"); /* absorbs no argument, ignores width */
@@ -1223,7 +1218,7 @@ static void print_verb(struct pp *p, struct scan *sc, int32_t verb, size_t w)
 	}
 	if (!sc->good || sc->argnum >= sc->n) {
 		puts_(p, "%!");
-		put(p, vb, w);
+		put(p, enc, te_render__put_rune(enc, verb));
 		puts_(p, sc->good ? "(MISSING)" : "(BADINDEX)");
 		return;
 	}
@@ -1234,22 +1229,13 @@ static void print_verb(struct pp *p, struct scan *sc, int32_t verb, size_t w)
 		p->f.plus_v = p->f.plus;
 		p->f.plus = false;
 	}
-	if (verb < 0x80) {
-		print_arg(p, arg, (char)verb);
+	if (verb == 'w') {
+		/* only Errorf wraps errors: Sprintf reports the whole value */
+		bad_verb(p, arg, 'w');
 		return;
 	}
-	/* no verb is multibyte: Go's badVerb form */
-	puts_(p, "%!");
-	put(p, vb, w);
-	puts_(p, "(");
-	if (!arg || arg->kind == TE_RENDER_NIL) {
-		puts_(p, "<nil>");
-	} else {
-		puts_(p, te_render__typename(arg, false));
-		puts_(p, "=");
-		print_arg(p, arg, 'v');
-	}
-	puts_(p, ")");
+	/* any other rune: print_arg reports what it cannot format */
+	print_arg(p, arg, verb);
 }
 
 int te_render__sprintf(te_buf *b, const char *fmt, size_t end,
@@ -1283,7 +1269,7 @@ int te_render__sprintf(te_buf *b, const char *fmt, size_t end,
 		}
 		verb = te_render__rune(fmt + sc.i, end - sc.i, &w);
 		sc.i += w;
-		print_verb(&p, &sc, verb, w);
+		print_verb(&p, &sc, verb);
 	}
 	if (!sc.reordered && sc.argnum < n && !err->code) {
 		memset(&p.f, 0, sizeof(p.f));

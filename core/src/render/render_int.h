@@ -159,7 +159,7 @@ struct te_node {
 	uint8_t type; /* enum te_node_type */
 	bool truth;   /* N_BOOL */
 	bool is_assign;
-	bool is_int, is_uint, is_float; /* N_NUMBER */
+	bool is_int, is_uint, is_float, is_complex; /* N_NUMBER */
 	size_t pos;
 	struct te_tree *tree;
 	struct te_node *next_alloc; /* every node of a parse, for freeing */
