@@ -17,7 +17,13 @@
  *  - functions from te_render_funcs_add get untyped values and check
  *    their own arguments; printf's format is checked as Go checks it;
  *  - identifiers and %q decide "letter" and "printable" exactly for
- *    ASCII and Latin-1, and by Unicode block above that.
+ *    ASCII and Latin-1, and by Unicode block above that (an unassigned
+ *    rune may print where Go would escape it);
+ *  - `index` of a string gives an int (Go: a uint8; only type names in
+ *    messages differ);
+ *  - nested {{template}} calls stop at call_depth (Go: 100000), with
+ *    Go's message "exceeded maximum template depth (N)";
+ *  - error messages are te_error's: one line, at most 511 bytes.
  *
  * Values: nil, bool, int64, float64, string, list, map (string keys,
  * iterated and printed in key order), as YAML or JSON data gives them.
