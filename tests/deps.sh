@@ -12,6 +12,7 @@ PACKAGES=(
 	wrk webhook perl
 	openssh-server openssh-client lighttpd
 	chromium
+	golang-go golang-github-masterminds-sprig-dev # the Go oracle of tests/oracle
 )
 
 missing=()
