@@ -130,6 +130,21 @@ def journal_seeds():
          '["r.example/app:v1@%s"]' % DIGEST, "ok")]]
 
 
+def render_seeds():
+    """Every case of the template oracle (tests/oracle/cases), with the data
+    document the oracle renders it against: template NUL JSON."""
+    data = read("tests/oracle/data.json")
+    cases = os.path.join(ROOT, "tests", "oracle", "cases")
+    seeds = []
+    for name in sorted(os.listdir(cases)):
+        text = read(os.path.join("tests", "oracle", "cases", name))
+        for case in text.split(b"\n=== ")[1:]:
+            body = case.partition(b"\n")[2]
+            if body:
+                seeds.append(fields(body, data))
+    return seeds
+
+
 def harnesses():
     h = {}
     h["werf_config"] = [read("config-examples/demo/werf.yaml")] + pick(
@@ -194,6 +209,7 @@ def harnesses():
     h["docker_config"] = pick("tests/unit/test_registry.c", r"auths|credHelpers|credsStore|Secret",
                               lambda s: fields("docker.io", s))
     h["forge"] = forge_seeds()
+    h["render"] = render_seeds()[::4]
     h["server_config"] = [read("config-examples/server.yaml")] + pick(
         "tests/unit/test_server_config.c", r"projects:|listen|state_dir", min_len=20)
     return h
