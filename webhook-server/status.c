@@ -15,6 +15,7 @@
 #include "forge.h"
 #include "slog.h"
 #include "tagexport/queue.h"
+#include "tagexport/retry.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -275,21 +276,33 @@ void ts_status_msg_free(struct ts_status_msg *m)
 	free(m);
 }
 
+/* 4, 8, 16, 32 s without jitter (one status per job, no herd): five
+ * tries span about a minute, two with the request timeouts. */
+static const te_retry_policy status_policy = {
+    .attempts = TS_STATUS_TRIES,
+    .base_ms = 4000,
+    .max_delay_ms = 32000,
+    .total_ms = 0,
+    .retry_after_cap_ms = STATUS_RETRY_AFTER_MAX * 1000L,
+    .jitter_pct = 0,
+    .retry_403_with_retry_after = true,
+};
+
 int ts_status_retry_delay(int tries, long http_status, long retry_after)
 {
-	bool again = http_status == 0 || http_status == 408 ||
-	             http_status == 429 || http_status >= 500 ||
-	             (http_status == 403 && retry_after > 0);
+	te_retry_try t;
+	long ms;
 
-	if (!again || tries >= TS_STATUS_TRIES)
-		return -1;
-	if (retry_after > 0)
-		return retry_after < STATUS_RETRY_AFTER_MAX
-		           ? (int)retry_after
-		           : STATUS_RETRY_AFTER_MAX;
-	/* 4, 8, 16, 32 s: five tries span about a minute, two with the
-	 * request timeouts. */
-	return 4 << (tries > 1 ? tries - 1 : 0);
+	memset(&t, 0, sizeof(t));
+	t.attempt = tries;
+	t.net = http_status == 0 ? TE_RETRY_NET_TRANSIENT : TE_RETRY_NET_OK;
+	t.status = http_status;
+	/* clamped first: the product must not overflow */
+	if (retry_after > STATUS_RETRY_AFTER_MAX)
+		retry_after = STATUS_RETRY_AFTER_MAX;
+	t.retry_after_ms = retry_after > 0 ? retry_after * 1000 : -1;
+	ms = te_retry_decide(&status_policy, &t);
+	return ms < 0 ? -1 : (int)(ms / 1000);
 }
 
 /* ---- the sender ---------------------------------------------------------- */

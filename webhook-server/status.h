@@ -21,9 +21,10 @@
  *     queue in memory and returns.
  *  2. The statuses of one job are sent in the order they were posted, one
  *     at a time; different jobs go side by side (TS_STATUS_THREADS).
- *  3. A try that fails with a network error, 408, 429 or 5xx (or 403 with
- *     Retry-After: GitHub's secondary rate limit) is tried again after
- *     ts_status_retry_delay, at most TS_STATUS_TRIES tries; any other
+ *  3. A try that fails with a network error, 408, 429 or 5xx but 501/505
+ *     (or 403 with Retry-After: GitHub's secondary rate limit) is tried
+ *     again after ts_status_retry_delay (the core's te_retry_decide with
+ *     this sender's bounds), at most TS_STATUS_TRIES tries; any other
  *     answer ends it.  Each try is bounded by libcurl timeouts.
  *  4. The token is only in the request's header: log lines name the
  *     forge, repository, commit, state and HTTP status, never the token.

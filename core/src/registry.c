@@ -177,7 +177,8 @@ static int copy_opts(te_registry *reg, const te_registry_opts *opts,
 	reg->retry.total_ms =
 	    opts && opts->retry_total_ms > 0 ? opts->retry_total_ms : 120000;
 	reg->retry.max_delay_ms = TE_REG_BACKOFF_CAP_MS;
-	reg->retry.retry_after_cap = TE_REG_RETRY_AFTER_CAP_MS;
+	reg->retry.retry_after_cap_ms = TE_REG_RETRY_AFTER_CAP_MS;
+	reg->retry.jitter_pct = 10;
 	if (!opts)
 		return 0;
 	reg->log = opts->log;

@@ -30,6 +30,7 @@
 #include <curl/curl.h>
 
 #include "tagexport/registry.h"
+#include "tagexport/retry.h"
 
 #define TE_REG_HDR_MAX 4096      /* one captured header value */
 #define TE_REG_LOCATION_MAX 8192 /* Location header / upload URL */
@@ -185,15 +186,7 @@ void te_reg__error_code(char out[64], const char *body, size_t len);
 
 /* ---- retries (pure; registry_util.c) ---- */
 
-struct te_reg_retry_policy {
-	int attempts;         /* tries in total, >= 1 */
-	long base_ms;         /* first backoff */
-	long max_delay_ms;    /* backoff cap */
-	long total_ms;        /* no retry would end after this much time */
-	long retry_after_cap; /* cap on a server's Retry-After, ms */
-};
-
-/* One failed try, as seen by te_reg__retry_decide. */
+/* One failed registry try, in the registry's own terms. */
 struct te_reg_retry_in {
 	int attempt;             /* 1 = the first try just failed */
 	long status;             /* HTTP status, 0 when none arrived */
@@ -202,23 +195,17 @@ struct te_reg_retry_in {
 	const char *retry_after; /* Retry-After header value, may be NULL */
 	time_t now;              /* wall clock, for HTTP-date Retry-After */
 	long elapsed_ms;         /* since the operation's first try began */
-	uint32_t jitter;         /* random bits for the +-10% jitter */
+	uint32_t jitter;         /* random bits for the jitter */
 };
 
 /*
- * Whether and when to try again: the delay in ms (>= 0), or -1 to stop.
- * Retried: connection-level curl errors, 408, 429, 5xx but 501/505, and
- * the codes TOOMANYREQUESTS, UNAVAILABLE, UNKNOWN, BLOB_UPLOAD_INVALID.
- * Delay: base * 2^(attempt-1) capped, +-10% jitter; a Retry-After
- * (seconds or HTTP-date) replaces it, capped at retry_after_cap.  Stops
- * after policy->attempts tries or when the delay would cross total_ms.
+ * te_retry_decide (tagexport/retry.h) for a registry try: the curl code,
+ * the status and Retry-After as retry.h classifies them, plus the
+ * distribution error codes TOOMANYREQUESTS, UNAVAILABLE, UNKNOWN and
+ * BLOB_UPLOAD_INVALID as transient answers.  The delay in ms, -1 to stop.
  */
-long te_reg__retry_decide(const struct te_reg_retry_policy *p,
+long te_reg__retry_decide(const te_retry_policy *p,
                           const struct te_reg_retry_in *in);
-
-/* Retry-After: delay in ms from "120" or an IMF-fixdate relative to now;
- * -1 when unparseable.  Past dates give 0. */
-long te_reg__retry_after_ms(const char *value, time_t now);
 
 /* ---- engine shared by registry.c and registry_copy.c ---- */
 
@@ -255,7 +242,7 @@ struct te_registry {
 	bool https_upgrade; /* plain http first; https if the peer wants it */
 	long timeout;
 	long helper_timeout;
-	struct te_reg_retry_policy retry;
+	te_retry_policy retry;
 	te_log log;
 	char *config_dir;
 	char **auth_files;

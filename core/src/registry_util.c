@@ -402,101 +402,9 @@ void te_reg__error_code(char out[64], const char *body, size_t len)
 
 /* ---- retries ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-	long long era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long long)doe - 719468;
-}
-
-/* IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" -> epoch seconds. */
-static bool parse_http_date(const char *s, long long *out)
-{
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	char mon[4];
-	int d, y, hh, mm, ss, used = 0;
-	const char *m;
-
-	s = strchr(s, ',');
-	if (!s)
-		return false;
-	if (sscanf(s + 1, " %2d %3s %4d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh,
-	           &mm, &ss, &used) != 6 ||
-	    used == 0)
-		return false;
-	m = strstr(months, mon);
-	if (!m || strlen(mon) != 3 || (m - months) % 3 != 0 || d < 1 ||
-	    d > 31 || y < 1970 || hh > 23 || mm > 59 || ss > 60 || hh < 0 ||
-	    mm < 0 || ss < 0)
-		return false;
-	*out =
-	    days_from_civil(y, (unsigned)((m - months) / 3 + 1), (unsigned)d) *
-	        86400LL +
-	    hh * 3600LL + mm * 60LL + ss;
-	return true;
-}
-
-long te_reg__retry_after_ms(const char *value, time_t now)
-{
-	long long secs = 0, at;
-	const char *p = value;
-
-	if (!p)
-		return -1;
-	while (*p == ' ')
-		p++;
-	if (*p >= '0' && *p <= '9') {
-		for (; *p >= '0' && *p <= '9'; p++) {
-			secs = secs * 10 + (*p - '0');
-			if (secs > 86400LL * 365)
-				return -1;
-		}
-		while (*p == ' ')
-			p++;
-		return *p ? -1 : (long)(secs * 1000);
-	}
-	if (!parse_http_date(p, &at))
-		return -1;
-	if (at <= (long long)now)
-		return 0;
-	if (at - (long long)now > 86400LL * 365)
-		return -1;
-	return (long)((at - (long long)now) * 1000);
-}
-
-static bool curl_code_retryable(int c)
-{
-	switch (c) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_WEIRD_SERVER_REPLY:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static bool status_retryable(long s)
-{
-	return s == 408 || s == 429 ||
-	       (s >= 500 && s <= 599 && s != 501 && s != 505);
-}
-
-static bool code_retryable(const char *c)
+/* OCI distribution spec, "Error Codes": the codes that name a passing
+ * condition of the registry rather than a fault of the request. */
+static bool code_transient(const char *c)
 {
 	return c &&
 	       (strcmp(c, "TOOMANYREQUESTS") == 0 ||
@@ -504,35 +412,20 @@ static bool code_retryable(const char *c)
 	        strcmp(c, "BLOB_UPLOAD_INVALID") == 0);
 }
 
-long te_reg__retry_decide(const struct te_reg_retry_policy *p,
+long te_reg__retry_decide(const te_retry_policy *p,
                           const struct te_reg_retry_in *in)
 {
-	long delay, ra;
-	int i;
+	te_retry_try t;
 
-	if (in->curl_code != 0) {
-		if (!curl_code_retryable(in->curl_code))
-			return -1;
-	} else if (!status_retryable(in->status) &&
-	           !code_retryable(in->error_code)) {
-		return -1;
-	}
-	if (in->attempt >= p->attempts)
-		return -1;
-	delay = p->base_ms;
-	for (i = 1; i < in->attempt && delay < p->max_delay_ms; i++)
-		delay *= 2;
-	if (delay > p->max_delay_ms)
-		delay = p->max_delay_ms;
-	/* +-10% jitter so parallel clients do not retry in lockstep */
-	delay = delay * 9 / 10 +
-	        (long)((long long)delay * 2 / 10 * (in->jitter % 1001) / 1000);
-	ra = in->curl_code == 0
-	         ? te_reg__retry_after_ms(in->retry_after, in->now)
-	         : -1;
-	if (ra >= 0)
-		delay = ra > p->retry_after_cap ? p->retry_after_cap : ra;
-	if (in->elapsed_ms + delay > p->total_ms)
-		return -1;
-	return delay;
+	memset(&t, 0, sizeof(t));
+	t.attempt = in->attempt;
+	t.net = te_retry_curl_net(in->curl_code);
+	t.status = in->status;
+	t.transient = code_transient(in->error_code);
+	t.retry_after_ms = in->curl_code == 0
+	                       ? te_retry_after_ms(in->retry_after, in->now)
+	                       : -1;
+	t.elapsed_ms = in->elapsed_ms;
+	t.jitter = in->jitter;
+	return te_retry_decide(p, &t);
 }

@@ -46,12 +46,12 @@ static void location(const char *base, const char *loc)
 
 static void retry(const struct te_reg_resp *r, const char *code, size_t size)
 {
-	struct te_reg_retry_policy p = {5, 100, 30000, 600000,
-	                                TE_REG_RETRY_AFTER_CAP_MS};
+	te_retry_policy p = {5,  100,  30000, 600000, TE_REG_RETRY_AFTER_CAP_MS,
+	                     10, false};
 	struct te_reg_retry_in in = {0};
 	long delay;
 
-	(void)te_reg__retry_after_ms(r->retry_after, NOW);
+	(void)te_retry_after_ms(r->retry_after, NOW);
 	in.attempt = 1 + (int)(size % 6);
 	in.status = r->status;
 	in.error_code = code;

@@ -577,12 +577,13 @@ static void certs_dirs(void **state)
 	assert_int_equal(rm_rf(root), 0);
 }
 
-static const struct te_reg_retry_policy policy = {
+static const te_retry_policy policy = {
     .attempts = 5,
     .base_ms = 1000,
     .max_delay_ms = 30000,
     .total_ms = 120000,
-    .retry_after_cap = 60000,
+    .retry_after_cap_ms = 60000,
+    .jitter_pct = 10,
 };
 
 static long decide(int attempt, long status, int curl_code, const char *code,
@@ -650,36 +651,6 @@ static void retry_decision(void **state)
 	assert_int_equal(decide(1, 429, 0, NULL, "soon", 0, 500), 1000);
 	/* a Retry-After that crosses the budget stops */
 	assert_int_equal(decide(1, 429, 0, NULL, "50", 100000, 0), -1);
-}
-
-static void retry_after_parse(void **state)
-{
-	time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
-
-	(void)state;
-	assert_int_equal(te_reg__retry_after_ms("120", now), 120000);
-	assert_int_equal(te_reg__retry_after_ms(" 7 ", now), 7000);
-	assert_int_equal(te_reg__retry_after_ms("0", now), 0);
-	assert_int_equal(
-	    te_reg__retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now), 0);
-	assert_int_equal(
-	    te_reg__retry_after_ms("Sun, 06 Nov 1994 08:50:37 GMT", now),
-	    60000);
-	assert_int_equal(
-	    te_reg__retry_after_ms("Mon, 07 Nov 1994 08:49:37 GMT", now),
-	    86400000);
-	assert_int_equal(
-	    te_reg__retry_after_ms("Sat, 05 Nov 1994 08:49:37 GMT", now), 0);
-	assert_int_equal(te_reg__retry_after_ms("Thu, 01 Mar 2024 00:00:00 GMT",
-	                                        1709251200 - 5),
-	                 5000);
-	assert_int_equal(te_reg__retry_after_ms(NULL, now), -1);
-	assert_int_equal(te_reg__retry_after_ms("", now), -1);
-	assert_int_equal(te_reg__retry_after_ms("-1", now), -1);
-	assert_int_equal(te_reg__retry_after_ms("12abc", now), -1);
-	assert_int_equal(
-	    te_reg__retry_after_ms("Sun, 06 Foo 1994 08:49:37 GMT", now), -1);
-	assert_int_equal(te_reg__retry_after_ms("99999999999999", now), -1);
 }
 
 static void error_codes(void **state)
@@ -821,7 +792,6 @@ int main(void)
 	    cmocka_unit_test(helper_exec),
 	    cmocka_unit_test(certs_dirs),
 	    cmocka_unit_test(retry_decision),
-	    cmocka_unit_test(retry_after_parse),
 	    cmocka_unit_test(error_codes),
 	    cmocka_unit_test(http_errors),
 	    cmocka_unit_test(header_capture),

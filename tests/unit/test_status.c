@@ -268,6 +268,9 @@ static void retries(void **state)
 	assert_int_equal(ts_status_retry_delay(1, 404, 0), -1);
 	assert_int_equal(ts_status_retry_delay(1, 422, 0), -1);
 	assert_int_equal(ts_status_retry_delay(1, 400, 0), -1);
+	/* the core's status classes: a server that lacks the method */
+	assert_int_equal(ts_status_retry_delay(1, 501, 0), -1);
+	assert_int_equal(ts_status_retry_delay(1, 503, 1L << 40), 60);
 }
 
 int main(void)
