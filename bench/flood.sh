@@ -26,16 +26,11 @@ PUSHES=${PUSHES:-20}
 TE_BIN_DIR=${TE_BIN_DIR:-$top/build/bin}
 . "$top/tests/integration/lib.sh"
 . "$top/tests/integration/server_lib.sh"
+. "$top/bench/lib.sh"
 te_require wrk curl jq openssl python3
 [ -x "$TE_SERVER" ] || { echo "build first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
 
-SECRET="bench-secret-$RANDOM$RANDOM"
-W=$TE_TMP/flood
-mkdir -p "$W"
-# Durable state on the real disk, not a tmpfs.
-STATE=$(mktemp -d "${BENCH_STATE_PARENT:-$top/build}/flood-state.XXXXXX") || exit 1
-trap 'rm -rf "$STATE"; te_cleanup' EXIT
-printf '%s\n' "$SECRET" >"$W/secret"
+bench_dirs flood
 cat >"$W/server.yaml" <<YAML
 listen: 127.0.0.1:0
 state_dir: $STATE
@@ -43,15 +38,7 @@ workers: 0
 log_format: text
 ${MAX_PENDING:+max_pending_body_bytes: $MAX_PENDING}
 ${PER_IP:+max_connections_per_ip: $PER_IP}
-projects:
-  - name: app
-    forge: github
-    repository: acme/app
-    secret_file: $W/secret
-    git_url: $W/none.git
-    export:
-      repo: 127.0.0.1:1/app/stages
-      tag: ["127.0.0.1:1/app/%image%:%git_tag%"]
+$(bench_project)
 YAML
 start_server "$W/server.yaml" "$W/server.log"
 URL="http://127.0.0.1:$SRV_PORT/hooks/app"

@@ -36,6 +36,7 @@ ROUNDS=${ROUNDS:-1}
 NBODIES=${NBODIES:-$((300000 * ROUNDS))}
 TE_BIN_DIR=${TE_BIN_DIR:-$top/build/bin}
 . "$top/tests/integration/lib.sh"
+. "$top/bench/lib.sh"
 te_require wrk webhook perl curl jq
 SERVER="$TE_BIN_DIR/tagexport-server"
 [ -x "$SERVER" ] || { echo "build first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
@@ -49,13 +50,7 @@ if [ "$floor_threads" -le 0 ]; then
 	[ "$floor_threads" -gt 32 ] && floor_threads=32
 fi
 
-SECRET="bench-secret-$RANDOM$RANDOM"
-W=$TE_TMP/bench
-mkdir -p "$W"
-# Durable state on the real disk, not a tmpfs.
-STATE=$(mktemp -d "${BENCH_STATE_PARENT:-$top/build}/bench-state.XXXXXX") || exit 1
-trap 'rm -rf "$STATE"; te_cleanup' EXIT
-printf '%s\n' "$SECRET" >"$W/secret"
+bench_dirs bench
 # shellcheck disable=SC2046
 ${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -o "$W/mhd-floor" "$top/bench/mhd_floor.c" \
 	$(pkg-config --cflags --libs libmicrohttpd libcrypto) -lpthread || exit 1
@@ -95,16 +90,7 @@ state_dir: $STATE
 workers: 0
 http_threads: $HTTP_THREADS
 log_format: text
-projects:
-  - name: app
-    forge: github
-    repository: acme/app
-    secret_file: $W/secret
-    git_url: $W/none.git
-    tags: ["v*"]
-    export:
-      repo: 127.0.0.1:1/app/stages
-      tag: ["127.0.0.1:1/app/%image%:%git_tag%"]
+$(bench_project "v*")
 YAML
 "$SERVER" --config "$W/server.yaml" 2>"$W/te.log" &
 TE_PIDS+=($!)
