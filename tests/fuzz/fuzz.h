@@ -1,7 +1,8 @@
 /*
  * fuzz.h - what every libFuzzer harness of tests/fuzz shares: the entry
- * points' prototypes (the build uses -Wmissing-prototypes) and the split
- * of one input into several NUL-terminated fields.
+ * points' prototypes (the build uses -Wmissing-prototypes), the split
+ * of one input into several NUL-terminated fields, and the split of a
+ * field into lines.
  *
  * Harnesses that take more than one string read them from one input
  * separated by NUL bytes, so a seed is a plain file and libFuzzer's
@@ -52,5 +53,18 @@ static inline char *fuzz_split(const uint8_t *data, size_t size, char **fields,
 	if (last_len)
 		*last_len = (size_t)(end - fields[n - 1]);
 	return copy;
+}
+
+/* Cut s in place at its newlines into at most max non-empty lines stored
+ * in out (borrowed from s); returns how many. */
+static inline size_t fuzz_lines(const char **out, size_t max, char *s)
+{
+	char *save = NULL, *line;
+	size_t n = 0;
+
+	for (line = strtok_r(s, "\n", &save); line && n < max;
+	     line = strtok_r(NULL, "\n", &save))
+		out[n++] = line;
+	return n;
 }
 #endif

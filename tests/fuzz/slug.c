@@ -11,17 +11,6 @@
 
 #define MAX_LIST 16
 
-static size_t lines(const char **out, char *s)
-{
-	char *save = NULL, *line;
-	size_t n = 0;
-
-	for (line = strtok_r(s, "\n", &save); line && n < MAX_LIST;
-	     line = strtok_r(NULL, "\n", &save))
-		out[n++] = line;
-	return n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *f[3], *copy = fuzz_split(data, size, f, 3, NULL);
@@ -42,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    !te_ref_tag_valid(out))
 		abort(); /* %image_safe_slug% of a name is a valid tag */
 	free(out);
-	nnames = lines(names, f[1]);
-	npatterns = lines(patterns, f[2]);
+	nnames = fuzz_lines(names, MAX_LIST, f[1]);
+	npatterns = fuzz_lines(patterns, MAX_LIST, f[2]);
 	err = (te_error)TE_ERROR_INIT;
 	(void)te_select_images(selected, names, nnames, patterns, npatterns,
 	                       &err);

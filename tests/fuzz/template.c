@@ -12,17 +12,6 @@
 
 #define MAX_LIST 16
 
-static size_t lines(const char **out, char *s)
-{
-	char *save = NULL, *line;
-	size_t n = 0;
-
-	for (line = strtok_r(s, "\n", &save); line && n < MAX_LIST;
-	     line = strtok_r(NULL, "\n", &save))
-		out[n++] = line;
-	return n;
-}
-
 static void semver(const char *tpl, const char *tag, const char *const *tags,
                    size_t ntags)
 {
@@ -63,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!copy)
 		return 0;
-	nimages = lines(images, f[2]);
-	ntags = lines(tags, f[3]);
+	nimages = fuzz_lines(images, MAX_LIST, f[2]);
+	ntags = fuzz_lines(tags, MAX_LIST, f[3]);
 	vars.image = nimages ? images[0] : "app";
 	vars.content_based_tag =
 	    "0123456789abcdef0123456789abcdef0123456789abcdef01234567";
