@@ -84,6 +84,47 @@ static void set_body(struct fake *f, const char *s)
 	f->len = strlen(s);
 }
 
+/* ts_forge_parse of body with f's headers, which must succeed; body is
+ * freed, the caller disposes *ev. */
+static void parse_body(struct ts_hook_event *ev, struct fake *f, ts_forge forge,
+                       const char *body)
+{
+	struct ts_hook_request r;
+	te_error err = TE_ERROR_INIT;
+
+	set_body(f, body);
+	r = req_of(f);
+	assert_int_equal(ts_forge_parse(ev, forge, &r, &err), 0);
+	free(f->body);
+	f->body = NULL;
+}
+
+/* body is a valid delivery that forge ignores, for why (NULL: any). */
+static void expect_ignored(struct fake *f, ts_forge forge, const char *body,
+                           const char *why)
+{
+	struct ts_hook_event ev;
+
+	parse_body(&ev, f, forge, body);
+	assert_false(ev.is_tag);
+	if (why)
+		assert_string_equal(ev.ignored, why);
+	ts_hook_event_dispose(&ev);
+}
+
+/* body is a push of tag at commit (the peeled, lowercased id). */
+static void expect_tag(struct fake *f, ts_forge forge, const char *body,
+                       const char *tag, const char *commit)
+{
+	struct ts_hook_event ev;
+
+	parse_body(&ev, f, forge, body);
+	assert_true(ev.is_tag);
+	assert_string_equal(ev.tag, tag);
+	assert_string_equal(ev.commit, commit);
+	ts_hook_event_dispose(&ev);
+}
+
 /* ---- signatures ------------------------------------------------------ */
 
 /* ts_forge_verify with key prepared as the server does at config load. */
@@ -368,31 +409,18 @@ static void github_ignored_events(void **state)
 	ts_hook_event_dispose(&ev);
 	free(f.body);
 
-	set_body(&f, "{\"ref\":\"refs/tags/v1\",\"deleted\":true,\"after\":"
-	             "\"0000000000000000000000000000000000000000\","
-	             "\"head_commit\":null,\"repository\":{\"full_name\":"
-	             "\"a/b\"}}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err), 0);
-	assert_false(ev.is_tag);
-	assert_string_equal(ev.ignored, "tag deleted");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
-
+	expect_ignored(&f, TS_FORGE_GITHUB,
+	               "{\"ref\":\"refs/tags/v1\",\"deleted\":true,\"after\":"
+	               "\"0000000000000000000000000000000000000000\","
+	               "\"head_commit\":null,\"repository\":{\"full_name\":"
+	               "\"a/b\"}}",
+	               "tag deleted");
 	f.h[0].value = "ping";
-	set_body(&f, "{\"zen\":\"Keep it simple.\",\"hook_id\":1}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err), 0);
-	assert_false(ev.is_tag);
-	assert_string_equal(ev.ignored, "ping");
-	ts_hook_event_dispose(&ev);
-
+	expect_ignored(&f, TS_FORGE_GITHUB,
+	               "{\"zen\":\"Keep it simple.\",\"hook_id\":1}", "ping");
 	f.h[0].value = "create";
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err), 0);
-	assert_false(ev.is_tag);
-	ts_hook_event_dispose(&ev);
-	free(f.body);
+	expect_ignored(&f, TS_FORGE_GITHUB,
+	               "{\"zen\":\"Keep it simple.\",\"hook_id\":1}", NULL);
 }
 
 static void malformed_payloads(void **state)
@@ -488,57 +516,35 @@ static void gitlab_tag_push(void **state)
 	free(f.body);
 
 	/* A system hook names the event in event_name only. */
-	set_body(&f, "{\"event_name\":\"tag_push\",\"ref\":\"refs/tags/v3\","
-	             "\"after\":\"1111111111111111111111111111111111111111\","
-	             "\"checkout_sha\":"
-	             "\"2222222222222222222222222222222222222222\","
-	             "\"project\":{\"path_with_namespace\":\"a/b\"}}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
-	assert_true(ev.is_tag);
-	assert_string_equal(ev.commit,
-	                    "2222222222222222222222222222222222222222");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
+	expect_tag(&f, TS_FORGE_GITLAB,
+	           "{\"event_name\":\"tag_push\",\"ref\":\"refs/tags/v3\","
+	           "\"after\":\"1111111111111111111111111111111111111111\","
+	           "\"checkout_sha\":"
+	           "\"2222222222222222222222222222222222222222\","
+	           "\"project\":{\"path_with_namespace\":\"a/b\"}}",
+	           "v3", "2222222222222222222222222222222222222222");
 
 	/* A branch push stays ignored, even under "Tag Push Hook". */
 	f.h[0].value = "Tag Push Hook";
-	set_body(&f, "{\"object_kind\":\"push\",\"event_name\":\"push\","
-	             "\"ref\":\"refs/heads/main\"}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
-	assert_false(ev.is_tag);
-	assert_string_equal(ev.ignored, "branch push");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
+	expect_ignored(&f, TS_FORGE_GITLAB,
+	               "{\"object_kind\":\"push\",\"event_name\":\"push\","
+	               "\"ref\":\"refs/heads/main\"}",
+	               "branch push");
 
 	/* Other kinds, or none, are not handled. */
 	f.h[0].value = "Service Hook";
-	set_body(&f, "{\"object_kind\":\"merge_request\"}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
-	assert_false(ev.is_tag);
-	assert_string_equal(ev.ignored, "event not handled");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
-	set_body(&f, "{\"ref\":\"refs/tags/v1\"}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
-	assert_false(ev.is_tag);
-	assert_string_equal(ev.ignored, "event not handled");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
+	expect_ignored(&f, TS_FORGE_GITLAB,
+	               "{\"object_kind\":\"merge_request\"}",
+	               "event not handled");
+	expect_ignored(&f, TS_FORGE_GITLAB, "{\"ref\":\"refs/tags/v1\"}",
+	               "event not handled");
 
 	f.h[0].value = "Tag Push Hook";
-	set_body(&f, "{\"object_kind\":\"tag_push\",\"ref\":\"refs/tags/v1\","
-	             "\"after\":\"0000000000000000000000000000000000000000\","
-	             "\"checkout_sha\":null}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
-	assert_false(ev.is_tag);
-	assert_string_equal(ev.ignored, "tag deleted");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
+	expect_ignored(&f, TS_FORGE_GITLAB,
+	               "{\"object_kind\":\"tag_push\",\"ref\":\"refs/tags/v1\","
+	               "\"after\":\"0000000000000000000000000000000000000000\","
+	               "\"checkout_sha\":null}",
+	               "tag deleted");
 }
 
 static void gitea_events(void **state)
@@ -568,35 +574,21 @@ static void gitea_events(void **state)
 	free(f.body);
 
 	f.h[0].value = "create";
-	set_body(&f, "{\"ref\":\"v0.9.1\",\"ref_type\":\"tag\",\"sha\":"
-	             "\"1F6E3A9C2D8B07E4A5C6D7E8F9A0B1C2D3E4F506\","
-	             "\"repository\":{\"full_name\":\"infra/edge-proxy\"}}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITEA, &r, &err), 0);
-	assert_true(ev.is_tag);
-	assert_string_equal(ev.tag, "v0.9.1");
-	assert_string_equal(ev.commit,
-	                    "1f6e3a9c2d8b07e4a5c6d7e8f9a0b1c2d3e4f506");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
-
-	set_body(&f, "{\"ref\":\"main\",\"ref_type\":\"branch\",\"sha\":"
-	             "\"1f6e3a9c2d8b07e4a5c6d7e8f9a0b1c2d3e4f506\"}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITEA, &r, &err), 0);
-	assert_false(ev.is_tag);
-	ts_hook_event_dispose(&ev);
-	free(f.body);
+	expect_tag(&f, TS_FORGE_GITEA,
+	           "{\"ref\":\"v0.9.1\",\"ref_type\":\"tag\",\"sha\":"
+	           "\"1F6E3A9C2D8B07E4A5C6D7E8F9A0B1C2D3E4F506\","
+	           "\"repository\":{\"full_name\":\"infra/edge-proxy\"}}",
+	           "v0.9.1", "1f6e3a9c2d8b07e4a5c6d7e8f9a0b1c2d3e4f506");
+	expect_ignored(&f, TS_FORGE_GITEA,
+	               "{\"ref\":\"main\",\"ref_type\":\"branch\",\"sha\":"
+	               "\"1f6e3a9c2d8b07e4a5c6d7e8f9a0b1c2d3e4f506\"}",
+	               NULL);
 
 	f.h[0].value = "push";
-	set_body(&f, "{\"ref\":\"refs/tags/v1\",\"after\":"
-	             "\"0000000000000000000000000000000000000000\"}");
-	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITEA, &r, &err), 0);
-	assert_false(ev.is_tag);
-	assert_string_equal(ev.ignored, "tag deleted");
-	ts_hook_event_dispose(&ev);
-	free(f.body);
+	expect_ignored(&f, TS_FORGE_GITEA,
+	               "{\"ref\":\"refs/tags/v1\",\"after\":"
+	               "\"0000000000000000000000000000000000000000\"}",
+	               "tag deleted");
 }
 
 static void tag_names(void **state)
