@@ -69,6 +69,44 @@ static const char *field(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
+/* The request for each event, QUEUED..FAILED, to the project pr: its
+ * URL, auth header, "state" (want, by event) and the status's name under
+ * name_key; extra, when given, checks the rest of the body. */
+static void check_events(const struct ts_project *pr, const char *public_url,
+                         const char *url, const char *auth,
+                         const char *const want[4], const char *name_key,
+                         void (*extra)(const struct ts_status_msg *, json_t *))
+{
+	struct ts_status_msg *m;
+	json_t *o;
+	int ev;
+
+	for (ev = TS_STATUS_QUEUED; ev <= TS_STATUS_FAILED; ev++) {
+		m = build(pr, public_url, (ts_status_event)ev);
+		assert_string_equal(m->url, url);
+		assert_string_equal(m->auth, auth);
+		o = body_of(m);
+		assert_string_equal(field(o, "state"), want[ev]);
+		assert_string_equal(field(o, name_key), "tagexport/export");
+		if (extra)
+			extra(m, o);
+		json_decref(o);
+		ts_status_msg_free(m);
+	}
+}
+
+static void github_body(const struct ts_status_msg *m, json_t *o)
+{
+	assert_string_equal(m->commit, lsha);
+	assert_string_equal(field(o, "target_url"),
+	                    "https://te.example.com/jobs/1700000000-0123abcd");
+	assert_non_null(field(o, "description"));
+	assert_null(json_object_get(o, "ref"));
+	assert_null(json_object_get(o, "name"));
+	/* the token is in the header only */
+	assert_null(strstr(m->body, "tok-123"));
+}
+
 static void github_requests(void **state)
 {
 	static const char *const want[] = {"pending", "pending", "success",
@@ -76,32 +114,14 @@ static void github_requests(void **state)
 	struct ts_project pr;
 	struct ts_status_msg *m;
 	json_t *o;
-	int ev;
 
 	(void)state;
 	project(&pr, TS_FORGE_GITHUB, "acme/shop", "https://api.github.com");
-	for (ev = TS_STATUS_QUEUED; ev <= TS_STATUS_FAILED; ev++) {
-		m = build(&pr, "https://te.example.com", (ts_status_event)ev);
-		assert_string_equal(m->url,
-		                    "https://api.github.com/repos/"
-		                    "acme/shop/statuses/"
-		                    "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7");
-		assert_string_equal(m->auth, "Authorization: Bearer tok-123");
-		assert_string_equal(m->commit, lsha);
-		o = body_of(m);
-		assert_string_equal(field(o, "state"), want[ev]);
-		assert_string_equal(field(o, "context"), "tagexport/export");
-		assert_string_equal(field(o, "target_url"),
-		                    "https://te.example.com/jobs/"
-		                    "1700000000-0123abcd");
-		assert_non_null(field(o, "description"));
-		assert_null(json_object_get(o, "ref"));
-		assert_null(json_object_get(o, "name"));
-		/* the token is in the header only */
-		assert_null(strstr(m->body, "tok-123"));
-		json_decref(o);
-		ts_status_msg_free(m);
-	}
+	check_events(&pr, "https://te.example.com",
+	             "https://api.github.com/repos/acme/shop/statuses/"
+	             "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7",
+	             "Authorization: Bearer tok-123", want, "context",
+	             github_body);
 	/* Without public_url there is no job page to link. */
 	m = build(&pr, NULL, TS_STATUS_SUCCEEDED);
 	o = body_of(m);
@@ -111,36 +131,30 @@ static void github_requests(void **state)
 	ts_status_msg_free(m);
 }
 
+static void gitlab_body(const struct ts_status_msg *m, json_t *o)
+{
+	(void)m;
+	assert_string_equal(field(o, "ref"), "v1.2.0");
+	assert_string_equal(field(o, "target_url"),
+	                    "http://te:8080/jobs/1700000000-0123abcd");
+	assert_null(json_object_get(o, "context"));
+}
+
 static void gitlab_requests(void **state)
 {
 	static const char *const want[] = {"pending", "running", "success",
 	                                   "failed"};
 	struct ts_project pr;
-	struct ts_status_msg *m;
-	json_t *o;
-	int ev;
 
 	(void)state;
 	project(&pr, TS_FORGE_GITLAB, "platform/sub group/ingest.worker",
 	        "https://gl.example.com/api/v4");
-	for (ev = TS_STATUS_QUEUED; ev <= TS_STATUS_FAILED; ev++) {
-		m = build(&pr, "http://te:8080", (ts_status_event)ev);
-		/* the whole path is one URL-encoded segment */
-		assert_string_equal(
-		    m->url, "https://gl.example.com/api/v4/projects/"
-		            "platform%2Fsub%20group%2Fingest.worker/statuses/"
-		            "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7");
-		assert_string_equal(m->auth, "PRIVATE-TOKEN: tok-123");
-		o = body_of(m);
-		assert_string_equal(field(o, "state"), want[ev]);
-		assert_string_equal(field(o, "name"), "tagexport/export");
-		assert_string_equal(field(o, "ref"), "v1.2.0");
-		assert_string_equal(field(o, "target_url"),
-		                    "http://te:8080/jobs/1700000000-0123abcd");
-		assert_null(json_object_get(o, "context"));
-		json_decref(o);
-		ts_status_msg_free(m);
-	}
+	/* the whole path is one URL-encoded segment */
+	check_events(&pr, "http://te:8080",
+	             "https://gl.example.com/api/v4/projects/"
+	             "platform%2Fsub%20group%2Fingest.worker/statuses/"
+	             "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7",
+	             "PRIVATE-TOKEN: tok-123", want, "name", gitlab_body);
 }
 
 static void gitea_requests(void **state)
@@ -148,26 +162,15 @@ static void gitea_requests(void **state)
 	static const char *const want[] = {"pending", "pending", "success",
 	                                   "failure"};
 	struct ts_project pr;
-	struct ts_status_msg *m;
-	json_t *o;
-	int ev;
 
 	(void)state;
 	project(&pr, TS_FORGE_GITEA, "infra/edge-proxy",
 	        "https://gitea.example.com/api/v1");
-	for (ev = TS_STATUS_QUEUED; ev <= TS_STATUS_FAILED; ev++) {
-		m = build(&pr, NULL, (ts_status_event)ev);
-		assert_string_equal(m->url,
-		                    "https://gitea.example.com/api/v1/repos/"
-		                    "infra/edge-proxy/statuses/"
-		                    "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7");
-		assert_string_equal(m->auth, "Authorization: token tok-123");
-		o = body_of(m);
-		assert_string_equal(field(o, "state"), want[ev]);
-		assert_string_equal(field(o, "context"), "tagexport/export");
-		json_decref(o);
-		ts_status_msg_free(m);
-	}
+	check_events(&pr, NULL,
+	             "https://gitea.example.com/api/v1/repos/"
+	             "infra/edge-proxy/statuses/"
+	             "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7",
+	             "Authorization: token tok-123", want, "context", NULL);
 }
 
 static void refused(void **state)
