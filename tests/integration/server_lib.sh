@@ -26,6 +26,44 @@ start_server() {
 	exit 1
 }
 
+# server_files SECRET: the files a server config names, in $TE_TMP:
+# hook.secret (SECRET) and admin.token (a fresh token); sets SECRET,
+# ADMIN_TOKEN, LOG (the server's log) and CFG (its config path).
+server_files() {
+	SECRET=$1
+	ADMIN_TOKEN=admin-$RANDOM-$RANDOM
+	printf '%s\n' "$SECRET" >"$TE_TMP/hook.secret"
+	printf '%s\n' "$ADMIN_TOKEN" >"$TE_TMP/admin.token"
+	LOG="$TE_TMP/server.log"
+	CFG="$TE_TMP/server.yaml"
+}
+
+# intake_projects: the YAML of two projects for intake tests, "gh" (GitHub,
+# tags v*) and "gl" (GitLab), both with secret_file hook.secret, git_url
+# $TE_TMP/origin.git and an export to a closed port (127.0.0.1:1), so
+# that no job can succeed.
+intake_projects() {
+	cat <<YAML
+  - name: gh
+    forge: github
+    repository: acme-corp/widget-api
+    secret_file: hook.secret
+    git_url: $TE_TMP/origin.git
+    tags: ["v*"]
+    export:
+      repo: 127.0.0.1:1/x/stages
+      tag: ["127.0.0.1:1/x/%image%:%git_tag%"]
+  - name: gl
+    forge: gitlab
+    repository: platform/ingest-worker
+    secret_file: hook.secret
+    git_url: $TE_TMP/origin.git
+    export:
+      repo: 127.0.0.1:1/x/stages
+      tag: ["127.0.0.1:1/x/%image%:%git_tag%"]
+YAML
+}
+
 # werf_origin ORIGIN WORK BASE PROJECT: a bare ORIGIN the server fetches
 # from and a work tree WORK (branch main) that pushes to it, holding a
 # werf project with one Dockerfile image "app" FROM BASE.

@@ -11,12 +11,7 @@ start_registry REG
 make_base_image "$REG/base/busybox:1"
 DOWN="127.0.0.1:$(te_free_port)" # nothing listens there
 
-SECRET=limits-secret-$RANDOM
-ADMIN_TOKEN=admin-$RANDOM
-printf '%s\n' "$SECRET" >"$TE_TMP/hook.secret"
-printf '%s\n' "$ADMIN_TOKEN" >"$TE_TMP/admin.token"
-LOG="$TE_TMP/server.log"
-CFG="$TE_TMP/server.yaml"
+server_files "limits-secret-$RANDOM"
 
 ORIGIN="$TE_TMP/origin.git"
 WORK="$TE_TMP/work"

@@ -27,23 +27,7 @@ request_timeout: 2
 retry_delay: 1
 max_attempts: 2
 projects:
-  - name: gh
-    forge: github
-    repository: acme-corp/widget-api
-    secret_file: hook.secret
-    git_url: $TE_TMP/origin.git
-    tags: ["v*"]
-    export:
-      repo: 127.0.0.1:1/x/stages
-      tag: ["127.0.0.1:1/x/%image%:%git_tag%"]
-  - name: gl
-    forge: gitlab
-    repository: platform/ingest-worker
-    secret_file: hook.secret
-    git_url: $TE_TMP/origin.git
-    export:
-      repo: 127.0.0.1:1/x/stages
-      tag: ["127.0.0.1:1/x/%image%:%git_tag%"]
+$(intake_projects)
   - name: gt
     forge: gitea
     repository: infra/edge-proxy

@@ -11,12 +11,7 @@ te_require docker-registry skopeo buildah git busybox jq curl openssl
 start_registry REG
 make_base_image "$REG/base/busybox:1"
 
-SECRET=e2e-secret-$RANDOM
-ADMIN_TOKEN=admin-$RANDOM
-printf '%s\n' "$SECRET" >"$TE_TMP/hook.secret"
-printf '%s\n' "$ADMIN_TOKEN" >"$TE_TMP/admin.token"
-LOG="$TE_TMP/server.log"
-CFG="$TE_TMP/server.yaml"
+server_files "e2e-secret-$RANDOM"
 
 # The origin the server fetches from, and a work tree that pushes to it.
 ORIGIN="$TE_TMP/origin.git"

@@ -30,23 +30,7 @@ max_pending_body_bytes: 1048576
 request_timeout: 60
 max_attempts: 1
 projects:
-  - name: gh
-    forge: github
-    repository: acme-corp/widget-api
-    secret_file: hook.secret
-    git_url: $TE_TMP/origin.git
-    tags: ["v*"]
-    export:
-      repo: 127.0.0.1:1/x/stages
-      tag: ["127.0.0.1:1/x/%image%:%git_tag%"]
-  - name: gl
-    forge: gitlab
-    repository: platform/ingest-worker
-    secret_file: hook.secret
-    git_url: $TE_TMP/origin.git
-    export:
-      repo: 127.0.0.1:1/x/stages
-      tag: ["127.0.0.1:1/x/%image%:%git_tag%"]
+$(intake_projects)
 YAML
 start_server "$CFG" "$LOG"
 URL="http://127.0.0.1:$SRV_PORT"
