@@ -3,6 +3,7 @@
  * loading, form bodies, tag name and object id validation, tag globs.
  */
 #include "forge.h"
+#include "tagexport/hex.h"
 
 #include <fnmatch.h>
 #include <jansson.h>
@@ -136,17 +137,6 @@ bool ts_forge__is_form(const struct ts_hook_request *req)
 	                          strlen("application/x-www-form-urlencoded"));
 }
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *ts_forge__form_payload(const char *body, size_t len, size_t *out_len)
 {
 	const char *p = body, *end = body + len;
@@ -164,10 +154,11 @@ char *ts_forge__form_payload(const char *body, size_t len, size_t *out_len)
 				if (*q == '+') {
 					out[n++] = ' ';
 				} else if (*q == '%' && fend - q >= 3 &&
-				           unhex(q[1]) >= 0 &&
-				           unhex(q[2]) >= 0) {
-					out[n++] = (char)(unhex(q[1]) * 16 +
-					                  unhex(q[2]));
+				           te_hex_digit(q[1]) >= 0 &&
+				           te_hex_digit(q[2]) >= 0) {
+					out[n++] =
+					    (char)(te_hex_digit(q[1]) * 16 +
+					           te_hex_digit(q[2]));
 					q += 2;
 				} else {
 					out[n++] = *q;

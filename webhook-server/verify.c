@@ -10,6 +10,7 @@
  */
 #include "verify.h"
 #include "tagexport/base64.h"
+#include "tagexport/hex.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -24,17 +25,6 @@
 struct ts_hmac {
 	EVP_MAC_CTX *keyed; /* initialised with the key, never updated */
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool mac(unsigned char out[32], const void *key, size_t keylen,
                 const void *data, size_t len)
@@ -55,7 +45,8 @@ static bool unhex32(unsigned char out[32], const char *hex, size_t hexlen)
 	if (!hex || hexlen != 64)
 		return false;
 	for (i = 0; i < 32; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = te_hex_digit(hex[2 * i]),
+		    lo = te_hex_digit(hex[2 * i + 1]);
 		bad |= (hi < 0) | (lo < 0);
 		out[i] = (unsigned char)(((hi & 15) << 4) | (lo & 15));
 	}

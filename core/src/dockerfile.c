@@ -14,6 +14,7 @@
  * and a FROM holding one keeps its "$" for the caller to see.
  */
 #include "tagexport/dockerfile.h"
+#include "tagexport/hex.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -166,17 +167,6 @@ static int split_words(te_strvec *out, const char *s, size_t len, char esc,
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int put_utf8(te_buf *b, unsigned cp, te_error *err)
 {
 	char u[3];
@@ -221,7 +211,7 @@ static int json_string(te_buf *b, const char *s, size_t len, size_t *i,
 			if (len - *i < 4)
 				return 0;
 			for (cp = 0, k = 0; k < 4; k++) {
-				h = hexval(s[*i + (size_t)k]);
+				h = te_hex_digit(s[*i + (size_t)k]);
 				if (h < 0)
 					return 0;
 				cp = cp * 16 + (unsigned)h;
