@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh - setup shared by the tagexport-server benches (sourced
 # after tests/integration/lib.sh, with $top the source tree).
 
