@@ -170,6 +170,30 @@ int te_render_funcs_add(te_render_funcs *funcs, const char *name,
                         void *payload, te_error *err);
 void te_render_funcs_free(te_render_funcs *funcs);
 
+/*
+ * Register Sprig v3.2.3's functions (sprig.TxtFuncMap() but expandenv,
+ * https://masterminds.github.io/sprig/) in funcs, replacing entries of the
+ * same names (Sprig's slice replaces the builtin, as Funcs() does in Go).
+ * Results equal Sprig's byte for byte; where the value model cannot say
+ * what Go says:
+ *  - integers are Go ints (werf decodes werf.yaml into interface{}, so its
+ *    numbers are int), typeOf/kindOf say "int"; lists are
+ *    "[]interface {}", maps "map[string]interface {}";
+ *  - an argument of the wrong type is refused as Go refuses it, but the
+ *    message comes inside "error calling NAME: " (Go reports it before
+ *    the call);
+ *  - strings a function builds are held to output_max before they are
+ *    built ("result exceeds the output limit of N bytes").
+ * Implemented: all any atoi cat coalesce contains deepEqual default empty
+ * fail hasPrefix hasSuffix indent kindIs kindOf nindent nospace plural
+ * quote repeat replace squote ternary toString trim trimAll trimall
+ * trimPrefix trimSuffix trunc typeIs typeIsLike typeOf.  Every other name
+ * of the map is known but not supported yet: te_render_parse fails with
+ * TE_EUNSUPPORTED, `template: NAME:LINE: function "X" is not supported
+ * yet`, for a template that names one.
+ */
+int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err);
+
 /* ---- templates --------------------------------------------------------- */
 
 typedef struct te_render_limits {
