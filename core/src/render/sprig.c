@@ -580,24 +580,33 @@ static int f_repeat(te_render_value **out, te_render_call *call, sp_args a,
 	return sp_ret_buf(out, &b, err);
 }
 
-/* goutils' DeleteWhiteSpace: drops every unicode.IsSpace rune. */
+/* goutils' DeleteWhiteSpace reads the string byte by byte, each byte as
+ * the rune of that value: bytes that are unicode.IsSpace runes (0x85 and
+ * 0xA0 too) go, the others are written back UTF-8 encoded, so non-ASCII
+ * text comes out re-encoded as if it were Latin-1.  Unchanged when no
+ * byte goes. */
 static int f_nospace(te_render_value **out, te_render_call *call, sp_args a,
                      size_t n, void *p, te_error *err)
 {
 	te_buf b = TE_BUF_INIT(out_max(call));
-	size_t i = 0, w;
-	int32_t r;
+	char enc[4];
+	size_t i, kept = 0;
+	unsigned char c;
 
 	(void)n;
 	(void)p;
 	if (WANT_STR(a[0]) < 0)
 		return err->code;
-	while (i < a[0]->u.s.len) {
-		r = te_render__rune(a[0]->u.s.ptr + i, a[0]->u.s.len - i, &w);
-		if (!sp_is_space(r) &&
-		    te_buf_put(&b, a[0]->u.s.ptr + i, w, err) < 0)
-			break;
-		i += w;
+	for (i = 0; i < a[0]->u.s.len && !err->code; i++) {
+		c = (unsigned char)a[0]->u.s.ptr[i];
+		if (sp_is_space(c))
+			continue;
+		kept++;
+		te_buf_put(&b, enc, te_render__put_rune(enc, c), err);
+	}
+	if (kept == a[0]->u.s.len) {
+		te_buf_dispose(&b);
+		return sp_ret_ref(out, a[0], err);
 	}
 	return sp_ret_buf(out, &b, err);
 }
