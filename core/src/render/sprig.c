@@ -13,14 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "render/render_int.h"
-
-typedef te_render_value *const *sp_args;
+#include "render/sprig_int.h"
 
 /* ---- helpers ---- */
 
 /* Sprig's empty(): reflect's zero value test for the value model. */
-static bool sp_empty(const te_render_value *v)
+bool sp_empty(const te_render_value *v)
 {
 	switch (v ? v->kind : TE_RENDER_NIL) {
 	case TE_RENDER_BOOL:
@@ -39,19 +37,19 @@ static bool sp_empty(const te_render_value *v)
 	}
 }
 
-static int sp_ret(te_render_value **out, te_render_value *v, te_error *err)
+int sp_ret(te_render_value **out, te_render_value *v, te_error *err)
 {
 	*out = v;
 	return v ? 0 : te_error_set(err, TE_ENOMEM, "out of memory");
 }
 
-static int sp_ret_ref(te_render_value **out, te_render_value *v, te_error *err)
+int sp_ret_ref(te_render_value **out, te_render_value *v, te_error *err)
 {
 	return sp_ret(out, v ? te_render_value_ref(v) : te_render_value_nil(),
 	              err);
 }
 
-static int sp_ret_bool(te_render_value **out, bool b, te_error *err)
+int sp_ret_bool(te_render_value **out, bool b, te_error *err)
 {
 	return sp_ret(out, te_render_value_bool(b), err);
 }
@@ -63,7 +61,7 @@ static int sp_ret_str(te_render_value **out, const char *s, size_t n,
 }
 
 /* The buffer's bytes become the result string (the buffer is reset). */
-static int sp_ret_buf(te_render_value **out, te_buf *b, te_error *err)
+int sp_ret_buf(te_render_value **out, te_buf *b, te_error *err)
 {
 	size_t n = b->len;
 	char *s;
@@ -81,8 +79,8 @@ static int sp_ret_buf(te_render_value **out, te_buf *b, te_error *err)
 /* Go converts arguments to the parameter's type before the call; these
  * checks give the same verdict (the message is Go's, inside "error
  * calling NAME:"). */
-static int sp_want(const te_render_value *v, te_render_kind kind,
-                   const char *go_type, te_error *err)
+int sp_want(const te_render_value *v, te_render_kind kind, const char *go_type,
+            te_error *err)
 {
 	if (v && v->kind == kind)
 		return 0;
@@ -91,28 +89,73 @@ static int sp_want(const te_render_value *v, te_render_kind kind,
 	    go_type, v ? te_render__typename(v, false) : "<nil>");
 }
 
-#define WANT_STR(v) sp_want((v), TE_RENDER_STRING, "string", err)
-#define WANT_INT(v) sp_want((v), TE_RENDER_INT, "int", err)
-
-static size_t out_max(const te_render_call *call)
+size_t sp_out_max(const te_render_call *call)
 {
 	return call->s->set->limits.output_max;
+}
+
+int sp_steps(te_render_call *call, uint64_t n, te_error *err)
+{
+	struct te_exec *s = call->s;
+
+	s->steps += n;
+	if (s->steps <= s->set->limits.steps_max)
+		return 0;
+	s->budget = s->budget ? s->budget : 1;
+	return te_error_set(err, TE_EINVALID,
+	                    "work budget of %llu steps exceeded",
+	                    (unsigned long long)s->set->limits.steps_max);
+}
+
+/* Values built by templates nest at most as deep as JSON data may
+ * (te_render_value_from_json), so that freeing and printing them, which
+ * recurse, stay shallow.  Visiting costs a step per 8 containers. */
+static size_t sp_depth_walk(const te_render_value *v, size_t *visits,
+                            size_t limit)
+{
+	size_t i, d, max = 0, n;
+
+	if (!v || (v->kind != TE_RENDER_LIST && v->kind != TE_RENDER_MAP))
+		return 0;
+	if (limit == 0)
+		return 1;
+	(*visits)++;
+	n = te_render_value_len(v);
+	for (i = 0; i < n && max < limit; i++) {
+		d = sp_depth_walk(v->kind == TE_RENDER_LIST ? v->u.list.items[i]
+		                                            : v->u.map.vals[i],
+		                  visits, limit - 1);
+		if (d > max)
+			max = d;
+	}
+	return max + 1;
+}
+
+int sp_nest_check(te_render_call *call, const te_render_value *v, te_error *err)
+{
+	size_t visits = 0;
+
+	if (sp_depth_walk(v, &visits, SP_DEPTH_MAX) >= SP_DEPTH_MAX)
+		return te_error_set(err, TE_EINVALID,
+		                    "values nest deeper than %d levels",
+		                    SP_DEPTH_MAX);
+	return sp_steps(call, visits / 8, err);
 }
 
 /* A result of n bytes must fit the output budget before it is built, so
  * that hostile counts fail at once instead of allocating. */
 static int sp_budget(const te_render_call *call, uint64_t n, te_error *err)
 {
-	if (n > out_max(call))
+	if (n > sp_out_max(call))
 		return te_error_set(err, TE_EINVALID,
 		                    "result exceeds the output limit of %zu "
 		                    "bytes",
-		                    out_max(call));
+		                    sp_out_max(call));
 	return 0;
 }
 
 /* fmt's %v of v into b (Sprig's strval for everything but strings). */
-static int sp_strval(te_buf *b, const te_render_value *v, te_error *err)
+int sp_strval(te_buf *b, const te_render_value *v, te_error *err)
 {
 	if (v && v->kind == TE_RENDER_STRING)
 		return te_buf_put(b, v->u.s.ptr, v->u.s.len, err);
@@ -193,7 +236,7 @@ static int f_fail(te_render_value **out, te_render_call *call, sp_args a,
 static int f_tostring(te_render_value **out, te_render_call *call, sp_args a,
                       size_t n, void *p, te_error *err)
 {
-	te_buf b = TE_BUF_INIT(out_max(call));
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
 
 	(void)n;
 	(void)p;
@@ -243,7 +286,7 @@ static int f_atoi(te_render_value **out, te_render_call *call, sp_args a,
 
 /* Go's reflect Kind of a value the model holds: YAML and JSON integers
  * are Go ints (werf decodes werf.yaml values into interface{}). */
-static const char *sp_kind(const te_render_value *v)
+const char *sp_kind(const te_render_value *v)
 {
 	switch (v ? v->kind : TE_RENDER_NIL) {
 	case TE_RENDER_BOOL:
@@ -318,7 +361,7 @@ static int f_typeis(te_render_value **out, te_render_call *call, sp_args a,
 }
 
 /* reflect.DeepEqual: same kind and equal contents. */
-static bool sp_deep_equal(const te_render_value *x, const te_render_value *y)
+bool sp_deep_equal(const te_render_value *x, const te_render_value *y)
 {
 	size_t i, kl, yl;
 	const char *k;
@@ -559,7 +602,7 @@ static int sp_repeat(te_buf *b, const te_render_call *call, const char *s,
 		                    "strings: negative Repeat count");
 	if (len && sp_budget(call, (uint64_t)count * len + b->len, err) < 0)
 		return err->code;
-	if (len && (uint64_t)count > out_max(call) / len)
+	if (len && (uint64_t)count > sp_out_max(call) / len)
 		return sp_budget(call, (uint64_t)-1, err);
 	for (i = 0; i < count && len; i++)
 		if (te_buf_put(b, s, len, err) < 0)
@@ -570,7 +613,7 @@ static int sp_repeat(te_buf *b, const te_render_call *call, const char *s,
 static int f_repeat(te_render_value **out, te_render_call *call, sp_args a,
                     size_t n, void *p, te_error *err)
 {
-	te_buf b = TE_BUF_INIT(out_max(call));
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
 
 	(void)n;
 	(void)p;
@@ -588,7 +631,7 @@ static int f_repeat(te_render_value **out, te_render_call *call, sp_args a,
 static int f_nospace(te_render_value **out, te_render_call *call, sp_args a,
                      size_t n, void *p, te_error *err)
 {
-	te_buf b = TE_BUF_INIT(out_max(call));
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
 	char enc[4];
 	size_t i, kept = 0;
 	unsigned char c;
@@ -616,7 +659,8 @@ static int f_nospace(te_render_value **out, te_render_call *call, sp_args a,
 static int f_quote(te_render_value **out, te_render_call *call, sp_args a,
                    size_t n, void *p, te_error *err)
 {
-	te_buf b = TE_BUF_INIT(out_max(call)), v = TE_BUF_INIT(out_max(call));
+	te_buf b = TE_BUF_INIT(sp_out_max(call)),
+	       v = TE_BUF_INIT(sp_out_max(call));
 	bool first = true;
 	size_t i;
 
@@ -643,7 +687,7 @@ static int f_quote(te_render_value **out, te_render_call *call, sp_args a,
 static int f_cat(te_render_value **out, te_render_call *call, sp_args a,
                  size_t n, void *p, te_error *err)
 {
-	te_buf b = TE_BUF_INIT(out_max(call));
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
 	bool first = true;
 	size_t i;
 
@@ -663,7 +707,8 @@ static int f_cat(te_render_value **out, te_render_call *call, sp_args a,
 static int f_indent(te_render_value **out, te_render_call *call, sp_args a,
                     size_t n, void *p, te_error *err)
 {
-	te_buf b = TE_BUF_INIT(out_max(call)), pad = TE_BUF_INIT(out_max(call));
+	te_buf b = TE_BUF_INIT(sp_out_max(call)),
+	       pad = TE_BUF_INIT(sp_out_max(call));
 	const char *s, *nl;
 	size_t len, lines = 1, i;
 
@@ -698,7 +743,7 @@ static int f_indent(te_render_value **out, te_render_call *call, sp_args a,
 static int f_replace(te_render_value **out, te_render_call *call, sp_args a,
                      size_t n, void *p, te_error *err)
 {
-	te_buf b = TE_BUF_INIT(out_max(call));
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
 	const char *s, *hit, *end;
 	size_t on, w;
 
@@ -779,12 +824,6 @@ static int f_unsupported(te_render_value **out, te_render_call *call, sp_args a,
 /* ---- the table ---- */
 
 #define V TE_RENDER_VARIADIC
-struct sp_entry {
-	const char *name;
-	te_render_fn fn;
-	size_t min_args, max_args;
-	const void *payload;
-};
 
 static const struct sp_entry sp_table[] = {
     {"all", f_all_any, 0, V, NULL},
@@ -833,7 +872,6 @@ static const char *const sp_unsupported[] = {
     "addf",
     "adler32sum",
     "ago",
-    "append",
     "b32dec",
     "b32enc",
     "b64dec",
@@ -846,8 +884,6 @@ static const char *const sp_unsupported[] = {
     "ceil",
     "chunk",
     "clean",
-    "compact",
-    "concat",
     "date",
     "dateInZone",
     "dateModify",
@@ -856,7 +892,6 @@ static const char *const sp_unsupported[] = {
     "decryptAES",
     "deepCopy",
     "derivePassword",
-    "dict",
     "dig",
     "dir",
     "div",
@@ -866,7 +901,6 @@ static const char *const sp_unsupported[] = {
     "encryptAES",
     "env",
     "ext",
-    "first",
     "float64",
     "floor",
     "fromJson",
@@ -877,24 +911,17 @@ static const char *const sp_unsupported[] = {
     "genSelfSignedCertWithKey",
     "genSignedCert",
     "genSignedCertWithKey",
-    "get",
     "getHostByName",
-    "has",
-    "hasKey",
     "hello",
     "htmlDate",
     "htmlDateInZone",
     "htpasswd",
-    "initial",
     "initials",
     "int",
     "int64",
     "isAbs",
     "join",
     "kebabcase",
-    "keys",
-    "last",
-    "list",
     "lower",
     "max",
     "maxf",
@@ -905,47 +932,30 @@ static const char *const sp_unsupported[] = {
     "mod",
     "mul",
     "mulf",
-    "mustAppend",
     "mustChunk",
-    "mustCompact",
     "mustDateModify",
     "mustDeepCopy",
-    "mustFirst",
     "mustFromJson",
-    "mustHas",
-    "mustInitial",
-    "mustLast",
     "mustMerge",
     "mustMergeOverwrite",
-    "mustPrepend",
-    "mustPush",
     "mustRegexFind",
     "mustRegexFindAll",
     "mustRegexMatch",
     "mustRegexReplaceAll",
     "mustRegexReplaceAllLiteral",
     "mustRegexSplit",
-    "mustRest",
-    "mustReverse",
     "mustSlice",
     "mustToDate",
     "mustToJson",
     "mustToPrettyJson",
     "mustToRawJson",
-    "mustUniq",
-    "mustWithout",
     "must_date_modify",
     "now",
-    "omit",
     "osBase",
     "osClean",
     "osDir",
     "osExt",
     "osIsAbs",
-    "pick",
-    "pluck",
-    "prepend",
-    "push",
     "randAlpha",
     "randAlphaNum",
     "randAscii",
@@ -959,8 +969,6 @@ static const char *const sp_unsupported[] = {
     "regexReplaceAll",
     "regexReplaceAllLiteral",
     "regexSplit",
-    "rest",
-    "reverse",
     "round",
     "semver",
     "semverCompare",
@@ -971,7 +979,6 @@ static const char *const sp_unsupported[] = {
     "shuffle",
     "slice",
     "snakecase",
-    "sortAlpha",
     "split",
     "splitList",
     "splitn",
@@ -986,8 +993,6 @@ static const char *const sp_unsupported[] = {
     "toPrettyJson",
     "toRawJson",
     "toStrings",
-    "tuple",
-    "uniq",
     "unixEpoch",
     "unset",
     "until",
@@ -997,8 +1002,6 @@ static const char *const sp_unsupported[] = {
     "urlJoin",
     "urlParse",
     "uuidv4",
-    "values",
-    "without",
     "wrap",
     "wrapWith",
 };
@@ -1013,6 +1016,15 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 		    funcs, sp_table[i].name, sp_table[i].fn,
 		    sp_table[i].min_args, sp_table[i].max_args,
 		    (void *)(uintptr_t)sp_table[i].payload, err);
+		if (rc < 0)
+			goto done;
+	}
+	for (i = 0; i < te_render__sp_lists_len; i++) {
+		rc = te_render_funcs_add(
+		    funcs, te_render__sp_lists[i].name,
+		    te_render__sp_lists[i].fn, te_render__sp_lists[i].min_args,
+		    te_render__sp_lists[i].max_args,
+		    (void *)(uintptr_t)te_render__sp_lists[i].payload, err);
 		if (rc < 0)
 			goto done;
 	}
