@@ -608,6 +608,9 @@ static void sprig_argument_types(void **state)
 	assert_error(render_with("{{ternary 1 2 \"yes\"}}", "{}", funcs, NULL),
 	             "error calling ternary: wrong type for value; expected "
 	             "bool; got string");
+	assert_error(render_with("{{until \"3\"}}", "{}", funcs, NULL),
+	             "error calling until: wrong type for value; expected "
+	             "int; got string");
 	assert_error(render_with("{{get (list 1) \"a\"}}", "{}", funcs, NULL),
 	             "expected map[string]interface {}; got []interface {}");
 	te_render_funcs_free(funcs);
@@ -636,6 +639,17 @@ static void sprig_budgets(void **state)
 	assert_error(render_with("{{nindent 9000000 (repeat 4 \"\\n\")}}", "{}",
 	                         funcs, NULL),
 	             "error calling nindent: result exceeds the output limit");
+	assert_error(
+	    render_with("{{until 1000000000 | len}}", "{}", funcs, NULL),
+	    "error calling until: result of 1000000000 elements "
+	    "exceeds the output limit of 16777216 bytes");
+	assert_error(
+	    render_with("{{untilStep 0 3000000 1 | len}}", "{}", funcs, NULL),
+	    "output limit of 16777216 bytes (8 per element)");
+	assert_error(render_with("{{range until 12}}{{until 1000000 | len}}"
+	                         "{{end}}",
+	                         "{}", funcs, NULL),
+	             "work budget of 10000000 steps exceeded");
 	lim.output_max = 100;
 	r = render_with("{{repeat 100 \"x\" | len}}", "{}", funcs, &lim);
 	assert_int_equal(r.rc, 0);

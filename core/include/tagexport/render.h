@@ -182,15 +182,53 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *  - an argument of the wrong type is refused as Go refuses it, but the
  *    message comes inside "error calling NAME: " (Go reports it before
  *    the call);
+ *  - Sprig's int64 results (add, until, ...) are ints here, and sortAlpha
+ *    and keys give lists, not []string (typeOf tells them apart in Go);
+ *  - a nil read out of data passed for a map parameter (get, hasKey,
+ *    pick...) is a nil map here; Go refuses it as "interface {}";
+ *  - keys and values list keys in key order (Go's order is random);
  *  - strings a function builds are held to output_max before they are
- *    built ("result exceeds the output limit of N bytes").
- * Implemented: all any atoi cat coalesce contains deepEqual default empty
- * fail hasPrefix hasSuffix indent kindIs kindOf nindent nospace plural
- * quote repeat replace squote ternary toString trim trimAll trimall
- * trimPrefix trimSuffix trunc typeIs typeIsLike typeOf.  Every other name
- * of the map is known but not supported yet: te_render_parse fails with
- * TE_EUNSUPPORTED, `template: NAME:LINE: function "X" is not supported
- * yet`, for a template that names one.
+ *    built ("result exceeds the output limit of N bytes"), lists to
+ *    output_max at 8 bytes per element; until/untilStep cost a step per
+ *    element, uniq/without/has a step per 8 comparisons; lists and maps
+ *    built by templates nest at most 512 deep, as JSON data does.
+ * Implemented:
+ *   defaults/logic: all any atoi coalesce deepEqual default empty fail
+ *     kindIs kindOf ternary toString typeIs typeIsLike typeOf;
+ *   strings: cat contains hasPrefix hasSuffix indent nindent nospace
+ *     plural quote repeat replace squote trim trimAll trimall trimPrefix
+ *     trimSuffix trunc;
+ *   lists/dicts: append compact concat dict first get has hasKey initial
+ *     keys last list omit pick pluck prepend push rest reverse sortAlpha
+ *     tuple uniq values without, and mustAppend mustCompact mustFirst
+ *     mustHas mustInitial mustLast mustPrepend mustPush mustRest
+ *     mustReverse mustUniq mustWithout;
+ *   math: add add1 biggest div int int64 max min mod mul sub until
+ *     untilStep slice mustSlice (Sprig's slice replaces Go's builtin).
+ * Every other name of the map is known but not supported yet:
+ * te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
+ * function "X" is not supported yet`, for a template that names one:
+ *   abbrev abbrevboth add1f addf adler32sum ago b32dec b32enc b64dec
+ *   b64enc base bcrypt buildCustomCert camelcase ceil chunk clean date
+ *   dateInZone dateModify date_in_zone date_modify decryptAES deepCopy
+ *   derivePassword dig dir divf duration durationRound encryptAES env ext
+ *   float64 floor fromJson genCA genCAWithKey genPrivateKey
+ *   genSelfSignedCert genSelfSignedCertWithKey genSignedCert
+ *   genSignedCertWithKey getHostByName hello htmlDate htmlDateInZone
+ *   htpasswd initials isAbs join kebabcase lower maxf merge mergeOverwrite
+ *   minf mulf mustChunk mustDateModify mustDeepCopy mustFromJson
+ *   mustMerge mustMergeOverwrite mustRegexFind mustRegexFindAll
+ *   mustRegexMatch mustRegexReplaceAll mustRegexReplaceAllLiteral
+ *   mustRegexSplit mustToDate mustToJson mustToPrettyJson mustToRawJson
+ *   must_date_modify now osBase osClean osDir osExt osIsAbs randAlpha
+ *   randAlphaNum randAscii randBytes randInt randNumeric regexFind
+ *   regexFindAll regexMatch regexQuoteMeta regexReplaceAll
+ *   regexReplaceAllLiteral regexSplit round semver semverCompare seq set
+ *   sha1sum sha256sum shuffle snakecase split splitList splitn subf substr
+ *   swapcase title toDate toDecimal toJson toPrettyJson toRawJson
+ *   toStrings unixEpoch unset untitle upper urlJoin urlParse uuidv4 wrap
+ *   wrapWith.  (set and unset change a map in place: they wait for a way
+ *   to bound the nesting of values changed after they were built.)
  */
 int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err);
 

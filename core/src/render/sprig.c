@@ -1,14 +1,11 @@
 /*
  * sprig.c - Sprig v3.2.3's template functions (sprig.TxtFuncMap(),
- * https://masterminds.github.io/sprig/) for the Go template engine.
- *
- * Implemented here: the defaults/logic family (default empty coalesce
- * ternary all any fail toString atoi typeOf typeIs typeIsLike kindOf kindIs
- * deepEqual) and part of the strings family (trim trimAll trimall
- * trimPrefix trimSuffix contains hasPrefix hasSuffix repeat nospace quote
- * squote cat indent nindent replace plural trunc).  Every other name of the
- * map (except expandenv, which werf never offers) is registered as
- * unsupported: a template using it fails when it is parsed, naming it.
+ * https://masterminds.github.io/sprig/) for the Go template engine: the
+ * registration (te_render_funcs_add_sprig), the helpers the Sprig files
+ * share (sprig_int.h), the defaults/logic family and the string functions.
+ * sprig_lists.c holds lists and dicts, sprig_math.c integer arithmetic.
+ * Every other name of the map (but expandenv, which werf never offers) is
+ * registered as unsupported: a template naming it fails when parsed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -866,8 +863,6 @@ static const struct sp_entry sp_table[] = {
 static const char *const sp_unsupported[] = {
     "abbrev",
     "abbrevboth",
-    "add",
-    "add1",
     "add1f",
     "addf",
     "adler32sum",
@@ -878,7 +873,6 @@ static const char *const sp_unsupported[] = {
     "b64enc",
     "base",
     "bcrypt",
-    "biggest",
     "buildCustomCert",
     "camelcase",
     "ceil",
@@ -894,7 +888,6 @@ static const char *const sp_unsupported[] = {
     "derivePassword",
     "dig",
     "dir",
-    "div",
     "divf",
     "duration",
     "durationRound",
@@ -917,20 +910,14 @@ static const char *const sp_unsupported[] = {
     "htmlDateInZone",
     "htpasswd",
     "initials",
-    "int",
-    "int64",
     "isAbs",
     "join",
     "kebabcase",
     "lower",
-    "max",
     "maxf",
     "merge",
     "mergeOverwrite",
-    "min",
     "minf",
-    "mod",
-    "mul",
     "mulf",
     "mustChunk",
     "mustDateModify",
@@ -944,7 +931,6 @@ static const char *const sp_unsupported[] = {
     "mustRegexReplaceAll",
     "mustRegexReplaceAllLiteral",
     "mustRegexSplit",
-    "mustSlice",
     "mustToDate",
     "mustToJson",
     "mustToPrettyJson",
@@ -977,12 +963,10 @@ static const char *const sp_unsupported[] = {
     "sha1sum",
     "sha256sum",
     "shuffle",
-    "slice",
     "snakecase",
     "split",
     "splitList",
     "splitn",
-    "sub",
     "subf",
     "substr",
     "swapcase",
@@ -995,8 +979,6 @@ static const char *const sp_unsupported[] = {
     "toStrings",
     "unixEpoch",
     "unset",
-    "until",
-    "untilStep",
     "untitle",
     "upper",
     "urlJoin",
@@ -1006,28 +988,35 @@ static const char *const sp_unsupported[] = {
     "wrapWith",
 };
 
+static int add_table(te_render_funcs *funcs, const struct sp_entry *t, size_t n,
+                     te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++)
+		rc = te_render_funcs_add(funcs, t[i].name, t[i].fn,
+		                         t[i].min_args, t[i].max_args,
+		                         (void *)(uintptr_t)t[i].payload, err);
+	return rc;
+}
+
 int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 {
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < sizeof(sp_table) / sizeof(sp_table[0]); i++) {
-		rc = te_render_funcs_add(
-		    funcs, sp_table[i].name, sp_table[i].fn,
-		    sp_table[i].min_args, sp_table[i].max_args,
-		    (void *)(uintptr_t)sp_table[i].payload, err);
-		if (rc < 0)
-			goto done;
-	}
-	for (i = 0; i < te_render__sp_lists_len; i++) {
-		rc = te_render_funcs_add(
-		    funcs, te_render__sp_lists[i].name,
-		    te_render__sp_lists[i].fn, te_render__sp_lists[i].min_args,
-		    te_render__sp_lists[i].max_args,
-		    (void *)(uintptr_t)te_render__sp_lists[i].payload, err);
-		if (rc < 0)
-			goto done;
-	}
+	rc = add_table(funcs, sp_table, sizeof(sp_table) / sizeof(sp_table[0]),
+	               err);
+	if (rc < 0)
+		goto done;
+	rc =
+	    add_table(funcs, te_render__sp_lists, te_render__sp_lists_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_math,
+		               te_render__sp_math_len, err);
+	if (rc < 0)
+		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);
 	     i++) {
 		rc = te_render__funcs_add_unsupported(

@@ -19,6 +19,9 @@ struct sp_entry {
 /* lists and dicts (sprig_lists.c) */
 extern const struct sp_entry te_render__sp_lists[];
 extern const size_t te_render__sp_lists_len;
+/* integer arithmetic, until, slice (sprig_math.c) */
+extern const struct sp_entry te_render__sp_math[];
+extern const size_t te_render__sp_math_len;
 
 #define SP_DEPTH_MAX 512
 
