@@ -585,8 +585,8 @@ static void sprig_unsupported(void **state)
 	                "supported yet");
 	r = render_with("{{expandenv \"$HOME\"}}", "{}", funcs, NULL);
 	assert_error(r, "function \"expandenv\" not defined");
-	r = render_with("{{list 1 2 | join \",\"}}", "{}", funcs, NULL);
-	assert_error(r, "function \"join\" is not supported yet");
+	r = render_with("{{list 1 2 | toJson}}", "{}", funcs, NULL);
+	assert_error(r, "function \"toJson\" is not supported yet");
 	/* the builtins stay: Sprig does not define these */
 	r = render_with("{{len (list 1 2)}} {{index (dict \"a\" 1) \"a\"}}",
 	                "{}", funcs, NULL);
@@ -650,6 +650,11 @@ static void sprig_budgets(void **state)
 	                         "{{end}}",
 	                         "{}", funcs, NULL),
 	             "work budget of 10000000 steps exceeded");
+	assert_error(
+	    render_with("{{splitList \"\" (repeat 3000000 \"x\") | len}}", "{}",
+	                funcs, NULL),
+	    "error calling splitList: result of 3000000 elements "
+	    "exceeds the output limit");
 	lim.output_max = 100;
 	r = render_with("{{repeat 100 \"x\" | len}}", "{}", funcs, &lim);
 	assert_int_equal(r.rc, 0);

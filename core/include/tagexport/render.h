@@ -204,31 +204,32 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     mustHas mustInitial mustLast mustPrepend mustPush mustRest
  *     mustReverse mustUniq mustWithout;
  *   math: add add1 biggest div int int64 max min mod mul sub until
- *     untilStep slice mustSlice (Sprig's slice replaces Go's builtin).
+ *     untilStep slice mustSlice (Sprig's slice replaces Go's builtin);
+ *   split/join: join split splitList splitn substr toStrings;
+ *   encoding: adler32sum b32enc b64enc sha1sum sha256sum.
  * Every other name of the map is known but not supported yet:
  * te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
  * function "X" is not supported yet`, for a template that names one:
- *   abbrev abbrevboth add1f addf adler32sum ago b32dec b32enc b64dec
- *   b64enc base bcrypt buildCustomCert camelcase ceil chunk clean date
- *   dateInZone dateModify date_in_zone date_modify decryptAES deepCopy
- *   derivePassword dig dir divf duration durationRound encryptAES env ext
- *   float64 floor fromJson genCA genCAWithKey genPrivateKey
- *   genSelfSignedCert genSelfSignedCertWithKey genSignedCert
- *   genSignedCertWithKey getHostByName hello htmlDate htmlDateInZone
- *   htpasswd initials isAbs join kebabcase lower maxf merge mergeOverwrite
- *   minf mulf mustChunk mustDateModify mustDeepCopy mustFromJson
- *   mustMerge mustMergeOverwrite mustRegexFind mustRegexFindAll
- *   mustRegexMatch mustRegexReplaceAll mustRegexReplaceAllLiteral
- *   mustRegexSplit mustToDate mustToJson mustToPrettyJson mustToRawJson
- *   must_date_modify now osBase osClean osDir osExt osIsAbs randAlpha
- *   randAlphaNum randAscii randBytes randInt randNumeric regexFind
- *   regexFindAll regexMatch regexQuoteMeta regexReplaceAll
- *   regexReplaceAllLiteral regexSplit round semver semverCompare seq set
- *   sha1sum sha256sum shuffle snakecase split splitList splitn subf substr
- *   swapcase title toDate toDecimal toJson toPrettyJson toRawJson
- *   toStrings unixEpoch unset untitle upper urlJoin urlParse uuidv4 wrap
- *   wrapWith.  (set and unset change a map in place: they wait for a way
- *   to bound the nesting of values changed after they were built.)
+ *   abbrev abbrevboth add1f addf ago b32dec b64dec base bcrypt
+ *   buildCustomCert camelcase ceil chunk clean date dateInZone dateModify
+ *   date_in_zone date_modify decryptAES deepCopy derivePassword dig dir
+ *   divf duration durationRound encryptAES env ext float64 floor fromJson
+ *   genCA genCAWithKey genPrivateKey genSelfSignedCert
+ *   genSelfSignedCertWithKey genSignedCert genSignedCertWithKey
+ *   getHostByName hello htmlDate htmlDateInZone htpasswd initials isAbs
+ *   kebabcase lower maxf merge mergeOverwrite minf mulf mustChunk
+ *   mustDateModify mustDeepCopy mustFromJson mustMerge mustMergeOverwrite
+ *   mustRegexFind mustRegexFindAll mustRegexMatch mustRegexReplaceAll
+ *   mustRegexReplaceAllLiteral mustRegexSplit mustToDate mustToJson
+ *   mustToPrettyJson mustToRawJson must_date_modify now osBase osClean
+ *   osDir osExt osIsAbs randAlpha randAlphaNum randAscii randBytes randInt
+ *   randNumeric regexFind regexFindAll regexMatch regexQuoteMeta
+ *   regexReplaceAll regexReplaceAllLiteral regexSplit round semver
+ *   semverCompare seq set shuffle snakecase subf swapcase title toDate
+ *   toDecimal toJson toPrettyJson toRawJson unixEpoch unset untitle upper
+ *   urlJoin urlParse uuidv4 wrap wrapWith.
+ * (set and unset change a map in place: they wait for a way to bound the
+ * nesting of values changed after they were built.)
  */
 int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err);
 

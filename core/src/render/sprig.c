@@ -104,6 +104,19 @@ int sp_steps(te_render_call *call, uint64_t n, te_error *err)
 	                    (unsigned long long)s->set->limits.steps_max);
 }
 
+/* A list of count elements must fit the budgets before it is built: each
+ * element costs a step and 8 bytes of the output limit. */
+int sp_list_budget(te_render_call *call, uint64_t count, te_error *err)
+{
+	if (count > sp_out_max(call) / 8)
+		return te_error_set(
+		    err, TE_EINVALID,
+		    "result of %llu elements exceeds the output "
+		    "limit of %zu bytes (8 per element)",
+		    (unsigned long long)count, sp_out_max(call));
+	return sp_steps(call, count, err);
+}
+
 /* Values built by templates nest at most as deep as JSON data may
  * (te_render_value_from_json), so that freeing and printing them, which
  * recurse, stay shallow.  Visiting costs a step per 8 containers. */
@@ -865,12 +878,9 @@ static const char *const sp_unsupported[] = {
     "abbrevboth",
     "add1f",
     "addf",
-    "adler32sum",
     "ago",
     "b32dec",
-    "b32enc",
     "b64dec",
-    "b64enc",
     "base",
     "bcrypt",
     "buildCustomCert",
@@ -911,7 +921,6 @@ static const char *const sp_unsupported[] = {
     "htpasswd",
     "initials",
     "isAbs",
-    "join",
     "kebabcase",
     "lower",
     "maxf",
@@ -960,15 +969,9 @@ static const char *const sp_unsupported[] = {
     "semverCompare",
     "seq",
     "set",
-    "sha1sum",
-    "sha256sum",
     "shuffle",
     "snakecase",
-    "split",
-    "splitList",
-    "splitn",
     "subf",
-    "substr",
     "swapcase",
     "title",
     "toDate",
@@ -976,7 +979,6 @@ static const char *const sp_unsupported[] = {
     "toJson",
     "toPrettyJson",
     "toRawJson",
-    "toStrings",
     "unixEpoch",
     "unset",
     "untitle",
@@ -1015,6 +1017,12 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_math,
 		               te_render__sp_math_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_encoding,
+		               te_render__sp_encoding_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_split,
+		               te_render__sp_split_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

@@ -22,6 +22,12 @@ extern const size_t te_render__sp_lists_len;
 /* integer arithmetic, until, slice (sprig_math.c) */
 extern const struct sp_entry te_render__sp_math[];
 extern const size_t te_render__sp_math_len;
+/* b64enc b32enc sha1sum sha256sum adler32sum (sprig_encoding.c) */
+extern const struct sp_entry te_render__sp_encoding[];
+extern const size_t te_render__sp_encoding_len;
+/* split splitList splitn join toStrings substr (sprig_split.c) */
+extern const struct sp_entry te_render__sp_split[];
+extern const size_t te_render__sp_split_len;
 
 #define SP_DEPTH_MAX 512
 
@@ -37,6 +43,7 @@ extern const size_t te_render__sp_math_len;
 #define sp_steps te_render__sp_steps
 #define sp_nest_check te_render__sp_nest_check
 #define sp_kind te_render__sp_kind
+#define sp_list_budget te_render__sp_list_budget
 
 /* Sprig's empty(): Go's zero value of the value's type. */
 bool sp_empty(const te_render_value *v);
@@ -61,6 +68,9 @@ bool sp_deep_equal(const te_render_value *x, const te_render_value *y);
 size_t sp_out_max(const te_render_call *call);
 /* Spend n work steps of the running execution (te_render_limits). */
 int sp_steps(te_render_call *call, uint64_t n, te_error *err);
+/* A list of count new elements fits the budgets (a step and 8 bytes of
+ * output_max each). */
+int sp_list_budget(te_render_call *call, uint64_t count, te_error *err);
 /* v may go one level deeper inside a new container. */
 int sp_nest_check(te_render_call *call, const te_render_value *v,
                   te_error *err);

@@ -211,19 +211,6 @@ static int f_binary(te_render_value **out, te_render_call *call, sp_args a,
 	return ret_int(out, op == '/' ? x / y : x % y, err);
 }
 
-/* A list of count ints must fit the budgets before it is built: each
- * element costs a step and 8 bytes of the output limit. */
-static int list_budget(te_render_call *call, uint64_t count, te_error *err)
-{
-	if (count > sp_out_max(call) / 8)
-		return te_error_set(
-		    err, TE_EINVALID,
-		    "result of %llu elements exceeds the output "
-		    "limit of %zu bytes (8 per element)",
-		    (unsigned long long)count, sp_out_max(call));
-	return sp_steps(call, count, err);
-}
-
 /* untilStep START STOP STEP, as Sprig counts: up while below stop for a
  * positive step, down while above it for a negative one. */
 static int until_step(te_render_value **out, te_render_call *call,
@@ -241,7 +228,7 @@ static int until_step(te_render_value **out, te_render_call *call,
 		span = (uint64_t)stop - (uint64_t)start;
 		count = (span - 1) / (uint64_t)step + 1;
 	}
-	if (list_budget(call, count, err) < 0)
+	if (sp_list_budget(call, count, err) < 0)
 		return err->code;
 	r = te_render_value_list();
 	if (!r)
