@@ -206,7 +206,9 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *   math: add add1 biggest div int int64 max min mod mul sub until
  *     untilStep slice mustSlice (Sprig's slice replaces Go's builtin);
  *   split/join: join split splitList splitn substr toStrings;
- *   encoding: adler32sum b32enc b64enc sha1sum sha256sum.
+ *   encoding: adler32sum b32enc b64enc sha1sum sha256sum;
+ *   JSON: toJson toPrettyJson toRawJson mustToJson mustToPrettyJson
+ *     mustToRawJson (Go 1.22's encoding/json: \b and \f escaped so).
  * Every other name of the map is known but not supported yet:
  * te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
  * function "X" is not supported yet`, for a template that names one:
@@ -220,14 +222,13 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *   kebabcase lower maxf merge mergeOverwrite minf mulf mustChunk
  *   mustDateModify mustDeepCopy mustFromJson mustMerge mustMergeOverwrite
  *   mustRegexFind mustRegexFindAll mustRegexMatch mustRegexReplaceAll
- *   mustRegexReplaceAllLiteral mustRegexSplit mustToDate mustToJson
- *   mustToPrettyJson mustToRawJson must_date_modify now osBase osClean
- *   osDir osExt osIsAbs randAlpha randAlphaNum randAscii randBytes randInt
- *   randNumeric regexFind regexFindAll regexMatch regexQuoteMeta
- *   regexReplaceAll regexReplaceAllLiteral regexSplit round semver
- *   semverCompare seq set shuffle snakecase subf swapcase title toDate
- *   toDecimal toJson toPrettyJson toRawJson unixEpoch unset untitle upper
- *   urlJoin urlParse uuidv4 wrap wrapWith.
+ *   mustRegexReplaceAllLiteral mustRegexSplit mustToDate must_date_modify
+ *   now osBase osClean osDir osExt osIsAbs randAlpha randAlphaNum randAscii
+ *   randBytes randInt randNumeric regexFind regexFindAll regexMatch
+ *   regexQuoteMeta regexReplaceAll regexReplaceAllLiteral regexSplit round
+ *   semver semverCompare seq set shuffle snakecase subf swapcase title
+ *   toDate toDecimal unixEpoch unset untitle upper urlJoin urlParse uuidv4
+ *   wrap wrapWith.
  * (set and unset change a map in place: they wait for a way to bound the
  * nesting of values changed after they were built.)
  */

@@ -941,9 +941,6 @@ static const char *const sp_unsupported[] = {
     "mustRegexReplaceAllLiteral",
     "mustRegexSplit",
     "mustToDate",
-    "mustToJson",
-    "mustToPrettyJson",
-    "mustToRawJson",
     "must_date_modify",
     "now",
     "osBase",
@@ -976,9 +973,6 @@ static const char *const sp_unsupported[] = {
     "title",
     "toDate",
     "toDecimal",
-    "toJson",
-    "toPrettyJson",
-    "toRawJson",
     "unixEpoch",
     "unset",
     "untitle",
@@ -1023,6 +1017,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_split,
 		               te_render__sp_split_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_json,
+		               te_render__sp_json_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

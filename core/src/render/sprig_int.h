@@ -28,6 +28,9 @@ extern const size_t te_render__sp_encoding_len;
 /* split splitList splitn join toStrings substr (sprig_split.c) */
 extern const struct sp_entry te_render__sp_split[];
 extern const size_t te_render__sp_split_len;
+/* toJson toPrettyJson toRawJson and must* (sprig_json.c) */
+extern const struct sp_entry te_render__sp_json[];
+extern const size_t te_render__sp_json_len;
 
 #define SP_DEPTH_MAX 512
 
