@@ -198,11 +198,11 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *   strings: cat contains hasPrefix hasSuffix indent nindent nospace
  *     plural quote repeat replace squote trim trimAll trimall trimPrefix
  *     trimSuffix trunc;
- *   lists/dicts: append compact concat dict first get has hasKey initial
- *     keys last list omit pick pluck prepend push rest reverse sortAlpha
- *     tuple uniq values without, and mustAppend mustCompact mustFirst
- *     mustHas mustInitial mustLast mustPrepend mustPush mustRest
- *     mustReverse mustUniq mustWithout;
+ *   lists/dicts: append compact concat deepCopy dict dig first get has
+ *     hasKey initial keys last list omit pick pluck prepend push rest
+ *     reverse sortAlpha tuple uniq values without, and mustAppend
+ *     mustCompact mustDeepCopy mustFirst mustHas mustInitial mustLast
+ *     mustPrepend mustPush mustRest mustReverse mustUniq mustWithout;
  *   math: add add1 biggest div int int64 max min mod mul sub until
  *     untilStep slice mustSlice (Sprig's slice replaces Go's builtin);
  *   split/join: join split splitList splitn substr toStrings;
@@ -214,21 +214,21 @@ void te_render_funcs_free(te_render_funcs *funcs);
  * function "X" is not supported yet`, for a template that names one:
  *   abbrev abbrevboth add1f addf ago b32dec b64dec base bcrypt
  *   buildCustomCert camelcase ceil chunk clean date dateInZone dateModify
- *   date_in_zone date_modify decryptAES deepCopy derivePassword dig dir
- *   divf duration durationRound encryptAES env ext float64 floor fromJson
- *   genCA genCAWithKey genPrivateKey genSelfSignedCert
- *   genSelfSignedCertWithKey genSignedCert genSignedCertWithKey
- *   getHostByName hello htmlDate htmlDateInZone htpasswd initials isAbs
- *   kebabcase lower maxf merge mergeOverwrite minf mulf mustChunk
- *   mustDateModify mustDeepCopy mustFromJson mustMerge mustMergeOverwrite
- *   mustRegexFind mustRegexFindAll mustRegexMatch mustRegexReplaceAll
- *   mustRegexReplaceAllLiteral mustRegexSplit mustToDate must_date_modify
- *   now osBase osClean osDir osExt osIsAbs randAlpha randAlphaNum randAscii
- *   randBytes randInt randNumeric regexFind regexFindAll regexMatch
- *   regexQuoteMeta regexReplaceAll regexReplaceAllLiteral regexSplit round
- *   semver semverCompare seq set shuffle snakecase subf swapcase title
- *   toDate toDecimal unixEpoch unset untitle upper urlJoin urlParse uuidv4
- *   wrap wrapWith.
+ *   date_in_zone date_modify decryptAES derivePassword dir divf duration
+ *   durationRound encryptAES env ext float64 floor fromJson genCA
+ *   genCAWithKey genPrivateKey genSelfSignedCert genSelfSignedCertWithKey
+ *   genSignedCert genSignedCertWithKey getHostByName hello htmlDate
+ *   htmlDateInZone htpasswd initials isAbs kebabcase lower maxf merge
+ *   mergeOverwrite minf mulf mustChunk mustDateModify mustFromJson
+ *   mustMerge mustMergeOverwrite mustRegexFind mustRegexFindAll
+ *   mustRegexMatch mustRegexReplaceAll mustRegexReplaceAllLiteral
+ *   mustRegexSplit mustToDate must_date_modify now osBase osClean osDir
+ *   osExt osIsAbs randAlpha randAlphaNum randAscii randBytes randInt
+ *   randNumeric regexFind regexFindAll regexMatch regexQuoteMeta
+ *   regexReplaceAll regexReplaceAllLiteral regexSplit round semver
+ *   semverCompare seq set shuffle snakecase subf swapcase title toDate
+ *   toDecimal unixEpoch unset untitle upper urlJoin urlParse uuidv4 wrap
+ *   wrapWith.
  * (set and unset change a map in place: they wait for a way to bound the
  * nesting of values changed after they were built.)
  */

@@ -316,7 +316,7 @@ const char *sp_kind(const te_render_value *v)
 	}
 }
 
-static const char *sp_type(const te_render_value *v)
+const char *sp_type(const te_render_value *v)
 {
 	switch (v ? v->kind : TE_RENDER_NIL) {
 	case TE_RENDER_LIST:
@@ -894,9 +894,7 @@ static const char *const sp_unsupported[] = {
     "date_in_zone",
     "date_modify",
     "decryptAES",
-    "deepCopy",
     "derivePassword",
-    "dig",
     "dir",
     "divf",
     "duration",
@@ -930,7 +928,6 @@ static const char *const sp_unsupported[] = {
     "mulf",
     "mustChunk",
     "mustDateModify",
-    "mustDeepCopy",
     "mustFromJson",
     "mustMerge",
     "mustMergeOverwrite",

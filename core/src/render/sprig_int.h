@@ -46,6 +46,7 @@ extern const size_t te_render__sp_json_len;
 #define sp_steps te_render__sp_steps
 #define sp_nest_check te_render__sp_nest_check
 #define sp_kind te_render__sp_kind
+#define sp_type te_render__sp_type
 #define sp_list_budget te_render__sp_list_budget
 
 /* Sprig's empty(): Go's zero value of the value's type. */
@@ -66,6 +67,8 @@ int sp_want(const te_render_value *v, te_render_kind kind, const char *go_type,
 int sp_strval(te_buf *b, const te_render_value *v, te_error *err);
 /* Go's reflect Kind name of v ("invalid" for nil). */
 const char *sp_kind(const te_render_value *v);
+/* Go's %T of v as werf's data gives it ("<nil>" for nil). */
+const char *sp_type(const te_render_value *v);
 /* reflect.DeepEqual */
 bool sp_deep_equal(const te_render_value *x, const te_render_value *y);
 size_t sp_out_max(const te_render_call *call);

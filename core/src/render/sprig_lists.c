@@ -532,12 +532,125 @@ fail:
 	return err->code;
 }
 
+/* Go's failed type assertion x.(T) on an interface{} value. */
+static int conversion_error(const te_render_value *v, const char *want,
+                            te_error *err)
+{
+	return te_error_set(err, TE_EINVALID,
+	                    "interface conversion: interface {} is %s, not %s",
+	                    v && v->kind != TE_RENDER_NIL ? sp_type(v) : "nil",
+	                    want);
+}
+
+#define GO_MAP "map[string]interface {}"
+
+/* dig KEYS... DEFAULT MAP: the value at the path of keys, DEFAULT when a
+ * key is missing; a step that is no map is Go's failed assertion. */
+static int f_dig(te_render_value **out, te_render_call *call, sp_args a,
+                 size_t n, void *p, te_error *err)
+{
+	const te_render_value *m = a[n - 1];
+	te_render_value *step;
+	size_t i;
+
+	(void)call;
+	(void)p;
+	if (n < 3)
+		return te_error_set(err, TE_EINVALID,
+		                    "dig needs at least three arguments");
+	if (!m || m->kind != TE_RENDER_MAP)
+		return conversion_error(m, GO_MAP, err);
+	for (i = 0; i < n - 2; i++)
+		if (!a[i] || a[i]->kind != TE_RENDER_STRING)
+			return conversion_error(a[i], "string", err);
+	for (i = 0; i < n - 2; i++) {
+		if (!m || m->kind != TE_RENDER_MAP)
+			return conversion_error(m, GO_MAP, err);
+		step = te_render_map_get(m, a[i]->u.s.ptr, a[i]->u.s.len);
+		if (!step)
+			return sp_ret_ref(out, a[n - 2], err);
+		m = step;
+	}
+	return sp_ret_ref(out, (te_render_value *)m, err);
+}
+
+/* A copy of v sharing nothing with it (values nest at most
+ * SP_DEPTH_MAX deep, so the recursion is bounded). */
+static te_render_value *deep_copy(const te_render_value *v, size_t *nodes,
+                                  te_error *err)
+{
+	te_render_value *r;
+	const char *k;
+	size_t i, kl;
+
+	(*nodes)++;
+	switch (v ? v->kind : TE_RENDER_NIL) {
+	case TE_RENDER_LIST:
+		r = te_render_value_list();
+		for (i = 0; r && i < v->u.list.len; i++)
+			if (te_render_list_push(
+			        r, deep_copy(v->u.list.items[i], nodes, err),
+			        err) < 0)
+				break;
+		break;
+	case TE_RENDER_MAP:
+		r = te_render_value_map();
+		for (i = 0; r && i < v->u.map.len; i++) {
+			k = te_render_map_key_at(v, i, &kl);
+			if (te_render_map_set(
+			        r, k, kl,
+			        deep_copy(te_render_map_value_at(v, i), nodes,
+			                  err),
+			        err) < 0)
+				break;
+		}
+		break;
+	case TE_RENDER_STRING:
+		r = te_render_value_string(v->u.s.ptr, v->u.s.len);
+		break;
+	default:
+		r = te_render_value_ref((te_render_value *)v);
+		break;
+	}
+	if (!r && !err->code)
+		te_error_set(err, TE_ENOMEM, "out of memory");
+	if (err->code) {
+		te_render_value_unref(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int f_deepcopy(te_render_value **out, te_render_call *call, sp_args a,
+                      size_t n, void *p, te_error *err)
+{
+	size_t nodes = 0;
+
+	(void)n;
+	(void)p;
+	if (!a[0] || a[0]->kind == TE_RENDER_NIL) /* copystructure's panic */
+		return te_error_set(
+		    err, TE_EINVALID,
+		    "reflect: call of reflect.Value.Type on zero "
+		    "Value");
+	/* the copy is as large as the argument, already in memory: its
+	 * cost is charged afterwards, a step per 8 values */
+	*out = deep_copy(a[0], &nodes, err);
+	if (*out && sp_steps(call, nodes / 8, err) < 0) {
+		te_render_value_unref(*out);
+		*out = NULL;
+	}
+	return *out ? 0 : err->code;
+}
+
 #define V TE_RENDER_VARIADIC
 const struct sp_entry te_render__sp_lists[] = {
     {"append", f_push, 2, 2, "push"},
     {"compact", f_filter, 1, 1, "compact"},
     {"concat", f_concat, 0, V, NULL},
+    {"deepCopy", f_deepcopy, 1, 1, NULL},
     {"dict", f_dict, 0, V, NULL},
+    {"dig", f_dig, 0, V, NULL},
     {"first", f_first_last, 1, 1, "first"},
     {"get", f_get, 2, 2, NULL},
     {"has", f_has, 2, 2, NULL},
@@ -548,6 +661,7 @@ const struct sp_entry te_render__sp_lists[] = {
     {"list", f_list, 0, V, NULL},
     {"mustAppend", f_push, 2, 2, "push"},
     {"mustCompact", f_filter, 1, 1, "compact"},
+    {"mustDeepCopy", f_deepcopy, 1, 1, NULL},
     {"mustFirst", f_first_last, 1, 1, "first"},
     {"mustHas", f_has, 2, 2, NULL},
     {"mustInitial", f_rest_initial, 1, 1, "initial"},
