@@ -206,13 +206,13 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *   math: add add1 biggest div int int64 max min mod mul sub until
  *     untilStep slice mustSlice (Sprig's slice replaces Go's builtin);
  *   split/join: join split splitList splitn substr toStrings;
- *   encoding: adler32sum b32enc b64enc sha1sum sha256sum;
+ *   encoding: adler32sum b32enc b64dec b64enc sha1sum sha256sum;
  *   JSON: toJson toPrettyJson toRawJson mustToJson mustToPrettyJson
  *     mustToRawJson (Go 1.22's encoding/json: \b and \f escaped so).
  * Every other name of the map is known but not supported yet:
  * te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
  * function "X" is not supported yet`, for a template that names one:
- *   abbrev abbrevboth add1f addf ago b32dec b64dec base bcrypt
+ *   abbrev abbrevboth add1f addf ago b32dec base bcrypt
  *   buildCustomCert camelcase ceil chunk clean date dateInZone dateModify
  *   date_in_zone date_modify decryptAES derivePassword dir divf duration
  *   durationRound encryptAES env ext float64 floor fromJson genCA

@@ -880,7 +880,6 @@ static const char *const sp_unsupported[] = {
     "addf",
     "ago",
     "b32dec",
-    "b64dec",
     "base",
     "bcrypt",
     "buildCustomCert",
