@@ -656,6 +656,17 @@ static void sprig_budgets(void **state)
 	                funcs, NULL),
 	    "error calling splitList: result of 3000000 elements "
 	    "exceeds the output limit");
+	/* built strings meet the same limit, never swallowed (toJson
+	 * swallows only encoding/json's refusals) */
+	assert_error(render_with("{{replace \"\" (repeat 1000 \"x\") "
+	                         "(repeat 100000 \"y\") | len}}",
+	                         "{}", funcs, NULL),
+	             "error calling replace: result exceeds the output limit "
+	             "of 16777216 bytes");
+	assert_error(render_with("{{toJson (splitList \"\" (repeat 2000000 "
+	                         "\"<\")) | len}}",
+	                         "{}", funcs, NULL),
+	             "error calling toJson: result exceeds the output limit");
 	lim.output_max = 100;
 	r = render_with("{{repeat 100 \"x\" | len}}", "{}", funcs, &lim);
 	assert_int_equal(r.rc, 0);

@@ -64,6 +64,15 @@ int sp_ret_buf(te_render_value **out, te_buf *b, te_error *err)
 	char *s;
 
 	if (err->code) {
+		/* te_buf's limit is the output limit (TE_BUF_INIT above) */
+		if (err->code == TE_EINVALID && b->max &&
+		    strstr(err->msg, "exceeds the limit of")) {
+			*err = (te_error)TE_ERROR_INIT;
+			te_error_set(err, TE_EINVALID,
+			             "result exceeds the output limit of %zu "
+			             "bytes",
+			             b->max);
+		}
 		te_buf_dispose(b);
 		return err->code;
 	}

@@ -230,12 +230,9 @@ static int f_tojson(te_render_value **out, te_render_call *call, sp_args a,
 	if ((mode[0] | 0x20) == 'r')
 		j.html = false;
 	jvalue(&j, a[0], 0);
-	if (err->code == TE_EINVALID && j.b.len >= sp_out_max(call) &&
-	    strncmp(err->msg, "json:", 5) != 0)
-		te_error_set(err, TE_EINVALID,
-		             "result exceeds the output limit of %zu bytes",
-		             sp_out_max(call));
-	if (err->code == TE_EINVALID && !must && (mode[0] | 0x20) != 'r') {
+	/* only encoding/json's own refusals are swallowed, never a budget */
+	if (!must && (mode[0] | 0x20) != 'r' && err->code == TE_EINVALID &&
+	    !strncmp(err->msg, "json:", 5)) {
 		*err = (te_error)TE_ERROR_INIT;
 		te_buf_dispose(&j.b);
 		return sp_ret(out, te_render_value_string("", 0), err);
