@@ -204,13 +204,12 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     mustCompact mustDeepCopy mustFirst mustHas mustInitial mustLast
  *     mustPrepend mustPush mustRest mustReverse mustUniq mustWithout;
  *   math: add add1 biggest div int int64 max min mod mul sub until
- *     untilStep slice mustSlice (Sprig's slice replaces Go's builtin);
- *   split/join: join split splitList splitn substr toStrings;
- *   encoding: adler32sum b32enc b64dec b64enc sha1sum sha256sum;
- *   JSON: toJson toPrettyJson toRawJson mustToJson mustToPrettyJson
- *     mustToRawJson (Go 1.22's encoding/json: \b and \f escaped so).
- * Every other name of the map is known but not supported yet:
- * te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
+ *     untilStep seq toDecimal slice mustSlice (Sprig's slice replaces Go's
+ * builtin); split/join: join split splitList splitn substr toStrings; encoding:
+ * adler32sum b32enc b64dec b64enc sha1sum sha256sum; JSON: toJson toPrettyJson
+ * toRawJson mustToJson mustToPrettyJson mustToRawJson (Go 1.22's encoding/json:
+ * \b and \f escaped so). Every other name of the map is known but not supported
+ * yet: te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
  * function "X" is not supported yet`, for a template that names one:
  *   abbrev abbrevboth add1f addf ago b32dec base bcrypt
  *   buildCustomCert camelcase ceil chunk clean date dateInZone dateModify
@@ -226,8 +225,8 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *   osExt osIsAbs randAlpha randAlphaNum randAscii randBytes randInt
  *   randNumeric regexFind regexFindAll regexMatch regexQuoteMeta
  *   regexReplaceAll regexReplaceAllLiteral regexSplit round semver
- *   semverCompare seq set shuffle snakecase subf swapcase title toDate
- *   toDecimal unixEpoch unset untitle upper urlJoin urlParse uuidv4 wrap
+ *   semverCompare set shuffle snakecase subf swapcase title toDate
+ *   unixEpoch unset untitle upper urlJoin urlParse uuidv4 wrap
  *   wrapWith.
  * (set and unset change a map in place: they wait for a way to bound the
  * nesting of values changed after they were built.)

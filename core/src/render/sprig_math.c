@@ -1,7 +1,8 @@
 /*
  * sprig_math.c - Sprig v3.2.3's integer functions (numeric.go, list.go;
  * https://masterminds.github.io/sprig/math.html): add add1 sub mul div
- * mod max min biggest int int64 until untilStep slice mustSlice.
+ * mod max min biggest int int64 until untilStep seq toDecimal slice
+ * mustSlice.
  *
  * Sprig converts numbers with spf13/cast's ToInt64: ints as they are,
  * floats truncated, bools 0/1, nil 0, strings parsed as Go integer
@@ -309,6 +310,74 @@ static int f_slice(te_render_value **out, te_render_call *call, sp_args a,
 	return 0;
 }
 
+/* seq [START [STEP]] END: the integers as Sprig's intArrayToString
+ * writes them, space separated. */
+static int f_seq(te_render_value **out, te_render_call *call, sp_args a,
+                 size_t n, void *p, te_error *err)
+{
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
+	te_render_value *l = NULL;
+	int64_t start = 1, end, step = 1, inc;
+	size_t i;
+	int rc;
+
+	(void)p;
+	for (i = 0; i < n; i++)
+		if (WANT_INT(a[i]) < 0)
+			return err->code;
+	if (n == 0 || n > 3)
+		return sp_ret(out, te_render_value_string("", 0), err);
+	end = a[n - 1]->u.i;
+	if (n > 1)
+		start = a[0]->u.i;
+	inc = end < start ? -1 : 1;
+	step = n == 3 ? a[1]->u.i : inc;
+	if (n == 3 && end < start && step > 0)
+		return sp_ret(out, te_render_value_string("", 0), err);
+	rc = until_step(&l, call, start,
+	                (int64_t)((uint64_t)end + (uint64_t)inc), step, err);
+	for (i = 0; rc == 0 && i < l->u.list.len && !err->code; i++)
+		te_buf_printf(&b, err, i ? " %lld" : "%lld",
+		              (long long)l->u.list.items[i]->u.i);
+	te_render_value_unref(l);
+	if (rc < 0) {
+		te_buf_dispose(&b);
+		return rc;
+	}
+	return sp_ret_buf(out, &b, err);
+}
+
+/* toDecimal: fmt.Sprint of the value read as an octal number
+ * (strconv.ParseInt base 8: sign, digits 0-7, nothing else), else 0. */
+static int f_todecimal(te_render_value **out, te_render_call *call, sp_args a,
+                       size_t n, void *p, te_error *err)
+{
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
+	uint64_t u = 0, lim;
+	bool neg = false, ok;
+	size_t i = 0;
+
+	(void)n;
+	(void)p;
+	if (sp_strval(&b, a[0], err) < 0) {
+		te_buf_dispose(&b);
+		return err->code;
+	}
+	if (b.len && (b.ptr[0] == '+' || b.ptr[0] == '-'))
+		neg = b.ptr[i++] == '-';
+	lim = neg ? (uint64_t)1 << 63 : ((uint64_t)1 << 63) - 1;
+	ok = i < b.len;
+	for (; ok && i < b.len; i++) {
+		ok = b.ptr[i] >= '0' && b.ptr[i] <= '7' &&
+		     u <= (lim - (uint64_t)(b.ptr[i] - '0')) / 8;
+		u = u * 8 + (uint64_t)(b.ptr[i] - '0');
+	}
+	te_buf_dispose(&b);
+	if (!ok)
+		u = 0;
+	return ret_int(out, neg ? (int64_t)(0 - u) : (int64_t)u, err);
+}
+
 #define V TE_RENDER_VARIADIC
 const struct sp_entry te_render__sp_math[] = {
     {"add", f_fold, 0, V, "+"},
@@ -322,8 +391,10 @@ const struct sp_entry te_render__sp_math[] = {
     {"mod", f_binary, 2, 2, "%"},
     {"mul", f_fold, 1, V, "*"},
     {"mustSlice", f_slice, 1, V, NULL},
+    {"seq", f_seq, 0, V, NULL},
     {"slice", f_slice, 1, V, NULL},
     {"sub", f_binary, 2, 2, "-"},
+    {"toDecimal", f_todecimal, 1, 1, NULL},
     {"until", f_until, 1, 1, NULL},
     {"untilStep", f_untilstep, 3, 3, NULL},
 };
