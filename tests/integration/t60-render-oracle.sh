@@ -25,7 +25,9 @@ for cases in "$ORACLE_DIR"/cases/*.txt; do
 	data="$ORACLE_DIR/$name.json"
 	[ -f "$data" ] || data="$ORACLE_DIR/data.json"
 	fresh="$TE_TMP/$name.jsonl"
-	if ! "$ORACLE" "$data" "$cases" >"$fresh"; then
+	sprig=
+	case $name in sprig_*) sprig=-sprig ;; esac
+	if ! "$ORACLE" $sprig "$data" "$cases" >"$fresh"; then
 		fail "oracle runs $name"
 		continue
 	fi

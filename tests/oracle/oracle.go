@@ -1,7 +1,11 @@
 // oracle renders test cases with Go's own text/template, the reference
 // the C engine (core/src/render) is checked against byte for byte.
 //
-// Usage: oracle DEFAULT_DATA.json CASES.txt > EXPECTED.jsonl
+// Usage: oracle [-sprig] DEFAULT_DATA.json CASES.txt > EXPECTED.jsonl
+//
+// With -sprig the templates get Sprig v3.2.3's functions
+// (sprig.TxtFuncMap() without expandenv), as the C engine's
+// te_render_funcs_add_sprig registers them.
 //
 // CASES.txt holds cases as
 //
@@ -26,6 +30,8 @@ import (
 	"strings"
 	"text/template"
 	"unicode/utf8"
+
+	"github.com/Masterminds/sprig"
 )
 
 type testCase struct {
@@ -130,6 +136,8 @@ type result struct {
 	OutB64 []byte `json:"out_b64,omitempty"`
 }
 
+var funcs template.FuncMap
+
 func render(c testCase, defaultData string) result {
 	r := result{Name: c.name}
 	dataText := defaultData
@@ -142,7 +150,7 @@ func render(c testCase, defaultData string) result {
 		os.Exit(2)
 	}
 	var out string
-	t, err := template.New(c.name).Parse(c.tmpl)
+	t, err := template.New(c.name).Funcs(funcs).Parse(c.tmpl)
 	if err == nil {
 		var b bytes.Buffer
 		err = t.Execute(&b, data)
@@ -162,23 +170,29 @@ func render(c testCase, defaultData string) result {
 }
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: oracle DEFAULT_DATA.json CASES.txt")
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "-sprig" {
+		funcs = sprig.TxtFuncMap()
+		delete(funcs, "expandenv")
+		args = args[1:]
+	}
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: oracle [-sprig] DEFAULT_DATA.json CASES.txt")
 		os.Exit(2)
 	}
-	def, err := os.ReadFile(os.Args[1])
+	def, err := os.ReadFile(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	text, err := os.ReadFile(os.Args[2])
+	text, err := os.ReadFile(args[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	cases, err := parseCases(string(text))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, os.Args[2]+":", err)
+		fmt.Fprintln(os.Stderr, args[1]+":", err)
 		os.Exit(2)
 	}
 	enc := json.NewEncoder(os.Stdout)

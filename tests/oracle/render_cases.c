@@ -116,8 +116,8 @@ static int parse_cases(char *text, struct rcase **out, size_t *count)
 }
 
 /* Render one case: *ok, and the output or the error message. */
-static char *render_case(const struct rcase *c, const char *def_data, bool *ok,
-                         size_t *len)
+static char *render_case(const struct rcase *c, const char *def_data,
+                         const te_render_funcs *funcs, bool *ok, size_t *len)
 {
 	te_error err = TE_ERROR_INIT;
 	te_render_set *set = NULL;
@@ -127,7 +127,7 @@ static char *render_case(const struct rcase *c, const char *def_data, bool *ok,
 
 	*ok = false;
 	if (te_render_value_from_json(&data, dtext, strlen(dtext), &err) < 0 ||
-	    te_render_set_new(&set, NULL, NULL, &err) < 0 ||
+	    te_render_set_new(&set, funcs, NULL, &err) < 0 ||
 	    te_render_parse(set, c->name, c->tmpl, strlen(c->tmpl), &err) < 0 ||
 	    te_render_exec(&out, len, set, c->name, data, &err) < 0) {
 		out = strdup(err.msg);
@@ -165,14 +165,14 @@ static bool same_text(const char *got, size_t len, const char *want,
 	return true;
 }
 
-static int check_one(const struct rcase *c, const char *def_data, json_t *want,
-                     FILE *report)
+static int check_one(const struct rcase *c, const char *def_data,
+                     const te_render_funcs *funcs, json_t *want, FILE *report)
 {
 	const char *wout = json_string_value(json_object_get(want, "out"));
 	const char *wb64 = json_string_value(json_object_get(want, "out_b64"));
 	bool wok = json_is_true(json_object_get(want, "ok")), ok;
 	size_t len, wlen = 0;
-	char *got = render_case(c, def_data, &ok, &len), *wdec = NULL;
+	char *got = render_case(c, def_data, funcs, &ok, &len), *wdec = NULL;
 	int bad;
 
 	if (wb64) {
@@ -209,9 +209,22 @@ int render_cases_check(const char *data_path, const char *cases_path,
 	char *def = slurp(data_path, &dlen), *text = slurp(cases_path, &clen);
 	char *exp = slurp(expected_path, &elen), *line, *save = NULL;
 	struct rcase *cases = NULL;
+	const char *base = strrchr(cases_path, '/');
+	te_render_funcs *funcs = NULL;
+	te_error err = TE_ERROR_INIT;
 	int failures = 0;
 
 	*checked = 0;
+	/* sprig_*.txt cases run with Sprig's functions (oracle.go -sprig) */
+	base = base ? base + 1 : cases_path;
+	if (!strncmp(base, "sprig_", 6) &&
+	    (te_render_funcs_new(&funcs, &err) < 0 ||
+	     te_render_funcs_add_sprig(funcs, &err) < 0)) {
+		if (report)
+			fprintf(report, "sprig functions: %s\n", err.msg);
+		failures = -1;
+		goto done;
+	}
 	if (!def || !text || !exp) {
 		if (report)
 			fprintf(report, "cannot read %s, %s or %s\n", data_path,
@@ -238,7 +251,7 @@ int render_cases_check(const char *data_path, const char *cases_path,
 			failures++;
 			break;
 		}
-		failures += check_one(&cases[i], def, want, report);
+		failures += check_one(&cases[i], def, funcs, want, report);
 		(*checked)++;
 		json_decref(want);
 	}
@@ -249,6 +262,7 @@ int render_cases_check(const char *data_path, const char *cases_path,
 		failures++;
 	}
 done:
+	te_render_funcs_free(funcs);
 	for (i = 0; i < ncases; i++) {
 		free(cases[i].name);
 		free(cases[i].tmpl);

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,6 +557,194 @@ static void sets(void **state)
 	te_render_set_free(set);
 }
 
+/* ---- Sprig's functions (te_render_funcs_add_sprig) ---- */
+
+static te_render_funcs *sprig_funcs(void)
+{
+	te_render_funcs *funcs = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	assert_int_equal(te_render_funcs_new(&funcs, &err), 0);
+	assert_int_equal(te_render_funcs_add_sprig(funcs, &err), 0);
+	return funcs;
+}
+
+/* Names Sprig has but the engine does not offer yet fail when parsed, even
+ * in a branch that never runs; expandenv is no function at all. */
+static void sprig_unsupported(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	struct run r;
+
+	(void)state;
+	r = render_with("{{if false}}{{upper .}}{{end}}", "{}", funcs, NULL);
+	assert_int_equal(r.rc, TE_EUNSUPPORTED);
+	assert_error(r, "template: t:1: function \"upper\" is not "
+	                "supported yet");
+	r = render_with("x\n{{uuidv4}}", "{}", funcs, NULL);
+	assert_error(r, "template: t:2: function \"uuidv4\" is not "
+	                "supported yet");
+	r = render_with("{{expandenv \"$HOME\"}}", "{}", funcs, NULL);
+	assert_error(r, "function \"expandenv\" not defined");
+	r = render_with("{{list \"A\" | first | lower}}", "{}", funcs, NULL);
+	assert_error(r, "function \"lower\" is not supported yet");
+	/* the builtins stay: Sprig does not define these */
+	r = render_with("{{len (list 1 2)}} {{index (dict \"a\" 1) \"a\"}}",
+	                "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "2 1");
+	free(r.out);
+	te_render_funcs_free(funcs);
+}
+
+/* Arguments of the wrong type are refused with Go's words. */
+static void sprig_argument_types(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+
+	(void)state;
+	assert_error(render_with("{{repeat \"3\" \"x\"}}", "{}", funcs, NULL),
+	             "error calling repeat: wrong type for value; expected "
+	             "int; got string");
+	assert_error(render_with("{{ternary 1 2 \"yes\"}}", "{}", funcs, NULL),
+	             "error calling ternary: wrong type for value; expected "
+	             "bool; got string");
+	assert_error(render_with("{{until \"3\"}}", "{}", funcs, NULL),
+	             "error calling until: wrong type for value; expected "
+	             "int; got string");
+	assert_error(render_with("{{get (list 1) \"a\"}}", "{}", funcs, NULL),
+	             "expected map[string]interface {}; got []interface {}");
+	te_render_funcs_free(funcs);
+}
+
+/* Hostile sizes end fast in an error naming the limit. */
+static void sprig_budgets(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	te_render_limits lim = TE_RENDER_LIMITS_INIT;
+	struct run r;
+	char *json;
+	size_t i, off;
+
+	(void)state;
+	assert_error(
+	    render_with("{{repeat 1000000000 \"x\"}}", "{}", funcs, NULL),
+	    "error calling repeat: result exceeds the output limit of "
+	    "16777216 bytes");
+	assert_error(render_with("{{repeat 9223372036854775807 \"ab\"}}", "{}",
+	                         funcs, NULL),
+	             "output limit");
+	assert_error(
+	    render_with("{{indent 1000000000 \"a\\nb\"}}", "{}", funcs, NULL),
+	    "error calling indent: result exceeds the output limit");
+	assert_error(render_with("{{nindent 9000000 (repeat 4 \"\\n\")}}", "{}",
+	                         funcs, NULL),
+	             "error calling nindent: result exceeds the output limit");
+	assert_error(
+	    render_with("{{until 1000000000 | len}}", "{}", funcs, NULL),
+	    "error calling until: result of 1000000000 elements "
+	    "exceeds the output limit of 16777216 bytes");
+	assert_error(
+	    render_with("{{untilStep 0 3000000 1 | len}}", "{}", funcs, NULL),
+	    "output limit of 16777216 bytes (8 per element)");
+	assert_error(render_with("{{range until 12}}{{until 1000000 | len}}"
+	                         "{{end}}",
+	                         "{}", funcs, NULL),
+	             "work budget of 10000000 steps exceeded");
+	assert_error(
+	    render_with("{{splitList \"\" (repeat 3000000 \"x\") | len}}", "{}",
+	                funcs, NULL),
+	    "error calling splitList: result of 3000000 elements "
+	    "exceeds the output limit");
+	/* built strings meet the same limit, never swallowed (toJson
+	 * swallows only encoding/json's refusals) */
+	assert_error(render_with("{{replace \"\" (repeat 1000 \"x\") "
+	                         "(repeat 100000 \"y\") | len}}",
+	                         "{}", funcs, NULL),
+	             "error calling replace: result exceeds the output limit "
+	             "of 16777216 bytes");
+	assert_error(render_with("{{toJson (splitList \"\" (repeat 2000000 "
+	                         "\"<\")) | len}}",
+	                         "{}", funcs, NULL),
+	             "error calling toJson: result exceeds the output limit");
+	lim.output_max = 100;
+	r = render_with("{{repeat 100 \"x\" | len}}", "{}", funcs, &lim);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "100");
+	free(r.out);
+	assert_error(
+	    render_with("{{repeat 101 \"x\" | len}}", "{}", funcs, &lim),
+	    "output limit of 100 bytes");
+	/* values built in a loop nest no deeper than JSON data may */
+	assert_error(render_with("{{$l := list}}{{range until 600}}"
+	                         "{{$l = list $l}}{{end}}{{len $l}}",
+	                         "{}", funcs, NULL),
+	             "values nest deeper than 512 levels");
+	/* uniq compares every pair: 20000 distinct items cost 25M steps */
+	json = malloc(20000 * 8 + 2);
+	assert_non_null(json);
+	off = 0;
+	json[off++] = '[';
+	for (i = 0; i < 20000; i++)
+		off += (size_t)sprintf(json + off, "%s%zu", i ? "," : "", i);
+	json[off++] = ']';
+	json[off] = '\0';
+	assert_error(render_with("{{uniq . | len}}", json, funcs, NULL),
+	             "error calling uniq: work budget of 10000000 steps "
+	             "exceeded");
+	free(json);
+	te_render_funcs_free(funcs);
+}
+
+/* JSON as Go 1.22 writes it (\b, \f) and NaN refused as encoding/json
+ * refuses it: toJson gives "", mustToJson and toRawJson fail. */
+static void sprig_json(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	te_render_value *data = te_render_value_map();
+	te_render_set *set = NULL;
+	te_error err = TE_ERROR_INIT;
+	const char *tmpl = "{{toJson \"\\b\\f\"}} [{{toJson .nan}}] "
+	                   "[{{toPrettyJson .inf}}]";
+	char *out = NULL;
+	size_t len;
+
+	(void)state;
+	assert_non_null(data);
+	assert_int_equal(
+	    te_render_map_set(data, "nan", 3, te_render_value_float(NAN), &err),
+	    0);
+	assert_int_equal(te_render_map_set(data, "inf", 3,
+	                                   te_render_value_float(-INFINITY),
+	                                   &err),
+	                 0);
+	assert_int_equal(te_render_set_new(&set, funcs, NULL, &err), 0);
+	assert_int_equal(te_render_parse(set, "t", tmpl, strlen(tmpl), &err),
+	                 0);
+	assert_int_equal(te_render_exec(&out, &len, set, "t", data, &err), 0);
+	assert_string_equal(out, "\"\\b\\f\" [] []");
+	free(out);
+	tmpl = "{{mustToJson (list 1 .nan)}}";
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(te_render_parse(set, "m", tmpl, strlen(tmpl), &err),
+	                 0);
+	assert_int_equal(te_render_exec(&out, &len, set, "m", data, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "error calling mustToJson: json: "
+	                                "unsupported value: NaN"));
+	tmpl = "{{toRawJson .inf}}";
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(te_render_parse(set, "r", tmpl, strlen(tmpl), &err),
+	                 0);
+	assert_int_equal(te_render_exec(&out, &len, set, "r", data, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "error calling toRawJson: json: "
+	                                "unsupported value: -Inf"));
+	te_render_set_free(set);
+	te_render_value_unref(data);
+	te_render_funcs_free(funcs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -570,6 +759,10 @@ int main(void)
 	    cmocka_unit_test(include_function),
 	    cmocka_unit_test(values),
 	    cmocka_unit_test(sets),
+	    cmocka_unit_test(sprig_unsupported),
+	    cmocka_unit_test(sprig_argument_types),
+	    cmocka_unit_test(sprig_budgets),
+	    cmocka_unit_test(sprig_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

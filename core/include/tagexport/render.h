@@ -170,6 +170,69 @@ int te_render_funcs_add(te_render_funcs *funcs, const char *name,
                         void *payload, te_error *err);
 void te_render_funcs_free(te_render_funcs *funcs);
 
+/*
+ * Register Sprig v3.2.3's functions (sprig.TxtFuncMap() but expandenv,
+ * https://masterminds.github.io/sprig/) in funcs, replacing entries of the
+ * same names (Sprig's slice replaces the builtin, as Funcs() does in Go).
+ * Results equal Sprig's byte for byte; where the value model cannot say
+ * what Go says:
+ *  - integers are Go ints (werf decodes werf.yaml into interface{}, so its
+ *    numbers are int), typeOf/kindOf say "int"; lists are
+ *    "[]interface {}", maps "map[string]interface {}";
+ *  - an argument of the wrong type is refused as Go refuses it, but the
+ *    message comes inside "error calling NAME: " (Go reports it before
+ *    the call);
+ *  - Sprig's int64 results (add, until, ...) are ints here, and sortAlpha
+ *    and keys give lists, not []string (typeOf tells them apart in Go);
+ *  - a nil read out of data passed for a map parameter (get, hasKey,
+ *    pick...) is a nil map here; Go refuses it as "interface {}";
+ *  - keys and values list keys in key order (Go's order is random);
+ *  - strings a function builds are held to output_max before they are
+ *    built ("result exceeds the output limit of N bytes"), lists to
+ *    output_max at 8 bytes per element; until/untilStep cost a step per
+ *    element, uniq/without/has a step per 8 comparisons; lists and maps
+ *    built by templates nest at most 512 deep, as JSON data does.
+ * Implemented:
+ *   defaults/logic: all any atoi coalesce deepEqual default empty fail
+ *     kindIs kindOf ternary toString typeIs typeIsLike typeOf;
+ *   strings: cat contains hasPrefix hasSuffix indent nindent nospace
+ *     plural quote repeat replace squote trim trimAll trimall trimPrefix
+ *     trimSuffix trunc;
+ *   lists/dicts: append compact concat deepCopy dict dig first get has
+ *     hasKey initial keys last list omit pick pluck prepend push rest
+ *     reverse sortAlpha tuple uniq values without, and mustAppend
+ *     mustCompact mustDeepCopy mustFirst mustHas mustInitial mustLast
+ *     mustPrepend mustPush mustRest mustReverse mustUniq mustWithout;
+ *   math: add add1 biggest div int int64 max min mod mul sub until
+ *     untilStep seq toDecimal slice mustSlice (Sprig's slice replaces Go's
+ * builtin); split/join: join split splitList splitn substr toStrings; encoding:
+ * adler32sum b32enc b64dec b64enc sha1sum sha256sum; JSON: toJson toPrettyJson
+ * toRawJson mustToJson mustToPrettyJson mustToRawJson (Go 1.22's encoding/json:
+ * \b and \f escaped so). Every other name of the map is known but not supported
+ * yet: te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
+ * function "X" is not supported yet`, for a template that names one:
+ *   abbrev abbrevboth add1f addf ago b32dec base bcrypt
+ *   buildCustomCert camelcase ceil chunk clean date dateInZone dateModify
+ *   date_in_zone date_modify decryptAES derivePassword dir divf duration
+ *   durationRound encryptAES env ext float64 floor fromJson genCA
+ *   genCAWithKey genPrivateKey genSelfSignedCert genSelfSignedCertWithKey
+ *   genSignedCert genSignedCertWithKey getHostByName hello htmlDate
+ *   htmlDateInZone htpasswd initials isAbs kebabcase lower maxf merge
+ *   mergeOverwrite minf mulf mustChunk mustDateModify mustFromJson
+ *   mustMerge mustMergeOverwrite mustRegexFind mustRegexFindAll
+ *   mustRegexMatch mustRegexReplaceAll mustRegexReplaceAllLiteral
+ *   mustRegexSplit mustToDate must_date_modify now osBase osClean osDir
+ *   osExt osIsAbs randAlpha randAlphaNum randAscii randBytes randInt
+ *   randNumeric regexFind regexFindAll regexMatch regexQuoteMeta
+ *   regexReplaceAll regexReplaceAllLiteral regexSplit round semver
+ *   semverCompare set shuffle snakecase subf swapcase title toDate
+ *   unixEpoch unset untitle upper urlJoin urlParse uuidv4 wrap
+ *   wrapWith.
+ * (set and unset change a map in place: they wait for a way to bound the
+ * nesting of values changed after they were built.)
+ */
+int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err);
+
 /* ---- templates --------------------------------------------------------- */
 
 typedef struct te_render_limits {

@@ -100,7 +100,23 @@ int te_render_funcs_add(te_render_funcs *funcs, const char *name,
 	f->min_args = min_args;
 	f->max_args = max_args;
 	f->payload = payload;
+	f->flags = 0;
 	return 0;
+}
+
+int te_render__funcs_add_unsupported(te_render_funcs *funcs, const char *name,
+                                     te_render_fn fn, void *payload,
+                                     te_error *err)
+{
+	bool found;
+	int rc;
+
+	rc = te_render_funcs_add(funcs, name, fn, 0, TE_RENDER_VARIADIC,
+	                         payload, err);
+	if (rc == 0)
+		funcs->items[func_find(funcs, name, &found)].flags =
+		    TE_FN_UNSUPPORTED;
+	return rc;
 }
 
 void te_render_funcs_free(te_render_funcs *funcs)

@@ -288,6 +288,13 @@ static bool has_function(const struct parser *p, const char *name)
 	return te_render__builtins_find(&f, name) == 0;
 }
 
+static bool is_unsupported(const struct parser *p, const char *name)
+{
+	const struct te_func *f = te_render__find_func(p->set->funcs, name);
+
+	return f && (f->flags & TE_FN_UNSUPPORTED);
+}
+
 /* ---- nodes from tokens ---- */
 
 static bool strip_underscores(char *dst, const char *s, size_t n)
@@ -505,6 +512,13 @@ static struct te_node *term(struct parser *p)
 		n = new_node(p, N_IDENT, t.pos);
 		n->text = name;
 		n->text_len = t.len;
+		if (is_unsupported(p, name)) {
+			te_error_set(p->err, TE_EUNSUPPORTED,
+			             "template: %s:%d: function \"%s\" is not "
+			             "supported yet",
+			             p->src->name, p->token[0].line, name);
+			p_fail(p);
+		}
 		if (!has_function(p, name)) {
 			te_buf b = TE_BUF_INIT(1024);
 			te_error e = TE_ERROR_INIT;

@@ -221,8 +221,9 @@ typedef int (*te_builtin_fn)(struct te_exec *s, struct te_xv *out,
                              struct te_xv *args, size_t nargs, te_error *err);
 
 /* Go parameter types that change how arguments are checked. */
-#define TE_FN_REFLECT 1u    /* params are reflect.Value: missing stays  */
-#define TE_FN_FMT_STRING 2u /* first param is a string (printf) */
+#define TE_FN_REFLECT 1u     /* params are reflect.Value: missing stays  */
+#define TE_FN_FMT_STRING 2u  /* first param is a string (printf) */
+#define TE_FN_UNSUPPORTED 4u /* a known name we refuse at parse time */
 
 struct te_func {
 	const char *name; /* heap for the caller's table */
@@ -240,6 +241,11 @@ struct te_render_funcs {
 
 const struct te_func *te_render__find_func(const te_render_funcs *funcs,
                                            const char *name);
+/* Register name as a function the engine knows but does not offer:
+ * te_render_parse refuses a template that names it (sprig.c). */
+int te_render__funcs_add_unsupported(te_render_funcs *funcs, const char *name,
+                                     te_render_fn fn, void *payload,
+                                     te_error *err);
 
 struct te_render_set {
 	const te_render_funcs *funcs;
