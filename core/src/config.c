@@ -1278,24 +1278,6 @@ static bool is_separator(const char *p, size_t len)
 	return i == len || p[i] == '#';
 }
 
-static int find_template(const char *data, size_t len, const char *file,
-                         te_error *err)
-{
-	size_t i;
-	int line = 1;
-
-	for (i = 0; i + 1 < len; i++) {
-		if (data[i] == '\n')
-			line++;
-		else if (data[i] == '{' && data[i + 1] == '{')
-			return te_error_set(err, TE_EUNSUPPORTED,
-			                    "%s:%d: go templates ({{ }}) in "
-			                    "werf.yaml are not supported yet",
-			                    file, line);
-	}
-	return 0;
-}
-
 static void free_images(te_image_config *items, size_t count)
 {
 	size_t i;
@@ -1364,9 +1346,6 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 	if (len > TE_CONFIG_MAX_SIZE)
 		return te_error_set(err, TE_EINVALID,
 		                    "%s: larger than the 1 MiB limit", file);
-	rc = find_template(data, len, file, err);
-	if (rc < 0)
-		return rc;
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return te_error_set(err, TE_ENOMEM, "out of memory");

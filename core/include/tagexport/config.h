@@ -2,9 +2,9 @@
  * config.h - werf.yaml: document splitting, the meta document and
  * Dockerfile image documents (werf-export.md 2.3-2.6).
  *
- * Input is the committed werf.yaml bytes; nothing is read from disk here.
- * Stapel images, artifacts and Go templates ({{ }}) are rejected with a
- * TE_EUNSUPPORTED error.  Every other mistake is TE_EINVALID with
+ * Input is werf.yaml as rendered by te_werfcfg_render (werfcfg.h): a
+ * `{{` left in it is plain text.  Nothing is read from disk here.
+ * Stapel images and artifacts are rejected with a TE_EUNSUPPORTED error.  Every other mistake is TE_EINVALID with
  * "<file>:<line>: <what>".  The te_werf_config owns all its strings.
  */
 #ifndef TAGEXPORT_CONFIG_H

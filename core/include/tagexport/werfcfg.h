@@ -1,0 +1,76 @@
+/*
+ * werfcfg.h - render werf.yaml of a commit through the Go template engine
+ * as werf does before parsing it
+ * (https://werf.io/docs/v2/reference/werf_yaml_template_engine.html).
+ *
+ * Templates: every `*.tmpl` under the templates directory (default
+ * `.werf`) of the commit, named by its path inside that directory, then
+ * werf.yaml (else werf.yml, unless config_path) as the template
+ * "werfConfig", executed with the data
+ *   .Env          opts->env ("" when NULL)
+ *   .Commit.Hash  the commit id
+ * and werf's functions include, tpl, required and env.  `env NAME
+ * [DEFAULT]` obeys werf-giterminism.yaml of the commit
+ * (config.goTemplateRendering.allowEnvVariables: names and /regexps/,
+ * https://werf.io/docs/v2/usage/project_configuration/giterminism.html):
+ * a name not allowed is an error naming it unless loose_giterminism.
+ * Values come only from opts->lookup_env: the caller decides which
+ * environment templates can see (the CLI: its own; the server: a
+ * project's map).
+ *
+ * Not yet: .Files, .Commit.Date, fromYaml, toYaml (templates using them
+ * fail with the engine's error naming the line).
+ *
+ * Ownership: opts and everything it points to are borrowed for the call;
+ * *out and *path_out are heap strings the caller frees.
+ */
+#ifndef TAGEXPORT_WERFCFG_H
+#define TAGEXPORT_WERFCFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagexport/error.h"
+#include "tagexport/gitsrc.h"
+#include "tagexport/render.h"
+
+/* Set *value (borrowed until the render returns) and return true when the
+ * variable name is set. */
+typedef bool (*te_werfcfg_lookup_fn)(const char **value, const char *name,
+                                     void *payload);
+
+/* Register more functions before werf's own (which then win on a name
+ * clash, as werf registers Sprig's first): the hook for Sprig. */
+typedef int (*te_werfcfg_funcs_fn)(te_render_funcs *funcs, void *payload,
+                                   te_error *err);
+
+typedef struct te_werfcfg_opts {
+	const char *config_path;   /* project-relative; NULL: werf.yaml|yml */
+	const char *templates_dir; /* project-relative; NULL: ".werf" */
+	const char *env;           /* .Env; NULL: "" */
+	bool loose_giterminism;
+	te_werfcfg_lookup_fn lookup_env; /* NULL: no variable is set */
+	void *lookup_payload;
+	te_werfcfg_funcs_fn extra_funcs; /* NULL: werf's and builtins only */
+	void *extra_payload;
+} te_werfcfg_opts;
+
+/* Bounds: werf.yaml and each template 1 MiB, 1000 templates, 16 MiB of
+ * templates in all, 1000 tpl calls of one render. */
+#define TE_WERFCFG_FILE_MAX ((size_t)1 << 20)
+#define TE_WERFCFG_TEMPLATES_MAX 1000
+#define TE_WERFCFG_TPL_CALLS_MAX 1000
+
+/*
+ * Render the config of commit.  out, out_len: the rendered text; path_out
+ * (may be NULL): the config file used ("werf.yaml", "werf.yml" or
+ * config_path).  Errors: TE_EINVALID for a missing config, a template
+ * that does not parse or execute (Go's `template: NAME:LINE:COL: ...`), a
+ * bad werf-giterminism.yaml, or an exceeded bound; nothing is returned
+ * then.
+ */
+int te_werfcfg_render(char **out, size_t *out_len, char **path_out,
+                      te_gitsrc *src, const char *commit,
+                      const te_werfcfg_opts *opts, te_error *err);
+
+#endif
