@@ -515,3 +515,66 @@ done:
 	te_buf_dispose(&text);
 	return rc;
 }
+
+/* ---- werf's document splitter ----------------------------------------- */
+
+static bool separator_line(const char *p, size_t len)
+{
+	size_t i = 3;
+
+	if (len < 3 || memcmp(p, "---", 3))
+		return false;
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+		i++;
+	return i == len || p[i] == '#';
+}
+
+static int doc_push(te_werfcfg_doc **docs, size_t *n, size_t *cap, size_t off,
+                    size_t end, int line, te_error *err)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		te_werfcfg_doc *d = realloc(*docs, ncap * sizeof(*d));
+
+		if (!d)
+			return te_error_set(err, TE_ENOMEM, "out of memory");
+		*docs = d;
+		*cap = ncap;
+	}
+	(*docs)[*n].off = off;
+	(*docs)[*n].len = end - off;
+	(*docs)[*n].line = line;
+	(*n)++;
+	return 0;
+}
+
+int te_werfcfg_split(te_werfcfg_doc **docs, size_t *ndocs, const char *text,
+                     size_t len, te_error *err)
+{
+	te_werfcfg_doc *d = NULL;
+	size_t n = 0, cap = 0, pos = 0, start = 0;
+	int line = 1, start_line = 1, rc = 0;
+
+	while (pos < len && rc == 0) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+
+		if (separator_line(text + pos, end - pos)) {
+			rc =
+			    doc_push(&d, &n, &cap, start, pos, start_line, err);
+			start = nl ? end + 1 : len;
+			start_line = line + 1;
+		}
+		pos = nl ? end + 1 : len;
+		line++;
+	}
+	if (rc == 0 && start < len)
+		rc = doc_push(&d, &n, &cap, start, len, start_line, err);
+	if (rc < 0) {
+		free(d);
+		return rc;
+	}
+	*docs = d;
+	*ndocs = n;
+	return 0;
+}

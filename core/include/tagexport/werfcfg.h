@@ -73,4 +73,21 @@ int te_werfcfg_render(char **out, size_t *out_len, char **path_out,
                       te_gitsrc *src, const char *commit,
                       const te_werfcfg_opts *opts, te_error *err);
 
+/* One document of rendered text: bytes [off, off + len), its first line
+ * (1-based) in the text.  Separator lines are in no document. */
+typedef struct te_werfcfg_doc {
+	size_t off;
+	size_t len;
+	int line;
+} te_werfcfg_doc;
+
+/*
+ * Split rendered text into documents by werf's rule (not a YAML stream
+ * parser): a line of `---`, then only spaces, tabs or CRs, optionally a
+ * `#` comment, ends a document.  *docs (heap array, free() it) gets every
+ * document, empty ones included, in order.  Pure.
+ */
+int te_werfcfg_split(te_werfcfg_doc **docs, size_t *ndocs, const char *text,
+                     size_t len, te_error *err);
+
 #endif
