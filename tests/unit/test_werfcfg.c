@@ -302,6 +302,37 @@ static void hostile(void **state)
 	free(big);
 }
 
+static void split_docs(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	te_werfcfg_doc *d = NULL;
+	size_t n = 0;
+	/* werf's separators: ---, then spaces/tabs/CR, optional # comment;
+	 * "----" and "--- x" are content. */
+	const char *t = "a: 1\n---\nb: 2\n--- \t# c\n----\n--- x\n---\n"
+	                "---#\nz\n---";
+
+	(void)state;
+	assert_int_equal(te_werfcfg_split(&d, &n, t, strlen(t), &err), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(d[0].line, 1);
+	assert_int_equal(d[0].len, 5); /* "a: 1\n" */
+	assert_memory_equal(t + d[1].off, "b: 2\n", d[1].len);
+	assert_int_equal(d[1].len, 5);
+	assert_int_equal(d[1].line, 3);
+	assert_memory_equal(t + d[2].off, "----\n--- x\n", d[2].len);
+	assert_int_equal(d[2].len, 11);
+	assert_int_equal(d[2].line, 5);
+	assert_int_equal(d[3].len, 0); /* between two separators */
+	assert_memory_equal(t + d[4].off, "z\n", d[4].len);
+	assert_int_equal(d[4].len, 2);
+	assert_int_equal(d[4].line, 9);
+	free(d);
+	assert_int_equal(te_werfcfg_split(&d, &n, "", 0, &err), 0);
+	assert_int_equal(n, 0);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +342,7 @@ int main(void)
 	    cmocka_unit_test(env_giterminism),
 	    cmocka_unit_test(extra_funcs_hook),
 	    cmocka_unit_test(hostile),
+	    cmocka_unit_test(split_docs),
 	};
 	te_error err = TE_ERROR_INIT;
 
