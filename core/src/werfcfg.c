@@ -19,6 +19,9 @@
 /* werf names the main template so (its errors read `template:
  * werfConfig:LINE:COL: ...`). */
 #define MAIN_NAME "werfConfig"
+#define FILES_TOTAL_MAX ((size_t)16 << 20)
+#define GLOB_MATCHES_MAX 10000
+#define GLOB_STEPS_MAX 1000000
 
 struct wctx {
 	te_gitsrc *src;
@@ -29,7 +32,8 @@ struct wctx {
 	const char *dir; /* templates directory */
 	size_t ntemplates, template_bytes;
 	unsigned int tpl_calls;
-	te_error *err; /* for the walk callback */
+	size_t files_bytes; /* read by .Files so far */
+	te_error *err;      /* for the walk callbacks */
 };
 
 /* ---- werf-giterminism.yaml ------------------------------------------- */
@@ -312,6 +316,245 @@ static int fn_tpl(te_render_value **out, te_render_call *call,
 	return exec_named(out, call, name, args[1], err);
 }
 
+/* ---- .Files: the commit's files (werf reads them from the commit) ----- */
+
+/* Read a project file for .Files within the render's FILES_TOTAL_MAX. */
+static int files_read(te_buf *data, struct wctx *w, const char *path,
+                      te_error *err)
+{
+	int rc;
+
+	rc = te_gitsrc_read_file(data, w->src, w->commit, path, err);
+	if (rc < 0)
+		return rc;
+	w->files_bytes += data->len;
+	if (w->files_bytes > FILES_TOTAL_MAX)
+		return te_error_set(err, TE_EINVALID,
+		                    ".Files read more than %zu bytes in all",
+		                    FILES_TOTAL_MAX);
+	return 0;
+}
+
+/* .Files.Get PATH: the file's content; a missing file is an error. */
+static int files_get(te_render_value **out, te_render_call *call,
+                     te_render_value *const *args, size_t nargs, void *payload,
+                     te_error *err)
+{
+	struct wctx *w = payload;
+	te_buf data = TE_BUF_INIT(TE_WERFCFG_FILE_MAX);
+	const char *path = NULL;
+	int rc;
+
+	(void)call;
+	(void)nargs;
+	if (want_string(&path, args[0], "path", err) < 0)
+		return TE_EINVALID;
+	rc = files_read(&data, w, path, err);
+	if (rc == TE_ENOTFOUND) {
+		te_error_clear(err);
+		rc = te_error_set(err, TE_EINVALID,
+		                  "{{ .Files.Get \"%s\" }}: no such file in "
+		                  "commit %.12s",
+		                  path, w->commit);
+	}
+	if (rc == 0)
+		rc = put_string(out, data.ptr, data.len, err);
+	te_buf_dispose(&data);
+	return rc;
+}
+
+static int stop_walk(const te_gitsrc_entry *e, void *payload)
+{
+	(void)e;
+	(void)payload;
+	return TE_ETIMEDOUT; /* any distinct code: found one entry */
+}
+
+static int is_dir(bool *out, struct wctx *w, const char *path, te_error *err)
+{
+	int rc = te_gitsrc_walk(w->src, w->commit, path, stop_walk, NULL, err);
+
+	*out = rc == TE_ETIMEDOUT;
+	if (rc == TE_ENOTFOUND || rc == TE_ETIMEDOUT || rc == 0) {
+		te_error_clear(err);
+		return 0;
+	}
+	return rc;
+}
+
+static int put_bool(te_render_value **out, bool b, te_error *err)
+{
+	*out = te_render_value_bool(b);
+	return *out ? 0 : te_error_set(err, TE_ENOMEM, "out of memory");
+}
+
+/* .Files.IsDir PATH; .Files.Exists PATH: a file or a directory. */
+static int files_stat(te_render_value **out, te_render_call *call,
+                      te_render_value *const *args, size_t nargs, void *payload,
+                      te_error *err, bool dir_only)
+{
+	struct wctx *w = payload;
+	te_buf data = TE_BUF_INIT(TE_WERFCFG_FILE_MAX);
+	const char *path = NULL;
+	bool found = false;
+	int rc;
+
+	(void)call;
+	(void)nargs;
+	if (want_string(&path, args[0], "path", err) < 0)
+		return TE_EINVALID;
+	rc = is_dir(&found, w, path, err);
+	if (rc == 0 && !found && !dir_only) {
+		/* the blob header decides: too large still exists */
+		data.max = 0;
+		rc = te_gitsrc_read_file(&data, w->src, w->commit, path, err);
+		found = rc != TE_ENOTFOUND;
+		te_error_clear(err);
+		rc = 0;
+	}
+	te_buf_dispose(&data);
+	return rc < 0 ? rc : put_bool(out, found, err);
+}
+
+static int files_exists(te_render_value **out, te_render_call *call,
+                        te_render_value *const *args, size_t nargs,
+                        void *payload, te_error *err)
+{
+	return files_stat(out, call, args, nargs, payload, err, false);
+}
+
+static int files_isdir(te_render_value **out, te_render_call *call,
+                       te_render_value *const *args, size_t nargs,
+                       void *payload, te_error *err)
+{
+	return files_stat(out, call, args, nargs, payload, err, true);
+}
+
+/* Glob with `*` and `?` inside a path segment and `**` across segments
+ * (werf matches with doublestar); *steps bounds the backtracking. */
+static bool glob_match(const char *p, const char *s, unsigned long *steps)
+{
+	while (*p) {
+		if (++*steps > GLOB_STEPS_MAX)
+			return false;
+		if (p[0] == '*' && p[1] == '*') {
+			p += 2;
+			if (*p == '/') { /* zero or more whole directories */
+				p++;
+				for (;;) {
+					if (glob_match(p, s, steps))
+						return true;
+					s = strchr(s, '/');
+					if (!s)
+						return false;
+					s++;
+				}
+			}
+			for (;; s++) {
+				if (glob_match(p, s, steps))
+					return true;
+				if (!*s)
+					return false;
+			}
+		}
+		if (*p == '*') {
+			for (p++;; s++) {
+				if (glob_match(p, s, steps))
+					return true;
+				if (!*s || *s == '/')
+					return false;
+			}
+		}
+		if (!*s || (*p == '?' ? *s == '/' : *p != *s))
+			return false;
+		p++;
+		s++;
+	}
+	return !*s;
+}
+
+struct glob_walk {
+	struct wctx *w;
+	const char *pattern;
+	te_render_value *map;
+	size_t matches;
+	unsigned long steps;
+};
+
+static int glob_add(const te_gitsrc_entry *e, void *payload)
+{
+	struct glob_walk *g = payload;
+	te_buf data = TE_BUF_INIT(TE_WERFCFG_FILE_MAX);
+	te_render_value *v;
+	int rc;
+
+	g->steps = 0;
+	if (e->mode == 0120000 || !glob_match(g->pattern, e->path, &g->steps))
+		return 0;
+	if (++g->matches > GLOB_MATCHES_MAX)
+		return te_error_set(g->w->err, TE_EINVALID,
+		                    "{{ .Files.Glob \"%s\" }}: more than %d "
+		                    "files",
+		                    g->pattern, GLOB_MATCHES_MAX);
+	rc = files_read(&data, g->w, e->path, g->w->err);
+	if (rc == 0) {
+		v = te_render_value_string(data.ptr, data.len);
+		rc = v ? te_render_map_set(g->map, e->path, strlen(e->path), v,
+		                           g->w->err)
+		       : te_error_set(g->w->err, TE_ENOMEM, "out of memory");
+	}
+	te_buf_dispose(&data);
+	return rc;
+}
+
+/* .Files.Glob PATTERN: map of matching file paths to their contents. */
+static int files_glob(te_render_value **out, te_render_call *call,
+                      te_render_value *const *args, size_t nargs, void *payload,
+                      te_error *err)
+{
+	struct glob_walk g = {payload, NULL, NULL, 0, 0};
+	te_error *saved = g.w->err;
+	int rc;
+
+	(void)call;
+	(void)nargs;
+	if (want_string(&g.pattern, args[0], "pattern", err) < 0)
+		return TE_EINVALID;
+	g.map = te_render_value_map();
+	if (!g.map)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	g.w->err = err;
+	rc = te_gitsrc_walk(g.w->src, g.w->commit, "", glob_add, &g, err);
+	g.w->err = saved;
+	if (rc < 0) {
+		te_render_value_unref(g.map);
+		return rc;
+	}
+	*out = g.map;
+	return 0;
+}
+
+static int files_methods(te_render_funcs **out, struct wctx *w, te_error *err)
+{
+	te_render_funcs *f = NULL;
+	int rc;
+
+	if ((rc = te_render_funcs_new(&f, err)) < 0)
+		return rc;
+	if ((rc = te_render_funcs_add(f, "Get", files_get, 1, 1, w, err)) < 0 ||
+	    (rc = te_render_funcs_add(f, "Glob", files_glob, 1, 1, w, err)) <
+	        0 ||
+	    (rc = te_render_funcs_add(f, "Exists", files_exists, 1, 1, w,
+	                              err)) < 0 ||
+	    (rc = te_render_funcs_add(f, "IsDir", files_isdir, 1, 1, w, err)) <
+	        0) {
+		te_render_funcs_free(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
 static int funcs_build(te_render_funcs **out, struct wctx *w, te_error *err)
 {
 	te_render_funcs *f = NULL;
@@ -443,14 +686,16 @@ static int map_put_string(te_render_value *map, const char *key, const char *s,
 	return te_render_map_set(map, key, strlen(key), v, err);
 }
 
-/* {Env: .., Commit: {Hash: ..}} as werf's template data. */
-static int data_build(te_render_value **out, struct wctx *w, te_error *err)
+/* {Env: .., Commit: {Hash: ..}, Files: object} as werf's template data. */
+static int data_build(te_render_value **out, struct wctx *w,
+                      const te_render_funcs *files, te_error *err)
 {
 	te_render_value *data = te_render_value_map();
 	te_render_value *commit = te_render_value_map();
+	te_render_value *fobj = te_render_value_object(files);
 	int rc = TE_ENOMEM;
 
-	if (!data || !commit) {
+	if (!data || !commit || !fobj) {
 		te_error_set(err, rc, "out of memory");
 		goto done;
 	}
@@ -458,9 +703,14 @@ static int data_build(te_render_value **out, struct wctx *w, te_error *err)
 	                         err)) < 0 ||
 	    (rc = map_put_string(commit, "Hash", w->commit, err)) < 0)
 		goto done;
+	rc = te_render_map_set(data, "Files", 5, fobj, err);
+	fobj = NULL;
+	if (rc < 0)
+		goto done;
 	rc = te_render_map_set(data, "Commit", 6, commit, err);
 	commit = NULL;
 done:
+	te_render_value_unref(fobj);
 	te_render_value_unref(commit);
 	if (rc < 0)
 		te_render_value_unref(data);
@@ -474,7 +724,7 @@ int te_werfcfg_render(char **out, size_t *out_len, char **path_out,
                       const te_werfcfg_opts *opts, te_error *err)
 {
 	struct wctx w;
-	te_render_funcs *funcs = NULL;
+	te_render_funcs *funcs = NULL, *files = NULL;
 	te_render_value *data = NULL;
 	te_buf text = TE_BUF_INIT(TE_WERFCFG_FILE_MAX);
 	const char *path = NULL;
@@ -493,7 +743,8 @@ int te_werfcfg_render(char **out, size_t *out_len, char **path_out,
 	    (rc = templates_load(&w, err)) < 0 ||
 	    (rc = te_render_parse(w.set, MAIN_NAME, text.ptr, text.len, err)) <
 	        0 ||
-	    (rc = data_build(&data, &w, err)) < 0)
+	    (rc = files_methods(&files, &w, err)) < 0 ||
+	    (rc = data_build(&data, &w, files, err)) < 0)
 		goto done;
 	if (path_out && !(path_copy = te_strdup(path, err))) {
 		rc = TE_ENOMEM;
@@ -511,6 +762,7 @@ done:
 	te_render_value_unref(data);
 	te_render_set_free(w.set);
 	te_render_funcs_free(funcs);
+	te_render_funcs_free(files);
 	te_strvec_dispose(&w.allow);
 	te_buf_dispose(&text);
 	return rc;

@@ -233,6 +233,65 @@ static void env_giterminism(void **state)
 	expect_text(nofile, N(nofile), &o, "\n");
 }
 
+static void files_data(void **state)
+{
+	te_werfcfg_opts o = base_opts();
+	const th_file files[] = {
+	    {"werf.yaml",
+	     "{{ .Files.Get \"conf/a.txt\" }}|{{ $.Files.Exists \"conf\" }}"
+	     "{{ .Files.Exists \"conf/a.txt\" }}{{ .Files.Exists \"no\" }}|"
+	     "{{ .Files.IsDir \"conf\" }}{{ .Files.IsDir \"conf/a.txt\" }}|"
+	     "{{ range $p, $c := .Files.Glob \"conf/**/*.txt\" }}{{ $p }}="
+	     "{{ $c }};{{ end }}|{{ len (.Files.Glob \"*.txt\") }}|"
+	     "{{ tpl (.Files.Get \"conf/t.yaml\") . }}\n",
+	     0},
+	    {"conf/a.txt", "A", 0},
+	    {"conf/sub/deep/b.txt", "B", 0},
+	    {"conf/sub/c.md", "C", 0},
+	    {"conf/t.yaml", "env={{ .Env }}", 0}};
+	const th_file missing[] = {
+	    {"werf.yaml", "{{ .Files.Get \"nope\" }}\n", 0}};
+	const th_file dir[] = {{"werf.yaml", "{{ .Files.Get \"d\" }}\n", 0},
+	                       {"d/x", "x", 0}};
+
+	(void)state;
+	expect_text(files, N(files), &o,
+	            "A|truetruefalse|truefalse|conf/a.txt=A;"
+	            "conf/sub/deep/b.txt=B;|0|env=prod\n");
+	expect_error(missing, N(missing), &o,
+	             "error calling Get: {{ .Files.Get \"nope\" }}: no such "
+	             "file");
+	expect_error(dir, N(dir), &o, "error calling Get:");
+}
+
+static void huge_files(void **state)
+{
+	te_werfcfg_opts o = base_opts();
+	char *big = malloc(TE_WERFCFG_FILE_MAX + 2);
+	th_file files[] = {{"werf.yaml", "{{ .Files.Get \"big\" }}\n", 0},
+	                   {"big", NULL, 0}};
+	/* 20 files of 1 MiB each: over the 16 MiB all .Files may read */
+	th_file many[21];
+	char names[20][8];
+	size_t i;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'b', TE_WERFCFG_FILE_MAX + 1);
+	big[TE_WERFCFG_FILE_MAX + 1] = '\0';
+	files[1].data = big;
+	expect_error(files, N(files), &o, "error calling Get:");
+	big[TE_WERFCFG_FILE_MAX - 1] = '\0';
+	many[0] =
+	    (th_file){"werf.yaml", "{{ len (.Files.Glob \"f/*\") }}\n", 0};
+	for (i = 0; i < 20; i++) {
+		snprintf(names[i], sizeof(names[i]), "f/%02zu", i);
+		many[i + 1] = (th_file){names[i], big, 0};
+	}
+	expect_error(many, N(many), &o, "more than 16777216 bytes in all");
+	free(big);
+}
+
 static int shout(te_render_value **out, te_render_call *call,
                  te_render_value *const *args, size_t nargs, void *payload,
                  te_error *err)
@@ -342,6 +401,8 @@ int main(void)
 	    cmocka_unit_test(env_giterminism),
 	    cmocka_unit_test(extra_funcs_hook),
 	    cmocka_unit_test(hostile),
+	    cmocka_unit_test(files_data),
+	    cmocka_unit_test(huge_files),
 	    cmocka_unit_test(split_docs),
 	};
 	te_error err = TE_ERROR_INIT;

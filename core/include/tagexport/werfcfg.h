@@ -9,6 +9,10 @@
  * "werfConfig", executed with the data
  *   .Env          opts->env ("" when NULL)
  *   .Commit.Hash  the commit id
+ *   .Files        Get PATH (content; missing: error), Exists PATH,
+ *                 IsDir PATH, Glob PATTERN (map path -> content; `*`, `?`,
+ *                 `**`), all from the commit: each file at most
+ *                 TE_WERFCFG_FILE_MAX, 16 MiB read in all, 10000 matches
  * and werf's functions include, tpl, required and env.  `env NAME
  * [DEFAULT]` obeys werf-giterminism.yaml of the commit
  * (config.goTemplateRendering.allowEnvVariables: names and /regexps/,
@@ -18,8 +22,8 @@
  * environment templates can see (the CLI: its own; the server: a
  * project's map).
  *
- * Not yet: .Files, .Commit.Date, fromYaml, toYaml (templates using them
- * fail with the engine's error naming the line).
+ * Not yet: .Commit.Date, fromYaml, toYaml (templates using them fail
+ * with the engine's error naming the line).
  *
  * Ownership: opts and everything it points to are borrowed for the call;
  * *out and *path_out are heap strings the caller frees.
