@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <yaml.h>
 
@@ -686,13 +687,59 @@ static int map_put_string(te_render_value *map, const char *key, const char *s,
 	return te_render_map_set(map, key, strlen(key), v, err);
 }
 
-/* {Env: .., Commit: {Hash: ..}, Files: object} as werf's template data. */
+/*
+ * .Commit.Date: werf takes the author time as go-git decodes it (in the
+ * author's UTC offset) and prints Human with Go's time.Time.String(),
+ * "2006-01-02 15:04:05 -0700 MST"
+ * (https://pkg.go.dev/time#Time.String).  The zone name is what Go's
+ * time.Parse gives on a host whose local zone is UTC: "UTC" for +0000,
+ * else the offset again ("+0300").
+ */
+static int commit_date(te_render_value **out, struct wctx *w, te_error *err)
+{
+	te_render_value *date = NULL;
+	int64_t when = 0;
+	int offset = 0, rc;
+	time_t local;
+	struct tm tm;
+	char human[80], zone[8], unix_text[24];
+	int a;
+
+	rc = te_gitsrc_commit_time(&when, &offset, w->src, w->commit, err);
+	if (rc < 0)
+		return rc;
+	local = (time_t)(when + (int64_t)offset * 60);
+	if (!gmtime_r(&local, &tm))
+		return te_error_set(err, TE_EINVALID,
+		                    "commit time out of range");
+	a = offset < 0 ? -offset : offset;
+	snprintf(zone, sizeof(zone), "%c%02d%02d", offset < 0 ? '-' : '+',
+	         a / 60 % 100, a % 60);
+	snprintf(human, sizeof(human), "%04d-%02d-%02d %02d:%02d:%02d %s %s",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, zone, offset ? zone : "UTC");
+	snprintf(unix_text, sizeof(unix_text), "%lld", (long long)when);
+	date = te_render_value_map();
+	if (!date)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	if ((rc = map_put_string(date, "Human", human, err)) < 0 ||
+	    (rc = map_put_string(date, "Unix", unix_text, err)) < 0) {
+		te_render_value_unref(date);
+		return rc;
+	}
+	*out = date;
+	return 0;
+}
+
+/* {Env: .., Commit: {Hash: .., Date: {Human: .., Unix: ..}}, Files: object}
+ * as werf's template data. */
 static int data_build(te_render_value **out, struct wctx *w,
                       const te_render_funcs *files, te_error *err)
 {
 	te_render_value *data = te_render_value_map();
 	te_render_value *commit = te_render_value_map();
 	te_render_value *fobj = te_render_value_object(files);
+	te_render_value *date = NULL;
 	int rc = TE_ENOMEM;
 
 	if (!data || !commit || !fobj) {
@@ -701,7 +748,9 @@ static int data_build(te_render_value **out, struct wctx *w,
 	}
 	if ((rc = map_put_string(data, "Env", w->opts->env ? w->opts->env : "",
 	                         err)) < 0 ||
-	    (rc = map_put_string(commit, "Hash", w->commit, err)) < 0)
+	    (rc = map_put_string(commit, "Hash", w->commit, err)) < 0 ||
+	    (rc = commit_date(&date, w, err)) < 0 ||
+	    (rc = te_render_map_set(commit, "Date", 4, date, err)) < 0)
 		goto done;
 	rc = te_render_map_set(data, "Files", 5, fobj, err);
 	fobj = NULL;

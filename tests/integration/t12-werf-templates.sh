@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A templated werf.yaml (werf's Go templates: .werf/*.tmpl, include, tpl,
-# env under giterminism, .Env, .Commit.Hash) exported for real, and
+# env under giterminism, .Env, .Commit, .Files) exported for real, and
 # `tagexport config render|list` printing the rendered configuration.
 . "$(dirname "$0")/lib.sh"
 te_require docker-registry skopeo buildah git busybox jq curl
@@ -23,8 +23,11 @@ args:
 ---
 {{ tpl "{{ template \"img\" . }}" "worker" }}
 final: false
-# {{ .Commit.Hash }}
+# {{ .Commit.Hash }} {{ .Commit.Date.Unix }} {{ .Commit.Date.Human }}
+# {{ tpl (.Files.Get "ci/note.txt") . }} {{ .Files.Exists "ci" }}
 YAML
+mkdir -p "$proj/ci"
+printf 'note for {{ .Env }}' >"$proj/ci/note.txt"
 cat >"$proj/.werf/partials/image.tmpl" <<'TMPL'
 {{- define "img" }}image: {{ . }}
 dockerfile: Dockerfile{{ end -}}
@@ -39,7 +42,8 @@ COPY app /app
 RUN echo "\$GREETING" > /app/greeting
 DF
 echo 'v1' >"$proj/app/main"
-git_commit_all "$proj" "templated"
+# werf's .Commit.Date is the author time in the author's offset
+GIT_AUTHOR_DATE='1700000000 +0300' git_commit_all "$proj" "templated"
 commit=$(git -C "$proj" rev-parse HEAD)
 
 # config render: the rendered text, byte for byte.
@@ -55,7 +59,8 @@ args:
 image: worker
 dockerfile: Dockerfile
 final: false
-# $commit"
+# $commit 1700000000 2023-11-15 01:13:20 +0300 +0300
+# note for production true"
 out=$(GREETING='hi there' "$TAGEXPORT" config render --dir "$proj" --env production)
 check "config render exits 0" test $? -eq 0
 check "config render prints the rendered werf.yaml" test "$out" = "$expected"

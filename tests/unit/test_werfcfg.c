@@ -105,7 +105,10 @@ static void plain_and_data(void **state)
 	    {"werf.yaml", "project: p\nconfigVersion: 1\n", 0}};
 	const th_file yml[] = {{"werf.yml", "a: {{ .Env }}\n", 0}};
 	const th_file data[] = {
-	    {"werf.yaml", "env: {{ .Env }}\nhash: {{ .Commit.Hash }}\n", 0}};
+	    {"werf.yaml",
+	     "env: {{ .Env }}\nhash: {{ .Commit.Hash }}\n"
+	     "date: {{ .Commit.Date.Human }} / {{ .Commit.Date.Unix }}\n",
+	     0}};
 	int rc;
 	char *out;
 
@@ -117,7 +120,11 @@ static void plain_and_data(void **state)
 	o.env = "prod";
 	out = render_files(data, N(data), &o, &err, &rc, commit);
 	assert_int_equal(rc, 0);
-	snprintf(want, sizeof(want), "env: prod\nhash: %s\n", commit);
+	/* the fixture's author time: 1700000000, +0000 */
+	snprintf(want, sizeof(want),
+	         "env: prod\nhash: %s\ndate: 2023-11-14 22:13:20 +0000 UTC "
+	         "/ 1700000000\n",
+	         commit);
 	assert_string_equal(out, want);
 	free(out);
 	expect_error(plain, 0, &o, "werf.yaml (or werf.yml) not found");

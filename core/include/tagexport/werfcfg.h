@@ -9,6 +9,8 @@
  * "werfConfig", executed with the data
  *   .Env          opts->env ("" when NULL)
  *   .Commit.Hash  the commit id
+ *   .Commit.Date  Unix (seconds, a string) and Human (Go's time.String()
+ *                 of the author time in the author's offset)
  *   .Files        Get PATH (content; missing: error), Exists PATH,
  *                 IsDir PATH, Glob PATTERN (map path -> content; `*`, `?`,
  *                 `**`), all from the commit: each file at most
@@ -22,8 +24,8 @@
  * environment templates can see (the CLI: its own; the server: a
  * project's map).
  *
- * Not yet: .Commit.Date, fromYaml, toYaml (templates using them fail
- * with the engine's error naming the line).
+ * Not yet: fromYaml, toYaml (templates using them fail with the
+ * engine's error naming the line).
  *
  * Ownership: opts and everything it points to are borrowed for the call;
  * *out and *path_out are heap strings the caller frees.
