@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "tagexport/buf.h"
+#include "werfcfg_int.h"
 
 #define GITERMINISM_FILE "werf-giterminism.yaml"
 #define GITERMINISM_MAX ((size_t)64 << 10)
@@ -556,6 +557,43 @@ static int files_methods(te_render_funcs **out, struct wctx *w, te_error *err)
 	return 0;
 }
 
+/* fromYaml TEXT: a map, as yaml.v2 unmarshals into map[string]interface{}. */
+static int fn_from_yaml(te_render_value **out, te_render_call *call,
+                        te_render_value *const *args, size_t nargs,
+                        void *payload, te_error *err)
+{
+	const char *text = NULL;
+	size_t len = 0;
+
+	(void)call;
+	(void)nargs;
+	(void)payload;
+	if (want_string(&text, args[0], "fromYaml", err) < 0)
+		return TE_EINVALID;
+	te_render_value_str(args[0], &len);
+	return te_werfcfg__from_yaml(out, text, len, err);
+}
+
+/* toYaml VALUE: yaml.v2's Marshal, the trailing newline removed. */
+static int fn_to_yaml(te_render_value **out, te_render_call *call,
+                      te_render_value *const *args, size_t nargs, void *payload,
+                      te_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)call;
+	(void)nargs;
+	(void)payload;
+	rc = te_werfcfg__to_yaml(&text, &len, args[0], err);
+	if (rc < 0)
+		return rc;
+	rc = put_string(out, text, len, err);
+	free(text);
+	return rc;
+}
+
 static int funcs_build(te_render_funcs **out, struct wctx *w, te_error *err)
 {
 	te_render_funcs *f = NULL;
@@ -575,7 +613,11 @@ static int funcs_build(te_render_funcs **out, struct wctx *w, te_error *err)
 	                              err)) < 0 ||
 	    (rc = te_render_funcs_add(f, "include", fn_include, 2, 2, w, err)) <
 	        0 ||
-	    (rc = te_render_funcs_add(f, "tpl", fn_tpl, 2, 2, w, err)) < 0)
+	    (rc = te_render_funcs_add(f, "tpl", fn_tpl, 2, 2, w, err)) < 0 ||
+	    (rc = te_render_funcs_add(f, "fromYaml", fn_from_yaml, 1, 1, w,
+	                              err)) < 0 ||
+	    (rc = te_render_funcs_add(f, "toYaml", fn_to_yaml, 1, 1, w, err)) <
+	        0)
 		goto done;
 done:
 	if (rc < 0)

@@ -299,6 +299,65 @@ static void huge_files(void **state)
 	free(big);
 }
 
+/* fromYaml/toYaml beyond the yaml.v2 oracle (t61): errors in yaml.v2's
+ * words, non-map values, alias bombs. */
+static void yaml_functions(void **state)
+{
+	te_werfcfg_opts o = base_opts();
+	const th_file top[] = {
+	    {"werf.yaml",
+	     "{{ toYaml \"top\" }}|{{ toYaml .Commit.Date.Unix }}|"
+	     "{{ (fromYaml \"a: {b: [1, x]}\").a.b }}|"
+	     "{{ len (fromYaml \"\") }}|{{ toYaml (fromYaml \"l: [1, a, "
+	     "~]\").l }}"
+	     "\n",
+	     0}};
+	struct {
+		const char *yaml, *want;
+	} bad[] = {
+	    {"a: [", "yaml: line 1: did not find expected node content"},
+	    {"- a", "yaml: unmarshal errors: line 1: cannot unmarshal !!seq "
+	            "into map[string]interface {}"},
+	    {"plain", "cannot unmarshal !!str `plain` into "
+	              "map[string]interface {}"},
+	    {"a: b\n  c: d", "yaml: line 2: mapping values are not allowed "
+	                     "in this context"},
+	    {"a:\n\tb: 1", "yaml: line 2: found character that cannot "
+	                   "start any token"},
+	};
+	char text[300];
+	th_file f[1];
+	size_t i;
+	/* a billion laughs: aliases expand past the node budget */
+	const th_file bomb[] = {
+	    {"werf.yaml", "{{ len (.Files.Get \"b.yaml\" | fromYaml) }}\n", 0},
+	    {"b.yaml",
+	     "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+	     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+	     "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+	     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+	     "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+	     "g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+	     0}};
+
+	(void)state;
+	expect_text(top, N(top), &o,
+	            "top|\"1700000000\"|[1 x]|0|- 1\n- a\n- null\n");
+	for (i = 0; i < N(bad); i++) {
+		snprintf(text, sizeof(text), "{{ fromYaml %s }}\n",
+		         i == 3   ? "\"a: b\\n  c: d\""
+		         : i == 4 ? "\"a:\\n\\tb: 1\""
+		                  : "(printf \"%s\" \"x\")");
+		if (i < 3)
+			snprintf(text, sizeof(text), "{{ fromYaml \"%s\" }}\n",
+			         bad[i].yaml);
+		f[0] = (th_file){"werf.yaml", text, 0};
+		expect_error(f, 1, &o, bad[i].want);
+	}
+	expect_error(bomb, N(bomb), &o, "more than 1000000 nodes");
+}
+
 static int shout(te_render_value **out, te_render_call *call,
                  te_render_value *const *args, size_t nargs, void *payload,
                  te_error *err)
@@ -409,6 +468,7 @@ int main(void)
 	    cmocka_unit_test(extra_funcs_hook),
 	    cmocka_unit_test(hostile),
 	    cmocka_unit_test(files_data),
+	    cmocka_unit_test(yaml_functions),
 	    cmocka_unit_test(huge_files),
 	    cmocka_unit_test(split_docs),
 	};

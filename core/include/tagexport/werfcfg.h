@@ -15,7 +15,8 @@
  *                 IsDir PATH, Glob PATTERN (map path -> content; `*`, `?`,
  *                 `**`), all from the commit: each file at most
  *                 TE_WERFCFG_FILE_MAX, 16 MiB read in all, 10000 matches
- * and werf's functions include, tpl, required and env.  `env NAME
+ * and werf's functions include, tpl, required, env, fromYaml and toYaml
+ * (gopkg.in/yaml.v2 v2.4.0's results; checked against it by t61).  `env NAME
  * [DEFAULT]` obeys werf-giterminism.yaml of the commit
  * (config.goTemplateRendering.allowEnvVariables: names and /regexps/,
  * https://werf.io/docs/v2/usage/project_configuration/giterminism.html):
@@ -24,8 +25,6 @@
  * environment templates can see (the CLI: its own; the server: a
  * project's map).
  *
- * Not yet: fromYaml, toYaml (templates using them fail with the
- * engine's error naming the line).
  *
  * Ownership: opts and everything it points to are borrowed for the call;
  * *out and *path_out are heap strings the caller frees.
