@@ -1267,7 +1267,7 @@ static bool blank_section(const char *p, size_t len)
 	return true;
 }
 
-static bool is_separator(const char *p, size_t len)
+bool te_config_is_separator(const char *p, size_t len)
 {
 	size_t i = 3;
 
@@ -1353,7 +1353,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 		const char *nl =
 		    pos < len ? memchr(data + pos, '\n', len - pos) : NULL;
 		size_t end = nl ? (size_t)(nl - data) : len;
-		bool sep = is_separator(data + pos, end - pos);
+		bool sep = te_config_is_separator(data + pos, end - pos);
 
 		if (sep || end == len) {
 			s.text = data + start;

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "tagexport/buf.h"
+#include "tagexport/config.h"
 #include "werfcfg_int.h"
 
 #define GITERMINISM_FILE "werf-giterminism.yaml"
@@ -861,17 +862,6 @@ done:
 
 /* ---- werf's document splitter ----------------------------------------- */
 
-static bool separator_line(const char *p, size_t len)
-{
-	size_t i = 3;
-
-	if (len < 3 || memcmp(p, "---", 3))
-		return false;
-	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
-		i++;
-	return i == len || p[i] == '#';
-}
-
 static int doc_push(te_werfcfg_doc **docs, size_t *n, size_t *cap, size_t off,
                     size_t end, int line, te_error *err)
 {
@@ -902,7 +892,7 @@ int te_werfcfg_split(te_werfcfg_doc **docs, size_t *ndocs, const char *text,
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - text) : len;
 
-		if (separator_line(text + pos, end - pos)) {
+		if (te_config_is_separator(text + pos, end - pos)) {
 			rc =
 			    doc_push(&d, &n, &cap, start, pos, start_line, err);
 			start = nl ? end + 1 : len;
