@@ -255,6 +255,62 @@ static int get_strlist(te_strvec *out, const struct parse *p,
 	return 0;
 }
 
+/* env: a mapping of variable names to string values (empty allowed);
+ * errors name the key, never a value. */
+static int get_env_map(te_strvec *out, const struct parse *p,
+                       const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair;
+	int rc;
+
+	te_strvec_dispose(out);
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err, "env must be a mapping NAME: VALUE");
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		const char *k = scalar(kn), *v = scalar(vn);
+		size_t i;
+
+		if (!k || !*k || (k[0] >= '0' && k[0] <= '9'))
+			return fail(p, kn, err,
+			            "env names must match "
+			            "[A-Za-z_][A-Za-z0-9_]*");
+		for (i = 0; k[i]; i++)
+			if (!(k[i] == '_' || (k[i] >= '0' && k[i] <= '9') ||
+			      ((k[i] | 0x20) >= 'a' && (k[i] | 0x20) <= 'z')))
+				return fail(p, kn, err,
+				            "env names must match "
+				            "[A-Za-z_][A-Za-z0-9_]*");
+		if (!v || strlen(v) != vn->data.scalar.length)
+			return fail(p, vn, err,
+			            "env values must be strings without NUL");
+		if ((rc = te_strvec_pushf(out, err, "%s=%s", k,
+		                          is_null(vn) ? "" : v)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* te_werfcfg_lookup_fn over a project's env: map. */
+static bool project_env_lookup(const char **value, const char *name,
+                               void *payload)
+{
+	const struct ts_project *pr = payload;
+	size_t i, n = strlen(name);
+
+	if (strchr(name, '='))
+		return false;
+	for (i = 0; i < pr->env.count; i++)
+		if (!strncmp(pr->env.items[i], name, n) &&
+		    pr->env.items[i][n] == '=') {
+			*value = pr->env.items[i] + n + 1;
+			return true;
+		}
+	return false;
+}
+
 /* Read a secret: the file's (or variable's) content minus trailing
  * whitespace.  The message names the file or variable, never the value. */
 static int read_secret(char **out, size_t *len_out, const char *file,
@@ -635,6 +691,13 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 
 			rc = get_bool(&b, p, vn, "allow_chroot_isolation", err);
 			pr->allow_chroot = b;
+		} else if (!strcmp(k, "env")) {
+			rc = get_env_map(&pr->env, p, vn, err);
+		} else if (!strcmp(k, "werf_env")) {
+			rc = get_str(&pr->werf_env, p, vn, "werf_env", err);
+		} else if (!strcmp(k, "loose_giterminism")) {
+			rc = get_bool(&pr->loose_giterminism, p, vn,
+			              "loose_giterminism", err);
 		} else if (!strcmp(k, "poll_interval")) {
 			unsigned long v = 0;
 			rc =
@@ -687,6 +750,11 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 		rc = ts_hmac_new(&pr->hmac, pr->secret, pr->secret_len, err);
 	if (rc == 0 && status_node)
 		rc = status_finish(pr, status_token_file, p, status_node, err);
+	/* projects never move once parsed: the payload stays valid */
+	pr->render.env = pr->werf_env;
+	pr->render.loose_giterminism = pr->loose_giterminism;
+	pr->render.lookup_env = project_env_lookup;
+	pr->render.lookup_payload = pr;
 done:
 	free(status_token_file);
 	free(secret_file);
@@ -697,6 +765,12 @@ done:
 
 static void project_dispose(struct ts_project *pr)
 {
+	size_t i;
+
+	for (i = 0; i < pr->env.count; i++)
+		explicit_bzero(pr->env.items[i], strlen(pr->env.items[i]));
+	te_strvec_dispose(&pr->env);
+	free(pr->werf_env);
 	free(pr->name);
 	free(pr->repository);
 	if (pr->secret) {
@@ -1059,4 +1133,5 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->build_timeout = pr->build_timeout;
 	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
 	                                       : TE_BUILD_ISOLATION_OCI;
+	opts->render = &pr->render;
 }

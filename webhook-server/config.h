@@ -22,6 +22,7 @@
 #include "tagexport/error.h"
 #include "tagexport/export.h"
 #include "tagexport/labels.h"
+#include "tagexport/werfcfg.h"
 
 /*
  * Budgets: a hostile or broken file is refused cheaply, with an error that
@@ -73,6 +74,14 @@ struct ts_project {
 	/* allow_chroot_isolation: builds run in a chroot, NOT isolated from
 	 * the machine; -1 while parsing = the top-level value */
 	int allow_chroot;
+	/* werf.yaml templates (werfcfg.h): env: NAME: VALUE is all their
+	 * `env` sees ("NAME=VALUE"; never the server's environment; values
+	 * are never logged), werf_env: is .Env, loose_giterminism: lets env
+	 * read any of them; render points into this project */
+	te_strvec env;
+	char *werf_env;
+	bool loose_giterminism;
+	te_werfcfg_opts render;
 	/* status: commit statuses on the forge (status.h); off when the
 	 * section is absent */
 	struct ts_status_config {

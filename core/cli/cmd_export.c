@@ -66,6 +66,7 @@ static const struct option long_options[] = {
     {"max-context-size", required_argument, NULL, OPT_MAX_CONTEXT_SIZE},
     {"isolation", required_argument, NULL, OPT_ISOLATION},
     {"build-timeout", required_argument, NULL, OPT_BUILD_TIMEOUT},
+    CLI_RENDER_OPTIONS,
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
@@ -133,7 +134,8 @@ static void export_usage(FILE *out)
 	    "                                from this machine)\n"
 	    "  --build-timeout DURATION      limit of each image build, e.g. "
 	    "30s, 10m,\n"
-	    "                                1h30m (default 1h)\n"
+	    "                                1h30m (default "
+	    "1h)\n" CLI_RENDER_USAGE
 	    "  --verbose                     show build output\n"
 	    "\n"
 	    "stdout: one line per exported reference, REF@sha256:...\n"
@@ -163,20 +165,8 @@ struct export_args {
 	int verbose;
 	uint64_t max_file_size;
 	uint64_t max_context_size;
+	te_werfcfg_opts render;
 };
-
-static bool flag_bool(const char *value, bool *out)
-{
-	if (!value || strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
-		*out = true;
-		return true;
-	}
-	if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
-		*out = false;
-		return true;
-	}
-	return false;
-}
 
 static bool parse_int(const char *s, int *out)
 {
@@ -207,8 +197,16 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 		return cli_usage_error(
 		    "invalid WERF_PARALLEL_TASKS_LIMIT \"%s\"", env);
 
+	cli_render_opts_init(&a->render);
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+		int r = cli_render_opt(&a->render, opt, optarg);
+
+		if (r != 0) {
+			if (r != 1)
+				return r;
+			continue;
+		}
 		switch (opt) {
 		case OPT_REPO:
 			a->repo = optarg;
@@ -237,12 +235,12 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 			a->config = optarg;
 			break;
 		case OPT_INSECURE_REGISTRY:
-			if (!flag_bool(optarg, &a->insecure))
+			if (!cli_flag_bool(optarg, &a->insecure))
 				return cli_usage_error(
 				    "invalid --insecure-registry value");
 			break;
 		case OPT_SKIP_TLS_VERIFY:
-			if (!flag_bool(optarg, &a->skip_tls_verify))
+			if (!cli_flag_bool(optarg, &a->skip_tls_verify))
 				return cli_usage_error(
 				    "invalid --skip-tls-verify-registry "
 				    "value");
@@ -502,6 +500,7 @@ int cmd_export(int argc, char **argv)
 	opts.max_context_size = a.max_context_size;
 	opts.isolation = a.isolation;
 	opts.build_timeout = a.build_timeout;
+	opts.render = &a.render;
 	opts.log.fn = cli_log_stderr;
 	opts.log.payload = &a.verbose;
 

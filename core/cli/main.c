@@ -44,6 +44,57 @@ bool cli_env_true(const char *name)
 	             strcasecmp(v, "yes") == 0);
 }
 
+bool cli_flag_bool(const char *value, bool *out)
+{
+	if (!value || strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+		*out = true;
+		return true;
+	}
+	if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static bool lookup_process_env(const char **value, const char *name,
+                               void *payload)
+{
+	(void)payload;
+	*value = getenv(name);
+	return *value != NULL;
+}
+
+void cli_render_opts_init(te_werfcfg_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->env = getenv("WERF_ENV");
+	o->templates_dir = getenv("WERF_CONFIG_TEMPLATES_DIR");
+	if (o->templates_dir && !*o->templates_dir)
+		o->templates_dir = NULL;
+	o->loose_giterminism = cli_env_true("WERF_LOOSE_GITERMINISM");
+	o->lookup_env = lookup_process_env;
+}
+
+int cli_render_opt(te_werfcfg_opts *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case CLI_OPT_ENV:
+		o->env = arg;
+		return 1;
+	case CLI_OPT_CONFIG_TEMPLATES_DIR:
+		o->templates_dir = arg;
+		return 1;
+	case CLI_OPT_LOOSE_GITERMINISM:
+		if (!cli_flag_bool(arg, &o->loose_giterminism))
+			return cli_usage_error(
+			    "invalid --loose-giterminism value");
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 void cli_log_stderr(void *payload, te_log_level level, const char *msg)
 {
 	int verbose = payload ? *(const int *)payload : 0;
@@ -64,6 +115,8 @@ static void usage(FILE *out)
 	    "  export    build the images of werf.yaml at a git commit and\n"
 	    "            publish them under --tag templates (werf export)\n"
 	    "  hook      install or run the git post-receive hook\n"
+	    "  config    render werf.yaml or list its images (config render\n"
+	    "            [IMAGE...], config list [--final-images-only])\n"
 	    "  version   print the version\n"
 	    "\n"
 	    "Run 'tagexport export --help' for the export options.\n");
@@ -88,7 +141,8 @@ int main(int argc, char **argv)
 		printf("tagexport %s\n", TE_VERSION);
 		return CLI_EXIT_OK;
 	}
-	if (strcmp(argv[1], "export") != 0 && strcmp(argv[1], "hook") != 0) {
+	if (strcmp(argv[1], "export") != 0 && strcmp(argv[1], "hook") != 0 &&
+	    strcmp(argv[1], "config") != 0) {
 		fprintf(stderr, "%s: unknown command \"%s\"\n", cli_progname,
 		        argv[1]);
 		usage(stderr);
@@ -107,6 +161,8 @@ int main(int argc, char **argv)
 	cli_command = argv[1];
 	if (strcmp(argv[1], "hook") == 0)
 		rc = cmd_hook(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "config") == 0)
+		rc = cmd_config(argc - 1, argv + 1);
 	else
 		rc = cmd_export(argc - 1, argv + 1);
 	curl_global_cleanup();

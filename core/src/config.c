@@ -1267,7 +1267,7 @@ static bool blank_section(const char *p, size_t len)
 	return true;
 }
 
-static bool is_separator(const char *p, size_t len)
+bool te_config_is_separator(const char *p, size_t len)
 {
 	size_t i = 3;
 
@@ -1276,24 +1276,6 @@ static bool is_separator(const char *p, size_t len)
 	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
 		i++;
 	return i == len || p[i] == '#';
-}
-
-static int find_template(const char *data, size_t len, const char *file,
-                         te_error *err)
-{
-	size_t i;
-	int line = 1;
-
-	for (i = 0; i + 1 < len; i++) {
-		if (data[i] == '\n')
-			line++;
-		else if (data[i] == '{' && data[i + 1] == '{')
-			return te_error_set(err, TE_EUNSUPPORTED,
-			                    "%s:%d: go templates ({{ }}) in "
-			                    "werf.yaml are not supported yet",
-			                    file, line);
-	}
-	return 0;
 }
 
 static void free_images(te_image_config *items, size_t count)
@@ -1364,9 +1346,6 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 	if (len > TE_CONFIG_MAX_SIZE)
 		return te_error_set(err, TE_EINVALID,
 		                    "%s: larger than the 1 MiB limit", file);
-	rc = find_template(data, len, file, err);
-	if (rc < 0)
-		return rc;
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
@@ -1374,7 +1353,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 		const char *nl =
 		    pos < len ? memchr(data + pos, '\n', len - pos) : NULL;
 		size_t end = nl ? (size_t)(nl - data) : len;
-		bool sep = is_separator(data + pos, end - pos);
+		bool sep = te_config_is_separator(data + pos, end - pos);
 
 		if (sep || end == len) {
 			s.text = data + start;

@@ -49,8 +49,8 @@
 #include "tagexport/select.h"
 #include "tagexport/semver.h"
 #include "tagexport/template.h"
+#include "tagexport/werfcfg.h"
 
-#define WERF_YAML_MAX (1024 * 1024)
 #define MAX_REGISTRIES 16
 
 /* The per-image state of a run. */
@@ -158,46 +158,24 @@ static int registry_for(te_registry **out, struct run *run, const char *host,
 	return 0;
 }
 
-/* werf.yaml, else werf.yml, unless --config names one. */
+/* werf.yaml rendered as werf renders it (werfcfg.h), then parsed. */
 static int load_config(struct run *run, te_error *err)
 {
-	static const char *const defaults[] = {"werf.yaml", "werf.yml"};
-	te_buf data = TE_BUF_INIT(WERF_YAML_MAX);
-	const char *path = NULL;
-	size_t i;
-	int rc = TE_ENOTFOUND;
+	te_werfcfg_opts ropts = {0};
+	char *text = NULL, *path = NULL;
+	size_t len = 0;
+	int rc;
 
-	if (run->opts->config_path) {
-		path = run->opts->config_path;
-		rc = te_gitsrc_read_file(&data, run->src, run->commit, path,
-		                         err);
-		if (rc == TE_ENOTFOUND) {
-			te_error_clear(err);
-			rc = te_error_set(err, TE_EINVALID,
-			                  "config %s not found in commit %.12s",
-			                  path, run->commit);
-		}
-	} else {
-		for (i = 0; i < 2 && rc == TE_ENOTFOUND; i++) {
-			te_error_clear(err);
-			path = defaults[i];
-			rc = te_gitsrc_read_file(&data, run->src, run->commit,
-			                         path, err);
-		}
-		if (rc == TE_ENOTFOUND) {
-			te_error_clear(err);
-			rc =
-			    te_error_set(err, TE_EINVALID,
-			                 "werf.yaml (or werf.yml) not found in "
-			                 "commit %.12s",
-			                 run->commit);
-		}
-	}
+	if (run->opts->render)
+		ropts = *run->opts->render;
+	ropts.config_path = run->opts->config_path;
+	rc = te_werfcfg_render(&text, &len, &path, run->src, run->commit,
+	                       &ropts, err);
 	if (rc < 0)
-		goto done;
-	rc = te_config_parse(&run->cfg, data.ptr, data.len, path, err);
-done:
-	te_buf_dispose(&data);
+		return rc;
+	rc = te_config_parse(&run->cfg, text, len, path, err);
+	free(text);
+	free(path);
 	return rc;
 }
 

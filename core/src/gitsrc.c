@@ -335,6 +335,29 @@ static int commit_tree(git_tree **out, te_gitsrc *src, const char *commit,
 	return rc;
 }
 
+int te_gitsrc_commit_time(int64_t *unix_out, int *offset_out, te_gitsrc *src,
+                          const char *commit, te_error *err)
+{
+	const git_signature *author;
+	git_commit *c = NULL;
+	git_oid oid;
+	int rc;
+
+	if (!commit || strlen(commit) != GIT_OID_HEXSZ ||
+	    git_oid_fromstr(&oid, commit) < 0)
+		return te_error_set(err, TE_EINVALID,
+		                    "'%s' is not a full commit id",
+		                    commit ? commit : "(null)");
+	rc = git_commit_lookup(&c, src->repo, &oid);
+	if (rc < 0)
+		return git_fail(err, rc, "commit %s", commit);
+	author = git_commit_author(c);
+	*unix_out = (int64_t)author->when.time;
+	*offset_out = author->when.offset;
+	git_commit_free(c);
+	return 0;
+}
+
 /* The size of blob oid from its object header: nothing is inflated
  * (a packed object's header holds its size, see gitformat-pack(5)). */
 static int blob_size(uint64_t *out, te_gitsrc *src, const git_oid *oid,

@@ -91,7 +91,7 @@ configVersion: 1
 image: {{ env "NAME" }}
 dockerfile: Dockerfile
 YAML
-expect_fail 2 'werf\.yaml:4:.*not supported yet' "${R[@]}" --tag "$REG/x/%image%:1"
+expect_fail 2 'template: werfConfig:4:.*env name "NAME" not allowed by giterminism' "${R[@]}" --tag "$REG/x/%image%:1"
 
 write_project "stapel" <<YAML
 project: bad

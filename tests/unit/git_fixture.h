@@ -124,5 +124,6 @@ static inline int th_rm_one(const char *path, const struct stat *st, int flag,
 static inline void th_rm_rf(const char *dir)
 {
 	nftw(dir, th_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 #endif

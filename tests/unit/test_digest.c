@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include "git_fixture.h"
-}
 
 #include "tagexport/digest.h"
 

@@ -451,6 +451,67 @@ static void custom_functions(void **state)
 	te_render_funcs_free(funcs);
 }
 
+/* te_render_value_object: fields that are methods (werf's .Files.Get). */
+static struct run render_object(const char *tmpl, const te_render_funcs *m)
+{
+	struct run r = {0, NULL, TE_ERROR_INIT};
+	te_render_set *set = NULL;
+	te_render_value *data = te_render_value_map();
+	size_t len;
+
+	assert_non_null(data);
+	assert_int_equal(te_render_map_set(data, "Files", 5,
+	                                   te_render_value_object(m), &r.err),
+	                 0);
+	assert_int_equal(te_render_map_set(data, "x", 1,
+	                                   te_render_value_string("b", 1),
+	                                   &r.err),
+	                 0);
+	r.rc = te_render_set_new(&set, NULL, NULL, &r.err);
+	if (r.rc == 0)
+		r.rc = te_render_parse(set, "t", tmpl, strlen(tmpl), &r.err);
+	if (r.rc == 0)
+		r.rc = te_render_exec(&r.out, &len, set, "t", data, &r.err);
+	te_render_set_free(set);
+	te_render_value_unref(data);
+	return r;
+}
+
+static void method_objects(void **state)
+{
+	te_render_funcs *m = NULL;
+	te_error err = TE_ERROR_INIT;
+	char sep[] = "+";
+	struct run r;
+
+	(void)state;
+	assert_int_equal(te_render_funcs_new(&m, &err), 0);
+	assert_int_equal(te_render_funcs_add(m, "Get", fn_join, 1,
+	                                     TE_RENDER_VARIADIC, sep, &err),
+	                 0);
+	assert_int_equal(
+	    te_render_funcs_add(m, "Pair", fn_list, 2, 2, NULL, &err), 0);
+	r = render_object(
+	    "{{ .Files.Get \"a\" .x }}|{{ $.Files.Get \"a\" }}|"
+	    "{{ .x | .Files.Get \"p\" }}|"
+	    "{{ with .Files }}{{ .Get \"q\" }}{{ end }}|"
+	    "{{ $f := .Files }}{{ $f.Pair 1 2 }}|{{ .Files.Nope }}",
+	    m);
+	if (r.rc != 0)
+		fail_msg("%s", r.err.msg);
+	assert_string_equal(r.out, "a+b|a|p+b|q|[1 2]|<no value>");
+	free(r.out);
+	assert_error(render_object("{{ .Files.Get 1 }}", m),
+	             "template: t:1:9: executing \"t\" at <.Files.Get>: error "
+	             "calling Get: argument 1 is not a string");
+	assert_error(render_object("{{ .Files.Pair 1 }}", m),
+	             "wrong number of args for Pair: want 2 got 1");
+	/* a method inside a chain is called without arguments, as in Go */
+	assert_error(render_object("{{ .Files.Get.x }}", m),
+	             "wrong number of args for Get: want at least 1 got 0");
+	te_render_funcs_free(m);
+}
+
 /* ---- values and JSON ---- */
 
 #define JSON_IFE "{\"i\": 1, \"f\": 1.0, \"e\": 1e2}"
@@ -756,6 +817,7 @@ int main(void)
 	    cmocka_unit_test(hostile_nesting),
 	    cmocka_unit_test(hostile_output),
 	    cmocka_unit_test(custom_functions),
+	    cmocka_unit_test(method_objects),
 	    cmocka_unit_test(include_function),
 	    cmocka_unit_test(values),
 	    cmocka_unit_test(sets),

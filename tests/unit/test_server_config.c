@@ -359,6 +359,71 @@ static void isolation_and_timeout(void **state)
 	             "invalid build timeout \"2d\"");
 }
 
+/* env:, werf_env:, loose_giterminism: reach the export's werf.yaml
+ * rendering; templates see only env:, never the server's environment. */
+static void template_env(void **state)
+{
+	static const char text[] =
+	    "state_dir: /tmp/x\n"
+	    "projects:\n"
+	    "  - name: a\n"
+	    "    forge: github\n"
+	    "    repository: o/a\n"
+	    "    secret_env: TE_TEST_SECRET\n"
+	    "    git_url: https://g.example.com/o/a.git\n"
+	    "    env: {VERSION: \"1.2\", EMPTY: \"\", NIL: ~}\n"
+	    "    werf_env: production\n"
+	    "    loose_giterminism: true\n"
+	    "    export: {repo: r.example.com/a, tag: r.example.com/a:x}\n"
+	    "  - name: b\n"
+	    "    forge: github\n"
+	    "    repository: o/b\n"
+	    "    secret_env: TE_TEST_SECRET\n"
+	    "    git_url: https://g.example.com/o/b.git\n"
+	    "    export: {repo: r.example.com/b, tag: r.example.com/b:x}\n";
+	te_export_opts a = TE_EXPORT_OPTS_INIT, b = TE_EXPORT_OPTS_INIT;
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	const char *v = NULL;
+
+	(void)state;
+	setenv("TE_TEST_SECRET", "from-env", 1);
+	assert_int_equal(
+	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
+	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
+	ts_project_export_opts(&b, ts_config_project(cfg, "b"));
+	assert_non_null(a.render);
+	assert_string_equal(a.render->env, "production");
+	assert_true(a.render->loose_giterminism);
+	assert_true(
+	    a.render->lookup_env(&v, "VERSION", a.render->lookup_payload));
+	assert_string_equal(v, "1.2");
+	assert_true(a.render->lookup_env(&v, "NIL", a.render->lookup_payload));
+	assert_string_equal(v, "");
+	assert_false(
+	    a.render->lookup_env(&v, "VERSION=1", a.render->lookup_payload));
+	/* the server's own environment is never visible */
+	assert_false(a.render->lookup_env(&v, "TE_TEST_SECRET",
+	                                  a.render->lookup_payload));
+	assert_null(b.render->env);
+	assert_false(b.render->loose_giterminism);
+	assert_false(
+	    b.render->lookup_env(&v, "VERSION", b.render->lookup_payload));
+	ts_config_unref(cfg);
+	expect_error("insecure_registry: false",
+	             "insecure_registry: false\n"
+	             "    env: [A]",
+	             19, "env must be a mapping");
+	expect_error("insecure_registry: false",
+	             "insecure_registry: false\n"
+	             "    env: {1A: x}",
+	             19, "env names must match");
+	expect_error("insecure_registry: false",
+	             "insecure_registry: false\n"
+	             "    env: {A: [x]}",
+	             19, "env values must be strings");
+}
+
 static void secret_not_in_messages(void **state)
 {
 	static const char text[] = "state_dir: /x\n"
@@ -562,6 +627,7 @@ int main(void)
 	    cmocka_unit_test(errors_have_lines),
 	    cmocka_unit_test(load_limits),
 	    cmocka_unit_test(isolation_and_timeout),
+	    cmocka_unit_test(template_env),
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(status_section),
 	    cmocka_unit_test(project_names),

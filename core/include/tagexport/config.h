@@ -2,9 +2,10 @@
  * config.h - werf.yaml: document splitting, the meta document and
  * Dockerfile image documents (werf-export.md 2.3-2.6).
  *
- * Input is the committed werf.yaml bytes; nothing is read from disk here.
- * Stapel images, artifacts and Go templates ({{ }}) are rejected with a
- * TE_EUNSUPPORTED error.  Every other mistake is TE_EINVALID with
+ * Input is werf.yaml as rendered by te_werfcfg_render (werfcfg.h): a
+ * `{{` left in it is plain text.  Nothing is read from disk here.
+ * Stapel images and artifacts are rejected with a TE_EUNSUPPORTED error.  Every
+ * other mistake is TE_EINVALID with
  * "<file>:<line>: <what>".  The te_werf_config owns all its strings.
  */
 #ifndef TAGEXPORT_CONFIG_H
@@ -43,6 +44,10 @@ typedef struct te_werf_config {
 	size_t nimages;
 	te_image_config *images; /* in file order */
 } te_werf_config;
+
+/* Is the line p[0..len) (no newline) a document separator by werf's rule:
+ * `---`, then only spaces, tabs or CRs, optionally a `#` comment. */
+bool te_config_is_separator(const char *p, size_t len);
 
 int te_config_parse(te_werf_config **out, const char *data, size_t len,
                     const char *filename, te_error *err);

@@ -19,6 +19,7 @@
 #include "tagexport/error.h"
 #include "tagexport/labels.h"
 #include "tagexport/log.h"
+#include "tagexport/werfcfg.h"
 
 struct te_registry_opts;
 
@@ -52,9 +53,13 @@ typedef struct te_export_opts {
 	/* version 2 */
 	te_build_isolation isolation; /* OCI unless chroot is asked for */
 	unsigned build_timeout;       /* seconds per build; 0 = 1h */
+	/* version 3: how werf.yaml is rendered (werfcfg.h), borrowed; its
+	 * config_path is ignored (config_path above decides).  NULL: no
+	 * environment variable is visible, .Env is "". */
+	const te_werfcfg_opts *render;
 } te_export_opts;
 
-#define TE_EXPORT_OPTS_VERSION 2
+#define TE_EXPORT_OPTS_VERSION 3
 #define TE_EXPORT_OPTS_INIT                                                    \
 	{                                                                      \
 		.version = TE_EXPORT_OPTS_VERSION                              \

@@ -34,6 +34,11 @@ void te_gitsrc_free(te_gitsrc *src);
 int te_gitsrc_resolve(char commit_out[41], char **tag_out, te_gitsrc *src,
                       const char *rev, te_error *err);
 
+/* The author time of commit (40 hex): seconds since the epoch and the
+ * author's UTC offset in minutes, as git records them. */
+int te_gitsrc_commit_time(int64_t *unix_out, int *offset_out, te_gitsrc *src,
+                          const char *commit, te_error *err);
+
 /* Append the short names of all tags of the repository to out. */
 int te_gitsrc_tag_names(te_strvec *out, te_gitsrc *src, te_error *err);
 

@@ -100,6 +100,18 @@ int te_render_list_push(te_render_value *list, te_render_value *item,
 int te_render_map_set(te_render_value *map, const char *key, size_t key_len,
                       te_render_value *val, te_error *err);
 
+/*
+ * An object whose fields are methods, as Go calls methods of template data
+ * (werf's `.Files.Get "path"`): `.Obj.Name ARGS` (also `$x.Obj.Name`, and
+ * with a piped final argument) calls the function Name of methods with
+ * ARGS, checked and reported as a function call (`error calling Name:
+ * ...`).  The receiver is not passed: put it in the functions' payload.
+ * Otherwise it is an empty map (kind TE_RENDER_MAP) that is true in
+ * if/with/and/or like a Go struct (Go would print a
+ * struct).  methods is borrowed and must outlive the value.
+ */
+te_render_value *te_render_value_object(const te_render_funcs *methods);
+
 te_render_kind te_render_value_kind(const te_render_value *v);
 bool te_render_value_bool_get(const te_render_value *v);
 int64_t te_render_value_int_get(const te_render_value *v);

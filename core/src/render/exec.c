@@ -214,17 +214,45 @@ static int not_a_function(struct te_exec *s, const struct te_node *const *args,
 	return rc;
 }
 
-/* evalField: receiver.name, a map key in this value model. */
-static int eval_field(struct te_exec *s, const char *name,
-                      const struct te_node *const *args, size_t nargs,
-                      const struct te_xv *final, struct te_xv *receiver)
+static int eval_call(struct te_exec *s, const struct te_xv *dot,
+                     const struct te_func *f, const struct te_node *node,
+                     const char *name, const struct te_node *const *args,
+                     size_t nargs, const struct te_xv *final,
+                     struct te_xv *out);
+
+/* A method of a te_render_value_object, called as Go's evalField calls a
+ * method: args[0] is the field itself, the rest are its arguments. */
+static int eval_method(struct te_exec *s, const struct te_xv *dot,
+                       const struct te_func *f, const char *name,
+                       const struct te_node *const *args, size_t nargs,
+                       const struct te_xv *final, struct te_xv *receiver)
+{
+	struct te_xv r = missing;
+
+	if (eval_call(s, dot, f, s->node, name, nargs ? args + 1 : NULL,
+	              nargs ? nargs - 1 : 0, final, &r) < 0)
+		return s->err->code;
+	xv_drop(receiver);
+	*receiver = r;
+	return 0;
+}
+
+/* evalField: receiver.name, a map key in this value model (or a method of
+ * a te_render_value_object). */
+static int eval_field(struct te_exec *s, const struct te_xv *dot,
+                      const char *name, const struct te_node *const *args,
+                      size_t nargs, const struct te_xv *final,
+                      struct te_xv *receiver)
 {
 	const te_render_value *v = receiver->v;
 	const char *typ = te_render__typename(v, receiver->boxed);
+	const struct te_func *m;
 	te_render_value *r;
 
-	(void)args; /* a map key takes no arguments, only their count */
-
+	if (v && v->methods &&
+	    (m = te_render__find_func(v->methods, name)) != NULL)
+		return eval_method(s, dot, m, name, args, nargs, final,
+		                   receiver);
 	if (!v)
 		return 0; /* missingkey=default: stays invalid */
 	if (v->kind == TE_RENDER_NIL) {
@@ -249,17 +277,18 @@ static int eval_field(struct te_exec *s, const char *name,
 	return 0;
 }
 
-static int eval_field_chain(struct te_exec *s, struct te_xv *receiver,
-                            char *const *idents, size_t n,
-                            const struct te_node *const *args, size_t nargs,
-                            const struct te_xv *final, struct te_xv *out)
+static int eval_field_chain(struct te_exec *s, const struct te_xv *dot,
+                            struct te_xv *receiver, char *const *idents,
+                            size_t n, const struct te_node *const *args,
+                            size_t nargs, const struct te_xv *final,
+                            struct te_xv *out)
 {
 	size_t i;
 
 	for (i = 0; i + 1 < n; i++)
-		if (eval_field(s, idents[i], NULL, 0, NULL, receiver) < 0)
+		if (eval_field(s, dot, idents[i], NULL, 0, NULL, receiver) < 0)
 			goto fail;
-	if (eval_field(s, idents[n - 1], args, nargs, final, receiver) < 0)
+	if (eval_field(s, dot, idents[n - 1], args, nargs, final, receiver) < 0)
 		goto fail;
 	*out = *receiver;
 	return 0;
@@ -276,11 +305,12 @@ static int eval_field_node(struct te_exec *s, const struct te_xv *dot,
 	struct te_xv r = xv_copy(dot);
 
 	at(s, field);
-	return eval_field_chain(s, &r, field->idents, field->nidents, args,
+	return eval_field_chain(s, dot, &r, field->idents, field->nidents, args,
 	                        nargs, final, out);
 }
 
-static int eval_variable_node(struct te_exec *s, const struct te_node *var,
+static int eval_variable_node(struct te_exec *s, const struct te_xv *dot,
+                              const struct te_node *var,
                               const struct te_node *const *args, size_t nargs,
                               const struct te_xv *final, struct te_xv *out)
 {
@@ -298,8 +328,8 @@ static int eval_variable_node(struct te_exec *s, const struct te_node *var,
 		return 0;
 	}
 	r = xv_copy(&v->val);
-	return eval_field_chain(s, &r, var->idents + 1, var->nidents - 1, args,
-	                        nargs, final, out);
+	return eval_field_chain(s, dot, &r, var->idents + 1, var->nidents - 1,
+	                        args, nargs, final, out);
 }
 
 static int eval_chain_node(struct te_exec *s, const struct te_xv *dot,
@@ -319,7 +349,7 @@ static int eval_chain_node(struct te_exec *s, const struct te_xv *dot,
 	}
 	if (eval_arg(s, dot, chain->pipe, TE_FN_REFLECT, &r) < 0)
 		return s->err->code;
-	return eval_field_chain(s, &r, chain->idents, chain->nidents, args,
+	return eval_field_chain(s, dot, &r, chain->idents, chain->nidents, args,
 	                        nargs, final, out);
 }
 
@@ -426,7 +456,7 @@ static int eval_arg(struct te_exec *s, const struct te_xv *dot,
 			return rc;
 		break;
 	case N_VARIABLE:
-		rc = eval_variable_node(s, n, NULL, 0, NULL, out);
+		rc = eval_variable_node(s, dot, n, NULL, 0, NULL, out);
 		if (rc < 0)
 			return rc;
 		break;
@@ -663,7 +693,7 @@ static int eval_command(struct te_exec *s, const struct te_xv *dot,
 			return s->err->code;
 		return eval_pipeline(s, dot, first, out);
 	case N_VARIABLE:
-		return eval_variable_node(s, first, args, n, final, out);
+		return eval_variable_node(s, dot, first, args, n, final, out);
 	default:
 		break;
 	}

@@ -956,7 +956,7 @@ static void print_value(struct pp *p, const te_render_value *v, int32_t verb,
 	case TE_RENDER_MAP:
 		puts_(p, p->f.sharp_v ? "map[string]interface {}{" : "map[");
 		for (i = 0; i < v->u.map.len; i++) {
-			te_render_value key = {1, TE_RENDER_STRING, {0}};
+			te_render_value key = {1, TE_RENDER_STRING, {0}, NULL};
 
 			if (i > 0)
 				puts_(p, p->f.sharp_v ? ", " : " ");

@@ -40,6 +40,8 @@ struct te_render_value {
 			size_t len, cap;
 		} map;
 	} u;
+	/* te_render_value_object: its fields are these functions */
+	const te_render_funcs *methods;
 };
 
 /*

@@ -87,6 +87,15 @@ te_render_value *te_render_value_map(void)
 	return value_new(TE_RENDER_MAP);
 }
 
+te_render_value *te_render_value_object(const te_render_funcs *methods)
+{
+	te_render_value *v = te_render_value_map();
+
+	if (v)
+		v->methods = methods;
+	return v;
+}
+
 te_render_value *te_render_value_ref(te_render_value *v)
 {
 	if (v)
@@ -367,7 +376,8 @@ bool te_render__truth(const te_render_value *v)
 	case TE_RENDER_LIST:
 		return v->u.list.len > 0;
 	case TE_RENDER_MAP:
-		return v->u.map.len > 0;
+		/* an object stands for a Go struct: always true */
+		return v->u.map.len > 0 || v->methods;
 	default:
 		return false;
 	}

@@ -1,0 +1,28 @@
+/*
+ * werfcfg_int.h - werf's fromYaml and toYaml (werfcfg_yaml.c), as
+ * gopkg.in/yaml.v2 v2.4.0 decodes into map[string]interface{} and
+ * encodes (https://pkg.go.dev/gopkg.in/yaml.v2).
+ */
+#ifndef TE_WERFCFG_INT_H
+#define TE_WERFCFG_INT_H
+
+#include <stddef.h>
+
+#include "tagexport/error.h"
+#include "tagexport/render.h"
+
+/* At most this many bytes of YAML text in or out. */
+#define TE_WERFCFG_YAML_MAX ((size_t)16 << 20)
+
+/* yaml.Unmarshal into map[string]interface{}: *out is a map (an empty
+ * document gives an empty map).  Errors in yaml.v2's words
+ * ("yaml: line N: ..."). */
+int te_werfcfg__from_yaml(te_render_value **out, const char *text, size_t len,
+                          te_error *err);
+
+/* yaml.Marshal of v, with one trailing newline removed (werf's toYaml).
+ * *out is heap, NUL-terminated. */
+int te_werfcfg__to_yaml(char **out, size_t *out_len, const te_render_value *v,
+                        te_error *err);
+
+#endif
