@@ -603,6 +603,13 @@ static int funcs_build(te_render_funcs **out, struct wctx *w, te_error *err)
 	rc = te_render_funcs_new(&f, err);
 	if (rc < 0)
 		return rc;
+	/* werf's order: Sprig's map (without expandenv), then werf's own
+	 * functions, which win on a clash (env). See
+	 * https://werf.io/documentation/v2/reference/werf_yaml_template_engine.html
+	 */
+	rc = te_render_funcs_add_sprig(f, err);
+	if (rc < 0)
+		goto done;
 	if (w->opts->extra_funcs) {
 		rc = w->opts->extra_funcs(f, w->opts->extra_payload, err);
 		if (rc < 0)

@@ -209,7 +209,8 @@ def harnesses():
     h["docker_config"] = pick("tests/unit/test_registry.c", r"auths|credHelpers|credsStore|Secret",
                               lambda s: fields("docker.io", s))
     h["forge"] = forge_seeds()
-    h["render"] = render_seeds()[::4]
+    render = render_seeds()
+    h["render"] = render[::max(1, len(render) // MAX_SEEDS)]
     h["server_config"] = [read("config-examples/server.yaml")] + pick(
         "tests/unit/test_server_config.c", r"projects:|listen|state_dir", min_len=20)
     return h

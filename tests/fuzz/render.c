@@ -1,7 +1,8 @@
 /*
  * render.c - the Go text/template engine (core/src/render): te_render_parse,
- * te_render_exec, te_render_value_from_json and, through an `include`
- * function as werf registers one, te_render_call_template.
+ * te_render_exec, te_render_value_from_json, Sprig's functions
+ * (te_render_funcs_add_sprig) and, through an `include` function as werf
+ * registers one, te_render_call_template.
  * Input: template NUL JSON data (invalid or empty JSON: a fixed document).
  * Budgets are lowered so that a hostile template ends in milliseconds; the
  * engine's own defaults are exercised by tests/unit/test_render.c.
@@ -67,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 	limits.output_max = (size_t)1 << 16;
 	data = data_of(fields[1], json_len);
 	if (te_render_funcs_new(&funcs, &err) < 0 ||
+	    te_render_funcs_add_sprig(funcs, &err) < 0 ||
 	    te_render_funcs_add(funcs, "include", include, 1, 2, NULL, &err) <
 	        0 ||
 	    te_render_set_new(&set, funcs, &limits, &err) < 0)

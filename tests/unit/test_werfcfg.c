@@ -395,6 +395,35 @@ static void extra_funcs_hook(void **state)
 	assert_int_equal(called, 1);
 }
 
+/* werf registers Sprig's map before its own functions: Sprig works in
+ * werf.yaml, werf's env wins over Sprig's, and expandenv stays out. */
+static void sprig_functions(void **state)
+{
+	te_werfcfg_opts o = base_opts();
+	const th_file files[] = {
+	    {"werf.yaml",
+	     "{{- $apps := list \"api\" \"web\" -}}\n"
+	     "{{- range $apps }}\n---\nimage: {{ . }}\n"
+	     "args: {{ dict \"n\" (len $apps) | toJson }}\n"
+	     "{{- end }}\n"
+	     "tag: {{ env \"TE_TEST_ALLOWED\" \"x\" | default \"d\" "
+	     "| quote }}\n",
+	     0},
+	    {"werf-giterminism.yaml",
+	     "giterminismConfigVersion: 1\nconfig:\n  goTemplateRendering:\n"
+	     "    allowEnvVariables: [TE_TEST_ALLOWED]\n",
+	     0}};
+	const th_file expandenv[] = {
+	    {"werf.yaml", "{{ expandenv \"$HOME\" }}\n", 0}};
+
+	(void)state;
+	expect_text(files, N(files), &o,
+	            "\n---\nimage: api\nargs: {\"n\":2}\n---\nimage: web\n"
+	            "args: {\"n\":2}\ntag: \"x\"\n");
+	expect_error(expandenv, N(expandenv), &o,
+	             "function \"expandenv\" not defined");
+}
+
 static void hostile(void **state)
 {
 	te_werfcfg_opts o = base_opts();
@@ -466,6 +495,7 @@ int main(void)
 	    cmocka_unit_test(tpl_and_required),
 	    cmocka_unit_test(env_giterminism),
 	    cmocka_unit_test(extra_funcs_hook),
+	    cmocka_unit_test(sprig_functions),
 	    cmocka_unit_test(hostile),
 	    cmocka_unit_test(files_data),
 	    cmocka_unit_test(yaml_functions),

@@ -44,8 +44,8 @@
 typedef bool (*te_werfcfg_lookup_fn)(const char **value, const char *name,
                                      void *payload);
 
-/* Register more functions before werf's own (which then win on a name
- * clash, as werf registers Sprig's first): the hook for Sprig. */
+/* Register more functions after Sprig's (always there, as in werf) and
+ * before werf's own, which win on a name clash. */
 typedef int (*te_werfcfg_funcs_fn)(te_render_funcs *funcs, void *payload,
                                    te_error *err);
 
@@ -56,7 +56,7 @@ typedef struct te_werfcfg_opts {
 	bool loose_giterminism;
 	te_werfcfg_lookup_fn lookup_env; /* NULL: no variable is set */
 	void *lookup_payload;
-	te_werfcfg_funcs_fn extra_funcs; /* NULL: werf's and builtins only */
+	te_werfcfg_funcs_fn extra_funcs; /* NULL: none beyond Sprig's, werf's */
 	void *extra_payload;
 } te_werfcfg_opts;
 
