@@ -506,10 +506,15 @@ static int key_cmp(const char *a, size_t al, const char *b, size_t bl)
 					an = bn = 1;
 					break;
 				}
+		/* Go's int64 arithmetic wraps on long digit runs; so does
+		 * this, in unsigned arithmetic (signed overflow is undefined
+		 * in C), to sort keys exactly as yaml.v2 does. */
 		for (ai = i; ai < al && isdigit((unsigned char)a[ai]); ai++)
-			an = an * 10 + (a[ai] - '0');
+			an = (long long)((unsigned long long)an * 10 +
+			                 (unsigned)(a[ai] - '0'));
 		for (bi = i; bi < bl && isdigit((unsigned char)b[bi]); bi++)
-			bn = bn * 10 + (b[bi] - '0');
+			bn = (long long)((unsigned long long)bn * 10 +
+			                 (unsigned)(b[bi] - '0'));
 		if (an != bn)
 			return an < bn ? -1 : 1;
 		if (ai != bi)

@@ -209,6 +209,8 @@ def harnesses():
     h["docker_config"] = pick("tests/unit/test_registry.c", r"auths|credHelpers|credsStore|Secret",
                               lambda s: fields("docker.io", s))
     h["forge"] = forge_seeds()
+    h["werf_yaml"] = [read(os.path.join("tests", "oracle", "werf_yaml", "cases", f))
+                      for f in sorted(os.listdir(os.path.join(ROOT, "tests", "oracle", "werf_yaml", "cases")))]
     render = render_seeds()
     h["render"] = render[::max(1, len(render) // MAX_SEEDS)]
     h["server_config"] = [read("config-examples/server.yaml")] + pick(

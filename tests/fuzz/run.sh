@@ -35,7 +35,7 @@ declare -A max_len=(
 	[hook]=8192 [ignore]=4096 [image]=16384 [journal]=8192
 	[known_hosts]=8192 [labels]=2048 [mirror_url]=512 [reference]=512
 	[registry]=4096 [render]=4096 [server_config]=16384 [slug]=1024 [template]=1024
-	[werf_config]=16384
+	[werf_config]=16384 [werf_yaml]=8192
 )
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=($(printf '%s\n' "${!max_len[@]}" | sort))

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "git_fixture.h"
+#include "regression.h"
 #include "tagexport/werfcfg.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -424,6 +425,37 @@ static void sprig_functions(void **state)
 	             "function \"expandenv\" not defined");
 }
 
+/* tests/fuzz/regressions/werf_yaml: a key with a long run of digits
+ * overflowed the sort's counter (UBSan).  yaml.v2 sorts with Go's int64,
+ * which wraps: 11111111111111111111 counts as negative, so a1111... sorts
+ * before a2, and a9999... (wrapped, still positive) after it. */
+static void yaml_key_digit_runs(void **state)
+{
+	te_werfcfg_opts o = base_opts();
+	te_buf input = TE_BUF_INIT((size_t)16 << 20);
+	th_file files[2] = {
+	    {"werf.yaml",
+	     "{{ toYaml (.Files.Get \"in.yaml\" | fromYaml) }}\n"
+	     "{{ toYaml (fromYaml \"a99999999999999999999: 2\\n"
+	     "a2: x\\na11111111111111111111: 1\") }}\n",
+	     0},
+	    {"in.yaml", NULL, 0}};
+	te_error err = TE_ERROR_INIT;
+	char *out;
+	int rc;
+
+	(void)state;
+	read_regression(&input, "werf_yaml", "ubsan-key-digits-overflow");
+	files[1].data = input.ptr;
+	out = render_files(files, N(files), &o, &err, &rc, NULL);
+	if (rc != 0)
+		fail_msg("unexpected error %d: %s", rc, err.msg);
+	assert_non_null(strstr(out, "a11111111111111111111: 1\na2: x\n"
+	                            "a99999999999999999999: 2\n"));
+	free(out);
+	te_buf_dispose(&input);
+}
+
 static void hostile(void **state)
 {
 	te_werfcfg_opts o = base_opts();
@@ -499,6 +531,7 @@ int main(void)
 	    cmocka_unit_test(hostile),
 	    cmocka_unit_test(files_data),
 	    cmocka_unit_test(yaml_functions),
+	    cmocka_unit_test(yaml_key_digit_runs),
 	    cmocka_unit_test(huge_files),
 	    cmocka_unit_test(split_docs),
 	};
