@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "render/render_int.h"
+#include "tagexport/hex.h"
 
 /* ---- UTF-8 and quoting (strconv) ---- */
 
@@ -178,17 +179,6 @@ static int quote_rune(te_buf *b, int32_t r, bool ascii, te_error *err)
 	return te_buf_puts(b, "'", err);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* strconv.UnquoteChar: one (possibly escaped) character of s. */
 static int unquote_char(const char *s, size_t len, char q, int32_t *r,
                         bool *multibyte, size_t *used)
@@ -263,7 +253,7 @@ static int unquote_char(const char *s, size_t len, char q, int32_t *r,
 		return -1;
 	u = 0;
 	for (i = 0; i < n; i++) {
-		x = hexval(s[2 + i]);
+		x = te_hex_digit(s[2 + i]);
 		if (x < 0)
 			return -1;
 		u = u * 16 + (uint32_t)x; /* 8 digits fit in 32 bits */
