@@ -675,6 +675,12 @@ static void sprig_argument_types(void **state)
 	             "int; got string");
 	assert_error(render_with("{{get (list 1) \"a\"}}", "{}", funcs, NULL),
 	             "expected map[string]interface {}; got []interface {}");
+	/* tests/fuzz/regressions/render: dig read its map argument before
+	 * counting its arguments */
+	assert_error(render_with("{{dig}}", "{}", funcs, NULL),
+	             "error calling dig: dig needs at least three arguments");
+	assert_error(render_with("{{dig \"d\" .}}", "{}", funcs, NULL),
+	             "error calling dig: dig needs at least three arguments");
 	te_render_funcs_free(funcs);
 }
 

@@ -549,7 +549,7 @@ static int conversion_error(const te_render_value *v, const char *want,
 static int f_dig(te_render_value **out, te_render_call *call, sp_args a,
                  size_t n, void *p, te_error *err)
 {
-	const te_render_value *m = a[n - 1];
+	const te_render_value *m;
 	te_render_value *step;
 	size_t i;
 
@@ -558,6 +558,7 @@ static int f_dig(te_render_value **out, te_render_call *call, sp_args a,
 	if (n < 3)
 		return te_error_set(err, TE_EINVALID,
 		                    "dig needs at least three arguments");
+	m = a[n - 1];
 	if (!m || m->kind != TE_RENDER_MAP)
 		return conversion_error(m, GO_MAP, err);
 	for (i = 0; i < n - 2; i++)
