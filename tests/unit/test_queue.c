@@ -797,12 +797,14 @@ static void test_concurrent_group_commit(void **state)
 	print_message("group commit: %zu submits, %zu job writes, %zu "
 	              "syncs\n",
 	              n, writes, syncs);
-	/* Submits write no job file and sync only the journal, one
-	 * fdatasync per batch. */
+	/* Submits write no job file and sync only the journal, at most one
+	 * fdatasync each.  How many share one here is the scheduler's call (a
+	 * loaded 2-core CI machine once got 205 syncs for 400 submits), so
+	 * the sharing itself is pinned by test_nowait_and_one_wait. */
 	assert_int_equal(writes, 0);
 	assert_int_equal(te_queue__fsync_count(q), 0);
 	assert_true(syncs >= 1);
-	assert_true(syncs <= THREADS * PER_THREAD / 2);
+	assert_true(syncs <= n);
 
 	qsort(all, n, TE_JOB_ID_MAX, cmp_str);
 	for (i = 1; i < n; i++)
