@@ -56,9 +56,10 @@ check "another address is served meanwhile" test "$(code "$URL/healthz")" = 200
 # ---- the pending-body budget ------------------------------------------------
 pending() { metrics | awk '$1 == "tagexport_pending_body_bytes" {print $2}'; }
 # wait_pending BYTES: until the gauge reads BYTES (at most 10 s).
+# wait_pending BYTES [TENTHS]: until the gauge reads BYTES (10 s default).
 wait_pending() {
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 "${2:-100}"); do
 		[ "$(pending)" = "$1" ] && return 0
 		sleep 0.1
 	done
@@ -105,7 +106,9 @@ m=$(metrics)
 check "metrics count the refusals" grep -q 'result="busy"} [1-9]' <<<"$m"
 kill "$SLOW_PID" 2>/dev/null
 wait "$SLOW_PID" 2>/dev/null
-check "closed connections give their shares back" wait_pending 0
+# A closed connection is normally noticed at once; the contract is that no
+# share outlives request_timeout (60 s here), which a loaded machine needs.
+check "closed connections give their shares back" wait_pending 0 650
 r=$(post /hooks/gh "$TE_TMP/100k" -H 'X-GitHub-Event: push' -H 'X-Hub-Signature-256: sha256=00')
 check "then a 100 KiB body is admitted again (-> 401)" test "${r%% *}" = 401
 
