@@ -313,10 +313,10 @@ done:
 	return rc;
 }
 
-static int commit_tree(git_tree **out, te_gitsrc *src, const char *commit,
-                       te_error *err)
+/* The commit named by a full hex id (errors name it). */
+static int commit_lookup(git_commit **out, te_gitsrc *src, const char *commit,
+                         te_error *err)
 {
-	git_commit *c = NULL;
 	git_oid oid;
 	int rc;
 
@@ -325,9 +325,21 @@ static int commit_tree(git_tree **out, te_gitsrc *src, const char *commit,
 		return te_error_set(err, TE_EINVALID,
 		                    "'%s' is not a full commit id",
 		                    commit ? commit : "(null)");
-	rc = git_commit_lookup(&c, src->repo, &oid);
+	rc = git_commit_lookup(out, src->repo, &oid);
 	if (rc < 0)
 		return git_fail(err, rc, "commit %s", commit);
+	return 0;
+}
+
+static int commit_tree(git_tree **out, te_gitsrc *src, const char *commit,
+                       te_error *err)
+{
+	git_commit *c = NULL;
+	int rc;
+
+	rc = commit_lookup(&c, src, commit, err);
+	if (rc < 0)
+		return rc;
 	rc = git_commit_tree(out, c);
 	if (rc < 0)
 		rc = git_fail(err, rc, "tree of commit %s", commit);
@@ -340,17 +352,11 @@ int te_gitsrc_commit_time(int64_t *unix_out, int *offset_out, te_gitsrc *src,
 {
 	const git_signature *author;
 	git_commit *c = NULL;
-	git_oid oid;
 	int rc;
 
-	if (!commit || strlen(commit) != GIT_OID_HEXSZ ||
-	    git_oid_fromstr(&oid, commit) < 0)
-		return te_error_set(err, TE_EINVALID,
-		                    "'%s' is not a full commit id",
-		                    commit ? commit : "(null)");
-	rc = git_commit_lookup(&c, src->repo, &oid);
+	rc = commit_lookup(&c, src, commit, err);
 	if (rc < 0)
-		return git_fail(err, rc, "commit %s", commit);
+		return rc;
 	author = git_commit_author(c);
 	*unix_out = (int64_t)author->when.time;
 	*offset_out = author->when.offset;
