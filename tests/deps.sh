@@ -13,7 +13,7 @@ PACKAGES=(
 	openssh-server openssh-client lighttpd
 	chromium
 	golang-go golang-github-masterminds-sprig-dev # the Go oracle of tests/oracle
-	golang-1.19-src # Go's regexp test data (tests/unit/test_regex.c)
+	golang-1.19-src libbz2-dev # Go's regexp test data (tests/unit/test_regex.c)
 )
 
 missing=()
