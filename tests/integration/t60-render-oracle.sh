@@ -57,6 +57,15 @@ for run in "1 1500 templates" "2 1500 templates" "1 3000 printf"; do
 		"$RUNNER" "$ORACLE_DIR/data.json" "$rcases" "$rcases.jsonl"
 done
 
+# Sprig's regex functions over random patterns (Go's regexp syntax, some
+# invalid) and random texts: the regex module against Go's regexp.  The
+# file name starts with sprig_ so that the runner adds Sprig's functions.
+rcases="$TE_TMP/sprig_random-regex.txt"
+python3 "$ORACLE_DIR/random_cases.py" 1 3000 regex >"$rcases" &&
+	"$ORACLE" -sprig "$ORACLE_DIR/data.json" "$rcases" >"$rcases.jsonl"
+check "C engine equals Go on 3000 random regex cases (seed 1)" \
+	"$RUNNER" "$ORACLE_DIR/data.json" "$rcases" "$rcases.jsonl"
+
 # The oracle is a real judge: a wrong expectation must fail the runner.
 sed 's/"out":"hello world"/"out":"hello world!"/' \
 	"$ORACLE_DIR/expected/text.jsonl" >"$TE_TMP/tampered.jsonl"

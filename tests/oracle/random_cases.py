@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Random templates for a differential run of the C engine against Go.
 
-Usage: random_cases.py SEED COUNT [templates|printf] > cases.txt
-(data: data.json)
+Usage: random_cases.py SEED COUNT [templates|printf|regex] > cases.txt
+(data: data.json; regex mode needs the oracle's -sprig)
+
+regex mode: a random pattern (Go's regexp syntax, now and then an invalid
+one) and a random text, through every Sprig regex function.
 
 printf mode: one printf call a case, with random flags, argument indexes,
 widths and precisions (also from `*`), every verb, over values of every
@@ -114,10 +117,71 @@ def printf_cases(seed, count):
         print('{{printf "%s" %s}}' % (fmt, args))
 
 
+RE_ATOMS = ['a', 'b', 'c', 'x', 'ab', '.', r'\d', r'\w', r'\s', r'\W', r'\D',
+            '[a-c]', '[^ab]', '[[:alpha:]]', '[[:^space:]]', r'[\d_]', r'\pL',
+            r'\p{Greek}', r'\PL', r'\p{Lu}', 'é', '☺', 'K', 'k', r'\.', '^', '$',
+            r'\b', r'\B', r'\A', r'\z', '(?i)', '(?m)', '(?s)', '(?U)',
+            r'\x{263a}', r'\Q.*\E', r'\n', r'[^\n]', r'[\x00-\x{10FFFF}]', '-',
+            '[^\n]']  # the last one holds a newline: raw strings span lines
+RE_BAD = ['(', ')', '*', '[', '\\', r'\8', 'x{1001}', '[z-a]', '(?P<>x)',
+          r'\pZz', '**', '(?<n>a)', r'\C', '[[:foo:]]']
+RE_REPS = [''] * 10 + ['*', '+', '?', '{2}', '{1,3}', '{0,}', '*?', '+?',
+                      '??', '{2,}?', '{0}', '{1,2}?']
+RE_TEXT = ['a', 'b', 'c', 'x', 'A', 'B', ' ', '\\n', '1', '_', '.', 'é', '☺',
+           'K', 'k', '\\u212a', 'α', 'Ω', '\\xff', 'ab', 'abc', '-', '$']
+
+
+def re_expr(rnd, d=0):
+    alts = []
+    for _ in range(1 if rnd.random() < 0.75 or d > 1 else rnd.randint(2, 3)):
+        seq = ''
+        for _ in range(rnd.randint(0 if d else 1, 4)):
+            r = rnd.random()
+            if r < 0.7 or d > 2:
+                t = rnd.choice(RE_ATOMS)
+            elif r < 0.8:
+                t = '(' + re_expr(rnd, d + 1) + ')'
+            elif r < 0.87:
+                t = '(?:' + re_expr(rnd, d + 1) + ')'
+            elif r < 0.93:
+                t = '(?P<n>' + re_expr(rnd, d + 1) + ')'
+            else:
+                t = '(?i:' + re_expr(rnd, d + 1) + ')'
+            if not t.startswith('(?') or t.startswith('(?:') or \
+                    t.startswith('(?P') or t.startswith('(?i:'):
+                t += rnd.choice(RE_REPS)
+            seq += t
+        alts.append(seq)
+    return '|'.join(alts)
+
+
+def regex_cases(seed, count):
+    rnd = random.Random(seed)
+    for k in range(count):
+        pat = re_expr(rnd)
+        if rnd.random() < 0.05:
+            i = rnd.randint(0, len(pat))
+            pat = pat[:i] + rnd.choice(RE_BAD) + pat[i:]
+        text = ''.join(rnd.choice(RE_TEXT) for _ in range(rnd.randint(0, 8)))
+        first = rnd.choice(['mustRegexFindAll', 'regexFindAll'])
+        print('=== r%d-%d' % (seed, k))
+        print('{{$p := `%s`}}{{$s := "%s"}}'
+              '{{%s $p $s -1 | toJson}} {{regexFind $p $s | quote}} '
+              '{{regexMatch $p $s}} '
+              '{{regexReplaceAll $p $s "<$1|${n}|$$>" | quote}} '
+              '{{regexReplaceAllLiteral $p $s "$1" | quote}} '
+              '{{regexSplit $p $s %d | toJson}} '
+              '{{mustRegexFindAll $p $s 2 | len}}'
+              % (pat, text, first, rnd.choice([-1, 0, 1, 2, 3])))
+
+
 def main():
     seed, count = int(sys.argv[1]), int(sys.argv[2])
     if len(sys.argv) > 3 and sys.argv[3] == 'printf':
         printf_cases(seed, count)
+        return
+    if len(sys.argv) > 3 and sys.argv[3] == 'regex':
+        regex_cases(seed, count)
         return
     rnd = random.Random(seed)
     for k in range(count):

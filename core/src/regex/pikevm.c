@@ -42,7 +42,8 @@ struct vm {
 	size_t nfree;
 	struct queue q[2];
 	struct frame *stack;
-	ptrdiff_t *scratch;
+	ptrdiff_t *scratch; /* a new thread's offsets */
+	ptrdiff_t *tcap;    /* an advancing thread's offsets */
 	ptrdiff_t *matchcap;
 	bool matched;
 	uint64_t work;
@@ -254,7 +255,11 @@ static void step(struct vm *m, struct queue *runq, struct queue *nextq,
 				return;
 			}
 		} else if (rune_match(re, in, c)) {
-			add(m, nextq, in->out, next_pos, tc, next_cond);
+			/* add() may grow (move) the slots: work on a copy */
+			memcpy(m->tcap, tc, m->ncap2 * sizeof(*tc));
+			slot_free(m, d->slot);
+			add(m, nextq, in->out, next_pos, m->tcap, next_cond);
+			continue;
 		}
 		slot_free(m, d->slot);
 	}
@@ -273,10 +278,11 @@ static int vm_init(struct vm *m, const struct te_regex *re, size_t ncap2)
 	m->stack = malloc((2 * n + 1) * sizeof(struct frame));
 	m->free = malloc(2 * (re->nrune + 1) * sizeof(int32_t));
 	m->scratch = malloc((ncap2 + 1) * sizeof(ptrdiff_t));
+	m->tcap = malloc((ncap2 + 1) * sizeof(ptrdiff_t));
 	m->matchcap = malloc((ncap2 + 1) * sizeof(ptrdiff_t));
 	if (!m->q[0].sparse || !m->q[1].sparse || !m->q[0].dense ||
 	    !m->q[1].dense || !m->stack || !m->free || !m->scratch ||
-	    !m->matchcap)
+	    !m->tcap || !m->matchcap)
 		return TE_ENOMEM;
 	return 0;
 }
@@ -290,6 +296,7 @@ static void vm_dispose(struct vm *m)
 	free(m->stack);
 	free(m->free);
 	free(m->scratch);
+	free(m->tcap);
 	free(m->matchcap);
 	free(m->slots);
 }

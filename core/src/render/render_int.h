@@ -32,6 +32,9 @@ struct te_render_value {
 		struct {
 			te_render_value **items;
 			size_t len, cap;
+			/* empty and Go's nil slice (regexFindAll finding
+			 * nothing): JSON null, else an empty list */
+			bool nil;
 		} list;
 		struct {
 			char **keys;

@@ -939,12 +939,6 @@ static const char *const sp_unsupported[] = {
     "mustFromJson",
     "mustMerge",
     "mustMergeOverwrite",
-    "mustRegexFind",
-    "mustRegexFindAll",
-    "mustRegexMatch",
-    "mustRegexReplaceAll",
-    "mustRegexReplaceAllLiteral",
-    "mustRegexSplit",
     "mustToDate",
     "must_date_modify",
     "now",
@@ -959,13 +953,6 @@ static const char *const sp_unsupported[] = {
     "randBytes",
     "randInt",
     "randNumeric",
-    "regexFind",
-    "regexFindAll",
-    "regexMatch",
-    "regexQuoteMeta",
-    "regexReplaceAll",
-    "regexReplaceAllLiteral",
-    "regexSplit",
     "round",
     "semver",
     "semverCompare",
@@ -1023,6 +1010,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_json,
 		               te_render__sp_json_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_regex,
+		               te_render__sp_regex_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

@@ -31,6 +31,9 @@ extern const size_t te_render__sp_split_len;
 /* toJson toPrettyJson toRawJson and must* (sprig_json.c) */
 extern const struct sp_entry te_render__sp_json[];
 extern const size_t te_render__sp_json_len;
+/* regexMatch regexFind ... regexQuoteMeta and must* (sprig_regex.c) */
+extern const struct sp_entry te_render__sp_regex[];
+extern const size_t te_render__sp_regex_len;
 
 #define SP_DEPTH_MAX 512
 

@@ -188,6 +188,11 @@ static void jvalue(struct jenc *j, const te_render_value *v, unsigned int depth)
 		jstring(j, v->u.s.ptr, v->u.s.len);
 		return;
 	case TE_RENDER_LIST:
+		if (v->u.list.nil && te_render_value_len(v) == 0) {
+			jputs(j, "null");
+			return;
+		}
+		break;
 	case TE_RENDER_MAP:
 		break;
 	default:
