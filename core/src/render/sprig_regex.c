@@ -72,8 +72,8 @@ static int compile(te_regex **re, const te_render_value *a, unsigned flags,
 	copy[a->u.s.len] = '\0';
 	te__goquote(quoted, sizeof(quoted), copy);
 	free(copy);
-	return te_error_set(err, TE_EINVALID, "regexp: Compile(%s): %s",
-	                    quoted, cerr.msg);
+	return te_error_set(err, TE_EINVALID, "regexp: Compile(%s): %s", quoted,
+	                    cerr.msg);
 }
 
 /* The VM steps left in the execution's work budget. */
@@ -86,8 +86,8 @@ static uint64_t budget(const te_render_call *call)
 }
 
 /* Charge the VM steps spent (from the budget before to left now). */
-static int charge(te_render_call *call, uint64_t before, uint64_t left,
-                  int rc, te_error *err)
+static int charge(te_render_call *call, uint64_t before, uint64_t left, int rc,
+                  te_error *err)
 {
 	uint64_t used = (before - left) / RE_STEPS_PER_STEP;
 
@@ -137,8 +137,8 @@ static int f_find(te_render_value **out, te_render_call *call, sp_args a,
 	if (WANT_STR(a[0]) < 0 || WANT_STR(a[1]) < 0 ||
 	    compile(&re, a[0], FLAGS(p), err) < 0)
 		return err->code;
-	rc = te_regex_find(caps, 1, re, a[1]->u.s.ptr, a[1]->u.s.len, 0,
-	                   &left, err);
+	rc = te_regex_find(caps, 1, re, a[1]->u.s.ptr, a[1]->u.s.len, 0, &left,
+	                   err);
 	te_regex_free(re);
 	if (charge(call, before, left, rc, err) < 0)
 		return err->code;
@@ -216,8 +216,9 @@ static int f_list(te_render_value **out, te_render_call *call, sp_args a,
 		te_render_value_unref(c.list);
 		return err->code;
 	}
-	/* Go's FindAllString and Split give a nil slice for nothing */
-	c.list->u.list.nil = c.count == 0;
+	/* Go's FindAllString gives a nil slice for no match, Split only
+	 * for n == 0 */
+	c.list->u.list.nil = split ? a[2]->u.i == 0 : c.count == 0;
 	*out = c.list;
 	return 0;
 }
@@ -247,8 +248,8 @@ static int f_replace(te_render_value **out, te_render_call *call, sp_args a,
 	return sp_ret_buf(out, &b, err);
 }
 
-static int f_quote_meta(te_render_value **out, te_render_call *call,
-                        sp_args a, size_t n, void *p, te_error *err)
+static int f_quote_meta(te_render_value **out, te_render_call *call, sp_args a,
+                        size_t n, void *p, te_error *err)
 {
 	te_buf b = TE_BUF_INIT(sp_out_max(call));
 
