@@ -4,7 +4,6 @@
  */
 #include "tagexport/werfcfg.h"
 
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/config.h"
+#include "tagexport/regex.h"
 #include "werfcfg_int.h"
 
 #define GITERMINISM_FILE "werf-giterminism.yaml"
@@ -133,33 +133,32 @@ done:
 	return rc;
 }
 
-/* A name, or /RE/ matching the whole name (werf anchors it); POSIX ERE
- * stands in for Go's RE2 syntax, which agree on the usual patterns. */
+/* A name, or /RE/: Go's regexp "^RE$", as werf builds it
+ * (pkg/giterminism_manager/config/config.go, IsEnvNameAccepted): not
+ * grouped, so /A|B/ is "^A|B$". */
 static int pattern_match(bool *match, const char *pat, const char *name,
                          te_error *err)
 {
 	size_t n = strlen(pat);
-	regex_t re;
-	char *anchored;
+	te_regex *re = NULL;
+	te_buf expr = TE_BUF_INIT(TE_REGEX_PATTERN_MAX + 2);
 	int rc;
 
 	if (n < 2 || pat[0] != '/' || pat[n - 1] != '/') {
 		*match = !strcmp(pat, name);
 		return 0;
 	}
-	anchored = malloc(n + 4);
-	if (!anchored)
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	snprintf(anchored, n + 4, "^(%.*s)$", (int)(n - 2), pat + 1);
-	rc = regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB);
-	free(anchored);
-	if (rc != 0)
-		return te_error_set(
-		    err, TE_EINVALID,
-		    GITERMINISM_FILE ": allowEnvVariables: bad regexp %s", pat);
-	*match = regexec(&re, name, 0, NULL, 0) == 0;
-	regfree(&re);
-	return 0;
+	rc = te_buf_printf(&expr, err, "^%.*s$", (int)(n - 2), pat + 1);
+	if (rc == 0)
+		rc = te_regex_compile(&re, expr.ptr, expr.len, 0, err);
+	if (rc == 0)
+		rc = te_regex_match(match, re, name, strlen(name), NULL, err);
+	if (rc < 0)
+		te_error_wrap(err, GITERMINISM_FILE ": allowEnvVariables: %s",
+		              pat);
+	te_regex_free(re);
+	te_buf_dispose(&expr);
+	return rc;
 }
 
 static int env_check(struct wctx *w, const char *name, te_error *err)
@@ -171,7 +170,7 @@ static int env_check(struct wctx *w, const char *name, te_error *err)
 		return 0;
 	for (i = 0; i < w->allow.count && !match; i++)
 		if (pattern_match(&match, w->allow.items[i], name, err) < 0)
-			return TE_EINVALID;
+			return err->code;
 	if (match)
 		return 0;
 	return te_error_set(err, TE_EINVALID,

@@ -194,6 +194,31 @@ static void tpl_and_required(void **state)
 	expect_error(tpl_bad, N(tpl_bad), &o, "template: tpl-1:1:");
 }
 
+/* /RE/ is Go's regexp "^RE$" as werf builds it: RE2 syntax (\d, (?i))
+ * and no group around RE, so /X|B_ONE/ is "^X|B_ONE$". */
+static void env_giterminism_regexp(void **state)
+{
+	te_werfcfg_opts o = base_opts();
+	const th_file re2[] = {
+	    {"werf.yaml", "{{ env \"B_ONE\" }} {{ env \"DENIED\" }}\n", 0},
+	    {"werf-giterminism.yaml",
+	     "giterminismConfigVersion: 1\nconfig:\n  goTemplateRendering:\n"
+	     "    allowEnvVariables: ['/\\w_(?i:one)/', '/DEN|x/']\n",
+	     0}};
+	const th_file bad[] = {
+	    {"werf.yaml", "{{ env \"A\" }}\n", 0},
+	    {"werf-giterminism.yaml",
+	     "giterminismConfigVersion: 1\nconfig:\n  goTemplateRendering:\n"
+	     "    allowEnvVariables: ['/(A/']\n",
+	     0}};
+
+	(void)state;
+	expect_text(re2, N(re2), &o, "b1 secret\n");
+	expect_error(bad, N(bad), &o,
+	             "allowEnvVariables: /(A/: error parsing regexp: "
+	             "missing closing ): `^(A$`");
+}
+
 static void env_giterminism(void **state)
 {
 	te_werfcfg_opts o = base_opts();
@@ -526,6 +551,7 @@ int main(void)
 	    cmocka_unit_test(templates_dir),
 	    cmocka_unit_test(tpl_and_required),
 	    cmocka_unit_test(env_giterminism),
+	    cmocka_unit_test(env_giterminism_regexp),
 	    cmocka_unit_test(extra_funcs_hook),
 	    cmocka_unit_test(sprig_functions),
 	    cmocka_unit_test(hostile),
