@@ -213,6 +213,9 @@ def harnesses():
                       for f in sorted(os.listdir(os.path.join(ROOT, "tests", "oracle", "werf_yaml", "cases")))]
     render = render_seeds()
     h["render"] = render[::max(1, len(render) // MAX_SEEDS)]
+    # flags byte (bit 0: longest; bits 1-3: n + 1), pattern, text, replacement
+    h["regex"] = pick("tests/unit/test_regex.c", r"[\\()\[*+?|^${]",
+                      lambda s: b"\x0f" + fields(s, "ab aab\nK\u263a 12 (x)", "<$1|${n}>"))
     h["server_config"] = [read("config-examples/server.yaml")] + pick(
         "tests/unit/test_server_config.c", r"projects:|listen|state_dir", min_len=20)
     return h

@@ -34,6 +34,7 @@ declare -A max_len=(
 	[apiclient]=4096 [docker_config]=8192 [dockerfile]=16384 [forge]=16384
 	[hook]=8192 [ignore]=4096 [image]=16384 [journal]=8192
 	[known_hosts]=8192 [labels]=2048 [mirror_url]=512 [reference]=512
+	[regex]=2048
 	[registry]=4096 [render]=4096 [server_config]=16384 [slug]=1024 [template]=1024
 	[werf_config]=16384 [werf_yaml]=8192
 )
