@@ -11,6 +11,7 @@
 #include <bzlib.h>
 
 #include "tagexport/regex.h"
+#include "tagexport/render.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -349,6 +350,72 @@ static void test_hostile(void **state)
 	free(deep);
 }
 
+/* ---- Sprig's functions under the template budgets ----------------------- */
+
+/* tmpl rendered with Sprig's functions; the output or "error: MSG". */
+static char *render_sprig(const char *tmpl, const te_render_limits *lim)
+{
+	te_error err = TE_ERROR_INIT;
+	te_render_funcs *funcs = NULL;
+	te_render_set *set = NULL;
+	char *out = NULL, *msg;
+	size_t len;
+
+	assert_int_equal(te_render_funcs_new(&funcs, &err), 0);
+	assert_int_equal(te_render_funcs_add_sprig(funcs, &err), 0);
+	assert_int_equal(te_render_set_new(&set, funcs, lim, &err), 0);
+	assert_int_equal(te_render_parse(set, "t", tmpl, strlen(tmpl), &err),
+	                 0);
+	if (te_render_exec(&out, &len, set, "t", NULL, &err) < 0) {
+		msg = malloc(sizeof(err.msg) + 8);
+		assert_non_null(msg);
+		snprintf(msg, sizeof(err.msg) + 8, "error: %s", err.msg);
+		out = msg;
+	}
+	te_render_set_free(set);
+	te_render_funcs_free(funcs);
+	return out;
+}
+
+static void assert_render(const char *tmpl, const te_render_limits *lim,
+                          const char *want)
+{
+	char *got = render_sprig(tmpl, lim);
+
+	if (!strstr(got, want))
+		fail_msg("%s: got %s, want %s", tmpl, got, want);
+	free(got);
+}
+
+static void test_sprig_budgets(void **state)
+{
+	te_render_limits lim = TE_RENDER_LIMITS_INIT;
+
+	(void)state;
+	/* linear: 100 KB of a against (x+x+)+y and (a*)*b */
+	assert_render("{{regexMatch \"(a+a+)+b\" (repeat 100000 \"a\")}} "
+	              "{{regexMatch \"(a*)*b\" (repeat 100000 \"a\")}}",
+	              NULL, "false false");
+	/* the VM's steps count against the template's work budget */
+	lim.steps_max = 100000;
+	assert_render("{{regexMatch \"[a-z]{1000}b\" (repeat 100000 \"a\")}}",
+	              &lim,
+	              "error calling regexMatch: work budget of 100000 steps "
+	              "exceeded");
+	assert_render("{{regexReplaceAll \"\" (repeat 1000 \"x\") "
+	              "(repeat 100000 \"y\") | len}}",
+	              NULL,
+	              "error calling regexReplaceAll: result exceeds the "
+	              "output limit of 16777216 bytes");
+	assert_render("{{regexFindAll \"\" (repeat 3000000 \"x\") -1 | len}}",
+	              NULL, "exceeds the output limit");
+	/* the panic of MustCompile, quoted as Go's quote() does */
+	assert_render("{{regexFind \"(\\x01\" \"x\"}}", NULL,
+	              "error calling regexFind: regexp: Compile(\"(\\x01\"): "
+	              "error parsing regexp: missing closing ): `(\x01`");
+	assert_render("{{regexMatch \"(\" \"x\"}}", NULL, "false");
+}
+
 /* ---- Go's re2-search.txt ------------------------------------------------ */
 
 /* Go's strconv.Unquote of a "..." line into out (NUL-free inputs only
@@ -669,10 +736,15 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_re2_exhaustive),
 	};
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_errors),   cmocka_unit_test(test_find),
-	    cmocka_unit_test(test_find_all), cmocka_unit_test(test_split),
-	    cmocka_unit_test(test_replace),  cmocka_unit_test(test_quote_meta),
-	    cmocka_unit_test(test_hostile),  cmocka_unit_test(test_re2_search),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_find),
+	    cmocka_unit_test(test_find_all),
+	    cmocka_unit_test(test_split),
+	    cmocka_unit_test(test_replace),
+	    cmocka_unit_test(test_quote_meta),
+	    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_sprig_budgets),
+	    cmocka_unit_test(test_re2_search),
 	};
 
 	if (argc > 1 && !strcmp(argv[1], "exhaustive"))
