@@ -363,31 +363,66 @@ static int run(struct vm *m, size_t pos, uint64_t *steps, te_error *err)
 	return m->matched ? 1 : 0;
 }
 
+int te_re__vm_new(struct te_re_vm **out, const struct te_regex *re,
+                  size_t ncaps, te_error *err)
+{
+	struct vm *m = calloc(1, sizeof(*m));
+
+	*out = NULL;
+	if (!m)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	m->re = re;
+	m->longest = (re->flags & TE_REGEX_LONGEST) != 0;
+	if (ncaps > re->ngroups)
+		ncaps = re->ngroups;
+	if (vm_init(m, re, 2 * ncaps) < 0) {
+		vm_dispose(m);
+		free(m);
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	}
+	*out = (struct te_re_vm *)m;
+	return 0;
+}
+
+void te_re__vm_free(struct te_re_vm *vm)
+{
+	if (!vm)
+		return;
+	vm_dispose((struct vm *)vm);
+	free(vm);
+}
+
+int te_re__vm_exec(ptrdiff_t *caps, struct te_re_vm *vm, const char *text,
+                   size_t len, size_t pos, uint64_t *steps, te_error *err)
+{
+	struct vm *m = (struct vm *)vm;
+	int rc;
+
+	if (pos > len)
+		return 0;
+	/* a run leaves no thread behind: nothing of the last one to free */
+	m->text = (const unsigned char *)text;
+	m->len = len;
+	m->q[0].n = m->q[1].n = 0;
+	m->nslots = m->nfree = 0;
+	m->matched = false;
+	m->work = 0;
+	rc = run(m, pos, steps, err);
+	if (rc == 1 && m->ncap2)
+		memcpy(caps, m->matchcap, m->ncap2 * sizeof(*caps));
+	return rc;
+}
+
 int te_re__exec(ptrdiff_t *caps, size_t ncaps, const struct te_regex *re,
                 const char *text, size_t len, size_t pos, uint64_t *steps,
                 te_error *err)
 {
-	struct vm m;
+	struct te_re_vm *vm = NULL;
 	int rc;
 
-	memset(&m, 0, sizeof(m));
-	m.re = re;
-	m.text = (const unsigned char *)text;
-	m.len = len;
-	m.longest = (re->flags & TE_REGEX_LONGEST) != 0;
-	if (ncaps > re->ngroups)
-		ncaps = re->ngroups;
-	if (pos > len)
-		return 0;
-	rc = vm_init(&m, re, 2 * ncaps);
-	if (rc < 0) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	rc = run(&m, pos, steps, err);
-	if (rc == 1 && ncaps)
-		memcpy(caps, m.matchcap, 2 * ncaps * sizeof(*caps));
-done:
-	vm_dispose(&m);
+	rc = te_re__vm_new(&vm, re, ncaps, err);
+	if (rc == 0)
+		rc = te_re__vm_exec(caps, vm, text, len, pos, steps, err);
+	te_re__vm_free(vm);
 	return rc;
 }

@@ -104,6 +104,7 @@ int te_regex_find_all(const te_regex *re, const char *text, size_t len, long n,
 {
 	size_t pos = 0, w, count = 0, max;
 	ptrdiff_t prev_end = -1, *caps;
+	struct te_re_vm *vm = NULL;
 	bool accept;
 	int rc = 0;
 
@@ -111,9 +112,9 @@ int te_regex_find_all(const te_regex *re, const char *text, size_t len, long n,
 	caps = malloc(2 * re->ngroups * sizeof(*caps));
 	if (!caps)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
-	while (count < max && pos <= len) {
-		rc = te_re__exec(caps, re->ngroups, re, text, len, pos, steps,
-		                 err);
+	rc = te_re__vm_new(&vm, re, re->ngroups, err);
+	while (rc == 0 && count < max && pos <= len) {
+		rc = te_re__vm_exec(caps, vm, text, len, pos, steps, err);
 		if (rc <= 0)
 			break;
 		rc = 0;
@@ -135,6 +136,7 @@ int te_regex_find_all(const te_regex *re, const char *text, size_t len, long n,
 				break;
 		}
 	}
+	te_re__vm_free(vm);
 	free(caps);
 	return rc;
 }
@@ -258,6 +260,7 @@ int te_regex_replace_all(te_buf *out, const te_regex *re, const char *text,
                          bool literal, uint64_t *steps, te_error *err)
 {
 	size_t last_end = 0, search = 0, w, ncaps = 1;
+	struct te_re_vm *vm = NULL;
 	ptrdiff_t *caps;
 	int rc = 0;
 
@@ -266,9 +269,9 @@ int te_regex_replace_all(te_buf *out, const te_regex *re, const char *text,
 	caps = malloc(2 * ncaps * sizeof(*caps));
 	if (!caps)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
-	while (search <= len) {
-		rc =
-		    te_re__exec(caps, ncaps, re, text, len, search, steps, err);
+	rc = te_re__vm_new(&vm, re, ncaps, err);
+	while (rc == 0 && search <= len) {
+		rc = te_re__vm_exec(caps, vm, text, len, search, steps, err);
 		if (rc <= 0)
 			break;
 		rc = te_buf_put(out, text + last_end,
@@ -291,6 +294,7 @@ int te_regex_replace_all(te_buf *out, const te_regex *re, const char *text,
 	}
 	if (rc == 0)
 		rc = te_buf_put(out, text + last_end, len - last_end, err);
+	te_re__vm_free(vm);
 	free(caps);
 	return rc;
 }

@@ -140,6 +140,15 @@ struct te_regex {
 /* root's program into re; TE_EINVALID "expression too large" names pat */
 int te_re__compile(struct te_regex *re, struct te_re_node *root,
                    const char *pat, size_t len, te_error *err);
+/* A Pike VM's memory for one program, reused across searches (FindAll
+ * must not pay the program's size per match). */
+struct te_re_vm;
+int te_re__vm_new(struct te_re_vm **out, const struct te_regex *re,
+                  size_t ncaps, te_error *err);
+void te_re__vm_free(struct te_re_vm *vm);
+/* one search from pos: 1 found (caps filled, ncaps groups), 0, or < 0 */
+int te_re__vm_exec(ptrdiff_t *caps, struct te_re_vm *vm, const char *text,
+                   size_t len, size_t pos, uint64_t *steps, te_error *err);
 /* Go's Regexp.doExecute with the Pike VM (pikevm.c) */
 int te_re__exec(ptrdiff_t *caps, size_t ncaps, const struct te_regex *re,
                 const char *text, size_t len, size_t pos, uint64_t *steps,
