@@ -25,6 +25,7 @@ enum {
 	R_MUST = 1,    /* return the compile error (must*) */
 	R_QUIET = 2,   /* a bad pattern is no match (regexMatch) */
 	R_LITERAL = 4, /* ReplaceAllLiteralString */
+	R_SPLIT = 8,   /* Split, not FindAllString */
 };
 
 #define FLAGS(p) ((unsigned)(uintptr_t)(p))
@@ -188,7 +189,7 @@ static int f_list(te_render_value **out, te_render_call *call, sp_args a,
 	struct collect c = {call, NULL, NULL, 0, err};
 	te_regex *re = NULL;
 	uint64_t before = budget(call), left = before;
-	bool split = FLAGS(p) & R_LITERAL; /* reused: split */
+	bool split = FLAGS(p) & R_SPLIT;
 	int rc;
 
 	(void)n;
@@ -262,21 +263,20 @@ static int f_quote_meta(te_render_value **out, te_render_call *call, sp_args a,
 }
 
 #define P(f) ((const void *)(uintptr_t)(f))
-/* R_LITERAL on a list function means Split */
 const struct sp_entry te_render__sp_regex[] = {
     {"mustRegexFind", f_find, 2, 2, P(R_MUST)},
     {"mustRegexFindAll", f_list, 3, 3, P(R_MUST)},
     {"mustRegexMatch", f_match, 2, 2, P(R_MUST)},
     {"mustRegexReplaceAll", f_replace, 3, 3, P(R_MUST)},
     {"mustRegexReplaceAllLiteral", f_replace, 3, 3, P(R_MUST | R_LITERAL)},
-    {"mustRegexSplit", f_list, 3, 3, P(R_MUST | R_LITERAL)},
+    {"mustRegexSplit", f_list, 3, 3, P(R_MUST | R_SPLIT)},
     {"regexFind", f_find, 2, 2, NULL},
     {"regexFindAll", f_list, 3, 3, NULL},
     {"regexMatch", f_match, 2, 2, P(R_QUIET)},
     {"regexQuoteMeta", f_quote_meta, 1, 1, NULL},
     {"regexReplaceAll", f_replace, 3, 3, NULL},
     {"regexReplaceAllLiteral", f_replace, 3, 3, P(R_LITERAL)},
-    {"regexSplit", f_list, 3, 3, P(R_LITERAL)},
+    {"regexSplit", f_list, 3, 3, P(R_SPLIT)},
 };
 #undef P
 const size_t te_render__sp_regex_len =
