@@ -36,12 +36,34 @@ static void assert_compile_error(const char *pat, const char *msg)
 	assert_string_equal(err.msg, msg);
 }
 
+/* One match as the file writes it: "-" or "0-1 1-2 -". */
+static void format_caps(char *out, size_t size, int rc, const ptrdiff_t *c,
+                        size_t n)
+{
+	size_t i, o = 0;
+
+	if (rc == 0) {
+		snprintf(out, size, "-");
+		return;
+	}
+	out[0] = '\0';
+	for (i = 0; i < n && o < size; i++) {
+		if (c[2 * i] < 0)
+			o += (size_t)snprintf(out + o, size - o, "%s-",
+			                      i ? " " : "");
+		else
+			o += (size_t)snprintf(out + o, size - o, "%s%td-%td",
+			                      i ? " " : "", c[2 * i],
+			                      c[2 * i + 1]);
+	}
+}
+
 /* "a-b c-d -" of the first match's groups, "-" when none */
 static char *find_str(const char *pat, const char *text, unsigned flags)
 {
 	te_error err = TE_ERROR_INIT;
 	te_regex *re = compile_ok(pat, flags);
-	size_t n = te_regex_groups(re), i, o = 0;
+	size_t n = te_regex_groups(re);
 	ptrdiff_t *caps = calloc(2 * n, sizeof(*caps));
 	char *out = malloc(32 * n + 2);
 	int rc;
@@ -50,19 +72,7 @@ static char *find_str(const char *pat, const char *text, unsigned flags)
 	assert_non_null(out);
 	rc = te_regex_find(caps, n, re, text, strlen(text), 0, NULL, &err);
 	assert_true(rc >= 0);
-	if (rc == 0) {
-		strcpy(out, "-");
-	} else {
-		for (i = 0; i < n; i++) {
-			if (caps[2 * i] < 0)
-				o += (size_t)sprintf(out + o, "%s-",
-				                     i ? " " : "");
-			else
-				o += (size_t)sprintf(out + o, "%s%td-%td",
-				                     i ? " " : "", caps[2 * i],
-				                     caps[2 * i + 1]);
-		}
-	}
+	format_caps(out, 32 * n + 2, rc, caps, n);
 	free(caps);
 	te_regex_free(re);
 	return out;
@@ -502,28 +512,6 @@ static size_t go_unquote(const char *q, char *out)
 	}
 	out[o] = '\0';
 	return o;
-}
-
-/* One match as the file writes it: "-" or "0-1 1-2 -". */
-static void format_caps(char *out, size_t size, int rc, const ptrdiff_t *c,
-                        size_t n)
-{
-	size_t i, o = 0;
-
-	if (rc == 0) {
-		snprintf(out, size, "-");
-		return;
-	}
-	out[0] = '\0';
-	for (i = 0; i < n && o < size; i++) {
-		if (c[2 * i] < 0)
-			o += (size_t)snprintf(out + o, size - o, "%s-",
-			                      i ? " " : "");
-		else
-			o += (size_t)snprintf(out + o, size - o, "%s%td-%td",
-			                      i ? " " : "", c[2 * i],
-			                      c[2 * i + 1]);
-	}
 }
 
 struct re2_case {
