@@ -356,6 +356,15 @@ static void test_hostile(void **state)
 	assert_int_equal(te_regex_compile(&re, deep, 707, 0, &err),
 	                 TE_EINVALID);
 	assert_non_null(strstr(err.msg, "expression too large"));
+	/* the rune ranges of all classes: \pL holds 600-odd */
+	for (i = 0; i < 500; i++)
+		memcpy(deep + 3 * i, "\\pL", 3);
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(te_regex_compile(&re, deep, 300, 0, &err), 0);
+	te_regex_free(re);
+	assert_int_equal(te_regex_compile(&re, deep, 1500, 0, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "expression too large"));
 	free(text);
 	free(deep);
 }

@@ -16,7 +16,9 @@
  *     program size, memory is bounded by the program.  Patterns are
  *     bounded: TE_REGEX_PATTERN_MAX bytes, repetition counts up to 1000
  *     (Go's limit, nested counts multiplied), TE_REGEX_PROG_MAX
- *     instructions, group nesting 1000.
+ *     instructions, group nesting 1000, 256 Ki rune ranges in all
+ *     classes (\pL alone holds 600-odd).  Go accepts some patterns
+ *     beyond these ("expression too large" here).
  *  4. Every matching function takes an optional work budget (*steps, the
  *     VM steps left; NULL = none): it is decremented as the VM works and a
  *     call that would exceed it fails with TE_EINVALID.

@@ -32,12 +32,14 @@
 #define E_BACKSLASH "trailing backslash at end of expression"
 #define E_UNEXPECTED "unexpected )"
 #define E_DEPTH "expression nests too deeply"
+#define E_LARGE "expression too large"
 
 struct parser {
 	const char *s;
 	size_t len;
 	struct te_re_ast *ast;
 	int depth;
+	size_t pairs; /* rune ranges held by all classes so far */
 	te_error *err;
 };
 
@@ -130,8 +132,14 @@ static int add_piece(struct parser *p, struct te_re_class *c, const uint32_t *r,
 		rc = te_re__class_negate(&t);
 	if (rc == 0)
 		rc = te_re__class_add_pairs(c, t.r, t.n);
+	p->pairs += t.n;
 	te_re__class_free(&t);
-	return rc < 0 ? oom(p) : 0;
+	if (rc < 0)
+		return oom(p);
+	/* memory and folding work: \pL holds 600-odd ranges */
+	if (p->pairs > RE_PAIRS_MAX)
+		return fail(p, E_LARGE, 0, p->len);
+	return 0;
 }
 
 /* Go's perl_groups.go: \d \s \w and the POSIX classes. */
@@ -947,7 +955,7 @@ static int height(const struct te_re_node *n, int depth)
 int te_re__parse(struct te_re_ast *ast, const char *pat, size_t len,
                  te_error *err)
 {
-	struct parser p = {pat, len, ast, 0, err};
+	struct parser p = {pat, len, ast, 0, 0, err};
 	size_t pos = 0;
 
 	memset(ast, 0, sizeof(*ast));

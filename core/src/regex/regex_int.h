@@ -16,6 +16,8 @@
 #define RE_MAX_RUNE 0x10FFFFu
 #define RE_REPEAT_MAX 1000
 #define RE_HEIGHT_MAX 1000
+/* rune ranges all classes of a pattern may hold (2 MiB) */
+#define RE_PAIRS_MAX (256u * 1024)
 /* thread slots x groups the VM may hold (32 MiB of offsets) */
 #define RE_CAPMEM_MAX (1u << 22)
 
