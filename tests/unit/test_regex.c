@@ -258,6 +258,12 @@ static void test_find_all(void **state)
 	assert_find_all("(?m)^a", "a\na\nb", -1, "[a][a]");
 	assert_find_all("a|b", "abab", 3, "[a][b][a]");
 	assert_find_all("a", "aaa", 0, "");
+	/* more live threads than slots: the slots grow while a thread's
+	 * offsets are being copied (a use-after-free found by t60) */
+	assert_find_all("[^\n]?\\B(?:\\x{263a}a+(?i)|\\p{Greek}*|\\p{Lu}??"
+	                "(?:(?s)\\Q.*\\E)){2,}?|\\d{1,3}$($\xc3\xa9*()+"
+	                "(?i:){2})(?i:(?i:){1,2}?)?|\\.??\\pL{0,}",
+	                "\xe2\x84\xaa", -1, "[\xe2\x84\xaa]");
 }
 
 static void test_split(void **state)
