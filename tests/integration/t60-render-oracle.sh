@@ -60,11 +60,14 @@ done
 # Sprig's regex functions over random patterns (Go's regexp syntax, some
 # invalid) and random texts: the regex module against Go's regexp.  The
 # file name starts with sprig_ so that the runner adds Sprig's functions.
-rcases="$TE_TMP/sprig_random-regex.txt"
-python3 "$ORACLE_DIR/random_cases.py" 1 3000 regex >"$rcases" &&
-	"$ORACLE" -sprig "$ORACLE_DIR/data.json" "$rcases" >"$rcases.jsonl"
-check "C engine equals Go on 3000 random regex cases (seed 1)" \
-	"$RUNNER" "$ORACLE_DIR/data.json" "$rcases" "$rcases.jsonl"
+for run in "1 3000 regex" "1 3000 regex-syntax"; do
+	set -- $run
+	rcases="$TE_TMP/sprig_random-$3.txt"
+	python3 "$ORACLE_DIR/random_cases.py" "$1" "$2" "$3" >"$rcases" &&
+		"$ORACLE" -sprig "$ORACLE_DIR/data.json" "$rcases" >"$rcases.jsonl"
+	check "C engine equals Go on $2 random $3 cases (seed $1)" \
+		"$RUNNER" "$ORACLE_DIR/data.json" "$rcases" "$rcases.jsonl"
+done
 
 # The oracle is a real judge: a wrong expectation must fail the runner.
 sed 's/"out":"hello world"/"out":"hello world!"/' \

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Random templates for a differential run of the C engine against Go.
 
-Usage: random_cases.py SEED COUNT [templates|printf|regex] > cases.txt
+Usage: random_cases.py SEED COUNT [templates|printf|regex|regex-syntax] > cases.txt
 (data: data.json; regex mode needs the oracle's -sprig)
 
 regex mode: a random pattern (Go's regexp syntax, now and then an invalid
 one) and a random text, through every Sprig regex function.
+
+regex-syntax mode: token soup (most of it invalid) through mustRegexFind:
+Go's parse errors, each message and the piece of the pattern it quotes.
 
 printf mode: one printf call a case, with random flags, argument indexes,
 widths and precisions (also from `*`), every verb, over values of every
@@ -175,6 +178,21 @@ def regex_cases(seed, count):
               % (pat, text, first, rnd.choice([-1, 0, 1, 2, 3])))
 
 
+RE_TOKENS = ['(', ')', '?', '*', '+', '{', '}', '[', ']', '^', '$', '|', '\\',
+             '-', ':', 'P', '<', '>', 'a', 'z', '1', '0', ',', 'p', 'x', 'i', 'm',
+             's', 'U', 'Q', 'E', '.', 'L', '{2}', '{1,', '[:', ':]', 'alpha', '\\p',
+             '\\x{', '\\Q', '(?', '(?P<', 'é', '\\8', 'Greek', 'b', 'B', 'A', 'C',
+             'd', 'w', 'N', '1000', '1001', '"']
+
+
+def regex_syntax_cases(seed, count):
+    rnd = random.Random(seed)
+    for k in range(count):
+        pat = ''.join(rnd.choice(RE_TOKENS) for _ in range(rnd.randint(1, 8)))
+        print('=== x%d-%d' % (seed, k))
+        print('{{mustRegexFind `%s` "a1(é)"}}' % pat)
+
+
 def main():
     seed, count = int(sys.argv[1]), int(sys.argv[2])
     if len(sys.argv) > 3 and sys.argv[3] == 'printf':
@@ -182,6 +200,9 @@ def main():
         return
     if len(sys.argv) > 3 and sys.argv[3] == 'regex':
         regex_cases(seed, count)
+        return
+    if len(sys.argv) > 3 and sys.argv[3] == 'regex-syntax':
+        regex_syntax_cases(seed, count)
         return
     rnd = random.Random(seed)
     for k in range(count):
