@@ -244,6 +244,42 @@ static void test_find(void **state)
 	            "3-10 3-7 8-10");
 }
 
+static void test_groups(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	te_regex *re = compile_ok("(?P<year>\\d+)-(\\d+)(?:x)(?P<year>y)?", 0);
+	te_buf b = TE_BUF_INIT(256);
+	const char *src = "on 2024-05";
+	ptrdiff_t caps[8];
+
+	(void)state;
+	assert_int_equal(te_regex_groups(re), 4);
+	assert_string_equal(te_regex_group_name(re, 0), "");
+	assert_string_equal(te_regex_group_name(re, 1), "year");
+	assert_string_equal(te_regex_group_name(re, 2), "");
+	assert_string_equal(te_regex_group_name(re, 3), "year");
+	assert_string_equal(te_regex_group_name(re, 9), "");
+	/* no x: no match; caps untouched by a miss */
+	assert_int_equal(
+	    te_regex_find(caps, 4, re, src, strlen(src), 0, NULL, &err), 0);
+	te_regex_free(re);
+	re = compile_ok("(?P<year>\\d+)-(\\d+)", 0);
+	assert_int_equal(
+	    te_regex_find(caps, 3, re, src, strlen(src), 0, NULL, &err), 1);
+	assert_int_equal(
+	    te_regex_expand(&b, re, "$2/${year}$9$$", 14, src, caps, &err), 0);
+	assert_int_equal(te_buf_put(&b, "", 1, &err), 0);
+	assert_string_equal(b.ptr, "05/2024$");
+	te_regex_free(re);
+	/* a search from pos sees the text before it: no \b inside 2024 */
+	re = compile_ok("\\b\\d+", 0);
+	assert_int_equal(
+	    te_regex_find(caps, 1, re, src, strlen(src), 4, NULL, &err), 1);
+	assert_int_equal(caps[0], 8);
+	te_buf_dispose(&b);
+	te_regex_free(re);
+}
+
 static void test_find_all(void **state)
 {
 	(void)state;
@@ -741,6 +777,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_find),
+	    cmocka_unit_test(test_groups),
 	    cmocka_unit_test(test_find_all),
 	    cmocka_unit_test(test_split),
 	    cmocka_unit_test(test_replace),
