@@ -763,6 +763,65 @@ static void sprig_budgets(void **state)
 	te_render_funcs_free(funcs);
 }
 
+/* set/unset/merge change dicts in place (render_int.h, "Mutable maps"):
+ * no cycles, bounded depth, Go's argument checks. */
+static void sprig_dict_mutation(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	struct run r;
+
+	(void)state;
+	assert_error(render_with("{{$d := dict}}{{set $d \"me\" $d}}", "{}",
+	                         funcs, NULL),
+	             "error calling set: a dict cannot hold itself");
+	assert_error(render_with("{{$d := dict \"s\" (dict)}}"
+	                         "{{merge $d.s $d}}",
+	                         "{}", funcs, NULL),
+	             "error calling merge: a dict cannot hold itself");
+	assert_error(render_with("{{$d := dict}}{{set $d \"l\" (list 1 "
+	                         "(list $d))}}",
+	                         "{}", funcs, NULL),
+	             "a dict cannot hold itself");
+	/* a chain built by set into fresh dicts is as deep as dict allows */
+	r = render_with("{{$l := dict}}{{range until 500}}{{$n := dict}}"
+	                "{{$_ := set $n \"x\" $l}}{{$l = $n}}{{end}}ok",
+	                "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	free(r.out);
+	assert_error(render_with("{{$l := dict}}{{range until 600}}"
+	                         "{{$n := dict}}{{$_ := set $n \"x\" $l}}"
+	                         "{{$l = $n}}{{end}}",
+	                         "{}", funcs, NULL),
+	             "error calling set: values nest deeper than 512 levels");
+	/* deepening a dict that others hold is bounded per execution */
+	assert_error(render_with("{{$all := list}}{{range until 4}}"
+	                         "{{$b := dict}}{{$t := dict \"b\" $b}}"
+	                         "{{$c := dict}}{{range until 300}}"
+	                         "{{$c = dict \"c\" $c}}{{end}}"
+	                         "{{$_ := set $b \"deep\" $c}}{{end}}",
+	                         "{}", funcs, NULL),
+	             "error calling set: values nest deeper than 512 levels");
+	/* Go's parameter types */
+	assert_error(
+	    render_with("{{set .nil \"a\" 1}}", "{\"nil\":null}", funcs, NULL),
+	    "error calling set: wrong type for value; expected "
+	    "map[string]interface {}; got interface {}");
+	assert_error(render_with("{{unset (list) \"a\"}}", "{}", funcs, NULL),
+	             "expected map[string]interface {}; got []interface {}");
+	assert_error(render_with("{{set (dict) 1 2}}", "{}", funcs, NULL),
+	             "error calling set: wrong type for value; expected "
+	             "string; got int");
+	assert_error(render_with("{{merge (dict) (list)}}", "{}", funcs, NULL),
+	             "error calling merge: wrong type for value");
+	/* the caller's data is changed as Go changes it */
+	r = render_with("{{$_ := set . \"b\" 2}}{{$_ := unset . \"a\"}}{{.}}",
+	                "{\"a\":1}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "map[b:2]");
+	free(r.out);
+	te_render_funcs_free(funcs);
+}
+
 /* JSON as Go 1.22 writes it (\b, \f) and NaN refused as encoding/json
  * refuses it: toJson gives "", mustToJson and toRawJson fail. */
 static void sprig_json(void **state)
@@ -831,6 +890,7 @@ int main(void)
 	    cmocka_unit_test(sprig_argument_types),
 	    cmocka_unit_test(sprig_budgets),
 	    cmocka_unit_test(sprig_json),
+	    cmocka_unit_test(sprig_dict_mutation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,8 +27,10 @@
  *
  * Values: nil, bool, int64, float64, string, list, map (string keys,
  * iterated and printed in key order), as YAML or JSON data gives them.
- * Values are reference counted and immutable once handed to the engine;
- * they are not thread safe (one set per thread).
+ * Values are reference counted and not thread safe (one set per thread).
+ * Lists and strings are immutable once handed to the engine; maps are
+ * changed in place by Sprig's set, unset and merge* as Go changes maps,
+ * and the caller's data sees those changes.
  *
  * Ownership: every te_render_value returned by a constructor or by
  * te_render_value_from_json is owned by the caller (one reference), freed

@@ -840,12 +840,22 @@ done:
 	return rc;
 }
 
+/* A map is walked through a snapshot of its entries (render_int.h,
+ * "Mutable maps"): the body may set or unset its keys. */
 static int range_items(struct te_exec *s, const struct te_node *r, size_t mark,
                        const te_render_value *v)
 {
 	struct te_xv idx, elem;
+	te_render_value *snap = NULL;
 	size_t i, n = te_render_value_len(v);
 	int rc = 0;
+
+	if (v->kind == TE_RENDER_MAP) {
+		snap = te_render__map_snapshot(v);
+		if (!snap)
+			return oom(s);
+		v = snap;
+	}
 
 	for (i = 0; i < n && rc == 0; i++) {
 		elem.boxed = true;
@@ -861,10 +871,12 @@ static int range_items(struct te_exec *s, const struct te_node *r, size_t mark,
 		}
 		if (!idx.v) {
 			xv_drop(&elem);
-			return oom(s);
+			rc = oom(s);
+			break;
 		}
 		rc = range_once(s, r, mark, idx, elem);
 	}
+	te_render_value_unref(snap);
 	return rc == WALK_BREAK ? 0 : rc;
 }
 

@@ -32,6 +32,15 @@ extern const size_t te_render__sp_split_len;
 extern const struct sp_entry te_render__sp_json[];
 extern const size_t te_render__sp_json_len;
 
+/* set unset merge mergeOverwrite and must* (sprig_dicts.c) */
+extern const struct sp_entry te_render__sp_dicts[];
+extern const size_t te_render__sp_dicts_len;
+
+/* float64 addf add1f subf mulf divf maxf minf floor ceil round
+ * (sprig_float.c) */
+extern const struct sp_entry te_render__sp_float[];
+extern const size_t te_render__sp_float_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
