@@ -246,7 +246,8 @@ struct te_render_funcs {
 const struct te_func *te_render__find_func(const te_render_funcs *funcs,
                                            const char *name);
 /* Register name as a function the engine knows but does not offer:
- * te_render_parse refuses a template that names it (sprig.c). */
+ * te_render_parse refuses a template that names it (sprig.c), giving
+ * payload (a static string) as the reason. */
 int te_render__funcs_add_unsupported(te_render_funcs *funcs, const char *name,
                                      te_render_fn fn, void *payload,
                                      te_error *err);

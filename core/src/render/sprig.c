@@ -836,7 +836,7 @@ static int f_unsupported(te_render_value **out, te_render_call *call, sp_args a,
 	(void)a;
 	(void)n;
 	return te_error_set(err, TE_EUNSUPPORTED,
-	                    "function \"%s\" is not supported yet",
+	                    "function is not supported by tagexport: %s",
 	                    (const char *)p);
 }
 
@@ -882,15 +882,44 @@ static const struct sp_entry sp_table[] = {
 #undef V
 
 /* Every other name of sprig.TxtFuncMap() v3.2.3 but expandenv. */
+/* Refused on purpose, with the reason given at parse time: a rendered
+ * werf.yaml must be the same bytes for the same commit (its content-based
+ * tag covers it), so random results are refused, and rendering never
+ * reaches the network. */
+static const struct {
+	const char *name, *why;
+} sp_refused[] = {
+    {"bcrypt", "its result is random (a salted hash)"},
+    {"buildCustomCert",
+     "certificates exist only for the gen* functions, which are refused"},
+    {"encryptAES", "its result is random (a random IV)"},
+    {"env", "werf's env replaces it"},
+    {"genCA", "it generates keys at random"},
+    {"genCAWithKey", "it generates certificates with random serial numbers"},
+    {"genPrivateKey", "it generates keys at random"},
+    {"genSelfSignedCert", "it generates keys at random"},
+    {"genSelfSignedCertWithKey",
+     "it generates certificates with random serial numbers"},
+    {"genSignedCert", "it generates keys at random"},
+    {"genSignedCertWithKey",
+     "it generates certificates with random serial numbers"},
+    {"getHostByName", "a template must not reach the network"},
+    {"htpasswd", "its result is random (a salted hash)"},
+    {"randAlpha", "its result is random"},
+    {"randAlphaNum", "its result is random"},
+    {"randAscii", "its result is random"},
+    {"randBytes", "its result is random"},
+    {"randInt", "its result is random"},
+    {"randNumeric", "its result is random"},
+    {"shuffle", "its result is random"},
+    {"uuidv4", "its result is random"},
+};
+
+/* Sprig's functions not implemented yet. */
 static const char *const sp_unsupported[] = {
-    "abbrev",
-    "abbrevboth",
     "ago",
     "b32dec",
     "base",
-    "bcrypt",
-    "buildCustomCert",
-    "camelcase",
     "chunk",
     "clean",
     "date",
@@ -903,26 +932,12 @@ static const char *const sp_unsupported[] = {
     "dir",
     "duration",
     "durationRound",
-    "encryptAES",
-    "env",
     "ext",
     "fromJson",
-    "genCA",
-    "genCAWithKey",
-    "genPrivateKey",
-    "genSelfSignedCert",
-    "genSelfSignedCertWithKey",
-    "genSignedCert",
-    "genSignedCertWithKey",
-    "getHostByName",
     "hello",
     "htmlDate",
     "htmlDateInZone",
-    "htpasswd",
-    "initials",
     "isAbs",
-    "kebabcase",
-    "lower",
     "mustChunk",
     "mustDateModify",
     "mustFromJson",
@@ -940,12 +955,6 @@ static const char *const sp_unsupported[] = {
     "osDir",
     "osExt",
     "osIsAbs",
-    "randAlpha",
-    "randAlphaNum",
-    "randAscii",
-    "randBytes",
-    "randInt",
-    "randNumeric",
     "regexFind",
     "regexFindAll",
     "regexMatch",
@@ -955,19 +964,10 @@ static const char *const sp_unsupported[] = {
     "regexSplit",
     "semver",
     "semverCompare",
-    "shuffle",
-    "snakecase",
-    "swapcase",
-    "title",
     "toDate",
     "unixEpoch",
-    "untitle",
-    "upper",
     "urlJoin",
     "urlParse",
-    "uuidv4",
-    "wrap",
-    "wrapWith",
 };
 
 static int add_table(te_render_funcs *funcs, const struct sp_entry *t, size_t n,
@@ -1012,13 +1012,23 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_float,
 		               te_render__sp_float_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_case,
+		               te_render__sp_case_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);
 	     i++) {
 		rc = te_render__funcs_add_unsupported(
 		    funcs, sp_unsupported[i], f_unsupported,
-		    (void *)(uintptr_t)sp_unsupported[i], err);
+		    (void *)(uintptr_t) "not implemented yet", err);
+		if (rc < 0)
+			goto done;
+	}
+	for (i = 0; i < sizeof(sp_refused) / sizeof(sp_refused[0]); i++) {
+		rc = te_render__funcs_add_unsupported(
+		    funcs, sp_refused[i].name, f_unsupported,
+		    (void *)(uintptr_t)sp_refused[i].why, err);
 		if (rc < 0)
 			goto done;
 	}

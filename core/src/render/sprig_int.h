@@ -41,6 +41,11 @@ extern const size_t te_render__sp_dicts_len;
 extern const struct sp_entry te_render__sp_float[];
 extern const size_t te_render__sp_float_len;
 
+/* upper lower title untitle swapcase camelcase snakecase kebabcase
+ * initials abbrev abbrevboth wrap wrapWith (sprig_case.c) */
+extern const struct sp_entry te_render__sp_case[];
+extern const size_t te_render__sp_case_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
