@@ -918,10 +918,6 @@ static const struct {
 /* Sprig's functions not implemented yet. */
 static const char *const sp_unsupported[] = {
     "ago",
-    "b32dec",
-    "base",
-    "chunk",
-    "clean",
     "date",
     "dateInZone",
     "dateModify",
@@ -929,16 +925,11 @@ static const char *const sp_unsupported[] = {
     "date_modify",
     "decryptAES",
     "derivePassword",
-    "dir",
     "duration",
     "durationRound",
-    "ext",
     "fromJson",
-    "hello",
     "htmlDate",
     "htmlDateInZone",
-    "isAbs",
-    "mustChunk",
     "mustDateModify",
     "mustFromJson",
     "mustRegexFind",
@@ -950,11 +941,6 @@ static const char *const sp_unsupported[] = {
     "mustToDate",
     "must_date_modify",
     "now",
-    "osBase",
-    "osClean",
-    "osDir",
-    "osExt",
-    "osIsAbs",
     "regexFind",
     "regexFindAll",
     "regexMatch",
@@ -1015,6 +1001,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_case,
 		               te_render__sp_case_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_paths,
+		               te_render__sp_paths_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

@@ -46,6 +46,11 @@ extern const size_t te_render__sp_float_len;
 extern const struct sp_entry te_render__sp_case[];
 extern const size_t te_render__sp_case_len;
 
+/* base dir clean ext isAbs os* b32dec chunk mustChunk hello
+ * (sprig_paths.c) */
+extern const struct sp_entry te_render__sp_paths[];
+extern const size_t te_render__sp_paths_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
