@@ -824,6 +824,65 @@ static void sprig_dict_mutation(void **state)
 	te_render_funcs_free(funcs);
 }
 
+/* Hostile inputs to the newer families end in an error naming the
+ * limit, never a crash or a hang. */
+static void sprig_hostile_more(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	te_render_limits lim = TE_RENDER_LIMITS_INIT;
+	struct run r;
+	char *tmpl;
+	size_t i, off;
+
+	(void)state;
+	/* wrapWith inserts its separator at every byte */
+	assert_error(render_with("{{wrapWith 1 (repeat 100000 \"s\") "
+	                         "(repeat 1000 \"x\") | len}}",
+	                         "{}", funcs, NULL),
+	             "error calling wrapWith: result exceeds the output limit");
+	/* a chunk per element */
+	assert_error(
+	    render_with("{{chunk 1 (until 3000000) | len}}", "{}", funcs, NULL),
+	    "output limit");
+	/* fromJson stops where the value model stops nesting */
+	tmpl = malloc(2 * 600 + 64);
+	assert_non_null(tmpl);
+	off = (size_t)sprintf(tmpl, "{{mustFromJson \"");
+	for (i = 0; i < 600; i++)
+		tmpl[off++] = '[';
+	for (i = 0; i < 600; i++)
+		tmpl[off++] = ']';
+	strcpy(tmpl + off, "\" | len}}");
+	assert_error(render_with(tmpl, "{}", funcs, NULL),
+	             "error calling mustFromJson: values nest deeper than "
+	             "512 levels");
+	memcpy(tmpl + 2, "    fromJson", 12);
+	assert_error(render_with(tmpl, "{}", funcs, NULL),
+	             "error calling fromJson: values nest deeper than 512 "
+	             "levels");
+	free(tmpl);
+	/* decimal arithmetic on huge coefficients is charged by size: 20000
+	 * factors cost far more than 20000 steps */
+	tmpl = malloc(20000 * 4 + 64);
+	assert_non_null(tmpl);
+	off = (size_t)sprintf(tmpl, "{{mulf 1");
+	for (i = 0; i < 20000; i++)
+		off += (size_t)sprintf(tmpl + off, " 1.1");
+	strcpy(tmpl + off, "}}");
+	r = render_with(tmpl, "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "+Inf");
+	free(r.out);
+	/* (the message names the call, cut before the limit's name) */
+	lim.steps_max = 60000;
+	assert_error(render_with(tmpl, "{}", funcs, &lim),
+	             "executing \"t\" at <mulf 1 1.1 1.1");
+	free(tmpl);
+	assert_error(render_with("{{divf 1 0}}", "{}", funcs, NULL),
+	             "error calling divf: decimal division by 0");
+	te_render_funcs_free(funcs);
+}
+
 /* JSON as Go 1.22 writes it (\b, \f) and NaN refused as encoding/json
  * refuses it: toJson gives "", mustToJson and toRawJson fail. */
 static void sprig_json(void **state)
@@ -893,6 +952,7 @@ int main(void)
 	    cmocka_unit_test(sprig_budgets),
 	    cmocka_unit_test(sprig_json),
 	    cmocka_unit_test(sprig_dict_mutation),
+	    cmocka_unit_test(sprig_hostile_more),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

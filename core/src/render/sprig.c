@@ -927,11 +927,9 @@ static const char *const sp_unsupported[] = {
     "derivePassword",
     "duration",
     "durationRound",
-    "fromJson",
     "htmlDate",
     "htmlDateInZone",
     "mustDateModify",
-    "mustFromJson",
     "mustRegexFind",
     "mustRegexFindAll",
     "mustRegexMatch",
@@ -1004,6 +1002,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_paths,
 		               te_render__sp_paths_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_fromjson,
+		               te_render__sp_fromjson_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

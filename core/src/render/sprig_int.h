@@ -51,6 +51,10 @@ extern const size_t te_render__sp_case_len;
 extern const struct sp_entry te_render__sp_paths[];
 extern const size_t te_render__sp_paths_len;
 
+/* fromJson mustFromJson (sprig_fromjson.c) */
+extern const struct sp_entry te_render__sp_fromjson[];
+extern const size_t te_render__sp_fromjson_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
