@@ -55,6 +55,10 @@ extern const size_t te_render__sp_paths_len;
 extern const struct sp_entry te_render__sp_fromjson[];
 extern const size_t te_render__sp_fromjson_len;
 
+/* semverCompare semver (sprig_semver.c) */
+extern const struct sp_entry te_render__sp_semver[];
+extern const size_t te_render__sp_semver_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
