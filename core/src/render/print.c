@@ -902,6 +902,22 @@ static void fmt_string(struct pp *p, const te_render_value *v, int32_t verb)
 	te_buf_dispose(&t);
 }
 
+/* fmt's handleMethods: an object with a String method prints its
+ * result (semver's Version). */
+static bool print_stringer(struct pp *p, const te_render_value *v, int32_t verb)
+{
+	te_render_value *str;
+
+	if (p->f.sharp_v || !strchr("vsqxX", (int)verb) || verb == 0)
+		return false;
+	str = te_render__stringer(v);
+	if (!str)
+		return false;
+	fmt_string(p, str, verb);
+	te_render_value_unref(str);
+	return true;
+}
+
 static void print_value(struct pp *p, const te_render_value *v, int32_t verb,
                         int depth)
 {
@@ -944,6 +960,8 @@ static void print_value(struct pp *p, const te_render_value *v, int32_t verb,
 		puts_(p, p->f.sharp_v ? "}" : "]");
 		return;
 	case TE_RENDER_MAP:
+		if (v->methods && print_stringer(p, v, verb))
+			return;
 		puts_(p, p->f.sharp_v ? "map[string]interface {}{" : "map[");
 		for (i = 0; i < v->u.map.len; i++) {
 			te_render_value key = {.refs = 1,

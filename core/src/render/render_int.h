@@ -44,6 +44,8 @@ struct te_render_value {
 	const te_render_funcs *methods;
 	/* how many of refs are list or map entries ("Mutable maps") */
 	unsigned int held;
+	/* an object's own data, owned (te_render__object_with) */
+	te_render_value *inner;
 };
 
 /*
@@ -287,6 +289,14 @@ struct te_tree *te_render__lookup(const te_render_set *set, const char *name);
 te_render_value *te_render__strown(char *s, size_t len);
 /* Remove key from map (nothing when absent). */
 void te_render__map_del(te_render_value *map, const char *key, size_t key_len);
+/* An object (te_render_value_object) carrying inner, whose reference it
+ * takes over; its methods find it in call->receiver->inner.  NULL: out of
+ * memory. */
+te_render_value *te_render__object_with(const te_render_funcs *methods,
+                                        te_render_value *inner);
+/* Go's Stringer: the result of v's String method when v is an object
+ * that has one (owned), else NULL. */
+te_render_value *te_render__stringer(const te_render_value *v);
 /* A new map with map's keys and references to its values; NULL: out of
  * memory. */
 te_render_value *te_render__map_snapshot(const te_render_value *map);
@@ -343,15 +353,20 @@ struct te_exec {
 	/* levels that in-place map changes may have added to values
 	 * (sprig_dicts.c), at most SP_DEPTH_MAX */
 	unsigned int deepened;
+	/* the object of the method call about to start (eval_call takes it) */
+	const te_render_value *receiver_next;
 	/* a budget ran out: 1, then 2 once a nested include's error has been
 	 * wrapped (outer includes pass it up as it is, not 200 times) */
 	int budget;
 	te_error *err;
 };
 
-/* What a function sees of the running execution (render.h). */
+/* What a function sees of the running execution (render.h); receiver:
+ * the object whose method this is (NULL for functions).  s is NULL when
+ * a String method is called to print its object. */
 struct te_render_call {
 	struct te_exec *s;
+	const te_render_value *receiver;
 };
 
 /* ---- builtins (funcs.c) ---- */

@@ -946,7 +946,6 @@ static const char *const sp_unsupported[] = {
     "regexReplaceAll",
     "regexReplaceAllLiteral",
     "regexSplit",
-    "semver",
     "toDate",
     "unixEpoch",
     "urlJoin",

@@ -622,7 +622,265 @@ static int f_semver_compare(te_render_value **out, te_render_call *call,
 	return sp_ret_bool(out, ok, err);
 }
 
+/* ---- the Version object (semver "1.2.3") ---- */
+
+/*
+ * The object's inner value is the list [major minor patch pre metadata
+ * original] (the numbers as int64 bit patterns of Go's uint64).  A
+ * *Version (from semver) has every method the templates can call; a
+ * Version (from IncMajor...) lacks the pointer-receiver ones (Original,
+ * Compare, Equal, LessThan, GreaterThan), as Go's method sets do.
+ */
+enum sv_field { F_MAJOR, F_MINOR, F_PATCH, F_PRE, F_META, F_ORIG };
+
+static const te_render_funcs sv_ptr_methods, sv_val_methods;
+
+static te_render_value *sv_object(const struct sv *v, bool ptr)
+{
+	te_render_value *l = te_render_value_list();
+	const uint64_t nums[3] = {v->major, v->minor, v->patch};
+	const char *strs[3] = {v->pre, v->meta, v->orig};
+	te_error err = TE_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; l && i < 3; i++)
+		te_render_list_push(l, te_render_value_int((int64_t)nums[i]),
+		                    &err);
+	for (i = 0; l && i < 3; i++)
+		te_render_list_push(
+		    l, te_render_value_string(strs[i], strlen(strs[i])), &err);
+	if (err.code) {
+		te_render_value_unref(l);
+		return NULL;
+	}
+	return te_render__object_with(ptr ? &sv_ptr_methods : &sv_val_methods,
+	                              l);
+}
+
+/* The receiver's fields, borrowed. */
+static void sv_of(const te_render_value *obj, struct sv *v)
+{
+	const te_render_value *l = obj->inner;
+
+	v->major = (uint64_t)l->u.list.items[F_MAJOR]->u.i;
+	v->minor = (uint64_t)l->u.list.items[F_MINOR]->u.i;
+	v->patch = (uint64_t)l->u.list.items[F_PATCH]->u.i;
+	v->pre = l->u.list.items[F_PRE]->u.s.ptr;
+	v->meta = l->u.list.items[F_META]->u.s.ptr;
+	v->orig = l->u.list.items[F_ORIG]->u.s.ptr;
+}
+
+/* Version.String: MAJOR.MINOR.PATCH[-pre][+meta] */
+static int sv_string(te_buf *b, const struct sv *v, te_error *err)
+{
+	te_buf_printf(b, err, "%" PRIu64 ".%" PRIu64 ".%" PRIu64, v->major,
+	              v->minor, v->patch);
+	if (*v->pre)
+		te_buf_printf(b, err, "-%s", v->pre);
+	if (*v->meta)
+		te_buf_printf(b, err, "+%s", v->meta);
+	return err->code;
+}
+
+static int m_string(te_render_value **out, te_render_call *call, sp_args a,
+                    size_t n, void *p, te_error *err)
+{
+	te_buf b = TE_BUF_INIT(SV_TEXT_MAX);
+	struct sv v;
+
+	(void)a;
+	(void)n;
+	(void)p;
+	sv_of(call->receiver, &v);
+	sv_string(&b, &v, err);
+	return sp_ret_buf(out, &b, err);
+}
+
+/* Major Minor Patch Prerelease Metadata Original */
+static int m_field(te_render_value **out, te_render_call *call, sp_args a,
+                   size_t n, void *p, te_error *err)
+{
+	(void)a;
+	(void)n;
+	return sp_ret_ref(
+	    out,
+	    call->receiver->inner->u.list.items[(enum sv_field)(uintptr_t)p],
+	    err);
+}
+
+/* validatePrerelease for SetPrerelease */
+static int sv_check_pre(const char *s, size_t n, te_error *err)
+{
+	size_t i, j;
+	bool num, ok;
+
+	for (i = 0; i <= n; i = j + 1) {
+		num = ok = true;
+		for (j = i; j < n && s[j] != '.'; j++) {
+			num = num && re_digit(s[j]);
+			ok = ok && re_ident(s[j]);
+		}
+		if (num && j - i > 1 && s[i] == '0')
+			return te_error_set(err, TE_EINVALID,
+			                    "Version segment starts with 0");
+		if (!num && !ok)
+			return te_error_set(err, TE_EINVALID,
+			                    "Invalid Prerelease string");
+	}
+	return 0;
+}
+
+static int sv_check_meta(const char *s, size_t n, te_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != '.' && !re_ident(s[i]))
+			return te_error_set(err, TE_EINVALID,
+			                    "Invalid Metadata string");
+	return 0;
+}
+
+enum sv_change { INC_PATCH, INC_MINOR, INC_MAJOR, SET_PRE, SET_META };
+
+/* IncPatch IncMinor IncMajor SetPrerelease SetMetadata: a new Version
+ * whose original is the old one's "v" prefix and its String. */
+static int m_change(te_render_value **out, te_render_call *call, sp_args a,
+                    size_t n, void *p, te_error *err)
+{
+	enum sv_change c = (enum sv_change)(uintptr_t)p;
+	te_buf orig = TE_BUF_INIT(SV_TEXT_MAX);
+	struct sv v, nv;
+	char empty[1] = "";
+
+	(void)n;
+	sv_of(call->receiver, &v);
+	nv = v;
+	if (c == SET_PRE || c == SET_META) {
+		if (WANT_STR(a[0]) < 0 ||
+		    (c == SET_PRE
+		         ? sv_check_pre(a[0]->u.s.ptr, a[0]->u.s.len, err)
+		         : sv_check_meta(a[0]->u.s.ptr, a[0]->u.s.len, err)) <
+		        0)
+			return err->code;
+		if (c == SET_PRE)
+			nv.pre = a[0]->u.s.ptr;
+		else
+			nv.meta = a[0]->u.s.ptr;
+	} else {
+		nv.pre = nv.meta = empty;
+		if (c == INC_MAJOR) {
+			nv.major++;
+			nv.minor = nv.patch = 0;
+		} else if (c == INC_MINOR) {
+			nv.minor++;
+			nv.patch = 0;
+		} else if (!*v.pre) {
+			nv.patch++;
+		}
+	}
+	if (v.orig[0] == 'v')
+		te_buf_puts(&orig, "v", err);
+	if (sv_string(&orig, &nv, err) < 0) {
+		te_buf_dispose(&orig);
+		return err->code;
+	}
+	nv.orig = orig.ptr;
+	*out = sv_object(&nv, false);
+	te_buf_dispose(&orig);
+	return *out ? 0 : te_error_set(err, TE_ENOMEM, "out of memory");
+}
+
+/* Compare Equal LessThan GreaterThan OTHER: OTHER is a *Version. */
+static int m_compare(te_render_value **out, te_render_call *call, sp_args a,
+                     size_t n, void *p, te_error *err)
+{
+	const char *what = p;
+	struct sv v, o;
+	int c;
+
+	(void)n;
+	if (!a[0] || a[0]->methods != &sv_ptr_methods)
+		return te_error_set(
+		    err, TE_EINVALID,
+		    "wrong type for value; expected *semver.Version; got %s",
+		    a[0] && a[0]->methods ? "semver.Version" : sp_type(a[0]));
+	sv_of(call->receiver, &v);
+	sv_of(a[0], &o);
+	c = sv_cmp(&v, &o);
+	if (what[0] == 'C')
+		return sp_ret(out, te_render_value_int(c), err);
+	return sp_ret_bool(out,
+	                   what[0] == 'E'   ? c == 0
+	                   : what[0] == 'L' ? c < 0
+	                                    : c > 0,
+	                   err);
+}
+
+/* semver VERSION */
+static int f_semver(te_render_value **out, te_render_call *call, sp_args a,
+                    size_t n, void *p, te_error *err)
+{
+	struct sv v;
+
+	(void)call;
+	(void)n;
+	(void)p;
+	if (WANT_STR(a[0]) < 0 ||
+	    sv_parse(&v, a[0]->u.s.ptr, a[0]->u.s.len, err) < 0)
+		return err->code;
+	*out = sv_object(&v, true);
+	sv_free(&v);
+	return *out ? 0 : te_error_set(err, TE_ENOMEM, "out of memory");
+}
+
+/* The method tables, sorted by name (te_render__find_func searches). */
+#define M(name, fn, min, max, payload)                                         \
+	{                                                                      \
+		(name), (fn), NULL, (min), (max),                              \
+		    (void *)(uintptr_t)(payload), 0                            \
+	}
+static struct te_func sv_ptr_items[] = {
+    M("Compare", m_compare, 1, 1, "Compare"),
+    M("Equal", m_compare, 1, 1, "Equal"),
+    M("GreaterThan", m_compare, 1, 1, "GreaterThan"),
+    M("IncMajor", m_change, 0, 0, INC_MAJOR),
+    M("IncMinor", m_change, 0, 0, INC_MINOR),
+    M("IncPatch", m_change, 0, 0, INC_PATCH),
+    M("LessThan", m_compare, 1, 1, "LessThan"),
+    M("Major", m_field, 0, 0, F_MAJOR),
+    M("Metadata", m_field, 0, 0, F_META),
+    M("Minor", m_field, 0, 0, F_MINOR),
+    M("Original", m_field, 0, 0, F_ORIG),
+    M("Patch", m_field, 0, 0, F_PATCH),
+    M("Prerelease", m_field, 0, 0, F_PRE),
+    M("SetMetadata", m_change, 1, 1, SET_META),
+    M("SetPrerelease", m_change, 1, 1, SET_PRE),
+    M("String", m_string, 0, 0, 0),
+};
+static struct te_func sv_val_items[] = {
+    M("IncMajor", m_change, 0, 0, INC_MAJOR),
+    M("IncMinor", m_change, 0, 0, INC_MINOR),
+    M("IncPatch", m_change, 0, 0, INC_PATCH),
+    M("Major", m_field, 0, 0, F_MAJOR),
+    M("Metadata", m_field, 0, 0, F_META),
+    M("Minor", m_field, 0, 0, F_MINOR),
+    M("Patch", m_field, 0, 0, F_PATCH),
+    M("Prerelease", m_field, 0, 0, F_PRE),
+    M("SetMetadata", m_change, 1, 1, SET_META),
+    M("SetPrerelease", m_change, 1, 1, SET_PRE),
+    M("String", m_string, 0, 0, 0),
+};
+#undef M
+static const te_render_funcs sv_ptr_methods = {
+    sv_ptr_items, sizeof(sv_ptr_items) / sizeof(sv_ptr_items[0]),
+    sizeof(sv_ptr_items) / sizeof(sv_ptr_items[0])};
+static const te_render_funcs sv_val_methods = {
+    sv_val_items, sizeof(sv_val_items) / sizeof(sv_val_items[0]),
+    sizeof(sv_val_items) / sizeof(sv_val_items[0])};
+
 const struct sp_entry te_render__sp_semver[] = {
+    {"semver", f_semver, 1, 1, NULL},
     {"semverCompare", f_semver_compare, 2, 2, NULL},
 };
 const size_t te_render__sp_semver_len =

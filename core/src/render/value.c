@@ -96,6 +96,37 @@ te_render_value *te_render_value_object(const te_render_funcs *methods)
 	return v;
 }
 
+te_render_value *te_render__object_with(const te_render_funcs *methods,
+                                        te_render_value *inner)
+{
+	te_render_value *v = inner ? te_render_value_object(methods) : NULL;
+
+	if (!v) {
+		te_render_value_unref(inner);
+		return NULL;
+	}
+	v->inner = inner;
+	return v;
+}
+
+te_render_value *te_render__stringer(const te_render_value *v)
+{
+	const struct te_func *f;
+	struct te_render_call call = {NULL, v};
+	te_render_value *r = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	if (!v || !v->methods)
+		return NULL;
+	f = te_render__find_func(v->methods, "String");
+	if (!f || !f->fn || f->fn(&r, &call, NULL, 0, f->payload, &err) < 0 ||
+	    !r || r->kind != TE_RENDER_STRING) {
+		te_render_value_unref(r);
+		return NULL;
+	}
+	return r;
+}
+
 te_render_value *te_render_value_ref(te_render_value *v)
 {
 	if (v)
@@ -109,6 +140,7 @@ void te_render_value_unref(te_render_value *v)
 
 	if (!v || --v->refs > 0)
 		return;
+	te_render_value_unref(v->inner);
 	switch (v->kind) {
 	case TE_RENDER_STRING:
 		free(v->u.s.ptr);
