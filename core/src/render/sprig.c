@@ -925,8 +925,6 @@ static const char *const sp_unsupported[] = {
     "date_modify",
     "decryptAES",
     "derivePassword",
-    "duration",
-    "durationRound",
     "htmlDate",
     "htmlDateInZone",
     "mustDateModify",
@@ -1006,6 +1004,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_semver,
 		               te_render__sp_semver_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_duration,
+		               te_render__sp_duration_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

@@ -59,6 +59,10 @@ extern const size_t te_render__sp_fromjson_len;
 extern const struct sp_entry te_render__sp_semver[];
 extern const size_t te_render__sp_semver_len;
 
+/* duration durationRound (sprig_duration.c) */
+extern const struct sp_entry te_render__sp_duration[];
+extern const size_t te_render__sp_duration_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
