@@ -946,8 +946,6 @@ static const char *const sp_unsupported[] = {
     "regexSplit",
     "toDate",
     "unixEpoch",
-    "urlJoin",
-    "urlParse",
 };
 
 static int add_table(te_render_funcs *funcs, const struct sp_entry *t, size_t n,
@@ -1007,6 +1005,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_duration,
 		               te_render__sp_duration_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_url,
+		               te_render__sp_url_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

@@ -63,6 +63,10 @@ extern const size_t te_render__sp_semver_len;
 extern const struct sp_entry te_render__sp_duration[];
 extern const size_t te_render__sp_duration_len;
 
+/* urlParse urlJoin (sprig_url.c) */
+extern const struct sp_entry te_render__sp_url[];
+extern const size_t te_render__sp_url_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
