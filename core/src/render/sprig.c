@@ -923,8 +923,6 @@ static const char *const sp_unsupported[] = {
     "dateModify",
     "date_in_zone",
     "date_modify",
-    "decryptAES",
-    "derivePassword",
     "htmlDate",
     "htmlDateInZone",
     "mustDateModify",
@@ -1008,6 +1006,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_url,
 		               te_render__sp_url_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_crypto,
+		               te_render__sp_crypto_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

@@ -67,6 +67,10 @@ extern const size_t te_render__sp_duration_len;
 extern const struct sp_entry te_render__sp_url[];
 extern const size_t te_render__sp_url_len;
 
+/* derivePassword decryptAES (sprig_crypto.c) */
+extern const struct sp_entry te_render__sp_crypto[];
+extern const size_t te_render__sp_crypto_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
@@ -83,6 +87,7 @@ extern const size_t te_render__sp_url_len;
 #define sp_kind te_render__sp_kind
 #define sp_type te_render__sp_type
 #define sp_list_budget te_render__sp_list_budget
+#define sp_b64_decode te_render__sp_b64_decode
 
 /* Sprig's empty(): Go's zero value of the value's type. */
 bool sp_empty(const te_render_value *v);
@@ -104,6 +109,9 @@ int sp_strval(te_buf *b, const te_render_value *v, te_error *err);
 const char *sp_kind(const te_render_value *v);
 /* Go's %T of v as werf's data gives it ("<nil>" for nil). */
 const char *sp_type(const te_render_value *v);
+/* base64.StdEncoding.DecodeString into b: -1, or the input offset of
+ * Go's CorruptInputError (sprig_encoding.c). */
+long sp_b64_decode(te_buf *b, const char *s, size_t n, te_error *err);
 /* reflect.DeepEqual */
 bool sp_deep_equal(const te_render_value *x, const te_render_value *y);
 size_t sp_out_max(const te_render_call *call);
