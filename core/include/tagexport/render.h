@@ -245,7 +245,8 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *   versions: semverCompare, semver (an object with Major Minor Patch
  *     Prerelease Metadata Original String Inc* Set* Compare Equal
  *     LessThan GreaterThan; it prints as its String);
- *   durations: duration durationRound; and hello.
+ *   durations: duration durationRound; crypto: derivePassword (Master
+ *     Password, a million steps per scrypt) decryptAES; and hello.
  * Refused on purpose (a rendered werf.yaml must be the same bytes for the
  * same commit, its content-based tag covers it, and rendering never
  * reaches the network): te_render_parse fails with TE_EUNSUPPORTED,
@@ -259,8 +260,7 @@ void te_render_funcs_free(te_render_funcs *funcs);
  * Not implemented yet (the same error, WHY "not implemented yet"):
  *   dates: ago date dateInZone date_in_zone dateModify date_modify
  *     mustDateModify must_date_modify htmlDate htmlDateInZone now toDate
- *     mustToDate unixEpoch; derivePassword decryptAES (deterministic,
- *     possible over OpenSSL);
+ *     mustToDate unixEpoch;
  *   regex: mustRegexFind mustRegexFindAll mustRegexMatch
  *     mustRegexReplaceAll mustRegexReplaceAllLiteral mustRegexSplit
  *     regexFind regexFindAll regexMatch regexQuoteMeta regexReplaceAll
