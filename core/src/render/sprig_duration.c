@@ -16,7 +16,7 @@
 #define NS_SECOND 1000000000ull
 
 /* time.Duration.String into b. */
-static int duration_string(te_buf *b, int64_t d, te_error *err)
+int sp_duration_string(te_buf *b, int64_t d, te_error *err)
 {
 	char buf[40];
 	size_t w = sizeof(buf);
@@ -108,8 +108,11 @@ static int64_t parse_int10(const char *s, size_t n)
 	return neg ? (int64_t)(0 - u) : (int64_t)u;
 }
 
-/* time.ParseDuration; false on any of its errors. */
-static bool parse_duration(const char *s, size_t n, int64_t *out)
+/* time.ParseDuration: 0, or PD_INVALID, PD_MISSING_UNIT, PD_UNKNOWN_UNIT
+ * (*unit, *unit_len: the unit named in Go's message). */
+enum { PD_OK, PD_INVALID, PD_MISSING_UNIT, PD_UNKNOWN_UNIT };
+static int parse_duration_why(const char *s, size_t n, int64_t *out,
+                              size_t *unit_at, size_t *unit_len)
 {
 	static const struct {
 		const char *name;
@@ -132,19 +135,19 @@ static bool parse_duration(const char *s, size_t n, int64_t *out)
 		neg = s[i++] == '-';
 	if (n - i == 1 && s[i] == '0') {
 		*out = 0;
-		return true;
+		return PD_OK;
 	}
 	if (i == n)
-		return false;
+		return PD_INVALID;
 	while (i < n) {
 		if (!(s[i] == '.' || (s[i] >= '0' && s[i] <= '9')))
-			return false;
+			return PD_INVALID;
 		for (v = 0, j = i; j < n && s[j] >= '0' && s[j] <= '9'; j++) {
 			if (v > top / 10)
-				return false;
+				return PD_INVALID;
 			v = v * 10 + (uint64_t)(s[j] - '0');
 			if (v > top)
-				return false;
+				return PD_INVALID;
 		}
 		pre = j != i;
 		i = j;
@@ -167,35 +170,90 @@ static bool parse_duration(const char *s, size_t n, int64_t *out)
 			i = j;
 		}
 		if (!pre && !post)
-			return false;
+			return PD_INVALID;
 		for (j = i;
 		     j < n && s[j] != '.' && !(s[j] >= '0' && s[j] <= '9'); j++)
 			;
 		if (j == i)
-			return false;
+			return PD_MISSING_UNIT;
 		unit = 0;
 		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
 			u = strlen(units[k].name);
 			if (u == j - i && memcmp(s + i, units[k].name, u) == 0)
 				unit = units[k].ns;
 		}
-		if (!unit || v > top / unit)
-			return false;
+		if (!unit) {
+			*unit_at = i;
+			*unit_len = j - i;
+			return PD_UNKNOWN_UNIT;
+		}
+		if (v > top / unit)
+			return PD_INVALID;
 		v *= unit;
 		if (f > 0) {
 			v += (uint64_t)((double)f * ((double)unit / scale));
 			if (v > top)
-				return false;
+				return PD_INVALID;
 		}
 		d += v;
 		if (d > top)
-			return false;
+			return PD_INVALID;
 		i = j;
 	}
 	if (!neg && d > top - 1)
-		return false;
+		return PD_INVALID;
 	*out = neg ? (int64_t)(0 - d) : (int64_t)d;
-	return true;
+	return PD_OK;
+}
+
+/* time's quote: non-ASCII and control bytes as \xNN. */
+static void time_quote(te_buf *b, const char *s, size_t n, te_error *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	char e[4] = {'\\', 'x', 0, 0};
+	size_t i;
+
+	te_buf_put(b, "\"", 1, err);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x80 || c < ' ') {
+			e[2] = hex[c >> 4];
+			e[3] = hex[c & 15];
+			te_buf_put(b, e, 4, err);
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			te_buf_put(b, "\\", 1, err);
+		te_buf_put(b, s + i, 1, err);
+	}
+	te_buf_put(b, "\"", 1, err);
+}
+
+int sp_parse_duration(const char *s, size_t n, int64_t *out, te_error *err)
+{
+	te_buf m = TE_BUF_INIT(TE_RENDER_MSG_VALUE_MAX);
+	size_t ua = 0, ul = 0;
+	int why = parse_duration_why(s, n, out, &ua, &ul);
+
+	if (why == PD_OK)
+		return 0;
+	if (why == PD_UNKNOWN_UNIT) {
+		te_buf_puts(&m, "time: unknown unit ", err);
+		time_quote(&m, s + ua, ul, err);
+		te_buf_puts(&m, " in duration ", err);
+	} else {
+		te_buf_puts(&m,
+		            why == PD_MISSING_UNIT
+		                ? "time: missing unit in duration "
+		                : "time: invalid duration ",
+		            err);
+	}
+	time_quote(&m, s, n, err);
+	if (!err->code)
+		te_error_set(err, TE_EINVALID, "%s", m.ptr);
+	te_buf_dispose(&m);
+	return err->code;
 }
 
 /* duration SECONDS: a string of seconds (an int is Go's int: 0). */
@@ -210,7 +268,7 @@ static int f_duration(te_render_value **out, te_render_call *call, sp_args a,
 	if (a[0] && a[0]->kind == TE_RENDER_STRING)
 		secs = parse_int10(a[0]->u.s.ptr, a[0]->u.s.len);
 	/* time.Duration(n) * time.Second wraps as Go's int64 does */
-	duration_string(&b, (int64_t)((uint64_t)secs * NS_SECOND), err);
+	sp_duration_string(&b, (int64_t)((uint64_t)secs * NS_SECOND), err);
 	return sp_ret_buf(out, &b, err);
 }
 
@@ -234,8 +292,11 @@ static int f_duration_round(te_render_value **out, te_render_call *call,
 
 	(void)n;
 	(void)p;
+	size_t ua, ul;
+
 	if (a[0] && a[0]->kind == TE_RENDER_STRING &&
-	    !parse_duration(a[0]->u.s.ptr, a[0]->u.s.len, &d))
+	    parse_duration_why(a[0]->u.s.ptr, a[0]->u.s.len, &d, &ua, &ul) !=
+	        PD_OK)
 		d = 0;
 	u = d < 0 ? 0 - (uint64_t)d : (uint64_t)d;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)

@@ -88,6 +88,8 @@ extern const size_t te_render__sp_crypto_len;
 #define sp_type te_render__sp_type
 #define sp_list_budget te_render__sp_list_budget
 #define sp_b64_decode te_render__sp_b64_decode
+#define sp_parse_duration te_render__sp_parse_duration
+#define sp_duration_string te_render__sp_duration_string
 
 /* Sprig's empty(): Go's zero value of the value's type. */
 bool sp_empty(const te_render_value *v);
@@ -112,6 +114,10 @@ const char *sp_type(const te_render_value *v);
 /* base64.StdEncoding.DecodeString into b: -1, or the input offset of
  * Go's CorruptInputError (sprig_encoding.c). */
 long sp_b64_decode(te_buf *b, const char *s, size_t n, te_error *err);
+/* time.ParseDuration with Go's error texts (sprig_duration.c). */
+int sp_parse_duration(const char *s, size_t n, int64_t *out, te_error *err);
+/* time.Duration.String (sprig_duration.c). */
+int sp_duration_string(te_buf *b, int64_t d, te_error *err);
 /* reflect.DeepEqual */
 bool sp_deep_equal(const te_render_value *x, const te_render_value *y);
 size_t sp_out_max(const te_render_call *call);
