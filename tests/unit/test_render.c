@@ -883,6 +883,53 @@ static void sprig_hostile_more(void **state)
 	te_render_funcs_free(funcs);
 }
 
+/* now/ago read the clock: checked by structure (Go's time.Time String:
+ * date, time, fraction, offset, zone, monotonic reading). */
+static void sprig_dates(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	struct run r;
+	int y, mo, d, h, mi, sec, n = 0;
+	char zone[8], sign;
+
+	(void)state;
+	r = render_with("{{now}}", "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(sscanf(r.out, "%4d-%2d-%2d %2d:%2d:%2d", &y, &mo, &d,
+	                        &h, &mi, &sec),
+	                 6);
+	assert_true(y >= 2024 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31);
+	assert_non_null(strstr(r.out, " m=+"));
+	assert_int_equal(sscanf(strchr(r.out, ' ') + 9, "%*[.0-9] %c%*4d %7s%n",
+	                        &sign, zone, &n) >= 2,
+	                 1);
+	free(r.out);
+	r = render_with("{{ago now}} {{now | unixEpoch | len}}", "{}", funcs,
+	                NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "0s 10");
+	free(r.out);
+	/* a time.Time parameter refuses other values */
+	assert_error(render_with("{{dateModify \"1h\" 5}}", "{}", funcs, NULL),
+	             "error calling dateModify: wrong type for value; expected "
+	             "time.Time; got int");
+	assert_error(render_with("{{unixEpoch \"x\"}}", "{}", funcs, NULL),
+	             "expected time.Time; got string");
+	/* zone names never leave the zoneinfo tree: UTC, as Go's error */
+	r = render_with("{{dateInZone \"MST\" 0 \"../../../etc/passwd\"}} "
+	                "{{dateInZone \"MST\" 0 \"/etc/localtime\"}}",
+	                "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "UTC UTC");
+	free(r.out);
+	assert_error(
+	    render_with("{{dateInZone (repeat 2500000 \"Monday\") 0 "
+	                "\"UTC\" | len}}",
+	                "{}", funcs, NULL),
+	    "error calling dateInZone: result exceeds the output limit");
+	te_render_funcs_free(funcs);
+}
+
 /* JSON as Go 1.22 writes it (\b, \f) and NaN refused as encoding/json
  * refuses it: toJson gives "", mustToJson and toRawJson fail. */
 static void sprig_json(void **state)
@@ -953,6 +1000,7 @@ int main(void)
 	    cmocka_unit_test(sprig_json),
 	    cmocka_unit_test(sprig_dict_mutation),
 	    cmocka_unit_test(sprig_hostile_more),
+	    cmocka_unit_test(sprig_dates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -246,7 +246,14 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     Prerelease Metadata Original String Inc* Set* Compare Equal
  *     LessThan GreaterThan; it prints as its String);
  *   durations: duration durationRound; crypto: derivePassword (Master
- *     Password, a million steps per scrypt) decryptAES; and hello.
+ *     Password, a million steps per scrypt) decryptAES; and hello;
+ *   dates: now date dateInZone date_in_zone htmlDate htmlDateInZone
+ *     unixEpoch dateModify date_modify mustDateModify must_date_modify
+ *     ago (Go's layouts; zones from /usr/share/zoneinfo, "Local" being
+ *     /etc/localtime, an unknown zone UTC as in Sprig; a time is an
+ *     object with String Format Unix UnixNano UTC Year Month Day Hour
+ *     Minute Second Nanosecond YearDay Weekday, Month and Weekday as
+ *     their names).
  * Refused on purpose (a rendered werf.yaml must be the same bytes for the
  * same commit, its content-based tag covers it, and rendering never
  * reaches the network): te_render_parse fails with TE_EUNSUPPORTED,
@@ -258,9 +265,7 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     buildCustomCert; the network: getHostByName; env (werf's replaces
  *     it).
  * Not implemented yet (the same error, WHY "not implemented yet"):
- *   dates: ago date dateInZone date_in_zone dateModify date_modify
- *     mustDateModify must_date_modify htmlDate htmlDateInZone now toDate
- *     mustToDate unixEpoch;
+ *   dates: toDate mustToDate (Go's time parsing);
  *   regex: mustRegexFind mustRegexFindAll mustRegexMatch
  *     mustRegexReplaceAll mustRegexReplaceAllLiteral mustRegexSplit
  *     regexFind regexFindAll regexMatch regexQuoteMeta regexReplaceAll

@@ -917,15 +917,6 @@ static const struct {
 
 /* Sprig's functions not implemented yet. */
 static const char *const sp_unsupported[] = {
-    "ago",
-    "date",
-    "dateInZone",
-    "dateModify",
-    "date_in_zone",
-    "date_modify",
-    "htmlDate",
-    "htmlDateInZone",
-    "mustDateModify",
     "mustRegexFind",
     "mustRegexFindAll",
     "mustRegexMatch",
@@ -933,8 +924,6 @@ static const char *const sp_unsupported[] = {
     "mustRegexReplaceAllLiteral",
     "mustRegexSplit",
     "mustToDate",
-    "must_date_modify",
-    "now",
     "regexFind",
     "regexFindAll",
     "regexMatch",
@@ -943,7 +932,6 @@ static const char *const sp_unsupported[] = {
     "regexReplaceAllLiteral",
     "regexSplit",
     "toDate",
-    "unixEpoch",
 };
 
 static int add_table(te_render_funcs *funcs, const struct sp_entry *t, size_t n,
@@ -1009,6 +997,9 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_crypto,
 		               te_render__sp_crypto_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_date,
+		               te_render__sp_date_len, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);

@@ -71,6 +71,11 @@ extern const size_t te_render__sp_url_len;
 extern const struct sp_entry te_render__sp_crypto[];
 extern const size_t te_render__sp_crypto_len;
 
+/* now date dateInZone htmlDate htmlDateInZone unixEpoch dateModify ago
+ * (sprig_date.c) */
+extern const struct sp_entry te_render__sp_date[];
+extern const size_t te_render__sp_date_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty

@@ -1,0 +1,1114 @@
+/*
+ * sprig_date.c - Sprig v3.2.3's date functions (date.go;
+ * https://masterminds.github.io/sprig/date.html): now date htmlDate
+ * dateInZone date_in_zone htmlDateInZone unixEpoch dateModify date_modify
+ * mustDateModify must_date_modify ago, over Go's time package rules
+ * (https://pkg.go.dev/time): layouts ("2006-01-02 15:04:05"), zones from
+ * the IANA database in /usr/share/zoneinfo (TZif files and their POSIX TZ
+ * footer, https://www.rfc-editor.org/rfc/rfc8536), time.Time's String.
+ *
+ * A time is an object (te_render__object_with) holding [unix seconds,
+ * nanoseconds, zone name, monotonic reading or nil]; its methods are
+ * those templates call on a time.Time: String Format Unix UnixNano UTC
+ * Year Month Day Hour Minute Second Nanosecond YearDay Weekday.  "Local"
+ * is /etc/localtime (Go also honours $TZ; the library reads no
+ * environment).  now and ago read the clock: their results are not
+ * reproducible, as in werf.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "render/sprig_int.h"
+
+#define TZ_FILE_MAX ((size_t)256 << 10)
+#define DAY 86400
+
+/* ---- the civil calendar (proleptic Gregorian) ---- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* days since 1970-01-01 of y-m-d (Howard Hinnant's days_from_civil) */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = floor_div(y, 400);
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+struct civil {
+	int64_t year;
+	int month, day, hour, min, sec, wday, yday; /* yday from 1 */
+};
+
+static void civil_from(int64_t local, struct civil *c)
+{
+	int64_t days = floor_div(local, DAY), s = local - days * DAY;
+	int64_t z = days + 719468, era = floor_div(z, 146097);
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+
+	c->day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	c->month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	c->year = yoe + era * 400 + (c->month <= 2);
+	c->hour = (int)(s / 3600);
+	c->min = (int)(s / 60 % 60);
+	c->sec = (int)(s % 60);
+	c->wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01: Thursday */
+	c->yday = (int)(days - days_from_civil(c->year, 1, 1) + 1);
+}
+
+static bool is_leap(int64_t y)
+{
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+static int days_in(int m, int64_t y)
+{
+	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	return m == 2 && is_leap(y) ? 29 : d[m - 1];
+}
+
+/* ---- zones ---- */
+
+struct zone {
+	char abbr[32];
+	int32_t off;
+	bool dst;
+};
+
+struct tz {
+	struct zone *zones;
+	size_t nz;
+	int64_t *when;
+	unsigned char *idx;
+	size_t ntx;
+	char ext[128];
+};
+
+static void tz_free(struct tz *z)
+{
+	free(z->zones);
+	free(z->when);
+	free(z->idx);
+	memset(z, 0, sizeof(*z));
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static int64_t be64(const unsigned char *p)
+{
+	return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
+}
+
+/* LoadLocationFromTZData: the v2+ block when there is one. */
+static bool tz_parse(struct tz *z, const unsigned char *p, size_t n)
+{
+	size_t cnt[6], i, tsize = 4, need, off = 0;
+	bool v2;
+	const unsigned char *d, *ab, *nl;
+
+	for (;;) {
+		if (n - off < 44 || memcmp(p + off, "TZif", 4) != 0)
+			return false;
+		v2 = p[off + 4] >= '2';
+		for (i = 0; i < 6; i++)
+			cnt[i] = be32(p + off + 20 + 4 * i);
+		/* isut isstd leap time type char */
+		need = cnt[3] * tsize + cnt[3] + cnt[4] * 6 + cnt[5] +
+		       cnt[2] * (tsize + 4) + cnt[1] + cnt[0];
+		if (cnt[3] > 100000 || cnt[4] > 256 || cnt[5] > 4096 ||
+		    cnt[2] > 100000 || n - off - 44 < need)
+			return false;
+		if (tsize == 4 && v2) {
+			off += 44 + need;
+			tsize = 8;
+			continue;
+		}
+		break;
+	}
+	d = p + off + 44;
+	if (cnt[4] == 0)
+		return false;
+	z->ntx = cnt[3];
+	z->nz = cnt[4];
+	z->when = calloc(z->ntx ? z->ntx : 1, sizeof(*z->when));
+	z->idx = calloc(z->ntx ? z->ntx : 1, 1);
+	z->zones = calloc(z->nz, sizeof(*z->zones));
+	if (!z->when || !z->idx || !z->zones)
+		return false;
+	for (i = 0; i < z->ntx; i++)
+		z->when[i] =
+		    tsize == 8 ? be64(d + 8 * i) : (int32_t)be32(d + 4 * i);
+	d += z->ntx * tsize;
+	for (i = 0; i < z->ntx; i++)
+		if ((z->idx[i] = d[i]) >= z->nz)
+			return false;
+	d += z->ntx;
+	ab = d + z->nz * 6;
+	for (i = 0; i < z->nz; i++) {
+		size_t a = d[6 * i + 5], l = 0;
+
+		z->zones[i].off = (int32_t)be32(d + 6 * i);
+		z->zones[i].dst = d[6 * i + 4] != 0;
+		if (a >= cnt[5])
+			return false;
+		while (a + l < cnt[5] && ab[a + l] &&
+		       l < sizeof(z->zones[i].abbr) - 1)
+			l++;
+		memcpy(z->zones[i].abbr, ab + a, l);
+	}
+	d = ab + cnt[5] + cnt[2] * (tsize + 4) + cnt[1] + cnt[0];
+	/* the footer: "\nTZ\n" */
+	if (v2 && d < p + n && *d == '\n' &&
+	    (nl = memchr(d + 1, '\n', (size_t)(p + n - d - 1))) != NULL &&
+	    (size_t)(nl - d - 1) < sizeof(z->ext)) {
+		memcpy(z->ext, d + 1, (size_t)(nl - d - 1));
+		z->ext[nl - d - 1] = '\0';
+	}
+	return true;
+}
+
+static bool tz_read(struct tz *z, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	size_t n;
+	bool ok;
+
+	if (!f)
+		return false;
+	buf = malloc(TZ_FILE_MAX);
+	n = buf ? fread(buf, 1, TZ_FILE_MAX, f) : 0;
+	ok = buf && !ferror(f) && n < TZ_FILE_MAX && tz_parse(z, buf, n);
+	fclose(f);
+	free(buf);
+	if (!ok)
+		tz_free(z);
+	return ok;
+}
+
+/* time.LoadLocation: false for an unknown or bad name (Sprig then uses
+ * UTC).  "UTC" and "" are UTC (no zones), "Local" /etc/localtime. */
+static bool tz_load(struct tz *z, const char *name, size_t len)
+{
+	static const char *const dirs[] = {"/usr/share/zoneinfo/",
+	                                   "/usr/share/lib/zoneinfo/",
+	                                   "/usr/lib/locale/TZ/"};
+	char path[512];
+	size_t i;
+
+	memset(z, 0, sizeof(*z));
+	if (len == 0 || (len == 3 && memcmp(name, "UTC", 3) == 0))
+		return true;
+	if (len == 5 && memcmp(name, "Local", 5) == 0) {
+		tz_read(z, "/etc/localtime"); /* else UTC, as Go's Local */
+		return true;
+	}
+	/* Go's containsDotDot and absolute names; a NUL never names a file */
+	if (name[0] == '/' || name[0] == '\\' || memchr(name, '\0', len) ||
+	    len > 255)
+		return false;
+	for (i = 0; i + 1 < len; i++)
+		if (name[i] == '.' && name[i + 1] == '.' &&
+		    (i == 0 || name[i - 1] == '/') &&
+		    (i + 2 == len || name[i + 2] == '/'))
+			return false;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%.*s", dirs[i], (int)len, name);
+		if (tz_read(z, path))
+			return true;
+	}
+	return false;
+}
+
+/* ---- POSIX TZ strings (Go's tzset) ---- */
+
+struct rule {
+	char kind; /* 'J' julian, 'D' day of year, 'M' month-week-day */
+	int day, week, mon, time;
+};
+
+static bool tzs_num(const char **s, int min, int max, int *out)
+{
+	int v = 0;
+	const char *p = *s;
+
+	if (!(*p >= '0' && *p <= '9'))
+		return false;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (*p++ - '0');
+		if (v > max)
+			return false;
+	}
+	if (v < min)
+		return false;
+	*out = v;
+	*s = p;
+	return true;
+}
+
+static bool tzs_name(const char **s, char *out, size_t cap)
+{
+	const char *p = *s, *e;
+	size_t l;
+
+	if (!*p)
+		return false;
+	if (*p == '<') {
+		e = strchr(p, '>');
+		if (!e)
+			return false;
+		l = (size_t)(e - p - 1);
+		p++;
+		*s = e + 1;
+	} else {
+		for (e = p; *e && !strchr("0123456789,-+", *e); e++)
+			;
+		l = (size_t)(e - p);
+		if (l < 3)
+			return false;
+		*s = e;
+	}
+	if (l >= cap)
+		l = cap - 1;
+	memcpy(out, p, l);
+	out[l] = '\0';
+	return true;
+}
+
+static bool tzs_offset(const char **s, int *out)
+{
+	bool neg = false;
+	int h, m = 0, sec = 0;
+
+	if (**s == '+' || **s == '-')
+		neg = *(*s)++ == '-';
+	if (!tzs_num(s, 0, 24 * 7, &h))
+		return false;
+	if (**s == ':') {
+		++*s;
+		if (!tzs_num(s, 0, 59, &m))
+			return false;
+		if (**s == ':') {
+			++*s;
+			if (!tzs_num(s, 0, 59, &sec))
+				return false;
+		}
+	}
+	*out = (h * 3600 + m * 60 + sec) * (neg ? -1 : 1);
+	return true;
+}
+
+static bool tzs_rule(const char **s, struct rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (**s == 'J') {
+		++*s;
+		r->kind = 'J';
+		if (!tzs_num(s, 1, 365, &r->day))
+			return false;
+	} else if (**s == 'M') {
+		++*s;
+		r->kind = 'M';
+		if (!tzs_num(s, 1, 12, &r->mon) || *(*s)++ != '.' ||
+		    !tzs_num(s, 1, 5, &r->week) || *(*s)++ != '.' ||
+		    !tzs_num(s, 0, 6, &r->day))
+			return false;
+	} else {
+		r->kind = 'D';
+		if (!tzs_num(s, 0, 365, &r->day))
+			return false;
+	}
+	r->time = 2 * 3600;
+	if (**s != '/')
+		return true;
+	++*s;
+	return tzs_offset(s, &r->time);
+}
+
+/* tzruleTime: seconds into the year at which the rule starts */
+static int64_t tzs_rule_time(int64_t year, const struct rule *r, int off)
+{
+	static const int before[] = {0,   31,  59,  90,  120, 151,
+	                             181, 212, 243, 273, 304, 334};
+	int64_t s = 0, yy0, yy1, yy2, dow, d;
+	int m1, i;
+
+	if (r->kind == 'J') {
+		s = (int64_t)(r->day - 1) * DAY;
+		if (is_leap(year) && r->day >= 60)
+			s += DAY;
+	} else if (r->kind == 'D') {
+		s = (int64_t)r->day * DAY;
+	} else {
+		m1 = (r->mon + 9) % 12 + 1;
+		yy0 = year - (r->mon <= 2);
+		yy1 = yy0 / 100;
+		yy2 = yy0 % 100;
+		dow = ((26 * m1 - 2) / 10 + 1 + yy2 + yy2 / 4 + yy1 / 4 -
+		       2 * yy1) %
+		      7;
+		if (dow < 0)
+			dow += 7;
+		d = r->day - dow;
+		if (d < 0)
+			d += 7;
+		for (i = 1; i < r->week; i++) {
+			if (d + 7 >= days_in(r->mon, year))
+				break;
+			d += 7;
+		}
+		d += before[r->mon - 1] + (is_leap(year) && r->mon > 2);
+		s = d * DAY;
+	}
+	return s + r->time - off;
+}
+
+/* tzset: the zone of sec by the TZ string, false when it does not parse */
+static bool posix_tz(const char *s, int64_t sec, struct zone *out)
+{
+	char std[32], dst[32];
+	int stdoff, dstoff;
+	struct rule r1, r2;
+	struct civil c;
+	int64_t ysec, t1, t2;
+
+	if (!tzs_name(&s, std, sizeof(std)) || !tzs_offset(&s, &stdoff))
+		return false;
+	stdoff = -stdoff;
+	if (!*s || *s == ',') {
+		snprintf(out->abbr, sizeof(out->abbr), "%s", std);
+		out->off = stdoff;
+		return true;
+	}
+	if (!tzs_name(&s, dst, sizeof(dst)))
+		return false;
+	if (!*s || *s == ',') {
+		dstoff = stdoff + 3600;
+	} else {
+		if (!tzs_offset(&s, &dstoff))
+			return false;
+		dstoff = -dstoff;
+	}
+	if (!*s)
+		s = ",M3.2.0,M11.1.0";
+	if (*s != ',' && *s != ';')
+		return false;
+	s++;
+	if (!tzs_rule(&s, &r1) || *s++ != ',' || !tzs_rule(&s, &r2) || *s)
+		return false;
+	civil_from(sec, &c);
+	ysec = (int64_t)(c.yday - 1) * DAY + sec % DAY;
+	t1 = tzs_rule_time(c.year, &r1, stdoff);
+	t2 = tzs_rule_time(c.year, &r2, dstoff);
+	if (t2 < t1) {
+		int64_t t = t1;
+		char tmp[32];
+		int o = stdoff;
+
+		t1 = t2;
+		t2 = t;
+		memcpy(tmp, std, sizeof(tmp));
+		memcpy(std, dst, sizeof(tmp));
+		memcpy(dst, tmp, sizeof(tmp));
+		stdoff = dstoff;
+		dstoff = o;
+	}
+	if (ysec < t1 || ysec >= t2) {
+		snprintf(out->abbr, sizeof(out->abbr), "%s", std);
+		out->off = stdoff;
+	} else {
+		snprintf(out->abbr, sizeof(out->abbr), "%s", dst);
+		out->off = dstoff;
+	}
+	return true;
+}
+
+/* Location.lookup: the zone in effect at sec. */
+static struct zone tz_lookup(const struct tz *z, int64_t sec)
+{
+	struct zone r = {"UTC", 0, false}, e;
+	size_t lo = 0, hi, m, i;
+	bool first_used = false;
+
+	if (z->nz == 0)
+		return r;
+	if (z->ntx == 0 || sec < z->when[0]) {
+		/* lookupFirstZone */
+		for (i = 0; i < z->ntx; i++)
+			first_used = first_used || z->idx[i] == 0;
+		if (!first_used)
+			return z->zones[0];
+		if (z->ntx && z->zones[z->idx[0]].dst)
+			for (i = z->idx[0]; i-- > 0;)
+				if (!z->zones[i].dst)
+					return z->zones[i];
+		for (i = 0; i < z->nz; i++)
+			if (!z->zones[i].dst)
+				return z->zones[i];
+		return z->zones[0];
+	}
+	hi = z->ntx;
+	while (hi - lo > 1) {
+		m = lo + (hi - lo) / 2;
+		if (sec < z->when[m])
+			hi = m;
+		else
+			lo = m;
+	}
+	r = z->zones[z->idx[lo]];
+	if (lo == z->ntx - 1 && z->ext[0] && posix_tz(z->ext, sec, &e))
+		return e;
+	return r;
+}
+
+/* ---- time values ---- */
+
+enum { T_SEC, T_NSEC, T_ZONE, T_MONO };
+
+static const te_render_funcs time_methods;
+
+struct gtime {
+	int64_t sec, nsec;
+	const char *zone;
+	size_t zone_len;
+	bool has_mono;
+	int64_t mono;
+};
+
+static te_render_value *time_object(const struct gtime *t)
+{
+	te_render_value *l = te_render_value_list();
+	te_error err = TE_ERROR_INIT;
+
+	if (!l)
+		return NULL;
+	te_render_list_push(l, te_render_value_int(t->sec), &err);
+	te_render_list_push(l, te_render_value_int(t->nsec), &err);
+	te_render_list_push(l, te_render_value_string(t->zone, t->zone_len),
+	                    &err);
+	te_render_list_push(l,
+	                    t->has_mono ? te_render_value_int(t->mono)
+	                                : te_render_value_nil(),
+	                    &err);
+	if (err.code) {
+		te_render_value_unref(l);
+		return NULL;
+	}
+	return te_render__object_with(&time_methods, l);
+}
+
+static bool is_time(const te_render_value *v)
+{
+	return v && v->methods == &time_methods;
+}
+
+static void time_of(const te_render_value *v, struct gtime *t)
+{
+	te_render_value *const *f = v->inner->u.list.items;
+
+	t->sec = f[T_SEC]->u.i;
+	t->nsec = f[T_NSEC]->u.i;
+	t->zone = f[T_ZONE]->u.s.ptr;
+	t->zone_len = f[T_ZONE]->u.s.len;
+	t->has_mono = f[T_MONO]->kind == TE_RENDER_INT;
+	t->mono = t->has_mono ? f[T_MONO]->u.i : 0;
+}
+
+static int time_ret(te_render_value **out, const struct gtime *t, te_error *err)
+{
+	*out = time_object(t);
+	return *out ? 0 : te_error_set(err, TE_ENOMEM, "out of memory");
+}
+
+/* ---- Format (time/format.go) ---- */
+
+static const char *const month_names[] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December"};
+static const char *const day_names[] = {"Sunday",    "Monday",   "Tuesday",
+                                        "Wednesday", "Thursday", "Friday",
+                                        "Saturday"};
+
+static void put_int(te_buf *b, int64_t v, int width, te_error *err)
+{
+	char tmp[32];
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	int n = 0;
+
+	if (v < 0)
+		te_buf_put(b, "-", 1, err);
+	do
+		tmp[n++] = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	while (n < width)
+		tmp[n++] = '0';
+	while (n > 0)
+		te_buf_put(b, &tmp[--n], 1, err);
+}
+
+static bool lower_start(const char *s)
+{
+	return *s >= 'a' && *s <= 'z';
+}
+
+/* The time zone forms: -0700 -07:00 -07 -070000 -07:00:00, with Z for
+ * the ISO 8601 ones; returns the length matched (0: none). */
+static size_t tz_form(const char *s, bool *colon, bool *secs, bool *shrt)
+{
+	static const struct {
+		const char *f;
+		bool colon, secs, shrt;
+	} forms[] = {{"070000", false, true, false},
+	             {"07:00:00", true, true, false},
+	             {"0700", false, false, false},
+	             {"07:00", true, false, false},
+	             {"07", false, false, true}};
+	size_t i, l;
+
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		l = strlen(forms[i].f);
+		if (strncmp(s + 1, forms[i].f, l) == 0) {
+			*colon = forms[i].colon;
+			*secs = forms[i].secs;
+			*shrt = forms[i].shrt;
+			return l + 1;
+		}
+	}
+	return 0;
+}
+
+static void put_tz(te_buf *b, int off, bool iso, bool colon, bool secs,
+                   bool shrt, te_error *err)
+{
+	int zone = off / 60, abs = off;
+
+	if (iso && off == 0) {
+		te_buf_put(b, "Z", 1, err);
+		return;
+	}
+	if (zone < 0) {
+		te_buf_put(b, "-", 1, err);
+		zone = -zone;
+		abs = -abs;
+	} else {
+		te_buf_put(b, "+", 1, err);
+	}
+	put_int(b, zone / 60, 2, err);
+	if (colon)
+		te_buf_put(b, ":", 1, err);
+	if (!shrt)
+		put_int(b, zone % 60, 2, err);
+	if (secs) {
+		if (colon)
+			te_buf_put(b, ":", 1, err);
+		put_int(b, abs % 60, 2, err);
+	}
+}
+
+/* Time.Format(layout) of the instant sec+nsec seen in zone z. */
+static int time_format(te_buf *b, const char *lay, int64_t sec, int64_t nsec,
+                       const struct zone *z, te_error *err)
+{
+	struct civil c;
+	const char *p = lay;
+	bool colon, secs, shrt;
+	size_t l, j;
+	int hr, k;
+	char digits[10];
+
+	civil_from(sec + z->off, &c);
+	while (*p && !err->code) {
+		if (strncmp(p, "January", 7) == 0) {
+			te_buf_puts(b, month_names[c.month - 1], err);
+			p += 7;
+		} else if (strncmp(p, "Jan", 3) == 0 && !lower_start(p + 3)) {
+			te_buf_put(b, month_names[c.month - 1], 3, err);
+			p += 3;
+		} else if (strncmp(p, "Monday", 6) == 0) {
+			te_buf_puts(b, day_names[c.wday], err);
+			p += 6;
+		} else if (strncmp(p, "Mon", 3) == 0 && !lower_start(p + 3)) {
+			te_buf_put(b, day_names[c.wday], 3, err);
+			p += 3;
+		} else if (strncmp(p, "MST", 3) == 0) {
+			if (z->abbr[0])
+				te_buf_puts(b, z->abbr, err);
+			else
+				put_tz(b, z->off, false, false, false, false,
+				       err);
+			p += 3;
+		} else if (p[0] == '0' && p[1] >= '1' && p[1] <= '6') {
+			switch (p[1]) {
+			case '1':
+				put_int(b, c.month, 2, err);
+				break;
+			case '2':
+				put_int(b, c.day, 2, err);
+				break;
+			case '3':
+				hr = c.hour % 12;
+				put_int(b, hr ? hr : 12, 2, err);
+				break;
+			case '4':
+				put_int(b, c.min, 2, err);
+				break;
+			case '5':
+				put_int(b, c.sec, 2, err);
+				break;
+			default:
+				put_int(b,
+				        c.year % 100 < 0 ? -(c.year % 100)
+				                         : c.year % 100,
+				        2, err);
+			}
+			p += 2;
+		} else if (p[0] == '0' && p[1] == '0' && p[2] == '2') {
+			put_int(b, c.yday, 3, err);
+			p += 3;
+		} else if (p[0] == '1' && p[1] == '5') {
+			put_int(b, c.hour, 2, err);
+			p += 2;
+		} else if (p[0] == '1') {
+			put_int(b, c.month, 0, err);
+			p++;
+		} else if (strncmp(p, "2006", 4) == 0) {
+			put_int(b, c.year, 4, err);
+			p += 4;
+		} else if (p[0] == '2') {
+			put_int(b, c.day, 0, err);
+			p++;
+		} else if (p[0] == '_' && p[1] == '2') {
+			if (strncmp(p + 1, "2006", 4) == 0) {
+				/* "_2006": a literal _ and the year */
+				te_buf_put(b, "_", 1, err);
+				put_int(b, c.year, 4, err);
+				p += 5;
+				continue;
+			}
+			if (c.day < 10)
+				te_buf_put(b, " ", 1, err);
+			put_int(b, c.day, 0, err);
+			p += 2;
+		} else if (p[0] == '_' && p[1] == '_' && p[2] == '2') {
+			if (c.yday < 100)
+				te_buf_puts(b, c.yday < 10 ? "  " : " ", err);
+			put_int(b, c.yday, 0, err);
+			p += 3;
+		} else if (p[0] == '3') {
+			hr = c.hour % 12;
+			put_int(b, hr ? hr : 12, 0, err);
+			p++;
+		} else if (p[0] == '4') {
+			put_int(b, c.min, 0, err);
+			p++;
+		} else if (p[0] == '5') {
+			put_int(b, c.sec, 0, err);
+			p++;
+		} else if (p[0] == 'P' && p[1] == 'M') {
+			te_buf_puts(b, c.hour >= 12 ? "PM" : "AM", err);
+			p += 2;
+		} else if (p[0] == 'p' && p[1] == 'm') {
+			te_buf_puts(b, c.hour >= 12 ? "pm" : "am", err);
+			p += 2;
+		} else if ((p[0] == '-' || p[0] == 'Z') &&
+		           (l = tz_form(p, &colon, &secs, &shrt)) > 0) {
+			put_tz(b, z->off, p[0] == 'Z', colon, secs, shrt, err);
+			p += l;
+		} else if ((p[0] == '.' || p[0] == ',') &&
+		           (p[1] == '0' || p[1] == '9') &&
+		           (j = strspn(p + 1, p[1] == '0' ? "0" : "9")) > 0 &&
+		           !(p[1 + j] >= '0' && p[1 + j] <= '9')) {
+			/* fractional seconds: .000 fixed, .999 trimmed */
+			int64_t ns = nsec;
+
+			for (k = 8; k >= 0; k--, ns /= 10)
+				digits[k] = (char)('0' + ns % 10);
+			l = j > 9 ? 9 : j;
+			if (p[1] == '9')
+				while (l > 0 && digits[l - 1] == '0')
+					l--;
+			if (l > 0 || p[1] == '0') {
+				te_buf_put(b, p, 1, err);
+				te_buf_put(b, digits, l, err);
+			}
+			p += 1 + j;
+		} else {
+			te_buf_put(b, p, 1, err);
+			p++;
+		}
+	}
+	return err->code;
+}
+
+/* t in the zone named name (UTC when it does not load). */
+static int format_in(te_buf *b, const char *layout, const struct gtime *t,
+                     const char *zone, size_t zone_len, te_error *err)
+{
+	struct tz z;
+	struct zone zn;
+
+	if (!tz_load(&z, zone, zone_len))
+		memset(&z, 0, sizeof(z));
+	zn = tz_lookup(&z, t->sec);
+	tz_free(&z);
+	return time_format(b, layout, t->sec, t->nsec, &zn, err);
+}
+
+/* Time.String: with " m=+S.NNNNNNNNN" when it has a monotonic reading */
+static int time_string(te_buf *b, const struct gtime *t, te_error *err)
+{
+	uint64_t m;
+
+	format_in(b, "2006-01-02 15:04:05.999999999 -0700 MST", t, t->zone,
+	          t->zone_len, err);
+	if (!t->has_mono)
+		return err->code;
+	m = t->mono < 0 ? 0 - (uint64_t)t->mono : (uint64_t)t->mono;
+	te_buf_printf(b, err, " m=%c%llu.%09llu", t->mono < 0 ? '-' : '+',
+	              (unsigned long long)(m / 1000000000u),
+	              (unsigned long long)(m % 1000000000u));
+	return err->code;
+}
+
+static void time_now(struct gtime *t)
+{
+	struct timespec ts, mono;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	t->sec = ts.tv_sec;
+	t->nsec = ts.tv_nsec;
+	t->zone = "Local";
+	t->zone_len = 5;
+	t->has_mono = true;
+	t->mono = (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec;
+}
+
+/* Sprig's date argument: a time, an int of Unix seconds (in Local), or
+ * anything else meaning now. */
+static void time_arg(const te_render_value *v, struct gtime *t)
+{
+	if (is_time(v)) {
+		time_of(v, t);
+	} else if (v && v->kind == TE_RENDER_INT) {
+		memset(t, 0, sizeof(*t));
+		t->sec = v->u.i;
+		t->zone = "Local";
+		t->zone_len = 5;
+	} else {
+		time_now(t);
+	}
+}
+
+/* ---- functions ---- */
+
+static int f_now(te_render_value **out, te_render_call *call, sp_args a,
+                 size_t n, void *p, te_error *err)
+{
+	struct gtime t;
+
+	(void)call;
+	(void)a;
+	(void)n;
+	(void)p;
+	time_now(&t);
+	return time_ret(out, &t, err);
+}
+
+/* date FMT T, dateInZone FMT T ZONE, htmlDate T, htmlDateInZone T ZONE */
+static int f_date(te_render_value **out, te_render_call *call, sp_args a,
+                  size_t n, void *p, te_error *err)
+{
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
+	const char *kind = p, *layout = "2006-01-02";
+	const te_render_value *tv, *zone = NULL;
+	struct gtime t;
+
+	(void)n;
+	if (kind[0] == 'h') { /* htmlDate, htmlDateInZone */
+		tv = a[0];
+		if (kind[4] == 'Z' && WANT_STR(zone = a[1]) < 0)
+			return err->code;
+	} else {
+		if (WANT_STR(a[0]) < 0 ||
+		    (kind[0] == 'z' && WANT_STR(zone = a[2]) < 0))
+			return err->code;
+		layout = a[0]->u.s.ptr;
+		tv = a[1];
+		if (sp_steps(call, a[0]->u.s.len / 8, err) < 0)
+			return err->code;
+	}
+	time_arg(tv, &t);
+	format_in(&b, layout, &t, zone ? zone->u.s.ptr : "Local",
+	          zone ? zone->u.s.len : 5, err);
+	return sp_ret_buf(out, &b, err);
+}
+
+static int want_time(const te_render_value *v, te_error *err)
+{
+	if (is_time(v))
+		return 0;
+	return te_error_set(err, TE_EINVALID,
+	                    "wrong type for value; expected time.Time; got %s",
+	                    v ? te_render__typename(v, false) : "<nil>");
+}
+
+static int f_unix_epoch(te_render_value **out, te_render_call *call, sp_args a,
+                        size_t n, void *p, te_error *err)
+{
+	char num[32];
+	struct gtime t;
+
+	(void)call;
+	(void)n;
+	(void)p;
+	if (want_time(a[0], err) < 0)
+		return err->code;
+	time_of(a[0], &t);
+	snprintf(num, sizeof(num), "%lld", (long long)t.sec);
+	return sp_ret(out, te_render_value_string(num, strlen(num)), err);
+}
+
+/* Time.Add: the wall clock and the monotonic reading move together */
+static void time_add(struct gtime *t, int64_t d)
+{
+	int64_t ns = t->nsec + d % 1000000000;
+
+	t->sec += d / 1000000000 + floor_div(ns, 1000000000);
+	t->nsec = ns - floor_div(ns, 1000000000) * 1000000000;
+	if (t->has_mono)
+		t->mono += d;
+}
+
+/* dateModify DURATION T (payload: must) */
+static int f_date_modify(te_render_value **out, te_render_call *call, sp_args a,
+                         size_t n, void *p, te_error *err)
+{
+	struct gtime t;
+	int64_t d;
+
+	(void)call;
+	(void)n;
+	if (WANT_STR(a[0]) < 0 || want_time(a[1], err) < 0)
+		return err->code;
+	time_of(a[1], &t);
+	if (sp_parse_duration(a[0]->u.s.ptr, a[0]->u.s.len, &d, err) < 0) {
+		if (p) /* mustDateModify: the error; time.Time{} unused */
+			return err->code;
+		*err = (te_error)TE_ERROR_INIT;
+		return sp_ret_ref(out, a[1], err);
+	}
+	time_add(&t, d);
+	return time_ret(out, &t, err);
+}
+
+/* ago T: time.Since(T) rounded to the second */
+static int f_ago(te_render_value **out, te_render_call *call, sp_args a,
+                 size_t n, void *p, te_error *err)
+{
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
+	struct gtime now, t;
+	int64_t d, r;
+
+	(void)n;
+	(void)p;
+	time_now(&now);
+	if (is_time(a[0]) || (a[0] && a[0]->kind == TE_RENDER_INT))
+		time_arg(a[0], &t);
+	else
+		t = now;
+	d = (now.sec - t.sec) * 1000000000 + (now.nsec - t.nsec);
+	if (t.has_mono)
+		d = now.mono - t.mono;
+	/* Duration.Round(time.Second) */
+	r = d % 1000000000;
+	if (r < 0)
+		r = -r;
+	if (d < 0)
+		d = r + r < 1000000000 ? d + r : d - 1000000000 + r;
+	else
+		d = r + r < 1000000000 ? d - r : d + 1000000000 - r;
+	sp_duration_string(&b, d, err);
+	return sp_ret_buf(out, &b, err);
+}
+
+/* ---- time.Time's methods ---- */
+
+static int m_string(te_render_value **out, te_render_call *call, sp_args a,
+                    size_t n, void *p, te_error *err)
+{
+	te_buf b = TE_BUF_INIT((size_t)1 << 20);
+	struct gtime t;
+
+	(void)a;
+	(void)n;
+	(void)p;
+	time_of(call->receiver, &t);
+	time_string(&b, &t, err);
+	return sp_ret_buf(out, &b, err);
+}
+
+static int m_format(te_render_value **out, te_render_call *call, sp_args a,
+                    size_t n, void *p, te_error *err)
+{
+	te_buf b = TE_BUF_INIT(sp_out_max(call));
+	struct gtime t;
+
+	(void)n;
+	(void)p;
+	if (WANT_STR(a[0]) < 0)
+		return err->code;
+	time_of(call->receiver, &t);
+	format_in(&b, a[0]->u.s.ptr, &t, t.zone, t.zone_len, err);
+	return sp_ret_buf(out, &b, err);
+}
+
+static int m_utc(te_render_value **out, te_render_call *call, sp_args a,
+                 size_t n, void *p, te_error *err)
+{
+	struct gtime t;
+
+	(void)a;
+	(void)n;
+	(void)p;
+	time_of(call->receiver, &t);
+	t.zone = "UTC";
+	t.zone_len = 3;
+	t.has_mono = false; /* setLoc strips it */
+	return time_ret(out, &t, err);
+}
+
+enum tpart {
+	P_UNIX,
+	P_UNIXNANO,
+	P_YEAR,
+	P_MONTH,
+	P_DAY,
+	P_HOUR,
+	P_MINUTE,
+	P_SECOND,
+	P_NANO,
+	P_YEARDAY,
+	P_WEEKDAY
+};
+
+static int m_part(te_render_value **out, te_render_call *call, sp_args a,
+                  size_t n, void *p, te_error *err)
+{
+	struct gtime t;
+	struct tz z;
+	struct zone zn;
+	struct civil c;
+	int64_t v;
+
+	(void)a;
+	(void)n;
+	time_of(call->receiver, &t);
+	if (!tz_load(&z, t.zone, t.zone_len))
+		memset(&z, 0, sizeof(z));
+	zn = tz_lookup(&z, t.sec);
+	tz_free(&z);
+	civil_from(t.sec + zn.off, &c);
+	switch ((enum tpart)(uintptr_t)p) {
+	case P_UNIX:
+		v = t.sec;
+		break;
+	case P_UNIXNANO:
+		v = t.sec * 1000000000 + t.nsec;
+		break;
+	case P_YEAR:
+		v = c.year;
+		break;
+	case P_MONTH:
+		return sp_ret(
+		    out,
+		    te_render_value_string(month_names[c.month - 1],
+		                           strlen(month_names[c.month - 1])),
+		    err);
+	case P_DAY:
+		v = c.day;
+		break;
+	case P_HOUR:
+		v = c.hour;
+		break;
+	case P_MINUTE:
+		v = c.min;
+		break;
+	case P_SECOND:
+		v = c.sec;
+		break;
+	case P_NANO:
+		v = t.nsec;
+		break;
+	case P_YEARDAY:
+		v = c.yday;
+		break;
+	default:
+		return sp_ret(out,
+		              te_render_value_string(day_names[c.wday],
+		                                     strlen(day_names[c.wday])),
+		              err);
+	}
+	return sp_ret(out, te_render_value_int(v), err);
+}
+
+#define M(name, fn, min, max, payload)                                         \
+	{                                                                      \
+		(name), (fn), NULL, (min), (max),                              \
+		    (void *)(uintptr_t)(payload), 0                            \
+	}
+static struct te_func time_items[] = {
+    M("Day", m_part, 0, 0, P_DAY),
+    M("Format", m_format, 1, 1, 0),
+    M("Hour", m_part, 0, 0, P_HOUR),
+    M("Minute", m_part, 0, 0, P_MINUTE),
+    M("Month", m_part, 0, 0, P_MONTH),
+    M("Nanosecond", m_part, 0, 0, P_NANO),
+    M("Second", m_part, 0, 0, P_SECOND),
+    M("String", m_string, 0, 0, 0),
+    M("UTC", m_utc, 0, 0, 0),
+    M("Unix", m_part, 0, 0, P_UNIX),
+    M("UnixNano", m_part, 0, 0, P_UNIXNANO),
+    M("Weekday", m_part, 0, 0, P_WEEKDAY),
+    M("Year", m_part, 0, 0, P_YEAR),
+    M("YearDay", m_part, 0, 0, P_YEARDAY),
+};
+#undef M
+static const te_render_funcs time_methods = {
+    time_items, sizeof(time_items) / sizeof(time_items[0]),
+    sizeof(time_items) / sizeof(time_items[0])};
+
+const struct sp_entry te_render__sp_date[] = {
+    {"ago", f_ago, 1, 1, NULL},
+    {"date", f_date, 2, 2, "date"},
+    {"dateInZone", f_date, 3, 3, "zone"},
+    {"dateModify", f_date_modify, 2, 2, NULL},
+    {"date_in_zone", f_date, 3, 3, "zone"},
+    {"date_modify", f_date_modify, 2, 2, NULL},
+    {"htmlDate", f_date, 1, 1, "html"},
+    {"htmlDateInZone", f_date, 2, 2, "htmlZ"},
+    {"mustDateModify", f_date_modify, 2, 2, "must"},
+    {"must_date_modify", f_date_modify, 2, 2, "must"},
+    {"now", f_now, 0, 0, NULL},
+    {"unixEpoch", f_unix_epoch, 1, 1, NULL},
+};
+const size_t te_render__sp_date_len =
+    sizeof(te_render__sp_date) / sizeof(te_render__sp_date[0]);
