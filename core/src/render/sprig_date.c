@@ -1075,7 +1075,7 @@ static int m_part(te_render_value **out, te_render_call *call, sp_args a,
 		(name), (fn), NULL, (min), (max),                              \
 		    (void *)(uintptr_t)(payload), 0                            \
 	}
-static struct te_func time_items[] = {
+static const struct te_func time_items[] = {
     M("Day", m_part, 0, 0, P_DAY),
     M("Format", m_format, 1, 1, 0),
     M("Hour", m_part, 0, 0, P_HOUR),
@@ -1093,7 +1093,7 @@ static struct te_func time_items[] = {
 };
 #undef M
 static const te_render_funcs time_methods = {
-    time_items, sizeof(time_items) / sizeof(time_items[0]),
+    (struct te_func *)time_items, sizeof(time_items) / sizeof(time_items[0]),
     sizeof(time_items) / sizeof(time_items[0])};
 
 const struct sp_entry te_render__sp_date[] = {

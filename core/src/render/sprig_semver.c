@@ -834,13 +834,14 @@ static int f_semver(te_render_value **out, te_render_call *call, sp_args a,
 	return *out ? 0 : te_error_set(err, TE_ENOMEM, "out of memory");
 }
 
-/* The method tables, sorted by name (te_render__find_func searches). */
+/* The method tables, sorted by name (te_render__find_func searches);
+ * te_render_funcs holds them through a non-const pointer, never writing. */
 #define M(name, fn, min, max, payload)                                         \
 	{                                                                      \
 		(name), (fn), NULL, (min), (max),                              \
 		    (void *)(uintptr_t)(payload), 0                            \
 	}
-static struct te_func sv_ptr_items[] = {
+static const struct te_func sv_ptr_items[] = {
     M("Compare", m_compare, 1, 1, "Compare"),
     M("Equal", m_compare, 1, 1, "Equal"),
     M("GreaterThan", m_compare, 1, 1, "GreaterThan"),
@@ -858,7 +859,7 @@ static struct te_func sv_ptr_items[] = {
     M("SetPrerelease", m_change, 1, 1, SET_PRE),
     M("String", m_string, 0, 0, 0),
 };
-static struct te_func sv_val_items[] = {
+static const struct te_func sv_val_items[] = {
     M("IncMajor", m_change, 0, 0, INC_MAJOR),
     M("IncMinor", m_change, 0, 0, INC_MINOR),
     M("IncPatch", m_change, 0, 0, INC_PATCH),
@@ -873,10 +874,12 @@ static struct te_func sv_val_items[] = {
 };
 #undef M
 static const te_render_funcs sv_ptr_methods = {
-    sv_ptr_items, sizeof(sv_ptr_items) / sizeof(sv_ptr_items[0]),
+    (struct te_func *)sv_ptr_items,
+    sizeof(sv_ptr_items) / sizeof(sv_ptr_items[0]),
     sizeof(sv_ptr_items) / sizeof(sv_ptr_items[0])};
 static const te_render_funcs sv_val_methods = {
-    sv_val_items, sizeof(sv_val_items) / sizeof(sv_val_items[0]),
+    (struct te_func *)sv_val_items,
+    sizeof(sv_val_items) / sizeof(sv_val_items[0]),
     sizeof(sv_val_items) / sizeof(sv_val_items[0])};
 
 const struct sp_entry te_render__sp_semver[] = {
