@@ -564,14 +564,63 @@ static void put_int(te_buf *b, int64_t v, int width, te_error *err)
 		te_buf_put(b, &tmp[--n], 1, err);
 }
 
-static bool lower_start(const char *s)
+static bool lower_start(const char *s, size_t n)
 {
-	return *s >= 'a' && *s <= 'z';
+	return n > 0 && *s >= 'a' && *s <= 'z';
 }
 
-/* The time zone forms: -0700 -07:00 -07 -070000 -07:00:00, with Z for
- * the ISO 8601 ones; returns the length matched (0: none). */
-static size_t tz_form(const char *s, bool *colon, bool *secs, bool *shrt)
+/* Go's layout elements (time/format.go's std* constants). */
+enum std {
+	S_NONE,
+	S_LONGMONTH,
+	S_MONTH,
+	S_NUMMONTH,
+	S_ZEROMONTH,
+	S_LONGWEEKDAY,
+	S_WEEKDAY,
+	S_DAY,
+	S_UNDERDAY,
+	S_ZERODAY,
+	S_UNDERYEARDAY,
+	S_ZEROYEARDAY,
+	S_HOUR,
+	S_HOUR12,
+	S_ZEROHOUR12,
+	S_MINUTE,
+	S_ZEROMINUTE,
+	S_SECOND,
+	S_ZEROSECOND,
+	S_LONGYEAR,
+	S_YEAR,
+	S_PM,
+	S_PM_LOWER,
+	S_TZ,
+	S_TZNUM, /* -0700 forms, Z07 forms: see struct chunk */
+	S_FRAC0,
+	S_FRAC9
+};
+
+struct chunk {
+	enum std std;
+	size_t pre, len;             /* literal prefix, then the element */
+	bool iso, colon, secs, shrt; /* S_TZNUM */
+	size_t digits;               /* S_FRAC* */
+};
+
+static bool at(const char *s, size_t n, size_t i, const char *w)
+{
+	size_t l = strlen(w);
+
+	return n - i >= l && memcmp(s + i, w, l) == 0;
+}
+
+static bool digit_at(const char *s, size_t n, size_t i)
+{
+	return i < n && s[i] >= '0' && s[i] <= '9';
+}
+
+/* The time zone forms after '-' or 'Z', longest first as Go tries them. */
+static size_t tz_form(const char *s, size_t n, size_t i, struct chunk *c)
 {
 	static const struct {
 		const char *f;
@@ -581,26 +630,149 @@ static size_t tz_form(const char *s, bool *colon, bool *secs, bool *shrt)
 	             {"0700", false, false, false},
 	             {"07:00", true, false, false},
 	             {"07", false, false, true}};
-	size_t i, l;
+	size_t k;
 
-	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-		l = strlen(forms[i].f);
-		if (strncmp(s + 1, forms[i].f, l) == 0) {
-			*colon = forms[i].colon;
-			*secs = forms[i].secs;
-			*shrt = forms[i].shrt;
-			return l + 1;
+	for (k = 0; k < sizeof(forms) / sizeof(forms[0]); k++)
+		if (at(s, n, i + 1, forms[k].f)) {
+			c->colon = forms[k].colon;
+			c->secs = forms[k].secs;
+			c->shrt = forms[k].shrt;
+			return strlen(forms[k].f) + 1;
 		}
-	}
 	return 0;
 }
 
-static void put_tz(te_buf *b, int off, bool iso, bool colon, bool secs,
-                   bool shrt, te_error *err)
+/* nextStdChunk: the first layout element of s (S_NONE: none). */
+static struct chunk next_std(const char *s, size_t n)
+{
+	struct chunk c;
+	size_t i, j;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < n; i++) {
+		c.pre = i;
+		switch (s[i]) {
+		case 'J':
+			if (at(s, n, i, "January")) {
+				c.std = S_LONGMONTH, c.len = 7;
+				return c;
+			}
+			if (at(s, n, i, "Jan") &&
+			    !lower_start(s + i + 3, n - i - 3)) {
+				c.std = S_MONTH, c.len = 3;
+				return c;
+			}
+			break;
+		case 'M':
+			if (at(s, n, i, "Monday")) {
+				c.std = S_LONGWEEKDAY, c.len = 6;
+				return c;
+			}
+			if (at(s, n, i, "Mon") &&
+			    !lower_start(s + i + 3, n - i - 3)) {
+				c.std = S_WEEKDAY, c.len = 3;
+				return c;
+			}
+			if (at(s, n, i, "MST")) {
+				c.std = S_TZ, c.len = 3;
+				return c;
+			}
+			break;
+		case '0':
+			if (i + 1 < n && s[i + 1] >= '1' && s[i + 1] <= '6') {
+				static const enum std z[] = {
+				    S_ZEROMONTH,  S_ZERODAY,    S_ZEROHOUR12,
+				    S_ZEROMINUTE, S_ZEROSECOND, S_YEAR};
+				c.std = z[s[i + 1] - '1'], c.len = 2;
+				return c;
+			}
+			if (at(s, n, i, "002")) {
+				c.std = S_ZEROYEARDAY, c.len = 3;
+				return c;
+			}
+			break;
+		case '1':
+			if (i + 1 < n && s[i + 1] == '5')
+				c.std = S_HOUR, c.len = 2;
+			else
+				c.std = S_NUMMONTH, c.len = 1;
+			return c;
+		case '2':
+			if (at(s, n, i, "2006"))
+				c.std = S_LONGYEAR, c.len = 4;
+			else
+				c.std = S_DAY, c.len = 1;
+			return c;
+		case '_':
+			if (i + 1 < n && s[i + 1] == '2') {
+				if (at(s, n, i + 1, "2006")) {
+					c.pre = i + 1; /* "_" then the year */
+					c.std = S_LONGYEAR, c.len = 4;
+					return c;
+				}
+				c.std = S_UNDERDAY, c.len = 2;
+				return c;
+			}
+			if (at(s, n, i, "__2")) {
+				c.std = S_UNDERYEARDAY, c.len = 3;
+				return c;
+			}
+			break;
+		case '3':
+			c.std = S_HOUR12, c.len = 1;
+			return c;
+		case '4':
+			c.std = S_MINUTE, c.len = 1;
+			return c;
+		case '5':
+			c.std = S_SECOND, c.len = 1;
+			return c;
+		case 'P':
+			if (i + 1 < n && s[i + 1] == 'M') {
+				c.std = S_PM, c.len = 2;
+				return c;
+			}
+			break;
+		case 'p':
+			if (i + 1 < n && s[i + 1] == 'm') {
+				c.std = S_PM_LOWER, c.len = 2;
+				return c;
+			}
+			break;
+		case '-':
+		case 'Z':
+			if ((c.len = tz_form(s, n, i, &c)) > 0) {
+				c.std = S_TZNUM;
+				c.iso = s[i] == 'Z';
+				return c;
+			}
+			break;
+		case '.':
+		case ',':
+			if (i + 1 < n && (s[i + 1] == '0' || s[i + 1] == '9')) {
+				for (j = i + 1; j < n && s[j] == s[i + 1]; j++)
+					;
+				if (!digit_at(s, n, j)) {
+					c.std =
+					    s[i + 1] == '0' ? S_FRAC0 : S_FRAC9;
+					c.len = j - i;
+					c.digits = j - i - 1;
+					return c;
+				}
+			}
+			break;
+		}
+	}
+	c.std = S_NONE;
+	c.pre = n;
+	return c;
+}
+
+static void put_tz(te_buf *b, int off, const struct chunk *k, te_error *err)
 {
 	int zone = off / 60, abs = off;
 
-	if (iso && off == 0) {
+	if (k->iso && off == 0) {
 		te_buf_put(b, "Z", 1, err);
 		return;
 	}
@@ -612,155 +784,145 @@ static void put_tz(te_buf *b, int off, bool iso, bool colon, bool secs,
 		te_buf_put(b, "+", 1, err);
 	}
 	put_int(b, zone / 60, 2, err);
-	if (colon)
+	if (k->colon)
 		te_buf_put(b, ":", 1, err);
-	if (!shrt)
+	if (!k->shrt)
 		put_int(b, zone % 60, 2, err);
-	if (secs) {
-		if (colon)
+	if (k->secs) {
+		if (k->colon)
 			te_buf_put(b, ":", 1, err);
 		put_int(b, abs % 60, 2, err);
 	}
 }
 
-/* Time.Format(layout) of the instant sec+nsec seen in zone z. */
-static int time_format(te_buf *b, const char *lay, int64_t sec, int64_t nsec,
+/* One element of Time.Format. */
+static void format_std(te_buf *b, const struct chunk *k, const char *sep,
+                       const struct civil *c, int64_t nsec,
                        const struct zone *z, te_error *err)
 {
+	static const struct chunk plain_tz = {S_TZNUM, 0,     0,     false,
+	                                      false,   false, false, 0};
+	int hr = c->hour % 12 ? c->hour % 12 : 12;
+	char digits[9];
+	int64_t ns = nsec;
+	size_t l;
+	int i;
+
+	switch (k->std) {
+	case S_LONGMONTH:
+		te_buf_puts(b, month_names[c->month - 1], err);
+		break;
+	case S_MONTH:
+		te_buf_put(b, month_names[c->month - 1], 3, err);
+		break;
+	case S_NUMMONTH:
+	case S_ZEROMONTH:
+		put_int(b, c->month, k->std == S_ZEROMONTH ? 2 : 0, err);
+		break;
+	case S_LONGWEEKDAY:
+		te_buf_puts(b, day_names[c->wday], err);
+		break;
+	case S_WEEKDAY:
+		te_buf_put(b, day_names[c->wday], 3, err);
+		break;
+	case S_DAY:
+	case S_ZERODAY:
+		put_int(b, c->day, k->std == S_ZERODAY ? 2 : 0, err);
+		break;
+	case S_UNDERDAY:
+		if (c->day < 10)
+			te_buf_put(b, " ", 1, err);
+		put_int(b, c->day, 0, err);
+		break;
+	case S_UNDERYEARDAY:
+		if (c->yday < 100)
+			te_buf_puts(b, c->yday < 10 ? "  " : " ", err);
+		put_int(b, c->yday, 0, err);
+		break;
+	case S_ZEROYEARDAY:
+		put_int(b, c->yday, 3, err);
+		break;
+	case S_HOUR:
+		put_int(b, c->hour, 2, err);
+		break;
+	case S_HOUR12:
+	case S_ZEROHOUR12:
+		put_int(b, hr, k->std == S_ZEROHOUR12 ? 2 : 0, err);
+		break;
+	case S_MINUTE:
+	case S_ZEROMINUTE:
+		put_int(b, c->min, k->std == S_ZEROMINUTE ? 2 : 0, err);
+		break;
+	case S_SECOND:
+	case S_ZEROSECOND:
+		put_int(b, c->sec, k->std == S_ZEROSECOND ? 2 : 0, err);
+		break;
+	case S_LONGYEAR:
+		put_int(b, c->year, 4, err);
+		break;
+	case S_YEAR:
+		put_int(b, c->year % 100 < 0 ? -(c->year % 100) : c->year % 100,
+		        2, err);
+		break;
+	case S_PM:
+	case S_PM_LOWER:
+		te_buf_puts(b,
+		            c->hour >= 12 ? (k->std == S_PM ? "PM" : "pm")
+		                          : (k->std == S_PM ? "AM" : "am"),
+		            err);
+		break;
+	case S_TZ:
+		if (z->abbr[0])
+			te_buf_puts(b, z->abbr, err);
+		else
+			put_tz(b, z->off, &plain_tz, err);
+		break;
+	case S_TZNUM:
+		put_tz(b, z->off, k, err);
+		break;
+	case S_FRAC0:
+	case S_FRAC9:
+		/* .000 fixed, .999 without trailing zeros (none: nothing) */
+		for (i = 8; i >= 0; i--, ns /= 10)
+			digits[i] = (char)('0' + ns % 10);
+		l = k->digits > 9 ? 9 : k->digits;
+		if (k->std == S_FRAC9)
+			while (l > 0 && digits[l - 1] == '0')
+				l--;
+		if (l > 0 || k->std == S_FRAC0) {
+			te_buf_put(b, sep, 1, err);
+			te_buf_put(b, digits, l, err);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* Time.Format(layout) of the instant sec+nsec seen in zone z. */
+static int time_format(te_buf *b, const char *lay, size_t n, int64_t sec,
+                       int64_t nsec, const struct zone *z, te_error *err)
+{
 	struct civil c;
-	const char *p = lay;
-	bool colon, secs, shrt;
-	size_t l, j;
-	int hr, k;
-	char digits[10];
+	struct chunk k;
 
 	civil_from(sec + z->off, &c);
-	while (*p && !err->code) {
-		if (strncmp(p, "January", 7) == 0) {
-			te_buf_puts(b, month_names[c.month - 1], err);
-			p += 7;
-		} else if (strncmp(p, "Jan", 3) == 0 && !lower_start(p + 3)) {
-			te_buf_put(b, month_names[c.month - 1], 3, err);
-			p += 3;
-		} else if (strncmp(p, "Monday", 6) == 0) {
-			te_buf_puts(b, day_names[c.wday], err);
-			p += 6;
-		} else if (strncmp(p, "Mon", 3) == 0 && !lower_start(p + 3)) {
-			te_buf_put(b, day_names[c.wday], 3, err);
-			p += 3;
-		} else if (strncmp(p, "MST", 3) == 0) {
-			if (z->abbr[0])
-				te_buf_puts(b, z->abbr, err);
-			else
-				put_tz(b, z->off, false, false, false, false,
-				       err);
-			p += 3;
-		} else if (p[0] == '0' && p[1] >= '1' && p[1] <= '6') {
-			switch (p[1]) {
-			case '1':
-				put_int(b, c.month, 2, err);
-				break;
-			case '2':
-				put_int(b, c.day, 2, err);
-				break;
-			case '3':
-				hr = c.hour % 12;
-				put_int(b, hr ? hr : 12, 2, err);
-				break;
-			case '4':
-				put_int(b, c.min, 2, err);
-				break;
-			case '5':
-				put_int(b, c.sec, 2, err);
-				break;
-			default:
-				put_int(b,
-				        c.year % 100 < 0 ? -(c.year % 100)
-				                         : c.year % 100,
-				        2, err);
-			}
-			p += 2;
-		} else if (p[0] == '0' && p[1] == '0' && p[2] == '2') {
-			put_int(b, c.yday, 3, err);
-			p += 3;
-		} else if (p[0] == '1' && p[1] == '5') {
-			put_int(b, c.hour, 2, err);
-			p += 2;
-		} else if (p[0] == '1') {
-			put_int(b, c.month, 0, err);
-			p++;
-		} else if (strncmp(p, "2006", 4) == 0) {
-			put_int(b, c.year, 4, err);
-			p += 4;
-		} else if (p[0] == '2') {
-			put_int(b, c.day, 0, err);
-			p++;
-		} else if (p[0] == '_' && p[1] == '2') {
-			if (strncmp(p + 1, "2006", 4) == 0) {
-				/* "_2006": a literal _ and the year */
-				te_buf_put(b, "_", 1, err);
-				put_int(b, c.year, 4, err);
-				p += 5;
-				continue;
-			}
-			if (c.day < 10)
-				te_buf_put(b, " ", 1, err);
-			put_int(b, c.day, 0, err);
-			p += 2;
-		} else if (p[0] == '_' && p[1] == '_' && p[2] == '2') {
-			if (c.yday < 100)
-				te_buf_puts(b, c.yday < 10 ? "  " : " ", err);
-			put_int(b, c.yday, 0, err);
-			p += 3;
-		} else if (p[0] == '3') {
-			hr = c.hour % 12;
-			put_int(b, hr ? hr : 12, 0, err);
-			p++;
-		} else if (p[0] == '4') {
-			put_int(b, c.min, 0, err);
-			p++;
-		} else if (p[0] == '5') {
-			put_int(b, c.sec, 0, err);
-			p++;
-		} else if (p[0] == 'P' && p[1] == 'M') {
-			te_buf_puts(b, c.hour >= 12 ? "PM" : "AM", err);
-			p += 2;
-		} else if (p[0] == 'p' && p[1] == 'm') {
-			te_buf_puts(b, c.hour >= 12 ? "pm" : "am", err);
-			p += 2;
-		} else if ((p[0] == '-' || p[0] == 'Z') &&
-		           (l = tz_form(p, &colon, &secs, &shrt)) > 0) {
-			put_tz(b, z->off, p[0] == 'Z', colon, secs, shrt, err);
-			p += l;
-		} else if ((p[0] == '.' || p[0] == ',') &&
-		           (p[1] == '0' || p[1] == '9') &&
-		           (j = strspn(p + 1, p[1] == '0' ? "0" : "9")) > 0 &&
-		           !(p[1 + j] >= '0' && p[1 + j] <= '9')) {
-			/* fractional seconds: .000 fixed, .999 trimmed */
-			int64_t ns = nsec;
-
-			for (k = 8; k >= 0; k--, ns /= 10)
-				digits[k] = (char)('0' + ns % 10);
-			l = j > 9 ? 9 : j;
-			if (p[1] == '9')
-				while (l > 0 && digits[l - 1] == '0')
-					l--;
-			if (l > 0 || p[1] == '0') {
-				te_buf_put(b, p, 1, err);
-				te_buf_put(b, digits, l, err);
-			}
-			p += 1 + j;
-		} else {
-			te_buf_put(b, p, 1, err);
-			p++;
-		}
+	while (n > 0 && !err->code) {
+		k = next_std(lay, n);
+		te_buf_put(b, lay, k.pre, err);
+		if (k.std == S_NONE)
+			break;
+		format_std(b, &k, lay + k.pre, &c, nsec, z, err);
+		lay += k.pre + k.len;
+		n -= k.pre + k.len;
 	}
 	return err->code;
 }
 
 /* t in the zone named name (UTC when it does not load). */
-static int format_in(te_buf *b, const char *layout, const struct gtime *t,
-                     const char *zone, size_t zone_len, te_error *err)
+static int format_in(te_buf *b, const char *layout, size_t layout_len,
+                     const struct gtime *t, const char *zone, size_t zone_len,
+                     te_error *err)
 {
 	struct tz z;
 	struct zone zn;
@@ -769,7 +931,7 @@ static int format_in(te_buf *b, const char *layout, const struct gtime *t,
 		memset(&z, 0, sizeof(z));
 	zn = tz_lookup(&z, t->sec);
 	tz_free(&z);
-	return time_format(b, layout, t->sec, t->nsec, &zn, err);
+	return time_format(b, layout, layout_len, t->sec, t->nsec, &zn, err);
 }
 
 /* Time.String: with " m=+S.NNNNNNNNN" when it has a monotonic reading */
@@ -777,8 +939,9 @@ static int time_string(te_buf *b, const struct gtime *t, te_error *err)
 {
 	uint64_t m;
 
-	format_in(b, "2006-01-02 15:04:05.999999999 -0700 MST", t, t->zone,
-	          t->zone_len, err);
+	static const char layout[] = "2006-01-02 15:04:05.999999999 -0700 MST";
+
+	format_in(b, layout, sizeof(layout) - 1, t, t->zone, t->zone_len, err);
 	if (!t->has_mono)
 		return err->code;
 	m = t->mono < 0 ? 0 - (uint64_t)t->mono : (uint64_t)t->mono;
@@ -839,6 +1002,7 @@ static int f_date(te_render_value **out, te_render_call *call, sp_args a,
 {
 	te_buf b = TE_BUF_INIT(sp_out_max(call));
 	const char *kind = p, *layout = "2006-01-02";
+	size_t layout_len = 10;
 	const te_render_value *tv, *zone = NULL;
 	struct gtime t;
 
@@ -852,12 +1016,13 @@ static int f_date(te_render_value **out, te_render_call *call, sp_args a,
 		    (kind[0] == 'z' && WANT_STR(zone = a[2]) < 0))
 			return err->code;
 		layout = a[0]->u.s.ptr;
+		layout_len = a[0]->u.s.len;
 		tv = a[1];
 		if (sp_steps(call, a[0]->u.s.len / 8, err) < 0)
 			return err->code;
 	}
 	time_arg(tv, &t);
-	format_in(&b, layout, &t, zone ? zone->u.s.ptr : "Local",
+	format_in(&b, layout, layout_len, &t, zone ? zone->u.s.ptr : "Local",
 	          zone ? zone->u.s.len : 5, err);
 	return sp_ret_buf(out, &b, err);
 }
@@ -977,7 +1142,8 @@ static int m_format(te_render_value **out, te_render_call *call, sp_args a,
 	if (WANT_STR(a[0]) < 0)
 		return err->code;
 	time_of(call->receiver, &t);
-	format_in(&b, a[0]->u.s.ptr, &t, t.zone, t.zone_len, err);
+	format_in(&b, a[0]->u.s.ptr, a[0]->u.s.len, &t, t.zone, t.zone_len,
+	          err);
 	return sp_ret_buf(out, &b, err);
 }
 
