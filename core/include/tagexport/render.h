@@ -249,7 +249,7 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     Password, a million steps per scrypt) decryptAES; and hello;
  *   dates: now date dateInZone date_in_zone htmlDate htmlDateInZone
  *     unixEpoch dateModify date_modify mustDateModify must_date_modify
- *     ago (Go's layouts; zones from /usr/share/zoneinfo, "Local" being
+ *     ago toDate mustToDate (Go's layouts, formatting and parsing; zones from /usr/share/zoneinfo, "Local" being
  *     /etc/localtime, an unknown zone UTC as in Sprig; a time is an
  *     object with String Format Unix UnixNano UTC Year Month Day Hour
  *     Minute Second Nanosecond YearDay Weekday, Month and Weekday as
@@ -265,7 +265,6 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     buildCustomCert; the network: getHostByName; env (werf's replaces
  *     it).
  * Not implemented yet (the same error, WHY "not implemented yet"):
- *   dates: toDate mustToDate (Go's time parsing);
  *   regex: mustRegexFind mustRegexFindAll mustRegexMatch
  *     mustRegexReplaceAll mustRegexReplaceAllLiteral mustRegexSplit
  *     regexFind regexFindAll regexMatch regexQuoteMeta regexReplaceAll

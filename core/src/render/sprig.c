@@ -923,7 +923,6 @@ static const char *const sp_unsupported[] = {
     "mustRegexReplaceAll",
     "mustRegexReplaceAllLiteral",
     "mustRegexSplit",
-    "mustToDate",
     "regexFind",
     "regexFindAll",
     "regexMatch",
@@ -931,7 +930,6 @@ static const char *const sp_unsupported[] = {
     "regexReplaceAll",
     "regexReplaceAllLiteral",
     "regexSplit",
-    "toDate",
 };
 
 static int add_table(te_render_funcs *funcs, const struct sp_entry *t, size_t n,

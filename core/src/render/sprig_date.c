@@ -481,7 +481,7 @@ static struct zone tz_lookup(const struct tz *z, int64_t sec)
 
 /* ---- time values ---- */
 
-enum { T_SEC, T_NSEC, T_ZONE, T_MONO };
+enum { T_SEC, T_NSEC, T_ZONE, T_MONO, T_FIXED };
 
 static const te_render_funcs time_methods;
 
@@ -491,6 +491,8 @@ struct gtime {
 	size_t zone_len;
 	bool has_mono;
 	int64_t mono;
+	bool fixed; /* a FixedZone: zone is its name, fixed_off its offset */
+	int fixed_off;
 };
 
 static te_render_value *time_object(const struct gtime *t)
@@ -507,6 +509,10 @@ static te_render_value *time_object(const struct gtime *t)
 	te_render_list_push(l,
 	                    t->has_mono ? te_render_value_int(t->mono)
 	                                : te_render_value_nil(),
+	                    &err);
+	te_render_list_push(l,
+	                    t->fixed ? te_render_value_int(t->fixed_off)
+	                             : te_render_value_nil(),
 	                    &err);
 	if (err.code) {
 		te_render_value_unref(l);
@@ -530,6 +536,8 @@ static void time_of(const te_render_value *v, struct gtime *t)
 	t->zone_len = f[T_ZONE]->u.s.len;
 	t->has_mono = f[T_MONO]->kind == TE_RENDER_INT;
 	t->mono = t->has_mono ? f[T_MONO]->u.i : 0;
+	t->fixed = f[T_FIXED]->kind == TE_RENDER_INT;
+	t->fixed_off = t->fixed ? (int)f[T_FIXED]->u.i : 0;
 }
 
 static int time_ret(te_render_value **out, const struct gtime *t, te_error *err)
@@ -919,18 +927,39 @@ static int time_format(te_buf *b, const char *lay, size_t n, int64_t sec,
 	return err->code;
 }
 
-/* t in the zone named name (UTC when it does not load). */
-static int format_in(te_buf *b, const char *layout, size_t layout_len,
-                     const struct gtime *t, const char *zone, size_t zone_len,
-                     te_error *err)
+/* The zone in effect at sec in the location named name (UTC when it
+ * does not load). */
+static struct zone zone_named(const char *name, size_t len, int64_t sec)
 {
 	struct tz z;
 	struct zone zn;
 
-	if (!tz_load(&z, zone, zone_len))
+	if (!tz_load(&z, name, len))
 		memset(&z, 0, sizeof(z));
-	zn = tz_lookup(&z, t->sec);
+	zn = tz_lookup(&z, sec);
 	tz_free(&z);
+	return zn;
+}
+
+/* The zone of t in its own location. */
+static struct zone zone_of(const struct gtime *t)
+{
+	struct zone zn = {"", 0, false};
+
+	if (!t->fixed)
+		return zone_named(t->zone, t->zone_len, t->sec);
+	snprintf(zn.abbr, sizeof(zn.abbr), "%.*s", (int)t->zone_len, t->zone);
+	zn.off = t->fixed_off;
+	return zn;
+}
+
+/* t in the zone named zone, or in its own when zone is NULL. */
+static int format_in(te_buf *b, const char *layout, size_t layout_len,
+                     const struct gtime *t, const char *zone, size_t zone_len,
+                     te_error *err)
+{
+	struct zone zn = zone ? zone_named(zone, zone_len, t->sec) : zone_of(t);
+
 	return time_format(b, layout, layout_len, t->sec, t->nsec, &zn, err);
 }
 
@@ -941,7 +970,7 @@ static int time_string(te_buf *b, const struct gtime *t, te_error *err)
 
 	static const char layout[] = "2006-01-02 15:04:05.999999999 -0700 MST";
 
-	format_in(b, layout, sizeof(layout) - 1, t, t->zone, t->zone_len, err);
+	format_in(b, layout, sizeof(layout) - 1, t, NULL, 0, err);
 	if (!t->has_mono)
 		return err->code;
 	m = t->mono < 0 ? 0 - (uint64_t)t->mono : (uint64_t)t->mono;
@@ -963,6 +992,8 @@ static void time_now(struct gtime *t)
 	t->zone_len = 5;
 	t->has_mono = true;
 	t->mono = (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec;
+	t->fixed = false;
+	t->fixed_off = 0;
 }
 
 /* Sprig's date argument: a time, an int of Unix seconds (in Local), or
@@ -1115,6 +1146,670 @@ static int f_ago(te_render_value **out, te_render_call *call, sp_args a,
 	return sp_ret_buf(out, &b, err);
 }
 
+/* ---- Parse (time/format.go's parse, into Local) ---- */
+
+static const char *const short_days[] = {"Sun", "Mon", "Tue", "Wed",
+                                         "Thu", "Fri", "Sat"};
+
+/* A cursor over the value being parsed. */
+struct pv {
+	const char *s;
+	size_t n;
+};
+
+static void pv_adv(struct pv *v, size_t k)
+{
+	v->s += k;
+	v->n -= k;
+}
+
+static bool pv_digit(const struct pv *v, size_t i)
+{
+	return i < v->n && v->s[i] >= '0' && v->s[i] <= '9';
+}
+
+/* time's atoi: an optional sign and decimal digits, nothing after */
+static bool t_atoi(const char *s, size_t n, int64_t *out)
+{
+	bool neg = false;
+	uint64_t x = 0;
+	size_t i = 0;
+
+	if (n && (s[0] == '-' || s[0] == '+'))
+		neg = s[i++] == '-';
+	if (i == n)
+		return false;
+	for (; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || x > ((uint64_t)1 << 63) / 10)
+			return false;
+		x = x * 10 + (uint64_t)(s[i] - '0');
+		if (x > (uint64_t)1 << 63)
+			return false;
+	}
+	*out = neg ? -(int64_t)x : (int64_t)x;
+	return true;
+}
+
+/* getnum / getnum3 */
+static bool getnum(struct pv *v, bool fixed, int64_t *out)
+{
+	if (!pv_digit(v, 0))
+		return false;
+	if (!pv_digit(v, 1)) {
+		if (fixed)
+			return false;
+		*out = v->s[0] - '0';
+		pv_adv(v, 1);
+		return true;
+	}
+	*out = (v->s[0] - '0') * 10 + (v->s[1] - '0');
+	pv_adv(v, 2);
+	return true;
+}
+
+static bool getnum3(struct pv *v, bool fixed, int64_t *out)
+{
+	size_t i;
+	int64_t x = 0;
+
+	for (i = 0; i < 3 && pv_digit(v, i); i++)
+		x = x * 10 + (v->s[i] - '0');
+	if (i == 0 || (fixed && i != 3))
+		return false;
+	*out = x;
+	pv_adv(v, i);
+	return true;
+}
+
+/* lookup: a name of tab, case-insensitively (ASCII) */
+static bool name_lookup(const char *const *tab, size_t n, size_t cut,
+                        struct pv *v, int64_t *out)
+{
+	size_t i, k, l;
+
+	for (i = 0; i < n; i++) {
+		l = cut ? cut : strlen(tab[i]);
+		if (v->n < l)
+			continue;
+		for (k = 0; k < l; k++) {
+			char a = v->s[k], b = tab[i][k];
+
+			if (a >= 'A' && a <= 'Z')
+				a = (char)(a + 32);
+			if (b >= 'A' && b <= 'Z')
+				b = (char)(b + 32);
+			if (a != b)
+				break;
+		}
+		if (k == l) {
+			*out = (int64_t)i;
+			pv_adv(v, l);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool space_skip(struct pv *v)
+{
+	while (v->n && v->s[0] == ' ')
+		pv_adv(v, 1);
+	return true;
+}
+
+/* skip: the layout's literal text; spaces match runs of spaces */
+static bool skip_literal(struct pv *v, const char *p, size_t pn)
+{
+	while (pn > 0) {
+		if (p[0] == ' ') {
+			if (v->n && v->s[0] != ' ')
+				return false;
+			while (pn && p[0] == ' ')
+				p++, pn--;
+			space_skip(v);
+			continue;
+		}
+		if (!v->n || v->s[0] != p[0])
+			return false;
+		p++, pn--;
+		pv_adv(v, 1);
+	}
+	return true;
+}
+
+/* parseNanoseconds: the fraction with its separator, nbytes long */
+static bool parse_nanos(const struct pv *v, size_t nbytes, int64_t *ns,
+                        const char **range)
+{
+	size_t i;
+
+	if (v->s[0] != '.' && v->s[0] != ',')
+		return false;
+	if (nbytes > 10)
+		nbytes = 10;
+	if (!t_atoi(v->s + 1, nbytes - 1, ns))
+		return false;
+	if (*ns < 0) {
+		*range = "fractional second";
+		return true;
+	}
+	for (i = 0; i < 10 - nbytes; i++)
+		*ns *= 10;
+	return true;
+}
+
+/* parseSignedOffset / parseTimeZone */
+static size_t signed_offset(const char *s, size_t n)
+{
+	size_t i = 1;
+	uint64_t x = 0;
+
+	if (n == 0 || (s[0] != '-' && s[0] != '+'))
+		return 0;
+	while (i < n && s[i] >= '0' && s[i] <= '9') {
+		if (x > ((uint64_t)1 << 63) / 10)
+			return 0;
+		x = x * 10 + (uint64_t)(s[i++] - '0');
+	}
+	if (i == 1 || x > 23)
+		return 0;
+	return i;
+}
+
+static size_t zone_name_len(const char *s, size_t n)
+{
+	size_t up = 0;
+
+	if (n < 3)
+		return 0;
+	if (n >= 4 && (!memcmp(s, "ChST", 4) || !memcmp(s, "MeST", 4)))
+		return 4;
+	if (!memcmp(s, "GMT", 3))
+		return n == 3 ? 3 : 3 + signed_offset(s + 3, n - 3);
+	if (s[0] == '+' || s[0] == '-')
+		return signed_offset(s, n);
+	while (up < 6 && up < n && s[up] >= 'A' && s[up] <= 'Z')
+		up++;
+	if (up == 5 && s[4] == 'T')
+		return 5;
+	if (up == 4 && (s[3] == 'T' || !memcmp(s, "WITA", 4)))
+		return 4;
+	return up == 3 ? 3 : 0;
+}
+
+struct pstate {
+	int64_t year, month, day, yday, hour, min, sec, nsec;
+	int zone_off; /* -1: none */
+	bool utc, am, pm;
+	char zname[16];
+	size_t zname_len;
+	const char *range;
+};
+
+/* One layout element; false: Go's errBad. */
+static bool parse_std(struct pstate *st, const struct chunk *k,
+                      const char *rest, size_t rest_n, struct pv *v)
+{
+	struct pv hold = *v;
+	int64_t x, hr, mm, ss;
+	size_t l;
+	char sign;
+
+	switch (k->std) {
+	case S_YEAR:
+		if (v->n < 2)
+			return false;
+		if (!t_atoi(v->s, 2, &x))
+			return false;
+		pv_adv(v, 2);
+		st->year = x >= 69 ? x + 1900 : x + 2000;
+		return true;
+	case S_LONGYEAR:
+		if (v->n < 4 || !pv_digit(v, 0))
+			return false;
+		x = 0;
+		pv_adv(v, 4);
+		if (!t_atoi(hold.s, 4, &x))
+			return false;
+		st->year = x;
+		return true;
+	case S_MONTH:
+	case S_LONGMONTH:
+		if (!name_lookup(month_names, 12, k->std == S_MONTH ? 3 : 0, v,
+		                 &x))
+			return false;
+		st->month = x + 1;
+		return true;
+	case S_NUMMONTH:
+	case S_ZEROMONTH:
+		if (!getnum(v, k->std == S_ZEROMONTH, &st->month))
+			return false;
+		if (st->month <= 0 || st->month > 12)
+			st->range = "month";
+		return true;
+	case S_WEEKDAY:
+		return name_lookup(short_days, 7, 0, v, &x);
+	case S_LONGWEEKDAY:
+		return name_lookup(day_names, 7, 0, v, &x);
+	case S_DAY:
+	case S_UNDERDAY:
+	case S_ZERODAY:
+		if (k->std == S_UNDERDAY && v->n && v->s[0] == ' ')
+			pv_adv(v, 1);
+		return getnum(v, k->std == S_ZERODAY, &st->day);
+	case S_UNDERYEARDAY:
+	case S_ZEROYEARDAY:
+		for (l = 0; l < 2; l++)
+			if (k->std == S_UNDERYEARDAY && v->n && v->s[0] == ' ')
+				pv_adv(v, 1);
+		return getnum3(v, k->std == S_ZEROYEARDAY, &st->yday);
+	case S_HOUR:
+		x = getnum(v, false, &st->hour);
+		if (st->hour < 0 || st->hour >= 24)
+			st->range = "hour";
+		return x;
+	case S_HOUR12:
+	case S_ZEROHOUR12:
+		x = getnum(v, k->std == S_ZEROHOUR12, &st->hour);
+		if (st->hour < 0 || st->hour > 12)
+			st->range = "hour";
+		return x;
+	case S_MINUTE:
+	case S_ZEROMINUTE:
+		x = getnum(v, k->std == S_ZEROMINUTE, &st->min);
+		if (st->min < 0 || st->min >= 60)
+			st->range = "minute";
+		return x;
+	case S_SECOND:
+	case S_ZEROSECOND:
+		if (!getnum(v, k->std == S_ZEROSECOND, &st->sec))
+			return false;
+		if (st->sec < 0 || st->sec >= 60) {
+			st->range = "second";
+			return true;
+		}
+		/* a fraction right after the seconds, unless the layout
+		 * has one next */
+		if (v->n >= 2 && (v->s[0] == '.' || v->s[0] == ',') &&
+		    pv_digit(v, 1)) {
+			struct chunk nk = next_std(rest, rest_n);
+
+			if (nk.std == S_FRAC0 || nk.std == S_FRAC9)
+				return true;
+			for (l = 2; pv_digit(v, l); l++)
+				;
+			x = parse_nanos(v, l, &st->nsec, &st->range);
+			pv_adv(v, l);
+			return x;
+		}
+		return true;
+	case S_PM:
+	case S_PM_LOWER:
+		if (v->n < 2)
+			return false;
+		pv_adv(v, 2);
+		if (!memcmp(hold.s, k->std == S_PM ? "PM" : "pm", 2))
+			st->pm = true;
+		else if (!memcmp(hold.s, k->std == S_PM ? "AM" : "am", 2))
+			st->am = true;
+		else
+			return false;
+		return true;
+	case S_TZNUM:
+		if (k->iso && !k->secs && v->n && v->s[0] == 'Z') {
+			pv_adv(v, 1);
+			st->utc = true;
+			return true;
+		}
+		if (k->colon && !k->secs) {
+			if (v->n < 6 || v->s[3] != ':')
+				return false;
+			hold = *v;
+			pv_adv(v, 6);
+			if (!t_atoi(hold.s + 1, 2, &hr) ||
+			    !t_atoi(hold.s + 4, 2, &mm))
+				return false;
+			ss = 0;
+		} else if (k->shrt) {
+			if (v->n < 3)
+				return false;
+			hold = *v;
+			pv_adv(v, 3);
+			if (!t_atoi(hold.s + 1, 2, &hr))
+				return false;
+			mm = ss = 0;
+		} else if (k->colon) {
+			if (v->n < 9 || v->s[3] != ':' || v->s[6] != ':')
+				return false;
+			hold = *v;
+			pv_adv(v, 9);
+			if (!t_atoi(hold.s + 1, 2, &hr) ||
+			    !t_atoi(hold.s + 4, 2, &mm) ||
+			    !t_atoi(hold.s + 7, 2, &ss))
+				return false;
+		} else if (k->secs) {
+			if (v->n < 7)
+				return false;
+			hold = *v;
+			pv_adv(v, 7);
+			if (!t_atoi(hold.s + 1, 2, &hr) ||
+			    !t_atoi(hold.s + 3, 2, &mm) ||
+			    !t_atoi(hold.s + 5, 2, &ss))
+				return false;
+		} else {
+			if (v->n < 5)
+				return false;
+			hold = *v;
+			pv_adv(v, 5);
+			if (!t_atoi(hold.s + 1, 2, &hr) ||
+			    !t_atoi(hold.s + 3, 2, &mm))
+				return false;
+			ss = 0;
+		}
+		sign = hold.s[0];
+		st->zone_off = (int)((hr * 60 + mm) * 60 + ss);
+		if (sign == '-')
+			st->zone_off = -st->zone_off;
+		else if (sign != '+')
+			return false;
+		return true;
+	case S_TZ:
+		if (v->n >= 3 && !memcmp(v->s, "UTC", 3)) {
+			st->utc = true;
+			pv_adv(v, 3);
+			return true;
+		}
+		l = zone_name_len(v->s, v->n);
+		if (l == 0 || l >= sizeof(st->zname))
+			return false;
+		memcpy(st->zname, v->s, l);
+		st->zname_len = l;
+		pv_adv(v, l);
+		return true;
+	case S_FRAC0:
+		if (v->n < 1 + k->digits)
+			return false;
+		x = parse_nanos(v, 1 + k->digits, &st->nsec, &st->range);
+		pv_adv(v, 1 + k->digits);
+		return x;
+	case S_FRAC9:
+		if (v->n < 2 || (v->s[0] != '.' && v->s[0] != ',') ||
+		    !pv_digit(v, 1))
+			return true;
+		for (l = 0; l < 9 && pv_digit(v, l + 1); l++)
+			;
+		x = parse_nanos(v, 1 + l, &st->nsec, &st->range);
+		pv_adv(v, 1 + l);
+		return x;
+	default:
+		return true;
+	}
+}
+
+static void parse_error(te_error *err, const char *layout, size_t ln,
+                        const char *value, size_t vn, const char *velem,
+                        size_t ven, const char *lelem, size_t len,
+                        const char *msg, const char *extra, size_t extra_n)
+{
+	te_buf b = TE_BUF_INIT(TE_RENDER_MSG_VALUE_MAX);
+	te_error e2 = TE_ERROR_INIT;
+
+	te_buf_puts(&b, "parsing time ", &e2);
+	sp_time_quote(&b, value, vn, &e2);
+	if (msg) {
+		te_buf_puts(&b, msg, &e2);
+		if (extra)
+			sp_time_quote(&b, extra, extra_n, &e2);
+	} else {
+		te_buf_puts(&b, " as ", &e2);
+		sp_time_quote(&b, layout, ln, &e2);
+		te_buf_puts(&b, ": cannot parse ", &e2);
+		sp_time_quote(&b, velem, ven, &e2);
+		te_buf_puts(&b, " as ", &e2);
+		sp_time_quote(&b, lelem, len, &e2);
+	}
+	te_error_set(err, e2.code ? e2.code : TE_EINVALID, "%s",
+	             e2.code ? e2.msg : b.ptr);
+	te_buf_dispose(&b);
+}
+
+/* Date(y, m, d, h, mi, s, ns, loc) for the location of t (fixed or
+ * named): the offset found at the local reading, then at the instant */
+static void time_date(struct gtime *t, const struct pstate *st)
+{
+	int64_t unix =
+	    days_from_civil(st->year, (int)st->month, (int)st->day) * DAY +
+	    st->hour * 3600 + st->min * 60 + st->sec;
+	int off;
+
+	t->nsec = st->nsec;
+	if (t->fixed) {
+		t->sec = unix - t->fixed_off;
+		return;
+	}
+	off = zone_named(t->zone, t->zone_len, unix).off;
+	if (off)
+		off = zone_named(t->zone, t->zone_len, unix - off).off;
+	t->sec = unix - off;
+}
+
+/* Location.lookupName on Local: the offset of a zone named name. */
+static bool lookup_name(const char *name, size_t nl, int64_t unix, int *off)
+{
+	struct tz z;
+	size_t i;
+	bool found = false;
+
+	if (!tz_load(&z, "Local", 5))
+		return false;
+	for (i = 0; i < z.nz && !found; i++)
+		if (strlen(z.zones[i].abbr) == nl &&
+		    !memcmp(z.zones[i].abbr, name, nl)) {
+			struct zone at = tz_lookup(&z, unix - z.zones[i].off);
+
+			if (!strcmp(at.abbr, z.zones[i].abbr)) {
+				*off = at.off;
+				found = true;
+			}
+		}
+	for (i = 0; i < z.nz && !found; i++)
+		if (strlen(z.zones[i].abbr) == nl &&
+		    !memcmp(z.zones[i].abbr, name, nl)) {
+			*off = z.zones[i].off;
+			found = true;
+		}
+	tz_free(&z);
+	return found;
+}
+
+static const int days_before[] = {0,   31,  59,  90,  120, 151, 181,
+                                  212, 243, 273, 304, 334, 365};
+
+/* time.ParseInLocation(layout, value, time.Local); a fixed zone's name
+ * goes to zbuf (16 bytes), which t->zone then points to. */
+static int time_parse(struct gtime *t, char *zbuf, const char *layout,
+                      size_t ln, const char *value, size_t vn, te_error *err)
+{
+	struct pstate st = {0,  -1,    -1,    -1,    0,   0, 0,   0,
+	                    -1, false, false, false, {0}, 0, NULL};
+	struct pv v = {value, vn};
+	const char *l = layout;
+	size_t n = ln;
+	struct chunk k;
+	int64_t m = 0, d = 0;
+	int off = 0;
+
+	memset(t, 0, sizeof(*t));
+	for (;;) {
+		k = next_std(l, n);
+		if (!skip_literal(&v, l, k.pre)) {
+			parse_error(err, layout, ln, value, vn, v.s, v.n, l,
+			            k.pre, NULL, NULL, 0);
+			return err->code;
+		}
+		if (k.std == S_NONE) {
+			if (v.n) {
+				parse_error(err, layout, ln, value, vn, NULL, 0,
+				            NULL, 0, ": extra text: ", v.s,
+				            v.n);
+				return err->code;
+			}
+			break;
+		}
+		l += k.pre;
+		n -= k.pre;
+		if (!parse_std(&st, &k, l + k.len, n - k.len, &v) || st.range) {
+			if (st.range) {
+				te_buf msg = TE_BUF_INIT(64);
+
+				te_buf_printf(&msg, err, ": %s out of range",
+				              st.range);
+				parse_error(err, layout, ln, value, vn, NULL, 0,
+				            NULL, 0, msg.ptr, NULL, 0);
+				te_buf_dispose(&msg);
+				return err->code;
+			}
+			parse_error(err, layout, ln, value, vn, v.s, v.n, l,
+			            k.len, NULL, NULL, 0);
+			return err->code;
+		}
+		l += k.len;
+		n -= k.len;
+	}
+	if (st.pm && st.hour < 12)
+		st.hour += 12;
+	else if (st.am && st.hour == 12)
+		st.hour = 0;
+	if (st.yday >= 0) {
+		if (is_leap(st.year)) {
+			if (st.yday == 31 + 29) {
+				m = 2;
+				d = 29;
+			} else if (st.yday > 31 + 29) {
+				st.yday--;
+			}
+		}
+		if (st.yday < 1 || st.yday > 365) {
+			parse_error(err, layout, ln, value, vn, NULL, 0, NULL,
+			            0, ": day-of-year out of range", NULL, 0);
+			return err->code;
+		}
+		if (m == 0) {
+			m = (st.yday - 1) / 31 + 1;
+			if (days_before[m] < st.yday)
+				m++;
+			d = st.yday - days_before[m - 1];
+		}
+		if (st.month >= 0 && st.month != m) {
+			parse_error(err, layout, ln, value, vn, NULL, 0, NULL,
+			            0, ": day-of-year does not match month",
+			            NULL, 0);
+			return err->code;
+		}
+		st.month = m;
+		if (st.day >= 0 && st.day != d) {
+			parse_error(err, layout, ln, value, vn, NULL, 0, NULL,
+			            0, ": day-of-year does not match day", NULL,
+			            0);
+			return err->code;
+		}
+		st.day = d;
+	} else {
+		if (st.month < 0)
+			st.month = 1;
+		if (st.day < 0)
+			st.day = 1;
+	}
+	if (st.day < 1 || st.day > days_in((int)st.month, st.year)) {
+		parse_error(err, layout, ln, value, vn, NULL, 0, NULL, 0,
+		            ": day out of range", NULL, 0);
+		return err->code;
+	}
+	t->zone = "Local";
+	t->zone_len = 5;
+	if (st.utc) {
+		t->zone = "UTC";
+		t->zone_len = 3;
+		time_date(t, &st);
+		return 0;
+	}
+	if (st.zone_off != -1) {
+		struct zone lz;
+
+		t->zone = "UTC";
+		t->zone_len = 3;
+		time_date(t, &st);
+		t->sec -= st.zone_off;
+		lz = zone_named("Local", 5, t->sec);
+		t->zone = "Local";
+		t->zone_len = 5;
+		if (lz.off == st.zone_off &&
+		    (st.zname_len == 0 ||
+		     (strlen(lz.abbr) == st.zname_len &&
+		      !memcmp(lz.abbr, st.zname, st.zname_len))))
+			return 0;
+		t->fixed = true;
+		t->fixed_off = st.zone_off;
+		memcpy(zbuf, st.zname, st.zname_len);
+		t->zone = zbuf;
+		t->zone_len = st.zname_len;
+		return 0;
+	}
+	if (st.zname_len) {
+		t->zone = "UTC";
+		t->zone_len = 3;
+		time_date(t, &st);
+		if (lookup_name(st.zname, st.zname_len, t->sec, &off)) {
+			t->sec -= off;
+			t->zone = "Local";
+			t->zone_len = 5;
+			return 0;
+		}
+		off = 0;
+		if (st.zname_len > 3 && !memcmp(st.zname, "GMT", 3)) {
+			int64_t h = 0;
+
+			t_atoi(st.zname + 3, st.zname_len - 3, &h);
+			off = (int)h * 3600;
+		}
+		t->fixed = true;
+		t->fixed_off = off;
+		memcpy(zbuf, st.zname, st.zname_len);
+		t->zone = zbuf;
+		t->zone_len = st.zname_len;
+		return 0;
+	}
+	time_date(t, &st);
+	return 0;
+}
+
+/* toDate LAYOUT VALUE (payload: must): Go's zero time on an error. */
+static int f_to_date(te_render_value **out, te_render_call *call, sp_args a,
+                     size_t n, void *p, te_error *err)
+{
+	struct gtime t;
+	char zname[16];
+	int rc;
+
+	(void)n;
+	if (WANT_STR(a[0]) < 0 || WANT_STR(a[1]) < 0 ||
+	    sp_steps(call, (a[0]->u.s.len + a[1]->u.s.len) / 8, err) < 0)
+		return err->code;
+	rc = time_parse(&t, zname, a[0]->u.s.ptr, a[0]->u.s.len, a[1]->u.s.ptr,
+	                a[1]->u.s.len, err);
+	if (rc < 0) {
+		if (p || err->code == TE_ENOMEM)
+			return err->code;
+		/* time.Time{}: January 1, year 1, 00:00:00 UTC */
+		*err = (te_error)TE_ERROR_INIT;
+		memset(&t, 0, sizeof(t));
+		t.sec = -62135596800;
+		t.zone = "UTC";
+		t.zone_len = 3;
+	}
+	return time_ret(out, &t, err);
+}
+
 /* ---- time.Time's methods ---- */
 
 static int m_string(te_render_value **out, te_render_call *call, sp_args a,
@@ -1142,8 +1837,7 @@ static int m_format(te_render_value **out, te_render_call *call, sp_args a,
 	if (WANT_STR(a[0]) < 0)
 		return err->code;
 	time_of(call->receiver, &t);
-	format_in(&b, a[0]->u.s.ptr, a[0]->u.s.len, &t, t.zone, t.zone_len,
-	          err);
+	format_in(&b, a[0]->u.s.ptr, a[0]->u.s.len, &t, NULL, 0, err);
 	return sp_ret_buf(out, &b, err);
 }
 
@@ -1158,7 +1852,7 @@ static int m_utc(te_render_value **out, te_render_call *call, sp_args a,
 	time_of(call->receiver, &t);
 	t.zone = "UTC";
 	t.zone_len = 3;
-	t.has_mono = false; /* setLoc strips it */
+	t.has_mono = t.fixed = false; /* setLoc strips the reading */
 	return time_ret(out, &t, err);
 }
 
@@ -1180,7 +1874,6 @@ static int m_part(te_render_value **out, te_render_call *call, sp_args a,
                   size_t n, void *p, te_error *err)
 {
 	struct gtime t;
-	struct tz z;
 	struct zone zn;
 	struct civil c;
 	int64_t v;
@@ -1188,10 +1881,7 @@ static int m_part(te_render_value **out, te_render_call *call, sp_args a,
 	(void)a;
 	(void)n;
 	time_of(call->receiver, &t);
-	if (!tz_load(&z, t.zone, t.zone_len))
-		memset(&z, 0, sizeof(z));
-	zn = tz_lookup(&z, t.sec);
-	tz_free(&z);
+	zn = zone_of(&t);
 	civil_from(t.sec + zn.off, &c);
 	switch ((enum tpart)(uintptr_t)p) {
 	case P_UNIX:
@@ -1273,7 +1963,9 @@ const struct sp_entry te_render__sp_date[] = {
     {"htmlDateInZone", f_date, 2, 2, "htmlZ"},
     {"mustDateModify", f_date_modify, 2, 2, "must"},
     {"must_date_modify", f_date_modify, 2, 2, "must"},
+    {"mustToDate", f_to_date, 2, 2, "must"},
     {"now", f_now, 0, 0, NULL},
+    {"toDate", f_to_date, 2, 2, NULL},
     {"unixEpoch", f_unix_epoch, 1, 1, NULL},
 };
 const size_t te_render__sp_date_len =

@@ -207,7 +207,7 @@ static int parse_duration_why(const char *s, size_t n, int64_t *out,
 }
 
 /* time's quote: non-ASCII and control bytes as \xNN. */
-static void time_quote(te_buf *b, const char *s, size_t n, te_error *err)
+void sp_time_quote(te_buf *b, const char *s, size_t n, te_error *err)
 {
 	static const char hex[] = "0123456789abcdef";
 	char e[4] = {'\\', 'x', 0, 0};
@@ -240,7 +240,7 @@ int sp_parse_duration(const char *s, size_t n, int64_t *out, te_error *err)
 		return 0;
 	if (why == PD_UNKNOWN_UNIT) {
 		te_buf_puts(&m, "time: unknown unit ", err);
-		time_quote(&m, s + ua, ul, err);
+		sp_time_quote(&m, s + ua, ul, err);
 		te_buf_puts(&m, " in duration ", err);
 	} else {
 		te_buf_puts(&m,
@@ -249,7 +249,7 @@ int sp_parse_duration(const char *s, size_t n, int64_t *out, te_error *err)
 		                : "time: invalid duration ",
 		            err);
 	}
-	time_quote(&m, s, n, err);
+	sp_time_quote(&m, s, n, err);
 	if (!err->code)
 		te_error_set(err, TE_EINVALID, "%s", m.ptr);
 	te_buf_dispose(&m);

@@ -95,6 +95,7 @@ extern const size_t te_render__sp_date_len;
 #define sp_b64_decode te_render__sp_b64_decode
 #define sp_parse_duration te_render__sp_parse_duration
 #define sp_duration_string te_render__sp_duration_string
+#define sp_time_quote te_render__sp_time_quote
 
 /* Sprig's empty(): Go's zero value of the value's type. */
 bool sp_empty(const te_render_value *v);
@@ -121,6 +122,8 @@ const char *sp_type(const te_render_value *v);
 long sp_b64_decode(te_buf *b, const char *s, size_t n, te_error *err);
 /* time.ParseDuration with Go's error texts (sprig_duration.c). */
 int sp_parse_duration(const char *s, size_t n, int64_t *out, te_error *err);
+/* time's quote: "s" with control and non-ASCII bytes as \xNN. */
+void sp_time_quote(te_buf *b, const char *s, size_t n, te_error *err);
 /* time.Duration.String (sprig_duration.c). */
 int sp_duration_string(te_buf *b, int64_t d, te_error *err);
 /* reflect.DeepEqual */
