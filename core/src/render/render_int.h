@@ -297,6 +297,9 @@ te_render_value *te_render__object_with(const te_render_funcs *methods,
 /* Go's Stringer: the result of v's String method when v is an object
  * that has one (owned), else NULL. */
 te_render_value *te_render__stringer(const te_render_value *v);
+/* The same with another method taking no arguments. */
+te_render_value *te_render__stringer_named(const te_render_value *v,
+                                           const char *method);
 /* A new map with map's keys and references to its values; NULL: out of
  * memory. */
 te_render_value *te_render__map_snapshot(const te_render_value *map);

@@ -990,8 +990,8 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 		rc = add_table(funcs, te_render__sp_duration,
 		               te_render__sp_duration_len, err);
 	if (rc == 0)
-		rc = add_table(funcs, te_render__sp_url,
-		               te_render__sp_url_len, err);
+		rc = add_table(funcs, te_render__sp_url, te_render__sp_url_len,
+		               err);
 	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_crypto,
 		               te_render__sp_crypto_len, err);

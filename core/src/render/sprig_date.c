@@ -1826,6 +1826,22 @@ static int m_string(te_render_value **out, te_render_call *call, sp_args a,
 	return sp_ret_buf(out, &b, err);
 }
 
+/* time.Time.MarshalJSON's text (RFC 3339 with nanoseconds), for toJson */
+static int m_json(te_render_value **out, te_render_call *call, sp_args a,
+                  size_t n, void *p, te_error *err)
+{
+	static const char layout[] = "2006-01-02T15:04:05.999999999Z07:00";
+	te_buf b = TE_BUF_INIT((size_t)1 << 20);
+	struct gtime t;
+
+	(void)a;
+	(void)n;
+	(void)p;
+	time_of(call->receiver, &t);
+	format_in(&b, layout, sizeof(layout) - 1, &t, NULL, 0, err);
+	return sp_ret_buf(out, &b, err);
+}
+
 static int m_format(te_render_value **out, te_render_call *call, sp_args a,
                     size_t n, void *p, te_error *err)
 {
@@ -1932,6 +1948,7 @@ static int m_part(te_render_value **out, te_render_call *call, sp_args a,
 		    (void *)(uintptr_t)(payload), 0                            \
 	}
 static const struct te_func time_items[] = {
+    M(" json", m_json, 0, 0, 0),
     M("Day", m_part, 0, 0, P_DAY),
     M("Format", m_format, 1, 1, 0),
     M("Hour", m_part, 0, 0, P_HOUR),

@@ -167,11 +167,16 @@ static void jnewline(struct jenc *j, unsigned int depth)
 		jputs(j, j->indent);
 }
 
-/* An object with a String method (semver's Version, whose MarshalJSON
- * is its String) encodes as that string. */
+/* An object encodes as the string of its " json" method (a name no
+ * template can call: time.Time's MarshalJSON text), else of its String
+ * method (semver's Version, whose MarshalJSON is its String). */
 static bool jstringer(struct jenc *j, const te_render_value *v)
 {
-	te_render_value *str = v->methods ? te_render__stringer(v) : NULL;
+	te_render_value *str =
+	    v->methods ? te_render__stringer_named(v, " json") : NULL;
+
+	if (!str && v->methods)
+		str = te_render__stringer(v);
 
 	if (!str)
 		return false;

@@ -111,6 +111,12 @@ te_render_value *te_render__object_with(const te_render_funcs *methods,
 
 te_render_value *te_render__stringer(const te_render_value *v)
 {
+	return te_render__stringer_named(v, "String");
+}
+
+te_render_value *te_render__stringer_named(const te_render_value *v,
+                                           const char *method)
+{
 	const struct te_func *f;
 	struct te_render_call call = {NULL, v};
 	te_render_value *r = NULL;
@@ -118,7 +124,7 @@ te_render_value *te_render__stringer(const te_render_value *v)
 
 	if (!v || !v->methods)
 		return NULL;
-	f = te_render__find_func(v->methods, "String");
+	f = te_render__find_func(v->methods, method);
 	if (!f || !f->fn || f->fn(&r, &call, NULL, 0, f->payload, &err) < 0 ||
 	    !r || r->kind != TE_RENDER_STRING) {
 		te_render_value_unref(r);
