@@ -3,9 +3,12 @@
  * https://masterminds.github.io/sprig/) for the Go template engine: the
  * registration (te_render_funcs_add_sprig), the helpers the Sprig files
  * share (sprig_int.h), the defaults/logic family and the string functions.
- * sprig_lists.c holds lists and dicts, sprig_math.c integer arithmetic.
- * Every other name of the map (but expandenv, which werf never offers) is
- * registered as unsupported: a template naming it fails when parsed.
+ * The other families have a file each (sprig_lists.c, sprig_dicts.c,
+ * sprig_math.c, sprig_float.c, sprig_case.c, sprig_date.c ...).  Names
+ * refused on purpose (random results, key generation, the network) and
+ * the ones not implemented yet are registered as unsupported with their
+ * reason: a template naming one fails when parsed.  expandenv, which werf
+ * never offers, is not registered at all.
  */
 #include <stdlib.h>
 #include <string.h>
