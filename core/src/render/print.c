@@ -908,7 +908,8 @@ static bool print_stringer(struct pp *p, const te_render_value *v, int32_t verb)
 {
 	te_render_value *str;
 
-	if (p->f.sharp_v || !strchr("vsqxX", (int)verb) || verb == 0)
+	if (p->f.sharp_v || verb <= 0 || verb > 127 ||
+	    !strchr("vsqxX", (int)verb))
 		return false;
 	str = te_render__stringer(v);
 	if (!str)
