@@ -30,8 +30,10 @@ bool sp_empty(const te_render_value *v)
 	case TE_RENDER_STRING:
 		return v->u.s.len == 0;
 	case TE_RENDER_LIST:
-	case TE_RENDER_MAP:
 		return te_render_value_len(v) == 0;
+	case TE_RENDER_MAP:
+		/* an object is a Go struct or a pointer to one: never empty */
+		return !v->methods && te_render_value_len(v) == 0;
 	default:
 		return true;
 	}
@@ -308,8 +310,20 @@ static int f_atoi(te_render_value **out, te_render_call *call, sp_args a,
 
 /* Go's reflect Kind of a value the model holds: YAML and JSON integers
  * are Go ints (werf decodes werf.yaml values into interface{}). */
+/* An object's Go type or kind, from the payload of its " type" or " kind"
+ * entry (names no template can call), NULL when it has none. */
+static const char *object_says(const te_render_value *v, const char *what)
+{
+	const struct te_func *f =
+	    v && v->methods ? te_render__find_func(v->methods, what) : NULL;
+
+	return f ? (const char *)f->payload : NULL;
+}
+
 const char *sp_kind(const te_render_value *v)
 {
+	if (object_says(v, " kind"))
+		return object_says(v, " kind");
 	switch (v ? v->kind : TE_RENDER_NIL) {
 	case TE_RENDER_BOOL:
 		return "bool";
@@ -330,6 +344,8 @@ const char *sp_kind(const te_render_value *v)
 
 const char *sp_type(const te_render_value *v)
 {
+	if (object_says(v, " type"))
+		return object_says(v, " type");
 	switch (v ? v->kind : TE_RENDER_NIL) {
 	case TE_RENDER_LIST:
 		return "[]interface {}";

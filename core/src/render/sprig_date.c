@@ -1949,6 +1949,8 @@ static int m_part(te_render_value **out, te_render_call *call, sp_args a,
 	}
 static const struct te_func time_items[] = {
     M(" json", m_json, 0, 0, 0),
+    M(" kind", NULL, 0, 0, "struct"),
+    M(" type", NULL, 0, 0, "time.Time"),
     M("Day", m_part, 0, 0, P_DAY),
     M("Format", m_format, 1, 1, 0),
     M("Hour", m_part, 0, 0, P_HOUR),

@@ -842,6 +842,8 @@ static int f_semver(te_render_value **out, te_render_call *call, sp_args a,
 		    (void *)(uintptr_t)(payload), 0                            \
 	}
 static const struct te_func sv_ptr_items[] = {
+    M(" kind", NULL, 0, 0, "ptr"),
+    M(" type", NULL, 0, 0, "*semver.Version"),
     M("Compare", m_compare, 1, 1, "Compare"),
     M("Equal", m_compare, 1, 1, "Equal"),
     M("GreaterThan", m_compare, 1, 1, "GreaterThan"),
@@ -860,6 +862,8 @@ static const struct te_func sv_ptr_items[] = {
     M("String", m_string, 0, 0, 0),
 };
 static const struct te_func sv_val_items[] = {
+    M(" kind", NULL, 0, 0, "struct"),
+    M(" type", NULL, 0, 0, "semver.Version"),
     M("IncMajor", m_change, 0, 0, INC_MAJOR),
     M("IncMinor", m_change, 0, 0, INC_MINOR),
     M("IncPatch", m_change, 0, 0, INC_PATCH),
