@@ -249,11 +249,12 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     Password, a million steps per scrypt) decryptAES; and hello;
  *   dates: now date dateInZone date_in_zone htmlDate htmlDateInZone
  *     unixEpoch dateModify date_modify mustDateModify must_date_modify
- *     ago toDate mustToDate (Go's layouts, formatting and parsing; zones from /usr/share/zoneinfo, "Local" being
- *     /etc/localtime, an unknown zone UTC as in Sprig; a time is an
- *     object with String Format Unix UnixNano UTC Year Month Day Hour
- *     Minute Second Nanosecond YearDay Weekday, Month and Weekday as
- *     their names).
+ *     ago toDate mustToDate (Go's layouts, formatting and parsing;
+ *     zones from /usr/share/zoneinfo, "Local" being /etc/localtime, an
+ *     unknown zone UTC as in Sprig; a time is an object with String
+ *     Format Unix UnixNano UTC Year Month Day Hour Minute Second
+ *     Nanosecond YearDay Weekday, Month and Weekday as their names;
+ *     typeOf says time.Time, and *semver.Version for semver's).
  * Refused on purpose (a rendered werf.yaml must be the same bytes for the
  * same commit, its content-based tag covers it, and rendering never
  * reaches the network): te_render_parse fails with TE_EUNSUPPORTED,

@@ -29,8 +29,8 @@ extern const char te_ucase_version[];
 extern const struct te_ucase_range te_ucase_ranges[];
 extern const size_t te_ucase_ranges_len;
 extern const struct te_urange te_uclass_upper[], te_uclass_lower[],
-    te_uclass_title[], te_uclass_letter[], te_uclass_space[],
-    te_uclass_digit[], te_uclass_number[], te_uclass_punct[];
+    te_uclass_title[], te_uclass_letter[], te_uclass_space[], te_uclass_digit[],
+    te_uclass_number[], te_uclass_punct[];
 extern const size_t te_uclass_upper_len, te_uclass_lower_len,
     te_uclass_title_len, te_uclass_letter_len, te_uclass_space_len,
     te_uclass_digit_len, te_uclass_number_len, te_uclass_punct_len;
