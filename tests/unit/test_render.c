@@ -638,17 +638,19 @@ static void sprig_unsupported(void **state)
 	struct run r;
 
 	(void)state;
-	r = render_with("{{if false}}{{upper .}}{{end}}", "{}", funcs, NULL);
+	r = render_with("{{if false}}{{uuidv4}}{{end}}", "{}", funcs, NULL);
 	assert_int_equal(r.rc, TE_EUNSUPPORTED);
-	assert_error(r, "template: t:1: function \"upper\" is not "
-	                "supported yet");
-	r = render_with("x\n{{uuidv4}}", "{}", funcs, NULL);
-	assert_error(r, "template: t:2: function \"uuidv4\" is not "
-	                "supported yet");
+	assert_error(r, "template: t:1: function \"uuidv4\" is not "
+	                "supported by tagexport: its result is random");
+	r = render_with("x\n{{genPrivateKey \"rsa\"}}", "{}", funcs, NULL);
+	assert_error(r, "template: t:2: function \"genPrivateKey\" is not "
+	                "supported by tagexport: it generates keys at random");
 	r = render_with("{{expandenv \"$HOME\"}}", "{}", funcs, NULL);
 	assert_error(r, "function \"expandenv\" not defined");
-	r = render_with("{{list \"A\" | first | lower}}", "{}", funcs, NULL);
-	assert_error(r, "function \"lower\" is not supported yet");
+	r = render_with("{{list \"A\" | first | getHostByName}}", "{}", funcs,
+	                NULL);
+	assert_error(r, "function \"getHostByName\" is not supported by "
+	                "tagexport: a template must not reach the network");
 	/* the builtins stay: Sprig does not define these */
 	r = render_with("{{len (list 1 2)}} {{index (dict \"a\" 1) \"a\"}}",
 	                "{}", funcs, NULL);
@@ -763,6 +765,171 @@ static void sprig_budgets(void **state)
 	te_render_funcs_free(funcs);
 }
 
+/* set/unset/merge change dicts in place (render_int.h, "Mutable maps"):
+ * no cycles, bounded depth, Go's argument checks. */
+static void sprig_dict_mutation(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	struct run r;
+
+	(void)state;
+	assert_error(render_with("{{$d := dict}}{{set $d \"me\" $d}}", "{}",
+	                         funcs, NULL),
+	             "error calling set: a dict cannot hold itself");
+	assert_error(render_with("{{$d := dict \"s\" (dict)}}"
+	                         "{{merge $d.s $d}}",
+	                         "{}", funcs, NULL),
+	             "error calling merge: a dict cannot hold itself");
+	assert_error(render_with("{{$d := dict}}{{set $d \"l\" (list 1 "
+	                         "(list $d))}}",
+	                         "{}", funcs, NULL),
+	             "a dict cannot hold itself");
+	/* a chain built by set into fresh dicts is as deep as dict allows */
+	r = render_with("{{$l := dict}}{{range until 500}}{{$n := dict}}"
+	                "{{$_ := set $n \"x\" $l}}{{$l = $n}}{{end}}ok",
+	                "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	free(r.out);
+	assert_error(render_with("{{$l := dict}}{{range until 600}}"
+	                         "{{$n := dict}}{{$_ := set $n \"x\" $l}}"
+	                         "{{$l = $n}}{{end}}",
+	                         "{}", funcs, NULL),
+	             "error calling set: values nest deeper than 512 levels");
+	/* deepening a dict that others hold is bounded per execution */
+	assert_error(render_with("{{$all := list}}{{range until 4}}"
+	                         "{{$b := dict}}{{$t := dict \"b\" $b}}"
+	                         "{{$c := dict}}{{range until 300}}"
+	                         "{{$c = dict \"c\" $c}}{{end}}"
+	                         "{{$_ := set $b \"deep\" $c}}{{end}}",
+	                         "{}", funcs, NULL),
+	             "error calling set: values nest deeper than 512 levels");
+	/* Go's parameter types */
+	assert_error(
+	    render_with("{{set .nil \"a\" 1}}", "{\"nil\":null}", funcs, NULL),
+	    "error calling set: wrong type for value; expected "
+	    "map[string]interface {}; got interface {}");
+	assert_error(render_with("{{unset (list) \"a\"}}", "{}", funcs, NULL),
+	             "expected map[string]interface {}; got []interface {}");
+	assert_error(render_with("{{set (dict) 1 2}}", "{}", funcs, NULL),
+	             "error calling set: wrong type for value; expected "
+	             "string; got int");
+	assert_error(render_with("{{merge (dict) (list)}}", "{}", funcs, NULL),
+	             "error calling merge: wrong type for value");
+	/* the caller's data is changed as Go changes it */
+	r = render_with("{{$_ := set . \"b\" 2}}{{$_ := unset . \"a\"}}{{.}}",
+	                "{\"a\":1}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "map[b:2]");
+	free(r.out);
+	te_render_funcs_free(funcs);
+}
+
+/* Hostile inputs to the newer families end in an error naming the
+ * limit, never a crash or a hang. */
+static void sprig_hostile_more(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	te_render_limits lim = TE_RENDER_LIMITS_INIT;
+	struct run r;
+	char *tmpl;
+	size_t i, off;
+
+	(void)state;
+	/* wrapWith inserts its separator at every byte */
+	assert_error(render_with("{{wrapWith 1 (repeat 100000 \"s\") "
+	                         "(repeat 1000 \"x\") | len}}",
+	                         "{}", funcs, NULL),
+	             "error calling wrapWith: result exceeds the output limit");
+	/* a chunk per element */
+	assert_error(
+	    render_with("{{chunk 1 (until 3000000) | len}}", "{}", funcs, NULL),
+	    "output limit");
+	/* fromJson stops where the value model stops nesting */
+	tmpl = malloc(2 * 600 + 64);
+	assert_non_null(tmpl);
+	off = (size_t)sprintf(tmpl, "{{mustFromJson \"");
+	for (i = 0; i < 600; i++)
+		tmpl[off++] = '[';
+	for (i = 0; i < 600; i++)
+		tmpl[off++] = ']';
+	strcpy(tmpl + off, "\" | len}}");
+	assert_error(render_with(tmpl, "{}", funcs, NULL),
+	             "error calling mustFromJson: values nest deeper than "
+	             "512 levels");
+	memcpy(tmpl + 2, "    fromJson", 12);
+	assert_error(render_with(tmpl, "{}", funcs, NULL),
+	             "error calling fromJson: values nest deeper than 512 "
+	             "levels");
+	free(tmpl);
+	/* decimal arithmetic on huge coefficients is charged by size: 20000
+	 * factors cost far more than 20000 steps */
+	tmpl = malloc(20000 * 4 + 64);
+	assert_non_null(tmpl);
+	off = (size_t)sprintf(tmpl, "{{mulf 1");
+	for (i = 0; i < 20000; i++)
+		off += (size_t)sprintf(tmpl + off, " 1.1");
+	strcpy(tmpl + off, "}}");
+	r = render_with(tmpl, "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "+Inf");
+	free(r.out);
+	/* (the message names the call, cut before the limit's name) */
+	lim.steps_max = 60000;
+	assert_error(render_with(tmpl, "{}", funcs, &lim),
+	             "executing \"t\" at <mulf 1 1.1 1.1");
+	free(tmpl);
+	assert_error(render_with("{{divf 1 0}}", "{}", funcs, NULL),
+	             "error calling divf: decimal division by 0");
+	te_render_funcs_free(funcs);
+}
+
+/* now/ago read the clock: checked by structure (Go's time.Time String:
+ * date, time, fraction, offset, zone, monotonic reading). */
+static void sprig_dates(void **state)
+{
+	te_render_funcs *funcs = sprig_funcs();
+	struct run r;
+	int y, mo, d, h, mi, sec, n = 0;
+	char zone[8], sign;
+
+	(void)state;
+	r = render_with("{{now}}", "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(sscanf(r.out, "%4d-%2d-%2d %2d:%2d:%2d", &y, &mo, &d,
+	                        &h, &mi, &sec),
+	                 6);
+	assert_true(y >= 2024 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31);
+	assert_non_null(strstr(r.out, " m=+"));
+	assert_int_equal(sscanf(strchr(r.out, ' ') + 9, "%*[.0-9] %c%*4d %7s%n",
+	                        &sign, zone, &n) >= 2,
+	                 1);
+	free(r.out);
+	r = render_with("{{ago now}} {{now | unixEpoch | len}}", "{}", funcs,
+	                NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "0s 10");
+	free(r.out);
+	/* a time.Time parameter refuses other values */
+	assert_error(render_with("{{dateModify \"1h\" 5}}", "{}", funcs, NULL),
+	             "error calling dateModify: wrong type for value; expected "
+	             "time.Time; got int");
+	assert_error(render_with("{{unixEpoch \"x\"}}", "{}", funcs, NULL),
+	             "expected time.Time; got string");
+	/* zone names never leave the zoneinfo tree: UTC, as Go's error */
+	r = render_with("{{dateInZone \"MST\" 0 \"../../../etc/passwd\"}} "
+	                "{{dateInZone \"MST\" 0 \"/etc/localtime\"}}",
+	                "{}", funcs, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "UTC UTC");
+	free(r.out);
+	assert_error(
+	    render_with("{{dateInZone (repeat 2500000 \"Monday\") 0 "
+	                "\"UTC\" | len}}",
+	                "{}", funcs, NULL),
+	    "error calling dateInZone: result exceeds the output limit");
+	te_render_funcs_free(funcs);
+}
+
 /* JSON as Go 1.22 writes it (\b, \f) and NaN refused as encoding/json
  * refuses it: toJson gives "", mustToJson and toRawJson fail. */
 static void sprig_json(void **state)
@@ -831,6 +998,9 @@ int main(void)
 	    cmocka_unit_test(sprig_argument_types),
 	    cmocka_unit_test(sprig_budgets),
 	    cmocka_unit_test(sprig_json),
+	    cmocka_unit_test(sprig_dict_mutation),
+	    cmocka_unit_test(sprig_hostile_more),
+	    cmocka_unit_test(sprig_dates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

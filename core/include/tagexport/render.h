@@ -27,8 +27,10 @@
  *
  * Values: nil, bool, int64, float64, string, list, map (string keys,
  * iterated and printed in key order), as YAML or JSON data gives them.
- * Values are reference counted and immutable once handed to the engine;
- * they are not thread safe (one set per thread).
+ * Values are reference counted and not thread safe (one set per thread).
+ * Lists and strings are immutable once handed to the engine; maps are
+ * changed in place by Sprig's set, unset and merge* as Go changes maps,
+ * and the caller's data sees those changes.
  *
  * Ownership: every te_render_value returned by a constructor or by
  * te_render_value_from_json is owned by the caller (one reference), freed
@@ -203,7 +205,15 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *    built ("result exceeds the output limit of N bytes"), lists to
  *    output_max at 8 bytes per element; until/untilStep cost a step per
  *    element, uniq/without/has a step per 8 comparisons; lists and maps
- *    built by templates nest at most 512 deep, as JSON data does.
+ *    built by templates nest at most 512 deep, as JSON data does (also
+ *    fromJson's, an error where Go allows 10000 levels);
+ *  - set/merge refuse to put a dict inside itself (Go builds a cycle that
+ *    no printer survives), and the levels such changes add to values
+ *    that hold the dict are bounded per execution (512);
+ *  - an integral float constant passes for an int parameter (round's
+ *    places), as Go converts 1.0; semver's numbers above 2^63 print
+ *    negative (Go: uint64); the case tables are Unicode's as of the Go
+ *    that generated them (gen_unicode_case.go).
  * Implemented:
  *   defaults/logic: all any atoi coalesce deepEqual default empty fail
  *     kindIs kindOf ternary toString typeIs typeIsLike typeOf;
@@ -217,31 +227,47 @@ void te_render_funcs_free(te_render_funcs *funcs);
  *     mustPrepend mustPush mustRest mustReverse mustUniq mustWithout;
  *   math: add add1 biggest div int int64 max min mod mul sub until
  *     untilStep seq toDecimal slice mustSlice (Sprig's slice replaces Go's
- * builtin); split/join: join split splitList splitn substr toStrings; encoding:
- * adler32sum b32enc b64dec b64enc sha1sum sha256sum; JSON: toJson toPrettyJson
- * toRawJson mustToJson mustToPrettyJson mustToRawJson (Go 1.22's encoding/json:
- * \b and \f escaped so). Every other name of the map is known but not supported
- * yet: te_render_parse fails with TE_EUNSUPPORTED, `template: NAME:LINE:
- * function "X" is not supported yet`, for a template that names one:
- *   abbrev abbrevboth add1f addf ago b32dec base bcrypt
- *   buildCustomCert camelcase ceil chunk clean date dateInZone dateModify
- *   date_in_zone date_modify decryptAES derivePassword dir divf duration
- *   durationRound encryptAES env ext float64 floor fromJson genCA
- *   genCAWithKey genPrivateKey genSelfSignedCert genSelfSignedCertWithKey
- *   genSignedCert genSignedCertWithKey getHostByName hello htmlDate
- *   htmlDateInZone htpasswd initials isAbs kebabcase lower maxf merge
- *   mergeOverwrite minf mulf mustChunk mustDateModify mustFromJson
- *   mustMerge mustMergeOverwrite mustRegexFind mustRegexFindAll
- *   mustRegexMatch mustRegexReplaceAll mustRegexReplaceAllLiteral
- *   mustRegexSplit mustToDate must_date_modify now osBase osClean osDir
- *   osExt osIsAbs randAlpha randAlphaNum randAscii randBytes randInt
- *   randNumeric regexFind regexFindAll regexMatch regexQuoteMeta
- *   regexReplaceAll regexReplaceAllLiteral regexSplit round semver
- *   semverCompare set shuffle snakecase subf swapcase title toDate
- *   unixEpoch unset untitle upper urlJoin urlParse uuidv4 wrap
- *   wrapWith.
- * (set and unset change a map in place: they wait for a way to bound the
- * nesting of values changed after they were built.)
+ *     builtin); floats: float64 addf add1f subf mulf divf maxf minf floor
+ *     ceil round (shopspring/decimal's exact sums and products, 16
+ *     decimals for quotients);
+ *   split/join: join split splitList splitn substr toStrings;
+ *   encoding: adler32sum b32enc b32dec b64dec b64enc sha1sum sha256sum;
+ *   JSON: fromJson mustFromJson toJson toPrettyJson toRawJson mustToJson
+ *     mustToPrettyJson mustToRawJson (Go 1.22's encoding/json: \b and \f
+ *     escaped so; fromJson's numbers are float64, as Unmarshal makes them);
+ *   dicts changed in place: set unset merge mergeOverwrite mustMerge
+ *     mustMergeOverwrite (mergo's rules; a dict never holds itself);
+ *   case and words: upper lower title untitle swapcase camelcase
+ *     snakecase kebabcase initials abbrev abbrevboth wrap wrapWith (Go's
+ *     unicode tables of the Go that generated core/src/unicode);
+ *   paths and URLs: base dir clean ext isAbs osBase osDir osClean osExt
+ *     osIsAbs (Linux) urlParse urlJoin; lists: chunk mustChunk;
+ *   versions: semverCompare, semver (an object with Major Minor Patch
+ *     Prerelease Metadata Original String Inc* Set* Compare Equal
+ *     LessThan GreaterThan; it prints as its String);
+ *   durations: duration durationRound; crypto: derivePassword (Master
+ *     Password, a million steps per scrypt) decryptAES; and hello;
+ *   dates: now date dateInZone date_in_zone htmlDate htmlDateInZone
+ *     unixEpoch dateModify date_modify mustDateModify must_date_modify
+ *     ago toDate mustToDate (Go's layouts, formatting and parsing;
+ *     zones from /usr/share/zoneinfo, "Local" being /etc/localtime, an
+ *     unknown zone UTC as in Sprig; a time is an object with String
+ *     Format Unix UnixNano UTC Year Month Day Hour Minute Second
+ *     Nanosecond YearDay Weekday, Month and Weekday as their names;
+ *     typeOf says time.Time, and *semver.Version for semver's);
+ *   regex: regexMatch regexFind regexFindAll regexReplaceAll
+ *     regexReplaceAllLiteral regexSplit regexQuoteMeta and their must*
+ *     forms (Go's regexp, core/src/regex: RE2 syntax, linear time).
+ * Refused on purpose (a rendered werf.yaml must be the same bytes for the
+ * same commit, its content-based tag covers it, and rendering never
+ * reaches the network): te_render_parse fails with TE_EUNSUPPORTED,
+ * `template: NAME:LINE: function "X" is not supported by tagexport: WHY`:
+ *   random: randAlpha randAlphaNum randAscii randNumeric randBytes
+ *     randInt shuffle uuidv4; salted or keyed at random: bcrypt htpasswd
+ *     encryptAES genCA genCAWithKey genPrivateKey genSelfSignedCert
+ *     genSelfSignedCertWithKey genSignedCert genSignedCertWithKey
+ *     buildCustomCert; the network: getHostByName; env (werf's replaces
+ *     it).
  */
 int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err);
 

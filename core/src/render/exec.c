@@ -223,13 +223,15 @@ static int eval_call(struct te_exec *s, const struct te_xv *dot,
 /* A method of a te_render_value_object, called as Go's evalField calls a
  * method: args[0] is the field itself, the rest are its arguments. */
 static int eval_method(struct te_exec *s, const struct te_xv *dot,
-                       const struct te_func *f, const char *name,
-                       const struct te_node *const *args, size_t nargs,
-                       const struct te_xv *final, struct te_xv *receiver)
+                       const struct te_node *node, const struct te_func *f,
+                       const char *name, const struct te_node *const *args,
+                       size_t nargs, const struct te_xv *final,
+                       struct te_xv *receiver)
 {
 	struct te_xv r = missing;
 
-	if (eval_call(s, dot, f, s->node, name, nargs ? args + 1 : NULL,
+	s->receiver_next = receiver->v;
+	if (eval_call(s, dot, f, node, name, nargs ? args + 1 : NULL,
 	              nargs ? nargs - 1 : 0, final, &r) < 0)
 		return s->err->code;
 	xv_drop(receiver);
@@ -240,9 +242,9 @@ static int eval_method(struct te_exec *s, const struct te_xv *dot,
 /* evalField: receiver.name, a map key in this value model (or a method of
  * a te_render_value_object). */
 static int eval_field(struct te_exec *s, const struct te_xv *dot,
-                      const char *name, const struct te_node *const *args,
-                      size_t nargs, const struct te_xv *final,
-                      struct te_xv *receiver)
+                      const struct te_node *node, const char *name,
+                      const struct te_node *const *args, size_t nargs,
+                      const struct te_xv *final, struct te_xv *receiver)
 {
 	const te_render_value *v = receiver->v;
 	const char *typ = te_render__typename(v, receiver->boxed);
@@ -251,7 +253,7 @@ static int eval_field(struct te_exec *s, const struct te_xv *dot,
 
 	if (v && v->methods &&
 	    (m = te_render__find_func(v->methods, name)) != NULL)
-		return eval_method(s, dot, m, name, args, nargs, final,
+		return eval_method(s, dot, node, m, name, args, nargs, final,
 		                   receiver);
 	if (!v)
 		return 0; /* missingkey=default: stays invalid */
@@ -278,17 +280,19 @@ static int eval_field(struct te_exec *s, const struct te_xv *dot,
 }
 
 static int eval_field_chain(struct te_exec *s, const struct te_xv *dot,
-                            struct te_xv *receiver, char *const *idents,
-                            size_t n, const struct te_node *const *args,
-                            size_t nargs, const struct te_xv *final,
-                            struct te_xv *out)
+                            const struct te_node *node, struct te_xv *receiver,
+                            char *const *idents, size_t n,
+                            const struct te_node *const *args, size_t nargs,
+                            const struct te_xv *final, struct te_xv *out)
 {
 	size_t i;
 
 	for (i = 0; i + 1 < n; i++)
-		if (eval_field(s, dot, idents[i], NULL, 0, NULL, receiver) < 0)
+		if (eval_field(s, dot, node, idents[i], NULL, 0, NULL,
+		               receiver) < 0)
 			goto fail;
-	if (eval_field(s, dot, idents[n - 1], args, nargs, final, receiver) < 0)
+	if (eval_field(s, dot, node, idents[n - 1], args, nargs, final,
+	               receiver) < 0)
 		goto fail;
 	*out = *receiver;
 	return 0;
@@ -305,8 +309,8 @@ static int eval_field_node(struct te_exec *s, const struct te_xv *dot,
 	struct te_xv r = xv_copy(dot);
 
 	at(s, field);
-	return eval_field_chain(s, dot, &r, field->idents, field->nidents, args,
-	                        nargs, final, out);
+	return eval_field_chain(s, dot, field, &r, field->idents,
+	                        field->nidents, args, nargs, final, out);
 }
 
 static int eval_variable_node(struct te_exec *s, const struct te_xv *dot,
@@ -328,8 +332,8 @@ static int eval_variable_node(struct te_exec *s, const struct te_xv *dot,
 		return 0;
 	}
 	r = xv_copy(&v->val);
-	return eval_field_chain(s, dot, &r, var->idents + 1, var->nidents - 1,
-	                        args, nargs, final, out);
+	return eval_field_chain(s, dot, var, &r, var->idents + 1,
+	                        var->nidents - 1, args, nargs, final, out);
 }
 
 static int eval_chain_node(struct te_exec *s, const struct te_xv *dot,
@@ -349,8 +353,8 @@ static int eval_chain_node(struct te_exec *s, const struct te_xv *dot,
 	}
 	if (eval_arg(s, dot, chain->pipe, TE_FN_REFLECT, &r) < 0)
 		return s->err->code;
-	return eval_field_chain(s, dot, &r, chain->idents, chain->nidents, args,
-	                        nargs, final, out);
+	return eval_field_chain(s, dot, chain, &r, chain->idents,
+	                        chain->nidents, args, nargs, final, out);
 }
 
 /* idealConstant: a number literal where no type is known. */
@@ -540,11 +544,11 @@ static int eval_and_or(struct te_exec *s, const struct te_xv *dot,
 }
 
 static int call_user(struct te_exec *s, const struct te_func *f,
-                     struct te_xv *argv, size_t n, struct te_xv *out,
-                     te_error *ferr)
+                     const te_render_value *receiver, struct te_xv *argv,
+                     size_t n, struct te_xv *out, te_error *ferr)
 {
 	te_render_value **a = calloc(n ? n : 1, sizeof(*a));
-	struct te_render_call call = {s};
+	struct te_render_call call = {s, receiver};
 	te_render_value *r = NULL;
 	size_t i;
 	int rc;
@@ -576,8 +580,11 @@ static int eval_call(struct te_exec *s, const struct te_xv *dot,
 	size_t num_in = nargs + (final ? 1 : 0), i, fixed;
 	struct te_xv *argv = NULL;
 	te_error ferr = TE_ERROR_INIT;
+	/* a method's object, taken before the arguments run other calls */
+	const te_render_value *receiver = s->receiver_next;
 	int rc;
 
+	s->receiver_next = NULL;
 	if (step(s) < 0)
 		return s->err->code;
 	if ((f->max_args == TE_RENDER_VARIADIC && num_in < f->min_args) ||
@@ -610,7 +617,7 @@ static int eval_call(struct te_exec *s, const struct te_xv *dot,
 	if (f->builtin)
 		rc = f->builtin(s, out, argv, num_in, &ferr);
 	else
-		rc = call_user(s, f, argv, num_in, out, &ferr);
+		rc = call_user(s, f, receiver, argv, num_in, out, &ferr);
 	if (rc == 0) {
 		uint64_t cost = value_cost(out->v);
 
@@ -840,12 +847,22 @@ done:
 	return rc;
 }
 
+/* A map is walked through a snapshot of its entries (render_int.h,
+ * "Mutable maps"): the body may set or unset its keys. */
 static int range_items(struct te_exec *s, const struct te_node *r, size_t mark,
                        const te_render_value *v)
 {
 	struct te_xv idx, elem;
+	te_render_value *snap = NULL;
 	size_t i, n = te_render_value_len(v);
 	int rc = 0;
+
+	if (v->kind == TE_RENDER_MAP) {
+		snap = te_render__map_snapshot(v);
+		if (!snap)
+			return oom(s);
+		v = snap;
+	}
 
 	for (i = 0; i < n && rc == 0; i++) {
 		elem.boxed = true;
@@ -861,10 +878,12 @@ static int range_items(struct te_exec *s, const struct te_node *r, size_t mark,
 		}
 		if (!idx.v) {
 			xv_drop(&elem);
-			return oom(s);
+			rc = oom(s);
+			break;
 		}
 		rc = range_once(s, r, mark, idx, elem);
 	}
+	te_render_value_unref(snap);
 	return rc == WALK_BREAK ? 0 : rc;
 }
 

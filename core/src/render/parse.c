@@ -288,11 +288,14 @@ static bool has_function(const struct parser *p, const char *name)
 	return te_render__builtins_find(&f, name) == 0;
 }
 
-static bool is_unsupported(const struct parser *p, const char *name)
+/* The reason a refused function is refused (its payload), or NULL. */
+static const char *unsupported_why(const struct parser *p, const char *name)
 {
 	const struct te_func *f = te_render__find_func(p->set->funcs, name);
 
-	return f && (f->flags & TE_FN_UNSUPPORTED);
+	if (!f || !(f->flags & TE_FN_UNSUPPORTED))
+		return NULL;
+	return f->payload ? (const char *)f->payload : "not implemented";
 }
 
 /* ---- nodes from tokens ---- */
@@ -512,11 +515,12 @@ static struct te_node *term(struct parser *p)
 		n = new_node(p, N_IDENT, t.pos);
 		n->text = name;
 		n->text_len = t.len;
-		if (is_unsupported(p, name)) {
+		if (unsupported_why(p, name)) {
 			te_error_set(p->err, TE_EUNSUPPORTED,
 			             "template: %s:%d: function \"%s\" is not "
-			             "supported yet",
-			             p->src->name, p->token[0].line, name);
+			             "supported by tagexport: %s",
+			             p->src->name, p->token[0].line, name,
+			             unsupported_why(p, name));
 			p_fail(p);
 		}
 		if (!has_function(p, name)) {

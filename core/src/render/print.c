@@ -572,7 +572,7 @@ static void fmt_int(struct pp *p, const te_render_value *v, int32_t verb)
 
 /* Shortest decimal digits that read back as f: *digits (no dot), count
  * nd and decimal point position dp (value = 0.digits * 10^dp). */
-static void shortest(double f, char *digits, int *nd, int *dp)
+void te_render__shortest(double f, char *digits, int *nd, int *dp)
 {
 	char tmp[40], *e;
 	int prec, n = 0, i;
@@ -607,7 +607,7 @@ static void format_float(char *out, size_t n, double f, char verb, int prec)
 
 	if (prec >= 0 || lower == 'f' || lower == 'e') {
 		if (prec < 0) {
-			shortest(fabs(f), digits, &nd, &dp);
+			te_render__shortest(fabs(f), digits, &nd, &dp);
 			prec =
 			    lower == 'e' ? nd - 1 : (nd - dp > 0 ? nd - dp : 0);
 		}
@@ -633,7 +633,7 @@ static void format_float(char *out, size_t n, double f, char verb, int prec)
 	}
 	/* shortest %g: %e when the exponent is < -4 or >= 21 digits for
 	 * %v... Go uses eprec 6 when shortest, see strconv/ftoa.go */
-	shortest(fabs(f), digits, &nd, &dp);
+	te_render__shortest(fabs(f), digits, &nd, &dp);
 	eprec = 6;
 	exp = dp - 1;
 	if (f == 0)
@@ -902,6 +902,23 @@ static void fmt_string(struct pp *p, const te_render_value *v, int32_t verb)
 	te_buf_dispose(&t);
 }
 
+/* fmt's handleMethods: an object with a String method prints its
+ * result (semver's Version). */
+static bool print_stringer(struct pp *p, const te_render_value *v, int32_t verb)
+{
+	te_render_value *str;
+
+	if (p->f.sharp_v || verb <= 0 || verb > 127 ||
+	    !strchr("vsqxX", (int)verb))
+		return false;
+	str = te_render__stringer(v);
+	if (!str)
+		return false;
+	fmt_string(p, str, verb);
+	te_render_value_unref(str);
+	return true;
+}
+
 static void print_value(struct pp *p, const te_render_value *v, int32_t verb,
                         int depth)
 {
@@ -944,9 +961,12 @@ static void print_value(struct pp *p, const te_render_value *v, int32_t verb,
 		puts_(p, p->f.sharp_v ? "}" : "]");
 		return;
 	case TE_RENDER_MAP:
+		if (v->methods && print_stringer(p, v, verb))
+			return;
 		puts_(p, p->f.sharp_v ? "map[string]interface {}{" : "map[");
 		for (i = 0; i < v->u.map.len; i++) {
-			te_render_value key = {1, TE_RENDER_STRING, {0}, NULL};
+			te_render_value key = {.refs = 1,
+			                       .kind = TE_RENDER_STRING};
 
 			if (i > 0)
 				puts_(p, p->f.sharp_v ? ", " : " ");

@@ -45,6 +45,10 @@ struct te_render_value {
 	} u;
 	/* te_render_value_object: its fields are these functions */
 	const te_render_funcs *methods;
+	/* how many of refs are list or map entries ("Mutable maps") */
+	unsigned int held;
+	/* an object's own data, owned (te_render__object_with) */
+	te_render_value *inner;
 };
 
 /*
@@ -247,7 +251,8 @@ struct te_render_funcs {
 const struct te_func *te_render__find_func(const te_render_funcs *funcs,
                                            const char *name);
 /* Register name as a function the engine knows but does not offer:
- * te_render_parse refuses a template that names it (sprig.c). */
+ * te_render_parse refuses a template that names it (sprig.c), giving
+ * payload (a static string) as the reason. */
 int te_render__funcs_add_unsupported(te_render_funcs *funcs, const char *name,
                                      te_render_fn fn, void *payload,
                                      te_error *err);
@@ -264,7 +269,43 @@ struct te_render_set {
 struct te_tree *te_render__lookup(const te_render_set *set, const char *name);
 
 /* ---- values (value.c) ---- */
+/*
+ * Mutable maps.  Sprig's set, unset and merge* change a dict in place, as
+ * Go changes a map: every holder of a reference (a variable, the data, an
+ * enclosing list or dict) sees the change, so there is no copy on write.
+ * What keeps that safe:
+ *  - lists are never changed after they are built (Sprig's list functions
+ *    return new lists), only maps are;
+ *  - a map is never stored into itself or into a value it holds (Go
+ *    would build a cycle and recurse forever printing it): set and merge
+ *    refuse, so reference counts still free everything;
+ *  - storing a value deepens the map by at most the value's height; when
+ *    the map is itself an entry of a list or map (held), every value
+ *    holding it may deepen too: that deepening of one execution is
+ *    bounded (te_exec.deepened), so values stay under twice SP_DEPTH_MAX
+ *    levels for the recursive walks (printing, freeing, copying);
+ *  - range over a map walks a snapshot of its entries taken when the
+ *    range starts, as Go's fmtsort does, so the body may change the map;
+ *    code that walks a map while calling out does the same.
+ * Objects (te_render_value_object) are Go structs: never changed.
+ */
 te_render_value *te_render__strown(char *s, size_t len);
+/* Remove key from map (nothing when absent). */
+void te_render__map_del(te_render_value *map, const char *key, size_t key_len);
+/* An object (te_render_value_object) carrying inner, whose reference it
+ * takes over; its methods find it in call->receiver->inner.  NULL: out of
+ * memory. */
+te_render_value *te_render__object_with(const te_render_funcs *methods,
+                                        te_render_value *inner);
+/* Go's Stringer: the result of v's String method when v is an object
+ * that has one (owned), else NULL. */
+te_render_value *te_render__stringer(const te_render_value *v);
+/* The same with another method taking no arguments. */
+te_render_value *te_render__stringer_named(const te_render_value *v,
+                                           const char *method);
+/* A new map with map's keys and references to its values; NULL: out of
+ * memory. */
+te_render_value *te_render__map_snapshot(const te_render_value *map);
 const char *te_render__typename(const te_render_value *v, bool boxed);
 bool te_render__truth(const te_render_value *v);
 
@@ -282,6 +323,10 @@ int te_render__sprintf(te_buf *b, const char *fmt, size_t fmt_len,
                        te_render_value *const *args, size_t n, te_error *err);
 /* %v of one value; v NULL prints "<nil>". */
 int te_render__print_value(te_buf *b, const te_render_value *v, te_error *err);
+/* Shortest decimal digits that read back as f (f >= 0): digits (18
+ * bytes, no dot), their count *nd and the decimal point position *dp
+ * (f = 0.digits * 10^dp), as strconv's shortest formatting. */
+void te_render__shortest(double f, char *digits, int *nd, int *dp);
 /* strconv.Quote */
 int te_render__quote(te_buf *b, const char *s, size_t len, bool ascii,
                      te_error *err);
@@ -311,15 +356,23 @@ struct te_exec {
 	unsigned int calls;          /* nested {{template}} calls */
 	unsigned int nest;           /* executor recursion */
 	uint64_t steps;
+	/* levels that in-place map changes may have added to values
+	 * (sprig_dicts.c), at most SP_DEPTH_MAX */
+	unsigned int deepened;
+	/* the object of the method call about to start (eval_call takes it) */
+	const te_render_value *receiver_next;
 	/* a budget ran out: 1, then 2 once a nested include's error has been
 	 * wrapped (outer includes pass it up as it is, not 200 times) */
 	int budget;
 	te_error *err;
 };
 
-/* What a function sees of the running execution (render.h). */
+/* What a function sees of the running execution (render.h); receiver:
+ * the object whose method this is (NULL for functions).  s is NULL when
+ * a String method is called to print its object. */
 struct te_render_call {
 	struct te_exec *s;
+	const te_render_value *receiver;
 };
 
 /* ---- builtins (funcs.c) ---- */

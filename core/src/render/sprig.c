@@ -3,9 +3,12 @@
  * https://masterminds.github.io/sprig/) for the Go template engine: the
  * registration (te_render_funcs_add_sprig), the helpers the Sprig files
  * share (sprig_int.h), the defaults/logic family and the string functions.
- * sprig_lists.c holds lists and dicts, sprig_math.c integer arithmetic.
- * Every other name of the map (but expandenv, which werf never offers) is
- * registered as unsupported: a template naming it fails when parsed.
+ * The other families have a file each (sprig_lists.c, sprig_dicts.c,
+ * sprig_math.c, sprig_float.c, sprig_case.c, sprig_date.c, sprig_regex.c
+ * ...).  Names refused on purpose (random results, key generation, the
+ * network) are registered as unsupported with their reason: a template
+ * naming one fails when parsed.  expandenv, which werf never offers, is
+ * not registered at all.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +30,10 @@ bool sp_empty(const te_render_value *v)
 	case TE_RENDER_STRING:
 		return v->u.s.len == 0;
 	case TE_RENDER_LIST:
-	case TE_RENDER_MAP:
 		return te_render_value_len(v) == 0;
+	case TE_RENDER_MAP:
+		/* an object is a Go struct or a pointer to one: never empty */
+		return !v->methods && te_render_value_len(v) == 0;
 	default:
 		return true;
 	}
@@ -305,8 +310,20 @@ static int f_atoi(te_render_value **out, te_render_call *call, sp_args a,
 
 /* Go's reflect Kind of a value the model holds: YAML and JSON integers
  * are Go ints (werf decodes werf.yaml values into interface{}). */
+/* An object's Go type or kind, from the payload of its " type" or " kind"
+ * entry (names no template can call), NULL when it has none. */
+static const char *object_says(const te_render_value *v, const char *what)
+{
+	const struct te_func *f =
+	    v && v->methods ? te_render__find_func(v->methods, what) : NULL;
+
+	return f ? (const char *)f->payload : NULL;
+}
+
 const char *sp_kind(const te_render_value *v)
 {
+	if (object_says(v, " kind"))
+		return object_says(v, " kind");
 	switch (v ? v->kind : TE_RENDER_NIL) {
 	case TE_RENDER_BOOL:
 		return "bool";
@@ -327,6 +344,8 @@ const char *sp_kind(const te_render_value *v)
 
 const char *sp_type(const te_render_value *v)
 {
+	if (object_says(v, " type"))
+		return object_says(v, " type");
 	switch (v ? v->kind : TE_RENDER_NIL) {
 	case TE_RENDER_LIST:
 		return "[]interface {}";
@@ -826,7 +845,7 @@ static int f_trunc(te_render_value **out, te_render_call *call, sp_args a,
 	return sp_ret_ref(out, a[1], err);
 }
 
-/* ---- names not implemented yet ---- */
+/* ---- names refused on purpose ---- */
 
 static int f_unsupported(te_render_value **out, te_render_call *call, sp_args a,
                          size_t n, void *p, te_error *err)
@@ -836,7 +855,7 @@ static int f_unsupported(te_render_value **out, te_render_call *call, sp_args a,
 	(void)a;
 	(void)n;
 	return te_error_set(err, TE_EUNSUPPORTED,
-	                    "function \"%s\" is not supported yet",
+	                    "function is not supported by tagexport: %s",
 	                    (const char *)p);
 }
 
@@ -882,96 +901,37 @@ static const struct sp_entry sp_table[] = {
 #undef V
 
 /* Every other name of sprig.TxtFuncMap() v3.2.3 but expandenv. */
-static const char *const sp_unsupported[] = {
-    "abbrev",
-    "abbrevboth",
-    "add1f",
-    "addf",
-    "ago",
-    "b32dec",
-    "base",
-    "bcrypt",
-    "buildCustomCert",
-    "camelcase",
-    "ceil",
-    "chunk",
-    "clean",
-    "date",
-    "dateInZone",
-    "dateModify",
-    "date_in_zone",
-    "date_modify",
-    "decryptAES",
-    "derivePassword",
-    "dir",
-    "divf",
-    "duration",
-    "durationRound",
-    "encryptAES",
-    "env",
-    "ext",
-    "float64",
-    "floor",
-    "fromJson",
-    "genCA",
-    "genCAWithKey",
-    "genPrivateKey",
-    "genSelfSignedCert",
-    "genSelfSignedCertWithKey",
-    "genSignedCert",
-    "genSignedCertWithKey",
-    "getHostByName",
-    "hello",
-    "htmlDate",
-    "htmlDateInZone",
-    "htpasswd",
-    "initials",
-    "isAbs",
-    "kebabcase",
-    "lower",
-    "maxf",
-    "merge",
-    "mergeOverwrite",
-    "minf",
-    "mulf",
-    "mustChunk",
-    "mustDateModify",
-    "mustFromJson",
-    "mustMerge",
-    "mustMergeOverwrite",
-    "mustToDate",
-    "must_date_modify",
-    "now",
-    "osBase",
-    "osClean",
-    "osDir",
-    "osExt",
-    "osIsAbs",
-    "randAlpha",
-    "randAlphaNum",
-    "randAscii",
-    "randBytes",
-    "randInt",
-    "randNumeric",
-    "round",
-    "semver",
-    "semverCompare",
-    "set",
-    "shuffle",
-    "snakecase",
-    "subf",
-    "swapcase",
-    "title",
-    "toDate",
-    "unixEpoch",
-    "unset",
-    "untitle",
-    "upper",
-    "urlJoin",
-    "urlParse",
-    "uuidv4",
-    "wrap",
-    "wrapWith",
+/* Refused on purpose, with the reason given at parse time: a rendered
+ * werf.yaml must be the same bytes for the same commit (its content-based
+ * tag covers it), so random results are refused, and rendering never
+ * reaches the network. */
+static const struct {
+	const char *name, *why;
+} sp_refused[] = {
+    {"bcrypt", "its result is random (a salted hash)"},
+    {"buildCustomCert",
+     "certificates exist only for the gen* functions, which are refused"},
+    {"encryptAES", "its result is random (a random IV)"},
+    {"env", "werf's env replaces it"},
+    {"genCA", "it generates keys at random"},
+    {"genCAWithKey", "it generates certificates with random serial numbers"},
+    {"genPrivateKey", "it generates keys at random"},
+    {"genSelfSignedCert", "it generates keys at random"},
+    {"genSelfSignedCertWithKey",
+     "it generates certificates with random serial numbers"},
+    {"genSignedCert", "it generates keys at random"},
+    {"genSignedCertWithKey",
+     "it generates certificates with random serial numbers"},
+    {"getHostByName", "a template must not reach the network"},
+    {"htpasswd", "its result is random (a salted hash)"},
+    {"randAlpha", "its result is random"},
+    {"randAlphaNum", "its result is random"},
+    {"randAscii", "its result is random"},
+    {"randBytes", "its result is random"},
+    {"randInt", "its result is random"},
+    {"randNumeric", "its result is random"},
+    {"shuffle", "its result is random"},
+    {"uuidv4", "its result is random"},
 };
 
 static int add_table(te_render_funcs *funcs, const struct sp_entry *t, size_t n,
@@ -1011,15 +971,44 @@ int te_render_funcs_add_sprig(te_render_funcs *funcs, te_error *err)
 		rc = add_table(funcs, te_render__sp_json,
 		               te_render__sp_json_len, err);
 	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_dicts,
+		               te_render__sp_dicts_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_float,
+		               te_render__sp_float_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_case,
+		               te_render__sp_case_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_paths,
+		               te_render__sp_paths_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_fromjson,
+		               te_render__sp_fromjson_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_semver,
+		               te_render__sp_semver_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_duration,
+		               te_render__sp_duration_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_url, te_render__sp_url_len,
+		               err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_crypto,
+		               te_render__sp_crypto_len, err);
+	if (rc == 0)
+		rc = add_table(funcs, te_render__sp_date,
+		               te_render__sp_date_len, err);
+	if (rc == 0)
 		rc = add_table(funcs, te_render__sp_regex,
 		               te_render__sp_regex_len, err);
 	if (rc < 0)
 		goto done;
-	for (i = 0; i < sizeof(sp_unsupported) / sizeof(sp_unsupported[0]);
-	     i++) {
+	for (i = 0; i < sizeof(sp_refused) / sizeof(sp_refused[0]); i++) {
 		rc = te_render__funcs_add_unsupported(
-		    funcs, sp_unsupported[i], f_unsupported,
-		    (void *)(uintptr_t)sp_unsupported[i], err);
+		    funcs, sp_refused[i].name, f_unsupported,
+		    (void *)(uintptr_t)sp_refused[i].why, err);
 		if (rc < 0)
 			goto done;
 	}

@@ -191,23 +191,30 @@ static long b64_group(te_buf *b, const unsigned char *s, size_t n, size_t *si,
 	return -1;
 }
 
+long sp_b64_decode(te_buf *b, const char *text, size_t n, te_error *err)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t si = 0;
+	long bad = -1;
+
+	while (si < n && bad < 0 && !err->code)
+		bad = b64_group(b, s, n, &si, err);
+	return bad;
+}
+
 /* b64dec: the decoded bytes, or Go's error text as the result (Sprig
  * returns err.Error() instead of failing). */
 static int f_b64dec(te_render_value **out, te_render_call *call, sp_args a,
                     size_t n, void *p, te_error *err)
 {
 	te_buf b = TE_BUF_INIT(sp_out_max(call));
-	const unsigned char *s;
-	size_t si = 0;
-	long bad = -1;
+	long bad;
 
 	(void)n;
 	(void)p;
 	if (WANT_STR(a[0]) < 0)
 		return err->code;
-	s = (const unsigned char *)a[0]->u.s.ptr;
-	while (si < a[0]->u.s.len && bad < 0 && !err->code)
-		bad = b64_group(&b, s, a[0]->u.s.len, &si, err);
+	bad = sp_b64_decode(&b, a[0]->u.s.ptr, a[0]->u.s.len, err);
 	if (bad >= 0) {
 		te_buf_clear(&b);
 		te_buf_printf(&b, err, "illegal base64 data at input byte %ld",

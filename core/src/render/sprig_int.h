@@ -35,6 +35,50 @@ extern const size_t te_render__sp_json_len;
 extern const struct sp_entry te_render__sp_regex[];
 extern const size_t te_render__sp_regex_len;
 
+/* set unset merge mergeOverwrite and must* (sprig_dicts.c) */
+extern const struct sp_entry te_render__sp_dicts[];
+extern const size_t te_render__sp_dicts_len;
+
+/* float64 addf add1f subf mulf divf maxf minf floor ceil round
+ * (sprig_float.c) */
+extern const struct sp_entry te_render__sp_float[];
+extern const size_t te_render__sp_float_len;
+
+/* upper lower title untitle swapcase camelcase snakecase kebabcase
+ * initials abbrev abbrevboth wrap wrapWith (sprig_case.c) */
+extern const struct sp_entry te_render__sp_case[];
+extern const size_t te_render__sp_case_len;
+
+/* base dir clean ext isAbs os* b32dec chunk mustChunk hello
+ * (sprig_paths.c) */
+extern const struct sp_entry te_render__sp_paths[];
+extern const size_t te_render__sp_paths_len;
+
+/* fromJson mustFromJson (sprig_fromjson.c) */
+extern const struct sp_entry te_render__sp_fromjson[];
+extern const size_t te_render__sp_fromjson_len;
+
+/* semverCompare semver (sprig_semver.c) */
+extern const struct sp_entry te_render__sp_semver[];
+extern const size_t te_render__sp_semver_len;
+
+/* duration durationRound (sprig_duration.c) */
+extern const struct sp_entry te_render__sp_duration[];
+extern const size_t te_render__sp_duration_len;
+
+/* urlParse urlJoin (sprig_url.c) */
+extern const struct sp_entry te_render__sp_url[];
+extern const size_t te_render__sp_url_len;
+
+/* derivePassword decryptAES (sprig_crypto.c) */
+extern const struct sp_entry te_render__sp_crypto[];
+extern const size_t te_render__sp_crypto_len;
+
+/* now date dateInZone htmlDate htmlDateInZone unixEpoch dateModify ago
+ * (sprig_date.c) */
+extern const struct sp_entry te_render__sp_date[];
+extern const size_t te_render__sp_date_len;
+
 #define SP_DEPTH_MAX 512
 
 #define sp_empty te_render__sp_empty
@@ -51,6 +95,10 @@ extern const size_t te_render__sp_regex_len;
 #define sp_kind te_render__sp_kind
 #define sp_type te_render__sp_type
 #define sp_list_budget te_render__sp_list_budget
+#define sp_b64_decode te_render__sp_b64_decode
+#define sp_parse_duration te_render__sp_parse_duration
+#define sp_duration_string te_render__sp_duration_string
+#define sp_time_quote te_render__sp_time_quote
 
 /* Sprig's empty(): Go's zero value of the value's type. */
 bool sp_empty(const te_render_value *v);
@@ -72,6 +120,15 @@ int sp_strval(te_buf *b, const te_render_value *v, te_error *err);
 const char *sp_kind(const te_render_value *v);
 /* Go's %T of v as werf's data gives it ("<nil>" for nil). */
 const char *sp_type(const te_render_value *v);
+/* base64.StdEncoding.DecodeString into b: -1, or the input offset of
+ * Go's CorruptInputError (sprig_encoding.c). */
+long sp_b64_decode(te_buf *b, const char *s, size_t n, te_error *err);
+/* time.ParseDuration with Go's error texts (sprig_duration.c). */
+int sp_parse_duration(const char *s, size_t n, int64_t *out, te_error *err);
+/* time's quote: "s" with control and non-ASCII bytes as \xNN. */
+void sp_time_quote(te_buf *b, const char *s, size_t n, te_error *err);
+/* time.Duration.String (sprig_duration.c). */
+int sp_duration_string(te_buf *b, int64_t d, te_error *err);
 /* reflect.DeepEqual */
 bool sp_deep_equal(const te_render_value *x, const te_render_value *y);
 size_t sp_out_max(const te_render_call *call);

@@ -167,6 +167,24 @@ static void jnewline(struct jenc *j, unsigned int depth)
 		jputs(j, j->indent);
 }
 
+/* An object encodes as the string of its " json" method (a name no
+ * template can call: time.Time's MarshalJSON text), else of its String
+ * method (semver's Version, whose MarshalJSON is its String). */
+static bool jstringer(struct jenc *j, const te_render_value *v)
+{
+	te_render_value *str =
+	    v->methods ? te_render__stringer_named(v, " json") : NULL;
+
+	if (!str && v->methods)
+		str = te_render__stringer(v);
+
+	if (!str)
+		return false;
+	jstring(j, str->u.s.ptr, str->u.s.len);
+	te_render_value_unref(str);
+	return true;
+}
+
 static void jvalue(struct jenc *j, const te_render_value *v, unsigned int depth)
 {
 	char num[32];
@@ -199,6 +217,8 @@ static void jvalue(struct jenc *j, const te_render_value *v, unsigned int depth)
 		jputs(j, "null");
 		return;
 	}
+	if (jstringer(j, v))
+		return;
 	n = te_render_value_len(v);
 	jput(j, v->kind == TE_RENDER_LIST ? "[" : "{", 1);
 	for (i = 0; i < n && !j->err->code; i++) {

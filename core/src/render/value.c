@@ -96,6 +96,43 @@ te_render_value *te_render_value_object(const te_render_funcs *methods)
 	return v;
 }
 
+te_render_value *te_render__object_with(const te_render_funcs *methods,
+                                        te_render_value *inner)
+{
+	te_render_value *v = inner ? te_render_value_object(methods) : NULL;
+
+	if (!v) {
+		te_render_value_unref(inner);
+		return NULL;
+	}
+	v->inner = inner;
+	return v;
+}
+
+te_render_value *te_render__stringer(const te_render_value *v)
+{
+	return te_render__stringer_named(v, "String");
+}
+
+te_render_value *te_render__stringer_named(const te_render_value *v,
+                                           const char *method)
+{
+	const struct te_func *f;
+	struct te_render_call call = {NULL, v};
+	te_render_value *r = NULL;
+	te_error err = TE_ERROR_INIT;
+
+	if (!v || !v->methods)
+		return NULL;
+	f = te_render__find_func(v->methods, method);
+	if (!f || !f->fn || f->fn(&r, &call, NULL, 0, f->payload, &err) < 0 ||
+	    !r || r->kind != TE_RENDER_STRING) {
+		te_render_value_unref(r);
+		return NULL;
+	}
+	return r;
+}
+
 te_render_value *te_render_value_ref(te_render_value *v)
 {
 	if (v)
@@ -109,18 +146,22 @@ void te_render_value_unref(te_render_value *v)
 
 	if (!v || --v->refs > 0)
 		return;
+	te_render_value_unref(v->inner);
 	switch (v->kind) {
 	case TE_RENDER_STRING:
 		free(v->u.s.ptr);
 		break;
 	case TE_RENDER_LIST:
-		for (i = 0; i < v->u.list.len; i++)
+		for (i = 0; i < v->u.list.len; i++) {
+			v->u.list.items[i]->held--;
 			te_render_value_unref(v->u.list.items[i]);
+		}
 		free(v->u.list.items);
 		break;
 	case TE_RENDER_MAP:
 		for (i = 0; i < v->u.map.len; i++) {
 			free(v->u.map.keys[i]);
+			v->u.map.vals[i]->held--;
 			te_render_value_unref(v->u.map.vals[i]);
 		}
 		free(v->u.map.keys);
@@ -154,6 +195,7 @@ int te_render_list_push(te_render_value *list, te_render_value *item,
 		list->u.list.items = items;
 		list->u.list.cap = cap;
 	}
+	item->held++;
 	list->u.list.items[list->u.list.len++] = item;
 	return 0;
 }
@@ -232,6 +274,8 @@ int te_render_map_set(te_render_value *map, const char *key, size_t key_len,
 	}
 	at = map_find(map, key, key_len, &found);
 	if (found) {
+		val->held++;
+		map->u.map.vals[at]->held--;
 		te_render_value_unref(map->u.map.vals[at]);
 		map->u.map.vals[at] = val;
 		return 0;
@@ -253,9 +297,59 @@ int te_render_map_set(te_render_value *map, const char *key, size_t key_len,
 	        tail * sizeof(te_render_value *));
 	map->u.map.keys[at] = k;
 	map->u.map.klens[at] = key_len;
+	val->held++;
 	map->u.map.vals[at] = val;
 	map->u.map.len++;
 	return 0;
+}
+
+void te_render__map_del(te_render_value *map, const char *key, size_t key_len)
+{
+	bool found;
+	size_t at = map_find(map, key, key_len, &found), tail;
+	te_render_value *old;
+
+	if (!found)
+		return;
+	free(map->u.map.keys[at]);
+	old = map->u.map.vals[at];
+	old->held--;
+	tail = map->u.map.len - at - 1;
+	memmove(map->u.map.keys + at, map->u.map.keys + at + 1,
+	        tail * sizeof(char *));
+	memmove(map->u.map.klens + at, map->u.map.klens + at + 1,
+	        tail * sizeof(size_t));
+	memmove(map->u.map.vals + at, map->u.map.vals + at + 1,
+	        tail * sizeof(te_render_value *));
+	map->u.map.len--;
+	/* last: freeing old may free values that hold map, never map
+	 * itself (the caller holds a reference) */
+	te_render_value_unref(old);
+}
+
+te_render_value *te_render__map_snapshot(const te_render_value *map)
+{
+	te_render_value *r = te_render_value_map();
+	size_t i, n = map->u.map.len;
+
+	if (!r || (n && map_reserve(r, n) < 0)) {
+		te_render_value_unref(r);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		r->u.map.keys[i] = malloc(map->u.map.klens[i] + 1);
+		if (!r->u.map.keys[i]) {
+			te_render_value_unref(r);
+			return NULL;
+		}
+		memcpy(r->u.map.keys[i], map->u.map.keys[i],
+		       map->u.map.klens[i] + 1);
+		r->u.map.klens[i] = map->u.map.klens[i];
+		r->u.map.vals[i] = te_render_value_ref(map->u.map.vals[i]);
+		r->u.map.vals[i]->held++;
+		r->u.map.len = i + 1;
+	}
+	return r;
 }
 
 te_render_kind te_render_value_kind(const te_render_value *v)
