@@ -158,6 +158,31 @@ static int registry_for(te_registry **out, struct run *run, const char *host,
 	return 0;
 }
 
+/* Stapel images parse (config list shows them) but are not built yet:
+ * refused before anything is built or pushed. */
+static int refuse_stapel(const te_werf_config *cfg, const char *file,
+                         te_error *err)
+{
+	const te_image_config *img;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < cfg->nimages; i++) {
+		img = &cfg->images[i];
+		if (!img->stapel)
+			continue;
+		rc = te_stapel_check_buildable(img->stapel, file, img->name,
+		                               err);
+		if (rc < 0)
+			return rc;
+		return te_error_set(err, TE_EUNSUPPORTED,
+		                    "%s:%d: image \"%s\": building stapel "
+		                    "images is not supported yet",
+		                    file, img->line, img->name);
+	}
+	return 0;
+}
+
 /* werf.yaml rendered as werf renders it (werfcfg.h), then parsed. */
 static int load_config(struct run *run, te_error *err)
 {
@@ -174,6 +199,8 @@ static int load_config(struct run *run, te_error *err)
 	if (rc < 0)
 		return rc;
 	rc = te_config_parse(&run->cfg, text, len, path, err);
+	if (rc == 0)
+		rc = refuse_stapel(run->cfg, path, err);
 	free(text);
 	free(path);
 	return rc;

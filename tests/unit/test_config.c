@@ -12,31 +12,7 @@
 
 #include "regression.h"
 
-#define META "project: demo\nconfigVersion: 1\n---\n"
-
-static te_werf_config *parse_ok(const char *yaml)
-{
-	te_werf_config *cfg = NULL;
-	te_error err = TE_ERROR_INIT;
-	int rc = te_config_parse(&cfg, yaml, strlen(yaml), "werf.yaml", &err);
-
-	if (rc != 0)
-		fail_msg("unexpected error %d: %s", rc, err.msg);
-	assert_non_null(cfg);
-	return cfg;
-}
-
-static void expect_err(const char *yaml, int code, const char *msg)
-{
-	te_werf_config *cfg = NULL;
-	te_error err = TE_ERROR_INIT;
-	int rc = te_config_parse(&cfg, yaml, strlen(yaml), "werf.yaml", &err);
-
-	if (rc != code || !strstr(err.msg, msg))
-		fail_msg("want %d \"%s\", got %d \"%s\"", code, msg, rc,
-		         err.msg);
-	assert_null(cfg);
-}
+#include "config_test.h"
 
 static void minimal(void **state)
 {
@@ -264,11 +240,20 @@ static void meta_rules(void **state)
 
 static void classification(void **state)
 {
+	te_werf_config *cfg;
+
 	(void)state;
-	expect_err(META "image: a\nfrom: alpine\n", TE_EUNSUPPORTED,
-	           "werf.yaml:4: stapel images are not supported yet");
-	expect_err(META "artifact: a\nfrom: alpine\n", TE_EUNSUPPORTED,
-	           "stapel images are not supported yet");
+	/* image or artifact without dockerfile: a Stapel document */
+	cfg = parse_ok(META "image: a\nfrom: alpine\n---\nartifact: b\n"
+	                    "from: alpine\n");
+	assert_non_null(cfg->images[0].stapel);
+	assert_true(cfg->images[0].final);
+	assert_true(cfg->images[1].stapel->artifact);
+	assert_false(cfg->images[1].final);
+	assert_null(cfg->images[1].dockerfile);
+	te_config_free(cfg);
+	expect_err(META "image: a\n", TE_EINVALID,
+	           "werf.yaml:4: image \"a\": a base image is required");
 	expect_err(META "foo: bar\n", TE_EINVALID,
 	           "werf.yaml:4: cannot recognize type of config section");
 	expect_err(META "- a\n- b\n", TE_EINVALID,

@@ -4,8 +4,9 @@
  *
  * Input is werf.yaml as rendered by te_werfcfg_render (werfcfg.h): a
  * `{{` left in it is plain text.  Nothing is read from disk here.
- * Stapel images and artifacts are rejected with a TE_EUNSUPPORTED error.  Every
- * other mistake is TE_EINVALID with
+ * Stapel documents (image: or artifact: without dockerfile:) are parsed by
+ * the Stapel module (stapel.h); keys it cannot honour are TE_EUNSUPPORTED
+ * naming the key and line.  Every other mistake is TE_EINVALID with
  * "<file>:<line>: <what>".  The te_werf_config owns all its strings.
  */
 #ifndef TAGEXPORT_CONFIG_H
@@ -16,6 +17,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
+#include "tagexport/stapel.h"
 
 /*
  * Budgets: hostile werf.yaml stays cheap.  Each is checked before the work
@@ -35,8 +37,10 @@ typedef struct te_image_config {
 	char *target;        /* NULL when not set */
 	te_strvec args;      /* "NAME=VALUE", sorted by name */
 	te_strvec platforms; /* image platform, else meta build.platform */
-	bool final;          /* default true */
+	bool final;          /* default true; false for artifacts */
 	int line;            /* line of the document's first key */
+	te_stapel_image *stapel; /* a Stapel image (dockerfile, context,
+	                          * target, args unset); NULL: Dockerfile */
 } te_image_config;
 
 typedef struct te_werf_config {

@@ -1,0 +1,162 @@
+/*
+ * stapel.h - Stapel images: werf's stage conveyor
+ * (https://werf.io/docs/v2/usage/build/stapel/overview.html).
+ *
+ * A Stapel document of werf.yaml (`image:` or the deprecated `artifact:`
+ * without `dockerfile:`) is parsed by config.c's document splitter and
+ * handed to te_stapel__parse (private), which fills a te_stapel_image
+ * hanging off its te_image_config.  Every field is typed here; YAML never
+ * leaves the config module.  A te_stapel_image owns all its strings and is
+ * freed with the te_image_config that holds it (te_config_free).
+ *
+ * Refused while parsing (TE_EUNSUPPORTED, "<file>:<line>: image \"x\":
+ * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
+ * `secrets`, `imageSpec` (until the imagespec module applies it), more
+ * than one platform.  Parsed but not buildable yet, refused by
+ * te_stapel_check_buildable before any build: remote git mappings (`url`).
+ */
+#ifndef TAGEXPORT_STAPEL_H
+#define TAGEXPORT_STAPEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagexport/buf.h"
+#include "tagexport/error.h"
+
+/* The four user stages, in conveyor order. */
+typedef enum te_stapel_user {
+	TE_STAPEL_BEFORE_INSTALL,
+	TE_STAPEL_INSTALL,
+	TE_STAPEL_BEFORE_SETUP,
+	TE_STAPEL_SETUP,
+	TE_STAPEL_NUSER
+} te_stapel_user;
+
+/* Where an import or a dependency lands: `before:`/`after:` install or
+ * setup (werf accepts only those two stages). */
+typedef enum te_stapel_when {
+	TE_STAPEL_BEFORE_INSTALL_STAGE, /* dependenciesBeforeInstall */
+	TE_STAPEL_AFTER_INSTALL_STAGE,  /* dependenciesAfterInstall */
+	TE_STAPEL_BEFORE_SETUP_STAGE,   /* dependenciesBeforeSetup */
+	TE_STAPEL_AFTER_SETUP_STAGE,    /* dependenciesAfterSetup */
+	TE_STAPEL_NWHEN
+} te_stapel_when;
+
+/* One `git:` mapping. */
+typedef struct te_stapel_git {
+	char *url;    /* NULL: the project repository */
+	char *branch; /* remote mappings only; NULL when unset */
+	char *tag;
+	char *commit;
+	char *add;   /* "/"-rooted path in the repository, cleaned; "/" */
+	char *to;    /* absolute path in the image, cleaned */
+	char *owner; /* NULL when unset */
+	char *group;
+	te_strvec include_paths; /* globs relative to add */
+	te_strvec exclude_paths;
+	/* stageDependencies: globs relative to add, for install,
+	 * beforeSetup, setup (index TE_STAPEL_BEFORE_INSTALL stays empty:
+	 * werf has no such key) */
+	te_strvec stage_deps[TE_STAPEL_NUSER];
+	int line;
+} te_stapel_git;
+
+/* `shell:` */
+typedef struct te_stapel_shell {
+	te_strvec cmds[TE_STAPEL_NUSER];
+	char *cache_version;                        /* NULL when unset */
+	char *stage_cache_version[TE_STAPEL_NUSER]; /* <stage>CacheVersion */
+} te_stapel_shell;
+
+/* One `import:` record. */
+typedef struct te_stapel_import {
+	char *image;    /* werf image (from/image/artifact), or NULL */
+	char *external; /* `from:` naming an external image (has ':' or '@') */
+	char *stage;    /* source stage, NULL: the image's last stage */
+	te_stapel_when when;
+	char *add; /* absolute, cleaned */
+	char *to;  /* absolute, cleaned; add when unset */
+	char *owner;
+	char *group;
+	te_strvec include_paths;
+	te_strvec exclude_paths;
+	int line;
+} te_stapel_import;
+
+typedef enum te_stapel_mount_from {
+	TE_STAPEL_MOUNT_TMP_DIR,
+	TE_STAPEL_MOUNT_BUILD_DIR,
+	TE_STAPEL_MOUNT_PATH /* fromPath */
+} te_stapel_mount_from;
+
+/* One `mount:` record. */
+typedef struct te_stapel_mount {
+	te_stapel_mount_from from;
+	char *from_path; /* fromPath only */
+	char *to;        /* absolute, cleaned */
+	int line;
+} te_stapel_mount;
+
+/* One `dependencies:` record; imports are "TYPE=ENV" with TYPE one of
+ * ImageName, ImageDigest, ImageRepo, ImageTag. */
+typedef struct te_stapel_dependency {
+	char *image;
+	te_stapel_when when;
+	te_strvec imports;
+	int line;
+} te_stapel_dependency;
+
+/* `docker:` (deprecated in werf, still honoured). */
+typedef struct te_stapel_docker {
+	bool set;
+	te_strvec volume;
+	te_strvec expose;
+	te_strvec env;   /* "NAME=VALUE", in file order */
+	te_strvec label; /* "NAME=VALUE", in file order */
+	char *workdir;   /* NULL when unset */
+	char *user;
+	char *entrypoint; /* shell form, or exec form as a JSON array */
+	char *cmd;
+	char *healthcheck;
+} te_stapel_docker;
+
+typedef struct te_stapel_image {
+	bool artifact;    /* declared with the deprecated `artifact:` */
+	char *from;       /* registry image, NULL when fromImage */
+	bool from_latest; /* fromLatest */
+	char *from_image; /* werf image (fromImage, fromArtifact) */
+	char *from_cache_version;
+	char *cache_version; /* image-level cacheVersion */
+	bool disable_git_after_patch;
+	te_stapel_git *git;
+	size_t ngit;
+	te_stapel_shell shell;
+	te_stapel_import *imports;
+	size_t nimports;
+	te_stapel_mount *mounts;
+	size_t nmounts;
+	te_stapel_dependency *deps;
+	size_t ndeps;
+	te_stapel_docker docker;
+	int line;      /* line of the document's first key */
+	int from_line; /* line of from/fromImage/fromArtifact */
+} te_stapel_image;
+
+/* Free img and everything it owns; NULL is fine. */
+void te_stapel_image_free(te_stapel_image *img);
+
+/**
+ * Refuse, before any build, what is parsed but cannot be built yet.
+ *
+ * @param file  the werf.yaml name for the message
+ * @param name  the image's name for the message
+ * @return 0; TE_EUNSUPPORTED "<file>:<line>: image \"<name>\": ..."
+ */
+int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
+                              const char *name, te_error *err);
+
+/* The user stage's werf name: "beforeInstall", "install", ... */
+const char *te_stapel_user_name(te_stapel_user u);
+
+#endif
