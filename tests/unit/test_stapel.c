@@ -9,9 +9,12 @@
 #include <string.h>
 
 #include "tagexport/config.h"
+#include "tagexport/gitsrc.h"
+#include "tagexport/plan.h"
 #include "tagexport/stapel.h"
 
 #include "config_test.h"
+#include "git_fixture.h"
 
 static const char full_yaml[] =
     META "image: app\n"                                  /* 4 */
@@ -273,6 +276,10 @@ static void invalid_values(void **state)
 	           TE_EINVALID, "dependency \"b\" is not defined");
 	expect_err(META "image: a\nartifact: b\nfrom: x\n", TE_EINVALID,
 	           "specify only one of image and artifact");
+	expect_err(META "image: a\nfrom: x\ngit:\n- to: /a\n  "
+	                "stageDependencies:\n    setup: ['!x']\n",
+	           TE_EINVALID,
+	           "werf.yaml:9: image \"a\": setup: mask \"!x\" must not");
 	expect_err(META "artifact: b\nfrom: x\nfinal: true\n", TE_EINVALID,
 	           "werf.yaml:6: an artifact cannot be final");
 }
@@ -305,6 +312,286 @@ static void buildable(void **state)
 	                    "beforeSetup");
 }
 
+/* ---- stage lists and digests over real commits ---------------------- */
+
+static const char conveyor_yaml[] = META "image: app\n"
+                                         "from: alpine\n"
+                                         "git:\n"
+                                         "- add: /\n"
+                                         "  to: /app\n"
+                                         "  excludePaths: [secret]\n"
+                                         "  stageDependencies:\n"
+                                         "    install: ['deps/*.txt']\n"
+                                         "    setup: [src]\n"
+                                         "shell:\n"
+                                         "  install: [echo i]\n"
+                                         "  setup: [echo s]\n"
+                                         "docker:\n"
+                                         "  WORKDIR: /app\n";
+
+struct repo {
+	char *dir;
+	git_repository *git;
+	te_gitsrc *src;
+	te_werf_config *cfg;
+	char head[41]; /* the first commit */
+};
+
+static void repo_open(struct repo *r, const char *yaml)
+{
+	te_error err = TE_ERROR_INIT;
+	const th_file files[] = {
+	    {"deps/a.txt", "a1", 0}, {"deps/b.md", "b1", 0},
+	    {"src/main.c", "m1", 0}, {"README", "r1", 0},
+	    {"secret/x", "x1", 0},
+	};
+
+	assert_int_equal(te_gitsrc_global_init(&err), 0);
+	r->dir = th_tmpdir();
+	r->git = th_init(r->dir);
+	th_commit(r->head, r->git, files, 5, "a");
+	assert_int_equal(te_gitsrc_open(&r->src, r->dir, &err), 0);
+	r->cfg = parse_ok(yaml);
+}
+
+static void repo_close(struct repo *r)
+{
+	te_config_free(r->cfg);
+	te_gitsrc_free(r->src);
+	git_repository_free(r->git);
+	th_rm_rf(r->dir);
+	free(r->dir);
+}
+
+/* Commit one changed file; out: the new commit. */
+static void change(char out[41], struct repo *r, const char *path,
+                   const char *data)
+{
+	th_file f = {path, data, 0};
+
+	th_commit(out, r->git, &f, 1, path);
+}
+
+static int no_build(char digest_out[TE_DIGEST_STR_MAX], const te_stage_ctx *ctx,
+                    void *payload, te_error *err)
+{
+	(void)digest_out;
+	(void)ctx;
+	(void)payload;
+	return te_error_set(err, TE_EINVALID, "not built in unit tests");
+}
+
+/* The stage list of image 0 at HEAD, chained by a plan: digests[k] for
+ * each kind (\"\" when absent). */
+static void digests(char out[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1],
+                    struct repo *r, const char *commit)
+{
+	te_error err = TE_ERROR_INIT;
+	te_stapel_stages st;
+	te_plan *plan = NULL;
+	te_plan_image *img = NULL;
+	te_plan_stage *ps;
+	size_t i;
+	int rc;
+
+	memset(out, 0, TE_STAPEL_NSTAGES * (TE_PLAN_DIGEST_LEN + 1));
+	rc = te_stapel_stages_compute(&st, r->cfg->images[0].stapel, r->src,
+	                              commit, NULL, &err);
+	if (rc != 0)
+		fail_msg("stages: %s", err.msg);
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	assert_int_equal(te_plan_add_image(&img, plan, "app", NULL, &err), 0);
+	for (i = 0; i < st.count; i++) {
+		te_plan_stage_spec spec = {
+		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
+		    no_build, NULL, NULL};
+		assert_int_equal(te_plan_add_stage(NULL, img, &spec, &err), 0);
+	}
+	assert_int_equal(te_plan_seal(plan, &err), 0);
+	for (i = 0; i < st.count; i++) {
+		ps = te_plan_stage_at(img, i);
+		strcpy(out[st.items[i].kind], te_plan_stage_digest(ps));
+	}
+	te_plan_free(plan);
+}
+
+/* Which stages changed between a and b, as a bit set of kinds. */
+static unsigned changed(char a[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1],
+                        char b[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1])
+{
+	unsigned bits = 0;
+	int k;
+
+	for (k = 0; k < TE_STAPEL_NSTAGES; k++)
+		if (strcmp(a[k], b[k]))
+			bits |= 1u << k;
+	return bits;
+}
+
+#define BIT(k) (1u << TE_STAPEL_STAGE_##k)
+
+static void stage_list(void **state)
+{
+	struct repo r;
+	te_error err = TE_ERROR_INIT;
+	te_stapel_stages st;
+	const te_stapel_stage_kind want[] = {TE_STAPEL_STAGE_FROM,
+	                                     TE_STAPEL_STAGE_GIT_ARCHIVE,
+	                                     TE_STAPEL_STAGE_INSTALL,
+	                                     TE_STAPEL_STAGE_SETUP,
+	                                     TE_STAPEL_STAGE_GIT_LATEST_PATCH,
+	                                     TE_STAPEL_STAGE_DOCKER};
+	size_t i;
+
+	(void)state;
+	repo_open(&r, conveyor_yaml);
+	assert_int_equal(te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
+	                                          r.src, r.head, NULL, &err),
+	                 0);
+	assert_int_equal(st.count, 6);
+	for (i = 0; i < st.count; i++) {
+		assert_int_equal(st.items[i].kind, want[i]);
+		assert_int_equal(strlen(st.items[i].input), 56);
+	}
+	assert_string_equal(te_stapel_stage_name(st.items[5].kind),
+	                    "dockerInstructions");
+	repo_close(&r);
+
+	/* every kind, in werf's order; no git: no git stages */
+	repo_open(&r,
+	          META "image: a\nfrom: x\nshell:\n  beforeInstall: [a]\n"
+	               "  beforeSetup: [b]\nimport:\n- from: y:1\n  add: /a\n"
+	               "  before: install\n- from: y:1\n  add: /b\n"
+	               "  after: install\n- from: y:1\n  add: /c\n"
+	               "  before: setup\n- from: y:1\n  add: /d\n"
+	               "  after: setup\n");
+	assert_int_equal(te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
+	                                          r.src, r.head, NULL, &err),
+	                 0);
+	assert_int_equal(st.count, 7);
+	assert_int_equal(st.items[1].kind, TE_STAPEL_STAGE_BEFORE_INSTALL);
+	assert_int_equal(st.items[2].kind, TE_STAPEL_STAGE_DEPS_BEFORE_INSTALL);
+	assert_int_equal(st.items[3].kind, TE_STAPEL_STAGE_DEPS_AFTER_INSTALL);
+	assert_int_equal(st.items[4].kind, TE_STAPEL_STAGE_BEFORE_SETUP);
+	assert_int_equal(st.items[5].kind, TE_STAPEL_STAGE_DEPS_BEFORE_SETUP);
+	assert_int_equal(st.items[6].kind, TE_STAPEL_STAGE_DEPS_AFTER_SETUP);
+	repo_close(&r);
+
+	/* disableGitAfterPatch: no gitLatestPatch; fromLatest needs the
+	 * registry digest */
+	repo_open(&r, META "image: a\nfrom: x\nfromLatest: true\n"
+	                   "disableGitAfterPatch: true\ngit:\n- to: /a\n");
+	assert_int_equal(te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
+	                                          r.src, r.head, NULL, &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
+	{
+		te_stapel_inputs in = {"sha256:1111", NULL};
+		assert_int_equal(
+		    te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
+		                             r.src, r.head, &in, &err),
+		    0);
+	}
+	assert_int_equal(st.count, 2);
+	assert_int_equal(st.items[1].kind, TE_STAPEL_STAGE_GIT_ARCHIVE);
+	repo_close(&r);
+}
+
+static void digests_follow_dependencies(void **state)
+{
+	char a[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	char b[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	char c1[41], c2[41], c3[41], c4[41], c5[41], c6[41];
+	const unsigned tail = BIT(GIT_LATEST_PATCH) | BIT(DOCKER);
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, conveyor_yaml);
+	digests(a, &r, r.head);
+	/* the same commit gives the same digests */
+	digests(b, &r, r.head);
+	assert_int_equal(changed(a, b), 0);
+
+	/* a file no stage depends on: only gitLatestPatch (and the
+	 * dockerInstructions chained after it) */
+	change(c1, &r, "README", "r2");
+	digests(b, &r, c1);
+	assert_int_equal(changed(a, b), tail);
+
+	/* an excluded file: nothing at all */
+	change(c2, &r, "secret/x", "x2");
+	digests(a, &r, c2);
+	assert_int_equal(changed(a, b), 0);
+
+	/* an install dependency: install and everything after it */
+	change(c3, &r, "deps/a.txt", "a2");
+	digests(b, &r, c3);
+	assert_int_equal(changed(a, b), BIT(INSTALL) | BIT(SETUP) | tail);
+
+	/* a file in deps/ that the install glob does not match */
+	change(c4, &r, "deps/b.md", "b2");
+	digests(a, &r, c4);
+	assert_int_equal(changed(a, b), tail);
+
+	/* a new file under a setup dependency directory */
+	change(c5, &r, "src/new.c", "n1");
+	digests(b, &r, c5);
+	assert_int_equal(changed(a, b), BIT(SETUP) | tail);
+
+	/* a deleted install dependency */
+	change(c6, &r, "deps/a.txt", NULL);
+	digests(a, &r, c6);
+	assert_int_equal(changed(a, b), BIT(INSTALL) | BIT(SETUP) | tail);
+	repo_close(&r);
+}
+
+/* Each config field moves its own stage and those after it. */
+static void digests_follow_config(void **state)
+{
+	char a[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	char b[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	const unsigned all = BIT(FROM) | BIT(GIT_ARCHIVE) | BIT(INSTALL) |
+	                     BIT(SETUP) | BIT(GIT_LATEST_PATCH) | BIT(DOCKER);
+	static const struct {
+		const char *from, *to;
+		unsigned want;
+	} cases[] = {
+	    {"  install: [echo i]\n", "  install: [echo j]\n",
+	     BIT(INSTALL) | BIT(SETUP) | BIT(GIT_LATEST_PATCH) | BIT(DOCKER)},
+	    {"  setup: [echo s]\n",
+	     "  setup: [echo s]\n  setupCacheVersion: 2\n",
+	     BIT(SETUP) | BIT(GIT_LATEST_PATCH) | BIT(DOCKER)},
+	    {"  WORKDIR: /app\n", "  WORKDIR: /srv\n", BIT(DOCKER)},
+	    {"from: alpine\n", "from: alpine\nfromCacheVersion: 1\n", all},
+	    {"from: alpine\n", "from: alpine:3\n", all},
+	    {"  to: /app\n", "  to: /srv\n", all & ~BIT(FROM)},
+	    {"  setup: [echo s]\n", "  setup: [echo s]\n  cacheVersion: 1\n",
+	     BIT(INSTALL) | BIT(SETUP) | BIT(GIT_LATEST_PATCH) | BIT(DOCKER)},
+	};
+	char yaml[2048];
+	struct repo r;
+	size_t i;
+
+	(void)state;
+	repo_open(&r, conveyor_yaml);
+	digests(a, &r, r.head);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *at = strstr(conveyor_yaml, cases[i].from);
+		size_t pre = (size_t)(at - conveyor_yaml);
+
+		snprintf(yaml, sizeof(yaml), "%.*s%s%s", (int)pre,
+		         conveyor_yaml, cases[i].to,
+		         at + strlen(cases[i].from));
+		te_config_free(r.cfg);
+		r.cfg = parse_ok(yaml);
+		digests(b, &r, r.head);
+		if (changed(a, b) != cases[i].want)
+			fail_msg("case %zu: changed %#x, want %#x", i,
+			         changed(a, b), cases[i].want);
+	}
+	repo_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +600,9 @@ int main(void)
 	    cmocka_unit_test(refused_keys),
 	    cmocka_unit_test(invalid_values),
 	    cmocka_unit_test(buildable),
+	    cmocka_unit_test(stage_list),
+	    cmocka_unit_test(digests_follow_dependencies),
+	    cmocka_unit_test(digests_follow_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
+#include "tagexport/gitsrc.h"
 
 /* The four user stages, in conveyor order. */
 typedef enum te_stapel_user {
@@ -155,6 +156,71 @@ void te_stapel_image_free(te_stapel_image *img);
  */
 int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
                               const char *name, te_error *err);
+
+/* ---- the conveyor ---------------------------------------------------- */
+
+/* werf's stages of a Stapel image, in conveyor order. */
+typedef enum te_stapel_stage_kind {
+	TE_STAPEL_STAGE_FROM,
+	TE_STAPEL_STAGE_BEFORE_INSTALL,
+	TE_STAPEL_STAGE_DEPS_BEFORE_INSTALL,
+	TE_STAPEL_STAGE_GIT_ARCHIVE,
+	TE_STAPEL_STAGE_INSTALL,
+	TE_STAPEL_STAGE_DEPS_AFTER_INSTALL,
+	TE_STAPEL_STAGE_BEFORE_SETUP,
+	TE_STAPEL_STAGE_DEPS_BEFORE_SETUP,
+	TE_STAPEL_STAGE_SETUP,
+	TE_STAPEL_STAGE_DEPS_AFTER_SETUP,
+	TE_STAPEL_STAGE_GIT_CACHE,
+	TE_STAPEL_STAGE_GIT_LATEST_PATCH,
+	TE_STAPEL_STAGE_DOCKER, /* dockerInstructions */
+	TE_STAPEL_NSTAGES
+} te_stapel_stage_kind;
+
+#define TE_STAPEL_INPUT_LEN 56 /* SHA3-224 hex, as TE_CONTENT_TAG_LEN */
+
+/* One present stage: what its digest depends on besides the stages
+ * before it (the plan's stage input, plan.h). */
+typedef struct te_stapel_stage {
+	te_stapel_stage_kind kind;
+	char input[TE_STAPEL_INPUT_LEN + 1];
+} te_stapel_stage;
+
+typedef struct te_stapel_stages {
+	te_stapel_stage items[TE_STAPEL_NSTAGES];
+	size_t count;
+} te_stapel_stages;
+
+/* What a stage list needs beyond werf.yaml and the commit. */
+typedef struct te_stapel_inputs {
+	/* fromLatest: the base image's manifest digest in its registry
+	 * (werf: "actual digest from registry"); NULL otherwise */
+	const char *from_digest;
+	/* meta build.cacheVersion; NULL when unset */
+	const char *cache_version;
+} te_stapel_inputs;
+
+/**
+ * The stages of img at commit, in conveyor order, empty ones left out,
+ * each with its input (stapel/stages.c lists the fields).  Images img
+ * uses (fromImage, import, dependencies) are not hashed here: the caller
+ * makes them plan dependencies (plan.h), whose digests the plan chains
+ * in.  gitCache is never produced (see the report of issue 12): the
+ * patch it would hold lands in gitLatestPatch.
+ *
+ * Pure over the commit's tree: the same img, commit and in give the same
+ * inputs on every machine.
+ *
+ * @param in  may be NULL when img has no fromLatest
+ * @return 0; TE_EINVALID (fromLatest without in->from_digest, a bad
+ *         glob); errors of te_gitsrc_walk; TE_ENOMEM
+ */
+int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
+                             te_gitsrc *src, const char *commit,
+                             const te_stapel_inputs *in, te_error *err);
+
+/* werf's name of a stage: "from", "gitArchive", "dockerInstructions"... */
+const char *te_stapel_stage_name(te_stapel_stage_kind k);
 
 /* The user stage's werf name: "beforeInstall", "install", ... */
 const char *te_stapel_user_name(te_stapel_user u);

@@ -185,6 +185,29 @@ static int str_list(struct doc *d, te_strvec *out, const yaml_node_t *map,
 	return 0;
 }
 
+/* Globs (includePaths, excludePaths, stageDependencies): werf's path
+ * masks, matched with the .dockerignore engine (ignore.h), whose line
+ * syntax must not leak in: no newline, no leading '!' or '#'. */
+static int glob_list(struct doc *d, te_strvec *out, const yaml_node_t *map,
+                     const char *key)
+{
+	size_t i, first = out->count;
+	int rc = str_list(d, out, map, key);
+	char what[128];
+
+	for (i = first; rc == 0 && i < out->count; i++) {
+		const char *g = out->items[i];
+		if (g[0] != '!' && g[0] != '#' && !strpbrk(g, "\r\n"))
+			continue;
+		snprintf(what, sizeof(what),
+		         "%s: mask \"%.40s\" must not start with '!' or '#' "
+		         "or hold a line break",
+		         key, g);
+		return refuse(d, get(d, map, key), TE_EINVALID, what);
+	}
+	return rc;
+}
+
 /* An absolute path in an image or a repository, cleaned ("/a/./b/" ->
  * "/a/b"); ".." may not climb above "/". */
 static int abs_path(struct doc *d, char **out, const yaml_node_t *map,
@@ -265,9 +288,9 @@ static int parse_git(struct doc *d, te_stapel_git *g, const yaml_node_t *n)
 	if (rc == 0)
 		rc = abs_path(d, &g->to, n, "to", NULL);
 	if (rc == 0)
-		rc = str_list(d, &g->include_paths, n, "includePaths");
+		rc = glob_list(d, &g->include_paths, n, "includePaths");
 	if (rc == 0)
-		rc = str_list(d, &g->exclude_paths, n, "excludePaths");
+		rc = glob_list(d, &g->exclude_paths, n, "excludePaths");
 	if (rc < 0)
 		return rc;
 	if (!g->to)
@@ -280,7 +303,7 @@ static int parse_git(struct doc *d, te_stapel_git *g, const yaml_node_t *n)
 		              "\"url\" (a remote repository)");
 	deps = get(d, n, "stageDependencies");
 	for (u = TE_STAPEL_INSTALL; deps && u < TE_STAPEL_NUSER; u++) {
-		rc = str_list(d, &g->stage_deps[u], deps, user_names[u]);
+		rc = glob_list(d, &g->stage_deps[u], deps, user_names[u]);
 		if (rc < 0)
 			return rc;
 	}
@@ -384,9 +407,9 @@ static int parse_import(struct doc *d, te_stapel_import *im,
 	if (rc == 0)
 		rc = abs_path(d, &im->to, n, "to", NULL);
 	if (rc == 0)
-		rc = str_list(d, &im->include_paths, n, "includePaths");
+		rc = glob_list(d, &im->include_paths, n, "includePaths");
 	if (rc == 0)
-		rc = str_list(d, &im->exclude_paths, n, "excludePaths");
+		rc = glob_list(d, &im->exclude_paths, n, "excludePaths");
 	if (rc == 0)
 		rc = parse_when(d, &im->when, n, "import");
 	if (rc < 0)

@@ -6,6 +6,7 @@
 
 #include "config_int.h"
 #include "tagexport/config.h"
+#include "tagexport/ignore.h"
 #include "tagexport/stapel.h"
 
 /*
@@ -24,5 +25,10 @@ int te_stapel__parse(te_stapel_image **out, struct ctx *c,
  */
 int te_stapel__link(te_image_config *images, size_t n, const char *file,
                     te_error *err);
+
+/* Does a git mapping with these include/exclude matchers (NULL: none)
+ * keep the add-relative path? */
+bool te_stapel__git_keeps(const te_ignore *include, const te_ignore *exclude,
+                          const char *path);
 
 #endif
