@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,12 +41,15 @@
 #include "tagexport/build.h"
 #include "tagexport/config.h"
 #include "tagexport/digest.h"
+#include "tagexport/fs.h"
 #include "tagexport/gitsrc.h"
 #include "tagexport/image.h"
 #include "tagexport/reference.h"
 #include "tagexport/registry.h"
 #include "tagexport/select.h"
+#include "tagexport/plan.h"
 #include "tagexport/semver.h"
+#include "tagexport/stapel.h"
 #include "tagexport/template.h"
 #include "tagexport/werfcfg.h"
 
@@ -78,6 +80,7 @@ struct image_job {
 	char digest[TE_DIGEST_STR_MAX];        /* exported */
 	char platform_desc[TE_PLATFORM_STR_MAX];
 	bool attestation;
+	bool stapel_built; /* a Stapel stage of it was built by this run */
 };
 
 static void job_init(struct image_job *job, const te_image_config *cfg)
@@ -120,6 +123,7 @@ struct run {
 	te_registry *registries[MAX_REGISTRIES];
 	size_t nregistries;
 	te_export_result *result;
+	char *config_file; /* werf.yaml's name in the commit */
 };
 
 /* The registry options every te_registry of the run starts from. */
@@ -158,31 +162,6 @@ static int registry_for(te_registry **out, struct run *run, const char *host,
 	return 0;
 }
 
-/* Stapel images parse (config list shows them) but are not built yet:
- * refused before anything is built or pushed. */
-static int refuse_stapel(const te_werf_config *cfg, const char *file,
-                         te_error *err)
-{
-	const te_image_config *img;
-	size_t i;
-	int rc;
-
-	for (i = 0; i < cfg->nimages; i++) {
-		img = &cfg->images[i];
-		if (!img->stapel)
-			continue;
-		rc = te_stapel_check_buildable(img->stapel, file, img->name,
-		                               err);
-		if (rc < 0)
-			return rc;
-		return te_error_set(err, TE_EUNSUPPORTED,
-		                    "%s:%d: image \"%s\": building stapel "
-		                    "images is not supported yet",
-		                    file, img->line, img->name);
-	}
-	return 0;
-}
-
 /* werf.yaml rendered as werf renders it (werfcfg.h), then parsed. */
 static int load_config(struct run *run, te_error *err)
 {
@@ -199,10 +178,8 @@ static int load_config(struct run *run, te_error *err)
 	if (rc < 0)
 		return rc;
 	rc = te_config_parse(&run->cfg, text, len, path, err);
-	if (rc == 0)
-		rc = refuse_stapel(run->cfg, path, err);
+	run->config_file = path;
 	free(text);
-	free(path);
 	return rc;
 }
 
@@ -392,6 +369,8 @@ static int compute_content_tags(struct run *run, te_error *err)
 		struct image_job *job = &run->jobs[i];
 		const te_strvec *platforms = &job->cfg->platforms;
 
+		if (job->cfg->stapel)
+			continue; /* build_stapel: the plan's last stage */
 		if (platforms->count > 1) {
 			rc = compute_index_tag(run, job, err);
 			continue;
@@ -413,20 +392,6 @@ static int compute_content_tags(struct run *run, te_error *err)
 /* ---- building ---------------------------------------------------------- */
 
 #define TE_EXPORT_DOCKERFILE_MAX (1024 * 1024) /* as digest.c reads it */
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tree(const char *dir)
-{
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int cmp_strp(const void *key, const void *item)
 {
@@ -626,7 +591,7 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	rc = te_build_and_push(digest, &bopts, err);
 done:
 	if (have_ctx)
-		remove_tree(ctx.ptr);
+		te_fs_remove_tree(ctx.ptr);
 	if (authfile.len)
 		remove_authfile(authfile.ptr);
 	te_labels_free(labels);
@@ -654,6 +619,7 @@ static int ensure_built(struct run *run, struct image_job *job,
 	    te_registry_manifest_get(&job->stages, job->media_type, digest, reg,
 	                             run->repo.path, job->stages_tag, err);
 	if (rc == 0) {
+		res->built = job->stapel_built;
 		te_log_emit(&run->log, TE_LOG_INFO,
 		            "%s: %s/%s:%s exists, not building", job->cfg->name,
 		            run->repo.domain, run->repo.path, job->stages_tag);
@@ -669,6 +635,141 @@ static int ensure_built(struct run *run, struct image_job *job,
 		return te_error_wrap(err, "image \"%s\"", job->cfg->name);
 	res->built = true;
 	return 0;
+}
+
+/* ---- Stapel images ---------------------------------------------------- */
+
+/* The registry hosts of the Stapel bases, for buildah's auth file and
+ * insecure list (make_authfile reads a job's bases). */
+static int stapel_bases(struct image_job *bases, const struct run *run,
+                        te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < run->cfg->nimages; i++) {
+		const te_stapel_image *s = run->cfg->images[i].stapel;
+
+		if (s && s->from)
+			rc = te_strvec_push(&bases->inputs.bases, s->from, err);
+	}
+	return rc;
+}
+
+/* The builder settings every Stapel stage starts from. */
+static int stapel_build_opts(te_build_opts *b, te_strvec *insecure,
+                             te_buf *authfile, struct image_job *bases,
+                             struct run *run, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	rc = stapel_bases(bases, run, err);
+	if (rc == 0)
+		rc = te_buf_printf(authfile, err, "%s/tmp",
+		                   run->opts->state_dir);
+	if (rc == 0)
+		rc = te_fs_mkdirs(authfile->ptr, err);
+	te_buf_clear(authfile);
+	for (i = 0; rc == 0 && i < bases->inputs.bases.count; i++)
+		rc = add_insecure_host(insecure, bases->inputs.bases.items[i],
+		                       run->opts->insecure_registry, err);
+	if (rc == 0 &&
+	    (run->opts->insecure_registry ||
+	     te_ref_host_is_loopback(run->repo.domain)) &&
+	    !te_strvec_contains(insecure, run->repo.domain))
+		rc = te_strvec_push(insecure, run->repo.domain, err);
+	if (rc == 0)
+		rc = make_authfile(authfile, run, bases, err);
+	b->buildah = run->opts->buildah;
+	b->state_dir = run->opts->state_dir;
+	b->isolation = run->opts->isolation;
+	b->timeout = run->opts->build_timeout;
+	b->authfile = authfile->len ? authfile->ptr : NULL;
+	b->insecure_hosts = (const char *const *)insecure->items;
+	b->ninsecure_hosts = insecure->count;
+	b->skip_tls_verify = run->opts->skip_tls_verify;
+	b->log = run->log;
+	return rc;
+}
+
+/* Stapel images become plan images (stapel.h); what the stages repo
+ * lacks is built, and each job's content tag is its last stage's.
+ * Every image is planned (and refused when it cannot be built) before
+ * anything is built. */
+static int build_stapel(struct run *run, te_error *err)
+{
+	te_build_opts bopts = {0};
+	te_stapel_env env;
+	te_gitsrc_limits lim;
+	te_strvec insecure = TE_STRVEC_INIT;
+	te_buf authfile = TE_BUF_INIT(4096);
+	struct image_job bases;
+	te_plan *plan = NULL;
+	te_plan_image *pi;
+	bool *built = NULL;
+	size_t i, n = 0;
+	int rc = 0;
+
+	for (i = 0; i < run->njobs; i++)
+		n += run->jobs[i].cfg->stapel != NULL;
+	if (n == 0)
+		return 0;
+	memset(&bases, 0, sizeof(bases));
+	job_init(&bases, NULL);
+	memset(&env, 0, sizeof(env));
+	context_limits(&lim, run);
+	env.src = run->src;
+	env.commit = run->commit;
+	env.project = run->cfg->project;
+	env.file = run->config_file;
+	env.build = &bopts;
+	env.repo_path = run->repo.path;
+	env.limits = &lim;
+	env.log = run->log;
+	rc = registry_for(&env.stages, run, run->repo.domain, err);
+	if (rc == 0)
+		rc = te_plan_new(&plan, run->repo.domain, run->repo.path, err);
+	for (i = 0; rc == 0 && i < run->njobs; i++)
+		if (run->jobs[i].cfg->stapel)
+			rc = te_stapel_plan_add(
+			    &pi, plan, run->cfg->images, run->cfg->nimages,
+			    (size_t)(run->jobs[i].cfg - run->cfg->images), &env,
+			    err);
+	if (rc == 0)
+		rc = te_plan_seal(plan, err);
+	if (rc == 0)
+		rc = stapel_build_opts(&bopts, &insecure, &authfile, &bases,
+		                       run, err);
+	if (rc == 0) {
+		built = calloc(te_plan_image_count(plan) + 1, sizeof(*built));
+		if (!built)
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		rc = te_stapel_plan_run(plan, &env, built, err);
+	for (i = 0; rc == 0 && i < run->njobs; i++) {
+		struct image_job *job = &run->jobs[i];
+		size_t k;
+
+		if (!job->cfg->stapel)
+			continue;
+		pi = te_plan_image_find(plan, job->cfg->name);
+		for (k = 0; k < te_plan_image_count(plan); k++)
+			if (te_plan_image_at(plan, k) == pi)
+				job->stapel_built = built[k];
+		memcpy(job->inputs.content_tag, te_plan_image_tag(pi),
+		       sizeof(job->inputs.content_tag));
+		job->stages_tag = job->inputs.content_tag;
+	}
+	if (authfile.len)
+		remove_authfile(authfile.ptr);
+	te_buf_dispose(&authfile);
+	te_strvec_dispose(&insecure);
+	job_dispose(&bases);
+	te_plan_free(plan);
+	free(built);
+	return rc;
 }
 
 #define DOCKER_V2_TYPE "application/vnd.docker.distribution.manifest.v2+json"
@@ -1280,6 +1381,8 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	if (rc == 0)
 		rc = compute_content_tags(&run, err);
 	if (rc == 0)
+		rc = build_stapel(&run, err);
+	if (rc == 0)
 		rc = init_result(&run, err);
 	if (rc < 0)
 		goto done;
@@ -1299,6 +1402,7 @@ done:
 		te_registry_free(run.registries[i]);
 	te_export_result_free(run.result);
 	te_config_free(run.cfg);
+	free(run.config_file);
 	te_gitsrc_free(run.src);
 	te_ref_dispose(&run.repo);
 	free(run.git_tag);

@@ -194,12 +194,12 @@ static void refused_keys(void **state)
 	(void)state;
 	expect_err(META "image: a\nfrom: alpine\nansible:\n  install: []\n",
 	           TE_EUNSUPPORTED,
-	           "werf.yaml:7: image \"a\": ansible is not supported");
+	           "werf.yaml:6: image \"a\": ansible is not supported");
 	expect_err(META "image: a\nfrom: alpine\nimageSpec:\n  author: x\n",
 	           TE_EUNSUPPORTED,
-	           "werf.yaml:7: image \"a\": imageSpec is not supported");
+	           "werf.yaml:6: image \"a\": imageSpec is not supported");
 	expect_err(META "image: a\nfrom: alpine\nsecrets:\n- env: X\n",
-	           TE_EUNSUPPORTED, "werf.yaml:7: image \"a\": secrets");
+	           TE_EUNSUPPORTED, "werf.yaml:6: image \"a\": secrets");
 	expect_err(META "image: a\nfrom: alpine\nplatform: [x/a, x/b]\n",
 	           TE_EUNSUPPORTED,
 	           "werf.yaml:6: image \"a\": more than one "
@@ -303,9 +303,15 @@ static void buildable(void **state)
 	                             "yet");
 	te_config_free(cfg);
 	te_error_clear(&err);
+	/* parsed, not built yet: refused by key and line */
 	cfg = parse_ok(full_yaml);
 	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
 	                                           "werf.yaml", "app", &err),
+	                 TE_EUNSUPPORTED);
+	assert_string_equal(err.msg, "werf.yaml:26: image \"app\": building "
+	                             "import is not supported yet");
+	assert_int_equal(te_stapel_check_buildable(cfg->images[1].stapel,
+	                                           "werf.yaml", "tools", &err),
 	                 0);
 	te_config_free(cfg);
 	assert_string_equal(te_stapel_user_name(TE_STAPEL_BEFORE_SETUP),

@@ -23,7 +23,11 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
+#include "tagexport/build.h"
 #include "tagexport/gitsrc.h"
+#include "tagexport/log.h"
+#include "tagexport/plan.h"
+#include "tagexport/registry.h"
 
 /* The four user stages, in conveyor order. */
 typedef enum te_stapel_user {
@@ -218,6 +222,57 @@ typedef struct te_stapel_inputs {
 int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
                              te_gitsrc *src, const char *commit,
                              const te_stapel_inputs *in, te_error *err);
+
+/* ---- building: Stapel images in a plan ------------------------------ */
+
+struct te_image_config; /* config.h */
+
+/* What building Stapel stages needs; borrowed, must outlive the plan. */
+typedef struct te_stapel_env {
+	te_gitsrc *src;
+	const char *commit;  /* 40 hex */
+	const char *project; /* werf's project name, for the werf label */
+	const char *file;    /* werf.yaml's name, for messages */
+	/* buildah, state_dir, isolation, runtime, timeout, authfile,
+	 * insecure hosts, log; per stage the builder sets context_dir,
+	 * dockerfile, labels, image_ref and name */
+	const te_build_opts *build;
+	te_registry *stages;   /* the stages repo's registry */
+	const char *repo_path; /* the stages repo on it */
+	const char *bash;      /* static bash; NULL: /bin/bash-static */
+	const char *busybox;   /* static busybox; NULL: /bin/busybox */
+	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
+	te_log log;
+} te_stapel_env;
+
+/**
+ * Add the Stapel image images[index] to plan, with the Stapel images it
+ * builds on (fromImage) first; an image already in the plan is returned
+ * as it is.  Refuses (te_stapel_check_buildable) what cannot be built
+ * yet, before anything is built.
+ *
+ * @param[out] out  the plan image, owned by the plan
+ * @return 0; TE_EUNSUPPORTED; errors of te_stapel_stages_compute and of
+ *         te_plan_add_*
+ */
+int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
+                       const struct te_image_config *images, size_t n,
+                       size_t index, const te_stapel_env *env, te_error *err);
+
+/**
+ * Build what a sealed plan of Stapel images lacks, one stage after the
+ * other: for each image (dependencies first) the last stage present in
+ * the stages repo is found (looking from the end), and every stage after
+ * it is built and pushed.  Temporary, sequential stand-in for the
+ * plan's parallel scheduler.
+ *
+ * @param[out] built  one flag per plan image, in te_plan_image_at order:
+ *                    set when at least one of its stages was built
+ * @return 0; errors of the registry and of te_build_and_push, prefixed
+ *         with `image "<name>": stage <stage>`
+ */
+int te_stapel_plan_run(te_plan *plan, const te_stapel_env *env, bool *built,
+                       te_error *err);
 
 /* werf's name of a stage: "from", "gitArchive", "dockerInstructions"... */
 const char *te_stapel_stage_name(te_stapel_stage_kind k);

@@ -587,21 +587,37 @@ static int parse_docker(struct doc *d, te_stapel_docker *dk,
 	return rc;
 }
 
-/* Keys werf has that are not built here: refused by name and line. */
+/* The key node of key in map, or NULL. */
+static const yaml_node_t *key_of(struct doc *d, const yaml_node_t *map,
+                                 const char *key)
+{
+	yaml_node_pair_t *p;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *k = te_config__get_node(d->c, p->key);
+		if (!strcmp(te_config__scalar(k), key))
+			return k;
+	}
+	return NULL;
+}
+
+/* Keys werf has that are not built here: refused by name and the line
+ * of the key. */
 static int refuse_unsupported(struct doc *d, const yaml_node_t *root)
 {
 	const yaml_node_t *v, *plat;
 
-	v = get(d, root, "ansible");
+	v = key_of(d, root, "ansible");
 	if (v)
 		return refuse(d, v, TE_EUNSUPPORTED,
 		              "ansible is not supported (use shell)");
-	v = get(d, root, "secrets");
+	v = key_of(d, root, "secrets");
 	if (v)
 		return refuse(d, v, TE_EUNSUPPORTED,
 		              "secrets are not supported for stapel images "
 		              "yet");
-	v = get(d, root, "imageSpec");
+	v = key_of(d, root, "imageSpec");
 	if (v)
 		return refuse(d, v, TE_EUNSUPPORTED,
 		              "imageSpec is not supported for stapel images "
@@ -723,6 +739,15 @@ done:
 	return rc;
 }
 
+static int not_yet(te_error *err, const char *file, int line, const char *name,
+                   const char *key)
+{
+	return te_error_set(err, TE_EUNSUPPORTED,
+	                    "%s:%d: image \"%s\": building %s is not "
+	                    "supported yet",
+	                    file, line, name, key);
+}
+
 int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
                               const char *name, te_error *err)
 {
@@ -735,6 +760,15 @@ int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
 			                    "remote repository) is not "
 			                    "supported yet",
 			                    file, img->git[i].line, name);
+	if (img->nimports)
+		return not_yet(err, file, img->imports[0].line, name, "import");
+	if (img->nmounts)
+		return not_yet(err, file, img->mounts[0].line, name, "mount");
+	if (img->ndeps)
+		return not_yet(err, file, img->deps[0].line, name,
+		               "dependencies");
+	if (img->from_latest)
+		return not_yet(err, file, img->from_line, name, "fromLatest");
 	return 0;
 }
 

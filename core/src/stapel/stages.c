@@ -106,7 +106,7 @@ static int h_begin(struct hash *h, te_stapel_stage_kind k, te_error *err)
 
 /* A glob list as a path matcher: a path matches when a glob matches it
  * or one of its parent directories (werf's include/exclude rule). */
-static int matcher(te_ignore **out, const te_strvec *globs, te_error *err)
+int te_stapel__matcher(te_ignore **out, const te_strvec *globs, te_error *err)
 {
 	te_buf text = TE_BUF_INIT(TE_IGNORE_MAX_SIZE);
 	size_t i;
@@ -151,11 +151,11 @@ static int files_init(struct files *f, const te_stapel_git *g, te_error *err)
 	memset(f, 0, sizeof(*f));
 	f->git = g;
 	f->err = err;
-	rc = matcher(&f->include, &g->include_paths, err);
+	rc = te_stapel__matcher(&f->include, &g->include_paths, err);
 	if (rc == 0)
-		rc = matcher(&f->exclude, &g->exclude_paths, err);
+		rc = te_stapel__matcher(&f->exclude, &g->exclude_paths, err);
 	for (u = 0; rc == 0 && u < TE_STAPEL_NUSER; u++)
-		rc = matcher(&f->deps[u], &g->stage_deps[u], err);
+		rc = te_stapel__matcher(&f->deps[u], &g->stage_deps[u], err);
 	return rc;
 }
 

@@ -1,0 +1,760 @@
+/*
+ * stapel/build.c - Stapel images as plan images (plan.h): one plan stage
+ * per conveyor stage, each built by buildah on top of the previous one.
+ *
+ * A stage's builder writes a private build context under
+ * <state>/tmp/stapel-XXXXXX and a Dockerfile (stapel/dockerfile.c):
+ *
+ *   from               FROM <from> | FROM <fromImage's last stage>
+ *   gitArchive         COPY of each mapping's files at the commit
+ *                      (include/exclude applied, --chown owner:group)
+ *   beforeInstall..    RUN of the stage's commands as one script under
+ *   setup              `bash -e` (a static bash in a read-only bind mount
+ *                      of the context, so a base without bash works and
+ *                      the bash never lands in the image); install,
+ *                      beforeSetup and setup first apply the git patch
+ *   gitLatestPatch     the git patch
+ *   dockerInstructions ENV, LABEL, EXPOSE, ... (werf's `docker:`)
+ *
+ * The git patch of a stage goes from the commit recorded in the previous
+ * stage's label TE_STAPEL_GIT_LABEL to the current commit, per mapping:
+ * deleted files are removed (busybox rm from the same bind mount), then
+ * changed and added files are copied.  Stages that write git files set
+ * the label to the current commit; other stages inherit it.
+ *
+ * Every stage image carries werf's labels: werf (project),
+ * werf-project-repo-commit, werf-stage-content-digest.
+ */
+#include "stapel/stapel_build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "tagexport/fs.h"
+#include "tagexport/image.h"
+#include "tagexport/labels.h"
+
+#define CONFIG_MAX (4 * 1024 * 1024)
+#define DOCKERFILE_MAX (1024 * 1024)
+#define SCRIPT_MAX (16 * 1024 * 1024)
+
+/* A plan stage's payload. */
+struct stage_job {
+	const te_stapel_env *env;
+	const te_image_config *image;
+	te_stapel_stage_kind kind;
+	const te_plan_image *base; /* fromImage: its plan image */
+};
+
+/* What one build of one stage holds. */
+struct job {
+	const struct stage_job *sj;
+	const te_stage_ctx *ctx;
+	const te_stapel_image *img;
+	te_buf dir;        /* the build context */
+	te_buf df;         /* the Dockerfile */
+	te_buf script;     /* the stage's commands */
+	te_buf patch;      /* removals of the git patch */
+	bool tools;        /* the tools directory is needed */
+	bool git_written;  /* the stage writes git files: label them */
+	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
+	te_error *err;
+};
+
+/* ---- files: the tools directory and the mappings ----------------------- */
+
+static int copy_file(const char *from, const char *to, mode_t mode,
+                     te_error *err)
+{
+	te_buf data = TE_BUF_INIT(64u << 20);
+	bool big = false;
+	int in, out, rc = 0;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return te_error_set_errno(err, TE_EUNSUPPORTED, errno,
+		                          "cannot read %s (Debian: apt-get "
+		                          "install bash-static busybox-static)",
+		                          from);
+	if (te_fs_read_all(&data, in, &big) < 0 || big)
+		rc = te_error_set(err, TE_EIO, "reading %s", from);
+	close(in);
+	out = rc == 0 ? open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+	              : -1;
+	if (rc == 0 && out < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno, "creating %s", to);
+	if (rc == 0 && te_fs_write_all(out, data.ptr, data.len) < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno, "writing %s", to);
+	if (out >= 0)
+		close(out);
+	te_buf_dispose(&data);
+	return rc;
+}
+
+static int write_text(const char *path, const te_buf *b, te_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int rc = 0;
+
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno, "creating %s",
+		                          path);
+	if (te_fs_write_all(fd, b->ptr, b->len) < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno, "writing %s", path);
+	close(fd);
+	return rc;
+}
+
+/* <dir>/<name>, in a buffer the caller disposes. */
+static int join(te_buf *out, const struct job *j, const char *name)
+{
+	te_buf_clear(out);
+	return te_buf_printf(out, j->err, "%s/%s", j->dir.ptr, name);
+}
+
+/* The bind-mounted tools: bash, busybox, and the script. */
+static int write_tools(struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	te_buf p = TE_BUF_INIT(8192);
+	int rc;
+
+	rc = join(&p, j, TE_STAPEL_TOOLS);
+	if (rc == 0 && mkdir(p.ptr, 0755) < 0)
+		rc = te_error_set_errno(j->err, TE_EIO, errno, "mkdir %s",
+		                        p.ptr);
+	if (rc == 0)
+		rc = join(&p, j, TE_STAPEL_TOOLS "/bash");
+	if (rc == 0)
+		rc = copy_file(env->bash ? env->bash : "/bin/bash-static",
+		               p.ptr, 0755, j->err);
+	if (rc == 0)
+		rc = join(&p, j, TE_STAPEL_TOOLS "/busybox");
+	if (rc == 0)
+		rc = copy_file(env->busybox ? env->busybox : "/bin/busybox",
+		               p.ptr, 0755, j->err);
+	if (rc == 0)
+		rc = join(&p, j, TE_STAPEL_TOOLS "/script");
+	if (rc == 0)
+		rc = write_text(p.ptr, &j->script, j->err);
+	if (rc == 0)
+		rc = join(&p, j, TE_STAPEL_TOOLS "/patch");
+	if (rc == 0)
+		rc = write_text(p.ptr, &j->patch, j->err);
+	te_buf_dispose(&p);
+	return rc;
+}
+
+/* One file of a mapping at a commit. */
+struct fent {
+	char *path;  /* relative to the mapping's add */
+	char id[64]; /* "<octal mode> <oid>" */
+};
+
+struct flist {
+	struct fent *items;
+	size_t count, cap;
+	const te_ignore *include, *exclude;
+	te_error *err;
+};
+
+static void flist_dispose(struct flist *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->count; i++)
+		free(f->items[i].path);
+	free(f->items);
+	memset(f, 0, sizeof(*f));
+}
+
+static int list_file(const te_gitsrc_entry *e, void *payload)
+{
+	struct flist *f = payload;
+	struct fent *items;
+
+	if (!te_stapel__git_keeps(f->include, f->exclude, e->path))
+		return 0;
+	if (f->count == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		items = realloc(f->items, cap * sizeof(*items));
+		if (!items)
+			return te_error_set(f->err, TE_ENOMEM, "out of memory");
+		f->items = items;
+		f->cap = cap;
+	}
+	f->items[f->count].path = te_strdup(e->path, f->err);
+	if (!f->items[f->count].path)
+		return TE_ENOMEM;
+	snprintf(f->items[f->count].id, sizeof(f->items[0].id), "%o %s",
+	         e->mode, e->oid);
+	f->count++;
+	return 0;
+}
+
+static int cmp_fent(const void *a, const void *b)
+{
+	return strcmp(((const struct fent *)a)->path,
+	              ((const struct fent *)b)->path);
+}
+
+/* The mapping's kept files at commit, sorted by strcmp (git's tree order
+ * is not); a missing add is an empty mapping. */
+static int list_mapping(struct flist *f, const struct job *j,
+                        const te_stapel_git *g, const char *commit)
+{
+	int rc;
+
+	rc = te_gitsrc_walk(j->sj->env->src, commit, g->add + 1, list_file, f,
+	                    j->err);
+	if (rc == TE_ENOTFOUND) {
+		te_error_clear(j->err);
+		rc = 0;
+	}
+	if (rc == 0 && f->count > 1)
+		qsort(f->items, f->count, sizeof(*f->items), cmp_fent);
+	return rc;
+}
+
+/* Paths kept when materializing: sorted, searched. */
+struct keep {
+	const te_strvec *only; /* NULL: every file the filters keep */
+	const te_ignore *include, *exclude;
+};
+
+static int cmp_str(const void *key, const void *item)
+{
+	return strcmp(key, *(char *const *)item);
+}
+
+static bool keep_file(const char *path, void *payload)
+{
+	const struct keep *k = payload;
+
+	if (k->only)
+		return bsearch(path, k->only->items, k->only->count,
+		               sizeof(char *), cmp_str) != NULL;
+	return te_stapel__git_keeps(k->include, k->exclude, path);
+}
+
+/* Write the kept files of mapping i into <dir>/g<i> and COPY them. */
+static int copy_mapping(struct job *j, size_t i, struct keep *k)
+{
+	const te_stapel_git *g = &j->img->git[i];
+	const te_stapel_env *env = j->sj->env;
+	te_buf dest = TE_BUF_INIT(8192);
+	char src[32];
+	int rc;
+
+	snprintf(src, sizeof(src), "g%zu", i);
+	rc = join(&dest, j, src);
+	if (rc == 0 && mkdir(dest.ptr, 0755) < 0)
+		rc = te_error_set_errno(j->err, TE_EIO, errno, "mkdir %s",
+		                        dest.ptr);
+	if (rc == 0)
+		rc = te_gitsrc_materialize(env->src, env->commit, g->add + 1,
+		                           dest.ptr, keep_file, k, env->limits,
+		                           j->err);
+	if (rc == TE_ENOTFOUND || rc == TE_EINVALID)
+		rc = te_error_wrap(j->err, "git add %s (line %d)", g->add,
+		                   g->line);
+	if (rc == 0) {
+		snprintf(src, sizeof(src), "g%zu/", i);
+		rc = te_stapel__df_copy(&j->df, src, g->to, g->owner, g->group,
+		                        j->err);
+	}
+	te_buf_dispose(&dest);
+	return rc;
+}
+
+static int stage_git_archive(struct job *j)
+{
+	struct keep k = {NULL, NULL, NULL};
+	te_ignore *inc = NULL, *exc = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		rc = te_stapel__matcher(&inc, &j->img->git[i].include_paths,
+		                        j->err);
+		if (rc == 0)
+			rc = te_stapel__matcher(
+			    &exc, &j->img->git[i].exclude_paths, j->err);
+		k.include = inc;
+		k.exclude = exc;
+		if (rc == 0)
+			rc = copy_mapping(j, i, &k);
+		te_ignore_free(inc);
+		te_ignore_free(exc);
+		inc = exc = NULL;
+	}
+	j->git_written = true;
+	return rc;
+}
+
+/* One shell word in single quotes. */
+static int sh_quote(te_buf *b, const char *s, te_error *err)
+{
+	int rc = te_buf_puts(b, "'", err);
+
+	for (; rc == 0 && *s; s++)
+		rc = *s == '\'' ? te_buf_puts(b, "'\\''", err)
+		                : te_buf_put(b, s, 1, err);
+	return rc == 0 ? te_buf_puts(b, "'", err) : rc;
+}
+
+static int remove_line(struct job *j, const te_stapel_git *g, const char *path)
+{
+	int rc = te_buf_puts(&j->patch,
+	                     "/" TE_STAPEL_TOOLS "/busybox rm -rf -- ", j->err);
+	te_buf full = TE_BUF_INIT(65536);
+
+	if (rc == 0)
+		rc = te_buf_printf(&full, j->err, "%s%s%s", g->to,
+		                   strcmp(g->to, "/") ? "/" : "", path);
+	if (rc == 0)
+		rc = sh_quote(&j->patch, full.ptr, j->err);
+	if (rc == 0)
+		rc = te_buf_puts(&j->patch, "\n", j->err);
+	te_buf_dispose(&full);
+	return rc;
+}
+
+/* prev -> cur of one mapping: removals into j->patch, the changed and
+ * added paths (sorted) into changed. */
+static int diff_lists(struct job *j, const te_stapel_git *g,
+                      const struct flist *prev, const struct flist *cur,
+                      te_strvec *changed)
+{
+	size_t a = 0, b = 0;
+	int rc = 0, c;
+
+	while (rc == 0 && (a < prev->count || b < cur->count)) {
+		if (a == prev->count)
+			c = 1;
+		else if (b == cur->count)
+			c = -1;
+		else
+			c = strcmp(prev->items[a].path, cur->items[b].path);
+		if (c < 0) {
+			rc = remove_line(j, g, prev->items[a++].path);
+		} else if (c > 0) {
+			rc = te_strvec_push(changed, cur->items[b++].path,
+			                    j->err);
+		} else {
+			if (strcmp(prev->items[a].id, cur->items[b].id))
+				rc = te_strvec_push(changed, cur->items[b].path,
+				                    j->err);
+			a++;
+			b++;
+		}
+	}
+	return rc;
+}
+
+/* The git patch from the base's commit to ours, mapping by mapping. */
+static int apply_patch(struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	struct flist prev, cur;
+	te_strvec changed = TE_STRVEC_INIT;
+	struct keep k = {&changed, NULL, NULL};
+	te_ignore *inc = NULL, *exc = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (!j->prev_commit || !j->img->ngit)
+		return 0;
+	j->git_written = true;
+	if (!strcmp(j->prev_commit, env->commit))
+		return 0;
+	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		const te_stapel_git *g = &j->img->git[i];
+
+		memset(&prev, 0, sizeof(prev));
+		memset(&cur, 0, sizeof(cur));
+		rc = te_stapel__matcher(&inc, &g->include_paths, j->err);
+		if (rc == 0)
+			rc =
+			    te_stapel__matcher(&exc, &g->exclude_paths, j->err);
+		prev.include = cur.include = inc;
+		prev.exclude = cur.exclude = exc;
+		prev.err = cur.err = j->err;
+		if (rc == 0)
+			rc = list_mapping(&prev, j, g, j->prev_commit);
+		if (rc == 0)
+			rc = list_mapping(&cur, j, g, env->commit);
+		if (rc == 0)
+			rc = diff_lists(j, g, &prev, &cur, &changed);
+		if (rc == 0 && changed.count)
+			rc = copy_mapping(j, i, &k);
+		te_strvec_dispose(&changed);
+		flist_dispose(&prev);
+		flist_dispose(&cur);
+		te_ignore_free(inc);
+		te_ignore_free(exc);
+		inc = exc = NULL;
+	}
+	return rc;
+}
+
+/* The commit the base image's git files come from (its label), or NULL
+ * when it has none. */
+static int base_commit(struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	te_buf manifest = TE_BUF_INIT(TE_MANIFEST_MAX);
+	te_buf config = TE_BUF_INIT(CONFIG_MAX);
+	te_image_manifest m;
+	char media_type[128], digest[TE_DIGEST_STR_MAX];
+	const char *tag = strrchr(j->ctx->base_ref, ':') + 1, *v;
+	json_t *root = NULL;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	rc = te_registry_manifest_get(&manifest, media_type, digest,
+	                              env->stages, env->repo_path, tag, j->err);
+	if (rc == 0)
+		rc = te_image_manifest_parse(&m, manifest.ptr, manifest.len,
+		                             j->err);
+	if (rc == 0)
+		rc = te_registry_blob_get(&config, env->stages, env->repo_path,
+		                          m.config_digest, j->err);
+	if (rc < 0)
+		goto done;
+	root = json_loadb(config.ptr, config.len, 0, NULL);
+	v = json_string_value(json_object_get(
+	    json_object_get(json_object_get(root, "config"), "Labels"),
+	    TE_STAPEL_GIT_LABEL));
+	if (v && strlen(v) == 40 && strspn(v, "0123456789abcdef") == 40) {
+		j->prev_commit = te_strdup(v, j->err);
+		if (!j->prev_commit)
+			rc = TE_ENOMEM;
+	}
+done:
+	json_decref(root);
+	te_image_manifest_dispose(&m);
+	te_buf_dispose(&manifest);
+	te_buf_dispose(&config);
+	return rc;
+}
+
+static int stage_user(struct job *j, te_stapel_user u)
+{
+	const te_strvec *cmds = &j->img->shell.cmds[u];
+	size_t i;
+	int rc = 0;
+
+	/* werf: a user stage after gitArchive brings the files up to the
+	 * commit first */
+	if (u != TE_STAPEL_BEFORE_INSTALL)
+		rc = apply_patch(j);
+	for (i = 0; rc == 0 && i < cmds->count; i++)
+		rc = te_buf_printf(&j->script, j->err, "%s\n", cmds->items[i]);
+	j->tools = true;
+	return rc;
+}
+
+static int stage_body(struct job *j)
+{
+	switch (j->sj->kind) {
+	case TE_STAPEL_STAGE_BEFORE_INSTALL:
+		return stage_user(j, TE_STAPEL_BEFORE_INSTALL);
+	case TE_STAPEL_STAGE_INSTALL:
+		return stage_user(j, TE_STAPEL_INSTALL);
+	case TE_STAPEL_STAGE_BEFORE_SETUP:
+		return stage_user(j, TE_STAPEL_BEFORE_SETUP);
+	case TE_STAPEL_STAGE_SETUP:
+		return stage_user(j, TE_STAPEL_SETUP);
+	case TE_STAPEL_STAGE_GIT_ARCHIVE:
+		return stage_git_archive(j);
+	case TE_STAPEL_STAGE_GIT_LATEST_PATCH:
+		return apply_patch(j);
+	case TE_STAPEL_STAGE_DOCKER:
+		return te_stapel__df_docker(&j->df, &j->img->docker, j->err);
+	default:
+		return 0; /* from: FROM alone */
+	}
+}
+
+/* The Dockerfile: FROM, the patch's removals, the COPYs (already in df
+ * from stage_body), the script. */
+static int dockerfile(struct job *j)
+{
+	const struct stage_job *sj = j->sj;
+	const char *base = j->ctx->base_ref;
+	te_buf body = TE_BUF_INIT(DOCKERFILE_MAX);
+	int rc = 0;
+
+	if (!base)
+		base = sj->base ? te_plan_image_ref(sj->base) : j->img->from;
+	if (j->ctx->base_ref && sj->kind != TE_STAPEL_STAGE_GIT_ARCHIVE)
+		rc = base_commit(j);
+	if (rc == 0)
+		rc = stage_body(j);
+	/* stage_body wrote COPYs and docker lines to df: put FROM first */
+	if (rc == 0)
+		rc = te_stapel__df_from(&body, base, j->err);
+	if (rc == 0 && j->patch.len) {
+		j->tools = true;
+		rc = te_stapel__df_script(&body, "patch", j->err);
+	}
+	if (rc == 0)
+		rc = te_buf_put(&body, j->df.ptr, j->df.len, j->err);
+	if (rc == 0 && j->script.len)
+		rc = te_stapel__df_script(&body, "script", j->err);
+	if (rc == 0) {
+		te_buf_dispose(&j->df);
+		j->df = body;
+		te_buf_init(&body, DOCKERFILE_MAX);
+	}
+	te_buf_dispose(&body);
+	return rc;
+}
+
+static int stage_labels(te_labels **out, const struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	int rc;
+
+	rc = te_labels_new(out, j->err);
+	if (rc == 0)
+		rc = te_labels_set(*out, "werf", env->project, j->err);
+	if (rc == 0)
+		rc = te_labels_set(*out, "werf-project-repo-commit",
+		                   env->commit, j->err);
+	if (rc == 0)
+		rc = te_labels_set(*out, "werf-stage-content-digest",
+		                   te_plan_stage_digest(j->ctx->stage), j->err);
+	if (rc == 0 && j->git_written)
+		rc = te_labels_set(*out, TE_STAPEL_GIT_LABEL, env->commit,
+		                   j->err);
+	return rc;
+}
+
+static int make_dir(struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	int rc;
+
+	rc = te_buf_printf(&j->dir, j->err, "%s/tmp", env->build->state_dir);
+	if (rc == 0)
+		rc = te_fs_mkdirs(j->dir.ptr, j->err);
+	if (rc == 0)
+		rc = te_buf_puts(&j->dir, "/stapel-XXXXXX", j->err);
+	if (rc == 0 && !mkdtemp(j->dir.ptr))
+		rc = te_error_set_errno(j->err, TE_EIO, errno, "mkdtemp %s",
+		                        j->dir.ptr);
+	return rc;
+}
+
+static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
+                       const te_stage_ctx *ctx, void *payload, te_error *err)
+{
+	const struct stage_job *sj = payload;
+	struct job j;
+	te_build_opts bopts = *sj->env->build;
+	te_labels *labels = NULL;
+	bool have_dir = false;
+	int rc;
+
+	memset(&j, 0, sizeof(j));
+	j.sj = sj;
+	j.ctx = ctx;
+	j.img = sj->image->stapel;
+	j.err = err;
+	te_buf_init(&j.dir, 8192);
+	te_buf_init(&j.df, DOCKERFILE_MAX);
+	te_buf_init(&j.script, SCRIPT_MAX);
+	te_buf_init(&j.patch, SCRIPT_MAX);
+	rc = make_dir(&j);
+	have_dir = rc == 0;
+	if (rc == 0)
+		rc = dockerfile(&j);
+	if (rc == 0 && j.tools)
+		rc = write_tools(&j);
+	if (rc == 0)
+		rc = stage_labels(&labels, &j);
+	if (rc == 0) {
+		bopts.context_dir = j.dir.ptr;
+		bopts.dockerfile = j.df.ptr;
+		bopts.dockerfile_len = j.df.len;
+		bopts.labels = labels;
+		bopts.image_ref = ctx->image_ref;
+		bopts.name = sj->image->name;
+		te_log_emit(&ctx->log, TE_LOG_INFO,
+		            "image %s: building stage %s", sj->image->name,
+		            te_stapel_stage_name(sj->kind));
+		rc = te_build_and_push(digest_out, &bopts, err);
+	}
+	if (rc < 0)
+		te_error_wrap(err, "image \"%s\": stage %s", sj->image->name,
+		              te_stapel_stage_name(sj->kind));
+	if (have_dir)
+		te_fs_remove_tree(j.dir.ptr);
+	te_labels_free(labels);
+	free(j.prev_commit);
+	te_buf_dispose(&j.dir);
+	te_buf_dispose(&j.df);
+	te_buf_dispose(&j.script);
+	te_buf_dispose(&j.patch);
+	return rc;
+}
+
+/* ---- the plan ----------------------------------------------------------- */
+
+static size_t find_image(const te_image_config *images, size_t n,
+                         const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(images[i].name, name))
+			return i;
+	return n;
+}
+
+static int add_stages(te_plan_image *pi, const te_image_config *ic,
+                      const te_plan_image *base, const te_stapel_env *env,
+                      te_error *err)
+{
+	te_stapel_stages st;
+	size_t i;
+	int rc;
+
+	rc = te_stapel_stages_compute(&st, ic->stapel, env->src, env->commit,
+	                              NULL, err);
+	for (i = 0; rc == 0 && i < st.count; i++) {
+		struct stage_job *sj = calloc(1, sizeof(*sj));
+		te_plan_stage_spec spec = {
+		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
+		    build_stage, sj, free};
+
+		if (!sj)
+			return te_error_set(err, TE_ENOMEM, "out of memory");
+		sj->env = env;
+		sj->image = ic;
+		sj->kind = st.items[i].kind;
+		sj->base = base;
+		rc = te_plan_add_stage(NULL, pi, &spec, err);
+	}
+	return rc;
+}
+
+int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
+                       const struct te_image_config *images, size_t n,
+                       size_t index, const te_stapel_env *env, te_error *err)
+{
+	const te_image_config *ic = &images[index];
+	te_plan_image *base = NULL, *pi;
+	char where[300];
+	size_t j;
+	int rc;
+
+	*out = te_plan_image_find(plan, ic->name);
+	if (*out)
+		return 0;
+	rc = te_stapel_check_buildable(ic->stapel, env->file, ic->name, err);
+	if (rc < 0)
+		return rc;
+	if (ic->stapel->from_image) {
+		j = find_image(images, n, ic->stapel->from_image);
+		if (j == n || !images[j].stapel)
+			return te_error_set(
+			    err, TE_EUNSUPPORTED,
+			    "%s:%d: image \"%s\": fromImage of a "
+			    "Dockerfile image is not supported "
+			    "yet",
+			    env->file, ic->stapel->from_line, ic->name);
+		rc = te_stapel_plan_add(&base, plan, images, n, j, env, err);
+		if (rc < 0)
+			return rc;
+	}
+	snprintf(where, sizeof(where), "%s:%d", env->file, ic->line);
+	rc = te_plan_add_image(&pi, plan, ic->name, where, err);
+	if (rc == 0 && base)
+		rc = te_plan_add_dependency(pi, base, err);
+	if (rc == 0)
+		rc = add_stages(pi, ic, base, env, err);
+	if (rc == 0)
+		*out = pi;
+	return rc;
+}
+
+/* The last stage of img already in the stages repo: its index, or -1. */
+static int last_present(long *out, te_plan_image *img, const te_stapel_env *env,
+                        te_error *err)
+{
+	char digest[TE_DIGEST_STR_MAX];
+	bool exists = false;
+	size_t i = te_plan_stage_count(img);
+	int rc;
+
+	*out = -1;
+	while (i-- > 0) {
+		rc = te_registry_manifest_exists(
+		    &exists, digest, env->stages, env->repo_path,
+		    te_plan_stage_digest(te_plan_stage_at(img, i)), err);
+		if (rc < 0)
+			return rc;
+		if (exists) {
+			*out = (long)i;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* The index of img in the plan's order of addition. */
+static size_t added_index(const te_plan *plan, const te_plan_image *img)
+{
+	size_t i;
+
+	for (i = 0; i < te_plan_image_count(plan); i++)
+		if (te_plan_image_at(plan, i) == img)
+			break;
+	return i;
+}
+
+int te_stapel_plan_run(te_plan *plan, const te_stapel_env *env, bool *built,
+                       te_error *err)
+{
+	static const volatile int never = 0;
+	char digest[TE_DIGEST_STR_MAX];
+	size_t i, s;
+	long have;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < te_plan_image_count(plan); i++) {
+		te_plan_image *img = te_plan_image_ordered(plan, i);
+
+		rc = last_present(&have, img, env, err);
+		if (rc == 0 && have + 1 == (long)te_plan_stage_count(img))
+			te_log_emit(&env->log, TE_LOG_INFO,
+			            "%s: every stage is in the stages repo",
+			            te_plan_image_name(img));
+		for (s = (size_t)(have + 1);
+		     rc == 0 && s < te_plan_stage_count(img); s++) {
+			te_plan_stage *st = te_plan_stage_at(img, s);
+			te_stage_ctx ctx = {
+			    img,
+			    st,
+			    s ? te_plan_stage_ref(te_plan_stage_at(img, s - 1))
+			      : NULL,
+			    te_plan_stage_ref(st),
+			    &never,
+			    env->log};
+
+			rc = build_stage(digest, &ctx,
+			                 te_plan_stage_payload(st), err);
+			built[added_index(plan, img)] = true;
+		}
+	}
+	return rc;
+}
