@@ -308,11 +308,22 @@ static void buildable(void **state)
 	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
 	                                           "werf.yaml", "app", &err),
 	                 TE_EUNSUPPORTED);
-	assert_string_equal(err.msg, "werf.yaml:26: image \"app\": building "
-	                             "import is not supported yet");
+	assert_string_equal(err.msg,
+	                    "werf.yaml:29: image \"app\": building import "
+	                    "includePaths/excludePaths is not supported yet");
 	assert_int_equal(te_stapel_check_buildable(cfg->images[1].stapel,
 	                                           "werf.yaml", "tools", &err),
 	                 0);
+	te_config_free(cfg);
+	te_error_clear(&err);
+	cfg = parse_ok(META "image: a\nfrom: x\nmount:\n- from: tmp_dir\n"
+	                    "  to: /t\n- from: build_dir\n  to: /b\n");
+	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
+	                                           "werf.yaml", "a", &err),
+	                 TE_EUNSUPPORTED);
+	assert_string_equal(err.msg, "werf.yaml:9: image \"a\": building "
+	                             "mount other than from: tmp_dir is not "
+	                             "supported yet");
 	te_config_free(cfg);
 	assert_string_equal(te_stapel_user_name(TE_STAPEL_BEFORE_SETUP),
 	                    "beforeSetup");

@@ -50,6 +50,9 @@ struct stage_job {
 	const te_image_config *image;
 	te_stapel_stage_kind kind;
 	const te_plan_image *base; /* fromImage: its plan image */
+	/* per import of the image: the source's plan image, NULL for an
+	 * external one */
+	const te_plan_image *imports[];
 };
 
 /* What one build of one stage holds. */
@@ -461,9 +464,61 @@ static int stage_user(struct job *j, te_stapel_user u)
 	return rc;
 }
 
+/* The image an import copies from: a stage of a werf image (its last,
+ * or the one named by `stage`), or an external reference. */
+static int import_source(const char **out, const struct job *j, size_t i)
+{
+	const te_stapel_import *im = &j->img->imports[i];
+	const te_plan_image *src = j->sj->imports[i];
+	size_t k;
+
+	*out = im->external;
+	if (!src)
+		return 0;
+	*out = te_plan_image_ref(src);
+	if (!im->stage)
+		return 0;
+	for (k = 0; k < te_plan_stage_count(src); k++)
+		if (!strcmp(te_plan_stage_name(te_plan_stage_at(src, k)),
+		            im->stage)) {
+			*out = te_plan_stage_ref(te_plan_stage_at(src, k));
+			return 0;
+		}
+	return te_error_set(j->err, TE_EINVALID,
+	                    "%s:%d: import: image \"%s\" has no stage \"%s\" "
+	                    "(empty stages are left out)",
+	                    j->sj->env->file, im->line, im->image, im->stage);
+}
+
+/* dependencies<When><Stage>: the imports landing there. */
+static int stage_imports(struct job *j, te_stapel_when when)
+{
+	const char *from;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->img->nimports; i++) {
+		if (j->img->imports[i].when != when)
+			continue;
+		rc = import_source(&from, j, i);
+		if (rc == 0)
+			rc = te_stapel__df_import(&j->df, from,
+			                          &j->img->imports[i], j->err);
+	}
+	return rc;
+}
+
 static int stage_body(struct job *j)
 {
 	switch (j->sj->kind) {
+	case TE_STAPEL_STAGE_DEPS_BEFORE_INSTALL:
+		return stage_imports(j, TE_STAPEL_BEFORE_INSTALL_STAGE);
+	case TE_STAPEL_STAGE_DEPS_AFTER_INSTALL:
+		return stage_imports(j, TE_STAPEL_AFTER_INSTALL_STAGE);
+	case TE_STAPEL_STAGE_DEPS_BEFORE_SETUP:
+		return stage_imports(j, TE_STAPEL_BEFORE_SETUP_STAGE);
+	case TE_STAPEL_STAGE_DEPS_AFTER_SETUP:
+		return stage_imports(j, TE_STAPEL_AFTER_SETUP_STAGE);
 	case TE_STAPEL_STAGE_BEFORE_INSTALL:
 		return stage_user(j, TE_STAPEL_BEFORE_INSTALL);
 	case TE_STAPEL_STAGE_INSTALL:
@@ -503,12 +558,12 @@ static int dockerfile(struct job *j)
 		rc = te_stapel__df_from(&body, base, j->err);
 	if (rc == 0 && j->patch.len) {
 		j->tools = true;
-		rc = te_stapel__df_script(&body, "patch", j->err);
+		rc = te_stapel__df_script(&body, "patch", NULL, j->err);
 	}
 	if (rc == 0)
 		rc = te_buf_put(&body, j->df.ptr, j->df.len, j->err);
 	if (rc == 0 && j->script.len)
-		rc = te_stapel__df_script(&body, "script", j->err);
+		rc = te_stapel__df_script(&body, "script", j->img, j->err);
 	if (rc == 0) {
 		te_buf_dispose(&j->df);
 		j->df = body;
@@ -621,8 +676,9 @@ static size_t find_image(const te_image_config *images, size_t n,
 }
 
 static int add_stages(te_plan_image *pi, const te_image_config *ic,
-                      const te_plan_image *base, const te_stapel_env *env,
-                      te_error *err)
+                      const te_plan_image *base,
+                      const te_plan_image *const *imports,
+                      const te_stapel_env *env, te_error *err)
 {
 	te_stapel_stages st;
 	size_t i;
@@ -631,7 +687,9 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 	rc = te_stapel_stages_compute(&st, ic->stapel, env->src, env->commit,
 	                              NULL, err);
 	for (i = 0; rc == 0 && i < st.count; i++) {
-		struct stage_job *sj = calloc(1, sizeof(*sj));
+		size_t nimp = ic->stapel->nimports;
+		struct stage_job *sj =
+		    calloc(1, sizeof(*sj) + nimp * sizeof(sj->imports[0]));
 		te_plan_stage_spec spec = {
 		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
 		    build_stage, sj, free};
@@ -642,9 +700,29 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 		sj->image = ic;
 		sj->kind = st.items[i].kind;
 		sj->base = base;
+		if (nimp)
+			memcpy(sj->imports, imports, nimp * sizeof(*imports));
 		rc = te_plan_add_stage(NULL, pi, &spec, err);
 	}
 	return rc;
+}
+
+/* The plan image of the werf image `name` that image ic uses (`what` at
+ * line), added first when needed. */
+static int add_used(te_plan_image **out, te_plan *plan,
+                    const te_image_config *images, size_t n,
+                    const te_image_config *ic, const char *name,
+                    const char *what, int line, const te_stapel_env *env,
+                    te_error *err)
+{
+	size_t j = find_image(images, n, name);
+
+	if (j == n || !images[j].stapel)
+		return te_error_set(err, TE_EUNSUPPORTED,
+		                    "%s:%d: image \"%s\": %s of a Dockerfile "
+		                    "image is not supported yet",
+		                    env->file, line, ic->name, what);
+	return te_stapel_plan_add(out, plan, images, n, j, env, err);
 }
 
 int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
@@ -652,38 +730,44 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
                        size_t index, const te_stapel_env *env, te_error *err)
 {
 	const te_image_config *ic = &images[index];
-	te_plan_image *base = NULL, *pi;
+	const te_stapel_image *s = ic->stapel;
+	te_plan_image *base = NULL, *pi = NULL, **imports = NULL;
 	char where[300];
-	size_t j;
+	size_t i;
 	int rc;
 
 	*out = te_plan_image_find(plan, ic->name);
 	if (*out)
 		return 0;
-	rc = te_stapel_check_buildable(ic->stapel, env->file, ic->name, err);
-	if (rc < 0)
-		return rc;
-	if (ic->stapel->from_image) {
-		j = find_image(images, n, ic->stapel->from_image);
-		if (j == n || !images[j].stapel)
-			return te_error_set(
-			    err, TE_EUNSUPPORTED,
-			    "%s:%d: image \"%s\": fromImage of a "
-			    "Dockerfile image is not supported "
-			    "yet",
-			    env->file, ic->stapel->from_line, ic->name);
-		rc = te_stapel_plan_add(&base, plan, images, n, j, env, err);
-		if (rc < 0)
-			return rc;
+	rc = te_stapel_check_buildable(s, env->file, ic->name, err);
+	if (rc == 0 && s->from_image)
+		rc = add_used(&base, plan, images, n, ic, s->from_image,
+		              "fromImage", s->from_line, env, err);
+	if (rc == 0) {
+		imports = calloc(s->nimports + 1, sizeof(*imports));
+		if (!imports)
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
 	}
+	for (i = 0; rc == 0 && i < s->nimports; i++)
+		if (s->imports[i].image)
+			rc = add_used(&imports[i], plan, images, n, ic,
+			              s->imports[i].image, "import",
+			              s->imports[i].line, env, err);
 	snprintf(where, sizeof(where), "%s:%d", env->file, ic->line);
-	rc = te_plan_add_image(&pi, plan, ic->name, where, err);
+	if (rc == 0)
+		rc = te_plan_add_image(&pi, plan, ic->name, where, err);
 	if (rc == 0 && base)
 		rc = te_plan_add_dependency(pi, base, err);
+	for (i = 0; rc == 0 && i < s->nimports; i++)
+		if (imports[i])
+			rc = te_plan_add_dependency(pi, imports[i], err);
 	if (rc == 0)
-		rc = add_stages(pi, ic, base, env, err);
+		rc =
+		    add_stages(pi, ic, base,
+		               (const te_plan_image *const *)imports, env, err);
 	if (rc == 0)
 		*out = pi;
+	free(imports);
 	return rc;
 }
 

@@ -67,34 +67,78 @@ int te_stapel__df_from(te_buf *df, const char *base, te_error *err)
 	return rc == 0 ? te_buf_printf(df, err, "FROM %s\n", base) : rc;
 }
 
-int te_stapel__df_copy(te_buf *df, const char *src, const char *to,
-                       const char *owner, const char *group, te_error *err)
+/* COPY [--from=<from>] [--chown=o:g] ["<src>", "<to>"]. */
+static int copy(te_buf *df, const char *from, const char *src, const char *to,
+                const char *owner, const char *group, te_error *err)
 {
 	int rc = plain("path", to, err);
 
+	if (rc == 0)
+		rc = plain("path", src, err);
 	if (rc == 0 && owner)
 		rc = plain("owner", owner, err);
 	if (rc == 0 && group)
 		rc = plain("group", group, err);
+	if (rc == 0 && from)
+		rc = plain("image", from, err);
 	if (rc < 0)
 		return rc;
 	rc = te_buf_puts(df, "COPY ", err);
+	if (rc == 0 && from)
+		rc = te_buf_printf(df, err, "--from=%s ", from);
 	if (rc == 0 && (owner || group))
 		rc = te_buf_printf(df, err, "--chown=%s:%s ",
 		                   owner ? owner : "0", group ? group : "0");
 	if (rc == 0)
-		rc = te_buf_printf(df, err, "[\"%s\", \"%s%s\"]\n", src, to,
-		                   strcmp(to, "/") ? "/" : "");
+		rc = te_buf_printf(df, err, "[\"%s\", \"%s\"]\n", src, to);
 	return rc;
 }
 
-int te_stapel__df_script(te_buf *df, const char *script, te_error *err)
+int te_stapel__df_copy(te_buf *df, const char *src, const char *to,
+                       const char *owner, const char *group, te_error *err)
 {
-	return te_buf_printf(df, err,
-	                     "RUN --mount=type=bind,source=%s,target=/%s "
-	                     "[\"/%s/bash\", \"-e\", \"/%s/%s\"]\n",
-	                     TE_STAPEL_TOOLS, TE_STAPEL_TOOLS, TE_STAPEL_TOOLS,
-	                     TE_STAPEL_TOOLS, script);
+	te_buf dir = TE_BUF_INIT(65536);
+	int rc;
+
+	/* a directory's contents into the directory to */
+	rc = te_buf_printf(&dir, err, "%s%s", to, strcmp(to, "/") ? "/" : "");
+	if (rc == 0)
+		rc = copy(df, NULL, src, dir.ptr, owner, group, err);
+	te_buf_dispose(&dir);
+	return rc;
+}
+
+/* werf's import (https://werf.io/docs/v2/usage/build/stapel/imports.html):
+ * add in the source image to `to`, as COPY --from copies it. */
+int te_stapel__df_import(te_buf *df, const char *from,
+                         const te_stapel_import *im, te_error *err)
+{
+	return copy(df, from, im->add, im->to, im->owner, im->group, err);
+}
+
+int te_stapel__df_script(te_buf *df, const char *script,
+                         const te_stapel_image *img, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	rc =
+	    te_buf_printf(df, err, "RUN --mount=type=bind,source=%s,target=/%s",
+	                  TE_STAPEL_TOOLS, TE_STAPEL_TOOLS);
+	/* mount from: tmp_dir: an empty directory for each command run,
+	 * never part of the image */
+	for (i = 0; rc == 0 && img && i < img->nmounts; i++) {
+		rc = plain("mount to", img->mounts[i].to, err);
+		if (rc == 0)
+			rc = te_buf_printf(df, err,
+			                   " --mount=type=tmpfs,target=%s",
+			                   img->mounts[i].to);
+	}
+	if (rc == 0)
+		rc = te_buf_printf(df, err,
+		                   " [\"/%s/bash\", \"-e\", \"/%s/%s\"]\n",
+		                   TE_STAPEL_TOOLS, TE_STAPEL_TOOLS, script);
+	return rc;
 }
 
 static int pairs(te_buf *df, const char *instr, const te_strvec *kv,
