@@ -500,6 +500,25 @@ static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
 	return rc;
 }
 
+/* buildah's plain-HTTP hosts: the job's base registries and the stages
+ * repo's, when --insecure-registry or on loopback. */
+static int insecure_hosts(te_strvec *insecure, const struct run *run,
+                          const struct image_job *job, te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < job->inputs.bases.count; i++)
+		rc = add_insecure_host(insecure, job->inputs.bases.items[i],
+		                       run->opts->insecure_registry, err);
+	if (rc == 0 &&
+	    (run->opts->insecure_registry ||
+	     te_ref_host_is_loopback(run->repo.domain)) &&
+	    !te_strvec_contains(insecure, run->repo.domain))
+		rc = te_strvec_push(insecure, run->repo.domain, err);
+	return rc;
+}
+
 static int build_image(struct run *run, struct image_job *job, te_error *err)
 {
 	te_build_opts bopts = {0};
@@ -512,7 +531,6 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	te_gitsrc_limits lim;
 	char digest[72];
 	bool have_ctx = false;
-	size_t i;
 	int rc;
 
 	rc = te_buf_printf(&ctx, err, "%s/tmp", run->opts->state_dir);
@@ -548,14 +566,8 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	if (rc == 0)
 		rc = te_labels_set(labels, "werf-stage-content-digest",
 		                   job->stages_tag, err);
-	for (i = 0; rc == 0 && i < job->inputs.bases.count; i++)
-		rc = add_insecure_host(&insecure, job->inputs.bases.items[i],
-		                       run->opts->insecure_registry, err);
-	if (rc == 0 &&
-	    (run->opts->insecure_registry ||
-	     te_ref_host_is_loopback(run->repo.domain)) &&
-	    !te_strvec_contains(&insecure, run->repo.domain))
-		rc = te_strvec_push(&insecure, run->repo.domain, err);
+	if (rc == 0)
+		rc = insecure_hosts(&insecure, run, job, err);
 	if (rc == 0)
 		rc = read_dockerfile(&dockerfile, run, job, err);
 	if (rc == 0)
@@ -661,7 +673,6 @@ static int stapel_build_opts(te_build_opts *b, te_strvec *insecure,
                              te_buf *authfile, struct image_job *bases,
                              struct run *run, te_error *err)
 {
-	size_t i;
 	int rc;
 
 	rc = stapel_bases(bases, run, err);
@@ -671,14 +682,8 @@ static int stapel_build_opts(te_build_opts *b, te_strvec *insecure,
 	if (rc == 0)
 		rc = te_fs_mkdirs(authfile->ptr, err);
 	te_buf_clear(authfile);
-	for (i = 0; rc == 0 && i < bases->inputs.bases.count; i++)
-		rc = add_insecure_host(insecure, bases->inputs.bases.items[i],
-		                       run->opts->insecure_registry, err);
-	if (rc == 0 &&
-	    (run->opts->insecure_registry ||
-	     te_ref_host_is_loopback(run->repo.domain)) &&
-	    !te_strvec_contains(insecure, run->repo.domain))
-		rc = te_strvec_push(insecure, run->repo.domain, err);
+	if (rc == 0)
+		rc = insecure_hosts(insecure, run, bases, err);
 	if (rc == 0)
 		rc = make_authfile(authfile, run, bases, err);
 	b->buildah = run->opts->buildah;
