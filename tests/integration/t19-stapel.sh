@@ -91,15 +91,21 @@ check "stages image carries werf labels" test "$(skopeo_inspect "$REG/demo/stage
 # with a fresh state dir; changed, added and deleted files all arrive.
 echo r2 >"$proj/README"
 echo new >"$proj/src/new.c"
+mkdir -p "$proj/docs/deep"
+echo deep >"$proj/docs/deep/page"
+ln -s ../README "$proj/docs/readme-link"
 git -C "$proj" rm -q src/x.c
 git_commit_all "$proj" "no stage depends on this"
 run_export HEAD s2 v2
 check "second export exits 0" test $? -eq 0 || cat "$TE_TMP/v2.err" >&2
 check "only the patch stage and docker built" test "$(built_stages v2)" = "gitLatestPatch dockerInstructions "
+check "patch stage: one layer, no build" grep -q 'building stage gitLatestPatch: one layer put in the stages repo (4 files, 1 removed)' "$TE_TMP/v2.err"
 rootfs "$REG/demo/app:v2" "$TE_TMP/fs2"
 check "patch: changed file" test "$(cat "$TE_TMP/fs2/app/README")" = r2
 check "patch: added file" test "$(cat "$TE_TMP/fs2/app/src/new.c")" = new
 check "patch: deleted file whited out" test ! -e "$TE_TMP/fs2/app/src/x.c"
+check "patch: file in new directories" test "$(cat "$TE_TMP/fs2/app/docs/deep/page")" = deep
+check "patch: symlink" test "$(readlink "$TE_TMP/fs2/app/docs/readme-link")" = ../README
 check "install not re-run" test "$(cat "$TE_TMP/fs2/install-saw")" = /app/src/x.c
 
 # An install dependency: install and everything after it, patch first.

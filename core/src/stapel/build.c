@@ -67,6 +67,9 @@ struct job {
 	bool tools;        /* the tools directory is needed */
 	bool git_written;  /* the stage writes git files: label them */
 	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
+	te_buf base_manifest;
+	te_buf base_config;
+	char base_type[128];
 	te_error *err;
 };
 
@@ -412,26 +415,25 @@ static int apply_patch(struct job *j)
 static int base_commit(struct job *j)
 {
 	const te_stapel_env *env = j->sj->env;
-	te_buf manifest = TE_BUF_INIT(TE_MANIFEST_MAX);
-	te_buf config = TE_BUF_INIT(CONFIG_MAX);
 	te_image_manifest m;
-	char media_type[128], digest[TE_DIGEST_STR_MAX];
+	char digest[TE_DIGEST_STR_MAX];
 	const char *tag = strrchr(j->ctx->base_ref, ':') + 1, *v;
 	json_t *root = NULL;
 	int rc;
 
 	memset(&m, 0, sizeof(m));
-	rc = te_registry_manifest_get(&manifest, media_type, digest,
+	rc = te_registry_manifest_get(&j->base_manifest, j->base_type, digest,
 	                              env->stages, env->repo_path, tag, j->err);
 	if (rc == 0)
-		rc = te_image_manifest_parse(&m, manifest.ptr, manifest.len,
-		                             j->err);
+		rc = te_image_manifest_parse(&m, j->base_manifest.ptr,
+		                             j->base_manifest.len, j->err);
 	if (rc == 0)
-		rc = te_registry_blob_get(&config, env->stages, env->repo_path,
-		                          m.config_digest, j->err);
+		rc = te_registry_blob_get(&j->base_config, env->stages,
+		                          env->repo_path, m.config_digest,
+		                          j->err);
 	if (rc < 0)
 		goto done;
-	root = json_loadb(config.ptr, config.len, 0, NULL);
+	root = json_loadb(j->base_config.ptr, j->base_config.len, 0, NULL);
 	v = json_string_value(json_object_get(
 	    json_object_get(json_object_get(root, "config"), "Labels"),
 	    TE_STAPEL_GIT_LABEL));
@@ -443,8 +445,223 @@ static int base_commit(struct job *j)
 done:
 	json_decref(root);
 	te_image_manifest_dispose(&m);
-	te_buf_dispose(&manifest);
-	te_buf_dispose(&config);
+	return rc;
+}
+
+/* ---- gitLatestPatch as a layer put in the registry (stapel/layer.c) ---- */
+
+/* Does some path of the sorted list lie under the directory dir? */
+static bool dir_in(const struct flist *f, const char *dir)
+{
+	size_t lo = 0, hi = f->count, n = strlen(dir);
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(f->items[mid].path, dir) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < f->count && !strncmp(f->items[lo].path, dir, n); lo++)
+		if (f->items[lo].path[n] == '/')
+			return true;
+	return false;
+}
+
+static int full_path(char **out, const te_stapel_git *g, const char *path,
+                     te_error *err)
+{
+	te_buf b = TE_BUF_INIT(65536);
+	int rc;
+
+	rc = te_buf_printf(&b, err, "%s%s%s", g->to,
+	                   strcmp(g->to, "/") ? "/" : "", path);
+	*out = rc == 0 ? te_buf_detach(&b) : NULL;
+	te_buf_dispose(&b);
+	return rc;
+}
+
+/* The directories of a changed file that the base has: the mapping's
+ * `to` and its parents, and those holding a file at the previous commit. */
+static int known_dirs(te_stapel_patchset *ps, const te_stapel_git *g,
+                      const struct flist *prev, const char *path, te_error *err)
+{
+	char dir[4096], *full = NULL;
+	const char *p;
+	int rc = 0;
+
+	for (p = strchr(path, '/'); rc == 0 && p; p = strchr(p + 1, '/')) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(p - path), path);
+		if (!dir_in(prev, dir))
+			break;
+		rc = full_path(&full, g, dir, err);
+		if (rc == 0)
+			rc = te_strvec_push_owned(&ps->known_dirs, full, err);
+	}
+	for (p = g->to; rc == 0 && p; p = strchr(p + 1, '/')) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(p - g->to), g->to);
+		if (*dir)
+			rc = te_strvec_push(&ps->known_dirs, dir, err);
+	}
+	if (rc == 0 && strcmp(g->to, "/"))
+		rc = te_strvec_push(&ps->known_dirs, g->to, err);
+	return rc;
+}
+
+static int add_change(te_stapel_patchset *ps, const te_stapel_git *g,
+                      const struct flist *prev, const struct fent *e,
+                      te_error *err)
+{
+	te_stapel_patch_file *f;
+	unsigned mode = 0;
+	int rc;
+
+	if (ps->nfiles == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 32;
+		f = realloc(ps->files, cap * sizeof(*f));
+		if (!f)
+			return te_error_set(err, TE_ENOMEM, "out of memory");
+		ps->files = f;
+		ps->cap = cap;
+	}
+	f = &ps->files[ps->nfiles];
+	memset(f, 0, sizeof(*f));
+	if (sscanf(e->id, "%o %40s", &mode, f->oid) != 2)
+		return te_error_set(err, TE_EINVALID, "bad tree entry");
+	f->mode = mode;
+	rc = te_stapel__patch_owner(f, g, err);
+	if (rc == 0)
+		rc = full_path(&f->path, g, e->path, err);
+	if (rc == 0)
+		ps->nfiles++;
+	return rc == 0 ? known_dirs(ps, g, prev, e->path, err) : rc;
+}
+
+static void patchset_dispose(te_stapel_patchset *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nfiles; i++)
+		free(ps->files[i].path);
+	free(ps->files);
+	te_strvec_dispose(&ps->removed);
+	te_strvec_dispose(&ps->known_dirs);
+	memset(ps, 0, sizeof(*ps));
+}
+
+static int diff_into(te_stapel_patchset *ps, const te_stapel_git *g,
+                     const struct flist *prev, const struct flist *cur,
+                     te_error *err)
+{
+	size_t a = 0, b = 0;
+	char *full;
+	int rc = 0, c;
+
+	while (rc == 0 && (a < prev->count || b < cur->count)) {
+		c = a == prev->count ? 1
+		    : b == cur->count
+		        ? -1
+		        : strcmp(prev->items[a].path, cur->items[b].path);
+		if (c < 0) {
+			rc = full_path(&full, g, prev->items[a++].path, err);
+			if (rc == 0)
+				rc = te_strvec_push_owned(&ps->removed, full,
+				                          err);
+		} else if (c > 0) {
+			rc = add_change(ps, g, prev, &cur->items[b++], err);
+		} else {
+			if (strcmp(prev->items[a].id, cur->items[b].id))
+				rc = add_change(ps, g, prev, &cur->items[b],
+				                err);
+			a++;
+			b++;
+		}
+	}
+	return rc;
+}
+
+static int cmp_patch_file(const void *a, const void *b)
+{
+	return strcmp(((const te_stapel_patch_file *)a)->path,
+	              ((const te_stapel_patch_file *)b)->path);
+}
+
+static int collect_patch(te_stapel_patchset *ps, struct job *j)
+{
+	struct flist prev, cur;
+	te_ignore *inc = NULL, *exc = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		const te_stapel_git *g = &j->img->git[i];
+
+		memset(&prev, 0, sizeof(prev));
+		memset(&cur, 0, sizeof(cur));
+		rc = te_stapel__matcher(&inc, &g->include_paths, j->err);
+		if (rc == 0)
+			rc =
+			    te_stapel__matcher(&exc, &g->exclude_paths, j->err);
+		prev.include = cur.include = inc;
+		prev.exclude = cur.exclude = exc;
+		prev.err = cur.err = j->err;
+		if (rc == 0)
+			rc = list_mapping(&prev, j, g, j->prev_commit);
+		if (rc == 0)
+			rc = list_mapping(&cur, j, g, j->sj->env->commit);
+		if (rc == 0)
+			rc = diff_into(ps, g, &prev, &cur, j->err);
+		flist_dispose(&prev);
+		flist_dispose(&cur);
+		te_ignore_free(inc);
+		te_ignore_free(exc);
+		inc = exc = NULL;
+	}
+	if (ps->nfiles > 1)
+		qsort(ps->files, ps->nfiles, sizeof(*ps->files),
+		      cmp_patch_file);
+	te_strvec_sort(&ps->removed);
+	te_strvec_sort(&ps->known_dirs);
+	return rc;
+}
+
+static int stage_labels(te_labels **out, const struct job *j);
+
+/* gitLatestPatch without buildah; TE_EUNSUPPORTED: build it instead. */
+static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	te_stapel_patchset ps;
+	te_labels *labels = NULL;
+	te_stapel_layer_target t;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	rc = base_commit(j);
+	j->git_written = j->prev_commit != NULL;
+	if (rc == 0 && j->prev_commit && strcmp(j->prev_commit, env->commit))
+		rc = collect_patch(&ps, j);
+	if (rc == 0)
+		rc = stage_labels(&labels, j);
+	if (rc == 0) {
+		t.src = env->src;
+		t.base_manifest = &j->base_manifest;
+		t.media_type = j->base_type;
+		t.base_config = &j->base_config;
+		t.labels = labels;
+		t.reg = env->stages;
+		t.repo = env->repo_path;
+		t.tag = te_plan_stage_digest(j->ctx->stage);
+		rc = te_stapel__layer_push(digest_out, &ps, &t, j->err);
+	}
+	if (rc == 0)
+		te_log_emit(
+		    &j->ctx->log, TE_LOG_INFO,
+		    "image %s: building stage gitLatestPatch: one layer "
+		    "put in the stages repo (%zu files, %zu removed)",
+		    j->sj->image->name, ps.nfiles, ps.removed.count);
+	te_labels_free(labels);
+	patchset_dispose(&ps);
 	return rc;
 }
 
@@ -628,6 +845,21 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	te_buf_init(&j.df, DOCKERFILE_MAX);
 	te_buf_init(&j.script, SCRIPT_MAX);
 	te_buf_init(&j.patch, SCRIPT_MAX);
+	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
+	te_buf_init(&j.base_config, CONFIG_MAX);
+	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref) {
+		rc = push_patch_layer(digest_out, &j);
+		if (rc != TE_EUNSUPPORTED)
+			goto done;
+		te_log_emit(&ctx->log, TE_LOG_INFO, "image %s: %s: building",
+		            sj->image->name, err->msg);
+		te_error_clear(err);
+		free(j.prev_commit);
+		j.prev_commit = NULL;
+		j.git_written = false;
+		te_buf_clear(&j.base_manifest);
+		te_buf_clear(&j.base_config);
+	}
 	rc = make_dir(&j);
 	have_dir = rc == 0;
 	if (rc == 0)
@@ -648,6 +880,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		            te_stapel_stage_name(sj->kind));
 		rc = te_build_and_push(digest_out, &bopts, err);
 	}
+done:
 	if (rc < 0)
 		te_error_wrap(err, "image \"%s\": stage %s", sj->image->name,
 		              te_stapel_stage_name(sj->kind));
@@ -659,6 +892,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	te_buf_dispose(&j.df);
 	te_buf_dispose(&j.script);
 	te_buf_dispose(&j.patch);
+	te_buf_dispose(&j.base_manifest);
+	te_buf_dispose(&j.base_config);
 	return rc;
 }
 
