@@ -48,9 +48,20 @@ shell:
 ---
 image: child
 fromImage: app
+dependencies:
+- image: twin
+  before: setup
+  imports:
+  - type: ImageName
+    targetEnv: TWIN_IMAGE
+  - type: ImageDigest
+    targetEnv: TWIN_DIGEST
+  - type: ImageTag
+    targetEnv: TWIN_TAG
 shell:
   setup:
   - cat /setup > /child-saw
+  - echo "\$TWIN_TAG" > /child-saw-twin
 ---
 image: twin
 from: $REG/base/busybox:1
@@ -63,7 +74,7 @@ YAML
 git_commit_all "$proj" "first"
 
 out=$("$TAGEXPORT" export --dir "$proj" --state-dir "$TE_TMP/state" --verbose \
-	--repo "$REG/g/stages" --tag "$REG/g/%image%:v1" 2>"$TE_TMP/err")
+	--repo "$REG/g/stages" --tag "$REG/g/%image%:v1" --report-path "$TE_TMP/r.json" 2>"$TE_TMP/err")
 check "export exits 0" test $? -eq 0 || cat "$TE_TMP/err" >&2
 check "final images exported, not the artifact" test \
 	"$(printf '%s\n' "$out" | cut -d@ -f1 | sort | tr '\n' ' ')" = \
@@ -90,6 +101,11 @@ check "import of a directory from a named stage" test "$(layer_file "$REG/g/app:
 check "named stage: nothing from later stages" not layer_file "$REG/g/app:v1" opt/out/late.txt
 check "tmp_dir mount not in the image" not layer_file "$REG/g/app:v1" scratch/file
 check "fromImage builds on the image's last stage" test "$(layer_file "$REG/g/child:v1" child-saw)" = s
+twin_tag=$(jq -r .images.twin.content_based_tag "$TE_TMP/r.json")
+child_env=$(skopeo_inspect "$REG/g/child:v1" | jq -r '.Env[]')
+check "dependencies: ImageName" grep -qx "TWIN_IMAGE=$REG/g/stages:$twin_tag" <<<"$child_env"
+check "dependencies: ImageDigest" grep -qx "TWIN_DIGEST=$(skopeo_inspect "$REG/g/stages:$twin_tag" | jq -r .Digest)" <<<"$child_env"
+check "dependencies: seen by setup" test "$(layer_file "$REG/g/child:v1" child-saw-twin)" = "$twin_tag"
 
 # Again with a fresh state dir: everything is in the stages repo.
 "$TAGEXPORT" export --dir "$proj" --state-dir "$TE_TMP/state2" --verbose \

@@ -13,7 +13,8 @@
  * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
  * `secrets`, `imageSpec` (until the imagespec module applies it), more
  * than one platform.  Parsed but not buildable yet, refused by
- * te_stapel_check_buildable before any build: remote git mappings (`url`).
+ * te_stapel_check_buildable before any build: remote git mappings (`url`),
+ * import includePaths/excludePaths, mounts other than tmp_dir, fromLatest.
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H

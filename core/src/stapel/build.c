@@ -50,8 +50,10 @@ struct stage_job {
 	const te_image_config *image;
 	te_stapel_stage_kind kind;
 	const te_plan_image *base; /* fromImage: its plan image */
+	/* per dependency of the image: its plan image */
+	const te_plan_image **deps;
 	/* per import of the image: the source's plan image, NULL for an
-	 * external one */
+	 * external one; then the deps array */
 	const te_plan_image *imports[];
 };
 
@@ -707,7 +709,63 @@ static int import_source(const char **out, const struct job *j, size_t i)
 	                    j->sj->env->file, im->line, im->image, im->stage);
 }
 
-/* dependencies<When><Stage>: the imports landing there. */
+/* One `dependencies` import: the image's name, digest, repo or tag
+ * (https://werf.io/docs/v2/reference/werf_yaml.html, dependencies). */
+static int dep_value(te_buf *out, const struct job *j, const te_plan_image *dep,
+                     const char *type)
+{
+	const te_stapel_env *env = j->sj->env;
+	const char *ref = te_plan_image_ref(dep), *colon = strrchr(ref, ':');
+	char digest[TE_DIGEST_STR_MAX];
+	bool exists = false;
+	int rc;
+
+	if (!strcmp(type, "ImageName"))
+		return te_buf_puts(out, ref, j->err);
+	if (!strcmp(type, "ImageRepo"))
+		return te_buf_put(out, ref, (size_t)(colon - ref), j->err);
+	if (!strcmp(type, "ImageTag"))
+		return te_buf_puts(out, colon + 1, j->err);
+	rc = te_registry_manifest_exists(&exists, digest, env->stages,
+	                                 env->repo_path, colon + 1, j->err);
+	if (rc == 0 && !exists)
+		rc = te_error_set(j->err, TE_ENOTFOUND,
+		                  "%s is not in the "
+		                  "stages repo",
+		                  ref);
+	return rc == 0 ? te_buf_puts(out, digest, j->err) : rc;
+}
+
+static int stage_deps_env(struct job *j, te_stapel_when when)
+{
+	te_buf value = TE_BUF_INIT(4096);
+	size_t i, k;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->img->ndeps; i++) {
+		const te_stapel_dependency *d = &j->img->deps[i];
+
+		for (k = 0; rc == 0 && d->when == when && k < d->imports.count;
+		     k++) {
+			const char *item = d->imports.items[k];
+			const char *eq = strchr(item, '=');
+			char type[32];
+
+			snprintf(type, sizeof(type), "%.*s", (int)(eq - item),
+			         item);
+			te_buf_clear(&value);
+			rc = dep_value(&value, j, j->sj->deps[i], type);
+			if (rc == 0)
+				rc = te_stapel__df_env(&j->df, eq + 1,
+				                       value.ptr, j->err);
+		}
+	}
+	te_buf_dispose(&value);
+	return rc;
+}
+
+/* dependencies<When><Stage>: the imports landing there, then the
+ * dependencies' variables. */
 static int stage_imports(struct job *j, te_stapel_when when)
 {
 	const char *from;
@@ -722,7 +780,7 @@ static int stage_imports(struct job *j, te_stapel_when when)
 			rc = te_stapel__df_import(&j->df, from,
 			                          &j->img->imports[i], j->err);
 	}
-	return rc;
+	return rc == 0 ? stage_deps_env(j, when) : rc;
 }
 
 static int stage_body(struct job *j)
@@ -913,6 +971,7 @@ static size_t find_image(const te_image_config *images, size_t n,
 static int add_stages(te_plan_image *pi, const te_image_config *ic,
                       const te_plan_image *base,
                       const te_plan_image *const *imports,
+                      const te_plan_image *const *deps,
                       const te_stapel_env *env, te_error *err)
 {
 	te_stapel_stages st;
@@ -922,9 +981,9 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 	rc = te_stapel_stages_compute(&st, ic->stapel, env->src, env->commit,
 	                              NULL, err);
 	for (i = 0; rc == 0 && i < st.count; i++) {
-		size_t nimp = ic->stapel->nimports;
-		struct stage_job *sj =
-		    calloc(1, sizeof(*sj) + nimp * sizeof(sj->imports[0]));
+		size_t nimp = ic->stapel->nimports, ndep = ic->stapel->ndeps;
+		struct stage_job *sj = calloc(
+		    1, sizeof(*sj) + (nimp + ndep) * sizeof(sj->imports[0]));
 		te_plan_stage_spec spec = {
 		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
 		    build_stage, sj, free};
@@ -937,6 +996,9 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 		sj->base = base;
 		if (nimp)
 			memcpy(sj->imports, imports, nimp * sizeof(*imports));
+		sj->deps = sj->imports + nimp;
+		if (ndep)
+			memcpy(sj->deps, deps, ndep * sizeof(*deps));
 		rc = te_plan_add_stage(NULL, pi, &spec, err);
 	}
 	return rc;
@@ -966,7 +1028,7 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 {
 	const te_image_config *ic = &images[index];
 	const te_stapel_image *s = ic->stapel;
-	te_plan_image *base = NULL, *pi = NULL, **imports = NULL;
+	te_plan_image *base = NULL, *pi = NULL, **imports = NULL, **deps = NULL;
 	char where[300];
 	size_t i;
 	int rc;
@@ -980,9 +1042,13 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		              "fromImage", s->from_line, env, err);
 	if (rc == 0) {
 		imports = calloc(s->nimports + 1, sizeof(*imports));
-		if (!imports)
+		deps = calloc(s->ndeps + 1, sizeof(*deps));
+		if (!imports || !deps)
 			rc = te_error_set(err, TE_ENOMEM, "out of memory");
 	}
+	for (i = 0; rc == 0 && i < s->ndeps; i++)
+		rc = add_used(&deps[i], plan, images, n, ic, s->deps[i].image,
+		              "dependency", s->deps[i].line, env, err);
 	for (i = 0; rc == 0 && i < s->nimports; i++)
 		if (s->imports[i].image)
 			rc = add_used(&imports[i], plan, images, n, ic,
@@ -996,13 +1062,16 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	for (i = 0; rc == 0 && i < s->nimports; i++)
 		if (imports[i])
 			rc = te_plan_add_dependency(pi, imports[i], err);
+	for (i = 0; rc == 0 && i < s->ndeps; i++)
+		rc = te_plan_add_dependency(pi, deps[i], err);
 	if (rc == 0)
-		rc =
-		    add_stages(pi, ic, base,
-		               (const te_plan_image *const *)imports, env, err);
+		rc = add_stages(pi, ic, base,
+		                (const te_plan_image *const *)imports,
+		                (const te_plan_image *const *)deps, env, err);
 	if (rc == 0)
 		*out = pi;
 	free(imports);
+	free(deps);
 	return rc;
 }
 

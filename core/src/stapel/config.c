@@ -770,9 +770,6 @@ int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
 		if (img->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR)
 			return not_yet(err, file, img->mounts[i].line, name,
 			               "mount other than from: tmp_dir");
-	if (img->ndeps)
-		return not_yet(err, file, img->deps[0].line, name,
-		               "dependencies");
 	if (img->from_latest)
 		return not_yet(err, file, img->from_line, name, "fromLatest");
 	return 0;

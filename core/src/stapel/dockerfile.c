@@ -166,6 +166,20 @@ static int pairs(te_buf *df, const char *instr, const te_strvec *kv,
 	return rc;
 }
 
+int te_stapel__df_env(te_buf *df, const char *name, const char *value,
+                      te_error *err)
+{
+	int rc = te_buf_puts(df, "ENV ", err);
+
+	if (rc == 0)
+		rc = quoted(df, "ENV", name, err);
+	if (rc == 0)
+		rc = te_buf_puts(df, "=", err);
+	if (rc == 0)
+		rc = quoted(df, "ENV", value, err);
+	return rc == 0 ? te_buf_puts(df, "\n", err) : rc;
+}
+
 static int word(te_buf *df, const char *instr, const char *v, te_error *err)
 {
 	int rc;

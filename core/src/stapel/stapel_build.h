@@ -20,6 +20,9 @@ int te_stapel__df_from(te_buf *df, const char *base, te_error *err);
 /* COPY ["<src>", "<to>/"] with --chown when owner or group is set. */
 int te_stapel__df_copy(te_buf *df, const char *src, const char *to,
                        const char *owner, const char *group, te_error *err);
+/* ENV "<name>"="<value>", nothing expanded. */
+int te_stapel__df_env(te_buf *df, const char *name, const char *value,
+                      te_error *err);
 /* COPY --from=<from> of one import. */
 int te_stapel__df_import(te_buf *df, const char *from,
                          const te_stapel_import *im, te_error *err);
