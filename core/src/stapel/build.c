@@ -230,228 +230,6 @@ static int list_mapping(struct flist *f, const struct job *j,
 	return rc;
 }
 
-/* Paths kept when materializing: sorted, searched. */
-struct keep {
-	const te_strvec *only; /* NULL: every file the filters keep */
-	const te_ignore *include, *exclude;
-};
-
-static int cmp_str(const void *key, const void *item)
-{
-	return strcmp(key, *(char *const *)item);
-}
-
-static bool keep_file(const char *path, void *payload)
-{
-	const struct keep *k = payload;
-
-	if (k->only)
-		return bsearch(path, k->only->items, k->only->count,
-		               sizeof(char *), cmp_str) != NULL;
-	return te_stapel__git_keeps(k->include, k->exclude, path);
-}
-
-/* Write the kept files of mapping i into <dir>/g<i> and COPY them. */
-static int copy_mapping(struct job *j, size_t i, struct keep *k)
-{
-	const te_stapel_git *g = &j->img->git[i];
-	const te_stapel_env *env = j->sj->env;
-	te_buf dest = TE_BUF_INIT(8192);
-	char src[32];
-	int rc;
-
-	snprintf(src, sizeof(src), "g%zu", i);
-	rc = join(&dest, j, src);
-	if (rc == 0 && mkdir(dest.ptr, 0755) < 0)
-		rc = te_error_set_errno(j->err, TE_EIO, errno, "mkdir %s",
-		                        dest.ptr);
-	if (rc == 0)
-		rc = te_gitsrc_materialize(env->src, env->commit, g->add + 1,
-		                           dest.ptr, keep_file, k, env->limits,
-		                           j->err);
-	if (rc == TE_ENOTFOUND || rc == TE_EINVALID)
-		rc = te_error_wrap(j->err, "git add %s (line %d)", g->add,
-		                   g->line);
-	if (rc == 0) {
-		snprintf(src, sizeof(src), "g%zu/", i);
-		rc = te_stapel__df_copy(&j->df, src, g->to, g->owner, g->group,
-		                        j->err);
-	}
-	te_buf_dispose(&dest);
-	return rc;
-}
-
-static int stage_git_archive(struct job *j)
-{
-	struct keep k = {NULL, NULL, NULL};
-	te_ignore *inc = NULL, *exc = NULL;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
-		rc = te_stapel__matcher(&inc, &j->img->git[i].include_paths,
-		                        j->err);
-		if (rc == 0)
-			rc = te_stapel__matcher(
-			    &exc, &j->img->git[i].exclude_paths, j->err);
-		k.include = inc;
-		k.exclude = exc;
-		if (rc == 0)
-			rc = copy_mapping(j, i, &k);
-		te_ignore_free(inc);
-		te_ignore_free(exc);
-		inc = exc = NULL;
-	}
-	j->git_written = true;
-	return rc;
-}
-
-/* One shell word in single quotes. */
-static int sh_quote(te_buf *b, const char *s, te_error *err)
-{
-	int rc = te_buf_puts(b, "'", err);
-
-	for (; rc == 0 && *s; s++)
-		rc = *s == '\'' ? te_buf_puts(b, "'\\''", err)
-		                : te_buf_put(b, s, 1, err);
-	return rc == 0 ? te_buf_puts(b, "'", err) : rc;
-}
-
-static int remove_line(struct job *j, const te_stapel_git *g, const char *path)
-{
-	int rc = te_buf_puts(&j->patch,
-	                     "/" TE_STAPEL_TOOLS "/busybox rm -rf -- ", j->err);
-	te_buf full = TE_BUF_INIT(65536);
-
-	if (rc == 0)
-		rc = te_buf_printf(&full, j->err, "%s%s%s", g->to,
-		                   strcmp(g->to, "/") ? "/" : "", path);
-	if (rc == 0)
-		rc = sh_quote(&j->patch, full.ptr, j->err);
-	if (rc == 0)
-		rc = te_buf_puts(&j->patch, "\n", j->err);
-	te_buf_dispose(&full);
-	return rc;
-}
-
-/* prev -> cur of one mapping: removals into j->patch, the changed and
- * added paths (sorted) into changed. */
-static int diff_lists(struct job *j, const te_stapel_git *g,
-                      const struct flist *prev, const struct flist *cur,
-                      te_strvec *changed)
-{
-	size_t a = 0, b = 0;
-	int rc = 0, c;
-
-	while (rc == 0 && (a < prev->count || b < cur->count)) {
-		if (a == prev->count)
-			c = 1;
-		else if (b == cur->count)
-			c = -1;
-		else
-			c = strcmp(prev->items[a].path, cur->items[b].path);
-		if (c < 0) {
-			rc = remove_line(j, g, prev->items[a++].path);
-		} else if (c > 0) {
-			rc = te_strvec_push(changed, cur->items[b++].path,
-			                    j->err);
-		} else {
-			if (strcmp(prev->items[a].id, cur->items[b].id))
-				rc = te_strvec_push(changed, cur->items[b].path,
-				                    j->err);
-			a++;
-			b++;
-		}
-	}
-	return rc;
-}
-
-/* The git patch from the base's commit to ours, mapping by mapping. */
-static int apply_patch(struct job *j)
-{
-	const te_stapel_env *env = j->sj->env;
-	struct flist prev, cur;
-	te_strvec changed = TE_STRVEC_INIT;
-	struct keep k = {&changed, NULL, NULL};
-	te_ignore *inc = NULL, *exc = NULL;
-	size_t i;
-	int rc = 0;
-
-	if (!j->prev_commit || !j->img->ngit)
-		return 0;
-	j->git_written = true;
-	if (!strcmp(j->prev_commit, env->commit))
-		return 0;
-	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
-		const te_stapel_git *g = &j->img->git[i];
-
-		memset(&prev, 0, sizeof(prev));
-		memset(&cur, 0, sizeof(cur));
-		rc = te_stapel__matcher(&inc, &g->include_paths, j->err);
-		if (rc == 0)
-			rc =
-			    te_stapel__matcher(&exc, &g->exclude_paths, j->err);
-		prev.include = cur.include = inc;
-		prev.exclude = cur.exclude = exc;
-		prev.err = cur.err = j->err;
-		if (rc == 0)
-			rc = list_mapping(&prev, j, g, j->prev_commit);
-		if (rc == 0)
-			rc = list_mapping(&cur, j, g, env->commit);
-		if (rc == 0)
-			rc = diff_lists(j, g, &prev, &cur, &changed);
-		if (rc == 0 && changed.count)
-			rc = copy_mapping(j, i, &k);
-		te_strvec_dispose(&changed);
-		flist_dispose(&prev);
-		flist_dispose(&cur);
-		te_ignore_free(inc);
-		te_ignore_free(exc);
-		inc = exc = NULL;
-	}
-	return rc;
-}
-
-/* The commit the base image's git files come from (its label), or NULL
- * when it has none. */
-static int base_commit(struct job *j)
-{
-	const te_stapel_env *env = j->sj->env;
-	te_image_manifest m;
-	char digest[TE_DIGEST_STR_MAX];
-	const char *tag = strrchr(j->ctx->base_ref, ':') + 1, *v;
-	json_t *root = NULL;
-	int rc;
-
-	memset(&m, 0, sizeof(m));
-	rc = te_registry_manifest_get(&j->base_manifest, j->base_type, digest,
-	                              env->stages, env->repo_path, tag, j->err);
-	if (rc == 0)
-		rc = te_image_manifest_parse(&m, j->base_manifest.ptr,
-		                             j->base_manifest.len, j->err);
-	if (rc == 0)
-		rc = te_registry_blob_get(&j->base_config, env->stages,
-		                          env->repo_path, m.config_digest,
-		                          j->err);
-	if (rc < 0)
-		goto done;
-	root = json_loadb(j->base_config.ptr, j->base_config.len, 0, NULL);
-	v = json_string_value(json_object_get(
-	    json_object_get(json_object_get(root, "config"), "Labels"),
-	    TE_STAPEL_GIT_LABEL));
-	if (v && strlen(v) == 40 && strspn(v, "0123456789abcdef") == 40) {
-		j->prev_commit = te_strdup(v, j->err);
-		if (!j->prev_commit)
-			rc = TE_ENOMEM;
-	}
-done:
-	json_decref(root);
-	te_image_manifest_dispose(&m);
-	return rc;
-}
-
-/* ---- gitLatestPatch as a layer put in the registry (stapel/layer.c) ---- */
-
 /* Does some path of the sorted list lie under the directory dir? */
 static bool dir_in(const struct flist *f, const char *dir)
 {
@@ -512,7 +290,7 @@ static int known_dirs(te_stapel_patchset *ps, const te_stapel_git *g,
 
 static int add_change(te_stapel_patchset *ps, const te_stapel_git *g,
                       const struct flist *prev, const struct fent *e,
-                      te_error *err)
+                      bool numeric, te_error *err)
 {
 	te_stapel_patch_file *f;
 	unsigned mode = 0;
@@ -531,7 +309,7 @@ static int add_change(te_stapel_patchset *ps, const te_stapel_git *g,
 	if (sscanf(e->id, "%o %40s", &mode, f->oid) != 2)
 		return te_error_set(err, TE_EINVALID, "bad tree entry");
 	f->mode = mode;
-	rc = te_stapel__patch_owner(f, g, err);
+	rc = numeric ? te_stapel__patch_owner(f, g, err) : 0;
 	if (rc == 0)
 		rc = full_path(&f->path, g, e->path, err);
 	if (rc == 0)
@@ -553,7 +331,7 @@ static void patchset_dispose(te_stapel_patchset *ps)
 
 static int diff_into(te_stapel_patchset *ps, const te_stapel_git *g,
                      const struct flist *prev, const struct flist *cur,
-                     te_error *err)
+                     bool numeric, te_error *err)
 {
 	size_t a = 0, b = 0;
 	char *full;
@@ -570,11 +348,12 @@ static int diff_into(te_stapel_patchset *ps, const te_stapel_git *g,
 				rc = te_strvec_push_owned(&ps->removed, full,
 				                          err);
 		} else if (c > 0) {
-			rc = add_change(ps, g, prev, &cur->items[b++], err);
+			rc = add_change(ps, g, prev, &cur->items[b++], numeric,
+			                err);
 		} else {
 			if (strcmp(prev->items[a].id, cur->items[b].id))
 				rc = add_change(ps, g, prev, &cur->items[b],
-				                err);
+				                numeric, err);
 			a++;
 			b++;
 		}
@@ -588,37 +367,34 @@ static int cmp_patch_file(const void *a, const void *b)
 	              ((const te_stapel_patch_file *)b)->path);
 }
 
-static int collect_patch(te_stapel_patchset *ps, struct job *j)
+/* Mapping i from the base's commit to ours into ps (paths sorted);
+ * numeric: owners as numbers for the layer (stapel/layer.c). */
+static int collect_mapping(te_stapel_patchset *ps, struct job *j, size_t i,
+                           bool numeric)
 {
+	const te_stapel_git *g = &j->img->git[i];
 	struct flist prev, cur;
 	te_ignore *inc = NULL, *exc = NULL;
-	size_t i;
-	int rc = 0;
+	int rc;
 
-	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
-		const te_stapel_git *g = &j->img->git[i];
-
-		memset(&prev, 0, sizeof(prev));
-		memset(&cur, 0, sizeof(cur));
-		rc = te_stapel__matcher(&inc, &g->include_paths, j->err);
-		if (rc == 0)
-			rc =
-			    te_stapel__matcher(&exc, &g->exclude_paths, j->err);
-		prev.include = cur.include = inc;
-		prev.exclude = cur.exclude = exc;
-		prev.err = cur.err = j->err;
-		if (rc == 0)
-			rc = list_mapping(&prev, j, g, j->prev_commit);
-		if (rc == 0)
-			rc = list_mapping(&cur, j, g, j->sj->env->commit);
-		if (rc == 0)
-			rc = diff_into(ps, g, &prev, &cur, j->err);
-		flist_dispose(&prev);
-		flist_dispose(&cur);
-		te_ignore_free(inc);
-		te_ignore_free(exc);
-		inc = exc = NULL;
-	}
+	memset(&prev, 0, sizeof(prev));
+	memset(&cur, 0, sizeof(cur));
+	rc = te_stapel__matcher(&inc, &g->include_paths, j->err);
+	if (rc == 0)
+		rc = te_stapel__matcher(&exc, &g->exclude_paths, j->err);
+	prev.include = cur.include = inc;
+	prev.exclude = cur.exclude = exc;
+	prev.err = cur.err = j->err;
+	if (rc == 0)
+		rc = list_mapping(&prev, j, g, j->prev_commit);
+	if (rc == 0)
+		rc = list_mapping(&cur, j, g, j->sj->env->commit);
+	if (rc == 0)
+		rc = diff_into(ps, g, &prev, &cur, numeric, j->err);
+	flist_dispose(&prev);
+	flist_dispose(&cur);
+	te_ignore_free(inc);
+	te_ignore_free(exc);
 	if (ps->nfiles > 1)
 		qsort(ps->files, ps->nfiles, sizeof(*ps->files),
 		      cmp_patch_file);
@@ -626,6 +402,179 @@ static int collect_patch(te_stapel_patchset *ps, struct job *j)
 	te_strvec_sort(&ps->known_dirs);
 	return rc;
 }
+
+/* Paths kept when materializing: those of the filters, or only those of
+ * a patch (its files are absolute image paths: to + path). */
+struct keep {
+	const te_stapel_patchset *only; /* NULL: every file kept */
+	const char *to;
+	const te_ignore *include, *exclude;
+};
+
+static bool keep_file(const char *path, void *payload)
+{
+	const struct keep *k = payload;
+	te_stapel_patch_file key;
+	char *full = NULL;
+	te_error ignored = TE_ERROR_INIT;
+	bool found;
+	te_stapel_git g;
+
+	if (!k->only)
+		return te_stapel__git_keeps(k->include, k->exclude, path);
+	memset(&g, 0, sizeof(g));
+	g.to = (char *)k->to;
+	if (full_path(&full, &g, path, &ignored) < 0)
+		return false;
+	key.path = full;
+	found = bsearch(&key, k->only->files, k->only->nfiles, sizeof(key),
+	                cmp_patch_file) != NULL;
+	free(full);
+	return found;
+}
+
+/* Write the kept files of mapping i into <dir>/g<i> and COPY them. */
+static int copy_mapping(struct job *j, size_t i, struct keep *k)
+{
+	const te_stapel_git *g = &j->img->git[i];
+	const te_stapel_env *env = j->sj->env;
+	te_buf dest = TE_BUF_INIT(8192);
+	char src[32];
+	int rc;
+
+	snprintf(src, sizeof(src), "g%zu", i);
+	rc = join(&dest, j, src);
+	if (rc == 0 && mkdir(dest.ptr, 0755) < 0)
+		rc = te_error_set_errno(j->err, TE_EIO, errno, "mkdir %s",
+		                        dest.ptr);
+	if (rc == 0)
+		rc = te_gitsrc_materialize(env->src, env->commit, g->add + 1,
+		                           dest.ptr, keep_file, k, env->limits,
+		                           j->err);
+	if (rc == TE_ENOTFOUND || rc == TE_EINVALID)
+		rc = te_error_wrap(j->err, "git add %s (line %d)", g->add,
+		                   g->line);
+	if (rc == 0) {
+		snprintf(src, sizeof(src), "g%zu/", i);
+		rc = te_stapel__df_copy(&j->df, src, g->to, g->owner, g->group,
+		                        j->err);
+	}
+	te_buf_dispose(&dest);
+	return rc;
+}
+
+static int stage_git_archive(struct job *j)
+{
+	struct keep k = {NULL, NULL, NULL, NULL};
+	te_ignore *inc = NULL, *exc = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		rc = te_stapel__matcher(&inc, &j->img->git[i].include_paths,
+		                        j->err);
+		if (rc == 0)
+			rc = te_stapel__matcher(
+			    &exc, &j->img->git[i].exclude_paths, j->err);
+		k.include = inc;
+		k.exclude = exc;
+		if (rc == 0)
+			rc = copy_mapping(j, i, &k);
+		te_ignore_free(inc);
+		te_ignore_free(exc);
+		inc = exc = NULL;
+	}
+	j->git_written = true;
+	return rc;
+}
+
+/* One shell word in single quotes. */
+static int sh_quote(te_buf *b, const char *s, te_error *err)
+{
+	int rc = te_buf_puts(b, "'", err);
+
+	for (; rc == 0 && *s; s++)
+		rc = *s == '\'' ? te_buf_puts(b, "'\\''", err)
+		                : te_buf_put(b, s, 1, err);
+	return rc == 0 ? te_buf_puts(b, "'", err) : rc;
+}
+
+static int remove_line(struct job *j, const char *full)
+{
+	int rc = te_buf_puts(&j->patch,
+	                     "/" TE_STAPEL_TOOLS "/busybox rm -rf -- ", j->err);
+
+	if (rc == 0)
+		rc = sh_quote(&j->patch, full, j->err);
+	return rc == 0 ? te_buf_puts(&j->patch, "\n", j->err) : rc;
+}
+
+/* The git patch from the base's commit to ours, mapping by mapping:
+ * removals into the patch script, changed files copied. */
+static int apply_patch(struct job *j)
+{
+	te_stapel_patchset ps;
+	struct keep k = {&ps, NULL, NULL, NULL};
+	size_t i, r;
+	int rc = 0;
+
+	if (!j->prev_commit || !j->img->ngit)
+		return 0;
+	j->git_written = true;
+	if (!strcmp(j->prev_commit, j->sj->env->commit))
+		return 0;
+	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		memset(&ps, 0, sizeof(ps));
+		k.to = j->img->git[i].to;
+		rc = collect_mapping(&ps, j, i, false);
+		for (r = 0; rc == 0 && r < ps.removed.count; r++)
+			rc = remove_line(j, ps.removed.items[r]);
+		if (rc == 0 && ps.nfiles)
+			rc = copy_mapping(j, i, &k);
+		patchset_dispose(&ps);
+	}
+	return rc;
+}
+
+/* The commit the base image's git files come from (its label), or NULL
+ * when it has none. */
+static int base_commit(struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	te_image_manifest m;
+	char digest[TE_DIGEST_STR_MAX];
+	const char *tag = strrchr(j->ctx->base_ref, ':') + 1, *v;
+	json_t *root = NULL;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	rc = te_registry_manifest_get(&j->base_manifest, j->base_type, digest,
+	                              env->stages, env->repo_path, tag, j->err);
+	if (rc == 0)
+		rc = te_image_manifest_parse(&m, j->base_manifest.ptr,
+		                             j->base_manifest.len, j->err);
+	if (rc == 0)
+		rc = te_registry_blob_get(&j->base_config, env->stages,
+		                          env->repo_path, m.config_digest,
+		                          j->err);
+	if (rc < 0)
+		goto done;
+	root = json_loadb(j->base_config.ptr, j->base_config.len, 0, NULL);
+	v = json_string_value(json_object_get(
+	    json_object_get(json_object_get(root, "config"), "Labels"),
+	    TE_STAPEL_GIT_LABEL));
+	if (v && strlen(v) == 40 && strspn(v, "0123456789abcdef") == 40) {
+		j->prev_commit = te_strdup(v, j->err);
+		if (!j->prev_commit)
+			rc = TE_ENOMEM;
+	}
+done:
+	json_decref(root);
+	te_image_manifest_dispose(&m);
+	return rc;
+}
+
+/* ---- gitLatestPatch as a layer put in the registry (stapel/layer.c) ---- */
 
 static int stage_labels(te_labels **out, const struct job *j);
 
@@ -636,13 +585,16 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 	te_stapel_patchset ps;
 	te_labels *labels = NULL;
 	te_stapel_layer_target t;
+	size_t i;
 	int rc;
 
 	memset(&ps, 0, sizeof(ps));
 	rc = base_commit(j);
 	j->git_written = j->prev_commit != NULL;
-	if (rc == 0 && j->prev_commit && strcmp(j->prev_commit, env->commit))
-		rc = collect_patch(&ps, j);
+	for (i = 0; rc == 0 && j->prev_commit &&
+	            strcmp(j->prev_commit, env->commit) && i < j->img->ngit;
+	     i++)
+		rc = collect_mapping(&ps, j, i, true);
 	if (rc == 0)
 		rc = stage_labels(&labels, j);
 	if (rc == 0) {
@@ -957,17 +909,6 @@ done:
 
 /* ---- the plan ----------------------------------------------------------- */
 
-static size_t find_image(const te_image_config *images, size_t n,
-                         const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!strcmp(images[i].name, name))
-			return i;
-	return n;
-}
-
 static int add_stages(te_plan_image *pi, const te_image_config *ic,
                       const te_plan_image *base,
                       const te_plan_image *const *imports,
@@ -1012,7 +953,7 @@ static int add_used(te_plan_image **out, te_plan *plan,
                     const char *what, int line, const te_stapel_env *env,
                     te_error *err)
 {
-	size_t j = find_image(images, n, name);
+	size_t j = te_stapel__find_image(images, n, name);
 
 	if (j == n || !images[j].stapel)
 		return te_error_set(err, TE_EUNSUPPORTED,

@@ -855,9 +855,8 @@ void te_stapel_image_free(te_stapel_image *img)
 	free(img);
 }
 
-/* Index of the image called name, or n. */
-static size_t find_image(const te_image_config *images, size_t n,
-                         const char *name)
+size_t te_stapel__find_image(const te_image_config *images, size_t n,
+                             const char *name)
 {
 	size_t i;
 
@@ -871,7 +870,7 @@ static int check_ref(const te_image_config *images, size_t n, size_t self,
                      const char *ref, const char *what, int line,
                      const char *file, te_error *err)
 {
-	size_t j = find_image(images, n, ref);
+	size_t j = te_stapel__find_image(images, n, ref);
 
 	if (j == n)
 		return te_error_set(err, TE_EINVALID,
@@ -929,7 +928,7 @@ static int visit_ref(const char *ref, const char *what, int line, void *payload)
 	rc = check_ref(w->images, w->n, self, ref, what, line, w->file, w->err);
 	if (rc < 0)
 		return rc;
-	j = find_image(w->images, w->n, ref);
+	j = te_stapel__find_image(w->images, w->n, ref);
 	if (w->color[j] == 1)
 		return te_error_set(w->err, TE_EINVALID,
 		                    "%s:%d: image \"%s\": %s \"%s\" makes a "
@@ -964,7 +963,7 @@ static void resolve_from(te_image_config *images, size_t n)
 		te_stapel_image *s = images[i].stapel;
 
 		if (!s || !s->from || s->from_latest ||
-		    find_image(images, n, s->from) == n)
+		    te_stapel__find_image(images, n, s->from) == n)
 			continue;
 		s->from_image = s->from;
 		s->from = NULL;

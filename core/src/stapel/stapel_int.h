@@ -26,6 +26,10 @@ int te_stapel__parse(te_stapel_image **out, struct ctx *c,
 int te_stapel__link(te_image_config *images, size_t n, const char *file,
                     te_error *err);
 
+/* The index of the image called name in images[0..n), or n. */
+size_t te_stapel__find_image(const te_image_config *images, size_t n,
+                             const char *name);
+
 /* A matcher for werf masks (a path matches a mask or lies under a
  * directory one matches); *out is NULL for an empty list. */
 int te_stapel__matcher(te_ignore **out, const te_strvec *globs, te_error *err);
