@@ -4,7 +4,7 @@
  * Three buildah runs, each a fork + execvpe of an argv built here (never a
  * shell):
  *
- *   buildah <global> build <isolation> --layers=false --force-rm
+ *   buildah <global> build <isolation> --layers=<bool> --force-rm
  *           --identity-label=false --format docker -f <job>/Dockerfile
  *           --ignorefile <job>/ignore [--target T] [--build-arg A=B]..
  *           [--platform P] [--label k=v].. --tag <local> [--authfile F]
@@ -14,7 +14,12 @@
  *   buildah <global> rmi <local>                  (best effort)
  *
  * with <global> = --root <state>/buildah/root --runroot <state>/buildah/run
- * --storage-driver vfs.  --format docker gives the Docker v2s2 manifests
+ * --storage-driver <overlay|vfs> (te_build_storage_driver: one driver per
+ * store, recorded in the state dir).  --layers=true (opts->layers) keeps
+ * buildah's layer cache in that store between builds; buildah looks a
+ * cached layer up by its parent, the instruction and, for COPY/ADD, the
+ * digest of the copied content, so the cache never stands in for content
+ * the context does not hold (buildah-build(1), --layers).  --format docker gives the Docker v2s2 manifests
  * and configs werf's own builds produce (OCI would drop HEALTHCHECK);
  * --identity-label=false keeps buildah's io.buildah.version label out of
  * exported images; --force-rm drops the working container of a failed
@@ -65,9 +70,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,18 +211,31 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The time limit of one run: deadline_ms is CLOCK_MONOTONIC, 0 = none. */
+/* The limits of one run: deadline_ms is CLOCK_MONOTONIC, 0 = none;
+ * cancel, when set and non-zero, stops the run like an expiry. */
 struct run_limit {
 	int64_t deadline_ms;
-	bool expired; /* out: the limit ran out and the run was killed */
+	const atomic_int *cancel;
+	bool expired;   /* out: the time ran out and the run was killed */
+	bool cancelled; /* out: cancel was raised and the run was killed */
 };
 
+/* How often a run watches its cancel flag. */
+#define TE_BUILD_CANCEL_POLL_MS 100
+
+/* SIGTERM now (buildah stops its container and cleans up), SIGKILL for
+ * the group once the grace period is over. */
+static void terminate(pid_t pid, struct run_limit *lim, bool *terminated)
+{
+	kill(pid, SIGTERM);
+	*terminated = true;
+	lim->deadline_ms = now_ms() + TE_BUILD_GRACE_MS;
+}
+
 /*
- * Wait for output until the limit.  On expiry: SIGTERM to the child
- * (buildah stops its container and cleans up), then SIGKILL to its
- * process group once the grace period is over too.  Returns false when
- * reading should stop (the group was killed: an orphan holding the pipe
- * must not keep us waiting).
+ * Wait for output until the limit runs out or cancel is raised; then
+ * terminate().  Returns false when reading should stop (the group was
+ * killed: an orphan holding the pipe must not keep us waiting).
  */
 static bool wait_readable(int fd, pid_t pid, struct run_limit *lim,
                           bool *terminated)
@@ -224,25 +244,30 @@ static bool wait_readable(int fd, pid_t pid, struct run_limit *lim,
 	int64_t left;
 	int n;
 
+	if (!lim || (!lim->deadline_ms && !lim->cancel))
+		return true;
 	for (;;) {
-		if (!lim || !lim->deadline_ms)
-			return true;
-		left = lim->deadline_ms - now_ms();
+		if (!*terminated && lim->cancel && atomic_load(lim->cancel)) {
+			lim->cancelled = true;
+			terminate(pid, lim, terminated);
+		}
+		left = lim->deadline_ms ? lim->deadline_ms - now_ms()
+		                        : TE_BUILD_CANCEL_POLL_MS;
 		if (left > 0) {
+			if (lim->cancel && left > TE_BUILD_CANCEL_POLL_MS)
+				left = TE_BUILD_CANCEL_POLL_MS;
 			n = poll(&pfd, 1,
 			         left > INT32_MAX ? INT32_MAX : (int)left);
 			if (n > 0 || (n < 0 && errno != EINTR))
 				return true; /* the read says what it is */
 			continue;
 		}
-		lim->expired = true;
 		if (*terminated) {
 			te_proc_kill(pid);
 			return false;
 		}
-		kill(pid, SIGTERM);
-		*terminated = true;
-		lim->deadline_ms = now_ms() + TE_BUILD_GRACE_MS;
+		lim->expired = true;
+		terminate(pid, lim, terminated);
 	}
 }
 
@@ -324,6 +349,10 @@ static int run_checked(char *const *argv, char *const *envp, const te_log *log,
 		goto done;
 	if (lim && lim->expired) {
 		rc = TE_ETIMEDOUT; /* the caller words the message */
+		goto done;
+	}
+	if (lim && lim->cancelled) {
+		rc = te_error_set(err, TE_ERROR, "%s cancelled", what);
 		goto done;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -477,7 +506,9 @@ static int global_args(te_strvec *argv, const te_build_opts *opts,
 	    (rc = te_strvec_pushf(argv, err, "%s/buildah/run",
 	                          opts->state_dir)) < 0 ||
 	    (rc = te_strvec_push(argv, "--storage-driver", err)) < 0 ||
-	    (rc = te_strvec_push(argv, "vfs", err)) < 0)
+	    (rc = te_strvec_push(
+	         argv, opts->storage_driver ? opts->storage_driver : "vfs",
+	         err)) < 0)
 		return rc;
 	return 0;
 }
@@ -623,7 +654,10 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 		rc = oci_args(argv, opts, runtime, job, err);
 	else
 		rc = te_strvec_push(argv, "chroot", err);
-	if (rc < 0 || (rc = te_strvec_push(argv, "--layers=false", err)) < 0 ||
+	if (rc < 0 ||
+	    (rc = te_strvec_push(
+	         argv, opts->layers ? "--layers=true" : "--layers=false",
+	         err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--force-rm", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--identity-label=false", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--format", err)) < 0 ||
@@ -808,7 +842,7 @@ static int build(const te_build_opts *opts, const te_strvec *env,
                  const char *local, const char *job, te_error *err)
 {
 	te_strvec argv = TE_STRVEC_INIT;
-	struct run_limit lim = {0, false};
+	struct run_limit lim = {0, opts->cancel, false, false};
 	unsigned timeout =
 	    opts->timeout ? opts->timeout : TE_BUILD_TIMEOUT_DEFAULT;
 	char *runtime = NULL;
@@ -843,6 +877,8 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 	static const char *const job_files[] = {"digest", "registries.conf",
 	                                        "Dockerfile", "ignore"};
 	te_strvec argv = TE_STRVEC_INIT, env = TE_STRVEC_INIT;
+	struct run_limit push_lim = {0, opts ? opts->cancel : NULL, false,
+	                             false};
 	te_buf path = TE_BUF_INIT(8192);
 	char *job = NULL, *local = NULL, *conf = NULL, *digestfile = NULL;
 	char *envextra[1];
@@ -938,7 +974,7 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 		goto done;
 	te_log_emit(&opts->log, TE_LOG_INFO, "pushing %s", opts->image_ref);
 	rc = run_checked(argv.items, env.items, &opts->log, TE_ENET,
-	                 "buildah push", NULL, err);
+	                 "buildah push", &push_lim, err);
 	if (rc < 0)
 		goto done;
 	rc = read_digest(digest_out, digestfile, err);
@@ -966,6 +1002,132 @@ done:
 	free(local);
 	free(conf);
 	free(digestfile);
+	return rc;
+}
+
+/* ---- storage driver ---------------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* One `buildah <probe store> <args...>`, output to the debug log. */
+static int probe_run(const char *buildah, const char *dir,
+                     const char *const *args, const te_log *log)
+{
+	te_strvec argv = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT;
+	int rc;
+
+	if ((rc = te_strvec_push(&argv, buildah, &err)) < 0 ||
+	    (rc = te_strvec_push(&argv, "--root", &err)) < 0 ||
+	    (rc = te_strvec_pushf(&argv, &err, "%s/root", dir)) < 0 ||
+	    (rc = te_strvec_push(&argv, "--runroot", &err)) < 0 ||
+	    (rc = te_strvec_pushf(&argv, &err, "%s/run", dir)) < 0 ||
+	    (rc = te_strvec_push(&argv, "--storage-driver", &err)) < 0 ||
+	    (rc = te_strvec_push(&argv, "overlay", &err)) < 0)
+		goto done;
+	for (; *args; args++)
+		if ((rc = te_strvec_push(&argv, *args, &err)) < 0)
+			goto done;
+	rc = run_checked(argv.items, NULL, log, TE_EIO, "storage probe", NULL,
+	                 &err);
+done:
+	if (rc < 0)
+		te_log_emit(log, TE_LOG_DEBUG, "overlay probe: %s", err.msg);
+	te_strvec_dispose(&argv);
+	return rc;
+}
+
+/* Does overlay work here: a scratch container in a scratch store, mounted
+ * and unmounted; the store is removed afterwards. */
+static bool overlay_works(const char *buildah, const char *base,
+                          const te_log *log)
+{
+	static const char *const from[] = {"from", "--name", "te-probe",
+	                                   "scratch", NULL};
+	static const char *const mount[] = {"mount", "te-probe", NULL};
+	static const char *const umount[] = {"umount", "te-probe", NULL};
+	static const char *const rm[] = {"rm", "te-probe", NULL};
+	te_buf dir = TE_BUF_INIT(8192);
+	te_error err = TE_ERROR_INIT;
+	bool ok = false;
+
+	if (te_buf_printf(&dir, &err, "%s/probe-XXXXXX", base) < 0 ||
+	    !mkdtemp(dir.ptr)) {
+		te_buf_dispose(&dir);
+		return false;
+	}
+	if (probe_run(buildah, dir.ptr, from, log) == 0) {
+		ok = probe_run(buildah, dir.ptr, mount, log) == 0;
+		probe_run(buildah, dir.ptr, umount, log);
+		probe_run(buildah, dir.ptr, rm, log);
+	}
+	nftw(dir.ptr, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	te_buf_dispose(&dir);
+	return ok;
+}
+
+int te_build_storage_driver(char *out, size_t outsz, const char *buildah,
+                            const char *state_dir, const te_log *log,
+                            te_error *err)
+{
+	te_buf base = TE_BUF_INIT(8192), file = TE_BUF_INIT(8192);
+	te_buf data = TE_BUF_INIT(64);
+	const char *driver = "vfs";
+	struct stat st;
+	bool too_big = false;
+	int fd, rc;
+
+	snprintf(out, outsz, "vfs");
+	if ((rc = te_buf_printf(&base, err, "%s/buildah", state_dir)) < 0 ||
+	    (rc = te_buf_printf(&file, err, "%s/driver", base.ptr)) < 0 ||
+	    (rc = te_fs_mkdirs(base.ptr, err)) < 0)
+		goto done;
+	fd = open(file.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		rc = te_fs_read_all(&data, fd, &too_big);
+		close(fd);
+		if (rc == 0 && !too_big &&
+		    (strcmp(data.ptr, "overlay\n") == 0 ||
+		     strcmp(data.ptr, "vfs\n") == 0)) {
+			snprintf(out, outsz, "%.*s", (int)data.len - 1,
+			         data.ptr);
+			goto done;
+		}
+		rc = te_error_set(err, TE_EIO,
+		                  "%s: unreadable storage driver record "
+		                  "(\"overlay\" or \"vfs\" expected)",
+		                  file.ptr);
+		goto done;
+	}
+	if (errno != ENOENT) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "reading '%s'",
+		                        file.ptr);
+		goto done;
+	}
+	/* A store made before the choice was recorded is a vfs one. */
+	te_buf_clear(&data);
+	if ((rc = te_buf_printf(&data, err, "%s/root", base.ptr)) < 0)
+		goto done;
+	if (stat(data.ptr, &st) != 0 &&
+	    overlay_works(buildah ? buildah : "buildah", base.ptr, log))
+		driver = "overlay";
+	te_buf_clear(&data);
+	if ((rc = te_buf_printf(&data, err, "%s\n", driver)) < 0 ||
+	    (rc = te_fs_write_atomic(file.ptr, data.ptr, data.len, 0600, err)) <
+	        0)
+		goto done;
+	snprintf(out, outsz, "%s", driver);
+done:
+	te_buf_dispose(&base);
+	te_buf_dispose(&file);
+	te_buf_dispose(&data);
 	return rc;
 }
 

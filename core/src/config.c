@@ -856,6 +856,8 @@ struct meta {
 	bool seen;
 	char *project;
 	te_strvec platforms;
+	char *cache_version; /* build.cacheVersion */
+	bool staged;         /* build.staged */
 };
 
 static int push_platforms(struct ctx *c, te_strvec *out, const yaml_node_t *n)
@@ -882,6 +884,9 @@ static int push_platforms(struct ctx *c, te_strvec *out, const yaml_node_t *n)
 	}
 	return 0;
 }
+
+static int opt_string(struct ctx *c, char **out, const yaml_node_t *n,
+                      const char *deflt);
 
 static int parse_meta(struct ctx *c, const yaml_node_t *root, struct meta *m)
 {
@@ -919,10 +924,15 @@ static int parse_meta(struct ctx *c, const yaml_node_t *root, struct meta *m)
 	if (!m->project)
 		return TE_ENOMEM;
 	build = map_get(c, root, "build");
-	if (build && build->type == YAML_MAPPING_NODE)
-		return push_platforms(c, &m->platforms,
-		                      map_get(c, build, "platform"));
-	return 0;
+	if (!build || build->type != YAML_MAPPING_NODE)
+		return 0;
+	rc = opt_string(c, &m->cache_version, map_get(c, build, "cacheVersion"),
+	                NULL);
+	if (rc < 0)
+		return rc;
+	v = map_get(c, build, "staged");
+	m->staged = v && !is_null(v) && bool_value(v) == 1;
+	return push_platforms(c, &m->platforms, map_get(c, build, "platform"));
 }
 
 static int check_name(struct ctx *c, const yaml_node_t *n)
@@ -1037,6 +1047,102 @@ static int check_path(struct ctx *c, const yaml_node_t *n, const char *field,
 	return 0;
 }
 
+static const char *const import_types[] = {"ImageName", "ImageDigest",
+                                           "ImageRepo", "ImageTag"};
+
+static int parse_import(struct ctx *c, te_image_import *imp,
+                        const yaml_node_t *n)
+{
+	yaml_node_t *type = map_get(c, n, "type");
+	yaml_node_t *arg = map_get(c, n, "targetBuildArg");
+	size_t i;
+
+	if (map_get(c, n, "targetEnv"))
+		return fail(c, map_get(c, n, "targetEnv"), TE_EINVALID,
+		            "import targetEnv applies to Stapel images; a "
+		            "Dockerfile image takes targetBuildArg");
+	if (!type || is_null(type))
+		return fail(c, n, TE_EINVALID,
+		            "import needs a type (ImageName, ImageDigest, "
+		            "ImageRepo or ImageTag)");
+	for (i = 0; i < 4; i++)
+		if (strcmp(scalar(type), import_types[i]) == 0)
+			break;
+	if (i == 4)
+		return fail(c, type, TE_EINVALID,
+		            "unknown import type \"%s\": use ImageName, "
+		            "ImageDigest, ImageRepo or ImageTag",
+		            scalar(type));
+	imp->type = (te_import_type)i;
+	if (!arg || is_null(arg) || !*scalar(arg))
+		return fail(c, n, TE_EINVALID, "import needs targetBuildArg");
+	if (strspn(scalar(arg), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+	                        "tuvwxyz0123456789_") != strlen(scalar(arg)))
+		return fail(c, arg, TE_EINVALID,
+		            "invalid targetBuildArg \"%s\"", scalar(arg));
+	imp->build_arg = te_strdup(scalar(arg), c->err);
+	return imp->build_arg ? 0 : TE_ENOMEM;
+}
+
+static int parse_dependency(struct ctx *c, te_image_dependency *d,
+                            const yaml_node_t *n)
+{
+	yaml_node_t *image = map_get(c, n, "image"), *imports;
+	yaml_node_item_t *it;
+	int rc;
+
+	d->line = node_line(c, n);
+	if (map_get(c, n, "before") || map_get(c, n, "after"))
+		return fail(c, n, TE_EINVALID,
+		            "dependency before/after apply to Stapel images");
+	if (!image || is_null(image) || !*scalar(image))
+		return fail(c, n, TE_EINVALID, "dependency needs an image");
+	if (!(d->image = te_strdup(scalar(image), c->err)))
+		return TE_ENOMEM;
+	imports = map_get(c, n, "imports");
+	if (!imports || imports->type != YAML_SEQUENCE_NODE)
+		return 0;
+	d->imports = calloc((size_t)(imports->data.sequence.items.top -
+	                             imports->data.sequence.items.start) +
+	                        1,
+	                    sizeof(*d->imports));
+	if (!d->imports)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (it = imports->data.sequence.items.start;
+	     it < imports->data.sequence.items.top; it++) {
+		rc = parse_import(c, &d->imports[d->nimports++],
+		                  get_node(c, *it));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* dependencies: validated as a list of mappings (dependency_fields). */
+static int parse_dependencies(struct ctx *c, te_image_config *img,
+                              const yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	int rc;
+
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return 0;
+	img->deps = calloc((size_t)(n->data.sequence.items.top -
+	                            n->data.sequence.items.start) +
+	                       1,
+	                   sizeof(*img->deps));
+	if (!img->deps)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		rc = parse_dependency(c, &img->deps[img->ndeps++],
+		                      get_node(c, *it));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* One image of a Dockerfile document; the name node may be NULL (nameless
  * legacy image). */
 static int fill_image(struct ctx *c, te_image_config *img,
@@ -1081,7 +1187,14 @@ static int fill_image(struct ctx *c, te_image_config *img,
 	v = map_get(c, root, "final");
 	if (v && !is_null(v))
 		img->final = bool_value(v) == 1;
-	return 0;
+	v = map_get(c, root, "staged");
+	img->staged = v && !is_null(v) && bool_value(v) == 1;
+	img->staged_set = v && !is_null(v);
+	rc = opt_string(c, &img->cache_version,
+	                map_get(c, root, "cacheVersion"), NULL);
+	if (rc < 0)
+		return rc;
+	return parse_dependencies(c, img, map_get(c, root, "dependencies"));
 }
 
 struct images {
@@ -1280,7 +1393,7 @@ bool te_config_is_separator(const char *p, size_t len)
 
 static void free_images(te_image_config *items, size_t count)
 {
-	size_t i;
+	size_t i, j, k;
 
 	for (i = 0; i < count; i++) {
 		free(items[i].name);
@@ -1289,8 +1402,52 @@ static void free_images(te_image_config *items, size_t count)
 		free(items[i].target);
 		te_strvec_dispose(&items[i].args);
 		te_strvec_dispose(&items[i].platforms);
+		free(items[i].cache_version);
+		free(items[i].build_cache_version);
+		for (j = 0; j < items[i].ndeps; j++) {
+			te_image_dependency *d = &items[i].deps[j];
+
+			for (k = 0; k < d->nimports; k++)
+				free(d->imports[k].build_arg);
+			free(d->imports);
+			free(d->image);
+		}
+		free(items[i].deps);
 	}
 	free(items);
+}
+
+static bool has_image(const struct images *imgs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < imgs->count; i++)
+		if (strcmp(imgs->items[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The meta's build.cacheVersion and build.staged; dependency names. */
+static int inherit_build(te_image_config *img, const struct meta *m,
+                         const struct images *imgs, const char *file,
+                         te_error *err)
+{
+	size_t j;
+
+	if (!img->staged_set)
+		img->staged = m->staged;
+	if (m->cache_version &&
+	    !(img->build_cache_version = te_strdup(m->cache_version, err)))
+		return TE_ENOMEM;
+	for (j = 0; j < img->ndeps; j++)
+		if (!has_image(imgs, img->deps[j].image))
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "%s:%d: image \"%s\": dependency on "
+			    "unknown image \"%s\"",
+			    file, img->deps[j].line, img->name,
+			    img->deps[j].image);
+	return 0;
 }
 
 static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
@@ -1305,6 +1462,10 @@ static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
 		                    "\"configVersion: 1\" and \"project: "
 		                    "<name>\" as the first document",
 		                    file);
+	for (i = 0; i < imgs->count; i++)
+		if ((rc = inherit_build(&imgs->items[i], m, imgs, file, err)) <
+		    0)
+			return rc;
 	for (i = 0; i < imgs->count; i++) {
 		if (!*imgs->items[i].name && imgs->count > 1)
 			return te_error_set(
@@ -1334,7 +1495,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
                     const char *filename, te_error *err)
 {
 	te_werf_config *cfg = NULL;
-	struct meta m = {false, NULL, TE_STRVEC_INIT};
+	struct meta m = {false, NULL, TE_STRVEC_INIT, NULL, false};
 	struct images imgs = {NULL, 0, 0};
 	struct section s;
 	const char *file = filename ? filename : "werf.yaml";
@@ -1379,6 +1540,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 	cfg = NULL;
 done:
 	free(m.project);
+	free(m.cache_version);
 	te_strvec_dispose(&m.platforms);
 	free_images(imgs.items, imgs.count);
 	te_config_free(cfg);
