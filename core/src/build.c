@@ -19,8 +19,9 @@
  * buildah's layer cache in that store between builds; buildah looks a
  * cached layer up by its parent, the instruction and, for COPY/ADD, the
  * digest of the copied content, so the cache never stands in for content
- * the context does not hold (buildah-build(1), --layers).  --format docker gives the Docker v2s2 manifests
- * and configs werf's own builds produce (OCI would drop HEALTHCHECK);
+ * the context does not hold (buildah-build(1), --layers).  --format docker
+ * gives the Docker v2s2 manifests and configs werf's own builds produce (OCI
+ * would drop HEALTHCHECK);
  * --identity-label=false keeps buildah's io.buildah.version label out of
  * exported images; --force-rm drops the working container of a failed
  * build (a full rootfs copy under vfs).
@@ -1016,13 +1017,16 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
-/* One `buildah <probe store> <args...>`, output to the debug log. */
+/* One `buildah <probe store> <args...>`; out (may be NULL) gets the last
+ * output line. */
 static int probe_run(const char *buildah, const char *dir,
-                     const char *const *args, const te_log *log)
+                     const char *const *args, char *out, size_t outsz,
+                     const te_log *log)
 {
 	te_strvec argv = TE_STRVEC_INIT;
 	te_error err = TE_ERROR_INIT;
-	int rc;
+	struct run_output *o = NULL;
+	int status = 0, rc;
 
 	if ((rc = te_strvec_push(&argv, buildah, &err)) < 0 ||
 	    (rc = te_strvec_push(&argv, "--root", &err)) < 0 ||
@@ -1033,43 +1037,120 @@ static int probe_run(const char *buildah, const char *dir,
 	    (rc = te_strvec_push(&argv, "overlay", &err)) < 0)
 		goto done;
 	for (; *args; args++)
-		if ((rc = te_strvec_push(&argv, *args, &err)) < 0)
+		if ((rc = strcmp(*args, "@file")
+		              ? te_strvec_push(&argv, *args, &err)
+		              : te_strvec_pushf(&argv, &err, "%s/probe", dir)) <
+		    0)
 			goto done;
-	rc = run_checked(argv.items, NULL, log, TE_EIO, "storage probe", NULL,
-	                 &err);
+	if (!(o = calloc(1, sizeof(*o)))) {
+		rc = TE_ENOMEM;
+		goto done;
+	}
+	o->log = log;
+	rc = run(&status, argv.items, NULL, o, NULL, &err);
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = te_error_set(&err, TE_EIO, "buildah %s failed",
+		                  argv.items[7]);
+	if (rc == 0 && out)
+		snprintf(out, outsz, "%s",
+		         o->ntail
+		             ? o->tail[(o->ntail - 1) % TE_BUILD_TAIL_LINES]
+		             : "");
 done:
 	if (rc < 0)
 		te_log_emit(log, TE_LOG_DEBUG, "overlay probe: %s", err.msg);
+	free(o);
 	te_strvec_dispose(&argv);
 	return rc;
 }
 
-/* Does overlay work here: a scratch container in a scratch store, mounted
- * and unmounted; the store is removed afterwards. */
+/* Who owns <mnt>/probe: what a RUN container would see. */
+static bool probe_owner_ok(const char *mnt, uid_t want)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	te_error err = TE_ERROR_INIT;
+	struct stat st;
+	bool ok;
+
+	ok = te_buf_printf(&p, &err, "%s/probe", mnt) == 0 &&
+	     lstat(p.ptr, &st) == 0 && st.st_uid == want;
+	te_buf_dispose(&p);
+	return ok;
+}
+
+/*
+ * Does overlay work here for builds as build() runs them with --layers: a
+ * file COPY'd into a container with the user namespace mapping of RUN
+ * (when one is used), committed, is seen in the next step's container
+ * (same mapping) as owned by the mapped root.  buildah versions that cannot
+ * remap overlay layers show it as host root there, and a RUN could not write
+ * what COPY created; vfs remaps by copying.  The probe store is removed
+ * afterwards; "@file" in the args below is <probe dir>/probe.
+ */
 static bool overlay_works(const char *buildah, const char *base,
                           const te_log *log)
 {
 	static const char *const from[] = {"from", "--name", "te-probe",
 	                                   "scratch", NULL};
-	static const char *const mount[] = {"mount", "te-probe", NULL};
-	static const char *const umount[] = {"umount", "te-probe", NULL};
-	static const char *const rm[] = {"rm", "te-probe", NULL};
-	te_buf dir = TE_BUF_INIT(8192);
+	static const char *const from_mapped[] = {"from",
+	                                          "--name",
+	                                          "te-probe",
+	                                          "--userns-uid-map",
+	                                          TE_BUILD_USERNS_MAP,
+	                                          "--userns-gid-map",
+	                                          TE_BUILD_USERNS_MAP,
+	                                          "scratch",
+	                                          NULL};
+	static const char *const copy[] = {"copy", "te-probe", "@file",
+	                                   "/probe", NULL};
+	static const char *const commit[] = {"commit", "-q", "te-probe",
+	                                     "localhost/te-probe", NULL};
+	static const char *const mapped[] = {"from",
+	                                     "--pull=never",
+	                                     "--name",
+	                                     "te-probe2",
+	                                     "--userns-uid-map",
+	                                     TE_BUILD_USERNS_MAP,
+	                                     "--userns-gid-map",
+	                                     TE_BUILD_USERNS_MAP,
+	                                     "localhost/te-probe",
+	                                     NULL};
+	static const char *const plain[] = {
+	    "from",      "--pull=never",       "--name",
+	    "te-probe2", "localhost/te-probe", NULL};
+	static const char *const mount[] = {"mount", "te-probe2", NULL};
+	static const char *const umount[] = {"umount", "-a", NULL};
+	static const char *const rm[] = {"rm", "-a", NULL};
+	static const char *const rmi[] = {"rmi", "-a", "-f", NULL};
+	te_buf dir = TE_BUF_INIT(8192), file = TE_BUF_INIT(8192);
 	te_error err = TE_ERROR_INIT;
-	bool ok = false;
+	char mnt[TE_BUILD_LINE_MAX];
+	int uerr = 0;
+	bool map = geteuid() == 0 && userns_works(&uerr), ok = false;
 
-	if (te_buf_printf(&dir, &err, "%s/probe-XXXXXX", base) < 0 ||
-	    !mkdtemp(dir.ptr)) {
-		te_buf_dispose(&dir);
-		return false;
-	}
-	if (probe_run(buildah, dir.ptr, from, log) == 0) {
-		ok = probe_run(buildah, dir.ptr, mount, log) == 0;
-		probe_run(buildah, dir.ptr, umount, log);
-		probe_run(buildah, dir.ptr, rm, log);
-	}
+	if (geteuid() != 0 ||
+	    te_buf_printf(&dir, &err, "%s/probe-XXXXXX", base) < 0 ||
+	    !mkdtemp(dir.ptr))
+		goto done;
+	if (te_buf_printf(&file, &err, "%s/probe", dir.ptr) < 0 ||
+	    write_file(file.ptr, "", 0, &err) < 0)
+		goto cleanup;
+	if (probe_run(buildah, dir.ptr, map ? from_mapped : from, NULL, 0,
+	              log) == 0 &&
+	    probe_run(buildah, dir.ptr, copy, NULL, 0, log) == 0 &&
+	    probe_run(buildah, dir.ptr, commit, NULL, 0, log) == 0 &&
+	    probe_run(buildah, dir.ptr, map ? mapped : plain, NULL, 0, log) ==
+	        0 &&
+	    probe_run(buildah, dir.ptr, mount, mnt, sizeof(mnt), log) == 0)
+		ok = probe_owner_ok(mnt, map ? 100000 : 0);
+	probe_run(buildah, dir.ptr, umount, NULL, 0, log);
+	probe_run(buildah, dir.ptr, rm, NULL, 0, log);
+	probe_run(buildah, dir.ptr, rmi, NULL, 0, log);
+cleanup:
 	nftw(dir.ptr, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+done:
 	te_buf_dispose(&dir);
+	te_buf_dispose(&file);
 	return ok;
 }
 

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,8 +45,10 @@
 #include "tagexport/digest.h"
 #include "tagexport/gitsrc.h"
 #include "tagexport/image.h"
+#include "tagexport/plan.h"
 #include "tagexport/reference.h"
 #include "tagexport/registry.h"
+#include "tagexport/schedule.h"
 #include "tagexport/select.h"
 #include "tagexport/semver.h"
 #include "tagexport/template.h"
@@ -58,9 +61,11 @@ struct image_job {
 	const te_image_config *cfg;
 	te_image_inputs inputs;
 	const char *platform;
-	char *stages_tag; /* == inputs.content_tag */
-	te_buf manifest;  /* exported manifest bytes */
-	te_buf stages;    /* the stages manifest, when already fetched */
+	char *stages_tag;    /* the plan's tag of the image (its last stage's
+	                        digest); inputs.content_tag until sealed */
+	te_plan_image *pimg; /* in run->plan; NULL for an index */
+	te_buf manifest;     /* exported manifest bytes */
+	te_buf stages;       /* the stages manifest, when already fetched */
 	char media_type[128];
 	te_buf config; /* exported config bytes */
 	char config_digest[TE_DIGEST_STR_MAX];
@@ -114,9 +119,17 @@ struct run {
 	te_ref repo;
 	char *git_tag;
 	char commit[41];
-	te_strvec tags; /* the --tag templates that apply to git_tag */
-	struct image_job *jobs;
+	te_strvec tags;         /* the --tag templates that apply to git_tag */
+	struct image_job *jobs; /* the images to export */
 	size_t njobs;
+	struct image_job *extra; /* built only: what jobs depend on */
+	size_t nextra;
+	char *config_file; /* werf.yaml's path, for messages */
+	te_plan *plan;
+	/* libgit2 objects are not shared between threads (libgit2's
+	 * docs/threading.md): builders read the commit under this lock. */
+	pthread_mutex_t src_mu;
+	char storage_driver[16];
 	te_registry *registries[MAX_REGISTRIES];
 	size_t nregistries;
 	te_export_result *result;
@@ -175,7 +188,7 @@ static int load_config(struct run *run, te_error *err)
 		return rc;
 	rc = te_config_parse(&run->cfg, text, len, path, err);
 	free(text);
-	free(path);
+	run->config_file = path;
 	return rc;
 }
 
@@ -356,31 +369,95 @@ done:
 	return rc;
 }
 
+static int compute_job_tag(struct run *run, struct image_job *job,
+                           te_error *err)
+{
+	const te_strvec *platforms = &job->cfg->platforms;
+	int rc;
+
+	if (platforms->count > 1)
+		return compute_index_tag(run, job, err);
+	job->platform = platforms->count ? platforms->items[0] : NULL;
+	rc = te_digest_image(&job->inputs, run->src, run->commit, job->cfg,
+	                     job->platform, err);
+	/* A missing Dockerfile is a mistake in the project, not a failed
+	 * export. */
+	if (rc == TE_ENOTFOUND)
+		rc = err->code = TE_EINVALID;
+	job->stages_tag = job->inputs.content_tag;
+	if (rc == 0)
+		rc = check_context(run, job, err);
+	return rc;
+}
+
 static int compute_content_tags(struct run *run, te_error *err)
 {
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < run->njobs && rc == 0; i++) {
-		struct image_job *job = &run->jobs[i];
-		const te_strvec *platforms = &job->cfg->platforms;
-
-		if (platforms->count > 1) {
-			rc = compute_index_tag(run, job, err);
-			continue;
-		}
-		job->platform = platforms->count ? platforms->items[0] : NULL;
-		rc = te_digest_image(&job->inputs, run->src, run->commit,
-		                     job->cfg, job->platform, err);
-		/* A missing Dockerfile is a mistake in the project, not a
-		 * failed export. */
-		if (rc == TE_ENOTFOUND)
-			rc = err->code = TE_EINVALID;
-		job->stages_tag = job->inputs.content_tag;
-		if (rc == 0)
-			rc = check_context(run, job, err);
-	}
+	for (i = 0; i < run->njobs && rc == 0; i++)
+		rc = compute_job_tag(run, &run->jobs[i], err);
+	for (i = 0; i < run->nextra && rc == 0; i++)
+		rc = compute_job_tag(run, &run->extra[i], err);
 	return rc;
+}
+
+static struct image_job *find_job(struct run *run, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < run->njobs; i++)
+		if (strcmp(run->jobs[i].cfg->name, name) == 0)
+			return &run->jobs[i];
+	for (i = 0; i < run->nextra; i++)
+		if (strcmp(run->extra[i].cfg->name, name) == 0)
+			return &run->extra[i];
+	return NULL;
+}
+
+static const te_image_config *find_config(const te_werf_config *cfg,
+                                          const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nimages; i++)
+		if (strcmp(cfg->images[i].name, name) == 0)
+			return &cfg->images[i];
+	return NULL;
+}
+
+/* What the exported images depend on, transitively, is built too (not
+ * exported), final or not, selected or not: werf builds it as well.
+ * Breadth first: extra grows while it is walked; config names are
+ * checked already (config.c), so every lookup succeeds. */
+static int add_dependency_jobs(struct run *run, te_error *err)
+{
+	size_t i, j;
+
+	run->extra = calloc(run->cfg->nimages + 1, sizeof(*run->extra));
+	if (!run->extra)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; i < run->njobs + run->nextra; i++) {
+		struct image_job *job = i < run->njobs
+		                            ? &run->jobs[i]
+		                            : &run->extra[i - run->njobs];
+
+		for (j = 0; j < job->cfg->ndeps; j++) {
+			const char *name = job->cfg->deps[j].image;
+			const te_image_config *dep;
+
+			if (find_job(run, name))
+				continue;
+			dep = find_config(run->cfg, name);
+			if (!dep || run->nextra >= run->cfg->nimages)
+				return te_error_set(err, TE_EINVALID,
+				                    "image \"%s\": unknown "
+				                    "dependency \"%s\"",
+				                    job->cfg->name, name);
+			job_init(&run->extra[run->nextra++], dep);
+		}
+	}
+	return 0;
 }
 
 /* ---- building ---------------------------------------------------------- */
@@ -508,140 +585,224 @@ static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
 	return rc;
 }
 
-static int build_image(struct run *run, struct image_job *job, te_error *err)
+/* The build args of one image: werf.yaml's args, then each dependency
+ * import (werf_yaml.yml, dependencies): the dependency is built, so its
+ * results in the plan are final. */
+static int build_args(te_strvec *out, struct run *run,
+                      const struct image_job *job, te_error *err)
 {
-	te_build_opts bopts = {0};
-	te_labels *labels = NULL;
-	te_strvec insecure = TE_STRVEC_INIT;
-	te_buf ctx = TE_BUF_INIT(4096);
-	te_buf dockerfile = TE_BUF_INIT(TE_EXPORT_DOCKERFILE_MAX);
-	te_buf authfile = TE_BUF_INIT(4096);
-	te_buf image_ref = TE_BUF_INIT(4096);
-	te_gitsrc_limits lim;
-	char digest[72];
-	bool have_ctx = false;
-	size_t i;
+	const te_image_config *cfg = job->cfg;
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < cfg->args.count; i++)
+		rc = te_strvec_push(out, cfg->args.items[i], err);
+	for (i = 0; rc == 0 && i < cfg->ndeps; i++) {
+		const te_image_dependency *d = &cfg->deps[i];
+		const te_plan_image *dep =
+		    te_plan_image_find(run->plan, d->image);
+		const char *value;
+
+		for (j = 0; rc == 0 && dep && j < d->nimports; j++) {
+			switch (d->imports[j].type) {
+			case TE_IMPORT_IMAGE_NAME:
+				value = te_plan_image_ref(dep);
+				break;
+			case TE_IMPORT_IMAGE_DIGEST:
+				value = te_plan_image_digest(dep);
+				break;
+			case TE_IMPORT_IMAGE_REPO:
+				value = te_plan_repo(run->plan);
+				break;
+			default:
+				value = te_plan_image_tag(dep);
+				break;
+			}
+			rc = te_strvec_pushf(out, err, "%s=%s",
+			                     d->imports[j].build_arg, value);
+		}
+	}
+	return rc;
+}
+
+/* The werf labels of a stages image (werf's image metadata labels). */
+static int stage_labels(te_labels **out, struct run *run, const char *digest,
+                        te_error *err)
+{
 	int rc;
 
-	rc = te_buf_printf(&ctx, err, "%s/tmp", run->opts->state_dir);
-	if (rc < 0)
-		goto done;
-	if (mkdir(ctx.ptr, 0700) < 0 && errno != EEXIST) {
-		rc =
-		    te_error_set_errno(err, TE_EIO, errno, "mkdir %s", ctx.ptr);
-		goto done;
-	}
-	rc = te_buf_puts(&ctx, "/context-XXXXXX", err);
-	if (rc < 0)
-		goto done;
-	if (!mkdtemp(ctx.ptr)) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "mkdtemp %s",
-		                        ctx.ptr);
-		goto done;
-	}
-	have_ctx = true;
-	context_limits(&lim, run);
-	rc = te_gitsrc_materialize(
-	    run->src, run->commit, job->inputs.context_dir, ctx.ptr,
-	    keep_input_file, &job->inputs.files, &lim, err);
-	if (rc < 0)
-		goto done;
-
-	rc = te_labels_new(&labels, err);
+	rc = te_labels_new(out, err);
 	if (rc == 0)
-		rc = te_labels_set(labels, "werf", run->cfg->project, err);
+		rc = te_labels_set(*out, "werf", run->cfg->project, err);
 	if (rc == 0)
-		rc = te_labels_set(labels, "werf-project-repo-commit",
+		rc = te_labels_set(*out, "werf-project-repo-commit",
 		                   run->commit, err);
 	if (rc == 0)
-		rc = te_labels_set(labels, "werf-stage-content-digest",
-		                   job->stages_tag, err);
+		rc = te_labels_set(*out, "werf-stage-content-digest", digest,
+		                   err);
+	return rc;
+}
+
+/* Hosts buildah may reach without TLS: loopback or --insecure-registry
+ * base images, and the stages repo. */
+static int insecure_hosts(te_strvec *out, struct run *run,
+                          const struct image_job *job, te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
 	for (i = 0; rc == 0 && i < job->inputs.bases.count; i++)
-		rc = add_insecure_host(&insecure, job->inputs.bases.items[i],
+		rc = add_insecure_host(out, job->inputs.bases.items[i],
 		                       run->opts->insecure_registry, err);
 	if (rc == 0 &&
 	    (run->opts->insecure_registry ||
 	     te_ref_host_is_loopback(run->repo.domain)) &&
-	    !te_strvec_contains(&insecure, run->repo.domain))
-		rc = te_strvec_push(&insecure, run->repo.domain, err);
-	if (rc == 0)
-		rc = read_dockerfile(&dockerfile, run, job, err);
-	if (rc == 0)
-		rc =
-		    te_buf_printf(&image_ref, err, "%s/%s:%s", run->repo.domain,
-		                  run->repo.path, job->stages_tag);
-	if (rc == 0)
-		rc = make_authfile(&authfile, run, job, err);
-	if (rc < 0)
-		goto done;
-
-	bopts.buildah = run->opts->buildah;
-	bopts.state_dir = run->opts->state_dir;
-	bopts.context_dir = ctx.ptr;
-	bopts.dockerfile = dockerfile.ptr;
-	bopts.dockerfile_len = dockerfile.len;
-	bopts.isolation = run->opts->isolation;
-	bopts.timeout = run->opts->build_timeout;
-	bopts.name = job->cfg->name;
-	bopts.target = job->cfg->target;
-	bopts.build_args = (const char *const *)job->cfg->args.items;
-	bopts.nbuild_args = job->cfg->args.count;
-	bopts.platform = job->platform;
-	bopts.labels = labels;
-	bopts.image_ref = image_ref.ptr;
-	bopts.authfile = authfile.len ? authfile.ptr : NULL;
-	bopts.insecure_hosts = (const char *const *)insecure.items;
-	bopts.ninsecure_hosts = insecure.count;
-	bopts.skip_tls_verify = run->opts->skip_tls_verify;
-	bopts.log = run->log;
-	te_log_emit(&run->log, TE_LOG_INFO, "image %s: not in the stages repo",
-	            job->cfg->name);
-	rc = te_build_and_push(digest, &bopts, err);
-done:
-	if (have_ctx)
-		remove_tree(ctx.ptr);
-	if (authfile.len)
-		remove_authfile(authfile.ptr);
-	te_labels_free(labels);
-	te_strvec_dispose(&insecure);
-	te_buf_dispose(&ctx);
-	te_buf_dispose(&dockerfile);
-	te_buf_dispose(&authfile);
-	te_buf_dispose(&image_ref);
+	    !te_strvec_contains(out, run->repo.domain))
+		rc = te_strvec_push(out, run->repo.domain, err);
 	return rc;
 }
 
-static int ensure_built(struct run *run, struct image_job *job,
-                        te_export_image *res, te_error *err)
+/* The build context of one image in <state>/tmp/context-XXXXXX: only the
+ * files its content tag covers.  ctx holds the directory on success. */
+static int make_context(te_buf *ctx, struct run *run, struct image_job *job,
+                        te_error *err)
 {
-	char digest[TE_DIGEST_STR_MAX];
-	te_registry *reg = NULL;
+	te_gitsrc_limits lim;
 	int rc;
 
-	rc = registry_for(&reg, run, run->repo.domain, err);
+	rc = te_buf_printf(ctx, err, "%s/tmp", run->opts->state_dir);
 	if (rc < 0)
 		return rc;
-	/* A GET rather than a HEAD: the export needs the manifest anyway,
-	 * and one round trip less matters for a same-registry export. */
-	rc =
-	    te_registry_manifest_get(&job->stages, job->media_type, digest, reg,
-	                             run->repo.path, job->stages_tag, err);
-	if (rc == 0) {
-		te_log_emit(&run->log, TE_LOG_INFO,
-		            "%s: %s/%s:%s exists, not building", job->cfg->name,
-		            run->repo.domain, run->repo.path, job->stages_tag);
-		return 0;
+	if (mkdir(ctx->ptr, 0700) < 0 && errno != EEXIST)
+		return te_error_set_errno(err, TE_EIO, errno, "mkdir %s",
+		                          ctx->ptr);
+	if ((rc = te_buf_puts(ctx, "/context-XXXXXX", err)) < 0)
+		return rc;
+	if (!mkdtemp(ctx->ptr)) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "mkdtemp %s",
+		                        ctx->ptr);
+		te_buf_clear(ctx);
+		return rc;
 	}
-	if (rc != TE_ENOTFOUND)
-		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
-		                     run->repo.path, job->stages_tag);
-	te_error_clear(err);
-	te_buf_clear(&job->stages);
-	rc = build_image(run, job, err);
-	if (rc < 0)
-		return te_error_wrap(err, "image \"%s\"", job->cfg->name);
-	res->built = true;
-	return 0;
+	context_limits(&lim, run);
+	rc = te_gitsrc_materialize(
+	    run->src, run->commit, job->inputs.context_dir, ctx->ptr,
+	    keep_input_file, &job->inputs.files, &lim, err);
+	if (rc < 0) {
+		remove_tree(ctx->ptr);
+		te_buf_clear(ctx);
+	}
+	return rc;
+}
+
+/* What one buildah build of an image needs, read from the commit (under
+ * run->src_mu) and prepared before any process starts. */
+struct build_inputs {
+	te_buf ctx;        /* the context directory */
+	te_buf dockerfile; /* the image's Dockerfile */
+	te_buf authfile;
+	te_strvec insecure;
+	te_strvec args;
+	te_labels *labels;
+};
+
+static void build_inputs_dispose(struct build_inputs *in)
+{
+	if (in->ctx.len)
+		remove_tree(in->ctx.ptr);
+	if (in->authfile.len)
+		remove_authfile(in->authfile.ptr);
+	te_buf_dispose(&in->ctx);
+	te_buf_dispose(&in->dockerfile);
+	te_buf_dispose(&in->authfile);
+	te_strvec_dispose(&in->insecure);
+	te_strvec_dispose(&in->args);
+	te_labels_free(in->labels);
+}
+
+static int build_inputs_load(struct build_inputs *in, struct run *run,
+                             struct image_job *job, const char *digest,
+                             te_error *err)
+{
+	int rc;
+
+	te_buf_init(&in->ctx, 4096);
+	te_buf_init(&in->dockerfile, TE_EXPORT_DOCKERFILE_MAX);
+	te_buf_init(&in->authfile, 4096);
+	in->insecure = (te_strvec)TE_STRVEC_INIT;
+	in->args = (te_strvec)TE_STRVEC_INIT;
+	in->labels = NULL;
+	pthread_mutex_lock(&run->src_mu);
+	rc = make_context(&in->ctx, run, job, err);
+	if (rc == 0)
+		rc = read_dockerfile(&in->dockerfile, run, job, err);
+	if (rc == 0)
+		rc = make_authfile(&in->authfile, run, job, err);
+	pthread_mutex_unlock(&run->src_mu);
+	if (rc == 0)
+		rc = stage_labels(&in->labels, run, digest, err);
+	if (rc == 0)
+		rc = insecure_hosts(&in->insecure, run, job, err);
+	if (rc == 0)
+		rc = build_args(&in->args, run, job, err);
+	return rc;
+}
+
+static void base_build_opts(te_build_opts *b, struct run *run,
+                            struct image_job *job,
+                            const struct build_inputs *in,
+                            const te_stage_ctx *ctx)
+{
+	memset(b, 0, sizeof(*b));
+	b->buildah = run->opts->buildah;
+	b->state_dir = run->opts->state_dir;
+	b->context_dir = in->ctx.ptr;
+	b->isolation = run->opts->isolation;
+	b->timeout = run->opts->build_timeout;
+	b->name = job->cfg->name;
+	b->build_args = (const char *const *)in->args.items;
+	b->nbuild_args = in->args.count;
+	b->platform = job->platform;
+	b->labels = in->labels;
+	b->image_ref = ctx->image_ref;
+	b->authfile = in->authfile.len ? in->authfile.ptr : NULL;
+	b->insecure_hosts = (const char *const *)in->insecure.items;
+	b->ninsecure_hosts = in->insecure.count;
+	b->skip_tls_verify = run->opts->skip_tls_verify;
+	b->storage_driver = run->storage_driver;
+	b->cancel = ctx->cancel;
+	b->log = ctx->log;
+}
+
+/* A builder's payload (plan.h): the run and the image it builds. */
+struct stage_payload {
+	struct run *run;
+	struct image_job *job;
+};
+
+/* The one stage of a Dockerfile image: `buildah build` of the whole
+ * Dockerfile with buildah's layer cache of the state dir. */
+static int build_dockerfile(char digest[TE_DIGEST_STR_MAX],
+                            const te_stage_ctx *ctx, void *payload,
+                            te_error *err)
+{
+	struct stage_payload *p = payload;
+	struct build_inputs in;
+	te_build_opts bopts;
+	int rc;
+
+	rc = build_inputs_load(&in, p->run, p->job,
+	                       te_plan_stage_digest(ctx->stage), err);
+	if (rc == 0) {
+		base_build_opts(&bopts, p->run, p->job, &in, ctx);
+		bopts.dockerfile = in.dockerfile.ptr;
+		bopts.dockerfile_len = in.dockerfile.len;
+		bopts.target = p->job->cfg->target;
+		bopts.layers = true;
+		rc = te_build_and_push(digest, &bopts, err);
+	}
+	build_inputs_dispose(&in);
+	return rc;
 }
 
 #define DOCKER_V2_TYPE "application/vnd.docker.distribution.manifest.v2+json"
@@ -739,10 +900,10 @@ static int push_stages_index(struct run *run, te_registry *reg,
 	return rc;
 }
 
-/* Build each missing platform image, then the index, unless the index is
+/* After the platform images are built: the index of them, unless it is
  * stored already. */
-static int ensure_built_index(struct run *run, struct image_job *job,
-                              te_export_image *res, te_error *err)
+static int ensure_index(struct run *run, struct image_job *job,
+                        te_export_image *res, te_error *err)
 {
 	char digest[TE_DIGEST_STR_MAX];
 	te_registry *reg = NULL;
@@ -750,6 +911,8 @@ static int ensure_built_index(struct run *run, struct image_job *job,
 	size_t i;
 	int rc;
 
+	for (i = 0; i < job->nplatforms; i++)
+		res->built |= te_plan_image_built(job->platforms[i].pimg);
 	rc = registry_for(&reg, run, run->repo.domain, err);
 	if (rc < 0)
 		return rc;
@@ -758,19 +921,184 @@ static int ensure_built_index(struct run *run, struct image_job *job,
 	if (rc < 0)
 		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
 		                     run->repo.path, job->stages_tag);
-	if (exists) {
-		te_log_emit(&run->log, TE_LOG_INFO,
-		            "%s: %s/%s:%s exists, not building", job->cfg->name,
-		            run->repo.domain, run->repo.path, job->stages_tag);
+	if (exists)
 		return 0;
-	}
-	for (i = 0; i < job->nplatforms; i++) {
-		rc = ensure_built(run, &job->platforms[i], res, err);
-		if (rc < 0)
-			return te_error_wrap(err, "platform %s",
-			                     job->platforms[i].platform);
-	}
+	res->built = true;
 	return push_stages_index(run, reg, job, err);
+}
+
+/* ---- the plan ----------------------------------------------------------- */
+
+static void free_payload(void *p)
+{
+	free(p);
+}
+
+/* One image of the plan, named as its progress lines show it. */
+static int plan_job(struct run *run, struct image_job *job, const char *name,
+                    te_error *err)
+{
+	te_plan_stage_spec spec = {0};
+	struct stage_payload *p;
+	te_buf where = TE_BUF_INIT(4096);
+	int rc;
+
+	rc = te_buf_printf(&where, err, "%s:%d", run->config_file,
+	                   job->cfg->line);
+	if (rc == 0)
+		rc = te_plan_add_image(&job->pimg, run->plan, name, where.ptr,
+		                       err);
+	te_buf_dispose(&where);
+	if (rc < 0)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	p->run = run;
+	p->job = job;
+	spec.name = "dockerfile";
+	spec.input = job->inputs.content_tag;
+	spec.build = build_dockerfile;
+	spec.payload = p;
+	spec.free_payload = free_payload;
+	return te_plan_add_stage(NULL, job->pimg, &spec, err);
+}
+
+static int plan_image(struct run *run, struct image_job *job, te_error *err)
+{
+	te_buf name = TE_BUF_INIT(4096);
+	size_t i;
+	int rc = 0;
+
+	if (!job->nplatforms)
+		return plan_job(run, job, job->cfg->name, err);
+	if (job->cfg->ndeps)
+		return te_error_set(err, TE_EUNSUPPORTED,
+		                    "%s:%d: image \"%s\": dependencies of a "
+		                    "multi-platform image are not supported",
+		                    run->config_file, job->cfg->line,
+		                    job->cfg->name);
+	for (i = 0; rc == 0 && i < job->nplatforms; i++) {
+		te_buf_clear(&name);
+		rc = te_buf_printf(&name, err, "%s (%s)", job->cfg->name,
+		                   job->platforms[i].platform);
+		if (rc == 0)
+			rc = plan_job(run, &job->platforms[i], name.ptr, err);
+	}
+	te_buf_dispose(&name);
+	return rc;
+}
+
+static int plan_dependencies(struct run *run, struct image_job *job,
+                             te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < job->cfg->ndeps; i++) {
+		struct image_job *dep = find_job(run, job->cfg->deps[i].image);
+
+		if (dep && dep->nplatforms)
+			return te_error_set(
+			    err, TE_EUNSUPPORTED,
+			    "%s:%d: image \"%s\": a dependency on the "
+			    "multi-platform image \"%s\" is not supported",
+			    run->config_file, job->cfg->deps[i].line,
+			    job->cfg->name, dep->cfg->name);
+		if (dep)
+			rc = te_plan_add_dependency(job->pimg, dep->pimg, err);
+	}
+	return rc;
+}
+
+/* After sealing, every image's tag is its plan tag. */
+static void take_plan_tags(struct image_job *jobs, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (jobs[i].pimg)
+			jobs[i].stages_tag =
+			    (char *)te_plan_image_tag(jobs[i].pimg);
+		for (j = 0; j < jobs[i].nplatforms; j++)
+			jobs[i].platforms[j].stages_tag =
+			    (char *)te_plan_image_tag(
+			        jobs[i].platforms[j].pimg);
+	}
+}
+
+static int make_plan(struct run *run, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	rc = te_plan_new(&run->plan, run->repo.domain, run->repo.path, err);
+	for (i = 0; rc == 0 && i < run->njobs; i++)
+		rc = plan_image(run, &run->jobs[i], err);
+	for (i = 0; rc == 0 && i < run->nextra; i++)
+		rc = plan_image(run, &run->extra[i], err);
+	for (i = 0; rc == 0 && i < run->njobs; i++)
+		rc = plan_dependencies(run, &run->jobs[i], err);
+	for (i = 0; rc == 0 && i < run->nextra; i++)
+		rc = plan_dependencies(run, &run->extra[i], err);
+	if (rc == 0)
+		rc = te_plan_seal(run->plan, err);
+	if (rc < 0)
+		return rc;
+	take_plan_tags(run->jobs, run->njobs);
+	take_plan_tags(run->extra, run->nextra);
+	return 0;
+}
+
+static int lookup_stage(bool *exists, char digest[TE_DIGEST_STR_MAX],
+                        const te_plan_stage *st, void *payload, te_error *err)
+{
+	struct run *run = payload;
+	te_registry *reg = NULL;
+	int rc;
+
+	rc = registry_for(&reg, run, run->repo.domain, err);
+	if (rc == 0)
+		rc = te_registry_manifest_exists(exists, digest, reg,
+		                                 run->repo.path,
+		                                 te_plan_stage_digest(st), err);
+	if (rc < 0)
+		te_error_wrap(err, "checking %s", te_plan_stage_ref(st));
+	return rc;
+}
+
+/* Build what the stages repo lacks, then the indexes of multi-platform
+ * images. */
+static int build_all(struct run *run, te_error *err)
+{
+	te_schedule_opts sopts = {0};
+	size_t i;
+	int rc;
+
+	rc = te_build_storage_driver(
+	    run->storage_driver, sizeof(run->storage_driver),
+	    run->opts->buildah, run->opts->state_dir, &run->log, err);
+	if (rc < 0)
+		return rc;
+	te_log_emit(&run->log, TE_LOG_DEBUG, "storage driver: %s",
+	            run->storage_driver);
+	sopts.parallel = run->opts->parallel > TE_SCHEDULE_PARALLEL_MAX
+	                     ? TE_SCHEDULE_PARALLEL_MAX
+	                     : run->opts->parallel;
+	sopts.lookup = lookup_stage;
+	sopts.lookup_payload = run;
+	sopts.log = run->log;
+	rc = te_schedule_run(run->plan, &sopts, err);
+	for (i = 0; rc == 0 && i < run->njobs; i++) {
+		struct image_job *job = &run->jobs[i];
+		te_export_image *res = &run->result->images[i];
+
+		if (job->nplatforms)
+			rc = ensure_index(run, job, res, err);
+		else
+			res->built = te_plan_image_built(job->pimg);
+	}
+	return rc;
 }
 
 /* ---- relabelling ------------------------------------------------------- */
@@ -1105,12 +1433,7 @@ static int export_image(struct run *run, struct image_job *job,
 	size_t i;
 	int rc;
 
-	if (job->nplatforms)
-		rc = ensure_built_index(run, job, res, err);
-	else
-		rc = ensure_built(run, job, res, err);
-	if (rc == 0)
-		rc = prepare_export(run, job, err);
+	rc = prepare_export(run, job, err);
 	if (rc == 0)
 		rc = report_platforms(res, job, err);
 	if (rc < 0)
@@ -1225,6 +1548,7 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	memset(&run, 0, sizeof(run));
 	run.opts = opts;
 	run.log = opts->log;
+	pthread_mutex_init(&run.src_mu, NULL);
 
 	rc = check_opts(&run, err);
 	if (rc == 0)
@@ -1249,11 +1573,17 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	if (rc == 0)
 		rc = select_images(&run, err);
 	if (rc == 0)
+		rc = add_dependency_jobs(&run, err);
+	if (rc == 0)
 		rc = validate_templates(&run, err);
 	if (rc == 0)
 		rc = compute_content_tags(&run, err);
 	if (rc == 0)
+		rc = make_plan(&run, err);
+	if (rc == 0)
 		rc = init_result(&run, err);
+	if (rc == 0)
+		rc = build_all(&run, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < run.njobs; i++) {
@@ -1268,6 +1598,12 @@ done:
 	for (i = 0; i < run.njobs; i++)
 		job_dispose(&run.jobs[i]);
 	free(run.jobs);
+	for (i = 0; i < run.nextra; i++)
+		job_dispose(&run.extra[i]);
+	free(run.extra);
+	te_plan_free(run.plan);
+	free(run.config_file);
+	pthread_mutex_destroy(&run.src_mu);
 	for (i = 0; i < run.nregistries; i++)
 		te_registry_free(run.registries[i]);
 	te_export_result_free(run.result);
