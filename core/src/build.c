@@ -11,7 +11,7 @@
  *           [--tls-verify=false] -- <context>
  *   buildah <global> push [--authfile F] [--tls-verify=false]
  *           --digestfile <job>/digest <local> docker://<image_ref>
- *   buildah <global> rmi <local>                  (best effort)
+ *   buildah <global> rmi <local>     (best effort; not with --layers)
  *
  * with <global> = --root <state>/buildah/root --runroot <state>/buildah/run
  * --storage-driver <overlay|vfs> (te_build_storage_driver: one driver per
@@ -980,7 +980,10 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 		goto done;
 	rc = read_digest(digest_out, digestfile, err);
 done:
-	if (built) {
+	/* With --layers the image stays: removing it would remove the
+	 * untagged intermediate images of its steps, which are the layer
+	 * cache (libimage prunes an image's dangling parents). */
+	if (built && !opts->layers) {
 		te_error ignored = TE_ERROR_INIT;
 
 		/* best effort: the image stays in the local store otherwise */
