@@ -28,6 +28,7 @@
  */
 #include "tagexport/export.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -43,6 +44,7 @@
 #include "tagexport/build.h"
 #include "tagexport/config.h"
 #include "tagexport/digest.h"
+#include "tagexport/dockerfile.h"
 #include "tagexport/gitsrc.h"
 #include "tagexport/image.h"
 #include "tagexport/plan.h"
@@ -663,9 +665,10 @@ static int insecure_hosts(te_strvec *out, struct run *run,
 }
 
 /* The build context of one image in <state>/tmp/context-XXXXXX: only the
- * files its content tag covers.  ctx holds the directory on success. */
+ * files its content tag covers, or none (an instruction that reads no
+ * context).  ctx holds the directory on success. */
 static int make_context(te_buf *ctx, struct run *run, struct image_job *job,
-                        te_error *err)
+                        bool files, te_error *err)
 {
 	te_gitsrc_limits lim;
 	int rc;
@@ -684,6 +687,8 @@ static int make_context(te_buf *ctx, struct run *run, struct image_job *job,
 		te_buf_clear(ctx);
 		return rc;
 	}
+	if (!files)
+		return 0;
 	context_limits(&lim, run);
 	rc = te_gitsrc_materialize(
 	    run->src, run->commit, job->inputs.context_dir, ctx->ptr,
@@ -720,26 +725,31 @@ static void build_inputs_dispose(struct build_inputs *in)
 	te_labels_free(in->labels);
 }
 
-static int build_inputs_load(struct build_inputs *in, struct run *run,
-                             struct image_job *job, const char *digest,
-                             te_error *err)
+static void build_inputs_init(struct build_inputs *in)
 {
-	int rc;
-
 	te_buf_init(&in->ctx, 4096);
 	te_buf_init(&in->dockerfile, TE_EXPORT_DOCKERFILE_MAX);
 	te_buf_init(&in->authfile, 4096);
 	in->insecure = (te_strvec)TE_STRVEC_INIT;
 	in->args = (te_strvec)TE_STRVEC_INIT;
 	in->labels = NULL;
+}
+
+/* Fill in (after build_inputs_init; build_inputs_dispose in any case). */
+static int build_inputs_load(struct build_inputs *in, struct run *run,
+                             struct image_job *job, const char *digest,
+                             bool files, te_error *err)
+{
+	int rc;
+
 	pthread_mutex_lock(&run->src_mu);
-	rc = make_context(&in->ctx, run, job, err);
+	rc = make_context(&in->ctx, run, job, files, err);
 	if (rc == 0)
 		rc = read_dockerfile(&in->dockerfile, run, job, err);
 	if (rc == 0)
 		rc = make_authfile(&in->authfile, run, job, err);
 	pthread_mutex_unlock(&run->src_mu);
-	if (rc == 0)
+	if (rc == 0 && digest)
 		rc = stage_labels(&in->labels, run, digest, err);
 	if (rc == 0)
 		rc = insecure_hosts(&in->insecure, run, job, err);
@@ -791,8 +801,9 @@ static int build_dockerfile(char digest[TE_DIGEST_STR_MAX],
 	te_build_opts bopts;
 	int rc;
 
+	build_inputs_init(&in);
 	rc = build_inputs_load(&in, p->run, p->job,
-	                       te_plan_stage_digest(ctx->stage), err);
+	                       te_plan_stage_digest(ctx->stage), true, err);
 	if (rc == 0) {
 		base_build_opts(&bopts, p->run, p->job, &in, ctx);
 		bopts.dockerfile = in.dockerfile.ptr;
@@ -802,6 +813,413 @@ static int build_dockerfile(char digest[TE_DIGEST_STR_MAX],
 		rc = te_build_and_push(digest, &bopts, err);
 	}
 	build_inputs_dispose(&in);
+	return rc;
+}
+
+/* ---- staged: true ------------------------------------------------------ */
+
+/*
+ * A staged image (werf's staged Dockerfile builder, werf_yaml.yml
+ * "staged") is a chain of one stage per Dockerfile instruction.  Each is
+ * built by buildah from a one-instruction Dockerfile on top of the stage
+ * before it, pulled from the stages repo:
+ *
+ *   FROM <previous stage>      (the first stage: the Dockerfile's own
+ *   ARG ...                     global ARGs and FROM)
+ *   <the instruction, as written>
+ *
+ * with the stage's ARGs in scope repeated before it.  A stage's input
+ * (plan.h adds the previous stage's digest) is SHA3-224 over: the
+ * instruction as written; for FROM the global ARG lines, the platform
+ * and the build args; for ARG the values werf.yaml gives the names it
+ * declares; for COPY, ADD and RUN --mount the path, mode and blob id of
+ * every context file their sources match (all context files when one is
+ * a symlink).  ENV, WORKDIR, USER, SHELL and the like live in the image
+ * config, which the next stage inherits.
+ *
+ * Supported: single-stage Dockerfiles.  Refused with an error naming the
+ * image: several FROM instructions and ONBUILD (a trigger would run
+ * again in every later stage built FROM this one).
+ */
+
+/* A context file an instruction may read: "path\0mode\0oid". */
+struct ctx_file {
+	char *path;
+	char *rec;
+	size_t reclen;
+	bool link;
+};
+
+struct ctx_files {
+	struct ctx_file *items;
+	size_t count, cap;
+	const te_strvec *keep; /* job->inputs.files, sorted */
+	te_error *err;
+};
+
+static void ctx_files_dispose(struct ctx_files *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->count; i++) {
+		free(f->items[i].path);
+		free(f->items[i].rec);
+	}
+	free(f->items);
+}
+
+static int collect_ctx_file(const te_gitsrc_entry *e, void *payload)
+{
+	struct ctx_files *f = payload;
+	struct ctx_file *it;
+	te_buf rec = TE_BUF_INIT(16384);
+	int rc;
+
+	if (!keep_input_file(e->path, (void *)f->keep))
+		return 0;
+	if (f->count == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		struct ctx_file *p = realloc(f->items, cap * sizeof(*p));
+
+		if (!p)
+			return te_error_set(f->err, TE_ENOMEM, "out of memory");
+		f->items = p;
+		f->cap = cap;
+	}
+	it = &f->items[f->count];
+	memset(it, 0, sizeof(*it));
+	it->link = e->mode == 0120000;
+	if ((rc = te_buf_puts(&rec, e->path, f->err)) < 0 ||
+	    (rc = te_buf_put(&rec, "", 1, f->err)) < 0 ||
+	    (rc = te_buf_printf(&rec, f->err, "%o", e->mode)) < 0 ||
+	    (rc = te_buf_put(&rec, "", 1, f->err)) < 0 ||
+	    (rc = te_buf_puts(&rec, e->oid, f->err)) < 0)
+		goto done;
+	it->reclen = rec.len;
+	it->rec = te_buf_detach(&rec);
+	it->path = te_strdup(e->path, f->err);
+	if (!it->rec || !it->path) {
+		free(it->rec);
+		free(it->path);
+		rc = te_error_set(f->err, TE_ENOMEM, "out of memory");
+		goto done;
+	}
+	f->count++;
+done:
+	te_buf_dispose(&rec);
+	return rc;
+}
+
+/* What staged planning reads once per image. */
+struct staged_ctx {
+	struct run *run;
+	struct image_job *job;
+	te_dockerfile *df;
+	struct ctx_files files;
+	te_strvec args; /* werf.yaml args, then "NAME=<import ...>" */
+	te_buf prelude; /* escape directive and global ARG lines */
+	te_buf argtext; /* the stage's ARG lines so far */
+};
+
+static int staged_fail(const struct staged_ctx *c, te_code code,
+                       const char *what, te_error *err)
+{
+	return te_error_set(err, code, "%s:%d: image \"%s\": staged: %s",
+	                    c->run->config_file, c->job->cfg->line,
+	                    c->job->cfg->name, what);
+}
+
+/* Build args for digests: values of werf.yaml args; imports stand for
+ * the dependency (whose tag the plan adds to the first stage). */
+static int staged_args(struct staged_ctx *c, te_error *err)
+{
+	const te_image_config *cfg = c->job->cfg;
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < cfg->args.count; i++)
+		rc = te_strvec_push(&c->args, cfg->args.items[i], err);
+	for (i = 0; rc == 0 && i < cfg->ndeps; i++)
+		for (j = 0; rc == 0 && j < cfg->deps[i].nimports; j++)
+			rc = te_strvec_pushf(&c->args, err, "%s=<import %s %d>",
+			                     cfg->deps[i].imports[j].build_arg,
+			                     cfg->deps[i].image,
+			                     (int)cfg->deps[i].imports[j].type);
+	return rc;
+}
+
+/* Is NAME (the start of an ARG word) declared by the ARG line? */
+static bool arg_declares(const char *text, const char *name, size_t nlen)
+{
+	const char *p = text;
+
+	while (*p && !isspace((unsigned char)*p))
+		p++; /* the keyword */
+	for (;;) {
+		while (*p && isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			return false;
+		if (strncmp(p, name, nlen) == 0 &&
+		    (p[nlen] == '=' || !p[nlen] ||
+		     isspace((unsigned char)p[nlen])))
+			return true;
+		while (*p && !isspace((unsigned char)*p))
+			p++;
+	}
+}
+
+/* The context files the instruction's sources match (te_dockerfile_inputs
+ * of FROM scratch + the ARGs in scope + the instruction). */
+static int hash_step_files(te_digest *d, struct staged_ctx *c, const char *text,
+                           te_error *err)
+{
+	te_buf mini = TE_BUF_INIT(4 * TE_EXPORT_DOCKERFILE_MAX);
+	te_strvec bases = TE_STRVEC_INIT, sources = TE_STRVEC_INIT;
+	te_dockerfile *df = NULL;
+	bool all = false;
+	size_t i;
+	int rc;
+
+	rc = te_buf_printf(&mini, err, "%sFROM scratch\n%s%s", c->prelude.ptr,
+	                   c->argtext.ptr, text);
+	if (rc == 0)
+		rc = te_dockerfile_parse(&df, mini.ptr, mini.len, err);
+	if (rc == 0)
+		rc = te_dockerfile_inputs(&bases, &sources, df, NULL,
+		                          (const char *const *)c->args.items,
+		                          c->args.count, err);
+	for (i = 0; rc == 0 && i < c->files.count; i++)
+		all |= c->files.items[i].link &&
+		       te_dockerfile_sources_match(&sources,
+		                                   c->files.items[i].path);
+	for (i = 0; rc == 0 && i < c->files.count; i++)
+		if (all || te_dockerfile_sources_match(&sources,
+		                                       c->files.items[i].path))
+			rc = te_digest_field(d, c->files.items[i].rec,
+			                     c->files.items[i].reclen, err);
+	te_dockerfile_free(df);
+	te_strvec_dispose(&bases);
+	te_strvec_dispose(&sources);
+	te_buf_dispose(&mini);
+	return rc;
+}
+
+static int step_field(te_digest *d, const char *s, te_error *err)
+{
+	return te_digest_field(d, s, strlen(s), err);
+}
+
+/* The input of one instruction's stage (see the top of this part). */
+static int step_input(char out[TE_CONTENT_TAG_LEN + 1], struct staged_ctx *c,
+                      const char *kw, const char *text, te_error *err)
+{
+	te_digest *d = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = te_digest_new(&d, err)) < 0)
+		return rc;
+	if ((rc = step_field(d, "tagexport-staged-v1", err)) < 0 ||
+	    (rc = step_field(d, text, err)) < 0)
+		goto done;
+	if (strcmp(kw, "from") == 0) {
+		if ((rc = step_field(d, c->prelude.ptr, err)) < 0 ||
+		    (rc = step_field(
+		         d, c->job->platform ? c->job->platform : "", err)) < 0)
+			goto done;
+		for (i = 0; rc == 0 && i < c->args.count; i++)
+			rc = step_field(d, c->args.items[i], err);
+	} else if (strcmp(kw, "arg") == 0) {
+		for (i = 0; rc == 0 && i < c->args.count; i++)
+			if (arg_declares(text, c->args.items[i],
+			                 strcspn(c->args.items[i], "=")))
+				rc = step_field(d, c->args.items[i], err);
+	} else if (!strcmp(kw, "copy") || !strcmp(kw, "add") ||
+	           !strcmp(kw, "run")) {
+		rc = hash_step_files(d, c, text, err);
+	}
+	if (rc == 0)
+		rc = te_digest_final(out, d, err);
+done:
+	te_digest_free(d);
+	return rc;
+}
+
+/* The builder payload of one instruction. */
+struct step_payload {
+	struct run *run;
+	struct image_job *job;
+	char *prelude; /* first stage: what comes before its FROM */
+	char *argtext; /* later stages: the stage's ARG lines before it */
+	char *text;
+	char escape;
+	bool context; /* it reads the build context */
+	bool last;    /* it carries the image's werf labels */
+};
+
+static void step_payload_free(void *payload)
+{
+	struct step_payload *p = payload;
+
+	if (!p)
+		return;
+	free(p->prelude);
+	free(p->argtext);
+	free(p->text);
+	free(p);
+}
+
+static int build_step(char digest[TE_DIGEST_STR_MAX], const te_stage_ctx *ctx,
+                      void *payload, te_error *err)
+{
+	struct step_payload *p = payload;
+	te_buf df = TE_BUF_INIT(4 * TE_EXPORT_DOCKERFILE_MAX);
+	const char *labels_for =
+	    p->last ? te_plan_stage_digest(ctx->stage) : NULL;
+	struct build_inputs in;
+	te_build_opts bopts;
+	int rc;
+
+	build_inputs_init(&in);
+	if (!ctx->base_ref)
+		rc = te_buf_printf(&df, err, "%s%s", p->prelude, p->text);
+	else
+		rc = te_buf_printf(&df, err, "%sFROM %s\n%s%s",
+		                   p->escape == '`' ? "# escape=`\n" : "",
+		                   ctx->base_ref, p->argtext, p->text);
+	if (rc == 0)
+		rc = build_inputs_load(&in, p->run, p->job, labels_for,
+		                       p->context, err);
+	if (rc == 0) {
+		base_build_opts(&bopts, p->run, p->job, &in, ctx);
+		bopts.dockerfile = df.ptr;
+		bopts.dockerfile_len = df.len;
+		bopts.layers = true; /* keeps the blobs the next stage pulls */
+		rc = te_build_and_push(digest, &bopts, err);
+	}
+	build_inputs_dispose(&in);
+	te_buf_dispose(&df);
+	return rc;
+}
+
+/* A stage name for messages: the instruction's first line, cut. */
+static void step_name(char out[96], const char *text)
+{
+	size_t n = strcspn(text, "\n"), i;
+
+	if (n > 90)
+		n = 90;
+	for (i = 0; i < n; i++)
+		out[i] = (unsigned char)text[i] < 0x20 ? ' ' : text[i];
+	out[n] = '\0';
+	if (!n)
+		snprintf(out, 96, "instruction");
+}
+
+static int add_step(struct staged_ctx *c, const char *kw, const char *text,
+                    bool last, te_error *err)
+{
+	te_plan_stage_spec spec = {0};
+	struct step_payload *p;
+	char input[TE_CONTENT_TAG_LEN + 1], name[96];
+	int rc;
+
+	if ((rc = step_input(input, c, kw, text, err)) < 0)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	p->run = c->run;
+	p->job = c->job;
+	p->escape = te_dockerfile_escape(c->df);
+	p->context =
+	    !strcmp(kw, "copy") || !strcmp(kw, "add") || !strcmp(kw, "run");
+	p->last = last;
+	p->prelude = te_strdup(c->prelude.ptr, err);
+	p->argtext = te_strdup(c->argtext.ptr, err);
+	p->text = te_strdup(text, err);
+	step_name(name, text);
+	spec.name = name;
+	spec.input = input;
+	spec.build = build_step;
+	spec.payload = p;
+	spec.free_payload = step_payload_free;
+	if (!p->prelude || !p->argtext || !p->text) {
+		step_payload_free(p);
+		return TE_ENOMEM;
+	}
+	return te_plan_add_stage(NULL, c->job->pimg, &spec, err);
+}
+
+static int plan_steps(struct staged_ctx *c, te_error *err)
+{
+	size_t i, n = te_dockerfile_step_count(c->df);
+	const char *kw, *text;
+	long stage;
+	int rc = 0;
+
+	if (te_dockerfile_escape(c->df) == '`')
+		rc = te_buf_puts(&c->prelude, "# escape=`\n", err);
+	for (i = 0; rc == 0 && i < n; i++) {
+		text = te_dockerfile_step(c->df, i, &kw, &stage);
+		if (strcmp(kw, "onbuild") == 0)
+			return staged_fail(c, TE_EUNSUPPORTED,
+			                   "ONBUILD is not supported (it would "
+			                   "run again in every later stage)",
+			                   err);
+		if (stage < 0) {
+			rc = te_buf_puts(&c->prelude, text, err);
+			continue;
+		}
+		rc = add_step(c, kw, text, i + 1 == n, err);
+		if (rc == 0 && strcmp(kw, "arg") == 0)
+			rc = te_buf_puts(&c->argtext, text, err);
+	}
+	return rc;
+}
+
+static int plan_staged(struct run *run, struct image_job *job, te_error *err)
+{
+	struct staged_ctx c;
+	te_buf dockerfile = TE_BUF_INIT(TE_EXPORT_DOCKERFILE_MAX);
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.run = run;
+	c.job = job;
+	c.files.keep = &job->inputs.files;
+	c.files.err = err;
+	te_buf_init(&c.prelude, TE_EXPORT_DOCKERFILE_MAX + 64);
+	te_buf_init(&c.argtext, TE_EXPORT_DOCKERFILE_MAX);
+	rc = read_dockerfile(&dockerfile, run, job, err);
+	if (rc == 0)
+		rc = te_dockerfile_parse(&c.df, dockerfile.ptr, dockerfile.len,
+		                         err);
+	if (rc == 0 && te_dockerfile_stage_count(c.df) != 1) {
+		char what[160];
+
+		snprintf(what, sizeof(what),
+		         "only single-stage Dockerfiles can be staged; %s has "
+		         "%zu FROM instructions (remove staged to build it)",
+		         job->inputs.dockerfile_path,
+		         te_dockerfile_stage_count(c.df));
+		rc = staged_fail(&c, TE_EUNSUPPORTED, what, err);
+	}
+	if (rc == 0)
+		rc = te_gitsrc_walk(run->src, run->commit,
+		                    job->inputs.context_dir, collect_ctx_file,
+		                    &c.files, err);
+	if (rc == 0)
+		rc = staged_args(&c, err);
+	if (rc == 0)
+		rc = plan_steps(&c, err);
+	te_dockerfile_free(c.df);
+	ctx_files_dispose(&c.files);
+	te_strvec_dispose(&c.args);
+	te_buf_dispose(&c.prelude);
+	te_buf_dispose(&c.argtext);
+	te_buf_dispose(&dockerfile);
 	return rc;
 }
 
@@ -951,6 +1369,8 @@ static int plan_job(struct run *run, struct image_job *job, const char *name,
 	te_buf_dispose(&where);
 	if (rc < 0)
 		return rc;
+	if (job->cfg->staged)
+		return plan_staged(run, job, err);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
@@ -972,6 +1392,12 @@ static int plan_image(struct run *run, struct image_job *job, te_error *err)
 
 	if (!job->nplatforms)
 		return plan_job(run, job, job->cfg->name, err);
+	if (job->cfg->staged)
+		return te_error_set(err, TE_EUNSUPPORTED,
+		                    "%s:%d: image \"%s\": staged: a "
+		                    "multi-platform image cannot be staged yet",
+		                    run->config_file, job->cfg->line,
+		                    job->cfg->name);
 	if (job->cfg->ndeps)
 		return te_error_set(err, TE_EUNSUPPORTED,
 		                    "%s:%d: image \"%s\": dependencies of a "
