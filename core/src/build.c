@@ -640,6 +640,8 @@ static int oci_args(te_strvec *argv, const te_build_opts *opts,
 	return 0;
 }
 
+static bool labels_inline(const te_build_opts *opts);
+
 static int build_argv(te_strvec *argv, const te_build_opts *opts,
                       const char *local, const char *runtime, const char *job,
                       te_error *err)
@@ -680,7 +682,9 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 	    ((rc = te_strvec_push(argv, "--platform", err)) < 0 ||
 	     (rc = te_strvec_push(argv, opts->platform, err)) < 0))
 		return rc;
-	for (i = 0; opts->labels && i < te_labels_count(opts->labels); i++)
+	for (i = 0; opts->labels && !labels_inline(opts) &&
+	            i < te_labels_count(opts->labels);
+	     i++)
 		if ((rc = te_strvec_push(argv, "--label", err)) < 0 ||
 		    (rc = te_strvec_pushf(
 		         argv, err, "%s=%s", te_labels_key(opts->labels, i),
@@ -820,6 +824,65 @@ static int pick_runtime(char **out, const te_build_opts *opts,
 
 /* The job directory's fixed inputs: the Dockerfile and an empty ignore
  * file (see the top of this file). */
+/* A label key or value that a double-quoted Dockerfile word holds as it
+ * is: printable, no quote, no backslash, no "$" (expansion). */
+static bool plain_label(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' ||
+		    *s == '\\' || *s == '$' || *s == '`')
+			return false;
+	return true;
+}
+
+/*
+ * The labels as one LABEL instruction appended to the Dockerfile, when
+ * that is sure to label the image built: no --target (the last stage is
+ * built), plain labels, and a last line that does not continue (ends in
+ * no escape character).  buildah turns every --label into a step of its
+ * own, a commit each with --layers.
+ */
+static bool labels_inline(const te_build_opts *opts)
+{
+	const char *d = opts->dockerfile;
+	size_t n = opts->dockerfile_len, i;
+
+	if (!opts->labels || !te_labels_count(opts->labels) || opts->target)
+		return false;
+	for (i = 0; i < te_labels_count(opts->labels); i++)
+		if (!plain_label(te_labels_key(opts->labels, i)) ||
+		    !plain_label(te_labels_value(opts->labels, i)))
+			return false;
+	while (n && strchr(" \t\r\n", d[n - 1]))
+		n--;
+	return n && d[n - 1] != '\\' && d[n - 1] != '`';
+}
+
+static int write_dockerfile(const char *path, const te_build_opts *opts,
+                            te_error *err)
+{
+	te_buf df = TE_BUF_INIT(opts->dockerfile_len + 65536);
+	size_t i;
+	int rc;
+
+	if (!labels_inline(opts))
+		return write_file(path, opts->dockerfile, opts->dockerfile_len,
+		                  err);
+	rc = te_buf_put(&df, opts->dockerfile, opts->dockerfile_len, err);
+	if (rc == 0)
+		rc = te_buf_puts(&df, "\nLABEL", err);
+	for (i = 0; rc == 0 && i < te_labels_count(opts->labels); i++)
+		rc = te_buf_printf(&df, err, " \"%s\"=\"%s\"",
+		                   te_labels_key(opts->labels, i),
+		                   te_labels_value(opts->labels, i));
+	if (rc == 0)
+		rc = te_buf_puts(&df, "\n", err);
+	if (rc == 0)
+		rc = write_file(path, df.ptr, df.len, err);
+	te_buf_dispose(&df);
+	return rc;
+}
+
 static int write_job_inputs(const char *job, const te_build_opts *opts,
                             te_error *err)
 {
@@ -827,8 +890,7 @@ static int write_job_inputs(const char *job, const te_build_opts *opts,
 	int rc;
 
 	if ((rc = te_buf_printf(&p, err, "%s/Dockerfile", job)) < 0 ||
-	    (rc = write_file(p.ptr, opts->dockerfile, opts->dockerfile_len,
-	                     err)) < 0)
+	    (rc = write_dockerfile(p.ptr, opts, err)) < 0)
 		goto done;
 	te_buf_clear(&p);
 	if ((rc = te_buf_printf(&p, err, "%s/ignore", job)) < 0 ||
@@ -982,8 +1044,9 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 done:
 	/* With --layers the image stays: removing it would remove the
 	 * untagged intermediate images of its steps, which are the layer
-	 * cache (libimage prunes an image's dangling parents). */
-	if (built && !opts->layers) {
+	 * cache (libimage prunes an image's dangling parents); keep_image
+	 * keeps it too. */
+	if (built && !opts->layers && !opts->keep_image) {
 		te_error ignored = TE_ERROR_INIT;
 
 		/* best effort: the image stays in the local store otherwise */

@@ -5,7 +5,10 @@
  *   1. everything that can be checked without side effects is checked
  *      first: --repo, every --tag template against every final image,
  *      werf.yaml, image selection, content-based tags;
- *   2. images missing from the stages repo are built and pushed there;
+ *   2. the images and what they depend on become a plan (plan.h: a chain
+ *      of stages per image, a DAG of images), sealed before any build;
+ *      the scheduler (schedule.h) builds the stages missing from the
+ *      stages repo, images side by side, dependencies first;
  *   3. each image's stages manifest and config are read once, the config
  *      is relabelled once, and the result is published under every tag.
  * A manifest whose config did not change is published with its original
@@ -1075,8 +1078,6 @@ static int build_step(char digest[TE_DIGEST_STR_MAX], const te_stage_ctx *ctx,
 {
 	struct step_payload *p = payload;
 	te_buf df = TE_BUF_INIT(4 * TE_EXPORT_DOCKERFILE_MAX);
-	const char *labels_for =
-	    p->last ? te_plan_stage_digest(ctx->stage) : NULL;
 	struct build_inputs in;
 	te_build_opts bopts;
 	int rc;
@@ -1088,14 +1089,24 @@ static int build_step(char digest[TE_DIGEST_STR_MAX], const te_stage_ctx *ctx,
 		rc = te_buf_printf(&df, err, "%sFROM %s\n%s%s",
 		                   p->escape == '`' ? "# escape=`\n" : "",
 		                   ctx->base_ref, p->argtext, p->text);
+	/* The werf labels of the last stage as one LABEL instruction of the
+	 * file we write (the text ends with a whole instruction): buildah
+	 * turns each --label into a step of its own. */
+	if (rc == 0 && p->last)
+		rc = te_buf_printf(
+		    &df, err,
+		    "LABEL \"werf\"=\"%s\" \"werf-project-repo-commit\"=\"%s\" "
+		    "\"werf-stage-content-digest\"=\"%s\"\n",
+		    p->run->cfg->project, p->run->commit,
+		    te_plan_stage_digest(ctx->stage));
 	if (rc == 0)
-		rc = build_inputs_load(&in, p->run, p->job, labels_for,
-		                       p->context, err);
+		rc = build_inputs_load(&in, p->run, p->job, NULL, p->context,
+		                       err);
 	if (rc == 0) {
 		base_build_opts(&bopts, p->run, p->job, &in, ctx);
 		bopts.dockerfile = df.ptr;
 		bopts.dockerfile_len = df.len;
-		bopts.layers = true; /* keeps the blobs the next stage pulls */
+		bopts.keep_image = true; /* the next stage pulls it */
 		rc = te_build_and_push(digest, &bopts, err);
 	}
 	build_inputs_dispose(&in);

@@ -60,6 +60,9 @@ typedef struct te_build_opts {
 	 * build --layers): buildah keys each cached layer on the parent
 	 * layer, the instruction and the content of the files it copies. */
 	bool layers;
+	/* Keep the built image in the local store after the push (its blobs
+	 * make a later pull of it cheap); always so with layers. */
+	bool keep_image;
 	/* "overlay" or "vfs" (NULL): see te_build_storage_driver. */
 	const char *storage_driver;
 	/* When non-NULL and it becomes non-zero, the running buildah is
