@@ -833,8 +833,9 @@ static int build_dockerfile(char digest[TE_DIGEST_STR_MAX],
  *
  * with the stage's ARGs in scope repeated before it.  A stage's input
  * (plan.h adds the previous stage's digest) is SHA3-224 over: the
- * instruction as written; for FROM the global ARG lines, the platform
- * and the build args; for ARG the values werf.yaml gives the names it
+ * instruction as written; for FROM the global ARG lines, the platform,
+ * build.cacheVersion and cacheVersion (as werf's FROM stage) and the
+ * build args; for ARG the values werf.yaml gives the names it
  * declares; for COPY, ADD and RUN --mount the path, mode and blob id of
  * every context file their sources match (all context files when one is
  * a symlink).  ENV, WORKDIR, USER, SHELL and the like live in the image
@@ -1027,9 +1028,21 @@ static int step_input(char out[TE_CONTENT_TAG_LEN + 1], struct staged_ctx *c,
 	    (rc = step_field(d, text, err)) < 0)
 		goto done;
 	if (strcmp(kw, "from") == 0) {
+		const te_image_config *cfg = c->job->cfg;
+
+		/* werf's FROM stage covers the image's cacheVersion too. */
 		if ((rc = step_field(d, c->prelude.ptr, err)) < 0 ||
+		    (rc =
+		         step_field(d, c->job->platform ? c->job->platform : "",
+		                    err)) < 0 ||
+		    (rc = step_field(d,
+		                     cfg->build_cache_version
+		                         ? cfg->build_cache_version
+		                         : "",
+		                     err)) < 0 ||
 		    (rc = step_field(
-		         d, c->job->platform ? c->job->platform : "", err)) < 0)
+		         d, cfg->cache_version ? cfg->cache_version : "",
+		         err)) < 0)
 			goto done;
 		for (i = 0; rc == 0 && i < c->args.count; i++)
 			rc = step_field(d, c->args.items[i], err);

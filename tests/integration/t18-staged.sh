@@ -90,6 +90,14 @@ staged_export state4 v3
 check "deps change: install step ran" test "$(grep -c 'buildah: install-step-ran' "$TE_TMP/v3.err")" -eq 1
 check "deps change: new install result" test "$(image_file "$REG/staged/app:v3" app/installed.txt)" = "lib 2.0"
 
+# cacheVersion is part of the FROM stage: every stage is new.
+printf 'cacheVersion: "2"\n' >>"$proj/werf.yaml"
+git_commit_all "$proj" "cacheVersion"
+staged_export state6 cv
+check "cacheVersion: exits 0" test $? -eq 0
+check "cacheVersion: every stage rebuilt" grep -q 'image app: building$' "$TE_TMP/cv.err"
+check "cacheVersion: install step ran" test "$(grep -c 'buildah: install-step-ran' "$TE_TMP/cv.err")" -eq 1
+
 # What staged cannot do is refused before anything is built.
 printf 'FROM %s AS a\nRUN true\nFROM %s\nCOPY --from=a /bin/sh /x\n' "$REG/base/busybox:1" "$REG/base/busybox:1" >"$proj/Dockerfile"
 git_commit_all "$proj" "multi-stage"

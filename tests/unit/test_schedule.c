@@ -117,7 +117,7 @@ static te_plan_image *image(te_plan *p, const char *name, const char *kind,
 
 	assert_int_equal(te_plan_add_image(&img, p, name, NULL, &err), 0);
 	for (i = 0; i < nstages; i++) {
-		char sname[16], input[32];
+		char sname[32], input[64];
 		te_plan_stage_spec spec = {sname, input, build, (void *)kind,
 		                           NULL};
 
