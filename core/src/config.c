@@ -842,6 +842,8 @@ struct meta {
 	bool seen;
 	char *project;
 	te_strvec platforms;
+	char *cache_version; /* build.cacheVersion */
+	bool staged;         /* build.staged */
 };
 
 static int push_platforms(struct ctx *c, te_strvec *out, const yaml_node_t *n)
@@ -910,10 +912,18 @@ static int parse_meta(struct ctx *c, const yaml_node_t *root, struct meta *m)
 	if (!m->project)
 		return TE_ENOMEM;
 	build = te_config__map_get(c, root, "build");
-	if (build && build->type == YAML_MAPPING_NODE)
-		return push_platforms(c, &m->platforms,
-		                      te_config__map_get(c, build, "platform"));
-	return 0;
+	if (!build || build->type != YAML_MAPPING_NODE)
+		return 0;
+	rc = te_config__opt_string(c, &m->cache_version,
+	                           te_config__map_get(c, build, "cacheVersion"),
+	                           NULL);
+	if (rc < 0)
+		return rc;
+	v = te_config__map_get(c, build, "staged");
+	m->staged =
+	    v && !te_config__is_null(v) && te_config__bool_value(v) == 1;
+	return push_platforms(c, &m->platforms,
+	                      te_config__map_get(c, build, "platform"));
 }
 
 int te_config__check_name(struct ctx *c, const yaml_node_t *n)
@@ -1034,6 +1044,111 @@ int te_config__check_path(struct ctx *c, const yaml_node_t *n,
 	return 0;
 }
 
+static const char *const import_types[] = {"ImageName", "ImageDigest",
+                                           "ImageRepo", "ImageTag"};
+
+static int parse_import(struct ctx *c, te_image_import *imp,
+                        const yaml_node_t *n)
+{
+	yaml_node_t *type = te_config__map_get(c, n, "type");
+	yaml_node_t *arg = te_config__map_get(c, n, "targetBuildArg");
+	size_t i;
+
+	if (te_config__map_get(c, n, "targetEnv"))
+		return te_config__fail(
+		    c, te_config__map_get(c, n, "targetEnv"), TE_EINVALID,
+		    "import targetEnv applies to Stapel images; a "
+		    "Dockerfile image takes targetBuildArg");
+	if (!type || te_config__is_null(type))
+		return te_config__fail(
+		    c, n, TE_EINVALID,
+		    "import needs a type (ImageName, ImageDigest, "
+		    "ImageRepo or ImageTag)");
+	for (i = 0; i < 4; i++)
+		if (strcmp(te_config__scalar(type), import_types[i]) == 0)
+			break;
+	if (i == 4)
+		return te_config__fail(
+		    c, type, TE_EINVALID,
+		    "unknown import type \"%s\": use ImageName, "
+		    "ImageDigest, ImageRepo or ImageTag",
+		    te_config__scalar(type));
+	imp->type = (te_import_type)i;
+	if (!arg || te_config__is_null(arg) || !*te_config__scalar(arg))
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "import needs targetBuildArg");
+	if (strspn(te_config__scalar(arg),
+	           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+	           "tuvwxyz0123456789_") != strlen(te_config__scalar(arg)))
+		return te_config__fail(c, arg, TE_EINVALID,
+		                       "invalid targetBuildArg \"%s\"",
+		                       te_config__scalar(arg));
+	imp->build_arg = te_strdup(te_config__scalar(arg), c->err);
+	return imp->build_arg ? 0 : TE_ENOMEM;
+}
+
+static int parse_dependency(struct ctx *c, te_image_dependency *d,
+                            const yaml_node_t *n)
+{
+	yaml_node_t *image = te_config__map_get(c, n, "image"), *imports;
+	yaml_node_item_t *it;
+	int rc;
+
+	d->line = te_config__node_line(c, n);
+	if (te_config__map_get(c, n, "before") ||
+	    te_config__map_get(c, n, "after"))
+		return te_config__fail(
+		    c, n, TE_EINVALID,
+		    "dependency before/after apply to Stapel images");
+	if (!image || te_config__is_null(image) || !*te_config__scalar(image))
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "dependency needs an image");
+	if (!(d->image = te_strdup(te_config__scalar(image), c->err)))
+		return TE_ENOMEM;
+	imports = te_config__map_get(c, n, "imports");
+	if (!imports || imports->type != YAML_SEQUENCE_NODE)
+		return 0;
+	d->imports = calloc((size_t)(imports->data.sequence.items.top -
+	                             imports->data.sequence.items.start) +
+	                        1,
+	                    sizeof(*d->imports));
+	if (!d->imports)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (it = imports->data.sequence.items.start;
+	     it < imports->data.sequence.items.top; it++) {
+		rc = parse_import(c, &d->imports[d->nimports++],
+		                  te_config__get_node(c, *it));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* dependencies: validated as a list of mappings (dependency_fields). */
+static int parse_dependencies(struct ctx *c, te_image_config *img,
+                              const yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	int rc;
+
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return 0;
+	img->deps = calloc((size_t)(n->data.sequence.items.top -
+	                            n->data.sequence.items.start) +
+	                       1,
+	                   sizeof(*img->deps));
+	if (!img->deps)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		rc = parse_dependency(c, &img->deps[img->ndeps++],
+		                      te_config__get_node(c, *it));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* One image of a Dockerfile document; the name node may be NULL (nameless
  * legacy image). */
 static int fill_image(struct ctx *c, te_image_config *img,
@@ -1080,7 +1195,17 @@ static int fill_image(struct ctx *c, te_image_config *img,
 	v = te_config__map_get(c, root, "final");
 	if (v && !te_config__is_null(v))
 		img->final = te_config__bool_value(v) == 1;
-	return 0;
+	v = te_config__map_get(c, root, "staged");
+	img->staged =
+	    v && !te_config__is_null(v) && te_config__bool_value(v) == 1;
+	img->staged_set = v && !te_config__is_null(v);
+	rc = te_config__opt_string(c, &img->cache_version,
+	                           te_config__map_get(c, root, "cacheVersion"),
+	                           NULL);
+	if (rc < 0)
+		return rc;
+	return parse_dependencies(c, img,
+	                          te_config__map_get(c, root, "dependencies"));
 }
 
 struct images {
@@ -1347,7 +1472,7 @@ bool te_config_is_separator(const char *p, size_t len)
 
 static void free_images(te_image_config *items, size_t count)
 {
-	size_t i;
+	size_t i, j, k;
 
 	for (i = 0; i < count; i++) {
 		free(items[i].name);
@@ -1357,8 +1482,52 @@ static void free_images(te_image_config *items, size_t count)
 		te_strvec_dispose(&items[i].args);
 		te_strvec_dispose(&items[i].platforms);
 		te_stapel_image_free(items[i].stapel);
+		free(items[i].cache_version);
+		free(items[i].build_cache_version);
+		for (j = 0; j < items[i].ndeps; j++) {
+			te_image_dependency *d = &items[i].deps[j];
+
+			for (k = 0; k < d->nimports; k++)
+				free(d->imports[k].build_arg);
+			free(d->imports);
+			free(d->image);
+		}
+		free(items[i].deps);
 	}
 	free(items);
+}
+
+static bool has_image(const struct images *imgs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < imgs->count; i++)
+		if (strcmp(imgs->items[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The meta's build.cacheVersion and build.staged; dependency names. */
+static int inherit_build(te_image_config *img, const struct meta *m,
+                         const struct images *imgs, const char *file,
+                         te_error *err)
+{
+	size_t j;
+
+	if (!img->staged_set)
+		img->staged = m->staged;
+	if (m->cache_version &&
+	    !(img->build_cache_version = te_strdup(m->cache_version, err)))
+		return TE_ENOMEM;
+	for (j = 0; j < img->ndeps; j++)
+		if (!has_image(imgs, img->deps[j].image))
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "%s:%d: image \"%s\": dependency on "
+			    "unknown image \"%s\"",
+			    file, img->deps[j].line, img->name,
+			    img->deps[j].image);
+	return 0;
 }
 
 static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
@@ -1373,6 +1542,10 @@ static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
 		                    "\"configVersion: 1\" and \"project: "
 		                    "<name>\" as the first document",
 		                    file);
+	for (i = 0; i < imgs->count; i++)
+		if ((rc = inherit_build(&imgs->items[i], m, imgs, file, err)) <
+		    0)
+			return rc;
 	for (i = 0; i < imgs->count; i++) {
 		if (!*imgs->items[i].name && imgs->count > 1)
 			return te_error_set(
@@ -1405,7 +1578,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
                     const char *filename, te_error *err)
 {
 	te_werf_config *cfg = NULL;
-	struct meta m = {false, NULL, TE_STRVEC_INIT};
+	struct meta m = {false, NULL, TE_STRVEC_INIT, NULL, false};
 	struct images imgs = {NULL, 0, 0};
 	struct section s;
 	const char *file = filename ? filename : "werf.yaml";
@@ -1450,6 +1623,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 	cfg = NULL;
 done:
 	free(m.project);
+	free(m.cache_version);
 	te_strvec_dispose(&m.platforms);
 	free_images(imgs.items, imgs.count);
 	te_config_free(cfg);

@@ -365,7 +365,7 @@ static int digest_image(te_plan_image *img, te_error *err)
 		    err, TE_EINVALID, "%s%simage \"%s\" has no stages",
 		    where_prefix(img), where_sep(img), img->name);
 	/* Order-independent: the digest covers the set of dependencies. */
-	if (img->ndeps > 1) /* qsort(NULL, 0) is undefined (UBSan) */
+	if (img->ndeps > 1)
 		qsort(img->deps, img->ndeps, sizeof(*img->deps), cmp_dep);
 	for (i = 0; rc == 0 && i < img->nstages; i++) {
 		te_plan_stage *st = img->stages[i];

@@ -46,6 +46,7 @@
 #ifndef TAGEXPORT_PLAN_H
 #define TAGEXPORT_PLAN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -75,9 +76,10 @@ typedef struct te_stage_ctx {
 	const char *base_ref;
 	/* Where the result goes: "host/repo:<this stage's digest>". */
 	const char *image_ref;
-	/* Polled by the builder: once it reads non-zero, the builder kills
-	 * whatever it started, pushes nothing and returns an error. */
-	const volatile int *cancel;
+	/* Polled by the builder (atomic_load): once it reads non-zero, the
+	 * builder kills whatever it started, pushes nothing and returns an
+	 * error. */
+	const atomic_int *cancel;
 	/* Safe to call from the builder's thread (serialised by the
 	 * scheduler). */
 	te_log log;

@@ -19,6 +19,7 @@
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -238,10 +239,16 @@ typedef struct te_stapel_env {
 	 * insecure hosts, log; per stage the builder sets context_dir,
 	 * dockerfile, labels, image_ref and name */
 	const te_build_opts *build;
-	te_registry *stages;   /* the stages repo's registry */
-	const char *repo_path; /* the stages repo on it */
-	const char *bash;      /* static bash; NULL: /bin/bash-static */
-	const char *busybox;   /* static busybox; NULL: /bin/busybox */
+	/* the stages repo: its registry host, the options of a client
+	 * (each build makes its own: a te_registry is not thread-safe) */
+	const char *registry_host;
+	const te_registry_opts *registry_opts;
+	const char *repo_path; /* the stages repo on that registry */
+	/* held while a builder reads the commit (libgit2 objects are not
+	 * shared between threads); NULL: single-threaded */
+	pthread_mutex_t *src_mu;
+	const char *bash;    /* static bash; NULL: /bin/bash-static */
+	const char *busybox; /* static busybox; NULL: /bin/busybox */
 	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
 	te_log log;
 } te_stapel_env;
@@ -259,21 +266,6 @@ typedef struct te_stapel_env {
 int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
                        const struct te_image_config *images, size_t n,
                        size_t index, const te_stapel_env *env, te_error *err);
-
-/**
- * Build what a sealed plan of Stapel images lacks, one stage after the
- * other: for each image (dependencies first) the last stage present in
- * the stages repo is found (looking from the end), and every stage after
- * it is built and pushed.  Temporary, sequential stand-in for the
- * plan's parallel scheduler.
- *
- * @param[out] built  one flag per plan image, in te_plan_image_at order:
- *                    set when at least one of its stages was built
- * @return 0; errors of the registry and of te_build_and_push, prefixed
- *         with `image "<name>": stage <stage>`
- */
-int te_stapel_plan_run(te_plan *plan, const te_stapel_env *env, bool *built,
-                       te_error *err);
 
 /* werf's name of a stage: "from", "gitArchive", "dockerInstructions"... */
 const char *te_stapel_stage_name(te_stapel_stage_kind k);

@@ -69,6 +69,7 @@ struct job {
 	bool tools;        /* the tools directory is needed */
 	bool git_written;  /* the stage writes git files: label them */
 	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
+	te_registry *reg;  /* this build's client of the stages repo */
 	te_buf base_manifest;
 	te_buf base_config;
 	char base_type[128];
@@ -549,12 +550,12 @@ static int base_commit(struct job *j)
 
 	memset(&m, 0, sizeof(m));
 	rc = te_registry_manifest_get(&j->base_manifest, j->base_type, digest,
-	                              env->stages, env->repo_path, tag, j->err);
+	                              j->reg, env->repo_path, tag, j->err);
 	if (rc == 0)
 		rc = te_image_manifest_parse(&m, j->base_manifest.ptr,
 		                             j->base_manifest.len, j->err);
 	if (rc == 0)
-		rc = te_registry_blob_get(&j->base_config, env->stages,
+		rc = te_registry_blob_get(&j->base_config, j->reg,
 		                          env->repo_path, m.config_digest,
 		                          j->err);
 	if (rc < 0)
@@ -603,7 +604,7 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 		t.media_type = j->base_type;
 		t.base_config = &j->base_config;
 		t.labels = labels;
-		t.reg = env->stages;
+		t.reg = j->reg;
 		t.repo = env->repo_path;
 		t.tag = te_plan_stage_digest(j->ctx->stage);
 		rc = te_stapel__layer_push(digest_out, &ps, &t, j->err);
@@ -678,7 +679,7 @@ static int dep_value(te_buf *out, const struct job *j, const te_plan_image *dep,
 		return te_buf_put(out, ref, (size_t)(colon - ref), j->err);
 	if (!strcmp(type, "ImageTag"))
 		return te_buf_puts(out, colon + 1, j->err);
-	rc = te_registry_manifest_exists(&exists, digest, env->stages,
+	rc = te_registry_manifest_exists(&exists, digest, j->reg,
 	                                 env->repo_path, colon + 1, j->err);
 	if (rc == 0 && !exists)
 		rc = te_error_set(j->err, TE_ENOTFOUND,
@@ -836,6 +837,19 @@ static int make_dir(struct job *j)
 	return rc;
 }
 
+/* The commit is read by one builder at a time (te_stapel_env.src_mu). */
+static void lock(const te_stapel_env *env)
+{
+	if (env->src_mu)
+		pthread_mutex_lock(env->src_mu);
+}
+
+static void unlock(const te_stapel_env *env)
+{
+	if (env->src_mu)
+		pthread_mutex_unlock(env->src_mu);
+}
+
 static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
                        const te_stage_ctx *ctx, void *payload, te_error *err)
 {
@@ -857,8 +871,14 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	te_buf_init(&j.patch, SCRIPT_MAX);
 	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
 	te_buf_init(&j.base_config, CONFIG_MAX);
+	rc = te_registry_new(&j.reg, sj->env->registry_host,
+	                     sj->env->registry_opts, err);
+	if (rc < 0)
+		goto done;
 	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref) {
+		lock(sj->env);
 		rc = push_patch_layer(digest_out, &j);
+		unlock(sj->env);
 		if (rc != TE_EUNSUPPORTED)
 			goto done;
 		te_log_emit(&ctx->log, TE_LOG_INFO, "image %s: %s: building",
@@ -872,8 +892,11 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	}
 	rc = make_dir(&j);
 	have_dir = rc == 0;
-	if (rc == 0)
+	if (rc == 0) {
+		lock(sj->env);
 		rc = dockerfile(&j);
+		unlock(sj->env);
+	}
 	if (rc == 0 && j.tools)
 		rc = write_tools(&j);
 	if (rc == 0)
@@ -885,6 +908,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		bopts.labels = labels;
 		bopts.image_ref = ctx->image_ref;
 		bopts.name = sj->image->name;
+		bopts.cancel = ctx->cancel;
+		bopts.log = ctx->log;
 		te_log_emit(&ctx->log, TE_LOG_INFO,
 		            "image %s: building stage %s", sj->image->name,
 		            te_stapel_stage_name(sj->kind));
@@ -904,6 +929,7 @@ done:
 	te_buf_dispose(&j.patch);
 	te_buf_dispose(&j.base_manifest);
 	te_buf_dispose(&j.base_config);
+	te_registry_free(j.reg);
 	return rc;
 }
 
@@ -1013,77 +1039,5 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		*out = pi;
 	free(imports);
 	free(deps);
-	return rc;
-}
-
-/* The last stage of img already in the stages repo: its index, or -1. */
-static int last_present(long *out, te_plan_image *img, const te_stapel_env *env,
-                        te_error *err)
-{
-	char digest[TE_DIGEST_STR_MAX];
-	bool exists = false;
-	size_t i = te_plan_stage_count(img);
-	int rc;
-
-	*out = -1;
-	while (i-- > 0) {
-		rc = te_registry_manifest_exists(
-		    &exists, digest, env->stages, env->repo_path,
-		    te_plan_stage_digest(te_plan_stage_at(img, i)), err);
-		if (rc < 0)
-			return rc;
-		if (exists) {
-			*out = (long)i;
-			return 0;
-		}
-	}
-	return 0;
-}
-
-/* The index of img in the plan's order of addition. */
-static size_t added_index(const te_plan *plan, const te_plan_image *img)
-{
-	size_t i;
-
-	for (i = 0; i < te_plan_image_count(plan); i++)
-		if (te_plan_image_at(plan, i) == img)
-			break;
-	return i;
-}
-
-int te_stapel_plan_run(te_plan *plan, const te_stapel_env *env, bool *built,
-                       te_error *err)
-{
-	static const volatile int never = 0;
-	char digest[TE_DIGEST_STR_MAX];
-	size_t i, s;
-	long have;
-	int rc = 0;
-
-	for (i = 0; rc == 0 && i < te_plan_image_count(plan); i++) {
-		te_plan_image *img = te_plan_image_ordered(plan, i);
-
-		rc = last_present(&have, img, env, err);
-		if (rc == 0 && have + 1 == (long)te_plan_stage_count(img))
-			te_log_emit(&env->log, TE_LOG_INFO,
-			            "%s: every stage is in the stages repo",
-			            te_plan_image_name(img));
-		for (s = (size_t)(have + 1);
-		     rc == 0 && s < te_plan_stage_count(img); s++) {
-			te_plan_stage *st = te_plan_stage_at(img, s);
-			te_stage_ctx ctx = {
-			    img,
-			    st,
-			    s ? te_plan_stage_ref(te_plan_stage_at(img, s - 1))
-			      : NULL,
-			    te_plan_stage_ref(st),
-			    &never,
-			    env->log};
-
-			rc = build_stage(digest, &ctx,
-			                 te_plan_stage_payload(st), err);
-			built[added_index(plan, img)] = true;
-		}
-	}
 	return rc;
 }
