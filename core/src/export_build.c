@@ -965,6 +965,7 @@ void te_export__stapel_free(struct run *run)
 	te_buf_dispose(&g->authfile);
 	te_strvec_dispose(&g->insecure);
 	te_strvec_dispose(&g->bases.inputs.bases);
+	te_stapel_inflight_free(g->env.inflight);
 	free(g);
 	run->stapel = NULL;
 }
@@ -1001,6 +1002,8 @@ static int stapel_glue(struct run *run, te_error *err)
 		rc = insecure_hosts(&g->insecure, run, &g->bases, err);
 	if (rc == 0)
 		rc = make_authfile(&g->authfile, run, &g->bases, err);
+	if (rc == 0)
+		rc = te_stapel_inflight_new(&g->env.inflight, err);
 	if (rc < 0)
 		return rc;
 	g->build.buildah = run->opts->buildah;

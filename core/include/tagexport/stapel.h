@@ -229,6 +229,13 @@ int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
 
 struct te_image_config; /* config.h */
 
+/* The stages being built by a run's stage builders (several threads): a
+ * stage two images share is built once.  Free with
+ * te_stapel_inflight_free after the last build. */
+typedef struct te_stapel_inflight te_stapel_inflight;
+int te_stapel_inflight_new(te_stapel_inflight **out, te_error *err);
+void te_stapel_inflight_free(te_stapel_inflight *f);
+
 /* What building Stapel stages needs; borrowed, must outlive the plan. */
 typedef struct te_stapel_env {
 	te_gitsrc *src;
@@ -247,8 +254,9 @@ typedef struct te_stapel_env {
 	/* held while a builder reads the commit (libgit2 objects are not
 	 * shared between threads); NULL: single-threaded */
 	pthread_mutex_t *src_mu;
-	const char *bash;    /* static bash; NULL: /bin/bash-static */
-	const char *busybox; /* static busybox; NULL: /bin/busybox */
+	te_stapel_inflight *inflight; /* NULL: builds are not shared */
+	const char *bash;             /* static bash; NULL: /bin/bash-static */
+	const char *busybox;          /* static busybox; NULL: /bin/busybox */
 	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
 	te_log log;
 } te_stapel_env;

@@ -837,6 +837,31 @@ static int make_dir(struct job *j)
 	return rc;
 }
 
+/* A stage two images share is built by one builder: claim its digest;
+ * when another builder had it, it is in the stages repo now (*found,
+ * digest_out set) unless that build failed, and then it is ours. */
+static int shared_stage(bool *found, bool *claimed,
+                        char digest_out[TE_DIGEST_STR_MAX], struct job *j)
+{
+	const char *tag = te_plan_stage_digest(j->ctx->stage);
+	bool waited = false;
+	int rc;
+
+	*found = false;
+	rc = te_stapel__claim(&waited, j->sj->env->inflight, tag, j->err);
+	*claimed = rc == 0;
+	if (rc < 0 || !waited)
+		return rc;
+	rc = te_registry_manifest_exists(found, digest_out, j->reg,
+	                                 j->sj->env->repo_path, tag, j->err);
+	if (rc == 0 && *found)
+		te_log_emit(&j->ctx->log, TE_LOG_INFO,
+		            "image %s: stage %s was built for another image",
+		            j->sj->image->name,
+		            te_stapel_stage_name(j->sj->kind));
+	return rc;
+}
+
 /* The commit is read by one builder at a time (te_stapel_env.src_mu). */
 static void lock(const te_stapel_env *env)
 {
@@ -857,7 +882,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	struct job j;
 	te_build_opts bopts = *sj->env->build;
 	te_labels *labels = NULL;
-	bool have_dir = false;
+	bool have_dir = false, found = false, claimed = false;
 	int rc;
 
 	memset(&j, 0, sizeof(j));
@@ -873,7 +898,9 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	te_buf_init(&j.base_config, CONFIG_MAX);
 	rc = te_registry_new(&j.reg, sj->env->registry_host,
 	                     sj->env->registry_opts, err);
-	if (rc < 0)
+	if (rc == 0)
+		rc = shared_stage(&found, &claimed, digest_out, &j);
+	if (rc < 0 || found)
 		goto done;
 	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref) {
 		lock(sj->env);
@@ -930,6 +957,9 @@ done:
 	te_buf_dispose(&j.base_manifest);
 	te_buf_dispose(&j.base_config);
 	te_registry_free(j.reg);
+	if (claimed)
+		te_stapel__release(sj->env->inflight,
+		                   te_plan_stage_digest(ctx->stage));
 	return rc;
 }
 

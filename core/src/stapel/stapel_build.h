@@ -32,6 +32,12 @@ int te_stapel__df_script(te_buf *df, const char *script,
                          const te_stapel_image *img, te_error *err);
 int te_stapel__df_docker(te_buf *df, const te_stapel_docker *dk, te_error *err);
 
+/* Claim a stage digest for building (stapel/inflight.c); *waited: another
+ * builder had it and is done.  f NULL: nothing shared. */
+int te_stapel__claim(bool *waited, te_stapel_inflight *f, const char *digest,
+                     te_error *err);
+void te_stapel__release(te_stapel_inflight *f, const char *digest);
+
 /* One changed or added file of a git patch. */
 typedef struct te_stapel_patch_file {
 	char *path; /* absolute in the image */
