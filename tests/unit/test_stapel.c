@@ -503,7 +503,7 @@ static void stage_list(void **state)
 	                 TE_EINVALID);
 	te_error_clear(&err);
 	{
-		te_stapel_inputs in = {"sha256:1111", NULL};
+		te_stapel_inputs in = {"sha256:1111", NULL, NULL};
 		assert_int_equal(
 		    te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
 		                             r.src, r.head, &in, &err),
@@ -511,6 +511,32 @@ static void stage_list(void **state)
 	}
 	assert_int_equal(st.count, 2);
 	assert_int_equal(st.items[1].kind, TE_STAPEL_STAGE_GIT_ARCHIVE);
+	repo_close(&r);
+
+	/* meta build.cacheVersion and the platform move the from stage
+	 * (and so, through the chain, every stage) */
+	repo_open(&r, META "image: a\nfrom: x\n");
+	{
+		te_stapel_stages a, b, c;
+		te_stapel_inputs cv = {NULL, "2", NULL};
+		te_stapel_inputs pl = {NULL, NULL, "linux/arm64"};
+
+		assert_int_equal(
+		    te_stapel_stages_compute(&a, r.cfg->images[0].stapel, r.src,
+		                             r.head, NULL, &err),
+		    0);
+		assert_int_equal(
+		    te_stapel_stages_compute(&b, r.cfg->images[0].stapel, r.src,
+		                             r.head, &cv, &err),
+		    0);
+		assert_int_equal(
+		    te_stapel_stages_compute(&c, r.cfg->images[0].stapel, r.src,
+		                             r.head, &pl, &err),
+		    0);
+		assert_string_not_equal(a.items[0].input, b.items[0].input);
+		assert_string_not_equal(a.items[0].input, c.items[0].input);
+		assert_string_not_equal(b.items[0].input, c.items[0].input);
+	}
 	repo_close(&r);
 }
 

@@ -204,6 +204,8 @@ typedef struct te_stapel_inputs {
 	const char *from_digest;
 	/* meta build.cacheVersion; NULL when unset */
 	const char *cache_version;
+	/* the one platform built ("linux/arm64"), NULL: native */
+	const char *platform;
 } te_stapel_inputs;
 
 /**

@@ -937,6 +937,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		bopts.name = sj->image->name;
 		bopts.cancel = ctx->cancel;
 		bopts.log = ctx->log;
+		if (sj->image->platforms.count == 1)
+			bopts.platform = sj->image->platforms.items[0];
 		te_log_emit(&ctx->log, TE_LOG_INFO,
 		            "image %s: building stage %s", sj->image->name,
 		            te_stapel_stage_name(sj->kind));
@@ -971,12 +973,15 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
                       const te_plan_image *const *deps,
                       const te_stapel_env *env, te_error *err)
 {
+	te_stapel_inputs in = {NULL, ic->build_cache_version,
+	                       ic->platforms.count ? ic->platforms.items[0]
+	                                           : NULL};
 	te_stapel_stages st;
 	size_t i;
 	int rc;
 
 	rc = te_stapel_stages_compute(&st, ic->stapel, env->src, env->commit,
-	                              NULL, err);
+	                              &in, err);
 	for (i = 0; rc == 0 && i < st.count; i++) {
 		size_t nimp = ic->stapel->nimports, ndep = ic->stapel->ndeps;
 		struct stage_job *sj = calloc(
@@ -1034,6 +1039,13 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	if (*out)
 		return 0;
 	rc = te_stapel_check_buildable(s, env->file, ic->name, err);
+	if (rc == 0 && ic->platforms.count > 1)
+		rc =
+		    te_error_set(err, TE_EUNSUPPORTED,
+		                 "%s:%d: image \"%s\": building a stapel image "
+		                 "for more than one platform (build.platform) "
+		                 "is not supported yet",
+		                 env->file, ic->line, ic->name);
 	if (rc == 0 && s->from_image)
 		rc = add_used(&base, plan, images, n, ic, s->from_image,
 		              "fromImage", s->from_line, env, err);

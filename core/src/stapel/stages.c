@@ -262,6 +262,7 @@ static void hash_from(struct build *b)
 	h_opt(h, img->from_cache_version);
 	h_opt(h, img->cache_version);
 	h_opt(h, b->in->cache_version);
+	h_opt(h, b->in->platform);
 	h_fmt(h, "mounts", img->nmounts);
 	for (i = 0; i < img->nmounts; i++) {
 		h_fmt(h, "from", (size_t)img->mounts[i].from);
@@ -428,7 +429,7 @@ int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
                              te_gitsrc *src, const char *commit,
                              const te_stapel_inputs *in, te_error *err)
 {
-	static const te_stapel_inputs none = {NULL, NULL};
+	static const te_stapel_inputs none = {NULL, NULL, NULL};
 	struct build b;
 	int rc, k;
 
