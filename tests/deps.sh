@@ -5,9 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
 	gcc make cmake pkg-config git curl jq iproute2 time bc ca-certificates
-	libgit2-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev
+	libgit2-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev zlib1g-dev
 	libmicrohttpd-dev libcmocka-dev
-	buildah runc containernetworking-plugins docker-registry skopeo busybox-static apache2-utils openssl
+	buildah runc containernetworking-plugins docker-registry skopeo busybox-static bash-static apache2-utils openssl
 	clang-format python3 clang libclang-rt-14-dev
 	wrk webhook perl
 	openssh-server openssh-client lighttpd

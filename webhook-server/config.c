@@ -10,6 +10,7 @@
 #include "tagexport/config.h"
 #include "tagexport/fs.h"
 #include "tagexport/gitsrc.h"
+#include "tagexport/schedule.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -491,6 +492,18 @@ static int get_timeout(unsigned *out, const struct parse *p,
 	return 0;
 }
 
+/* export.parallel_tasks_limit: werf's --parallel-tasks-limit. */
+static int get_parallel(int *out, const struct parse *p,
+                        const yaml_node_t *node, te_error *err)
+{
+	te_error perr = TE_ERROR_INIT;
+	const char *s = scalar(node);
+
+	if (te_schedule_parallel_parse(out, s ? s : "", &perr) < 0)
+		return fail(p, node, err, perr.msg);
+	return 0;
+}
+
 static int parse_export(struct ts_project *pr, const struct parse *p,
                         const yaml_node_t *node, te_error *err)
 {
@@ -531,6 +544,9 @@ static int parse_export(struct ts_project *pr, const struct parse *p,
 			              "export.max_context_size", err);
 		else if (!strcmp(k, "build_timeout"))
 			rc = get_timeout(&pr->build_timeout, p, vn, err);
+		else if (!strcmp(k, "parallel_tasks_limit"))
+			rc =
+			    get_parallel(&pr->parallel_tasks_limit, p, vn, err);
 		else {
 			char what[200];
 			snprintf(what, sizeof(what),
@@ -1131,6 +1147,7 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->max_file_size = pr->max_file_size;
 	opts->max_context_size = pr->max_context_size;
 	opts->build_timeout = pr->build_timeout;
+	opts->parallel = pr->parallel_tasks_limit;
 	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
 	                                       : TE_BUILD_ISOLATION_OCI;
 	opts->render = &pr->render;

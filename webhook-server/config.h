@@ -71,6 +71,9 @@ struct ts_project {
 	uint64_t max_file_size;    /* bytes; 0 = the core's default (2 GiB) */
 	uint64_t max_context_size; /* bytes; 0 = the core's default (8 GiB) */
 	unsigned build_timeout;    /* export.build_timeout, seconds; 0 = 1h */
+	/* export.parallel_tasks_limit: images built at once; 0 = werf's
+	 * default (5), -1 = no limit */
+	int parallel_tasks_limit;
 	/* allow_chroot_isolation: builds run in a chroot, NOT isolated from
 	 * the machine; -1 while parsing = the top-level value */
 	int allow_chroot;

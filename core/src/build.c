@@ -4,18 +4,24 @@
  * Three buildah runs, each a fork + execvpe of an argv built here (never a
  * shell):
  *
- *   buildah <global> build <isolation> --layers=false --force-rm
+ *   buildah <global> build <isolation> --layers=<bool> --force-rm
  *           --identity-label=false --format docker -f <job>/Dockerfile
  *           --ignorefile <job>/ignore [--target T] [--build-arg A=B]..
  *           [--platform P] [--label k=v].. --tag <local> [--authfile F]
  *           [--tls-verify=false] -- <context>
  *   buildah <global> push [--authfile F] [--tls-verify=false]
  *           --digestfile <job>/digest <local> docker://<image_ref>
- *   buildah <global> rmi <local>                  (best effort)
+ *   buildah <global> rmi <local>     (best effort; not with --layers)
  *
  * with <global> = --root <state>/buildah/root --runroot <state>/buildah/run
- * --storage-driver vfs.  --format docker gives the Docker v2s2 manifests
- * and configs werf's own builds produce (OCI would drop HEALTHCHECK);
+ * --storage-driver <overlay|vfs> (te_build_storage_driver: one driver per
+ * store, recorded in the state dir).  --layers=true (opts->layers) keeps
+ * buildah's layer cache in that store between builds; buildah looks a
+ * cached layer up by its parent, the instruction and, for COPY/ADD, the
+ * digest of the copied content, so the cache never stands in for content
+ * the context does not hold (buildah-build(1), --layers).  --format docker
+ * gives the Docker v2s2 manifests and configs werf's own builds produce (OCI
+ * would drop HEALTHCHECK);
  * --identity-label=false keeps buildah's io.buildah.version label out of
  * exported images; --force-rm drops the working container of a failed
  * build (a full rootfs copy under vfs).
@@ -65,9 +71,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,18 +212,31 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The time limit of one run: deadline_ms is CLOCK_MONOTONIC, 0 = none. */
+/* The limits of one run: deadline_ms is CLOCK_MONOTONIC, 0 = none;
+ * cancel, when set and non-zero, stops the run like an expiry. */
 struct run_limit {
 	int64_t deadline_ms;
-	bool expired; /* out: the limit ran out and the run was killed */
+	const atomic_int *cancel;
+	bool expired;   /* out: the time ran out and the run was killed */
+	bool cancelled; /* out: cancel was raised and the run was killed */
 };
 
+/* How often a run watches its cancel flag. */
+#define TE_BUILD_CANCEL_POLL_MS 100
+
+/* SIGTERM now (buildah stops its container and cleans up), SIGKILL for
+ * the group once the grace period is over. */
+static void terminate(pid_t pid, struct run_limit *lim, bool *terminated)
+{
+	kill(pid, SIGTERM);
+	*terminated = true;
+	lim->deadline_ms = now_ms() + TE_BUILD_GRACE_MS;
+}
+
 /*
- * Wait for output until the limit.  On expiry: SIGTERM to the child
- * (buildah stops its container and cleans up), then SIGKILL to its
- * process group once the grace period is over too.  Returns false when
- * reading should stop (the group was killed: an orphan holding the pipe
- * must not keep us waiting).
+ * Wait for output until the limit runs out or cancel is raised; then
+ * terminate().  Returns false when reading should stop (the group was
+ * killed: an orphan holding the pipe must not keep us waiting).
  */
 static bool wait_readable(int fd, pid_t pid, struct run_limit *lim,
                           bool *terminated)
@@ -224,25 +245,30 @@ static bool wait_readable(int fd, pid_t pid, struct run_limit *lim,
 	int64_t left;
 	int n;
 
+	if (!lim || (!lim->deadline_ms && !lim->cancel))
+		return true;
 	for (;;) {
-		if (!lim || !lim->deadline_ms)
-			return true;
-		left = lim->deadline_ms - now_ms();
+		if (!*terminated && lim->cancel && atomic_load(lim->cancel)) {
+			lim->cancelled = true;
+			terminate(pid, lim, terminated);
+		}
+		left = lim->deadline_ms ? lim->deadline_ms - now_ms()
+		                        : TE_BUILD_CANCEL_POLL_MS;
 		if (left > 0) {
+			if (lim->cancel && left > TE_BUILD_CANCEL_POLL_MS)
+				left = TE_BUILD_CANCEL_POLL_MS;
 			n = poll(&pfd, 1,
 			         left > INT32_MAX ? INT32_MAX : (int)left);
 			if (n > 0 || (n < 0 && errno != EINTR))
 				return true; /* the read says what it is */
 			continue;
 		}
-		lim->expired = true;
 		if (*terminated) {
 			te_proc_kill(pid);
 			return false;
 		}
-		kill(pid, SIGTERM);
-		*terminated = true;
-		lim->deadline_ms = now_ms() + TE_BUILD_GRACE_MS;
+		lim->expired = true;
+		terminate(pid, lim, terminated);
 	}
 }
 
@@ -324,6 +350,10 @@ static int run_checked(char *const *argv, char *const *envp, const te_log *log,
 		goto done;
 	if (lim && lim->expired) {
 		rc = TE_ETIMEDOUT; /* the caller words the message */
+		goto done;
+	}
+	if (lim && lim->cancelled) {
+		rc = te_error_set(err, TE_ERROR, "%s cancelled", what);
 		goto done;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -477,7 +507,9 @@ static int global_args(te_strvec *argv, const te_build_opts *opts,
 	    (rc = te_strvec_pushf(argv, err, "%s/buildah/run",
 	                          opts->state_dir)) < 0 ||
 	    (rc = te_strvec_push(argv, "--storage-driver", err)) < 0 ||
-	    (rc = te_strvec_push(argv, "vfs", err)) < 0)
+	    (rc = te_strvec_push(
+	         argv, opts->storage_driver ? opts->storage_driver : "vfs",
+	         err)) < 0)
 		return rc;
 	return 0;
 }
@@ -608,6 +640,8 @@ static int oci_args(te_strvec *argv, const te_build_opts *opts,
 	return 0;
 }
 
+static bool labels_inline(const te_build_opts *opts);
+
 static int build_argv(te_strvec *argv, const te_build_opts *opts,
                       const char *local, const char *runtime, const char *job,
                       te_error *err)
@@ -623,7 +657,10 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 		rc = oci_args(argv, opts, runtime, job, err);
 	else
 		rc = te_strvec_push(argv, "chroot", err);
-	if (rc < 0 || (rc = te_strvec_push(argv, "--layers=false", err)) < 0 ||
+	if (rc < 0 ||
+	    (rc = te_strvec_push(
+	         argv, opts->layers ? "--layers=true" : "--layers=false",
+	         err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--force-rm", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--identity-label=false", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--format", err)) < 0 ||
@@ -645,7 +682,9 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 	    ((rc = te_strvec_push(argv, "--platform", err)) < 0 ||
 	     (rc = te_strvec_push(argv, opts->platform, err)) < 0))
 		return rc;
-	for (i = 0; opts->labels && i < te_labels_count(opts->labels); i++)
+	for (i = 0; opts->labels && !labels_inline(opts) &&
+	            i < te_labels_count(opts->labels);
+	     i++)
 		if ((rc = te_strvec_push(argv, "--label", err)) < 0 ||
 		    (rc = te_strvec_pushf(
 		         argv, err, "%s=%s", te_labels_key(opts->labels, i),
@@ -785,6 +824,65 @@ static int pick_runtime(char **out, const te_build_opts *opts,
 
 /* The job directory's fixed inputs: the Dockerfile and an empty ignore
  * file (see the top of this file). */
+/* A label key or value that a double-quoted Dockerfile word holds as it
+ * is: printable, no quote, no backslash, no "$" (expansion). */
+static bool plain_label(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' ||
+		    *s == '\\' || *s == '$' || *s == '`')
+			return false;
+	return true;
+}
+
+/*
+ * The labels as one LABEL instruction appended to the Dockerfile, when
+ * that is sure to label the image built: no --target (the last stage is
+ * built), plain labels, and a last line that does not continue (ends in
+ * no escape character).  buildah turns every --label into a step of its
+ * own, a commit each with --layers.
+ */
+static bool labels_inline(const te_build_opts *opts)
+{
+	const char *d = opts->dockerfile;
+	size_t n = opts->dockerfile_len, i;
+
+	if (!opts->labels || !te_labels_count(opts->labels) || opts->target)
+		return false;
+	for (i = 0; i < te_labels_count(opts->labels); i++)
+		if (!plain_label(te_labels_key(opts->labels, i)) ||
+		    !plain_label(te_labels_value(opts->labels, i)))
+			return false;
+	while (n && strchr(" \t\r\n", d[n - 1]))
+		n--;
+	return n && d[n - 1] != '\\' && d[n - 1] != '`';
+}
+
+static int write_dockerfile(const char *path, const te_build_opts *opts,
+                            te_error *err)
+{
+	te_buf df = TE_BUF_INIT(opts->dockerfile_len + 65536);
+	size_t i;
+	int rc;
+
+	if (!labels_inline(opts))
+		return write_file(path, opts->dockerfile, opts->dockerfile_len,
+		                  err);
+	rc = te_buf_put(&df, opts->dockerfile, opts->dockerfile_len, err);
+	if (rc == 0)
+		rc = te_buf_puts(&df, "\nLABEL", err);
+	for (i = 0; rc == 0 && i < te_labels_count(opts->labels); i++)
+		rc = te_buf_printf(&df, err, " \"%s\"=\"%s\"",
+		                   te_labels_key(opts->labels, i),
+		                   te_labels_value(opts->labels, i));
+	if (rc == 0)
+		rc = te_buf_puts(&df, "\n", err);
+	if (rc == 0)
+		rc = write_file(path, df.ptr, df.len, err);
+	te_buf_dispose(&df);
+	return rc;
+}
+
 static int write_job_inputs(const char *job, const te_build_opts *opts,
                             te_error *err)
 {
@@ -792,8 +890,7 @@ static int write_job_inputs(const char *job, const te_build_opts *opts,
 	int rc;
 
 	if ((rc = te_buf_printf(&p, err, "%s/Dockerfile", job)) < 0 ||
-	    (rc = write_file(p.ptr, opts->dockerfile, opts->dockerfile_len,
-	                     err)) < 0)
+	    (rc = write_dockerfile(p.ptr, opts, err)) < 0)
 		goto done;
 	te_buf_clear(&p);
 	if ((rc = te_buf_printf(&p, err, "%s/ignore", job)) < 0 ||
@@ -808,7 +905,7 @@ static int build(const te_build_opts *opts, const te_strvec *env,
                  const char *local, const char *job, te_error *err)
 {
 	te_strvec argv = TE_STRVEC_INIT;
-	struct run_limit lim = {0, false};
+	struct run_limit lim = {0, opts->cancel, false, false};
 	unsigned timeout =
 	    opts->timeout ? opts->timeout : TE_BUILD_TIMEOUT_DEFAULT;
 	char *runtime = NULL;
@@ -843,6 +940,8 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 	static const char *const job_files[] = {"digest", "registries.conf",
 	                                        "Dockerfile", "ignore"};
 	te_strvec argv = TE_STRVEC_INIT, env = TE_STRVEC_INIT;
+	struct run_limit push_lim = {0, opts ? opts->cancel : NULL, false,
+	                             false};
 	te_buf path = TE_BUF_INIT(8192);
 	char *job = NULL, *local = NULL, *conf = NULL, *digestfile = NULL;
 	char *envextra[1];
@@ -938,12 +1037,16 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 		goto done;
 	te_log_emit(&opts->log, TE_LOG_INFO, "pushing %s", opts->image_ref);
 	rc = run_checked(argv.items, env.items, &opts->log, TE_ENET,
-	                 "buildah push", NULL, err);
+	                 "buildah push", &push_lim, err);
 	if (rc < 0)
 		goto done;
 	rc = read_digest(digest_out, digestfile, err);
 done:
-	if (built) {
+	/* With --layers the image stays: removing it would remove the
+	 * untagged intermediate images of its steps, which are the layer
+	 * cache (libimage prunes an image's dangling parents); keep_image
+	 * keeps it too. */
+	if (built && !opts->layers && !opts->keep_image) {
 		te_error ignored = TE_ERROR_INIT;
 
 		/* best effort: the image stays in the local store otherwise */
@@ -966,6 +1069,212 @@ done:
 	free(local);
 	free(conf);
 	free(digestfile);
+	return rc;
+}
+
+/* ---- storage driver ---------------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* One `buildah <probe store> <args...>`; out (may be NULL) gets the last
+ * output line. */
+static int probe_run(const char *buildah, const char *dir,
+                     const char *const *args, char *out, size_t outsz,
+                     const te_log *log)
+{
+	te_strvec argv = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT;
+	struct run_output *o = NULL;
+	int status = 0, rc;
+
+	if ((rc = te_strvec_push(&argv, buildah, &err)) < 0 ||
+	    (rc = te_strvec_push(&argv, "--root", &err)) < 0 ||
+	    (rc = te_strvec_pushf(&argv, &err, "%s/root", dir)) < 0 ||
+	    (rc = te_strvec_push(&argv, "--runroot", &err)) < 0 ||
+	    (rc = te_strvec_pushf(&argv, &err, "%s/run", dir)) < 0 ||
+	    (rc = te_strvec_push(&argv, "--storage-driver", &err)) < 0 ||
+	    (rc = te_strvec_push(&argv, "overlay", &err)) < 0)
+		goto done;
+	for (; *args; args++)
+		if ((rc = strcmp(*args, "@file")
+		              ? te_strvec_push(&argv, *args, &err)
+		              : te_strvec_pushf(&argv, &err, "%s/probe", dir)) <
+		    0)
+			goto done;
+	if (!(o = calloc(1, sizeof(*o)))) {
+		rc = TE_ENOMEM;
+		goto done;
+	}
+	o->log = log;
+	rc = run(&status, argv.items, NULL, o, NULL, &err);
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = te_error_set(&err, TE_EIO, "buildah %s failed",
+		                  argv.items[7]);
+	if (rc == 0 && out)
+		snprintf(out, outsz, "%s",
+		         o->ntail
+		             ? o->tail[(o->ntail - 1) % TE_BUILD_TAIL_LINES]
+		             : "");
+done:
+	if (rc < 0)
+		te_log_emit(log, TE_LOG_DEBUG, "overlay probe: %s", err.msg);
+	free(o);
+	te_strvec_dispose(&argv);
+	return rc;
+}
+
+/* Who owns <mnt>/probe: what a RUN container would see. */
+static bool probe_owner_ok(const char *mnt, uid_t want)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	te_error err = TE_ERROR_INIT;
+	struct stat st;
+	bool ok;
+
+	ok = te_buf_printf(&p, &err, "%s/probe", mnt) == 0 &&
+	     lstat(p.ptr, &st) == 0 && st.st_uid == want;
+	te_buf_dispose(&p);
+	return ok;
+}
+
+/*
+ * Does overlay work here for builds as build() runs them with --layers: a
+ * file COPY'd into a container with the user namespace mapping of RUN
+ * (when one is used), committed, is seen in the next step's container
+ * (same mapping) as owned by the mapped root.  buildah versions that cannot
+ * remap overlay layers show it as host root there, and a RUN could not write
+ * what COPY created; vfs remaps by copying.  The probe store is removed
+ * afterwards; "@file" in the args below is <probe dir>/probe.
+ */
+static bool overlay_works(const char *buildah, const char *base,
+                          const te_log *log)
+{
+	static const char *const from[] = {"from", "--name", "te-probe",
+	                                   "scratch", NULL};
+	static const char *const from_mapped[] = {"from",
+	                                          "--name",
+	                                          "te-probe",
+	                                          "--userns-uid-map",
+	                                          TE_BUILD_USERNS_MAP,
+	                                          "--userns-gid-map",
+	                                          TE_BUILD_USERNS_MAP,
+	                                          "scratch",
+	                                          NULL};
+	static const char *const copy[] = {"copy", "te-probe", "@file",
+	                                   "/probe", NULL};
+	static const char *const commit[] = {"commit", "-q", "te-probe",
+	                                     "localhost/te-probe", NULL};
+	static const char *const mapped[] = {"from",
+	                                     "--pull=never",
+	                                     "--name",
+	                                     "te-probe2",
+	                                     "--userns-uid-map",
+	                                     TE_BUILD_USERNS_MAP,
+	                                     "--userns-gid-map",
+	                                     TE_BUILD_USERNS_MAP,
+	                                     "localhost/te-probe",
+	                                     NULL};
+	static const char *const plain[] = {
+	    "from",      "--pull=never",       "--name",
+	    "te-probe2", "localhost/te-probe", NULL};
+	static const char *const mount[] = {"mount", "te-probe2", NULL};
+	static const char *const umount[] = {"umount", "-a", NULL};
+	static const char *const rm[] = {"rm", "-a", NULL};
+	static const char *const rmi[] = {"rmi", "-a", "-f", NULL};
+	te_buf dir = TE_BUF_INIT(8192), file = TE_BUF_INIT(8192);
+	te_error err = TE_ERROR_INIT;
+	char mnt[TE_BUILD_LINE_MAX];
+	int uerr = 0;
+	bool map = geteuid() == 0 && userns_works(&uerr), ok = false;
+
+	if (geteuid() != 0 ||
+	    te_buf_printf(&dir, &err, "%s/probe-XXXXXX", base) < 0 ||
+	    !mkdtemp(dir.ptr))
+		goto done;
+	if (te_buf_printf(&file, &err, "%s/probe", dir.ptr) < 0 ||
+	    write_file(file.ptr, "", 0, &err) < 0)
+		goto cleanup;
+	if (probe_run(buildah, dir.ptr, map ? from_mapped : from, NULL, 0,
+	              log) == 0 &&
+	    probe_run(buildah, dir.ptr, copy, NULL, 0, log) == 0 &&
+	    probe_run(buildah, dir.ptr, commit, NULL, 0, log) == 0 &&
+	    probe_run(buildah, dir.ptr, map ? mapped : plain, NULL, 0, log) ==
+	        0 &&
+	    probe_run(buildah, dir.ptr, mount, mnt, sizeof(mnt), log) == 0)
+		ok = probe_owner_ok(mnt, map ? 100000 : 0);
+	probe_run(buildah, dir.ptr, umount, NULL, 0, log);
+	probe_run(buildah, dir.ptr, rm, NULL, 0, log);
+	probe_run(buildah, dir.ptr, rmi, NULL, 0, log);
+cleanup:
+	nftw(dir.ptr, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+done:
+	te_buf_dispose(&dir);
+	te_buf_dispose(&file);
+	return ok;
+}
+
+int te_build_storage_driver(char *out, size_t outsz, const char *buildah,
+                            const char *state_dir, const te_log *log,
+                            te_error *err)
+{
+	te_buf base = TE_BUF_INIT(8192), file = TE_BUF_INIT(8192);
+	te_buf data = TE_BUF_INIT(64);
+	const char *driver = "vfs";
+	struct stat st;
+	bool too_big = false;
+	int fd, rc;
+
+	snprintf(out, outsz, "vfs");
+	if ((rc = te_buf_printf(&base, err, "%s/buildah", state_dir)) < 0 ||
+	    (rc = te_buf_printf(&file, err, "%s/driver", base.ptr)) < 0 ||
+	    (rc = te_fs_mkdirs(base.ptr, err)) < 0)
+		goto done;
+	fd = open(file.ptr, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		rc = te_fs_read_all(&data, fd, &too_big);
+		close(fd);
+		if (rc == 0 && !too_big &&
+		    (strcmp(data.ptr, "overlay\n") == 0 ||
+		     strcmp(data.ptr, "vfs\n") == 0)) {
+			snprintf(out, outsz, "%.*s", (int)data.len - 1,
+			         data.ptr);
+			goto done;
+		}
+		rc = te_error_set(err, TE_EIO,
+		                  "%s: unreadable storage driver record "
+		                  "(\"overlay\" or \"vfs\" expected)",
+		                  file.ptr);
+		goto done;
+	}
+	if (errno != ENOENT) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "reading '%s'",
+		                        file.ptr);
+		goto done;
+	}
+	/* A store made before the choice was recorded is a vfs one. */
+	te_buf_clear(&data);
+	if ((rc = te_buf_printf(&data, err, "%s/root", base.ptr)) < 0)
+		goto done;
+	if (stat(data.ptr, &st) != 0 &&
+	    overlay_works(buildah ? buildah : "buildah", base.ptr, log))
+		driver = "overlay";
+	te_buf_clear(&data);
+	if ((rc = te_buf_printf(&data, err, "%s\n", driver)) < 0 ||
+	    (rc = te_fs_write_atomic(file.ptr, data.ptr, data.len, 0600, err)) <
+	        0)
+		goto done;
+	snprintf(out, outsz, "%s", driver);
+done:
+	te_buf_dispose(&base);
+	te_buf_dispose(&file);
+	te_buf_dispose(&data);
 	return rc;
 }
 

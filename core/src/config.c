@@ -16,6 +16,8 @@
  *     booleans, "~"/"null"/"" are null.
  */
 #include "tagexport/config.h"
+#include "config_int.h"
+#include "stapel/stapel_int.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -24,28 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
-
 #define CFG_MAX_NAME 255
 #define CFG_MAX_PROJECT 50
-
-enum kind {
-	K_ANY,         /* any valid YAML */
-	K_STR,         /* scalar (yaml.v2 stores any scalar in a string) */
-	K_BOOL,        /* YAML 1.1 boolean */
-	K_INT,         /* decimal integer */
-	K_STRLIST,     /* sequence of scalars */
-	K_STR_OR_LIST, /* scalar or sequence of scalars */
-	K_MAP,         /* mapping with the keys of sub */
-	K_STRMAP,      /* mapping of scalar to scalar */
-	K_MAPLIST      /* sequence of K_MAP */
-};
-
-struct field {
-	const char *name;
-	enum kind kind;
-	const struct field *sub;
-};
 
 static const struct field healthcheck_fields[] = {
     {"test", K_STRLIST, NULL}, {"interval", K_STR, NULL},
@@ -197,24 +179,13 @@ struct section {
 	int line; /* file line of text[0] */
 };
 
-struct ctx {
-	const char *file;
-	yaml_document_t *doc;
-	int line0;
-	size_t visits;
-	te_error *err;
-};
-
-static int node_line(const struct ctx *c, const yaml_node_t *n)
+int te_config__node_line(const struct ctx *c, const yaml_node_t *n)
 {
 	return c->line0 + (int)n->start_mark.line;
 }
 
-static int fail(struct ctx *c, const yaml_node_t *n, te_code code,
-                const char *fmt, ...) TE_PRINTF(4, 5);
-
-static int fail(struct ctx *c, const yaml_node_t *n, te_code code,
-                const char *fmt, ...)
+int te_config__fail(struct ctx *c, const yaml_node_t *n, te_code code,
+                    const char *fmt, ...)
 {
 	char what[TE_ERROR_MSG_MAX];
 	va_list ap;
@@ -223,12 +194,12 @@ static int fail(struct ctx *c, const yaml_node_t *n, te_code code,
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	return te_error_set(c->err, code, "%s:%d: %s", c->file,
-	                    n ? node_line(c, n) : c->line0, what);
+	                    n ? te_config__node_line(c, n) : c->line0, what);
 }
 
 /* The text of a scalar; "" for a mapping or sequence, whose union member
  * is not a string (callers type-check first, this is the backstop). */
-static const char *scalar(const yaml_node_t *n)
+const char *te_config__scalar(const yaml_node_t *n)
 {
 	if (!n || n->type != YAML_SCALAR_NODE)
 		return "";
@@ -250,19 +221,19 @@ static bool is_plain(const yaml_node_t *n)
 	       n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
-static bool is_null(const yaml_node_t *n)
+bool te_config__is_null(const yaml_node_t *n)
 {
 	const char *v;
 
 	if (!is_plain(n))
 		return false;
-	v = scalar(n);
+	v = te_config__scalar(n);
 	return !*v || !strcmp(v, "~") || !strcmp(v, "null") ||
 	       !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
 /* YAML 1.1 booleans as yaml.v2 resolves them; -1 when not a boolean. */
-static int bool_value(const yaml_node_t *n)
+int te_config__bool_value(const yaml_node_t *n)
 {
 	static const char *const yes[] = {"y",   "Y",    "yes",  "Yes",
 	                                  "YES", "true", "True", "TRUE",
@@ -275,10 +246,10 @@ static int bool_value(const yaml_node_t *n)
 	if (!is_plain(n))
 		return -1;
 	for (i = 0; yes[i]; i++)
-		if (!strcmp(scalar(n), yes[i]))
+		if (!strcmp(te_config__scalar(n), yes[i]))
 			return 1;
 	for (i = 0; no[i]; i++)
-		if (!strcmp(scalar(n), no[i]))
+		if (!strcmp(te_config__scalar(n), no[i]))
 			return 0;
 	return -1;
 }
@@ -335,16 +306,17 @@ static bool is_number(const char *s)
 }
 
 /* Would yaml.v2 decode this scalar into a Go string inside interface{}? */
-static bool is_string(const yaml_node_t *n)
+bool te_config__is_string(const yaml_node_t *n)
 {
 	if (n->type != YAML_SCALAR_NODE)
 		return false;
 	if (!is_plain(n))
 		return true;
-	return !is_null(n) && bool_value(n) < 0 && !is_number(scalar(n));
+	return !te_config__is_null(n) && te_config__bool_value(n) < 0 &&
+	       !is_number(te_config__scalar(n));
 }
 
-static yaml_node_t *get_node(struct ctx *c, int idx)
+yaml_node_t *te_config__get_node(struct ctx *c, int idx)
 {
 	return yaml_document_get_node(c->doc, idx);
 }
@@ -352,10 +324,12 @@ static yaml_node_t *get_node(struct ctx *c, int idx)
 static int check_text(struct ctx *c, const yaml_node_t *n, const char *what)
 {
 	if (n->data.scalar.length > TE_CONFIG_MAX_STRING)
-		return fail(c, n, TE_EINVALID, "%s is longer than %d bytes",
-		            what, TE_CONFIG_MAX_STRING);
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "%s is longer than %d bytes", what,
+		                       TE_CONFIG_MAX_STRING);
 	if (memchr(n->data.scalar.value, '\0', n->data.scalar.length))
-		return fail(c, n, TE_EINVALID, "%s contains a NUL byte", what);
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "%s contains a NUL byte", what);
 	return 0;
 }
 
@@ -406,15 +380,15 @@ static int check_keys(struct ctx *c, const yaml_node_t *map)
 	if (!refs)
 		return te_error_set(c->err, TE_ENOMEM, "out of memory");
 	for (i = 0, p = map->data.mapping.pairs.start; i < n; i++, p++) {
-		yaml_node_t *k = get_node(c, p->key);
+		yaml_node_t *k = te_config__get_node(c, p->key);
 		if (!k || k->type != YAML_SCALAR_NODE) {
-			rc = fail(c, k ? k : map, TE_EINVALID,
-			          "mapping keys must be scalars");
+			rc = te_config__fail(c, k ? k : map, TE_EINVALID,
+			                     "mapping keys must be scalars");
 			goto done;
 		}
-		refs[i].key = scalar(k);
+		refs[i].key = te_config__scalar(k);
 		refs[i].index = k->start_mark.index;
-		refs[i].line = node_line(c, k);
+		refs[i].line = te_config__node_line(c, k);
 	}
 	dup = find_duplicate(refs, n);
 	if (dup)
@@ -429,8 +403,9 @@ done:
 static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
                     const struct field *sub, const char *name, int depth);
 
-static int validate_map(struct ctx *c, const yaml_node_t *n,
-                        const struct field *fields, const char *name, int depth)
+int te_config__validate_map(struct ctx *c, const yaml_node_t *n,
+                            const struct field *fields, const char *name,
+                            int depth)
 {
 	yaml_node_pair_t *p;
 	const struct field *f;
@@ -441,19 +416,21 @@ static int validate_map(struct ctx *c, const yaml_node_t *n,
 		return rc;
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
-		yaml_node_t *k = get_node(c, p->key);
-		yaml_node_t *v = get_node(c, p->value);
+		yaml_node_t *k = te_config__get_node(c, p->key);
+		yaml_node_t *v = te_config__get_node(c, p->value);
 
 		for (f = fields; f->name; f++)
-			if (!strcmp(f->name, scalar(k)))
+			if (!strcmp(f->name, te_config__scalar(k)))
 				break;
 		if (!f->name) {
 			if (name)
-				return fail(c, k, TE_EINVALID,
-				            "unknown field \"%s\" in \"%s\"",
-				            scalar(k), name);
-			return fail(c, k, TE_EINVALID, "unknown field \"%s\"",
-			            scalar(k));
+				return te_config__fail(
+				    c, k, TE_EINVALID,
+				    "unknown field \"%s\" in \"%s\"",
+				    te_config__scalar(k), name);
+			return te_config__fail(c, k, TE_EINVALID,
+			                       "unknown field \"%s\"",
+			                       te_config__scalar(k));
 		}
 		rc = validate(c, v, f->kind, f->sub, f->name, depth + 1);
 		if (rc < 0)
@@ -469,12 +446,12 @@ static int validate_scalars(struct ctx *c, const yaml_node_t *n,
 
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
-		yaml_node_t *v = get_node(c, *it);
+		yaml_node_t *v = te_config__get_node(c, *it);
 		if (!v || v->type != YAML_SCALAR_NODE)
-			return fail(c, v ? v : n, TE_EINVALID,
-			            "field \"%s\" must be a list of "
-			            "strings",
-			            name);
+			return te_config__fail(c, v ? v : n, TE_EINVALID,
+			                       "field \"%s\" must be a list of "
+			                       "strings",
+			                       name);
 	}
 	return 0;
 }
@@ -490,8 +467,8 @@ static int validate_any(struct ctx *c, const yaml_node_t *n, const char *name,
 	if (n->type == YAML_SEQUENCE_NODE) {
 		for (it = n->data.sequence.items.start;
 		     it < n->data.sequence.items.top; it++) {
-			rc = validate(c, get_node(c, *it), K_ANY, NULL, name,
-			              depth + 1);
+			rc = validate(c, te_config__get_node(c, *it), K_ANY,
+			              NULL, name, depth + 1);
 			if (rc < 0)
 				return rc;
 		}
@@ -501,11 +478,12 @@ static int validate_any(struct ctx *c, const yaml_node_t *n, const char *name,
 			return rc;
 		for (p = n->data.mapping.pairs.start;
 		     p < n->data.mapping.pairs.top; p++) {
-			rc = validate(c, get_node(c, p->key), K_ANY, NULL, name,
-			              depth + 1);
+			rc = validate(c, te_config__get_node(c, p->key), K_ANY,
+			              NULL, name, depth + 1);
 			if (rc == 0)
-				rc = validate(c, get_node(c, p->value), K_ANY,
-				              NULL, name, depth + 1);
+				rc = validate(c,
+				              te_config__get_node(c, p->value),
+				              K_ANY, NULL, name, depth + 1);
 			if (rc < 0)
 				return rc;
 		}
@@ -524,37 +502,41 @@ static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
 		return te_error_set(c->err, TE_EINVALID, "%s: broken yaml",
 		                    c->file);
 	if (depth > TE_CONFIG_MAX_DEPTH)
-		return fail(c, n, TE_EINVALID, "nesting deeper than %d levels",
-		            TE_CONFIG_MAX_DEPTH);
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "nesting deeper than %d levels",
+		                       TE_CONFIG_MAX_DEPTH);
 	if (++c->visits > TE_CONFIG_MAX_VISITS)
-		return fail(c, n, TE_EINVALID,
-		            "more than %d yaml nodes visited (alias "
-		            "expansion)",
-		            TE_CONFIG_MAX_VISITS);
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "more than %d yaml nodes visited (alias "
+		                       "expansion)",
+		                       TE_CONFIG_MAX_VISITS);
 	if (n->type == YAML_SCALAR_NODE) {
 		rc = check_text(c, n, "value");
 		if (rc < 0)
 			return rc;
 	}
-	if (kind != K_ANY && is_null(n))
+	if (kind != K_ANY && te_config__is_null(n))
 		return 0;
 	switch (kind) {
 	case K_ANY:
 		return validate_any(c, n, name, depth);
 	case K_STR:
 		if (n->type != YAML_SCALAR_NODE)
-			return fail(c, n, TE_EINVALID,
-			            "field \"%s\" must be a string", name);
+			return te_config__fail(c, n, TE_EINVALID,
+			                       "field \"%s\" must be a string",
+			                       name);
 		return 0;
 	case K_BOOL:
-		if (bool_value(n) < 0)
-			return fail(c, n, TE_EINVALID,
-			            "field \"%s\" must be a boolean", name);
+		if (te_config__bool_value(n) < 0)
+			return te_config__fail(c, n, TE_EINVALID,
+			                       "field \"%s\" must be a boolean",
+			                       name);
 		return 0;
 	case K_INT:
-		if (!is_plain(n) || !is_decimal(scalar(n)))
-			return fail(c, n, TE_EINVALID,
-			            "field \"%s\" must be an integer", name);
+		if (!is_plain(n) || !is_decimal(te_config__scalar(n)))
+			return te_config__fail(
+			    c, n, TE_EINVALID,
+			    "field \"%s\" must be an integer", name);
 		return 0;
 	case K_STR_OR_LIST:
 		if (n->type == YAML_SCALAR_NODE)
@@ -562,46 +544,49 @@ static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
 		/* fallthrough */
 	case K_STRLIST:
 		if (n->type != YAML_SEQUENCE_NODE)
-			return fail(c, n, TE_EINVALID,
-			            "field \"%s\" must be a list of "
-			            "strings",
-			            name);
+			return te_config__fail(c, n, TE_EINVALID,
+			                       "field \"%s\" must be a list of "
+			                       "strings",
+			                       name);
 		for (it = n->data.sequence.items.start;
 		     it < n->data.sequence.items.top; it++) {
-			rc = validate(c, get_node(c, *it), K_STR, NULL, name,
-			              depth + 1);
+			rc = validate(c, te_config__get_node(c, *it), K_STR,
+			              NULL, name, depth + 1);
 			if (rc < 0)
 				return rc;
 		}
 		return validate_scalars(c, n, name);
 	case K_MAP:
 		if (n->type != YAML_MAPPING_NODE)
-			return fail(c, n, TE_EINVALID,
-			            "field \"%s\" must be a mapping", name);
-		return validate_map(c, n, sub, name, depth);
+			return te_config__fail(c, n, TE_EINVALID,
+			                       "field \"%s\" must be a mapping",
+			                       name);
+		return te_config__validate_map(c, n, sub, name, depth);
 	case K_STRMAP:
 		if (n->type != YAML_MAPPING_NODE)
-			return fail(c, n, TE_EINVALID,
-			            "field \"%s\" must be a mapping", name);
+			return te_config__fail(c, n, TE_EINVALID,
+			                       "field \"%s\" must be a mapping",
+			                       name);
 		rc = check_keys(c, n);
 		if (rc < 0)
 			return rc;
 		for (p = n->data.mapping.pairs.start;
 		     p < n->data.mapping.pairs.top; p++) {
-			rc = validate(c, get_node(c, p->value), K_STR, NULL,
-			              name, depth + 1);
+			rc = validate(c, te_config__get_node(c, p->value),
+			              K_STR, NULL, name, depth + 1);
 			if (rc < 0)
 				return rc;
 		}
 		return 0;
 	case K_MAPLIST:
 		if (n->type != YAML_SEQUENCE_NODE)
-			return fail(c, n, TE_EINVALID,
-			            "field \"%s\" must be a list", name);
+			return te_config__fail(c, n, TE_EINVALID,
+			                       "field \"%s\" must be a list",
+			                       name);
 		for (it = n->data.sequence.items.start;
 		     it < n->data.sequence.items.top; it++) {
-			rc = validate(c, get_node(c, *it), K_MAP, sub, name,
-			              depth + 1);
+			rc = validate(c, te_config__get_node(c, *it), K_MAP,
+			              sub, name, depth + 1);
 			if (rc < 0)
 				return rc;
 		}
@@ -610,16 +595,17 @@ static int validate(struct ctx *c, const yaml_node_t *n, enum kind kind,
 	return 0;
 }
 
-static yaml_node_t *map_get(struct ctx *c, const yaml_node_t *map,
-                            const char *key)
+yaml_node_t *te_config__map_get(struct ctx *c, const yaml_node_t *map,
+                                const char *key)
 {
 	yaml_node_pair_t *p;
 
 	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
 	     p++) {
-		yaml_node_t *k = get_node(c, p->key);
-		if (k && k->type == YAML_SCALAR_NODE && !strcmp(scalar(k), key))
-			return get_node(c, p->value);
+		yaml_node_t *k = te_config__get_node(c, p->key);
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp(te_config__scalar(k), key))
+			return te_config__get_node(c, p->value);
 	}
 	return NULL;
 }
@@ -798,7 +784,7 @@ int te_config_yaml_scan(const char *data, size_t len, const char *file,
 
 /* filepath.Clean for a relative path; NULL if it is absolute or leaves
  * its root through "..". "." becomes "". */
-static char *clean_rel(const char *in, te_error *err)
+char *te_config__clean_rel(const char *in, te_error *err)
 {
 	size_t n = strlen(in), i = 0, o = 0;
 	char *out;
@@ -856,6 +842,8 @@ struct meta {
 	bool seen;
 	char *project;
 	te_strvec platforms;
+	char *cache_version; /* build.cacheVersion */
+	bool staged;         /* build.staged */
 };
 
 static int push_platforms(struct ctx *c, te_strvec *out, const yaml_node_t *n)
@@ -867,16 +855,17 @@ static int push_platforms(struct ctx *c, te_strvec *out, const yaml_node_t *n)
 		return 0;
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
-		yaml_node_t *v = get_node(c, *it);
-		if (strchr(scalar(v), ','))
-			return fail(c, v, TE_EINVALID,
-			            "platform \"%s\" must not contain a "
-			            "comma, use a list",
-			            scalar(v));
-		if (!*scalar(v) || is_null(v))
-			return fail(c, v, TE_EINVALID,
-			            "platform must not be empty");
-		rc = te_strvec_push(out, scalar(v), c->err);
+		yaml_node_t *v = te_config__get_node(c, *it);
+		if (strchr(te_config__scalar(v), ','))
+			return te_config__fail(
+			    c, v, TE_EINVALID,
+			    "platform \"%s\" must not contain a "
+			    "comma, use a list",
+			    te_config__scalar(v));
+		if (!*te_config__scalar(v) || te_config__is_null(v))
+			return te_config__fail(c, v, TE_EINVALID,
+			                       "platform must not be empty");
+		rc = te_strvec_push(out, te_config__scalar(v), c->err);
 		if (rc < 0)
 			return rc;
 	}
@@ -889,61 +878,75 @@ static int parse_meta(struct ctx *c, const yaml_node_t *root, struct meta *m)
 	int rc;
 
 	if (m->seen)
-		return fail(c, root, TE_EINVALID,
-		            "duplicate meta config section");
+		return te_config__fail(c, root, TE_EINVALID,
+		                       "duplicate meta config section");
 	m->seen = true;
-	rc = validate_map(c, root, meta_fields, NULL, 1);
+	rc = te_config__validate_map(c, root, meta_fields, NULL, 1);
 	if (rc < 0)
 		return rc;
-	v = map_get(c, root, "configVersion");
+	v = te_config__map_get(c, root, "configVersion");
 	if (v->type != YAML_SCALAR_NODE)
-		return fail(c, v, TE_EINVALID,
-		            "configVersion must be 1, got %s", kind_name(v));
-	if (!is_plain(v) || !is_decimal(scalar(v)) ||
-	    strtol(scalar(v), NULL, 10) != 1 || strchr(scalar(v), '_'))
-		return fail(c, v, TE_EINVALID,
-		            "configVersion must be 1, got \"%s\"", scalar(v));
-	v = map_get(c, root, "project");
-	if (!v || is_null(v))
-		return fail(c, root, TE_EINVALID,
-		            "project is required: add \"project: <name>\" to "
-		            "the meta section");
-	if (!valid_project(scalar(v)))
-		return fail(
+		return te_config__fail(c, v, TE_EINVALID,
+		                       "configVersion must be 1, got %s",
+		                       kind_name(v));
+	if (!is_plain(v) || !is_decimal(te_config__scalar(v)) ||
+	    strtol(te_config__scalar(v), NULL, 10) != 1 ||
+	    strchr(te_config__scalar(v), '_'))
+		return te_config__fail(c, v, TE_EINVALID,
+		                       "configVersion must be 1, got \"%s\"",
+		                       te_config__scalar(v));
+	v = te_config__map_get(c, root, "project");
+	if (!v || te_config__is_null(v))
+		return te_config__fail(
+		    c, root, TE_EINVALID,
+		    "project is required: add \"project: <name>\" to "
+		    "the meta section");
+	if (!valid_project(te_config__scalar(v)))
+		return te_config__fail(
 		    c, v, TE_EINVALID,
 		    "invalid project name \"%s\": it must match "
 		    "^(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])$ and be at "
 		    "most 50 characters",
-		    scalar(v));
-	m->project = te_strdup(scalar(v), c->err);
+		    te_config__scalar(v));
+	m->project = te_strdup(te_config__scalar(v), c->err);
 	if (!m->project)
 		return TE_ENOMEM;
-	build = map_get(c, root, "build");
-	if (build && build->type == YAML_MAPPING_NODE)
-		return push_platforms(c, &m->platforms,
-		                      map_get(c, build, "platform"));
-	return 0;
+	build = te_config__map_get(c, root, "build");
+	if (!build || build->type != YAML_MAPPING_NODE)
+		return 0;
+	rc = te_config__opt_string(c, &m->cache_version,
+	                           te_config__map_get(c, build, "cacheVersion"),
+	                           NULL);
+	if (rc < 0)
+		return rc;
+	v = te_config__map_get(c, build, "staged");
+	m->staged =
+	    v && !te_config__is_null(v) && te_config__bool_value(v) == 1;
+	return push_platforms(c, &m->platforms,
+	                      te_config__map_get(c, build, "platform"));
 }
 
-static int check_name(struct ctx *c, const yaml_node_t *n)
+int te_config__check_name(struct ctx *c, const yaml_node_t *n)
 {
 	const unsigned char *s = n->data.scalar.value;
 	size_t i;
 
-	if (!is_string(n))
-		return fail(c, n, TE_EINVALID,
-		            "image name must be a string, got \"%s\"",
-		            scalar(n));
+	if (!te_config__is_string(n))
+		return te_config__fail(
+		    c, n, TE_EINVALID,
+		    "image name must be a string, got \"%s\"",
+		    te_config__scalar(n));
 	if (n->data.scalar.length == 0)
-		return fail(c, n, TE_EINVALID, "image name is empty");
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "image name is empty");
 	if (n->data.scalar.length > CFG_MAX_NAME)
-		return fail(c, n, TE_EINVALID,
-		            "image name is longer than 255 bytes");
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "image name is longer than 255 bytes");
 	for (i = 0; i < n->data.scalar.length; i++)
 		if (s[i] < 0x20 || s[i] == 0x7f)
-			return fail(c, n, TE_EINVALID,
-			            "image name contains a control "
-			            "character");
+			return te_config__fail(c, n, TE_EINVALID,
+			                       "image name contains a control "
+			                       "character");
 	return 0;
 }
 
@@ -963,36 +966,39 @@ static int parse_args(struct ctx *c, te_image_config *img, const yaml_node_t *n)
 	yaml_node_pair_t *p;
 	int rc;
 
-	if (!n || is_null(n))
+	if (!n || te_config__is_null(n))
 		return 0;
 	if (n->type != YAML_MAPPING_NODE)
-		return fail(c, n, TE_EINVALID,
-		            "field \"args\" must be a mapping");
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "field \"args\" must be a mapping");
 	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
-		yaml_node_t *k = get_node(c, p->key);
-		yaml_node_t *v = get_node(c, p->value);
+		yaml_node_t *k = te_config__get_node(c, p->key);
+		yaml_node_t *v = te_config__get_node(c, p->value);
 		const char *val;
 		int b;
 
-		if (!*scalar(k) || strchr(scalar(k), '=') ||
-		    strpbrk(scalar(k), " \t\r\n"))
-			return fail(c, k, TE_EINVALID,
-			            "invalid build arg name \"%s\"", scalar(k));
+		if (!*te_config__scalar(k) ||
+		    strchr(te_config__scalar(k), '=') ||
+		    strpbrk(te_config__scalar(k), " \t\r\n"))
+			return te_config__fail(c, k, TE_EINVALID,
+			                       "invalid build arg name \"%s\"",
+			                       te_config__scalar(k));
 		if (v->type != YAML_SCALAR_NODE)
-			return fail(c, v, TE_EINVALID,
-			            "args value of \"%s\" must be a scalar",
-			            scalar(k));
+			return te_config__fail(
+			    c, v, TE_EINVALID,
+			    "args value of \"%s\" must be a scalar",
+			    te_config__scalar(k));
 		/* yaml.v2 + %v: booleans print as true/false, null as "" */
-		b = bool_value(v);
+		b = te_config__bool_value(v);
 		if (b >= 0)
 			val = b ? "true" : "false";
-		else if (is_null(v))
+		else if (te_config__is_null(v))
 			val = "";
 		else
-			val = scalar(v);
-		rc = te_strvec_pushf(&img->args, c->err, "%s=%s", scalar(k),
-		                     val);
+			val = te_config__scalar(v);
+		rc = te_strvec_pushf(&img->args, c->err, "%s=%s",
+		                     te_config__scalar(k), val);
 		if (rc < 0)
 			return rc;
 	}
@@ -1002,13 +1008,13 @@ static int parse_args(struct ctx *c, te_image_config *img, const yaml_node_t *n)
 	return 0;
 }
 
-static int opt_string(struct ctx *c, char **out, const yaml_node_t *n,
-                      const char *deflt)
+int te_config__opt_string(struct ctx *c, char **out, const yaml_node_t *n,
+                          const char *deflt)
 {
 	const char *v = deflt;
 
-	if (n && !is_null(n))
-		v = scalar(n);
+	if (n && !te_config__is_null(n))
+		v = te_config__scalar(n);
 	if (!v) {
 		*out = NULL;
 		return 0;
@@ -1017,22 +1023,128 @@ static int opt_string(struct ctx *c, char **out, const yaml_node_t *n,
 	return *out ? 0 : TE_ENOMEM;
 }
 
-static int check_path(struct ctx *c, const yaml_node_t *n, const char *field,
-                      char **out)
+int te_config__check_path(struct ctx *c, const yaml_node_t *n,
+                          const char *field, char **out)
 {
-	const char *v = n && !is_null(n) ? scalar(n) : "";
+	const char *v = n && !te_config__is_null(n) ? te_config__scalar(n) : "";
 
 	*out = NULL;
 	if (v[0] == '/')
-		return fail(c, n, TE_EINVALID,
-		            "%s \"%s\" must be a relative path", field, v);
-	*out = clean_rel(v, c->err);
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "%s \"%s\" must be a relative path",
+		                       field, v);
+	*out = te_config__clean_rel(v, c->err);
 	if (!*out) {
 		if (c->err->code != TE_OK)
 			return c->err->code;
-		return fail(c, n, TE_EINVALID,
-		            "%s \"%s\" must not leave the project directory",
-		            field, v);
+		return te_config__fail(
+		    c, n, TE_EINVALID,
+		    "%s \"%s\" must not leave the project directory", field, v);
+	}
+	return 0;
+}
+
+static const char *const import_types[] = {"ImageName", "ImageDigest",
+                                           "ImageRepo", "ImageTag"};
+
+static int parse_import(struct ctx *c, te_image_import *imp,
+                        const yaml_node_t *n)
+{
+	yaml_node_t *type = te_config__map_get(c, n, "type");
+	yaml_node_t *arg = te_config__map_get(c, n, "targetBuildArg");
+	size_t i;
+
+	if (te_config__map_get(c, n, "targetEnv"))
+		return te_config__fail(
+		    c, te_config__map_get(c, n, "targetEnv"), TE_EINVALID,
+		    "import targetEnv applies to Stapel images; a "
+		    "Dockerfile image takes targetBuildArg");
+	if (!type || te_config__is_null(type))
+		return te_config__fail(
+		    c, n, TE_EINVALID,
+		    "import needs a type (ImageName, ImageDigest, "
+		    "ImageRepo or ImageTag)");
+	for (i = 0; i < 4; i++)
+		if (strcmp(te_config__scalar(type), import_types[i]) == 0)
+			break;
+	if (i == 4)
+		return te_config__fail(
+		    c, type, TE_EINVALID,
+		    "unknown import type \"%s\": use ImageName, "
+		    "ImageDigest, ImageRepo or ImageTag",
+		    te_config__scalar(type));
+	imp->type = (te_import_type)i;
+	if (!arg || te_config__is_null(arg) || !*te_config__scalar(arg))
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "import needs targetBuildArg");
+	if (strspn(te_config__scalar(arg),
+	           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+	           "tuvwxyz0123456789_") != strlen(te_config__scalar(arg)))
+		return te_config__fail(c, arg, TE_EINVALID,
+		                       "invalid targetBuildArg \"%s\"",
+		                       te_config__scalar(arg));
+	imp->build_arg = te_strdup(te_config__scalar(arg), c->err);
+	return imp->build_arg ? 0 : TE_ENOMEM;
+}
+
+static int parse_dependency(struct ctx *c, te_image_dependency *d,
+                            const yaml_node_t *n)
+{
+	yaml_node_t *image = te_config__map_get(c, n, "image"), *imports;
+	yaml_node_item_t *it;
+	int rc;
+
+	d->line = te_config__node_line(c, n);
+	if (te_config__map_get(c, n, "before") ||
+	    te_config__map_get(c, n, "after"))
+		return te_config__fail(
+		    c, n, TE_EINVALID,
+		    "dependency before/after apply to Stapel images");
+	if (!image || te_config__is_null(image) || !*te_config__scalar(image))
+		return te_config__fail(c, n, TE_EINVALID,
+		                       "dependency needs an image");
+	if (!(d->image = te_strdup(te_config__scalar(image), c->err)))
+		return TE_ENOMEM;
+	imports = te_config__map_get(c, n, "imports");
+	if (!imports || imports->type != YAML_SEQUENCE_NODE)
+		return 0;
+	d->imports = calloc((size_t)(imports->data.sequence.items.top -
+	                             imports->data.sequence.items.start) +
+	                        1,
+	                    sizeof(*d->imports));
+	if (!d->imports)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (it = imports->data.sequence.items.start;
+	     it < imports->data.sequence.items.top; it++) {
+		rc = parse_import(c, &d->imports[d->nimports++],
+		                  te_config__get_node(c, *it));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* dependencies: validated as a list of mappings (dependency_fields). */
+static int parse_dependencies(struct ctx *c, te_image_config *img,
+                              const yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	int rc;
+
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return 0;
+	img->deps = calloc((size_t)(n->data.sequence.items.top -
+	                            n->data.sequence.items.start) +
+	                       1,
+	                   sizeof(*img->deps));
+	if (!img->deps)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		rc = parse_dependency(c, &img->deps[img->ndeps++],
+		                      te_config__get_node(c, *it));
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -1047,12 +1159,12 @@ static int fill_image(struct ctx *c, te_image_config *img,
 	int rc;
 
 	img->final = true;
-	img->line = node_line(c, get_node(c, first->key));
-	rc = opt_string(c, &img->name, name, "");
+	img->line = te_config__node_line(c, te_config__get_node(c, first->key));
+	rc = te_config__opt_string(c, &img->name, name, "");
 	if (rc < 0)
 		return rc;
-	rc = check_path(c, map_get(c, root, "dockerfile"), "dockerfile",
-	                &img->dockerfile);
+	rc = te_config__check_path(c, te_config__map_get(c, root, "dockerfile"),
+	                           "dockerfile", &img->dockerfile);
 	if (rc < 0)
 		return rc;
 	if (!*img->dockerfile) {
@@ -1061,27 +1173,39 @@ static int fill_image(struct ctx *c, te_image_config *img,
 		if (!img->dockerfile)
 			return TE_ENOMEM;
 	}
-	rc = check_path(c, map_get(c, root, "context"), "context",
-	                &img->context);
+	rc = te_config__check_path(c, te_config__map_get(c, root, "context"),
+	                           "context", &img->context);
 	if (rc < 0)
 		return rc;
-	rc = opt_string(c, &img->target, map_get(c, root, "target"), NULL);
+	rc = te_config__opt_string(c, &img->target,
+	                           te_config__map_get(c, root, "target"), NULL);
 	if (rc < 0)
 		return rc;
 	if (img->target && !*img->target) {
 		free(img->target);
 		img->target = NULL;
 	}
-	rc = parse_args(c, img, map_get(c, root, "args"));
+	rc = parse_args(c, img, te_config__map_get(c, root, "args"));
 	if (rc < 0)
 		return rc;
-	rc = push_platforms(c, &img->platforms, map_get(c, root, "platform"));
+	rc = push_platforms(c, &img->platforms,
+	                    te_config__map_get(c, root, "platform"));
 	if (rc < 0)
 		return rc;
-	v = map_get(c, root, "final");
-	if (v && !is_null(v))
-		img->final = bool_value(v) == 1;
-	return 0;
+	v = te_config__map_get(c, root, "final");
+	if (v && !te_config__is_null(v))
+		img->final = te_config__bool_value(v) == 1;
+	v = te_config__map_get(c, root, "staged");
+	img->staged =
+	    v && !te_config__is_null(v) && te_config__bool_value(v) == 1;
+	img->staged_set = v && !te_config__is_null(v);
+	rc = te_config__opt_string(c, &img->cache_version,
+	                           te_config__map_get(c, root, "cacheVersion"),
+	                           NULL);
+	if (rc < 0)
+		return rc;
+	return parse_dependencies(c, img,
+	                          te_config__map_get(c, root, "dependencies"));
 }
 
 struct images {
@@ -1112,74 +1236,142 @@ static int new_image(struct ctx *c, struct images *imgs, te_image_config **out)
 	return 0;
 }
 
+typedef int (*fill_fn)(struct ctx *c, te_image_config *img,
+                       const yaml_node_t *root, const yaml_node_t *name);
+
 static int add_image(struct ctx *c, struct images *imgs,
-                     const yaml_node_t *root, const yaml_node_t *name)
+                     const yaml_node_t *root, const yaml_node_t *name,
+                     fill_fn fill)
 {
 	te_image_config *img = NULL;
 	size_t i;
 	int rc;
 
 	if (name) {
-		rc = check_name(c, name);
+		rc = te_config__check_name(c, name);
 		if (rc < 0)
 			return rc;
 		for (i = 0; i < imgs->count; i++)
-			if (!strcmp(imgs->items[i].name, scalar(name)))
-				return fail(c, name, TE_EINVALID,
-				            "conflict between images names "
-				            "\"%s\"",
-				            scalar(name));
+			if (!strcmp(imgs->items[i].name,
+			            te_config__scalar(name)))
+				return te_config__fail(
+				    c, name, TE_EINVALID,
+				    "conflict between images names "
+				    "\"%s\"",
+				    te_config__scalar(name));
 	}
 	rc = new_image(c, imgs, &img);
 	if (rc < 0)
 		return rc;
-	return fill_image(c, img, root, name);
+	return fill(c, img, root, name);
+}
+
+/* One image per name of the document's `image:` (a name, a list of
+ * names, or ~ for the nameless legacy image). */
+static int add_images(struct ctx *c, struct images *imgs,
+                      const yaml_node_t *root, const yaml_node_t *v,
+                      fill_fn fill)
+{
+	yaml_node_item_t *it;
+	int rc;
+
+	if (te_config__is_null(v))
+		return add_image(c, imgs, root, NULL, fill);
+	if (v->type == YAML_SCALAR_NODE)
+		return add_image(c, imgs, root, v, fill);
+	if (v->type != YAML_SEQUENCE_NODE)
+		return te_config__fail(c, v, TE_EINVALID,
+		                       "field \"image\" must be a string or "
+		                       "a list of strings");
+	if (v->data.sequence.items.start == v->data.sequence.items.top)
+		return te_config__fail(c, v, TE_EINVALID,
+		                       "field \"image\" is an empty list");
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = te_config__get_node(c, *it);
+		if (item->type != YAML_SCALAR_NODE)
+			return te_config__fail(c, item, TE_EINVALID,
+			                       "field \"image\" must be a "
+			                       "string or a list of strings");
+		rc = add_image(c, imgs, root, item, fill);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int parse_dockerfile_doc(struct ctx *c, const yaml_node_t *root,
                                 struct images *imgs)
 {
 	yaml_node_t *v;
-	yaml_node_item_t *it;
 	int rc;
 
-	rc = validate_map(c, root, dockerfile_image_fields, NULL, 1);
+	rc = te_config__validate_map(c, root, dockerfile_image_fields, NULL, 1);
 	if (rc < 0)
 		return rc;
-	v = map_get(c, root, "contextAddFiles");
+	v = te_config__map_get(c, root, "contextAddFiles");
 	if (!v)
-		v = map_get(c, root, "contextAddFile");
+		v = te_config__map_get(c, root, "contextAddFile");
 	if (v)
-		return fail(c, v, TE_EUNSUPPORTED,
-		            "contextAddFiles is not supported yet");
-	v = map_get(c, root, "image");
+		return te_config__fail(c, v, TE_EUNSUPPORTED,
+		                       "contextAddFiles is not supported yet");
+	v = te_config__map_get(c, root, "image");
 	if (!v)
-		return fail(c, root, TE_EINVALID,
-		            "dockerfile image section has no \"image\" "
-		            "key");
-	if (is_null(v))
-		return add_image(c, imgs, root, NULL);
-	if (v->type == YAML_SCALAR_NODE)
-		return add_image(c, imgs, root, v);
-	if (v->type != YAML_SEQUENCE_NODE)
-		return fail(c, v, TE_EINVALID,
-		            "field \"image\" must be a string or a list of "
-		            "strings");
-	if (v->data.sequence.items.start == v->data.sequence.items.top)
-		return fail(c, v, TE_EINVALID,
-		            "field \"image\" is an empty list");
-	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-	     it++) {
-		yaml_node_t *item = get_node(c, *it);
-		if (item->type != YAML_SCALAR_NODE)
-			return fail(c, item, TE_EINVALID,
-			            "field \"image\" must be a string or a "
-			            "list of strings");
-		rc = add_image(c, imgs, root, item);
-		if (rc < 0)
-			return rc;
-	}
+		return te_config__fail(c, root, TE_EINVALID,
+		                       "dockerfile image section has no "
+		                       "\"image\" key");
+	return add_images(c, imgs, root, v, fill_image);
+}
+
+/* A Stapel image or artifact: the Stapel module reads the document. */
+static int fill_stapel(struct ctx *c, te_image_config *img,
+                       const yaml_node_t *root, const yaml_node_t *name)
+{
+	yaml_node_t *v;
+	int rc;
+
+	img->line = te_config__node_line(
+	    c, te_config__get_node(c, root->data.mapping.pairs.start->key));
+	rc = te_config__opt_string(c, &img->name, name, "");
+	if (rc == 0)
+		rc = te_config__opt_string(c, &img->context, NULL, "");
+	if (rc == 0)
+		rc = te_stapel__parse(&img->stapel, c, root, img->name);
+	if (rc == 0)
+		rc = push_platforms(c, &img->platforms,
+		                    te_config__map_get(c, root, "platform"));
+	if (rc < 0)
+		return rc;
+	/* werf never exports artifacts; `final` is an image key */
+	img->final = !img->stapel->artifact;
+	v = te_config__map_get(c, root, "final");
+	if (v && !te_config__is_null(v))
+		img->final = te_config__bool_value(v) == 1;
 	return 0;
+}
+
+static int parse_stapel_doc(struct ctx *c, const yaml_node_t *root,
+                            struct images *imgs)
+{
+	yaml_node_t *image = te_config__map_get(c, root, "image");
+	yaml_node_t *artifact = te_config__map_get(c, root, "artifact");
+
+	if (image && artifact)
+		return te_config__fail(c, artifact, TE_EINVALID,
+		                       "specify only one of image and "
+		                       "artifact");
+	if (artifact) {
+		if (te_config__is_null(artifact) ||
+		    artifact->type != YAML_SCALAR_NODE)
+			return te_config__fail(c, artifact, TE_EINVALID,
+			                       "artifact needs a name");
+		if (te_config__map_get(c, root, "final"))
+			return te_config__fail(
+			    c, te_config__map_get(c, root, "final"),
+			    TE_EINVALID, "an artifact cannot be final");
+		return add_image(c, imgs, root, artifact, fill_stapel);
+	}
+	return add_images(c, imgs, root, image, fill_stapel);
 }
 
 static int parse_section(const struct section *s, const char *file,
@@ -1211,7 +1403,7 @@ static int parse_section(const struct section *s, const char *file,
 	c.visits = 0;
 	c.err = err;
 	root = yaml_document_get_root_node(&doc);
-	if (!root || is_null(root) ||
+	if (!root || te_config__is_null(root) ||
 	    (root->type == YAML_MAPPING_NODE &&
 	     root->data.mapping.pairs.start == root->data.mapping.pairs.top)) {
 		rc = te_error_set(err, TE_EINVALID,
@@ -1221,26 +1413,26 @@ static int parse_section(const struct section *s, const char *file,
 		goto done;
 	}
 	if (root->type != YAML_MAPPING_NODE) {
-		rc = fail(&c, root, TE_EINVALID,
-		          "config section must be a mapping");
+		rc = te_config__fail(&c, root, TE_EINVALID,
+		                     "config section must be a mapping");
 		goto done;
 	}
 	rc = check_keys(&c, root);
 	if (rc < 0)
 		goto done;
-	if (map_get(&c, root, "configVersion"))
+	if (te_config__map_get(&c, root, "configVersion"))
 		rc = parse_meta(&c, root, m);
-	else if (map_get(&c, root, "dockerfile"))
+	else if (te_config__map_get(&c, root, "dockerfile"))
 		rc = parse_dockerfile_doc(&c, root, imgs);
-	else if (map_get(&c, root, "image") || map_get(&c, root, "artifact"))
-		rc = fail(&c, get_node(&c, root->data.mapping.pairs.start->key),
-		          TE_EUNSUPPORTED,
-		          "stapel images are not supported yet (only "
-		          "dockerfile images)");
+	else if (te_config__map_get(&c, root, "image") ||
+	         te_config__map_get(&c, root, "artifact"))
+		rc = parse_stapel_doc(&c, root, imgs);
 	else
-		rc = fail(&c, get_node(&c, root->data.mapping.pairs.start->key),
-		          TE_EINVALID,
-		          "cannot recognize type of config section");
+		rc = te_config__fail(
+		    &c,
+		    te_config__get_node(&c,
+		                        root->data.mapping.pairs.start->key),
+		    TE_EINVALID, "cannot recognize type of config section");
 done:
 	if (have_doc)
 		yaml_document_delete(&doc);
@@ -1280,7 +1472,7 @@ bool te_config_is_separator(const char *p, size_t len)
 
 static void free_images(te_image_config *items, size_t count)
 {
-	size_t i;
+	size_t i, j, k;
 
 	for (i = 0; i < count; i++) {
 		free(items[i].name);
@@ -1289,8 +1481,53 @@ static void free_images(te_image_config *items, size_t count)
 		free(items[i].target);
 		te_strvec_dispose(&items[i].args);
 		te_strvec_dispose(&items[i].platforms);
+		te_stapel_image_free(items[i].stapel);
+		free(items[i].cache_version);
+		free(items[i].build_cache_version);
+		for (j = 0; j < items[i].ndeps; j++) {
+			te_image_dependency *d = &items[i].deps[j];
+
+			for (k = 0; k < d->nimports; k++)
+				free(d->imports[k].build_arg);
+			free(d->imports);
+			free(d->image);
+		}
+		free(items[i].deps);
 	}
 	free(items);
+}
+
+static bool has_image(const struct images *imgs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < imgs->count; i++)
+		if (strcmp(imgs->items[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The meta's build.cacheVersion and build.staged; dependency names. */
+static int inherit_build(te_image_config *img, const struct meta *m,
+                         const struct images *imgs, const char *file,
+                         te_error *err)
+{
+	size_t j;
+
+	if (!img->staged_set)
+		img->staged = m->staged;
+	if (m->cache_version &&
+	    !(img->build_cache_version = te_strdup(m->cache_version, err)))
+		return TE_ENOMEM;
+	for (j = 0; j < img->ndeps; j++)
+		if (!has_image(imgs, img->deps[j].image))
+			return te_error_set(
+			    err, TE_EINVALID,
+			    "%s:%d: image \"%s\": dependency on "
+			    "unknown image \"%s\"",
+			    file, img->deps[j].line, img->name,
+			    img->deps[j].image);
+	return 0;
 }
 
 static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
@@ -1305,6 +1542,10 @@ static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
 		                    "\"configVersion: 1\" and \"project: "
 		                    "<name>\" as the first document",
 		                    file);
+	for (i = 0; i < imgs->count; i++)
+		if ((rc = inherit_build(&imgs->items[i], m, imgs, file, err)) <
+		    0)
+			return rc;
 	for (i = 0; i < imgs->count; i++) {
 		if (!*imgs->items[i].name && imgs->count > 1)
 			return te_error_set(
@@ -1321,6 +1562,9 @@ static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
 				return rc;
 		}
 	}
+	rc = te_stapel__link(imgs->items, imgs->count, file, err);
+	if (rc < 0)
+		return rc;
 	cfg->project = m->project;
 	m->project = NULL;
 	cfg->images = imgs->items;
@@ -1334,7 +1578,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
                     const char *filename, te_error *err)
 {
 	te_werf_config *cfg = NULL;
-	struct meta m = {false, NULL, TE_STRVEC_INIT};
+	struct meta m = {false, NULL, TE_STRVEC_INIT, NULL, false};
 	struct images imgs = {NULL, 0, 0};
 	struct section s;
 	const char *file = filename ? filename : "werf.yaml";
@@ -1379,6 +1623,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 	cfg = NULL;
 done:
 	free(m.project);
+	free(m.cache_version);
 	te_strvec_dispose(&m.platforms);
 	free_images(imgs.items, imgs.count);
 	te_config_free(cfg);

@@ -14,7 +14,14 @@
  *   7. "files:<n>", then for each kept context file, sorted by path:
  *      "<path>\0<octal git mode>\0<blob id>"
  *   8. "urls:<n>", then each ADD URL source in Dockerfile order
+ *   9. only when werf.yaml sets one: "cacheVersion", then meta
+ *      build.cacheVersion and the image's cacheVersion ("" if unset)
+ *  10. only when the image has dependencies: "imports:<n>", then for each
+ *      import in file order "<image>\0<type>\0<targetBuildArg>" (the
+ *      dependencies' own tags are added by the plan, plan.h)
  *
+ * Fields 9 and 10 are absent for images without them, so their tags are
+ * what they were before these keys were honoured.
  * Counts in front of lists keep a value holding ":::" from being read as
  * a field boundary.  Kept files: the Dockerfile, the .dockerignore in use,
  * every context file a COPY/ADD source matches that .dockerignore does not
@@ -345,6 +352,51 @@ static int read_optional(te_buf *out, bool *found, te_gitsrc *src,
 	return rc;
 }
 
+/* Fields 9 and 10 (see the top of this file). */
+static int hash_werf_keys(te_digest *d, const te_image_config *img, te_buf *rec,
+                          te_error *err)
+{
+	size_t i, j, n = 0;
+	int rc;
+
+	if (img->cache_version || img->build_cache_version) {
+		if ((rc = field_str(d, "cacheVersion", err)) < 0 ||
+		    (rc = field_str(d,
+		                    img->build_cache_version
+		                        ? img->build_cache_version
+		                        : "",
+		                    err)) < 0 ||
+		    (rc = field_str(
+		         d, img->cache_version ? img->cache_version : "",
+		         err)) < 0)
+			return rc;
+	}
+	if (!img->ndeps)
+		return 0;
+	for (i = 0; i < img->ndeps; i++)
+		n += img->deps[i].nimports;
+	if ((rc = field_count(d, "imports", n, err)) < 0)
+		return rc;
+	for (i = 0; i < img->ndeps; i++) {
+		for (j = 0; j < img->deps[i].nimports; j++) {
+			const te_image_import *imp = &img->deps[i].imports[j];
+
+			te_buf_clear(rec);
+			if ((rc = te_buf_puts(rec, img->deps[i].image, err)) <
+			        0 ||
+			    (rc = te_buf_put(rec, "", 1, err)) < 0 ||
+			    (rc = te_buf_printf(rec, err, "%d",
+			                        (int)imp->type)) < 0 ||
+			    (rc = te_buf_put(rec, "", 1, err)) < 0 ||
+			    (rc = te_buf_puts(rec, imp->build_arg, err)) < 0 ||
+			    (rc = te_digest_field(d, rec->ptr, rec->len, err)) <
+			        0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int hash_inputs(te_image_inputs *out, const te_image_config *img,
                        const char *platform, const te_buf *dockerfile,
                        const te_strvec *sources, const struct ctx_list *ctx,
@@ -410,6 +462,8 @@ static int hash_inputs(te_image_inputs *out, const te_image_config *img,
 		if (is_url(sources->items[i]) &&
 		    (rc = field_str(d, sources->items[i], err)) < 0)
 			goto done;
+	if ((rc = hash_werf_keys(d, img, &rec, err)) < 0)
+		goto done;
 	rc = te_digest_final(out->content_tag, d, err);
 done:
 	te_digest_free(d);

@@ -52,6 +52,11 @@ struct stage {
 
 struct te_dockerfile {
 	char escape;
+	/* Every instruction as written, in order (te_dockerfile_step). */
+	te_strvec step_texts;
+	te_strvec step_keywords;
+	long *step_stages; /* stage index; -1 before the first FROM */
+	size_t steps_cap;
 	size_t ninstrs; /* in all stages, TE_DOCKERFILE_MAX_INSTRUCTIONS */
 	te_strvec global_args; /* "NAME" or "NAME=default", raw */
 	struct stage *stages;
@@ -604,6 +609,9 @@ void te_dockerfile_free(te_dockerfile *df)
 	if (!df)
 		return;
 	te_strvec_dispose(&df->global_args);
+	te_strvec_dispose(&df->step_texts);
+	te_strvec_dispose(&df->step_keywords);
+	free(df->step_stages);
 	for (i = 0; i < df->nstages; i++)
 		stage_dispose(&df->stages[i]);
 	free(df->stages);
@@ -963,6 +971,40 @@ static int parse_instruction(struct te_dockerfile *df, const char *cmd,
 	return 0;
 }
 
+/* Record lines[first..end) as the text of one instruction. */
+static int record_step(struct te_dockerfile *df, const char *cmd,
+                       const struct line *lines, size_t first, size_t end,
+                       te_error *err)
+{
+	te_buf text = TE_BUF_INIT(DF_MAX_SIZE + DF_MAX_SIZE / 8);
+	long *stages;
+	size_t i;
+	int rc = 0;
+
+	if (df->step_texts.count == df->steps_cap) {
+		size_t cap = df->steps_cap ? df->steps_cap * 2 : 16;
+
+		stages = realloc(df->step_stages, cap * sizeof(*stages));
+		if (!stages)
+			return te_error_set(err, TE_ENOMEM, "out of memory");
+		df->step_stages = stages;
+		df->steps_cap = cap;
+	}
+	for (i = first; rc == 0 && i < end; i++)
+		if ((rc = te_buf_put(&text, lines[i].p, lines[i].len, err)) ==
+		    0)
+			rc = te_buf_put(&text, "\n", 1, err);
+	if (rc == 0)
+		rc = te_strvec_push(&df->step_texts, text.ptr, err);
+	if (rc == 0 && (rc = te_strvec_push(&df->step_keywords, cmd, err)) < 0)
+		te_strvec_dispose(&df->step_texts); /* counts must agree */
+	if (rc == 0)
+		df->step_stages[df->step_texts.count - 1] =
+		    (long)df->nstages - 1;
+	te_buf_dispose(&text);
+	return rc;
+}
+
 static int parse_lines(struct te_dockerfile *df, const struct line *lines,
                        size_t nlines, te_error *err)
 {
@@ -985,7 +1027,7 @@ static int parse_lines(struct te_dockerfile *df, const struct line *lines,
 		const struct line *l = &lines[idx];
 		char cmd[16];
 		const char *p;
-		size_t n = 0;
+		size_t n = 0, first = idx;
 		int line = (int)idx + 1;
 
 		if (is_blank(l) || is_comment(l)) {
@@ -1024,6 +1066,8 @@ static int parse_lines(struct te_dockerfile *df, const struct line *lines,
 				goto done;
 		}
 		rc = parse_instruction(df, cmd, &words, p, line, err);
+		if (rc == 0)
+			rc = record_step(df, cmd, lines, first, idx, err);
 		if (rc < 0)
 			goto done;
 	}
@@ -1514,6 +1558,31 @@ done:
 	te_strvec_dispose(&s);
 	te_strvec_dispose(&u);
 	return rc;
+}
+
+size_t te_dockerfile_stage_count(const te_dockerfile *df)
+{
+	return df->nstages;
+}
+
+char te_dockerfile_escape(const te_dockerfile *df)
+{
+	return df->escape;
+}
+
+size_t te_dockerfile_step_count(const te_dockerfile *df)
+{
+	return df->step_texts.count;
+}
+
+const char *te_dockerfile_step(const te_dockerfile *df, size_t i,
+                               const char **keyword, long *stage)
+{
+	if (i >= df->step_texts.count)
+		return NULL;
+	*keyword = df->step_keywords.items[i];
+	*stage = df->step_stages[i];
+	return df->step_texts.items[i];
 }
 
 bool te_dockerfile_sources_match(const te_strvec *sources, const char *path)

@@ -5,7 +5,10 @@
  *   1. everything that can be checked without side effects is checked
  *      first: --repo, every --tag template against every final image,
  *      werf.yaml, image selection, content-based tags;
- *   2. images missing from the stages repo are built and pushed there;
+ *   2. the images and what they depend on become a plan (plan.h: a chain
+ *      of stages per image, a DAG of images), sealed before any build;
+ *      the scheduler (schedule.h) builds the stages missing from the
+ *      stages repo, images side by side, dependencies first;
  *   3. each image's stages manifest and config are read once, the config
  *      is relabelled once, and the result is published under every tag.
  * A manifest whose config did not change is published with its original
@@ -14,10 +17,10 @@
  * Multi-platform images (two or more platforms; werf-export.md 3, 4.6):
  *   - each platform is a single-platform job of its own with its own
  *     content tag; the image's tag is te_digest_multiplatform over them;
- *   - building pushes each missing platform image under its own tag, then
- *     an index of them under the image's tag: a Docker manifest list, as
- *     werf stores, since buildah writes Docker schema 2 images (an OCI
- *     index if a child is an OCI manifest);
+ *   - building (export_build.c) pushes each missing platform image under
+ *     its own tag, then an index of them under the image's tag: a Docker
+ *     manifest list, as werf stores, since buildah writes Docker schema
+ *     2 images (an OCI index if a child is an OCI manifest);
  *   - exporting follows the stored media type, not werf.yaml: a stages
  *     index has each child relabelled like a single image and pushed by
  *     digest, then the index, rewritten with only digests and sizes
@@ -29,17 +32,14 @@
 #include "tagexport/export.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
+#include "export_int.h"
 #include "tagexport/buf.h"
-#include "tagexport/build.h"
 #include "tagexport/config.h"
 #include "tagexport/digest.h"
 #include "tagexport/gitsrc.h"
@@ -50,35 +50,6 @@
 #include "tagexport/semver.h"
 #include "tagexport/template.h"
 #include "tagexport/werfcfg.h"
-
-#define MAX_REGISTRIES 16
-
-/* The per-image state of a run. */
-struct image_job {
-	const te_image_config *cfg;
-	te_image_inputs inputs;
-	const char *platform;
-	char *stages_tag; /* == inputs.content_tag */
-	te_buf manifest;  /* exported manifest bytes */
-	te_buf stages;    /* the stages manifest, when already fetched */
-	char media_type[128];
-	te_buf config; /* exported config bytes */
-	char config_digest[TE_DIGEST_STR_MAX];
-	te_image_manifest parsed; /* the stages manifest's descriptors */
-
-	/* Multi-platform images. */
-	char index_tag[TE_CONTENT_TAG_LEN + 1]; /* stages_tag of an index */
-	struct image_job *platforms; /* to build: one job per platform,
-	                                sorted by platform */
-	size_t nplatforms;
-	struct image_job *children; /* to publish: entries of the index */
-	size_t nchildren;
-	/* An index entry (a child). */
-	char source_digest[TE_DIGEST_STR_MAX]; /* in the stages index */
-	char digest[TE_DIGEST_STR_MAX];        /* exported */
-	char platform_desc[TE_PLATFORM_STR_MAX];
-	bool attestation;
-};
 
 static void job_init(struct image_job *job, const te_image_config *cfg)
 {
@@ -106,24 +77,8 @@ static void job_dispose(struct image_job *job)
 	te_image_manifest_dispose(&job->parsed);
 }
 
-struct run {
-	const te_export_opts *opts;
-	te_log log;
-	te_gitsrc *src;
-	te_werf_config *cfg;
-	te_ref repo;
-	char *git_tag;
-	char commit[41];
-	te_strvec tags; /* the --tag templates that apply to git_tag */
-	struct image_job *jobs;
-	size_t njobs;
-	te_registry *registries[MAX_REGISTRIES];
-	size_t nregistries;
-	te_export_result *result;
-};
-
 /* The registry options every te_registry of the run starts from. */
-static void base_registry_opts(te_registry_opts *o, const struct run *run)
+void te_export__registry_opts(te_registry_opts *o, const struct run *run)
 {
 	if (run->opts->registry)
 		*o = *run->opts->registry;
@@ -133,8 +88,8 @@ static void base_registry_opts(te_registry_opts *o, const struct run *run)
 	o->log = run->log;
 }
 
-static int registry_for(te_registry **out, struct run *run, const char *host,
-                        te_error *err)
+int te_export__registry_for(te_registry **out, struct run *run,
+                            const char *host, te_error *err)
 {
 	te_registry_opts ropts = {0};
 	size_t i;
@@ -150,7 +105,7 @@ static int registry_for(te_registry **out, struct run *run, const char *host,
 		return te_error_set(err, TE_EINVALID,
 		                    "too many registries in one run (max %d)",
 		                    MAX_REGISTRIES);
-	base_registry_opts(&ropts, run);
+	te_export__registry_opts(&ropts, run);
 	rc = te_registry_new(out, host, &ropts, err);
 	if (rc < 0)
 		return rc;
@@ -175,7 +130,7 @@ static int load_config(struct run *run, te_error *err)
 		return rc;
 	rc = te_config_parse(&run->cfg, text, len, path, err);
 	free(text);
-	free(path);
+	run->config_file = path;
 	return rc;
 }
 
@@ -278,9 +233,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static bool keep_input_file(const char *path, void *payload);
-
-static void context_limits(te_gitsrc_limits *lim, const struct run *run)
+void te_export__context_limits(te_gitsrc_limits *lim, const struct run *run)
 {
 	memset(lim, 0, sizeof(*lim));
 	lim->max_file_size = run->opts->max_file_size;
@@ -293,9 +246,9 @@ static int check_context(struct run *run, struct image_job *job, te_error *err)
 	te_gitsrc_limits lim;
 	int rc;
 
-	context_limits(&lim, run);
+	te_export__context_limits(&lim, run);
 	rc = te_gitsrc_check(NULL, run->src, run->commit,
-	                     job->inputs.context_dir, keep_input_file,
+	                     job->inputs.context_dir, te_export__keep_file,
 	                     &job->inputs.files, &lim, err);
 	if (rc < 0)
 		te_error_wrap(err, "image \"%s\"", job->cfg->name);
@@ -356,49 +309,97 @@ done:
 	return rc;
 }
 
+static int compute_job_tag(struct run *run, struct image_job *job,
+                           te_error *err)
+{
+	const te_strvec *platforms = &job->cfg->platforms;
+	int rc;
+
+	if (job->cfg->stapel)
+		return 0; /* the plan gives it: its last stage's digest */
+	if (platforms->count > 1)
+		return compute_index_tag(run, job, err);
+	job->platform = platforms->count ? platforms->items[0] : NULL;
+	rc = te_digest_image(&job->inputs, run->src, run->commit, job->cfg,
+	                     job->platform, err);
+	/* A missing Dockerfile is a mistake in the project, not a failed
+	 * export. */
+	if (rc == TE_ENOTFOUND)
+		rc = err->code = TE_EINVALID;
+	job->stages_tag = job->inputs.content_tag;
+	if (rc == 0)
+		rc = check_context(run, job, err);
+	return rc;
+}
+
 static int compute_content_tags(struct run *run, te_error *err)
 {
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < run->njobs && rc == 0; i++) {
-		struct image_job *job = &run->jobs[i];
-		const te_strvec *platforms = &job->cfg->platforms;
-
-		if (platforms->count > 1) {
-			rc = compute_index_tag(run, job, err);
-			continue;
-		}
-		job->platform = platforms->count ? platforms->items[0] : NULL;
-		rc = te_digest_image(&job->inputs, run->src, run->commit,
-		                     job->cfg, job->platform, err);
-		/* A missing Dockerfile is a mistake in the project, not a
-		 * failed export. */
-		if (rc == TE_ENOTFOUND)
-			rc = err->code = TE_EINVALID;
-		job->stages_tag = job->inputs.content_tag;
-		if (rc == 0)
-			rc = check_context(run, job, err);
-	}
+	for (i = 0; i < run->njobs && rc == 0; i++)
+		rc = compute_job_tag(run, &run->jobs[i], err);
+	for (i = 0; i < run->nextra && rc == 0; i++)
+		rc = compute_job_tag(run, &run->extra[i], err);
 	return rc;
 }
 
-/* ---- building ---------------------------------------------------------- */
-
-#define TE_EXPORT_DOCKERFILE_MAX (1024 * 1024) /* as digest.c reads it */
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
+struct image_job *te_export__find_job(struct run *run, const char *name)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	size_t i;
+
+	for (i = 0; i < run->njobs; i++)
+		if (strcmp(run->jobs[i].cfg->name, name) == 0)
+			return &run->jobs[i];
+	for (i = 0; i < run->nextra; i++)
+		if (strcmp(run->extra[i].cfg->name, name) == 0)
+			return &run->extra[i];
+	return NULL;
 }
 
-static void remove_tree(const char *dir)
+static const te_image_config *find_config(const te_werf_config *cfg,
+                                          const char *name)
 {
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	size_t i;
+
+	for (i = 0; i < cfg->nimages; i++)
+		if (strcmp(cfg->images[i].name, name) == 0)
+			return &cfg->images[i];
+	return NULL;
+}
+
+/* What the exported images depend on, transitively, is built too (not
+ * exported), final or not, selected or not: werf builds it as well.
+ * Breadth first: extra grows while it is walked; config names are
+ * checked already (config.c), so every lookup succeeds. */
+static int add_dependency_jobs(struct run *run, te_error *err)
+{
+	size_t i, j;
+
+	run->extra = calloc(run->cfg->nimages + 1, sizeof(*run->extra));
+	if (!run->extra)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; i < run->njobs + run->nextra; i++) {
+		struct image_job *job = i < run->njobs
+		                            ? &run->jobs[i]
+		                            : &run->extra[i - run->njobs];
+
+		for (j = 0; j < job->cfg->ndeps; j++) {
+			const char *name = job->cfg->deps[j].image;
+			const te_image_config *dep;
+
+			if (te_export__find_job(run, name))
+				continue;
+			dep = find_config(run->cfg, name);
+			if (!dep || run->nextra >= run->cfg->nimages)
+				return te_error_set(err, TE_EINVALID,
+				                    "image \"%s\": unknown "
+				                    "dependency \"%s\"",
+				                    job->cfg->name, name);
+			job_init(&run->extra[run->nextra++], dep);
+		}
+	}
+	return 0;
 }
 
 static int cmp_strp(const void *key, const void *item)
@@ -408,369 +409,12 @@ static int cmp_strp(const void *key, const void *item)
 
 /* Only the files the content-based tag covers reach the build, so the
  * tag really is a function of everything the build can read. */
-static bool keep_input_file(const char *path, void *payload)
+bool te_export__keep_file(const char *path, void *payload)
 {
 	const te_strvec *files = payload;
 
 	return bsearch(path, files->items, files->count, sizeof(char *),
 	               cmp_strp) != NULL;
-}
-
-static int add_insecure_host(te_strvec *hosts, const char *ref_text,
-                             bool insecure_all, te_error *err)
-{
-	te_ref ref = TE_REF_INIT;
-	te_error ignored = TE_ERROR_INIT;
-	int rc = 0;
-
-	if (strcmp(ref_text, "scratch") == 0)
-		return 0;
-	if (te_ref_parse(&ref, ref_text, &ignored) < 0)
-		return 0; /* buildah reports unusable base images itself */
-	if ((insecure_all || te_ref_host_is_loopback(ref.domain)) &&
-	    !te_strvec_contains(hosts, ref.domain))
-		rc = te_strvec_push(hosts, ref.domain, err);
-	te_ref_dispose(&ref);
-	return rc;
-}
-
-/* Delete dir/auth.json and dir (best effort). */
-static void remove_authfile(char *path)
-{
-	char *slash;
-
-	unlink(path);
-	slash = strrchr(path, '/');
-	if (slash && strcmp(slash, "/auth.json") == 0) {
-		*slash = '\0';
-		rmdir(path);
-		*slash = '/';
-	}
-}
-
-/* buildah gets the credentials export itself would use (helpers already
- * run) in a private auth.json: state/tmp/auth-XXXXXX/auth.json, 0600. */
-static int make_authfile(te_buf *path, struct run *run, struct image_job *job,
-                         te_error *err)
-{
-	te_registry_opts ropts = {0};
-	te_strvec hosts = TE_STRVEC_INIT;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; rc == 0 && i < job->inputs.bases.count; i++)
-		rc = add_insecure_host(&hosts, job->inputs.bases.items[i], true,
-		                       err);
-	if (rc == 0 && !te_strvec_contains(&hosts, run->repo.domain))
-		rc = te_strvec_push(&hosts, run->repo.domain, err);
-	if (rc == 0)
-		rc = te_buf_printf(path, err, "%s/tmp/auth-XXXXXX",
-		                   run->opts->state_dir);
-	if (rc < 0)
-		goto done;
-	if (!mkdtemp(path->ptr)) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "mkdtemp %s",
-		                        path->ptr);
-		te_buf_clear(path);
-		goto done;
-	}
-	rc = te_buf_puts(path, "/auth.json", err);
-	if (rc < 0)
-		goto done;
-	base_registry_opts(&ropts, run);
-	rc = te_registry_authfile_write(path->ptr,
-	                                (const char *const *)hosts.items,
-	                                hosts.count, &ropts, err);
-done:
-	if (rc < 0 && path->len)
-		remove_authfile(path->ptr);
-	if (rc < 0)
-		te_buf_clear(path);
-	te_strvec_dispose(&hosts);
-	return rc;
-}
-
-/* The Dockerfile bytes te_digest_image hashed: the same blob of the same
- * commit, read again (git objects are named by their content). */
-static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
-                           te_error *err)
-{
-	const char *dir = job->inputs.context_dir;
-	te_buf path = TE_BUF_INIT(8192);
-	int rc;
-
-	rc = te_buf_printf(&path, err, "%s%s%s", dir, *dir ? "/" : "",
-	                   job->inputs.dockerfile_path);
-	if (rc == 0)
-		rc = te_gitsrc_read_file(out, run->src, run->commit, path.ptr,
-		                         err);
-	te_buf_dispose(&path);
-	return rc;
-}
-
-static int build_image(struct run *run, struct image_job *job, te_error *err)
-{
-	te_build_opts bopts = {0};
-	te_labels *labels = NULL;
-	te_strvec insecure = TE_STRVEC_INIT;
-	te_buf ctx = TE_BUF_INIT(4096);
-	te_buf dockerfile = TE_BUF_INIT(TE_EXPORT_DOCKERFILE_MAX);
-	te_buf authfile = TE_BUF_INIT(4096);
-	te_buf image_ref = TE_BUF_INIT(4096);
-	te_gitsrc_limits lim;
-	char digest[72];
-	bool have_ctx = false;
-	size_t i;
-	int rc;
-
-	rc = te_buf_printf(&ctx, err, "%s/tmp", run->opts->state_dir);
-	if (rc < 0)
-		goto done;
-	if (mkdir(ctx.ptr, 0700) < 0 && errno != EEXIST) {
-		rc =
-		    te_error_set_errno(err, TE_EIO, errno, "mkdir %s", ctx.ptr);
-		goto done;
-	}
-	rc = te_buf_puts(&ctx, "/context-XXXXXX", err);
-	if (rc < 0)
-		goto done;
-	if (!mkdtemp(ctx.ptr)) {
-		rc = te_error_set_errno(err, TE_EIO, errno, "mkdtemp %s",
-		                        ctx.ptr);
-		goto done;
-	}
-	have_ctx = true;
-	context_limits(&lim, run);
-	rc = te_gitsrc_materialize(
-	    run->src, run->commit, job->inputs.context_dir, ctx.ptr,
-	    keep_input_file, &job->inputs.files, &lim, err);
-	if (rc < 0)
-		goto done;
-
-	rc = te_labels_new(&labels, err);
-	if (rc == 0)
-		rc = te_labels_set(labels, "werf", run->cfg->project, err);
-	if (rc == 0)
-		rc = te_labels_set(labels, "werf-project-repo-commit",
-		                   run->commit, err);
-	if (rc == 0)
-		rc = te_labels_set(labels, "werf-stage-content-digest",
-		                   job->stages_tag, err);
-	for (i = 0; rc == 0 && i < job->inputs.bases.count; i++)
-		rc = add_insecure_host(&insecure, job->inputs.bases.items[i],
-		                       run->opts->insecure_registry, err);
-	if (rc == 0 &&
-	    (run->opts->insecure_registry ||
-	     te_ref_host_is_loopback(run->repo.domain)) &&
-	    !te_strvec_contains(&insecure, run->repo.domain))
-		rc = te_strvec_push(&insecure, run->repo.domain, err);
-	if (rc == 0)
-		rc = read_dockerfile(&dockerfile, run, job, err);
-	if (rc == 0)
-		rc =
-		    te_buf_printf(&image_ref, err, "%s/%s:%s", run->repo.domain,
-		                  run->repo.path, job->stages_tag);
-	if (rc == 0)
-		rc = make_authfile(&authfile, run, job, err);
-	if (rc < 0)
-		goto done;
-
-	bopts.buildah = run->opts->buildah;
-	bopts.state_dir = run->opts->state_dir;
-	bopts.context_dir = ctx.ptr;
-	bopts.dockerfile = dockerfile.ptr;
-	bopts.dockerfile_len = dockerfile.len;
-	bopts.isolation = run->opts->isolation;
-	bopts.timeout = run->opts->build_timeout;
-	bopts.name = job->cfg->name;
-	bopts.target = job->cfg->target;
-	bopts.build_args = (const char *const *)job->cfg->args.items;
-	bopts.nbuild_args = job->cfg->args.count;
-	bopts.platform = job->platform;
-	bopts.labels = labels;
-	bopts.image_ref = image_ref.ptr;
-	bopts.authfile = authfile.len ? authfile.ptr : NULL;
-	bopts.insecure_hosts = (const char *const *)insecure.items;
-	bopts.ninsecure_hosts = insecure.count;
-	bopts.skip_tls_verify = run->opts->skip_tls_verify;
-	bopts.log = run->log;
-	te_log_emit(&run->log, TE_LOG_INFO, "image %s: not in the stages repo",
-	            job->cfg->name);
-	rc = te_build_and_push(digest, &bopts, err);
-done:
-	if (have_ctx)
-		remove_tree(ctx.ptr);
-	if (authfile.len)
-		remove_authfile(authfile.ptr);
-	te_labels_free(labels);
-	te_strvec_dispose(&insecure);
-	te_buf_dispose(&ctx);
-	te_buf_dispose(&dockerfile);
-	te_buf_dispose(&authfile);
-	te_buf_dispose(&image_ref);
-	return rc;
-}
-
-static int ensure_built(struct run *run, struct image_job *job,
-                        te_export_image *res, te_error *err)
-{
-	char digest[TE_DIGEST_STR_MAX];
-	te_registry *reg = NULL;
-	int rc;
-
-	rc = registry_for(&reg, run, run->repo.domain, err);
-	if (rc < 0)
-		return rc;
-	/* A GET rather than a HEAD: the export needs the manifest anyway,
-	 * and one round trip less matters for a same-registry export. */
-	rc =
-	    te_registry_manifest_get(&job->stages, job->media_type, digest, reg,
-	                             run->repo.path, job->stages_tag, err);
-	if (rc == 0) {
-		te_log_emit(&run->log, TE_LOG_INFO,
-		            "%s: %s/%s:%s exists, not building", job->cfg->name,
-		            run->repo.domain, run->repo.path, job->stages_tag);
-		return 0;
-	}
-	if (rc != TE_ENOTFOUND)
-		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
-		                     run->repo.path, job->stages_tag);
-	te_error_clear(err);
-	te_buf_clear(&job->stages);
-	rc = build_image(run, job, err);
-	if (rc < 0)
-		return te_error_wrap(err, "image \"%s\"", job->cfg->name);
-	res->built = true;
-	return 0;
-}
-
-#define DOCKER_V2_TYPE "application/vnd.docker.distribution.manifest.v2+json"
-#define DOCKER_LIST_TYPE                                                       \
-	"application/vnd.docker.distribution.manifest.list.v2+json"
-#define OCI_INDEX_TYPE "application/vnd.oci.image.index.v1+json"
-
-/* The index entry of one built platform image, after checking that the
- * image really is for that platform. */
-static int index_child(te_image_index_child *out, struct run *run,
-                       te_registry *reg, struct image_job *p, te_error *err)
-{
-	te_buf body = TE_BUF_INIT(TE_MANIFEST_MAX);
-	te_buf config = TE_BUF_INIT(TE_CONFIG_MAX);
-	te_image_platform want;
-	char have[TE_PLATFORM_STR_MAX];
-	int rc;
-
-	rc = te_registry_manifest_get(&body, p->media_type, p->digest, reg,
-	                              run->repo.path, p->stages_tag, err);
-	if (rc < 0)
-		goto done;
-	if (!te_image_is_manifest_type(p->media_type)) {
-		rc = te_error_set(err, TE_EUNSUPPORTED,
-		                  "stages image %s has media type %s, not an "
-		                  "image manifest",
-		                  p->stages_tag, p->media_type);
-		goto done;
-	}
-	rc = te_image_manifest_parse(&p->parsed, body.ptr, body.len, err);
-	if (rc == 0)
-		rc = te_registry_blob_get(&config, reg, run->repo.path,
-		                          p->parsed.config_digest, err);
-	if (rc == 0)
-		rc = te_image_config_platform(&out->platform, config.ptr,
-		                              config.len, err);
-	if (rc == 0)
-		rc = te_image_platform_parse(&want, p->platform, err);
-	if (rc < 0)
-		goto done;
-	if (!te_image_platform_matches(&want, &out->platform)) {
-		te_image_platform_format(have, &out->platform);
-		rc = te_error_set(err, TE_EBUILD,
-		                  "the image built for %s is for %s",
-		                  p->platform, have);
-		goto done;
-	}
-	out->media_type = p->media_type;
-	out->digest = p->digest;
-	out->size = (int64_t)body.len;
-done:
-	te_buf_dispose(&body);
-	te_buf_dispose(&config);
-	return rc;
-}
-
-/* Store the index of the platform images under the image's tag.  The
- * children are pushed already: a registry refuses an index whose
- * children it lacks. */
-static int push_stages_index(struct run *run, te_registry *reg,
-                             struct image_job *job, te_error *err)
-{
-	te_image_index_child *children = NULL;
-	te_buf index = TE_BUF_INIT(TE_MANIFEST_MAX);
-	const char *media_type = DOCKER_LIST_TYPE;
-	char digest[TE_DIGEST_STR_MAX];
-	size_t i;
-	int rc = 0;
-
-	children = calloc(job->nplatforms + 1, sizeof(*children));
-	if (!children)
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	for (i = 0; i < job->nplatforms && rc == 0; i++) {
-		rc = index_child(&children[i], run, reg, &job->platforms[i],
-		                 err);
-		/* A Docker list holds only Docker manifests. */
-		if (rc == 0 && strcmp(children[i].media_type, DOCKER_V2_TYPE))
-			media_type = OCI_INDEX_TYPE;
-	}
-	if (rc == 0)
-		rc = te_image_index_build(&index, media_type, children,
-		                          job->nplatforms, err);
-	if (rc == 0)
-		rc = te_registry_manifest_put(digest, reg, run->repo.path,
-		                              job->stages_tag, media_type,
-		                              index.ptr, index.len, err);
-	if (rc == 0)
-		te_log_emit(&run->log, TE_LOG_INFO, "stored index %s/%s:%s@%s",
-		            run->repo.domain, run->repo.path, job->stages_tag,
-		            digest);
-	free(children);
-	te_buf_dispose(&index);
-	if (rc < 0)
-		te_error_wrap(err, "image \"%s\"", job->cfg->name);
-	return rc;
-}
-
-/* Build each missing platform image, then the index, unless the index is
- * stored already. */
-static int ensure_built_index(struct run *run, struct image_job *job,
-                              te_export_image *res, te_error *err)
-{
-	char digest[TE_DIGEST_STR_MAX];
-	te_registry *reg = NULL;
-	bool exists = false;
-	size_t i;
-	int rc;
-
-	rc = registry_for(&reg, run, run->repo.domain, err);
-	if (rc < 0)
-		return rc;
-	rc = te_registry_manifest_exists(&exists, digest, reg, run->repo.path,
-	                                 job->stages_tag, err);
-	if (rc < 0)
-		return te_error_wrap(err, "checking %s/%s:%s", run->repo.domain,
-		                     run->repo.path, job->stages_tag);
-	if (exists) {
-		te_log_emit(&run->log, TE_LOG_INFO,
-		            "%s: %s/%s:%s exists, not building", job->cfg->name,
-		            run->repo.domain, run->repo.path, job->stages_tag);
-		return 0;
-	}
-	for (i = 0; i < job->nplatforms; i++) {
-		rc = ensure_built(run, &job->platforms[i], res, err);
-		if (rc < 0)
-			return te_error_wrap(err, "platform %s",
-			                     job->platforms[i].platform);
-	}
-	return push_stages_index(run, reg, job, err);
 }
 
 /* ---- relabelling ------------------------------------------------------- */
@@ -944,7 +588,7 @@ static int prepare_export(struct run *run, struct image_job *job, te_error *err)
 	te_registry *reg = NULL;
 	int rc;
 
-	rc = registry_for(&reg, run, run->repo.domain, err);
+	rc = te_export__registry_for(&reg, run, run->repo.domain, err);
 	if (rc == 0 && job->stages.len)
 		rc = te_buf_put(&source, job->stages.ptr, job->stages.len, err);
 	else if (rc == 0)
@@ -1041,9 +685,9 @@ static int publish(struct run *run, struct image_job *job, te_exported_ref *out,
 	rc = te_ref_parse(&dst, rendered, err);
 	if (rc < 0)
 		goto done;
-	rc = registry_for(&src_reg, run, run->repo.domain, err);
+	rc = te_export__registry_for(&src_reg, run, run->repo.domain, err);
 	if (rc == 0)
-		rc = registry_for(&dst_reg, run, dst.domain, err);
+		rc = te_export__registry_for(&dst_reg, run, dst.domain, err);
 	if (rc < 0)
 		goto done;
 	if (te_image_is_index_type(job->media_type))
@@ -1105,12 +749,7 @@ static int export_image(struct run *run, struct image_job *job,
 	size_t i;
 	int rc;
 
-	if (job->nplatforms)
-		rc = ensure_built_index(run, job, res, err);
-	else
-		rc = ensure_built(run, job, res, err);
-	if (rc == 0)
-		rc = prepare_export(run, job, err);
+	rc = prepare_export(run, job, err);
 	if (rc == 0)
 		rc = report_platforms(res, job, err);
 	if (rc < 0)
@@ -1225,6 +864,7 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	memset(&run, 0, sizeof(run));
 	run.opts = opts;
 	run.log = opts->log;
+	pthread_mutex_init(&run.src_mu, NULL);
 
 	rc = check_opts(&run, err);
 	if (rc == 0)
@@ -1249,11 +889,17 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	if (rc == 0)
 		rc = select_images(&run, err);
 	if (rc == 0)
+		rc = add_dependency_jobs(&run, err);
+	if (rc == 0)
 		rc = validate_templates(&run, err);
 	if (rc == 0)
 		rc = compute_content_tags(&run, err);
 	if (rc == 0)
+		rc = te_export__plan(&run, err);
+	if (rc == 0)
 		rc = init_result(&run, err);
+	if (rc == 0)
+		rc = te_export__build(&run, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < run.njobs; i++) {
@@ -1268,6 +914,13 @@ done:
 	for (i = 0; i < run.njobs; i++)
 		job_dispose(&run.jobs[i]);
 	free(run.jobs);
+	for (i = 0; i < run.nextra; i++)
+		job_dispose(&run.extra[i]);
+	free(run.extra);
+	te_plan_free(run.plan);
+	te_export__stapel_free(&run);
+	free(run.config_file);
+	pthread_mutex_destroy(&run.src_mu);
 	for (i = 0; i < run.nregistries; i++)
 		te_registry_free(run.registries[i]);
 	te_export_result_free(run.result);

@@ -99,8 +99,11 @@ configVersion: 1
 ---
 image: one
 from: alpine
+git:
+- url: https://example.com/r.git
+  to: /r
 YAML
-expect_fail 2 'not supported yet' "${R[@]}" --tag "$REG/x/%image%:1"
+expect_fail 2 'werf.yaml:7: image "one": git url .* not supported yet' "${R[@]}" --tag "$REG/x/%image%:1"
 
 write_project "no meta" <<YAML
 image: one

@@ -12,31 +12,7 @@
 
 #include "regression.h"
 
-#define META "project: demo\nconfigVersion: 1\n---\n"
-
-static te_werf_config *parse_ok(const char *yaml)
-{
-	te_werf_config *cfg = NULL;
-	te_error err = TE_ERROR_INIT;
-	int rc = te_config_parse(&cfg, yaml, strlen(yaml), "werf.yaml", &err);
-
-	if (rc != 0)
-		fail_msg("unexpected error %d: %s", rc, err.msg);
-	assert_non_null(cfg);
-	return cfg;
-}
-
-static void expect_err(const char *yaml, int code, const char *msg)
-{
-	te_werf_config *cfg = NULL;
-	te_error err = TE_ERROR_INIT;
-	int rc = te_config_parse(&cfg, yaml, strlen(yaml), "werf.yaml", &err);
-
-	if (rc != code || !strstr(err.msg, msg))
-		fail_msg("want %d \"%s\", got %d \"%s\"", code, msg, rc,
-		         err.msg);
-	assert_null(cfg);
-}
+#include "config_test.h"
 
 static void minimal(void **state)
 {
@@ -88,8 +64,9 @@ static void full_image(void **state)
 	                  "  imports: [{type: ImageName, targetBuildArg: X}]\n"
 	                  "imageSpec:\n"
 	                  "  author: me\n"
-	                  "  config: {labels: {a: b}, user: root}\n");
-	assert_int_equal(cfg->nimages, 2);
+	                  "  config: {labels: {a: b}, user: root}\n"
+	                  "---\nimage: other\ndockerfile: D\n");
+	assert_int_equal(cfg->nimages, 3);
 	assert_string_equal(cfg->images[0].name, "backend");
 	assert_string_equal(cfg->images[1].name, "worker");
 	img = &cfg->images[1];
@@ -109,7 +86,68 @@ static void full_image(void **state)
 	assert_null(img->args.items[6]);
 	assert_int_equal(img->platforms.count, 2);
 	assert_string_equal(img->platforms.items[1], "linux/arm64");
+	assert_true(img->staged);
+	assert_string_equal(img->cache_version, "3");
+	assert_null(img->build_cache_version);
+	assert_int_equal(img->ndeps, 1);
+	assert_string_equal(img->deps[0].image, "other");
+	assert_int_equal(img->deps[0].nimports, 1);
+	assert_int_equal(img->deps[0].imports[0].type, TE_IMPORT_IMAGE_NAME);
+	assert_string_equal(img->deps[0].imports[0].build_arg, "X");
+	assert_false(cfg->images[2].staged);
+	assert_int_equal(cfg->images[2].ndeps, 0);
 	te_config_free(cfg);
+}
+
+/* build.cacheVersion and build.staged reach every image; the image's
+ * own staged wins. */
+static void build_defaults(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	cfg = parse_ok("project: demo\nconfigVersion: 1\n"
+	               "build: {cacheVersion: v7, staged: true}\n---\n"
+	               "image: a\ndockerfile: D\n---\nimage: b\n"
+	               "dockerfile: D\nstaged: false\n"
+	               "dependencies:\n- image: a\n  imports:\n"
+	               "  - {type: ImageDigest, targetBuildArg: A_DIGEST}\n"
+	               "  - {type: ImageRepo, targetBuildArg: A_REPO}\n"
+	               "  - {type: ImageTag, targetBuildArg: A_TAG}\n");
+	assert_true(cfg->images[0].staged);
+	assert_false(cfg->images[1].staged);
+	assert_string_equal(cfg->images[0].build_cache_version, "v7");
+	assert_null(cfg->images[0].cache_version);
+	assert_int_equal(cfg->images[1].deps[0].nimports, 3);
+	assert_int_equal(cfg->images[1].deps[0].imports[2].type,
+	                 TE_IMPORT_IMAGE_TAG);
+	te_config_free(cfg);
+}
+
+static void bad_dependencies(void **state)
+{
+	(void)state;
+	expect_err(META "image: a\ndockerfile: D\ndependencies:\n"
+	                "- image: nope\n",
+	           TE_EINVALID,
+	           "werf.yaml:7: image \"a\": dependency on unknown image "
+	           "\"nope\"");
+	expect_err(META "image: b\ndockerfile: D\n---\nimage: a\n"
+	                "dockerfile: D\ndependencies:\n"
+	                "- image: b\n  imports:\n"
+	                "  - {type: ImageFoo, targetBuildArg: X}\n",
+	           TE_EINVALID,
+	           "werf.yaml:12: unknown import type \"ImageFoo\"");
+	expect_err(META "image: b\ndockerfile: D\n---\nimage: a\n"
+	                "dockerfile: D\ndependencies:\n"
+	                "- image: b\n  imports:\n  - {type: ImageName}\n",
+	           TE_EINVALID, "werf.yaml:12: import needs targetBuildArg");
+	expect_err(META "image: b\ndockerfile: D\n---\nimage: a\n"
+	                "dockerfile: D\ndependencies:\n"
+	                "- image: b\n  before: install\n",
+	           TE_EINVALID,
+	           "werf.yaml:10: dependency before/after apply "
+	           "to Stapel images");
 }
 
 static void args_stringified(void **state)
@@ -264,11 +302,20 @@ static void meta_rules(void **state)
 
 static void classification(void **state)
 {
+	te_werf_config *cfg;
+
 	(void)state;
-	expect_err(META "image: a\nfrom: alpine\n", TE_EUNSUPPORTED,
-	           "werf.yaml:4: stapel images are not supported yet");
-	expect_err(META "artifact: a\nfrom: alpine\n", TE_EUNSUPPORTED,
-	           "stapel images are not supported yet");
+	/* image or artifact without dockerfile: a Stapel document */
+	cfg = parse_ok(META "image: a\nfrom: alpine\n---\nartifact: b\n"
+	                    "from: alpine\n");
+	assert_non_null(cfg->images[0].stapel);
+	assert_true(cfg->images[0].final);
+	assert_true(cfg->images[1].stapel->artifact);
+	assert_false(cfg->images[1].final);
+	assert_null(cfg->images[1].dockerfile);
+	te_config_free(cfg);
+	expect_err(META "image: a\n", TE_EINVALID,
+	           "werf.yaml:4: image \"a\": a base image is required");
 	expect_err(META "foo: bar\n", TE_EINVALID,
 	           "werf.yaml:4: cannot recognize type of config section");
 	expect_err(META "- a\n- b\n", TE_EINVALID,
@@ -547,6 +594,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(minimal),
 	    cmocka_unit_test(full_image),
+	    cmocka_unit_test(build_defaults),
+	    cmocka_unit_test(bad_dependencies),
 	    cmocka_unit_test(args_stringified),
 	    cmocka_unit_test(final_bools),
 	    cmocka_unit_test(separators),

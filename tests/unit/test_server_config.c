@@ -331,7 +331,7 @@ static void isolation_and_timeout(void **state)
 	    "    secret_env: TE_TEST_SECRET\n"
 	    "    git_url: https://g.example.com/o/a.git\n"
 	    "    export: {repo: r.example.com/a, tag: r.example.com/a:x, "
-	    "build_timeout: 1h30m}\n"
+	    "build_timeout: 1h30m, parallel_tasks_limit: -1}\n"
 	    "  - name: b\n"
 	    "    forge: github\n"
 	    "    repository: o/b\n"
@@ -354,9 +354,13 @@ static void isolation_and_timeout(void **state)
 	assert_int_equal(a.build_timeout, 5400);
 	assert_int_equal(b.isolation, TE_BUILD_ISOLATION_OCI);
 	assert_int_equal(b.build_timeout, 0);
+	assert_int_equal(a.parallel, -1);
+	assert_int_equal(b.parallel, 0); /* werf's default */
 	ts_config_unref(cfg);
 	expect_error("insecure_registry: false", "build_timeout: 2d", 18,
 	             "invalid build timeout \"2d\"");
+	expect_error("insecure_registry: false", "parallel_tasks_limit: 0", 18,
+	             "invalid parallel tasks limit \"0\"");
 }
 
 /* env:, werf_env:, loose_giterminism: reach the export's werf.yaml

@@ -13,6 +13,7 @@
 #ifndef TAGEXPORT_BUILD_H
 #define TAGEXPORT_BUILD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -55,6 +56,19 @@ typedef struct te_build_opts {
 	te_build_isolation isolation;
 	const char *runtime; /* OCI runtime name or path; NULL = "runc" */
 	unsigned timeout;    /* seconds for `buildah build`; 0 = default */
+	/* Keep and reuse buildah's layer cache in the state dir (buildah
+	 * build --layers): buildah keys each cached layer on the parent
+	 * layer, the instruction and the content of the files it copies. */
+	bool layers;
+	/* Keep the built image in the local store after the push (its blobs
+	 * make a later pull of it cheap); always so with layers. */
+	bool keep_image;
+	/* "overlay" or "vfs" (NULL): see te_build_storage_driver. */
+	const char *storage_driver;
+	/* When non-NULL and it becomes non-zero, the running buildah is
+	 * stopped (SIGTERM, then SIGKILL for its group), nothing is pushed
+	 * and the call fails with "... cancelled". */
+	const atomic_int *cancel;
 	te_log log;
 } te_build_opts;
 
@@ -68,6 +82,20 @@ typedef struct te_build_opts {
  */
 int te_build_and_push(char digest_out[72], const te_build_opts *opts,
                       te_error *err);
+
+/*
+ * The storage driver of buildah's store in <state_dir>/buildah: the one
+ * recorded in <state_dir>/buildah/driver when there is one (buildah
+ * refuses to open a store with another driver), else "vfs" for a store
+ * made before the choice was recorded, else "overlay" when a probe in a
+ * scratch store (`buildah from scratch` + `buildah mount`, see
+ * containers-storage.conf(5)) works on this machine, else "vfs".  The
+ * choice is recorded.  out holds at least 16 bytes.
+ * @return 0; TE_EIO (the state dir cannot be written); TE_ENOMEM
+ */
+int te_build_storage_driver(char *out, size_t outsz, const char *buildah,
+                            const char *state_dir, const te_log *log,
+                            te_error *err);
 
 /*
  * Parse a build timeout: Go-style "30s", "10m", "1h", "1h30m" (units h, m,

@@ -4,8 +4,9 @@
  *
  * Input is werf.yaml as rendered by te_werfcfg_render (werfcfg.h): a
  * `{{` left in it is plain text.  Nothing is read from disk here.
- * Stapel images and artifacts are rejected with a TE_EUNSUPPORTED error.  Every
- * other mistake is TE_EINVALID with
+ * Stapel documents (image: or artifact: without dockerfile:) are parsed by
+ * the Stapel module (stapel.h); keys it cannot honour are TE_EUNSUPPORTED
+ * naming the key and line.  Every other mistake is TE_EINVALID with
  * "<file>:<line>: <what>".  The te_werf_config owns all its strings.
  */
 #ifndef TAGEXPORT_CONFIG_H
@@ -16,6 +17,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
+#include "tagexport/stapel.h"
 
 /*
  * Budgets: hostile werf.yaml stays cheap.  Each is checked before the work
@@ -28,6 +30,26 @@
 #define TE_CONFIG_MAX_IMAGES 1000        /* images in one werf.yaml */
 #define TE_CONFIG_MAX_STRING (64 * 1024) /* bytes of one scalar */
 
+/* werf's dependency import types (werf_yaml.yml, dependencies). */
+typedef enum {
+	TE_IMPORT_IMAGE_NAME = 0,   /* "host/repo:tag" of the dependency */
+	TE_IMPORT_IMAGE_DIGEST = 1, /* its manifest digest */
+	TE_IMPORT_IMAGE_REPO = 2,   /* "host/repo" */
+	TE_IMPORT_IMAGE_TAG = 3     /* its content-based tag */
+} te_import_type;
+
+typedef struct te_image_import {
+	te_import_type type;
+	char *build_arg; /* targetBuildArg */
+} te_image_import;
+
+typedef struct te_image_dependency {
+	char *image; /* a name of an image of the same werf.yaml */
+	te_image_import *imports;
+	size_t nimports;
+	int line;
+} te_image_dependency;
+
 typedef struct te_image_config {
 	char *name;          /* werf image name */
 	char *dockerfile;    /* relative to context; "Dockerfile" if empty */
@@ -35,8 +57,17 @@ typedef struct te_image_config {
 	char *target;        /* NULL when not set */
 	te_strvec args;      /* "NAME=VALUE", sorted by name */
 	te_strvec platforms; /* image platform, else meta build.platform */
-	bool final;          /* default true */
+	bool final;          /* default true; false for artifacts */
 	int line;            /* line of the document's first key */
+	te_stapel_image *stapel;   /* a Stapel image (dockerfile, context,
+	                            * target, args unset); NULL: Dockerfile */
+	char *cache_version;       /* cacheVersion; NULL when not set */
+	char *build_cache_version; /* meta build.cacheVersion; NULL if unset */
+	bool staged;               /* staged, else meta build.staged */
+	bool staged_set;           /* staged was given on the image itself */
+	te_image_dependency *deps; /* dependencies, in file order; every
+	                              image names an image of the config */
+	size_t ndeps;
 } te_image_config;
 
 typedef struct te_werf_config {

@@ -53,6 +53,22 @@ int te_dockerfile_inputs(te_strvec *bases, te_strvec *sources,
                          const char *const *build_args, size_t nargs,
                          te_error *err);
 
+/* FROM instructions, and the escape character (parser directive). */
+size_t te_dockerfile_stage_count(const te_dockerfile *df);
+char te_dockerfile_escape(const te_dockerfile *df);
+
+/*
+ * Every instruction in file order, as written: the lines it spans
+ * (continuation lines, comments between them and heredoc bodies
+ * included), each ending in "\n".  *keyword gets its lowercase name
+ * ("from", "run", ...), *stage the index of its FROM (-1 for an ARG
+ * before the first FROM).  Borrowed from df; NULL past the end.  For
+ * builds that run one instruction at a time (staged: true).
+ */
+size_t te_dockerfile_step_count(const te_dockerfile *df);
+const char *te_dockerfile_step(const te_dockerfile *df, size_t i,
+                               const char **keyword, long *stage);
+
 /* Does a context-relative file path fall under one of the sources (a
  * source matches the path itself or any of its parent directories, with
  * fnmatch path semantics)? */

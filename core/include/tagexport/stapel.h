@@ -1,0 +1,286 @@
+/*
+ * stapel.h - Stapel images: werf's stage conveyor
+ * (https://werf.io/docs/v2/usage/build/stapel/overview.html).
+ *
+ * A Stapel document of werf.yaml (`image:` or the deprecated `artifact:`
+ * without `dockerfile:`) is parsed by config.c's document splitter and
+ * handed to te_stapel__parse (private), which fills a te_stapel_image
+ * hanging off its te_image_config.  Every field is typed here; YAML never
+ * leaves the config module.  A te_stapel_image owns all its strings and is
+ * freed with the te_image_config that holds it (te_config_free).
+ *
+ * Refused while parsing (TE_EUNSUPPORTED, "<file>:<line>: image \"x\":
+ * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
+ * `secrets`, `imageSpec` (until the imagespec module applies it), more
+ * than one platform.  Parsed but not buildable yet, refused by
+ * te_stapel_check_buildable before any build: remote git mappings (`url`),
+ * import includePaths/excludePaths, mounts other than tmp_dir, fromLatest.
+ */
+#ifndef TAGEXPORT_STAPEL_H
+#define TAGEXPORT_STAPEL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagexport/buf.h"
+#include "tagexport/error.h"
+#include "tagexport/build.h"
+#include "tagexport/gitsrc.h"
+#include "tagexport/log.h"
+#include "tagexport/plan.h"
+#include "tagexport/registry.h"
+
+/* The four user stages, in conveyor order. */
+typedef enum te_stapel_user {
+	TE_STAPEL_BEFORE_INSTALL,
+	TE_STAPEL_INSTALL,
+	TE_STAPEL_BEFORE_SETUP,
+	TE_STAPEL_SETUP,
+	TE_STAPEL_NUSER
+} te_stapel_user;
+
+/* Where an import or a dependency lands: `before:`/`after:` install or
+ * setup (werf accepts only those two stages). */
+typedef enum te_stapel_when {
+	TE_STAPEL_BEFORE_INSTALL_STAGE, /* dependenciesBeforeInstall */
+	TE_STAPEL_AFTER_INSTALL_STAGE,  /* dependenciesAfterInstall */
+	TE_STAPEL_BEFORE_SETUP_STAGE,   /* dependenciesBeforeSetup */
+	TE_STAPEL_AFTER_SETUP_STAGE,    /* dependenciesAfterSetup */
+	TE_STAPEL_NWHEN
+} te_stapel_when;
+
+/* One `git:` mapping. */
+typedef struct te_stapel_git {
+	char *url;    /* NULL: the project repository */
+	char *branch; /* remote mappings only; NULL when unset */
+	char *tag;
+	char *commit;
+	char *add;   /* "/"-rooted path in the repository, cleaned; "/" */
+	char *to;    /* absolute path in the image, cleaned */
+	char *owner; /* NULL when unset */
+	char *group;
+	te_strvec include_paths; /* globs relative to add */
+	te_strvec exclude_paths;
+	/* stageDependencies: globs relative to add, for install,
+	 * beforeSetup, setup (index TE_STAPEL_BEFORE_INSTALL stays empty:
+	 * werf has no such key) */
+	te_strvec stage_deps[TE_STAPEL_NUSER];
+	int line;
+} te_stapel_git;
+
+/* `shell:` */
+typedef struct te_stapel_shell {
+	te_strvec cmds[TE_STAPEL_NUSER];
+	char *cache_version;                        /* NULL when unset */
+	char *stage_cache_version[TE_STAPEL_NUSER]; /* <stage>CacheVersion */
+} te_stapel_shell;
+
+/* One `import:` record. */
+typedef struct te_stapel_import {
+	char *image;    /* werf image (from/image/artifact), or NULL */
+	char *external; /* `from:` naming an external image (has ':' or '@') */
+	char *stage;    /* source stage, NULL: the image's last stage */
+	te_stapel_when when;
+	char *add; /* absolute, cleaned */
+	char *to;  /* absolute, cleaned; add when unset */
+	char *owner;
+	char *group;
+	te_strvec include_paths;
+	te_strvec exclude_paths;
+	int line;
+} te_stapel_import;
+
+typedef enum te_stapel_mount_from {
+	TE_STAPEL_MOUNT_TMP_DIR,
+	TE_STAPEL_MOUNT_BUILD_DIR,
+	TE_STAPEL_MOUNT_PATH /* fromPath */
+} te_stapel_mount_from;
+
+/* One `mount:` record. */
+typedef struct te_stapel_mount {
+	te_stapel_mount_from from;
+	char *from_path; /* fromPath only */
+	char *to;        /* absolute, cleaned */
+	int line;
+} te_stapel_mount;
+
+/* One `dependencies:` record; imports are "TYPE=ENV" with TYPE one of
+ * ImageName, ImageDigest, ImageRepo, ImageTag. */
+typedef struct te_stapel_dependency {
+	char *image;
+	te_stapel_when when;
+	te_strvec imports;
+	int line;
+} te_stapel_dependency;
+
+/* `docker:` (deprecated in werf, still honoured). */
+typedef struct te_stapel_docker {
+	bool set;
+	te_strvec volume;
+	te_strvec expose;
+	te_strvec env;   /* "NAME=VALUE", in file order */
+	te_strvec label; /* "NAME=VALUE", in file order */
+	char *workdir;   /* NULL when unset */
+	char *user;
+	char *entrypoint; /* shell form, or exec form as a JSON array */
+	char *cmd;
+	char *healthcheck;
+} te_stapel_docker;
+
+typedef struct te_stapel_image {
+	bool artifact;    /* declared with the deprecated `artifact:` */
+	char *from;       /* registry image, NULL when fromImage */
+	bool from_latest; /* fromLatest */
+	char *from_image; /* werf image (fromImage, fromArtifact) */
+	char *from_cache_version;
+	char *cache_version; /* image-level cacheVersion */
+	bool disable_git_after_patch;
+	te_stapel_git *git;
+	size_t ngit;
+	te_stapel_shell shell;
+	te_stapel_import *imports;
+	size_t nimports;
+	te_stapel_mount *mounts;
+	size_t nmounts;
+	te_stapel_dependency *deps;
+	size_t ndeps;
+	te_stapel_docker docker;
+	int line;      /* line of the document's first key */
+	int from_line; /* line of from/fromImage/fromArtifact */
+} te_stapel_image;
+
+/* Free img and everything it owns; NULL is fine. */
+void te_stapel_image_free(te_stapel_image *img);
+
+/**
+ * Refuse, before any build, what is parsed but cannot be built yet.
+ *
+ * @param file  the werf.yaml name for the message
+ * @param name  the image's name for the message
+ * @return 0; TE_EUNSUPPORTED "<file>:<line>: image \"<name>\": ..."
+ */
+int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
+                              const char *name, te_error *err);
+
+/* ---- the conveyor ---------------------------------------------------- */
+
+/* werf's stages of a Stapel image, in conveyor order. */
+typedef enum te_stapel_stage_kind {
+	TE_STAPEL_STAGE_FROM,
+	TE_STAPEL_STAGE_BEFORE_INSTALL,
+	TE_STAPEL_STAGE_DEPS_BEFORE_INSTALL,
+	TE_STAPEL_STAGE_GIT_ARCHIVE,
+	TE_STAPEL_STAGE_INSTALL,
+	TE_STAPEL_STAGE_DEPS_AFTER_INSTALL,
+	TE_STAPEL_STAGE_BEFORE_SETUP,
+	TE_STAPEL_STAGE_DEPS_BEFORE_SETUP,
+	TE_STAPEL_STAGE_SETUP,
+	TE_STAPEL_STAGE_DEPS_AFTER_SETUP,
+	TE_STAPEL_STAGE_GIT_CACHE,
+	TE_STAPEL_STAGE_GIT_LATEST_PATCH,
+	TE_STAPEL_STAGE_DOCKER, /* dockerInstructions */
+	TE_STAPEL_NSTAGES
+} te_stapel_stage_kind;
+
+#define TE_STAPEL_INPUT_LEN 56 /* SHA3-224 hex, as TE_CONTENT_TAG_LEN */
+
+/* One present stage: what its digest depends on besides the stages
+ * before it (the plan's stage input, plan.h). */
+typedef struct te_stapel_stage {
+	te_stapel_stage_kind kind;
+	char input[TE_STAPEL_INPUT_LEN + 1];
+} te_stapel_stage;
+
+typedef struct te_stapel_stages {
+	te_stapel_stage items[TE_STAPEL_NSTAGES];
+	size_t count;
+} te_stapel_stages;
+
+/* What a stage list needs beyond werf.yaml and the commit. */
+typedef struct te_stapel_inputs {
+	/* fromLatest: the base image's manifest digest in its registry
+	 * (werf: "actual digest from registry"); NULL otherwise */
+	const char *from_digest;
+	/* meta build.cacheVersion; NULL when unset */
+	const char *cache_version;
+	/* the one platform built ("linux/arm64"), NULL: native */
+	const char *platform;
+} te_stapel_inputs;
+
+/**
+ * The stages of img at commit, in conveyor order, empty ones left out,
+ * each with its input (stapel/stages.c lists the fields).  Images img
+ * uses (fromImage, import, dependencies) are not hashed here: the caller
+ * makes them plan dependencies (plan.h), whose digests the plan chains
+ * in.  gitCache is never produced (see the report of issue 12): the
+ * patch it would hold lands in gitLatestPatch.
+ *
+ * Pure over the commit's tree: the same img, commit and in give the same
+ * inputs on every machine.
+ *
+ * @param in  may be NULL when img has no fromLatest
+ * @return 0; TE_EINVALID (fromLatest without in->from_digest, a bad
+ *         glob); errors of te_gitsrc_walk; TE_ENOMEM
+ */
+int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
+                             te_gitsrc *src, const char *commit,
+                             const te_stapel_inputs *in, te_error *err);
+
+/* ---- building: Stapel images in a plan ------------------------------ */
+
+struct te_image_config; /* config.h */
+
+/* The stages being built by a run's stage builders (several threads): a
+ * stage two images share is built once.  Free with
+ * te_stapel_inflight_free after the last build. */
+typedef struct te_stapel_inflight te_stapel_inflight;
+int te_stapel_inflight_new(te_stapel_inflight **out, te_error *err);
+void te_stapel_inflight_free(te_stapel_inflight *f);
+
+/* What building Stapel stages needs; borrowed, must outlive the plan. */
+typedef struct te_stapel_env {
+	te_gitsrc *src;
+	const char *commit;  /* 40 hex */
+	const char *project; /* werf's project name, for the werf label */
+	const char *file;    /* werf.yaml's name, for messages */
+	/* buildah, state_dir, isolation, runtime, timeout, authfile,
+	 * insecure hosts, log; per stage the builder sets context_dir,
+	 * dockerfile, labels, image_ref and name */
+	const te_build_opts *build;
+	/* the stages repo: its registry host, the options of a client
+	 * (each build makes its own: a te_registry is not thread-safe) */
+	const char *registry_host;
+	const te_registry_opts *registry_opts;
+	const char *repo_path; /* the stages repo on that registry */
+	/* held while a builder reads the commit (libgit2 objects are not
+	 * shared between threads); NULL: single-threaded */
+	pthread_mutex_t *src_mu;
+	te_stapel_inflight *inflight; /* NULL: builds are not shared */
+	const char *bash;             /* static bash; NULL: /bin/bash-static */
+	const char *busybox;          /* static busybox; NULL: /bin/busybox */
+	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
+	te_log log;
+} te_stapel_env;
+
+/**
+ * Add the Stapel image images[index] to plan, with the Stapel images it
+ * builds on (fromImage) first; an image already in the plan is returned
+ * as it is.  Refuses (te_stapel_check_buildable) what cannot be built
+ * yet, before anything is built.
+ *
+ * @param[out] out  the plan image, owned by the plan
+ * @return 0; TE_EUNSUPPORTED; errors of te_stapel_stages_compute and of
+ *         te_plan_add_*
+ */
+int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
+                       const struct te_image_config *images, size_t n,
+                       size_t index, const te_stapel_env *env, te_error *err);
+
+/* werf's name of a stage: "from", "gitArchive", "dockerInstructions"... */
+const char *te_stapel_stage_name(te_stapel_stage_kind k);
+
+/* The user stage's werf name: "beforeInstall", "install", ... */
+const char *te_stapel_user_name(te_stapel_user u);
+
+#endif

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Stapel images (issue 12): the stage conveyor built with buildah on a
+# busybox base without bash, every stage in the stages repo; git patches
+# (changed, added, deleted files) read back out of the pushed image;
+# stageDependencies re-running install; a fresh state dir reusing stages;
+# bad inputs with their messages.
+. "$(dirname "$0")/lib.sh"
+te_require docker-registry skopeo buildah git busybox jq curl bash-static
+
+start_registry REG
+make_base_image "$REG/base/busybox:1"
+
+proj="$TE_TMP/project"
+mkdir -p "$proj/deps" "$proj/src" "$proj/secret"
+git init -q -b main "$proj"
+cat >"$proj/werf.yaml" <<YAML
+project: stapel-demo
+configVersion: 1
+---
+image: app
+from: $REG/base/busybox:1
+git:
+- add: /
+  to: /app
+  excludePaths: [secret]
+  stageDependencies:
+    install: ['deps/*.txt']
+shell:
+  beforeInstall:
+  - echo "bash \$BASH_VERSION" > /bash-version
+  install:
+  - cat /app/deps/a.txt > /installed
+  - 'for f in /app/src/*; do echo "\$f"; done > /install-saw'
+  setup:
+  - echo setup > /setup-done
+docker:
+  ENV: {GREETING: "hello \$USER"}
+  WORKDIR: /app
+  CMD: ["/bin/cat", "/app/README"]
+YAML
+echo r1 >"$proj/README"
+echo a1 >"$proj/deps/a.txt"
+echo x >"$proj/src/x.c"
+echo hidden >"$proj/secret/key"
+git_commit_all "$proj" "first"
+
+# export COMMIT STATE-NAME TAG: the export's stderr goes to $TE_TMP/<tag>.err
+run_export() {
+	"$TAGEXPORT" export --dir "$proj" --state-dir "$TE_TMP/$2" --verbose \
+		--repo "$REG/demo/stages" --tag "$REG/demo/%image%:$3" \
+		--report-path "$TE_TMP/$3.json" --commit "$1" 2>"$TE_TMP/$3.err"
+}
+
+# rootfs REF DIR: the image's layers unpacked in order, whiteouts applied.
+rootfs() {
+	local ref=$1 dir=$2 img="$2.img" layer wh
+	rm -rf "$dir" "$img"
+	mkdir -p "$dir"
+	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$img" >/dev/null || return 1
+	for layer in $(jq -r '.layers[].digest | sub("sha256:"; "")' "$img/manifest.json"); do
+		tar -xzf "$img/$layer" -C "$dir" || return 1
+		find "$dir" -name '.wh.*' ! -name '.wh..wh..opq' | while read -r wh; do
+			rm -rf "$(dirname "$wh")/$(basename "$wh" | sed 's/^\.wh\.//')" "$wh"
+		done
+	done
+}
+
+built_stages() { grep -o 'building stage [A-Za-z]*' "$TE_TMP/$1.err" | awk '{print $3}' | tr '\n' ' '; }
+
+run_export HEAD s1 v1
+check "first export exits 0" test $? -eq 0 || cat "$TE_TMP/v1.err" >&2
+check "every stage built in werf's order" test "$(built_stages v1)" = \
+	"from beforeInstall gitArchive install setup gitLatestPatch dockerInstructions "
+check "report: built" test "$(jq -r .images.app.built "$TE_TMP/v1.json")" = true
+check "seven stages in the stages repo" test "$(registry_catalog "$REG" | grep -c '^demo/stages:')" -eq 7
+rootfs "$REG/demo/app:v1" "$TE_TMP/fs1"
+check "git files at /app" test "$(cat "$TE_TMP/fs1/app/README")" = r1
+check "excludePaths keeps secret out" test ! -e "$TE_TMP/fs1/app/secret"
+check "commands ran under bash in a base without bash" grep -q '^bash 5' "$TE_TMP/fs1/bash-version"
+check "no bash left in the image" bash -c '! ls "$1"/bin/bash* "$1"/.tagexport-stapel >/dev/null 2>&1' _ "$TE_TMP/fs1"
+check "install saw the git files" test "$(cat "$TE_TMP/fs1/installed")" = a1
+check "setup ran" test -f "$TE_TMP/fs1/setup-done"
+info=$(skopeo_inspect "$REG/demo/app:v1")
+check "docker ENV kept literally" bash -c 'jq -e ".Env | index(\"GREETING=hello \$USER\")" <<<"$1" >/dev/null' _ "$info"
+check "docker WORKDIR" test "$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/app:v1" | jq -r .config.WorkingDir)" = /app
+check "no werf labels exported" test "$(jq '[.Labels // {} | keys[] | select(startswith("werf"))] | length' <<<"$info")" -eq 0
+tag1=$(jq -r .images.app.content_based_tag "$TE_TMP/v1.json")
+check "stages image carries werf labels" test "$(skopeo_inspect "$REG/demo/stages:$tag1" | jq -r .Labels.werf)" = stapel-demo
+
+# A file no stage depends on: only the patch stage (and docker after it),
+# with a fresh state dir; changed, added and deleted files all arrive.
+echo r2 >"$proj/README"
+echo new >"$proj/src/new.c"
+mkdir -p "$proj/docs/deep"
+echo deep >"$proj/docs/deep/page"
+ln -s ../README "$proj/docs/readme-link"
+git -C "$proj" rm -q src/x.c
+git_commit_all "$proj" "no stage depends on this"
+run_export HEAD s2 v2
+check "second export exits 0" test $? -eq 0 || cat "$TE_TMP/v2.err" >&2
+check "only the patch stage and docker built" test "$(built_stages v2)" = "gitLatestPatch dockerInstructions "
+check "patch stage: one layer, no build" grep -q 'building stage gitLatestPatch: one layer put in the stages repo (4 files, 1 removed)' "$TE_TMP/v2.err"
+rootfs "$REG/demo/app:v2" "$TE_TMP/fs2"
+check "patch: changed file" test "$(cat "$TE_TMP/fs2/app/README")" = r2
+check "patch: added file" test "$(cat "$TE_TMP/fs2/app/src/new.c")" = new
+check "patch: deleted file whited out" test ! -e "$TE_TMP/fs2/app/src/x.c"
+check "patch: file in new directories" test "$(cat "$TE_TMP/fs2/app/docs/deep/page")" = deep
+check "patch: symlink" test "$(readlink "$TE_TMP/fs2/app/docs/readme-link")" = ../README
+check "install not re-run" test "$(cat "$TE_TMP/fs2/install-saw")" = /app/src/x.c
+
+# An install dependency: install and everything after it, patch first.
+echo a2 >"$proj/deps/a.txt"
+git_commit_all "$proj" "install dependency"
+run_export HEAD s3 v3
+check "third export exits 0" test $? -eq 0 || cat "$TE_TMP/v3.err" >&2
+check "install and after rebuilt" test "$(built_stages v3)" = "install setup gitLatestPatch dockerInstructions "
+rootfs "$REG/demo/app:v3" "$TE_TMP/fs3"
+check "install saw the new dependency" test "$(cat "$TE_TMP/fs3/installed")" = a2
+check "install ran on patched files" test "$(cat "$TE_TMP/fs3/install-saw")" = /app/src/new.c
+check "patched tree at /app" test "$(cat "$TE_TMP/fs3/app/README")" = r2
+
+# A fresh state dir on the same commit rebuilds nothing.
+run_export HEAD s4 v4
+check "reuse exits 0" test $? -eq 0
+check "reuse builds nothing" test -z "$(built_stages v4)"
+check "reuse: report not built" test "$(jq -r .images.app.built "$TE_TMP/v4.json")" = false
+check "reuse: same content tag" test "$(jq -r .images.app.content_based_tag "$TE_TMP/v4.json")" = \
+	"$(jq -r .images.app.content_based_tag "$TE_TMP/v3.json")"
+
+# Bad inputs.
+write_yaml() { cat >"$proj/werf.yaml"; git_commit_all "$proj" "$1"; }
+write_yaml "failing command" <<YAML
+project: stapel-demo
+configVersion: 1
+---
+image: bad
+from: $REG/base/busybox:1
+shell:
+  install:
+  - echo about to fail
+  - exit 7
+YAML
+run_export HEAD s5 bad1
+rc=$?
+check "failing command: exit 1" test "$rc" -eq 1
+check "failing command: image and stage named" grep -q 'image "bad": stage install' "$TE_TMP/bad1.err"
+check "failing command: output tail" grep -q 'about to fail' "$TE_TMP/bad1.err"
+check "failing command: nothing exported" not skopeo_ok --tls-verify=false "docker://$REG/demo/bad:bad1"
+
+write_yaml "ansible" <<YAML
+project: stapel-demo
+configVersion: 1
+---
+image: bad
+from: $REG/base/busybox:1
+ansible:
+  install:
+  - shell: echo
+YAML
+run_export HEAD s6 bad2
+check "ansible: exit 2" test $? -eq 2
+check "ansible: line and image" grep -q 'werf.yaml:6: image "bad": ansible is not supported' "$TE_TMP/bad2.err"
+
+write_yaml "import" <<YAML
+project: stapel-demo
+configVersion: 1
+---
+image: bad
+from: $REG/base/busybox:1
+shell:
+  instal: [true]
+YAML
+run_export HEAD s7 bad3
+check "unknown key: exit 2" test $? -eq 2
+check "unknown key: line and key" grep -q 'werf.yaml:7: unknown field "instal" in "shell"' "$TE_TMP/bad3.err"
+check "bad inputs built nothing" test ! -e "$TE_TMP/s7/buildah"
+
+write_yaml "two platforms" <<YAML
+project: stapel-demo
+configVersion: 1
+build:
+  platform: [linux/amd64, linux/arm64]
+---
+image: bad
+from: $REG/base/busybox:1
+YAML
+run_export HEAD s8 bad4
+check "two platforms: exit 2" test $? -eq 2
+check "two platforms: named" grep -q 'werf.yaml:6: image "bad": building a stapel image for more than one platform' "$TE_TMP/bad4.err"
+
+te_finish
