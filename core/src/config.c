@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <yaml.h>
 
 #define CFG_MAX_NAME 255
@@ -76,6 +78,22 @@ static const struct field imagespec_config_fields[] = {
     {NULL, K_ANY, NULL},
 };
 
+/* The meta build.imageSpec takes only these (werf_yaml.yml, build.imageSpec).
+ */
+static const struct field imagespec_global_config_fields[] = {
+    {"labels", K_STRMAP, NULL},
+    {"removeLabels", K_STRLIST, NULL},
+    {"keepEssentialWerfLabels", K_BOOL, NULL},
+    {NULL, K_ANY, NULL},
+};
+
+static const struct field imagespec_global_fields[] = {
+    {"author", K_STR, NULL},
+    {"clearHistory", K_BOOL, NULL},
+    {"config", K_MAP, imagespec_global_config_fields},
+    {NULL, K_ANY, NULL},
+};
+
 static const struct field imagespec_fields[] = {
     {"author", K_STR, NULL},
     {"clearHistory", K_BOOL, NULL},
@@ -84,8 +102,10 @@ static const struct field imagespec_fields[] = {
 };
 
 static const struct field build_fields[] = {
-    {"cacheVersion", K_STR, NULL}, {"platform", K_STRLIST, NULL},
-    {"staged", K_BOOL, NULL},      {"imageSpec", K_MAP, imagespec_fields},
+    {"cacheVersion", K_STR, NULL},
+    {"platform", K_STRLIST, NULL},
+    {"staged", K_BOOL, NULL},
+    {"imageSpec", K_MAP, imagespec_global_fields},
     {NULL, K_ANY, NULL},
 };
 
@@ -852,10 +872,14 @@ static bool valid_project(const char *p)
 	return p[0] != '-' && p[n - 1] != '-';
 }
 
+static int parse_imagespec(struct ctx *c, te_imagespec *s,
+                           const yaml_node_t *n);
+
 struct meta {
 	bool seen;
 	char *project;
 	te_strvec platforms;
+	te_imagespec imagespec; /* build.imageSpec */
 };
 
 static int push_platforms(struct ctx *c, te_strvec *out, const yaml_node_t *n)
@@ -919,10 +943,12 @@ static int parse_meta(struct ctx *c, const yaml_node_t *root, struct meta *m)
 	if (!m->project)
 		return TE_ENOMEM;
 	build = map_get(c, root, "build");
-	if (build && build->type == YAML_MAPPING_NODE)
-		return push_platforms(c, &m->platforms,
-		                      map_get(c, build, "platform"));
-	return 0;
+	if (!build || build->type != YAML_MAPPING_NODE)
+		return 0;
+	rc = parse_imagespec(c, &m->imagespec, map_get(c, build, "imageSpec"));
+	if (rc < 0)
+		return rc;
+	return push_platforms(c, &m->platforms, map_get(c, build, "platform"));
 }
 
 static int check_name(struct ctx *c, const yaml_node_t *n)
@@ -1037,6 +1063,258 @@ static int check_path(struct ctx *c, const yaml_node_t *n, const char *field,
 	return 0;
 }
 
+/* ---- imageSpec, network, addHost -------------------------------------- */
+
+static bool flag(const yaml_node_t *n)
+{
+	return n && bool_value(n) == 1;
+}
+
+/* A scalar or a list of scalars (validated already) appended to out. */
+static int str_list(struct ctx *c, te_strvec *out, const yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	int rc;
+
+	if (!n || is_null(n))
+		return 0;
+	if (n->type == YAML_SCALAR_NODE)
+		return te_strvec_push(out, scalar(n), c->err);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *v = get_node(c, *it);
+
+		if ((rc = te_strvec_push(out, is_null(v) ? "" : scalar(v),
+		                         c->err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A mapping of scalars as key, value pairs; a null value is "". */
+static int str_pairs(struct ctx *c, te_strvec *out, const yaml_node_t *n,
+                     const char *field)
+{
+	yaml_node_pair_t *p;
+	int rc;
+
+	if (!n || is_null(n))
+		return 0;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = get_node(c, p->key);
+		yaml_node_t *v = get_node(c, p->value);
+
+		if (!*scalar(k) ||
+		    (!strcmp(field, "env") && strpbrk(scalar(k), "= \t\r\n")))
+			return fail(c, k, TE_EINVALID, "invalid %s name \"%s\"",
+			            field, scalar(k));
+		if ((rc = te_strvec_push(out, scalar(k), c->err)) < 0 ||
+		    (rc = te_strvec_push(out, is_null(v) ? "" : scalar(v),
+		                         c->err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* removeLabels / removeEnv: each "/RE/" must compile. */
+static int patterns(struct ctx *c, te_strvec *out, const yaml_node_t *n,
+                    const char *field)
+{
+	yaml_node_item_t *it;
+	te_error perr = TE_ERROR_INIT;
+	int rc;
+
+	if ((rc = str_list(c, out, n)) < 0 || !n || is_null(n))
+		return rc;
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *v = get_node(c, *it);
+
+		if (te_imagespec_check_pattern(scalar(v), &perr) < 0)
+			return fail(c, v, perr.code, "%s: %s", field, perr.msg);
+	}
+	return 0;
+}
+
+static int seconds(struct ctx *c, long long *out, const yaml_node_t *n,
+                   const char *field)
+{
+	te_error perr = TE_ERROR_INIT;
+
+	*out = 0;
+	if (!n || is_null(n))
+		return 0;
+	if (te_imagespec_seconds_parse(out, scalar(n), &perr) < 0)
+		return fail(c, n, TE_EINVALID, "healthcheck %s: %s", field,
+		            perr.msg);
+	return 0;
+}
+
+static int parse_healthcheck(struct ctx *c, te_imagespec *s,
+                             const yaml_node_t *n)
+{
+	const yaml_node_t *test;
+	int rc;
+
+	if (!n || is_null(n))
+		return 0;
+	s->has_healthcheck = true;
+	test = map_get(c, n, "test");
+	if (!test || is_null(test) ||
+	    test->data.sequence.items.start == test->data.sequence.items.top)
+		return fail(c, n, TE_EINVALID,
+		            "healthcheck needs a non-empty \"test\" list");
+	if ((rc = str_list(c, &s->hc_test, test)) < 0 ||
+	    (rc = seconds(c, &s->hc_interval, map_get(c, n, "interval"),
+	                  "interval")) < 0 ||
+	    (rc = seconds(c, &s->hc_timeout, map_get(c, n, "timeout"),
+	                  "timeout")) < 0 ||
+	    (rc = seconds(c, &s->hc_start_period, map_get(c, n, "startPeriod"),
+	                  "startPeriod")) < 0)
+		return rc;
+	test = map_get(c, n, "retries");
+	if (test && !is_null(test))
+		s->hc_retries = strtoll(scalar(test), NULL, 10);
+	if (s->hc_retries < 0 || s->hc_retries > 1000000)
+		return fail(c, test, TE_EINVALID,
+		            "healthcheck retries must be 0 to 1000000");
+	return 0;
+}
+
+static int opt_list(struct ctx *c, te_strvec *out, bool *has,
+                    const yaml_node_t *n)
+{
+	if (!n || is_null(n))
+		return 0;
+	*has = true;
+	return str_list(c, out, n);
+}
+
+static int parse_spec_config(struct ctx *c, te_imagespec *s,
+                             const yaml_node_t *n)
+{
+	yaml_node_t *v;
+	int rc;
+
+	v = map_get(c, n, "clearWerfLabels");
+	if (v)
+		return fail(c, v, TE_EINVALID,
+		            "clearWerfLabels is deprecated in werf and not "
+		            "supported: werf's essential labels stay in the "
+		            "stages image and export strips every werf label; "
+		            "remove the key");
+	s->keep_essential_werf_labels =
+	    flag(map_get(c, n, "keepEssentialWerfLabels"));
+	s->clear_cmd = flag(map_get(c, n, "clearCmd"));
+	s->clear_entrypoint = flag(map_get(c, n, "clearEntrypoint"));
+	s->clear_user = flag(map_get(c, n, "clearUser"));
+	s->clear_working_dir = flag(map_get(c, n, "clearWorkingDir"));
+	if ((rc = str_pairs(c, &s->labels, map_get(c, n, "labels"), "label")) <
+	        0 ||
+	    (rc = patterns(c, &s->remove_labels, map_get(c, n, "removeLabels"),
+	                   "removeLabels")) < 0 ||
+	    (rc = str_pairs(c, &s->env, map_get(c, n, "env"), "env")) < 0 ||
+	    (rc = patterns(c, &s->remove_env, map_get(c, n, "removeEnv"),
+	                   "removeEnv")) < 0 ||
+	    (rc = str_list(c, &s->volumes, map_get(c, n, "volumes"))) < 0 ||
+	    (rc = str_list(c, &s->remove_volumes,
+	                   map_get(c, n, "removeVolumes"))) < 0 ||
+	    (rc = opt_list(c, &s->expose, &s->has_expose,
+	                   map_get(c, n, "expose"))) < 0 ||
+	    (rc = opt_list(c, &s->cmd, &s->has_cmd, map_get(c, n, "cmd"))) <
+	        0 ||
+	    (rc = opt_list(c, &s->entrypoint, &s->has_entrypoint,
+	                   map_get(c, n, "entrypoint"))) < 0 ||
+	    (rc = opt_string(c, &s->user, map_get(c, n, "user"), NULL)) < 0 ||
+	    (rc = opt_string(c, &s->working_dir, map_get(c, n, "workingDir"),
+	                     NULL)) < 0 ||
+	    (rc = opt_string(c, &s->stop_signal, map_get(c, n, "stopSignal"),
+	                     NULL)) < 0)
+		return rc;
+	return parse_healthcheck(c, s, map_get(c, n, "healthcheck"));
+}
+
+/* An imageSpec mapping (validated against its field table already). */
+static int parse_imagespec(struct ctx *c, te_imagespec *s, const yaml_node_t *n)
+{
+	yaml_node_t *v;
+	int rc;
+
+	if (!n || is_null(n))
+		return 0;
+	if ((rc = opt_string(c, &s->author, map_get(c, n, "author"), NULL)) < 0)
+		return rc;
+	s->clear_history = flag(map_get(c, n, "clearHistory"));
+	v = map_get(c, n, "config");
+	if (!v || is_null(v))
+		return 0;
+	return parse_spec_config(c, s, v);
+}
+
+/* werf's values for docker build --network: "default" (our private
+ * network), "none".  "host" would give every RUN the machine's own
+ * network, loopback services included: refused like any escape from the
+ * build's isolation. */
+static int parse_network(struct ctx *c, te_image_config *img,
+                         const yaml_node_t *n)
+{
+	const char *v;
+
+	if (!n || is_null(n) || !*scalar(n))
+		return 0;
+	v = scalar(n);
+	if (!strcmp(v, "host"))
+		return fail(c, n, TE_EINVALID,
+		            "network \"host\" is refused: RUN would share "
+		            "this machine's network and reach its loopback "
+		            "services; use \"default\" or \"none\"");
+	if (strcmp(v, "default") && strcmp(v, "none"))
+		return fail(c, n, TE_EINVALID,
+		            "invalid network \"%s\": use \"default\" or "
+		            "\"none\"",
+		            v);
+	img->network = te_strdup(v, c->err);
+	return img->network ? 0 : TE_ENOMEM;
+}
+
+/* "host:ip" (docker build --add-host): a DNS name and an IP address. */
+static bool valid_add_host(const char *v)
+{
+	const char *colon = strchr(v, ':');
+	unsigned char addr[16];
+	char ip[64];
+	size_t i, n;
+
+	if (!colon || colon == v || colon - v > 253)
+		return false;
+	for (i = 0; v + i < colon; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr(".-_", v[i]))
+			return false;
+	n = strlen(colon + 1);
+	if (!n || n >= sizeof(ip))
+		return false;
+	memcpy(ip, colon + 1, n + 1);
+	return inet_pton(AF_INET, ip, addr) == 1 ||
+	       inet_pton(AF_INET6, ip, addr) == 1;
+}
+
+static int parse_add_hosts(struct ctx *c, te_image_config *img,
+                           const yaml_node_t *n)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = str_list(c, &img->add_hosts, n)) < 0)
+		return rc;
+	for (i = 0; i < img->add_hosts.count; i++)
+		if (!valid_add_host(img->add_hosts.items[i]))
+			return fail(c, n, TE_EINVALID,
+			            "invalid addHost \"%s\": use host:ip",
+			            img->add_hosts.items[i]);
+	return 0;
+}
+
 /* One image of a Dockerfile document; the name node may be NULL (nameless
  * legacy image). */
 static int fill_image(struct ctx *c, te_image_config *img,
@@ -1081,7 +1359,11 @@ static int fill_image(struct ctx *c, te_image_config *img,
 	v = map_get(c, root, "final");
 	if (v && !is_null(v))
 		img->final = bool_value(v) == 1;
-	return 0;
+	if ((rc = parse_network(c, img, map_get(c, root, "network"))) < 0 ||
+	    (rc = parse_add_hosts(c, img, map_get(c, root, "addHost"))) < 0)
+		return rc;
+	return parse_imagespec(c, &img->imagespec,
+	                       map_get(c, root, "imageSpec"));
 }
 
 struct images {
@@ -1150,8 +1432,21 @@ static int parse_dockerfile_doc(struct ctx *c, const yaml_node_t *root,
 	if (!v)
 		v = map_get(c, root, "contextAddFile");
 	if (v)
+		return fail(c, v, TE_EINVALID,
+		            "contextAddFiles is refused: the build context is "
+		            "the commit's tree and nothing outside the commit "
+		            "may enter a build; commit the files instead");
+	v = map_get(c, root, "ssh");
+	if (v && !is_null(v))
 		return fail(c, v, TE_EUNSUPPORTED,
-		            "contextAddFiles is not supported yet");
+		            "ssh is not supported yet: no agent socket or key "
+		            "reaches the build");
+	v = map_get(c, root, "secrets");
+	if (v && !is_null(v) && v->type == YAML_SEQUENCE_NODE &&
+	    v->data.sequence.items.start != v->data.sequence.items.top)
+		return fail(c, v, TE_EUNSUPPORTED,
+		            "secrets are not supported yet: no secret reaches "
+		            "the build");
 	v = map_get(c, root, "image");
 	if (!v)
 		return fail(c, root, TE_EINVALID,
@@ -1289,8 +1584,29 @@ static void free_images(te_image_config *items, size_t count)
 		free(items[i].target);
 		te_strvec_dispose(&items[i].args);
 		te_strvec_dispose(&items[i].platforms);
+		free(items[i].network);
+		te_strvec_dispose(&items[i].add_hosts);
+		te_imagespec_dispose(&items[i].imagespec);
 	}
 	free(items);
+}
+
+/* The global imageSpec goes under the image's own, for final images only
+ * (https://werf.io/docs/v2/usage/build/images.html#global-configuration:
+ * "does not apply for intermediate images"). */
+static int merge_imagespec(te_image_config *img, const te_imagespec *global,
+                           const char *file, te_error *err)
+{
+	te_imagespec merged = TE_IMAGESPEC_INIT;
+	int rc;
+
+	rc = te_imagespec_merge(&merged, img->final ? global : NULL,
+	                        &img->imagespec, err);
+	if (rc < 0)
+		return te_error_wrap(err, "%s:%d", file, img->line);
+	te_imagespec_dispose(&img->imagespec);
+	img->imagespec = merged;
+	return 0;
 }
 
 static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
@@ -1312,6 +1628,9 @@ static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
 			    "%s:%d: a nameless image (image: ~) must be "
 			    "the only image",
 			    file, imgs->items[i].line);
+		if ((rc = merge_imagespec(&imgs->items[i], &m->imagespec, file,
+		                          err)) < 0)
+			return rc;
 		if (imgs->items[i].platforms.count)
 			continue;
 		for (j = 0; j < m->platforms.count; j++) {
@@ -1334,7 +1653,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
                     const char *filename, te_error *err)
 {
 	te_werf_config *cfg = NULL;
-	struct meta m = {false, NULL, TE_STRVEC_INIT};
+	struct meta m = {false, NULL, TE_STRVEC_INIT, TE_IMAGESPEC_INIT};
 	struct images imgs = {NULL, 0, 0};
 	struct section s;
 	const char *file = filename ? filename : "werf.yaml";
@@ -1380,6 +1699,7 @@ int te_config_parse(te_werf_config **out, const char *data, size_t len,
 done:
 	free(m.project);
 	te_strvec_dispose(&m.platforms);
+	te_imagespec_dispose(&m.imagespec);
 	free_images(imgs.items, imgs.count);
 	te_config_free(cfg);
 	return rc;

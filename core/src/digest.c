@@ -14,6 +14,9 @@
  *   7. "files:<n>", then for each kept context file, sorted by path:
  *      "<path>\0<octal git mode>\0<blob id>"
  *   8. "urls:<n>", then each ADD URL source in Dockerfile order
+ *   9. "imagespec:" + te_imagespec_serialize, when werf.yaml has one
+ *  10. "network:<mode>", when werf.yaml sets network
+ *  11. "addhosts:<n>", then each "host:ip", when werf.yaml has addHost
  *
  * Counts in front of lists keep a value holding ":::" from being read as
  * a field boundary.  Kept files: the Dockerfile, the .dockerignore in use,
@@ -345,6 +348,38 @@ static int read_optional(te_buf *out, bool *found, te_gitsrc *src,
 	return rc;
 }
 
+/* Fields 9-11, each only when werf.yaml sets it, so that the tags of
+ * images without them stay what they were. */
+static int hash_build_keys(te_digest *d, const te_image_config *img,
+                           te_buf *rec, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	te_buf_clear(rec);
+	if ((rc = te_buf_puts(rec, "imagespec:", err)) < 0 ||
+	    (rc = te_imagespec_serialize(rec, &img->imagespec, err)) < 0)
+		return rc;
+	if (!te_imagespec_is_empty(&img->imagespec) &&
+	    (rc = te_digest_field(d, rec->ptr, rec->len, err)) < 0)
+		return rc;
+	if (img->network) {
+		te_buf_clear(rec);
+		if ((rc = te_buf_printf(rec, err, "network:%s", img->network)) <
+		        0 ||
+		    (rc = te_digest_field(d, rec->ptr, rec->len, err)) < 0)
+			return rc;
+	}
+	if (!img->add_hosts.count)
+		return 0;
+	if ((rc = field_count(d, "addhosts", img->add_hosts.count, err)) < 0)
+		return rc;
+	for (i = 0; i < img->add_hosts.count; i++)
+		if ((rc = field_str(d, img->add_hosts.items[i], err)) < 0)
+			return rc;
+	return 0;
+}
+
 static int hash_inputs(te_image_inputs *out, const te_image_config *img,
                        const char *platform, const te_buf *dockerfile,
                        const te_strvec *sources, const struct ctx_list *ctx,
@@ -410,6 +445,8 @@ static int hash_inputs(te_image_inputs *out, const te_image_config *img,
 		if (is_url(sources->items[i]) &&
 		    (rc = field_str(d, sources->items[i], err)) < 0)
 			goto done;
+	if ((rc = hash_build_keys(d, img, &rec, err)) < 0)
+		goto done;
 	rc = te_digest_final(out->content_tag, d, err);
 done:
 	te_digest_free(d);

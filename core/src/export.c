@@ -44,6 +44,7 @@
 #include "tagexport/digest.h"
 #include "tagexport/gitsrc.h"
 #include "tagexport/image.h"
+#include "tagexport/imagespec.h"
 #include "tagexport/reference.h"
 #include "tagexport/registry.h"
 #include "tagexport/select.h"
@@ -508,8 +509,27 @@ static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
 	return rc;
 }
 
+/* werf.yaml's imageSpec, applied to the built image's config. */
+struct spec_edit {
+	const te_imagespec *spec;
+	const char *image;
+	const char *project;
+};
+
+static int apply_imagespec(te_buf *out, const void *config, size_t len,
+                           void *payload, te_error *err)
+{
+	const struct spec_edit *e = payload;
+	int rc = te_imagespec_apply(out, config, len, e->spec, e->image,
+	                            e->project, err);
+
+	return rc < 0 ? te_error_wrap(err, "imageSpec") : 0;
+}
+
 static int build_image(struct run *run, struct image_job *job, te_error *err)
 {
+	struct spec_edit edit = {&job->cfg->imagespec, job->cfg->name,
+	                         run->cfg->project};
 	te_build_opts bopts = {0};
 	te_labels *labels = NULL;
 	te_strvec insecure = TE_STRVEC_INIT;
@@ -593,6 +613,13 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	bopts.insecure_hosts = (const char *const *)insecure.items;
 	bopts.ninsecure_hosts = insecure.count;
 	bopts.skip_tls_verify = run->opts->skip_tls_verify;
+	bopts.network = job->cfg->network;
+	bopts.add_hosts = (const char *const *)job->cfg->add_hosts.items;
+	bopts.nadd_hosts = job->cfg->add_hosts.count;
+	if (!te_imagespec_is_empty(&job->cfg->imagespec)) {
+		bopts.edit_config = apply_imagespec;
+		bopts.edit_payload = &edit;
+	}
 	bopts.log = run->log;
 	te_log_emit(&run->log, TE_LOG_INFO, "image %s: not in the stages repo",
 	            job->cfg->name);

@@ -79,10 +79,9 @@ static void full_image(void **state)
 	                  "staged: on\n"
 	                  "cacheVersion: 3\n"
 	                  "fromCacheVersion: x\n"
-	                  "addHost: [\"a:1.2.3.4\"]\n"
-	                  "network: host\n"
-	                  "ssh: default\n"
-	                  "secrets: [{id: a, env: B}]\n"
+	                  "addHost: [\"a:1.2.3.4\", \"b.c:::1\"]\n"
+	                  "network: none\n"
+	                  "secrets: []\n"
 	                  "dependencies:\n"
 	                  "- image: other\n"
 	                  "  imports: [{type: ImageName, targetBuildArg: X}]\n"
@@ -109,7 +108,117 @@ static void full_image(void **state)
 	assert_null(img->args.items[6]);
 	assert_int_equal(img->platforms.count, 2);
 	assert_string_equal(img->platforms.items[1], "linux/arm64");
+	assert_string_equal(img->network, "none");
+	assert_int_equal(img->add_hosts.count, 2);
+	assert_string_equal(img->add_hosts.items[1], "b.c:::1");
+	assert_string_equal(img->imagespec.author, "me");
+	assert_string_equal(img->imagespec.user, "root");
+	assert_int_equal(img->imagespec.labels.count, 2);
 	te_config_free(cfg);
+}
+
+/* imageSpec fields reach te_imagespec; build.imageSpec goes under the
+ * image's own for final images only. */
+static void imagespec_keys(void **state)
+{
+	te_werf_config *cfg;
+	const te_imagespec *s;
+
+	(void)state;
+	cfg = parse_ok("project: p\nconfigVersion: 1\n"
+	               "build:\n  imageSpec:\n    author: g\n"
+	               "    clearHistory: true\n"
+	               "    config:\n      labels: {a: ga, g: gg}\n"
+	               "      removeLabels: [x, /y.*/]\n"
+	               "      keepEssentialWerfLabels: true\n"
+	               "---\nimage: f\ndockerfile: D\n"
+	               "imageSpec:\n  config:\n    labels: {a: ia}\n"
+	               "    removeLabels: [x, z]\n"
+	               "    env: {A: \"${B}:1\", E: ~}\n"
+	               "    removeEnv: [/T_.*/]\n"
+	               "    volumes: [/v]\n    removeVolumes: [/w]\n"
+	               "    expose: []\n    user: u\n    workingDir: /d\n"
+	               "    stopSignal: SIGINT\n    cmd: [c]\n"
+	               "    entrypoint: [e, f]\n"
+	               "    healthcheck: {test: [CMD, t], interval: 1m30s,\n"
+	               "      timeout: 5, startPeriod: 2s, retries: 4}\n"
+	               "    clearCmd: yes\n    clearEntrypoint: true\n"
+	               "    clearUser: true\n    clearWorkingDir: true\n"
+	               "---\nimage: nf\ndockerfile: D\nfinal: false\n");
+	s = &cfg->images[0].imagespec;
+	assert_string_equal(s->author, "g");
+	assert_true(s->clear_history);
+	assert_true(s->keep_essential_werf_labels);
+	assert_int_equal(s->labels.count, 4);
+	assert_string_equal(s->labels.items[0], "a");
+	assert_string_equal(s->labels.items[1], "ia");
+	assert_string_equal(s->labels.items[2], "g");
+	assert_int_equal(s->remove_labels.count, 3);
+	assert_string_equal(s->remove_labels.items[2], "/y.*/");
+	assert_string_equal(s->env.items[1], "${B}:1");
+	assert_string_equal(s->env.items[3], "");
+	assert_string_equal(s->remove_env.items[0], "/T_.*/");
+	assert_string_equal(s->volumes.items[0], "/v");
+	assert_string_equal(s->remove_volumes.items[0], "/w");
+	assert_true(s->has_expose);
+	assert_int_equal(s->expose.count, 0);
+	assert_string_equal(s->user, "u");
+	assert_string_equal(s->working_dir, "/d");
+	assert_string_equal(s->stop_signal, "SIGINT");
+	assert_true(s->has_cmd && s->has_entrypoint);
+	assert_string_equal(s->entrypoint.items[1], "f");
+	assert_true(s->has_healthcheck);
+	assert_int_equal(s->hc_interval, 90);
+	assert_int_equal(s->hc_timeout, 5);
+	assert_int_equal(s->hc_start_period, 2);
+	assert_int_equal(s->hc_retries, 4);
+	assert_true(s->clear_cmd && s->clear_entrypoint && s->clear_user &&
+	            s->clear_working_dir);
+	/* not final: the global imageSpec does not apply */
+	assert_true(te_imagespec_is_empty(&cfg->images[1].imagespec));
+	te_config_free(cfg);
+
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    removeLabels: [ok, \"/(/\"]\n",
+	           TE_EINVALID,
+	           "werf.yaml:8: removeLabels: invalid regular expression");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    removeEnv: [\"/a(?i)/\"]\n",
+	           TE_EINVALID, "RE2 syntax");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    healthcheck: {test: [x], interval: 5d}\n",
+	           TE_EINVALID, "werf.yaml:8: healthcheck interval: invalid");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    healthcheck: {interval: 5}\n",
+	           TE_EINVALID, "non-empty \"test\"");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    env: {\"A=B\": x}\n",
+	           TE_EINVALID, "werf.yaml:8: invalid env name \"A=B\"");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    clearWerfLabels: true\n",
+	           TE_EINVALID, "werf.yaml:8: clearWerfLabels is deprecated");
+	expect_err("project: p\nconfigVersion: 1\nbuild:\n  imageSpec:\n"
+	           "    config: {env: {A: b}}\n",
+	           TE_EINVALID,
+	           "werf.yaml:5: unknown field \"env\" in "
+	           "\"config\"");
+}
+
+static void network_and_hosts(void **state)
+{
+	(void)state;
+	expect_err(META "image: a\ndockerfile: D\nnetwork: host\n", TE_EINVALID,
+	           "werf.yaml:6: network \"host\" is refused");
+	expect_err(META "image: a\ndockerfile: D\nnetwork: bridge\n",
+	           TE_EINVALID, "werf.yaml:6: invalid network \"bridge\"");
+	expect_err(META "image: a\ndockerfile: D\naddHost: a:b\n", TE_EINVALID,
+	           "werf.yaml:6: invalid addHost \"a:b\"");
+	expect_err(META "image: a\ndockerfile: D\naddHost: [\"a b:1.2.3.4\"]\n",
+	           TE_EINVALID, "invalid addHost");
+	expect_err(META "image: a\ndockerfile: D\nssh: default\n",
+	           TE_EUNSUPPORTED, "werf.yaml:6: ssh is not supported yet");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{env: A}]\n",
+	           TE_EUNSUPPORTED, "werf.yaml:6: secrets are not supported");
 }
 
 static void args_stringified(void **state)
@@ -354,10 +463,11 @@ static void paths(void **state)
 	expect_err(META "image: a\ndockerfile: [D]\n", TE_EINVALID,
 	           "field \"dockerfile\" must be a string");
 	expect_err(META "image: a\ndockerfile: D\ncontextAddFiles: [x]\n",
-	           TE_EUNSUPPORTED,
-	           "werf.yaml:6: contextAddFiles is not supported yet");
+	           TE_EINVALID,
+	           "werf.yaml:6: contextAddFiles is refused: the build "
+	           "context is the commit's tree");
 	expect_err(META "image: a\ndockerfile: D\ncontextAddFile: x\n",
-	           TE_EUNSUPPORTED, "not supported yet");
+	           TE_EINVALID, "nothing outside the commit");
 }
 
 static void platforms_and_types(void **state)
@@ -547,6 +657,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(minimal),
 	    cmocka_unit_test(full_image),
+	    cmocka_unit_test(imagespec_keys),
+	    cmocka_unit_test(network_and_hosts),
 	    cmocka_unit_test(args_stringified),
 	    cmocka_unit_test(final_bools),
 	    cmocka_unit_test(separators),

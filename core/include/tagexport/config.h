@@ -16,6 +16,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
+#include "tagexport/imagespec.h"
 
 /*
  * Budgets: hostile werf.yaml stays cheap.  Each is checked before the work
@@ -37,6 +38,10 @@ typedef struct te_image_config {
 	te_strvec platforms; /* image platform, else meta build.platform */
 	bool final;          /* default true */
 	int line;            /* line of the document's first key */
+	/* imageSpec with build.imageSpec merged under it (final images) */
+	te_imagespec imagespec;
+	char *network;       /* "default", "none" or NULL (default) */
+	te_strvec add_hosts; /* "host:ip", werf.yaml order */
 } te_image_config;
 
 typedef struct te_werf_config {
