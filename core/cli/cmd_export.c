@@ -432,6 +432,50 @@ done:
 	return rc;
 }
 
+/* werf's build secrets on the command line: env names this process's
+ * environment, src a file of this machine ("~/" is $HOME), as werf does
+ * (https://werf.io/docs/v2/usage/build/images.html#using-build-secrets). */
+static int cli_secret(te_buf *out, te_secret_kind kind, const char *ref,
+                      void *payload, te_error *err)
+{
+	const char *v, *home;
+	te_buf path = TE_BUF_INIT(PATH_MAX);
+	bool too_big = false;
+	int fd, rc = 0;
+
+	(void)payload;
+	if (kind == TE_SECRET_ENV) {
+		v = getenv(ref);
+		if (!v)
+			return te_error_set(
+			    err, TE_ENOTFOUND,
+			    "environment variable %s is not set", ref);
+		return te_buf_puts(out, v, err);
+	}
+	home = getenv("HOME");
+	if (strncmp(ref, "~/", 2) == 0 && home)
+		rc = te_buf_printf(&path, err, "%s/%s", home, ref + 2);
+	else
+		rc = te_buf_puts(&path, ref, err);
+	if (rc < 0)
+		goto done;
+	fd = open(path.ptr, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = te_error_set_errno(err,
+		                        errno == ENOENT ? TE_ENOTFOUND : TE_EIO,
+		                        errno, "reading '%s'", path.ptr);
+		goto done;
+	}
+	if (te_fs_read_all(out, fd, &too_big) < 0 || too_big)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "'%s' is unreadable or over %zu bytes",
+		                  path.ptr, out->max);
+	close(fd);
+done:
+	te_buf_dispose(&path);
+	return rc;
+}
+
 static void print_refs(const te_export_result *res)
 {
 	size_t i, j;
@@ -501,6 +545,7 @@ int cmd_export(int argc, char **argv)
 	opts.isolation = a.isolation;
 	opts.build_timeout = a.build_timeout;
 	opts.render = &a.render;
+	opts.secret = cli_secret;
 	opts.log.fn = cli_log_stderr;
 	opts.log.payload = &a.verbose;
 

@@ -771,6 +771,9 @@ static int oci_args(te_strvec *argv, const te_build_opts *opts,
 	return userns_args(argv, opts, h, err);
 }
 
+static int secret_args(te_strvec *argv, const te_build_opts *opts,
+                       const char *job, te_error *err);
+
 static int build_argv(te_strvec *argv, const te_build_opts *opts,
                       const char *local, const char *runtime, const char *job,
                       struct ns_holder *h, te_error *err)
@@ -822,7 +825,8 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 		         argv, err, "%s=%s", te_labels_key(opts->labels, i),
 		         te_labels_value(opts->labels, i))) < 0)
 			return rc;
-	if ((rc = te_strvec_push(argv, "--tag", err)) < 0 ||
+	if ((rc = secret_args(argv, opts, job, err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--tag", err)) < 0 ||
 	    (rc = te_strvec_push(argv, local, err)) < 0 ||
 	    (rc = registry_args(argv, opts, err)) < 0)
 		return rc;
@@ -975,6 +979,86 @@ done:
 	return rc;
 }
 
+/* ---- secrets: 0600 files in <job>/secrets for the build only ----------- */
+
+static int secret_path(te_buf *out, const char *job, const char *id,
+                       te_error *err)
+{
+	te_buf_clear(out);
+	if (!*id || strpbrk(id, "/,=") || !strcmp(id, ".") || !strcmp(id, ".."))
+		return te_error_set(err, TE_EINVALID, "invalid secret id");
+	if (strchr(job, ','))
+		return te_error_set(err, TE_EINVALID,
+		                    "the state dir '%s' holds a ',': buildah's "
+		                    "--secret cannot name a file there",
+		                    job);
+	return te_buf_printf(out, err, "%s/secrets/%s", job, id);
+}
+
+static int write_secrets(const char *job, const te_build_opts *opts,
+                         te_error *err)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	size_t i;
+	int rc = 0;
+
+	if (!opts->nsecrets)
+		return 0;
+	if ((rc = te_buf_printf(&p, err, "%s/secrets", job)) < 0)
+		goto done;
+	if (mkdir(p.ptr, 0700) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "creating '%s'",
+		                        p.ptr);
+		goto done;
+	}
+	for (i = 0; i < opts->nsecrets && rc == 0; i++) {
+		const te_build_secret *s = &opts->secrets[i];
+
+		if ((rc = secret_path(&p, job, s->id, err)) == 0)
+			rc = write_file(p.ptr, s->value, s->len, err);
+	}
+done:
+	te_buf_dispose(&p);
+	return rc;
+}
+
+static void remove_secrets(const char *job, const te_build_opts *opts)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	te_error ignored = TE_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; i < opts->nsecrets; i++)
+		if (secret_path(&p, job, opts->secrets[i].id, &ignored) == 0)
+			unlink(p.ptr);
+	te_buf_clear(&p);
+	if (opts->nsecrets &&
+	    te_buf_printf(&p, &ignored, "%s/secrets", job) == 0)
+		rmdir(p.ptr);
+	te_buf_dispose(&p);
+}
+
+static int secret_args(te_strvec *argv, const te_build_opts *opts,
+                       const char *job, te_error *err)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < opts->nsecrets && rc == 0; i++) {
+		const char *id = opts->secrets[i].id;
+
+		if ((rc = secret_path(&p, job, id, err)) == 0 &&
+		    (rc = te_strvec_push(argv, "--secret", err)) == 0)
+			/* type=file: without it buildah 1.28 prefers an
+			 * environment variable named like the id */
+			rc = te_strvec_pushf(
+			    argv, err, "id=%s,src=%s,type=file", id, p.ptr);
+	}
+	te_buf_dispose(&p);
+	return rc;
+}
+
 /* ---- config edit: push to dir:, rewrite the config, pull it back ------- */
 
 static int read_small(te_buf *out, const char *path, te_error *err)
@@ -1122,6 +1206,7 @@ static int build(const te_build_opts *opts, const te_strvec *env,
 
 	if ((rc = pick_runtime(&runtime, opts, env, err)) < 0 ||
 	    (rc = write_job_inputs(job, opts, err)) < 0 ||
+	    (rc = write_secrets(job, opts, err)) < 0 ||
 	    (rc = build_argv(&argv, opts, local, runtime, job, &holder, err)) <
 	        0)
 		goto done;
@@ -1138,6 +1223,7 @@ static int build(const te_build_opts *opts, const te_strvec *env,
 		    opts->name ? opts->name : opts->image_ref, text);
 	}
 done:
+	remove_secrets(job, opts);
 	holder_stop(&holder);
 	te_strvec_dispose(&argv);
 	free(runtime);

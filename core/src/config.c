@@ -18,6 +18,7 @@
 #include "tagexport/config.h"
 
 #include <ctype.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1315,6 +1316,111 @@ static int parse_add_hosts(struct ctx *c, te_image_config *img,
 	return 0;
 }
 
+/* ---- secrets ------------------------------------------------------------ */
+
+/* buildah's --secret id: one word a RUN --mount can name. */
+static bool valid_secret_id(const char *id)
+{
+	size_t n = strlen(id), i;
+
+	if (n == 0 || n > 128)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && !strchr("_.-", id[i]))
+			return false;
+	return true;
+}
+
+static bool valid_env_name(const char *s)
+{
+	if (!*s || isdigit((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+/* One secrets entry: exactly one of env, src, value; an id, given or
+ * werf's default (the env name, the src file's base name). */
+static int parse_secret(struct ctx *c, te_secret_config *out,
+                        const yaml_node_t *n)
+{
+	static const char *const keys[] = {"env", "src", "value"};
+	const yaml_node_t *src = NULL, *idn = map_get(c, n, "id");
+	const char *id = NULL, *ref;
+	size_t i, found = 0;
+
+	out->line = node_line(c, n);
+	for (i = 0; i < 3; i++) {
+		const yaml_node_t *v = map_get(c, n, keys[i]);
+
+		if (!v || is_null(v))
+			continue;
+		found++;
+		src = v;
+		out->kind = (te_secret_kind)i;
+	}
+	if (found != 1)
+		return fail(c, n, TE_EINVALID,
+		            "a secret needs exactly one of env, src and value");
+	ref = scalar(src);
+	if (out->kind == TE_SECRET_ENV && !valid_env_name(ref))
+		return fail(c, src, TE_EINVALID,
+		            "secret env \"%s\" is not a variable name", ref);
+	if (out->kind == TE_SECRET_SRC && !*ref)
+		return fail(c, src, TE_EINVALID, "secret src is empty");
+	if (idn && !is_null(idn))
+		id = scalar(idn);
+	else if (out->kind == TE_SECRET_ENV)
+		id = ref;
+	else if (out->kind == TE_SECRET_SRC)
+		id = strrchr(ref, '/') ? strrchr(ref, '/') + 1 : ref;
+	else
+		return fail(c, n, TE_EINVALID, "a secret value needs an id");
+	if (!valid_secret_id(id))
+		return fail(
+		    c, idn ? idn : src, TE_EINVALID,
+		    "invalid secret id \"%.128s\": use letters, digits, "
+		    "'_', '.' and '-'",
+		    id);
+	out->id = te_strdup(id, c->err);
+	out->ref = out->id ? te_strdup(ref, c->err) : NULL;
+	return out->ref ? 0 : TE_ENOMEM;
+}
+
+static int parse_secrets(struct ctx *c, te_image_config *img,
+                         const yaml_node_t *n)
+{
+	yaml_node_item_t *it;
+	size_t count, i, j;
+	int rc;
+
+	if (!n || is_null(n))
+		return 0;
+	count =
+	    (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (count > TE_CONFIG_MAX_SECRETS)
+		return fail(c, n, TE_EINVALID, "more than %d secrets",
+		            TE_CONFIG_MAX_SECRETS);
+	img->secrets = calloc(count + 1, sizeof(*img->secrets));
+	if (!img->secrets)
+		return te_error_set(c->err, TE_ENOMEM, "out of memory");
+	for (it = n->data.sequence.items.start, i = 0;
+	     it < n->data.sequence.items.top; it++, i++) {
+		img->nsecrets++;
+		rc = parse_secret(c, &img->secrets[i], get_node(c, *it));
+		if (rc < 0)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (!strcmp(img->secrets[j].id, img->secrets[i].id))
+				return fail(c, get_node(c, *it), TE_EINVALID,
+				            "duplicate secret id \"%s\"",
+				            img->secrets[i].id);
+	}
+	return 0;
+}
+
 /* One image of a Dockerfile document; the name node may be NULL (nameless
  * legacy image). */
 static int fill_image(struct ctx *c, te_image_config *img,
@@ -1360,7 +1466,8 @@ static int fill_image(struct ctx *c, te_image_config *img,
 	if (v && !is_null(v))
 		img->final = bool_value(v) == 1;
 	if ((rc = parse_network(c, img, map_get(c, root, "network"))) < 0 ||
-	    (rc = parse_add_hosts(c, img, map_get(c, root, "addHost"))) < 0)
+	    (rc = parse_add_hosts(c, img, map_get(c, root, "addHost"))) < 0 ||
+	    (rc = parse_secrets(c, img, map_get(c, root, "secrets"))) < 0)
 		return rc;
 	return parse_imagespec(c, &img->imagespec,
 	                       map_get(c, root, "imageSpec"));
@@ -1441,12 +1548,7 @@ static int parse_dockerfile_doc(struct ctx *c, const yaml_node_t *root,
 		return fail(c, v, TE_EUNSUPPORTED,
 		            "ssh is not supported yet: no agent socket or key "
 		            "reaches the build");
-	v = map_get(c, root, "secrets");
-	if (v && !is_null(v) && v->type == YAML_SEQUENCE_NODE &&
-	    v->data.sequence.items.start != v->data.sequence.items.top)
-		return fail(c, v, TE_EUNSUPPORTED,
-		            "secrets are not supported yet: no secret reaches "
-		            "the build");
+
 	v = map_get(c, root, "image");
 	if (!v)
 		return fail(c, root, TE_EINVALID,
@@ -1575,7 +1677,7 @@ bool te_config_is_separator(const char *p, size_t len)
 
 static void free_images(te_image_config *items, size_t count)
 {
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < count; i++) {
 		free(items[i].name);
@@ -1585,6 +1687,11 @@ static void free_images(te_image_config *items, size_t count)
 		te_strvec_dispose(&items[i].args);
 		te_strvec_dispose(&items[i].platforms);
 		free(items[i].network);
+		for (j = 0; j < items[i].nsecrets; j++) {
+			free(items[i].secrets[j].id);
+			free(items[i].secrets[j].ref);
+		}
+		free(items[i].secrets);
 		te_strvec_dispose(&items[i].add_hosts);
 		te_imagespec_dispose(&items[i].imagespec);
 	}
@@ -1712,4 +1819,122 @@ void te_config_free(te_werf_config *cfg)
 	free(cfg->project);
 	free_images(cfg->images, cfg->nimages);
 	free(cfg);
+}
+
+/* ---- werf-giterminism.yaml: config.secrets ------------------------------ */
+
+#define GITERMINISM_NAME "werf-giterminism.yaml"
+
+static int allow_list(te_strvec *out, yaml_document_t *doc,
+                      const yaml_node_t *secrets, const char *key,
+                      te_error *err)
+{
+	struct ctx c = {GITERMINISM_NAME, doc, 1, 0, err};
+	const yaml_node_t *n = map_get(&c, secrets, key);
+	yaml_node_item_t *it;
+	int rc;
+
+	if (!n || is_null(n))
+		return 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(&c, n, TE_EINVALID,
+		            "config.secrets.%s must be a list of strings", key);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		const yaml_node_t *v = get_node(&c, *it);
+
+		if (!v || v->type != YAML_SCALAR_NODE)
+			return fail(&c, v ? v : n, TE_EINVALID,
+			            "config.secrets.%s must be a list of "
+			            "strings",
+			            key);
+		if ((rc = te_strvec_push(out, scalar(v), err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int te_config_secrets_allowed(te_secrets_allowed *out, const char *data,
+                              size_t len, te_error *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct ctx c;
+	const yaml_node_t *n;
+	bool have_parser = false, have_doc = false;
+	int rc;
+
+	if (!data)
+		return 0;
+	if ((rc = te_config_yaml_scan(data, len, GITERMINISM_NAME, 1, false,
+	                              err)) < 0)
+		return rc;
+	if (!yaml_parser_initialize(&parser))
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	have_parser = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = yaml_fail(GITERMINISM_NAME, 1, &parser, err);
+		goto done;
+	}
+	have_doc = true;
+	c.file = GITERMINISM_NAME;
+	c.doc = &doc;
+	c.line0 = 1;
+	c.visits = 0;
+	c.err = err;
+	n = yaml_document_get_root_node(&doc);
+	if (n && n->type == YAML_MAPPING_NODE)
+		n = map_get(&c, n, "config");
+	if (n && n->type == YAML_MAPPING_NODE)
+		n = map_get(&c, n, "secrets");
+	if (!n || n->type != YAML_MAPPING_NODE)
+		goto done;
+	if ((rc = allow_list(&out->env_variables, &doc, n, "allowEnvVariables",
+	                     err)) < 0 ||
+	    (rc = allow_list(&out->files, &doc, n, "allowFiles", err)) < 0 ||
+	    (rc = allow_list(&out->value_ids, &doc, n, "allowValueIds", err)) <
+	        0)
+		goto done;
+done:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (have_parser)
+		yaml_parser_delete(&parser);
+	return rc;
+}
+
+int te_config_secret_check(const te_secrets_allowed *allowed,
+                           const te_secret_config *s, const char *file,
+                           te_error *err)
+{
+	static const char *const lists[] = {"allowEnvVariables", "allowFiles",
+	                                    "allowValueIds"};
+	static const char *const kinds[] = {"env", "src", "value id"};
+	const te_strvec *v = s->kind == TE_SECRET_ENV ? &allowed->env_variables
+	                     : s->kind == TE_SECRET_SRC ? &allowed->files
+	                                                : &allowed->value_ids;
+	const char *name = s->kind == TE_SECRET_VALUE ? s->id : s->ref;
+	bool match = false;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < v->count && !match; i++) {
+		if (s->kind == TE_SECRET_SRC)
+			match = fnmatch(v->items[i], name, 0) == 0;
+		else if (s->kind == TE_SECRET_VALUE)
+			match = strcmp(v->items[i], name) == 0;
+		else if ((rc = te_imagespec_pattern_match(&match, v->items[i],
+		                                          name, err)) < 0)
+			return te_error_wrap(
+			    err, GITERMINISM_NAME
+			    ": config.secrets.allowEnvVariables");
+	}
+	if (match)
+		return 0;
+	return te_error_set(
+	    err, TE_EINVALID,
+	    "%s:%d: secret %s \"%s\" is not allowed by " GITERMINISM_NAME
+	    " (config.secrets.%s)",
+	    file, s->line, kinds[s->kind], name, lists[s->kind]);
 }

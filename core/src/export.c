@@ -52,6 +52,8 @@
 #include "tagexport/template.h"
 #include "tagexport/werfcfg.h"
 
+#include "secrets_int.h"
+
 #define MAX_REGISTRIES 16
 
 /* The per-image state of a run. */
@@ -509,6 +511,23 @@ static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
 	return rc;
 }
 
+/* Every image's secrets allowed and available before anything is built. */
+static int check_secrets(struct run *run, te_error *err)
+{
+	const te_werfcfg_opts *r = run->opts->render;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < run->njobs && rc == 0; i++)
+		rc = te_secrets__check(
+		    run->src, run->commit, run->jobs[i].cfg,
+		    run->opts->config_path ? run->opts->config_path
+		                           : "werf.yaml",
+		    r && r->loose_giterminism, run->opts->secret,
+		    run->opts->secret_payload, err);
+	return rc;
+}
+
 /* werf.yaml's imageSpec, applied to the built image's config. */
 struct spec_edit {
 	const te_imagespec *spec;
@@ -531,6 +550,7 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	struct spec_edit edit = {&job->cfg->imagespec, job->cfg->name,
 	                         run->cfg->project};
 	te_build_opts bopts = {0};
+	te_secret_values secrets = {NULL, NULL, 0};
 	te_labels *labels = NULL;
 	te_strvec insecure = TE_STRVEC_INIT;
 	te_buf ctx = TE_BUF_INIT(4096);
@@ -592,8 +612,13 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 		                  run->repo.path, job->stages_tag);
 	if (rc == 0)
 		rc = make_authfile(&authfile, run, job, err);
+	if (rc == 0)
+		rc = te_secrets__resolve(&secrets, job->cfg, run->opts->secret,
+		                         run->opts->secret_payload, err);
 	if (rc < 0)
 		goto done;
+	bopts.secrets = secrets.items;
+	bopts.nsecrets = secrets.count;
 
 	bopts.buildah = run->opts->buildah;
 	bopts.state_dir = run->opts->state_dir;
@@ -629,6 +654,7 @@ done:
 		remove_tree(ctx.ptr);
 	if (authfile.len)
 		remove_authfile(authfile.ptr);
+	te_secrets__dispose(&secrets);
 	te_labels_free(labels);
 	te_strvec_dispose(&insecure);
 	te_buf_dispose(&ctx);
@@ -1279,6 +1305,8 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 		rc = validate_templates(&run, err);
 	if (rc == 0)
 		rc = compute_content_tags(&run, err);
+	if (rc == 0)
+		rc = check_secrets(&run, err);
 	if (rc == 0)
 		rc = init_result(&run, err);
 	if (rc < 0)

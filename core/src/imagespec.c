@@ -129,6 +129,24 @@ int te_imagespec_check_pattern(const char *pattern, te_error *err)
 	return rc;
 }
 
+int te_imagespec_pattern_match(bool *match, const char *pattern,
+                               const char *name, te_error *err)
+{
+	regex_t re;
+	int rc;
+
+	*match = false;
+	if (!is_regex(pattern)) {
+		*match = strcmp(pattern, name) == 0;
+		return 0;
+	}
+	if ((rc = compile(&re, pattern, err)) < 0)
+		return rc;
+	*match = regexec(&re, name, 0, NULL, 0) == 0;
+	regfree(&re);
+	return 0;
+}
+
 /* Compiled removeLabels/removeEnv patterns. */
 struct matcher {
 	const te_strvec *patterns;

@@ -217,8 +217,92 @@ static void network_and_hosts(void **state)
 	           TE_EINVALID, "invalid addHost");
 	expect_err(META "image: a\ndockerfile: D\nssh: default\n",
 	           TE_EUNSUPPORTED, "werf.yaml:6: ssh is not supported yet");
-	expect_err(META "image: a\ndockerfile: D\nsecrets: [{env: A}]\n",
-	           TE_EUNSUPPORTED, "werf.yaml:6: secrets are not supported");
+}
+
+static void secrets(void **state)
+{
+	te_secrets_allowed allowed;
+	te_error err = TE_ERROR_INIT;
+	te_werf_config *cfg;
+	const te_secret_config *s;
+	static const char giterminism[] =
+	    "giterminismConfigVersion: 1\nconfig:\n  secrets:\n"
+	    "    allowEnvVariables: [A, /B_.*/]\n"
+	    "    allowFiles: [\"~/.aws/*\"]\n    allowValueIds: [v]\n";
+
+	(void)state;
+	cfg = parse_ok(META "image: a\ndockerfile: D\nsecrets:\n"
+	                    "- env: A\n- {id: b, env: B_1}\n"
+	                    "- src: ~/.aws/credentials\n- {id: v, value: x}\n"
+	                    "- {id: w, value: y}\n- env: C\n");
+	assert_int_equal(cfg->images[0].nsecrets, 6);
+	s = cfg->images[0].secrets;
+	assert_string_equal(s[0].id, "A");
+	assert_int_equal(s[0].kind, TE_SECRET_ENV);
+	assert_int_equal(s[0].line, 7);
+	assert_string_equal(s[1].id, "b");
+	assert_string_equal(s[1].ref, "B_1");
+	assert_string_equal(s[2].id, "credentials");
+	assert_int_equal(s[2].kind, TE_SECRET_SRC);
+	assert_int_equal(s[3].kind, TE_SECRET_VALUE);
+	assert_string_equal(s[3].ref, "x");
+
+	memset(&allowed, 0, sizeof(allowed));
+	assert_int_equal(te_config_secrets_allowed(&allowed, giterminism,
+	                                           strlen(giterminism), &err),
+	                 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[0], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[1], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[2], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[3], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[4], "werf.yaml", &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:11: secret value id \"w\" is not "
+	                    "allowed by werf-giterminism.yaml "
+	                    "(config.secrets.allowValueIds)");
+	/* the message never holds a value */
+	assert_null(strstr(err.msg, "\"y\""));
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[5], "werf.yaml", &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "secret env \"C\""));
+	te_strvec_dispose(&allowed.env_variables);
+	te_strvec_dispose(&allowed.files);
+	te_strvec_dispose(&allowed.value_ids);
+	te_config_free(cfg);
+	/* no file: nothing allowed */
+	memset(&allowed, 0, sizeof(allowed));
+	assert_int_equal(te_config_secrets_allowed(&allowed, NULL, 0, &err), 0);
+	assert_int_equal(allowed.value_ids.count, 0);
+	memset(&allowed, 0, sizeof(allowed));
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_config_secrets_allowed(
+	        &allowed, "config: {secrets: {allowFiles: x}}\n", 35, &err),
+	    TE_EINVALID);
+
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{value: x}]\n",
+	           TE_EINVALID, "werf.yaml:6: a secret value needs an id");
+	expect_err(META
+	           "image: a\ndockerfile: D\nsecrets: [{env: A, src: b}]\n",
+	           TE_EINVALID, "exactly one of env, src and value");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{id: a}]\n",
+	           TE_EINVALID, "exactly one of env, src and value");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{env: A}, "
+	                "{id: A, value: x}]\n",
+	           TE_EINVALID, "duplicate secret id \"A\"");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{id: \"a,b\", "
+	                "value: x}]\n",
+	           TE_EINVALID, "invalid secret id \"a,b\"");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{env: \"A-B\"}]\n",
+	           TE_EINVALID, "secret env \"A-B\" is not a variable name");
 }
 
 static void args_stringified(void **state)
@@ -659,6 +743,7 @@ int main(void)
 	    cmocka_unit_test(full_image),
 	    cmocka_unit_test(imagespec_keys),
 	    cmocka_unit_test(network_and_hosts),
+	    cmocka_unit_test(secrets),
 	    cmocka_unit_test(args_stringified),
 	    cmocka_unit_test(final_bools),
 	    cmocka_unit_test(separators),

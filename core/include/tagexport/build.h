@@ -41,6 +41,14 @@ typedef enum {
 typedef int (*te_build_config_edit)(te_buf *out, const void *config, size_t len,
                                     void *payload, te_error *err);
 
+/* A build secret: RUN --mount=type=secret,id=<id> sees value.  The value
+ * is written 0600 into the job's private directory for the build only. */
+typedef struct te_build_secret {
+	const char *id; /* [A-Za-z0-9_.-]+ */
+	const char *value;
+	size_t len;
+} te_build_secret;
+
 typedef struct te_build_opts {
 	const char *buildah;     /* program name or path; NULL = "buildah" */
 	const char *state_dir;   /* storage root lives in <state_dir>/buildah */
@@ -67,6 +75,8 @@ typedef struct te_build_opts {
 	const char *network;
 	const char *const *add_hosts; /* "host:ip" for RUN's /etc/hosts */
 	size_t nadd_hosts;
+	const te_build_secret *secrets;
+	size_t nsecrets;
 	te_build_config_edit edit_config; /* NULL: config as built */
 	void *edit_payload;
 	te_build_isolation isolation;

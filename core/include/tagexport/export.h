@@ -16,12 +16,22 @@
 #include <stdint.h>
 
 #include "tagexport/build.h"
+#include "tagexport/config.h"
 #include "tagexport/error.h"
 #include "tagexport/labels.h"
 #include "tagexport/log.h"
 #include "tagexport/werfcfg.h"
 
 struct te_registry_opts;
+
+/*
+ * The value of a build secret into out (bounded by out->max): kind
+ * TE_SECRET_ENV names a variable, TE_SECRET_SRC a file.  TE_ENOTFOUND
+ * when it does not exist.  Messages never hold the value.
+ */
+typedef int (*te_export_secret_fn)(te_buf *out, te_secret_kind kind,
+                                   const char *ref, void *payload,
+                                   te_error *err);
 
 typedef struct te_export_opts {
 	unsigned int version;
@@ -57,9 +67,14 @@ typedef struct te_export_opts {
 	 * config_path is ignored (config_path above decides).  NULL: no
 	 * environment variable is visible, .Env is "". */
 	const te_werfcfg_opts *render;
+	/* version 4: where the values of werf.yaml's env and src secrets come
+	 * from (a value secret's is in werf.yaml).  NULL: a werf.yaml with
+	 * such secrets fails before anything is built. */
+	te_export_secret_fn secret;
+	void *secret_payload;
 } te_export_opts;
 
-#define TE_EXPORT_OPTS_VERSION 3
+#define TE_EXPORT_OPTS_VERSION 4
 #define TE_EXPORT_OPTS_INIT                                                    \
 	{                                                                      \
 		.version = TE_EXPORT_OPTS_VERSION                              \

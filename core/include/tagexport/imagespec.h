@@ -80,6 +80,11 @@ bool te_imagespec_is_empty(const te_imagespec *spec);
  */
 int te_imagespec_check_pattern(const char *pattern, te_error *err);
 
+/* *match: does name match pattern (an exact name, or "/RE/" as above)?
+ * TE_EINVALID for a bad "/RE/". */
+int te_imagespec_pattern_match(bool *match, const char *pattern,
+                               const char *name, te_error *err);
+
 /*
  * A healthcheck duration as werf.yaml writes it: integer seconds ("30"),
  * or a Go-style duration of h, m and s parts ("30s", "1m30s").  *out
@@ -120,7 +125,8 @@ int te_imagespec_serialize(te_buf *out, const te_imagespec *spec,
  *     expanded against the image's original env ($NAME, ${NAME}; unknown
  *     names are "", "\$" is a literal "$");
  *   - volumes: remove removeVolumes, then add volumes;
- *   - expose: when given, the exposed ports are exactly those;
+ *   - expose: when given, the exposed ports are exactly those ("8080"
+ *     is stored as "8080/tcp", as EXPOSE 8080 is);
  *   - healthcheck: when given, replaces the image's (durations in ns);
  *   - clearUser/clearWorkingDir/clearCmd/clearEntrypoint empty the field,
  *     then user, workingDir, stopSignal, cmd and entrypoint are set; an
