@@ -313,6 +313,118 @@ static bool project_env_lookup(const char **value, const char *name,
 
 /* Read a secret: the file's (or variable's) content minus trailing
  * whitespace.  The message names the file or variable, never the value. */
+/* ---- secrets: werf.yaml build secrets of a project --------------------- */
+
+#define TS_BUILD_SECRETS_MAX 64
+
+static bool build_secret_id_valid(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n == 0 || n > 128)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!(id[i] == '_' || id[i] == '.' || id[i] == '-' ||
+		      (id[i] >= '0' && id[i] <= '9') ||
+		      ((id[i] | 0x20) >= 'a' && (id[i] | 0x20) <= 'z')))
+			return false;
+	return true;
+}
+
+/* secrets: {ID: {env: NAME} | {file: PATH}, ...} */
+static int parse_build_secrets(struct ts_project *pr, const struct parse *p,
+                               const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair, *q;
+	size_t n;
+	int rc = 0;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err,
+		            "secrets must be a mapping ID: {env: NAME} or "
+		            "ID: {file: PATH}");
+	n = (size_t)(node->data.mapping.pairs.top -
+	             node->data.mapping.pairs.start);
+	if (n > TS_BUILD_SECRETS_MAX)
+		return fail(p, node, err, "more than 64 secrets");
+	pr->build_secrets = calloc(n + 1, sizeof(*pr->build_secrets));
+	if (!pr->build_secrets)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (pair = node->data.mapping.pairs.start;
+	     rc == 0 && pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		struct ts_build_secret *s =
+		    &pr->build_secrets[pr->nbuild_secrets++];
+		const char *k = scalar(kn);
+
+		if (!k || !build_secret_id_valid(k))
+			return fail(
+			    p, kn, err,
+			    "secret ids must match [A-Za-z0-9_.-]{1,128}");
+		if (!(s->id = te_strdup(k, err)))
+			return TE_ENOMEM;
+		if (vn->type != YAML_MAPPING_NODE ||
+		    vn->data.mapping.pairs.top - vn->data.mapping.pairs.start !=
+		        1)
+			return fail(p, vn, err,
+			            "a secret is {env: NAME} or {file: PATH}");
+		q = vn->data.mapping.pairs.start;
+		k = scalar(node_at(p, q->key));
+		if (k && !strcmp(k, "env"))
+			rc = get_str(&s->env, p, node_at(p, q->value), "env",
+			             err);
+		else if (k && !strcmp(k, "file"))
+			rc = get_path(&s->file, p, node_at(p, q->value), "file",
+			              err);
+		else
+			rc = fail(p, vn, err,
+			          "a secret is {env: NAME} or {file: PATH}");
+	}
+	return rc;
+}
+
+/* te_export_secret_fn of a project: by id, from its env: map or a file;
+ * never from the server's own environment. */
+static int project_build_secret(te_buf *out, const char *id,
+                                te_secret_kind kind, const char *ref,
+                                void *payload, te_error *err)
+{
+	const struct ts_project *pr = payload;
+	const struct ts_build_secret *s = NULL;
+	const char *v = NULL;
+	bool too_big = false;
+	size_t i;
+	int fd, rc = 0;
+
+	(void)kind;
+	(void)ref;
+	for (i = 0; i < pr->nbuild_secrets && !s; i++)
+		if (!strcmp(pr->build_secrets[i].id, id))
+			s = &pr->build_secrets[i];
+	if (!s)
+		return te_error_set(err, TE_ENOTFOUND,
+		                    "project %s has no secret \"%s\" (secrets: "
+		                    "in the server config)",
+		                    pr->name, id);
+	if (s->env) {
+		if (!project_env_lookup(&v, s->env, (void *)pr))
+			return te_error_set(err, TE_ENOTFOUND,
+			                    "project %s: env: has no %s",
+			                    pr->name, s->env);
+		return te_buf_puts(out, v, err);
+	}
+	fd = open(s->file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno, "cannot read %s",
+		                          s->file);
+	if (te_fs_read_all(out, fd, &too_big) < 0 || too_big)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s is unreadable or too large", s->file);
+	close(fd);
+	return rc;
+}
+
 static int read_secret(char **out, size_t *len_out, const char *file,
                        const char *env, te_error *err)
 {
@@ -693,6 +805,8 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 			pr->allow_chroot = b;
 		} else if (!strcmp(k, "env")) {
 			rc = get_env_map(&pr->env, p, vn, err);
+		} else if (!strcmp(k, "secrets")) {
+			rc = parse_build_secrets(pr, p, vn, err);
 		} else if (!strcmp(k, "werf_env")) {
 			rc = get_str(&pr->werf_env, p, vn, "werf_env", err);
 		} else if (!strcmp(k, "loose_giterminism")) {
@@ -770,6 +884,12 @@ static void project_dispose(struct ts_project *pr)
 	for (i = 0; i < pr->env.count; i++)
 		explicit_bzero(pr->env.items[i], strlen(pr->env.items[i]));
 	te_strvec_dispose(&pr->env);
+	for (i = 0; i < pr->nbuild_secrets; i++) {
+		free(pr->build_secrets[i].id);
+		free(pr->build_secrets[i].env);
+		free(pr->build_secrets[i].file);
+	}
+	free(pr->build_secrets);
 	free(pr->werf_env);
 	free(pr->name);
 	free(pr->repository);
@@ -1134,4 +1254,6 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
 	                                       : TE_BUILD_ISOLATION_OCI;
 	opts->render = &pr->render;
+	opts->secret = project_build_secret;
+	opts->secret_payload = (void *)pr;
 }

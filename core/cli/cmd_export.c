@@ -435,14 +435,15 @@ done:
 /* werf's build secrets on the command line: env names this process's
  * environment, src a file of this machine ("~/" is $HOME), as werf does
  * (https://werf.io/docs/v2/usage/build/images.html#using-build-secrets). */
-static int cli_secret(te_buf *out, te_secret_kind kind, const char *ref,
-                      void *payload, te_error *err)
+static int cli_secret(te_buf *out, const char *id, te_secret_kind kind,
+                      const char *ref, void *payload, te_error *err)
 {
 	const char *v, *home;
 	te_buf path = TE_BUF_INIT(PATH_MAX);
 	bool too_big = false;
 	int fd, rc = 0;
 
+	(void)id;
 	(void)payload;
 	if (kind == TE_SECRET_ENV) {
 		v = getenv(ref);

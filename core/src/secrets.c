@@ -32,7 +32,7 @@ static int value_of(te_buf *out, const te_secret_config *s,
 		                    "secret \"%s\": this export has no source "
 		                    "for %s secrets",
 		                    s->id, kinds[s->kind]);
-	rc = fn(out, s->kind, s->ref, payload, err);
+	rc = fn(out, s->id, s->kind, s->ref, payload, err);
 	if (rc == TE_ENOTFOUND)
 		rc = err->code = TE_EINVALID;
 	if (rc < 0)

@@ -25,13 +25,15 @@
 struct te_registry_opts;
 
 /*
- * The value of a build secret into out (bounded by out->max): kind
- * TE_SECRET_ENV names a variable, TE_SECRET_SRC a file.  TE_ENOTFOUND
- * when it does not exist.  Messages never hold the value.
+ * The value of build secret id into out (bounded by out->max): werf.yaml
+ * says kind TE_SECRET_ENV (ref names a variable) or TE_SECRET_SRC (ref
+ * names a file); a front end may look values up by id instead (the
+ * server's project secrets).  TE_ENOTFOUND when there is none.  Messages
+ * never hold the value.
  */
-typedef int (*te_export_secret_fn)(te_buf *out, te_secret_kind kind,
-                                   const char *ref, void *payload,
-                                   te_error *err);
+typedef int (*te_export_secret_fn)(te_buf *out, const char *id,
+                                   te_secret_kind kind, const char *ref,
+                                   void *payload, te_error *err);
 
 typedef struct te_export_opts {
 	unsigned int version;
