@@ -511,20 +511,31 @@ static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
 	return rc;
 }
 
-/* Every image's secrets allowed and available before anything is built. */
-static int check_secrets(struct run *run, te_error *err)
+/* Before anything is built: every image's secrets allowed and available,
+ * and a network the isolation can enforce (buildah has no network
+ * namespace to take away under chroot). */
+static int check_build_keys(struct run *run, te_error *err)
 {
 	const te_werfcfg_opts *r = run->opts->render;
+	const char *file =
+	    run->opts->config_path ? run->opts->config_path : "werf.yaml";
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < run->njobs && rc == 0; i++)
+	for (i = 0; i < run->njobs && rc == 0; i++) {
+		const te_image_config *cfg = run->jobs[i].cfg;
+
+		if (cfg->network && !strcmp(cfg->network, "none") &&
+		    run->opts->isolation == TE_BUILD_ISOLATION_CHROOT)
+			return te_error_set(err, TE_EINVALID,
+			                    "%s:%d: image \"%s\": network "
+			                    "\"none\" cannot be enforced with "
+			                    "chroot isolation",
+			                    file, cfg->line, cfg->name);
 		rc = te_secrets__check(
-		    run->src, run->commit, run->jobs[i].cfg,
-		    run->opts->config_path ? run->opts->config_path
-		                           : "werf.yaml",
-		    r && r->loose_giterminism, run->opts->secret,
-		    run->opts->secret_payload, err);
+		    run->src, run->commit, cfg, file, r && r->loose_giterminism,
+		    run->opts->secret, run->opts->secret_payload, err);
+	}
 	return rc;
 }
 
@@ -1306,7 +1317,7 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 	if (rc == 0)
 		rc = compute_content_tags(&run, err);
 	if (rc == 0)
-		rc = check_secrets(&run, err);
+		rc = check_build_keys(&run, err);
 	if (rc == 0)
 		rc = init_result(&run, err);
 	if (rc < 0)

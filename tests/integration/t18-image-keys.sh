@@ -161,6 +161,13 @@ for blob in "$TE_TMP/layers2"/*; do
 	n=$(tar -xzOf "$blob" net.txt 2>/dev/null) && nets=$n
 done
 check "network: none: RUN saw only lo (got '$nets')" test "$nets" = "lo "
+before=$(registry_catalog "$REG")
+"$TAGEXPORT" export --dir "$proj2" --state-dir "$STATE" --repo "$REG/net2/stages" \
+	--tag "$REG/net2/app:v1" --isolation chroot >/dev/null 2>"$TE_TMP/err4"
+check "network: none with chroot isolation: exit 2" test $? -eq 2
+check "network: none with chroot isolation: werf.yaml:LINE" grep -q \
+	'werf.yaml:4: image "app": network "none" cannot be enforced with chroot isolation' "$TE_TMP/err4"
+check "network: none with chroot isolation: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
 
 # Refusals: werf.yaml:LINE, exit 2, nothing pushed.
 refuse() {
