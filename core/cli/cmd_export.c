@@ -35,6 +35,7 @@ enum {
 	OPT_SKIP_TLS_VERIFY,
 	OPT_DOCKER_CONFIG,
 	OPT_REPORT_PATH,
+	OPT_SSH_KEY,
 	OPT_PARALLEL_TASKS_LIMIT,
 	OPT_STATE_DIR,
 	OPT_BUILDAH,
@@ -59,6 +60,7 @@ static const struct option long_options[] = {
     {"skip-tls-verify-registry", optional_argument, NULL, OPT_SKIP_TLS_VERIFY},
     {"docker-config", required_argument, NULL, OPT_DOCKER_CONFIG},
     {"report-path", required_argument, NULL, OPT_REPORT_PATH},
+    {"ssh-key", required_argument, NULL, OPT_SSH_KEY},
     {"parallel-tasks-limit", required_argument, NULL, OPT_PARALLEL_TASKS_LIMIT},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"buildah", required_argument, NULL, OPT_BUILDAH},
@@ -116,6 +118,10 @@ static void export_usage(FILE *out)
 	    "($WERF_DOCKER_CONFIG,\n"
 	    "                                $DOCKER_CONFIG, ~/.docker)\n"
 	    "  --report-path FILE            write a JSON report\n"
+	    "  --ssh-key FILE                private key for werf.yaml's ssh:\n"
+	    "                                (repeatable; default: the agent "
+	    "of\n"
+	    "                                $SSH_AUTH_SOCK)\n"
 	    "  --parallel-tasks-limit N      blobs transferred at once "
 	    "(default 4, max 32)\n"
 	    "  --state-dir DIR               build storage "
@@ -147,6 +153,7 @@ struct export_args {
 	te_strvec tags;
 	te_strvec label_flags;
 	te_strvec patterns;
+	te_strvec ssh_keys;
 	const char *repo;
 	const char *separator;
 	const char *dir;
@@ -250,6 +257,10 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 			break;
 		case OPT_REPORT_PATH:
 			a->report_path = optarg;
+			break;
+		case OPT_SSH_KEY:
+			if (te_strvec_push(&a->ssh_keys, optarg, &err) < 0)
+				return cli_usage_error("%s", err.msg);
 			break;
 		case OPT_PARALLEL_TASKS_LIMIT:
 			if (!parse_int(optarg, &a->parallel))
@@ -547,6 +558,11 @@ int cmd_export(int argc, char **argv)
 	opts.build_timeout = a.build_timeout;
 	opts.render = &a.render;
 	opts.secret = cli_secret;
+	opts.ssh_keys = (const char *const *)a.ssh_keys.items;
+	opts.nssh_keys = a.ssh_keys.count;
+	opts.ssh_agent = getenv("SSH_AUTH_SOCK");
+	if (opts.ssh_agent && !*opts.ssh_agent)
+		opts.ssh_agent = NULL;
 	opts.log.fn = cli_log_stderr;
 	opts.log.payload = &a.verbose;
 
@@ -570,5 +586,6 @@ done:
 	te_strvec_dispose(&a.tags);
 	te_strvec_dispose(&a.label_flags);
 	te_strvec_dispose(&a.patterns);
+	te_strvec_dispose(&a.ssh_keys);
 	return rc;
 }

@@ -825,6 +825,11 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 		         argv, err, "%s=%s", te_labels_key(opts->labels, i),
 		         te_labels_value(opts->labels, i))) < 0)
 			return rc;
+	if (opts->ssh_id &&
+	    ((rc = te_strvec_push(argv, "--ssh", err)) < 0 ||
+	     (rc = te_strvec_pushf(argv, err, "%s=%s", opts->ssh_id,
+	                           opts->ssh_source)) < 0))
+		return rc;
 	if ((rc = secret_args(argv, opts, job, err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--tag", err)) < 0 ||
 	    (rc = te_strvec_push(argv, local, err)) < 0 ||

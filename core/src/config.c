@@ -1316,6 +1316,33 @@ static int parse_add_hosts(struct ctx *c, te_image_config *img,
 	return 0;
 }
 
+/* ssh: werf's value is docker build --ssh's, "default" or an id; the
+ * agent or keys behind it are the machine's (the front end's), never a
+ * socket or key path written in the commit. */
+static int parse_ssh(struct ctx *c, te_image_config *img, const yaml_node_t *n)
+{
+	const char *v;
+	size_t i;
+
+	if (!n || is_null(n) || !*scalar(n))
+		return 0;
+	v = scalar(n);
+	if (strchr(v, '='))
+		return fail(c, n, TE_EINVALID,
+		            "ssh \"%.100s\": a socket or key path in werf.yaml "
+		            "is refused; write \"ssh: default\" and give the "
+		            "agent or keys to tagexport (SSH_AUTH_SOCK, "
+		            "--ssh-key)",
+		            v);
+	for (i = 0; v[i]; i++)
+		if (!isalnum((unsigned char)v[i]) && !strchr("_.-", v[i]))
+			return fail(c, n, TE_EINVALID,
+			            "invalid ssh id \"%.100s\"", v);
+	img->ssh_line = node_line(c, n);
+	img->ssh = te_strdup(v, c->err);
+	return img->ssh ? 0 : TE_ENOMEM;
+}
+
 /* ---- secrets ------------------------------------------------------------ */
 
 /* buildah's --secret id: one word a RUN --mount can name. */
@@ -1467,7 +1494,8 @@ static int fill_image(struct ctx *c, te_image_config *img,
 		img->final = bool_value(v) == 1;
 	if ((rc = parse_network(c, img, map_get(c, root, "network"))) < 0 ||
 	    (rc = parse_add_hosts(c, img, map_get(c, root, "addHost"))) < 0 ||
-	    (rc = parse_secrets(c, img, map_get(c, root, "secrets"))) < 0)
+	    (rc = parse_secrets(c, img, map_get(c, root, "secrets"))) < 0 ||
+	    (rc = parse_ssh(c, img, map_get(c, root, "ssh"))) < 0)
 		return rc;
 	return parse_imagespec(c, &img->imagespec,
 	                       map_get(c, root, "imageSpec"));
@@ -1543,11 +1571,6 @@ static int parse_dockerfile_doc(struct ctx *c, const yaml_node_t *root,
 		            "contextAddFiles is refused: the build context is "
 		            "the commit's tree and nothing outside the commit "
 		            "may enter a build; commit the files instead");
-	v = map_get(c, root, "ssh");
-	if (v && !is_null(v))
-		return fail(c, v, TE_EUNSUPPORTED,
-		            "ssh is not supported yet: no agent socket or key "
-		            "reaches the build");
 
 	v = map_get(c, root, "image");
 	if (!v)
@@ -1687,6 +1710,7 @@ static void free_images(te_image_config *items, size_t count)
 		te_strvec_dispose(&items[i].args);
 		te_strvec_dispose(&items[i].platforms);
 		free(items[i].network);
+		free(items[i].ssh);
 		for (j = 0; j < items[i].nsecrets; j++) {
 			free(items[i].secrets[j].id);
 			free(items[i].secrets[j].ref);

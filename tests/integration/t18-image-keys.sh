@@ -4,10 +4,11 @@
 # pushed under the content tag and in the exported image, werf labels
 # stripped there and imageSpec labels kept; the content tag follows the
 # imageSpec; network "none" and addHost reach RUN; contextAddFiles,
-# network "host", a bad /regex/ and the keys not supported yet are
-# refused with werf.yaml:LINE before anything is pushed.
+# network "host", a bad /regex/, an ssh key path in werf.yaml are refused
+# with werf.yaml:LINE before anything is pushed; ssh: default with
+# --ssh-key gives RUN an agent and leaves the key out of the image.
 . "$(dirname "$0")/lib.sh"
-te_require docker-registry skopeo buildah git busybox jq curl
+te_require docker-registry skopeo buildah git busybox jq curl ssh-keygen
 
 start_registry REG
 make_base_image "$REG/base/busybox:1"
@@ -215,8 +216,36 @@ dockerfile: Dockerfile
 refuse "addHost without an ip" "$(printf "$head")
 addHost: [db.internal]
 " 'werf.yaml:6: invalid addHost "db.internal"'
-refuse "ssh" "$(printf "$head")
+refuse "ssh with a key path" "$(printf "$head")
+ssh: default=/etc/ssh/ssh_host_ed25519_key
+" 'werf.yaml:6: ssh "default=/etc/ssh/ssh_host_ed25519_key": a socket or key path in werf.yaml is refused'
+SSH_AUTH_SOCK= refuse "ssh without an agent or key" "$(printf "$head")
 ssh: default
-" "werf.yaml:6: ssh is not supported yet"
+" 'werf.yaml:6: image "app": ssh: no ssh agent or key is given to this export'
+
+# ssh: default with --ssh-key: RUN --mount=type=ssh gets an agent socket;
+# the key is in no layer or config of the image.
+ssh-keygen -q -t ed25519 -N '' -C t18 -f "$TE_TMP/id_t18"
+proj3="$TE_TMP/ssh"
+mkdir -p "$proj3"
+git init -q -b main "$proj3"
+cat >"$proj3/Dockerfile" <<DF
+FROM $REG/base/busybox:1
+RUN --mount=type=ssh test -S "\$SSH_AUTH_SOCK" && echo agent > /ssh-ok
+DF
+printf 'project: sshp\nconfigVersion: 1\n---\nimage: app\ndockerfile: Dockerfile\nssh: default\n' >"$proj3/werf.yaml"
+git_commit_all "$proj3" ssh
+SSH_AUTH_SOCK= "$TAGEXPORT" export --dir "$proj3" --state-dir "$STATE" --repo "$REG/ssh/stages" \
+	--tag "$REG/ssh/app:v1" --ssh-key "$TE_TMP/id_t18" >"$TE_TMP/out5" 2>"$TE_TMP/err5"
+check "ssh: default with --ssh-key exports" test $? -eq 0
+skopeo copy -q --src-tls-verify=false "docker://$REG/ssh/app:v1" "dir:$TE_TMP/layers3" >/dev/null
+sshok="" keyleak=0
+keyline=$(sed -n 2p "$TE_TMP/id_t18")
+for blob in "$TE_TMP/layers3"/*; do
+	o=$(tar -xzOf "$blob" ssh-ok 2>/dev/null) && sshok=$o
+	if { gzip -dc "$blob" 2>/dev/null || cat "$blob"; } | grep -aqF "$keyline"; then keyleak=1; fi
+done
+check "ssh: RUN had an agent socket" test "$sshok" = agent
+check "ssh: the private key is in no layer or config" test "$keyleak" -eq 0
 
 te_finish

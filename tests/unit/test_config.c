@@ -206,6 +206,8 @@ static void imagespec_keys(void **state)
 
 static void network_and_hosts(void **state)
 {
+	te_werf_config *cfg;
+
 	(void)state;
 	expect_err(META "image: a\ndockerfile: D\nnetwork: host\n", TE_EINVALID,
 	           "werf.yaml:6: network \"host\" is refused");
@@ -215,8 +217,16 @@ static void network_and_hosts(void **state)
 	           "werf.yaml:6: invalid addHost \"a:b\"");
 	expect_err(META "image: a\ndockerfile: D\naddHost: [\"a b:1.2.3.4\"]\n",
 	           TE_EINVALID, "invalid addHost");
-	expect_err(META "image: a\ndockerfile: D\nssh: default\n",
-	           TE_EUNSUPPORTED, "werf.yaml:6: ssh is not supported yet");
+	expect_err(META "image: a\ndockerfile: D\nssh: default=/etc/key\n",
+	           TE_EINVALID,
+	           "werf.yaml:6: ssh \"default=/etc/key\": a socket or key "
+	           "path in werf.yaml is refused");
+	expect_err(META "image: a\ndockerfile: D\nssh: \"a b\"\n", TE_EINVALID,
+	           "werf.yaml:6: invalid ssh id");
+	cfg = parse_ok(META "image: a\ndockerfile: D\n\nssh: default\n");
+	assert_string_equal(cfg->images[0].ssh, "default");
+	assert_int_equal(cfg->images[0].ssh_line, 7);
+	te_config_free(cfg);
 }
 
 static void secrets(void **state)

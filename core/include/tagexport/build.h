@@ -77,6 +77,10 @@ typedef struct te_build_opts {
 	size_t nadd_hosts;
 	const te_build_secret *secrets;
 	size_t nsecrets;
+	/* RUN --mount=type=ssh,id=<ssh_id>: ssh_source is an agent socket
+	 * or comma-separated private key files (buildah-build(1), --ssh) */
+	const char *ssh_id;
+	const char *ssh_source;
 	te_build_config_edit edit_config; /* NULL: config as built */
 	void *edit_payload;
 	te_build_isolation isolation;

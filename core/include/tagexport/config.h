@@ -57,8 +57,10 @@ typedef struct te_image_config {
 	int line;            /* line of the document's first key */
 	/* imageSpec with build.imageSpec merged under it (final images) */
 	te_imagespec imagespec;
-	char *network;             /* "default", "none" or NULL (default) */
-	te_strvec add_hosts;       /* "host:ip", werf.yaml order */
+	char *network;       /* "default", "none" or NULL (default) */
+	te_strvec add_hosts; /* "host:ip", werf.yaml order */
+	char *ssh;    /* ssh: the id RUN --mount=type=ssh names, or NULL */
+	int ssh_line; /* its werf.yaml line */
 	te_secret_config *secrets; /* werf.yaml order, ids unique */
 	size_t nsecrets;
 } te_image_config;

@@ -74,6 +74,13 @@ typedef struct te_export_opts {
 	 * such secrets fails before anything is built. */
 	te_export_secret_fn secret;
 	void *secret_payload;
+	/* What `ssh:` of werf.yaml gives RUN --mount=type=ssh: these private
+	 * key files (an agent holding them is made for the build), else the
+	 * agent socket ssh_agent.  Neither: such a werf.yaml fails before
+	 * anything is built. */
+	const char *const *ssh_keys;
+	size_t nssh_keys;
+	const char *ssh_agent;
 } te_export_opts;
 
 #define TE_EXPORT_OPTS_VERSION 4
