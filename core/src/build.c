@@ -6,12 +6,25 @@
  *
  *   buildah <global> build <isolation> --layers=false --force-rm
  *           --identity-label=false --format docker -f <job>/Dockerfile
- *           --ignorefile <job>/ignore [--target T] [--build-arg A=B]..
- *           [--platform P] [--label k=v].. --tag <local> [--authfile F]
+ *           --ignorefile <job>/ignore [--add-host H:IP].. [--target T]
+ *           [--build-arg A=B].. [--platform P] [--label k=v]..
+ *           [--ssh ID=SOURCE] [--secret id=ID,src=<job>/secrets/ID,
+ *           type=file].. --tag <local> [--authfile F]
  *           [--tls-verify=false] -- <context>
  *   buildah <global> push [--authfile F] [--tls-verify=false]
  *           --digestfile <job>/digest <local> docker://<image_ref>
  *   buildah <global> rmi <local>                  (best effort)
+ *
+ * With a config edit (edit_config), between build and push:
+ *
+ *   buildah <global> push --quiet -- <local> dir:<job>/image
+ *   (the config file there is rewritten, manifest.json updated)
+ *   buildah <global> pull --quiet -- dir:<job>/image
+ *
+ * and the push sends the pulled image (its ID is the new config's
+ * digest), so no image with the unedited config leaves the machine.
+ * Secret values live in <job>/secrets (0700, files 0600) for the build
+ * only.
  *
  * with <global> = --root <state>/buildah/root --runroot <state>/buildah/run
  * --storage-driver vfs.  --format docker gives the Docker v2s2 manifests
@@ -24,8 +37,12 @@
  * --network, --pid, --ipc, --uts, --userns-uid-map):
  *
  *   --isolation oci --runtime <runc> --runtime-flag root=<job>/runc
- *   --network private --pid private --ipc private --uts private
+ *   --pid private --ipc private --uts private --network private|none
  *   [--userns-uid-map 0:100000:65536 --userns-gid-map 0:100000:65536]
+ *
+ * (network none with a user namespace: --userns /proc/P/ns/user
+ * --network ns:/proc/P/ns/net of a process holding both, see
+ * struct ns_holder)
  *
  * Every RUN is a runc container with its own namespaces; the private
  * network is buildah's default (CNI) bridge, so a RUN reaches the outside
@@ -65,7 +82,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -586,16 +602,14 @@ struct ns_holder {
 
 static int write_map(pid_t pid, const char *which, te_error *err)
 {
-	char path[64], map[64];
-	int fd, n;
+	/* TE_BUILD_USERNS_MAP in user_namespaces(7)'s uid_map format */
+	static const char map[] = "0 100000 65536\n";
+	char path[64];
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, which);
-	n = snprintf(map, sizeof(map), "0 %s\n", TE_BUILD_USERNS_MAP + 2);
-	for (char *p = map; *p; p++)
-		if (*p == ':')
-			*p = ' ';
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || te_fs_write_all(fd, map, (size_t)n) < 0) {
+	if (fd < 0 || te_fs_write_all(fd, map, sizeof(map) - 1) < 0) {
 		int e = errno;
 
 		if (fd >= 0)
@@ -1084,13 +1098,25 @@ static int read_small(te_buf *out, const char *path, te_error *err)
 	return rc;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
+/* The dir: layout is flat (manifest.json, version, one file per blob). */
+static void remove_flat_dir(const char *dir)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	te_buf p = TE_BUF_INIT(8192);
+	te_error ignored = TE_ERROR_INIT;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		te_buf_clear(&p);
+		if (te_buf_printf(&p, &ignored, "%s/%s", dir, de->d_name) == 0)
+			unlink(p.ptr);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+	te_buf_dispose(&p);
 }
 
 /* Replace dir/<old config> with dir/<new config> and point manifest.json
@@ -1191,7 +1217,7 @@ static int edit_image(char new_id[65], const te_build_opts *opts,
 		goto done;
 done:
 	if (dir.len)
-		nftw(dir.ptr, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		remove_flat_dir(dir.ptr);
 	te_buf_dispose(&dir);
 	te_buf_dispose(&ref);
 	return rc;
