@@ -384,6 +384,35 @@ static int parse_build_secrets(struct ts_project *pr, const struct parse *p,
 	return rc;
 }
 
+/* ssh_key_files: private keys for werf.yaml's ssh: (relative to the
+ * config file's directory); none of them may hold a ',' (buildah --ssh). */
+static int get_ssh_keys(te_strvec *out, const struct parse *p,
+                        const yaml_node_t *node, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = get_strlist(out, p, node, "ssh_key_files", err)) < 0)
+		return rc;
+	for (i = 0; i < out->count; i++) {
+		char *abs = NULL;
+
+		if (strchr(out->items[i], ','))
+			return fail(p, node, err,
+			            "ssh_key_files paths must not hold a ','");
+		if (out->items[i][0] == '/' || !p->dir)
+			continue;
+		if (te_strvec_pushf(out, err, "%s/%s", p->dir, out->items[i]) <
+		    0)
+			return TE_ENOMEM;
+		abs = out->items[--out->count];
+		out->items[out->count] = NULL;
+		free(out->items[i]);
+		out->items[i] = abs;
+	}
+	return 0;
+}
+
 /* te_export_secret_fn of a project: by id, from its env: map or a file;
  * never from the server's own environment. */
 static int project_build_secret(te_buf *out, const char *id,
@@ -805,6 +834,8 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 			pr->allow_chroot = b;
 		} else if (!strcmp(k, "env")) {
 			rc = get_env_map(&pr->env, p, vn, err);
+		} else if (!strcmp(k, "ssh_key_files")) {
+			rc = get_ssh_keys(&pr->ssh_keys, p, vn, err);
 		} else if (!strcmp(k, "secrets")) {
 			rc = parse_build_secrets(pr, p, vn, err);
 		} else if (!strcmp(k, "werf_env")) {
@@ -890,6 +921,7 @@ static void project_dispose(struct ts_project *pr)
 		free(pr->build_secrets[i].file);
 	}
 	free(pr->build_secrets);
+	te_strvec_dispose(&pr->ssh_keys);
 	free(pr->werf_env);
 	free(pr->name);
 	free(pr->repository);
@@ -1254,6 +1286,8 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
 	                                       : TE_BUILD_ISOLATION_OCI;
 	opts->render = &pr->render;
+	opts->ssh_keys = (const char *const *)pr->ssh_keys.items;
+	opts->nssh_keys = pr->ssh_keys.count;
 	opts->secret = project_build_secret;
 	opts->secret_payload = (void *)pr;
 }

@@ -87,6 +87,9 @@ struct ts_project {
 		char *file;
 	} * build_secrets;
 	size_t nbuild_secrets;
+	/* ssh_key_files: keys for werf.yaml's ssh: (RUN --mount=type=ssh);
+	 * the server's own agent is never used */
+	te_strvec ssh_keys;
 	char *werf_env;
 	bool loose_giterminism;
 	te_werfcfg_opts render;

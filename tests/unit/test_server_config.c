@@ -371,6 +371,7 @@ static void build_secrets(void **state)
 	    "    repository: o/a\n"
 	    "    secret_env: TE_TEST_SECRET\n"
 	    "    git_url: https://g.example.com/o/a.git\n"
+	    "    ssh_key_files: [keys/id_a, /abs/id_b]\n"
 	    "    secrets: {TOKEN: {env: TOK}, cred.txt: {file: cred.txt},\n"
 	    "      SRV: {env: TE_TEST_SECRET}}\n"
 	    "    env: {TOK: \"t-value\"}\n"
@@ -395,6 +396,11 @@ static void build_secrets(void **state)
 	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
 	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
 	assert_non_null(a.secret);
+	assert_int_equal(a.nssh_keys, 2);
+	assert_string_equal(a.ssh_keys[1], "/abs/id_b");
+	assert_non_null(strstr(a.ssh_keys[0], "/keys/id_a"));
+	assert_true(a.ssh_keys[0][0] == '/');
+	assert_null(a.ssh_agent);
 	assert_int_equal(
 	    a.secret(&v, "TOKEN", TE_SECRET_ENV, "X", a.secret_payload, &err),
 	    0);
