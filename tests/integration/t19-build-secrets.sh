@@ -123,4 +123,50 @@ TE_T19_TOKEN="other-$TOKEN" run_export --tag "$REG/sec/app:v2" >"$TE_TMP/out2" 2
 check "export with a new secret value exits 0" test $? -eq 0
 check "a new secret value reuses the stages image" grep -q "exists, not building" "$TE_TMP/err2"
 
+# The standalone hook (and the server: the same project settings) take
+# env and src values by id from the project's secrets: map, env: meaning
+# the project's env: map; never from the process environment.
+SRVTOKEN="srv-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SRVFILE="srvfile-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf '%s' "$SRVFILE" >"$TE_TMP/srv-cred.txt"
+printf 'hook-secret\n' >"$TE_TMP/hook.secret"
+cat >"$TE_TMP/server.yaml" <<YAML
+state_dir: $TE_TMP/srvstate
+projects:
+  - name: sec
+    forge: github
+    repository: o/sec
+    secret_file: $TE_TMP/hook.secret
+    git_url: https://git.example.invalid/o/sec.git
+    env: {PROJECT_TOKEN: "$SRVTOKEN"}
+    secrets:
+      TE_T19_TOKEN: {env: PROJECT_TOKEN}
+      cred.txt: {file: $TE_TMP/srv-cred.txt}
+    export:
+      repo: $REG/srv/stages
+      tag: "$REG/srv/%image%:%git_tag%"
+YAML
+git -C "$proj" -c user.name=t -c user.email=t@example.com tag -a v1 -m v1
+"$TAGEXPORT" hook run-export --git-dir "$proj/.git" --config "$TE_TMP/server.yaml" \
+	--project sec --tag v1 --commit "$(git -C "$proj" rev-parse HEAD)" \
+	>"$TE_TMP/out-hook" 2>"$TE_TMP/err-hook"
+check "hook export with project secrets exits 0" test $? -eq 0
+skopeo copy -q --src-tls-verify=false "docker://$REG/srv/app:v1" "dir:$TE_TMP/srvimg" >/dev/null
+proof=""
+for blob in "$TE_TMP/srvimg"/*; do
+	p=$(tar -xzOf "$blob" proof 2>/dev/null) && proof=$p
+done
+check "hook: the env secret came from the project's env: map" \
+	test "$(sed -n 1p <<<"$proof")" = "$(printf '%s' "$SRVTOKEN" | sha256sum | cut -d' ' -f1)"
+check "hook: the src secret came from the project's file" \
+	test "$(sed -n 3p <<<"$proof")" = "$(printf '%s' "$SRVFILE" | sha256sum | cut -d' ' -f1)"
+for f in "$TE_TMP"/srvimg/* "$TE_TMP/out-hook" "$TE_TMP/err-hook"; do
+	for v in "$SRVTOKEN" "$SRVFILE" "$PLAIN"; do
+		if { gzip -dc "$f" 2>/dev/null || cat "$f"; } | grep -aqF "$v"; then
+			leaks=$((leaks + 1))
+		fi
+	done
+done
+check "hook: no secret value in the image or the output" test "$leaks" -eq 0
+
 te_finish
