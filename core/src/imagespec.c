@@ -73,9 +73,17 @@ static const char *re2_only(const char *re)
 	    "\\z", "(?",  "*?",  "+?",  "??",  "\\p", "\\P", "\\Q", NULL};
 	size_t i;
 
+	static const char *const backrefs[] = {
+	    "\\1", "\\2", "\\3", "\\4", "\\5", "\\6", "\\7", "\\8", "\\9"};
+
 	for (i = 0; perl[i]; i++)
 		if (strstr(re, perl[i]))
 			return perl[i];
+	/* glibc takes back-references in ERE too; RE2 has none, and they
+	 * make matching exponential */
+	for (i = 0; i < sizeof(backrefs) / sizeof(backrefs[0]); i++)
+		if (strstr(re, backrefs[i]))
+			return backrefs[i];
 	return NULL;
 }
 
@@ -87,6 +95,10 @@ static int compile(regex_t *out, const char *pattern, te_error *err)
 	char *re;
 	int rc;
 
+	if (n > TE_IMAGESPEC_PATTERN_MAX)
+		return te_error_set(err, TE_EINVALID,
+		                    "regular expression longer than %d bytes",
+		                    TE_IMAGESPEC_PATTERN_MAX);
 	re = malloc(n + 3);
 	if (!re)
 		return te_error_set(err, TE_ENOMEM, "out of memory");

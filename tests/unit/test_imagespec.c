@@ -338,6 +338,9 @@ static void patterns_and_durations(void **state)
 	                 TE_EINVALID);
 	assert_non_null(strstr(err.msg, "RE2 syntax"));
 	te_error_clear(&err);
+	assert_int_equal(te_imagespec_check_pattern("/(a*)*\\1/", &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
 	assert_int_equal(te_imagespec_seconds_parse(&v, "30", &err), 0);
 	assert_int_equal(v, 30);
 	assert_int_equal(te_imagespec_seconds_parse(&v, "1h2m3s", &err), 0);

@@ -13,7 +13,8 @@
  * matched against the whole name (werf anchors it as ^RE$); anything else
  * is an exact name.  RE is POSIX extended syntax (regcomp(3), REG_EXTENDED),
  * the common subset of RE2: RE2-only syntax such as \d, (?i) or lazy
- * quantifiers is refused by name, never silently read differently.
+ * quantifiers, and back-references (not RE2, exponential in glibc), are
+ * refused by name, never silently read differently.
  */
 #ifndef TAGEXPORT_IMAGESPEC_H
 #define TAGEXPORT_IMAGESPEC_H
@@ -23,6 +24,9 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
+
+/* Longest "/RE/" pattern (compiling is work a werf.yaml asks for). */
+#define TE_IMAGESPEC_PATTERN_MAX 1024
 
 /* Bounds for one image config document (the registry's TE_CONFIG_MAX). */
 #define TE_IMAGESPEC_CONFIG_MAX (4u * 1024 * 1024)
