@@ -294,21 +294,29 @@ static int get_env_map(te_strvec *out, const struct parse *p,
 }
 
 /* te_werfcfg_lookup_fn over a project's env: map. */
-static bool project_env_lookup(const char **value, const char *name,
-                               void *payload)
+/* NAME's value in the project's env: map, or NULL. */
+static const char *project_env_get(const struct ts_project *pr,
+                                   const char *name)
 {
-	const struct ts_project *pr = payload;
 	size_t i, n = strlen(name);
 
 	if (strchr(name, '='))
-		return false;
+		return NULL;
 	for (i = 0; i < pr->env.count; i++)
 		if (!strncmp(pr->env.items[i], name, n) &&
-		    pr->env.items[i][n] == '=') {
-			*value = pr->env.items[i] + n + 1;
-			return true;
-		}
-	return false;
+		    pr->env.items[i][n] == '=')
+			return pr->env.items[i] + n + 1;
+	return NULL;
+}
+
+static bool project_env_lookup(const char **value, const char *name,
+                               void *payload)
+{
+	const char *v = project_env_get(payload, name);
+
+	if (v)
+		*value = v;
+	return v != NULL;
 }
 
 /* Read a secret: the file's (or variable's) content minus trailing
@@ -437,7 +445,7 @@ static int project_build_secret(te_buf *out, const char *id,
 		                    "in the server config)",
 		                    pr->name, id);
 	if (s->env) {
-		if (!project_env_lookup(&v, s->env, (void *)pr))
+		if (!(v = project_env_get(pr, s->env)))
 			return te_error_set(err, TE_ENOTFOUND,
 			                    "project %s: env: has no %s",
 			                    pr->name, s->env);
@@ -1289,5 +1297,5 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->ssh_keys = (const char *const *)pr->ssh_keys.items;
 	opts->nssh_keys = pr->ssh_keys.count;
 	opts->secret = project_build_secret;
-	opts->secret_payload = (void *)pr;
+	opts->secret_payload = pr->render.lookup_payload; /* pr itself */
 }
