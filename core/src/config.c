@@ -1724,17 +1724,23 @@ static void free_images(te_image_config *items, size_t count)
 
 /* The global imageSpec goes under the image's own, for final images only
  * (https://werf.io/docs/v2/usage/build/images.html#global-configuration:
- * "does not apply for intermediate images"). */
+ * "does not apply for intermediate images"); label templates are filled
+ * in here, before the content tag is computed. */
 static int merge_imagespec(te_image_config *img, const te_imagespec *global,
-                           const char *file, te_error *err)
+                           const char *project, const char *file, te_error *err)
 {
 	te_imagespec merged = TE_IMAGESPEC_INIT;
 	int rc;
 
 	rc = te_imagespec_merge(&merged, img->final ? global : NULL,
 	                        &img->imagespec, err);
-	if (rc < 0)
+	if (rc == 0)
+		rc = te_imagespec_expand_labels(&merged, img->name, project,
+		                                err);
+	if (rc < 0) {
+		te_imagespec_dispose(&merged);
 		return te_error_wrap(err, "%s:%d", file, img->line);
+	}
 	te_imagespec_dispose(&img->imagespec);
 	img->imagespec = merged;
 	return 0;
@@ -1759,8 +1765,8 @@ static int finish(te_werf_config *cfg, struct meta *m, struct images *imgs,
 			    "%s:%d: a nameless image (image: ~) must be "
 			    "the only image",
 			    file, imgs->items[i].line);
-		if ((rc = merge_imagespec(&imgs->items[i], &m->imagespec, file,
-		                          err)) < 0)
+		if ((rc = merge_imagespec(&imgs->items[i], &m->imagespec,
+		                          m->project, file, err)) < 0)
 			return rc;
 		if (imgs->items[i].platforms.count)
 			continue;

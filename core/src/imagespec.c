@@ -523,6 +523,32 @@ static int expand_label(te_buf *out, const char *s, const char *image,
 	return rc;
 }
 
+int te_imagespec_expand_labels(te_imagespec *s, const char *image,
+                               const char *project, te_error *err)
+{
+	te_buf b = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < s->labels.count && rc == 0; i++) {
+		char *expanded;
+
+		if (!strchr(s->labels.items[i], '%'))
+			continue;
+		if ((rc = expand_label(&b, s->labels.items[i], image, project,
+		                       err)) < 0)
+			break;
+		if (!(expanded = te_strdup(b.ptr, err))) {
+			rc = TE_ENOMEM;
+			break;
+		}
+		free(s->labels.items[i]);
+		s->labels.items[i] = expanded;
+	}
+	te_buf_dispose(&b);
+	return rc;
+}
+
 static int apply_labels(json_t *cfg, const te_imagespec *s, const char *image,
                         const char *project, te_error *err)
 {

@@ -178,6 +178,17 @@ static void imagespec_keys(void **state)
 	assert_true(te_imagespec_is_empty(&cfg->images[1].imagespec));
 	te_config_free(cfg);
 
+	/* label templates are filled in per image: one document, two
+	 * images, two different specs (and content tags) */
+	cfg = parse_ok(META "image: [one, two]\ndockerfile: D\n"
+	                    "imageSpec: {config: {labels: "
+	                    "{\"%project%-name\": \"%image%\"}}}\n");
+	assert_string_equal(cfg->images[0].imagespec.labels.items[0],
+	                    "demo-name");
+	assert_string_equal(cfg->images[0].imagespec.labels.items[1], "one");
+	assert_string_equal(cfg->images[1].imagespec.labels.items[1], "two");
+	te_config_free(cfg);
+
 	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
 	                "    removeLabels: [ok, \"/(/\"]\n",
 	           TE_EINVALID,

@@ -111,6 +111,22 @@ static void labels_and_regex(void **state)
 	te_imagespec_dispose(&s);
 }
 
+static void label_templates(void **state)
+{
+	te_imagespec s = TE_IMAGESPEC_INIT;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	pair(&s.labels, "%project%/%image%", "x%image%%y");
+	pair(&s.labels, "plain", "100%");
+	assert_int_equal(te_imagespec_expand_labels(&s, "app", "shop", &err),
+	                 0);
+	assert_string_equal(s.labels.items[0], "shop/app");
+	assert_string_equal(s.labels.items[1], "xapp%y");
+	assert_string_equal(s.labels.items[3], "100%");
+	te_imagespec_dispose(&s);
+}
+
 static void env_rules(void **state)
 {
 	te_imagespec s = TE_IMAGESPEC_INIT;
@@ -385,6 +401,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(labels_and_regex),
+	    cmocka_unit_test(label_templates),
 	    cmocka_unit_test(env_rules),
 	    cmocka_unit_test(sets_and_scalars),
 	    cmocka_unit_test(cmd_entrypoint_and_clears),

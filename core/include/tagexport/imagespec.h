@@ -109,6 +109,15 @@ int te_imagespec_merge(te_imagespec *out, const te_imagespec *global,
                        const te_imagespec *image, te_error *err);
 
 /*
+ * Replace %image% and %project% in every label key and value (werf's label
+ * template variables).  Done when werf.yaml is read, so that the content
+ * tag covers the labels as they will be: two images sharing a document
+ * then get different tags when their labels differ.
+ */
+int te_imagespec_expand_labels(te_imagespec *spec, const char *image,
+                               const char *project, te_error *err);
+
+/*
  * The canonical text of a spec for the content tag: a compact JSON object
  * with sorted keys and only the fields that are set; lists whose order
  * does not matter (removeLabels, removeEnv, volumes, removeVolumes,
