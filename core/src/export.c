@@ -511,70 +511,16 @@ static int read_dockerfile(te_buf *out, struct run *run, struct image_job *job,
 	return rc;
 }
 
-/* buildah's --ssh takes "id=a,b": a path with a comma cannot be named. */
-static int check_ssh_source(struct run *run, te_error *err)
-{
-	size_t i;
-
-	for (i = 0; i < run->opts->nssh_keys; i++)
-		if (strchr(run->opts->ssh_keys[i], ','))
-			return te_error_set(err, TE_EINVALID,
-			                    "ssh key path '%s' holds a ','",
-			                    run->opts->ssh_keys[i]);
-	if (run->opts->ssh_agent && strchr(run->opts->ssh_agent, ','))
-		return te_error_set(err, TE_EINVALID,
-		                    "ssh agent socket path holds a ','");
-	return 0;
-}
-
-/* RUN's ssh source: the keys joined with ',', else the agent socket. */
-static int ssh_source(te_buf *out, const struct run *run, te_error *err)
-{
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < run->opts->nssh_keys && rc == 0; i++)
-		rc = te_buf_printf(out, err, "%s%s", i ? "," : "",
-		                   run->opts->ssh_keys[i]);
-	if (!run->opts->nssh_keys && run->opts->ssh_agent)
-		rc = te_buf_puts(out, run->opts->ssh_agent, err);
-	return rc;
-}
-
-/* Before anything is built: every image's secrets allowed and available,
- * and a network the isolation can enforce (buildah has no network
- * namespace to take away under chroot). */
+/* Before anything is built: each image's build keys can be honoured
+ * (secrets.c). */
 static int check_build_keys(struct run *run, te_error *err)
 {
-	const te_werfcfg_opts *r = run->opts->render;
-	const char *file =
-	    run->opts->config_path ? run->opts->config_path : "werf.yaml";
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < run->njobs && rc == 0; i++) {
-		const te_image_config *cfg = run->jobs[i].cfg;
-
-		if (cfg->network && !strcmp(cfg->network, "none") &&
-		    run->opts->isolation == TE_BUILD_ISOLATION_CHROOT)
-			return te_error_set(err, TE_EINVALID,
-			                    "%s:%d: image \"%s\": network "
-			                    "\"none\" cannot be enforced with "
-			                    "chroot isolation",
-			                    file, cfg->line, cfg->name);
-		if (cfg->ssh && !run->opts->nssh_keys &&
-		    !(run->opts->ssh_agent && *run->opts->ssh_agent))
-			return te_error_set(
-			    err, TE_EINVALID,
-			    "%s:%d: image \"%s\": ssh: no ssh "
-			    "agent or key is given to this export",
-			    file, cfg->ssh_line, cfg->name);
-		if ((rc = check_ssh_source(run, err)) < 0)
-			return rc;
-		rc = te_secrets__check(
-		    run->src, run->commit, cfg, file, r && r->loose_giterminism,
-		    run->opts->secret, run->opts->secret_payload, err);
-	}
+	for (i = 0; i < run->njobs && rc == 0; i++)
+		rc = te_secrets__check_image(run->opts, run->src, run->commit,
+		                             run->jobs[i].cfg, err);
 	return rc;
 }
 
@@ -671,7 +617,7 @@ static int build_image(struct run *run, struct image_job *job, te_error *err)
 	bopts.secrets = secrets.items;
 	bopts.nsecrets = secrets.count;
 	if (job->cfg->ssh) {
-		if ((rc = ssh_source(&ssh, run, err)) < 0)
+		if ((rc = te_secrets__ssh_source(&ssh, run->opts, err)) < 0)
 			goto done;
 		bopts.ssh_id = job->cfg->ssh;
 		bopts.ssh_source = ssh.ptr;

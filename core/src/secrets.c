@@ -89,6 +89,61 @@ done:
 	return rc;
 }
 
+/* buildah's --ssh takes "id=a,b": a path with a comma cannot be named. */
+static int check_ssh_paths(const te_export_opts *o, te_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < o->nssh_keys; i++)
+		if (strchr(o->ssh_keys[i], ','))
+			return te_error_set(err, TE_EINVALID,
+			                    "ssh key path '%s' holds a ','",
+			                    o->ssh_keys[i]);
+	if (o->ssh_agent && strchr(o->ssh_agent, ','))
+		return te_error_set(err, TE_EINVALID,
+		                    "ssh agent socket path holds a ','");
+	return 0;
+}
+
+int te_secrets__check_image(const te_export_opts *o, te_gitsrc *src,
+                            const char *commit, const te_image_config *img,
+                            te_error *err)
+{
+	const char *file = o->config_path ? o->config_path : "werf.yaml";
+	int rc;
+
+	/* buildah has no network namespace to take away under chroot */
+	if (img->network && !strcmp(img->network, "none") &&
+	    o->isolation == TE_BUILD_ISOLATION_CHROOT)
+		return te_error_set(err, TE_EINVALID,
+		                    "%s:%d: image \"%s\": network \"none\" "
+		                    "cannot be enforced with chroot isolation",
+		                    file, img->line, img->name);
+	if (img->ssh && !o->nssh_keys && !(o->ssh_agent && *o->ssh_agent))
+		return te_error_set(err, TE_EINVALID,
+		                    "%s:%d: image \"%s\": ssh: no ssh agent or "
+		                    "key is given to this export",
+		                    file, img->ssh_line, img->name);
+	if (img->ssh && (rc = check_ssh_paths(o, err)) < 0)
+		return rc;
+	return te_secrets__check(src, commit, img, file,
+	                         o->render && o->render->loose_giterminism,
+	                         o->secret, o->secret_payload, err);
+}
+
+int te_secrets__ssh_source(te_buf *out, const te_export_opts *o, te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < o->nssh_keys && rc == 0; i++)
+		rc = te_buf_printf(out, err, "%s%s", i ? "," : "",
+		                   o->ssh_keys[i]);
+	if (!o->nssh_keys && o->ssh_agent)
+		rc = te_buf_puts(out, o->ssh_agent, err);
+	return rc;
+}
+
 int te_secrets__resolve(te_secret_values *out, const te_image_config *img,
                         te_export_secret_fn fn, void *payload, te_error *err)
 {

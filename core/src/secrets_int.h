@@ -1,6 +1,8 @@
 /*
- * secrets_int.h - werf.yaml build secrets for one export run: the
- * werf-giterminism.yaml check and the values handed to the builder.
+ * secrets_int.h - werf.yaml build secrets (and the other keys that need
+ * the machine: ssh, network) for one export run: the checks made before
+ * anything is built, the werf-giterminism.yaml rules and the values
+ * handed to the builder.
  *
  * Values are held only while one image builds, wiped before they are
  * freed, and never enter an error message, a log line, the content tag
@@ -29,6 +31,19 @@
 int te_secrets__check(te_gitsrc *src, const char *commit,
                       const te_image_config *img, const char *file, bool loose,
                       te_export_secret_fn fn, void *payload, te_error *err);
+
+/*
+ * Everything te_secrets__check checks, plus: an ssh: needs an agent or
+ * keys in o (paths without ','), network none needs OCI isolation.
+ * Errors name werf.yaml:LINE and the image.
+ */
+int te_secrets__check_image(const te_export_opts *o, te_gitsrc *src,
+                            const char *commit, const te_image_config *img,
+                            te_error *err);
+
+/* RUN's ssh source for buildah --ssh ID=SOURCE: o's keys joined with ',',
+ * else its agent socket. */
+int te_secrets__ssh_source(te_buf *out, const te_export_opts *o, te_error *err);
 
 /* The values of img's secrets, in werf.yaml order. */
 typedef struct te_secret_values {
