@@ -529,6 +529,7 @@ struct spec_edit {
 	const te_imagespec *spec;
 	const char *image;
 	const char *project;
+	const te_log *log;
 };
 
 static int apply_imagespec(te_buf *out, const void *config, size_t len,
@@ -538,13 +539,21 @@ static int apply_imagespec(te_buf *out, const void *config, size_t len,
 	int rc = te_imagespec_apply(out, config, len, e->spec, e->image,
 	                            e->project, err);
 
+	/* werf's warning, worded for export (which strips them all) */
+	if (rc == 0 && te_imagespec_warns_essential(e->spec))
+		te_log_emit(e->log, TE_LOG_WARN,
+		            "image %s: imageSpec removeLabels names werf's "
+		            "essential labels, which stay in the stages image; "
+		            "export strips every werf label (set "
+		            "keepEssentialWerfLabels to silence this)",
+		            e->image);
 	return rc < 0 ? te_error_wrap(err, "imageSpec") : 0;
 }
 
 static int build_image(struct run *run, struct image_job *job, te_error *err)
 {
 	struct spec_edit edit = {&job->cfg->imagespec, job->cfg->name,
-	                         run->cfg->project};
+	                         run->cfg->project, &run->log};
 	te_build_opts bopts = {0};
 	te_secret_values secrets = {NULL, NULL, 0};
 	te_buf ssh = TE_BUF_INIT(65536);

@@ -159,6 +159,23 @@ int te_imagespec_pattern_match(bool *match, const char *pattern,
 	return 0;
 }
 
+bool te_imagespec_warns_essential(const te_imagespec *s)
+{
+	te_error ignored = TE_ERROR_INIT;
+	bool match = false;
+	size_t i, e;
+
+	if (s->keep_essential_werf_labels)
+		return false;
+	for (i = 0; i < s->remove_labels.count && !match; i++)
+		for (e = 0; essential_labels[e] && !match; e++)
+			if (te_imagespec_pattern_match(
+			        &match, s->remove_labels.items[i],
+			        essential_labels[e], &ignored) < 0)
+				match = false;
+	return match;
+}
+
 /* Compiled removeLabels/removeEnv patterns. */
 struct matcher {
 	const te_strvec *patterns;

@@ -127,6 +127,23 @@ static void label_templates(void **state)
 	te_imagespec_dispose(&s);
 }
 
+static void essential_warning(void **state)
+{
+	te_imagespec s = TE_IMAGESPEC_INIT;
+
+	(void)state;
+	push(&s.remove_labels, "beta");
+	assert_false(te_imagespec_warns_essential(&s));
+	push(&s.remove_labels, "/werf.*/");
+	assert_true(te_imagespec_warns_essential(&s));
+	s.keep_essential_werf_labels = true;
+	assert_false(te_imagespec_warns_essential(&s));
+	te_imagespec_dispose(&s);
+	push(&s.remove_labels, "werf-project-repo-commit");
+	assert_true(te_imagespec_warns_essential(&s));
+	te_imagespec_dispose(&s);
+}
+
 static void env_rules(void **state)
 {
 	te_imagespec s = TE_IMAGESPEC_INIT;
@@ -402,6 +419,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(labels_and_regex),
 	    cmocka_unit_test(label_templates),
+	    cmocka_unit_test(essential_warning),
 	    cmocka_unit_test(env_rules),
 	    cmocka_unit_test(sets_and_scalars),
 	    cmocka_unit_test(cmd_entrypoint_and_clears),

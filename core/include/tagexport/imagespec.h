@@ -90,6 +90,13 @@ int te_imagespec_pattern_match(bool *match, const char *pattern,
                                const char *name, te_error *err);
 
 /*
+ * Does removeLabels name one of werf's essential labels, which stay
+ * anyway?  werf warns then unless keepEssentialWerfLabels is set; this is
+ * what that setting changes.  A bad pattern counts as no match.
+ */
+bool te_imagespec_warns_essential(const te_imagespec *spec);
+
+/*
  * A healthcheck duration as werf.yaml writes it: integer seconds ("30"),
  * or a Go-style duration of h, m and s parts ("30s", "1m30s").  *out
  * gets seconds (at most one year).  TE_EINVALID names the text.
