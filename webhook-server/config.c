@@ -295,25 +295,174 @@ static int get_env_map(te_strvec *out, const struct parse *p,
 }
 
 /* te_werfcfg_lookup_fn over a project's env: map. */
-static bool project_env_lookup(const char **value, const char *name,
-                               void *payload)
+/* NAME's value in the project's env: map, or NULL. */
+static const char *project_env_get(const struct ts_project *pr,
+                                   const char *name)
 {
-	const struct ts_project *pr = payload;
 	size_t i, n = strlen(name);
 
 	if (strchr(name, '='))
-		return false;
+		return NULL;
 	for (i = 0; i < pr->env.count; i++)
 		if (!strncmp(pr->env.items[i], name, n) &&
-		    pr->env.items[i][n] == '=') {
-			*value = pr->env.items[i] + n + 1;
-			return true;
-		}
-	return false;
+		    pr->env.items[i][n] == '=')
+			return pr->env.items[i] + n + 1;
+	return NULL;
+}
+
+static bool project_env_lookup(const char **value, const char *name,
+                               void *payload)
+{
+	const char *v = project_env_get(payload, name);
+
+	if (v)
+		*value = v;
+	return v != NULL;
 }
 
 /* Read a secret: the file's (or variable's) content minus trailing
  * whitespace.  The message names the file or variable, never the value. */
+/* ---- secrets: werf.yaml build secrets of a project --------------------- */
+
+#define TS_BUILD_SECRETS_MAX 64
+
+static bool build_secret_id_valid(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n == 0 || n > 128)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!(id[i] == '_' || id[i] == '.' || id[i] == '-' ||
+		      (id[i] >= '0' && id[i] <= '9') ||
+		      ((id[i] | 0x20) >= 'a' && (id[i] | 0x20) <= 'z')))
+			return false;
+	return true;
+}
+
+/* secrets: {ID: {env: NAME} | {file: PATH}, ...} */
+static int parse_build_secrets(struct ts_project *pr, const struct parse *p,
+                               const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair, *q;
+	size_t n;
+	int rc = 0;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err,
+		            "secrets must be a mapping ID: {env: NAME} or "
+		            "ID: {file: PATH}");
+	n = (size_t)(node->data.mapping.pairs.top -
+	             node->data.mapping.pairs.start);
+	if (n > TS_BUILD_SECRETS_MAX)
+		return fail(p, node, err, "more than 64 secrets");
+	pr->build_secrets = calloc(n + 1, sizeof(*pr->build_secrets));
+	if (!pr->build_secrets)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (pair = node->data.mapping.pairs.start;
+	     rc == 0 && pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		struct ts_build_secret *s =
+		    &pr->build_secrets[pr->nbuild_secrets++];
+		const char *k = scalar(kn);
+
+		if (!k || !build_secret_id_valid(k))
+			return fail(
+			    p, kn, err,
+			    "secret ids must match [A-Za-z0-9_.-]{1,128}");
+		if (!(s->id = te_strdup(k, err)))
+			return TE_ENOMEM;
+		if (vn->type != YAML_MAPPING_NODE ||
+		    vn->data.mapping.pairs.top - vn->data.mapping.pairs.start !=
+		        1)
+			return fail(p, vn, err,
+			            "a secret is {env: NAME} or {file: PATH}");
+		q = vn->data.mapping.pairs.start;
+		k = scalar(node_at(p, q->key));
+		if (k && !strcmp(k, "env"))
+			rc = get_str(&s->env, p, node_at(p, q->value), "env",
+			             err);
+		else if (k && !strcmp(k, "file"))
+			rc = get_path(&s->file, p, node_at(p, q->value), "file",
+			              err);
+		else
+			rc = fail(p, vn, err,
+			          "a secret is {env: NAME} or {file: PATH}");
+	}
+	return rc;
+}
+
+/* ssh_key_files: private keys for werf.yaml's ssh: (relative to the
+ * config file's directory); none of them may hold a ',' (buildah --ssh). */
+static int get_ssh_keys(te_strvec *out, const struct parse *p,
+                        const yaml_node_t *node, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = get_strlist(out, p, node, "ssh_key_files", err)) < 0)
+		return rc;
+	for (i = 0; i < out->count; i++) {
+		char *abs = NULL;
+
+		if (strchr(out->items[i], ','))
+			return fail(p, node, err,
+			            "ssh_key_files paths must not hold a ','");
+		if (out->items[i][0] == '/' || !p->dir)
+			continue;
+		if (te_strvec_pushf(out, err, "%s/%s", p->dir, out->items[i]) <
+		    0)
+			return TE_ENOMEM;
+		abs = out->items[--out->count];
+		out->items[out->count] = NULL;
+		free(out->items[i]);
+		out->items[i] = abs;
+	}
+	return 0;
+}
+
+/* te_export_secret_fn of a project: by id, from its env: map or a file;
+ * never from the server's own environment. */
+static int project_build_secret(te_buf *out, const char *id,
+                                te_secret_kind kind, const char *ref,
+                                void *payload, te_error *err)
+{
+	const struct ts_project *pr = payload;
+	const struct ts_build_secret *s = NULL;
+	const char *v = NULL;
+	bool too_big = false;
+	size_t i;
+	int fd, rc = 0;
+
+	(void)kind;
+	(void)ref;
+	for (i = 0; i < pr->nbuild_secrets && !s; i++)
+		if (!strcmp(pr->build_secrets[i].id, id))
+			s = &pr->build_secrets[i];
+	if (!s)
+		return te_error_set(err, TE_ENOTFOUND,
+		                    "project %s has no secret \"%s\" (secrets: "
+		                    "in the server config)",
+		                    pr->name, id);
+	if (s->env) {
+		if (!(v = project_env_get(pr, s->env)))
+			return te_error_set(err, TE_ENOTFOUND,
+			                    "project %s: env: has no %s",
+			                    pr->name, s->env);
+		return te_buf_puts(out, v, err);
+	}
+	fd = open(s->file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno, "cannot read %s",
+		                          s->file);
+	if (te_fs_read_all(out, fd, &too_big) < 0 || too_big)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s is unreadable or too large", s->file);
+	close(fd);
+	return rc;
+}
+
 static int read_secret(char **out, size_t *len_out, const char *file,
                        const char *env, te_error *err)
 {
@@ -709,6 +858,10 @@ static int parse_project(struct ts_project *pr, const struct parse *p,
 			pr->allow_chroot = b;
 		} else if (!strcmp(k, "env")) {
 			rc = get_env_map(&pr->env, p, vn, err);
+		} else if (!strcmp(k, "ssh_key_files")) {
+			rc = get_ssh_keys(&pr->ssh_keys, p, vn, err);
+		} else if (!strcmp(k, "secrets")) {
+			rc = parse_build_secrets(pr, p, vn, err);
 		} else if (!strcmp(k, "werf_env")) {
 			rc = get_str(&pr->werf_env, p, vn, "werf_env", err);
 		} else if (!strcmp(k, "loose_giterminism")) {
@@ -786,6 +939,13 @@ static void project_dispose(struct ts_project *pr)
 	for (i = 0; i < pr->env.count; i++)
 		explicit_bzero(pr->env.items[i], strlen(pr->env.items[i]));
 	te_strvec_dispose(&pr->env);
+	for (i = 0; i < pr->nbuild_secrets; i++) {
+		free(pr->build_secrets[i].id);
+		free(pr->build_secrets[i].env);
+		free(pr->build_secrets[i].file);
+	}
+	free(pr->build_secrets);
+	te_strvec_dispose(&pr->ssh_keys);
 	free(pr->werf_env);
 	free(pr->name);
 	free(pr->repository);
@@ -1151,4 +1311,8 @@ void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
 	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
 	                                       : TE_BUILD_ISOLATION_OCI;
 	opts->render = &pr->render;
+	opts->ssh_keys = (const char *const *)pr->ssh_keys.items;
+	opts->nssh_keys = pr->ssh_keys.count;
+	opts->secret = project_build_secret;
+	opts->secret_payload = pr->render.lookup_payload; /* pr itself */
 }

@@ -82,6 +82,17 @@ struct ts_project {
 	 * are never logged), werf_env: is .Env, loose_giterminism: lets env
 	 * read any of them; render points into this project */
 	te_strvec env;
+	/* secrets: werf.yaml build secrets by id: {env: NAME} (of env:
+	 * above) or {file: PATH}; values are read per build, never logged */
+	struct ts_build_secret {
+		char *id;
+		char *env;
+		char *file;
+	} * build_secrets;
+	size_t nbuild_secrets;
+	/* ssh_key_files: keys for werf.yaml's ssh: (RUN --mount=type=ssh);
+	 * the server's own agent is never used */
+	te_strvec ssh_keys;
 	char *werf_env;
 	bool loose_giterminism;
 	te_werfcfg_opts render;

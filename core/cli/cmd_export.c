@@ -35,6 +35,7 @@ enum {
 	OPT_SKIP_TLS_VERIFY,
 	OPT_DOCKER_CONFIG,
 	OPT_REPORT_PATH,
+	OPT_SSH_KEY,
 	OPT_PARALLEL_TASKS_LIMIT,
 	OPT_STATE_DIR,
 	OPT_BUILDAH,
@@ -59,6 +60,7 @@ static const struct option long_options[] = {
     {"skip-tls-verify-registry", optional_argument, NULL, OPT_SKIP_TLS_VERIFY},
     {"docker-config", required_argument, NULL, OPT_DOCKER_CONFIG},
     {"report-path", required_argument, NULL, OPT_REPORT_PATH},
+    {"ssh-key", required_argument, NULL, OPT_SSH_KEY},
     {"parallel-tasks-limit", required_argument, NULL, OPT_PARALLEL_TASKS_LIMIT},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"buildah", required_argument, NULL, OPT_BUILDAH},
@@ -116,6 +118,10 @@ static void export_usage(FILE *out)
 	    "($WERF_DOCKER_CONFIG,\n"
 	    "                                $DOCKER_CONFIG, ~/.docker)\n"
 	    "  --report-path FILE            write a JSON report\n"
+	    "  --ssh-key FILE                private key for werf.yaml's ssh:\n"
+	    "                                (repeatable; default: the agent "
+	    "of\n"
+	    "                                $SSH_AUTH_SOCK)\n"
 	    "  --parallel-tasks-limit N      images built at once (default 5, "
 	    "-1: no limit)\n"
 	    "                                and blobs copied at once (default "
@@ -150,6 +156,7 @@ struct export_args {
 	te_strvec tags;
 	te_strvec label_flags;
 	te_strvec patterns;
+	te_strvec ssh_keys;
 	const char *repo;
 	const char *separator;
 	const char *dir;
@@ -253,6 +260,10 @@ static int parse_args(struct export_args *a, int argc, char **argv)
 			break;
 		case OPT_REPORT_PATH:
 			a->report_path = optarg;
+			break;
+		case OPT_SSH_KEY:
+			if (te_strvec_push(&a->ssh_keys, optarg, &err) < 0)
+				return cli_usage_error("%s", err.msg);
 			break;
 		case OPT_PARALLEL_TASKS_LIMIT:
 			if (!parse_int(optarg, &a->parallel))
@@ -435,6 +446,51 @@ done:
 	return rc;
 }
 
+/* werf's build secrets on the command line: env names this process's
+ * environment, src a file of this machine ("~/" is $HOME), as werf does
+ * (https://werf.io/docs/v2/usage/build/images.html#using-build-secrets). */
+static int cli_secret(te_buf *out, const char *id, te_secret_kind kind,
+                      const char *ref, void *payload, te_error *err)
+{
+	const char *v, *home;
+	te_buf path = TE_BUF_INIT(PATH_MAX);
+	bool too_big = false;
+	int fd, rc = 0;
+
+	(void)id;
+	(void)payload;
+	if (kind == TE_SECRET_ENV) {
+		v = getenv(ref);
+		if (!v)
+			return te_error_set(
+			    err, TE_ENOTFOUND,
+			    "environment variable %s is not set", ref);
+		return te_buf_puts(out, v, err);
+	}
+	home = getenv("HOME");
+	if (strncmp(ref, "~/", 2) == 0 && home)
+		rc = te_buf_printf(&path, err, "%s/%s", home, ref + 2);
+	else
+		rc = te_buf_puts(&path, ref, err);
+	if (rc < 0)
+		goto done;
+	fd = open(path.ptr, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = te_error_set_errno(err,
+		                        errno == ENOENT ? TE_ENOTFOUND : TE_EIO,
+		                        errno, "reading '%s'", path.ptr);
+		goto done;
+	}
+	if (te_fs_read_all(out, fd, &too_big) < 0 || too_big)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "'%s' is unreadable or over %zu bytes",
+		                  path.ptr, out->max);
+	close(fd);
+done:
+	te_buf_dispose(&path);
+	return rc;
+}
+
 static void print_refs(const te_export_result *res)
 {
 	size_t i, j;
@@ -504,6 +560,12 @@ int cmd_export(int argc, char **argv)
 	opts.isolation = a.isolation;
 	opts.build_timeout = a.build_timeout;
 	opts.render = &a.render;
+	opts.secret = cli_secret;
+	opts.ssh_keys = (const char *const *)a.ssh_keys.items;
+	opts.nssh_keys = a.ssh_keys.count;
+	opts.ssh_agent = getenv("SSH_AUTH_SOCK");
+	if (opts.ssh_agent && !*opts.ssh_agent)
+		opts.ssh_agent = NULL;
 	opts.log.fn = cli_log_stderr;
 	opts.log.payload = &a.verbose;
 
@@ -527,5 +589,6 @@ done:
 	te_strvec_dispose(&a.tags);
 	te_strvec_dispose(&a.label_flags);
 	te_strvec_dispose(&a.patterns);
+	te_strvec_dispose(&a.ssh_keys);
 	return rc;
 }

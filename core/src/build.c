@@ -6,12 +6,25 @@
  *
  *   buildah <global> build <isolation> --layers=<bool> --force-rm
  *           --identity-label=false --format docker -f <job>/Dockerfile
- *           --ignorefile <job>/ignore [--target T] [--build-arg A=B]..
- *           [--platform P] [--label k=v].. --tag <local> [--authfile F]
+ *           --ignorefile <job>/ignore [--add-host H:IP].. [--target T]
+ *           [--build-arg A=B].. [--platform P] [--label k=v]..
+ *           [--ssh ID=SOURCE] [--secret id=ID,src=<job>/secrets/ID,
+ *           type=file].. --tag <local> [--authfile F]
  *           [--tls-verify=false] -- <context>
  *   buildah <global> push [--authfile F] [--tls-verify=false]
  *           --digestfile <job>/digest <local> docker://<image_ref>
  *   buildah <global> rmi <local>     (best effort; not with --layers)
+ *
+ * With a config edit (edit_config), between build and push:
+ *
+ *   buildah <global> push --quiet -- <local> dir:<job>/image
+ *   (the config file there is rewritten, manifest.json updated)
+ *   buildah <global> pull --quiet -- dir:<job>/image
+ *
+ * and the push sends the pulled image (its ID is the new config's
+ * digest), so no image with the unedited config leaves the machine.
+ * Secret values live in <job>/secrets (0700, files 0600) for the build
+ * only.
  *
  * with <global> = --root <state>/buildah/root --runroot <state>/buildah/run
  * --storage-driver <overlay|vfs> (te_build_storage_driver: one driver per
@@ -30,8 +43,12 @@
  * --network, --pid, --ipc, --uts, --userns-uid-map):
  *
  *   --isolation oci --runtime <runc> --runtime-flag root=<job>/runc
- *   --network private --pid private --ipc private --uts private
+ *   --pid private --ipc private --uts private --network private|none
  *   [--userns-uid-map 0:100000:65536 --userns-gid-map 0:100000:65536]
+ *
+ * (network none with a user namespace: --userns /proc/P/ns/user
+ * --network ns:/proc/P/ns/net of a process holding both, see
+ * struct ns_holder)
  *
  * Every RUN is a runc container with its own namespaces; the private
  * network is buildah's default (CNI) bridge, so a RUN reaches the outside
@@ -80,6 +97,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -89,6 +107,7 @@
 #include "proc_int.h"
 #include "tagexport/buf.h"
 #include "tagexport/fs.h"
+#include "tagexport/image.h"
 
 #define TE_BUILD_TAIL_LINES 20
 #define TE_BUILD_LINE_MAX 400
@@ -594,14 +613,169 @@ static bool userns_works(int *errno_out)
 	return false;
 }
 
+static bool no_network(const te_build_opts *opts)
+{
+	return opts->network && strcmp(opts->network, "none") == 0;
+}
+
+/*
+ * A process holding an empty network namespace owned by a user namespace
+ * with RUN's mapping.  buildah 1.28 sets up its CNI network even for
+ * "--network none" when it creates the user namespace itself (buildah
+ * issue 4227), so for network "none" RUN joins these two namespaces
+ * instead (buildah-build(1): --userns <path>, --network ns:<path>).  The
+ * namespaces live as long as the holder, which exits when release_fd is
+ * closed (or its parent dies).
+ */
+struct ns_holder {
+	pid_t pid;
+	int release_fd;
+};
+
+static int write_map(pid_t pid, const char *which, te_error *err)
+{
+	/* TE_BUILD_USERNS_MAP in user_namespaces(7)'s uid_map format */
+	static const char map[] = "0 100000 65536\n";
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, which);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || te_fs_write_all(fd, map, sizeof(map) - 1) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return te_error_set_errno(err, TE_EIO, e, "writing %s", path);
+	}
+	close(fd);
+	return 0;
+}
+
+/* The child: async-signal-safe calls only (it is forked from a possibly
+ * threaded process). */
+static void holder_child(const int ready[2], const int go[2], const int hold[2])
+{
+	char b = 0;
+
+	/* Only the parent may hold the other ends: the hold pipe's EOF is
+	 * what ends this process. */
+	close(ready[0]);
+	close(go[1]);
+	close(hold[1]);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (unshare(CLONE_NEWUSER) != 0 || write(ready[1], "u", 1) != 1 ||
+	    read(go[0], &b, 1) != 1 || unshare(CLONE_NEWNET) != 0 ||
+	    write(ready[1], "n", 1) != 1)
+		_exit(1);
+	while (read(hold[0], &b, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static int holder_start(struct ns_holder *h, te_error *err)
+{
+	int ready[2] = {-1, -1}, go[2] = {-1, -1}, hold[2] = {-1, -1};
+	char b;
+	int rc = 0;
+
+	h->pid = -1;
+	h->release_fd = -1;
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0 ||
+	    pipe2(hold, O_CLOEXEC) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "pipe");
+		goto done;
+	}
+	h->pid = fork();
+	if (h->pid < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "fork");
+		goto done;
+	}
+	if (h->pid == 0)
+		holder_child(ready, go, hold);
+	close(ready[1]);
+	ready[1] = -1;
+	if (read(ready[0], &b, 1) != 1) {
+		rc = te_error_set(err, TE_EUNSUPPORTED,
+		                  "network none: cannot create a user "
+		                  "namespace for RUN");
+		goto done;
+	}
+	if ((rc = write_map(h->pid, "uid_map", err)) < 0 ||
+	    (rc = write_map(h->pid, "gid_map", err)) < 0)
+		goto done;
+	if (write(go[1], "g", 1) != 1 || read(ready[0], &b, 1) != 1) {
+		rc = te_error_set(err, TE_EUNSUPPORTED,
+		                  "network none: cannot create a network "
+		                  "namespace for RUN");
+		goto done;
+	}
+	h->release_fd = hold[1];
+	hold[1] = -1;
+done:
+	for (int i = 0; i < 2; i++) {
+		if (ready[i] >= 0)
+			close(ready[i]);
+		if (go[i] >= 0)
+			close(go[i]);
+		if (hold[i] >= 0)
+			close(hold[i]);
+	}
+	if (rc < 0 && h->pid > 0) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, NULL, 0);
+		h->pid = -1;
+	}
+	return rc;
+}
+
+static void holder_stop(struct ns_holder *h)
+{
+	if (h->release_fd >= 0)
+		close(h->release_fd);
+	h->release_fd = -1;
+	if (h->pid > 0)
+		while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	h->pid = -1;
+}
+
+/* The user namespace flags of RUN as root: buildah's own, or, for network
+ * none, the holder's namespaces. */
+static int userns_args(te_strvec *argv, const te_build_opts *opts,
+                       struct ns_holder *h, te_error *err)
+{
+	int rc;
+
+	if (!no_network(opts)) {
+		if ((rc = te_strvec_push(argv, "--userns-uid-map", err)) < 0 ||
+		    (rc = te_strvec_push(argv, TE_BUILD_USERNS_MAP, err)) < 0 ||
+		    (rc = te_strvec_push(argv, "--userns-gid-map", err)) < 0 ||
+		    (rc = te_strvec_push(argv, TE_BUILD_USERNS_MAP, err)) < 0)
+			return rc;
+		return 0;
+	}
+	if ((rc = holder_start(h, err)) < 0)
+		return rc;
+	if ((rc = te_strvec_push(argv, "--userns", err)) < 0 ||
+	    (rc = te_strvec_pushf(argv, err, "/proc/%d/ns/user", (int)h->pid)) <
+	        0 ||
+	    (rc = te_strvec_push(argv, "--network", err)) < 0 ||
+	    (rc = te_strvec_pushf(argv, err, "ns:/proc/%d/ns/net",
+	                          (int)h->pid)) < 0)
+		return rc;
+	return 0;
+}
+
 /* The OCI isolation flags; runtime is the runc path, job the job dir. */
 static int oci_args(te_strvec *argv, const te_build_opts *opts,
-                    const char *runtime, const char *job, te_error *err)
+                    const char *runtime, const char *job, struct ns_holder *h,
+                    te_error *err)
 {
-	static const char *const ns[] = {"--network", "--pid", "--ipc",
-	                                 "--uts"};
+	static const char *const ns[] = {"--pid", "--ipc", "--uts"};
+	bool userns;
 	size_t i;
-	int rc, uerr;
+	int rc, uerr = 0;
 
 	if ((rc = te_strvec_push(argv, "oci", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--runtime", err)) < 0 ||
@@ -613,6 +787,13 @@ static int oci_args(te_strvec *argv, const te_build_opts *opts,
 		if ((rc = te_strvec_push(argv, ns[i], err)) < 0 ||
 		    (rc = te_strvec_push(argv, "private", err)) < 0)
 			return rc;
+	userns = geteuid() == 0 && userns_works(&uerr);
+	if (!userns || !no_network(opts)) {
+		if ((rc = te_strvec_push(argv, "--network", err)) < 0 ||
+		    (rc = te_strvec_push(
+		         argv, no_network(opts) ? "none" : "private", err)) < 0)
+			return rc;
+	}
 	if (geteuid() != 0) {
 		/* Rootless buildah runs everything in its own user namespace
 		 * (buildah(1), rootless mode): container root is our uid. */
@@ -622,7 +803,7 @@ static int oci_args(te_strvec *argv, const te_build_opts *opts,
 		            runtime);
 		return 0;
 	}
-	if (!userns_works(&uerr)) {
+	if (!userns) {
 		te_log_emit(&opts->log, TE_LOG_INFO,
 		            "isolation: oci (%s), no user namespace (%s): RUN "
 		            "runs as host root inside its namespaces",
@@ -630,21 +811,19 @@ static int oci_args(te_strvec *argv, const te_build_opts *opts,
 		return 0;
 	}
 	te_log_emit(&opts->log, TE_LOG_INFO,
-	            "isolation: oci (%s), user namespace %s", runtime,
-	            TE_BUILD_USERNS_MAP);
-	if ((rc = te_strvec_push(argv, "--userns-uid-map", err)) < 0 ||
-	    (rc = te_strvec_push(argv, TE_BUILD_USERNS_MAP, err)) < 0 ||
-	    (rc = te_strvec_push(argv, "--userns-gid-map", err)) < 0 ||
-	    (rc = te_strvec_push(argv, TE_BUILD_USERNS_MAP, err)) < 0)
-		return rc;
-	return 0;
+	            "isolation: oci (%s), user namespace %s%s", runtime,
+	            TE_BUILD_USERNS_MAP,
+	            no_network(opts) ? ", no network" : "");
+	return userns_args(argv, opts, h, err);
 }
 
 static bool labels_inline(const te_build_opts *opts);
+static int secret_args(te_strvec *argv, const te_build_opts *opts,
+                       const char *job, te_error *err);
 
 static int build_argv(te_strvec *argv, const te_build_opts *opts,
                       const char *local, const char *runtime, const char *job,
-                      te_error *err)
+                      struct ns_holder *h, te_error *err)
 {
 	size_t i;
 	int rc;
@@ -654,9 +833,17 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 	    (rc = te_strvec_push(argv, "--isolation", err)) < 0)
 		return rc;
 	if (runtime)
-		rc = oci_args(argv, opts, runtime, job, err);
+		rc = oci_args(argv, opts, runtime, job, h, err);
+	else if (no_network(opts))
+		/* buildah ignores --network with chroot (no namespaces) */
+		return te_error_set(err, TE_EUNSUPPORTED,
+		                    "network \"none\" cannot be enforced with "
+		                    "chroot isolation: use OCI isolation");
 	else
 		rc = te_strvec_push(argv, "chroot", err);
+	for (i = 0; rc == 0 && i < opts->nadd_hosts; i++)
+		if ((rc = te_strvec_push(argv, "--add-host", err)) == 0)
+			rc = te_strvec_push(argv, opts->add_hosts[i], err);
 	if (rc < 0 ||
 	    (rc = te_strvec_push(
 	         argv, opts->layers ? "--layers=true" : "--layers=false",
@@ -690,7 +877,13 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 		         argv, err, "%s=%s", te_labels_key(opts->labels, i),
 		         te_labels_value(opts->labels, i))) < 0)
 			return rc;
-	if ((rc = te_strvec_push(argv, "--tag", err)) < 0 ||
+	if (opts->ssh_id &&
+	    ((rc = te_strvec_push(argv, "--ssh", err)) < 0 ||
+	     (rc = te_strvec_pushf(argv, err, "%s=%s", opts->ssh_id,
+	                           opts->ssh_source)) < 0))
+		return rc;
+	if ((rc = secret_args(argv, opts, job, err)) < 0 ||
+	    (rc = te_strvec_push(argv, "--tag", err)) < 0 ||
 	    (rc = te_strvec_push(argv, local, err)) < 0 ||
 	    (rc = registry_args(argv, opts, err)) < 0)
 		return rc;
@@ -901,6 +1094,231 @@ done:
 	return rc;
 }
 
+/* ---- secrets: 0600 files in <job>/secrets for the build only ----------- */
+
+static int secret_path(te_buf *out, const char *job, const char *id,
+                       te_error *err)
+{
+	te_buf_clear(out);
+	if (!*id || strpbrk(id, "/,=") || !strcmp(id, ".") || !strcmp(id, ".."))
+		return te_error_set(err, TE_EINVALID, "invalid secret id");
+	if (strchr(job, ','))
+		return te_error_set(err, TE_EINVALID,
+		                    "the state dir '%s' holds a ',': buildah's "
+		                    "--secret cannot name a file there",
+		                    job);
+	return te_buf_printf(out, err, "%s/secrets/%s", job, id);
+}
+
+static int write_secrets(const char *job, const te_build_opts *opts,
+                         te_error *err)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	size_t i;
+	int rc = 0;
+
+	if (!opts->nsecrets)
+		return 0;
+	if ((rc = te_buf_printf(&p, err, "%s/secrets", job)) < 0)
+		goto done;
+	if (mkdir(p.ptr, 0700) < 0) {
+		rc = te_error_set_errno(err, TE_EIO, errno, "creating '%s'",
+		                        p.ptr);
+		goto done;
+	}
+	for (i = 0; i < opts->nsecrets && rc == 0; i++) {
+		const te_build_secret *s = &opts->secrets[i];
+
+		if ((rc = secret_path(&p, job, s->id, err)) == 0)
+			rc = write_file(p.ptr, s->value, s->len, err);
+	}
+done:
+	te_buf_dispose(&p);
+	return rc;
+}
+
+static void remove_secrets(const char *job, const te_build_opts *opts)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	te_error ignored = TE_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; i < opts->nsecrets; i++)
+		if (secret_path(&p, job, opts->secrets[i].id, &ignored) == 0)
+			unlink(p.ptr);
+	te_buf_clear(&p);
+	if (opts->nsecrets &&
+	    te_buf_printf(&p, &ignored, "%s/secrets", job) == 0)
+		rmdir(p.ptr);
+	te_buf_dispose(&p);
+}
+
+static int secret_args(te_strvec *argv, const te_build_opts *opts,
+                       const char *job, te_error *err)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < opts->nsecrets && rc == 0; i++) {
+		const char *id = opts->secrets[i].id;
+
+		if ((rc = secret_path(&p, job, id, err)) == 0 &&
+		    (rc = te_strvec_push(argv, "--secret", err)) == 0)
+			/* type=file: without it buildah 1.28 prefers an
+			 * environment variable named like the id */
+			rc = te_strvec_pushf(
+			    argv, err, "id=%s,src=%s,type=file", id, p.ptr);
+	}
+	te_buf_dispose(&p);
+	return rc;
+}
+
+/* ---- config edit: push to dir:, rewrite the config, pull it back ------- */
+
+static int read_small(te_buf *out, const char *path, te_error *err)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	bool too_big = false;
+	int rc = 0;
+
+	if (fd < 0)
+		return te_error_set_errno(err, TE_EIO, errno, "reading '%s'",
+		                          path);
+	if (te_fs_read_all(out, fd, &too_big) < 0)
+		rc = te_error_set_errno(err, TE_EIO, errno, "reading '%s'",
+		                        path);
+	else if (too_big)
+		rc = te_error_set(err, TE_EBUILD, "'%s' is too large", path);
+	close(fd);
+	return rc;
+}
+
+/* The dir: layout is flat (manifest.json, version, one file per blob). */
+static void remove_flat_dir(const char *dir)
+{
+	te_buf p = TE_BUF_INIT(8192);
+	te_error ignored = TE_ERROR_INIT;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		te_buf_clear(&p);
+		if (te_buf_printf(&p, &ignored, "%s/%s", dir, de->d_name) == 0)
+			unlink(p.ptr);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+	te_buf_dispose(&p);
+}
+
+/* Replace dir/<old config> with dir/<new config> and point manifest.json
+ * at it (containers-transports(5), dir: one file per blob, named by its
+ * hex digest). */
+static int rewrite_dir(char new_hex[65], const te_build_opts *opts,
+                       const char *dir, te_error *err)
+{
+	te_buf path = TE_BUF_INIT(8192);
+	te_buf manifest = TE_BUF_INIT(TE_MANIFEST_MAX);
+	te_buf config = TE_BUF_INIT(TE_CONFIG_MAX);
+	te_buf edited = TE_BUF_INIT(TE_CONFIG_MAX);
+	te_buf newman = TE_BUF_INIT(TE_MANIFEST_MAX);
+	te_image_manifest m = {0};
+	char digest[TE_DIGEST_STR_MAX];
+	int rc;
+
+	if ((rc = te_buf_printf(&path, err, "%s/manifest.json", dir)) < 0 ||
+	    (rc = read_small(&manifest, path.ptr, err)) < 0 ||
+	    (rc = te_image_manifest_parse(&m, manifest.ptr, manifest.len,
+	                                  err)) < 0)
+		goto done;
+	te_buf_clear(&path);
+	if ((rc = te_buf_printf(&path, err, "%s/%s", dir,
+	                        m.config_digest + 7)) < 0 ||
+	    (rc = read_small(&config, path.ptr, err)) < 0 ||
+	    (rc = opts->edit_config(&edited, config.ptr, config.len,
+	                            opts->edit_payload, err)) < 0)
+		goto done;
+	te_image_sha256(digest, edited.ptr, edited.len);
+	memcpy(new_hex, digest + 7, 65);
+	if (strcmp(digest, m.config_digest) == 0)
+		goto done;
+	unlink(path.ptr);
+	te_buf_clear(&path);
+	if ((rc = te_buf_printf(&path, err, "%s/%s", dir, new_hex)) < 0 ||
+	    (rc = write_file(path.ptr, edited.ptr, edited.len, err)) < 0 ||
+	    (rc = te_image_manifest_set_config(&newman, manifest.ptr,
+	                                       manifest.len, digest, edited.len,
+	                                       err)) < 0)
+		goto done;
+	te_buf_clear(&path);
+	if ((rc = te_buf_printf(&path, err, "%s/manifest.json", dir)) < 0)
+		goto done;
+	unlink(path.ptr);
+	rc = write_file(path.ptr, newman.ptr, newman.len, err);
+done:
+	te_image_manifest_dispose(&m);
+	te_buf_dispose(&path);
+	te_buf_dispose(&manifest);
+	te_buf_dispose(&config);
+	te_buf_dispose(&edited);
+	te_buf_dispose(&newman);
+	return rc;
+}
+
+/* buildah <global> push|pull -q ... */
+static int run_transfer(const te_build_opts *opts, const te_strvec *env,
+                        const char *verb, const char *src, const char *dst,
+                        te_error *err)
+{
+	te_strvec argv = TE_STRVEC_INIT;
+	int rc;
+
+	if ((rc = global_args(&argv, opts, err)) == 0 &&
+	    (rc = te_strvec_push(&argv, verb, err)) == 0 &&
+	    (rc = te_strvec_push(&argv, "--quiet", err)) == 0 &&
+	    (rc = te_strvec_push(&argv, "--", err)) == 0 &&
+	    (rc = te_strvec_push(&argv, src, err)) == 0 &&
+	    (!dst || (rc = te_strvec_push(&argv, dst, err)) == 0))
+		rc = run_checked(argv.items, env->items, &opts->log, TE_EBUILD,
+		                 strcmp(verb, "pull") ? "buildah push (local)"
+		                                      : "buildah pull (local)",
+		                 NULL, err);
+	te_strvec_dispose(&argv);
+	return rc;
+}
+
+/*
+ * The built image with its config edited, as a new local image whose ID
+ * is the new config's hex digest (new_id): buildah copies it to a dir:
+ * layout in the job dir, the config file is rewritten there, and buildah
+ * reads it back (its layers are already in the store).  Nothing leaves
+ * the machine before the edited image is pushed.
+ */
+static int edit_image(char new_id[65], const te_build_opts *opts,
+                      const te_strvec *env, const char *local, const char *job,
+                      te_error *err)
+{
+	te_buf dir = TE_BUF_INIT(8192), ref = TE_BUF_INIT(8192);
+	int rc;
+
+	if ((rc = te_buf_printf(&dir, err, "%s/image", job)) < 0 ||
+	    (rc = te_buf_printf(&ref, err, "dir:%s", dir.ptr)) < 0 ||
+	    (rc = run_transfer(opts, env, "push", local, ref.ptr, err)) < 0 ||
+	    (rc = rewrite_dir(new_id, opts, dir.ptr, err)) < 0 ||
+	    (rc = run_transfer(opts, env, "pull", ref.ptr, NULL, err)) < 0)
+		goto done;
+done:
+	if (dir.len)
+		remove_flat_dir(dir.ptr);
+	te_buf_dispose(&dir);
+	te_buf_dispose(&ref);
+	return rc;
+}
+
 static int build(const te_build_opts *opts, const te_strvec *env,
                  const char *local, const char *job, te_error *err)
 {
@@ -908,13 +1326,16 @@ static int build(const te_build_opts *opts, const te_strvec *env,
 	struct run_limit lim = {0, opts->cancel, false, false};
 	unsigned timeout =
 	    opts->timeout ? opts->timeout : TE_BUILD_TIMEOUT_DEFAULT;
+	struct ns_holder holder = {-1, -1};
 	char *runtime = NULL;
 	char text[32];
 	int rc;
 
 	if ((rc = pick_runtime(&runtime, opts, env, err)) < 0 ||
 	    (rc = write_job_inputs(job, opts, err)) < 0 ||
-	    (rc = build_argv(&argv, opts, local, runtime, job, err)) < 0)
+	    (rc = write_secrets(job, opts, err)) < 0 ||
+	    (rc = build_argv(&argv, opts, local, runtime, job, &holder, err)) <
+	        0)
 		goto done;
 	te_log_emit(&opts->log, TE_LOG_INFO, "building %s", opts->image_ref);
 	lim.deadline_ms = now_ms() + (int64_t)timeout * 1000;
@@ -929,6 +1350,8 @@ static int build(const te_build_opts *opts, const te_strvec *env,
 		    opts->name ? opts->name : opts->image_ref, text);
 	}
 done:
+	remove_secrets(job, opts);
+	holder_stop(&holder);
 	te_strvec_dispose(&argv);
 	free(runtime);
 	return rc;
@@ -945,6 +1368,8 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 	te_buf path = TE_BUF_INIT(8192);
 	char *job = NULL, *local = NULL, *conf = NULL, *digestfile = NULL;
 	char *envextra[1];
+	char edited_id[65] = "";
+	const char *source;
 	const char *suffix;
 	bool built = false;
 	size_t i, nextra = 0;
@@ -984,6 +1409,7 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 			goto done;
 	}
 	local = te_buf_detach(&path);
+	source = local;
 	te_buf_init(&path, 8192);
 	if (!local) {
 		rc = te_error_set(err, TE_ENOMEM, "out of memory");
@@ -1022,6 +1448,12 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 	if ((rc = build(opts, &env, local, job, err)) < 0)
 		goto done;
 	built = true;
+	if (opts->edit_config) {
+		if ((rc = edit_image(edited_id, opts, &env, local, job, err)) <
+		    0)
+			goto done;
+		source = edited_id;
+	}
 
 	/* push */
 	te_strvec_dispose(&argv);
@@ -1031,7 +1463,7 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 	    (rc = te_strvec_push(&argv, "--digestfile", err)) < 0 ||
 	    (rc = te_strvec_push(&argv, digestfile, err)) < 0 ||
 	    (rc = te_strvec_push(&argv, "--", err)) < 0 ||
-	    (rc = te_strvec_push(&argv, local, err)) < 0 ||
+	    (rc = te_strvec_push(&argv, source, err)) < 0 ||
 	    (rc = te_strvec_pushf(&argv, err, "docker://%s", opts->image_ref)) <
 	        0)
 		goto done;
@@ -1054,6 +1486,8 @@ done:
 		if (global_args(&argv, opts, &ignored) == 0 &&
 		    te_strvec_push(&argv, "rmi", &ignored) == 0 &&
 		    te_strvec_push(&argv, local, &ignored) == 0 &&
+		    (!*edited_id ||
+		     te_strvec_push(&argv, edited_id, &ignored) == 0) &&
 		    run_checked(argv.items, env.items, &opts->log, TE_EIO,
 		                "buildah rmi", NULL, &ignored) < 0)
 			te_log_emit(&opts->log, TE_LOG_WARN,

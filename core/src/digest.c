@@ -19,8 +19,11 @@
  *  10. only when the image has dependencies: "imports:<n>", then for each
  *      import in file order "<image>\0<type>\0<targetBuildArg>" (the
  *      dependencies' own tags are added by the plan, plan.h)
+ *  11. "imagespec:" + te_imagespec_serialize, when werf.yaml has one
+ *  12. "network:<mode>", when werf.yaml sets network
+ *  13. "addhosts:<n>", then each "host:ip", when werf.yaml has addHost
  *
- * Fields 9 and 10 are absent for images without them, so their tags are
+ * Fields 9 to 13 are absent for images without them, so their tags are
  * what they were before these keys were honoured.
  * Counts in front of lists keep a value holding ":::" from being read as
  * a field boundary.  Kept files: the Dockerfile, the .dockerignore in use,
@@ -397,6 +400,38 @@ static int hash_werf_keys(te_digest *d, const te_image_config *img, te_buf *rec,
 	return 0;
 }
 
+/* Fields 11-13, each only when werf.yaml sets it, so that the tags of
+ * images without them stay what they were. */
+static int hash_build_keys(te_digest *d, const te_image_config *img,
+                           te_buf *rec, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	te_buf_clear(rec);
+	if ((rc = te_buf_puts(rec, "imagespec:", err)) < 0 ||
+	    (rc = te_imagespec_serialize(rec, &img->imagespec, err)) < 0)
+		return rc;
+	if (!te_imagespec_is_empty(&img->imagespec) &&
+	    (rc = te_digest_field(d, rec->ptr, rec->len, err)) < 0)
+		return rc;
+	if (img->network) {
+		te_buf_clear(rec);
+		if ((rc = te_buf_printf(rec, err, "network:%s", img->network)) <
+		        0 ||
+		    (rc = te_digest_field(d, rec->ptr, rec->len, err)) < 0)
+			return rc;
+	}
+	if (!img->add_hosts.count)
+		return 0;
+	if ((rc = field_count(d, "addhosts", img->add_hosts.count, err)) < 0)
+		return rc;
+	for (i = 0; i < img->add_hosts.count; i++)
+		if ((rc = field_str(d, img->add_hosts.items[i], err)) < 0)
+			return rc;
+	return 0;
+}
+
 static int hash_inputs(te_image_inputs *out, const te_image_config *img,
                        const char *platform, const te_buf *dockerfile,
                        const te_strvec *sources, const struct ctx_list *ctx,
@@ -439,7 +474,8 @@ static int hash_inputs(te_image_inputs *out, const te_image_config *img,
 	    (rc = te_digest_field(d, rec.ptr, rec.len, err)) < 0 ||
 	    (rc = field_count(d, "files", out->files.count, err)) < 0)
 		goto done;
-	/* ctx is in path order (te_gitsrc_walk), the same order as files. */
+	/* ctx is in path order (te_gitsrc_walk), the same order as
+	 * files. */
 	for (i = 0; i < ctx->count; i++) {
 		const struct ctx_entry *e = &ctx->items[i];
 
@@ -462,7 +498,8 @@ static int hash_inputs(te_image_inputs *out, const te_image_config *img,
 		if (is_url(sources->items[i]) &&
 		    (rc = field_str(d, sources->items[i], err)) < 0)
 			goto done;
-	if ((rc = hash_werf_keys(d, img, &rec, err)) < 0)
+	if ((rc = hash_werf_keys(d, img, &rec, err)) < 0 ||
+	    (rc = hash_build_keys(d, img, &rec, err)) < 0)
 		goto done;
 	rc = te_digest_final(out->content_tag, d, err);
 done:
@@ -524,7 +561,8 @@ int te_digest_image(te_image_inputs *out, te_gitsrc *src, const char *commit,
 		goto done;
 	}
 
-	/* .dockerignore: <dockerfile>.dockerignore, then .dockerignore. */
+	/* .dockerignore: <dockerfile>.dockerignore, then .dockerignore.
+	 */
 	if ((rc = te_buf_printf(&igdata, err, "%s.dockerignore",
 	                        out->dockerfile_path)) < 0)
 		goto done;

@@ -51,6 +51,8 @@
 #include "tagexport/template.h"
 #include "tagexport/werfcfg.h"
 
+#include "secrets_int.h"
+
 static void job_init(struct image_job *job, const te_image_config *cfg)
 {
 	job->cfg = cfg;
@@ -797,6 +799,19 @@ static int init_result(struct run *run, te_error *err)
 	return 0;
 }
 
+/* Before anything is built: each image's build keys can be honoured
+ * (secrets.c). */
+static int check_build_keys(struct run *run, te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < run->njobs && rc == 0; i++)
+		rc = te_secrets__check_image(run->opts, run->src, run->commit,
+		                             run->jobs[i].cfg, err);
+	return rc;
+}
+
 static int check_opts(struct run *run, te_error *err)
 {
 	const te_export_opts *opts = run->opts;
@@ -894,6 +909,8 @@ int te_export_run(te_export_result **out, const te_export_opts *opts,
 		rc = validate_templates(&run, err);
 	if (rc == 0)
 		rc = compute_content_tags(&run, err);
+	if (rc == 0)
+		rc = check_build_keys(&run, err);
 	if (rc == 0)
 		rc = te_export__plan(&run, err);
 	if (rc == 0)

@@ -21,10 +21,12 @@
 #include <unistd.h>
 
 #include "export_int.h"
+#include "secrets_int.h"
 #include "tagexport/build.h"
 #include "tagexport/dockerfile.h"
 #include "tagexport/labels.h"
 #include "tagexport/fs.h"
+#include "tagexport/imagespec.h"
 #include "tagexport/schedule.h"
 #include "tagexport/stapel.h"
 
@@ -244,6 +246,8 @@ struct build_inputs {
 	te_strvec insecure;
 	te_strvec args;
 	te_labels *labels;
+	te_secret_values secrets; /* werf.yaml secrets' values (secrets.c) */
+	te_buf ssh;               /* RUN's ssh source, when werf.yaml has ssh */
 };
 
 static void build_inputs_dispose(struct build_inputs *in)
@@ -258,6 +262,8 @@ static void build_inputs_dispose(struct build_inputs *in)
 	te_strvec_dispose(&in->insecure);
 	te_strvec_dispose(&in->args);
 	te_labels_free(in->labels);
+	te_secrets__dispose(&in->secrets);
+	te_buf_dispose(&in->ssh);
 }
 
 static void build_inputs_init(struct build_inputs *in)
@@ -268,6 +274,8 @@ static void build_inputs_init(struct build_inputs *in)
 	in->insecure = (te_strvec)TE_STRVEC_INIT;
 	in->args = (te_strvec)TE_STRVEC_INIT;
 	in->labels = NULL;
+	in->secrets = (te_secret_values){NULL, NULL, 0};
+	te_buf_init(&in->ssh, 65536);
 }
 
 /* Fill in (after build_inputs_init; build_inputs_dispose in any case). */
@@ -290,6 +298,12 @@ static int build_inputs_load(struct build_inputs *in, struct run *run,
 		rc = insecure_hosts(&in->insecure, run, job, err);
 	if (rc == 0)
 		rc = build_args(&in->args, run, job, err);
+	if (rc == 0)
+		rc = te_secrets__resolve(&in->secrets, job->cfg,
+		                         run->opts->secret,
+		                         run->opts->secret_payload, err);
+	if (rc == 0 && job->cfg->ssh)
+		rc = te_secrets__ssh_source(&in->ssh, run->opts, err);
 	return rc;
 }
 
@@ -317,6 +331,55 @@ static void base_build_opts(te_build_opts *b, struct run *run,
 	b->storage_driver = run->storage_driver;
 	b->cancel = ctx->cancel;
 	b->log = ctx->log;
+	b->network = job->cfg->network;
+	b->add_hosts = (const char *const *)job->cfg->add_hosts.items;
+	b->nadd_hosts = job->cfg->add_hosts.count;
+	b->secrets = in->secrets.items;
+	b->nsecrets = in->secrets.count;
+	if (job->cfg->ssh) {
+		b->ssh_id = job->cfg->ssh;
+		b->ssh_source = in->ssh.ptr;
+	}
+}
+
+/* werf.yaml's imageSpec, applied to the config of an image's last stage
+ * before it is pushed (build.h, edit_config). */
+struct spec_edit {
+	const te_imagespec *spec;
+	const char *image;
+	const char *project;
+	const te_log *log;
+};
+
+static int apply_imagespec(te_buf *out, const void *config, size_t len,
+                           void *payload, te_error *err)
+{
+	const struct spec_edit *e = payload;
+	int rc = te_imagespec_apply(out, config, len, e->spec, e->image,
+	                            e->project, err);
+
+	/* werf's warning, worded for export (which strips them all) */
+	if (rc == 0 && te_imagespec_warns_essential(e->spec))
+		te_log_emit(e->log, TE_LOG_WARN,
+		            "image %s: imageSpec removeLabels names werf's "
+		            "essential labels, which stay in the stages image; "
+		            "export strips every werf label (set "
+		            "keepEssentialWerfLabels to silence this)",
+		            e->image);
+	return rc < 0 ? te_error_wrap(err, "imageSpec") : 0;
+}
+
+/* The last stage of an image with an imageSpec edits its config. */
+static void edit_for_imagespec(te_build_opts *b, struct spec_edit *edit,
+                               struct run *run, struct image_job *job,
+                               const te_stage_ctx *ctx)
+{
+	if (te_imagespec_is_empty(&job->cfg->imagespec))
+		return;
+	*edit = (struct spec_edit){&job->cfg->imagespec, job->cfg->name,
+	                           run->cfg->project, &ctx->log};
+	b->edit_config = apply_imagespec;
+	b->edit_payload = edit;
 }
 
 /* A builder's payload (plan.h): the run and the image it builds. */
@@ -333,6 +396,7 @@ static int build_dockerfile(char digest[TE_DIGEST_STR_MAX],
 {
 	struct stage_payload *p = payload;
 	struct build_inputs in;
+	struct spec_edit edit;
 	te_build_opts bopts;
 	int rc;
 
@@ -341,6 +405,7 @@ static int build_dockerfile(char digest[TE_DIGEST_STR_MAX],
 	                       te_plan_stage_digest(ctx->stage), true, err);
 	if (rc == 0) {
 		base_build_opts(&bopts, p->run, p->job, &in, ctx);
+		edit_for_imagespec(&bopts, &edit, p->run, p->job, ctx);
 		bopts.dockerfile = in.dockerfile.ptr;
 		bopts.dockerfile_len = in.dockerfile.len;
 		bopts.target = p->job->cfg->target;
@@ -624,6 +689,7 @@ static int build_step(char digest[TE_DIGEST_STR_MAX], const te_stage_ctx *ctx,
 	struct step_payload *p = payload;
 	te_buf df = TE_BUF_INIT(4 * TE_EXPORT_DOCKERFILE_MAX);
 	struct build_inputs in;
+	struct spec_edit edit;
 	te_build_opts bopts;
 	int rc;
 
@@ -649,6 +715,8 @@ static int build_step(char digest[TE_DIGEST_STR_MAX], const te_stage_ctx *ctx,
 		                       err);
 	if (rc == 0) {
 		base_build_opts(&bopts, p->run, p->job, &in, ctx);
+		if (p->last)
+			edit_for_imagespec(&bopts, &edit, p->run, p->job, ctx);
 		bopts.dockerfile = df.ptr;
 		bopts.dockerfile_len = df.len;
 		bopts.keep_image = true; /* the next stage pulls it */

@@ -55,10 +55,9 @@ static void full_image(void **state)
 	                  "staged: on\n"
 	                  "cacheVersion: 3\n"
 	                  "fromCacheVersion: x\n"
-	                  "addHost: [\"a:1.2.3.4\"]\n"
-	                  "network: host\n"
-	                  "ssh: default\n"
-	                  "secrets: [{id: a, env: B}]\n"
+	                  "addHost: [\"a:1.2.3.4\", \"b.c:::1\"]\n"
+	                  "network: none\n"
+	                  "secrets: []\n"
 	                  "dependencies:\n"
 	                  "- image: other\n"
 	                  "  imports: [{type: ImageName, targetBuildArg: X}]\n"
@@ -96,6 +95,12 @@ static void full_image(void **state)
 	assert_string_equal(img->deps[0].imports[0].build_arg, "X");
 	assert_false(cfg->images[2].staged);
 	assert_int_equal(cfg->images[2].ndeps, 0);
+	assert_string_equal(img->network, "none");
+	assert_int_equal(img->add_hosts.count, 2);
+	assert_string_equal(img->add_hosts.items[1], "b.c:::1");
+	assert_string_equal(img->imagespec.author, "me");
+	assert_string_equal(img->imagespec.user, "root");
+	assert_int_equal(img->imagespec.labels.count, 2);
 	te_config_free(cfg);
 }
 
@@ -148,6 +153,215 @@ static void bad_dependencies(void **state)
 	           TE_EINVALID,
 	           "werf.yaml:10: dependency before/after apply "
 	           "to Stapel images");
+}
+
+/* imageSpec fields reach te_imagespec; build.imageSpec goes under the
+ * image's own for final images only. */
+static void imagespec_keys(void **state)
+{
+	te_werf_config *cfg;
+	const te_imagespec *s;
+
+	(void)state;
+	cfg = parse_ok("project: p\nconfigVersion: 1\n"
+	               "build:\n  imageSpec:\n    author: g\n"
+	               "    clearHistory: true\n"
+	               "    config:\n      labels: {a: ga, g: gg}\n"
+	               "      removeLabels: [x, /y.*/]\n"
+	               "      keepEssentialWerfLabels: true\n"
+	               "---\nimage: f\ndockerfile: D\n"
+	               "imageSpec:\n  config:\n    labels: {a: ia}\n"
+	               "    removeLabels: [x, z]\n"
+	               "    env: {A: \"${B}:1\", E: ~}\n"
+	               "    removeEnv: [/T_.*/]\n"
+	               "    volumes: [/v]\n    removeVolumes: [/w]\n"
+	               "    expose: []\n    user: u\n    workingDir: /d\n"
+	               "    stopSignal: SIGINT\n    cmd: [c]\n"
+	               "    entrypoint: [e, f]\n"
+	               "    healthcheck: {test: [CMD, t], interval: 1m30s,\n"
+	               "      timeout: 5, startPeriod: 2s, retries: 4}\n"
+	               "    clearCmd: yes\n    clearEntrypoint: true\n"
+	               "    clearUser: true\n    clearWorkingDir: true\n"
+	               "---\nimage: nf\ndockerfile: D\nfinal: false\n");
+	s = &cfg->images[0].imagespec;
+	assert_string_equal(s->author, "g");
+	assert_true(s->clear_history);
+	assert_true(s->keep_essential_werf_labels);
+	assert_int_equal(s->labels.count, 4);
+	assert_string_equal(s->labels.items[0], "a");
+	assert_string_equal(s->labels.items[1], "ia");
+	assert_string_equal(s->labels.items[2], "g");
+	assert_int_equal(s->remove_labels.count, 3);
+	assert_string_equal(s->remove_labels.items[2], "/y.*/");
+	assert_string_equal(s->env.items[1], "${B}:1");
+	assert_string_equal(s->env.items[3], "");
+	assert_string_equal(s->remove_env.items[0], "/T_.*/");
+	assert_string_equal(s->volumes.items[0], "/v");
+	assert_string_equal(s->remove_volumes.items[0], "/w");
+	assert_true(s->has_expose);
+	assert_int_equal(s->expose.count, 0);
+	assert_string_equal(s->user, "u");
+	assert_string_equal(s->working_dir, "/d");
+	assert_string_equal(s->stop_signal, "SIGINT");
+	assert_true(s->has_cmd && s->has_entrypoint);
+	assert_string_equal(s->entrypoint.items[1], "f");
+	assert_true(s->has_healthcheck);
+	assert_int_equal(s->hc_interval, 90);
+	assert_int_equal(s->hc_timeout, 5);
+	assert_int_equal(s->hc_start_period, 2);
+	assert_int_equal(s->hc_retries, 4);
+	assert_true(s->clear_cmd && s->clear_entrypoint && s->clear_user &&
+	            s->clear_working_dir);
+	/* not final: the global imageSpec does not apply */
+	assert_true(te_imagespec_is_empty(&cfg->images[1].imagespec));
+	te_config_free(cfg);
+
+	/* label templates are filled in per image: one document, two
+	 * images, two different specs (and content tags) */
+	cfg = parse_ok(META "image: [one, two]\ndockerfile: D\n"
+	                    "imageSpec: {config: {labels: "
+	                    "{\"%project%-name\": \"%image%\"}}}\n");
+	assert_string_equal(cfg->images[0].imagespec.labels.items[0],
+	                    "demo-name");
+	assert_string_equal(cfg->images[0].imagespec.labels.items[1], "one");
+	assert_string_equal(cfg->images[1].imagespec.labels.items[1], "two");
+	te_config_free(cfg);
+
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    removeLabels: [ok, \"/(/\"]\n",
+	           TE_EINVALID,
+	           "werf.yaml:8: removeLabels: invalid regular expression");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    removeEnv: [\"/a(?i)/\"]\n",
+	           TE_EINVALID, "RE2 syntax");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    healthcheck: {test: [x], interval: 5d}\n",
+	           TE_EINVALID, "werf.yaml:8: healthcheck interval: invalid");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    healthcheck: {interval: 5}\n",
+	           TE_EINVALID, "non-empty \"test\"");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    env: {\"A=B\": x}\n",
+	           TE_EINVALID, "werf.yaml:8: invalid env name \"A=B\"");
+	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	                "    clearWerfLabels: true\n",
+	           TE_EINVALID, "werf.yaml:8: clearWerfLabels is deprecated");
+	expect_err("project: p\nconfigVersion: 1\nbuild:\n  imageSpec:\n"
+	           "    config: {env: {A: b}}\n",
+	           TE_EINVALID,
+	           "werf.yaml:5: unknown field \"env\" in "
+	           "\"config\"");
+}
+
+static void network_and_hosts(void **state)
+{
+	te_werf_config *cfg;
+
+	(void)state;
+	expect_err(META "image: a\ndockerfile: D\nnetwork: host\n", TE_EINVALID,
+	           "werf.yaml:6: network \"host\" is refused");
+	expect_err(META "image: a\ndockerfile: D\nnetwork: bridge\n",
+	           TE_EINVALID, "werf.yaml:6: invalid network \"bridge\"");
+	expect_err(META "image: a\ndockerfile: D\naddHost: a:b\n", TE_EINVALID,
+	           "werf.yaml:6: invalid addHost \"a:b\"");
+	expect_err(META "image: a\ndockerfile: D\naddHost: [\"a b:1.2.3.4\"]\n",
+	           TE_EINVALID, "invalid addHost");
+	expect_err(META "image: a\ndockerfile: D\nssh: default=/etc/key\n",
+	           TE_EINVALID,
+	           "werf.yaml:6: ssh \"default=/etc/key\": a socket or key "
+	           "path in werf.yaml is refused");
+	expect_err(META "image: a\ndockerfile: D\nssh: \"a b\"\n", TE_EINVALID,
+	           "werf.yaml:6: invalid ssh id");
+	cfg = parse_ok(META "image: a\ndockerfile: D\n\nssh: default\n");
+	assert_string_equal(cfg->images[0].ssh, "default");
+	assert_int_equal(cfg->images[0].ssh_line, 7);
+	te_config_free(cfg);
+}
+
+static void secrets(void **state)
+{
+	te_secrets_allowed allowed;
+	te_error err = TE_ERROR_INIT;
+	te_werf_config *cfg;
+	const te_secret_config *s;
+	static const char giterminism[] =
+	    "giterminismConfigVersion: 1\nconfig:\n  secrets:\n"
+	    "    allowEnvVariables: [A, /B_.*/]\n"
+	    "    allowFiles: [\"~/.aws/*\"]\n    allowValueIds: [v]\n";
+
+	(void)state;
+	cfg = parse_ok(META "image: a\ndockerfile: D\nsecrets:\n"
+	                    "- env: A\n- {id: b, env: B_1}\n"
+	                    "- src: ~/.aws/credentials\n- {id: v, value: x}\n"
+	                    "- {id: w, value: y}\n- env: C\n");
+	assert_int_equal(cfg->images[0].nsecrets, 6);
+	s = cfg->images[0].secrets;
+	assert_string_equal(s[0].id, "A");
+	assert_int_equal(s[0].kind, TE_SECRET_ENV);
+	assert_int_equal(s[0].line, 7);
+	assert_string_equal(s[1].id, "b");
+	assert_string_equal(s[1].ref, "B_1");
+	assert_string_equal(s[2].id, "credentials");
+	assert_int_equal(s[2].kind, TE_SECRET_SRC);
+	assert_int_equal(s[3].kind, TE_SECRET_VALUE);
+	assert_string_equal(s[3].ref, "x");
+
+	memset(&allowed, 0, sizeof(allowed));
+	assert_int_equal(te_config_secrets_allowed(&allowed, giterminism,
+	                                           strlen(giterminism), &err),
+	                 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[0], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[1], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[2], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[3], "werf.yaml", &err), 0);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[4], "werf.yaml", &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:11: secret value id \"w\" is not "
+	                    "allowed by werf-giterminism.yaml "
+	                    "(config.secrets.allowValueIds)");
+	/* the message never holds a value */
+	assert_null(strstr(err.msg, "\"y\""));
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_config_secret_check(&allowed, &s[5], "werf.yaml", &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "secret env \"C\""));
+	te_strvec_dispose(&allowed.env_variables);
+	te_strvec_dispose(&allowed.files);
+	te_strvec_dispose(&allowed.value_ids);
+	te_config_free(cfg);
+	/* no file: nothing allowed */
+	memset(&allowed, 0, sizeof(allowed));
+	assert_int_equal(te_config_secrets_allowed(&allowed, NULL, 0, &err), 0);
+	assert_int_equal(allowed.value_ids.count, 0);
+	memset(&allowed, 0, sizeof(allowed));
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_config_secrets_allowed(
+	        &allowed, "config: {secrets: {allowFiles: x}}\n", 35, &err),
+	    TE_EINVALID);
+
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{value: x}]\n",
+	           TE_EINVALID, "werf.yaml:6: a secret value needs an id");
+	expect_err(META
+	           "image: a\ndockerfile: D\nsecrets: [{env: A, src: b}]\n",
+	           TE_EINVALID, "exactly one of env, src and value");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{id: a}]\n",
+	           TE_EINVALID, "exactly one of env, src and value");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{env: A}, "
+	                "{id: A, value: x}]\n",
+	           TE_EINVALID, "duplicate secret id \"A\"");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{id: \"a,b\", "
+	                "value: x}]\n",
+	           TE_EINVALID, "invalid secret id \"a,b\"");
+	expect_err(META "image: a\ndockerfile: D\nsecrets: [{env: \"A-B\"}]\n",
+	           TE_EINVALID, "secret env \"A-B\" is not a variable name");
 }
 
 static void args_stringified(void **state)
@@ -401,10 +615,11 @@ static void paths(void **state)
 	expect_err(META "image: a\ndockerfile: [D]\n", TE_EINVALID,
 	           "field \"dockerfile\" must be a string");
 	expect_err(META "image: a\ndockerfile: D\ncontextAddFiles: [x]\n",
-	           TE_EUNSUPPORTED,
-	           "werf.yaml:6: contextAddFiles is not supported yet");
+	           TE_EINVALID,
+	           "werf.yaml:6: contextAddFiles is refused: the build "
+	           "context is the commit's tree");
 	expect_err(META "image: a\ndockerfile: D\ncontextAddFile: x\n",
-	           TE_EUNSUPPORTED, "not supported yet");
+	           TE_EINVALID, "nothing outside the commit");
 }
 
 static void platforms_and_types(void **state)
@@ -596,6 +811,9 @@ int main(void)
 	    cmocka_unit_test(full_image),
 	    cmocka_unit_test(build_defaults),
 	    cmocka_unit_test(bad_dependencies),
+	    cmocka_unit_test(imagespec_keys),
+	    cmocka_unit_test(network_and_hosts),
+	    cmocka_unit_test(secrets),
 	    cmocka_unit_test(args_stringified),
 	    cmocka_unit_test(final_bools),
 	    cmocka_unit_test(separators),

@@ -363,6 +363,81 @@ static void isolation_and_timeout(void **state)
 	             "invalid parallel tasks limit \"0\"");
 }
 
+/* secrets: werf.yaml build secrets by id, from the project's env: map or
+ * a file, never from the server's environment. */
+static void build_secrets(void **state)
+{
+	static const char text[] =
+	    "state_dir: /tmp/x\n"
+	    "projects:\n"
+	    "  - name: a\n"
+	    "    forge: github\n"
+	    "    repository: o/a\n"
+	    "    secret_env: TE_TEST_SECRET\n"
+	    "    git_url: https://g.example.com/o/a.git\n"
+	    "    ssh_key_files: [keys/id_a, /abs/id_b]\n"
+	    "    secrets: {TOKEN: {env: TOK}, cred.txt: {file: cred.txt},\n"
+	    "      SRV: {env: TE_TEST_SECRET}}\n"
+	    "    env: {TOK: \"t-value\"}\n"
+	    "    export: {repo: r.example.com/a, tag: r.example.com/a:x}\n";
+	te_export_opts a = TE_EXPORT_OPTS_INIT;
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	te_buf v = TE_BUF_INIT(4096);
+	char path[4096];
+	FILE *f;
+
+	(void)state;
+	setenv("TE_TEST_SECRET", "from-env", 1);
+	snprintf(path, sizeof(path), "%s", cfgpath);
+	*strrchr(path, '/') = '\0';
+	strcat(path, "/cred.txt");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("file-value", f);
+	fclose(f);
+	assert_int_equal(
+	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
+	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
+	assert_non_null(a.secret);
+	assert_int_equal(a.nssh_keys, 2);
+	assert_string_equal(a.ssh_keys[1], "/abs/id_b");
+	assert_non_null(strstr(a.ssh_keys[0], "/keys/id_a"));
+	assert_true(a.ssh_keys[0][0] == '/');
+	assert_null(a.ssh_agent);
+	assert_int_equal(
+	    a.secret(&v, "TOKEN", TE_SECRET_ENV, "X", a.secret_payload, &err),
+	    0);
+	assert_string_equal(v.ptr, "t-value");
+	te_buf_clear(&v);
+	assert_int_equal(a.secret(&v, "cred.txt", TE_SECRET_SRC, "~/c",
+	                          a.secret_payload, &err),
+	                 0);
+	assert_string_equal(v.ptr, "file-value");
+	te_buf_clear(&v);
+	/* the server's own environment is never a source */
+	assert_int_equal(a.secret(&v, "SRV", TE_SECRET_ENV, "TE_TEST_SECRET",
+	                          a.secret_payload, &err),
+	                 TE_ENOTFOUND);
+	assert_null(strstr(err.msg, "from-env"));
+	te_error_clear(&err);
+	assert_int_equal(
+	    a.secret(&v, "NOPE", TE_SECRET_ENV, "NOPE", a.secret_payload, &err),
+	    TE_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "no secret \"NOPE\""));
+	te_buf_dispose(&v);
+	ts_config_unref(cfg);
+	unlink(path);
+	expect_error("insecure_registry: false",
+	             "insecure_registry: false\n"
+	             "    secrets: {A: {value: x}}",
+	             19, "a secret is {env: NAME} or {file: PATH}");
+	expect_error("insecure_registry: false",
+	             "insecure_registry: false\n"
+	             "    secrets: {\"a/b\": {env: X}}",
+	             19, "secret ids must match");
+}
+
 /* env:, werf_env:, loose_giterminism: reach the export's werf.yaml
  * rendering; templates see only env:, never the server's environment. */
 static void template_env(void **state)
@@ -632,6 +707,7 @@ int main(void)
 	    cmocka_unit_test(load_limits),
 	    cmocka_unit_test(isolation_and_timeout),
 	    cmocka_unit_test(template_env),
+	    cmocka_unit_test(build_secrets),
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(status_section),
 	    cmocka_unit_test(project_names),

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tagexport/buf.h"
 #include "tagexport/error.h"
 #include "tagexport/labels.h"
 #include "tagexport/log.h"
@@ -31,6 +32,23 @@ typedef enum {
 
 #define TE_BUILD_TIMEOUT_DEFAULT 3600u /* seconds: werf-like "1h" */
 #define TE_BUILD_TIMEOUT_MAX (7u * 24 * 3600)
+
+/*
+ * Rewrite an image config (JSON bytes) into out before the image is
+ * pushed; the image pushed carries out's bytes as its config, and no
+ * image with the unedited config is pushed anywhere.  payload is the
+ * caller's.  A failure fails the build with the callback's error.
+ */
+typedef int (*te_build_config_edit)(te_buf *out, const void *config, size_t len,
+                                    void *payload, te_error *err);
+
+/* A build secret: RUN --mount=type=secret,id=<id> sees value.  The value
+ * is written 0600 into the job's private directory for the build only. */
+typedef struct te_build_secret {
+	const char *id; /* [A-Za-z0-9_.-]+ */
+	const char *value;
+	size_t len;
+} te_build_secret;
 
 typedef struct te_build_opts {
 	const char *buildah;     /* program name or path; NULL = "buildah" */
@@ -53,6 +71,19 @@ typedef struct te_build_opts {
 	                                      verification, for pull and push */
 	size_t ninsecure_hosts;
 	bool skip_tls_verify; /* https without verification everywhere */
+	/* RUN's network: NULL or "default" is the private network, "none"
+	 * no network at all. */
+	const char *network;
+	const char *const *add_hosts; /* "host:ip" for RUN's /etc/hosts */
+	size_t nadd_hosts;
+	const te_build_secret *secrets;
+	size_t nsecrets;
+	/* RUN --mount=type=ssh,id=<ssh_id>: ssh_source is an agent socket
+	 * or comma-separated private key files (buildah-build(1), --ssh) */
+	const char *ssh_id;
+	const char *ssh_source;
+	te_build_config_edit edit_config; /* NULL: config as built */
+	void *edit_payload;
 	te_build_isolation isolation;
 	const char *runtime; /* OCI runtime name or path; NULL = "runc" */
 	unsigned timeout;    /* seconds for `buildah build`; 0 = default */

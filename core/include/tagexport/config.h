@@ -18,6 +18,7 @@
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
 #include "tagexport/stapel.h"
+#include "tagexport/imagespec.h"
 
 /*
  * Budgets: hostile werf.yaml stays cheap.  Each is checked before the work
@@ -49,6 +50,22 @@ typedef struct te_image_dependency {
 	size_t nimports;
 	int line;
 } te_image_dependency;
+/* A build secret (https://werf.io/docs/v2/usage/build/images.html, "Using
+ * build secrets"): RUN --mount=type=secret,id=<id> reads it. */
+typedef enum {
+	TE_SECRET_ENV = 0,  /* ref: an environment variable name */
+	TE_SECRET_SRC = 1,  /* ref: a file path of the machine ("~/" = home) */
+	TE_SECRET_VALUE = 2 /* ref: the value itself, written in werf.yaml */
+} te_secret_kind;
+
+typedef struct te_secret_config {
+	char *id; /* env: the name, src: the file's base name by default */
+	te_secret_kind kind;
+	char *ref;
+	int line; /* werf.yaml line of the entry */
+} te_secret_config;
+
+#define TE_CONFIG_MAX_SECRETS 64
 
 typedef struct te_image_config {
 	char *name;          /* werf image name */
@@ -68,6 +85,14 @@ typedef struct te_image_config {
 	te_image_dependency *deps; /* dependencies, in file order; every
 	                              image names an image of the config */
 	size_t ndeps;
+	/* imageSpec with build.imageSpec merged under it (final images) */
+	te_imagespec imagespec;
+	char *network;       /* "default", "none" or NULL (default) */
+	te_strvec add_hosts; /* "host:ip", werf.yaml order */
+	char *ssh;    /* ssh: the id RUN --mount=type=ssh names, or NULL */
+	int ssh_line; /* its werf.yaml line */
+	te_secret_config *secrets; /* werf.yaml order, ids unique */
+	size_t nsecrets;
 } te_image_config;
 
 typedef struct te_werf_config {
@@ -97,5 +122,29 @@ void te_config_free(te_werf_config *cfg);
  */
 int te_config_yaml_scan(const char *data, size_t len, const char *file,
                         int line0, bool unique_keys, te_error *err);
+
+/* werf-giterminism.yaml's config.secrets allow lists. */
+typedef struct te_secrets_allowed {
+	te_strvec env_variables; /* allowEnvVariables: names or /RE/ */
+	te_strvec files;         /* allowFiles: paths or globs (fnmatch) */
+	te_strvec value_ids;     /* allowValueIds: ids */
+} te_secrets_allowed;
+
+/*
+ * Read config.secrets of werf-giterminism.yaml text (data may be NULL: no
+ * file, nothing allowed).  out must be zeroed; release its lists with
+ * te_strvec_dispose.  TE_EINVALID names the file and what is wrong.
+ */
+int te_config_secrets_allowed(te_secrets_allowed *out, const char *data,
+                              size_t len, te_error *err);
+
+/*
+ * Is secret s of an image allowed?  TE_EINVALID "werf.yaml:LINE: secret
+ * ... is not allowed by werf-giterminism.yaml (config.secrets.<list>)"
+ * otherwise.  file is werf.yaml's name in messages.
+ */
+int te_config_secret_check(const te_secrets_allowed *allowed,
+                           const te_secret_config *s, const char *file,
+                           te_error *err);
 
 #endif

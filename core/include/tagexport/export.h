@@ -16,12 +16,24 @@
 #include <stdint.h>
 
 #include "tagexport/build.h"
+#include "tagexport/config.h"
 #include "tagexport/error.h"
 #include "tagexport/labels.h"
 #include "tagexport/log.h"
 #include "tagexport/werfcfg.h"
 
 struct te_registry_opts;
+
+/*
+ * The value of build secret id into out (bounded by out->max): werf.yaml
+ * says kind TE_SECRET_ENV (ref names a variable) or TE_SECRET_SRC (ref
+ * names a file); a front end may look values up by id instead (the
+ * server's project secrets).  TE_ENOTFOUND when there is none.  Messages
+ * never hold the value.
+ */
+typedef int (*te_export_secret_fn)(te_buf *out, const char *id,
+                                   te_secret_kind kind, const char *ref,
+                                   void *payload, te_error *err);
 
 typedef struct te_export_opts {
 	unsigned int version;
@@ -57,9 +69,21 @@ typedef struct te_export_opts {
 	 * config_path is ignored (config_path above decides).  NULL: no
 	 * environment variable is visible, .Env is "". */
 	const te_werfcfg_opts *render;
+	/* version 4: where the values of werf.yaml's env and src secrets come
+	 * from (a value secret's is in werf.yaml).  NULL: a werf.yaml with
+	 * such secrets fails before anything is built. */
+	te_export_secret_fn secret;
+	void *secret_payload;
+	/* What `ssh:` of werf.yaml gives RUN --mount=type=ssh: these private
+	 * key files (an agent holding them is made for the build), else the
+	 * agent socket ssh_agent.  Neither: such a werf.yaml fails before
+	 * anything is built. */
+	const char *const *ssh_keys;
+	size_t nssh_keys;
+	const char *ssh_agent;
 } te_export_opts;
 
-#define TE_EXPORT_OPTS_VERSION 3
+#define TE_EXPORT_OPTS_VERSION 4
 #define TE_EXPORT_OPTS_INIT                                                    \
 	{                                                                      \
 		.version = TE_EXPORT_OPTS_VERSION                              \
