@@ -257,4 +257,17 @@ check "layer cache: the first build had no cache" not grep -q 'Using cache' "$TE
 check "layer cache: the changed COPY source is in the image" test "$(image_file "$REG/lc/app:two" copy.txt)" = two
 check "layer cache: first image kept its content" test "$(image_file "$REG/lc/app:one" copy.txt)" = one
 
+# ---- a nameless image (image: ~) goes through the plan as "~" -----------
+nl="$TE_TMP/nameless"
+mkdir -p "$nl"
+git init -q -b main "$nl"
+printf 'project: nl\nconfigVersion: 1\n---\nimage: ~\ndockerfile: Dockerfile\n' >"$nl/werf.yaml"
+printf 'FROM %s\n' "$REG/base/busybox:1" >"$nl/Dockerfile"
+git_commit_all "$nl" "nameless"
+"$TAGEXPORT" export --dir "$nl" --state-dir "$STATE" --repo "$REG/nl/stages" \
+	--tag "$REG/nl/app:latest" >/dev/null 2>"$TE_TMP/nl.err"
+check "nameless: export exits 0" test $? -eq 0
+check "nameless: progress names it ~" grep -q 'image ~: building' "$TE_TMP/nl.err"
+check "nameless: exported" skopeo_ok --tls-verify=false "docker://$REG/nl/app:latest"
+
 te_finish
