@@ -257,6 +257,13 @@ check "layer cache: the first build had no cache" not grep -q 'Using cache' "$TE
 check "layer cache: the changed COPY source is in the image" test "$(image_file "$REG/lc/app:two" copy.txt)" = two
 check "layer cache: first image kept its content" test "$(image_file "$REG/lc/app:one" copy.txt)" = one
 
+# ---- the storage driver: chosen once, recorded, reported ----------------
+driver=$(cat "$TE_TMP/state-lc/buildah/driver")
+check "storage driver recorded in the state dir" grep -qxE 'overlay|vfs' <<<"$driver"
+check "storage driver reported by --verbose" grep -q "storage driver: $driver\$" "$TE_TMP/lc-one.err"
+check "storage driver kept by the next export" grep -q "storage driver: $driver\$" "$TE_TMP/lc-two.err"
+check "storage driver probed once" test "$(grep -c 'overlay probe\|buildah: te-probe' "$TE_TMP/lc-two.err")" -eq 0
+
 # ---- a nameless image (image: ~) goes through the plan as "~" -----------
 nl="$TE_TMP/nameless"
 mkdir -p "$nl"
