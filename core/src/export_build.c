@@ -13,7 +13,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,24 +23,11 @@
 #include "export_int.h"
 #include "tagexport/build.h"
 #include "tagexport/dockerfile.h"
+#include "tagexport/fs.h"
 #include "tagexport/labels.h"
 #include "tagexport/schedule.h"
 
 #define TE_EXPORT_DOCKERFILE_MAX (1024 * 1024) /* as digest.c reads it */
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tree(const char *dir)
-{
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int add_insecure_host(te_strvec *hosts, const char *ref_text,
                              bool insecure_all, te_error *err)
@@ -242,7 +228,7 @@ static int make_context(te_buf *ctx, struct run *run, struct image_job *job,
 	    run->src, run->commit, job->inputs.context_dir, ctx->ptr,
 	    te_export__keep_file, &job->inputs.files, &lim, err);
 	if (rc < 0) {
-		remove_tree(ctx->ptr);
+		te_fs_remove_tree(ctx->ptr);
 		te_buf_clear(ctx);
 	}
 	return rc;
@@ -262,7 +248,7 @@ struct build_inputs {
 static void build_inputs_dispose(struct build_inputs *in)
 {
 	if (in->ctx.len)
-		remove_tree(in->ctx.ptr);
+		te_fs_remove_tree(in->ctx.ptr);
 	if (in->authfile.len)
 		remove_authfile(in->authfile.ptr);
 	te_buf_dispose(&in->ctx);

@@ -1,6 +1,7 @@
 #include "tagexport/fs.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -183,4 +184,18 @@ done:
 		unlink(tmp.ptr);
 	te_buf_dispose(&tmp);
 	return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void te_fs_remove_tree(const char *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -113,16 +113,6 @@ bad_case $'image: a\ndockerfile: Dockerfile\n---\nimage: b\ndockerfile: Dockerfi
 	'werf.yaml:12: unknown import type "ImageId"'
 check "bad: nothing pushed" test -z "$(registry_catalog "$REG" | grep '^bad/')"
 
-# ---- a file of an image: image_file REF PATH ----------------------------
-image_file() {
-	local ref=$1 path=$2 d l
-	d=$(mktemp -d "$TE_TMP/img.XXXXXX")
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$d" >/dev/null || return 1
-	for l in $(jq -r '.layers[].digest' "$d/manifest.json"); do
-		tar -xzOf "$d/${l#sha256:}" "$path" 2>/dev/null
-	done | tail -n 1
-}
-
 # ---- three independent images side by side ------------------------------
 par="$TE_TMP/par"
 mkdir -p "$par"
