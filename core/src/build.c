@@ -88,7 +88,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -1508,15 +1507,6 @@ done:
 
 /* ---- storage driver ---------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* One `buildah <probe store> <args...>`; out (may be NULL) gets the last
  * output line. */
 static int probe_run(const char *buildah, const char *dir,
@@ -1647,7 +1637,7 @@ static bool overlay_works(const char *buildah, const char *base,
 	probe_run(buildah, dir.ptr, rm, NULL, 0, log);
 	probe_run(buildah, dir.ptr, rmi, NULL, 0, log);
 cleanup:
-	nftw(dir.ptr, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	te_fs_remove_tree(dir.ptr);
 done:
 	te_buf_dispose(&dir);
 	te_buf_dispose(&file);

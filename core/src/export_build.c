@@ -24,6 +24,7 @@
 #include "secrets_int.h"
 #include "tagexport/build.h"
 #include "tagexport/dockerfile.h"
+#include "tagexport/fs.h"
 #include "tagexport/labels.h"
 #include "tagexport/fs.h"
 #include "tagexport/imagespec.h"
@@ -1115,6 +1116,8 @@ static int plan_stapel(struct run *run, struct image_job *job, te_error *err)
 
 static int plan_image(struct run *run, struct image_job *job, te_error *err)
 {
+	/* A nameless image (image: ~) is the only image of its werf.yaml. */
+	const char *shown = *job->cfg->name ? job->cfg->name : "~";
 	te_buf name = TE_BUF_INIT(4096);
 	size_t i;
 	int rc = 0;
@@ -1122,7 +1125,7 @@ static int plan_image(struct run *run, struct image_job *job, te_error *err)
 	if (job->cfg->stapel)
 		return plan_stapel(run, job, err);
 	if (!job->nplatforms)
-		return plan_job(run, job, job->cfg->name, err);
+		return plan_job(run, job, shown, err);
 	if (job->cfg->staged)
 		return te_error_set(err, TE_EUNSUPPORTED,
 		                    "%s:%d: image \"%s\": staged: a "
@@ -1137,7 +1140,7 @@ static int plan_image(struct run *run, struct image_job *job, te_error *err)
 		                    job->cfg->name);
 	for (i = 0; rc == 0 && i < job->nplatforms; i++) {
 		te_buf_clear(&name);
-		rc = te_buf_printf(&name, err, "%s (%s)", job->cfg->name,
+		rc = te_buf_printf(&name, err, "%s (%s)", shown,
 		                   job->platforms[i].platform);
 		if (rc == 0)
 			rc = plan_job(run, &job->platforms[i], name.ptr, err);

@@ -1,6 +1,7 @@
 #include "tagexport/fs.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>

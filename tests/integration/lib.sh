@@ -232,3 +232,14 @@ wait_until() {
 	done
 	return 1
 }
+
+# image_file REF PATH: the content of PATH (no leading "/") in the image
+# REF, from the last of its layers that holds it.
+image_file() {
+	local ref=$1 path=$2 d l
+	d=$(mktemp -d "$TE_TMP/img.XXXXXX")
+	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$d" >/dev/null || return 1
+	for l in $(jq -r '.layers[].digest' "$d/manifest.json"); do
+		tar -xzOf "$d/${l#sha256:}" "$path" 2>/dev/null
+	done | tail -n 1
+}

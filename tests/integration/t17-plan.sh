@@ -113,16 +113,6 @@ bad_case $'image: a\ndockerfile: Dockerfile\n---\nimage: b\ndockerfile: Dockerfi
 	'werf.yaml:12: unknown import type "ImageId"'
 check "bad: nothing pushed" test -z "$(registry_catalog "$REG" | grep '^bad/')"
 
-# ---- a file of an image: image_file REF PATH ----------------------------
-image_file() {
-	local ref=$1 path=$2 d l
-	d=$(mktemp -d "$TE_TMP/img.XXXXXX")
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$d" >/dev/null || return 1
-	for l in $(jq -r '.layers[].digest' "$d/manifest.json"); do
-		tar -xzOf "$d/${l#sha256:}" "$path" 2>/dev/null
-	done | tail -n 1
-}
-
 # ---- three independent images side by side ------------------------------
 par="$TE_TMP/par"
 mkdir -p "$par"
@@ -256,5 +246,25 @@ check "layer cache: the unchanged RUN came from the cache" grep -q 'Using cache'
 check "layer cache: the first build had no cache" not grep -q 'Using cache' "$TE_TMP/lc-one.err"
 check "layer cache: the changed COPY source is in the image" test "$(image_file "$REG/lc/app:two" copy.txt)" = two
 check "layer cache: first image kept its content" test "$(image_file "$REG/lc/app:one" copy.txt)" = one
+
+# ---- the storage driver: chosen once, recorded, reported ----------------
+driver=$(cat "$TE_TMP/state-lc/buildah/driver")
+check "storage driver recorded in the state dir" grep -qxE 'overlay|vfs' <<<"$driver"
+check "storage driver reported by --verbose" grep -q "storage driver: $driver\$" "$TE_TMP/lc-one.err"
+check "storage driver kept by the next export" grep -q "storage driver: $driver\$" "$TE_TMP/lc-two.err"
+check "storage driver probed once" test "$(grep -c 'overlay probe\|buildah: te-probe' "$TE_TMP/lc-two.err")" -eq 0
+
+# ---- a nameless image (image: ~) goes through the plan as "~" -----------
+nl="$TE_TMP/nameless"
+mkdir -p "$nl"
+git init -q -b main "$nl"
+printf 'project: nl\nconfigVersion: 1\n---\nimage: ~\ndockerfile: Dockerfile\n' >"$nl/werf.yaml"
+printf 'FROM %s\n' "$REG/base/busybox:1" >"$nl/Dockerfile"
+git_commit_all "$nl" "nameless"
+"$TAGEXPORT" export --dir "$nl" --state-dir "$STATE" --repo "$REG/nl/stages" \
+	--tag "$REG/nl/app:latest" >/dev/null 2>"$TE_TMP/nl.err"
+check "nameless: export exits 0" test $? -eq 0
+check "nameless: progress names it ~" grep -q 'image ~: building' "$TE_TMP/nl.err"
+check "nameless: exported" skopeo_ok --tls-verify=false "docker://$REG/nl/app:latest"
 
 te_finish

@@ -38,16 +38,6 @@ echo "lib 1.0" >"$proj/deps.txt"
 echo "main v1" >"$proj/src/main.txt"
 git_commit_all "$proj" "v1"
 
-# ---- a file of an image: image_file REF PATH ----------------------------
-image_file() {
-	local ref=$1 path=$2 d l
-	d=$(mktemp -d "$TE_TMP/img.XXXXXX")
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$d" >/dev/null || return 1
-	for l in $(jq -r '.layers[].digest' "$d/manifest.json"); do
-		tar -xzOf "$d/${l#sha256:}" "$path" 2>/dev/null
-	done | tail -n 1
-}
-
 staged_export() {
 	"$TAGEXPORT" export --verbose --dir "$proj" --state-dir "$TE_TMP/$1" \
 		--repo "$REG/staged/stages" --tag "$REG/staged/app:$2" \

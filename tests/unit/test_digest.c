@@ -341,6 +341,45 @@ static void build_settings_change_the_tag(void **state)
 	fixture_dispose(&f);
 }
 
+/* cacheVersion, build.cacheVersion and dependency imports are in the tag
+ * when set; unset, the tag is the one it always was. */
+static void werf_keys_change_the_tag(void **state)
+{
+	struct fixture f;
+	te_image_config img;
+	te_image_import imp = {TE_IMPORT_IMAGE_NAME, (char *)"BASE"};
+	te_image_dependency dep = {(char *)"base", &imp, 1, 1};
+	char base[TE_CONTENT_TAG_LEN + 1], t[TE_CONTENT_TAG_LEN + 1];
+	char t2[TE_CONTENT_TAG_LEN + 1];
+
+	(void)state;
+	fixture_init(&f, "one");
+	image_init(&img);
+	tag_of(base, f.src, f.base, &img, NULL);
+	img.cache_version = (char *)"1";
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_not_equal(t, base);
+	img.cache_version = NULL;
+	img.build_cache_version = (char *)"1";
+	tag_of(t2, f.src, f.base, &img, NULL);
+	assert_string_not_equal(t2, base);
+	assert_string_not_equal(t2, t); /* build's and the image's differ */
+	img.build_cache_version = NULL;
+	img.deps = &dep;
+	img.ndeps = 1;
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_not_equal(t, base);
+	imp.type = TE_IMPORT_IMAGE_TAG;
+	tag_of(t2, f.src, f.base, &img, NULL);
+	assert_string_not_equal(t2, t);
+	img.deps = NULL;
+	img.ndeps = 0;
+	tag_of(t, f.src, f.base, &img, NULL);
+	assert_string_equal(t, base);
+	te_strvec_dispose(&img.args);
+	fixture_dispose(&f);
+}
+
 static void target_stage_reads_more(void **state)
 {
 	struct fixture f;
@@ -370,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(same_content_same_tag),
 	    cmocka_unit_test(only_real_inputs_change_the_tag),
 	    cmocka_unit_test(build_settings_change_the_tag),
+	    cmocka_unit_test(werf_keys_change_the_tag),
 	    cmocka_unit_test(target_stage_reads_more),
 	    cmocka_unit_test(dockerignore_budget),
 	};

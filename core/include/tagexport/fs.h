@@ -37,7 +37,7 @@ int te_fs_write_atomic(const char *path, const void *data, size_t len,
                        mode_t mode, te_error *err);
 
 /* rm -rf dir, best effort: symlinks are removed, never followed
- * (nftw(3) FTW_PHYS). */
+ * (nftw(3) FTW_PHYS), what cannot be removed stays. */
 void te_fs_remove_tree(const char *dir);
 
 #endif
