@@ -1,7 +1,8 @@
 /*
  * cmd_config.c - `tagexport config render [IMAGE...]` and `tagexport
- * config list [--final-images-only]`: werf.yaml of a commit rendered as
- * `werf config render` and `werf config list` show it
+ * config list [--final-images-only]` and `tagexport config graph
+ * [IMAGE...]`: werf.yaml of a commit rendered as `werf config render`,
+ * `werf config list` and `werf config graph` show it
  * (https://werf.io/docs/v2/reference/cli/werf_config_render.html).
  */
 #include <getopt.h>
@@ -27,12 +28,12 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0}};
 
 struct config_args {
-	const char *verb; /* "render" or "list" */
+	const char *verb; /* "render", "list" or "graph" */
 	const char *dir;
 	const char *commit;
 	te_werfcfg_opts render;
 	bool final_only;
-	char **images; /* render's IMAGE names, in argv */
+	char **images; /* render's and graph's IMAGE names, in argv */
 	int nimages;
 };
 
@@ -42,11 +43,14 @@ static void config_usage(FILE *out)
 	        "usage: tagexport config render [IMAGE_NAME...] [options]\n"
 	        "       tagexport config list [--final-images-only] "
 	        "[options]\n"
+	        "       tagexport config graph [IMAGE_NAME...] "
+	        "[--final-images-only] [options]\n"
 	        "\n"
 	        "render: werf.yaml of the commit after its Go templates (with "
 	        "IMAGE_NAME:\n"
 	        "        only those images' documents); list: one image name "
-	        "a line.\n"
+	        "a line;\n"
+	        "graph: the images each image depends on (YAML).\n"
 	        "\n"
 	        "  --dir DIR                     project directory in a git "
 	        "repository\n"
@@ -54,7 +58,7 @@ static void config_usage(FILE *out)
 	        "  --commit REV                  revision (default HEAD)\n"
 	        "  --config PATH                 werf.yaml path in the commit "
 	        "($WERF_CONFIG)\n"
-	        "  --final-images-only           list: final images "
+	        "  --final-images-only           list, graph: final images "
 	        "only\n" CLI_RENDER_USAGE "\n"
 	        "exit: 0 success, 2 usage or configuration error\n");
 }
@@ -63,15 +67,15 @@ static int parse_args(struct config_args *a, int argc, char **argv)
 {
 	int opt;
 
-	if (argc < 2 ||
-	    (strcmp(argv[1], "render") && strcmp(argv[1], "list"))) {
+	if (argc < 2 || (strcmp(argv[1], "render") && strcmp(argv[1], "list") &&
+	                 strcmp(argv[1], "graph"))) {
 		if (argc >= 2 &&
 		    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 			config_usage(stdout);
 			return -1;
 		}
-		return cli_usage_error("expected `config render` or "
-		                       "`config list`");
+		return cli_usage_error("expected `config render`, "
+		                       "`config list` or `config graph`");
 	}
 	a->verb = argv[1];
 	a->dir = getenv("WERF_DIR");
@@ -111,7 +115,7 @@ static int parse_args(struct config_args *a, int argc, char **argv)
 	}
 	a->images = argv + 1 + optind;
 	a->nimages = argc - 1 - optind;
-	if (a->nimages > 0 && strcmp(a->verb, "render"))
+	if (a->nimages > 0 && !strcmp(a->verb, "list"))
 		return cli_usage_error("config list takes no arguments");
 	return 0;
 }
@@ -178,6 +182,23 @@ static void print_list(const struct config_args *a, const te_werf_config *cfg)
 			                   : "~");
 }
 
+static int print_graph(const struct config_args *a, const te_werf_config *cfg,
+                       te_error *err)
+{
+	char *yaml = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = te_werfcfg_graph(&yaml, &len, cfg, (const char *const *)a->images,
+	                      (size_t)a->nimages, a->final_only, err);
+	if (rc == 0) {
+		fwrite(yaml, 1, len, stdout);
+		fputc('\n', stdout); /* werf: fmt.Println of the trimmed YAML */
+	}
+	free(yaml);
+	return rc;
+}
+
 int cmd_config(int argc, char **argv)
 {
 	struct config_args a;
@@ -205,13 +226,20 @@ int cmd_config(int argc, char **argv)
 		rc = CLI_EXIT_OK;
 		goto done;
 	}
-	if (te_config_parse(&cfg, text, len, path, &err) < 0 ||
-	    (a.nimages > 0 && print_docs(&a, text, len, cfg, &err) < 0)) {
+	if (te_config_parse(&cfg, text, len, path, &err) < 0) {
 		rc = cli_fail(&err);
 		goto done;
 	}
-	if (a.nimages == 0)
+	if (!strcmp(a.verb, "graph"))
+		rc = print_graph(&a, cfg, &err);
+	else if (a.nimages > 0)
+		rc = print_docs(&a, text, len, cfg, &err);
+	else
 		print_list(&a, cfg);
+	if (rc < 0) {
+		rc = cli_fail(&err);
+		goto done;
+	}
 	rc = CLI_EXIT_OK;
 done:
 	fflush(stdout);

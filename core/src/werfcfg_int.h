@@ -25,4 +25,21 @@ int te_werfcfg__from_yaml(te_render_value **out, const char *text, size_t len,
 int te_werfcfg__to_yaml(char **out, size_t *out_len, const te_render_value *v,
                         te_error *err);
 
+/* One image of `werf config graph`: werf's imageGraph
+ * (https://werf.io/docs/v2/reference/cli/werf_config_graph.html). */
+typedef struct te_werfcfg_graph_node {
+	const char *image; /* "" for a nameless image */
+	const char *from;  /* a werf image it is built FROM, or NULL */
+	const char *const *imports;
+	size_t nimports;
+	const char *const *dependencies;
+	size_t ndependencies;
+} te_werfcfg_graph_node;
+
+/* yaml.Marshal of the list, trailing newline removed, as werf prints
+ * it.  *out is heap, NUL-terminated. */
+int te_werfcfg__graph_yaml(char **out, size_t *out_len,
+                           const te_werfcfg_graph_node *nodes, size_t n,
+                           te_error *err);
+
 #endif

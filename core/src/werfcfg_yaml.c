@@ -659,8 +659,13 @@ static int emit_value(struct emit *m, const te_render_value *v, int depth)
 	}
 }
 
-int te_werfcfg__to_yaml(char **out, size_t *out_len, const te_render_value *v,
-                        te_error *err)
+typedef int (*emit_body_fn)(struct emit *m, const void *payload);
+
+/* One YAML document whose body emit_body writes, as yaml.Marshal frames
+ * it, with one trailing newline removed (werf's toYaml; `werf config
+ * graph` trims the same way).  *out is heap, NUL-terminated. */
+static int emit_document(char **out, size_t *out_len, emit_body_fn emit_body,
+                         const void *payload, te_error *err)
 {
 	struct emit m;
 	te_buf buf = TE_BUF_INIT(TE_WERFCFG_YAML_MAX);
@@ -680,7 +685,7 @@ int te_werfcfg__to_yaml(char **out, size_t *out_len, const te_render_value *v,
 		rc = emit_event(&m, &ev);
 	}
 	if (rc == 0)
-		rc = emit_value(&m, v, 0);
+		rc = emit_body(&m, payload);
 	if (rc == 0) {
 		yaml_document_end_event_initialize(&ev, 1);
 		rc = emit_event(&m, &ev);
@@ -708,4 +713,108 @@ int te_werfcfg__to_yaml(char **out, size_t *out_len, const te_render_value *v,
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	(*out)[*out_len] = '\0';
 	return 0;
+}
+
+static int emit_root_value(struct emit *m, const void *payload)
+{
+	return emit_value(m, payload, 0);
+}
+
+int te_werfcfg__to_yaml(char **out, size_t *out_len, const te_render_value *v,
+                        te_error *err)
+{
+	return emit_document(out, out_len, emit_root_value, v, err);
+}
+
+static int emit_block(struct emit *m, bool mapping, bool start)
+{
+	yaml_event_t ev;
+
+	if (mapping && start)
+		yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+		                                    YAML_BLOCK_MAPPING_STYLE);
+	else if (mapping)
+		yaml_mapping_end_event_initialize(&ev);
+	else if (start)
+		yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+		                                     YAML_BLOCK_SEQUENCE_STYLE);
+	else
+		yaml_sequence_end_event_initialize(&ev);
+	return emit_event(m, &ev);
+}
+
+static int emit_cstr(struct emit *m, const char *s)
+{
+	return emit_string(m, s, strlen(s));
+}
+
+/* key: [a, b] as a block sequence; nothing for an empty list
+ * (omitempty). */
+static int emit_name_list(struct emit *m, const char *key,
+                          const char *const *names, size_t n)
+{
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = emit_cstr(m, key)) < 0 ||
+	    (rc = emit_block(m, false, true)) < 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = emit_cstr(m, names[i]);
+	return rc < 0 ? rc : emit_block(m, false, false);
+}
+
+/* werf's imageGraph{image, dependsOn{from, import, dependencies}}, every
+ * field omitempty, in struct field order (yaml.v2 keeps it). */
+static int emit_graph_node(struct emit *m, const te_werfcfg_graph_node *g)
+{
+	bool depends = g->from || g->nimports || g->ndependencies;
+	int rc = emit_block(m, true, true);
+
+	if (rc == 0 && g->image[0] &&
+	    ((rc = emit_cstr(m, "image")) < 0 ||
+	     (rc = emit_cstr(m, g->image)) < 0))
+		return rc;
+	if (rc == 0 && depends) {
+		if ((rc = emit_cstr(m, "dependsOn")) < 0 ||
+		    (rc = emit_block(m, true, true)) < 0)
+			return rc;
+		if (g->from && ((rc = emit_cstr(m, "from")) < 0 ||
+		                (rc = emit_cstr(m, g->from)) < 0))
+			return rc;
+		if ((rc = emit_name_list(m, "import", g->imports,
+		                         g->nimports)) < 0 ||
+		    (rc = emit_name_list(m, "dependencies", g->dependencies,
+		                         g->ndependencies)) < 0 ||
+		    (rc = emit_block(m, true, false)) < 0)
+			return rc;
+	}
+	return rc < 0 ? rc : emit_block(m, true, false);
+}
+
+struct graph {
+	const te_werfcfg_graph_node *nodes;
+	size_t n;
+};
+
+static int emit_graph(struct emit *m, const void *payload)
+{
+	const struct graph *g = payload;
+	size_t i;
+	int rc = emit_block(m, false, true);
+
+	for (i = 0; i < g->n && rc == 0; i++)
+		rc = emit_graph_node(m, &g->nodes[i]);
+	return rc < 0 ? rc : emit_block(m, false, false);
+}
+
+int te_werfcfg__graph_yaml(char **out, size_t *out_len,
+                           const te_werfcfg_graph_node *nodes, size_t n,
+                           te_error *err)
+{
+	struct graph g = {nodes, n};
+
+	return emit_document(out, out_len, emit_graph, &g, err);
 }

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tagexport/config.h"
 #include "tagexport/error.h"
 #include "tagexport/gitsrc.h"
 #include "tagexport/render.h"
@@ -94,5 +95,23 @@ typedef struct te_werfcfg_doc {
  */
 int te_werfcfg_split(te_werfcfg_doc **docs, size_t *ndocs, const char *text,
                      size_t len, te_error *err);
+
+/*
+ * `werf config graph [IMAGE...] [--final-images-only]`
+ * (https://werf.io/docs/v2/reference/cli/werf_config_graph.html): for
+ * each selected image, the images it depends on, as werf's YAML list
+ *   - image: app
+ *     dependsOn:
+ *       from: base        (Stapel: fromImage, or a `from:` naming an image)
+ *       import: [a, b]    (Stapel imports of werf images, in order)
+ *       dependencies: [c] (`dependencies`, each name once)
+ * Images: the named ones (an unknown name is TE_EINVALID), else all, in
+ * werf.yaml order (werf's own order is a Go map's, so it varies between
+ * runs; this one does not), then only final ones when final_only.
+ * *out (heap, NUL-terminated, no trailing newline) is the caller's.
+ */
+int te_werfcfg_graph(char **out, size_t *out_len, const te_werf_config *cfg,
+                     const char *const *names, size_t nnames, bool final_only,
+                     te_error *err);
 
 #endif
