@@ -27,6 +27,7 @@
  * only.
  *
  * with <global> = --root <state>/buildah/root --runroot <state>/buildah/run
+ * (root-chroot and run-chroot for chroot isolation: a store of its own)
  * --storage-driver <overlay|vfs> (te_build_storage_driver: one driver per
  * store, recorded in the state dir).  --layers=true (opts->layers) keeps
  * buildah's layer cache in that store between builds; buildah looks a
@@ -511,19 +512,24 @@ static int make_env(te_strvec *env, const char *const *extra, size_t nextra,
 	return 0;
 }
 
+/* Builds in a chroot get a store of their own: a layer one of them made
+ * (RUN could read the machine) must never be a cached layer of an
+ * isolated build, whose Dockerfile could only have seen the container. */
 static int global_args(te_strvec *argv, const te_build_opts *opts,
                        te_error *err)
 {
+	const char *suffix =
+	    opts->isolation == TE_BUILD_ISOLATION_CHROOT ? "-chroot" : "";
 	int rc;
 
 	if ((rc = te_strvec_push(
 	         argv, opts->buildah ? opts->buildah : "buildah", err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--root", err)) < 0 ||
-	    (rc = te_strvec_pushf(argv, err, "%s/buildah/root",
-	                          opts->state_dir)) < 0 ||
+	    (rc = te_strvec_pushf(argv, err, "%s/buildah/root%s",
+	                          opts->state_dir, suffix)) < 0 ||
 	    (rc = te_strvec_push(argv, "--runroot", err)) < 0 ||
-	    (rc = te_strvec_pushf(argv, err, "%s/buildah/run",
-	                          opts->state_dir)) < 0 ||
+	    (rc = te_strvec_pushf(argv, err, "%s/buildah/run%s",
+	                          opts->state_dir, suffix)) < 0 ||
 	    (rc = te_strvec_push(argv, "--storage-driver", err)) < 0 ||
 	    (rc = te_strvec_push(
 	         argv, opts->storage_driver ? opts->storage_driver : "vfs",

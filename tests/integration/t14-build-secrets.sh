@@ -116,12 +116,14 @@ check "blobs scanned ($nblobs)" test "$nblobs" -ge 6
 for f in "$TE_TMP"/out* "$TE_TMP"/err* "$TE_TMP/report.json"; do scan "$f"; done
 while IFS= read -r -d '' f; do scan "$f"; done < <(find "$STATE" -type f -print0 2>/dev/null)
 check "no secret value in any layer, config, output, log, report or the state dir" test "$leaks" -eq 0
-check "no secret file left in the job dirs" test -z "$(find "$STATE" -path '*/secrets*' 2>/dev/null)"
+# (the layer cache of the store keeps RUN's empty /run/secrets mount
+# point; the job dirs are where values were written)
+check "no secret file left in the job dirs" test -z "$(find "$STATE/buildah/jobs" -path '*/secrets*' 2>/dev/null)"
 
 # The content tag does not hold the values: a new value, the same tag.
 TE_T19_TOKEN="other-$TOKEN" run_export --tag "$REG/sec/app:v2" >"$TE_TMP/out2" 2>"$TE_TMP/err2"
 check "export with a new secret value exits 0" test $? -eq 0
-check "a new secret value reuses the stages image" grep -q "exists, not building" "$TE_TMP/err2"
+check "a new secret value reuses the stages image" grep -q "image app: found in repo" "$TE_TMP/err2"
 
 # The standalone hook (and the server: the same project settings) take
 # env and src values by id from the project's secrets: map, env: meaning
