@@ -166,7 +166,7 @@ static void project_export(struct ts_response *res, struct ts_server *s,
                            const struct ts_config *cfg, const char *name,
                            const char *body, size_t len)
 {
-	const struct ts_project *pr = ts_config_project(cfg, name);
+	const te_project *pr = ts_config_project(cfg, name);
 	json_error_t jerr;
 	json_t *root;
 	const char *ref, *commit;
@@ -196,7 +196,7 @@ static void project_export(struct ts_response *res, struct ts_server *s,
 		ts_response_error(res, 400, "commit must be 40 hex digits");
 		goto done;
 	}
-	if (!ts_tag_selected(&pr->tags, ref + 10)) {
+	if (!te_project_tag_selected(&pr->tags, ref + 10)) {
 		reply(res, 200, json_pack("{s:s}", "ignored", "tag filtered"));
 		goto done;
 	}
@@ -237,7 +237,7 @@ static void project_route(struct ts_response *res, struct ts_server *s,
                           const struct ts_config *cfg, const char *p, bool post,
                           const char *body, size_t body_len)
 {
-	char name[TS_PROJECT_NAME_MAX + 1];
+	char name[TE_PROJECT_NAME_MAX + 1];
 	const char *rest = segment(name, sizeof(name), p);
 	bool exports = rest && !strcmp(rest, "/exports");
 	bool poll = rest && !strcmp(rest, "/poll");

@@ -211,7 +211,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 }
 
 void ts_submit(struct ts_response *res, struct ts_server *s,
-               const struct ts_project *pr, const char *tag, const char *commit,
+               const te_project *pr, const char *tag, const char *commit,
                const char *delivery, const char *source)
 {
 	struct ts_submission sub = {.pr = pr,
@@ -228,7 +228,7 @@ void ts_submit(struct ts_response *res, struct ts_server *s,
 }
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
-                     struct ts_config *cfg, const struct ts_project *pr,
+                     struct ts_config *cfg, const te_project *pr,
                      const struct ts_hook_request *req,
                      struct ts_intake_job *job)
 {
@@ -239,8 +239,8 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 	ts_auth auth;
 
 	memset(&ev, 0, sizeof(ev));
-	auth = ts_forge_verify(pr->forge, pr->secret, pr->secret_len, pr->hmac,
-	                       req);
+	auth = ts_forge_verify(pr->forge, pr->secret, pr->secret_len,
+	                       ts_config_hmac(cfg, pr), req);
 	if (auth != TS_AUTH_OK) {
 		const char *why = auth == TS_AUTH_MISSING ? "missing signature"
 		                                          : "bad signature";
@@ -284,7 +284,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		result = "forbidden";
 		goto done;
 	}
-	if (!ts_tag_selected(&pr->tags, ev.tag)) {
+	if (!te_project_tag_selected(&pr->tags, ev.tag)) {
 		if (ts_log_allow(TS_LOG_KEY_FILTERED, &dropped))
 			ts_logkv(TE_LOG_INFO, "delivery ignored", "project",
 			         pr->name, "reason", "tag filtered", "tag",
@@ -301,7 +301,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 	job->sub.tag = job->ev.tag;
 	job->sub.commit = job->ev.commit;
 	job->sub.delivery = job->ev.delivery;
-	job->sub.source = ts_forge_name(pr->forge);
+	job->sub.source = te_forge_name(pr->forge);
 	if (!ts_submission_record(res, s, &job->sub)) {
 		result = "error";
 		ts_hook_event_dispose(&job->ev);
@@ -311,7 +311,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 	job->cfg = cfg;
 	return true;
 done:
-	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
+	ts_metrics_request(s->metrics, pr->name, te_forge_name(pr->forge),
 	                   result);
 	ts_hook_event_dispose(&ev);
 	return false;
@@ -320,10 +320,10 @@ done:
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
                       struct ts_intake_job *job, const te_error *wait)
 {
-	const struct ts_project *pr = job->sub.pr;
+	const te_project *pr = job->sub.pr;
 
 	ts_submission_answer(res, s, &job->sub, wait);
-	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
+	ts_metrics_request(s->metrics, pr->name, te_forge_name(pr->forge),
 	                   res->status == 202 ? "accepted" : "error");
 	ts_hook_event_dispose(&job->ev);
 	ts_config_unref(job->cfg);

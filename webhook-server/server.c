@@ -136,7 +136,7 @@ struct req {
 	/* ROUTE_HOOK: the URL's project, in a config referenced until the
 	 * request completes */
 	struct ts_config *cfg;
-	const struct ts_project *pr;
+	const te_project *pr;
 	te_buf body;
 	size_t limit;
 	size_t reserved;    /* of the pending-body budget */
@@ -260,7 +260,7 @@ static enum MHD_Result refuse_busy(struct ts_http *h, struct MHD_Connection *c,
 
 	if (r->route == ROUTE_HOOK)
 		ts_metrics_request(h->server->metrics, r->pr->name,
-		                   ts_forge_name(r->pr->forge), "busy");
+		                   te_forge_name(r->pr->forge), "busy");
 	if (ts_log_allow(TS_LOG_KEY_BUSY, &dropped)) {
 		char n[24];
 		snprintf(n, sizeof(n), "%lu", dropped);
@@ -288,7 +288,7 @@ static enum MHD_Result admit(struct ts_http *h, struct MHD_Connection *c,
 	if (has_length && declared > r->limit) {
 		if (r->route == ROUTE_HOOK)
 			ts_metrics_request(h->server->metrics, r->pr->name,
-			                   ts_forge_name(r->pr->forge),
+			                   te_forge_name(r->pr->forge),
 			                   "too_large");
 		r->answered = true;
 		return send_fixed(h, c, TS_FIXED_TOO_LARGE);
@@ -302,13 +302,14 @@ static enum MHD_Result admit(struct ts_http *h, struct MHD_Connection *c,
 /* GitLab's token is a header, not a MAC over the body: a delivery that
  * carries the right one is authenticated before its body arrives. */
 static bool hook_header_authenticated(struct MHD_Connection *c,
-                                      const struct ts_project *pr)
+                                      const struct ts_config *cfg,
+                                      const te_project *pr)
 {
 	struct ts_hook_request hr = {header_of, c, NULL, 0};
 
-	return pr->forge == TS_FORGE_GITLAB &&
-	       ts_forge_verify(pr->forge, pr->secret, pr->secret_len, pr->hmac,
-	                       &hr) == TS_AUTH_OK;
+	return pr->forge == TE_FORGE_GITLAB &&
+	       ts_forge_verify(pr->forge, pr->secret, pr->secret_len,
+	                       ts_config_hmac(cfg, pr), &hr) == TS_AUTH_OK;
 }
 
 static bool api_header_authenticated(struct ts_server *s,
@@ -390,7 +391,7 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 			return send_fixed(h, c, TS_FIXED_METHOD);
 		/* The request keeps this config (and its project) to the
 		 * end: a reload meanwhile does not change its answer. */
-		if (ts_project_name_valid(url + 7)) {
+		if (te_project_name_valid(url + 7)) {
 			r->cfg = ts_server_config(s);
 			r->pr = ts_config_project(r->cfg, url + 7);
 		}
@@ -401,7 +402,8 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 		}
 		r->route = ROUTE_HOOK;
 		r->limit = h->max_body;
-		return admit(h, c, r, hook_header_authenticated(c, r->pr));
+		return admit(h, c, r,
+		             hook_header_authenticated(c, r->cfg, r->pr));
 	}
 	if (!strncmp(url, "/api/v1/", 8)) {
 		r->route = ROUTE_API;
@@ -602,7 +604,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	if (r->too_large) {
 		if (r->route == ROUTE_HOOK)
 			ts_metrics_request(h->server->metrics, r->pr->name,
-			                   ts_forge_name(r->pr->forge),
+			                   te_forge_name(r->pr->forge),
 			                   "too_large");
 		return send_fixed(h, c, TS_FIXED_TOO_LARGE);
 	}

@@ -108,7 +108,7 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
                struct ts_server *s, const struct ts_config *cfg,
                const te_job *job, struct job_log *jl, te_error *err)
 {
-	const struct ts_project *pr = ts_config_project(cfg, job->project);
+	const te_project *pr = ts_config_project(cfg, job->project);
 	te_mirror_auth auth = TE_MIRROR_AUTH_INIT;
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	te_export_result *res = NULL;
@@ -125,7 +125,7 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 		                  job->project);
 		goto done;
 	}
-	if (!ts_project_name_valid(pr->name) || !ts_tag_name_valid(job->tag)) {
+	if (!te_project_name_valid(pr->name) || !ts_tag_name_valid(job->tag)) {
 		rc = te_error_set(err, TE_EINVALID, "invalid job");
 		goto done;
 	}
@@ -163,7 +163,7 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	opts.dir = mirror;
 	opts.commit = commit;
 	opts.git_tag = job->tag;
-	ts_project_export_opts(&opts, pr);
+	te_project_export_opts(&opts, pr);
 	if (opts.isolation == TE_BUILD_ISOLATION_CHROOT)
 		ts_logkv(TE_LOG_WARN,
 		         "allow_chroot_isolation: builds are not isolated from "

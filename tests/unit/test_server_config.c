@@ -88,7 +88,7 @@ static void parses_full_config(void **state)
 {
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	struct ts_config *cfg = NULL;
-	const struct ts_project *p;
+	const te_project *p;
 	te_error err = TE_ERROR_INIT;
 
 	(void)state;
@@ -104,7 +104,7 @@ static void parses_full_config(void **state)
 	assert_int_equal(cfg->nprojects, 2);
 	p = ts_config_project(cfg, "shop");
 	assert_non_null(p);
-	assert_int_equal(p->forge, TS_FORGE_GITHUB);
+	assert_int_equal(p->forge, TE_FORGE_GITHUB);
 	assert_string_equal(p->secret, "s3cret-value");
 	assert_int_equal(p->secret_len, strlen("s3cret-value"));
 	assert_int_equal(p->tags.count, 1);
@@ -117,7 +117,7 @@ static void parses_full_config(void **state)
 	assert_int_equal(p->line, 7);
 	p = ts_config_project(cfg, "infra_2");
 	assert_non_null(p);
-	assert_int_equal(p->forge, TS_FORGE_GITEA);
+	assert_int_equal(p->forge, TE_FORGE_GITEA);
 	assert_string_equal(p->secret, "from-env");
 	assert_string_equal(p->git_ssh_key_file, "/etc/tagexport/edge.key");
 	/* Relative paths are the config file's neighbours. */
@@ -125,10 +125,10 @@ static void parses_full_config(void **state)
 	assert_true(p->git_known_hosts_file[0] == '/');
 	assert_null(ts_config_project(cfg, "shop")->git_known_hosts_file);
 	assert_int_equal(p->tag_templates.count, 1);
-	ts_project_export_opts(&opts, p);
+	te_project_export_opts(&opts, p);
 	assert_int_equal(opts.max_file_size, (uint64_t)512 << 20);
 	assert_int_equal(opts.max_context_size, (uint64_t)4 << 30);
-	ts_project_export_opts(&opts, ts_config_project(cfg, "shop"));
+	te_project_export_opts(&opts, ts_config_project(cfg, "shop"));
 	assert_int_equal(opts.max_file_size, 0); /* the core's default */
 	assert_int_equal(opts.max_context_size, 0);
 	assert_null(ts_config_project(cfg, "nope"));
@@ -348,8 +348,8 @@ static void isolation_and_timeout(void **state)
 	setenv("TE_TEST_SECRET", "from-env", 1);
 	assert_int_equal(
 	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
-	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
-	ts_project_export_opts(&b, ts_config_project(cfg, "b"));
+	te_project_export_opts(&a, ts_config_project(cfg, "a"));
+	te_project_export_opts(&b, ts_config_project(cfg, "b"));
 	assert_int_equal(a.isolation, TE_BUILD_ISOLATION_CHROOT);
 	assert_int_equal(a.build_timeout, 5400);
 	assert_int_equal(b.isolation, TE_BUILD_ISOLATION_OCI);
@@ -390,8 +390,8 @@ static void template_env(void **state)
 	setenv("TE_TEST_SECRET", "from-env", 1);
 	assert_int_equal(
 	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
-	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
-	ts_project_export_opts(&b, ts_config_project(cfg, "b"));
+	te_project_export_opts(&a, ts_config_project(cfg, "a"));
+	te_project_export_opts(&b, ts_config_project(cfg, "b"));
 	assert_non_null(a.render);
 	assert_string_equal(a.render->env, "production");
 	assert_true(a.render->loose_giterminism);
@@ -482,7 +482,7 @@ static void status_section(void **state)
 	     "unknown key \"contxt\" in status"},
 	};
 	struct ts_config *cfg = NULL;
-	const struct ts_project *p;
+	const te_project *p;
 	te_error err = TE_ERROR_INIT;
 	size_t i;
 
@@ -532,13 +532,13 @@ static void status_section(void **state)
 static void project_names(void **state)
 {
 	(void)state;
-	assert_true(ts_project_name_valid("shop"));
-	assert_true(ts_project_name_valid("a-b_c9"));
-	assert_false(ts_project_name_valid(""));
-	assert_false(ts_project_name_valid("Shop"));
-	assert_false(ts_project_name_valid("../x"));
-	assert_false(ts_project_name_valid("a b"));
-	assert_false(ts_project_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	assert_true(te_project_name_valid("shop"));
+	assert_true(te_project_name_valid("a-b_c9"));
+	assert_false(te_project_name_valid(""));
+	assert_false(te_project_name_valid("Shop"));
+	assert_false(te_project_name_valid("../x"));
+	assert_false(te_project_name_valid("a b"));
+	assert_false(te_project_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	                                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
@@ -600,17 +600,17 @@ static void fuzz_regressions(void **state)
 
 	/* hang-64k-open-brackets, regenerated */
 	n = 65536;
-	big = malloc(TS_CONFIG_MAX_SIZE + 1);
+	big = malloc(TE_PROJECT_FILE_MAX_SIZE + 1);
 	assert_non_null(big);
 	memset(big, '[', n);
 	expect_parse_error(big, n, ":1: nesting deeper than 64 levels");
 
 	/* the size and project count limits */
-	memset(big, '#', TS_CONFIG_MAX_SIZE + 1);
-	expect_parse_error(big, TS_CONFIG_MAX_SIZE + 1,
+	memset(big, '#', TE_PROJECT_FILE_MAX_SIZE + 1);
+	expect_parse_error(big, TE_PROJECT_FILE_MAX_SIZE + 1,
 	                   "longer than 4194304 bytes");
 	n = (size_t)snprintf(big, 64, "state_dir: /x\nprojects: [");
-	for (i = 0; i <= TS_CONFIG_MAX_PROJECTS; i++)
+	for (i = 0; i <= TE_PROJECT_MAX; i++)
 		n += (size_t)snprintf(big + n, 8, "{},");
 	n += (size_t)snprintf(big + n, 8, "]\n");
 	expect_parse_error(big, n, ":2: more than 1000 projects");
