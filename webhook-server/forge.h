@@ -16,7 +16,7 @@
  *      |            `-- not a tag push (ping, branch, delete) --> 200 ignored
  *   matched  --(repository == project's, tag valid, glob)--> 403/400/200
  *      |
- *   queued   --(te_queue_submit: fsync'd)--> 202 {"job":...}
+ *   queued   --(ts_queue_submit: fsync'd)--> 202 {"job":...}
  *      |            (a failed job of the same tag + commit: queued again)
  *      |
  *   exported by a worker (worker.c) --> succeeded | failed (retries)

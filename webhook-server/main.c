@@ -92,7 +92,7 @@ static void prune(struct ts_server *s)
 	ts_config_unref(cfg);
 	if (days == 0)
 		return;
-	if (te_queue_prune(&removed, s->queue,
+	if (ts_queue_prune(&removed, s->queue,
 	                   (int64_t)time(NULL) - days * 86400, &err) < 0)
 		ts_logkv(TE_LOG_ERROR, "cannot prune finished jobs", "error",
 		         err.msg, NULL);
@@ -150,7 +150,7 @@ static int start(struct ts_server *srv, struct ts_config *cfg,
 	    mkdir_state(cfg->state_dir, NULL, err) < 0 ||
 	    mkdir_state(cfg->state_dir, "mirrors", err) < 0 ||
 	    mkdir_state(cfg->state_dir, "build", err) < 0 ||
-	    te_queue_open(&srv->queue, qdir, err) < 0 ||
+	    ts_queue_open_journal(&srv->queue, qdir, err) < 0 ||
 	    ts_metrics_new(&srv->metrics, err) < 0 ||
 	    ts_status_start(&srv->status, err) < 0 ||
 	    ts_workers_start(srv, cfg->workers, err) < 0 ||
@@ -266,7 +266,7 @@ int main(int argc, char **argv)
 	}
 	/* The last jobs' statuses get a few seconds, without retries. */
 	ts_status_stop(srv.status, STATUS_DRAIN);
-	te_queue_free(srv.queue);
+	ts_queue_free(srv.queue);
 	ts_metrics_free(srv.metrics);
 	ts_workers_free(&srv);
 	ts_server_set_config(&srv, NULL);

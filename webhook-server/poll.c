@@ -78,9 +78,9 @@ static int submit_all(json_t *queued, struct ts_server *s, const te_project *pr,
                       te_error *err)
 {
 	struct ts_submission *subs = NULL;
-	char existing[TE_JOB_ID_MAX];
+	char existing[TS_JOB_ID_MAX];
 	bool found;
-	te_queue_ticket all = {0, 0};
+	ts_queue_ticket all = {0, 0};
 	te_error wait = TE_ERROR_INIT;
 	struct ts_response res;
 	size_t i, n = 0;
@@ -97,7 +97,7 @@ static int submit_all(json_t *queued, struct ts_server *s, const te_project *pr,
 	for (i = 0; i < names->count; i++) {
 		/* A job of any state, a failed one included, is left as it
 		 * is: "no job yet" is what the poll is for. */
-		rc = te_queue_find(existing, &found, s->queue, pr->name,
+		rc = ts_queue_find(existing, &found, s->queue, pr->name,
 		                   names->items[i], commits->items[i], err);
 		if (rc < 0)
 			break; /* what was recorded is still waited for */
@@ -111,9 +111,9 @@ static int submit_all(json_t *queued, struct ts_server *s, const te_project *pr,
 			rc = te_error_set(err, TE_EIO, "cannot queue a job");
 			break;
 		}
-		te_queue_ticket_merge(&all, &subs[n++].ticket);
+		ts_queue_ticket_merge(&all, &subs[n++].ticket);
 	}
-	te_queue_wait(s->queue, &all, &wait);
+	ts_queue_wait(s->queue, &all, &wait);
 	for (i = 0; i < n; i++) {
 		ts_response_reset(&res);
 		ts_submission_answer(&res, s, &subs[i], &wait);

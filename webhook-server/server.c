@@ -48,10 +48,10 @@
  *
  * Threads: MHD's pool (one thread per CPU by default) does the CPU work of
  * every request, including the queue's record of a new job (one write,
- * te_queue_submit_nowait).  The answer may only go out once that record
+ * ts_queue_submit_nowait).  The answer may only go out once that record
  * is on disk, so the connection is suspended (MHD_suspend_connection)
  * and put on the committer's list.  The committer thread takes the whole
- * list at once, makes all of it durable with one te_queue_wait (one
+ * list at once, makes all of it durable with one ts_queue_wait (one
  * fdatasync), answers and resumes every connection, and takes the next
  * list, which filled up meanwhile: the batch grows with the load, and
  * the HTTP threads never sit in a sync.  (Several committers, syncing in
@@ -438,13 +438,13 @@ static double seconds_since(const struct timespec *t0)
 /* Make a batch durable with one wait, then answer each request. */
 static void commit_batch(struct ts_http *h, struct req *batch)
 {
-	te_queue_ticket all = {0, 0};
+	ts_queue_ticket all = {0, 0};
 	te_error err = TE_ERROR_INIT;
 	struct req *r, *next;
 
 	for (r = batch; r; r = r->next)
-		te_queue_ticket_merge(&all, &r->job.sub.ticket);
-	te_queue_wait(h->server->queue, &all, &err);
+		ts_queue_ticket_merge(&all, &r->job.sub.ticket);
+	ts_queue_wait(h->server->queue, &all, &err);
 	for (r = batch; r; r = next) {
 		/* Once resumed, the request may complete and be freed. */
 		next = r->next;
@@ -523,7 +523,7 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 				ts_response_dispose(&res);
 				return MHD_YES;
 			}
-			te_queue_wait(h->server->queue, &r->job.sub.ticket,
+			ts_queue_wait(h->server->queue, &r->job.sub.ticket,
 			              &err);
 			ts_intake_finish(&res, h->server, &r->job, &err);
 		}

@@ -18,7 +18,7 @@
 #include "forge.h"
 #include "metrics.h"
 #include "tagexport/buf.h"
-#include "tagexport/queue.h"
+#include "queue/queue.h"
 
 struct ts_http;
 struct ts_poller;
@@ -28,7 +28,7 @@ struct ts_status;
 struct ts_server {
 	pthread_mutex_t cfg_lock; /* guards cfg (the pointer) */
 	struct ts_config *cfg;
-	te_queue *queue;
+	ts_queue *queue;
 	struct ts_metrics *metrics;
 	struct ts_status *status; /* commit status sender (status.h) */
 	time_t started;
@@ -101,10 +101,10 @@ void ts_response_fixed_body(struct ts_response *res, enum ts_fixed which);
 
 /*
  * A submit in two steps, so that no HTTP thread waits for the disk:
- * ts_submission_record puts the job in the queue (te_queue_submit_nowait)
+ * ts_submission_record puts the job in the queue (ts_queue_submit_nowait)
  * and, unless it answered res with an error and returned false, leaves
  * in sub->ticket what must be synced; whoever waits for that ticket
- * (te_queue_wait, one wait for many submissions) then calls
+ * (ts_queue_wait, one wait for many submissions) then calls
  * ts_submission_answer with the wait's error (code TE_OK: it worked).  The
  * strings are borrowed until then.
  */
@@ -112,9 +112,9 @@ struct ts_submission {
 	const te_project *pr;
 	const char *tag, *commit, *delivery, *source;
 	char key[TE_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2]; /* delivery id */
-	char id[TE_JOB_ID_MAX];
-	te_submit_outcome outcome;
-	te_queue_ticket ticket;
+	char id[TS_JOB_ID_MAX];
+	ts_submit_outcome outcome;
+	ts_queue_ticket ticket;
 };
 
 bool ts_submission_record(struct ts_response *res, struct ts_server *s,

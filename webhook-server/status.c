@@ -14,7 +14,7 @@
 #include "status.h"
 #include "forge.h"
 #include "slog.h"
-#include "tagexport/queue.h"
+#include "queue/queue.h"
 #include "tagexport/retry.h"
 
 #include <curl/curl.h>
@@ -315,7 +315,7 @@ struct item {
 };
 
 struct stream {
-	char job_id[TE_JOB_ID_MAX];
+	char job_id[TS_JOB_ID_MAX];
 	ts_status_event last; /* the last event posted */
 	bool busy;            /* a thread is sending its head */
 	struct item *head, *tail;

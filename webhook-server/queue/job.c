@@ -1,13 +1,13 @@
 /*
- * queue_job.c - one job of the queue: field validation, copies, and the
- * JSON form shared by job files and journal lines (queue_job_int.h).
+ * job.c - one job of the queue: field validation, copies, and the
+ * JSON form shared by job files and journal lines (queue/job.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "queue_job_int.h"
+#include "queue/job.h"
 #include "tagexport/buf.h"
 
 #define JOB_FILE_VERSION 1
@@ -15,22 +15,22 @@
 
 /* ---- fields ------------------------------------------------------------ */
 
-const char *te_job_state_str(te_job_state state)
+const char *ts_job_state_str(ts_job_state state)
 {
 	switch (state) {
-	case TE_JOB_QUEUED:
+	case TS_JOB_QUEUED:
 		return "queued";
-	case TE_JOB_RUNNING:
+	case TS_JOB_RUNNING:
 		return "running";
-	case TE_JOB_SUCCEEDED:
+	case TS_JOB_SUCCEEDED:
 		return "succeeded";
-	case TE_JOB_FAILED:
+	case TS_JOB_FAILED:
 		return "failed";
 	}
 	return "unknown";
 }
 
-const char *te_job_origin(const char *source)
+const char *ts_job_origin(const char *source)
 {
 	if (!source)
 		return "unknown";
@@ -40,13 +40,13 @@ const char *te_job_origin(const char *source)
 	return source;
 }
 
-static int state_from_str(te_job_state *out, const char *s)
+static int state_from_str(ts_job_state *out, const char *s)
 {
 	int i;
 
-	for (i = TE_JOB_QUEUED; i <= TE_JOB_FAILED; i++) {
-		if (strcmp(s, te_job_state_str((te_job_state)i)) == 0) {
-			*out = (te_job_state)i;
+	for (i = TS_JOB_QUEUED; i <= TS_JOB_FAILED; i++) {
+		if (strcmp(s, ts_job_state_str((ts_job_state)i)) == 0) {
+			*out = (ts_job_state)i;
 			return 0;
 		}
 	}
@@ -87,7 +87,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-bool te_job__field_valid(const char *s)
+bool ts_job__field_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n, len;
@@ -95,7 +95,7 @@ bool te_job__field_valid(const char *s)
 	if (!s)
 		return false;
 	n = strlen(s);
-	if (n == 0 || n > TE_JOB_FIELD_MAX)
+	if (n == 0 || n > TS_JOB_FIELD_MAX)
 		return false;
 	while (n > 0) {
 		if (*p < 0x20 || *p == 0x7f)
@@ -109,7 +109,7 @@ bool te_job__field_valid(const char *s)
 	return true;
 }
 
-bool te_job__commit_valid(const char *s)
+bool ts_job__commit_valid(const char *s)
 {
 	size_t i;
 
@@ -123,7 +123,7 @@ bool te_job__commit_valid(const char *s)
 	return true;
 }
 
-bool te_job__id_valid(const char *s)
+bool ts_job__id_valid(const char *s)
 {
 	size_t i;
 
@@ -139,7 +139,7 @@ bool te_job__id_valid(const char *s)
 	return true;
 }
 
-char *te_job__clean_text(const char *s, size_t len, size_t max, te_error *err)
+char *ts_job__clean_text(const char *s, size_t len, size_t max, te_error *err)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	bool cut = false;
@@ -181,7 +181,7 @@ fail:
 
 /* ---- jobs --------------------------------------------------------------- */
 
-void te_job__dispose(te_job *job)
+void ts_job__dispose(ts_job *job)
 {
 	free(job->project);
 	free(job->tag);
@@ -193,15 +193,15 @@ void te_job__dispose(te_job *job)
 	memset(job, 0, sizeof(*job));
 }
 
-void te_job_free(te_job *job)
+void ts_job_free(ts_job *job)
 {
 	if (!job)
 		return;
-	te_job__dispose(job);
+	ts_job__dispose(job);
 	free(job);
 }
 
-int te_job__dup_str(char **out, const char *s, te_error *err)
+int ts_job__dup_str(char **out, const char *s, te_error *err)
 {
 	*out = NULL;
 	if (!s)
@@ -210,7 +210,7 @@ int te_job__dup_str(char **out, const char *s, te_error *err)
 	return *out ? 0 : err->code;
 }
 
-int te_job__copy(te_job *dst, const te_job *src, te_error *err)
+int ts_job__copy(ts_job *dst, const ts_job *src, te_error *err)
 {
 	size_t i;
 	int rc;
@@ -223,33 +223,33 @@ int te_job__copy(te_job *dst, const te_job *src, te_error *err)
 	dst->updated_at = src->updated_at;
 	dst->not_before = src->not_before;
 	dst->started_at = src->started_at;
-	rc = te_job__dup_str(&dst->project, src->project, err);
+	rc = ts_job__dup_str(&dst->project, src->project, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&dst->tag, src->tag, err);
+		rc = ts_job__dup_str(&dst->tag, src->tag, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&dst->delivery_id, src->delivery_id, err);
+		rc = ts_job__dup_str(&dst->delivery_id, src->delivery_id, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&dst->source, src->source, err);
+		rc = ts_job__dup_str(&dst->source, src->source, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&dst->error, src->error, err);
+		rc = ts_job__dup_str(&dst->error, src->error, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&dst->log, src->log, err);
+		rc = ts_job__dup_str(&dst->log, src->log, err);
 	for (i = 0; rc == 0 && i < src->results.count; i++)
 		rc = te_strvec_push(&dst->results, src->results.items[i], err);
 	return rc;
 }
 
-int te_job__dup(te_job **out, const te_job *src, te_error *err)
+int ts_job__dup(ts_job **out, const ts_job *src, te_error *err)
 {
-	te_job *job = calloc(1, sizeof(*job));
+	ts_job *job = calloc(1, sizeof(*job));
 	int rc;
 
 	*out = NULL;
 	if (!job)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	rc = te_job__copy(job, src, err);
+	rc = ts_job__copy(job, src, err);
 	if (rc < 0) {
-		te_job_free(job);
+		ts_job_free(job);
 		return rc;
 	}
 	*out = job;
@@ -261,7 +261,7 @@ static json_t *json_str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-int te_job__to_json(char **out, size_t *len, const te_job *job, te_error *err)
+int ts_job__to_json(char **out, size_t *len, const ts_job *job, te_error *err)
 {
 	json_t *root = NULL, *results = NULL;
 	size_t i;
@@ -287,7 +287,7 @@ int te_job__to_json(char **out, size_t *len, const te_job *job, te_error *err)
 	    "version", JOB_FILE_VERSION, "id", job->id, "project", job->project,
 	    "tag", job->tag, "commit", job->commit, "delivery_id",
 	    json_str_or_null(job->delivery_id), "source", job->source, "state",
-	    te_job_state_str(job->state), "attempts", job->attempts,
+	    ts_job_state_str(job->state), "attempts", job->attempts,
 	    "created_at", (json_int_t)job->created_at, "updated_at",
 	    (json_int_t)job->updated_at, "not_before",
 	    (json_int_t)job->not_before, "error", json_str_or_null(job->error),
@@ -316,7 +316,7 @@ done:
 	return rc;
 }
 
-int te_job__from_json(te_job *job, const char *data, size_t len,
+int ts_job__from_json(ts_job *job, const char *data, size_t len,
                       const char *expect_id, te_error *err)
 {
 	json_t *root = NULL, *delivery = NULL, *error = NULL, *results = NULL;
@@ -346,16 +346,16 @@ int te_job__from_json(te_job *job, const char *data, size_t len,
 		goto done;
 	}
 	if (version != JOB_FILE_VERSION ||
-	    (expect_id ? strcmp(id, expect_id) != 0 : !te_job__id_valid(id)) ||
-	    !te_job__field_valid(project) || !te_job__field_valid(tag) ||
-	    !te_job__commit_valid(commit) || !te_job__field_valid(source) ||
+	    (expect_id ? strcmp(id, expect_id) != 0 : !ts_job__id_valid(id)) ||
+	    !ts_job__field_valid(project) || !ts_job__field_valid(tag) ||
+	    !ts_job__commit_valid(commit) || !ts_job__field_valid(source) ||
 	    state_from_str(&job->state, state) < 0 || attempts < 0 ||
 	    (!json_is_null(delivery) &&
-	     !te_job__field_valid(json_string_value(delivery))) ||
+	     !ts_job__field_valid(json_string_value(delivery))) ||
 	    (!json_is_null(error) && !json_is_string(error)) ||
 	    !json_is_array(results) ||
-	    json_array_size(results) > TE_JOB_RESULTS_MAX ||
-	    strlen(log) > TE_JOB_LOG_MAX) {
+	    json_array_size(results) > TS_JOB_RESULTS_MAX ||
+	    strlen(log) > TS_JOB_LOG_MAX) {
 		rc = te_error_set(err, TE_EINVALID, "bad job fields");
 		goto done;
 	}
@@ -366,19 +366,19 @@ int te_job__from_json(te_job *job, const char *data, size_t len,
 	job->updated_at = updated;
 	job->not_before = not_before;
 	job->started_at = started;
-	rc = te_job__dup_str(&job->project, project, err);
+	rc = ts_job__dup_str(&job->project, project, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&job->tag, tag, err);
+		rc = ts_job__dup_str(&job->tag, tag, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&job->delivery_id,
+		rc = ts_job__dup_str(&job->delivery_id,
 		                     json_string_value(delivery), err);
 	if (rc == 0)
-		rc = te_job__dup_str(&job->source, source, err);
+		rc = ts_job__dup_str(&job->source, source, err);
 	if (rc == 0)
 		rc =
-		    te_job__dup_str(&job->error, json_string_value(error), err);
+		    ts_job__dup_str(&job->error, json_string_value(error), err);
 	if (rc == 0)
-		rc = te_job__dup_str(&job->log, log, err);
+		rc = ts_job__dup_str(&job->log, log, err);
 	for (i = 0; rc == 0 && i < json_array_size(results); i++) {
 		const char *r = json_string_value(json_array_get(results, i));
 
@@ -390,7 +390,7 @@ int te_job__from_json(te_job *job, const char *data, size_t len,
 	}
 done:
 	if (rc < 0)
-		te_job__dispose(job);
+		ts_job__dispose(job);
 	json_decref(root);
 	return rc;
 }

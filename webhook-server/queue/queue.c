@@ -1,0 +1,128 @@
+/*
+ * queue.c - the job queue's interface (queue.h): each call goes to the
+ * driver the queue was opened with (driver.h); what is the same for every
+ * driver (a submit is submit_nowait + wait, tickets, lists) is here.
+ */
+#include "queue/driver.h"
+#include "queue/queue.h"
+
+#include <stdlib.h>
+
+const char *ts_queue_driver_name(const ts_queue *q)
+{
+	return q->ops->name;
+}
+
+void ts_queue_free(ts_queue *q)
+{
+	if (q)
+		q->ops->free(q);
+}
+
+size_t ts_queue_corrupt_count(ts_queue *q)
+{
+	return q->ops->corrupt_count(q);
+}
+
+int ts_queue_submit_nowait(char id_out[TS_JOB_ID_MAX],
+                           ts_submit_outcome *outcome, ts_queue_ticket *ticket,
+                           ts_queue *q, const ts_job_request *req, int64_t now,
+                           te_error *err)
+{
+	return q->ops->submit_nowait(id_out, outcome, ticket, q, req, now, err);
+}
+
+int ts_queue_wait(ts_queue *q, const ts_queue_ticket *ticket, te_error *err)
+{
+	return q->ops->wait(q, ticket, err);
+}
+
+int ts_queue_submit(char id_out[TS_JOB_ID_MAX], ts_submit_outcome *outcome,
+                    ts_queue *q, const ts_job_request *req, int64_t now,
+                    te_error *err)
+{
+	ts_queue_ticket ticket = {0, 0};
+	int rc;
+
+	rc = ts_queue_submit_nowait(id_out, outcome, &ticket, q, req, now, err);
+	if (rc == 0)
+		rc = ts_queue_wait(q, &ticket, err);
+	return rc;
+}
+
+void ts_queue_ticket_merge(ts_queue_ticket *into, const ts_queue_ticket *t)
+{
+	if (t->journal_gen > into->journal_gen)
+		into->journal_gen = t->journal_gen;
+	if (t->dir_gen > into->dir_gen)
+		into->dir_gen = t->dir_gen;
+}
+
+int ts_queue_claim(ts_job **out, ts_queue *q, int64_t now, te_error *err)
+{
+	return q->ops->claim(out, q, now, err);
+}
+
+int ts_queue_finish(ts_queue *q, const char *id, bool success,
+                    const char *error, const te_strvec *results,
+                    const char *log, int64_t retry_at, int64_t now,
+                    te_error *err)
+{
+	return q->ops->finish(q, id, success, error, results, log, retry_at,
+	                      now, err);
+}
+
+int ts_queue_requeue(ts_queue *q, const char *id, int64_t now, te_error *err)
+{
+	return q->ops->requeue(q, id, now, err);
+}
+
+int ts_queue_retry(ts_queue *q, const char *id, int64_t now, te_error *err)
+{
+	return q->ops->retry(q, id, now, err);
+}
+
+int ts_queue_get(ts_job **out, ts_queue *q, const char *id, te_error *err)
+{
+	return q->ops->get(out, q, id, err);
+}
+
+int ts_queue_find(char id_out[TS_JOB_ID_MAX], bool *found, ts_queue *q,
+                  const char *project, const char *tag, const char *commit,
+                  te_error *err)
+{
+	return q->ops->find(id_out, found, q, project, tag, commit, err);
+}
+
+int ts_queue_state(ts_job_state *out, ts_queue *q, const char *id,
+                   te_error *err)
+{
+	return q->ops->state(out, q, id, err);
+}
+
+int ts_queue_list(ts_job ***out, size_t *count, ts_queue *q, size_t limit,
+                  te_error *err)
+{
+	return q->ops->list(out, count, q, limit, err);
+}
+
+void ts_queue_list_free(ts_job **jobs, size_t count)
+{
+	size_t i;
+
+	if (!jobs)
+		return;
+	for (i = 0; i < count; i++)
+		ts_job_free(jobs[i]);
+	free(jobs);
+}
+
+void ts_queue_counts(size_t counts[4], ts_queue *q)
+{
+	q->ops->counts(counts, q);
+}
+
+int ts_queue_prune(size_t *removed, ts_queue *q, int64_t before, te_error *err)
+{
+	return q->ops->prune(removed, q, before, err);
+}
