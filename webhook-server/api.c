@@ -70,6 +70,18 @@ static json_t *job_json(const ts_job *job, bool full)
 		json_object_set_new(o, "started_at",
 		                    json_integer(job->started_at));
 	json_object_set_new(o, "error", str_or_null(job->error));
+	if (job->runners.count) {
+		json_t *runners = json_array();
+
+		for (i = 0; runners && i < job->runners.count; i++)
+			json_array_append_new(
+			    runners, str_or_null(job->runners.items[i]));
+		json_object_set_new(
+		    o, "runner",
+		    str_or_null(job->runners.items[job->runners.count - 1]));
+		json_object_set_new(o, "runners",
+		                    runners ? runners : json_null());
+	}
 	for (i = 0; i < job->results.count; i++)
 		json_array_append_new(results,
 		                      str_or_null(job->results.items[i]));

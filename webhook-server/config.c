@@ -18,8 +18,9 @@
 /* What the server's keys collect while the file is parsed. */
 struct server_keys {
 	struct ts_config *cfg;
-	const yaml_node_t *token_node, *metrics_node;
-	char *token_file, *token_env, *metrics_file;
+	const yaml_node_t *token_node, *metrics_node, *queue_node, *dsn_node;
+	char *token_file, *token_env, *metrics_file, *dsn_file;
+	bool have_lease;
 };
 
 static int parse_listen(struct ts_config *cfg, const te_project_yaml *p,
@@ -130,9 +131,108 @@ static int parse_uint_key(struct ts_config *cfg, const te_project_yaml *p,
 	return 0;
 }
 
+/* queue: {driver: journal|postgres, dsn_file: PATH, lease: SECONDS}; the
+ * DSN is read in queue_finish. */
+static int parse_queue(struct server_keys *sk, const te_project_yaml *p,
+                       const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair;
+	unsigned long v;
+	int rc = 0;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return te_project_yaml_fail(p, node, err,
+		                            "queue must be a mapping");
+	sk->queue_node = node;
+	for (pair = node->data.mapping.pairs.start;
+	     rc == 0 && pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = te_project_yaml_node(p, pair->key);
+		yaml_node_t *vn = te_project_yaml_node(p, pair->value);
+		const char *k = te_project_yaml_scalar(kn), *s;
+		char what[200];
+
+		if (!k) {
+			rc = te_project_yaml_fail(p, kn, err,
+			                          "keys must be strings");
+		} else if (!strcmp(k, "driver")) {
+			s = te_project_yaml_scalar(vn);
+			if (s && !strcmp(s, "journal"))
+				sk->cfg->queue_driver = TS_QUEUE_JOURNAL;
+			else if (s && !strcmp(s, "postgres"))
+				sk->cfg->queue_driver = TS_QUEUE_POSTGRES;
+			else
+				rc = te_project_yaml_fail(
+				    p, vn, err,
+				    "queue.driver must be journal or postgres");
+		} else if (!strcmp(k, "dsn_file")) {
+			sk->dsn_node = vn;
+			rc = te_project_yaml_path(&sk->dsn_file, p, vn,
+			                          "queue.dsn_file", err);
+		} else if (!strcmp(k, "lease")) {
+			rc = te_project_yaml_uint(&v, p, vn, "queue.lease", 5,
+			                          3600, err);
+			sk->cfg->queue_lease = (unsigned)v;
+			sk->have_lease = true;
+		} else {
+			snprintf(what, sizeof(what),
+			         "unknown key \"%.64s\" in queue", k);
+			rc = te_project_yaml_fail(p, kn, err, what);
+		}
+	}
+	return rc;
+}
+
+/* instance: the name recorded as a job's runner. */
+static int parse_instance(struct ts_config *cfg, const te_project_yaml *p,
+                          const yaml_node_t *vn, te_error *err)
+{
+	int rc = te_project_yaml_str(&cfg->instance, p, vn, "instance", err);
+
+	if (rc == 0 &&
+	    (strlen(cfg->instance) > TS_INSTANCE_MAX ||
+	     strspn(cfg->instance, "abcdefghijklmnopqrstuvwxyz"
+	                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                           "0123456789._:-") != strlen(cfg->instance)))
+		rc = te_project_yaml_fail(p, vn, err,
+		                          "instance must be 1..128 of "
+		                          "[A-Za-z0-9._:-]");
+	return rc;
+}
+
+/* The driver's settings agree; the DSN is read (a secret); the instance
+ * defaults to host:port. */
+static int queue_finish(struct server_keys *sk, const te_project_yaml *p,
+                        const yaml_node_t *root, te_error *err)
+{
+	struct ts_config *cfg = sk->cfg;
+	const yaml_node_t *at = sk->queue_node ? sk->queue_node : root;
+	char name[80];
+
+	if (cfg->queue_driver == TS_QUEUE_POSTGRES && !sk->dsn_file)
+		return te_project_yaml_fail(p, at, err,
+		                            "queue.driver postgres needs "
+		                            "queue.dsn_file");
+	if (cfg->queue_driver == TS_QUEUE_JOURNAL &&
+	    (sk->dsn_file || sk->have_lease))
+		return te_project_yaml_fail(p, at, err,
+		                            "queue.dsn_file and queue.lease go "
+		                            "with driver: postgres");
+	if (sk->dsn_file &&
+	    te_project_yaml_secret(&cfg->queue_dsn, &cfg->queue_dsn_len, p,
+	                           sk->dsn_node, sk->dsn_file, NULL, err) < 0)
+		return err->code;
+	if (cfg->instance)
+		return 0;
+	snprintf(name, sizeof(name),
+	         strchr(cfg->host, ':') ? "[%s]:%u" : "%s:%u", cfg->host,
+	         (unsigned)cfg->port);
+	cfg->instance = te_strdup(name, err);
+	return cfg->instance ? 0 : TE_ENOMEM;
+}
+
 /* The secrets and the checks that span keys, once every key was read. */
 static int server_finish(struct server_keys *sk, const te_project_yaml *p,
-                         te_error *err)
+                         const yaml_node_t *root, te_error *err)
 {
 	struct ts_config *cfg = sk->cfg;
 	int rc = 0;
@@ -149,6 +249,8 @@ static int server_finish(struct server_keys *sk, const te_project_yaml *p,
 		rc = te_project_yaml_secret(
 		    &cfg->metrics_token, &cfg->metrics_token_len, p,
 		    sk->metrics_node, sk->metrics_file, NULL, err);
+	if (rc == 0)
+		rc = queue_finish(sk, p, root, err);
 	return rc;
 }
 
@@ -161,7 +263,7 @@ static int server_key(void *payload, const te_project_yaml *p, const char *k,
 	size_t i;
 
 	if (!k)
-		return server_finish(sk, p, err);
+		return server_finish(sk, p, vn, err);
 	for (i = 0; i < sizeof(uint_keys) / sizeof(uint_keys[0]); i++)
 		if (!strcmp(k, uint_keys[i].key))
 			return parse_uint_key(cfg, p, &uint_keys[i], vn, err);
@@ -187,6 +289,10 @@ static int server_key(void *payload, const te_project_yaml *p, const char *k,
 	if (!strcmp(k, "public_url"))
 		return te_project_yaml_url(&cfg->public_url, p, vn,
 		                           "public_url", err);
+	if (!strcmp(k, "queue"))
+		return parse_queue(sk, p, vn, err);
+	if (!strcmp(k, "instance"))
+		return parse_instance(cfg, p, vn, err);
 	if (!strcmp(k, "ui_public"))
 		return te_project_yaml_bool(&cfg->ui_public, p, vn, "ui_public",
 		                            err);
@@ -205,6 +311,11 @@ static void config_free(struct ts_config *cfg)
 	te_project_file_free(cfg->file);
 	free(cfg->host);
 	free(cfg->public_url);
+	free(cfg->instance);
+	if (cfg->queue_dsn) {
+		explicit_bzero(cfg->queue_dsn, cfg->queue_dsn_len);
+		free(cfg->queue_dsn);
+	}
 	if (cfg->admin_token) {
 		explicit_bzero(cfg->admin_token, cfg->admin_token_len);
 		free(cfg->admin_token);
@@ -251,6 +362,7 @@ static struct ts_config *config_new(te_error *err)
 	cfg->job_retention_days = 90;
 	cfg->max_pending_body = 64 * 1024 * 1024;
 	cfg->max_connections_per_ip = 64;
+	cfg->queue_lease = 60;
 	return cfg;
 }
 
@@ -293,6 +405,7 @@ static int config_finish(struct ts_config **out, struct ts_config *cfg,
 	free(sk->token_file);
 	free(sk->token_env);
 	free(sk->metrics_file);
+	free(sk->dsn_file);
 	*out = cfg;
 	return rc;
 }

@@ -25,6 +25,12 @@
  * TE_PROJECT_MAX; tagexport/project.h). */
 typedef enum { TS_LOG_TEXT = 0, TS_LOG_JSON = 1 } ts_log_format;
 
+/* queue.driver: the embedded journal (one machine) or PostgreSQL
+ * (several replicas). */
+typedef enum { TS_QUEUE_JOURNAL = 0, TS_QUEUE_POSTGRES = 1 } ts_queue_driver;
+
+#define TS_INSTANCE_MAX 128 /* bytes of instance: (TS_QUEUE_INSTANCE_MAX) */
+
 struct ts_hmac;
 
 struct ts_config {
@@ -53,6 +59,12 @@ struct ts_config {
 	bool allow_chroot; /* allow_chroot_isolation; false */
 	char *public_url;  /* where the job pages are; NULL: unknown */
 	bool ui_public;    /* /jobs pages readable without the admin token */
+	ts_queue_driver queue_driver;
+	char *queue_dsn; /* postgres: libpq conninfo from dsn_file (a secret:
+	                    it may hold a password; never logged) */
+	size_t queue_dsn_len;
+	unsigned queue_lease; /* postgres: seconds a claim lives; 60 */
+	char *instance;       /* this replica's name; default host:port */
 	/* state_dir, allow_chroot, path and the projects are borrowed from
 	 * file (the core's part, shared with the standalone hook) */
 	te_project_file *file;

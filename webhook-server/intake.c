@@ -145,7 +145,9 @@ bool ts_submission_record(struct ts_response *res, struct ts_server *s,
 		ts_logkv(TE_LOG_ERROR, "cannot queue the job", "project",
 		         sub->pr->name, "tag", sub->tag, "error", err.msg,
 		         NULL);
-		ts_response_error(res, 500, "cannot queue the job");
+		/* database unreachable: 503, the forge delivers again */
+		ts_response_error(res, err.code == TE_ENET ? 503 : 500,
+		                  "cannot queue the job");
 		return false;
 	}
 	/* Before the wait for the disk: a worker may claim the job at once,

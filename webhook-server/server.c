@@ -413,6 +413,16 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 	if (!strcmp(url, "/healthz") &&
 	    (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
 		static const char ok[] = "{\"status\":\"ok\"}\n";
+		static const char down[] =
+		    "{\"status\":\"error\",\"error\":\"job queue "
+		    "unreachable\"}\n";
+		te_error err = TE_ERROR_INIT;
+
+		/* postgres: a replica without its database cannot take
+		 * deliveries; the balancer should send them elsewhere */
+		if (ts_queue_health(h->server->queue, &err) < 0)
+			return send_reply(c, 503, "application/json", down,
+			                  sizeof(down) - 1);
 		return send_reply(c, 200, "application/json", ok,
 		                  sizeof(ok) - 1);
 	}

@@ -13,9 +13,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "queue/journal_queue.h"
 #include "queue/map.h"
 #include "queue/queue.h"
+
+/*
+ * The tests of the queue's interface run against both drivers: the
+ * journal always, postgres when TE_TEST_PG_DSN names a database (ctest's
+ * unit.test_queue_postgres starts one: tests/integration/pg_lib.sh run).
+ * The journal's own behaviour (files, segments, syncs, crash recovery at
+ * open) and the postgres driver's (leases, replicas) have their own tests.
+ */
+static const char *pg_dsn; /* NULL: the journal run */
+
+static bool journal(void)
+{
+	return pg_dsn == NULL;
+}
+
+/* Each postgres test starts from an empty database. */
+static void pg_reset(void)
+{
+	PGconn *c = PQconnectdb(pg_dsn);
+	PGresult *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("postgres: %s", PQerrorMessage(c));
+	r = PQexec(c, "SET client_min_messages = warning;"
+	              "DROP TABLE IF EXISTS tagexport_jobs, tagexport_schema");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("postgres: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
 
 #define C1 "1111111111111111111111111111111111111111"
 #define C2 "2222222222222222222222222222222222222222"
@@ -40,6 +72,8 @@ static int setup(void **state)
 	if (!d)
 		return -1;
 	*state = strdup(d);
+	if (!journal())
+		pg_reset();
 	return 0;
 }
 
@@ -55,7 +89,9 @@ static ts_queue *open_q(const char *dir)
 	te_error err = TE_ERROR_INIT;
 	ts_queue *q = NULL;
 
-	if (ts_queue_open_journal(&q, dir, &err) < 0)
+	if ((journal() ? ts_queue_open_journal(&q, dir, &err)
+	               : ts_queue_open_postgres(&q, pg_dsn, 60, &err)) < 0 ||
+	    ts_queue_set_instance(q, "replica-a", &err) < 0)
 		fail_msg("open: %s", err.msg);
 	return q;
 }
@@ -196,8 +232,10 @@ static void test_submit_persists(void **state)
 	assert_int_equal(strlen(id), 19);
 	assert_memory_equal(id, "1700000000-", 11);
 	/* Durable through the journal alone: no job file yet. */
-	assert_false(job_file_exists(dir, id));
-	assert_true(journal_bytes(dir) > 0);
+	if (journal())
+		assert_false(job_file_exists(dir, id));
+	if (journal())
+		assert_true(journal_bytes(dir) > 0);
 	ts_queue_free(q);
 
 	q = open_q(dir);
@@ -228,8 +266,10 @@ static void test_submit_persists(void **state)
 	assert_int_equal(job->started_at, 1700000001);
 	ts_job_free(job);
 	snprintf(path, sizeof(path), "%s/jobs/%s.json", dir, id);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	if (journal()) {
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
 	ts_queue_free(q);
 	/* When it started is kept in the job file. */
 	q = open_q(dir);
@@ -333,7 +373,8 @@ static void test_dedupe(void **state)
 	submit(id2, &existed, q, "v1.0.0", C2, "other", 200);
 	assert_true(existed);
 	assert_string_equal(id3, id2);
-	assert_int_equal(count_files(dir, "jobs"), 0); /* not run yet */
+	if (journal())
+		assert_int_equal(count_files(dir, "jobs"), 0); /* not run yet */
 	ts_queue_free(q);
 }
 
@@ -366,7 +407,8 @@ static void test_invalid_requests(void **state)
 	}
 	ts_queue_counts(counts, q);
 	assert_int_equal(counts[TS_JOB_QUEUED], 0);
-	assert_int_equal(count_files(dir, "jobs"), 0);
+	if (journal())
+		assert_int_equal(count_files(dir, "jobs"), 0);
 	ts_queue_free(q);
 }
 
@@ -386,8 +428,10 @@ static void test_hostile_tag_is_data(void **state)
 	assert_string_equal(job->tag, tag);
 	ts_job_free(job);
 	/* jobs/, corrupt/, the segment holding the job and the new one. */
-	assert_int_equal(count_files(dir, ""), 4);
-	assert_int_equal(count_files(dir, "jobs"), 0);
+	if (journal())
+		assert_int_equal(count_files(dir, ""), 4);
+	if (journal())
+		assert_int_equal(count_files(dir, "jobs"), 0);
 	ts_queue_free(q);
 }
 
@@ -636,6 +680,8 @@ static void test_redelivery_requeues_failed(void **state)
 	assert_int_equal(ts_queue_state(&st, q, b, &err), 0);
 	assert_int_equal(st, TS_JOB_SUCCEEDED);
 	ts_queue_free(q);
+	if (!journal())
+		return; /* postgres: a's lease keeps it running (test_pg_*) */
 
 	/* On disk: the re-queued job ran again (attempt 2, interrupted by
 	 * the close), and once it fails a delivery re-queues it again. */
@@ -1116,11 +1162,13 @@ static void test_prune(void **state)
 	assert_int_equal(ts_queue_claim(&job, q, 150, &err), 0);
 	assert_string_equal(job->id, c); /* running: never pruned */
 	ts_job_free(job);
-	assert_true(job_file_exists(dir, a));
+	if (journal())
+		assert_true(job_file_exists(dir, a));
 
 	assert_int_equal(ts_queue_prune(&removed, q, 150, &err), 0);
 	assert_int_equal(removed, 1);
-	assert_false(job_file_exists(dir, a));
+	if (journal())
+		assert_false(job_file_exists(dir, a));
 	assert_int_equal(ts_queue_get(&job, q, a, &err), TE_ENOTFOUND);
 	te_error_clear(&err);
 	/* The same delivery now makes a new job. */
@@ -1130,7 +1178,8 @@ static void test_prune(void **state)
 
 	assert_int_equal(ts_queue_prune(&removed, q, 1000, &err), 0);
 	assert_int_equal(removed, 1); /* b failed; c runs, d and e wait */
-	assert_false(job_file_exists(dir, b));
+	if (journal())
+		assert_false(job_file_exists(dir, b));
 	ts_queue_counts(counts, q);
 	assert_int_equal(counts[TS_JOB_RUNNING], 1);
 	assert_int_equal(counts[TS_JOB_QUEUED], 2);
@@ -1141,7 +1190,8 @@ static void test_prune(void **state)
 
 	q = open_q(dir);
 	ts_queue_counts(counts, q);
-	assert_int_equal(counts[TS_JOB_QUEUED], 3); /* c was running */
+	/* journal: c was running, it runs again; postgres: its lease holds */
+	assert_int_equal(counts[TS_JOB_QUEUED], journal() ? 3 : 2);
 	assert_int_equal(ts_queue_get(&job, q, a, &err), TE_ENOTFOUND);
 	te_error_clear(&err);
 	assert_int_equal(ts_queue_get(&job, q, b, &err), TE_ENOTFOUND);
@@ -1301,10 +1351,236 @@ static void test_journal_segments(void **state)
 	ts_queue_free(q);
 }
 
+/* Each attempt names the instance that ran it; a given-back attempt
+ * (shutdown) leaves none behind. */
+static void test_runners(void **state)
+{
+	const char *dir = *state;
+	char a[TS_JOB_ID_MAX];
+	te_error err = TE_ERROR_INIT;
+	ts_queue *q = open_q(dir);
+	ts_job *job = NULL;
+
+	assert_int_equal(ts_queue_set_instance(q, "bad name", &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
+	submit(a, NULL, q, "v1", C1, NULL, 10);
+	assert_int_equal(ts_queue_claim(&job, q, 20, &err), 0);
+	assert_int_equal(job->runners.count, 1);
+	assert_string_equal(job->runners.items[0], "replica-a");
+	ts_job_free(job);
+	assert_int_equal(ts_queue_requeue(q, a, 21, &err), 0);
+	assert_int_equal(ts_queue_get(&job, q, a, &err), 0);
+	assert_int_equal(job->runners.count, 0);
+	ts_job_free(job);
+	assert_int_equal(ts_queue_set_instance(q, "build-2:8080", &err), 0);
+	run_one(q, a, false, 30);
+	assert_int_equal(ts_queue_retry(q, a, 31, &err), 0);
+	assert_int_equal(ts_queue_set_instance(q, "[::1]:9", &err), 0);
+	run_one(q, a, true, 32);
+	ts_queue_free(q);
+
+	q = open_q(dir);
+	assert_int_equal(ts_queue_get(&job, q, a, &err), 0);
+	assert_int_equal(job->attempts, 2);
+	assert_int_equal(job->runners.count, 2);
+	assert_string_equal(job->runners.items[0], "build-2:8080");
+	assert_string_equal(job->runners.items[1], "[::1]:9");
+	ts_job_free(job);
+	ts_queue_free(q);
+}
+
+/* ---- postgres: several replicas on one database ----------------------- */
+
+static ts_queue *open_replica(const char *instance, unsigned lease)
+{
+	te_error err = TE_ERROR_INIT;
+	ts_queue *q = NULL;
+
+	if (ts_queue_open_postgres(&q, pg_dsn, lease, &err) < 0 ||
+	    ts_queue_set_instance(q, instance, &err) < 0)
+		fail_msg("open: %s", err.msg);
+	assert_string_equal(ts_queue_driver_name(q), "postgres");
+	assert_int_equal(ts_queue_health(q, &err), 0);
+	return q;
+}
+
+struct replica_arg {
+	ts_queue *q;
+	int n; /* submits */
+	int fresh;
+	int rc;
+};
+
+/* n deliveries; each of them sent to every replica. */
+static void *replica_submits(void *arg)
+{
+	struct replica_arg *r = arg;
+	te_error err = TE_ERROR_INIT;
+	char id[TS_JOB_ID_MAX], tag[32], delivery[32];
+	ts_submit_outcome out;
+	int i;
+
+	for (i = 0; i < r->n && r->rc == 0; i++) {
+		ts_job_request req = {"shop", tag, C1, delivery, "github"};
+
+		snprintf(tag, sizeof(tag), "v1.0.%d", i);
+		snprintf(delivery, sizeof(delivery), "d-%d", i);
+		r->rc = ts_queue_submit(id, &out, r->q, &req, 100 + i, &err);
+		r->fresh += out == TS_SUBMIT_NEW;
+	}
+	return NULL;
+}
+
+/* The same deliveries sent to three replicas at once: one job each
+ * (unique constraints, no check-then-insert race). */
+static void test_pg_replicas_dedupe(void **state)
+{
+	struct replica_arg r[3];
+	pthread_t th[3];
+	size_t counts[4];
+	int i, fresh = 0;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "replica-%d", i);
+		r[i] = (struct replica_arg){open_replica(name, 60), 50, 0, 0};
+	}
+	for (i = 0; i < 3; i++)
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, replica_submits, &r[i]), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(r[i].rc, 0);
+		fresh += r[i].fresh;
+	}
+	assert_int_equal(fresh, 50);
+	ts_queue_counts(counts, r[1].q);
+	assert_int_equal(counts[TS_JOB_QUEUED], 50);
+	for (i = 0; i < 3; i++)
+		ts_queue_free(r[i].q);
+}
+
+/* A replica that dies with a running job: once its lease runs out
+ * another claims the job as a new attempt, and the dead one's claim
+ * cannot finish it any more. */
+static void test_pg_lease_expires(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	ts_queue *a = open_replica("build-1", 1);
+	ts_queue *b = open_replica("build-2", 60);
+	ts_job *job = NULL;
+	char id[TS_JOB_ID_MAX];
+	int tries;
+
+	(void)state;
+	submit(id, NULL, a, "v1", C1, "d-1", 10);
+	assert_int_equal(ts_queue_claim(&job, a, 20, &err), 0);
+	assert_non_null(job);
+	ts_job_free(job);
+	job = NULL;
+	/* a's heartbeat keeps it while a lives */
+	assert_int_equal(ts_queue_claim(&job, b, 21, &err), 0);
+	assert_null(job);
+	ts_queue_free(a); /* "kill -9": no finish, no give-back */
+	for (tries = 0; tries < 100 && !job; tries++) {
+		assert_int_equal(ts_queue_claim(&job, b, 22, &err), 0);
+		if (!job)
+			usleep(100 * 1000);
+	}
+	assert_non_null(job);
+	assert_string_equal(job->id, id);
+	assert_int_equal(job->attempts, 2);
+	assert_int_equal(job->runners.count, 2);
+	assert_string_equal(job->runners.items[0], "build-1");
+	assert_string_equal(job->runners.items[1], "build-2");
+	ts_job_free(job);
+	/* a claim of another queue (a restarted build-1) cannot finish it */
+	a = open_replica("build-1", 60);
+	assert_int_equal(
+	    ts_queue_finish(a, id, true, NULL, NULL, "", 0, 30, &err),
+	    TE_EINVALID);
+	te_error_clear(&err);
+	assert_int_equal(
+	    ts_queue_finish(b, id, true, NULL, NULL, "", 0, 30, &err), 0);
+	assert_int_equal(ts_queue_get(&job, a, id, &err), 0);
+	assert_int_equal(job->state, TS_JOB_SUCCEEDED);
+	ts_job_free(job);
+	ts_queue_free(a);
+	ts_queue_free(b);
+}
+
+static void *open_close(void *arg)
+{
+	te_error err = TE_ERROR_INIT;
+	ts_queue *q = NULL;
+
+	*(int *)arg = ts_queue_open_postgres(&q, pg_dsn, 60, &err);
+	ts_queue_free(q);
+	return NULL;
+}
+
+static int open_close_rc(void)
+{
+	int rc;
+
+	open_close(&rc);
+	return rc;
+}
+
+/* Replicas that start together create the schema once. */
+static void test_pg_schema_once(void **state)
+{
+	pthread_t th[6];
+	int rc[6], i;
+	PGconn *c;
+	PGresult *r;
+
+	(void)state;
+	for (i = 0; i < 6; i++)
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, open_close, &rc[i]), 0);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(rc[i], 0);
+	}
+	c = PQconnectdb(pg_dsn);
+	r = PQexec(c, "SELECT count(*), max(version) FROM tagexport_schema");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "1");
+	assert_string_equal(PQgetvalue(r, 0, 1), "1");
+	PQclear(r);
+	/* a schema newer than this server is refused, not used */
+	PQclear(PQexec(c, "INSERT INTO tagexport_schema VALUES (99)"));
+	PQfinish(c);
+	assert_int_equal(open_close_rc(), TE_EUNSUPPORTED);
+}
+
+/* An unreachable database is TE_ENET, and the DSN's password is in no
+ * message. */
+static void test_pg_unreachable(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	ts_queue *q = NULL;
+
+	(void)state;
+	assert_int_equal(ts_queue_open_postgres(
+	                     &q,
+	                     "host=127.0.0.1 port=1 user=u password=s3cr3t-pw "
+	                     "dbname=d connect_timeout=2",
+	                     60, &err),
+	                 TE_ENET);
+	assert_null(q);
+	assert_null(strstr(err.msg, "s3cr3t-pw"));
+	assert_non_null(strstr(err.msg, "database unreachable"));
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_origin),
+	/* The interface's tests, run against each driver. */
+	const struct CMUnitTest generic[] = {
 	    cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_persists, setup,
 	                                    teardown),
@@ -1319,13 +1595,18 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_redelivery_requeues_failed,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_duplicates, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_runners, setup, teardown),
+	};
+	const struct CMUnitTest journal_only[] = {
+	    cmocka_unit_test(test_origin),
 	    cmocka_unit_test_setup_teardown(test_running_requeued_on_open,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_group_commit, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_concurrent_duplicates, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_is_the_submit_record,
 	                                    setup, teardown),
@@ -1335,13 +1616,30 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_nowait_and_one_wait, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_segment_limit, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_map_grows_in_steps),
 	    cmocka_unit_test_setup_teardown(test_journal_segments, setup,
 	                                    teardown),
 	};
+	const struct CMUnitTest pg_only[] = {
+	    cmocka_unit_test_setup_teardown(test_pg_replicas_dedupe, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_lease_expires, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_schema_once, setup,
+	                                    teardown),
+	    cmocka_unit_test(test_pg_unreachable),
+	};
+	const char *dsn = getenv("TE_TEST_PG_DSN");
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (!dsn || !*dsn)
+		return cmocka_run_group_tests_name("journal", generic, NULL,
+		                                   NULL) |
+		       cmocka_run_group_tests_name("journal only", journal_only,
+		                                   NULL, NULL);
+	pg_dsn = dsn;
+	return cmocka_run_group_tests_name("postgres", generic, NULL, NULL) |
+	       cmocka_run_group_tests_name("postgres only", pg_only, NULL,
+	                                   NULL);
 }

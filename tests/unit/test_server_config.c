@@ -226,6 +226,62 @@ static void load_limits(void **state)
 	}
 }
 
+/* queue: and instance: defaults, values, and each mistake; the DSN is
+ * read from its file and never appears in a message. */
+static void queue_and_instance(void **state)
+{
+	static const char min[] = "state_dir: /tmp/x\n";
+	static const char pg[] = "state_dir: /tmp/x\n"
+	                         "listen: 127.0.0.1:9090\n"
+	                         "queue: {driver: postgres, dsn_file: "
+	                         "admin.token, lease: 30}\n"
+	                         "instance: build-1\n";
+	static const char *const bad[][2] = {
+	    {"queue: {driver: redis}\n", "queue.driver must be journal or"},
+	    {"queue: {driver: postgres}\n", "needs queue.dsn_file"},
+	    {"queue: {dsn_file: admin.token}\n", "go with driver: postgres"},
+	    {"queue: {driver: postgres, dsn_file: admin.token, lease: 1}\n",
+	     "queue.lease must be an integer from 5 to 3600"},
+	    {"queue: {driver: postgres, dsn_file: missing.dsn}\n",
+	     "cannot read"},
+	    {"queue: {driver: postgres, dsn_file: empty.secret}\n", "is empty"},
+	    {"queue: {drivers: journal}\n", "unknown key \"drivers\" in queue"},
+	    {"queue: postgres\n", "queue must be a mapping"},
+	    {"instance: \"a b\"\n", "instance must be 1..128 of"},
+	};
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	char text[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(ts_config_parse(&cfg, min, strlen(min), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->queue_driver, TS_QUEUE_JOURNAL);
+	assert_null(cfg->queue_dsn);
+	assert_string_equal(cfg->instance, "127.0.0.1:8080");
+	ts_config_unref(cfg);
+	assert_int_equal(ts_config_parse(&cfg, pg, strlen(pg), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->queue_driver, TS_QUEUE_POSTGRES);
+	assert_string_equal(cfg->queue_dsn, "admin-token");
+	assert_int_equal(cfg->queue_lease, 30);
+	assert_string_equal(cfg->instance, "build-1");
+	ts_config_unref(cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "state_dir: /tmp/x\n%s",
+		         bad[i][0]);
+		te_error_clear(&err);
+		assert_int_equal(
+		    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err),
+		    TE_EINVALID);
+		assert_null(cfg);
+		if (!strstr(err.msg, ":2: ") || !strstr(err.msg, bad[i][1]) ||
+		    strstr(err.msg, "admin-token"))
+			fail_msg("%s: got \"%s\"", bad[i][0], err.msg);
+	}
+}
+
 /* poll_interval (per project) and ui_public (top level): defaults, values,
  * bounds. */
 static void load_poll_and_pages(void **state)
@@ -631,6 +687,7 @@ int main(void)
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(status_section),
 	    cmocka_unit_test(project_names),
+	    cmocka_unit_test(queue_and_instance),
 	    cmocka_unit_test(load_from_file),
 	    cmocka_unit_test(fuzz_regressions),
 	};

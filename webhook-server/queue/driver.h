@@ -41,10 +41,14 @@ struct ts_queue_ops {
 	void (*counts)(size_t counts[4], ts_queue *q);
 	int (*prune)(size_t *removed, ts_queue *q, int64_t before,
 	             te_error *err);
+	/* optional (NULL: always healthy; no wakes from elsewhere) */
+	int (*health)(ts_queue *q, te_error *err);
+	void (*set_wake)(ts_queue *q, void (*fn)(void *), void *payload);
 };
 
 struct ts_queue {
 	const struct ts_queue_ops *ops;
+	char instance[TS_QUEUE_INSTANCE_MAX + 1]; /* "": none; the runner */
 };
 
 #endif

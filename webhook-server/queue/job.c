@@ -190,6 +190,7 @@ void ts_job__dispose(ts_job *job)
 	free(job->error);
 	free(job->log);
 	te_strvec_dispose(&job->results);
+	te_strvec_dispose(&job->runners);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -236,7 +237,31 @@ int ts_job__copy(ts_job *dst, const ts_job *src, te_error *err)
 		rc = ts_job__dup_str(&dst->log, src->log, err);
 	for (i = 0; rc == 0 && i < src->results.count; i++)
 		rc = te_strvec_push(&dst->results, src->results.items[i], err);
+	for (i = 0; rc == 0 && i < src->runners.count; i++)
+		rc = te_strvec_push(&dst->runners, src->runners.items[i], err);
 	return rc;
+}
+
+int ts_job__add_runner(ts_job *job, const char *instance, te_error *err)
+{
+	if (!instance || !*instance)
+		return 0;
+	/* attempts are unbounded (API retries): keep the latest ones */
+	if (job->runners.count >= TS_JOB_RUNNERS_MAX) {
+		free(job->runners.items[0]);
+		memmove(job->runners.items, job->runners.items + 1,
+		        (job->runners.count - 1) * sizeof(char *));
+		job->runners.items[--job->runners.count] = NULL;
+	}
+	return te_strvec_push(&job->runners, instance, err);
+}
+
+void ts_job__drop_runner(ts_job *job)
+{
+	if (job->runners.count == 0)
+		return;
+	free(job->runners.items[--job->runners.count]);
+	job->runners.items[job->runners.count] = NULL;
 }
 
 int ts_job__dup(ts_job **out, const ts_job *src, te_error *err)
@@ -259,6 +284,26 @@ int ts_job__dup(ts_job **out, const ts_job *src, te_error *err)
 static json_t *json_str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
+}
+
+/* "runner": who runs (or last ran) the job, "runners": each attempt's. */
+static int put_runners(json_t *root, const ts_job *job, te_error *err)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < job->runners.count; i++)
+		if (json_array_append_new(
+		        arr, json_string(job->runners.items[i])) < 0)
+			break;
+	if (!arr || i < job->runners.count ||
+	    json_object_set_new(root, "runners", arr) < 0 ||
+	    json_object_set_new(
+	        root, "runner",
+	        json_string(job->runners.items[job->runners.count - 1])) < 0)
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: cannot encode the runners");
+	return 0;
 }
 
 int ts_job__to_json(char **out, size_t *len, const ts_job *job, te_error *err)
@@ -304,6 +349,8 @@ int ts_job__to_json(char **out, size_t *len, const ts_job *job, te_error *err)
 		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
 		goto done;
 	}
+	if (job->runners.count && (rc = put_runners(root, job, err)) < 0)
+		goto done;
 	*out = json_dumps(root, JSON_COMPACT);
 	if (!*out) {
 		rc = te_error_set(err, TE_ENOMEM, "queue: cannot encode job");
@@ -320,6 +367,7 @@ int ts_job__from_json(ts_job *job, const char *data, size_t len,
                       const char *expect_id, te_error *err)
 {
 	json_t *root = NULL, *delivery = NULL, *error = NULL, *results = NULL;
+	json_t *runners = NULL;
 	json_error_t jerr;
 	const char *id, *project, *tag, *commit, *source, *state, *log;
 	json_int_t created, updated, not_before, started = 0;
@@ -334,14 +382,14 @@ int ts_job__from_json(ts_job *job, const char *data, size_t len,
 	}
 	if (json_unpack_ex(root, &jerr, 0,
 	                   "{s:i, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, "
-	                   "s:I, s:I, s:I, s:o, s:o, s:s, s?I}",
+	                   "s:I, s:I, s:I, s:o, s:o, s:s, s?I, s?o}",
 	                   "version", &version, "id", &id, "project", &project,
 	                   "tag", &tag, "commit", &commit, "delivery_id",
 	                   &delivery, "source", &source, "state", &state,
 	                   "attempts", &attempts, "created_at", &created,
 	                   "updated_at", &updated, "not_before", &not_before,
 	                   "error", &error, "results", &results, "log", &log,
-	                   "started_at", &started) < 0) {
+	                   "started_at", &started, "runners", &runners) < 0) {
 		rc = te_error_set(err, TE_EINVALID, "bad job: %s", jerr.text);
 		goto done;
 	}
@@ -355,7 +403,9 @@ int ts_job__from_json(ts_job *job, const char *data, size_t len,
 	    (!json_is_null(error) && !json_is_string(error)) ||
 	    !json_is_array(results) ||
 	    json_array_size(results) > TS_JOB_RESULTS_MAX ||
-	    strlen(log) > TS_JOB_LOG_MAX) {
+	    strlen(log) > TS_JOB_LOG_MAX ||
+	    (runners && (!json_is_array(runners) ||
+	                 json_array_size(runners) > TS_JOB_RUNNERS_MAX))) {
 		rc = te_error_set(err, TE_EINVALID, "bad job fields");
 		goto done;
 	}
@@ -388,9 +438,127 @@ int ts_job__from_json(ts_job *job, const char *data, size_t len,
 		}
 		rc = te_strvec_push(&job->results, r, err);
 	}
+	for (i = 0; rc == 0 && runners && i < json_array_size(runners); i++) {
+		const char *r = json_string_value(json_array_get(runners, i));
+
+		if (!r || !ts_job__field_valid(r)) {
+			rc = te_error_set(err, TE_EINVALID, "bad runner");
+			break;
+		}
+		rc = te_strvec_push(&job->runners, r, err);
+	}
 done:
 	if (rc < 0)
 		ts_job__dispose(job);
 	json_decref(root);
 	return rc;
+}
+
+/* ---- state changes shared by the drivers --------------------------------- */
+
+/* Replace *field by a cleaned copy of s: with tail, the last max bytes
+ * (logs); without, the first max bytes (messages). */
+static int set_text(char **field, const char *s, size_t max, bool tail,
+                    te_error *err)
+{
+	char *copy = NULL;
+	size_t len;
+
+	if (s) {
+		len = strlen(s);
+		if (!tail && len > max)
+			len = max;
+		copy = ts_job__clean_text(s, len, tail ? max : 0, err);
+		if (!copy)
+			return err->code;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+void ts_job__requeued(ts_job *next, int64_t now)
+{
+	next->state = TS_JOB_QUEUED;
+	next->not_before = 0;
+	next->updated_at = now;
+}
+
+int ts_job__claimed(ts_job *next, int64_t now, const char *instance,
+                    te_error *err)
+{
+	next->state = TS_JOB_RUNNING;
+	next->attempts++;
+	next->updated_at = now;
+	next->started_at = now;
+	return ts_job__add_runner(next, instance, err);
+}
+
+void ts_job__given_back(ts_job *next, int64_t now)
+{
+	next->state = TS_JOB_QUEUED;
+	if (next->attempts > 0)
+		next->attempts--;
+	ts_job__drop_runner(next);
+	next->updated_at = now;
+}
+
+int ts_job__finish(ts_job *next, bool success, const char *error,
+                   const te_strvec *results, const char *log, int64_t retry_at,
+                   int64_t now, te_error *err)
+{
+	size_t i;
+	int rc;
+
+	te_strvec_dispose(&next->results);
+	if (success) {
+		next->state = TS_JOB_SUCCEEDED;
+		rc = set_text(&next->error, NULL, 0, false, err);
+		for (i = 0; rc == 0 && results && i < results->count &&
+		            i < TS_JOB_RESULTS_MAX;
+		     i++) {
+			const char *item = results->items[i];
+			char *r;
+
+			if (strlen(item) > TS_JOB_RESULT_MAX) {
+				rc = te_error_set(err, TE_EINVALID,
+				                  "queue: result too long");
+				break;
+			}
+			r = ts_job__clean_text(item, strlen(item), 0, err);
+			rc = r ? te_strvec_push_owned(&next->results, r, err)
+			       : err->code;
+		}
+	} else {
+		next->state = retry_at > 0 ? TS_JOB_QUEUED : TS_JOB_FAILED;
+		next->not_before = retry_at > 0 ? retry_at : next->not_before;
+		rc = set_text(&next->error, error ? error : "unknown error",
+		              TS_JOB_ERROR_MAX, false, err);
+	}
+	if (rc == 0)
+		rc = set_text(&next->log, log, TS_JOB_LOG_MAX, true, err);
+	next->updated_at = now;
+	return rc;
+}
+
+int ts_job__request_valid(const ts_job_request *req, te_error *err)
+{
+	if (!req)
+		return te_error_set(err, TE_EINVALID, "queue: no request");
+	if (!ts_job__field_valid(req->project))
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: invalid project name");
+	if (!ts_job__field_valid(req->tag) || strlen(req->tag) > 200)
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: invalid tag name");
+	if (!ts_job__commit_valid(req->commit))
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: commit must be 40 hex digits");
+	if (req->delivery_id && *req->delivery_id &&
+	    !ts_job__field_valid(req->delivery_id))
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: invalid delivery id");
+	if (!ts_job__field_valid(req->source))
+		return te_error_set(err, TE_EINVALID, "queue: invalid source");
+	return 0;
 }

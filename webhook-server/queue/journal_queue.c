@@ -665,28 +665,6 @@ static void jq_free(ts_queue *base)
 	free(q);
 }
 
-static int validate_request(const ts_job_request *req, te_error *err)
-{
-	if (!req)
-		return te_error_set(err, TE_EINVALID, "queue: no request");
-	if (!ts_job__field_valid(req->project))
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: invalid project name");
-	if (!ts_job__field_valid(req->tag) || strlen(req->tag) > 200)
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: invalid tag name");
-	if (!ts_job__commit_valid(req->commit))
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: commit must be 40 hex digits");
-	if (req->delivery_id && *req->delivery_id &&
-	    !ts_job__field_valid(req->delivery_id))
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: invalid delivery id");
-	if (!ts_job__field_valid(req->source))
-		return te_error_set(err, TE_EINVALID, "queue: invalid source");
-	return 0;
-}
-
 /* With q->mu held: the existing job for req, or NULL. */
 static struct qjob *find_existing(jqueue *q, const ts_job_request *req,
                                   const char *commit, te_buf *key,
@@ -779,14 +757,6 @@ static int begin_update(struct qjob **out, ts_job *next, jqueue *q,
                         const char *id, te_error *err);
 static void abort_update(jqueue *q, struct qjob *j, ts_job *next);
 
-/* A finished job back to queued, runnable at once. */
-static void set_requeued(ts_job *next, int64_t now)
-{
-	next->state = TS_JOB_QUEUED;
-	next->not_before = 0;
-	next->updated_at = now;
-}
-
 /*
  * With q->mu held: job id, which a submit found, runs again if it failed
  * (queue.h invariant 4).  Its job file is written here; the directory
@@ -808,7 +778,7 @@ static int requeue_failed(ts_submit_outcome *outcome, ts_queue_ticket *ticket,
 		ticket->dir_gen = j->gen;
 		return 0;
 	}
-	set_requeued(&next, now);
+	ts_job__requeued(&next, now);
 	rc = commit_write(q, j, &next, err);
 	if (rc == 0) {
 		*outcome = TS_SUBMIT_REQUEUED;
@@ -831,7 +801,7 @@ static int jq_find(char id_out[TS_JOB_ID_MAX], bool *found, ts_queue *base,
 
 	id_out[0] = '\0';
 	*found = false;
-	rc = validate_request(&req, err);
+	rc = ts_job__request_valid(&req, err);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < 40; i++)
@@ -867,7 +837,7 @@ static int jq_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	id_out[0] = '\0';
 	*outcome = TS_SUBMIT_NEW;
 	memset(ticket, 0, sizeof(*ticket));
-	rc = validate_request(req, err);
+	rc = ts_job__request_valid(req, err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < 40; i++)
@@ -982,10 +952,10 @@ static int jq_claim(ts_job **out, ts_queue *base, int64_t now, te_error *err)
 		ts_job__dispose(&next);
 		goto done;
 	}
-	next.state = TS_JOB_RUNNING;
-	next.attempts++;
-	next.updated_at = now;
-	next.started_at = now;
+	if ((rc = ts_job__claimed(&next, now, q->base.instance, err)) < 0) {
+		ts_job__dispose(&next);
+		goto done;
+	}
 	best->busy = true;
 	rc = commit_update(q, best, &next, err);
 	if (rc == 0)
@@ -1031,27 +1001,6 @@ static void abort_update(jqueue *q, struct qjob *j, ts_job *next)
 	pthread_cond_broadcast(&q->cv);
 }
 
-/* Replace *field by a cleaned copy of s: with tail, the last max bytes
- * (logs); without, the first max bytes (messages). */
-static int set_text(char **field, const char *s, size_t max, bool tail,
-                    te_error *err)
-{
-	char *copy = NULL;
-	size_t len;
-
-	if (s) {
-		len = strlen(s);
-		if (!tail && len > max)
-			len = max;
-		copy = ts_job__clean_text(s, len, tail ? max : 0, err);
-		if (!copy)
-			return err->code;
-	}
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 static int jq_finish(ts_queue *base, const char *id, bool success,
                      const char *error, const te_strvec *results,
                      const char *log, int64_t retry_at, int64_t now,
@@ -1060,7 +1009,6 @@ static int jq_finish(ts_queue *base, const char *id, bool success,
 	jqueue *q = (jqueue *)base;
 	struct qjob *j = NULL;
 	ts_job next;
-	size_t i;
 	int rc;
 
 	pthread_mutex_lock(&q->mu);
@@ -1073,38 +1021,12 @@ static int jq_finish(ts_queue *base, const char *id, bool success,
 		                  "queue: job %s is not running", next.id);
 		goto done;
 	}
-	te_strvec_dispose(&next.results);
-	if (success) {
-		next.state = TS_JOB_SUCCEEDED;
-		rc = set_text(&next.error, NULL, 0, false, err);
-		for (i = 0; rc == 0 && results && i < results->count &&
-		            i < TS_JOB_RESULTS_MAX;
-		     i++) {
-			const char *item = results->items[i];
-			char *r;
-
-			if (strlen(item) > TS_JOB_RESULT_MAX) {
-				rc = te_error_set(err, TE_EINVALID,
-				                  "queue: result too long");
-				break;
-			}
-			r = ts_job__clean_text(item, strlen(item), 0, err);
-			rc = r ? te_strvec_push_owned(&next.results, r, err)
-			       : err->code;
-		}
-	} else {
-		next.state = retry_at > 0 ? TS_JOB_QUEUED : TS_JOB_FAILED;
-		next.not_before = retry_at > 0 ? retry_at : next.not_before;
-		rc = set_text(&next.error, error ? error : "unknown error",
-		              TS_JOB_ERROR_MAX, false, err);
-	}
-	if (rc == 0)
-		rc = set_text(&next.log, log, TS_JOB_LOG_MAX, true, err);
+	rc = ts_job__finish(&next, success, error, results, log, retry_at, now,
+	                    err);
 	if (rc < 0) {
 		abort_update(q, j, &next);
 		goto done;
 	}
-	next.updated_at = now;
 	rc = commit_update(q, j, &next, err);
 done:
 	pthread_mutex_unlock(&q->mu);
@@ -1129,10 +1051,7 @@ static int jq_requeue(ts_queue *base, const char *id, int64_t now,
 		                  "queue: job %s is not running", next.id);
 		goto done;
 	}
-	next.state = TS_JOB_QUEUED;
-	if (next.attempts > 0)
-		next.attempts--;
-	next.updated_at = now;
+	ts_job__given_back(&next, now);
 	rc = commit_update(q, j, &next, err);
 done:
 	pthread_mutex_unlock(&q->mu);
@@ -1157,7 +1076,7 @@ static int jq_retry(ts_queue *base, const char *id, int64_t now, te_error *err)
 		                  ts_job_state_str(next.state));
 		goto done;
 	}
-	set_requeued(&next, now);
+	ts_job__requeued(&next, now);
 	rc = commit_update(q, j, &next, err);
 done:
 	pthread_mutex_unlock(&q->mu);

@@ -7,10 +7,30 @@
 #include "queue/queue.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 const char *ts_queue_driver_name(const ts_queue *q)
 {
 	return q->ops->name;
+}
+
+int ts_queue_set_instance(ts_queue *q, const char *instance, te_error *err)
+{
+	size_t i, n = strlen(instance);
+
+	for (i = 0; i < n; i++)
+		if (!strchr(
+		        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		        "0123456789._:-[]",
+		        instance[i]))
+			break;
+	if (n == 0 || n > TS_QUEUE_INSTANCE_MAX || i < n)
+		return te_error_set(err, TE_EINVALID,
+		                    "queue: an instance name is 1..%d of "
+		                    "[A-Za-z0-9._:-] and brackets",
+		                    TS_QUEUE_INSTANCE_MAX);
+	memcpy(q->instance, instance, n + 1);
+	return 0;
 }
 
 void ts_queue_free(ts_queue *q)
@@ -125,4 +145,15 @@ void ts_queue_counts(size_t counts[4], ts_queue *q)
 int ts_queue_prune(size_t *removed, ts_queue *q, int64_t before, te_error *err)
 {
 	return q->ops->prune(removed, q, before, err);
+}
+
+int ts_queue_health(ts_queue *q, te_error *err)
+{
+	return q->ops->health ? q->ops->health(q, err) : 0;
+}
+
+void ts_queue_set_wake(ts_queue *q, void (*fn)(void *), void *payload)
+{
+	if (q->ops->set_wake)
+		q->ops->set_wake(q, fn, payload);
 }

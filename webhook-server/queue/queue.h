@@ -79,7 +79,11 @@ typedef struct ts_job {
 	int64_t started_at; /* last claim (unix seconds); 0: never ran */
 	char *error;        /* last error, NULL when none */
 	te_strvec results;  /* "REF@sha256:..." of a successful export */
-	char *log;          /* bounded job log (TS_JOB_LOG_MAX) */
+	/* the instance (config `instance:`) that ran each attempt, oldest
+	 * first: the last one runs the job while it is running ("runner"
+	 * in its JSON); empty for a queue opened without an instance */
+	te_strvec runners;
+	char *log; /* bounded job log (TS_JOB_LOG_MAX) */
 } ts_job;
 
 void ts_job_free(ts_job *job);
@@ -93,6 +97,30 @@ typedef struct ts_queue ts_queue;
  * validated does not stop start-up: it is moved to <dir>/corrupt/ (see
  * ts_queue_corrupt_count).  *out is the caller's (ts_queue_free). */
 int ts_queue_open_journal(ts_queue **out, const char *dir, te_error *err);
+
+/* The postgres driver: dsn is a libpq connection string (a secret: it
+ * may hold a password, and no message contains it); lease is how many
+ * seconds a claim lives without its heartbeat.  The schema is created or
+ * migrated here (safe when several replicas start at once).  A database
+ * that cannot be reached makes calls fail with TE_ENET. */
+int ts_queue_open_postgres(ts_queue **out, const char *dsn, unsigned lease,
+                           te_error *err);
+
+/* 0 when the queue can be used now; TE_ENET when its database is
+ * unreachable (/healthz). */
+int ts_queue_health(ts_queue *q, te_error *err);
+
+/* fn(payload) is called, from another thread, when a job was queued by
+ * another replica (postgres: LISTEN/NOTIFY); workers poll too. */
+void ts_queue_set_wake(ts_queue *q, void (*fn)(void *), void *payload);
+
+/* The longest instance name (config `instance:`). */
+#define TS_QUEUE_INSTANCE_MAX 128
+
+/* Name the replica that claims jobs from q (its runner); borrowed
+ * string copied, at most TS_QUEUE_INSTANCE_MAX bytes of [A-Za-z0-9._:-]
+ * and brackets.  Call before the first claim. */
+int ts_queue_set_instance(ts_queue *q, const char *instance, te_error *err);
 
 /* "journal" or "postgres". */
 const char *ts_queue_driver_name(const ts_queue *q);
@@ -144,7 +172,8 @@ int ts_queue_wait(ts_queue *q, const ts_queue_ticket *ticket, te_error *err);
 void ts_queue_ticket_merge(ts_queue_ticket *into, const ts_queue_ticket *t);
 
 /* Take the oldest queued job whose not_before <= now and mark it running
- * (durably, attempts + 1).  *out is NULL when none is runnable. */
+ * (durably, attempts + 1, the queue's instance appended to its runners).
+ * *out is NULL when none is runnable. */
 int ts_queue_claim(ts_job **out, ts_queue *q, int64_t now, te_error *err);
 
 /* Record the outcome of a claimed job.  retry_at > 0 with a failure puts
@@ -158,8 +187,8 @@ int ts_queue_finish(ts_queue *q, const char *id, bool success,
                     te_error *err);
 
 /* Put a running job back to queued without counting a failure (shutdown):
- * the attempt taken by ts_queue_claim is given back.  TE_EINVALID when
- * the job is not running. */
+ * the attempt taken by ts_queue_claim is given back (and its runner).
+ * TE_EINVALID when the job is not running. */
 int ts_queue_requeue(ts_queue *q, const char *id, int64_t now, te_error *err);
 
 /* Failed or succeeded job -> queued again (API retry), runnable at once.
