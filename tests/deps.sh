@@ -29,8 +29,7 @@ $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The Debian packages start a system registry on :5000, sshd on :22,
 # lighttpd on :80 and PostgreSQL on :5432 where systemd runs; tests and the
-# demo start their own on
-# free loopback ports instead.
+# demo start their own on free loopback ports instead.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 	for unit in docker-registry ssh lighttpd postgresql; do
 		$SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
