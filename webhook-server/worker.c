@@ -103,6 +103,31 @@ static int collect_results(te_strvec *results, const te_export_result *r,
 	return 0;
 }
 
+/* te_export_opts.content_lock over the queue's content tag locks (one
+ * build per content tag across replicas); one lock at a time per export. */
+struct content_lock {
+	ts_queue *queue;
+	ts_queue_lock *held;
+};
+
+static int content_lock(void *payload, const char *repo, const char *tag,
+                        te_error *err)
+{
+	struct content_lock *cl = payload;
+
+	return ts_queue_content_lock(&cl->held, cl->queue, repo, tag, err);
+}
+
+static void content_unlock(void *payload, const char *repo, const char *tag)
+{
+	struct content_lock *cl = payload;
+
+	(void)repo;
+	(void)tag;
+	ts_queue_content_unlock(cl->held);
+	cl->held = NULL;
+}
+
 /* Run the job; returns 0 or a te_code with err set. */
 static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
                struct ts_server *s, const struct ts_config *cfg,
@@ -113,12 +138,12 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	te_export_result *res = NULL;
 	te_strvec names = TE_STRVEC_INIT, oids = TE_STRVEC_INIT;
+	struct content_lock cl = {s->queue, NULL};
 	char mirror[4096], build[4096], commit[41];
 	bool matches;
 	size_t i;
 	int rc;
 
-	(void)s;
 	if (!pr) {
 		rc = te_error_set(err, TE_EINVALID,
 		                  "project %s is no longer configured",
@@ -172,6 +197,9 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	opts.state_dir = build;
 	opts.log.fn = job_log_fn;
 	opts.log.payload = jl;
+	opts.content_lock.lock = content_lock;
+	opts.content_lock.unlock = content_unlock;
+	opts.content_lock.payload = &cl;
 	if ((rc = te_export_run(&res, &opts, err)) < 0)
 		goto done;
 	*bytes = res->bytes_copied;

@@ -614,6 +614,7 @@ done:
 static int ensure_built(struct run *run, struct image_job *job,
                         te_export_image *res, te_error *err)
 {
+	const struct te_export_content_lock *cl = &run->opts->content_lock;
 	char digest[TE_DIGEST_STR_MAX];
 	te_registry *reg = NULL;
 	int rc;
@@ -637,7 +638,36 @@ static int ensure_built(struct run *run, struct image_job *job,
 		                     run->repo.path, job->stages_tag);
 	te_error_clear(err);
 	te_buf_clear(&job->stages);
+	if (cl->lock) {
+		/* Another export may be building this content tag: wait for
+		 * it, then look again (te_export_opts.content_lock). */
+		if ((rc = cl->lock(cl->payload, run->opts->repo,
+		                   job->stages_tag, err)) < 0)
+			return te_error_wrap(err, "locking %s",
+			                     job->stages_tag);
+		rc = te_registry_manifest_get(&job->stages, job->media_type,
+		                              digest, reg, run->repo.path,
+		                              job->stages_tag, err);
+		if (rc != TE_ENOTFOUND) {
+			cl->unlock(cl->payload, run->opts->repo,
+			           job->stages_tag);
+			if (rc < 0)
+				return te_error_wrap(
+				    err, "checking %s/%s:%s", run->repo.domain,
+				    run->repo.path, job->stages_tag);
+			te_log_emit(
+			    &run->log, TE_LOG_INFO,
+			    "%s: %s/%s:%s built meanwhile, not building",
+			    job->cfg->name, run->repo.domain, run->repo.path,
+			    job->stages_tag);
+			return 0;
+		}
+		te_error_clear(err);
+		te_buf_clear(&job->stages);
+	}
 	rc = build_image(run, job, err);
+	if (cl->lock)
+		cl->unlock(cl->payload, run->opts->repo, job->stages_tag);
 	if (rc < 0)
 		return te_error_wrap(err, "image \"%s\"", job->cfg->name);
 	res->built = true;

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1390,6 +1391,58 @@ static void test_runners(void **state)
 	ts_queue_free(q);
 }
 
+/* Content tag locks exclude each other per repo + tag, not across tags. */
+struct lock_arg {
+	ts_queue *q;
+	const char *tag;
+	int *inside;
+	int overlaps;
+	int rc;
+};
+
+static void *lock_loop(void *arg)
+{
+	struct lock_arg *a = arg;
+	te_error err = TE_ERROR_INIT;
+	ts_queue_lock *l = NULL;
+	int i;
+
+	for (i = 0; i < 20 && a->rc == 0; i++) {
+		a->rc = ts_queue_content_lock(&l, a->q, "reg/x/stages", a->tag,
+		                              &err);
+		if (a->rc < 0)
+			break;
+		/* only this thread may be between lock and unlock */
+		if (__atomic_add_fetch(a->inside, 1, __ATOMIC_SEQ_CST) != 1)
+			a->overlaps++;
+		sched_yield();
+		__atomic_sub_fetch(a->inside, 1, __ATOMIC_SEQ_CST);
+		ts_queue_content_unlock(l);
+	}
+	return NULL;
+}
+
+static void test_content_lock(void **state)
+{
+	ts_queue *q = open_q(*state);
+	int inside_a = 0, inside_b = 0, i;
+	struct lock_arg a[4];
+	pthread_t th[4];
+
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct lock_arg){q, i < 3 ? "tag-a" : "tag-b",
+		                         i < 3 ? &inside_a : &inside_b, 0, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, lock_loop, &a[i]),
+		                 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(a[i].rc, 0);
+		assert_int_equal(a[i].overlaps, 0);
+	}
+	ts_queue_free(q);
+}
+
 /* ---- postgres: several replicas on one database ----------------------- */
 
 static ts_queue *open_replica(const char *instance, unsigned lease)
@@ -1599,6 +1652,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_runners, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_content_lock, setup, teardown),
 	};
 	const struct CMUnitTest journal_only[] = {
 	    cmocka_unit_test(test_origin),

@@ -44,6 +44,10 @@ struct ts_queue_ops {
 	/* optional (NULL: always healthy; no wakes from elsewhere) */
 	int (*health)(ts_queue *q, te_error *err);
 	void (*set_wake)(ts_queue *q, void (*fn)(void *), void *payload);
+	/* optional (NULL: a lock within this process, queue.c): hold key
+	 * (repo "\n" tag) across replicas; *held is the driver's */
+	int (*lock)(void **held, ts_queue *q, const char *key, te_error *err);
+	void (*unlock)(ts_queue *q, void *held);
 };
 
 struct ts_queue {

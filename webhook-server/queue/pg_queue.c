@@ -982,6 +982,42 @@ static void pg_set_wake(ts_queue *base, void (*fn)(void *), void *payload)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* ---- content tag locks ------------------------------------------------ */
+
+/* A session advisory lock on its own connection, held for the length of
+ * a build: a replica that dies closes the connection, which releases it
+ * (https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS).
+ * The key is the database's 64-bit hash of repo "\n" tag. */
+static int pg_lock(void **held, ts_queue *base, const char *key, te_error *err)
+{
+	pgq *q = (pgq *)base;
+	const char *p[] = {key};
+	PGconn *c = pg_connect(q->dsn);
+	PGresult *r;
+
+	*held = NULL;
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		pg_fail(err, c, "cannot connect");
+		PQfinish(c);
+		return err->code;
+	}
+	r = pg_run(c, "SELECT pg_advisory_lock(hashtextextended($1, 0))", 1, p,
+	           PGRES_TUPLES_OK, err);
+	if (!r) {
+		PQfinish(c);
+		return err->code;
+	}
+	PQclear(r);
+	*held = c;
+	return 0;
+}
+
+static void pg_unlock(ts_queue *base, void *held)
+{
+	(void)base;
+	PQfinish(held); /* ends the session: its advisory locks go */
+}
+
 /* ---- open, free -------------------------------------------------------------
  */
 
@@ -1093,4 +1129,6 @@ static const struct ts_queue_ops pg_ops = {
     .prune = pg_prune,
     .health = pg_health,
     .set_wake = pg_set_wake,
+    .lock = pg_lock,
+    .unlock = pg_unlock,
 };

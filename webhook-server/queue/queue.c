@@ -6,8 +6,23 @@
 #include "queue/driver.h"
 #include "queue/queue.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tagexport/buf.h"
+
+struct ts_queue_lock {
+	ts_queue *q;
+	char *key;  /* repo "\n" tag */
+	void *held; /* the driver's; NULL for a local lock */
+};
+
+/* Content tags locked by drivers without a shared lock: this process's
+ * holders, a short list (one entry per running build). */
+static pthread_mutex_t local_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t local_cv = PTHREAD_COND_INITIALIZER;
+static te_strvec local_held = TE_STRVEC_INIT;
 
 const char *ts_queue_driver_name(const ts_queue *q)
 {
@@ -156,4 +171,72 @@ void ts_queue_set_wake(ts_queue *q, void (*fn)(void *), void *payload)
 {
 	if (q->ops->set_wake)
 		q->ops->set_wake(q, fn, payload);
+}
+
+static int local_lock(const char *key, te_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&local_mu);
+	while (te_strvec_contains(&local_held, key))
+		pthread_cond_wait(&local_cv, &local_mu);
+	rc = te_strvec_push(&local_held, key, err);
+	pthread_mutex_unlock(&local_mu);
+	return rc;
+}
+
+static void local_unlock(const char *key)
+{
+	size_t i;
+
+	pthread_mutex_lock(&local_mu);
+	for (i = 0; i < local_held.count; i++)
+		if (!strcmp(local_held.items[i], key))
+			break;
+	if (i < local_held.count) {
+		free(local_held.items[i]);
+		local_held.items[i] = local_held.items[--local_held.count];
+		local_held.items[local_held.count] = NULL;
+	}
+	pthread_cond_broadcast(&local_cv);
+	pthread_mutex_unlock(&local_mu);
+}
+
+int ts_queue_content_lock(ts_queue_lock **out, ts_queue *q, const char *repo,
+                          const char *tag, te_error *err)
+{
+	te_buf key = TE_BUF_INIT(8192);
+	ts_queue_lock *l;
+	int rc;
+
+	*out = NULL;
+	if (!(l = calloc(1, sizeof(*l))))
+		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	l->q = q;
+	if ((rc = te_buf_printf(&key, err, "%s\n%s", repo, tag)) < 0)
+		goto done;
+	l->key = te_buf_detach(&key);
+	rc = q->ops->lock ? q->ops->lock(&l->held, q, l->key, err)
+	                  : local_lock(l->key, err);
+done:
+	te_buf_dispose(&key);
+	if (rc < 0) {
+		free(l->key);
+		free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+void ts_queue_content_unlock(ts_queue_lock *l)
+{
+	if (!l)
+		return;
+	if (l->q->ops->lock)
+		l->q->ops->unlock(l->q, l->held);
+	else
+		local_unlock(l->key);
+	free(l->key);
+	free(l);
 }

@@ -114,6 +114,16 @@ int ts_queue_health(ts_queue *q, te_error *err);
  * another replica (postgres: LISTEN/NOTIFY); workers poll too. */
 void ts_queue_set_wake(ts_queue *q, void (*fn)(void *), void *payload);
 
+/* A lock on one content tag of one stages repo (te_export_opts's
+ * content_lock): postgres: an advisory lock every replica on the
+ * database sees (held on its own connection, so a replica that dies
+ * releases it); journal: within this process.  Blocks until the lock is
+ * free.  *out is the caller's, released with ts_queue_content_unlock. */
+typedef struct ts_queue_lock ts_queue_lock;
+int ts_queue_content_lock(ts_queue_lock **out, ts_queue *q, const char *repo,
+                          const char *tag, te_error *err);
+void ts_queue_content_unlock(ts_queue_lock *lock);
+
 /* The longest instance name (config `instance:`). */
 #define TS_QUEUE_INSTANCE_MAX 128
 

@@ -57,9 +57,23 @@ typedef struct te_export_opts {
 	 * config_path is ignored (config_path above decides).  NULL: no
 	 * environment variable is visible, .Env is "". */
 	const te_werfcfg_opts *render;
+	/* version 4: one build per content tag among exports that share the
+	 * stages repo (several processes or machines).  Before a missing
+	 * content tag is built, lock(payload, repo, tag) is called (it
+	 * blocks while another holder builds it; repo is opts->repo), the
+	 * repo is checked again, and unlock follows the build; the holder's
+	 * build is then found instead of made twice.  lock returns 0 or a
+	 * te_code with err set.  NULL lock: no locking. */
+	struct te_export_content_lock {
+		int (*lock)(void *payload, const char *repo, const char *tag,
+		            te_error *err);
+		void (*unlock)(void *payload, const char *repo,
+		               const char *tag);
+		void *payload;
+	} content_lock;
 } te_export_opts;
 
-#define TE_EXPORT_OPTS_VERSION 3
+#define TE_EXPORT_OPTS_VERSION 4
 #define TE_EXPORT_OPTS_INIT                                                    \
 	{                                                                      \
 		.version = TE_EXPORT_OPTS_VERSION                              \
