@@ -178,15 +178,34 @@ static void put_conn(pgq *q, int slot)
 	pthread_mutex_unlock(&q->mu);
 }
 
+static PGresult *pg_exec(PGconn *c, const char *sql, int n,
+                         const char *const *params)
+{
+	/* without parameters, one string may hold several statements */
+	return n ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0)
+	         : PQexec(c, sql);
+}
+
 /* Run sql with text parameters (NULL = SQL NULL); the result when its
  * status is want, else NULL with err set. */
 static PGresult *pg_run(PGconn *c, const char *sql, int n,
                         const char *const *params, ExecStatusType want,
                         te_error *err)
 {
-	/* without parameters, one string may hold several statements */
-	PGresult *r = n ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0)
-	                : PQexec(c, sql);
+	bool idle = PQtransactionStatus(c) == PQTRANS_IDLE;
+	PGresult *r = pg_exec(c, sql, n, params);
+
+	/* A pooled connection the database dropped (a restart) fails its
+	 * next statement: outside a transaction, reconnect and run it once
+	 * more.  A statement that did commit before the reply was lost is
+	 * safe to repeat: submits are INSERT .. ON CONFLICT DO NOTHING. */
+	if (!(r && PQresultStatus(r) == want) && idle &&
+	    PQstatus(c) == CONNECTION_BAD) {
+		PQclear(r);
+		PQreset(c);
+		r = PQstatus(c) == CONNECTION_OK ? pg_exec(c, sql, n, params)
+		                                 : NULL;
+	}
 
 	if (r && PQresultStatus(r) == want)
 		return r;
