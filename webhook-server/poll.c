@@ -80,7 +80,7 @@ static int submit_all(json_t *queued, struct ts_server *s, const te_project *pr,
 	struct ts_submission *subs = NULL;
 	char existing[TS_JOB_ID_MAX];
 	bool found;
-	ts_queue_ticket all = {0, 0};
+	ts_queue_ticket all = {0, 0, 0, 0};
 	te_error wait = TE_ERROR_INIT;
 	struct ts_response res;
 	size_t i, n = 0;

@@ -448,7 +448,7 @@ static double seconds_since(const struct timespec *t0)
 /* Make a batch durable with one wait, then answer each request. */
 static void commit_batch(struct ts_http *h, struct req *batch)
 {
-	ts_queue_ticket all = {0, 0};
+	ts_queue_ticket all = {0, 0, 0, 0};
 	te_error err = TE_ERROR_INIT;
 	struct req *r, *next;
 

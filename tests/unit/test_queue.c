@@ -1089,7 +1089,7 @@ static void test_nowait_and_one_wait(void **state)
 	const char *dir = *state;
 	char ids[10][TS_JOB_ID_MAX], id[TS_JOB_ID_MAX], tag[16];
 	te_error err = TE_ERROR_INIT;
-	ts_queue_ticket all = {0, 0}, t;
+	ts_queue_ticket all = {0, 0, 0, 0}, t;
 	ts_queue *q = open_q(dir);
 	size_t counts[4], syncs;
 	ts_submit_outcome existed;

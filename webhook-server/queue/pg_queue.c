@@ -6,9 +6,16 @@
  * the journal driver writes) in doc, plus the columns the queries need.
  * Dedupe is two UNIQUE constraints (delivery_key, triple_key) and an
  * INSERT .. ON CONFLICT DO NOTHING, never a check-then-insert: the same
- * delivery sent to three replicas at once makes one row.  A submit is one
- * autocommit statement, so it is durable when it returns (queue.h
- * invariant 1) and the ticket stays empty.
+ * delivery sent to three replicas at once makes one row.
+ *
+ * Group commit: submits insert into one open transaction (a "batch", on
+ * its own connection) and ts_queue_wait commits it: one WAL flush for all
+ * the deliveries that arrived meanwhile, as the journal shares one
+ * fdatasync.  A ticket names its batches; wait returns once they are
+ * committed, or fails when one of them was rolled back (then none of its
+ * deliveries got a 202, and the forge delivers them again).  Rows of an
+ * open batch are invisible to other replicas until the commit; an insert
+ * of the same key elsewhere waits for it (ON CONFLICT).
  *
  * Claims take the oldest runnable row with FOR UPDATE SKIP LOCKED
  * (https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE)
@@ -86,6 +93,15 @@ typedef struct pgq {
 	void *wake_payload;
 	pthread_t beat, listener;
 	bool threads;
+	/* group commit of submits (see pg_submit_nowait) */
+	pthread_mutex_t bmu;
+	pthread_cond_t bcv;  /* resolved changes */
+	PGconn *bconn;       /* the batch's connection, under bmu */
+	uint64_t open_gen;   /* the batch in bconn's open transaction; 0 */
+	uint64_t last_gen;   /* batches begun */
+	uint64_t resolved;   /* batches up to this one committed or failed */
+	uint64_t failed[16]; /* recent failed batches (ring) */
+	size_t nfailed;
 } pgq;
 
 static const struct ts_queue_ops pg_ops;
@@ -370,6 +386,55 @@ done:
 	return rc < 0 ? rc : 0;
 }
 
+/* ---- submit batches -------------------------------------------------------
+ */
+
+static bool batch_failed(const pgq *q, uint64_t first, uint64_t last)
+{
+	size_t i, n = q->nfailed < 16 ? q->nfailed : 16;
+
+	for (i = 0; i < n; i++)
+		if (q->failed[i] >= first && q->failed[i] <= last)
+			return true;
+	return false;
+}
+
+/* With bmu held: end the open batch, committed (ok) or rolled back. */
+static void batch_end(pgq *q, bool ok)
+{
+	te_error err = TE_ERROR_INIT;
+
+	if (ok && pg_cmd(q->bconn, "COMMIT", 0, NULL, &err) < 0)
+		ok = false;
+	if (!ok) {
+		if (PQstatus(q->bconn) == CONNECTION_OK)
+			PQclear(PQexec(q->bconn, "ROLLBACK"));
+		q->failed[q->nfailed++ % 16] = q->open_gen;
+	}
+	q->resolved = q->open_gen;
+	q->open_gen = 0;
+	pthread_cond_broadcast(&q->bcv);
+}
+
+/* With bmu held: bconn connected, inside the open batch's transaction. */
+static int batch_begin(pgq *q, te_error *err)
+{
+	if (q->open_gen)
+		return 0;
+	if (q->bconn && PQstatus(q->bconn) != CONNECTION_OK) {
+		PQfinish(q->bconn);
+		q->bconn = NULL;
+	}
+	if (!q->bconn)
+		q->bconn = pg_connect(q->dsn);
+	if (!q->bconn || PQstatus(q->bconn) != CONNECTION_OK)
+		return pg_fail(err, q->bconn, "cannot connect");
+	if (pg_cmd(q->bconn, "BEGIN", 0, NULL, err) < 0)
+		return err->code;
+	q->open_gen = ++q->last_gen;
+	return 0;
+}
+
 /* ---- submit ------------------------------------------------------------- */
 
 static void lower_commit(char out[41], const char *commit)
@@ -519,8 +584,7 @@ static int pg_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	te_buf tkey = TE_BUF_INIT(4 * TS_JOB_FIELD_MAX);
 	char commit[41];
 	bool inserted = false, changed;
-	int state = 0, slot = -1, rc;
-	PGconn *c;
+	int state = 0, rc;
 
 	id_out[0] = '\0';
 	*outcome = TS_SUBMIT_NEW;
@@ -534,11 +598,18 @@ static int pg_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	    (rc = te_buf_printf(&tkey, err, "%s\n%s\n%s", req->project,
 	                        req->tag, commit)) < 0)
 		goto done;
-	if ((rc = get_conn(&c, &slot, q, err)) < 0)
-		goto done;
-	rc = insert_or_find(id_out, &inserted, &state, c, req, commit,
-	                    dkey.len ? dkey.ptr : NULL, tkey.ptr, now, err);
-	put_conn(q, slot);
+	pthread_mutex_lock(&q->bmu);
+	if ((rc = batch_begin(q, err)) == 0) {
+		rc = insert_or_find(id_out, &inserted, &state, q->bconn, req,
+		                    commit, dkey.len ? dkey.ptr : NULL,
+		                    tkey.ptr, now, err);
+		/* an error aborted the transaction: the batch is lost */
+		if (rc < 0)
+			batch_end(q, false);
+		else
+			ticket->batch_first = ticket->batch_last = q->open_gen;
+	}
+	pthread_mutex_unlock(&q->bmu);
 	if (rc < 0 || inserted)
 		goto done;
 	*outcome = TS_SUBMIT_EXISTING;
@@ -554,13 +625,28 @@ done:
 	return rc;
 }
 
-/* Submits commit in submit_nowait: nothing is left to wait for. */
+/* Commit the batches of ticket (the open one by this caller, as the
+ * leader of everyone in it), or wait for whoever does. */
 static int pg_wait(ts_queue *base, const ts_queue_ticket *ticket, te_error *err)
 {
-	(void)base;
-	(void)ticket;
-	(void)err;
-	return 0;
+	pgq *q = (pgq *)base;
+	int rc = 0;
+
+	if (!ticket->batch_last)
+		return 0;
+	pthread_mutex_lock(&q->bmu);
+	while (q->resolved < ticket->batch_last) {
+		if (q->open_gen && q->open_gen <= ticket->batch_last)
+			batch_end(q, true);
+		else
+			pthread_cond_wait(&q->bcv, &q->bmu);
+	}
+	if (batch_failed(q, ticket->batch_first, ticket->batch_last))
+		rc = te_error_set(err, TE_ENET,
+		                  "queue: the jobs were not committed "
+		                  "(database error); the forge delivers again");
+	pthread_mutex_unlock(&q->bmu);
+	return rc;
 }
 
 /* ---- claim, finish, requeue, retry ------------------------------------------
@@ -1057,6 +1143,10 @@ static void pg_free(ts_queue *base)
 	}
 	for (i = 0; i < PG_POOL; i++)
 		PQfinish(q->pool[i]);
+	/* an open batch without a waiter: nobody got a 202 for it */
+	PQfinish(q->bconn);
+	pthread_cond_destroy(&q->bcv);
+	pthread_mutex_destroy(&q->bmu);
 	if (q->dsn) {
 		explicit_bzero(q->dsn, strlen(q->dsn));
 		free(q->dsn);
@@ -1111,6 +1201,8 @@ int ts_queue_open_postgres(ts_queue **out, const char *dsn, unsigned lease,
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
 	pthread_cond_init(&q->stop_cv, NULL);
+	pthread_mutex_init(&q->bmu, NULL);
+	pthread_cond_init(&q->bcv, NULL);
 	if (!(q->dsn = strdup(dsn))) {
 		rc = te_error_set(err, TE_ENOMEM, "queue: out of memory");
 		goto done;

@@ -76,7 +76,7 @@ int ts_queue_submit(char id_out[TS_JOB_ID_MAX], ts_submit_outcome *outcome,
                     ts_queue *q, const ts_job_request *req, int64_t now,
                     te_error *err)
 {
-	ts_queue_ticket ticket = {0, 0};
+	ts_queue_ticket ticket = {0, 0, 0, 0};
 	int rc;
 
 	rc = ts_queue_submit_nowait(id_out, outcome, &ticket, q, req, now, err);
@@ -91,6 +91,11 @@ void ts_queue_ticket_merge(ts_queue_ticket *into, const ts_queue_ticket *t)
 		into->journal_gen = t->journal_gen;
 	if (t->dir_gen > into->dir_gen)
 		into->dir_gen = t->dir_gen;
+	if (t->batch_first &&
+	    (!into->batch_first || t->batch_first < into->batch_first))
+		into->batch_first = t->batch_first;
+	if (t->batch_last > into->batch_last)
+		into->batch_last = t->batch_last;
 }
 
 int ts_queue_claim(ts_job **out, ts_queue *q, int64_t now, te_error *err)

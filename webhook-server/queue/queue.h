@@ -161,6 +161,9 @@ int ts_queue_submit(char id_out[TS_JOB_ID_MAX], ts_submit_outcome *outcome,
 typedef struct ts_queue_ticket {
 	uint64_t journal_gen;
 	uint64_t dir_gen;
+	/* postgres: the submit batches (transactions) named, first to last */
+	uint64_t batch_first;
+	uint64_t batch_last;
 } ts_queue_ticket;
 
 /* ts_queue_submit without the wait for the disk: the job is recorded (one
