@@ -389,6 +389,40 @@ done:
 /* ---- submit batches -------------------------------------------------------
  */
 
+/* The submit's statements, prepared once per batch connection (parsing
+ * and planning them per delivery cost more than running them). */
+static const char sql_insert[] =
+    "WITH ins AS (INSERT INTO tagexport_jobs (id, delivery_key, triple_key,"
+    " state, created_at, updated_at, doc) VALUES ($1, $2, $3, 0, $4, $4, $5)"
+    " ON CONFLICT DO NOTHING RETURNING id)"
+    " SELECT id, pg_notify('" PG_CHANNEL "', '') FROM ins";
+static const char sql_existing[] =
+    "SELECT id, state FROM tagexport_jobs WHERE delivery_key = $1"
+    " OR triple_key = $2 ORDER BY (delivery_key = $1) IS TRUE DESC LIMIT 1";
+
+static int pg_prepare(PGconn *c, const char *name, const char *sql, int n,
+                      te_error *err)
+{
+	PGresult *r = PQprepare(c, name, sql, n, NULL);
+	bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+
+	PQclear(r);
+	return ok ? 0 : pg_fail(err, c, "cannot prepare a statement");
+}
+
+static PGresult *pg_run_prepared(PGconn *c, const char *name, int n,
+                                 const char *const *params, ExecStatusType want,
+                                 te_error *err)
+{
+	PGresult *r = PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+
+	if (r && PQresultStatus(r) == want)
+		return r;
+	PQclear(r);
+	pg_fail(err, c, "database error");
+	return NULL;
+}
+
 static bool batch_failed(const pgq *q, uint64_t first, uint64_t last)
 {
 	size_t i, n = q->nfailed < 16 ? q->nfailed : 16;
@@ -425,10 +459,19 @@ static int batch_begin(pgq *q, te_error *err)
 		PQfinish(q->bconn);
 		q->bconn = NULL;
 	}
-	if (!q->bconn)
+	if (!q->bconn) {
 		q->bconn = pg_connect(q->dsn);
-	if (!q->bconn || PQstatus(q->bconn) != CONNECTION_OK)
-		return pg_fail(err, q->bconn, "cannot connect");
+		if (!q->bconn || PQstatus(q->bconn) != CONNECTION_OK ||
+		    pg_prepare(q->bconn, "te_insert", sql_insert, 5, err) < 0 ||
+		    pg_prepare(q->bconn, "te_existing", sql_existing, 2, err) <
+		        0) {
+			if (!err->code)
+				pg_fail(err, q->bconn, "cannot connect");
+			PQfinish(q->bconn);
+			q->bconn = NULL;
+			return err->code;
+		}
+	}
 	if (pg_cmd(q->bconn, "BEGIN", 0, NULL, err) < 0)
 		return err->code;
 	q->open_gen = ++q->last_gen;
@@ -498,12 +541,7 @@ static int existing(char id_out[TS_JOB_ID_MAX], int *state, bool *found,
 	const char *p[] = {dkey, tkey};
 	PGresult *r;
 
-	r = pg_run(
-	    c,
-	    "SELECT id, state FROM tagexport_jobs WHERE delivery_key = $1"
-	    " OR triple_key = $2 ORDER BY (delivery_key = $1) IS TRUE"
-	    " DESC LIMIT 1",
-	    2, p, PGRES_TUPLES_OK, err);
+	r = pg_run_prepared(c, "te_existing", 2, p, PGRES_TUPLES_OK, err);
 	if (!r)
 		return err->code;
 	*found = PQntuples(r) == 1;
@@ -541,15 +579,8 @@ static int insert_or_find(char id_out[TS_JOB_ID_MAX], bool *inserted,
 			break;
 		{
 			const char *p[] = {id, dkey, tkey, created, doc};
-			r = pg_run(c,
-			           "WITH ins AS (INSERT INTO tagexport_jobs"
-			           " (id, delivery_key, triple_key, state,"
-			           " created_at, updated_at, doc) VALUES"
-			           " ($1, $2, $3, 0, $4, $4, $5)"
-			           " ON CONFLICT DO NOTHING RETURNING id)"
-			           " SELECT id, pg_notify('" PG_CHANNEL
-			           "', '') FROM ins",
-			           5, p, PGRES_TUPLES_OK, err);
+			r = pg_run_prepared(c, "te_insert", 5, p,
+			                    PGRES_TUPLES_OK, err);
 		}
 		if (!r) {
 			rc = err->code;
