@@ -53,6 +53,7 @@
 #include <time.h>
 
 #define PG_POOL 8           /* connections for queue calls */
+#define PG_BATCHES 4        /* submit batches open at once */
 #define PG_SCHEMA_VERSION 1 /* what this server creates and reads */
 #define PG_CHANNEL "tagexport_jobs"
 /* pg_advisory_xact_lock key of the migration: "tagexpor" in ASCII */
@@ -93,13 +94,15 @@ typedef struct pgq {
 	void *wake_payload;
 	pthread_t beat, listener;
 	bool threads;
-	/* group commit of submits (see pg_submit_nowait) */
+	/* group commit of submits (the file's comment); under bmu */
 	pthread_mutex_t bmu;
-	pthread_cond_t bcv;  /* resolved changes */
-	PGconn *bconn;       /* the batch's connection, under bmu */
-	uint64_t open_gen;   /* the batch in bconn's open transaction; 0 */
+	pthread_cond_t bcv; /* a batch was resolved or became free */
+	struct batch {
+		PGconn *c;
+		uint64_t gen; /* the batch open in c's transaction; 0 */
+		bool busy;    /* a statement of c runs (outside bmu) */
+	} batch[PG_BATCHES];
 	uint64_t last_gen;   /* batches begun */
-	uint64_t resolved;   /* batches up to this one committed or failed */
 	uint64_t failed[16]; /* recent failed batches (ring) */
 	size_t nfailed;
 } pgq;
@@ -433,49 +436,95 @@ static bool batch_failed(const pgq *q, uint64_t first, uint64_t last)
 	return false;
 }
 
-/* With bmu held: end the open batch, committed (ok) or rolled back. */
-static void batch_end(pgq *q, bool ok)
+/* End b's batch (without bmu; b is busy): committed, or rolled back
+ * when ok is false or the commit fails.  Then, under bmu, b is free and
+ * its batch resolved. */
+static void batch_end(pgq *q, struct batch *b, bool ok)
 {
 	te_error err = TE_ERROR_INIT;
 
-	if (ok && pg_cmd(q->bconn, "COMMIT", 0, NULL, &err) < 0)
+	if (ok && pg_cmd(b->c, "COMMIT", 0, NULL, &err) < 0)
 		ok = false;
-	if (!ok) {
-		if (PQstatus(q->bconn) == CONNECTION_OK)
-			PQclear(PQexec(q->bconn, "ROLLBACK"));
-		q->failed[q->nfailed++ % 16] = q->open_gen;
-	}
-	q->resolved = q->open_gen;
-	q->open_gen = 0;
+	if (!ok && PQstatus(b->c) == CONNECTION_OK)
+		PQclear(PQexec(b->c, "ROLLBACK"));
+	pthread_mutex_lock(&q->bmu);
+	if (!ok)
+		q->failed[q->nfailed++ % 16] = b->gen;
+	b->gen = 0;
+	b->busy = false;
 	pthread_cond_broadcast(&q->bcv);
+	pthread_mutex_unlock(&q->bmu);
 }
 
-/* With bmu held: bconn connected, inside the open batch's transaction. */
-static int batch_begin(pgq *q, te_error *err)
+/* A free batch connection, marked busy: one with an open batch if there
+ * is one (its deliveries share the commit), else any. */
+static struct batch *batch_take(pgq *q)
 {
-	if (q->open_gen)
-		return 0;
-	if (q->bconn && PQstatus(q->bconn) != CONNECTION_OK) {
-		PQfinish(q->bconn);
-		q->bconn = NULL;
+	struct batch *b = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&q->bmu);
+	for (;;) {
+		for (i = 0; i < PG_BATCHES; i++)
+			if (!q->batch[i].busy &&
+			    (!b || (q->batch[i].gen && !b->gen)))
+				b = &q->batch[i];
+		if (b)
+			break;
+		pthread_cond_wait(&q->bcv, &q->bmu);
 	}
-	if (!q->bconn) {
-		q->bconn = pg_connect(q->dsn);
-		if (!q->bconn || PQstatus(q->bconn) != CONNECTION_OK ||
-		    pg_prepare(q->bconn, "te_insert", sql_insert, 5, err) < 0 ||
-		    pg_prepare(q->bconn, "te_existing", sql_existing, 2, err) <
-		        0) {
+	b->busy = true;
+	pthread_mutex_unlock(&q->bmu);
+	return b;
+}
+
+/* b (taken) connected and inside a batch's transaction. */
+static int batch_begin(pgq *q, struct batch *b, te_error *err)
+{
+	if (b->gen)
+		return 0;
+	if (b->c && PQstatus(b->c) != CONNECTION_OK) {
+		PQfinish(b->c);
+		b->c = NULL;
+	}
+	if (!b->c) {
+		b->c = pg_connect(q->dsn);
+		if (!b->c || PQstatus(b->c) != CONNECTION_OK ||
+		    pg_prepare(b->c, "te_insert", sql_insert, 5, err) < 0 ||
+		    pg_prepare(b->c, "te_existing", sql_existing, 2, err) < 0) {
 			if (!err->code)
-				pg_fail(err, q->bconn, "cannot connect");
-			PQfinish(q->bconn);
-			q->bconn = NULL;
+				pg_fail(err, b->c, "cannot connect");
+			PQfinish(b->c);
+			b->c = NULL;
 			return err->code;
 		}
 	}
-	if (pg_cmd(q->bconn, "BEGIN", 0, NULL, err) < 0)
+	if (pg_cmd(b->c, "BEGIN", 0, NULL, err) < 0)
 		return err->code;
-	q->open_gen = ++q->last_gen;
+	pthread_mutex_lock(&q->bmu);
+	b->gen = ++q->last_gen;
+	pthread_mutex_unlock(&q->bmu);
 	return 0;
+}
+
+static void batch_give(pgq *q, struct batch *b)
+{
+	pthread_mutex_lock(&q->bmu);
+	b->busy = false;
+	pthread_cond_broadcast(&q->bcv);
+	pthread_mutex_unlock(&q->bmu);
+}
+
+/* With bmu held: a batch of [first, last] still open, or NULL. */
+static struct batch *batch_open_in(pgq *q, uint64_t first, uint64_t last)
+{
+	size_t i;
+
+	for (i = 0; i < PG_BATCHES; i++)
+		if (q->batch[i].gen >= first && q->batch[i].gen <= last &&
+		    q->batch[i].gen)
+			return &q->batch[i];
+	return NULL;
 }
 
 /* ---- submit ------------------------------------------------------------- */
@@ -615,6 +664,7 @@ static int pg_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	te_buf tkey = TE_BUF_INIT(4 * TS_JOB_FIELD_MAX);
 	char commit[41];
 	bool inserted = false, changed;
+	struct batch *b;
 	int state = 0, rc;
 
 	id_out[0] = '\0';
@@ -629,18 +679,20 @@ static int pg_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	    (rc = te_buf_printf(&tkey, err, "%s\n%s\n%s", req->project,
 	                        req->tag, commit)) < 0)
 		goto done;
-	pthread_mutex_lock(&q->bmu);
-	if ((rc = batch_begin(q, err)) == 0) {
-		rc = insert_or_find(id_out, &inserted, &state, q->bconn, req,
-		                    commit, dkey.len ? dkey.ptr : NULL,
-		                    tkey.ptr, now, err);
-		/* an error aborted the transaction: the batch is lost */
-		if (rc < 0)
-			batch_end(q, false);
-		else
-			ticket->batch_first = ticket->batch_last = q->open_gen;
+	b = batch_take(q);
+	if ((rc = batch_begin(q, b, err)) < 0) {
+		batch_give(q, b);
+		goto done;
 	}
-	pthread_mutex_unlock(&q->bmu);
+	rc = insert_or_find(id_out, &inserted, &state, b->c, req, commit,
+	                    dkey.len ? dkey.ptr : NULL, tkey.ptr, now, err);
+	if (rc < 0) {
+		/* the error aborted the transaction: the batch is lost */
+		batch_end(q, b, false);
+		goto done;
+	}
+	ticket->batch_first = ticket->batch_last = b->gen;
+	batch_give(q, b);
 	if (rc < 0 || inserted)
 		goto done;
 	*outcome = TS_SUBMIT_EXISTING;
@@ -661,16 +713,22 @@ done:
 static int pg_wait(ts_queue *base, const ts_queue_ticket *ticket, te_error *err)
 {
 	pgq *q = (pgq *)base;
+	struct batch *b;
 	int rc = 0;
 
 	if (!ticket->batch_last)
 		return 0;
 	pthread_mutex_lock(&q->bmu);
-	while (q->resolved < ticket->batch_last) {
-		if (q->open_gen && q->open_gen <= ticket->batch_last)
-			batch_end(q, true);
-		else
+	while (
+	    (b = batch_open_in(q, ticket->batch_first, ticket->batch_last))) {
+		if (b->busy) {
 			pthread_cond_wait(&q->bcv, &q->bmu);
+			continue;
+		}
+		b->busy = true;
+		pthread_mutex_unlock(&q->bmu);
+		batch_end(q, b, true);
+		pthread_mutex_lock(&q->bmu);
 	}
 	if (batch_failed(q, ticket->batch_first, ticket->batch_last))
 		rc = te_error_set(err, TE_ENET,
@@ -1175,7 +1233,8 @@ static void pg_free(ts_queue *base)
 	for (i = 0; i < PG_POOL; i++)
 		PQfinish(q->pool[i]);
 	/* an open batch without a waiter: nobody got a 202 for it */
-	PQfinish(q->bconn);
+	for (i = 0; i < PG_BATCHES; i++)
+		PQfinish(q->batch[i].c);
 	pthread_cond_destroy(&q->bcv);
 	pthread_mutex_destroy(&q->bmu);
 	if (q->dsn) {
