@@ -1445,6 +1445,22 @@ static void test_content_lock(void **state)
 
 /* ---- postgres: several replicas on one database ----------------------- */
 
+/* One value from the database, through a session of its own; a static
+ * buffer. */
+static const char *sql_value(const char *query)
+{
+	static char value[64];
+	PGconn *c = PQconnectdb(pg_dsn);
+	PGresult *r = PQexec(c, query);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("postgres: %s", PQerrorMessage(c));
+	snprintf(value, sizeof(value), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return value;
+}
+
 static ts_queue *open_replica(const char *instance, unsigned lease)
 {
 	te_error err = TE_ERROR_INIT;
@@ -1530,6 +1546,9 @@ static void test_pg_lease_expires(void **state)
 
 	(void)state;
 	submit(id, NULL, a, "v1", C1, "d-1", 10);
+	/* durable when submit returned: committed, seen by another session */
+	assert_string_equal(sql_value("SELECT count(*) FROM tagexport_jobs"),
+	                    "1");
 	assert_int_equal(ts_queue_claim(&job, a, 20, &err), 0);
 	assert_non_null(job);
 	ts_job_free(job);
