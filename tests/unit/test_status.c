@@ -36,8 +36,8 @@ static void project(te_project *pr, te_forge forge, const char *repo,
 	pr->status.context = context;
 }
 
-static struct ts_status_msg *build(const te_project *pr,
-                                   const char *public_url, ts_status_event ev)
+static struct ts_status_msg *build(const te_project *pr, const char *public_url,
+                                   ts_status_event ev)
 {
 	struct ts_status_info info = {.job_id = "1700000000-0123abcd",
 	                              .project = "shop",
