@@ -562,3 +562,14 @@ int ts_job__request_valid(const ts_job_request *req, te_error *err)
 		return te_error_set(err, TE_EINVALID, "queue: invalid source");
 	return 0;
 }
+
+void ts_job__lower_commit(char out[41], const char *commit)
+{
+	size_t i;
+
+	for (i = 0; i < 40; i++)
+		out[i] = (char)((commit[i] >= 'A' && commit[i] <= 'F')
+		                    ? commit[i] - 'A' + 'a'
+		                    : commit[i]);
+	out[40] = '\0';
+}

@@ -29,6 +29,9 @@ bool ts_job__commit_valid(const char *s);
 /* A submit's request: TE_EINVALID naming the bad field (queue.h
  * ts_queue_submit). */
 int ts_job__request_valid(const ts_job_request *req, te_error *err);
+/* The 40 hex digits of commit (valid) in lower case: how jobs keep and
+ * compare commits. */
+void ts_job__lower_commit(char out[41], const char *commit);
 /* A job id as the queue makes them: "<10 digits>-<8 lowercase hex>". */
 bool ts_job__id_valid(const char *s);
 

@@ -830,7 +830,7 @@ static int jq_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	struct qjob *j = NULL, *found;
 	char commit[41];
 	char *line = NULL;
-	size_t len = 0, i;
+	size_t len = 0;
 	uint64_t gen;
 	int rc;
 
@@ -840,12 +840,7 @@ static int jq_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	rc = ts_job__request_valid(req, err);
 	if (rc < 0)
 		goto done;
-	for (i = 0; i < 40; i++)
-		commit[i] =
-		    (char)((req->commit[i] >= 'A' && req->commit[i] <= 'F')
-		               ? req->commit[i] - 'A' + 'a'
-		               : req->commit[i]);
-	commit[40] = '\0';
+	ts_job__lower_commit(commit, req->commit);
 	j = new_job(req, commit, now, err);
 	if (!j) {
 		rc = err->code;

@@ -529,17 +529,6 @@ static struct batch *batch_open_in(pgq *q, uint64_t first, uint64_t last)
 
 /* ---- submit ------------------------------------------------------------- */
 
-static void lower_commit(char out[41], const char *commit)
-{
-	size_t i;
-
-	for (i = 0; i < 40; i++)
-		out[i] = (char)((commit[i] >= 'A' && commit[i] <= 'F')
-		                    ? commit[i] - 'A' + 'a'
-		                    : commit[i]);
-	out[40] = '\0';
-}
-
 static int new_job_doc(char **doc, size_t *len, char id[TS_JOB_ID_MAX],
                        const ts_job_request *req, const char *commit,
                        int64_t now, te_error *err)
@@ -672,7 +661,7 @@ static int pg_submit_nowait(char id_out[TS_JOB_ID_MAX],
 	memset(ticket, 0, sizeof(*ticket));
 	if ((rc = ts_job__request_valid(req, err)) < 0)
 		goto done;
-	lower_commit(commit, req->commit);
+	ts_job__lower_commit(commit, req->commit);
 	if ((req->delivery_id && *req->delivery_id &&
 	     (rc = te_buf_printf(&dkey, err, "%s\n%s", req->project,
 	                         req->delivery_id)) < 0) ||
@@ -933,7 +922,7 @@ static int pg_find(char id_out[TS_JOB_ID_MAX], bool *found, ts_queue *base,
 	if (!commit || !ts_job__commit_valid(commit))
 		return te_error_set(err, TE_EINVALID,
 		                    "queue: commit must be 40 hex digits");
-	lower_commit(lc, commit);
+	ts_job__lower_commit(lc, commit);
 	if ((rc = te_buf_printf(&key, err, "%s\n%s\n%s", project, tag, lc)) < 0)
 		goto done;
 	{
