@@ -796,7 +796,6 @@ static int jq_find(char id_out[TS_JOB_ID_MAX], bool *found, ts_queue *base,
 	ts_job_request req = {project, tag, commit, NULL, "find"};
 	struct qjob *j;
 	char lower[41];
-	size_t i;
 	int rc;
 
 	id_out[0] = '\0';
@@ -804,11 +803,7 @@ static int jq_find(char id_out[TS_JOB_ID_MAX], bool *found, ts_queue *base,
 	rc = ts_job__request_valid(&req, err);
 	if (rc < 0)
 		return rc;
-	for (i = 0; i < 40; i++)
-		lower[i] = (char)((commit[i] >= 'A' && commit[i] <= 'F')
-		                      ? commit[i] - 'A' + 'a'
-		                      : commit[i]);
-	lower[40] = '\0';
+	ts_job__lower_commit(lower, commit);
 	pthread_mutex_lock(&q->mu);
 	j = find_existing(q, &req, lower, &key, err);
 	if (j) {
