@@ -1,5 +1,5 @@
 /*
- * queue.c - submits/s of te_queue_submit, single-threaded and with many
+ * queue.c - submits/s of ts_queue_submit, single-threaded and with many
  * threads, into a queue directory on the real disk (every accepted job is
  * durable).  Built and run by bench/queue.sh; not part of the build.
  *
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "queue_int.h"
-#include "tagexport/queue.h"
+#include "queue/journal_queue.h"
+#include "queue/queue.h"
 
 struct worker {
-	te_queue *q;
+	ts_queue *q;
 	int index;
 	int count;
 	int failures;
@@ -27,16 +27,16 @@ static void *run(void *arg)
 
 	for (i = 0; i < w->count; i++) {
 		char tag[48], delivery[48];
-		te_job_request req = {
+		ts_job_request req = {
 		    "bench", tag, "0123456789abcdef0123456789abcdef01234567",
 		    delivery, "api"};
 		te_error err = TE_ERROR_INIT;
-		char id[TE_JOB_ID_MAX];
-		te_submit_outcome existed = TE_SUBMIT_NEW;
+		char id[TS_JOB_ID_MAX];
+		ts_submit_outcome existed = TS_SUBMIT_NEW;
 
 		snprintf(tag, sizeof(tag), "v%d.%d.0", w->index, i);
 		snprintf(delivery, sizeof(delivery), "d-%d-%d", w->index, i);
-		if (te_queue_submit(id, &existed, w->q, &req, 1700000000,
+		if (ts_queue_submit(id, &existed, w->q, &req, 1700000000,
 		                    &err) < 0 ||
 		    existed)
 			w->failures++;
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	struct worker *w = NULL;
 	pthread_t *th = NULL;
 	struct timespec t0, t1;
-	te_queue *q = NULL;
+	ts_queue *q = NULL;
 	int threads, per, t, failures = 0, rc = 1;
 	double secs;
 
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	per = atoi(argv[3]);
 	if (threads < 1 || per < 1)
 		return 2;
-	if (te_queue_open(&q, argv[1], &err) < 0) {
+	if (ts_queue_open_journal(&q, argv[1], &err) < 0) {
 		fprintf(stderr, "open: %s\n", err.msg);
 		return 1;
 	}
@@ -88,10 +88,10 @@ int main(int argc, char **argv)
 	printf("threads=%-3d submits=%-6d failures=%d %.0f submits/s "
 	       "syncs=%zu\n",
 	       threads, threads * per, failures, threads * per / secs,
-	       te_queue__sync_count(q));
+	       ts_queue__sync_count(q));
 	rc = failures ? 1 : 0;
 done:
-	te_queue_free(q);
+	ts_queue_free(q);
 	free(w);
 	free(th);
 	return rc;

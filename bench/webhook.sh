@@ -57,14 +57,9 @@ ${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -o "$W/mhd-floor" "$top/bench/mhd_floor.c" 
 
 # ---- bodies --------------------------------------------------------------
 echo "signing $NBODIES distinct tag pushes..."
+bench_accepted_bodies "$W/accepted.txt" "$NBODIES" || exit 1
 perl -MDigest::SHA=hmac_sha256_hex -e '
 	my ($secret, $n, $dir) = @ARGV;
-	open(my $all, ">", "$dir/accepted.txt") or die;
-	for my $i (1 .. $n) {
-		my $c = substr(Digest::SHA::sha1_hex("c$i"), 0, 40);
-		my $b = "{\"ref\":\"refs/tags/v1.$i.0\",\"before\":\"0000000000000000000000000000000000000000\",\"after\":\"$c\",\"created\":true,\"deleted\":false,\"head_commit\":{\"id\":\"$c\"},\"repository\":{\"full_name\":\"acme/app\"}}";
-		print $all hmac_sha256_hex($b, $secret), " ", $b, "\n";
-	}
 	open(my $brs, ">", "$dir/branches.txt") or die;
 	for my $i (1 .. $n) {
 		my $c = substr(Digest::SHA::sha1_hex("b$i"), 0, 40);
@@ -124,17 +119,14 @@ done
 # run NAME URL FILE MODE -> "req/s p99_ms non2xx"
 # (ROUND, from 1, picks the slice of distinct bodies for "accepted")
 run() {
-	local out rps p99 non
+	local out
 	local script=static
 	case $4 in accepted | ignored-new) script=dynamic ;; esac
 	out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$top/bench/wrk-$script.lua" \
 		"$2" -- "$3" "$4" "$THREADS" $(((ROUND - 1) * NBODIES / ROUNDS)) \
 		$((NBODIES / ROUNDS)) 2>&1)
 	echo "$out" >"$W/wrk-$1.txt"
-	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}' <<<"$out")
-	non=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-	echo "${rps:-0} ${p99:-?} ${non:-0}"
+	bench_wrk_summary <<<"$out"
 }
 
 printf '\nwrk -t%s -c%s -d%ss on loopback, %s round(s) (medians), %s CPUs, load average %s\n\n' \

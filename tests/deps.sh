@@ -7,6 +7,7 @@ PACKAGES=(
 	gcc make cmake pkg-config git curl jq iproute2 time bc ca-certificates
 	libgit2-dev libcurl4-openssl-dev libyaml-dev libjansson-dev libssl-dev zlib1g-dev
 	libmicrohttpd-dev libcmocka-dev
+	libpq-dev postgresql # the server's postgres queue; tests run their own (pg_lib.sh)
 	buildah runc containernetworking-plugins docker-registry skopeo busybox-static bash-static apache2-utils openssl
 	clang-format python3 clang libclang-rt-14-dev
 	wrk webhook perl
@@ -27,11 +28,11 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The Debian packages start a system registry on :5000, sshd on :22 and
-# lighttpd on :80 where systemd runs; tests and the demo start their own on
-# free loopback ports instead.
+# The Debian packages start a system registry on :5000, sshd on :22,
+# lighttpd on :80 and PostgreSQL on :5432 where systemd runs; tests and the
+# demo start their own on free loopback ports instead.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	for unit in docker-registry ssh lighttpd; do
+	for unit in docker-registry ssh lighttpd postgresql; do
 		$SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
 	done
 fi

@@ -42,7 +42,7 @@ static json_t *str_or_null(const char *s)
 	return v ? v : json_null();
 }
 
-static json_t *job_json(const te_job *job, bool full)
+static json_t *job_json(const ts_job *job, bool full)
 {
 	json_t *o = json_object(), *results = json_array();
 	size_t i;
@@ -58,10 +58,10 @@ static json_t *job_json(const te_job *job, bool full)
 	json_object_set_new(o, "commit", json_string(job->commit));
 	json_object_set_new(o, "source", str_or_null(job->source));
 	json_object_set_new(o, "origin",
-	                    json_string(te_job_origin(job->source)));
+	                    json_string(ts_job_origin(job->source)));
 	json_object_set_new(o, "delivery_id", str_or_null(job->delivery_id));
 	json_object_set_new(o, "state",
-	                    json_string(te_job_state_str(job->state)));
+	                    json_string(ts_job_state_str(job->state)));
 	json_object_set_new(o, "attempts", json_integer(job->attempts));
 	json_object_set_new(o, "created_at", json_integer(job->created_at));
 	json_object_set_new(o, "updated_at", json_integer(job->updated_at));
@@ -70,6 +70,18 @@ static json_t *job_json(const te_job *job, bool full)
 		json_object_set_new(o, "started_at",
 		                    json_integer(job->started_at));
 	json_object_set_new(o, "error", str_or_null(job->error));
+	if (job->runners.count) {
+		json_t *runners = json_array();
+
+		for (i = 0; runners && i < job->runners.count; i++)
+			json_array_append_new(
+			    runners, str_or_null(job->runners.items[i]));
+		json_object_set_new(
+		    o, "runner",
+		    str_or_null(job->runners.items[job->runners.count - 1]));
+		json_object_set_new(o, "runners",
+		                    runners ? runners : json_null());
+	}
 	for (i = 0; i < job->results.count; i++)
 		json_array_append_new(results,
 		                      str_or_null(job->results.items[i]));
@@ -83,7 +95,7 @@ static void list_jobs(struct ts_response *res, struct ts_server *s,
                       const char *query)
 {
 	te_error err = TE_ERROR_INIT;
-	te_job **jobs = NULL;
+	ts_job **jobs = NULL;
 	size_t n = 0, i;
 	size_t limit = API_JOBS_DEFAULT;
 	json_t *arr, *o;
@@ -97,7 +109,7 @@ static void list_jobs(struct ts_response *res, struct ts_server *s,
 		}
 		limit = v;
 	}
-	if (te_queue_list(&jobs, &n, s->queue, limit, &err) < 0) {
+	if (ts_queue_list(&jobs, &n, s->queue, limit, &err) < 0) {
 		ts_logkv(TE_LOG_ERROR, "cannot list jobs", "error", err.msg,
 		         NULL);
 		ts_response_error(res, 500, "cannot list jobs");
@@ -106,7 +118,7 @@ static void list_jobs(struct ts_response *res, struct ts_server *s,
 	arr = json_array();
 	for (i = 0; arr && i < n; i++)
 		json_array_append_new(arr, job_json(jobs[i], false));
-	te_queue_list_free(jobs, n);
+	ts_queue_list_free(jobs, n);
 	o = arr ? json_pack("{s:o}", "jobs", arr) : NULL;
 	reply(res, 200, o);
 }
@@ -115,8 +127,8 @@ static void get_job(struct ts_response *res, struct ts_server *s,
                     const char *id)
 {
 	te_error err = TE_ERROR_INIT;
-	te_job *job = NULL;
-	int rc = te_queue_get(&job, s->queue, id, &err);
+	ts_job *job = NULL;
+	int rc = ts_queue_get(&job, s->queue, id, &err);
 
 	if (rc == TE_ENOTFOUND || (rc == 0 && !job)) {
 		ts_response_error(res, 404, "no such job");
@@ -127,26 +139,26 @@ static void get_job(struct ts_response *res, struct ts_server *s,
 		return;
 	}
 	reply(res, 200, job_json(job, true));
-	te_job_free(job);
+	ts_job_free(job);
 }
 
 /* The retried job's commit shows it pending again (status.h). */
 static void queued_status(struct ts_server *s, const char *id)
 {
 	te_error err = TE_ERROR_INIT;
-	te_job *job = NULL;
+	ts_job *job = NULL;
 
-	if (te_queue_get(&job, s->queue, id, &err) == 0)
+	if (ts_queue_get(&job, s->queue, id, &err) == 0)
 		ts_status_queued(s, job->id, job->project, job->tag,
 		                 job->commit);
-	te_job_free(job);
+	ts_job_free(job);
 }
 
 static void retry_job(struct ts_response *res, struct ts_server *s,
                       const char *id)
 {
 	te_error err = TE_ERROR_INIT;
-	int rc = te_queue_retry(s->queue, id, (int64_t)time(NULL), &err);
+	int rc = ts_queue_retry(s->queue, id, (int64_t)time(NULL), &err);
 
 	if (rc == TE_ENOTFOUND) {
 		ts_response_error(res, 404, "no such job");
@@ -166,7 +178,7 @@ static void project_export(struct ts_response *res, struct ts_server *s,
                            const struct ts_config *cfg, const char *name,
                            const char *body, size_t len)
 {
-	const struct ts_project *pr = ts_config_project(cfg, name);
+	const te_project *pr = ts_config_project(cfg, name);
 	json_error_t jerr;
 	json_t *root;
 	const char *ref, *commit;
@@ -196,7 +208,7 @@ static void project_export(struct ts_response *res, struct ts_server *s,
 		ts_response_error(res, 400, "commit must be 40 hex digits");
 		goto done;
 	}
-	if (!ts_tag_selected(&pr->tags, ref + 10)) {
+	if (!te_project_tag_selected(&pr->tags, ref + 10)) {
 		reply(res, 200, json_pack("{s:s}", "ignored", "tag filtered"));
 		goto done;
 	}
@@ -237,7 +249,7 @@ static void project_route(struct ts_response *res, struct ts_server *s,
                           const struct ts_config *cfg, const char *p, bool post,
                           const char *body, size_t body_len)
 {
-	char name[TS_PROJECT_NAME_MAX + 1];
+	char name[TE_PROJECT_NAME_MAX + 1];
 	const char *rest = segment(name, sizeof(name), p);
 	bool exports = rest && !strcmp(rest, "/exports");
 	bool poll = rest && !strcmp(rest, "/poll");
@@ -260,7 +272,7 @@ void ts_api(struct ts_response *res, struct ts_server *s, const char *method,
 {
 	struct ts_config *cfg = ts_server_config(s);
 	const char *p = url + strlen("/api/v1/"), *q;
-	char seg[TE_JOB_ID_MAX + 64], path[512];
+	char seg[TS_JOB_ID_MAX + 64], path[512];
 	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
 	size_t plen;
 

@@ -1,553 +1,32 @@
 /*
  * config.c - tagexport-server's YAML configuration (config.h).
  *
- * The file is loaded as a libyaml document so every node keeps its line;
- * each key is checked against a fixed list (unknown keys are errors, so a
- * typo never silently falls back to a default).
+ * The projects, state_dir and allow_chroot_isolation are the core's
+ * (tagexport/project.h: the standalone hook reads them too); this file
+ * reads the server's own top-level keys through the core's YAML readers,
+ * so both halves check and report the same way.
  */
 #include "config.h"
 #include "verify.h"
-#include "tagexport/config.h"
-#include "tagexport/fs.h"
-#include "tagexport/gitsrc.h"
-#include "tagexport/schedule.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <yaml.h>
 
-#define TS_SECRET_MAX 4096
-
-struct parse {
-	yaml_document_t *doc;
-	const char *file;
-	char *dir; /* directory of the file, for relative paths */
+/* What the server's keys collect while the file is parsed. */
+struct server_keys {
+	struct ts_config *cfg;
+	const yaml_node_t *token_node, *metrics_node, *queue_node, *dsn_node;
+	char *token_file, *token_env, *metrics_file, *dsn_file;
+	bool have_lease;
 };
 
-const char *ts_forge_name(ts_forge forge)
-{
-	switch (forge) {
-	case TS_FORGE_GITHUB:
-		return "github";
-	case TS_FORGE_GITLAB:
-		return "gitlab";
-	case TS_FORGE_GITEA:
-		return "gitea";
-	}
-	return "unknown";
-}
-
-bool ts_project_name_valid(const char *name)
-{
-	size_t i;
-
-	for (i = 0; name[i]; i++) {
-		char c = name[i];
-		if (i >= TS_PROJECT_NAME_MAX)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return i > 0;
-}
-
-static int line_of(const yaml_node_t *node)
-{
-	return node ? (int)node->start_mark.line + 1 : 0;
-}
-
-static int fail(const struct parse *p, const yaml_node_t *node, te_error *err,
-                const char *what)
-{
-	return te_error_set(err, TE_EINVALID, "%s:%d: %s", p->file,
-	                    line_of(node), what);
-}
-
-static yaml_node_t *node_at(const struct parse *p, int idx)
-{
-	return yaml_document_get_node(p->doc, idx);
-}
-
-static const char *scalar(const yaml_node_t *node)
-{
-	return node->type == YAML_SCALAR_NODE
-	           ? (const char *)node->data.scalar.value
-	           : NULL;
-}
-
-static bool is_null(const yaml_node_t *node)
-{
-	const char *s = scalar(node);
-
-	if (!s || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	return !*s || !strcmp(s, "~") || !strcmp(s, "null") ||
-	       !strcmp(s, "Null") || !strcmp(s, "NULL");
-}
-
-/* A non-empty string scalar without NUL bytes. */
-static int get_str(char **out, const struct parse *p, const yaml_node_t *node,
-                   const char *key, te_error *err)
-{
-	char what[160];
-	const char *s = scalar(node);
-
-	if (!s || is_null(node) || !*s ||
-	    strlen(s) != node->data.scalar.length) {
-		snprintf(what, sizeof(what), "%s must be a non-empty string",
-		         key);
-		return fail(p, node, err, what);
-	}
-	free(*out);
-	*out = te_strdup(s, err);
-	return *out ? 0 : TE_ENOMEM;
-}
-
-static int get_path(char **out, const struct parse *p, const yaml_node_t *node,
-                    const char *key, te_error *err)
-{
-	char *s = NULL, *joined;
-	size_t need;
-	int rc;
-
-	if ((rc = get_str(&s, p, node, key, err)) < 0)
-		return rc;
-	if (s[0] == '/' || !p->dir) {
-		free(*out);
-		*out = s;
-		return 0;
-	}
-	need = strlen(p->dir) + strlen(s) + 2;
-	joined = malloc(need);
-	if (!joined) {
-		free(s);
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	}
-	snprintf(joined, need, "%s/%s", p->dir, s);
-	free(s);
-	free(*out);
-	*out = joined;
-	return 0;
-}
-
-/* An http(s) URL with a host and no blanks or controls; a trailing '/'
- * is dropped so paths can be appended. */
-static int get_url(char **out, const struct parse *p, const yaml_node_t *node,
-                   const char *key, te_error *err)
-{
-	char what[160];
-	const char *rest;
-	size_t i, len;
-	int rc;
-
-	if ((rc = get_str(out, p, node, key, err)) < 0)
-		return rc;
-	rest = !strncmp(*out, "https://", 8)  ? *out + 8
-	       : !strncmp(*out, "http://", 7) ? *out + 7
-	                                      : NULL;
-	for (i = 0; rest && (*out)[i]; i++)
-		if ((unsigned char)(*out)[i] <= ' ' || (*out)[i] == 0x7f)
-			rest = NULL;
-	if (!rest || !*rest || *rest == '/') {
-		snprintf(what, sizeof(what),
-		         "%s must be an http:// or https:// URL", key);
-		return fail(p, node, err, what);
-	}
-	len = strlen(*out);
-	while (len > 0 && (*out)[len - 1] == '/')
-		(*out)[--len] = '\0';
-	return 0;
-}
-
-static int get_bool(bool *out, const struct parse *p, const yaml_node_t *node,
-                    const char *key, te_error *err)
-{
-	char what[160];
-	const char *s = scalar(node);
-
-	if (s && (!strcmp(s, "true") || !strcmp(s, "True") ||
-	          !strcmp(s, "yes") || !strcmp(s, "on"))) {
-		*out = true;
-		return 0;
-	}
-	if (s && (!strcmp(s, "false") || !strcmp(s, "False") ||
-	          !strcmp(s, "no") || !strcmp(s, "off"))) {
-		*out = false;
-		return 0;
-	}
-	snprintf(what, sizeof(what), "%s must be true or false", key);
-	return fail(p, node, err, what);
-}
-
-static int get_uint(unsigned long *out, const struct parse *p,
-                    const yaml_node_t *node, const char *key, unsigned long min,
-                    unsigned long max, te_error *err)
-{
-	char what[200];
-	const char *s = scalar(node);
-	char *end;
-	unsigned long v;
-
-	if (s && *s >= '0' && *s <= '9') {
-		errno = 0;
-		v = strtoul(s, &end, 10);
-		if (!errno && !*end && v >= min && v <= max) {
-			*out = v;
-			return 0;
-		}
-	}
-	snprintf(what, sizeof(what), "%s must be an integer from %lu to %lu",
-	         key, min, max);
-	return fail(p, node, err, what);
-}
-
-/* A size: bytes, or a number with B, KiB, MiB, GiB or TiB. */
-static int get_size(uint64_t *out, const struct parse *p,
-                    const yaml_node_t *node, const char *key, te_error *err)
-{
-	te_error perr = TE_ERROR_INIT;
-	char what[400];
-	const char *s = scalar(node);
-
-	if (s && strlen(s) == node->data.scalar.length &&
-	    te_gitsrc_size_parse(out, s, &perr) == 0)
-		return 0;
-	snprintf(what, sizeof(what), "%s: %.300s", key,
-	         perr.msg[0] ? perr.msg : "must be a size such as 512MiB");
-	return fail(p, node, err, what);
-}
-
-/* A string or a list of strings. */
-static int get_strlist(te_strvec *out, const struct parse *p,
-                       const yaml_node_t *node, const char *key, te_error *err)
-{
-	char what[160];
-	yaml_node_item_t *it;
-	char *s = NULL;
-	int rc;
-
-	te_strvec_dispose(out);
-	if (node->type == YAML_SCALAR_NODE) {
-		if ((rc = get_str(&s, p, node, key, err)) < 0)
-			return rc;
-		return te_strvec_push_owned(out, s, err);
-	}
-	if (node->type != YAML_SEQUENCE_NODE) {
-		snprintf(what, sizeof(what), "%s must be a list of strings",
-		         key);
-		return fail(p, node, err, what);
-	}
-	for (it = node->data.sequence.items.start;
-	     it < node->data.sequence.items.top; it++) {
-		s = NULL;
-		if ((rc = get_str(&s, p, node_at(p, *it), key, err)) < 0)
-			return rc;
-		if ((rc = te_strvec_push_owned(out, s, err)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* env: a mapping of variable names to string values (empty allowed);
- * errors name the key, never a value. */
-static int get_env_map(te_strvec *out, const struct parse *p,
-                       const yaml_node_t *node, te_error *err)
-{
-	yaml_node_pair_t *pair;
-	int rc;
-
-	te_strvec_dispose(out);
-	if (node->type != YAML_MAPPING_NODE)
-		return fail(p, node, err, "env must be a mapping NAME: VALUE");
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = node_at(p, pair->key);
-		yaml_node_t *vn = node_at(p, pair->value);
-		const char *k = scalar(kn), *v = scalar(vn);
-		size_t i;
-
-		if (!k || !*k || (k[0] >= '0' && k[0] <= '9'))
-			return fail(p, kn, err,
-			            "env names must match "
-			            "[A-Za-z_][A-Za-z0-9_]*");
-		for (i = 0; k[i]; i++)
-			if (!(k[i] == '_' || (k[i] >= '0' && k[i] <= '9') ||
-			      ((k[i] | 0x20) >= 'a' && (k[i] | 0x20) <= 'z')))
-				return fail(p, kn, err,
-				            "env names must match "
-				            "[A-Za-z_][A-Za-z0-9_]*");
-		if (!v || strlen(v) != vn->data.scalar.length)
-			return fail(p, vn, err,
-			            "env values must be strings without NUL");
-		if ((rc = te_strvec_pushf(out, err, "%s=%s", k,
-		                          is_null(vn) ? "" : v)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* te_werfcfg_lookup_fn over a project's env: map. */
-/* NAME's value in the project's env: map, or NULL. */
-static const char *project_env_get(const struct ts_project *pr,
-                                   const char *name)
-{
-	size_t i, n = strlen(name);
-
-	if (strchr(name, '='))
-		return NULL;
-	for (i = 0; i < pr->env.count; i++)
-		if (!strncmp(pr->env.items[i], name, n) &&
-		    pr->env.items[i][n] == '=')
-			return pr->env.items[i] + n + 1;
-	return NULL;
-}
-
-static bool project_env_lookup(const char **value, const char *name,
-                               void *payload)
-{
-	const char *v = project_env_get(payload, name);
-
-	if (v)
-		*value = v;
-	return v != NULL;
-}
-
-/* Read a secret: the file's (or variable's) content minus trailing
- * whitespace.  The message names the file or variable, never the value. */
-/* ---- secrets: werf.yaml build secrets of a project --------------------- */
-
-#define TS_BUILD_SECRETS_MAX 64
-
-static bool build_secret_id_valid(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > 128)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!(id[i] == '_' || id[i] == '.' || id[i] == '-' ||
-		      (id[i] >= '0' && id[i] <= '9') ||
-		      ((id[i] | 0x20) >= 'a' && (id[i] | 0x20) <= 'z')))
-			return false;
-	return true;
-}
-
-/* secrets: {ID: {env: NAME} | {file: PATH}, ...} */
-static int parse_build_secrets(struct ts_project *pr, const struct parse *p,
-                               const yaml_node_t *node, te_error *err)
-{
-	yaml_node_pair_t *pair, *q;
-	size_t n;
-	int rc = 0;
-
-	if (node->type != YAML_MAPPING_NODE)
-		return fail(p, node, err,
-		            "secrets must be a mapping ID: {env: NAME} or "
-		            "ID: {file: PATH}");
-	n = (size_t)(node->data.mapping.pairs.top -
-	             node->data.mapping.pairs.start);
-	if (n > TS_BUILD_SECRETS_MAX)
-		return fail(p, node, err, "more than 64 secrets");
-	pr->build_secrets = calloc(n + 1, sizeof(*pr->build_secrets));
-	if (!pr->build_secrets)
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	for (pair = node->data.mapping.pairs.start;
-	     rc == 0 && pair < node->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = node_at(p, pair->key);
-		yaml_node_t *vn = node_at(p, pair->value);
-		struct ts_build_secret *s =
-		    &pr->build_secrets[pr->nbuild_secrets++];
-		const char *k = scalar(kn);
-
-		if (!k || !build_secret_id_valid(k))
-			return fail(
-			    p, kn, err,
-			    "secret ids must match [A-Za-z0-9_.-]{1,128}");
-		if (!(s->id = te_strdup(k, err)))
-			return TE_ENOMEM;
-		if (vn->type != YAML_MAPPING_NODE ||
-		    vn->data.mapping.pairs.top - vn->data.mapping.pairs.start !=
-		        1)
-			return fail(p, vn, err,
-			            "a secret is {env: NAME} or {file: PATH}");
-		q = vn->data.mapping.pairs.start;
-		k = scalar(node_at(p, q->key));
-		if (k && !strcmp(k, "env"))
-			rc = get_str(&s->env, p, node_at(p, q->value), "env",
-			             err);
-		else if (k && !strcmp(k, "file"))
-			rc = get_path(&s->file, p, node_at(p, q->value), "file",
-			              err);
-		else
-			rc = fail(p, vn, err,
-			          "a secret is {env: NAME} or {file: PATH}");
-	}
-	return rc;
-}
-
-/* ssh_key_files: private keys for werf.yaml's ssh: (relative to the
- * config file's directory); none of them may hold a ',' (buildah --ssh). */
-static int get_ssh_keys(te_strvec *out, const struct parse *p,
+static int parse_listen(struct ts_config *cfg, const te_project_yaml *p,
                         const yaml_node_t *node, te_error *err)
 {
-	size_t i;
-	int rc;
-
-	if ((rc = get_strlist(out, p, node, "ssh_key_files", err)) < 0)
-		return rc;
-	for (i = 0; i < out->count; i++) {
-		char *abs = NULL;
-
-		if (strchr(out->items[i], ','))
-			return fail(p, node, err,
-			            "ssh_key_files paths must not hold a ','");
-		if (out->items[i][0] == '/' || !p->dir)
-			continue;
-		if (te_strvec_pushf(out, err, "%s/%s", p->dir, out->items[i]) <
-		    0)
-			return TE_ENOMEM;
-		abs = out->items[--out->count];
-		out->items[out->count] = NULL;
-		free(out->items[i]);
-		out->items[i] = abs;
-	}
-	return 0;
-}
-
-/* te_export_secret_fn of a project: by id, from its env: map or a file;
- * never from the server's own environment. */
-static int project_build_secret(te_buf *out, const char *id,
-                                te_secret_kind kind, const char *ref,
-                                void *payload, te_error *err)
-{
-	const struct ts_project *pr = payload;
-	const struct ts_build_secret *s = NULL;
-	const char *v = NULL;
-	bool too_big = false;
-	size_t i;
-	int fd, rc = 0;
-
-	(void)kind;
-	(void)ref;
-	for (i = 0; i < pr->nbuild_secrets && !s; i++)
-		if (!strcmp(pr->build_secrets[i].id, id))
-			s = &pr->build_secrets[i];
-	if (!s)
-		return te_error_set(err, TE_ENOTFOUND,
-		                    "project %s has no secret \"%s\" (secrets: "
-		                    "in the server config)",
-		                    pr->name, id);
-	if (s->env) {
-		if (!(v = project_env_get(pr, s->env)))
-			return te_error_set(err, TE_ENOTFOUND,
-			                    "project %s: env: has no %s",
-			                    pr->name, s->env);
-		return te_buf_puts(out, v, err);
-	}
-	fd = open(s->file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return te_error_set_errno(err, TE_EIO, errno, "cannot read %s",
-		                          s->file);
-	if (te_fs_read_all(out, fd, &too_big) < 0 || too_big)
-		rc = te_error_set(err, TE_EINVALID,
-		                  "%s is unreadable or too large", s->file);
-	close(fd);
-	return rc;
-}
-
-static int read_secret(char **out, size_t *len_out, const char *file,
-                       const char *env, te_error *err)
-{
-	char buf[TS_SECRET_MAX + 1];
-	size_t len = 0;
-	ssize_t n;
-	int fd = -1, rc = 0;
-
-	if (file) {
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return te_error_set_errno(err, TE_EIO, errno,
-			                          "cannot read %s", file);
-		while (len < sizeof(buf)) {
-			n = read(fd, buf + len, sizeof(buf) - len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				rc = te_error_set_errno(err, TE_EIO, errno,
-				                        "cannot read %s", file);
-				goto done;
-			}
-			if (n == 0)
-				break;
-			len += (size_t)n;
-		}
-	} else {
-		const char *v = getenv(env);
-		if (!v) {
-			rc = te_error_set(err, TE_EINVALID,
-			                  "environment variable %s is not set",
-			                  env);
-			goto done;
-		}
-		len = strlen(v);
-		if (len > TS_SECRET_MAX)
-			len = sizeof(buf);
-		memcpy(buf, v, len);
-	}
-	if (len > TS_SECRET_MAX) {
-		rc = te_error_set(err, TE_EINVALID, "secret in %s is too long",
-		                  file ? file : env);
-		goto done;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-	                   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		len--;
-	if (len == 0 || memchr(buf, '\0', len)) {
-		rc = te_error_set(err, TE_EINVALID, "secret in %s is empty",
-		                  file ? file : env);
-		goto done;
-	}
-	*out = malloc(len + 1);
-	if (!*out) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
-	}
-	memcpy(*out, buf, len);
-	(*out)[len] = '\0';
-	*len_out = len;
-done:
-	explicit_bzero(buf, sizeof(buf));
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-static int secret_at(char **out, size_t *len, const struct parse *p,
-                     const yaml_node_t *node, const char *file, const char *env,
-                     te_error *err)
-{
-	te_error sub = TE_ERROR_INIT;
-	char what[TE_ERROR_MSG_MAX];
-
-	if (read_secret(out, len, file, env, &sub) < 0) {
-		snprintf(what, sizeof(what), "%s", sub.msg);
-		return fail(p, node, err, what);
-	}
-	return 0;
-}
-
-static int parse_listen(struct ts_config *cfg, const struct parse *p,
-                        const yaml_node_t *node, te_error *err)
-{
-	const char *s = scalar(node), *colon, *hs, *he;
+	const char *s = te_project_yaml_scalar(node), *colon, *hs, *he;
 	char host[64], *end;
 	unsigned char addr[16];
 	unsigned long port;
@@ -584,393 +63,240 @@ static int parse_listen(struct ts_config *cfg, const struct parse *p,
 	cfg->port = (unsigned short)port;
 	return 0;
 bad:
-	return fail(p, node, err,
-	            "listen must be ADDRESS:PORT with a numeric IPv4 address, "
-	            "[IPv6] or localhost");
+	return te_project_yaml_fail(
+	    p, node, err,
+	    "listen must be ADDRESS:PORT with a numeric IPv4 address, "
+	    "[IPv6] or localhost");
 }
 
-static int parse_labels(te_labels *labels, const struct parse *p,
-                        const yaml_node_t *node, te_error *err)
+static int parse_log_format(struct ts_config *cfg, const te_project_yaml *p,
+                            const yaml_node_t *vn, te_error *err)
 {
-	yaml_node_pair_t *pair;
-	char *k = NULL, *v = NULL;
-	int rc = 0;
+	const char *s = te_project_yaml_scalar(vn);
 
-	if (node->type != YAML_MAPPING_NODE)
-		return fail(p, node, err,
-		            "add_label must be a mapping of label: value");
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = node_at(p, pair->key);
-		yaml_node_t *vn = node_at(p, pair->value);
-		if ((rc = get_str(&k, p, kn, "a label name", err)) < 0)
-			goto done;
-		if (scalar(vn) && is_null(vn)) {
-			free(v);
-			v = te_strdup("", err);
-		} else if ((rc = get_str(&v, p, vn, "a label value", err)) <
-		           0) {
-			goto done;
-		}
-		if (!v) {
-			rc = TE_ENOMEM;
-			goto done;
-		}
-		if (strchr(k, '=')) {
-			rc =
-			    fail(p, kn, err, "a label name cannot contain '='");
-			goto done;
-		}
-		if ((rc = te_labels_set(labels, k, v, err)) < 0)
-			goto done;
-	}
-done:
-	free(k);
-	free(v);
-	return rc;
+	if (s && !strcmp(s, "json"))
+		cfg->log_format = TS_LOG_JSON;
+	else if (s && !strcmp(s, "text"))
+		cfg->log_format = TS_LOG_TEXT;
+	else
+		return te_project_yaml_fail(p, vn, err,
+		                            "log_format must be text or json");
+	return 0;
 }
 
-static int get_timeout(unsigned *out, const struct parse *p,
+/* A bounded integer key into an int, unsigned or size_t field. */
+struct uint_key {
+	const char *key;
+	unsigned long min, max;
+	size_t off;
+	char kind; /* 'i' int, 'u' unsigned, 'z' size_t */
+};
+
+#define UK(k, lo, hi, field, kind)                                             \
+	{                                                                      \
+		k, lo, hi, offsetof(struct ts_config, field), kind             \
+	}
+static const struct uint_key uint_keys[] = {
+    UK("workers", 0, 64, workers, 'i'),
+    UK("max_body_bytes", 1024, 1024UL * 1024 * 1024, max_body, 'z'),
+    UK("request_timeout", 1, 3600, request_timeout, 'u'),
+    UK("shutdown_timeout", 0, 86400, shutdown_timeout, 'u'),
+    UK("http_threads", 0, 256, http_threads, 'i'),
+    UK("max_attempts", 1, 100, max_attempts, 'i'),
+    UK("retry_delay", 1, 86400, retry_delay, 'u'),
+    UK("job_retention_days", 0, 36500, job_retention_days, 'u'),
+    UK("max_pending_body_bytes", 64 * 1024, 64UL * 1024 * 1024 * 1024,
+       max_pending_body, 'z'),
+    UK("max_connections_per_ip", 0, 1000, max_connections_per_ip, 'u'),
+};
+#undef UK
+
+static int parse_uint_key(struct ts_config *cfg, const te_project_yaml *p,
+                          const struct uint_key *uk, const yaml_node_t *vn,
+                          te_error *err)
+{
+	char *field = (char *)cfg + uk->off;
+	unsigned long v = 0;
+	int rc;
+
+	rc = te_project_yaml_uint(&v, p, vn, uk->key, uk->min, uk->max, err);
+	if (rc < 0)
+		return rc;
+	if (uk->kind == 'i')
+		*(int *)(void *)field = (int)v;
+	else if (uk->kind == 'u')
+		*(unsigned *)(void *)field = (unsigned)v;
+	else
+		*(size_t *)(void *)field = v;
+	return 0;
+}
+
+/* queue: {driver: journal|postgres, dsn_file: PATH, lease: SECONDS}; the
+ * DSN is read in queue_finish. */
+static int parse_queue(struct server_keys *sk, const te_project_yaml *p,
                        const yaml_node_t *node, te_error *err)
 {
-	te_error perr = TE_ERROR_INIT;
-	const char *s = scalar(node);
-
-	if (te_build_timeout_parse(out, s ? s : "", &perr) < 0)
-		return fail(p, node, err, perr.msg);
-	return 0;
-}
-
-/* export.parallel_tasks_limit: werf's --parallel-tasks-limit. */
-static int get_parallel(int *out, const struct parse *p,
-                        const yaml_node_t *node, te_error *err)
-{
-	te_error perr = TE_ERROR_INIT;
-	const char *s = scalar(node);
-
-	if (te_schedule_parallel_parse(out, s ? s : "", &perr) < 0)
-		return fail(p, node, err, perr.msg);
-	return 0;
-}
-
-static int parse_export(struct ts_project *pr, const struct parse *p,
-                        const yaml_node_t *node, te_error *err)
-{
 	yaml_node_pair_t *pair;
-	int rc;
-
-	if (node->type != YAML_MAPPING_NODE)
-		return fail(p, node, err, "export must be a mapping");
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = node_at(p, pair->key);
-		yaml_node_t *vn = node_at(p, pair->value);
-		const char *k = scalar(kn);
-
-		if (!k)
-			return fail(p, kn, err, "keys must be strings");
-		if (!strcmp(k, "repo"))
-			rc = get_str(&pr->repo, p, vn, "export.repo", err);
-		else if (!strcmp(k, "tag"))
-			rc = get_strlist(&pr->tag_templates, p, vn,
-			                 "export.tag", err);
-		else if (!strcmp(k, "add_label"))
-			rc = parse_labels(pr->add_labels, p, vn, err);
-		else if (!strcmp(k, "images"))
-			rc = get_strlist(&pr->images, p, vn, "export.images",
-			                 err);
-		else if (!strcmp(k, "insecure_registry"))
-			rc = get_bool(&pr->insecure_registry, p, vn,
-			              "export.insecure_registry", err);
-		else if (!strcmp(k, "skip_tls_verify"))
-			rc = get_bool(&pr->skip_tls_verify, p, vn,
-			              "export.skip_tls_verify", err);
-		else if (!strcmp(k, "max_file_size"))
-			rc = get_size(&pr->max_file_size, p, vn,
-			              "export.max_file_size", err);
-		else if (!strcmp(k, "max_context_size"))
-			rc = get_size(&pr->max_context_size, p, vn,
-			              "export.max_context_size", err);
-		else if (!strcmp(k, "build_timeout"))
-			rc = get_timeout(&pr->build_timeout, p, vn, err);
-		else if (!strcmp(k, "parallel_tasks_limit"))
-			rc =
-			    get_parallel(&pr->parallel_tasks_limit, p, vn, err);
-		else {
-			char what[200];
-			snprintf(what, sizeof(what),
-			         "unknown key \"%.64s\" in export", k);
-			return fail(p, kn, err, what);
-		}
-		if (rc < 0)
-			return rc;
-	}
-	if (!pr->repo)
-		return fail(p, node, err, "export.repo is required");
-	if (pr->tag_templates.count == 0)
-		return fail(p, node, err,
-		            "export.tag needs at least one template");
-	return 0;
-}
-
-/* The status section's keys; the forge's defaults and the token come in
- * status_finish, once the whole project (its forge) is known. */
-static int parse_status(struct ts_project *pr, char **token_file,
-                        const struct parse *p, const yaml_node_t *node,
-                        te_error *err)
-{
-	struct ts_status_config *st = &pr->status;
-	yaml_node_pair_t *pair;
-	int rc;
-
-	if (node->type != YAML_MAPPING_NODE)
-		return fail(p, node, err, "status must be a mapping");
-	st->enabled = true;
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = node_at(p, pair->key);
-		yaml_node_t *vn = node_at(p, pair->value);
-		const char *k = scalar(kn);
-
-		if (!k)
-			return fail(p, kn, err, "keys must be strings");
-		if (!strcmp(k, "token_file"))
-			rc = get_path(token_file, p, vn, "status.token_file",
-			              err);
-		else if (!strcmp(k, "api_url"))
-			rc =
-			    get_url(&st->api_url, p, vn, "status.api_url", err);
-		else if (!strcmp(k, "context"))
-			rc =
-			    get_str(&st->context, p, vn, "status.context", err);
-		else {
-			char what[200];
-			snprintf(what, sizeof(what),
-			         "unknown key \"%.64s\" in status", k);
-			return fail(p, kn, err, what);
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* GitHub's API has one address; GitLab's and Gitea's are per instance. */
-static int status_finish(struct ts_project *pr, const char *token_file,
-                         const struct parse *p, const yaml_node_t *node,
-                         te_error *err)
-{
-	struct ts_status_config *st = &pr->status;
-
-	if (!token_file)
-		return fail(p, node, err, "status needs a token_file");
-	if (!st->api_url && pr->forge != TS_FORGE_GITHUB)
-		return fail(p, node, err,
-		            "status.api_url is required for gitlab and gitea");
-	if (!st->api_url)
-		st->api_url = te_strdup("https://api.github.com", err);
-	if (!st->context)
-		st->context = te_strdup("tagexport/export", err);
-	if (!st->api_url || !st->context)
-		return TE_ENOMEM;
-	return secret_at(&st->token, &st->token_len, p, node, token_file, NULL,
-	                 err);
-}
-
-static int parse_project(struct ts_project *pr, const struct parse *p,
-                         const yaml_node_t *node, te_error *err)
-{
-	yaml_node_pair_t *pair;
-	const yaml_node_t *secret_node = NULL, *export_node = NULL;
-	const yaml_node_t *status_node = NULL;
-	char *secret_file = NULL, *secret_env = NULL, *forge = NULL;
-	char *status_token_file = NULL;
+	unsigned long v;
 	int rc = 0;
 
-	pr->line = line_of(node);
-	pr->allow_chroot = -1;
-	if ((rc = te_labels_new(&pr->add_labels, err)) < 0)
-		return rc;
 	if (node->type != YAML_MAPPING_NODE)
-		return fail(p, node, err, "a project must be a mapping");
+		return te_project_yaml_fail(p, node, err,
+		                            "queue must be a mapping");
+	sk->queue_node = node;
 	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = node_at(p, pair->key);
-		yaml_node_t *vn = node_at(p, pair->value);
-		const char *k = scalar(kn);
+	     rc == 0 && pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = te_project_yaml_node(p, pair->key);
+		yaml_node_t *vn = te_project_yaml_node(p, pair->value);
+		const char *k = te_project_yaml_scalar(kn), *s;
+		char what[200];
 
 		if (!k) {
-			rc = fail(p, kn, err, "keys must be strings");
-			goto done;
-		}
-		if (!strcmp(k, "name")) {
-			rc = get_str(&pr->name, p, vn, "name", err);
-			if (rc == 0 && !ts_project_name_valid(pr->name))
-				rc = fail(p, vn, err,
-				          "project name must match "
-				          "[a-z0-9_-]{1,64}");
-		} else if (!strcmp(k, "forge")) {
-			rc = get_str(&forge, p, vn, "forge", err);
-			if (rc < 0)
-				goto done;
-			if (!strcmp(forge, "github"))
-				pr->forge = TS_FORGE_GITHUB;
-			else if (!strcmp(forge, "gitlab"))
-				pr->forge = TS_FORGE_GITLAB;
-			else if (!strcmp(forge, "gitea") ||
-			         !strcmp(forge, "forgejo"))
-				pr->forge = TS_FORGE_GITEA;
+			rc = te_project_yaml_fail(p, kn, err,
+			                          "keys must be strings");
+		} else if (!strcmp(k, "driver")) {
+			s = te_project_yaml_scalar(vn);
+			if (s && !strcmp(s, "journal"))
+				sk->cfg->queue_driver = TS_QUEUE_JOURNAL;
+			else if (s && !strcmp(s, "postgres"))
+				sk->cfg->queue_driver = TS_QUEUE_POSTGRES;
 			else
-				rc = fail(p, vn, err,
-				          "forge must be github, gitlab or "
-				          "gitea");
-		} else if (!strcmp(k, "repository")) {
-			rc = get_str(&pr->repository, p, vn, "repository", err);
-		} else if (!strcmp(k, "secret_file")) {
-			secret_node = vn;
-			rc = get_path(&secret_file, p, vn, "secret_file", err);
-		} else if (!strcmp(k, "secret_env")) {
-			secret_node = vn;
-			rc = get_str(&secret_env, p, vn, "secret_env", err);
-		} else if (!strcmp(k, "git_url")) {
-			rc = get_str(&pr->git_url, p, vn, "git_url", err);
-		} else if (!strcmp(k, "git_token_file")) {
-			rc = get_path(&pr->git_token_file, p, vn,
-			              "git_token_file", err);
-		} else if (!strcmp(k, "git_ssh_key_file")) {
-			rc = get_path(&pr->git_ssh_key_file, p, vn,
-			              "git_ssh_key_file", err);
-		} else if (!strcmp(k, "git_known_hosts_file")) {
-			rc = get_path(&pr->git_known_hosts_file, p, vn,
-			              "git_known_hosts_file", err);
-		} else if (!strcmp(k, "git_username")) {
-			rc = get_str(&pr->git_username, p, vn, "git_username",
-			             err);
-		} else if (!strcmp(k, "docker_config")) {
-			rc = get_path(&pr->docker_config, p, vn,
-			              "docker_config", err);
-		} else if (!strcmp(k, "tags")) {
-			rc = get_strlist(&pr->tags, p, vn, "tags", err);
-		} else if (!strcmp(k, "allow_chroot_isolation")) {
-			bool b = false;
-
-			rc = get_bool(&b, p, vn, "allow_chroot_isolation", err);
-			pr->allow_chroot = b;
-		} else if (!strcmp(k, "env")) {
-			rc = get_env_map(&pr->env, p, vn, err);
-		} else if (!strcmp(k, "ssh_key_files")) {
-			rc = get_ssh_keys(&pr->ssh_keys, p, vn, err);
-		} else if (!strcmp(k, "secrets")) {
-			rc = parse_build_secrets(pr, p, vn, err);
-		} else if (!strcmp(k, "werf_env")) {
-			rc = get_str(&pr->werf_env, p, vn, "werf_env", err);
-		} else if (!strcmp(k, "loose_giterminism")) {
-			rc = get_bool(&pr->loose_giterminism, p, vn,
-			              "loose_giterminism", err);
-		} else if (!strcmp(k, "poll_interval")) {
-			unsigned long v = 0;
-			rc =
-			    get_uint(&v, p, vn, "poll_interval", 0, 86400, err);
-			pr->poll_interval = (unsigned)v;
-		} else if (!strcmp(k, "export")) {
-			export_node = vn;
-			rc = parse_export(pr, p, vn, err);
-		} else if (!strcmp(k, "status")) {
-			status_node = vn;
-			rc = parse_status(pr, &status_token_file, p, vn, err);
+				rc = te_project_yaml_fail(
+				    p, vn, err,
+				    "queue.driver must be journal or postgres");
+		} else if (!strcmp(k, "dsn_file")) {
+			sk->dsn_node = vn;
+			rc = te_project_yaml_path(&sk->dsn_file, p, vn,
+			                          "queue.dsn_file", err);
+		} else if (!strcmp(k, "lease")) {
+			rc = te_project_yaml_uint(&v, p, vn, "queue.lease", 5,
+			                          3600, err);
+			sk->cfg->queue_lease = (unsigned)v;
+			sk->have_lease = true;
 		} else {
-			char what[200];
 			snprintf(what, sizeof(what),
-			         "unknown key \"%.64s\" in project", k);
-			rc = fail(p, kn, err, what);
+			         "unknown key \"%.64s\" in queue", k);
+			rc = te_project_yaml_fail(p, kn, err, what);
 		}
-		if (rc < 0)
-			goto done;
 	}
-	if (!pr->name) {
-		rc = fail(p, node, err, "project needs a name");
-		goto done;
-	}
-	if (!forge) {
-		rc = fail(p, node, err, "project needs a forge");
-		goto done;
-	}
-	if (!pr->repository) {
-		rc = fail(p, node, err, "project needs a repository");
-		goto done;
-	}
-	if (!pr->git_url) {
-		rc = fail(p, node, err, "project needs a git_url");
-		goto done;
-	}
-	if (!export_node) {
-		rc = fail(p, node, err, "project needs an export section");
-		goto done;
-	}
-	if (!!secret_file == !!secret_env) {
-		rc = fail(p, secret_node ? secret_node : node, err,
-		          "project needs exactly one of secret_file and "
-		          "secret_env");
-		goto done;
-	}
-	rc = secret_at(&pr->secret, &pr->secret_len, p, secret_node,
-	               secret_file, secret_env, err);
-	if (rc == 0)
-		rc = ts_hmac_new(&pr->hmac, pr->secret, pr->secret_len, err);
-	if (rc == 0 && status_node)
-		rc = status_finish(pr, status_token_file, p, status_node, err);
-	/* projects never move once parsed: the payload stays valid */
-	pr->render.env = pr->werf_env;
-	pr->render.loose_giterminism = pr->loose_giterminism;
-	pr->render.lookup_env = project_env_lookup;
-	pr->render.lookup_payload = pr;
-done:
-	free(status_token_file);
-	free(secret_file);
-	free(secret_env);
-	free(forge);
 	return rc;
 }
 
-static void project_dispose(struct ts_project *pr)
+/* instance: the name recorded as a job's runner. */
+static int parse_instance(struct ts_config *cfg, const te_project_yaml *p,
+                          const yaml_node_t *vn, te_error *err)
 {
+	int rc = te_project_yaml_str(&cfg->instance, p, vn, "instance", err);
+
+	if (rc == 0 &&
+	    (strlen(cfg->instance) > TS_INSTANCE_MAX ||
+	     strspn(cfg->instance, "abcdefghijklmnopqrstuvwxyz"
+	                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                           "0123456789._:-") != strlen(cfg->instance)))
+		rc = te_project_yaml_fail(p, vn, err,
+		                          "instance must be 1..128 of "
+		                          "[A-Za-z0-9._:-]");
+	return rc;
+}
+
+/* The driver's settings agree; the DSN is read (a secret); the instance
+ * defaults to host:port. */
+static int queue_finish(struct server_keys *sk, const te_project_yaml *p,
+                        const yaml_node_t *root, te_error *err)
+{
+	struct ts_config *cfg = sk->cfg;
+	const yaml_node_t *at = sk->queue_node ? sk->queue_node : root;
+	char name[80];
+
+	if (cfg->queue_driver == TS_QUEUE_POSTGRES && !sk->dsn_file)
+		return te_project_yaml_fail(p, at, err,
+		                            "queue.driver postgres needs "
+		                            "queue.dsn_file");
+	if (cfg->queue_driver == TS_QUEUE_JOURNAL &&
+	    (sk->dsn_file || sk->have_lease))
+		return te_project_yaml_fail(p, at, err,
+		                            "queue.dsn_file and queue.lease go "
+		                            "with driver: postgres");
+	if (sk->dsn_file &&
+	    te_project_yaml_secret(&cfg->queue_dsn, &cfg->queue_dsn_len, p,
+	                           sk->dsn_node, sk->dsn_file, NULL, err) < 0)
+		return err->code;
+	if (cfg->instance)
+		return 0;
+	snprintf(name, sizeof(name),
+	         strchr(cfg->host, ':') ? "[%s]:%u" : "%s:%u", cfg->host,
+	         (unsigned)cfg->port);
+	cfg->instance = te_strdup(name, err);
+	return cfg->instance ? 0 : TE_ENOMEM;
+}
+
+/* The secrets and the checks that span keys, once every key was read. */
+static int server_finish(struct server_keys *sk, const te_project_yaml *p,
+                         const yaml_node_t *root, te_error *err)
+{
+	struct ts_config *cfg = sk->cfg;
+	int rc = 0;
+
+	if (sk->token_file && sk->token_env)
+		return te_project_yaml_fail(
+		    p, sk->token_node, err,
+		    "use one of admin_token_file and admin_token_env");
+	if (sk->token_file || sk->token_env)
+		rc = te_project_yaml_secret(
+		    &cfg->admin_token, &cfg->admin_token_len, p, sk->token_node,
+		    sk->token_file, sk->token_env, err);
+	if (rc == 0 && sk->metrics_file)
+		rc = te_project_yaml_secret(
+		    &cfg->metrics_token, &cfg->metrics_token_len, p,
+		    sk->metrics_node, sk->metrics_file, NULL, err);
+	if (rc == 0)
+		rc = queue_finish(sk, p, root, err);
+	return rc;
+}
+
+/* te_project_key_fn: the server's top-level keys. */
+static int server_key(void *payload, const te_project_yaml *p, const char *k,
+                      const yaml_node_t *vn, te_error *err)
+{
+	struct server_keys *sk = payload;
+	struct ts_config *cfg = sk->cfg;
 	size_t i;
 
-	for (i = 0; i < pr->env.count; i++)
-		explicit_bzero(pr->env.items[i], strlen(pr->env.items[i]));
-	te_strvec_dispose(&pr->env);
-	for (i = 0; i < pr->nbuild_secrets; i++) {
-		free(pr->build_secrets[i].id);
-		free(pr->build_secrets[i].env);
-		free(pr->build_secrets[i].file);
+	if (!k)
+		return server_finish(sk, p, vn, err);
+	for (i = 0; i < sizeof(uint_keys) / sizeof(uint_keys[0]); i++)
+		if (!strcmp(k, uint_keys[i].key))
+			return parse_uint_key(cfg, p, &uint_keys[i], vn, err);
+	if (!strcmp(k, "listen"))
+		return parse_listen(cfg, p, vn, err);
+	if (!strcmp(k, "log_format"))
+		return parse_log_format(cfg, p, vn, err);
+	if (!strcmp(k, "admin_token_file")) {
+		sk->token_node = vn;
+		return te_project_yaml_path(&sk->token_file, p, vn,
+		                            "admin_token_file", err);
 	}
-	free(pr->build_secrets);
-	te_strvec_dispose(&pr->ssh_keys);
-	free(pr->werf_env);
-	free(pr->name);
-	free(pr->repository);
-	if (pr->secret) {
-		explicit_bzero(pr->secret, pr->secret_len);
-		free(pr->secret);
+	if (!strcmp(k, "admin_token_env")) {
+		sk->token_node = vn;
+		return te_project_yaml_str(&sk->token_env, p, vn,
+		                           "admin_token_env", err);
 	}
-	ts_hmac_free(pr->hmac);
-	free(pr->git_url);
-	free(pr->git_token_file);
-	free(pr->git_ssh_key_file);
-	free(pr->git_known_hosts_file);
-	free(pr->git_username);
-	free(pr->docker_config);
-	te_strvec_dispose(&pr->tags);
-	free(pr->repo);
-	te_strvec_dispose(&pr->tag_templates);
-	te_labels_free(pr->add_labels);
-	te_strvec_dispose(&pr->images);
-	if (pr->status.token) {
-		explicit_bzero(pr->status.token, pr->status.token_len);
-		free(pr->status.token);
+	if (!strcmp(k, "metrics_token_file")) {
+		sk->metrics_node = vn;
+		return te_project_yaml_path(&sk->metrics_file, p, vn,
+		                            "metrics_token_file", err);
 	}
-	free(pr->status.api_url);
-	free(pr->status.context);
+	if (!strcmp(k, "public_url"))
+		return te_project_yaml_url(&cfg->public_url, p, vn,
+		                           "public_url", err);
+	if (!strcmp(k, "queue"))
+		return parse_queue(sk, p, vn, err);
+	if (!strcmp(k, "instance"))
+		return parse_instance(cfg, p, vn, err);
+	if (!strcmp(k, "ui_public"))
+		return te_project_yaml_bool(&cfg->ui_public, p, vn, "ui_public",
+		                            err);
+	return TE_ENOTFOUND;
 }
 
 static void config_free(struct ts_config *cfg)
@@ -979,13 +305,17 @@ static void config_free(struct ts_config *cfg)
 
 	if (!cfg)
 		return;
-	for (i = 0; i < cfg->nprojects; i++)
-		project_dispose(&cfg->projects[i]);
-	free(cfg->projects);
-	free(cfg->path);
+	for (i = 0; cfg->hmacs && i < cfg->nprojects; i++)
+		ts_hmac_free(cfg->hmacs[i]);
+	free(cfg->hmacs);
+	te_project_file_free(cfg->file);
 	free(cfg->host);
-	free(cfg->state_dir);
 	free(cfg->public_url);
+	free(cfg->instance);
+	if (cfg->queue_dsn) {
+		explicit_bzero(cfg->queue_dsn, cfg->queue_dsn_len);
+		free(cfg->queue_dsn);
+	}
 	if (cfg->admin_token) {
 		explicit_bzero(cfg->admin_token, cfg->admin_token_len);
 		free(cfg->admin_token);
@@ -1008,217 +338,19 @@ void ts_config_unref(struct ts_config *cfg)
 		config_free(cfg);
 }
 
-static int parse_projects(struct ts_config *cfg, const struct parse *p,
-                          const yaml_node_t *node, te_error *err)
+static struct ts_config *config_new(te_error *err)
 {
-	yaml_node_item_t *it;
-	size_t n, i, j;
-	int rc;
+	struct ts_config *cfg = calloc(1, sizeof(*cfg));
 
-	if (node->type != YAML_SEQUENCE_NODE)
-		return fail(p, node, err, "projects must be a list");
-	n = (size_t)(node->data.sequence.items.top -
-	             node->data.sequence.items.start);
-	if (n > TS_CONFIG_MAX_PROJECTS) {
-		char what[64];
-		snprintf(what, sizeof(what), "more than %d projects",
-		         TS_CONFIG_MAX_PROJECTS);
-		return fail(p, node, err, what);
-	}
-	cfg->projects = calloc(n ? n : 1, sizeof(*cfg->projects));
-	if (!cfg->projects)
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	for (it = node->data.sequence.items.start, i = 0;
-	     it < node->data.sequence.items.top; it++, i++) {
-		yaml_node_t *pn = node_at(p, *it);
-		cfg->nprojects = i + 1;
-		if ((rc = parse_project(&cfg->projects[i], p, pn, err)) < 0)
-			return rc;
-		for (j = 0; j < i; j++)
-			if (!strcmp(cfg->projects[j].name,
-			            cfg->projects[i].name))
-				return fail(p, pn, err,
-				            "duplicate project name");
-	}
-	return 0;
-}
-
-static int parse_root(struct ts_config *cfg, const struct parse *p,
-                      const yaml_node_t *root, te_error *err)
-{
-	yaml_node_pair_t *pair;
-	const yaml_node_t *token_node = NULL, *metrics_node = NULL;
-	char *token_file = NULL, *token_env = NULL, *fmt = NULL;
-	char *metrics_file = NULL;
-	unsigned long v;
-	size_t i;
-	int rc = 0;
-
-	if (!root || root->type != YAML_MAPPING_NODE)
-		return fail(p, root, err,
-		            "the configuration must be a mapping");
-	for (pair = root->data.mapping.pairs.start;
-	     pair < root->data.mapping.pairs.top; pair++) {
-		yaml_node_t *kn = node_at(p, pair->key);
-		yaml_node_t *vn = node_at(p, pair->value);
-		const char *k = scalar(kn);
-
-		if (!k) {
-			rc = fail(p, kn, err, "keys must be strings");
-			goto done;
-		}
-		if (!strcmp(k, "listen")) {
-			rc = parse_listen(cfg, p, vn, err);
-		} else if (!strcmp(k, "state_dir")) {
-			rc = get_path(&cfg->state_dir, p, vn, "state_dir", err);
-		} else if (!strcmp(k, "workers")) {
-			rc = get_uint(&v, p, vn, "workers", 0, 64, err);
-			cfg->workers = (int)v;
-		} else if (!strcmp(k, "admin_token_file")) {
-			token_node = vn;
-			rc = get_path(&token_file, p, vn, "admin_token_file",
-			              err);
-		} else if (!strcmp(k, "admin_token_env")) {
-			token_node = vn;
-			rc = get_str(&token_env, p, vn, "admin_token_env", err);
-		} else if (!strcmp(k, "log_format")) {
-			rc = get_str(&fmt, p, vn, "log_format", err);
-			if (rc == 0 && !strcmp(fmt, "json"))
-				cfg->log_format = TS_LOG_JSON;
-			else if (rc == 0 && !strcmp(fmt, "text"))
-				cfg->log_format = TS_LOG_TEXT;
-			else if (rc == 0)
-				rc = fail(p, vn, err,
-				          "log_format must be text or json");
-		} else if (!strcmp(k, "max_body_bytes")) {
-			rc = get_uint(&v, p, vn, "max_body_bytes", 1024,
-			              1024UL * 1024 * 1024, err);
-			cfg->max_body = v;
-		} else if (!strcmp(k, "request_timeout")) {
-			rc = get_uint(&v, p, vn, "request_timeout", 1, 3600,
-			              err);
-			cfg->request_timeout = (unsigned)v;
-		} else if (!strcmp(k, "shutdown_timeout")) {
-			rc = get_uint(&v, p, vn, "shutdown_timeout", 0, 86400,
-			              err);
-			cfg->shutdown_timeout = (unsigned)v;
-		} else if (!strcmp(k, "http_threads")) {
-			rc = get_uint(&v, p, vn, "http_threads", 0, 256, err);
-			cfg->http_threads = (int)v;
-		} else if (!strcmp(k, "max_attempts")) {
-			rc = get_uint(&v, p, vn, "max_attempts", 1, 100, err);
-			cfg->max_attempts = (int)v;
-		} else if (!strcmp(k, "retry_delay")) {
-			rc = get_uint(&v, p, vn, "retry_delay", 1, 86400, err);
-			cfg->retry_delay = (unsigned)v;
-		} else if (!strcmp(k, "job_retention_days")) {
-			rc = get_uint(&v, p, vn, "job_retention_days", 0, 36500,
-			              err);
-			cfg->job_retention_days = (unsigned)v;
-		} else if (!strcmp(k, "max_pending_body_bytes")) {
-			rc =
-			    get_uint(&v, p, vn, "max_pending_body_bytes",
-			             64 * 1024, 64UL * 1024 * 1024 * 1024, err);
-			cfg->max_pending_body = v;
-		} else if (!strcmp(k, "max_connections_per_ip")) {
-			rc = get_uint(&v, p, vn, "max_connections_per_ip", 0,
-			              1000, err);
-			cfg->max_connections_per_ip = (unsigned)v;
-		} else if (!strcmp(k, "metrics_token_file")) {
-			metrics_node = vn;
-			rc = get_path(&metrics_file, p, vn,
-			              "metrics_token_file", err);
-		} else if (!strcmp(k, "allow_chroot_isolation")) {
-			rc = get_bool(&cfg->allow_chroot, p, vn,
-			              "allow_chroot_isolation", err);
-		} else if (!strcmp(k, "public_url")) {
-			rc =
-			    get_url(&cfg->public_url, p, vn, "public_url", err);
-		} else if (!strcmp(k, "ui_public")) {
-			rc = get_bool(&cfg->ui_public, p, vn, "ui_public", err);
-		} else if (!strcmp(k, "projects")) {
-			rc = parse_projects(cfg, p, vn, err);
-		} else {
-			char what[200];
-			snprintf(what, sizeof(what), "unknown key \"%.64s\"",
-			         k);
-			rc = fail(p, kn, err, what);
-		}
-		if (rc < 0)
-			goto done;
-	}
-	if (!cfg->state_dir) {
-		rc = fail(p, root, err, "state_dir is required");
-		goto done;
-	}
-	if (token_file && token_env) {
-		rc = fail(p, token_node, err,
-		          "use one of admin_token_file and admin_token_env");
-		goto done;
-	}
-	for (i = 0; i < cfg->nprojects; i++)
-		if (cfg->projects[i].allow_chroot < 0)
-			cfg->projects[i].allow_chroot = cfg->allow_chroot;
-	if (token_file || token_env)
-		rc = secret_at(&cfg->admin_token, &cfg->admin_token_len, p,
-		               token_node, token_file, token_env, err);
-	if (rc == 0 && metrics_file)
-		rc = secret_at(&cfg->metrics_token, &cfg->metrics_token_len, p,
-		               metrics_node, metrics_file, NULL, err);
-done:
-	free(token_file);
-	free(token_env);
-	free(metrics_file);
-	free(fmt);
-	return rc;
-}
-
-int ts_config_parse(struct ts_config **out, const char *data, size_t len,
-                    const char *filename, te_error *err)
-{
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	struct parse p = {&doc, filename, NULL};
-	struct ts_config *cfg = NULL;
-	const char *slash;
-	bool have_doc = false;
-	int rc = 0;
-
-	*out = NULL;
-	if (len > TS_CONFIG_MAX_SIZE)
-		return te_error_set(err, TE_EINVALID,
-		                    "%s is longer than %d bytes", filename,
-		                    TS_CONFIG_MAX_SIZE);
-	/* Depth and node count bounded, and every mapping's keys unique,
-	 * before libyaml builds a tree: libyaml keeps both of two equal
-	 * keys, and the later one would silently override the first (a
-	 * second "projects:" once leaked the first list). */
-	rc = te_config_yaml_scan(data, len, filename, 1, true, err);
-	if (rc < 0)
-		return rc;
-	if (!yaml_parser_initialize(&parser))
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = te_error_set(err, TE_EINVALID, "%s:%d: %s%s%s", filename,
-		                  (int)parser.problem_mark.line + 1,
-		                  parser.problem ? parser.problem : "bad YAML",
-		                  parser.context ? " " : "",
-		                  parser.context ? parser.context : "");
-		goto done;
-	}
-	have_doc = true;
-	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg) {
-		rc = te_error_set(err, TE_ENOMEM, "out of memory");
-		goto done;
+		te_error_set(err, TE_ENOMEM, "out of memory");
+		return NULL;
 	}
 	atomic_init(&cfg->refs, 1);
 	cfg->host = te_strdup("127.0.0.1", err);
-	cfg->path = te_strdup(filename, err);
-	if (!cfg->host || !cfg->path) {
-		rc = TE_ENOMEM;
-		goto done;
+	if (!cfg->host) {
+		free(cfg);
+		return NULL;
 	}
 	cfg->port = 8080;
 	cfg->workers = 2;
@@ -1230,89 +362,90 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
 	cfg->job_retention_days = 90;
 	cfg->max_pending_body = 64 * 1024 * 1024;
 	cfg->max_connections_per_ip = 64;
-	slash = strrchr(filename, '/');
-	if (slash) {
-		p.dir = strndup(filename, (size_t)(slash - filename));
-		if (!p.dir) {
-			rc = te_error_set(err, TE_ENOMEM, "out of memory");
-			goto done;
-		}
-		if (!*p.dir) {
-			free(p.dir);
-			p.dir = strdup("/");
-		}
-	}
-	rc = parse_root(cfg, &p, yaml_document_get_root_node(&doc), err);
-done:
+	cfg->queue_lease = 60;
+	return cfg;
+}
+
+/* The projects are the core's; their prepared HMAC keys are the server's. */
+static int config_adopt(struct ts_config *cfg, te_project_file *file,
+                        te_error *err)
+{
+	size_t i;
+	int rc;
+
+	cfg->file = file;
+	cfg->path = file->path;
+	cfg->state_dir = file->state_dir;
+	cfg->allow_chroot = file->allow_chroot;
+	cfg->projects = file->projects;
+	cfg->nprojects = file->nprojects;
+	cfg->hmacs =
+	    calloc(file->nprojects ? file->nprojects : 1, sizeof(*cfg->hmacs));
+	if (!cfg->hmacs)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; i < file->nprojects; i++)
+		if ((rc = ts_hmac_new(&cfg->hmacs[i], file->projects[i].secret,
+		                      file->projects[i].secret_len, err)) < 0)
+			return rc;
+	return 0;
+}
+
+static int config_finish(struct ts_config **out, struct ts_config *cfg,
+                         te_project_file *file, struct server_keys *sk, int rc,
+                         te_error *err)
+{
+	if (rc == 0)
+		rc = config_adopt(cfg, file, err);
+	else
+		te_project_file_free(file);
 	if (rc < 0) {
 		config_free(cfg);
 		cfg = NULL;
 	}
+	free(sk->token_file);
+	free(sk->token_env);
+	free(sk->metrics_file);
+	free(sk->dsn_file);
 	*out = cfg;
-	free(p.dir);
-	if (have_doc)
-		yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
 	return rc;
+}
+
+int ts_config_parse(struct ts_config **out, const char *data, size_t len,
+                    const char *filename, te_error *err)
+{
+	struct server_keys sk = {0};
+	te_project_file *file = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!(sk.cfg = config_new(err)))
+		return TE_ENOMEM;
+	rc = te_project_file_parse(&file, data, len, filename, server_key, &sk,
+	                           err);
+	return config_finish(out, sk.cfg, file, &sk, rc, err);
 }
 
 int ts_config_load(struct ts_config **out, const char *path, te_error *err)
 {
-	te_buf data = TE_BUF_INIT(TS_CONFIG_MAX_SIZE);
-	int fd, rc = 0;
+	struct server_keys sk = {0};
+	te_project_file *file = NULL;
+	int rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return te_error_set_errno(err, TE_EIO, errno, "cannot open %s",
-		                          path);
-	if (te_fs_read_all(&data, fd, NULL) < 0) {
-		rc = errno == EFBIG
-		         ? te_error_set(err, TE_EINVALID,
-		                        "%s is longer than %d bytes", path,
-		                        TS_CONFIG_MAX_SIZE)
-		         : te_error_set_errno(err, TE_EIO, errno,
-		                              "cannot read %s", path);
-		goto done;
-	}
-	rc = ts_config_parse(out, data.ptr, data.len, path, err);
-done:
-	close(fd);
-	te_buf_dispose(&data);
-	return rc;
+	if (!(sk.cfg = config_new(err)))
+		return TE_ENOMEM;
+	rc = te_project_file_load(&file, path, server_key, &sk, err);
+	return config_finish(out, sk.cfg, file, &sk, rc, err);
 }
 
-const struct ts_project *ts_config_project(const struct ts_config *cfg,
-                                           const char *name)
+const te_project *ts_config_project(const struct ts_config *cfg,
+                                    const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->nprojects; i++)
-		if (!strcmp(cfg->projects[i].name, name))
-			return &cfg->projects[i];
-	return NULL;
+	return te_project_file_find(cfg->file, name);
 }
 
-void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr)
+const struct ts_hmac *ts_config_hmac(const struct ts_config *cfg,
+                                     const te_project *pr)
 {
-	opts->repo = pr->repo;
-	opts->tags = (const char *const *)pr->tag_templates.items;
-	opts->ntags = pr->tag_templates.count;
-	opts->patterns = (const char *const *)pr->images.items;
-	opts->npatterns = pr->images.count;
-	opts->add_labels = pr->add_labels;
-	opts->insecure_registry = pr->insecure_registry;
-	opts->skip_tls_verify = pr->skip_tls_verify;
-	opts->docker_config = pr->docker_config;
-	opts->max_file_size = pr->max_file_size;
-	opts->max_context_size = pr->max_context_size;
-	opts->build_timeout = pr->build_timeout;
-	opts->parallel = pr->parallel_tasks_limit;
-	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
-	                                       : TE_BUILD_ISOLATION_OCI;
-	opts->render = &pr->render;
-	opts->ssh_keys = (const char *const *)pr->ssh_keys.items;
-	opts->nssh_keys = pr->ssh_keys.count;
-	opts->secret = project_build_secret;
-	opts->secret_payload = pr->render.lookup_payload; /* pr itself */
+	return cfg->hmacs[pr - cfg->projects];
 }

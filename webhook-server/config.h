@@ -18,102 +18,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tagexport/buf.h"
 #include "tagexport/error.h"
-#include "tagexport/export.h"
-#include "tagexport/labels.h"
-#include "tagexport/werfcfg.h"
+#include "tagexport/project.h"
 
-/*
- * Budgets: a hostile or broken file is refused cheaply, with an error that
- * names the limit.  The YAML is scanned (te_config_yaml_scan) before a
- * tree is built: nesting at most TE_CONFIG_MAX_DEPTH levels, at most
- * TE_CONFIG_MAX_EVENTS nodes, one document, and no mapping may repeat a
- * key ("<file>:<line>: duplicate key \"<key>\"").
- */
-#define TS_CONFIG_MAX_SIZE (4 * 1024 * 1024) /* bytes of the file */
-#define TS_CONFIG_MAX_PROJECTS 1000          /* entries of projects: */
-
-typedef enum {
-	TS_FORGE_GITHUB = 0,
-	TS_FORGE_GITLAB = 1,
-	TS_FORGE_GITEA = 2
-} ts_forge;
-
-const char *ts_forge_name(ts_forge forge);
-
+/* The file's budgets are the core's (TE_PROJECT_FILE_MAX_SIZE,
+ * TE_PROJECT_MAX; tagexport/project.h). */
 typedef enum { TS_LOG_TEXT = 0, TS_LOG_JSON = 1 } ts_log_format;
 
-#define TS_PROJECT_NAME_MAX 64
+/* queue.driver: the embedded journal (one machine) or PostgreSQL
+ * (several replicas). */
+typedef enum { TS_QUEUE_JOURNAL = 0, TS_QUEUE_POSTGRES = 1 } ts_queue_driver;
 
-struct ts_project {
-	char *name; /* [a-z0-9_-]{1,64}: URL segment and mirror dir name */
-	ts_forge forge;
-	char *repository; /* full name the forge sends, e.g. "acme/shop" */
-	char *secret;     /* webhook secret (never logged) */
-	size_t secret_len;
-	struct ts_hmac *hmac; /* secret prepared for HMAC-SHA256 (verify.h) */
-	char *git_url;
-	char *git_token_file;       /* optional HTTPS token */
-	char *git_ssh_key_file;     /* optional SSH private key */
-	char *git_known_hosts_file; /* optional; else ~/.ssh/known_hosts */
-	char *git_username;         /* optional */
-	char *docker_config;        /* optional dir with config.json */
-	te_strvec tags;             /* globs on the tag name; empty = all */
-	unsigned poll_interval;     /* seconds between tag polls; 0 = off */
-	/* export: the knobs of `tagexport export` */
-	char *repo;
-	te_strvec tag_templates;
-	te_labels *add_labels; /* never NULL */
-	te_strvec images;      /* image patterns; empty = all final images */
-	bool insecure_registry;
-	bool skip_tls_verify;
-	uint64_t max_file_size;    /* bytes; 0 = the core's default (2 GiB) */
-	uint64_t max_context_size; /* bytes; 0 = the core's default (8 GiB) */
-	unsigned build_timeout;    /* export.build_timeout, seconds; 0 = 1h */
-	/* export.parallel_tasks_limit: images built at once; 0 = werf's
-	 * default (5), -1 = no limit */
-	int parallel_tasks_limit;
-	/* allow_chroot_isolation: builds run in a chroot, NOT isolated from
-	 * the machine; -1 while parsing = the top-level value */
-	int allow_chroot;
-	/* werf.yaml templates (werfcfg.h): env: NAME: VALUE is all their
-	 * `env` sees ("NAME=VALUE"; never the server's environment; values
-	 * are never logged), werf_env: is .Env, loose_giterminism: lets env
-	 * read any of them; render points into this project */
-	te_strvec env;
-	/* secrets: werf.yaml build secrets by id: {env: NAME} (of env:
-	 * above) or {file: PATH}; values are read per build, never logged */
-	struct ts_build_secret {
-		char *id;
-		char *env;
-		char *file;
-	} * build_secrets;
-	size_t nbuild_secrets;
-	/* ssh_key_files: keys for werf.yaml's ssh: (RUN --mount=type=ssh);
-	 * the server's own agent is never used */
-	te_strvec ssh_keys;
-	char *werf_env;
-	bool loose_giterminism;
-	te_werfcfg_opts render;
-	/* status: commit statuses on the forge (status.h); off when the
-	 * section is absent */
-	struct ts_status_config {
-		bool enabled;
-		char *token; /* from token_file (never logged) */
-		size_t token_len;
-		char *api_url; /* http(s), no trailing '/' */
-		char *context; /* status name; "tagexport/export" */
-	} status;
-	int line; /* where the project starts in the file */
-};
+#define TS_INSTANCE_MAX 128 /* bytes of instance: (TS_QUEUE_INSTANCE_MAX) */
+
+struct ts_hmac;
 
 struct ts_config {
 	atomic_int refs;
-	char *path;
+	const char *path;
 	char *host; /* numeric address */
 	unsigned short port;
-	char *state_dir;
+	const char *state_dir;
 	int workers;
 	char *admin_token; /* NULL: the API answers 401 to everyone */
 	size_t admin_token_len;
@@ -134,8 +59,18 @@ struct ts_config {
 	bool allow_chroot; /* allow_chroot_isolation; false */
 	char *public_url;  /* where the job pages are; NULL: unknown */
 	bool ui_public;    /* /jobs pages readable without the admin token */
+	ts_queue_driver queue_driver;
+	char *queue_dsn; /* postgres: libpq conninfo from dsn_file (a secret:
+	                    it may hold a password; never logged) */
+	size_t queue_dsn_len;
+	unsigned queue_lease; /* postgres: seconds a claim lives; 60 */
+	char *instance;       /* this replica's name; default host:port */
+	/* state_dir, allow_chroot, path and the projects are borrowed from
+	 * file (the core's part, shared with the standalone hook) */
+	te_project_file *file;
 	size_t nprojects;
-	struct ts_project *projects;
+	const te_project *projects;
+	struct ts_hmac **hmacs; /* projects[i]'s secret, prepared (verify.h) */
 };
 
 /* Read and validate path.  The result has one reference. */
@@ -149,20 +84,15 @@ int ts_config_parse(struct ts_config **out, const char *data, size_t len,
                     const char *filename, te_error *err);
 
 /* Borrowed project by name, NULL when not configured. */
-const struct ts_project *ts_config_project(const struct ts_config *cfg,
-                                           const char *name);
+const te_project *ts_config_project(const struct ts_config *cfg,
+                                    const char *name);
+
+/* The prepared HMAC key of pr, one of cfg's projects. */
+const struct ts_hmac *ts_config_hmac(const struct ts_config *cfg,
+                                     const te_project *pr);
 
 void ts_config_ref(struct ts_config *cfg);
 /* Drops a reference; frees the config with the last one. */
 void ts_config_unref(struct ts_config *cfg);
-
-/* Project names: [a-z0-9_-]{1,64}. */
-bool ts_project_name_valid(const char *name);
-
-/* The project's export section into opts (borrowed from pr: keep the
- * config referenced while opts is in use); the caller sets the source
- * (dir, commit, git_tag), state_dir and log.  The server's workers and the
- * standalone hook export the same way. */
-void ts_project_export_opts(te_export_opts *opts, const struct ts_project *pr);
 
 #endif

@@ -5,7 +5,6 @@
 #include "forge.h"
 #include "tagexport/hex.h"
 
-#include <fnmatch.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,31 +12,31 @@
 
 #define TS_TAG_MAX 200
 
-ts_auth ts_forge_verify(ts_forge forge, const char *secret, size_t secret_len,
+ts_auth ts_forge_verify(te_forge forge, const char *secret, size_t secret_len,
                         const struct ts_hmac *hmac,
                         const struct ts_hook_request *req)
 {
 	switch (forge) {
-	case TS_FORGE_GITHUB:
+	case TE_FORGE_GITHUB:
 		return ts_github_verify(hmac, req);
-	case TS_FORGE_GITLAB:
+	case TE_FORGE_GITLAB:
 		return ts_gitlab_verify(secret, secret_len, req);
-	case TS_FORGE_GITEA:
+	case TE_FORGE_GITEA:
 		return ts_gitea_verify(hmac, req);
 	}
 	return TS_AUTH_BAD;
 }
 
-int ts_forge_parse(struct ts_hook_event *ev, ts_forge forge,
+int ts_forge_parse(struct ts_hook_event *ev, te_forge forge,
                    const struct ts_hook_request *req, te_error *err)
 {
 	memset(ev, 0, sizeof(*ev));
 	switch (forge) {
-	case TS_FORGE_GITHUB:
+	case TE_FORGE_GITHUB:
 		return ts_github_parse(ev, req, err);
-	case TS_FORGE_GITLAB:
+	case TE_FORGE_GITLAB:
 		return ts_gitlab_parse(ev, req, err);
-	case TS_FORGE_GITEA:
+	case TE_FORGE_GITEA:
 		return ts_gitea_parse(ev, req, err);
 	}
 	return te_error_set(err, TE_EINVALID, "unknown forge");
@@ -90,18 +89,6 @@ bool ts_tag_name_valid(const char *tag)
 		comp = end;
 	}
 	return true;
-}
-
-bool ts_tag_selected(const te_strvec *globs, const char *tag)
-{
-	size_t i;
-
-	if (!globs || globs->count == 0)
-		return true;
-	for (i = 0; i < globs->count; i++)
-		if (fnmatch(globs->items[i], tag, 0) == 0)
-			return true;
-	return false;
 }
 
 bool ts_oid_valid(const char *s)

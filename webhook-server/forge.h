@@ -16,13 +16,13 @@
  *      |            `-- not a tag push (ping, branch, delete) --> 200 ignored
  *   matched  --(repository == project's, tag valid, glob)--> 403/400/200
  *      |
- *   queued   --(te_queue_submit: fsync'd)--> 202 {"job":...}
+ *   queued   --(ts_queue_submit: fsync'd)--> 202 {"job":...}
  *      |            (a failed job of the same tag + commit: queued again)
  *      |
  *   exported by a worker (worker.c) --> succeeded | failed (retries)
  */
-#ifndef TS_FORGE_H
-#define TS_FORGE_H
+#ifndef TE_FORGE_H
+#define TE_FORGE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,7 +53,7 @@ struct ts_hmac;
  * GitLab's token is compared with secret, GitHub's and Gitea's HMAC is
  * checked with hmac, the same secret prepared by ts_hmac_new (verify.h)
  * once per config load. */
-ts_auth ts_forge_verify(ts_forge forge, const char *secret, size_t secret_len,
+ts_auth ts_forge_verify(te_forge forge, const char *secret, size_t secret_len,
                         const struct ts_hmac *hmac,
                         const struct ts_hook_request *req);
 
@@ -75,17 +75,13 @@ struct ts_hook_event {
  * or an invalid tag name / object id (the caller answers 400).  Dispose ev
  * in every case.
  */
-int ts_forge_parse(struct ts_hook_event *ev, ts_forge forge,
+int ts_forge_parse(struct ts_hook_event *ev, te_forge forge,
                    const struct ts_hook_request *req, te_error *err);
 void ts_hook_event_dispose(struct ts_hook_event *ev);
 
 /* git check-ref-format rules for "refs/tags/<tag>", 1..200 bytes, no
  * control characters, no leading '-'. */
 bool ts_tag_name_valid(const char *tag);
-
-/* Does tag match one of the globs (fnmatch, '*' crosses '/')?  An empty
- * list selects every tag. */
-bool ts_tag_selected(const te_strvec *globs, const char *tag);
 
 /* 40 hex digits (any case). */
 bool ts_oid_valid(const char *s);

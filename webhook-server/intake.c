@@ -5,7 +5,7 @@
  *   401 missing or wrong signature/token     403 repository of another project
  *   400 malformed JSON or payload
  *   200 {"ignored":"<reason>"}               202 {"job":"<id>","status":...}
- * 202 is sent only once te_queue_wait returned for the job's record, i.e.
+ * 202 is sent only once ts_queue_wait returned for the job's record, i.e.
  * the job is on disk.
  * The answers that never vary are fixed ones (server.h): the HTTP layer
  * sends them prebuilt.
@@ -129,7 +129,7 @@ void ts_status_queued(struct ts_server *s, const char *id, const char *project,
 bool ts_submission_record(struct ts_response *res, struct ts_server *s,
                           struct ts_submission *sub)
 {
-	te_job_request req = {sub->pr->name, sub->tag, sub->commit, NULL,
+	ts_job_request req = {sub->pr->name, sub->tag, sub->commit, NULL,
 	                      sub->source};
 	te_error err = TE_ERROR_INIT;
 
@@ -139,18 +139,20 @@ bool ts_submission_record(struct ts_response *res, struct ts_server *s,
 		         sub->delivery);
 		req.delivery_id = sub->key;
 	}
-	if (te_queue_submit_nowait(sub->id, &sub->outcome, &sub->ticket,
+	if (ts_queue_submit_nowait(sub->id, &sub->outcome, &sub->ticket,
 	                           s->queue, &req, (int64_t)time(NULL),
 	                           &err) < 0) {
 		ts_logkv(TE_LOG_ERROR, "cannot queue the job", "project",
 		         sub->pr->name, "tag", sub->tag, "error", err.msg,
 		         NULL);
-		ts_response_error(res, 500, "cannot queue the job");
+		/* database unreachable: 503, the forge delivers again */
+		ts_response_error(res, err.code == TE_ENET ? 503 : 500,
+		                  "cannot queue the job");
 		return false;
 	}
 	/* Before the wait for the disk: a worker may claim the job at once,
 	 * and its "running" must come after this. */
-	if (sub->outcome != TE_SUBMIT_EXISTING)
+	if (sub->outcome != TS_SUBMIT_EXISTING)
 		ts_status_queued(s, sub->id, sub->pr->name, sub->tag,
 		                 sub->commit);
 	return true;
@@ -162,7 +164,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 	const char *state = "queued";
 	te_error err = TE_ERROR_INIT;
 	unsigned long dropped;
-	te_job_state now;
+	ts_job_state now;
 	bool requeued;
 
 	if (wait->code != TE_OK) {
@@ -173,9 +175,9 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 		ts_response_error(res, 500, "cannot queue the job");
 		return;
 	}
-	if (sub->outcome == TE_SUBMIT_EXISTING) {
-		if (te_queue_state(&now, s->queue, sub->id, &err) == 0)
-			state = te_job_state_str(now);
+	if (sub->outcome == TS_SUBMIT_EXISTING) {
+		if (ts_queue_state(&now, s->queue, sub->id, &err) == 0)
+			state = ts_job_state_str(now);
 		/* Replays of one signed delivery are cheap to send: bound
 		 * the log lines they cost. */
 		if (ts_log_allow(TS_LOG_KEY_DUPLICATE, &dropped))
@@ -191,7 +193,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 	/* A failed job that a new delivery (or the same one again) queued
 	 * again is logged every time: only a job that failed gets there, and
 	 * it fails before a replay can queue it once more. */
-	requeued = sub->outcome == TE_SUBMIT_REQUEUED;
+	requeued = sub->outcome == TS_SUBMIT_REQUEUED;
 	ts_logkv(TE_LOG_INFO,
 	         requeued ? "failed job queued again" : "job queued", "project",
 	         sub->pr->name, "tag", sub->tag, "commit", sub->commit, "job",
@@ -211,7 +213,7 @@ void ts_submission_answer(struct ts_response *res, struct ts_server *s,
 }
 
 void ts_submit(struct ts_response *res, struct ts_server *s,
-               const struct ts_project *pr, const char *tag, const char *commit,
+               const te_project *pr, const char *tag, const char *commit,
                const char *delivery, const char *source)
 {
 	struct ts_submission sub = {.pr = pr,
@@ -222,13 +224,13 @@ void ts_submit(struct ts_response *res, struct ts_server *s,
 	te_error err = TE_ERROR_INIT;
 
 	if (ts_submission_record(res, s, &sub)) {
-		te_queue_wait(s->queue, &sub.ticket, &err);
+		ts_queue_wait(s->queue, &sub.ticket, &err);
 		ts_submission_answer(res, s, &sub, &err);
 	}
 }
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
-                     struct ts_config *cfg, const struct ts_project *pr,
+                     struct ts_config *cfg, const te_project *pr,
                      const struct ts_hook_request *req,
                      struct ts_intake_job *job)
 {
@@ -239,8 +241,8 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 	ts_auth auth;
 
 	memset(&ev, 0, sizeof(ev));
-	auth = ts_forge_verify(pr->forge, pr->secret, pr->secret_len, pr->hmac,
-	                       req);
+	auth = ts_forge_verify(pr->forge, pr->secret, pr->secret_len,
+	                       ts_config_hmac(cfg, pr), req);
 	if (auth != TS_AUTH_OK) {
 		const char *why = auth == TS_AUTH_MISSING ? "missing signature"
 		                                          : "bad signature";
@@ -284,7 +286,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 		result = "forbidden";
 		goto done;
 	}
-	if (!ts_tag_selected(&pr->tags, ev.tag)) {
+	if (!te_project_tag_selected(&pr->tags, ev.tag)) {
 		if (ts_log_allow(TS_LOG_KEY_FILTERED, &dropped))
 			ts_logkv(TE_LOG_INFO, "delivery ignored", "project",
 			         pr->name, "reason", "tag filtered", "tag",
@@ -301,7 +303,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 	job->sub.tag = job->ev.tag;
 	job->sub.commit = job->ev.commit;
 	job->sub.delivery = job->ev.delivery;
-	job->sub.source = ts_forge_name(pr->forge);
+	job->sub.source = te_forge_name(pr->forge);
 	if (!ts_submission_record(res, s, &job->sub)) {
 		result = "error";
 		ts_hook_event_dispose(&job->ev);
@@ -311,7 +313,7 @@ bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
 	job->cfg = cfg;
 	return true;
 done:
-	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
+	ts_metrics_request(s->metrics, pr->name, te_forge_name(pr->forge),
 	                   result);
 	ts_hook_event_dispose(&ev);
 	return false;
@@ -320,10 +322,10 @@ done:
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
                       struct ts_intake_job *job, const te_error *wait)
 {
-	const struct ts_project *pr = job->sub.pr;
+	const te_project *pr = job->sub.pr;
 
 	ts_submission_answer(res, s, &job->sub, wait);
-	ts_metrics_request(s->metrics, pr->name, ts_forge_name(pr->forge),
+	ts_metrics_request(s->metrics, pr->name, te_forge_name(pr->forge),
 	                   res->status == 202 ? "accepted" : "error");
 	ts_hook_event_dispose(&job->ev);
 	ts_config_unref(job->cfg);

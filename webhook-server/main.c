@@ -92,7 +92,7 @@ static void prune(struct ts_server *s)
 	ts_config_unref(cfg);
 	if (days == 0)
 		return;
-	if (te_queue_prune(&removed, s->queue,
+	if (ts_queue_prune(&removed, s->queue,
 	                   (int64_t)time(NULL) - days * 86400, &err) < 0)
 		ts_logkv(TE_LOG_ERROR, "cannot prune finished jobs", "error",
 		         err.msg, NULL);
@@ -118,16 +118,45 @@ static void reload(struct ts_server *s, const char *path)
 	    cur->workers != cfg->workers ||
 	    cur->http_threads != cfg->http_threads ||
 	    cur->max_body != cfg->max_body ||
-	    cur->request_timeout != cfg->request_timeout)
+	    cur->request_timeout != cfg->request_timeout ||
+	    cur->queue_driver != cfg->queue_driver ||
+	    cur->queue_lease != cfg->queue_lease ||
+	    strcmp(cur->instance, cfg->instance) != 0 ||
+	    (cur->queue_dsn && strcmp(cur->queue_dsn, cfg->queue_dsn) != 0))
 		ts_logkv(TE_LOG_WARN,
 		         "listen, state_dir, workers, http_threads, "
-		         "max_body_bytes and request_timeout change only at "
-		         "restart",
+		         "max_body_bytes, request_timeout, queue and instance "
+		         "change only at restart",
 		         NULL);
 	ts_config_unref(cur);
 	ts_log_set_format(cfg->log_format);
 	ts_server_set_config(s, cfg);
 	ts_logkv(TE_LOG_INFO, "configuration reloaded", "path", path, NULL);
+}
+
+/* ts_queue_set_wake's callback: another replica queued a job. */
+static void wake_workers(void *srv)
+{
+	ts_workers_wake(srv);
+}
+
+/* The job queue of cfg's driver, its runner named cfg->instance. */
+static int open_queue(ts_queue **out, const struct ts_config *cfg,
+                      const char *qdir, te_error *err)
+{
+	int rc;
+
+	if (cfg->queue_driver == TS_QUEUE_POSTGRES)
+		rc = ts_queue_open_postgres(out, cfg->queue_dsn,
+		                            cfg->queue_lease, err);
+	else
+		rc = ts_queue_open_journal(out, qdir, err);
+	if (rc == 0 &&
+	    (rc = ts_queue_set_instance(*out, cfg->instance, err)) < 0) {
+		ts_queue_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* The state directories, the queue, workers and HTTP; srv takes cfg. */
@@ -150,8 +179,10 @@ static int start(struct ts_server *srv, struct ts_config *cfg,
 	    mkdir_state(cfg->state_dir, NULL, err) < 0 ||
 	    mkdir_state(cfg->state_dir, "mirrors", err) < 0 ||
 	    mkdir_state(cfg->state_dir, "build", err) < 0 ||
-	    te_queue_open(&srv->queue, qdir, err) < 0 ||
-	    ts_metrics_new(&srv->metrics, err) < 0 ||
+	    open_queue(&srv->queue, cfg, qdir, err) < 0)
+		return err->code;
+	ts_queue_set_wake(srv->queue, wake_workers, srv);
+	if (ts_metrics_new(&srv->metrics, err) < 0 ||
 	    ts_status_start(&srv->status, err) < 0 ||
 	    ts_workers_start(srv, cfg->workers, err) < 0 ||
 	    ts_poller_start(srv, err) < 0 ||
@@ -266,7 +297,7 @@ int main(int argc, char **argv)
 	}
 	/* The last jobs' statuses get a few seconds, without retries. */
 	ts_status_stop(srv.status, STATUS_DRAIN);
-	te_queue_free(srv.queue);
+	ts_queue_free(srv.queue);
 	ts_metrics_free(srv.metrics);
 	ts_workers_free(&srv);
 	ts_server_set_config(&srv, NULL);

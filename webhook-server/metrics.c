@@ -158,14 +158,14 @@ void ts_metrics_export(struct ts_metrics *m, double seconds, uint64_t bytes,
 	pthread_mutex_unlock(&m->lock);
 }
 
-int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
+int ts_metrics_render(te_buf *out, struct ts_metrics *m, ts_queue *q,
                       te_error *err)
 {
 	size_t counts[4] = {0, 0, 0, 0}, i;
 	int rc = 0;
 
 	if (q)
-		te_queue_counts(counts, q);
+		ts_queue_counts(counts, q);
 	pthread_mutex_lock(&m->lock);
 	rc = te_buf_puts(out,
 	                 "# HELP tagexport_webhook_requests_total Webhook "
@@ -196,8 +196,8 @@ int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
 		    "copied by exports.\n"
 		    "# TYPE tagexport_export_bytes_copied_total counter\n"
 		    "tagexport_export_bytes_copied_total %llu\n",
-		    counts[TE_JOB_QUEUED], counts[TE_JOB_RUNNING],
-		    counts[TE_JOB_SUCCEEDED], counts[TE_JOB_FAILED],
+		    counts[TS_JOB_QUEUED], counts[TS_JOB_RUNNING],
+		    counts[TS_JOB_SUCCEEDED], counts[TS_JOB_FAILED],
 		    (unsigned long long)m->ok, (unsigned long long)m->failed,
 		    (unsigned long long)m->bytes);
 	if (rc == 0)

@@ -19,7 +19,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
-#include "tagexport/queue.h"
+#include "queue/queue.h"
 
 struct ts_metrics;
 
@@ -33,7 +33,7 @@ void ts_metrics_export(struct ts_metrics *m, double seconds, uint64_t bytes,
                        bool success);
 void ts_metrics_accept(struct ts_metrics *m, double seconds);
 
-int ts_metrics_render(te_buf *out, struct ts_metrics *m, te_queue *q,
+int ts_metrics_render(te_buf *out, struct ts_metrics *m, ts_queue *q,
                       te_error *err);
 
 #endif

@@ -37,10 +37,10 @@ static void message(struct ts_response *res, unsigned int status,
 static void list_page(struct ts_response *res, struct ts_server *s)
 {
 	te_error err = TE_ERROR_INIT;
-	te_job **jobs = NULL;
+	ts_job **jobs = NULL;
 	size_t n = 0;
 
-	if (te_queue_list(&jobs, &n, s->queue, PAGES_JOBS, &err) < 0) {
+	if (ts_queue_list(&jobs, &n, s->queue, PAGES_JOBS, &err) < 0) {
 		ts_logkv(TE_LOG_ERROR, "cannot list jobs", "error", err.msg,
 		         NULL);
 		message(res, 500, "Error", "cannot list jobs");
@@ -50,15 +50,15 @@ static void list_page(struct ts_response *res, struct ts_server *s)
 	html(res, 200);
 	if (ts_pages_list(&res->body, jobs, n, (int64_t)time(NULL), &err) < 0)
 		message(res, 500, "Error", "cannot render the page");
-	te_queue_list_free(jobs, n);
+	ts_queue_list_free(jobs, n);
 }
 
 static void job_page(struct ts_response *res, struct ts_server *s,
                      const char *id)
 {
 	te_error err = TE_ERROR_INIT;
-	te_job *job = NULL;
-	int rc = te_queue_get(&job, s->queue, id, &err);
+	ts_job *job = NULL;
+	int rc = ts_queue_get(&job, s->queue, id, &err);
 
 	if (rc == TE_ENOTFOUND || rc == TE_EINVALID || (rc == 0 && !job)) {
 		message(res, 404, "Not found", "There is no such job.");
@@ -70,7 +70,7 @@ static void job_page(struct ts_response *res, struct ts_server *s,
 	}
 	/* The queue has the log of the last attempt that ended: while one
 	 * runs, its worker has the log so far. */
-	if (job->state == TE_JOB_RUNNING) {
+	if (job->state == TS_JOB_RUNNING) {
 		char *live = ts_workers_log(s, job->id);
 		if (live) {
 			free(job->log);
@@ -81,7 +81,7 @@ static void job_page(struct ts_response *res, struct ts_server *s,
 	html(res, 200);
 	if (ts_pages_job(&res->body, job, (int64_t)time(NULL), &err) < 0)
 		message(res, 500, "Error", "cannot render the page");
-	te_job_free(job);
+	ts_job_free(job);
 }
 
 /* A job id as the queue makes them (queue.h invariant 5): nothing else
@@ -90,7 +90,7 @@ static bool id_shaped(const char *id)
 {
 	size_t n = strlen(id);
 
-	return n > 0 && n < TE_JOB_ID_MAX &&
+	return n > 0 && n < TS_JOB_ID_MAX &&
 	       strspn(id, "0123456789abcdef-") == n;
 }
 

@@ -17,7 +17,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
-#include "tagexport/queue.h"
+#include "queue/queue.h"
 
 /* Append s with & < > " ' as character references (HTML Living
  * Standard, "Escaping a string"), safe in text and in quoted attribute
@@ -40,9 +40,9 @@ void ts_duration_text(char *out, size_t cap, int64_t secs);
 void ts_utc_text(char *out, size_t cap, int64_t t);
 
 /* The pages, appended to out.  jobs are borrowed. */
-int ts_pages_list(te_buf *out, te_job *const *jobs, size_t n, int64_t now,
+int ts_pages_list(te_buf *out, ts_job *const *jobs, size_t n, int64_t now,
                   te_error *err);
-int ts_pages_job(te_buf *out, const te_job *job, int64_t now, te_error *err);
+int ts_pages_job(te_buf *out, const ts_job *job, int64_t now, te_error *err);
 /* A page saying msg (for 404 and the like). */
 int ts_pages_message(te_buf *out, const char *title, const char *msg,
                      te_error *err);

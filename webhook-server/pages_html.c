@@ -190,28 +190,28 @@ static int put_time(te_buf *out, int64_t t, int64_t now, te_error *err)
 }
 
 /* How long the job ran: its last attempt, up to now while it runs. */
-static int put_duration(te_buf *out, const te_job *job, int64_t now,
+static int put_duration(te_buf *out, const ts_job *job, int64_t now,
                         te_error *err)
 {
 	char d[48];
 
-	if (job->started_at <= 0 || job->state == TE_JOB_QUEUED)
+	if (job->started_at <= 0 || job->state == TS_JOB_QUEUED)
 		return te_buf_puts(out, "&mdash;", err);
 	ts_duration_text(
 	    d, sizeof(d),
-	    (job->state == TE_JOB_RUNNING ? now : job->updated_at) -
+	    (job->state == TS_JOB_RUNNING ? now : job->updated_at) -
 	        job->started_at);
 	return te_buf_puts(out, d, err);
 }
 
-static int put_state(te_buf *out, te_job_state state, te_error *err)
+static int put_state(te_buf *out, ts_job_state state, te_error *err)
 {
 	static const char *const marks[] = {
-	    [TE_JOB_QUEUED] = "&#9675;",     /* white circle */
-	    [TE_JOB_RUNNING] = "&#9680;",    /* half circle */
-	    [TE_JOB_SUCCEEDED] = "&#10003;", /* check mark */
-	    [TE_JOB_FAILED] = "&#10007;"};   /* ballot x */
-	const char *name = te_job_state_str(state);
+	    [TS_JOB_QUEUED] = "&#9675;",     /* white circle */
+	    [TS_JOB_RUNNING] = "&#9680;",    /* half circle */
+	    [TS_JOB_SUCCEEDED] = "&#10003;", /* check mark */
+	    [TS_JOB_FAILED] = "&#10007;"};   /* ballot x */
+	const char *name = ts_job_state_str(state);
 
 	return te_buf_printf(out, err, "<span class=\"st st-%s\">%s %s</span>",
 	                     name, marks[state], name);
@@ -243,9 +243,9 @@ static int put_head(te_buf *out, const char *title, bool refresh, te_error *err)
 	return rc;
 }
 
-static bool in_progress(te_job_state state)
+static bool in_progress(ts_job_state state)
 {
-	return state == TE_JOB_QUEUED || state == TE_JOB_RUNNING;
+	return state == TS_JOB_QUEUED || state == TS_JOB_RUNNING;
 }
 
 /* The "REF@sha256:..." results as a list: the reference, the digest on
@@ -291,7 +291,7 @@ static int cell_open(te_buf *out, const char *label, te_error *err)
 	return te_buf_printf(out, err, "<td data-label=\"%s\">", label);
 }
 
-static int list_row(te_buf *out, const te_job *job, int64_t now, te_error *err)
+static int list_row(te_buf *out, const ts_job *job, int64_t now, te_error *err)
 {
 	int rc;
 
@@ -313,7 +313,7 @@ static int list_row(te_buf *out, const te_job *job, int64_t now, te_error *err)
 		                   "<code title=\"%s\">%.7s</code></td>"
 		                   "<td data-label=\"Origin\">%s</td>",
 		                   job->commit, job->commit,
-		                   te_job_origin(job->source));
+		                   ts_job_origin(job->source));
 	if (rc == 0)
 		rc = cell_open(out, "State", err);
 	if (rc == 0)
@@ -341,7 +341,7 @@ static int list_row(te_buf *out, const te_job *job, int64_t now, te_error *err)
 	return rc;
 }
 
-int ts_pages_list(te_buf *out, te_job *const *jobs, size_t n, int64_t now,
+int ts_pages_list(te_buf *out, ts_job *const *jobs, size_t n, int64_t now,
                   te_error *err)
 {
 	bool busy = false;
@@ -388,7 +388,7 @@ static int dt(te_buf *out, const char *label, te_error *err)
 	return te_buf_printf(out, err, "<dt>%s</dt><dd>", label);
 }
 
-static int job_facts(te_buf *out, const te_job *job, int64_t now, te_error *err)
+static int job_facts(te_buf *out, const ts_job *job, int64_t now, te_error *err)
 {
 	int rc = te_buf_puts(out, "<dl>", err);
 
@@ -401,9 +401,9 @@ static int job_facts(te_buf *out, const te_job *job, int64_t now, te_error *err)
 		    te_buf_printf(out, err,
 		                  "</dd><dt>Commit</dt><dd><code>%s</code></dd>"
 		                  "<dt>Origin</dt><dd>%s",
-		                  job->commit, te_job_origin(job->source));
+		                  job->commit, ts_job_origin(job->source));
 	/* Which forge sent the webhook. */
-	if (rc == 0 && strcmp(job->source, te_job_origin(job->source)) != 0) {
+	if (rc == 0 && strcmp(job->source, ts_job_origin(job->source)) != 0) {
 		rc = te_buf_puts(out, " (", err);
 		if (rc == 0)
 			rc = ts_html_escape(out, job->source, err);
@@ -432,7 +432,7 @@ static int job_facts(te_buf *out, const te_job *job, int64_t now, te_error *err)
 		rc = put_duration(out, job, now, err);
 	if (rc == 0)
 		rc = te_buf_puts(out, "</dd>", err);
-	if (rc == 0 && job->state == TE_JOB_QUEUED && job->not_before > now) {
+	if (rc == 0 && job->state == TS_JOB_QUEUED && job->not_before > now) {
 		rc = dt(out, "Next attempt", err);
 		if (rc == 0)
 			rc = put_time(out, job->not_before, now, err);
@@ -446,7 +446,7 @@ static int job_facts(te_buf *out, const te_job *job, int64_t now, te_error *err)
 	return rc;
 }
 
-static int job_body(te_buf *out, const te_job *job, te_error *err)
+static int job_body(te_buf *out, const ts_job *job, te_error *err)
 {
 	int rc = 0;
 
@@ -479,7 +479,7 @@ static int job_body(te_buf *out, const te_job *job, te_error *err)
 	return rc;
 }
 
-int ts_pages_job(te_buf *out, const te_job *job, int64_t now, te_error *err)
+int ts_pages_job(te_buf *out, const ts_job *job, int64_t now, te_error *err)
 {
 	bool busy = in_progress(job->state);
 	int rc;
@@ -503,7 +503,7 @@ int ts_pages_job(te_buf *out, const te_job *job, int64_t now, te_error *err)
 		    out, err,
 		    "<p class=\"note\">This page refreshes every "
 		    "%d s while the job is %s.</p>\n",
-		    REFRESH_SECONDS, te_job_state_str(job->state));
+		    REFRESH_SECONDS, ts_job_state_str(job->state));
 	if (rc == 0)
 		rc = job_facts(out, job, now, err);
 	if (rc == 0)

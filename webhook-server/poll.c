@@ -42,7 +42,7 @@
 #define POLL_REQS_MAX 16
 
 struct due {
-	char name[TS_PROJECT_NAME_MAX + 1];
+	char name[TE_PROJECT_NAME_MAX + 1];
 	time_t next;
 };
 
@@ -50,7 +50,7 @@ struct due {
  * thread once done, or by the poller when the HTTP thread gave up
  * waiting (abandoned). */
 struct poll_req {
-	char name[TS_PROJECT_NAME_MAX + 1];
+	char name[TE_PROJECT_NAME_MAX + 1];
 	bool done, abandoned;
 	te_error err;
 	json_t *answer;
@@ -73,14 +73,14 @@ struct ts_poller {
 
 /* Submit every (names[i], commits[i]) that has no job yet and wait for
  * them all to be durable; they go to queued as {"tag","commit","job"}. */
-static int submit_all(json_t *queued, struct ts_server *s,
-                      const struct ts_project *pr, const te_strvec *names,
-                      const te_strvec *commits, te_error *err)
+static int submit_all(json_t *queued, struct ts_server *s, const te_project *pr,
+                      const te_strvec *names, const te_strvec *commits,
+                      te_error *err)
 {
 	struct ts_submission *subs = NULL;
-	char existing[TE_JOB_ID_MAX];
+	char existing[TS_JOB_ID_MAX];
 	bool found;
-	te_queue_ticket all = {0, 0};
+	ts_queue_ticket all = {0, 0, 0, 0};
 	te_error wait = TE_ERROR_INIT;
 	struct ts_response res;
 	size_t i, n = 0;
@@ -97,7 +97,7 @@ static int submit_all(json_t *queued, struct ts_server *s,
 	for (i = 0; i < names->count; i++) {
 		/* A job of any state, a failed one included, is left as it
 		 * is: "no job yet" is what the poll is for. */
-		rc = te_queue_find(existing, &found, s->queue, pr->name,
+		rc = ts_queue_find(existing, &found, s->queue, pr->name,
 		                   names->items[i], commits->items[i], err);
 		if (rc < 0)
 			break; /* what was recorded is still waited for */
@@ -111,9 +111,9 @@ static int submit_all(json_t *queued, struct ts_server *s,
 			rc = te_error_set(err, TE_EIO, "cannot queue a job");
 			break;
 		}
-		te_queue_ticket_merge(&all, &subs[n++].ticket);
+		ts_queue_ticket_merge(&all, &subs[n++].ticket);
 	}
-	te_queue_wait(s->queue, &all, &wait);
+	ts_queue_wait(s->queue, &all, &wait);
 	for (i = 0; i < n; i++) {
 		ts_response_reset(&res);
 		ts_submission_answer(&res, s, &subs[i], &wait);
@@ -134,10 +134,10 @@ done:
 
 /* The remote's tags that the last poll had not seen at that commit and
  * that the project's globs select. */
-static int pick_new(te_strvec *names, te_strvec *commits,
-                    const struct ts_project *pr, const te_strvec *remote,
-                    const te_strvec *remote_commits, const te_strvec *seen,
-                    const te_strvec *seen_commits, te_error *err)
+static int pick_new(te_strvec *names, te_strvec *commits, const te_project *pr,
+                    const te_strvec *remote, const te_strvec *remote_commits,
+                    const te_strvec *seen, const te_strvec *seen_commits,
+                    te_error *err)
 {
 	size_t i;
 
@@ -145,7 +145,7 @@ static int pick_new(te_strvec *names, te_strvec *commits,
 		const char *tag = remote->items[i],
 		           *c = remote_commits->items[i];
 		if (ts_poll_set_has(seen, seen_commits, tag, c) ||
-		    !ts_tag_selected(&pr->tags, tag))
+		    !te_project_tag_selected(&pr->tags, tag))
 			continue;
 		if (te_strvec_push(names, tag, err) < 0 ||
 		    te_strvec_push(commits, c, err) < 0)
@@ -200,7 +200,7 @@ static int load_seen(te_strvec *names, te_strvec *commits, bool *found,
 }
 
 static int poll_locked(json_t *queued, bool *first, struct ts_server *s,
-                       const struct ts_config *cfg, const struct ts_project *pr,
+                       const struct ts_config *cfg, const te_project *pr,
                        te_error *err)
 {
 	te_mirror_auth auth = TE_MIRROR_AUTH_INIT;
@@ -250,8 +250,8 @@ done:
 /* One poll of pr (on the poller thread); *out (NULL on failure) is the
  * answer of POST .../poll. */
 static int poll_project(json_t **out, struct ts_server *s,
-                        const struct ts_config *cfg,
-                        const struct ts_project *pr, te_error *err)
+                        const struct ts_config *cfg, const te_project *pr,
+                        te_error *err)
 {
 	json_t *queued = json_array();
 	bool first = false;
@@ -310,7 +310,7 @@ static void answer(struct ts_response *res, const struct poll_req *r)
 }
 
 void ts_poll_now(struct ts_response *res, struct ts_server *s,
-                 const struct ts_config *cfg, const struct ts_project *pr)
+                 const struct ts_config *cfg, const te_project *pr)
 {
 	struct ts_poller *p = s->poller;
 	struct poll_req *r = calloc(1, sizeof(*r));
@@ -361,7 +361,7 @@ static void serve(struct ts_server *s, struct poll_req *r)
 	struct poll_req *next;
 
 	for (; r; r = next) {
-		const struct ts_project *pr = ts_config_project(cfg, r->name);
+		const te_project *pr = ts_config_project(cfg, r->name);
 		json_t *o = NULL;
 		te_error err = TE_ERROR_INIT;
 
@@ -420,7 +420,7 @@ static void poll_round(struct ts_server *s)
 	json_t *o;
 
 	for (i = 0; due && i < cfg->nprojects; i++) {
-		const struct ts_project *pr = &cfg->projects[i];
+		const te_project *pr = &cfg->projects[i];
 		time_t now = time(NULL), next;
 		if (pr->poll_interval == 0)
 			continue;

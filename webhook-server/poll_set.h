@@ -8,7 +8,7 @@
  * leaves the old set or the new one, never a mix.  Tag names are
  * validated on the way in (ts_tag_name_valid: the poller keeps no other);
  * the name never becomes a path, only the project name
- * (ts_project_name_valid) does.
+ * (te_project_name_valid) does.
  */
 #ifndef TS_POLL_SET_H
 #define TS_POLL_SET_H

@@ -48,10 +48,10 @@
  *
  * Threads: MHD's pool (one thread per CPU by default) does the CPU work of
  * every request, including the queue's record of a new job (one write,
- * te_queue_submit_nowait).  The answer may only go out once that record
+ * ts_queue_submit_nowait).  The answer may only go out once that record
  * is on disk, so the connection is suspended (MHD_suspend_connection)
  * and put on the committer's list.  The committer thread takes the whole
- * list at once, makes all of it durable with one te_queue_wait (one
+ * list at once, makes all of it durable with one ts_queue_wait (one
  * fdatasync), answers and resumes every connection, and takes the next
  * list, which filled up meanwhile: the batch grows with the load, and
  * the HTTP threads never sit in a sync.  (Several committers, syncing in
@@ -136,7 +136,7 @@ struct req {
 	/* ROUTE_HOOK: the URL's project, in a config referenced until the
 	 * request completes */
 	struct ts_config *cfg;
-	const struct ts_project *pr;
+	const te_project *pr;
 	te_buf body;
 	size_t limit;
 	size_t reserved;    /* of the pending-body budget */
@@ -260,7 +260,7 @@ static enum MHD_Result refuse_busy(struct ts_http *h, struct MHD_Connection *c,
 
 	if (r->route == ROUTE_HOOK)
 		ts_metrics_request(h->server->metrics, r->pr->name,
-		                   ts_forge_name(r->pr->forge), "busy");
+		                   te_forge_name(r->pr->forge), "busy");
 	if (ts_log_allow(TS_LOG_KEY_BUSY, &dropped)) {
 		char n[24];
 		snprintf(n, sizeof(n), "%lu", dropped);
@@ -288,7 +288,7 @@ static enum MHD_Result admit(struct ts_http *h, struct MHD_Connection *c,
 	if (has_length && declared > r->limit) {
 		if (r->route == ROUTE_HOOK)
 			ts_metrics_request(h->server->metrics, r->pr->name,
-			                   ts_forge_name(r->pr->forge),
+			                   te_forge_name(r->pr->forge),
 			                   "too_large");
 		r->answered = true;
 		return send_fixed(h, c, TS_FIXED_TOO_LARGE);
@@ -302,13 +302,14 @@ static enum MHD_Result admit(struct ts_http *h, struct MHD_Connection *c,
 /* GitLab's token is a header, not a MAC over the body: a delivery that
  * carries the right one is authenticated before its body arrives. */
 static bool hook_header_authenticated(struct MHD_Connection *c,
-                                      const struct ts_project *pr)
+                                      const struct ts_config *cfg,
+                                      const te_project *pr)
 {
 	struct ts_hook_request hr = {header_of, c, NULL, 0};
 
-	return pr->forge == TS_FORGE_GITLAB &&
-	       ts_forge_verify(pr->forge, pr->secret, pr->secret_len, pr->hmac,
-	                       &hr) == TS_AUTH_OK;
+	return pr->forge == TE_FORGE_GITLAB &&
+	       ts_forge_verify(pr->forge, pr->secret, pr->secret_len,
+	                       ts_config_hmac(cfg, pr), &hr) == TS_AUTH_OK;
 }
 
 static bool api_header_authenticated(struct ts_server *s,
@@ -390,7 +391,7 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 			return send_fixed(h, c, TS_FIXED_METHOD);
 		/* The request keeps this config (and its project) to the
 		 * end: a reload meanwhile does not change its answer. */
-		if (ts_project_name_valid(url + 7)) {
+		if (te_project_name_valid(url + 7)) {
 			r->cfg = ts_server_config(s);
 			r->pr = ts_config_project(r->cfg, url + 7);
 		}
@@ -401,7 +402,8 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 		}
 		r->route = ROUTE_HOOK;
 		r->limit = h->max_body;
-		return admit(h, c, r, hook_header_authenticated(c, r->pr));
+		return admit(h, c, r,
+		             hook_header_authenticated(c, r->cfg, r->pr));
 	}
 	if (!strncmp(url, "/api/v1/", 8)) {
 		r->route = ROUTE_API;
@@ -411,6 +413,16 @@ static enum MHD_Result first_call(struct ts_http *h, struct MHD_Connection *c,
 	if (!strcmp(url, "/healthz") &&
 	    (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
 		static const char ok[] = "{\"status\":\"ok\"}\n";
+		static const char down[] =
+		    "{\"status\":\"error\",\"error\":\"job queue "
+		    "unreachable\"}\n";
+		te_error err = TE_ERROR_INIT;
+
+		/* postgres: a replica without its database cannot take
+		 * deliveries; the balancer should send them elsewhere */
+		if (ts_queue_health(h->server->queue, &err) < 0)
+			return send_reply(c, 503, "application/json", down,
+			                  sizeof(down) - 1);
 		return send_reply(c, 200, "application/json", ok,
 		                  sizeof(ok) - 1);
 	}
@@ -436,13 +448,13 @@ static double seconds_since(const struct timespec *t0)
 /* Make a batch durable with one wait, then answer each request. */
 static void commit_batch(struct ts_http *h, struct req *batch)
 {
-	te_queue_ticket all = {0, 0};
+	ts_queue_ticket all = {0, 0, 0, 0};
 	te_error err = TE_ERROR_INIT;
 	struct req *r, *next;
 
 	for (r = batch; r; r = r->next)
-		te_queue_ticket_merge(&all, &r->job.sub.ticket);
-	te_queue_wait(h->server->queue, &all, &err);
+		ts_queue_ticket_merge(&all, &r->job.sub.ticket);
+	ts_queue_wait(h->server->queue, &all, &err);
 	for (r = batch; r; r = next) {
 		/* Once resumed, the request may complete and be freed. */
 		next = r->next;
@@ -521,7 +533,7 @@ static enum MHD_Result complete(struct ts_http *h, struct MHD_Connection *c,
 				ts_response_dispose(&res);
 				return MHD_YES;
 			}
-			te_queue_wait(h->server->queue, &r->job.sub.ticket,
+			ts_queue_wait(h->server->queue, &r->job.sub.ticket,
 			              &err);
 			ts_intake_finish(&res, h->server, &r->job, &err);
 		}
@@ -602,7 +614,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	if (r->too_large) {
 		if (r->route == ROUTE_HOOK)
 			ts_metrics_request(h->server->metrics, r->pr->name,
-			                   ts_forge_name(r->pr->forge),
+			                   te_forge_name(r->pr->forge),
 			                   "too_large");
 		return send_fixed(h, c, TS_FIXED_TOO_LARGE);
 	}

@@ -18,7 +18,7 @@
 #include "forge.h"
 #include "metrics.h"
 #include "tagexport/buf.h"
-#include "tagexport/queue.h"
+#include "queue/queue.h"
 
 struct ts_http;
 struct ts_poller;
@@ -28,7 +28,7 @@ struct ts_status;
 struct ts_server {
 	pthread_mutex_t cfg_lock; /* guards cfg (the pointer) */
 	struct ts_config *cfg;
-	te_queue *queue;
+	ts_queue *queue;
 	struct ts_metrics *metrics;
 	struct ts_status *status; /* commit status sender (status.h) */
 	time_t started;
@@ -101,20 +101,20 @@ void ts_response_fixed_body(struct ts_response *res, enum ts_fixed which);
 
 /*
  * A submit in two steps, so that no HTTP thread waits for the disk:
- * ts_submission_record puts the job in the queue (te_queue_submit_nowait)
+ * ts_submission_record puts the job in the queue (ts_queue_submit_nowait)
  * and, unless it answered res with an error and returned false, leaves
  * in sub->ticket what must be synced; whoever waits for that ticket
- * (te_queue_wait, one wait for many submissions) then calls
+ * (ts_queue_wait, one wait for many submissions) then calls
  * ts_submission_answer with the wait's error (code TE_OK: it worked).  The
  * strings are borrowed until then.
  */
 struct ts_submission {
-	const struct ts_project *pr;
+	const te_project *pr;
 	const char *tag, *commit, *delivery, *source;
-	char key[TS_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2]; /* delivery id */
-	char id[TE_JOB_ID_MAX];
-	te_submit_outcome outcome;
-	te_queue_ticket ticket;
+	char key[TE_PROJECT_NAME_MAX + TS_DELIVERY_MAX + 2]; /* delivery id */
+	char id[TS_JOB_ID_MAX];
+	ts_submit_outcome outcome;
+	ts_queue_ticket ticket;
 };
 
 bool ts_submission_record(struct ts_response *res, struct ts_server *s,
@@ -130,7 +130,7 @@ void ts_status_queued(struct ts_server *s, const char *id, const char *project,
 
 /* Both steps and the wait (the API): status 202 or 500. */
 void ts_submit(struct ts_response *res, struct ts_server *s,
-               const struct ts_project *pr, const char *tag, const char *commit,
+               const te_project *pr, const char *tag, const char *commit,
                const char *delivery, const char *source);
 
 /* POST /hooks/<project> with the whole body received: ts_intake_begin
@@ -146,7 +146,7 @@ struct ts_intake_job {
 };
 
 bool ts_intake_begin(struct ts_response *res, struct ts_server *s,
-                     struct ts_config *cfg, const struct ts_project *pr,
+                     struct ts_config *cfg, const te_project *pr,
                      const struct ts_hook_request *req,
                      struct ts_intake_job *job);
 void ts_intake_finish(struct ts_response *res, struct ts_server *s,
@@ -184,7 +184,7 @@ void ts_workers_free(struct ts_server *s);
 int ts_poller_start(struct ts_server *s, te_error *err);
 bool ts_poller_stop(struct ts_server *s, unsigned int timeout);
 void ts_poll_now(struct ts_response *res, struct ts_server *s,
-                 const struct ts_config *cfg, const struct ts_project *pr);
+                 const struct ts_config *cfg, const te_project *pr);
 
 int ts_http_start(struct ts_server *s, const char *port_file, te_error *err);
 /* Stop accepting, finish in-flight requests (bounded), close. */

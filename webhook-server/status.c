@@ -14,7 +14,7 @@
 #include "status.h"
 #include "forge.h"
 #include "slog.h"
-#include "tagexport/queue.h"
+#include "queue/queue.h"
 #include "tagexport/retry.h"
 
 #include <curl/curl.h>
@@ -33,19 +33,19 @@
 #define STATUS_TIMEOUT 10L
 #define STATUS_ANSWER_MAX 200 /* bytes of an error answer kept for the log */
 
-const char *ts_status_state(ts_forge forge, ts_status_event ev)
+const char *ts_status_state(te_forge forge, ts_status_event ev)
 {
 	switch (ev) {
 	case TS_STATUS_QUEUED:
 		return "pending";
 	case TS_STATUS_RUNNING:
-		return forge == TS_FORGE_GITLAB ? "running" : "pending";
+		return forge == TE_FORGE_GITLAB ? "running" : "pending";
 	case TS_STATUS_SUCCEEDED:
 		return "success";
 	case TS_STATUS_FAILED:
 		break;
 	}
-	return forge == TS_FORGE_GITLAB ? "failed" : "failure";
+	return forge == TE_FORGE_GITLAB ? "failed" : "failure";
 }
 
 /* Length of the longest prefix of s of at most max bytes that ends on a
@@ -158,9 +158,9 @@ static int put_encoded(te_buf *b, const char *s, bool keep_slash)
 	return 0;
 }
 
-static char *build_url(const struct ts_project *pr, const char *commit)
+static char *build_url(const te_project *pr, const char *commit)
 {
-	bool gitlab = pr->forge == TS_FORGE_GITLAB;
+	bool gitlab = pr->forge == TE_FORGE_GITLAB;
 	te_buf b = TE_BUF_INIT(16 * 1024);
 
 	if (te_buf_printf(&b, NULL, "%s/%s/", pr->status.api_url,
@@ -173,11 +173,11 @@ static char *build_url(const struct ts_project *pr, const char *commit)
 	return te_buf_detach(&b);
 }
 
-static char *build_auth(const struct ts_project *pr)
+static char *build_auth(const te_project *pr)
 {
-	const char *name = pr->forge == TS_FORGE_GITHUB   ? "Authorization: "
+	const char *name = pr->forge == TE_FORGE_GITHUB   ? "Authorization: "
 	                                                    "Bearer "
-	                   : pr->forge == TS_FORGE_GITLAB ? "PRIVATE-TOKEN: "
+	                   : pr->forge == TE_FORGE_GITLAB ? "PRIVATE-TOKEN: "
 	                                                  : "Authorization: "
 	                                                    "token ";
 	size_t need = strlen(name) + pr->status.token_len + 1;
@@ -188,14 +188,14 @@ static char *build_auth(const struct ts_project *pr)
 	return s;
 }
 
-static char *build_body(const struct ts_project *pr, const char *public_url,
+static char *build_body(const te_project *pr, const char *public_url,
                         const struct ts_status_info *info,
                         const struct ts_status_msg *m)
 {
 	json_t *o = json_object();
 	char url[4096];
 	char *s = NULL;
-	bool gitlab = pr->forge == TS_FORGE_GITLAB;
+	bool gitlab = pr->forge == TE_FORGE_GITLAB;
 	int rc = 0;
 
 	if (!o)
@@ -218,7 +218,7 @@ static char *build_body(const struct ts_project *pr, const char *public_url,
 	return s;
 }
 
-int ts_status_msg_new(struct ts_status_msg **out, const struct ts_project *pr,
+int ts_status_msg_new(struct ts_status_msg **out, const te_project *pr,
                       const char *public_url, const struct ts_status_info *info,
                       te_error *err)
 {
@@ -315,7 +315,7 @@ struct item {
 };
 
 struct stream {
-	char job_id[TE_JOB_ID_MAX];
+	char job_id[TS_JOB_ID_MAX];
 	ts_status_event last; /* the last event posted */
 	bool busy;            /* a thread is sending its head */
 	struct item *head, *tail;
@@ -397,7 +397,7 @@ static bool superseded(const struct stream *s, const struct ts_status_msg *m)
 		return false;
 	if (m->event == TS_STATUS_QUEUED && s->last == TS_STATUS_RUNNING)
 		return true;
-	return m->forge == TS_FORGE_GITLAB && m->event == TS_STATUS_RUNNING &&
+	return m->forge == TE_FORGE_GITLAB && m->event == TS_STATUS_RUNNING &&
 	       s->last == TS_STATUS_RUNNING;
 }
 
@@ -444,7 +444,7 @@ drop:
 void ts_status_post(struct ts_status *st, const struct ts_config *cfg,
                     const struct ts_status_info *info)
 {
-	const struct ts_project *pr;
+	const te_project *pr;
 	struct ts_status_msg *m = NULL;
 	te_error err = TE_ERROR_INIT;
 	bool full;
@@ -518,7 +518,7 @@ static long send_one(struct ts_status *st, const struct ts_status_msg *m,
 	h = curl_slist_append(NULL, "Content-Type: application/json");
 	h2 = h ? curl_slist_append(h, m->auth) : NULL;
 	h = h2 ? curl_slist_append(h2,
-	                           m->forge == TS_FORGE_GITHUB
+	                           m->forge == TE_FORGE_GITHUB
 	                               ? "Accept: application/vnd.github+json"
 	                               : "Accept: application/json")
 	       : NULL;
@@ -587,14 +587,14 @@ static void log_outcome(const struct item *it, long code, const char *why,
 	snprintf(tries, sizeof(tries), "%d", it->tries);
 	if (delivered) {
 		ts_logkv(TE_LOG_DEBUG, "commit status delivered", "forge",
-		         ts_forge_name(m->forge), "repository", m->repository,
+		         te_forge_name(m->forge), "repository", m->repository,
 		         "sha", m->commit, "state", m->state, NULL);
 		return;
 	}
 	ts_logkv(delay >= 0 ? TE_LOG_INFO : TE_LOG_WARN,
 	         delay >= 0 ? "commit status not delivered, will retry"
 	                    : "commit status not delivered",
-	         "forge", ts_forge_name(m->forge), "repository", m->repository,
+	         "forge", te_forge_name(m->forge), "repository", m->repository,
 	         "sha", m->commit, "state", m->state, "http_status", status,
 	         "tries", tries, "error", why, NULL);
 }

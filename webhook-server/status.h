@@ -54,7 +54,7 @@ typedef enum {
 
 /* The forge's word for ev: "pending", "running", "success", "failure"
  * or "failed".  Static. */
-const char *ts_status_state(ts_forge forge, ts_status_event ev);
+const char *ts_status_state(te_forge forge, ts_status_event ev);
 
 /* What happened, in one line of at most TS_STATUS_DESCRIPTION_MAX bytes
  * (controls become spaces; a line that is not UTF-8 keeps its ASCII, the
@@ -81,7 +81,7 @@ struct ts_status_info {
 
 /* One request, self-contained: it holds no reference to the config. */
 struct ts_status_msg {
-	ts_forge forge;
+	te_forge forge;
 	ts_status_event event;
 	const char *state; /* static, ts_status_state */
 	char *url;
@@ -96,7 +96,7 @@ struct ts_status_msg {
  * makes target_url <public_url>/jobs/<job id>.  The caller frees *out
  * with ts_status_msg_free.  TE_EINVALID for a commit that is not 40 hex
  * or a project without a status section. */
-int ts_status_msg_new(struct ts_status_msg **out, const struct ts_project *pr,
+int ts_status_msg_new(struct ts_status_msg **out, const te_project *pr,
                       const char *public_url, const struct ts_status_info *info,
                       te_error *err);
 /* NULL-safe; wipes the token. */

@@ -46,7 +46,7 @@ struct ts_worker {
 	bool started;
 	bool busy;
 	bool abandoned; /* requeued at shutdown; its outcome is dropped */
-	char job_id[TE_JOB_ID_MAX];
+	char job_id[TS_JOB_ID_MAX];
 	struct job_log *log; /* of the job it runs, for the job page */
 };
 
@@ -103,12 +103,31 @@ static int collect_results(te_strvec *results, const te_export_result *r,
 	return 0;
 }
 
+/* te_export_opts.content_lock over the queue's content tag locks (one
+ * build per stage across replicas); several at once, one per image
+ * building. */
+static int content_lock(void **held, void *payload, const char *repo,
+                        const char *tag, te_error *err)
+{
+	ts_queue_lock *l = NULL;
+	int rc = ts_queue_content_lock(&l, payload, repo, tag, err);
+
+	*held = l;
+	return rc;
+}
+
+static void content_unlock(void *payload, void *held)
+{
+	(void)payload;
+	ts_queue_content_unlock(held);
+}
+
 /* Run the job; returns 0 or a te_code with err set. */
 static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
                struct ts_server *s, const struct ts_config *cfg,
-               const te_job *job, struct job_log *jl, te_error *err)
+               const ts_job *job, struct job_log *jl, te_error *err)
 {
-	const struct ts_project *pr = ts_config_project(cfg, job->project);
+	const te_project *pr = ts_config_project(cfg, job->project);
 	te_mirror_auth auth = TE_MIRROR_AUTH_INIT;
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	te_export_result *res = NULL;
@@ -118,14 +137,13 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	size_t i;
 	int rc;
 
-	(void)s;
 	if (!pr) {
 		rc = te_error_set(err, TE_EINVALID,
 		                  "project %s is no longer configured",
 		                  job->project);
 		goto done;
 	}
-	if (!ts_project_name_valid(pr->name) || !ts_tag_name_valid(job->tag)) {
+	if (!te_project_name_valid(pr->name) || !ts_tag_name_valid(job->tag)) {
 		rc = te_error_set(err, TE_EINVALID, "invalid job");
 		goto done;
 	}
@@ -163,7 +181,7 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	opts.dir = mirror;
 	opts.commit = commit;
 	opts.git_tag = job->tag;
-	ts_project_export_opts(&opts, pr);
+	te_project_export_opts(&opts, pr);
 	if (opts.isolation == TE_BUILD_ISOLATION_CHROOT)
 		ts_logkv(TE_LOG_WARN,
 		         "allow_chroot_isolation: builds are not isolated from "
@@ -172,6 +190,9 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	opts.state_dir = build;
 	opts.log.fn = job_log_fn;
 	opts.log.payload = jl;
+	opts.content_lock.lock = content_lock;
+	opts.content_lock.unlock = content_unlock;
+	opts.content_lock.payload = s->queue;
 	if ((rc = te_export_run(&res, &opts, err)) < 0)
 		goto done;
 	*bytes = res->bytes_copied;
@@ -185,7 +206,7 @@ done:
 }
 
 static void post_status(struct ts_server *s, const struct ts_config *cfg,
-                        const te_job *job, ts_status_event ev, size_t nimages,
+                        const ts_job *job, ts_status_event ev, size_t nimages,
                         const char *error)
 {
 	struct ts_status_info info = {.job_id = job->id,
@@ -201,12 +222,12 @@ static void post_status(struct ts_server *s, const struct ts_config *cfg,
 	ts_status_post(s->status, cfg, &info);
 }
 
-static void process(struct ts_worker *w, te_job *job)
+static void process(struct ts_worker *w, ts_job *job)
 {
 	struct ts_server *s = w->server;
 	struct ts_config *cfg = ts_server_config(s);
 	struct job_log jl = {job->id, PTHREAD_MUTEX_INITIALIZER,
-	                     TE_BUF_INIT(TE_JOB_LOG_MAX - 1)};
+	                     TE_BUF_INIT(TS_JOB_LOG_MAX - 1)};
 	te_strvec results = TE_STRVEC_INIT;
 	te_error err = TE_ERROR_INIT, ferr = TE_ERROR_INIT;
 	struct timespec t0, t1;
@@ -247,7 +268,7 @@ static void process(struct ts_worker *w, te_job *job)
 		goto done;
 	}
 	pthread_mutex_unlock(&s->work_lock);
-	if (te_queue_finish(s->queue, job->id, rc == 0, rc < 0 ? err.msg : NULL,
+	if (ts_queue_finish(s->queue, job->id, rc == 0, rc < 0 ? err.msg : NULL,
 	                    &results, jl.buf.ptr, retry_at, now, &ferr) < 0)
 		ts_logkv(TE_LOG_ERROR, "cannot record the job outcome", "job",
 		         job->id, "error", ferr.msg, NULL);
@@ -279,7 +300,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		te_error err = TE_ERROR_INIT;
-		te_job *job = NULL;
+		ts_job *job = NULL;
 		struct timespec until;
 
 		pthread_mutex_lock(&s->work_lock);
@@ -288,7 +309,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&s->work_lock);
-		if (te_queue_claim(&job, s->queue, (int64_t)time(NULL), &err) <
+		if (ts_queue_claim(&job, s->queue, (int64_t)time(NULL), &err) <
 		    0)
 			ts_logkv(TE_LOG_ERROR, "cannot claim a job", "error",
 			         err.msg, NULL);
@@ -308,7 +329,7 @@ static void *worker_main(void *arg)
 		snprintf(w->job_id, sizeof(w->job_id), "%s", job->id);
 		pthread_mutex_unlock(&s->work_lock);
 		process(w, job);
-		te_job_free(job);
+		ts_job_free(job);
 		pthread_mutex_lock(&s->work_lock);
 		w->busy = false;
 		w->job_id[0] = '\0';
@@ -408,7 +429,7 @@ bool ts_workers_stop(struct ts_server *s, unsigned int timeout)
 		 * the next start runs it, and leave the thread to die with
 		 * the process. */
 		w->abandoned = true;
-		if (te_queue_requeue(s->queue, w->job_id, (int64_t)time(NULL),
+		if (ts_queue_requeue(s->queue, w->job_id, (int64_t)time(NULL),
 		                     &err) < 0)
 			ts_logkv(TE_LOG_ERROR, "cannot requeue a running job",
 			         "job", w->job_id, "error", err.msg, NULL);

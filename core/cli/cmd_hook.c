@@ -26,13 +26,12 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "forge.h"
 #include "hook_script.h"
 #include "tagexport/apiclient.h"
 #include "tagexport/fs.h"
 #include "tagexport/export.h"
 #include "tagexport/hook.h"
+#include "tagexport/project.h"
 
 /* The whole hook (all server requests) stays within this budget. */
 #define HOOK_BUDGET_MS 15000L
@@ -175,14 +174,14 @@ static int parse_install(struct install_args *a, int argc, char **argv)
 /* Check the standalone config now rather than at the first push. */
 static int check_config(const char *path, const char *project, te_error *err)
 {
-	struct ts_config *cfg = NULL;
+	te_project_file *cfg = NULL;
 	int rc;
 
-	rc = ts_config_load(&cfg, path, err);
-	if (rc == 0 && !ts_config_project(cfg, project))
+	rc = te_project_file_load(&cfg, path, NULL, NULL, err);
+	if (rc == 0 && !te_project_file_find(cfg, project))
 		rc = te_error_set(err, TE_EINVALID, "%s has no project %s",
 		                  path, project);
-	ts_config_unref(cfg);
+	te_project_file_free(cfg);
 	return rc;
 }
 
@@ -261,8 +260,8 @@ struct pr_ctx {
 	te_hook_settings set;
 	char git_dir[PATH_MAX];
 	/* standalone */
-	struct ts_config *cfg;
-	const struct ts_project *project;
+	te_project_file *cfg;
+	const te_project *project;
 	/* server */
 	long deadline_ms;
 	te_error down; /* set once the server was unreachable */
@@ -282,7 +281,7 @@ static void standalone_tag(struct pr_ctx *c, const char *tag,
 	    c->project->name, "--tag",     tag,           "--commit",
 	    commit,           "--lock-fd", "3",           NULL};
 
-	if (!ts_tag_selected(&c->project->tags, tag)) {
+	if (!te_project_tag_selected(&c->project->tags, tag)) {
 		say("%s ignored: tag filtered", tag);
 		goto done;
 	}
@@ -378,11 +377,12 @@ static bool pr_setup(struct pr_ctx *c)
 		c->deadline_ms = now_ms() + HOOK_BUDGET_MS;
 		return true;
 	}
-	if (ts_config_load(&c->cfg, c->set.config, &err) < 0) {
+	if (te_project_file_load(&c->cfg, c->set.config, NULL, NULL, &err) <
+	    0) {
 		say("%s; nothing exported", err.msg);
 		return false;
 	}
-	c->project = ts_config_project(c->cfg, c->set.project);
+	c->project = te_project_file_find(c->cfg, c->set.project);
 	if (!c->project || !te_hook_project_name_valid(c->project->name)) {
 		say("%s has no project %s; nothing exported", c->set.config,
 		    c->set.project);
@@ -435,7 +435,7 @@ static int hook_post_receive(void)
 	}
 done:
 	fflush(stderr);
-	ts_config_unref(c.cfg);
+	te_project_file_free(c.cfg);
 	te_hook_settings_dispose(&c.set);
 	te_hook_repo_free(c.repo);
 	te_hook_updates_dispose(&ups);
@@ -488,8 +488,8 @@ struct run_args {
 
 static int export_one(const struct run_args *a, te_error *err)
 {
-	struct ts_config *cfg = NULL;
-	const struct ts_project *pr;
+	te_project_file *cfg = NULL;
+	const te_project *pr;
 	te_hook_repo *repo = NULL;
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	te_export_result *res = NULL;
@@ -498,9 +498,9 @@ static int export_one(const struct run_args *a, te_error *err)
 	size_t i, j;
 	int rc;
 
-	if ((rc = ts_config_load(&cfg, a->config, err)) < 0)
+	if ((rc = te_project_file_load(&cfg, a->config, NULL, NULL, err)) < 0)
 		goto done;
-	pr = ts_config_project(cfg, a->project);
+	pr = te_project_file_find(cfg, a->project);
 	if (!pr) {
 		rc = te_error_set(err, TE_EINVALID, "%s has no project %s",
 		                  a->config, a->project);
@@ -522,7 +522,7 @@ static int export_one(const struct run_args *a, te_error *err)
 	opts.dir = a->git_dir;
 	opts.commit = a->commit;
 	opts.git_tag = a->tag;
-	ts_project_export_opts(&opts, pr);
+	te_project_export_opts(&opts, pr);
 	opts.state_dir = build.ptr;
 	opts.log.fn = log_line;
 	if ((rc = te_export_run(&res, &opts, err)) < 0)
@@ -536,7 +536,7 @@ done:
 	te_export_result_free(res);
 	te_buf_dispose(&build);
 	te_hook_repo_free(repo);
-	ts_config_unref(cfg);
+	te_project_file_free(cfg);
 	return rc;
 }
 

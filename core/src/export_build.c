@@ -1228,6 +1228,25 @@ static int lookup_stage(bool *exists, char digest[TE_DIGEST_STR_MAX],
 	return rc;
 }
 
+/* te_export_opts.content_lock for the scheduler (schedule.h, lock). */
+static int lock_stage(void **held, void *payload, const te_plan_stage *st,
+                      te_error *err)
+{
+	const struct run *run = payload;
+	const struct te_export_content_lock *cl = &run->opts->content_lock;
+
+	return cl->lock(held, cl->payload, run->opts->repo,
+	                te_plan_stage_digest(st), err);
+}
+
+static void unlock_stage(void *payload, void *held)
+{
+	const struct run *run = payload;
+	const struct te_export_content_lock *cl = &run->opts->content_lock;
+
+	cl->unlock(cl->payload, held);
+}
+
 /* Build what the stages repo lacks, then the indexes of multi-platform
  * images. */
 int te_export__build(struct run *run, te_error *err)
@@ -1248,6 +1267,11 @@ int te_export__build(struct run *run, te_error *err)
 	                     : run->opts->parallel;
 	sopts.lookup = lookup_stage;
 	sopts.lookup_payload = run;
+	if (run->opts->content_lock.lock) {
+		sopts.lock = lock_stage;
+		sopts.unlock = unlock_stage;
+		sopts.lock_payload = run;
+	}
 	sopts.log = run->log;
 	rc = te_schedule_run(run->plan, &sopts, err);
 	for (i = 0; rc == 0 && i < run->njobs; i++) {

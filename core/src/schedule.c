@@ -131,8 +131,8 @@ static int first_missing(struct sched *s, te_plan_image *img, size_t *out,
 	return 0;
 }
 
-static int build_stage(struct sched *s, te_plan_image *img, size_t i,
-                       te_error *err)
+static int build_stage_unlocked(struct sched *s, te_plan_image *img, size_t i,
+                                te_error *err)
 {
 	te_plan_stage *st = img->stages[i];
 	te_stage_ctx ctx;
@@ -149,6 +149,48 @@ static int build_stage(struct sched *s, te_plan_image *img, size_t i,
 	if (rc < 0 && img->nstages > 1)
 		te_error_wrap(err, "stage %zu/%zu (%s)", i + 1, img->nstages,
 		              st->name);
+	return rc;
+}
+
+/* Under the caller's lock on st: did another export build it meanwhile?
+ * Then its digest is the image's so far. */
+static int built_meanwhile(struct sched *s, te_plan_image *img,
+                           te_plan_stage *st, bool *found, te_error *err)
+{
+	char digest[TE_DIGEST_STR_MAX];
+	int rc;
+
+	*found = false;
+	if ((rc = lookup(s, found, digest, st, err)) < 0 || !*found)
+		return rc;
+	memcpy(img->digest, digest, TE_DIGEST_STR_MAX);
+	te_log_emit(&s->log, TE_LOG_INFO,
+	            "image %s: stage %s built meanwhile by another export",
+	            img->name, st->name);
+	return 0;
+}
+
+static int build_stage(struct sched *s, te_plan_image *img, size_t i,
+                       te_error *err)
+{
+	te_plan_stage *st = img->stages[i];
+	void *held = NULL;
+	bool found = false;
+	int rc;
+
+	if (s->opts->lock) {
+		if ((rc = s->opts->lock(&held, s->opts->lock_payload, st,
+		                        err)) < 0)
+			return te_error_wrap(err, "locking %s", st->ref);
+		rc = built_meanwhile(s, img, st, &found, err);
+		if (rc < 0 || found) {
+			s->opts->unlock(s->opts->lock_payload, held);
+			return rc;
+		}
+	}
+	rc = build_stage_unlocked(s, img, i, err);
+	if (s->opts->lock)
+		s->opts->unlock(s->opts->lock_payload, held);
 	return rc;
 }
 

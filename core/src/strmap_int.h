@@ -1,7 +1,7 @@
 /*
  * strmap_int.h - a small string-keyed hash map with borrowed keys, for
  * sets and indexes that only grow (dockerfile.c: duplicate sources, the
- * variables in scope).  queue_map_int.h is the queue's own map, with
+ * variables in scope).  webhook-server/queue/map.h is the queue's map, with
  * deletion and step-wise growth; both hash with te_str_hash.
  *
  * Header-only (static inline) so that partial builds with TE_CORE_MODULES

@@ -76,14 +76,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ts_hook_request req = {lookup, &r, NULL, 0};
 	struct ts_hook_event ev;
 	te_error err = TE_ERROR_INIT;
-	ts_forge forge;
+	te_forge forge;
 	char *copy, *body;
 
 	if (size < 1)
 		return 0;
-	forge = data[0] == 'h'   ? TS_FORGE_GITHUB
-	        : data[0] == 'l' ? TS_FORGE_GITLAB
-	                         : TS_FORGE_GITEA;
+	forge = data[0] == 'h'   ? TE_FORGE_GITHUB
+	        : data[0] == 'l' ? TE_FORGE_GITLAB
+	                         : TE_FORGE_GITEA;
 	copy = malloc(size);
 	if (!copy)
 		return 0;

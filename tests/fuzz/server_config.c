@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    &cfg->projects[i])
 				abort(); /* names are unique */
 			memset(&opts, 0, sizeof(opts));
-			ts_project_export_opts(&opts, &cfg->projects[i]);
+			te_project_export_opts(&opts, &cfg->projects[i]);
 		}
 		ts_config_unref(cfg);
 	}

@@ -86,7 +86,7 @@ static void set_body(struct fake *f, const char *s)
 
 /* ts_forge_parse of body with f's headers, which must succeed; body is
  * freed, the caller disposes *ev. */
-static void parse_body(struct ts_hook_event *ev, struct fake *f, ts_forge forge,
+static void parse_body(struct ts_hook_event *ev, struct fake *f, te_forge forge,
                        const char *body)
 {
 	struct ts_hook_request r;
@@ -100,7 +100,7 @@ static void parse_body(struct ts_hook_event *ev, struct fake *f, ts_forge forge,
 }
 
 /* body is a valid delivery that forge ignores, for why (NULL: any). */
-static void expect_ignored(struct fake *f, ts_forge forge, const char *body,
+static void expect_ignored(struct fake *f, te_forge forge, const char *body,
                            const char *why)
 {
 	struct ts_hook_event ev;
@@ -113,7 +113,7 @@ static void expect_ignored(struct fake *f, ts_forge forge, const char *body,
 }
 
 /* body is a push of tag at commit (the peeled, lowercased id). */
-static void expect_tag(struct fake *f, ts_forge forge, const char *body,
+static void expect_tag(struct fake *f, te_forge forge, const char *body,
                        const char *tag, const char *commit)
 {
 	struct ts_hook_event ev;
@@ -128,7 +128,7 @@ static void expect_tag(struct fake *f, ts_forge forge, const char *body,
 /* ---- signatures ------------------------------------------------------ */
 
 /* ts_forge_verify with key prepared as the server does at config load. */
-static ts_auth verify(ts_forge forge, const char *key, size_t keylen,
+static ts_auth verify(te_forge forge, const char *key, size_t keylen,
                       const struct ts_hook_request *r)
 {
 	te_error err = TE_ERROR_INIT;
@@ -200,32 +200,32 @@ static void github_signature_cases(void **state)
 	(void)state;
 	load(&f, "github-push-tag.json");
 	r = req_of(&f);
-	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITHUB, secret, strlen(secret), &r),
 	                 TS_AUTH_OK);
 	/* wrong secret */
-	assert_int_equal(verify(TS_FORGE_GITHUB, "other", 5, &r), TS_AUTH_BAD);
+	assert_int_equal(verify(TE_FORGE_GITHUB, "other", 5, &r), TS_AUTH_BAD);
 	/* one flipped byte of the body */
 	f.body[10] ^= 1;
-	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITHUB, secret, strlen(secret), &r),
 	                 TS_AUTH_BAD);
 	f.body[10] ^= 1;
 	/* wrong algorithm prefix */
 	f.h[2].value = "sha1=96d30789cb284d0d1daed61555d74e1b37924dfdbcf598bf40"
 	               "287570a5e93ce9";
-	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITHUB, secret, strlen(secret), &r),
 	                 TS_AUTH_BAD);
 	f.h[2].value = "96d30789cb284d0d1daed61555d74e1b37924dfdbcf598bf4028757"
 	               "0a5e93ce9";
-	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITHUB, secret, strlen(secret), &r),
 	                 TS_AUTH_BAD);
 	/* empty digest (hook without secret) and missing header */
 	f.h[2].value = "sha256=";
-	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITHUB, secret, strlen(secret), &r),
 	                 TS_AUTH_MISSING);
 	/* only the legacy sha1 header: not enough */
 	f.h[2].name = "X-Hub-Signature";
 	f.h[2].value = "sha1=81ec10fc6d6cb97f470ed0672e829f9da90c8196";
-	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITHUB, secret, strlen(secret), &r),
 	                 TS_AUTH_MISSING);
 	free(f.body);
 }
@@ -241,19 +241,19 @@ static void gitlab_token_cases(void **state)
 	(void)state;
 	load(&f, "gitlab-tag-push.json");
 	r = req_of(&f);
-	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITLAB, secret, strlen(secret), &r),
 	                 TS_AUTH_OK);
 	f.h[1].value = "test-secret-not-for-productioN";
-	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITLAB, secret, strlen(secret), &r),
 	                 TS_AUTH_BAD);
 	f.h[1].value = "test-secret";
-	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITLAB, secret, strlen(secret), &r),
 	                 TS_AUTH_BAD);
 	f.h[1].value = "";
-	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITLAB, secret, strlen(secret), &r),
 	                 TS_AUTH_MISSING);
 	f.h[1].name = "X-Other";
-	assert_int_equal(verify(TS_FORGE_GITLAB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITLAB, secret, strlen(secret), &r),
 	                 TS_AUTH_MISSING);
 	free(f.body);
 }
@@ -272,25 +272,25 @@ static void gitea_signature_cases(void **state)
 	(void)state;
 	load(&f, "gitea-tag-push.json");
 	r = req_of(&f);
-	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITEA, secret, strlen(secret), &r),
 	                 TS_AUTH_OK);
 	f.h[2].name = "X-Forgejo-Signature";
-	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITEA, secret, strlen(secret), &r),
 	                 TS_AUTH_OK);
 	f.h[2].name = "X-Hub-Signature-256";
 	f.h[2].value = "sha256=d91510cf7c2a577fe01f39ba60ac887c70aef388c83ab53e"
 	               "c2a17a36b0761c14";
-	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITEA, secret, strlen(secret), &r),
 	                 TS_AUTH_OK);
 	/* a hook without a secret sends empty digests */
 	f.h[2].name = "X-Gitea-Signature";
 	f.h[2].value = "";
 	f.h[3].name = "X-Hub-Signature-256";
 	f.h[3].value = "sha256=";
-	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITEA, secret, strlen(secret), &r),
 	                 TS_AUTH_MISSING);
 	f.h[2].value = "00";
-	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITEA, secret, strlen(secret), &r),
 	                 TS_AUTH_BAD);
 	free(f.body);
 }
@@ -322,9 +322,9 @@ static void gitea_form_body(void **state)
 		         : sprintf(p, "%c", *q);
 	set_body(&f, form);
 	r = req_of(&f);
-	assert_int_equal(verify(TS_FORGE_GITEA, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITEA, secret, strlen(secret), &r),
 	                 TS_AUTH_OK);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITEA, &r, &err), 0);
+	assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITEA, &r, &err), 0);
 	assert_true(ev.is_tag);
 	assert_string_equal(ev.tag, "v1.0.0");
 	assert_string_equal(ev.commit,
@@ -351,9 +351,9 @@ static void github_form_body(void **state)
 	ts_hmac_sha256_hex(sig + 7, secret, strlen(secret), form, strlen(form));
 	set_body(&f, form);
 	r = req_of(&f);
-	assert_int_equal(verify(TS_FORGE_GITHUB, secret, strlen(secret), &r),
+	assert_int_equal(verify(TE_FORGE_GITHUB, secret, strlen(secret), &r),
 	                 TS_AUTH_OK);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err), 0);
+	assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITHUB, &r, &err), 0);
 	assert_false(ev.is_tag);
 	assert_string_equal(ev.ignored, "ping");
 	ts_hook_event_dispose(&ev);
@@ -377,7 +377,7 @@ static void github_tag_push(void **state)
 	(void)state;
 	load(&f, "github-push-tag.json");
 	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err), 0);
+	assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITHUB, &r, &err), 0);
 	assert_true(ev.is_tag);
 	assert_string_equal(ev.repository, "acme-corp/widget-api");
 	assert_string_equal(ev.tag, "v1.4.0");
@@ -403,23 +403,23 @@ static void github_ignored_events(void **state)
 	(void)state;
 	load(&f, "github-push-branch.json");
 	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err), 0);
+	assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITHUB, &r, &err), 0);
 	assert_false(ev.is_tag);
 	assert_string_equal(ev.ignored, "branch push");
 	ts_hook_event_dispose(&ev);
 	free(f.body);
 
-	expect_ignored(&f, TS_FORGE_GITHUB,
+	expect_ignored(&f, TE_FORGE_GITHUB,
 	               "{\"ref\":\"refs/tags/v1\",\"deleted\":true,\"after\":"
 	               "\"0000000000000000000000000000000000000000\","
 	               "\"head_commit\":null,\"repository\":{\"full_name\":"
 	               "\"a/b\"}}",
 	               "tag deleted");
 	f.h[0].value = "ping";
-	expect_ignored(&f, TS_FORGE_GITHUB,
+	expect_ignored(&f, TE_FORGE_GITHUB,
 	               "{\"zen\":\"Keep it simple.\",\"hook_id\":1}", "ping");
 	f.h[0].value = "create";
-	expect_ignored(&f, TS_FORGE_GITHUB,
+	expect_ignored(&f, TE_FORGE_GITHUB,
 	               "{\"zen\":\"Keep it simple.\",\"hook_id\":1}", NULL);
 }
 
@@ -459,11 +459,11 @@ static void malformed_payloads(void **state)
 		te_error err = TE_ERROR_INIT;
 		set_body(&f, bad[i]);
 		r = req_of(&f);
-		assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITEA, &r, &err),
+		assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITEA, &r, &err),
 		                 TE_EINVALID);
 		ts_hook_event_dispose(&ev);
 		te_error_clear(&err);
-		assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITHUB, &r, &err),
+		assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITHUB, &r, &err),
 		                 TE_EINVALID);
 		ts_hook_event_dispose(&ev);
 		free(f.body);
@@ -489,7 +489,7 @@ static void gitlab_tag_push(void **state)
 	(void)state;
 	load(&f, "gitlab-tag-push.json");
 	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err), 0);
+	assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITLAB, &r, &err), 0);
 	assert_true(ev.is_tag);
 	assert_string_equal(ev.repository, "platform/ingest-worker");
 	assert_string_equal(ev.tag, "v2.3.0");
@@ -504,7 +504,7 @@ static void gitlab_tag_push(void **state)
 	 * integration sends "Service Hook"; a system hook "System Hook"). */
 	for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
 		f.h[0].value = headers[i];
-		assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITLAB, &r, &err),
+		assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITLAB, &r, &err),
 		                 0);
 		assert_true(ev.is_tag);
 		assert_string_equal(ev.tag, "v2.3.0");
@@ -516,7 +516,7 @@ static void gitlab_tag_push(void **state)
 	free(f.body);
 
 	/* A system hook names the event in event_name only. */
-	expect_tag(&f, TS_FORGE_GITLAB,
+	expect_tag(&f, TE_FORGE_GITLAB,
 	           "{\"event_name\":\"tag_push\",\"ref\":\"refs/tags/v3\","
 	           "\"after\":\"1111111111111111111111111111111111111111\","
 	           "\"checkout_sha\":"
@@ -526,21 +526,21 @@ static void gitlab_tag_push(void **state)
 
 	/* A branch push stays ignored, even under "Tag Push Hook". */
 	f.h[0].value = "Tag Push Hook";
-	expect_ignored(&f, TS_FORGE_GITLAB,
+	expect_ignored(&f, TE_FORGE_GITLAB,
 	               "{\"object_kind\":\"push\",\"event_name\":\"push\","
 	               "\"ref\":\"refs/heads/main\"}",
 	               "branch push");
 
 	/* Other kinds, or none, are not handled. */
 	f.h[0].value = "Service Hook";
-	expect_ignored(&f, TS_FORGE_GITLAB,
+	expect_ignored(&f, TE_FORGE_GITLAB,
 	               "{\"object_kind\":\"merge_request\"}",
 	               "event not handled");
-	expect_ignored(&f, TS_FORGE_GITLAB, "{\"ref\":\"refs/tags/v1\"}",
+	expect_ignored(&f, TE_FORGE_GITLAB, "{\"ref\":\"refs/tags/v1\"}",
 	               "event not handled");
 
 	f.h[0].value = "Tag Push Hook";
-	expect_ignored(&f, TS_FORGE_GITLAB,
+	expect_ignored(&f, TE_FORGE_GITLAB,
 	               "{\"object_kind\":\"tag_push\",\"ref\":\"refs/tags/v1\","
 	               "\"after\":\"0000000000000000000000000000000000000000\","
 	               "\"checkout_sha\":null}",
@@ -562,7 +562,7 @@ static void gitea_events(void **state)
 	(void)state;
 	load(&f, "gitea-tag-push.json");
 	r = req_of(&f);
-	assert_int_equal(ts_forge_parse(&ev, TS_FORGE_GITEA, &r, &err), 0);
+	assert_int_equal(ts_forge_parse(&ev, TE_FORGE_GITEA, &r, &err), 0);
 	assert_true(ev.is_tag);
 	assert_string_equal(ev.repository, "infra/edge-proxy");
 	assert_string_equal(ev.tag, "v0.9.1");
@@ -574,18 +574,18 @@ static void gitea_events(void **state)
 	free(f.body);
 
 	f.h[0].value = "create";
-	expect_tag(&f, TS_FORGE_GITEA,
+	expect_tag(&f, TE_FORGE_GITEA,
 	           "{\"ref\":\"v0.9.1\",\"ref_type\":\"tag\",\"sha\":"
 	           "\"1F6E3A9C2D8B07E4A5C6D7E8F9A0B1C2D3E4F506\","
 	           "\"repository\":{\"full_name\":\"infra/edge-proxy\"}}",
 	           "v0.9.1", "1f6e3a9c2d8b07e4a5c6d7e8f9a0b1c2d3e4f506");
-	expect_ignored(&f, TS_FORGE_GITEA,
+	expect_ignored(&f, TE_FORGE_GITEA,
 	               "{\"ref\":\"main\",\"ref_type\":\"branch\",\"sha\":"
 	               "\"1f6e3a9c2d8b07e4a5c6d7e8f9a0b1c2d3e4f506\"}",
 	               NULL);
 
 	f.h[0].value = "push";
-	expect_ignored(&f, TS_FORGE_GITEA,
+	expect_ignored(&f, TE_FORGE_GITEA,
 	               "{\"ref\":\"refs/tags/v1\",\"after\":"
 	               "\"0000000000000000000000000000000000000000\"}",
 	               "tag deleted");
@@ -618,21 +618,6 @@ static void tag_names(void **state)
 	assert_false(ts_tag_name_valid(longtag));
 }
 
-static void tag_globs(void **state)
-{
-	te_strvec globs = TE_STRVEC_INIT;
-
-	(void)state;
-	assert_true(ts_tag_selected(&globs, "anything"));
-	assert_int_equal(te_strvec_push(&globs, "v*", NULL), 0);
-	assert_int_equal(te_strvec_push(&globs, "release/*", NULL), 0);
-	assert_true(ts_tag_selected(&globs, "v1.0.0"));
-	assert_true(ts_tag_selected(&globs, "release/1/2"));
-	assert_false(ts_tag_selected(&globs, "1.0.0"));
-	assert_false(ts_tag_selected(&globs, "nightly"));
-	te_strvec_dispose(&globs);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,7 +633,6 @@ int main(void)
 	    cmocka_unit_test(gitlab_tag_push),
 	    cmocka_unit_test(gitea_events),
 	    cmocka_unit_test(tag_names),
-	    cmocka_unit_test(tag_globs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

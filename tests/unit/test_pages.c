@@ -113,9 +113,9 @@ static void test_duration_and_utc(void **state)
 	assert_string_equal(out, "2027-01-15 08:00:00 UTC");
 }
 
-static te_job *hostile_job(te_job_state state)
+static ts_job *hostile_job(ts_job_state state)
 {
-	te_job *job = calloc(1, sizeof(*job));
+	ts_job *job = calloc(1, sizeof(*job));
 
 	assert_non_null(job);
 	strcpy(job->id, "1800000000-0123abcd");
@@ -141,7 +141,7 @@ static te_job *hostile_job(te_job_state state)
 
 static void test_job_page(void **state)
 {
-	te_job *job = hostile_job(TE_JOB_FAILED);
+	ts_job *job = hostile_job(TS_JOB_FAILED);
 	te_buf out = TE_BUF_INIT(1 << 20);
 
 	(void)state;
@@ -163,12 +163,12 @@ static void test_job_page(void **state)
 	/* finished: no refresh */
 	assert_null(strstr(out.ptr, "http-equiv=\"refresh\""));
 	te_buf_dispose(&out);
-	te_job_free(job);
+	ts_job_free(job);
 }
 
 static void test_running_job_refreshes(void **state)
 {
-	te_job *job = hostile_job(TE_JOB_RUNNING);
+	ts_job *job = hostile_job(TS_JOB_RUNNING);
 	te_buf out = TE_BUF_INIT(1 << 20);
 
 	(void)state;
@@ -180,13 +180,13 @@ static void test_running_job_refreshes(void **state)
 	/* it runs: the duration counts up to now */
 	assert_non_null(strstr(out.ptr, "3 min 20 s"));
 	te_buf_dispose(&out);
-	te_job_free(job);
+	ts_job_free(job);
 }
 
 static void test_list_page(void **state)
 {
-	te_job *jobs[2] = {hostile_job(TE_JOB_SUCCEEDED),
-	                   hostile_job(TE_JOB_QUEUED)};
+	ts_job *jobs[2] = {hostile_job(TS_JOB_SUCCEEDED),
+	                   hostile_job(TS_JOB_QUEUED)};
 	te_buf out = TE_BUF_INIT(1 << 20);
 
 	(void)state;
@@ -210,8 +210,8 @@ static void test_list_page(void **state)
 	assert_int_equal(ts_pages_list(&out, NULL, 0, NOW, NULL), 0);
 	assert_non_null(strstr(out.ptr, "No jobs yet"));
 	te_buf_dispose(&out);
-	te_job_free(jobs[0]);
-	te_job_free(jobs[1]);
+	ts_job_free(jobs[0]);
+	ts_job_free(jobs[1]);
 }
 
 static void test_basic_auth(void **state)

@@ -88,7 +88,7 @@ static void parses_full_config(void **state)
 {
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	struct ts_config *cfg = NULL;
-	const struct ts_project *p;
+	const te_project *p;
 	te_error err = TE_ERROR_INIT;
 
 	(void)state;
@@ -104,7 +104,7 @@ static void parses_full_config(void **state)
 	assert_int_equal(cfg->nprojects, 2);
 	p = ts_config_project(cfg, "shop");
 	assert_non_null(p);
-	assert_int_equal(p->forge, TS_FORGE_GITHUB);
+	assert_int_equal(p->forge, TE_FORGE_GITHUB);
 	assert_string_equal(p->secret, "s3cret-value");
 	assert_int_equal(p->secret_len, strlen("s3cret-value"));
 	assert_int_equal(p->tags.count, 1);
@@ -117,7 +117,7 @@ static void parses_full_config(void **state)
 	assert_int_equal(p->line, 7);
 	p = ts_config_project(cfg, "infra_2");
 	assert_non_null(p);
-	assert_int_equal(p->forge, TS_FORGE_GITEA);
+	assert_int_equal(p->forge, TE_FORGE_GITEA);
 	assert_string_equal(p->secret, "from-env");
 	assert_string_equal(p->git_ssh_key_file, "/etc/tagexport/edge.key");
 	/* Relative paths are the config file's neighbours. */
@@ -125,10 +125,10 @@ static void parses_full_config(void **state)
 	assert_true(p->git_known_hosts_file[0] == '/');
 	assert_null(ts_config_project(cfg, "shop")->git_known_hosts_file);
 	assert_int_equal(p->tag_templates.count, 1);
-	ts_project_export_opts(&opts, p);
+	te_project_export_opts(&opts, p);
 	assert_int_equal(opts.max_file_size, (uint64_t)512 << 20);
 	assert_int_equal(opts.max_context_size, (uint64_t)4 << 30);
-	ts_project_export_opts(&opts, ts_config_project(cfg, "shop"));
+	te_project_export_opts(&opts, ts_config_project(cfg, "shop"));
 	assert_int_equal(opts.max_file_size, 0); /* the core's default */
 	assert_int_equal(opts.max_context_size, 0);
 	assert_null(ts_config_project(cfg, "nope"));
@@ -222,6 +222,62 @@ static void load_limits(void **state)
 		    TE_EINVALID);
 		assert_null(cfg);
 		if (!strstr(err.msg, ":2: ") || !strstr(err.msg, bad[i][1]))
+			fail_msg("%s: got \"%s\"", bad[i][0], err.msg);
+	}
+}
+
+/* queue: and instance: defaults, values, and each mistake; the DSN is
+ * read from its file and never appears in a message. */
+static void queue_and_instance(void **state)
+{
+	static const char min[] = "state_dir: /tmp/x\n";
+	static const char pg[] = "state_dir: /tmp/x\n"
+	                         "listen: 127.0.0.1:9090\n"
+	                         "queue: {driver: postgres, dsn_file: "
+	                         "admin.token, lease: 30}\n"
+	                         "instance: build-1\n";
+	static const char *const bad[][2] = {
+	    {"queue: {driver: redis}\n", "queue.driver must be journal or"},
+	    {"queue: {driver: postgres}\n", "needs queue.dsn_file"},
+	    {"queue: {dsn_file: admin.token}\n", "go with driver: postgres"},
+	    {"queue: {driver: postgres, dsn_file: admin.token, lease: 1}\n",
+	     "queue.lease must be an integer from 5 to 3600"},
+	    {"queue: {driver: postgres, dsn_file: missing.dsn}\n",
+	     "cannot read"},
+	    {"queue: {driver: postgres, dsn_file: empty.secret}\n", "is empty"},
+	    {"queue: {drivers: journal}\n", "unknown key \"drivers\" in queue"},
+	    {"queue: postgres\n", "queue must be a mapping"},
+	    {"instance: \"a b\"\n", "instance must be 1..128 of"},
+	};
+	struct ts_config *cfg = NULL;
+	te_error err = TE_ERROR_INIT;
+	char text[256];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(ts_config_parse(&cfg, min, strlen(min), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->queue_driver, TS_QUEUE_JOURNAL);
+	assert_null(cfg->queue_dsn);
+	assert_string_equal(cfg->instance, "127.0.0.1:8080");
+	ts_config_unref(cfg);
+	assert_int_equal(ts_config_parse(&cfg, pg, strlen(pg), cfgpath, &err),
+	                 0);
+	assert_int_equal(cfg->queue_driver, TS_QUEUE_POSTGRES);
+	assert_string_equal(cfg->queue_dsn, "admin-token");
+	assert_int_equal(cfg->queue_lease, 30);
+	assert_string_equal(cfg->instance, "build-1");
+	ts_config_unref(cfg);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "state_dir: /tmp/x\n%s",
+		         bad[i][0]);
+		te_error_clear(&err);
+		assert_int_equal(
+		    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err),
+		    TE_EINVALID);
+		assert_null(cfg);
+		if (!strstr(err.msg, ":2: ") || !strstr(err.msg, bad[i][1]) ||
+		    strstr(err.msg, "admin-token"))
 			fail_msg("%s: got \"%s\"", bad[i][0], err.msg);
 	}
 }
@@ -348,8 +404,8 @@ static void isolation_and_timeout(void **state)
 	setenv("TE_TEST_SECRET", "from-env", 1);
 	assert_int_equal(
 	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
-	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
-	ts_project_export_opts(&b, ts_config_project(cfg, "b"));
+	te_project_export_opts(&a, ts_config_project(cfg, "a"));
+	te_project_export_opts(&b, ts_config_project(cfg, "b"));
 	assert_int_equal(a.isolation, TE_BUILD_ISOLATION_CHROOT);
 	assert_int_equal(a.build_timeout, 5400);
 	assert_int_equal(b.isolation, TE_BUILD_ISOLATION_OCI);
@@ -398,7 +454,7 @@ static void build_secrets(void **state)
 	fclose(f);
 	assert_int_equal(
 	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
-	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
+	te_project_export_opts(&a, ts_config_project(cfg, "a"));
 	assert_non_null(a.secret);
 	assert_int_equal(a.nssh_keys, 2);
 	assert_string_equal(a.ssh_keys[1], "/abs/id_b");
@@ -469,8 +525,8 @@ static void template_env(void **state)
 	setenv("TE_TEST_SECRET", "from-env", 1);
 	assert_int_equal(
 	    ts_config_parse(&cfg, text, strlen(text), cfgpath, &err), 0);
-	ts_project_export_opts(&a, ts_config_project(cfg, "a"));
-	ts_project_export_opts(&b, ts_config_project(cfg, "b"));
+	te_project_export_opts(&a, ts_config_project(cfg, "a"));
+	te_project_export_opts(&b, ts_config_project(cfg, "b"));
 	assert_non_null(a.render);
 	assert_string_equal(a.render->env, "production");
 	assert_true(a.render->loose_giterminism);
@@ -561,7 +617,7 @@ static void status_section(void **state)
 	     "unknown key \"contxt\" in status"},
 	};
 	struct ts_config *cfg = NULL;
-	const struct ts_project *p;
+	const te_project *p;
 	te_error err = TE_ERROR_INIT;
 	size_t i;
 
@@ -611,13 +667,13 @@ static void status_section(void **state)
 static void project_names(void **state)
 {
 	(void)state;
-	assert_true(ts_project_name_valid("shop"));
-	assert_true(ts_project_name_valid("a-b_c9"));
-	assert_false(ts_project_name_valid(""));
-	assert_false(ts_project_name_valid("Shop"));
-	assert_false(ts_project_name_valid("../x"));
-	assert_false(ts_project_name_valid("a b"));
-	assert_false(ts_project_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	assert_true(te_project_name_valid("shop"));
+	assert_true(te_project_name_valid("a-b_c9"));
+	assert_false(te_project_name_valid(""));
+	assert_false(te_project_name_valid("Shop"));
+	assert_false(te_project_name_valid("../x"));
+	assert_false(te_project_name_valid("a b"));
+	assert_false(te_project_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	                                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
@@ -679,17 +735,17 @@ static void fuzz_regressions(void **state)
 
 	/* hang-64k-open-brackets, regenerated */
 	n = 65536;
-	big = malloc(TS_CONFIG_MAX_SIZE + 1);
+	big = malloc(TE_PROJECT_FILE_MAX_SIZE + 1);
 	assert_non_null(big);
 	memset(big, '[', n);
 	expect_parse_error(big, n, ":1: nesting deeper than 64 levels");
 
 	/* the size and project count limits */
-	memset(big, '#', TS_CONFIG_MAX_SIZE + 1);
-	expect_parse_error(big, TS_CONFIG_MAX_SIZE + 1,
+	memset(big, '#', TE_PROJECT_FILE_MAX_SIZE + 1);
+	expect_parse_error(big, TE_PROJECT_FILE_MAX_SIZE + 1,
 	                   "longer than 4194304 bytes");
 	n = (size_t)snprintf(big, 64, "state_dir: /x\nprojects: [");
-	for (i = 0; i <= TS_CONFIG_MAX_PROJECTS; i++)
+	for (i = 0; i <= TE_PROJECT_MAX; i++)
 		n += (size_t)snprintf(big + n, 8, "{},");
 	n += (size_t)snprintf(big + n, 8, "]\n");
 	expect_parse_error(big, n, ":2: more than 1000 projects");
@@ -711,6 +767,7 @@ int main(void)
 	    cmocka_unit_test(secret_not_in_messages),
 	    cmocka_unit_test(status_section),
 	    cmocka_unit_test(project_names),
+	    cmocka_unit_test(queue_and_instance),
 	    cmocka_unit_test(load_from_file),
 	    cmocka_unit_test(fuzz_regressions),
 	};

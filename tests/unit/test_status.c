@@ -22,7 +22,7 @@ static const char lsha[] = "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7";
 static char name[] = "shop", token[] = "tok-123",
             context[] = "tagexport/export";
 
-static void project(struct ts_project *pr, ts_forge forge, const char *repo,
+static void project(te_project *pr, te_forge forge, const char *repo,
                     const char *api)
 {
 	memset(pr, 0, sizeof(*pr));
@@ -36,8 +36,8 @@ static void project(struct ts_project *pr, ts_forge forge, const char *repo,
 	pr->status.context = context;
 }
 
-static struct ts_status_msg *build(const struct ts_project *pr,
-                                   const char *public_url, ts_status_event ev)
+static struct ts_status_msg *build(const te_project *pr, const char *public_url,
+                                   ts_status_event ev)
 {
 	struct ts_status_info info = {.job_id = "1700000000-0123abcd",
 	                              .project = "shop",
@@ -72,7 +72,7 @@ static const char *field(json_t *o, const char *key)
 /* The request for each event, QUEUED..FAILED, to the project pr: its
  * URL, auth header, "state" (want, by event) and the status's name under
  * name_key; extra, when given, checks the rest of the body. */
-static void check_events(const struct ts_project *pr, const char *public_url,
+static void check_events(const te_project *pr, const char *public_url,
                          const char *url, const char *auth,
                          const char *const want[4], const char *name_key,
                          void (*extra)(const struct ts_status_msg *, json_t *))
@@ -111,12 +111,12 @@ static void github_requests(void **state)
 {
 	static const char *const want[] = {"pending", "pending", "success",
 	                                   "failure"};
-	struct ts_project pr;
+	te_project pr;
 	struct ts_status_msg *m;
 	json_t *o;
 
 	(void)state;
-	project(&pr, TS_FORGE_GITHUB, "acme/shop", "https://api.github.com");
+	project(&pr, TE_FORGE_GITHUB, "acme/shop", "https://api.github.com");
 	check_events(&pr, "https://te.example.com",
 	             "https://api.github.com/repos/acme/shop/statuses/"
 	             "a98c4e1d7f2b0c35e6d9a8b7c1f0e2d3b4a5c6d7",
@@ -144,10 +144,10 @@ static void gitlab_requests(void **state)
 {
 	static const char *const want[] = {"pending", "running", "success",
 	                                   "failed"};
-	struct ts_project pr;
+	te_project pr;
 
 	(void)state;
-	project(&pr, TS_FORGE_GITLAB, "platform/sub group/ingest.worker",
+	project(&pr, TE_FORGE_GITLAB, "platform/sub group/ingest.worker",
 	        "https://gl.example.com/api/v4");
 	/* the whole path is one URL-encoded segment */
 	check_events(&pr, "http://te:8080",
@@ -161,10 +161,10 @@ static void gitea_requests(void **state)
 {
 	static const char *const want[] = {"pending", "pending", "success",
 	                                   "failure"};
-	struct ts_project pr;
+	te_project pr;
 
 	(void)state;
-	project(&pr, TS_FORGE_GITEA, "infra/edge-proxy",
+	project(&pr, TE_FORGE_GITEA, "infra/edge-proxy",
 	        "https://gitea.example.com/api/v1");
 	check_events(&pr, NULL,
 	             "https://gitea.example.com/api/v1/repos/"
@@ -180,18 +180,18 @@ static void refused(void **state)
 	                              .tag = "v1",
 	                              .commit = "abc",
 	                              .event = TS_STATUS_QUEUED};
-	struct ts_project pr;
+	te_project pr;
 	struct ts_status_msg *m = NULL;
 	te_error err = TE_ERROR_INIT;
 
 	(void)state;
-	project(&pr, TS_FORGE_GITHUB, "a/b", "https://api.github.com");
+	project(&pr, TE_FORGE_GITHUB, "a/b", "https://api.github.com");
 	assert_int_equal(ts_status_msg_new(&m, &pr, NULL, &info, &err),
 	                 TE_EINVALID);
 	assert_null(m);
 	info.commit = sha;
 	info.tag = "caf\xe9"; /* not UTF-8: no JSON string can hold it */
-	pr.forge = TS_FORGE_GITLAB;
+	pr.forge = TE_FORGE_GITLAB;
 	te_error_clear(&err);
 	assert_int_equal(ts_status_msg_new(&m, &pr, NULL, &info, &err),
 	                 TE_EINVALID);

@@ -81,6 +81,22 @@ typedef struct te_export_opts {
 	const char *const *ssh_keys;
 	size_t nssh_keys;
 	const char *ssh_agent;
+	/* version 4: one build per stage among exports that share the stages
+	 * repo (several processes or machines).  Before a stage missing from
+	 * the repo is built, lock(&held, payload, repo, tag) is called (it
+	 * blocks while another holder builds that tag; repo is opts->repo,
+	 * tag the stage's), the repo is looked at again, and
+	 * unlock(payload, held) follows the build: the holder's build is
+	 * then found instead of made twice.  Called from several build
+	 * threads at once (one per image building): both must be
+	 * thread-safe.  lock returns 0 or a te_code with err set.  NULL
+	 * lock: no locking. */
+	struct te_export_content_lock {
+		int (*lock)(void **held, void *payload, const char *repo,
+		            const char *tag, te_error *err);
+		void (*unlock)(void *payload, void *held);
+		void *payload;
+	} content_lock;
 } te_export_opts;
 
 #define TE_EXPORT_OPTS_VERSION 4

@@ -46,12 +46,26 @@ typedef int (*te_schedule_lookup_fn)(bool *exists,
                                      const te_plan_stage *st, void *payload,
                                      te_error *err);
 
+/*
+ * Optional: one build of a stage among several processes or machines
+ * sharing the stages repo.  lock blocks while another holder builds the
+ * tag and hands back what unlock then releases; called from builder
+ * threads at once (thread-safe).  After lock the stage is looked up
+ * again: when the holder built it meanwhile, it is not built twice.
+ */
+typedef int (*te_schedule_lock_fn)(void **held, void *payload,
+                                   const te_plan_stage *st, te_error *err);
+typedef void (*te_schedule_unlock_fn)(void *payload, void *held);
+
 typedef struct te_schedule_opts {
 	/* Builds at once: 0 = TE_SCHEDULE_PARALLEL_DEFAULT, -1 = no limit,
 	 * else 1..TE_SCHEDULE_PARALLEL_MAX. */
 	int parallel;
 	te_schedule_lookup_fn lookup;
 	void *lookup_payload;
+	te_schedule_lock_fn lock; /* NULL: no locking */
+	te_schedule_unlock_fn unlock;
+	void *lock_payload;
 	te_log log;
 	/* Images to build, with everything they depend on; NULL = all. */
 	te_plan_image *const *targets;

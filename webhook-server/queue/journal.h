@@ -1,5 +1,5 @@
 /*
- * queue_journal_int.h - the job queue's submit journal (internal to the
+ * journal.h - the job queue's submit journal (internal to the
  * queue).
  *
  * A submit is made durable by one line appended to the journal and a
@@ -16,14 +16,14 @@
  * new segment is started at every open, so a torn line (a crash in the
  * middle of an append) is only ever at the end of an old segment.
  *
- * Locking: te_journal_open, te_journal_start and te_journal_free are
- * called without the queue's mutex (the one given to te_journal_open),
- * every other function with it held; te_journal_sync and
- * te_journal_rotate drop it while they wait for the disk.  Lines never
+ * Locking: ts_journal_open, ts_journal_start and ts_journal_free are
+ * called without the queue's mutex (the one given to ts_journal_open),
+ * every other function with it held; ts_journal_sync and
+ * ts_journal_rotate drop it while they wait for the disk.  Lines never
  * contain "\n" except at their end.
  */
-#ifndef TAGEXPORT_QUEUE_JOURNAL_INT_H
-#define TAGEXPORT_QUEUE_JOURNAL_INT_H
+#ifndef TS_QUEUE_JOURNAL_H
+#define TS_QUEUE_JOURNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -32,71 +32,71 @@
 
 #include "tagexport/error.h"
 
-typedef struct te_journal te_journal;
-typedef struct te_journal_seg te_journal_seg;
+typedef struct ts_journal ts_journal;
+typedef struct ts_journal_seg ts_journal_seg;
 
 /* Longest line replayed; a longer one is skipped as not ours. */
-#define TE_JOURNAL_LINE_MAX (1024 * 1024)
+#define TS_JOURNAL_LINE_MAX (1024 * 1024)
 
 /* Where a line is: its segment's number and its offset in that file.
- * Numbers are never reused while a te_journal exists. */
-typedef struct te_journal_pos {
+ * Numbers are never reused while a ts_journal exists. */
+typedef struct ts_journal_pos {
 	uint64_t seg;
 	uint64_t off;
-} te_journal_pos;
+} ts_journal_pos;
 
 /* Called for each complete line at open, oldest first (without its
  * "\n").  Return 1 to hold the line (see above), 0 to drop it, or a
  * negative error code to abort the open. */
-typedef int (*te_journal_line_fn)(void *ctx, te_journal_seg *seg,
-                                  const te_journal_pos *pos, const char *line,
+typedef int (*ts_journal_line_fn)(void *ctx, ts_journal_seg *seg,
+                                  const ts_journal_pos *pos, const char *line,
                                   size_t len, te_error *err);
 
 /* Replay every segment in dirfd (borrowed; must stay open until
- * te_journal_free) through fn.  Appends are possible only after
- * te_journal_start. */
-int te_journal_open(te_journal **out, int dirfd, pthread_mutex_t *mu,
-                    te_journal_line_fn fn, void *ctx, te_error *err);
+ * ts_journal_free) through fn.  Appends are possible only after
+ * ts_journal_start. */
+int ts_journal_open(ts_journal **out, int dirfd, pthread_mutex_t *mu,
+                    ts_journal_line_fn fn, void *ctx, te_error *err);
 
 /* Delete the segments nothing holds and start a new, durable segment. */
-int te_journal_start(te_journal *j, te_error *err);
+int ts_journal_start(ts_journal *j, te_error *err);
 
 /* Append line (ending in "\n") with one write: on success *seg, *pos
  * and *gen name it and the line is held.  A failed write is cut off
  * again; if that fails too, the segment is sealed so no later line
  * follows a torn one. */
-int te_journal_append(te_journal_seg **seg, te_journal_pos *pos, uint64_t *gen,
-                      te_journal *j, const char *line, size_t len,
+int ts_journal_append(ts_journal_seg **seg, ts_journal_pos *pos, uint64_t *gen,
+                      ts_journal *j, const char *line, size_t len,
                       te_error *err);
 
 /* Return once line generation gen is on disk.  Concurrent callers share
  * one fdatasync per segment (group commit). */
-int te_journal_sync(te_journal *j, uint64_t gen, te_error *err);
+int ts_journal_sync(ts_journal *j, uint64_t gen, te_error *err);
 
 /* Start a new segment if the current one is full (or sealed after a
  * failed write).  Failing to is not the caller's error: lines go on to
  * the current segment and the next call tries again, unless it is
- * sealed, in which case te_journal_append fails. */
-void te_journal_rotate(te_journal *j);
+ * sealed, in which case ts_journal_append fails. */
+void ts_journal_rotate(ts_journal *j);
 
 /* The held line in seg is no longer needed (its job file is durable). */
-void te_journal_release(te_journal *j, te_journal_seg *seg);
+void ts_journal_release(ts_journal *j, ts_journal_seg *seg);
 
 /* Make the lines at pos (n of them, sorted here) unreadable for good:
  * their first byte is overwritten and the segments synced, so no replay
  * brings their jobs back (for jobs the queue forgets).  Lines whose
  * segment is already deleted are gone anyway.  Called WITHOUT the
  * mutex: it writes only bytes that no append touches again. */
-int te_journal_cancel(te_journal *j, te_journal_pos *pos, size_t n,
+int ts_journal_cancel(ts_journal *j, ts_journal_pos *pos, size_t n,
                       te_error *err);
 
-void te_journal_free(te_journal *j);
+void ts_journal_free(ts_journal *j);
 
 /* Test and bench hooks: rotate above limit bytes (default 8 MiB); syncs
  * (fdatasync of segments, fsync of the directory) since open; segments
  * on disk. */
-void te_journal__set_limit(te_journal *j, size_t limit);
-size_t te_journal__sync_count(const te_journal *j);
-size_t te_journal__segments(const te_journal *j);
+void ts_journal__set_limit(ts_journal *j, size_t limit);
+size_t ts_journal__sync_count(const ts_journal *j);
+size_t ts_journal__segments(const ts_journal *j);
 
 #endif

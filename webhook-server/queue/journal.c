@@ -1,12 +1,12 @@
 /*
- * queue_journal.c - the queue's segmented submit journal
- * (queue_journal_int.h).
+ * journal.c - the queue's segmented submit journal
+ * (queue/journal.h).
  *
  * Invariants:
  *  1. Generations: every appended line takes the next generation; lines
  *     of older segments have smaller generations than lines of newer
  *     ones.  synced_gen is the highest generation known to be on disk.
- *  2. Group commit: a caller of te_journal_sync that finds no sync
+ *  2. Group commit: a caller of ts_journal_sync that finds no sync
  *     running becomes the leader: it samples appended_gen, marks the
  *     segments holding unsynced lines (at most SYNC_BATCH, oldest first)
  *     as syncing, drops the lock, fdatasyncs them, and publishes the
@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "queue_journal_int.h"
+#include "queue/journal.h"
 #include "tagexport/fs.h"
 
 #define SEGMENT_LIMIT (8 * 1024 * 1024)
@@ -47,7 +47,7 @@
 #define SEG_DIGITS 10 /* at least; zero-padded */
 #define SEG_NAME_MAX 32
 
-struct te_journal_seg {
+struct ts_journal_seg {
 	uint64_t num; /* 0 = LEGACY_NAME */
 	int fd;       /* -1 once sealed and synced (invariant 3) */
 	size_t size;
@@ -55,14 +55,14 @@ struct te_journal_seg {
 	uint64_t last_gen; /* of its last line, 0 when none */
 	bool sealed;       /* no more appends */
 	bool syncing;      /* a leader is in fdatasync on fd */
-	te_journal_seg *next;
+	ts_journal_seg *next;
 };
 
-struct te_journal {
+struct ts_journal {
 	int dirfd;
 	pthread_mutex_t *mu;
 	pthread_cond_t cv;           /* synced_gen and syncing */
-	te_journal_seg *head, *tail; /* oldest first; tail takes appends */
+	ts_journal_seg *head, *tail; /* oldest first; tail takes appends */
 	size_t nsegs;
 	uint64_t next_num;
 	uint64_t appended_gen, synced_gen;
@@ -106,7 +106,7 @@ static bool seg_parse(uint64_t *num, const char *name)
 	return true;
 }
 
-static void seg_link(te_journal *j, te_journal_seg *seg)
+static void seg_link(ts_journal *j, ts_journal_seg *seg)
 {
 	if (j->tail)
 		j->tail->next = seg;
@@ -175,8 +175,8 @@ done:
 
 /* Feed the complete lines of seg's file to fn, up to its end or its first
  * NUL (invariant 5).  What is left after the last "\n" is a torn write
- * and is skipped, as is a line longer than TE_JOURNAL_LINE_MAX. */
-static int replay_file(te_journal_seg *seg, int fd, te_journal_line_fn fn,
+ * and is skipped, as is a line longer than TS_JOURNAL_LINE_MAX. */
+static int replay_file(ts_journal_seg *seg, int fd, ts_journal_line_fn fn,
                        void *ctx, te_error *err)
 {
 	char *buf, *nl;
@@ -185,12 +185,12 @@ static int replay_file(te_journal_seg *seg, int fd, te_journal_line_fn fn,
 	bool skipping = false, at_end = false;
 	int rc = 0;
 
-	buf = malloc(TE_JOURNAL_LINE_MAX);
+	buf = malloc(TS_JOURNAL_LINE_MAX);
 	if (!buf)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
 	for (;;) {
 		ssize_t n =
-		    pread(fd, buf + used, TE_JOURNAL_LINE_MAX - used, off);
+		    pread(fd, buf + used, TS_JOURNAL_LINE_MAX - used, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -213,7 +213,7 @@ static int replay_file(te_journal_seg *seg, int fd, te_journal_line_fn fn,
 			size_t end = (size_t)(nl - buf);
 
 			if (!skipping && end > start) {
-				te_journal_pos pos = {
+				ts_journal_pos pos = {
 				    seg->num, (uint64_t)off - used + start};
 				rc = fn(ctx, seg, &pos, buf + start,
 				        end - start, err);
@@ -230,7 +230,7 @@ static int replay_file(te_journal_seg *seg, int fd, te_journal_line_fn fn,
 			break;
 		memmove(buf, buf + start, used - start);
 		used -= start;
-		if (used == TE_JOURNAL_LINE_MAX) {
+		if (used == TS_JOURNAL_LINE_MAX) {
 			skipping = true; /* too long to be ours */
 			used = 0;
 		}
@@ -243,11 +243,11 @@ done:
 /* Replay one old segment.  Its lines may not have been synced by the
  * process that wrote them (killed before its fdatasync): sync them now,
  * before anything is built on them. */
-static int replay_segment(te_journal *j, uint64_t num, te_journal_line_fn fn,
+static int replay_segment(ts_journal *j, uint64_t num, ts_journal_line_fn fn,
                           void *ctx, te_error *err)
 {
 	char name[SEG_NAME_MAX];
-	te_journal_seg *seg;
+	ts_journal_seg *seg;
 	int fd, rc;
 
 	seg = calloc(1, sizeof(*seg));
@@ -270,10 +270,10 @@ static int replay_segment(te_journal *j, uint64_t num, te_journal_line_fn fn,
 	return rc;
 }
 
-int te_journal_open(te_journal **out, int dirfd, pthread_mutex_t *mu,
-                    te_journal_line_fn fn, void *ctx, te_error *err)
+int ts_journal_open(ts_journal **out, int dirfd, pthread_mutex_t *mu,
+                    ts_journal_line_fn fn, void *ctx, te_error *err)
 {
-	te_journal *j;
+	ts_journal *j;
 	uint64_t *nums = NULL;
 	size_t n = 0, i;
 	int rc;
@@ -292,7 +292,7 @@ int te_journal_open(te_journal **out, int dirfd, pthread_mutex_t *mu,
 		rc = replay_segment(j, nums[i], fn, ctx, err);
 	free(nums);
 	if (rc < 0) {
-		te_journal_free(j);
+		ts_journal_free(j);
 		return rc;
 	}
 	*out = j;
@@ -302,9 +302,9 @@ int te_journal_open(te_journal **out, int dirfd, pthread_mutex_t *mu,
 /* ---- segments ------------------------------------------------------- */
 
 /* Close and delete what invariant 3 allows.  With the lock held. */
-static void reap(te_journal *j)
+static void reap(ts_journal *j)
 {
-	te_journal_seg **link = &j->head, *seg;
+	ts_journal_seg **link = &j->head, *seg;
 	char name[SEG_NAME_MAX];
 
 	while ((seg = *link) != NULL) {
@@ -335,10 +335,10 @@ static void reap(te_journal *j)
 
 /* Create the next segment and make its name durable (invariant 4).
  * Without the lock. */
-static te_journal_seg *new_segment(te_journal *j, uint64_t num)
+static ts_journal_seg *new_segment(ts_journal *j, uint64_t num)
 {
 	char name[SEG_NAME_MAX];
-	te_journal_seg *seg = calloc(1, sizeof(*seg));
+	ts_journal_seg *seg = calloc(1, sizeof(*seg));
 
 	if (!seg)
 		return NULL;
@@ -364,9 +364,9 @@ static te_journal_seg *new_segment(te_journal *j, uint64_t num)
 	return seg;
 }
 
-int te_journal_start(te_journal *j, te_error *err)
+int ts_journal_start(ts_journal *j, te_error *err)
 {
-	te_journal_seg *seg;
+	ts_journal_seg *seg;
 	int saved;
 
 	pthread_mutex_lock(j->mu);
@@ -389,9 +389,9 @@ int te_journal_start(te_journal *j, te_error *err)
 	return 0;
 }
 
-void te_journal_rotate(te_journal *j)
+void ts_journal_rotate(ts_journal *j)
 {
-	te_journal_seg *cur = j->tail, *seg;
+	ts_journal_seg *cur = j->tail, *seg;
 	uint64_t num;
 
 	if (j->rotating || !cur || (!cur->sealed && cur->size < j->limit))
@@ -410,11 +410,11 @@ void te_journal_rotate(te_journal *j)
 	reap(j);
 }
 
-int te_journal_append(te_journal_seg **seg, te_journal_pos *pos, uint64_t *gen,
-                      te_journal *j, const char *line, size_t len,
+int ts_journal_append(ts_journal_seg **seg, ts_journal_pos *pos, uint64_t *gen,
+                      ts_journal *j, const char *line, size_t len,
                       te_error *err)
 {
-	te_journal_seg *cur = j->tail;
+	ts_journal_seg *cur = j->tail;
 
 	if (!cur || cur->sealed || cur->fd < 0)
 		return te_error_set(err, TE_EIO,
@@ -433,10 +433,10 @@ int te_journal_append(te_journal_seg **seg, te_journal_pos *pos, uint64_t *gen,
 	                          "queue: cannot write journal");
 }
 
-int te_journal_sync(te_journal *j, uint64_t gen, te_error *err)
+int ts_journal_sync(ts_journal *j, uint64_t gen, te_error *err)
 {
 	while (j->synced_gen < gen) {
-		te_journal_seg *batch[SYNC_BATCH], *seg;
+		ts_journal_seg *batch[SYNC_BATCH], *seg;
 		uint64_t target = j->appended_gen;
 		size_t n = 0, i;
 		int r = 0, saved = 0;
@@ -477,7 +477,7 @@ int te_journal_sync(te_journal *j, uint64_t gen, te_error *err)
 	return 0;
 }
 
-void te_journal_release(te_journal *j, te_journal_seg *seg)
+void ts_journal_release(ts_journal *j, ts_journal_seg *seg)
 {
 	if (seg->held > 0)
 		seg->held--;
@@ -487,7 +487,7 @@ void te_journal_release(te_journal *j, te_journal_seg *seg)
 
 static int cmp_pos(const void *a, const void *b)
 {
-	const te_journal_pos *x = a, *y = b;
+	const ts_journal_pos *x = a, *y = b;
 
 	if (x->seg != y->seg)
 		return x->seg < y->seg ? -1 : 1;
@@ -495,7 +495,7 @@ static int cmp_pos(const void *a, const void *b)
 }
 
 /* Cancel the lines of one segment: pos[0..n) all in pos[0].seg. */
-static int cancel_in(te_journal *j, const te_journal_pos *pos, size_t n,
+static int cancel_in(ts_journal *j, const ts_journal_pos *pos, size_t n,
                      te_error *err)
 {
 	char name[SEG_NAME_MAX];
@@ -520,7 +520,7 @@ static int cancel_in(te_journal *j, const te_journal_pos *pos, size_t n,
 	return rc;
 }
 
-int te_journal_cancel(te_journal *j, te_journal_pos *pos, size_t n,
+int ts_journal_cancel(ts_journal *j, ts_journal_pos *pos, size_t n,
                       te_error *err)
 {
 	size_t i = 0, k;
@@ -537,9 +537,9 @@ int te_journal_cancel(te_journal *j, te_journal_pos *pos, size_t n,
 	return rc;
 }
 
-void te_journal_free(te_journal *j)
+void ts_journal_free(ts_journal *j)
 {
-	te_journal_seg *seg, *next;
+	ts_journal_seg *seg, *next;
 
 	if (!j)
 		return;
@@ -553,17 +553,17 @@ void te_journal_free(te_journal *j)
 	free(j);
 }
 
-void te_journal__set_limit(te_journal *j, size_t limit)
+void ts_journal__set_limit(ts_journal *j, size_t limit)
 {
 	j->limit = limit;
 }
 
-size_t te_journal__sync_count(const te_journal *j)
+size_t ts_journal__sync_count(const ts_journal *j)
 {
 	return j->sync_count;
 }
 
-size_t te_journal__segments(const te_journal *j)
+size_t ts_journal__segments(const ts_journal *j)
 {
 	return j->nsegs;
 }

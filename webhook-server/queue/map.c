@@ -1,6 +1,6 @@
 /*
- * queue_map.c - string-keyed hash maps that grow a step at a time
- * (queue_map_int.h).
+ * map.c - string-keyed hash maps that grow a step at a time
+ * (queue/map.h).
  *
  * Invariants:
  *  1. ents has no tombstones: deletions there shift the rest of the
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "queue_map_int.h"
+#include "queue/map.h"
 #include "strmap_int.h"
 #include "tagexport/buf.h"
 
@@ -32,7 +32,7 @@ static size_t hash_str(const char *s)
 	return te_str_hash(s, strlen(s));
 }
 
-static struct te_qmap_ent *find(struct te_qmap_ent *ents, size_t cap,
+static struct ts_qmap_ent *find(struct ts_qmap_ent *ents, size_t cap,
                                 const char *key, size_t hash)
 {
 	size_t mask = cap - 1, i;
@@ -47,7 +47,7 @@ static struct te_qmap_ent *find(struct te_qmap_ent *ents, size_t cap,
 }
 
 /* Into the first free slot of its cluster (invariant 1: no tombstones). */
-static void place(struct te_qmap *m, const struct te_qmap_ent *e)
+static void place(struct ts_qmap *m, const struct ts_qmap_ent *e)
 {
 	size_t mask = m->cap - 1, i;
 
@@ -57,10 +57,10 @@ static void place(struct te_qmap *m, const struct te_qmap_ent *e)
 }
 
 /* Copy up to n slots of old into ents (invariant 2). */
-static void copy_some(struct te_qmap *m, size_t n)
+static void copy_some(struct ts_qmap *m, size_t n)
 {
 	while (m->old && n-- > 0) {
-		struct te_qmap_ent *e = &m->old[m->cursor++];
+		struct ts_qmap_ent *e = &m->old[m->cursor++];
 
 		if (e->key && e->key != TOMBSTONE)
 			place(m, e);
@@ -72,10 +72,10 @@ static void copy_some(struct te_qmap *m, size_t n)
 	}
 }
 
-static int grow(struct te_qmap *m, te_error *err)
+static int grow(struct ts_qmap *m, te_error *err)
 {
 	size_t cap = m->cap ? m->cap * 2 : FIRST_CAP;
-	struct te_qmap_ent *ents;
+	struct ts_qmap_ent *ents;
 
 	copy_some(m, SIZE_MAX); /* never two growths at once */
 	ents = calloc(cap, sizeof(*ents));
@@ -91,19 +91,19 @@ static int grow(struct te_qmap *m, te_error *err)
 	return 0;
 }
 
-void *te_qmap_get(const struct te_qmap *m, const char *key)
+void *ts_qmap_get(const struct ts_qmap *m, const char *key)
 {
 	size_t hash = hash_str(key);
-	struct te_qmap_ent *e = find(m->ents, m->cap, key, hash);
+	struct ts_qmap_ent *e = find(m->ents, m->cap, key, hash);
 
 	if (!e && m->old)
 		e = find(m->old, m->old_cap, key, hash);
 	return e ? e->value : NULL;
 }
 
-int te_qmap_put(struct te_qmap *m, const char *key, void *value, te_error *err)
+int ts_qmap_put(struct ts_qmap *m, const char *key, void *value, te_error *err)
 {
-	struct te_qmap_ent e = {NULL, value, hash_str(key)};
+	struct ts_qmap_ent e = {NULL, value, hash_str(key)};
 	int rc;
 
 	if ((m->count + 1) * 2 > m->cap) {
@@ -123,7 +123,7 @@ int te_qmap_put(struct te_qmap *m, const char *key, void *value, te_error *err)
 /* Remove ents[i] and shift the rest of its cluster back (invariant 1):
  * an entry moves into the hole unless its home slot lies cyclically in
  * (i, j]. */
-static void remove_at(struct te_qmap *m, size_t i)
+static void remove_at(struct ts_qmap *m, size_t i)
 {
 	size_t mask = m->cap - 1, j, home;
 
@@ -139,11 +139,11 @@ static void remove_at(struct te_qmap *m, size_t i)
 	}
 }
 
-void te_qmap_del(struct te_qmap *m, const char *key)
+void ts_qmap_del(struct ts_qmap *m, const char *key)
 {
 	size_t hash = hash_str(key);
-	struct te_qmap_ent *e = find(m->ents, m->cap, key, hash);
-	struct te_qmap_ent *o =
+	struct ts_qmap_ent *e = find(m->ents, m->cap, key, hash);
+	struct ts_qmap_ent *o =
 	    m->old ? find(m->old, m->old_cap, key, hash) : NULL;
 	char *owned;
 
@@ -158,7 +158,7 @@ void te_qmap_del(struct te_qmap *m, const char *key)
 	m->count--;
 }
 
-void te_qmap_free(struct te_qmap *m)
+void ts_qmap_free(struct ts_qmap *m)
 {
 	size_t i;
 

@@ -1,5 +1,5 @@
 /*
- * queue_map_int.h - the queue's string-keyed hash maps (job by id, by
+ * map.h - the queue's string-keyed hash maps (job by id, by
  * delivery, by project + tag + commit).  Internal to the queue.
  *
  * Open addressing with linear probing; each entry keeps its key's hash.
@@ -11,35 +11,35 @@
  * Ownership: keys are copied in and freed by the map; values are
  * borrowed.  Not thread-safe: the queue's mutex guards every map.
  */
-#ifndef TAGEXPORT_QUEUE_MAP_INT_H
-#define TAGEXPORT_QUEUE_MAP_INT_H
+#ifndef TS_QUEUE_MAP_H
+#define TS_QUEUE_MAP_H
 
 #include <stddef.h>
 
 #include "tagexport/error.h"
 
-struct te_qmap_ent {
-	char *key; /* NULL: empty; te_qmap__tombstone: deleted (old table) */
+struct ts_qmap_ent {
+	char *key; /* NULL: empty; ts_qmap__tombstone: deleted (old table) */
 	void *value;
 	size_t hash;
 };
 
 /* Zero-initialized is an empty map. */
-struct te_qmap {
-	struct te_qmap_ent *ents; /* the table new keys go to */
+struct ts_qmap {
+	struct ts_qmap_ent *ents; /* the table new keys go to */
 	size_t cap;               /* power of two, or 0 */
 	size_t count;             /* keys in the map */
-	struct te_qmap_ent *old;  /* while growing: the table being emptied */
+	struct ts_qmap_ent *old;  /* while growing: the table being emptied */
 	size_t old_cap;
 	size_t cursor; /* slots of old below this are copied to ents */
 };
 
 /* The value of key, or NULL. */
-void *te_qmap_get(const struct te_qmap *m, const char *key);
+void *ts_qmap_get(const struct ts_qmap *m, const char *key);
 /* Add key -> value; key must not be in the map. */
-int te_qmap_put(struct te_qmap *m, const char *key, void *value, te_error *err);
+int ts_qmap_put(struct ts_qmap *m, const char *key, void *value, te_error *err);
 /* Remove key if present. */
-void te_qmap_del(struct te_qmap *m, const char *key);
-void te_qmap_free(struct te_qmap *m);
+void ts_qmap_del(struct ts_qmap *m, const char *key);
+void ts_qmap_free(struct ts_qmap *m);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * queue.c - the durable job queue: one JSON file per job that has run,
- * plus a journal of submits (queue_journal.c); one job's fields and JSON
- * form are in queue_job.c.
+ * journal_queue.c - the journal driver of the job queue (queue.h), the
+ * default: one machine, no database.  One JSON file per job that has run,
+ * plus a journal of submits (journal.c); one job's fields and JSON form
+ * are in job.c.
  *
  * Layout: <dir>/jobs/<id>.json (the jobs), <dir>/jobs/<id>.tmp (a write in
  * progress, removed at open), <dir>/corrupt/ (unreadable files moved aside
@@ -30,7 +31,7 @@
  *     commit.  Creating a file per submit in one directory is what
  *     limited intake before (inode allocation and the directory lock);
  *     one write and a shared fdatasync is all a submit costs now.  The
- *     line is "held" (queue_journal_int.h) while it is the job's only record:
+ *     line is "held" (queue/journal.h) while it is the job's only record:
  *     the first update writes the job file, and once that is durable the
  *     line is released, so a journal segment lives until the jobs it
  *     recorded have run (or forever with no workers, which is still one
@@ -54,28 +55,34 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "queue_journal_int.h"
-#include "queue_job_int.h"
+#include "queue/journal.h"
+#include "queue/job.h"
 #include "tagexport/fs.h"
-#include "queue_map_int.h"
-#include "queue_int.h"
-#include "tagexport/queue.h"
+#include "queue/map.h"
+#include "queue/journal_queue.h"
+#include "queue/driver.h"
+#include "queue/queue.h"
 
 #define JOB_FILE_MAX (4 * 1024 * 1024)
 #define RANDOM_POOL 64
 
 struct qjob {
-	te_job job;
+	ts_job job;
 	uint64_t gen;        /* renamed_gen of the last update write */
 	uint64_t jgen;       /* journal generation of its submit line */
-	te_journal_seg *seg; /* holds its line while that is its only record */
-	te_journal_pos jpos; /* where its submit line is, when has_jpos */
+	ts_journal_seg *seg; /* holds its line while that is its only record */
+	ts_journal_pos jpos; /* where its submit line is, when has_jpos */
 	bool has_jpos;
 	bool busy;
 	bool dirty; /* loaded as running, must be rewritten as queued */
 };
 
-struct te_queue {
+typedef struct jqueue jqueue;
+
+/* The journal driver: base first, so a ts_queue * of this driver is a
+ * jqueue *. */
+struct jqueue {
+	struct ts_queue base;
 	char *jobs_path;
 	int jobs_fd;
 	int dir_fd; /* <dir>: the journal's segments */
@@ -84,13 +91,13 @@ struct te_queue {
 	pthread_cond_t sync_cv; /* synced_gen changes */
 	struct qjob **jobs;
 	size_t njobs, cap_jobs;
-	struct te_qmap by_id;
-	struct te_qmap by_delivery; /* "project\ndelivery" */
-	struct te_qmap by_triple;   /* "project\ntag\ncommit" */
+	struct ts_qmap by_id;
+	struct ts_qmap by_delivery; /* "project\ndelivery" */
+	struct ts_qmap by_triple;   /* "project\ntag\ncommit" */
 	uint64_t renamed_gen;
 	uint64_t synced_gen;
 	bool syncing;
-	te_journal *journal;
+	ts_journal *journal;
 	uint32_t random[RANDOM_POOL]; /* for job ids; under mu */
 	size_t random_left;
 	size_t sync_count; /* job-file fsyncs after open (journal's apart) */
@@ -117,61 +124,61 @@ static int triple_key(te_buf *key, const char *project, const char *tag,
 
 /* Index job (not yet in any map) by id, delivery and triple.  On failure
  * nothing stays indexed. */
-static int index_job(te_queue *q, struct qjob *j, te_error *err)
+static int index_job(jqueue *q, struct qjob *j, te_error *err)
 {
-	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
+	te_buf key = TE_BUF_INIT(4 * TS_JOB_FIELD_MAX);
 	bool by_id = false, by_delivery = false;
 	int rc;
 
-	rc = te_qmap_put(&q->by_id, j->job.id, j, err);
+	rc = ts_qmap_put(&q->by_id, j->job.id, j, err);
 	if (rc < 0)
 		goto done;
 	by_id = true;
 	if (j->job.delivery_id) {
 		rc =
 		    delivery_key(&key, j->job.project, j->job.delivery_id, err);
-		if (rc == 0 && !te_qmap_get(&q->by_delivery, key.ptr)) {
-			rc = te_qmap_put(&q->by_delivery, key.ptr, j, err);
+		if (rc == 0 && !ts_qmap_get(&q->by_delivery, key.ptr)) {
+			rc = ts_qmap_put(&q->by_delivery, key.ptr, j, err);
 			by_delivery = rc == 0;
 		}
 		if (rc < 0)
 			goto done;
 	}
 	rc = triple_key(&key, j->job.project, j->job.tag, j->job.commit, err);
-	if (rc == 0 && !te_qmap_get(&q->by_triple, key.ptr))
-		rc = te_qmap_put(&q->by_triple, key.ptr, j, err);
+	if (rc == 0 && !ts_qmap_get(&q->by_triple, key.ptr))
+		rc = ts_qmap_put(&q->by_triple, key.ptr, j, err);
 done:
 	if (rc < 0) {
 		if (by_id)
-			te_qmap_del(&q->by_id, j->job.id);
+			ts_qmap_del(&q->by_id, j->job.id);
 		if (by_delivery && delivery_key(&key, j->job.project,
 		                                j->job.delivery_id, err) == 0)
-			te_qmap_del(&q->by_delivery, key.ptr);
+			ts_qmap_del(&q->by_delivery, key.ptr);
 	}
 	te_buf_dispose(&key);
 	return rc;
 }
 
 /* Remove j from the maps where it is the indexed job. */
-static void unindex_job(te_queue *q, struct qjob *j)
+static void unindex_job(jqueue *q, struct qjob *j)
 {
 	te_error err = TE_ERROR_INIT;
-	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
+	te_buf key = TE_BUF_INIT(4 * TS_JOB_FIELD_MAX);
 
-	if (te_qmap_get(&q->by_id, j->job.id) == j)
-		te_qmap_del(&q->by_id, j->job.id);
+	if (ts_qmap_get(&q->by_id, j->job.id) == j)
+		ts_qmap_del(&q->by_id, j->job.id);
 	if (j->job.delivery_id &&
 	    delivery_key(&key, j->job.project, j->job.delivery_id, &err) == 0 &&
-	    te_qmap_get(&q->by_delivery, key.ptr) == j)
-		te_qmap_del(&q->by_delivery, key.ptr);
+	    ts_qmap_get(&q->by_delivery, key.ptr) == j)
+		ts_qmap_del(&q->by_delivery, key.ptr);
 	if (triple_key(&key, j->job.project, j->job.tag, j->job.commit, &err) ==
 	        0 &&
-	    te_qmap_get(&q->by_triple, key.ptr) == j)
-		te_qmap_del(&q->by_triple, key.ptr);
+	    ts_qmap_get(&q->by_triple, key.ptr) == j)
+		ts_qmap_del(&q->by_triple, key.ptr);
 	te_buf_dispose(&key);
 }
 
-static int add_job(te_queue *q, struct qjob *j, te_error *err)
+static int add_job(jqueue *q, struct qjob *j, te_error *err)
 {
 	int rc;
 
@@ -192,7 +199,7 @@ static int add_job(te_queue *q, struct qjob *j, te_error *err)
 	return 0;
 }
 
-static void remove_job(te_queue *q, struct qjob *j)
+static void remove_job(jqueue *q, struct qjob *j)
 {
 	size_t i;
 
@@ -209,7 +216,7 @@ static void qjob_free(struct qjob *j)
 {
 	if (!j)
 		return;
-	te_job__dispose(&j->job);
+	ts_job__dispose(&j->job);
 	free(j);
 }
 
@@ -217,10 +224,10 @@ static void qjob_free(struct qjob *j)
 
 /* Write <id>.tmp, fsync it, rename it to <id>.json.  Called without the
  * lock; the job's busy flag makes the temp name ours alone. */
-static int write_job_file(te_queue *q, const char *id, const char *data,
+static int write_job_file(jqueue *q, const char *id, const char *data,
                           size_t len, te_error *err)
 {
-	char tmp[TE_JOB_ID_MAX + 8], final[TE_JOB_ID_MAX + 8];
+	char tmp[TS_JOB_ID_MAX + 8], final[TS_JOB_ID_MAX + 8];
 	int fd, rc = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", id);
@@ -264,7 +271,7 @@ done:
  * held once a directory fsync that started after rename generation gen
  * completed.
  */
-static int sync_dir(te_queue *q, uint64_t gen, te_error *err)
+static int sync_dir(jqueue *q, uint64_t gen, te_error *err)
 {
 	while (q->synced_gen < gen) {
 		uint64_t target;
@@ -300,14 +307,13 @@ static int sync_dir(te_queue *q, uint64_t gen, te_error *err)
  * held and j->busy set by the caller; clears busy.  next is consumed
  * (moved into j on success, disposed on failure).
  */
-static int commit_write(te_queue *q, struct qjob *j, te_job *next,
-                        te_error *err)
+static int commit_write(jqueue *q, struct qjob *j, ts_job *next, te_error *err)
 {
 	char *json = NULL;
 	size_t len = 0;
 	int rc;
 
-	rc = te_job__to_json(&json, &len, next, err);
+	rc = ts_job__to_json(&json, &len, next, err);
 	if (rc == 0) {
 		pthread_mutex_unlock(&q->mu);
 		rc = write_job_file(q, next->id, json, len, err);
@@ -315,13 +321,13 @@ static int commit_write(te_queue *q, struct qjob *j, te_job *next,
 	}
 	if (rc == 0) {
 		q->sync_count++; /* the job file's fsync */
-		te_job__dispose(&j->job);
+		ts_job__dispose(&j->job);
 		j->job = *next;
 		memset(next, 0, sizeof(*next));
 		j->gen = ++q->renamed_gen;
 		q->write_count++;
 	} else {
-		te_job__dispose(next);
+		ts_job__dispose(next);
 	}
 	j->busy = false;
 	pthread_cond_broadcast(&q->cv);
@@ -330,8 +336,7 @@ static int commit_write(te_queue *q, struct qjob *j, te_job *next,
 }
 
 /* commit_write, then wait until the rename is durable (invariant 3). */
-static int commit_update(te_queue *q, struct qjob *j, te_job *next,
-                         te_error *err)
+static int commit_update(jqueue *q, struct qjob *j, ts_job *next, te_error *err)
 {
 	int rc = commit_write(q, j, next, err);
 
@@ -339,7 +344,7 @@ static int commit_update(te_queue *q, struct qjob *j, te_job *next,
 		rc = sync_dir(q, j->gen, err);
 	if (rc == 0 && j->seg) {
 		/* The job file is durable: its line is not needed. */
-		te_journal_release(q->journal, j->seg);
+		ts_journal_release(q->journal, j->seg);
 		j->seg = NULL;
 	}
 	return rc;
@@ -382,7 +387,7 @@ done:
 }
 
 /* Move a bad file to <dir>/corrupt/<name>-<random> (never overwrites). */
-static void move_corrupt(te_queue *q, int corrupt_fd, const char *name)
+static void move_corrupt(jqueue *q, int corrupt_fd, const char *name)
 {
 	char target[NAME_MAX + 16];
 	uint32_t r = 0;
@@ -396,10 +401,10 @@ static void move_corrupt(te_queue *q, int corrupt_fd, const char *name)
 		q->corrupt_count++;
 }
 
-static int load_one(te_queue *q, int corrupt_fd, const char *name,
-                    bool *rewrite, te_error *err)
+static int load_one(jqueue *q, int corrupt_fd, const char *name, bool *rewrite,
+                    te_error *err)
 {
-	char id[TE_JOB_ID_MAX];
+	char id[TS_JOB_ID_MAX];
 	te_error jerr = TE_ERROR_INIT;
 	struct qjob *j = NULL, *known;
 	char *data = NULL;
@@ -417,14 +422,14 @@ static int load_one(te_queue *q, int corrupt_fd, const char *name,
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	known = te_job__id_valid(id) ? te_qmap_get(&q->by_id, id) : NULL;
+	known = ts_job__id_valid(id) ? ts_qmap_get(&q->by_id, id) : NULL;
 	if (known && !known->seg) {
 		move_corrupt(q, corrupt_fd, name); /* two files, one id */
 		goto done;
 	}
-	if (!te_job__id_valid(id) ||
+	if (!ts_job__id_valid(id) ||
 	    read_job_file(&data, &len, q->jobs_fd, name) < 0 ||
-	    te_job__from_json(&j->job, data, len, id, &jerr) < 0) {
+	    ts_job__from_json(&j->job, data, len, id, &jerr) < 0) {
 		if (jerr.code == TE_ENOMEM) {
 			rc = te_error_set(err, TE_ENOMEM,
 			                  "queue: out of memory");
@@ -438,18 +443,18 @@ static int load_one(te_queue *q, int corrupt_fd, const char *name,
 			move_corrupt(q, corrupt_fd, name);
 		goto done;
 	}
-	if (j->job.state == TE_JOB_RUNNING) {
-		j->job.state = TE_JOB_QUEUED;
+	if (j->job.state == TS_JOB_RUNNING) {
+		j->job.state = TS_JOB_QUEUED;
 		j->dirty = true;
 		*rewrite = true;
 	}
 	if (known) {
 		/* The file is the newer state of the journal's job. */
-		te_job__dispose(&known->job);
+		ts_job__dispose(&known->job);
 		known->job = j->job;
 		memset(&j->job, 0, sizeof(j->job));
 		known->dirty = j->dirty;
-		te_journal_release(q->journal, known->seg);
+		ts_journal_release(q->journal, known->seg);
 		known->seg = NULL;
 		goto done;
 	}
@@ -462,7 +467,7 @@ done:
 	return rc;
 }
 
-static int load_all(te_queue *q, const char *dir, te_error *err)
+static int load_all(jqueue *q, const char *dir, te_error *err)
 {
 	te_buf path = TE_BUF_INIT(PATH_MAX);
 	DIR *d = NULL;
@@ -516,7 +521,7 @@ static int load_all(te_queue *q, const char *dir, te_error *err)
 		if (!j->dirty)
 			continue;
 		j->dirty = false;
-		if (te_job__to_json(&json, &len, &j->job, &werr) == 0)
+		if (ts_job__to_json(&json, &len, &j->job, &werr) == 0)
 			(void)write_job_file(q, j->job.id, json, len, &werr);
 		free(json);
 	}
@@ -538,20 +543,20 @@ done:
 /* One journal line at open (invariant 5): the job it recorded, held
  * until its file is loaded or written.  A line that is not a valid job,
  * or repeats a known id, is dropped. */
-static int replay_line(void *ctx, te_journal_seg *seg,
-                       const te_journal_pos *pos, const char *line, size_t len,
+static int replay_line(void *ctx, ts_journal_seg *seg,
+                       const ts_journal_pos *pos, const char *line, size_t len,
                        te_error *err)
 {
-	te_queue *q = ctx;
+	jqueue *q = ctx;
 	te_error jerr = TE_ERROR_INIT;
 	struct qjob *j;
 
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
-	if (te_job__from_json(&j->job, line, len, NULL, &jerr) < 0 ||
-	    j->job.state != TE_JOB_QUEUED ||
-	    te_qmap_get(&q->by_id, j->job.id)) {
+	if (ts_job__from_json(&j->job, line, len, NULL, &jerr) < 0 ||
+	    j->job.state != TS_JOB_QUEUED ||
+	    ts_qmap_get(&q->by_id, j->job.id)) {
 		qjob_free(j);
 		if (jerr.code == TE_ENOMEM)
 			return te_error_set(err, TE_ENOMEM,
@@ -568,11 +573,14 @@ static int replay_line(void *ctx, te_journal_seg *seg,
 	return 1;
 }
 
+static const struct ts_queue_ops jq_ops;
+static void jq_free(ts_queue *base);
+
 /* ---- API ---------------------------------------------------------------- */
 
-int te_queue_open(te_queue **out, const char *dir, te_error *err)
+int ts_queue_open_journal(ts_queue **out, const char *dir, te_error *err)
 {
-	te_queue *q = NULL;
+	jqueue *q = NULL;
 	te_buf path = TE_BUF_INIT(PATH_MAX);
 	int rc;
 
@@ -583,6 +591,7 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return te_error_set(err, TE_ENOMEM, "queue: out of memory");
+	q->base.ops = &jq_ops;
 	q->jobs_fd = -1;
 	q->dir_fd = -1;
 	pthread_mutex_init(&q->mu, NULL);
@@ -610,28 +619,30 @@ int te_queue_open(te_queue **out, const char *dir, te_error *err)
 		goto done;
 	}
 	/* Invariant 5: the journal, then the files, which win. */
-	rc = te_journal_open(&q->journal, q->dir_fd, &q->mu, replay_line, q,
+	rc = ts_journal_open(&q->journal, q->dir_fd, &q->mu, replay_line, q,
 	                     err);
 	if (rc == 0)
 		rc = load_all(q, dir, err);
 	/* Segments nothing holds go; the new one makes jobs/ and corrupt/
 	 * durable too (the fsync of <dir>). */
 	if (rc == 0)
-		rc = te_journal_start(q->journal, err);
+		rc = ts_journal_start(q->journal, err);
 	if (rc < 0)
 		goto done;
-	*out = q;
+	*out = &q->base;
 	q = NULL;
 done:
 	te_buf_dispose(&path);
-	te_queue_free(q);
+	if (q)
+		jq_free(&q->base);
 	if (rc < 0)
 		te_error_wrap(err, "opening job queue");
 	return rc;
 }
 
-void te_queue_free(te_queue *q)
+static void jq_free(ts_queue *base)
 {
+	jqueue *q = (jqueue *)base;
 	size_t i;
 
 	if (!q)
@@ -639,12 +650,12 @@ void te_queue_free(te_queue *q)
 	for (i = 0; i < q->njobs; i++)
 		qjob_free(q->jobs[i]);
 	free(q->jobs);
-	te_qmap_free(&q->by_id);
-	te_qmap_free(&q->by_delivery);
-	te_qmap_free(&q->by_triple);
+	ts_qmap_free(&q->by_id);
+	ts_qmap_free(&q->by_delivery);
+	ts_qmap_free(&q->by_triple);
 	if (q->jobs_fd >= 0)
 		close(q->jobs_fd);
-	te_journal_free(q->journal);
+	ts_journal_free(q->journal);
 	if (q->dir_fd >= 0)
 		close(q->dir_fd);
 	free(q->jobs_path);
@@ -654,30 +665,8 @@ void te_queue_free(te_queue *q)
 	free(q);
 }
 
-static int validate_request(const te_job_request *req, te_error *err)
-{
-	if (!req)
-		return te_error_set(err, TE_EINVALID, "queue: no request");
-	if (!te_job__field_valid(req->project))
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: invalid project name");
-	if (!te_job__field_valid(req->tag) || strlen(req->tag) > 200)
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: invalid tag name");
-	if (!te_job__commit_valid(req->commit))
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: commit must be 40 hex digits");
-	if (req->delivery_id && *req->delivery_id &&
-	    !te_job__field_valid(req->delivery_id))
-		return te_error_set(err, TE_EINVALID,
-		                    "queue: invalid delivery id");
-	if (!te_job__field_valid(req->source))
-		return te_error_set(err, TE_EINVALID, "queue: invalid source");
-	return 0;
-}
-
 /* With q->mu held: the existing job for req, or NULL. */
-static struct qjob *find_existing(te_queue *q, const te_job_request *req,
+static struct qjob *find_existing(jqueue *q, const ts_job_request *req,
                                   const char *commit, te_buf *key,
                                   te_error *err)
 {
@@ -685,14 +674,13 @@ static struct qjob *find_existing(te_queue *q, const te_job_request *req,
 
 	if (req->delivery_id && *req->delivery_id &&
 	    delivery_key(key, req->project, req->delivery_id, err) == 0)
-		j = te_qmap_get(&q->by_delivery, key->ptr);
+		j = ts_qmap_get(&q->by_delivery, key->ptr);
 	if (!j && triple_key(key, req->project, req->tag, commit, err) == 0)
-		j = te_qmap_get(&q->by_triple, key->ptr);
+		j = ts_qmap_get(&q->by_triple, key->ptr);
 	return j;
 }
 
-static int new_id(char id[TE_JOB_ID_MAX], te_queue *q, int64_t now,
-                  te_error *err)
+static int new_id(char id[TS_JOB_ID_MAX], jqueue *q, int64_t now, te_error *err)
 {
 	long long secs = now < 0 ? 0 : now > 9999999999LL ? 9999999999LL : now;
 	int tries;
@@ -707,16 +695,16 @@ static int new_id(char id[TE_JOB_ID_MAX], te_queue *q, int64_t now,
 				    "queue: getrandom failed");
 			q->random_left = RANDOM_POOL;
 		}
-		snprintf(id, TE_JOB_ID_MAX, "%010lld-%08x", secs,
+		snprintf(id, TS_JOB_ID_MAX, "%010lld-%08x", secs,
 		         (unsigned)q->random[--q->random_left]);
-		if (!te_qmap_get(&q->by_id, id))
+		if (!ts_qmap_get(&q->by_id, id))
 			return 0;
 	}
 	return te_error_set(err, TE_ERROR, "queue: cannot make a unique id");
 }
 
 /* A new queued job for req; NULL with err set on failure. */
-static struct qjob *new_job(const te_job_request *req, const char *commit,
+static struct qjob *new_job(const ts_job_request *req, const char *commit,
                             int64_t now, te_error *err)
 {
 	struct qjob *j = calloc(1, sizeof(*j));
@@ -727,16 +715,16 @@ static struct qjob *new_job(const te_job_request *req, const char *commit,
 		return NULL;
 	}
 	memcpy(j->job.commit, commit, 41);
-	j->job.state = TE_JOB_QUEUED;
+	j->job.state = TS_JOB_QUEUED;
 	j->job.created_at = j->job.updated_at = now;
-	rc = te_job__dup_str(&j->job.project, req->project, err);
+	rc = ts_job__dup_str(&j->job.project, req->project, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&j->job.tag, req->tag, err);
+		rc = ts_job__dup_str(&j->job.tag, req->tag, err);
 	if (rc == 0 && req->delivery_id && *req->delivery_id)
 		rc =
-		    te_job__dup_str(&j->job.delivery_id, req->delivery_id, err);
+		    ts_job__dup_str(&j->job.delivery_id, req->delivery_id, err);
 	if (rc == 0)
-		rc = te_job__dup_str(&j->job.source, req->source, err);
+		rc = ts_job__dup_str(&j->job.source, req->source, err);
 	if (rc < 0) {
 		qjob_free(j);
 		return NULL;
@@ -745,13 +733,13 @@ static struct qjob *new_job(const te_job_request *req, const char *commit,
 }
 
 /* The journal line of j: its job file's JSON and "\n". */
-static int job_line(char **out, size_t *len, const te_job *job, te_error *err)
+static int job_line(char **out, size_t *len, const ts_job *job, te_error *err)
 {
 	char *json = NULL, *line;
 	size_t n = 0;
 	int rc;
 
-	rc = te_job__to_json(&json, &n, job, err);
+	rc = ts_job__to_json(&json, &n, job, err);
 	if (rc < 0)
 		return rc;
 	line = realloc(json, n + 1);
@@ -765,74 +753,61 @@ static int job_line(char **out, size_t *len, const te_job *job, te_error *err)
 	return 0;
 }
 
-static int begin_update(struct qjob **out, te_job *next, te_queue *q,
+static int begin_update(struct qjob **out, ts_job *next, jqueue *q,
                         const char *id, te_error *err);
-static void abort_update(te_queue *q, struct qjob *j, te_job *next);
-
-/* A finished job back to queued, runnable at once. */
-static void set_requeued(te_job *next, int64_t now)
-{
-	next->state = TE_JOB_QUEUED;
-	next->not_before = 0;
-	next->updated_at = now;
-}
+static void abort_update(jqueue *q, struct qjob *j, ts_job *next);
 
 /*
  * With q->mu held: job id, which a submit found, runs again if it failed
  * (queue.h invariant 4).  Its job file is written here; the directory
- * sync is left to te_queue_wait through ticket.  A job that changed
+ * sync is left to ts_queue_wait through ticket.  A job that changed
  * state meanwhile (a retry won the race) stays as it is.
  */
-static int requeue_failed(te_submit_outcome *outcome, te_queue_ticket *ticket,
-                          te_queue *q, const char *id, int64_t now,
-                          te_error *err)
+static int requeue_failed(ts_submit_outcome *outcome, ts_queue_ticket *ticket,
+                          jqueue *q, const char *id, int64_t now, te_error *err)
 {
 	struct qjob *j = NULL;
-	te_job next;
+	ts_job next;
 	int rc;
 
 	rc = begin_update(&j, &next, q, id, err);
 	if (rc < 0)
 		return rc;
-	if (next.state != TE_JOB_FAILED) {
+	if (next.state != TS_JOB_FAILED) {
 		abort_update(q, j, &next);
 		ticket->dir_gen = j->gen;
 		return 0;
 	}
-	set_requeued(&next, now);
+	ts_job__requeued(&next, now);
 	rc = commit_write(q, j, &next, err);
 	if (rc == 0) {
-		*outcome = TE_SUBMIT_REQUEUED;
+		*outcome = TS_SUBMIT_REQUEUED;
 		ticket->dir_gen = j->gen;
 	}
 	return rc;
 }
 
-int te_queue_find(char id_out[TE_JOB_ID_MAX], bool *found, te_queue *q,
-                  const char *project, const char *tag, const char *commit,
-                  te_error *err)
+static int jq_find(char id_out[TS_JOB_ID_MAX], bool *found, ts_queue *base,
+                   const char *project, const char *tag, const char *commit,
+                   te_error *err)
 {
-	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
-	te_job_request req = {project, tag, commit, NULL, "find"};
+	jqueue *q = (jqueue *)base;
+	te_buf key = TE_BUF_INIT(4 * TS_JOB_FIELD_MAX);
+	ts_job_request req = {project, tag, commit, NULL, "find"};
 	struct qjob *j;
 	char lower[41];
-	size_t i;
 	int rc;
 
 	id_out[0] = '\0';
 	*found = false;
-	rc = validate_request(&req, err);
+	rc = ts_job__request_valid(&req, err);
 	if (rc < 0)
 		return rc;
-	for (i = 0; i < 40; i++)
-		lower[i] = (char)((commit[i] >= 'A' && commit[i] <= 'F')
-		                      ? commit[i] - 'A' + 'a'
-		                      : commit[i]);
-	lower[40] = '\0';
+	ts_job__lower_commit(lower, commit);
 	pthread_mutex_lock(&q->mu);
 	j = find_existing(q, &req, lower, &key, err);
 	if (j) {
-		memcpy(id_out, j->job.id, TE_JOB_ID_MAX);
+		memcpy(id_out, j->job.id, TS_JOB_ID_MAX);
 		*found = true;
 	}
 	pthread_mutex_unlock(&q->mu);
@@ -840,31 +815,27 @@ int te_queue_find(char id_out[TE_JOB_ID_MAX], bool *found, te_queue *q,
 	return 0;
 }
 
-int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX],
-                           te_submit_outcome *outcome, te_queue_ticket *ticket,
-                           te_queue *q, const te_job_request *req, int64_t now,
-                           te_error *err)
+static int jq_submit_nowait(char id_out[TS_JOB_ID_MAX],
+                            ts_submit_outcome *outcome, ts_queue_ticket *ticket,
+                            ts_queue *base, const ts_job_request *req,
+                            int64_t now, te_error *err)
 {
-	te_buf key = TE_BUF_INIT(4 * TE_JOB_FIELD_MAX);
+	jqueue *q = (jqueue *)base;
+	te_buf key = TE_BUF_INIT(4 * TS_JOB_FIELD_MAX);
 	struct qjob *j = NULL, *found;
 	char commit[41];
 	char *line = NULL;
-	size_t len = 0, i;
+	size_t len = 0;
 	uint64_t gen;
 	int rc;
 
 	id_out[0] = '\0';
-	*outcome = TE_SUBMIT_NEW;
+	*outcome = TS_SUBMIT_NEW;
 	memset(ticket, 0, sizeof(*ticket));
-	rc = validate_request(req, err);
+	rc = ts_job__request_valid(req, err);
 	if (rc < 0)
 		goto done;
-	for (i = 0; i < 40; i++)
-		commit[i] =
-		    (char)((req->commit[i] >= 'A' && req->commit[i] <= 'F')
-		               ? req->commit[i] - 'A' + 'a'
-		               : req->commit[i]);
-	commit[40] = '\0';
+	ts_job__lower_commit(commit, req->commit);
 	j = new_job(req, commit, now, err);
 	if (!j) {
 		rc = err->code;
@@ -874,12 +845,12 @@ int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX],
 	pthread_mutex_lock(&q->mu);
 	found = find_existing(q, req, commit, &key, err);
 	if (found) {
-		memcpy(id_out, found->job.id, TE_JOB_ID_MAX);
-		*outcome = TE_SUBMIT_EXISTING;
+		memcpy(id_out, found->job.id, TS_JOB_ID_MAX);
+		*outcome = TS_SUBMIT_EXISTING;
 		/* Its journal line or its last update may not be synced. */
 		ticket->journal_gen = found->jgen;
 		ticket->dir_gen = found->gen;
-		if (found->job.state == TE_JOB_FAILED)
+		if (found->job.state == TS_JOB_FAILED)
 			rc = requeue_failed(outcome, ticket, q, id_out, now,
 			                    err);
 		goto unlock;
@@ -892,7 +863,7 @@ int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX],
 	if (rc < 0)
 		goto unlock;
 	/* Invariant 4: one write under the lock; the sync is shared. */
-	rc = te_journal_append(&j->seg, &j->jpos, &gen, q->journal, line, len,
+	rc = ts_journal_append(&j->seg, &j->jpos, &gen, q->journal, line, len,
 	                       err);
 	if (rc < 0) {
 		remove_job(q, j);
@@ -900,7 +871,7 @@ int te_queue_submit_nowait(char id_out[TE_JOB_ID_MAX],
 	}
 	j->has_jpos = true;
 	j->jgen = ticket->journal_gen = gen;
-	memcpy(id_out, j->job.id, TE_JOB_ID_MAX);
+	memcpy(id_out, j->job.id, TS_JOB_ID_MAX);
 	j = NULL; /* owned by the queue now */
 unlock:
 	pthread_mutex_unlock(&q->mu);
@@ -911,48 +882,28 @@ done:
 	return rc;
 }
 
-int te_queue_wait(te_queue *q, const te_queue_ticket *ticket, te_error *err)
+static int jq_wait(ts_queue *base, const ts_queue_ticket *ticket, te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	int rc;
 
 	pthread_mutex_lock(&q->mu);
 	/* A full segment is replaced here, off the submit path (and away
 	 * from a torn line after a failed append). */
-	te_journal_rotate(q->journal);
-	rc = te_journal_sync(q->journal, ticket->journal_gen, err);
+	ts_journal_rotate(q->journal);
+	rc = ts_journal_sync(q->journal, ticket->journal_gen, err);
 	if (rc == 0)
 		rc = sync_dir(q, ticket->dir_gen, err);
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
 
-void te_queue_ticket_merge(te_queue_ticket *into, const te_queue_ticket *t)
-{
-	if (t->journal_gen > into->journal_gen)
-		into->journal_gen = t->journal_gen;
-	if (t->dir_gen > into->dir_gen)
-		into->dir_gen = t->dir_gen;
-}
-
-int te_queue_submit(char id_out[TE_JOB_ID_MAX], te_submit_outcome *outcome,
-                    te_queue *q, const te_job_request *req, int64_t now,
-                    te_error *err)
-{
-	te_queue_ticket ticket;
-	int rc;
-
-	rc = te_queue_submit_nowait(id_out, outcome, &ticket, q, req, now, err);
-	if (rc == 0)
-		rc = te_queue_wait(q, &ticket, err);
-	return rc;
-}
-
 /* With q->mu held: the job by id, or NULL. */
-static struct qjob *lookup(te_queue *q, const char *id)
+static struct qjob *lookup(jqueue *q, const char *id)
 {
-	if (!id || !te_job__id_valid(id))
+	if (!id || !ts_job__id_valid(id))
 		return NULL;
-	return te_qmap_get(&q->by_id, id);
+	return ts_qmap_get(&q->by_id, id);
 }
 
 static bool older(const struct qjob *a, const struct qjob *b)
@@ -962,10 +913,11 @@ static bool older(const struct qjob *a, const struct qjob *b)
 	return strcmp(a->job.id, b->job.id) < 0;
 }
 
-int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
+static int jq_claim(ts_job **out, ts_queue *base, int64_t now, te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	struct qjob *best = NULL;
-	te_job next;
+	ts_job next;
 	size_t i;
 	int rc;
 
@@ -975,7 +927,7 @@ int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
 	for (i = 0; i < q->njobs; i++) {
 		struct qjob *j = q->jobs[i];
 
-		if (j->busy || j->job.state != TE_JOB_QUEUED ||
+		if (j->busy || j->job.state != TS_JOB_QUEUED ||
 		    j->job.not_before > now)
 			continue;
 		if (!best || older(j, best))
@@ -985,19 +937,19 @@ int te_queue_claim(te_job **out, te_queue *q, int64_t now, te_error *err)
 		rc = 0;
 		goto done;
 	}
-	rc = te_job__copy(&next, &best->job, err);
+	rc = ts_job__copy(&next, &best->job, err);
 	if (rc < 0) {
-		te_job__dispose(&next);
+		ts_job__dispose(&next);
 		goto done;
 	}
-	next.state = TE_JOB_RUNNING;
-	next.attempts++;
-	next.updated_at = now;
-	next.started_at = now;
+	if ((rc = ts_job__claimed(&next, now, q->base.instance, err)) < 0) {
+		ts_job__dispose(&next);
+		goto done;
+	}
 	best->busy = true;
 	rc = commit_update(q, best, &next, err);
 	if (rc == 0)
-		rc = te_job__dup(out, &best->job, err);
+		rc = ts_job__dup(out, &best->job, err);
 done:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
@@ -1005,7 +957,7 @@ done:
 
 /* With q->mu held: wait until the job is idle and mark it busy; a deep
  * copy of its content goes to next.  TE_ENOTFOUND for unknown ids. */
-static int begin_update(struct qjob **out, te_job *next, te_queue *q,
+static int begin_update(struct qjob **out, ts_job *next, jqueue *q,
                         const char *id, te_error *err)
 {
 	struct qjob *j;
@@ -1021,9 +973,9 @@ static int begin_update(struct qjob **out, te_job *next, te_queue *q,
 			break;
 		pthread_cond_wait(&q->cv, &q->mu);
 	}
-	rc = te_job__copy(next, &j->job, err);
+	rc = ts_job__copy(next, &j->job, err);
 	if (rc < 0) {
-		te_job__dispose(next);
+		ts_job__dispose(next);
 		return rc;
 	}
 	j->busy = true;
@@ -1032,144 +984,98 @@ static int begin_update(struct qjob **out, te_job *next, te_queue *q,
 }
 
 /* Undo begin_update without writing. */
-static void abort_update(te_queue *q, struct qjob *j, te_job *next)
+static void abort_update(jqueue *q, struct qjob *j, ts_job *next)
 {
-	te_job__dispose(next);
+	ts_job__dispose(next);
 	j->busy = false;
 	pthread_cond_broadcast(&q->cv);
 }
 
-/* Replace *field by a cleaned copy of s: with tail, the last max bytes
- * (logs); without, the first max bytes (messages). */
-static int set_text(char **field, const char *s, size_t max, bool tail,
-                    te_error *err)
+static int jq_finish(ts_queue *base, const char *id, bool success,
+                     const char *error, const te_strvec *results,
+                     const char *log, int64_t retry_at, int64_t now,
+                     te_error *err)
 {
-	char *copy = NULL;
-	size_t len;
-
-	if (s) {
-		len = strlen(s);
-		if (!tail && len > max)
-			len = max;
-		copy = te_job__clean_text(s, len, tail ? max : 0, err);
-		if (!copy)
-			return err->code;
-	}
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
-int te_queue_finish(te_queue *q, const char *id, bool success,
-                    const char *error, const te_strvec *results,
-                    const char *log, int64_t retry_at, int64_t now,
-                    te_error *err)
-{
+	jqueue *q = (jqueue *)base;
 	struct qjob *j = NULL;
-	te_job next;
-	size_t i;
+	ts_job next;
 	int rc;
 
 	pthread_mutex_lock(&q->mu);
 	rc = begin_update(&j, &next, q, id, err);
 	if (rc < 0)
 		goto done;
-	if (next.state != TE_JOB_RUNNING) {
+	if (next.state != TS_JOB_RUNNING) {
 		abort_update(q, j, &next);
 		rc = te_error_set(err, TE_EINVALID,
 		                  "queue: job %s is not running", next.id);
 		goto done;
 	}
-	te_strvec_dispose(&next.results);
-	if (success) {
-		next.state = TE_JOB_SUCCEEDED;
-		rc = set_text(&next.error, NULL, 0, false, err);
-		for (i = 0; rc == 0 && results && i < results->count &&
-		            i < TE_JOB_RESULTS_MAX;
-		     i++) {
-			const char *item = results->items[i];
-			char *r;
-
-			if (strlen(item) > TE_JOB_RESULT_MAX) {
-				rc = te_error_set(err, TE_EINVALID,
-				                  "queue: result too long");
-				break;
-			}
-			r = te_job__clean_text(item, strlen(item), 0, err);
-			rc = r ? te_strvec_push_owned(&next.results, r, err)
-			       : err->code;
-		}
-	} else {
-		next.state = retry_at > 0 ? TE_JOB_QUEUED : TE_JOB_FAILED;
-		next.not_before = retry_at > 0 ? retry_at : next.not_before;
-		rc = set_text(&next.error, error ? error : "unknown error",
-		              TE_JOB_ERROR_MAX, false, err);
-	}
-	if (rc == 0)
-		rc = set_text(&next.log, log, TE_JOB_LOG_MAX, true, err);
+	rc = ts_job__finish(&next, success, error, results, log, retry_at, now,
+	                    err);
 	if (rc < 0) {
 		abort_update(q, j, &next);
 		goto done;
 	}
-	next.updated_at = now;
 	rc = commit_update(q, j, &next, err);
 done:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
 
-int te_queue_requeue(te_queue *q, const char *id, int64_t now, te_error *err)
+static int jq_requeue(ts_queue *base, const char *id, int64_t now,
+                      te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	struct qjob *j = NULL;
-	te_job next;
+	ts_job next;
 	int rc;
 
 	pthread_mutex_lock(&q->mu);
 	rc = begin_update(&j, &next, q, id, err);
 	if (rc < 0)
 		goto done;
-	if (next.state != TE_JOB_RUNNING) {
+	if (next.state != TS_JOB_RUNNING) {
 		abort_update(q, j, &next);
 		rc = te_error_set(err, TE_EINVALID,
 		                  "queue: job %s is not running", next.id);
 		goto done;
 	}
-	next.state = TE_JOB_QUEUED;
-	if (next.attempts > 0)
-		next.attempts--;
-	next.updated_at = now;
+	ts_job__given_back(&next, now);
 	rc = commit_update(q, j, &next, err);
 done:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
 
-int te_queue_retry(te_queue *q, const char *id, int64_t now, te_error *err)
+static int jq_retry(ts_queue *base, const char *id, int64_t now, te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	struct qjob *j = NULL;
-	te_job next;
+	ts_job next;
 	int rc;
 
 	pthread_mutex_lock(&q->mu);
 	rc = begin_update(&j, &next, q, id, err);
 	if (rc < 0)
 		goto done;
-	if (next.state != TE_JOB_FAILED && next.state != TE_JOB_SUCCEEDED) {
+	if (next.state != TS_JOB_FAILED && next.state != TS_JOB_SUCCEEDED) {
 		abort_update(q, j, &next);
 		rc = te_error_set(err, TE_EINVALID,
 		                  "queue: job %s is %s, not finished", next.id,
-		                  te_job_state_str(next.state));
+		                  ts_job_state_str(next.state));
 		goto done;
 	}
-	set_requeued(&next, now);
+	ts_job__requeued(&next, now);
 	rc = commit_update(q, j, &next, err);
 done:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
 
-int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err)
+static int jq_get(ts_job **out, ts_queue *base, const char *id, te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	struct qjob *j;
 	int rc;
 
@@ -1177,16 +1083,17 @@ int te_queue_get(te_job **out, te_queue *q, const char *id, te_error *err)
 	pthread_mutex_lock(&q->mu);
 	j = lookup(q, id);
 	if (j)
-		rc = te_job__dup(out, &j->job, err);
+		rc = ts_job__dup(out, &j->job, err);
 	else
 		rc = te_error_set(err, TE_ENOTFOUND, "queue: no such job");
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
 
-int te_queue_state(te_job_state *out, te_queue *q, const char *id,
-                   te_error *err)
+static int jq_state(ts_job_state *out, ts_queue *base, const char *id,
+                    te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	struct qjob *j;
 	int rc = 0;
 
@@ -1212,11 +1119,12 @@ static int newest_first(const void *a, const void *b)
 	return 0;
 }
 
-int te_queue_list(te_job ***out, size_t *count, te_queue *q, size_t limit,
-                  te_error *err)
+static int jq_list(ts_job ***out, size_t *count, ts_queue *base, size_t limit,
+                   te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	struct qjob **snap = NULL;
-	te_job **jobs = NULL;
+	ts_job **jobs = NULL;
 	size_t n = 0, i, got = 0;
 	int rc = 0;
 
@@ -1239,7 +1147,7 @@ int te_queue_list(te_job ***out, size_t *count, te_queue *q, size_t limit,
 		goto done;
 	}
 	for (got = 0; got < n; got++) {
-		rc = te_job__dup(&jobs[got], &snap[got]->job, err);
+		rc = ts_job__dup(&jobs[got], &snap[got]->job, err);
 		if (rc < 0)
 			goto done;
 	}
@@ -1248,24 +1156,14 @@ int te_queue_list(te_job ***out, size_t *count, te_queue *q, size_t limit,
 	jobs = NULL;
 done:
 	pthread_mutex_unlock(&q->mu);
-	te_queue_list_free(jobs, got);
+	ts_queue_list_free(jobs, got);
 	free(snap);
 	return rc;
 }
 
-void te_queue_list_free(te_job **jobs, size_t count)
+static void jq_counts(size_t counts[4], ts_queue *base)
 {
-	size_t i;
-
-	if (!jobs)
-		return;
-	for (i = 0; i < count; i++)
-		te_job_free(jobs[i]);
-	free(jobs);
-}
-
-void te_queue_counts(size_t counts[4], te_queue *q)
-{
+	jqueue *q = (jqueue *)base;
 	size_t i;
 
 	memset(counts, 0, 4 * sizeof(counts[0]));
@@ -1279,16 +1177,18 @@ void te_queue_counts(size_t counts[4], te_queue *q)
 static bool prunable(const struct qjob *j, int64_t before)
 {
 	return !j->busy && j->job.updated_at < before &&
-	       (j->job.state == TE_JOB_SUCCEEDED ||
-	        j->job.state == TE_JOB_FAILED);
+	       (j->job.state == TS_JOB_SUCCEEDED ||
+	        j->job.state == TS_JOB_FAILED);
 }
 
-int te_queue_prune(size_t *removed, te_queue *q, int64_t before, te_error *err)
+static int jq_prune(size_t *removed, ts_queue *base, int64_t before,
+                    te_error *err)
 {
+	jqueue *q = (jqueue *)base;
 	struct qjob **gone = NULL;
-	te_journal_pos *lines = NULL;
+	ts_journal_pos *lines = NULL;
 	size_t i, n = 0, nlines = 0;
-	char name[TE_JOB_ID_MAX + 8];
+	char name[TS_JOB_ID_MAX + 8];
 	int rc;
 
 	*removed = 0;
@@ -1320,7 +1220,7 @@ int te_queue_prune(size_t *removed, te_queue *q, int64_t before, te_error *err)
 		unindex_job(q, j);
 		q->jobs[i] = q->jobs[--q->njobs];
 		if (j->seg)
-			te_journal_release(q->journal, j->seg);
+			ts_journal_release(q->journal, j->seg);
 		if (j->has_jpos)
 			lines[nlines++] = j->jpos;
 		gone[n++] = j;
@@ -1329,7 +1229,7 @@ int te_queue_prune(size_t *removed, te_queue *q, int64_t before, te_error *err)
 	/* Without its file, a job's submit line would bring it back at the
 	 * next open: cancel the lines first, then delete the files.  If
 	 * that fails, the files stay and the jobs come back then. */
-	rc = te_journal_cancel(q->journal, lines, nlines, err);
+	rc = ts_journal_cancel(q->journal, lines, nlines, err);
 	for (i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "%s.json", gone[i]->job.id);
 		if (rc == 0)
@@ -1343,7 +1243,7 @@ int te_queue_prune(size_t *removed, te_queue *q, int64_t before, te_error *err)
 }
 
 /* A counter read under the lock. */
-static size_t read_counter(te_queue *q, const size_t *counter)
+static size_t read_counter(jqueue *q, const size_t *counter)
 {
 	size_t n;
 
@@ -1353,44 +1253,74 @@ static size_t read_counter(te_queue *q, const size_t *counter)
 	return n;
 }
 
-size_t te_queue_corrupt_count(te_queue *q)
+static size_t jq_corrupt_count(ts_queue *base)
 {
+	jqueue *q = (jqueue *)base;
 	return read_counter(q, &q->corrupt_count);
 }
 
-size_t te_queue__fsync_count(te_queue *q)
+/* The test hooks answer for the journal driver only. */
+static jqueue *journal_of(ts_queue *base)
 {
+	return base->ops == &jq_ops ? (jqueue *)base : NULL;
+}
+
+size_t ts_queue__fsync_count(ts_queue *base)
+{
+	jqueue *q = journal_of(base);
 	return read_counter(q, &q->fsync_count);
 }
 
-size_t te_queue__write_count(te_queue *q)
+size_t ts_queue__write_count(ts_queue *base)
 {
+	jqueue *q = journal_of(base);
 	return read_counter(q, &q->write_count);
 }
 
-size_t te_queue__sync_count(te_queue *q)
+size_t ts_queue__sync_count(ts_queue *base)
 {
+	jqueue *q = journal_of(base);
 	size_t n;
 
 	pthread_mutex_lock(&q->mu);
-	n = q->sync_count + te_journal__sync_count(q->journal);
+	n = q->sync_count + ts_journal__sync_count(q->journal);
 	pthread_mutex_unlock(&q->mu);
 	return n;
 }
 
-void te_queue__set_journal_limit(te_queue *q, size_t limit)
+void ts_queue__set_journal_limit(ts_queue *base, size_t limit)
 {
+	jqueue *q = journal_of(base);
 	pthread_mutex_lock(&q->mu);
-	te_journal__set_limit(q->journal, limit);
+	ts_journal__set_limit(q->journal, limit);
 	pthread_mutex_unlock(&q->mu);
 }
 
-size_t te_queue__journal_segments(te_queue *q)
+size_t ts_queue__journal_segments(ts_queue *base)
 {
+	jqueue *q = journal_of(base);
 	size_t n;
 
 	pthread_mutex_lock(&q->mu);
-	n = te_journal__segments(q->journal);
+	n = ts_journal__segments(q->journal);
 	pthread_mutex_unlock(&q->mu);
 	return n;
 }
+
+static const struct ts_queue_ops jq_ops = {
+    .name = "journal",
+    .free = jq_free,
+    .corrupt_count = jq_corrupt_count,
+    .submit_nowait = jq_submit_nowait,
+    .wait = jq_wait,
+    .claim = jq_claim,
+    .finish = jq_finish,
+    .requeue = jq_requeue,
+    .retry = jq_retry,
+    .get = jq_get,
+    .find = jq_find,
+    .state = jq_state,
+    .list = jq_list,
+    .counts = jq_counts,
+    .prune = jq_prune,
+};
