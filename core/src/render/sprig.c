@@ -271,7 +271,7 @@ static int f_tostring(te_render_value **out, te_render_call *call, sp_args a,
 /* strconv.Atoi: optional sign, decimal digits; out of range gives the
  * nearest int64 (Atoi returns it with its error, Sprig drops the error);
  * a syntax error gives 0. */
-static int64_t sp_atoi(const char *s, size_t n)
+int64_t te_render__sp_atoi(const char *s, size_t n)
 {
 	uint64_t u = 0, lim;
 	bool neg = false, over = false;
@@ -285,9 +285,9 @@ static int64_t sp_atoi(const char *s, size_t n)
 	for (; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return 0;
-		if (u > (lim - (uint64_t)(s[i] - '0')) / 10)
+		if (!over && u > (lim - (uint64_t)(s[i] - '0')) / 10)
 			over = true;
-		else
+		else if (!over)
 			u = u * 10 + (uint64_t)(s[i] - '0');
 	}
 	if (over)
@@ -303,9 +303,10 @@ static int f_atoi(te_render_value **out, te_render_call *call, sp_args a,
 	(void)p;
 	if (WANT_STR(a[0]) < 0)
 		return err->code;
-	return sp_ret(
-	    out, te_render_value_int(sp_atoi(a[0]->u.s.ptr, a[0]->u.s.len)),
-	    err);
+	return sp_ret(out,
+	              te_render_value_int(
+	                  te_render__sp_atoi(a[0]->u.s.ptr, a[0]->u.s.len)),
+	              err);
 }
 
 /* Go's reflect Kind of a value the model holds: YAML and JSON integers

@@ -82,32 +82,6 @@ int sp_duration_string(te_buf *b, int64_t d, te_error *err)
 	return te_buf_put(b, buf + w, sizeof(buf) - w, err);
 }
 
-/* strconv.ParseInt(s, 10, 64) as Sprig keeps it: 0 on a syntax error,
- * the nearest int64 when out of range. */
-static int64_t parse_int10(const char *s, size_t n)
-{
-	uint64_t u = 0, lim;
-	bool neg = false, over = false;
-	size_t i = 0;
-
-	if (n && (s[0] == '+' || s[0] == '-'))
-		neg = s[i++] == '-';
-	if (i == n)
-		return 0;
-	lim = neg ? (uint64_t)1 << 63 : ((uint64_t)1 << 63) - 1;
-	for (; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		if (!over && u > (lim - (uint64_t)(s[i] - '0')) / 10)
-			over = true;
-		else if (!over)
-			u = u * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (over)
-		u = lim;
-	return neg ? (int64_t)(0 - u) : (int64_t)u;
-}
-
 /* time.ParseDuration: 0, or PD_INVALID, PD_MISSING_UNIT, PD_UNKNOWN_UNIT
  * (*unit, *unit_len: the unit named in Go's message). */
 enum { PD_OK, PD_INVALID, PD_MISSING_UNIT, PD_UNKNOWN_UNIT };
@@ -266,7 +240,7 @@ static int f_duration(te_render_value **out, te_render_call *call, sp_args a,
 	(void)n;
 	(void)p;
 	if (a[0] && a[0]->kind == TE_RENDER_STRING)
-		secs = parse_int10(a[0]->u.s.ptr, a[0]->u.s.len);
+		secs = te_render__sp_atoi(a[0]->u.s.ptr, a[0]->u.s.len);
 	/* time.Duration(n) * time.Second wraps as Go's int64 does */
 	sp_duration_string(&b, (int64_t)((uint64_t)secs * NS_SECOND), err);
 	return sp_ret_buf(out, &b, err);

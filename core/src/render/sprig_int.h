@@ -141,4 +141,8 @@ int sp_list_budget(te_render_call *call, uint64_t count, te_error *err);
 int sp_nest_check(te_render_call *call, const te_render_value *v,
                   te_error *err);
 
+/* strconv.Atoi as Sprig uses it (and ParseInt(s, 10, 64)): the nearest
+ * int64 when out of range (Sprig drops the error), 0 on a syntax error. */
+int64_t te_render__sp_atoi(const char *s, size_t n);
+
 #endif
