@@ -24,7 +24,6 @@
 #define MAIN_NAME "werfConfig"
 #define FILES_TOTAL_MAX ((size_t)16 << 20)
 #define GLOB_MATCHES_MAX 10000
-#define GLOB_STEPS_MAX 1000000
 
 struct wctx {
 	te_gitsrc *src;
@@ -432,56 +431,26 @@ static int files_isdir(te_render_value **out, te_render_call *call,
 	return files_stat(out, call, args, nargs, payload, err, true);
 }
 
-/* Glob with `*` and `?` inside a path segment and `**` across segments
- * (werf matches with doublestar); *steps bounds the backtracking. */
-static bool glob_match(const char *p, const char *s, unsigned long *steps)
-{
-	while (*p) {
-		if (++*steps > GLOB_STEPS_MAX)
-			return false;
-		if (p[0] == '*' && p[1] == '*') {
-			p += 2;
-			if (*p == '/') { /* zero or more whole directories */
-				p++;
-				for (;;) {
-					if (glob_match(p, s, steps))
-						return true;
-					s = strchr(s, '/');
-					if (!s)
-						return false;
-					s++;
-				}
-			}
-			for (;; s++) {
-				if (glob_match(p, s, steps))
-					return true;
-				if (!*s)
-					return false;
-			}
-		}
-		if (*p == '*') {
-			for (p++;; s++) {
-				if (glob_match(p, s, steps))
-					return true;
-				if (!*s || *s == '/')
-					return false;
-			}
-		}
-		if (!*s || (*p == '?' ? *s == '/' : *p != *s))
-			return false;
-		p++;
-		s++;
-	}
-	return !*s;
-}
-
 struct glob_walk {
 	struct wctx *w;
 	const char *pattern;
+	te_strvec alts; /* pattern with its {a,b} expanded */
 	te_render_value *map;
 	size_t matches;
 	unsigned long steps;
 };
+
+/* g->steps counts the whole Glob call: a pattern that backtracks too
+ * much over the tree ends in an error, not in missing files. */
+static bool glob_matches(struct glob_walk *g, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < g->alts.count; i++)
+		if (te_werfcfg__glob_match(g->alts.items[i], path, &g->steps))
+			return true;
+	return false;
+}
 
 static int glob_add(const te_gitsrc_entry *e, void *payload)
 {
@@ -490,9 +459,15 @@ static int glob_add(const te_gitsrc_entry *e, void *payload)
 	te_render_value *v;
 	int rc;
 
-	g->steps = 0;
-	if (e->mode == 0120000 || !glob_match(g->pattern, e->path, &g->steps))
+	if (e->mode == 0120000)
 		return 0;
+	if (!glob_matches(g, e->path))
+		return g->steps <= TE_WERFCFG_GLOB_STEPS_MAX
+		           ? 0
+		           : te_error_set(g->w->err, TE_EINVALID,
+		                          "{{ .Files.Glob \"%s\" }}: the "
+		                          "pattern takes too many steps",
+		                          g->pattern);
 	if (++g->matches > GLOB_MATCHES_MAX)
 		return te_error_set(g->w->err, TE_EINVALID,
 		                    "{{ .Files.Glob \"%s\" }}: more than %d "
@@ -514,7 +489,7 @@ static int files_glob(te_render_value **out, te_render_call *call,
                       te_render_value *const *args, size_t nargs, void *payload,
                       te_error *err)
 {
-	struct glob_walk g = {payload, NULL, NULL, 0, 0};
+	struct glob_walk g = {payload, NULL, TE_STRVEC_INIT, NULL, 0, 0};
 	te_error *saved = g.w->err;
 	int rc;
 
@@ -522,12 +497,17 @@ static int files_glob(te_render_value **out, te_render_call *call,
 	(void)nargs;
 	if (want_string(&g.pattern, args[0], "pattern", err) < 0)
 		return TE_EINVALID;
+	if ((rc = te_werfcfg__glob_expand(&g.alts, g.pattern, err)) < 0) {
+		te_strvec_dispose(&g.alts);
+		return rc;
+	}
 	g.map = te_render_value_map();
 	if (!g.map)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	g.w->err = err;
 	rc = te_gitsrc_walk(g.w->src, g.w->commit, "", glob_add, &g, err);
 	g.w->err = saved;
+	te_strvec_dispose(&g.alts);
 	if (rc < 0) {
 		te_render_value_unref(g.map);
 		return rc;

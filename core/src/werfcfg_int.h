@@ -6,8 +6,10 @@
 #ifndef TE_WERFCFG_INT_H
 #define TE_WERFCFG_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "tagexport/buf.h"
 #include "tagexport/error.h"
 #include "tagexport/render.h"
 
@@ -24,6 +26,14 @@ int te_werfcfg__from_yaml(te_render_value **out, const char *text, size_t len,
  * *out is heap, NUL-terminated. */
 int te_werfcfg__to_yaml(char **out, size_t *out_len, const te_render_value *v,
                         te_error *err);
+
+/* .Files.Glob's patterns (werfcfg_glob.c): doublestar's syntax.  expand
+ * turns `{a,b}` alternatives into plain patterns (at most 256); match
+ * takes one of them, adding to *steps (past TE_WERFCFG_GLOB_STEPS_MAX it
+ * gives up with false). */
+#define TE_WERFCFG_GLOB_STEPS_MAX 20000000 /* per Glob call */
+int te_werfcfg__glob_expand(te_strvec *out, const char *pattern, te_error *err);
+bool te_werfcfg__glob_match(const char *p, const char *s, unsigned long *steps);
 
 /* One image of `werf config graph`: werf's imageGraph
  * (https://werf.io/docs/v2/reference/cli/werf_config_graph.html). */

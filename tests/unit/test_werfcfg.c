@@ -297,6 +297,40 @@ static void files_data(void **state)
 	expect_error(dir, N(dir), &o, "error calling Get:");
 }
 
+/* doublestar's syntax, as werf's .Files.Glob reads it: classes,
+ * negated classes, ranges, {a,b} alternatives (nested), quoting. */
+static void files_glob_syntax(void **state)
+{
+	te_werfcfg_opts o = base_opts();
+	const th_file files[] = {
+	    {"werf.yaml",
+	     "{{ range $p, $_ := .Files.Glob \"g/[ab]?.txt\" }}{{ $p }} "
+	     "{{ end }}|{{ range $p, $_ := .Files.Glob \"g/[!ab]*\" }}{{ $p }} "
+	     "{{ end }}|{{ range $p, $_ := .Files.Glob \"g/[a-b]1.{txt,md}\" }}"
+	     "{{ $p }} {{ end }}|{{ range $p, $_ := .Files.Glob "
+	     "\"{g/{c,x},h/**}/*\" }}{{ $p }} {{ end }}|"
+	     "{{ range $p, $_ := .Files.Glob \"g/\\\\[q].txt\" }}{{ $p }}"
+	     "{{ end }}|{{ len (.Files.Glob \"g/[ab\") }}\n",
+	     0},
+	    {"g/a1.txt", "", 0},
+	    {"g/b1.md", "", 0},
+	    {"g/c.txt", "", 0},
+	    {"g/c/x", "", 0},
+	    {"g/[q].txt", "", 0},
+	    {"h/i/j", "", 0}};
+	const th_file too_many[] = {
+	    {"werf.yaml",
+	     "{{ .Files.Glob \"{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}\" "
+	     "}}\n",
+	     0}};
+
+	(void)state;
+	expect_text(files, N(files), &o,
+	            "g/a1.txt |g/[q].txt g/c.txt |g/a1.txt g/b1.md |"
+	            "g/c/x h/i/j |g/[q].txt|0\n");
+	expect_error(too_many, N(too_many), &o, "more than 256 alternatives");
+}
+
 static void huge_files(void **state)
 {
 	te_werfcfg_opts o = base_opts();
@@ -558,6 +592,7 @@ int main(void)
 	    cmocka_unit_test(files_data),
 	    cmocka_unit_test(yaml_functions),
 	    cmocka_unit_test(yaml_key_digit_runs),
+	    cmocka_unit_test(files_glob_syntax),
 	    cmocka_unit_test(huge_files),
 	    cmocka_unit_test(split_docs),
 	};
