@@ -79,6 +79,7 @@ struct stream {
 	int64_t first_ms; /* when the first try began */
 	int64_t retry_at; /* monotonic ms of the next try, when !live */
 	bool reauthed;    /* one 401 refresh per blob */
+	bool to_chunks;   /* one retry in chunks after a refused PUT */
 	/* the blob: kept across tries */
 	char *session;     /* newest upload Location, cancelled on failure */
 	int64_t chunk_min; /* the session's OCI-Chunk-Min-Length */
@@ -854,12 +855,17 @@ static void stream_retry(bool *retry, struct copy *c, struct stream *s)
 			return;
 		}
 	}
-	if (!s->fail_get && !s->chunked && !c->dst->chunked &&
+	/* Several blobs go up at once: those whose monolithic PUT was
+	 * already on its way when another one made the switch retry in
+	 * chunks too. */
+	if (!s->fail_get && !s->chunked && !s->to_chunks &&
 	    wants_chunks(s->fail_status)) {
-		te_log_emit(te_reg__log(c->dst), TE_LOG_DEBUG,
-		            "%s: monolithic upload refused (%ld), switching to "
-		            "chunked uploads",
-		            te_registry_host(c->dst), s->fail_status);
+		s->to_chunks = true;
+		if (!c->dst->chunked)
+			te_log_emit(te_reg__log(c->dst), TE_LOG_DEBUG,
+			            "%s: monolithic upload refused (%ld), "
+			            "switching to chunked uploads",
+			            te_registry_host(c->dst), s->fail_status);
 		c->dst->chunked = true;
 		*retry = true;
 		s->retry_at = te_reg__now_ms();
