@@ -72,4 +72,26 @@ int te_config__check_path(struct ctx *c, const yaml_node_t *n,
  * leaves its root through "..", or (err set) out of memory. */
 char *te_config__clean_rel(const char *in, te_error *err);
 
+/* A libyaml parser error as "<file>:<line>: yaml: <problem>" (line0: the
+ * file line of the text's first line). */
+int te_config__yaml_fail(const char *file, int line0, const yaml_parser_t *p,
+                         te_error *err);
+
+/* config_keys.c: the image keys beyond the build (each NULL node: not
+ * set). */
+struct te_image_config;
+struct te_imagespec;
+int te_config__parse_dependencies(struct ctx *c, struct te_image_config *img,
+                                  const yaml_node_t *n);
+int te_config__parse_imagespec(struct ctx *c, struct te_imagespec *s,
+                               const yaml_node_t *n);
+int te_config__parse_network(struct ctx *c, struct te_image_config *img,
+                             const yaml_node_t *n);
+int te_config__parse_add_hosts(struct ctx *c, struct te_image_config *img,
+                               const yaml_node_t *n);
+int te_config__parse_ssh(struct ctx *c, struct te_image_config *img,
+                         const yaml_node_t *n);
+int te_config__parse_secrets(struct ctx *c, struct te_image_config *img,
+                             const yaml_node_t *n);
+
 #endif
