@@ -11,10 +11,13 @@
  *
  * Refused while parsing (TE_EUNSUPPORTED, "<file>:<line>: image \"x\":
  * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
- * `secrets`, `imageSpec` (until the imagespec module applies it), more
- * than one platform.  Parsed but not buildable yet, refused by
- * te_stapel_check_buildable before any build: remote git mappings (`url`),
- * import includePaths/excludePaths, mounts other than tmp_dir, fromLatest.
+ * `secrets`, more than one platform.  `imageSpec` is read by config.c
+ * into te_image_config.imagespec (merged with build.imageSpec for final
+ * images) and applied to the config of the image's last stage, as werf's
+ * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
+ * refused by te_stapel_check_buildable before any build: remote git mappings
+ * (`url`), import includePaths/excludePaths, mounts other than tmp_dir,
+ * fromLatest.
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H
@@ -206,6 +209,10 @@ typedef struct te_stapel_inputs {
 	const char *cache_version;
 	/* the one platform built ("linux/arm64"), NULL: native */
 	const char *platform;
+	/* te_imagespec_serialize of the image's merged imageSpec, hashed
+	 * into the last stage's input (that stage's config carries it);
+	 * NULL or "": none */
+	const char *imagespec;
 } te_stapel_inputs;
 
 /**

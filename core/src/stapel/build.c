@@ -38,6 +38,7 @@
 
 #include "tagexport/fs.h"
 #include "tagexport/image.h"
+#include "tagexport/imagespec.h"
 #include "tagexport/labels.h"
 
 #define CONFIG_MAX (4 * 1024 * 1024)
@@ -49,6 +50,7 @@ struct stage_job {
 	const te_stapel_env *env;
 	const te_image_config *image;
 	te_stapel_stage_kind kind;
+	bool last; /* the image's last stage: its imageSpec edits the config */
 	const te_plan_image *base; /* fromImage: its plan image */
 	/* per dependency of the image: its plan image */
 	const te_plan_image **deps;
@@ -875,6 +877,41 @@ static void unlock(const te_stapel_env *env)
 		pthread_mutex_unlock(env->src_mu);
 }
 
+/* ---- imageSpec: the last stage's config, edited before the push ------ */
+
+static int edit_imagespec(te_buf *out, const void *config, size_t len,
+                          void *payload, te_error *err)
+{
+	const struct stage_job *sj = payload;
+	int rc = te_imagespec_apply(out, config, len, &sj->image->imagespec,
+	                            sj->image->name, sj->env->project, err);
+
+	return rc < 0 ? te_error_wrap(err, "imageSpec") : 0;
+}
+
+/* Does this stage carry the image's imageSpec (build.h, edit_config)? */
+static bool edits_config(const struct stage_job *sj)
+{
+	return sj->last && !te_imagespec_is_empty(&sj->image->imagespec);
+}
+
+static void set_edit(te_build_opts *b, const struct stage_job *sj,
+                     const te_stage_ctx *ctx)
+{
+	if (!edits_config(sj))
+		return;
+	b->edit_config = edit_imagespec;
+	b->edit_payload = (void *)sj;
+	/* werf's warning, worded for export (which strips them all) */
+	if (te_imagespec_warns_essential(&sj->image->imagespec))
+		te_log_emit(&ctx->log, TE_LOG_WARN,
+		            "image %s: imageSpec removeLabels names werf's "
+		            "essential labels, which stay in the stages image; "
+		            "export strips every werf label (set "
+		            "keepEssentialWerfLabels to silence this)",
+		            sj->image->name);
+}
+
 static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
                        const te_stage_ctx *ctx, void *payload, te_error *err)
 {
@@ -902,7 +939,9 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		rc = shared_stage(&found, &claimed, digest_out, &j);
 	if (rc < 0 || found)
 		goto done;
-	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref) {
+	/* the layer put without buildah has no config edit */
+	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref &&
+	    !edits_config(sj)) {
 		lock(sj->env);
 		rc = push_patch_layer(digest_out, &j);
 		unlock(sj->env);
@@ -939,6 +978,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		bopts.log = ctx->log;
 		if (sj->image->platforms.count == 1)
 			bopts.platform = sj->image->platforms.items[0];
+		set_edit(&bopts, sj, ctx);
 		te_log_emit(&ctx->log, TE_LOG_INFO,
 		            "image %s: building stage %s", sj->image->name,
 		            te_stapel_stage_name(sj->kind));
@@ -973,15 +1013,20 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
                       const te_plan_image *const *deps,
                       const te_stapel_env *env, te_error *err)
 {
-	te_stapel_inputs in = {NULL, ic->build_cache_version,
-	                       ic->platforms.count ? ic->platforms.items[0]
-	                                           : NULL};
+	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
+	te_stapel_inputs in = {
+	    NULL, ic->build_cache_version,
+	    ic->platforms.count ? ic->platforms.items[0] : NULL, NULL};
 	te_stapel_stages st;
 	size_t i;
 	int rc;
 
-	rc = te_stapel_stages_compute(&st, ic->stapel, env->src, env->commit,
-	                              &in, err);
+	rc = te_imagespec_serialize(&spec_text, &ic->imagespec, err);
+	in.imagespec = spec_text.ptr;
+	if (rc == 0)
+		rc = te_stapel_stages_compute(&st, ic->stapel, env->src,
+		                              env->commit, &in, err);
+	te_buf_dispose(&spec_text);
 	for (i = 0; rc == 0 && i < st.count; i++) {
 		size_t nimp = ic->stapel->nimports, ndep = ic->stapel->ndeps;
 		struct stage_job *sj = calloc(
@@ -995,6 +1040,7 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 		sj->env = env;
 		sj->image = ic;
 		sj->kind = st.items[i].kind;
+		sj->last = i + 1 == st.count;
 		sj->base = base;
 		if (nimp)
 			memcpy(sj->imports, imports, nimp * sizeof(*imports));

@@ -118,7 +118,7 @@ static const struct field stapel_fields[] = {
     {"secrets", K_ANY, NULL},
     {"shell", K_MAP, shell_fields},
     {"ansible", K_ANY, NULL},
-    {"imageSpec", K_ANY, NULL},
+    {"imageSpec", K_ANY, NULL}, /* config.c: parse_imagespec */
     {"docker", K_MAP, docker_fields},
     {"mount", K_MAPLIST, mount_fields},
     {"import", K_MAPLIST, import_fields},
@@ -617,11 +617,6 @@ static int refuse_unsupported(struct doc *d, const yaml_node_t *root)
 		return refuse(d, v, TE_EUNSUPPORTED,
 		              "secrets are not supported for stapel images "
 		              "yet");
-	v = key_of(d, root, "imageSpec");
-	if (v)
-		return refuse(d, v, TE_EUNSUPPORTED,
-		              "imageSpec is not supported for stapel images "
-		              "yet (use docker)");
 	plat = get(d, root, "platform");
 	if (list_len(plat) > 1)
 		return refuse(d, plat, TE_EUNSUPPORTED,
