@@ -16,8 +16,7 @@
  * images) and applied to the config of the image's last stage, as werf's
  * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
  * refused by te_stapel_check_buildable before any build: remote git mappings
- * (`url`), import includePaths/excludePaths, mounts other than tmp_dir,
- * fromLatest.
+ * (`url`), mounts other than tmp_dir, fromLatest.
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H

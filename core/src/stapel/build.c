@@ -68,6 +68,8 @@ struct job {
 	te_buf df;         /* the Dockerfile */
 	te_buf script;     /* the stage's commands */
 	te_buf patch;      /* removals of the git patch */
+	te_buf imports;    /* the `imports` script (filtered imports) */
+	te_buf pre;        /* Dockerfile stages before FROM (imports) */
 	bool tools;        /* the tools directory is needed */
 	bool git_written;  /* the stage writes git files: label them */
 	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
@@ -158,6 +160,12 @@ static int write_tools(struct job *j)
 		rc = join(&p, j, TE_STAPEL_TOOLS "/patch");
 	if (rc == 0)
 		rc = write_text(p.ptr, &j->patch, j->err);
+	if (rc == 0 && j->imports.len)
+		rc = te_buf_puts(&j->imports, "\"imp_$1\"\n", j->err);
+	if (rc == 0)
+		rc = join(&p, j, TE_STAPEL_TOOLS "/imports");
+	if (rc == 0)
+		rc = write_text(p.ptr, &j->imports, j->err);
 	te_buf_dispose(&p);
 	return rc;
 }
@@ -719,6 +727,145 @@ static int stage_deps_env(struct job *j, te_stapel_when when)
 	return rc;
 }
 
+/*
+ * The `imports` script's functions (stapel_build.h,
+ * te_stapel__df_import_stage), run by bash in a stage FROM the source; one
+ * function imp_<i> per filtered import follows, then the call of the one
+ * the RUN names.  werf selects with rsync filters (werf/werf,
+ * pkg/build/stage, generateSafeCp): masks relative to add; an excluded
+ * path takes everything under it; an include keeps the path and all under
+ * it, exclusion winning.  Masks are bash globs with globstar: '*' stays
+ * within a path component, '**' as a whole component spans directories.
+ * Patterns reach the script single-quoted and expand with IFS empty: no
+ * word splitting, nothing but globbing.
+ */
+static const char import_lib[] =
+    "T=/" TE_STAPEL_TOOLS "\n"
+    "B=$T/busybox\n"
+    "OUT=/" TE_STAPEL_IMPORT_DIR "\n"
+    "shopt -s globstar dotglob nullglob\n"
+    "IFS=\n"
+    "declare -A ex kept\n"
+    "# $1 or one of its directories is listed in the array named $2\n"
+    "listed() {\n"
+    "\tlocal p=$1\n"
+    "\tlocal -n set=$2\n"
+    "\twhile :; do\n"
+    "\t\tif [[ -n ${set[$p]+x} ]]; then return 0; fi\n"
+    "\t\tif [[ $p != */* ]]; then return 1; fi\n"
+    "\t\tp=${p%/*}\n"
+    "\tdone\n"
+    "}\n"
+    "ex_under() {\n"
+    "\tlocal k\n"
+    "\tfor k in \"${!ex[@]}\"; do\n"
+    "\t\tif [[ $k == \"$1\"/* ]]; then return 0; fi\n"
+    "\tdone\n"
+    "\treturn 1\n"
+    "}\n"
+    "# directory $1 (and its parents) in OUT, with the source's mode and "
+    "owner\n"
+    "mkd() {\n"
+    "\tif [[ -d $OUT/$1 ]]; then return 0; fi\n"
+    "\tif [[ $1 == */* ]]; then mkd \"${1%/*}\"; fi\n"
+    "\t\"$B\" mkdir -- \"$OUT/$1\"\n"
+    "\t\"$B\" chmod \"$(\"$B\" stat -c %a -- \"$1\")\" \"$OUT/$1\"\n"
+    "\t\"$B\" chown \"$(\"$B\" stat -c %u:%g -- \"$1\")\" \"$OUT/$1\"\n"
+    "}\n"
+    "keep() {\n"
+    "\tlocal p=${1%/} c\n"
+    "\tp=${p#./}\n"
+    "\tif [[ ! -e $p && ! -L $p ]] || [[ /$p/ == */../* ]]; then return 0; fi\n"
+    "\tif listed \"$p\" ex || listed \"$p\" kept; then return 0; fi\n"
+    "\tif [[ -d $p && ! -L $p ]] && { ex_under \"$p\" || [[ -e $OUT/$p ]]; }; "
+    "then\n"
+    "\t\tmkd \"$p\"\n"
+    "\t\tfor c in \"$p\"/*; do keep \"$c\"; done\n"
+    "\t\treturn 0\n"
+    "\tfi\n"
+    "\tif [[ $p == */* ]]; then mkd \"${p%/*}\"; fi\n"
+    "\t\"$B\" cp -a -- \"$p\" \"$OUT/$p\"\n"
+    "\tkept[$p]=1\n"
+    "}\n"
+    "# run_import ADD NEXCLUDE EXCLUDE... INCLUDE...\n"
+    "run_import() {\n"
+    "\tlocal add=$1 n=$2 p pat\n"
+    "\tshift 2\n"
+    "\tif [[ ! -d $add ]]; then\n"
+    "\t\techo \"import: add $add is not a directory in the source image\" \\\n"
+    "\t\t\t\"(includePaths/excludePaths filter a directory)\" >&2\n"
+    "\t\texit 1\n"
+    "\tfi\n"
+    "\tcd -- \"$add\"\n"
+    "\t\"$B\" mkdir -p \"$OUT\"\n"
+    "\tfor pat in \"${@:1:n}\"; do\n"
+    "\t\twhile [[ $pat == /* ]]; do pat=${pat#/}; done\n"
+    "\t\tfor p in $pat; do ex[${p%/}]=1; done\n"
+    "\tdone\n"
+    "\tshift \"$n\"\n"
+    "\tif (($#)); then\n"
+    "\t\tfor pat in \"$@\"; do\n"
+    "\t\t\twhile [[ $pat == /* ]]; do pat=${pat#/}; done\n"
+    "\t\t\tfor p in $pat; do keep \"$p\"; done\n"
+    "\t\tdone\n"
+    "\telse\n"
+    "\t\tfor p in *; do keep \"$p\"; done\n"
+    "\tfi\n"
+    "}\n";
+
+static bool filtered(const te_stapel_import *im)
+{
+	return im->include_paths.count || im->exclude_paths.count;
+}
+
+/* imp_<i>: run_import with add, the exclude count, excludes, includes. */
+static int import_function(struct job *j, size_t i)
+{
+	const te_stapel_import *im = &j->img->imports[i];
+	size_t k;
+	int rc = 0;
+
+	if (!j->imports.len)
+		rc = te_buf_puts(&j->imports, import_lib, j->err);
+	if (rc == 0)
+		rc = te_buf_printf(&j->imports, j->err,
+		                   "imp_%zu() {\n\trun_import ", i);
+	if (rc == 0)
+		rc = sh_quote(&j->imports, im->add, j->err);
+	if (rc == 0)
+		rc = te_buf_printf(&j->imports, j->err, " %zu",
+		                   im->exclude_paths.count);
+	for (k = 0; rc == 0 && k < im->exclude_paths.count; k++) {
+		rc = te_buf_puts(&j->imports, " ", j->err);
+		if (rc == 0)
+			rc = sh_quote(&j->imports, im->exclude_paths.items[k],
+			              j->err);
+	}
+	for (k = 0; rc == 0 && k < im->include_paths.count; k++) {
+		rc = te_buf_puts(&j->imports, " ", j->err);
+		if (rc == 0)
+			rc = sh_quote(&j->imports, im->include_paths.items[k],
+			              j->err);
+	}
+	return rc == 0 ? te_buf_puts(&j->imports, "\n}\n", j->err) : rc;
+}
+
+static int import_one(struct job *j, size_t i, const char *from)
+{
+	const te_stapel_import *im = &j->img->imports[i];
+	int rc;
+
+	if (!filtered(im))
+		return te_stapel__df_import(&j->df, from, im, j->err);
+	j->tools = true;
+	rc = import_function(j, i);
+	if (rc == 0)
+		rc = te_stapel__df_import_stage(&j->pre, from, i, j->err);
+	if (rc == 0)
+		rc = te_stapel__df_import_filtered(&j->df, i, im, j->err);
+	return rc;
+}
+
 /* dependencies<When><Stage>: the imports landing there, then the
  * dependencies' variables. */
 static int stage_imports(struct job *j, te_stapel_when when)
@@ -732,8 +879,7 @@ static int stage_imports(struct job *j, te_stapel_when when)
 			continue;
 		rc = import_source(&from, j, i);
 		if (rc == 0)
-			rc = te_stapel__df_import(&j->df, from,
-			                          &j->img->imports[i], j->err);
+			rc = import_one(j, i, from);
 	}
 	return rc == 0 ? stage_deps_env(j, when) : rc;
 }
@@ -783,7 +929,10 @@ static int dockerfile(struct job *j)
 		rc = base_commit(j);
 	if (rc == 0)
 		rc = stage_body(j);
-	/* stage_body wrote COPYs and docker lines to df: put FROM first */
+	/* stage_body wrote COPYs and docker lines to df: put the import
+	 * stages, then FROM first */
+	if (rc == 0)
+		rc = te_buf_put(&body, j->pre.ptr, j->pre.len, j->err);
 	if (rc == 0)
 		rc = te_stapel__df_from(&body, base, j->err);
 	if (rc == 0 && j->patch.len) {
@@ -931,6 +1080,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	te_buf_init(&j.df, DOCKERFILE_MAX);
 	te_buf_init(&j.script, SCRIPT_MAX);
 	te_buf_init(&j.patch, SCRIPT_MAX);
+	te_buf_init(&j.imports, SCRIPT_MAX);
+	te_buf_init(&j.pre, DOCKERFILE_MAX);
 	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
 	te_buf_init(&j.base_config, CONFIG_MAX);
 	rc = te_registry_new(&j.reg, sj->env->registry_host,
@@ -996,6 +1147,8 @@ done:
 	te_buf_dispose(&j.df);
 	te_buf_dispose(&j.script);
 	te_buf_dispose(&j.patch);
+	te_buf_dispose(&j.imports);
+	te_buf_dispose(&j.pre);
 	te_buf_dispose(&j.base_manifest);
 	te_buf_dispose(&j.base_config);
 	te_registry_free(j.reg);

@@ -755,11 +755,6 @@ int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
 			                    "remote repository) is not "
 			                    "supported yet",
 			                    file, img->git[i].line, name);
-	for (i = 0; i < img->nimports; i++)
-		if (img->imports[i].include_paths.count ||
-		    img->imports[i].exclude_paths.count)
-			return not_yet(err, file, img->imports[i].line, name,
-			               "import includePaths/excludePaths");
 	/* build_dir and fromPath need werf-giterminism.yaml's allowance */
 	for (i = 0; i < img->nmounts; i++)
 		if (img->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR)
