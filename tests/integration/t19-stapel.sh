@@ -4,7 +4,7 @@
 # (changed, added, deleted files) read back out of the pushed image;
 # stageDependencies re-running install; a fresh state dir reusing stages;
 # imageSpec (and build.imageSpec) on the last stage; bad inputs with their
-# messages.
+# messages; fromLatest under werf-giterminism.yaml.
 . "$(dirname "$0")/lib.sh"
 te_require docker-registry skopeo buildah git busybox jq curl bash-static
 
@@ -234,5 +234,35 @@ YAML
 run_export HEAD s8 bad4
 check "two platforms: exit 2" test $? -eq 2
 check "two platforms: named" grep -q 'werf.yaml:6: image "bad": building a stapel image for more than one platform' "$TE_TMP/bad4.err"
+
+# fromLatest: refused unless werf-giterminism.yaml allows it; allowed, the
+# from stage follows the digest the base tag has now, and builds on it.
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$REG/demo/app:v1" "docker://$REG/base/moving:1"
+write_yaml "fromLatest" <<YAML
+project: stapel-demo
+configVersion: 1
+---
+image: latest
+from: $REG/base/moving:1
+fromLatest: true
+shell:
+  install:
+  - cat /app/README > /readme-saw
+YAML
+run_export HEAD s9 fl1
+check "fromLatest without giterminism: exit 2" test $? -eq 2
+check "fromLatest without giterminism: key and line named" grep -q 'werf.yaml:6: image "latest": fromLatest is not allowed by werf-giterminism.yaml (config.stapel.allowFromLatest)' "$TE_TMP/fl1.err"
+printf 'giterminismConfigVersion: 1\nconfig:\n  stapel:\n    allowFromLatest: true\n' >"$proj/werf-giterminism.yaml"
+git_commit_all "$proj" "allow fromLatest"
+run_export HEAD s10 fl2
+check "fromLatest allowed: exit 0" test $? -eq 0 || cat "$TE_TMP/fl2.err" >&2
+check "fromLatest: built on the tag's image" test "$(rootfs "$REG/demo/latest:fl2" "$TE_TMP/fl2fs" && cat "$TE_TMP/fl2fs/readme-saw")" = r1
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$REG/demo/app:v3" "docker://$REG/base/moving:1"
+run_export HEAD s11 fl3
+check "fromLatest after the tag moved: exit 0" test $? -eq 0 || cat "$TE_TMP/fl3.err" >&2
+check "fromLatest: the moved tag rebuilds from on" test "$(built_stages fl3)" = "from install "
+check "fromLatest: built on the new image" test "$(rootfs "$REG/demo/latest:fl3" "$TE_TMP/fl3fs" && cat "$TE_TMP/fl3fs/readme-saw")" = r2
+run_export HEAD s12 fl4
+check "fromLatest, tag unchanged: nothing rebuilt" test -z "$(built_stages fl4)"
 
 te_finish

@@ -687,6 +687,36 @@ static void imagespec_last_stage(void **state)
 	repo_close(&r);
 }
 
+/* config.stapel of werf-giterminism.yaml */
+static void giterminism_allowed(void **state)
+{
+	static const char yes[] = "giterminismConfigVersion: 1\nconfig:\n"
+	                          "  stapel:\n    allowFromLatest: true\n";
+	static const char no[] = "giterminismConfigVersion: 1\nconfig:\n"
+	                         "  goTemplateRendering: {}\n";
+	static const char bad[] = "config:\n  stapel:\n"
+	                          "    allowFromLatest: sometimes\n";
+	te_stapel_allowed a;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(te_stapel_allowed_parse(&a, NULL, 0, &err), 0);
+	assert_false(a.from_latest);
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, yes, sizeof(yes) - 1, &err), 0);
+	assert_true(a.from_latest);
+	assert_int_equal(te_stapel_allowed_parse(&a, no, sizeof(no) - 1, &err),
+	                 0);
+	assert_false(a.from_latest);
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, bad, sizeof(bad) - 1, &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf-giterminism.yaml:3: "
+	                                "config.stapel.allowFromLatest must be "
+	                                "a boolean"));
+	te_error_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -699,6 +729,7 @@ int main(void)
 	    cmocka_unit_test(digests_follow_dependencies),
 	    cmocka_unit_test(digests_follow_config),
 	    cmocka_unit_test(imagespec_last_stage),
+	    cmocka_unit_test(giterminism_allowed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

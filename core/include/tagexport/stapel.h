@@ -16,7 +16,9 @@
  * images) and applied to the config of the image's last stage, as werf's
  * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
  * refused by te_stapel_check_buildable before any build: remote git mappings
- * (`url`), mounts other than tmp_dir, fromLatest.
+ * (`url`), mounts other than tmp_dir.  `fromLatest` is refused by
+ * te_stapel_plan_add unless werf-giterminism.yaml allows it
+ * (config.stapel.allowFromLatest, or --loose-giterminism).
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H
@@ -148,8 +150,9 @@ typedef struct te_stapel_image {
 	te_stapel_dependency *deps;
 	size_t ndeps;
 	te_stapel_docker docker;
-	int line;      /* line of the document's first key */
-	int from_line; /* line of from/fromImage/fromArtifact */
+	int line;             /* line of the document's first key */
+	int from_line;        /* line of from/fromImage/fromArtifact */
+	int from_latest_line; /* line of fromLatest */
 } te_stapel_image;
 
 /* Free img and everything it owns; NULL is fine. */
@@ -266,8 +269,25 @@ typedef struct te_stapel_env {
 	const char *bash;             /* static bash; NULL: /bin/bash-static */
 	const char *busybox;          /* static busybox; NULL: /bin/busybox */
 	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
+	/* --loose-giterminism: werf-giterminism.yaml is not consulted */
+	bool loose_giterminism;
 	te_log log;
 } te_stapel_env;
+
+/* werf-giterminism.yaml's config.stapel
+ * (https://werf.io/docs/v2/reference/werf_giterminism_yaml.html). */
+typedef struct te_stapel_allowed {
+	bool from_latest; /* allowFromLatest */
+} te_stapel_allowed;
+
+/**
+ * Read config.stapel of werf-giterminism.yaml text; data NULL: no file,
+ * nothing allowed.
+ *
+ * @return 0; TE_EINVALID naming the file, line and key; TE_ENOMEM
+ */
+int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
+                            size_t len, te_error *err);
 
 /**
  * Add the Stapel image images[index] to plan, with the Stapel images it

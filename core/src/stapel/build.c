@@ -40,6 +40,7 @@
 #include "tagexport/image.h"
 #include "tagexport/imagespec.h"
 #include "tagexport/labels.h"
+#include "tagexport/reference.h"
 
 #define CONFIG_MAX (4 * 1024 * 1024)
 #define DOCKERFILE_MAX (1024 * 1024)
@@ -51,6 +52,7 @@ struct stage_job {
 	const te_image_config *image;
 	te_stapel_stage_kind kind;
 	bool last; /* the image's last stage: its imageSpec edits the config */
+	char *from_pinned; /* fromLatest: <repo>@<digest> the from stage uses */
 	const te_plan_image *base; /* fromImage: its plan image */
 	/* per dependency of the image: its plan image */
 	const te_plan_image **deps;
@@ -924,7 +926,9 @@ static int dockerfile(struct job *j)
 	int rc = 0;
 
 	if (!base)
-		base = sj->base ? te_plan_image_ref(sj->base) : j->img->from;
+		base = sj->base          ? te_plan_image_ref(sj->base)
+		       : sj->from_pinned ? sj->from_pinned
+		                         : j->img->from;
 	if (j->ctx->base_ref && sj->kind != TE_STAPEL_STAGE_GIT_ARCHIVE)
 		rc = base_commit(j);
 	if (rc == 0)
@@ -1160,15 +1164,114 @@ done:
 
 /* ---- the plan ----------------------------------------------------------- */
 
+/* ---- fromLatest ---------------------------------------------------------- */
+
+#define GITERMINISM_FILE "werf-giterminism.yaml"
+#define GITERMINISM_MAX ((size_t)64 << 10)
+
+/* werf-giterminism.yaml of the commit must allow fromLatest
+ * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html). */
+static int from_latest_allowed(const te_image_config *ic,
+                               const te_stapel_env *env, te_error *err)
+{
+	te_buf data = TE_BUF_INIT(GITERMINISM_MAX);
+	te_stapel_allowed allowed;
+	int rc;
+
+	if (env->loose_giterminism)
+		return 0;
+	lock(env);
+	rc = te_gitsrc_read_file(&data, env->src, env->commit, GITERMINISM_FILE,
+	                         err);
+	unlock(env);
+	if (rc == TE_ENOTFOUND) {
+		te_error_clear(err);
+		rc = te_stapel_allowed_parse(&allowed, NULL, 0, err);
+	} else if (rc == 0) {
+		rc = te_stapel_allowed_parse(&allowed, data.ptr, data.len, err);
+	}
+	te_buf_dispose(&data);
+	if (rc == 0 && !allowed.from_latest)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s:%d: image \"%s\": fromLatest is not "
+		                  "allowed by " GITERMINISM_FILE
+		                  " (config.stapel.allowFromLatest)",
+		                  env->file, ic->stapel->from_latest_line,
+		                  ic->name);
+	return rc;
+}
+
+/* werf's fromLatest: the base image's manifest digest as its registry has
+ * it now (so a moved tag rebuilds, and the build uses that very image). */
+static int from_latest_digest(char digest[TE_DIGEST_STR_MAX],
+                              const te_image_config *ic,
+                              const te_stapel_env *env, te_error *err)
+{
+	te_ref ref = TE_REF_INIT;
+	te_registry *reg = NULL;
+	te_registry_opts o = *env->registry_opts;
+	bool exists = false;
+	size_t i;
+	int rc;
+
+	rc = te_ref_parse(&ref, ic->stapel->from, err);
+	o.insecure = false;
+	for (i = 0; rc == 0 && i < env->build->ninsecure_hosts; i++)
+		o.insecure |=
+		    !strcmp(env->build->insecure_hosts[i], ref.domain);
+	if (rc == 0)
+		rc = te_registry_new(&reg, te_ref_api_host(&ref), &o, err);
+	if (rc == 0)
+		rc = te_registry_manifest_exists(
+		    &exists, digest, reg, ref.path,
+		    ref.digest ? ref.digest : ref.tag, err);
+	if (rc == 0 && !exists)
+		rc = te_error_set(err, TE_ENOTFOUND,
+		                  "%s:%d: image \"%s\": fromLatest: %s is not "
+		                  "in its registry",
+		                  env->file, ic->stapel->from_line, ic->name,
+		                  ic->stapel->from);
+	te_registry_free(reg);
+	te_ref_dispose(&ref);
+	return rc;
+}
+
+/* <domain>/<path>@<digest>: the from stage builds on what was hashed. */
+static int pin_from(char **out, const char *from, const char *digest,
+                    te_error *err)
+{
+	te_ref ref = TE_REF_INIT;
+	te_buf b = TE_BUF_INIT(4096);
+	int rc = te_ref_parse(&ref, from, err);
+
+	if (rc == 0)
+		rc = te_buf_printf(&b, err, "%s/%s@%s", ref.domain, ref.path,
+		                   digest);
+	*out = rc == 0 ? te_buf_detach(&b) : NULL;
+	if (rc == 0 && !*out)
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+	te_buf_dispose(&b);
+	te_ref_dispose(&ref);
+	return rc;
+}
+
+static void stage_job_free(void *p)
+{
+	struct stage_job *sj = p;
+
+	free(sj->from_pinned);
+	free(sj);
+}
+
 static int add_stages(te_plan_image *pi, const te_image_config *ic,
-                      const te_plan_image *base,
+                      const char *from_digest, const te_plan_image *base,
                       const te_plan_image *const *imports,
                       const te_plan_image *const *deps,
                       const te_stapel_env *env, te_error *err)
 {
 	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
 	te_stapel_inputs in = {
-	    NULL, ic->build_cache_version,
+	    from_digest, ic->build_cache_version,
 	    ic->platforms.count ? ic->platforms.items[0] : NULL, NULL};
 	te_stapel_stages st;
 	size_t i;
@@ -1186,7 +1289,7 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 		    1, sizeof(*sj) + (nimp + ndep) * sizeof(sj->imports[0]));
 		te_plan_stage_spec spec = {
 		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
-		    build_stage, sj, free};
+		    build_stage, sj, stage_job_free};
 
 		if (!sj)
 			return te_error_set(err, TE_ENOMEM, "out of memory");
@@ -1194,6 +1297,12 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 		sj->image = ic;
 		sj->kind = st.items[i].kind;
 		sj->last = i + 1 == st.count;
+		if (from_digest && st.items[i].kind == TE_STAPEL_STAGE_FROM &&
+		    (rc = pin_from(&sj->from_pinned, ic->stapel->from,
+		                   from_digest, err)) < 0) {
+			free(sj);
+			return rc;
+		}
 		sj->base = base;
 		if (nimp)
 			memcpy(sj->imports, imports, nimp * sizeof(*imports));
@@ -1230,6 +1339,7 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	const te_image_config *ic = &images[index];
 	const te_stapel_image *s = ic->stapel;
 	te_plan_image *base = NULL, *pi = NULL, **imports = NULL, **deps = NULL;
+	char from_digest[TE_DIGEST_STR_MAX];
 	char where[300];
 	size_t i;
 	int rc;
@@ -1245,6 +1355,10 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		                 "for more than one platform (build.platform) "
 		                 "is not supported yet",
 		                 env->file, ic->line, ic->name);
+	if (rc == 0 && s->from_latest)
+		rc = from_latest_allowed(ic, env, err);
+	if (rc == 0 && s->from_latest)
+		rc = from_latest_digest(from_digest, ic, env, err);
 	if (rc == 0 && s->from_image)
 		rc = add_used(&base, plan, images, n, ic, s->from_image,
 		              "fromImage", s->from_line, env, err);
@@ -1273,8 +1387,8 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
 		rc = te_plan_add_dependency(pi, deps[i], err);
 	if (rc == 0)
-		rc = add_stages(pi, ic, base,
-		                (const te_plan_image *const *)imports,
+		rc = add_stages(pi, ic, s->from_latest ? from_digest : NULL,
+		                base, (const te_plan_image *const *)imports,
 		                (const te_plan_image *const *)deps, env, err);
 	if (rc == 0)
 		*out = pi;
