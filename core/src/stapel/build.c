@@ -1055,13 +1055,12 @@ static void set_edit(te_build_opts *b, const struct stage_job *sj,
 		return;
 	b->edit_config = edit_imagespec;
 	b->edit_payload = (void *)sj;
-	/* werf's warning, worded for export (which strips them all) */
+	/* werf warns here; export strips every werf label anyway */
 	if (te_imagespec_warns_essential(&sj->image->imagespec))
 		te_log_emit(&ctx->log, TE_LOG_WARN,
-		            "image %s: imageSpec removeLabels names werf's "
-		            "essential labels, which stay in the stages image; "
-		            "export strips every werf label (set "
-		            "keepEssentialWerfLabels to silence this)",
+		            "image %s: imageSpec: removeLabels matches one of "
+		            "werf's essential labels, kept in the stages image "
+		            "(keepEssentialWerfLabels: true silences this)",
 		            sj->image->name);
 }
 
