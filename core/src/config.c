@@ -1275,6 +1275,13 @@ static int fill_stapel(struct ctx *c, te_image_config *img,
 	if (rc == 0)
 		rc = push_platforms(c, &img->platforms,
 		                    te_config__map_get(c, root, "platform"));
+	/* imageSpec is the same key as a Dockerfile image's (werf applies it
+	 * after dockerInstructions); the Stapel schema leaves it to us */
+	v = te_config__map_get(c, root, "imageSpec");
+	if (rc == 0 && v && !te_config__is_null(v))
+		rc = validate(c, v, K_MAP, imagespec_fields, "imageSpec", 1);
+	if (rc == 0)
+		rc = parse_imagespec(c, &img->imagespec, v);
 	if (rc < 0)
 		return rc;
 	/* werf never exports artifacts; `final` is an image key */

@@ -1097,6 +1097,8 @@ static int stapel_glue(struct run *run, te_error *err)
 	g->env.repo_path = run->repo.path;
 	g->env.src_mu = &run->src_mu;
 	g->env.limits = &g->lim;
+	g->env.loose_giterminism =
+	    run->opts->render && run->opts->render->loose_giterminism;
 	g->env.log = run->log;
 	return 0;
 }

@@ -10,12 +10,14 @@
  */
 #include "tagexport/imagespec.h"
 
-#include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+
+#include "tagexport/regex.h"
 
 #define SECONDS_MAX (366LL * 24 * 3600)
 #define NS_PER_S 1000000000LL
@@ -65,86 +67,49 @@ static bool is_regex(const char *p)
 	return n >= 2 && p[0] == '/' && p[n - 1] == '/';
 }
 
-/* RE2 constructs POSIX ERE reads differently or not at all. */
-static const char *re2_only(const char *re)
-{
-	static const char *const perl[] = {
-	    "\\d", "\\D", "\\s", "\\S", "\\w", "\\W", "\\b", "\\B", "\\A",
-	    "\\z", "(?",  "*?",  "+?",  "??",  "\\p", "\\P", "\\Q", NULL};
-	size_t i;
-
-	static const char *const backrefs[] = {
-	    "\\1", "\\2", "\\3", "\\4", "\\5", "\\6", "\\7", "\\8", "\\9"};
-
-	for (i = 0; perl[i]; i++)
-		if (strstr(re, perl[i]))
-			return perl[i];
-	/* glibc takes back-references in ERE too; RE2 has none, and they
-	 * make matching exponential */
-	for (i = 0; i < sizeof(backrefs) / sizeof(backrefs[0]); i++)
-		if (strstr(re, backrefs[i]))
-			return backrefs[i];
-	return NULL;
-}
-
-/* regcomp "^(RE)$" from "/RE/". */
-static int compile(regex_t *out, const char *pattern, te_error *err)
+/*
+ * Compile "/RE/" as werf does (pkg/build/stage/image_spec.go,
+ * compileRemovePatterns): Go's regexp of "^RE$", not grouped, so /a|b/ is
+ * "^a|b$" (a name starting with a or ending with b), as in werf.
+ */
+static int compile(te_regex **out, const char *pattern, te_error *err)
 {
 	size_t n = strlen(pattern);
-	const char *bad;
-	char *re;
+	te_buf expr = TE_BUF_INIT(TE_IMAGESPEC_PATTERN_MAX + 2);
 	int rc;
 
+	*out = NULL;
 	if (n > TE_IMAGESPEC_PATTERN_MAX)
 		return te_error_set(err, TE_EINVALID,
 		                    "regular expression longer than %d bytes",
 		                    TE_IMAGESPEC_PATTERN_MAX);
-	re = malloc(n + 3);
-	if (!re)
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	re[0] = '^';
-	re[1] = '(';
-	memcpy(re + 2, pattern + 1, n - 2);
-	memcpy(re + n, ")$", 3);
-	bad = re2_only(re);
-	if (bad) {
-		free(re);
-		return te_error_set(err, TE_EINVALID,
-		                    "invalid regular expression %.200s: \"%s\" "
-		                    "is RE2 syntax not supported here (POSIX "
-		                    "extended syntax only)",
-		                    pattern, bad);
-	}
-	rc = regcomp(out, re, REG_EXTENDED | REG_NOSUB);
-	free(re);
-	if (rc != 0) {
-		char why[128];
-
-		regerror(rc, out, why, sizeof(why));
-		return te_error_set(err, TE_EINVALID,
-		                    "invalid regular expression %.200s: %s",
-		                    pattern, why);
-	}
-	return 0;
+	rc = te_buf_printf(&expr, err, "^%.*s$", (int)(n - 2), pattern + 1);
+	if (rc == 0)
+		rc = te_regex_compile(out, expr.ptr, expr.len, 0, err);
+	if (rc == TE_EINVALID)
+		te_error_wrap(err, "invalid regular expression %.200s",
+		              pattern);
+	te_buf_dispose(&expr);
+	return rc;
 }
 
 int te_imagespec_check_pattern(const char *pattern, te_error *err)
 {
-	regex_t re;
+	te_regex *re = NULL;
 	int rc;
 
 	if (!is_regex(pattern))
 		return 0;
 	rc = compile(&re, pattern, err);
-	if (rc == 0)
-		regfree(&re);
+	te_regex_free(re);
 	return rc;
 }
 
 int te_imagespec_pattern_match(bool *match, const char *pattern,
                                const char *name, te_error *err)
 {
-	regex_t re;
+	te_regex *re = NULL;
+	uint64_t steps = TE_IMAGESPEC_MATCH_STEPS;
 	int rc;
 
 	*match = false;
@@ -152,11 +117,11 @@ int te_imagespec_pattern_match(bool *match, const char *pattern,
 		*match = strcmp(pattern, name) == 0;
 		return 0;
 	}
-	if ((rc = compile(&re, pattern, err)) < 0)
-		return rc;
-	*match = regexec(&re, name, 0, NULL, 0) == 0;
-	regfree(&re);
-	return 0;
+	rc = compile(&re, pattern, err);
+	if (rc == 0)
+		rc = te_regex_match(match, re, name, strlen(name), &steps, err);
+	te_regex_free(re);
+	return rc;
 }
 
 bool te_imagespec_warns_essential(const te_imagespec *s)
@@ -176,11 +141,13 @@ bool te_imagespec_warns_essential(const te_imagespec *s)
 	return match;
 }
 
-/* Compiled removeLabels/removeEnv patterns. */
+/* Compiled removeLabels/removeEnv patterns, with one work budget for all
+ * the names of one config (matching is linear, but a 4 MiB config times a
+ * large program is still work a werf.yaml asks for). */
 struct matcher {
 	const te_strvec *patterns;
-	regex_t *re; /* one per pattern, valid where compiled[i] */
-	bool *compiled;
+	te_regex **re; /* one per pattern, NULL for an exact name */
+	uint64_t steps;
 };
 
 static int matcher_init(struct matcher *m, const te_strvec *patterns,
@@ -190,41 +157,47 @@ static int matcher_init(struct matcher *m, const te_strvec *patterns,
 	int rc;
 
 	m->patterns = patterns;
+	m->steps = TE_IMAGESPEC_MATCH_STEPS;
 	m->re = calloc(n + 1, sizeof(*m->re));
-	m->compiled = calloc(n + 1, sizeof(*m->compiled));
-	if (!m->re || !m->compiled)
+	if (!m->re)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		if (!is_regex(patterns->items[i]))
 			continue;
 		if ((rc = compile(&m->re[i], patterns->items[i], err)) < 0)
 			return rc;
-		m->compiled[i] = true;
 	}
 	return 0;
 }
 
-static bool matcher_match(const struct matcher *m, const char *name)
+static int matcher_match(bool *match, struct matcher *m, const char *name,
+                         te_error *err)
 {
 	size_t i;
+	int rc;
 
-	for (i = 0; i < m->patterns->count; i++) {
-		if (m->compiled[i] ? regexec(&m->re[i], name, 0, NULL, 0) == 0
-		                   : strcmp(m->patterns->items[i], name) == 0)
-			return true;
+	*match = false;
+	for (i = 0; i < m->patterns->count && !*match; i++) {
+		if (!m->re[i]) {
+			*match = strcmp(m->patterns->items[i], name) == 0;
+			continue;
+		}
+		rc = te_regex_match(match, m->re[i], name, strlen(name),
+		                    &m->steps, err);
+		if (rc < 0)
+			return te_error_wrap(err, "%.200s",
+			                     m->patterns->items[i]);
 	}
-	return false;
+	return 0;
 }
 
 static void matcher_dispose(struct matcher *m)
 {
 	size_t i;
 
-	for (i = 0; m->compiled && i < m->patterns->count; i++)
-		if (m->compiled[i])
-			regfree(&m->re[i]);
+	for (i = 0; m->re && i < m->patterns->count; i++)
+		te_regex_free(m->re[i]);
 	free(m->re);
-	free(m->compiled);
 }
 
 /* ---- durations -------------------------------------------------------- */
@@ -591,11 +564,13 @@ static int apply_labels(json_t *cfg, const te_imagespec *s, const char *image,
 	json_object_foreach_safe(labels, tmp, k, v)
 	{
 		size_t e;
-		bool essential = false;
+		bool essential = false, match = false;
 
 		for (e = 0; essential_labels[e]; e++)
 			essential |= strcmp(k, essential_labels[e]) == 0;
-		if (!essential && matcher_match(&m, k))
+		if (!essential && (rc = matcher_match(&match, &m, k, err)) < 0)
+			goto done;
+		if (match)
 			json_object_del(labels, k);
 	}
 	for (i = 0; i + 1 < s->labels.count; i += 2) {
@@ -686,6 +661,7 @@ static int apply_env(json_t *cfg, const te_imagespec *s, te_error *err)
 	te_buf line = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
 	te_buf val = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
 	json_t *orig = json_object_get(cfg, "Env"), *env = NULL, *e;
+	bool match = false;
 	size_t i, j;
 	int rc;
 
@@ -713,8 +689,9 @@ static int apply_env(json_t *cfg, const te_imagespec *s, te_error *err)
 			continue;
 		if ((rc = te_buf_put(&line, str, n, err)) < 0)
 			goto done;
-		if (matcher_match(&m, line.ptr) ||
-		    pairs_have(&s->env, line.ptr))
+		if ((rc = matcher_match(&match, &m, line.ptr, err)) < 0)
+			goto done;
+		if (match || pairs_have(&s->env, line.ptr))
 			continue;
 		if (json_array_append(env, e) < 0) {
 			rc = te_error_set(err, TE_ENOMEM, "out of memory");

@@ -61,7 +61,7 @@ imageSpec:
       NODE_ENV: production
     removeEnv:
       - DEBUG
-      - /TEMP_.*/
+      - /(?i)temp_\\w+/
     expose: ["8080", "443/udp"]
     volumes: ["/config"]
     removeVolumes: ["/tmp"]
@@ -198,11 +198,11 @@ imageSpec:
   config:
     removeLabels: ['/a(/']
 " "werf.yaml:8: removeLabels: invalid regular expression /a(/"
-refuse "RE2-only regex" "$(printf "$head")
+refuse "regex Go does not take" "$(printf "$head")
 imageSpec:
   config:
-    removeEnv: ['/\\\\d+/']
-" 'werf.yaml:8: removeEnv: invalid regular expression .* RE2 syntax'
+    removeEnv: ['/(?z)x/']
+" 'werf.yaml:8: removeEnv: invalid regular expression /(?z)x/: error parsing regexp: invalid or unsupported Perl syntax'
 refuse "global imageSpec takes only werf's global keys" "project: r
 configVersion: 1
 build:

@@ -3,7 +3,8 @@
 # busybox base without bash, every stage in the stages repo; git patches
 # (changed, added, deleted files) read back out of the pushed image;
 # stageDependencies re-running install; a fresh state dir reusing stages;
-# bad inputs with their messages.
+# imageSpec (and build.imageSpec) on the last stage; bad inputs with their
+# messages; fromLatest under werf-giterminism.yaml.
 . "$(dirname "$0")/lib.sh"
 te_require docker-registry skopeo buildah git busybox jq curl bash-static
 
@@ -127,6 +128,52 @@ check "reuse: report not built" test "$(jq -r .images.app.built "$TE_TMP/v4.json
 check "reuse: same content tag" test "$(jq -r .images.app.content_based_tag "$TE_TMP/v4.json")" = \
 	"$(jq -r .images.app.content_based_tag "$TE_TMP/v3.json")"
 
+# imageSpec (werf applies it after dockerInstructions): the global
+# build.imageSpec merged under the image's own; only the last stage, whose
+# config it edits, is rebuilt (and the patch: werf.yaml is one of the
+# image's git files).  A second image ends in gitLatestPatch: its spec
+# makes that stage a buildah build (the layer path cannot edit a config).
+sed -i 's/^configVersion: 1$/configVersion: 1\nbuild:\n  imageSpec:\n    author: "Global <g@example.com>"\n    config:\n      labels: {global: "g"}/' "$proj/werf.yaml"
+cat >>"$proj/werf.yaml" <<YAML
+imageSpec:
+  config:
+    labels: {team: "%project%-%image%"}
+    removeEnv: ['/(?i)greet\\w+/']
+    env: {NEW: "n"}
+    workingDir: /srv
+    expose: ["8080"]
+---
+image: plain
+from: $REG/base/busybox:1
+git:
+- add: /src
+  to: /src
+imageSpec:
+  config:
+    user: "65534"
+YAML
+git_commit_all "$proj" "imageSpec"
+run_export HEAD s6 v5
+check "imageSpec export exits 0" test $? -eq 0 || cat "$TE_TMP/v5.err" >&2
+check "imageSpec: app rebuilds the patch (werf.yaml is in its mapping) and its last stage" \
+	test "$(grep -o 'image app: building stage [A-Za-z]*' "$TE_TMP/v5.err" | awk '{print $5}' | tr '\n' ' ')" = "gitLatestPatch dockerInstructions "
+check "imageSpec: plain's gitLatestPatch built by buildah" grep -q "image plain: building stage gitLatestPatch\$" "$TE_TMP/v5.err"
+cfg5=$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/app:v5")
+tag5=$(jq -r .images.app.content_based_tag "$TE_TMP/v5.json")
+st5=$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/stages:$tag5")
+check "imageSpec: label with %project%-%image%" test "$(jq -r '.config.Labels.team' <<<"$cfg5")" = stapel-demo-app
+check "imageSpec: global label merged" test "$(jq -r '.config.Labels.global' <<<"$cfg5")" = g
+check "imageSpec: global author" test "$(jq -r .author <<<"$cfg5")" = "Global <g@example.com>"
+check "imageSpec: docker ENV removed by Go regexp" test "$(jq '[.config.Env[] | select(startswith("GREETING="))] | length' <<<"$cfg5")" -eq 0
+check "imageSpec: env added" test "$(jq '[.config.Env[] | select(. == "NEW=n")] | length' <<<"$cfg5")" -eq 1
+check "imageSpec: workingDir over docker WORKDIR" test "$(jq -r .config.WorkingDir <<<"$cfg5")" = /srv
+check "imageSpec: expose" test "$(jq -r '.config.ExposedPorts | keys | join(",")' <<<"$cfg5")" = 8080/tcp
+check "imageSpec: docker CMD kept" test "$(jq -c .config.Cmd <<<"$cfg5")" = '["/bin/cat","/app/README"]'
+check "imageSpec: stages image keeps werf labels" test "$(jq -r '.config.Labels["werf-stage-content-digest"]' <<<"$st5")" = "$tag5"
+check "imageSpec: stages image has the spec" test "$(jq -r .config.Labels.team <<<"$st5")" = stapel-demo-app
+check "imageSpec: plain's user" test "$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/plain:v5" | jq -r .config.User)" = 65534
+check "imageSpec: plain has its files" test "$(rootfs "$REG/demo/plain:v5" "$TE_TMP/fs5" && cat "$TE_TMP/fs5/src/new.c")" = new
+
 # Bad inputs.
 write_yaml() { cat >"$proj/werf.yaml"; git_commit_all "$proj" "$1"; }
 write_yaml "failing command" <<YAML
@@ -187,5 +234,35 @@ YAML
 run_export HEAD s8 bad4
 check "two platforms: exit 2" test $? -eq 2
 check "two platforms: named" grep -q 'werf.yaml:6: image "bad": building a stapel image for more than one platform' "$TE_TMP/bad4.err"
+
+# fromLatest: refused unless werf-giterminism.yaml allows it; allowed, the
+# from stage follows the digest the base tag has now, and builds on it.
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$REG/demo/app:v1" "docker://$REG/base/moving:1"
+write_yaml "fromLatest" <<YAML
+project: stapel-demo
+configVersion: 1
+---
+image: latest
+from: $REG/base/moving:1
+fromLatest: true
+shell:
+  install:
+  - cat /app/README > /readme-saw
+YAML
+run_export HEAD s9 fl1
+check "fromLatest without giterminism: exit 2" test $? -eq 2
+check "fromLatest without giterminism: key and line named" grep -q 'werf.yaml:6: image "latest": fromLatest is not allowed by werf-giterminism.yaml (config.stapel.allowFromLatest)' "$TE_TMP/fl1.err"
+printf 'giterminismConfigVersion: 1\nconfig:\n  stapel:\n    allowFromLatest: true\n' >"$proj/werf-giterminism.yaml"
+git_commit_all "$proj" "allow fromLatest"
+run_export HEAD s10 fl2
+check "fromLatest allowed: exit 0" test $? -eq 0 || cat "$TE_TMP/fl2.err" >&2
+check "fromLatest: built on the tag's image" test "$(rootfs "$REG/demo/latest:fl2" "$TE_TMP/fl2fs" && cat "$TE_TMP/fl2fs/readme-saw")" = r1
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$REG/demo/app:v3" "docker://$REG/base/moving:1"
+run_export HEAD s11 fl3
+check "fromLatest after the tag moved: exit 0" test $? -eq 0 || cat "$TE_TMP/fl3.err" >&2
+check "fromLatest: the moved tag rebuilds from on" test "$(built_stages fl3)" = "from install "
+check "fromLatest: built on the new image" test "$(rootfs "$REG/demo/latest:fl3" "$TE_TMP/fl3fs" && cat "$TE_TMP/fl3fs/readme-saw")" = r2
+run_export HEAD s12 fl4
+check "fromLatest, tag unchanged: nothing rebuilt" test -z "$(built_stages fl4)"
 
 te_finish

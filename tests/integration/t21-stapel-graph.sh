@@ -2,7 +2,7 @@
 # Stapel images that use other images (issue 12): an artifact imported
 # before install and, from a named stage, after setup; a fromImage chain;
 # a tmp_dir mount that never reaches the image; two images sharing their
-# stages, built once.
+# stages, built once; imports with includePaths/excludePaths.
 . "$(dirname "$0")/lib.sh"
 te_require docker-registry skopeo buildah git busybox jq curl bash-static
 
@@ -123,5 +123,59 @@ check "second export builds nothing" bash -c '! grep -q "building stage" "$1"' _
 	--repo "$REG/g/stages3" --tag "$REG/g/%image%:v3" >/dev/null 2>"$TE_TMP/err3"
 check "serial export exits 0" test $? -eq 0
 check "serial: shared stages built once" test "$(grep -c "image \(builder\|twin\): building stage install\$" "$TE_TMP/err3")" -eq 1
+
+# import includePaths/excludePaths (werf's rsync filters, relative to
+# add): an include keeps a path and all under it, an exclude wins and
+# takes a directory whole; symlinks and directory modes are kept; the
+# selection's helper stage and tools stay out of the image.
+cat >"$proj/werf.yaml" <<YAML
+project: stapel-graph
+configVersion: 1
+---
+artifact: tree
+from: $REG/base/busybox:1
+shell:
+  install:
+  - mkdir -p /src/a/b /src/c /src/.hidden /src/d
+  - echo x > /src/a/x.go && echo y > /src/a/b/y.go && echo z > /src/a/b/z.txt
+  - echo k > /src/c/k && echo h > /src/.hidden/h && echo w > /src/d/w.go
+  - ln -s ../c/k /src/a/lnk && chmod 700 /src/d
+---
+image: picky
+from: $REG/base/busybox:1
+import:
+- artifact: tree
+  add: /src
+  to: /go
+  includePaths: ['**/*.go', a/lnk]
+  excludePaths: [a/b/y.go]
+  before: install
+- artifact: tree
+  add: /src
+  to: /rest
+  excludePaths: [a/b, .hidden]
+  after: install
+shell:
+  install:
+  - find /go | sort > /install-saw
+  - stat -c %a /go/d > /mode-saw
+  setup:
+  - find /rest | sort > /setup-saw
+YAML
+git_commit_all "$proj" "filtered imports"
+"$TAGEXPORT" export --dir "$proj" --state-dir "$TE_TMP/state4" --verbose \
+	--repo "$REG/g/stages" --tag "$REG/g/%image%:v4" >/dev/null 2>"$TE_TMP/err4"
+check "filtered imports: export exits 0" test $? -eq 0 || tail -30 "$TE_TMP/err4" >&2
+check "includePaths: globs kept, exclude wins" test "$(layer_file "$REG/g/picky:v4" install-saw | tr '\n' ' ')" = \
+	"/go /go/a /go/a/lnk /go/a/x.go /go/d /go/d/w.go "
+skopeo copy -q --src-tls-verify=false "docker://$REG/g/picky:v4" "dir:$TE_TMP/picky" >/dev/null
+for l in $(jq -r '.layers[].digest | sub("sha256:"; "")' "$TE_TMP/picky/manifest.json"); do
+	tar -tvzf "$TE_TMP/picky/$l"
+done >"$TE_TMP/picky.list"
+check "includePaths: symlink kept" grep -q ' go/a/lnk -> \.\./c/k$' "$TE_TMP/picky.list"
+check "includePaths: directory mode kept" test "$(layer_file "$REG/g/picky:v4" mode-saw)" = 700
+check "excludePaths alone: the rest, directories taken whole" test "$(layer_file "$REG/g/picky:v4" setup-saw | tr '\n' ' ')" = \
+	"/rest /rest/a /rest/a/lnk /rest/a/x.go /rest/c /rest/c/k /rest/d /rest/d/w.go "
+check "filtered imports: no tools or selection dir in the image" not grep -q 'tagexport' "$TE_TMP/picky.list"
 
 te_finish

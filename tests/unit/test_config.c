@@ -231,9 +231,12 @@ static void imagespec_keys(void **state)
 	                "    removeLabels: [ok, \"/(/\"]\n",
 	           TE_EINVALID,
 	           "werf.yaml:8: removeLabels: invalid regular expression");
-	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
-	                "    removeEnv: [\"/a(?i)/\"]\n",
-	           TE_EINVALID, "RE2 syntax");
+	expect_err(
+	    META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
+	         "    removeEnv: [\"/a(?z)/\"]\n",
+	    TE_EINVALID,
+	    "werf.yaml:8: removeEnv: invalid regular expression /a(?z)/: "
+	    "error parsing regexp: invalid or unsupported Perl syntax");
 	expect_err(META "image: a\ndockerfile: D\nimageSpec:\n  config:\n"
 	                "    healthcheck: {test: [x], interval: 5d}\n",
 	           TE_EINVALID, "werf.yaml:8: healthcheck interval: invalid");

@@ -111,6 +111,35 @@ static void labels_and_regex(void **state)
 	te_imagespec_dispose(&s);
 }
 
+/* Go's regexp, anchored as werf anchors it: "^RE$" without a group. */
+static bool pmatch(const char *pattern, const char *name)
+{
+	te_error err = TE_ERROR_INIT;
+	bool match = true;
+
+	assert_int_equal(
+	    te_imagespec_pattern_match(&match, pattern, name, &err), 0);
+	return match;
+}
+
+static void go_regexp_patterns(void **state)
+{
+	(void)state;
+	assert_true(pmatch("/\\d+/", "2024"));
+	assert_false(pmatch("/\\d+/", "v2024"));
+	assert_true(pmatch("/(?i)debug_.*/", "DEBUG_LEVEL"));
+	assert_true(pmatch("/\\pL+/", "\xc3\xa9t\xc3\xa9"));
+	assert_true(pmatch("/\\Qa.b\\E/", "a.b"));
+	assert_false(pmatch("/\\Qa.b\\E/", "axb"));
+	/* werf builds "^a|b$": a name starting with a, or ending with b */
+	assert_true(pmatch("/a|b/", "axx"));
+	assert_true(pmatch("/a|b/", "xxb"));
+	assert_false(pmatch("/a|b/", "xbx"));
+	/* not a regex: exact names, "/" alone included */
+	assert_true(pmatch("/", "/"));
+	assert_false(pmatch("a.c", "abc"));
+}
+
 static void label_templates(void **state)
 {
 	te_imagespec s = TE_IMAGESPEC_INIT;
@@ -366,13 +395,16 @@ static void patterns_and_durations(void **state)
 	assert_int_equal(te_imagespec_check_pattern("/a|b[0-9]+/", &err), 0);
 	assert_int_equal(te_imagespec_check_pattern("/a(/", &err), TE_EINVALID);
 	assert_non_null(strstr(err.msg, "invalid regular expression /a(/"));
+	assert_non_null(strstr(err.msg, "error parsing regexp: missing "
+	                                "closing ): `^a($`"));
 	te_error_clear(&err);
-	assert_int_equal(te_imagespec_check_pattern("/\\d+/", &err),
-	                 TE_EINVALID);
-	assert_non_null(strstr(err.msg, "RE2 syntax"));
-	te_error_clear(&err);
+	/* Go's syntax: Perl classes, flags, lazy repetition */
+	assert_int_equal(te_imagespec_check_pattern("/\\d+/", &err), 0);
+	assert_int_equal(te_imagespec_check_pattern("/(?i)a.*?b/", &err), 0);
+	/* Go has no back-references */
 	assert_int_equal(te_imagespec_check_pattern("/(a*)*\\1/", &err),
 	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "invalid escape sequence"));
 	te_error_clear(&err);
 	assert_int_equal(te_imagespec_seconds_parse(&v, "30", &err), 0);
 	assert_int_equal(v, 30);
@@ -418,6 +450,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(labels_and_regex),
+	    cmocka_unit_test(go_regexp_patterns),
 	    cmocka_unit_test(label_templates),
 	    cmocka_unit_test(essential_warning),
 	    cmocka_unit_test(env_rules),

@@ -195,9 +195,14 @@ static void refused_keys(void **state)
 	expect_err(META "image: a\nfrom: alpine\nansible:\n  install: []\n",
 	           TE_EUNSUPPORTED,
 	           "werf.yaml:6: image \"a\": ansible is not supported");
-	expect_err(META "image: a\nfrom: alpine\nimageSpec:\n  author: x\n",
-	           TE_EUNSUPPORTED,
-	           "werf.yaml:6: image \"a\": imageSpec is not supported");
+	/* imageSpec is read with the Dockerfile image's schema */
+	expect_err(META "image: a\nfrom: alpine\nimageSpec:\n  authr: x\n",
+	           TE_EINVALID,
+	           "werf.yaml:7: unknown field \"authr\" in \"imageSpec\"");
+	expect_err(META "image: a\nfrom: alpine\nimageSpec:\n  config:\n"
+	                "    removeEnv: [\"/(/\"]\n",
+	           TE_EINVALID,
+	           "werf.yaml:8: removeEnv: invalid regular expression");
 	expect_err(META "image: a\nfrom: alpine\nsecrets:\n- env: X\n",
 	           TE_EUNSUPPORTED, "werf.yaml:6: image \"a\": secrets");
 	expect_err(META "image: a\nfrom: alpine\nplatform: [x/a, x/b]\n",
@@ -308,9 +313,11 @@ static void buildable(void **state)
 	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
 	                                           "werf.yaml", "app", &err),
 	                 TE_EUNSUPPORTED);
+	/* import includePaths/excludePaths are built (line 29): the
+	 * build_dir mount is the first refusal */
 	assert_string_equal(err.msg,
-	                    "werf.yaml:29: image \"app\": building import "
-	                    "includePaths/excludePaths is not supported yet");
+	                    "werf.yaml:39: image \"app\": building mount "
+	                    "other than from: tmp_dir is not supported yet");
 	assert_int_equal(te_stapel_check_buildable(cfg->images[1].stapel,
 	                                           "werf.yaml", "tools", &err),
 	                 0);
@@ -503,7 +510,7 @@ static void stage_list(void **state)
 	                 TE_EINVALID);
 	te_error_clear(&err);
 	{
-		te_stapel_inputs in = {"sha256:1111", NULL, NULL};
+		te_stapel_inputs in = {"sha256:1111", NULL, NULL, NULL};
 		assert_int_equal(
 		    te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
 		                             r.src, r.head, &in, &err),
@@ -518,8 +525,8 @@ static void stage_list(void **state)
 	repo_open(&r, META "image: a\nfrom: x\n");
 	{
 		te_stapel_stages a, b, c;
-		te_stapel_inputs cv = {NULL, "2", NULL};
-		te_stapel_inputs pl = {NULL, NULL, "linux/arm64"};
+		te_stapel_inputs cv = {NULL, "2", NULL, NULL};
+		te_stapel_inputs pl = {NULL, NULL, "linux/arm64", NULL};
 
 		assert_int_equal(
 		    te_stapel_stages_compute(&a, r.cfg->images[0].stapel, r.src,
@@ -635,6 +642,81 @@ static void digests_follow_config(void **state)
 	repo_close(&r);
 }
 
+/* imageSpec: parsed as a Dockerfile image's, build.imageSpec merged under
+ * it for final images; its canonical text moves the last stage only. */
+static void imagespec_last_stage(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	te_stapel_stages a, b;
+	te_stapel_inputs in = {NULL, NULL, NULL, "{\"author\":\"x\"}"};
+	const te_imagespec *spec;
+	struct repo r;
+	size_t i;
+
+	(void)state;
+	repo_open(&r, "project: demo\nconfigVersion: 1\nbuild:\n"
+	              "  imageSpec:\n    config:\n"
+	              "      labels: {g: \"1\"}\n---\n"
+	              "image: a\nfrom: x\nshell:\n  install: [echo i]\n"
+	              "git:\n- to: /app\nimageSpec:\n  author: me\n"
+	              "  config:\n    labels: {l: \"%image%\"}\n"
+	              "    removeEnv: [\"/(?i)debug_\\\\w+/\"]\n"
+	              "---\nartifact: b\nfrom: x\n"
+	              "imageSpec: {author: art}\n");
+	spec = &r.cfg->images[0].imagespec;
+	assert_string_equal(spec->author, "me");
+	assert_int_equal(spec->labels.count, 4); /* l=a and the global g=1 */
+	assert_string_equal(spec->remove_env.items[0], "/(?i)debug_\\w+/");
+	/* an artifact is not final: no global imageSpec */
+	assert_int_equal(r.cfg->images[1].imagespec.labels.count, 0);
+	assert_string_equal(r.cfg->images[1].imagespec.author, "art");
+
+	assert_int_equal(te_stapel_stages_compute(&a, r.cfg->images[0].stapel,
+	                                          r.src, r.head, NULL, &err),
+	                 0);
+	assert_int_equal(te_stapel_stages_compute(&b, r.cfg->images[0].stapel,
+	                                          r.src, r.head, &in, &err),
+	                 0);
+	assert_int_equal(a.count, b.count);
+	assert_int_equal(a.items[a.count - 1].kind,
+	                 TE_STAPEL_STAGE_GIT_LATEST_PATCH);
+	for (i = 0; i + 1 < a.count; i++)
+		assert_string_equal(a.items[i].input, b.items[i].input);
+	assert_string_not_equal(a.items[a.count - 1].input,
+	                        b.items[b.count - 1].input);
+	repo_close(&r);
+}
+
+/* config.stapel of werf-giterminism.yaml */
+static void giterminism_allowed(void **state)
+{
+	static const char yes[] = "giterminismConfigVersion: 1\nconfig:\n"
+	                          "  stapel:\n    allowFromLatest: true\n";
+	static const char no[] = "giterminismConfigVersion: 1\nconfig:\n"
+	                         "  goTemplateRendering: {}\n";
+	static const char bad[] = "config:\n  stapel:\n"
+	                          "    allowFromLatest: sometimes\n";
+	te_stapel_allowed a;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(te_stapel_allowed_parse(&a, NULL, 0, &err), 0);
+	assert_false(a.from_latest);
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, yes, sizeof(yes) - 1, &err), 0);
+	assert_true(a.from_latest);
+	assert_int_equal(te_stapel_allowed_parse(&a, no, sizeof(no) - 1, &err),
+	                 0);
+	assert_false(a.from_latest);
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, bad, sizeof(bad) - 1, &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf-giterminism.yaml:3: "
+	                                "config.stapel.allowFromLatest must be "
+	                                "a boolean"));
+	te_error_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -646,6 +728,8 @@ int main(void)
 	    cmocka_unit_test(stage_list),
 	    cmocka_unit_test(digests_follow_dependencies),
 	    cmocka_unit_test(digests_follow_config),
+	    cmocka_unit_test(imagespec_last_stage),
+	    cmocka_unit_test(giterminism_allowed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,12 +9,11 @@
  * checks every pattern with te_imagespec_check_pattern, so that a bad
  * `/regex/` is a werf.yaml:LINE error before anything is built.
  *
- * Patterns (removeLabels, removeEnv): "/RE/" is a regular expression
- * matched against the whole name (werf anchors it as ^RE$); anything else
- * is an exact name.  RE is POSIX extended syntax (regcomp(3), REG_EXTENDED),
- * the common subset of RE2: RE2-only syntax such as \d, (?i) or lazy
- * quantifiers, and back-references (not RE2, exponential in glibc), are
- * refused by name, never silently read differently.
+ * Patterns (removeLabels, removeEnv): "/RE/" is Go's regexp (regex.h)
+ * "^RE$", built as werf builds it (pkg/build/stage/image_spec.go,
+ * compileRemovePatterns): not grouped, so /a|b/ matches names starting
+ * with a or ending with b, exactly as in werf.  Anything else is an exact
+ * name.
  */
 #ifndef TAGEXPORT_IMAGESPEC_H
 #define TAGEXPORT_IMAGESPEC_H
@@ -27,6 +26,9 @@
 
 /* Longest "/RE/" pattern (compiling is work a werf.yaml asks for). */
 #define TE_IMAGESPEC_PATTERN_MAX 1024
+
+/* Regex work (VM steps) for matching every name of one config. */
+#define TE_IMAGESPEC_MATCH_STEPS (1ull << 28)
 
 /* Bounds for one image config document (the registry's TE_CONFIG_MAX). */
 #define TE_IMAGESPEC_CONFIG_MAX (4u * 1024 * 1024)
@@ -80,7 +82,8 @@ bool te_imagespec_is_empty(const te_imagespec *spec);
 
 /*
  * A removeLabels/removeEnv entry: TE_EINVALID "invalid regular expression
- * ..." when it is "/RE/" and RE does not compile or uses RE2-only syntax.
+ * /RE/: error parsing regexp: ..." (Go's message) when "^RE$" does not
+ * compile.
  */
 int te_imagespec_check_pattern(const char *pattern, te_error *err);
 

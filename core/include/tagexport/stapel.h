@@ -11,10 +11,14 @@
  *
  * Refused while parsing (TE_EUNSUPPORTED, "<file>:<line>: image \"x\":
  * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
- * `secrets`, `imageSpec` (until the imagespec module applies it), more
- * than one platform.  Parsed but not buildable yet, refused by
- * te_stapel_check_buildable before any build: remote git mappings (`url`),
- * import includePaths/excludePaths, mounts other than tmp_dir, fromLatest.
+ * `secrets`, more than one platform.  `imageSpec` is read by config.c
+ * into te_image_config.imagespec (merged with build.imageSpec for final
+ * images) and applied to the config of the image's last stage, as werf's
+ * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
+ * refused by te_stapel_check_buildable before any build: remote git mappings
+ * (`url`), mounts other than tmp_dir.  `fromLatest` is refused by
+ * te_stapel_plan_add unless werf-giterminism.yaml allows it
+ * (config.stapel.allowFromLatest, or --loose-giterminism).
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H
@@ -146,8 +150,9 @@ typedef struct te_stapel_image {
 	te_stapel_dependency *deps;
 	size_t ndeps;
 	te_stapel_docker docker;
-	int line;      /* line of the document's first key */
-	int from_line; /* line of from/fromImage/fromArtifact */
+	int line;             /* line of the document's first key */
+	int from_line;        /* line of from/fromImage/fromArtifact */
+	int from_latest_line; /* line of fromLatest */
 } te_stapel_image;
 
 /* Free img and everything it owns; NULL is fine. */
@@ -206,6 +211,10 @@ typedef struct te_stapel_inputs {
 	const char *cache_version;
 	/* the one platform built ("linux/arm64"), NULL: native */
 	const char *platform;
+	/* te_imagespec_serialize of the image's merged imageSpec, hashed
+	 * into the last stage's input (that stage's config carries it);
+	 * NULL or "": none */
+	const char *imagespec;
 } te_stapel_inputs;
 
 /**
@@ -260,8 +269,25 @@ typedef struct te_stapel_env {
 	const char *bash;             /* static bash; NULL: /bin/bash-static */
 	const char *busybox;          /* static busybox; NULL: /bin/busybox */
 	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
+	/* --loose-giterminism: werf-giterminism.yaml is not consulted */
+	bool loose_giterminism;
 	te_log log;
 } te_stapel_env;
+
+/* werf-giterminism.yaml's config.stapel
+ * (https://werf.io/docs/v2/reference/werf_giterminism_yaml.html). */
+typedef struct te_stapel_allowed {
+	bool from_latest; /* allowFromLatest */
+} te_stapel_allowed;
+
+/**
+ * Read config.stapel of werf-giterminism.yaml text; data NULL: no file,
+ * nothing allowed.
+ *
+ * @return 0; TE_EINVALID naming the file, line and key; TE_ENOMEM
+ */
+int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
+                            size_t len, te_error *err);
 
 /**
  * Add the Stapel image images[index] to plan, with the Stapel images it

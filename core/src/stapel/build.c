@@ -38,7 +38,9 @@
 
 #include "tagexport/fs.h"
 #include "tagexport/image.h"
+#include "tagexport/imagespec.h"
 #include "tagexport/labels.h"
+#include "tagexport/reference.h"
 
 #define CONFIG_MAX (4 * 1024 * 1024)
 #define DOCKERFILE_MAX (1024 * 1024)
@@ -49,6 +51,8 @@ struct stage_job {
 	const te_stapel_env *env;
 	const te_image_config *image;
 	te_stapel_stage_kind kind;
+	bool last; /* the image's last stage: its imageSpec edits the config */
+	char *from_pinned; /* fromLatest: <repo>@<digest> the from stage uses */
 	const te_plan_image *base; /* fromImage: its plan image */
 	/* per dependency of the image: its plan image */
 	const te_plan_image **deps;
@@ -66,6 +70,8 @@ struct job {
 	te_buf df;         /* the Dockerfile */
 	te_buf script;     /* the stage's commands */
 	te_buf patch;      /* removals of the git patch */
+	te_buf imports;    /* the `imports` script (filtered imports) */
+	te_buf pre;        /* Dockerfile stages before FROM (imports) */
 	bool tools;        /* the tools directory is needed */
 	bool git_written;  /* the stage writes git files: label them */
 	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
@@ -156,6 +162,12 @@ static int write_tools(struct job *j)
 		rc = join(&p, j, TE_STAPEL_TOOLS "/patch");
 	if (rc == 0)
 		rc = write_text(p.ptr, &j->patch, j->err);
+	if (rc == 0 && j->imports.len)
+		rc = te_buf_puts(&j->imports, "\"imp_$1\"\n", j->err);
+	if (rc == 0)
+		rc = join(&p, j, TE_STAPEL_TOOLS "/imports");
+	if (rc == 0)
+		rc = write_text(p.ptr, &j->imports, j->err);
 	te_buf_dispose(&p);
 	return rc;
 }
@@ -717,6 +729,145 @@ static int stage_deps_env(struct job *j, te_stapel_when when)
 	return rc;
 }
 
+/*
+ * The `imports` script's functions (stapel_build.h,
+ * te_stapel__df_import_stage), run by bash in a stage FROM the source; one
+ * function imp_<i> per filtered import follows, then the call of the one
+ * the RUN names.  werf selects with rsync filters (werf/werf,
+ * pkg/build/stage, generateSafeCp): masks relative to add; an excluded
+ * path takes everything under it; an include keeps the path and all under
+ * it, exclusion winning.  Masks are bash globs with globstar: '*' stays
+ * within a path component, '**' as a whole component spans directories.
+ * Patterns reach the script single-quoted and expand with IFS empty: no
+ * word splitting, nothing but globbing.
+ */
+static const char import_lib[] =
+    "T=/" TE_STAPEL_TOOLS "\n"
+    "B=$T/busybox\n"
+    "OUT=/" TE_STAPEL_IMPORT_DIR "\n"
+    "shopt -s globstar dotglob nullglob\n"
+    "IFS=\n"
+    "declare -A ex kept\n"
+    "# $1 or one of its directories is listed in the array named $2\n"
+    "listed() {\n"
+    "\tlocal p=$1\n"
+    "\tlocal -n set=$2\n"
+    "\twhile :; do\n"
+    "\t\tif [[ -n ${set[$p]+x} ]]; then return 0; fi\n"
+    "\t\tif [[ $p != */* ]]; then return 1; fi\n"
+    "\t\tp=${p%/*}\n"
+    "\tdone\n"
+    "}\n"
+    "ex_under() {\n"
+    "\tlocal k\n"
+    "\tfor k in \"${!ex[@]}\"; do\n"
+    "\t\tif [[ $k == \"$1\"/* ]]; then return 0; fi\n"
+    "\tdone\n"
+    "\treturn 1\n"
+    "}\n"
+    "# directory $1 (and its parents) in OUT, with the source's mode and "
+    "owner\n"
+    "mkd() {\n"
+    "\tif [[ -d $OUT/$1 ]]; then return 0; fi\n"
+    "\tif [[ $1 == */* ]]; then mkd \"${1%/*}\"; fi\n"
+    "\t\"$B\" mkdir -- \"$OUT/$1\"\n"
+    "\t\"$B\" chmod \"$(\"$B\" stat -c %a -- \"$1\")\" \"$OUT/$1\"\n"
+    "\t\"$B\" chown \"$(\"$B\" stat -c %u:%g -- \"$1\")\" \"$OUT/$1\"\n"
+    "}\n"
+    "keep() {\n"
+    "\tlocal p=${1%/} c\n"
+    "\tp=${p#./}\n"
+    "\tif [[ ! -e $p && ! -L $p ]] || [[ /$p/ == */../* ]]; then return 0; fi\n"
+    "\tif listed \"$p\" ex || listed \"$p\" kept; then return 0; fi\n"
+    "\tif [[ -d $p && ! -L $p ]] && { ex_under \"$p\" || [[ -e $OUT/$p ]]; }; "
+    "then\n"
+    "\t\tmkd \"$p\"\n"
+    "\t\tfor c in \"$p\"/*; do keep \"$c\"; done\n"
+    "\t\treturn 0\n"
+    "\tfi\n"
+    "\tif [[ $p == */* ]]; then mkd \"${p%/*}\"; fi\n"
+    "\t\"$B\" cp -a -- \"$p\" \"$OUT/$p\"\n"
+    "\tkept[$p]=1\n"
+    "}\n"
+    "# run_import ADD NEXCLUDE EXCLUDE... INCLUDE...\n"
+    "run_import() {\n"
+    "\tlocal add=$1 n=$2 p pat\n"
+    "\tshift 2\n"
+    "\tif [[ ! -d $add ]]; then\n"
+    "\t\techo \"import: add $add is not a directory in the source image\" \\\n"
+    "\t\t\t\"(includePaths/excludePaths filter a directory)\" >&2\n"
+    "\t\texit 1\n"
+    "\tfi\n"
+    "\tcd -- \"$add\"\n"
+    "\t\"$B\" mkdir -p \"$OUT\"\n"
+    "\tfor pat in \"${@:1:n}\"; do\n"
+    "\t\twhile [[ $pat == /* ]]; do pat=${pat#/}; done\n"
+    "\t\tfor p in $pat; do ex[${p%/}]=1; done\n"
+    "\tdone\n"
+    "\tshift \"$n\"\n"
+    "\tif (($#)); then\n"
+    "\t\tfor pat in \"$@\"; do\n"
+    "\t\t\twhile [[ $pat == /* ]]; do pat=${pat#/}; done\n"
+    "\t\t\tfor p in $pat; do keep \"$p\"; done\n"
+    "\t\tdone\n"
+    "\telse\n"
+    "\t\tfor p in *; do keep \"$p\"; done\n"
+    "\tfi\n"
+    "}\n";
+
+static bool filtered(const te_stapel_import *im)
+{
+	return im->include_paths.count || im->exclude_paths.count;
+}
+
+/* imp_<i>: run_import with add, the exclude count, excludes, includes. */
+static int import_function(struct job *j, size_t i)
+{
+	const te_stapel_import *im = &j->img->imports[i];
+	size_t k;
+	int rc = 0;
+
+	if (!j->imports.len)
+		rc = te_buf_puts(&j->imports, import_lib, j->err);
+	if (rc == 0)
+		rc = te_buf_printf(&j->imports, j->err,
+		                   "imp_%zu() {\n\trun_import ", i);
+	if (rc == 0)
+		rc = sh_quote(&j->imports, im->add, j->err);
+	if (rc == 0)
+		rc = te_buf_printf(&j->imports, j->err, " %zu",
+		                   im->exclude_paths.count);
+	for (k = 0; rc == 0 && k < im->exclude_paths.count; k++) {
+		rc = te_buf_puts(&j->imports, " ", j->err);
+		if (rc == 0)
+			rc = sh_quote(&j->imports, im->exclude_paths.items[k],
+			              j->err);
+	}
+	for (k = 0; rc == 0 && k < im->include_paths.count; k++) {
+		rc = te_buf_puts(&j->imports, " ", j->err);
+		if (rc == 0)
+			rc = sh_quote(&j->imports, im->include_paths.items[k],
+			              j->err);
+	}
+	return rc == 0 ? te_buf_puts(&j->imports, "\n}\n", j->err) : rc;
+}
+
+static int import_one(struct job *j, size_t i, const char *from)
+{
+	const te_stapel_import *im = &j->img->imports[i];
+	int rc;
+
+	if (!filtered(im))
+		return te_stapel__df_import(&j->df, from, im, j->err);
+	j->tools = true;
+	rc = import_function(j, i);
+	if (rc == 0)
+		rc = te_stapel__df_import_stage(&j->pre, from, i, j->err);
+	if (rc == 0)
+		rc = te_stapel__df_import_filtered(&j->df, i, im, j->err);
+	return rc;
+}
+
 /* dependencies<When><Stage>: the imports landing there, then the
  * dependencies' variables. */
 static int stage_imports(struct job *j, te_stapel_when when)
@@ -730,8 +881,7 @@ static int stage_imports(struct job *j, te_stapel_when when)
 			continue;
 		rc = import_source(&from, j, i);
 		if (rc == 0)
-			rc = te_stapel__df_import(&j->df, from,
-			                          &j->img->imports[i], j->err);
+			rc = import_one(j, i, from);
 	}
 	return rc == 0 ? stage_deps_env(j, when) : rc;
 }
@@ -776,12 +926,17 @@ static int dockerfile(struct job *j)
 	int rc = 0;
 
 	if (!base)
-		base = sj->base ? te_plan_image_ref(sj->base) : j->img->from;
+		base = sj->base          ? te_plan_image_ref(sj->base)
+		       : sj->from_pinned ? sj->from_pinned
+		                         : j->img->from;
 	if (j->ctx->base_ref && sj->kind != TE_STAPEL_STAGE_GIT_ARCHIVE)
 		rc = base_commit(j);
 	if (rc == 0)
 		rc = stage_body(j);
-	/* stage_body wrote COPYs and docker lines to df: put FROM first */
+	/* stage_body wrote COPYs and docker lines to df: put the import
+	 * stages, then FROM first */
+	if (rc == 0)
+		rc = te_buf_put(&body, j->pre.ptr, j->pre.len, j->err);
 	if (rc == 0)
 		rc = te_stapel__df_from(&body, base, j->err);
 	if (rc == 0 && j->patch.len) {
@@ -875,6 +1030,40 @@ static void unlock(const te_stapel_env *env)
 		pthread_mutex_unlock(env->src_mu);
 }
 
+/* ---- imageSpec: the last stage's config, edited before the push ------ */
+
+static int edit_imagespec(te_buf *out, const void *config, size_t len,
+                          void *payload, te_error *err)
+{
+	const struct stage_job *sj = payload;
+	int rc = te_imagespec_apply(out, config, len, &sj->image->imagespec,
+	                            sj->image->name, sj->env->project, err);
+
+	return rc < 0 ? te_error_wrap(err, "imageSpec") : 0;
+}
+
+/* Does this stage carry the image's imageSpec (build.h, edit_config)? */
+static bool edits_config(const struct stage_job *sj)
+{
+	return sj->last && !te_imagespec_is_empty(&sj->image->imagespec);
+}
+
+static void set_edit(te_build_opts *b, const struct stage_job *sj,
+                     const te_stage_ctx *ctx)
+{
+	if (!edits_config(sj))
+		return;
+	b->edit_config = edit_imagespec;
+	b->edit_payload = (void *)sj;
+	/* werf warns here; export strips every werf label anyway */
+	if (te_imagespec_warns_essential(&sj->image->imagespec))
+		te_log_emit(&ctx->log, TE_LOG_WARN,
+		            "image %s: imageSpec: removeLabels matches one of "
+		            "werf's essential labels, kept in the stages image "
+		            "(keepEssentialWerfLabels: true silences this)",
+		            sj->image->name);
+}
+
 static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
                        const te_stage_ctx *ctx, void *payload, te_error *err)
 {
@@ -894,6 +1083,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	te_buf_init(&j.df, DOCKERFILE_MAX);
 	te_buf_init(&j.script, SCRIPT_MAX);
 	te_buf_init(&j.patch, SCRIPT_MAX);
+	te_buf_init(&j.imports, SCRIPT_MAX);
+	te_buf_init(&j.pre, DOCKERFILE_MAX);
 	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
 	te_buf_init(&j.base_config, CONFIG_MAX);
 	rc = te_registry_new(&j.reg, sj->env->registry_host,
@@ -902,7 +1093,9 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		rc = shared_stage(&found, &claimed, digest_out, &j);
 	if (rc < 0 || found)
 		goto done;
-	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref) {
+	/* the layer put without buildah has no config edit */
+	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref &&
+	    !edits_config(sj)) {
 		lock(sj->env);
 		rc = push_patch_layer(digest_out, &j);
 		unlock(sj->env);
@@ -939,6 +1132,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		bopts.log = ctx->log;
 		if (sj->image->platforms.count == 1)
 			bopts.platform = sj->image->platforms.items[0];
+		set_edit(&bopts, sj, ctx);
 		te_log_emit(&ctx->log, TE_LOG_INFO,
 		            "image %s: building stage %s", sj->image->name,
 		            te_stapel_stage_name(sj->kind));
@@ -956,6 +1150,8 @@ done:
 	te_buf_dispose(&j.df);
 	te_buf_dispose(&j.script);
 	te_buf_dispose(&j.patch);
+	te_buf_dispose(&j.imports);
+	te_buf_dispose(&j.pre);
 	te_buf_dispose(&j.base_manifest);
 	te_buf_dispose(&j.base_config);
 	te_registry_free(j.reg);
@@ -967,34 +1163,145 @@ done:
 
 /* ---- the plan ----------------------------------------------------------- */
 
+/* ---- fromLatest ---------------------------------------------------------- */
+
+#define GITERMINISM_FILE "werf-giterminism.yaml"
+#define GITERMINISM_MAX ((size_t)64 << 10)
+
+/* werf-giterminism.yaml of the commit must allow fromLatest
+ * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html). */
+static int from_latest_allowed(const te_image_config *ic,
+                               const te_stapel_env *env, te_error *err)
+{
+	te_buf data = TE_BUF_INIT(GITERMINISM_MAX);
+	te_stapel_allowed allowed;
+	int rc;
+
+	if (env->loose_giterminism)
+		return 0;
+	lock(env);
+	rc = te_gitsrc_read_file(&data, env->src, env->commit, GITERMINISM_FILE,
+	                         err);
+	unlock(env);
+	if (rc == TE_ENOTFOUND) {
+		te_error_clear(err);
+		rc = te_stapel_allowed_parse(&allowed, NULL, 0, err);
+	} else if (rc == 0) {
+		rc = te_stapel_allowed_parse(&allowed, data.ptr, data.len, err);
+	}
+	te_buf_dispose(&data);
+	if (rc == 0 && !allowed.from_latest)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s:%d: image \"%s\": fromLatest is not "
+		                  "allowed by " GITERMINISM_FILE
+		                  " (config.stapel.allowFromLatest)",
+		                  env->file, ic->stapel->from_latest_line,
+		                  ic->name);
+	return rc;
+}
+
+/* werf's fromLatest: the base image's manifest digest as its registry has
+ * it now (so a moved tag rebuilds, and the build uses that very image). */
+static int from_latest_digest(char digest[TE_DIGEST_STR_MAX],
+                              const te_image_config *ic,
+                              const te_stapel_env *env, te_error *err)
+{
+	te_ref ref = TE_REF_INIT;
+	te_registry *reg = NULL;
+	te_registry_opts o = *env->registry_opts;
+	bool exists = false;
+	size_t i;
+	int rc;
+
+	rc = te_ref_parse(&ref, ic->stapel->from, err);
+	o.insecure = false;
+	for (i = 0; rc == 0 && i < env->build->ninsecure_hosts; i++)
+		o.insecure |=
+		    !strcmp(env->build->insecure_hosts[i], ref.domain);
+	if (rc == 0)
+		rc = te_registry_new(&reg, te_ref_api_host(&ref), &o, err);
+	if (rc == 0)
+		rc = te_registry_manifest_exists(
+		    &exists, digest, reg, ref.path,
+		    ref.digest ? ref.digest : ref.tag, err);
+	if (rc == 0 && !exists)
+		rc = te_error_set(err, TE_ENOTFOUND,
+		                  "%s:%d: image \"%s\": fromLatest: %s is not "
+		                  "in its registry",
+		                  env->file, ic->stapel->from_line, ic->name,
+		                  ic->stapel->from);
+	te_registry_free(reg);
+	te_ref_dispose(&ref);
+	return rc;
+}
+
+/* <domain>/<path>@<digest>: the from stage builds on what was hashed. */
+static int pin_from(char **out, const char *from, const char *digest,
+                    te_error *err)
+{
+	te_ref ref = TE_REF_INIT;
+	te_buf b = TE_BUF_INIT(4096);
+	int rc = te_ref_parse(&ref, from, err);
+
+	if (rc == 0)
+		rc = te_buf_printf(&b, err, "%s/%s@%s", ref.domain, ref.path,
+		                   digest);
+	*out = rc == 0 ? te_buf_detach(&b) : NULL;
+	if (rc == 0 && !*out)
+		rc = te_error_set(err, TE_ENOMEM, "out of memory");
+	te_buf_dispose(&b);
+	te_ref_dispose(&ref);
+	return rc;
+}
+
+static void stage_job_free(void *p)
+{
+	struct stage_job *sj = p;
+
+	free(sj->from_pinned);
+	free(sj);
+}
+
 static int add_stages(te_plan_image *pi, const te_image_config *ic,
-                      const te_plan_image *base,
+                      const char *from_digest, const te_plan_image *base,
                       const te_plan_image *const *imports,
                       const te_plan_image *const *deps,
                       const te_stapel_env *env, te_error *err)
 {
-	te_stapel_inputs in = {NULL, ic->build_cache_version,
-	                       ic->platforms.count ? ic->platforms.items[0]
-	                                           : NULL};
+	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
+	te_stapel_inputs in = {
+	    from_digest, ic->build_cache_version,
+	    ic->platforms.count ? ic->platforms.items[0] : NULL, NULL};
 	te_stapel_stages st;
 	size_t i;
 	int rc;
 
-	rc = te_stapel_stages_compute(&st, ic->stapel, env->src, env->commit,
-	                              &in, err);
+	rc = te_imagespec_serialize(&spec_text, &ic->imagespec, err);
+	in.imagespec = spec_text.ptr;
+	if (rc == 0)
+		rc = te_stapel_stages_compute(&st, ic->stapel, env->src,
+		                              env->commit, &in, err);
+	te_buf_dispose(&spec_text);
 	for (i = 0; rc == 0 && i < st.count; i++) {
 		size_t nimp = ic->stapel->nimports, ndep = ic->stapel->ndeps;
 		struct stage_job *sj = calloc(
 		    1, sizeof(*sj) + (nimp + ndep) * sizeof(sj->imports[0]));
 		te_plan_stage_spec spec = {
 		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
-		    build_stage, sj, free};
+		    build_stage, sj, stage_job_free};
 
 		if (!sj)
 			return te_error_set(err, TE_ENOMEM, "out of memory");
 		sj->env = env;
 		sj->image = ic;
 		sj->kind = st.items[i].kind;
+		sj->last = i + 1 == st.count;
+		if (from_digest && st.items[i].kind == TE_STAPEL_STAGE_FROM &&
+		    (rc = pin_from(&sj->from_pinned, ic->stapel->from,
+		                   from_digest, err)) < 0) {
+			free(sj);
+			return rc;
+		}
 		sj->base = base;
 		if (nimp)
 			memcpy(sj->imports, imports, nimp * sizeof(*imports));
@@ -1031,6 +1338,7 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	const te_image_config *ic = &images[index];
 	const te_stapel_image *s = ic->stapel;
 	te_plan_image *base = NULL, *pi = NULL, **imports = NULL, **deps = NULL;
+	char from_digest[TE_DIGEST_STR_MAX];
 	char where[300];
 	size_t i;
 	int rc;
@@ -1046,6 +1354,10 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		                 "for more than one platform (build.platform) "
 		                 "is not supported yet",
 		                 env->file, ic->line, ic->name);
+	if (rc == 0 && s->from_latest)
+		rc = from_latest_allowed(ic, env, err);
+	if (rc == 0 && s->from_latest)
+		rc = from_latest_digest(from_digest, ic, env, err);
 	if (rc == 0 && s->from_image)
 		rc = add_used(&base, plan, images, n, ic, s->from_image,
 		              "fromImage", s->from_line, env, err);
@@ -1074,8 +1386,8 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
 		rc = te_plan_add_dependency(pi, deps[i], err);
 	if (rc == 0)
-		rc = add_stages(pi, ic, base,
-		                (const te_plan_image *const *)imports,
+		rc = add_stages(pi, ic, s->from_latest ? from_digest : NULL,
+		                base, (const te_plan_image *const *)imports,
 		                (const te_plan_image *const *)deps, env, err);
 	if (rc == 0)
 		*out = pi;

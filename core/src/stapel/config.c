@@ -118,7 +118,7 @@ static const struct field stapel_fields[] = {
     {"secrets", K_ANY, NULL},
     {"shell", K_MAP, shell_fields},
     {"ansible", K_ANY, NULL},
-    {"imageSpec", K_ANY, NULL},
+    {"imageSpec", K_ANY, NULL}, /* config.c: parse_imagespec */
     {"docker", K_MAP, docker_fields},
     {"mount", K_MAPLIST, mount_fields},
     {"import", K_MAPLIST, import_fields},
@@ -617,11 +617,6 @@ static int refuse_unsupported(struct doc *d, const yaml_node_t *root)
 		return refuse(d, v, TE_EUNSUPPORTED,
 		              "secrets are not supported for stapel images "
 		              "yet");
-	v = key_of(d, root, "imageSpec");
-	if (v)
-		return refuse(d, v, TE_EUNSUPPORTED,
-		              "imageSpec is not supported for stapel images "
-		              "yet (use docker)");
 	plat = get(d, root, "platform");
 	if (list_len(plat) > 1)
 		return refuse(d, plat, TE_EUNSUPPORTED,
@@ -661,6 +656,8 @@ static int parse_base(struct doc *d, te_stapel_image *img,
 		return rc;
 	v = get(d, root, "fromLatest");
 	img->from_latest = v && te_config__bool_value(v) == 1;
+	if (v)
+		img->from_latest_line = te_config__node_line(d->c, v);
 	if (img->from_latest && !img->from)
 		return refuse(d, v, TE_EINVALID,
 		              "fromLatest needs from (a registry image)");
@@ -760,19 +757,64 @@ int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
 			                    "remote repository) is not "
 			                    "supported yet",
 			                    file, img->git[i].line, name);
-	for (i = 0; i < img->nimports; i++)
-		if (img->imports[i].include_paths.count ||
-		    img->imports[i].exclude_paths.count)
-			return not_yet(err, file, img->imports[i].line, name,
-			               "import includePaths/excludePaths");
 	/* build_dir and fromPath need werf-giterminism.yaml's allowance */
 	for (i = 0; i < img->nmounts; i++)
 		if (img->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR)
 			return not_yet(err, file, img->mounts[i].line, name,
 			               "mount other than from: tmp_dir");
-	if (img->from_latest)
-		return not_yet(err, file, img->from_line, name, "fromLatest");
 	return 0;
+}
+
+/* ---- werf-giterminism.yaml: config.stapel ----------------------------- */
+
+#define GITERMINISM_NAME "werf-giterminism.yaml"
+
+int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
+                            size_t len, te_error *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct ctx c = {GITERMINISM_NAME, NULL, 1, 0, err};
+	const yaml_node_t *n, *v = NULL;
+	bool have_parser = false, have_doc = false;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!data)
+		return 0;
+	if ((rc = te_config_yaml_scan(data, len, GITERMINISM_NAME, 1, false,
+	                              err)) < 0)
+		return rc;
+	if (!yaml_parser_initialize(&parser))
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	have_parser = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = te_error_set(err, TE_EINVALID, "%s: invalid yaml",
+		                  GITERMINISM_NAME);
+		goto done;
+	}
+	have_doc = true;
+	c.doc = &doc;
+	n = yaml_document_get_root_node(&doc);
+	if (n && n->type == YAML_MAPPING_NODE)
+		n = te_config__map_get(&c, n, "config");
+	if (n && n->type == YAML_MAPPING_NODE)
+		n = te_config__map_get(&c, n, "stapel");
+	if (n && n->type == YAML_MAPPING_NODE)
+		v = te_config__map_get(&c, n, "allowFromLatest");
+	if (v && !te_config__is_null(v) && te_config__bool_value(v) < 0)
+		rc = te_config__fail(&c, v, TE_EINVALID,
+		                     "config.stapel.allowFromLatest must be a "
+		                     "boolean");
+	else
+		out->from_latest = v && te_config__bool_value(v) == 1;
+done:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (have_parser)
+		yaml_parser_delete(&parser);
+	return rc;
 }
 
 static void free_git(te_stapel_git *g)

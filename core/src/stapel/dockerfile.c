@@ -12,6 +12,7 @@
  */
 #include "stapel/stapel_build.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* A double-quoted Dockerfile word (ENV, LABEL, WORKDIR, USER). */
@@ -114,6 +115,40 @@ int te_stapel__df_import(te_buf *df, const char *from,
                          const te_stapel_import *im, te_error *err)
 {
 	return copy(df, from, im->add, im->to, im->owner, im->group, err);
+}
+
+int te_stapel__df_import_stage(te_buf *df, const char *from, size_t i,
+                               te_error *err)
+{
+	int rc = plain("image", from, err);
+
+	/* as root: the source's USER may not read all of add */
+	if (rc == 0)
+		rc = te_buf_printf(
+		    df, err,
+		    "FROM %s AS te-import-%zu\nUSER 0:0\n"
+		    "RUN --mount=type=bind,source=%s,target=/%s "
+		    "[\"/%s/bash\", \"-e\", \"/%s/imports\", \"%zu\"]\n",
+		    from, i, TE_STAPEL_TOOLS, TE_STAPEL_TOOLS, TE_STAPEL_TOOLS,
+		    TE_STAPEL_TOOLS, i);
+	return rc;
+}
+
+int te_stapel__df_import_filtered(te_buf *df, size_t i,
+                                  const te_stapel_import *im, te_error *err)
+{
+	char from[64];
+	te_buf dir = TE_BUF_INIT(65536);
+	int rc;
+
+	snprintf(from, sizeof(from), "te-import-%zu", i);
+	rc = te_buf_printf(&dir, err, "%s%s", im->to,
+	                   strcmp(im->to, "/") ? "/" : "");
+	if (rc == 0)
+		rc = copy(df, from, "/" TE_STAPEL_IMPORT_DIR "/", dir.ptr,
+		          im->owner, im->group, err);
+	te_buf_dispose(&dir);
+	return rc;
 }
 
 int te_stapel__df_script(te_buf *df, const char *script,

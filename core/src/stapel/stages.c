@@ -404,6 +404,20 @@ static int hash_files(struct build *b, te_gitsrc *src, const char *commit)
 	return rc;
 }
 
+/* imageSpec edits the config of the last stage (werf's imageSpec stage
+ * comes after every other), so that stage's input covers it. */
+static void hash_imagespec(struct build *b)
+{
+	int k = TE_STAPEL_NSTAGES - 1;
+
+	if (!b->in->imagespec || !*b->in->imagespec)
+		return;
+	while (k > 0 && !b->present[k])
+		k--;
+	h_str(&b->h[k], "imageSpec");
+	h_str(&b->h[k], b->in->imagespec);
+}
+
 static int finish(te_stapel_stages *out, struct build *b)
 {
 	int k, rc = 0;
@@ -429,7 +443,7 @@ int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
                              te_gitsrc *src, const char *commit,
                              const te_stapel_inputs *in, te_error *err)
 {
-	static const te_stapel_inputs none = {NULL, NULL, NULL};
+	static const te_stapel_inputs none = {NULL, NULL, NULL, NULL};
 	struct build b;
 	int rc, k;
 
@@ -444,6 +458,7 @@ int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
 	rc = open_stages(&b);
 	if (rc == 0) {
 		hash_config(&b);
+		hash_imagespec(&b);
 		rc = hash_files(&b, src, commit);
 	}
 	if (rc == 0)

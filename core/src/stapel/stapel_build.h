@@ -26,6 +26,18 @@ int te_stapel__df_env(te_buf *df, const char *name, const char *value,
 /* COPY --from=<from> of one import. */
 int te_stapel__df_import(te_buf *df, const char *from,
                          const te_stapel_import *im, te_error *err);
+/*
+ * An import with includePaths/excludePaths (werf selects with rsync
+ * filters): a stage "te-import-<i>" FROM the source, where the tools
+ * directory's `imports` script copies what the filters keep of add into
+ * /TE_STAPEL_IMPORT_DIR (written to df before the image's FROM); then
+ * the image COPYs that directory's contents to `to`.
+ */
+#define TE_STAPEL_IMPORT_DIR ".tagexport-import"
+int te_stapel__df_import_stage(te_buf *df, const char *from, size_t i,
+                               te_error *err);
+int te_stapel__df_import_filtered(te_buf *df, size_t i,
+                                  const te_stapel_import *im, te_error *err);
 /* RUN the tools directory's script under `bash -e`, with img's tmp_dir
  * mounts (img may be NULL: none). */
 int te_stapel__df_script(te_buf *df, const char *script,
