@@ -1281,7 +1281,7 @@ static int fill_stapel(struct ctx *c, te_image_config *img,
 	if (rc == 0 && v && !te_config__is_null(v))
 		rc = validate(c, v, K_MAP, imagespec_fields, "imageSpec", 1);
 	if (rc == 0)
-		rc = parse_imagespec(c, &img->imagespec, v);
+		rc = te_config__parse_imagespec(c, &img->imagespec, v);
 	if (rc < 0)
 		return rc;
 	/* werf never exports artifacts; `final` is an image key */
