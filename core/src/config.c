@@ -649,6 +649,23 @@ int te_config__yaml_fail(const char *file, int line0, const yaml_parser_t *p,
 	                    p->problem ? p->problem : "error");
 }
 
+int te_config__load_doc(yaml_document_t *doc, const char *data, size_t len,
+                        const char *name, te_error *err)
+{
+	yaml_parser_t parser;
+	int rc = 0;
+
+	if ((rc = te_config_yaml_scan(data, len, name, 1, false, err)) < 0)
+		return rc;
+	if (!yaml_parser_initialize(&parser))
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	if (!yaml_parser_load(&parser, doc))
+		rc = te_config__yaml_fail(name, 1, &parser, err);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 /* The keys seen so far in each open mapping of the event scan. */
 struct scan_level {
 	bool mapping;

@@ -77,6 +77,13 @@ char *te_config__clean_rel(const char *in, te_error *err);
 int te_config__yaml_fail(const char *file, int line0, const yaml_parser_t *p,
                          te_error *err);
 
+/* A whole YAML file other than werf.yaml (werf-giterminism.yaml): the
+ * budgets of te_config_yaml_scan, then libyaml's document; errors as
+ * te_config__yaml_fail with name.  On success *doc is the caller's
+ * (yaml_document_delete). */
+int te_config__load_doc(yaml_document_t *doc, const char *data, size_t len,
+                        const char *name, te_error *err);
+
 /* config_keys.c: the image keys beyond the build (each NULL node: not
  * set). */
 struct te_image_config;

@@ -580,27 +580,16 @@ static int allow_list(te_strvec *out, yaml_document_t *doc,
 int te_config_secrets_allowed(te_secrets_allowed *out, const char *data,
                               size_t len, te_error *err)
 {
-	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct ctx c;
 	const yaml_node_t *n;
-	bool have_parser = false, have_doc = false;
 	int rc;
 
 	if (!data)
 		return 0;
-	if ((rc = te_config_yaml_scan(data, len, GITERMINISM_NAME, 1, false,
-	                              err)) < 0)
+	if ((rc = te_config__load_doc(&doc, data, len, GITERMINISM_NAME, err)) <
+	    0)
 		return rc;
-	if (!yaml_parser_initialize(&parser))
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	have_parser = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = te_config__yaml_fail(GITERMINISM_NAME, 1, &parser, err);
-		goto done;
-	}
-	have_doc = true;
 	c.file = GITERMINISM_NAME;
 	c.doc = &doc;
 	c.line0 = 1;
@@ -614,16 +603,11 @@ int te_config_secrets_allowed(te_secrets_allowed *out, const char *data,
 	if (!n || n->type != YAML_MAPPING_NODE)
 		goto done;
 	if ((rc = allow_list(&out->env_variables, &doc, n, "allowEnvVariables",
-	                     err)) < 0 ||
-	    (rc = allow_list(&out->files, &doc, n, "allowFiles", err)) < 0 ||
-	    (rc = allow_list(&out->value_ids, &doc, n, "allowValueIds", err)) <
-	        0)
-		goto done;
+	                     err)) == 0 &&
+	    (rc = allow_list(&out->files, &doc, n, "allowFiles", err)) == 0)
+		rc = allow_list(&out->value_ids, &doc, n, "allowValueIds", err);
 done:
-	if (have_doc)
-		yaml_document_delete(&doc);
-	if (have_parser)
-		yaml_parser_delete(&parser);
+	yaml_document_delete(&doc);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 
 #include "tagexport/buf.h"
 #include "tagexport/config.h"
+#include "config_int.h"
 #include "tagexport/regex.h"
 #include "werfcfg_int.h"
 
@@ -93,9 +94,7 @@ static int allow_list_load(struct wctx *w, yaml_document_t *doc, te_error *err)
 static int giterminism_load(struct wctx *w, te_error *err)
 {
 	te_buf data = TE_BUF_INIT(GITERMINISM_MAX);
-	yaml_parser_t parser;
 	yaml_document_t doc;
-	bool parser_ok = false, doc_ok = false;
 	int rc;
 
 	rc = te_gitsrc_read_file(&data, w->src, w->commit, GITERMINISM_FILE,
@@ -103,31 +102,12 @@ static int giterminism_load(struct wctx *w, te_error *err)
 	if (rc == TE_ENOTFOUND) {
 		te_error_clear(err);
 		rc = 0;
-		goto done;
-	}
-	if (rc < 0)
-		goto done;
-	rc = TE_ENOMEM;
-	if (!yaml_parser_initialize(&parser)) {
-		te_error_set(err, rc, "out of memory");
-		goto done;
-	}
-	parser_ok = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data.ptr,
-	                             data.len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = te_error_set(err, TE_EINVALID, GITERMINISM_FILE ":%lu: %s",
-		                  (unsigned long)parser.problem_mark.line + 1,
-		                  parser.problem ? parser.problem : "bad YAML");
-		goto done;
-	}
-	doc_ok = true;
-	rc = allow_list_load(w, &doc, err);
-done:
-	if (doc_ok)
+	} else if (rc == 0 &&
+	           (rc = te_config__load_doc(&doc, data.ptr, data.len,
+	                                     GITERMINISM_FILE, err)) == 0) {
+		rc = allow_list_load(w, &doc, err);
 		yaml_document_delete(&doc);
-	if (parser_ok)
-		yaml_parser_delete(&parser);
+	}
 	te_buf_dispose(&data);
 	return rc;
 }

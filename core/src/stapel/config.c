@@ -772,29 +772,17 @@ int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
 int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
                             size_t len, te_error *err)
 {
-	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct ctx c = {GITERMINISM_NAME, NULL, 1, 0, err};
 	const yaml_node_t *n, *v = NULL;
-	bool have_parser = false, have_doc = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!data)
 		return 0;
-	if ((rc = te_config_yaml_scan(data, len, GITERMINISM_NAME, 1, false,
-	                              err)) < 0)
+	if ((rc = te_config__load_doc(&doc, data, len, GITERMINISM_NAME, err)) <
+	    0)
 		return rc;
-	if (!yaml_parser_initialize(&parser))
-		return te_error_set(err, TE_ENOMEM, "out of memory");
-	have_parser = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = te_error_set(err, TE_EINVALID, "%s: invalid yaml",
-		                  GITERMINISM_NAME);
-		goto done;
-	}
-	have_doc = true;
 	c.doc = &doc;
 	n = yaml_document_get_root_node(&doc);
 	if (n && n->type == YAML_MAPPING_NODE)
@@ -809,11 +797,7 @@ int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
 		                     "boolean");
 	else
 		out->from_latest = v && te_config__bool_value(v) == 1;
-done:
-	if (have_doc)
-		yaml_document_delete(&doc);
-	if (have_parser)
-		yaml_parser_delete(&parser);
+	yaml_document_delete(&doc);
 	return rc;
 }
 
