@@ -107,16 +107,16 @@ bool te_re__class_has(const uint32_t *r, size_t n, uint32_t x)
 
 uint32_t te_re__simple_fold(uint32_t r)
 {
-	size_t lo = 0, hi = te_re__fold_len, mid;
+	size_t lo = 0, hi = te_unicode_fold_len, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (r < te_re__fold[mid][0])
+		if (r < te_unicode_fold[mid][0])
 			hi = mid;
-		else if (r > te_re__fold[mid][0])
+		else if (r > te_unicode_fold[mid][0])
 			lo = mid + 1;
 		else
-			return te_re__fold[mid][1];
+			return te_unicode_fold[mid][1];
 	}
 	return r;
 }
@@ -124,11 +124,11 @@ uint32_t te_re__simple_fold(uint32_t r)
 /* First fold-table index whose key is >= r. */
 static size_t fold_lower(uint32_t r)
 {
-	size_t lo = 0, hi = te_re__fold_len, mid;
+	size_t lo = 0, hi = te_unicode_fold_len, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (te_re__fold[mid][0] < r)
+		if (te_unicode_fold[mid][0] < r)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -147,11 +147,11 @@ int te_re__class_fold(struct te_re_class *c)
 
 	for (i = 0; i < n && rc == 0; i++) {
 		for (k = fold_lower(c->r[2 * i]);
-		     k < te_re__fold_len && rc == 0 &&
-		     te_re__fold[k][0] <= c->r[2 * i + 1];
+		     k < te_unicode_fold_len && rc == 0 &&
+		     te_unicode_fold[k][0] <= c->r[2 * i + 1];
 		     k++) {
-			key = te_re__fold[k][0];
-			for (r = te_re__fold[k][1]; r != key && rc == 0;
+			key = te_unicode_fold[k][0];
+			for (r = te_unicode_fold[k][1]; r != key && rc == 0;
 			     r = te_re__simple_fold(r))
 				rc = te_re__class_add(c, r, r);
 		}
@@ -164,27 +164,6 @@ void te_re__class_free(struct te_re_class *c)
 {
 	free(c->r);
 	memset(c, 0, sizeof(*c));
-}
-
-const struct te_re_utable *te_re__utable(const char *name, size_t len)
-{
-	size_t lo = 0, hi = te_re__utables_len, mid, k;
-	int d;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		k = strlen(te_re__utables[mid].name);
-		d = strncmp(name, te_re__utables[mid].name, len < k ? len : k);
-		if (d == 0)
-			d = len < k ? -1 : (len > k ? 1 : 0);
-		if (d == 0)
-			return &te_re__utables[mid];
-		if (d < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
 }
 
 struct te_re_node *te_re__node_new(struct te_re_nodes *ns, enum re_op op)

@@ -246,7 +246,7 @@ static int unicode_class(struct parser *p, size_t *pos, struct te_re_class *c,
                          unsigned flags)
 {
 	static const uint32_t any[] = {0, RE_MAX_RUNE};
-	const struct te_re_utable *tab = NULL;
+	const struct te_unicode_table *tab = NULL;
 	size_t t = *pos + 2, name, nend, seq_end, i;
 	const uint32_t *r;
 	bool neg;
@@ -285,7 +285,7 @@ static int unicode_class(struct parser *p, size_t *pos, struct te_re_class *c,
 		r = any;
 		n = 1;
 	} else {
-		tab = te_re__utable(p->s + name, nend - name);
+		tab = te_unicode_table_find(p->s + name, nend - name);
 		if (!tab)
 			return fail(p, E_CLASS_RANGE, *pos, seq_end);
 		r = tab->r;

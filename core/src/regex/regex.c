@@ -143,8 +143,8 @@ int te_regex_find_all(const te_regex *re, const char *text, size_t len, long n,
 
 static bool is_letter_or_digit(uint32_t r)
 {
-	const struct te_re_utable *l = te_re__utable("L", 1),
-	                          *d = te_re__utable("Nd", 2);
+	const struct te_unicode_table *l = te_unicode_table_find("L", 1),
+	                              *d = te_unicode_table_find("Nd", 2);
 
 	return te_re__class_has(l->r, l->n, r) ||
 	       te_re__class_has(d->r, d->n, r);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tagexport/regex.h"
+#include "unicode/unicode.h"
 
 #define RE_MAX_RUNE 0x10FFFFu
 #define RE_REPEAT_MAX 1000
@@ -20,18 +21,6 @@
 #define RE_PAIRS_MAX (256u * 1024)
 /* thread slots x groups the VM may hold (32 MiB of offsets) */
 #define RE_CAPMEM_MAX (1u << 22)
-
-/* A Unicode table: n [lo, hi] pairs in r. */
-struct te_re_utable {
-	const char *name;
-	const uint32_t *r;
-	size_t n;
-};
-extern const struct te_re_utable te_re__utables[];
-extern const size_t te_re__utables_len;
-/* unicode.SimpleFold: {rune, next rune of its orbit}, sorted by rune. */
-extern const uint32_t te_re__fold[][2];
-extern const size_t te_re__fold_len;
 
 /* A set of runes: n sorted, disjoint, non-adjacent [lo, hi] pairs. */
 struct te_re_class {
@@ -48,7 +37,6 @@ int te_re__class_negate(struct te_re_class *c);
 int te_re__class_fold(struct te_re_class *c);
 bool te_re__class_has(const uint32_t *r, size_t n, uint32_t x);
 void te_re__class_free(struct te_re_class *c);
-const struct te_re_utable *te_re__utable(const char *name, size_t len);
 uint32_t te_re__simple_fold(uint32_t r);
 
 /* Zero-width conditions (Go's syntax.EmptyOp). */

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "render/sprig_int.h"
-#include "unicode/unicode_case.h"
+#include "unicode/unicode.h"
 
 #define RUNE_ERROR 0xFFFD
 
