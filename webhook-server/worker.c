@@ -9,7 +9,8 @@
  *     for events that carry the ref value (Gitea "create"), the tag
  *     object.  Otherwise the job fails "tag moved" (not retried: a newer
  *     delivery describes the new state);
- *  3. te_export_run with the project's export section and %git_tag%; it
+ *  3. te_export_run with the project's export section and %git_tag%, in
+ *     the project's own build state (te_project_build_dir); it
  *     applies the semver rule against the mirror's tags itself (so
  *     v1.2.9 after v1.3.0 leaves ":1"), as for the CLI and the hook.
  * TE_ENET failures (a registry or a base image pull out of reach) are
@@ -132,7 +133,8 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	te_export_opts opts = TE_EXPORT_OPTS_INIT;
 	te_export_result *res = NULL;
 	te_strvec names = TE_STRVEC_INIT, oids = TE_STRVEC_INIT;
-	char mirror[4096], build[4096], commit[41];
+	te_buf build = TE_BUF_INIT(4096);
+	char mirror[4096], commit[41];
 	bool matches;
 	size_t i;
 	int rc;
@@ -149,8 +151,7 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	}
 	snprintf(mirror, sizeof(mirror), "%s/mirrors/%s", cfg->state_dir,
 	         pr->name);
-	snprintf(build, sizeof(build), "%s/build", cfg->state_dir);
-	if ((rc = te_fs_mkdirs(build, err)) < 0 ||
+	if ((rc = te_project_build_dir(&build, cfg->state_dir, pr, err)) < 0 ||
 	    (rc = te_fs_mkdirs(mirror, err)) < 0)
 		goto done;
 	auth.token_file = pr->git_token_file;
@@ -187,7 +188,7 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 		         "allow_chroot_isolation: builds are not isolated from "
 		         "this machine",
 		         "job", job->id, "project", pr->name, NULL);
-	opts.state_dir = build;
+	opts.state_dir = build.ptr;
 	opts.log.fn = job_log_fn;
 	opts.log.payload = jl;
 	opts.content_lock.lock = content_lock;
@@ -200,6 +201,7 @@ static int run(te_strvec *results, uint64_t *bytes, size_t *nimages,
 	rc = collect_results(results, res, err);
 done:
 	te_export_result_free(res);
+	te_buf_dispose(&build);
 	te_strvec_dispose(&names);
 	te_strvec_dispose(&oids);
 	return rc;

@@ -516,8 +516,7 @@ static int export_one(const struct run_args *a, te_error *err)
 		                  now);
 		goto done;
 	}
-	if ((rc = te_buf_printf(&build, err, "%s/build", cfg->state_dir)) < 0 ||
-	    (rc = te_fs_mkdirs(build.ptr, err)) < 0)
+	if ((rc = te_project_build_dir(&build, cfg->state_dir, pr, err)) < 0)
 		goto done;
 	opts.dir = a->git_dir;
 	opts.commit = a->commit;

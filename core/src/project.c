@@ -1201,6 +1201,19 @@ int te_project_yaml_secret(char **out, size_t *len, const te_project_yaml *y,
 	return secret_at(out, len, y, node, file, env, err);
 }
 
+int te_project_build_dir(te_buf *out, const char *state_dir,
+                         const te_project *pr, te_error *err)
+{
+	int rc;
+
+	te_buf_clear(out);
+	if (!te_project_name_valid(pr->name))
+		return te_error_set(err, TE_EINVALID, "invalid project name");
+	rc = te_buf_printf(out, err, "%s/build/projects/%s", state_dir,
+	                   pr->name);
+	return rc < 0 ? rc : te_fs_mkdirs(out->ptr, err);
+}
+
 void te_project_export_opts(te_export_opts *opts, const te_project *pr)
 {
 	opts->repo = pr->repo;

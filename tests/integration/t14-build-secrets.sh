@@ -129,6 +129,7 @@ check "a new secret value reuses the stages image" grep -q "image app: found in 
 # env and src values by id from the project's secrets: map, env: meaning
 # the project's env: map; never from the process environment.
 SRVTOKEN="srv-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SRVTOKEN2="srv2-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 SRVFILE="srvfile-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s' "$SRVFILE" >"$TE_TMP/srv-cred.txt"
 printf 'hook-secret\n' >"$TE_TMP/hook.secret"
@@ -147,6 +148,18 @@ projects:
     export:
       repo: $REG/srv/stages
       tag: "$REG/srv/%image%:%git_tag%"
+  - name: sec2
+    forge: github
+    repository: o/sec2
+    secret_file: $TE_TMP/hook.secret
+    git_url: https://git.example.invalid/o/sec2.git
+    env: {PROJECT_TOKEN: "$SRVTOKEN2"}
+    secrets:
+      TE_T19_TOKEN: {env: PROJECT_TOKEN}
+      cred.txt: {file: $TE_TMP/srv-cred.txt}
+    export:
+      repo: $REG/srv2/stages
+      tag: "$REG/srv2/%image%:%git_tag%"
 YAML
 git -C "$proj" -c user.name=t -c user.email=t@example.com tag -a v1 -m v1
 "$TAGEXPORT" hook run-export --git-dir "$proj/.git" --config "$TE_TMP/server.yaml" \
@@ -170,5 +183,23 @@ for f in "$TE_TMP"/srvimg/* "$TE_TMP/out-hook" "$TE_TMP/err-hook"; do
 	done
 done
 check "hook: no secret value in the image or the output" test "$leaks" -eq 0
+
+# A second project of the same server, same commit and Dockerfile, other
+# secret value: its RUN must not come from the first project's layer cache
+# (buildah's cache key leaves secrets out), so each project builds in a
+# store of its own.
+"$TAGEXPORT" hook run-export --git-dir "$proj/.git" --config "$TE_TMP/server.yaml" \
+	--project sec2 --tag v1 --commit "$(git -C "$proj" rev-parse HEAD)" \
+	>"$TE_TMP/out-hook2" 2>"$TE_TMP/err-hook2"
+check "hook export of a second project exits 0" test $? -eq 0
+skopeo copy -q --src-tls-verify=false "docker://$REG/srv2/app:v1" "dir:$TE_TMP/srvimg2" >/dev/null
+proof2=""
+for blob in "$TE_TMP/srvimg2"/*; do
+	p=$(tar -xzOf "$blob" proof 2>/dev/null) && proof2=$p
+done
+check "second project: RUN saw its own secret, not the first project's cached layer" \
+	test "$(sed -n 1p <<<"$proof2")" = "$(printf '%s' "$SRVTOKEN2" | sha256sum | cut -d' ' -f1)"
+check "each project has a build store of its own" \
+	test -d "$TE_TMP/srvstate/build/projects/sec/buildah" -a -d "$TE_TMP/srvstate/build/projects/sec2/buildah"
 
 te_finish

@@ -87,10 +87,11 @@ C3=$(release v3.0.0 "$(printf 'FROM %s/base/busybox:1\nRUN sleep 1013' "$REG")")
 github_body "$TE_TMP/long.json" acme/lim v3.0.0 "$C3"
 J=$(job_of "$(github_post net "$TE_TMP/long.json" "$SECRET" net-long)")
 check "the long build is running" wait_until 300 pgrep -f "sleep 1013"
+check "its buildah runs in the project's build state" pgrep -f "$TE_TMP/state/build/projects/net/buildah"
 kill -TERM "$SRV_PID"
 check "server exits at once (shutdown_timeout 0)" stop_status "$SRV_PID" 30
 check "its build stopped with it" wait_until 60 not pgrep -f "sleep 1013"
-check "no buildah of the server's state dir left" wait_until 60 not pgrep -f "$TE_TMP/state/buildah"
+check "no buildah of the server's state dir left" wait_until 60 not pgrep -f "$TE_TMP/state/build/"
 check "the job was requeued" grep -q "running job requeued.*$J" "$LOG"
 
 te_finish

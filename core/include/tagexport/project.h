@@ -194,6 +194,19 @@ bool te_project_name_valid(const char *name);
  * list selects every tag. */
 bool te_project_tag_selected(const te_strvec *globs, const char *tag);
 
+/*
+ * The build state directory of project pr under the server's state_dir:
+ * "<state_dir>/build/projects/<name>", created (0700 components) when
+ * missing.  One per project because buildah's layer cache is keyed on the
+ * parent image and the instruction, not on a RUN's secrets or what its
+ * network returned: a shared store would hand one project's cached layer
+ * (built with its secrets) to another project's identical RUN.
+ * @param[out] out  cleared first; the caller disposes it
+ * @return 0; TE_EINVALID (invalid project name); TE_EIO; TE_ENOMEM
+ */
+int te_project_build_dir(te_buf *out, const char *state_dir,
+                         const te_project *pr, te_error *err);
+
 /* The project's export section into opts (borrowed from pr: keep the file
  * while opts is in use); the caller sets the source (dir, commit,
  * git_tag), state_dir and log.  The server's workers and the standalone
