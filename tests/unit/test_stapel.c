@@ -510,7 +510,7 @@ static void stage_list(void **state)
 	                 TE_EINVALID);
 	te_error_clear(&err);
 	{
-		te_stapel_inputs in = {"sha256:1111", NULL, NULL, NULL};
+		te_stapel_inputs in = {"sha256:1111", NULL, NULL, NULL, NULL};
 		assert_int_equal(
 		    te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
 		                             r.src, r.head, &in, &err),
@@ -525,8 +525,8 @@ static void stage_list(void **state)
 	repo_open(&r, META "image: a\nfrom: x\n");
 	{
 		te_stapel_stages a, b, c;
-		te_stapel_inputs cv = {NULL, "2", NULL, NULL};
-		te_stapel_inputs pl = {NULL, NULL, "linux/arm64", NULL};
+		te_stapel_inputs cv = {NULL, "2", NULL, NULL, NULL};
+		te_stapel_inputs pl = {NULL, NULL, "linux/arm64", NULL, NULL};
 
 		assert_int_equal(
 		    te_stapel_stages_compute(&a, r.cfg->images[0].stapel, r.src,
@@ -648,7 +648,7 @@ static void imagespec_last_stage(void **state)
 {
 	te_error err = TE_ERROR_INIT;
 	te_stapel_stages a, b;
-	te_stapel_inputs in = {NULL, NULL, NULL, "{\"author\":\"x\"}"};
+	te_stapel_inputs in = {NULL, NULL, NULL, "{\"author\":\"x\"}", NULL};
 	const te_imagespec *spec;
 	struct repo r;
 	size_t i;

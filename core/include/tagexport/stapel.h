@@ -225,6 +225,9 @@ typedef struct te_stapel_inputs {
 	 * into the last stage's input (that stage's config carries it);
 	 * NULL or "": none */
 	const char *imagespec;
+	/* the remote mappings' sources and commits, resolved
+	 * (te_stapel_plan_add); NULL: the image has none */
+	struct te_stapel_remotes *remotes;
 } te_stapel_inputs;
 
 /**
