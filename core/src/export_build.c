@@ -1041,8 +1041,8 @@ void te_export__stapel_free(struct run *run)
 }
 
 /* basicAuth passwords from env or src: the front end's build secrets. */
-static int remote_secret(te_buf *out, const char *id, int kind,
-                         const char *ref, void *payload, te_error *err)
+static int remote_secret(te_buf *out, const char *id, int kind, const char *ref,
+                         void *payload, te_error *err)
 {
 	const struct run *run = payload;
 

@@ -792,9 +792,8 @@ static int download(git_remote *remote, const char *const *spec, size_t n,
 	gerr = git_remote_download(remote, &specs, &fopts);
 	if (gerr < 0)
 		return git_fail(err, gerr, TE_ENET, url, "cannot download");
-	gerr = git_remote_update_tips(remote, cbs, 0,
-	                              GIT_REMOTE_DOWNLOAD_TAGS_NONE,
-	                              "tagexport: fetch");
+	gerr = git_remote_update_tips(
+	    remote, cbs, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "tagexport: fetch");
 	if (gerr < 0)
 		return git_fail(err, gerr, TE_EIO, url, "cannot update refs");
 	return 0;
@@ -802,8 +801,7 @@ static int download(git_remote *remote, const char *const *spec, size_t n,
 
 /* The fetched ref, checked against what was advertised, peeled. */
 static int ref_commit(char out[41], git_repository *repo, const char *refname,
-                      const git_oid *advertised, const char *url,
-                      te_error *err)
+                      const git_oid *advertised, const char *url, te_error *err)
 {
 	git_reference *ref = NULL;
 	git_object *commit = NULL;
@@ -818,8 +816,8 @@ static int ref_commit(char out[41], git_repository *repo, const char *refname,
 		rc = te_error_set(err, TE_EIO,
 		                  "mirror: local ref differs from the remote "
 		                  "after fetch");
-	gerr = rc == 0 ? git_reference_peel(&commit, ref, GIT_OBJECT_COMMIT)
-	               : 0;
+	gerr =
+	    rc == 0 ? git_reference_peel(&commit, ref, GIT_OBJECT_COMMIT) : 0;
 	if (gerr < 0)
 		rc = git_fail(err, gerr, TE_EINVALID, url,
 		              "the ref does not point at a commit");
@@ -830,8 +828,8 @@ static int ref_commit(char out[41], git_repository *repo, const char *refname,
 	return rc;
 }
 
-static int fetch_in(char commit_out[41], git_repository *repo,
-                    const char *url, te_mirror_ref_kind kind, const char *name,
+static int fetch_in(char commit_out[41], git_repository *repo, const char *url,
+                    te_mirror_ref_kind kind, const char *name,
                     const te_mirror_auth *auth, struct fetch_state *fs,
                     te_error *err)
 {
@@ -895,17 +893,17 @@ int te_mirror_fetch_ref(char commit_out[41], const char *mirror_dir,
 	commit_out[0] = '\0';
 	if (!mirror_dir || !*mirror_dir || !url || !*url ||
 	    (kind != TE_MIRROR_REF_DEFAULT &&
-	     (!name || (kind != TE_MIRROR_REF_COMMIT &&
-	                !te_mirror_tag_valid(name)))))
+	     (!name ||
+	      (kind != TE_MIRROR_REF_COMMIT && !te_mirror_tag_valid(name)))))
 		return te_error_set(err, TE_EINVALID,
 		                    "mirror: directory, url or ref name "
 		                    "missing or invalid");
 	memset(&fs, 0, sizeof(fs));
-	fs.max_bytes = lim && lim->max_bytes ? lim->max_bytes
-	                                     : FETCH_MAX_BYTES_DEFAULT;
-	fs.deadline = time(NULL) + (lim && lim->timeout
-	                                ? (time_t)lim->timeout
-	                                : (time_t)FETCH_TIMEOUT_DEFAULT);
+	fs.max_bytes =
+	    lim && lim->max_bytes ? lim->max_bytes : FETCH_MAX_BYTES_DEFAULT;
+	fs.deadline =
+	    time(NULL) + (lim && lim->timeout ? (time_t)lim->timeout
+	                                      : (time_t)FETCH_TIMEOUT_DEFAULT);
 	gerr = git_libgit2_init();
 	if (gerr < 0)
 		return git_fail(err, gerr, TE_ERROR, NULL,
@@ -921,8 +919,8 @@ int te_mirror_fetch_ref(char commit_out[41], const char *mirror_dir,
 		goto done;
 	if (rc == 0) {
 		te_error_clear(err);
-		rc = fetch_in(commit_out, repo, url, kind, name, auth, &fs,
-		              err);
+		rc =
+		    fetch_in(commit_out, repo, url, kind, name, auth, &fs, err);
 	}
 done:
 	if (rc < 0)

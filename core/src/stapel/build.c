@@ -66,17 +66,17 @@ struct job {
 	const struct stage_job *sj;
 	const te_stage_ctx *ctx;
 	const te_stapel_image *img;
-	te_buf dir;        /* the build context */
-	te_buf df;         /* the Dockerfile */
-	te_buf script;     /* the stage's commands */
-	te_buf patch;      /* removals of the git patch */
-	te_buf imports;    /* the `imports` script (filtered imports) */
-	te_buf pre;        /* Dockerfile stages before FROM (imports) */
-	bool tools;        /* the tools directory is needed */
-	bool git_written;  /* the stage writes git files: label them */
-	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
+	te_buf dir;         /* the build context */
+	te_buf df;          /* the Dockerfile */
+	te_buf script;      /* the stage's commands */
+	te_buf patch;       /* removals of the git patch */
+	te_buf imports;     /* the `imports` script (filtered imports) */
+	te_buf pre;         /* Dockerfile stages before FROM (imports) */
+	bool tools;         /* the tools directory is needed */
+	bool git_written;   /* the stage writes git files: label them */
+	char *prev_commit;  /* the base's TE_STAPEL_GIT_LABEL, or NULL */
 	char **prev_remote; /* per mapping: remote ones' label, or NULL */
-	te_registry *reg;  /* this build's client of the stages repo */
+	te_registry *reg;   /* this build's client of the stages repo */
 	te_buf base_manifest;
 	te_buf base_config;
 	char base_type[128];
@@ -614,8 +614,7 @@ static int base_remotes(struct job *j, json_t *labels)
 			    calloc(j->img->ngit, sizeof(*j->prev_remote));
 		if (!j->prev_remote ||
 		    !(j->prev_remote[i] = te_strdup(v, j->err)))
-			return te_error_set(j->err, TE_ENOMEM,
-			                    "out of memory");
+			return te_error_set(j->err, TE_ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -666,9 +665,9 @@ static int base_commit(struct job *j)
 			rc = TE_ENOMEM;
 	}
 	if (rc == 0)
-		rc = base_remotes(j, json_object_get(json_object_get(root,
-		                                                     "config"),
-		                                     "Labels"));
+		rc = base_remotes(
+		    j,
+		    json_object_get(json_object_get(root, "config"), "Labels"));
 done:
 	json_decref(root);
 	te_image_manifest_dispose(&m);
@@ -1368,18 +1367,20 @@ static int fetch_remotes(const te_image_config *ic, const te_stapel_env *env,
 			read = true;
 		}
 		if (rc == 0 && !g->tag && !g->commit && !allowed.git_branch)
-			rc = te_error_set(err, TE_EINVALID,
-			                  "%s:%d: image \"%s\": git url %s: %s is "
-			                  "not allowed by " GITERMINISM_FILE
-			                  " (config.stapel.git.allowBranch); pin "
-			                  "a tag or commit",
-			                  env->file, g->line, ic->name, g->url,
-			                  g->branch ? "branch" : "no tag or commit "
-			                                         "(the default "
-			                                         "branch)");
+			rc = te_error_set(
+			    err, TE_EINVALID,
+			    "%s:%d: image \"%s\": git url %s: %s is "
+			    "not allowed by " GITERMINISM_FILE
+			    " (config.stapel.git.allowBranch); pin "
+			    "a tag or commit",
+			    env->file, g->line, ic->name, g->url,
+			    g->branch ? "branch"
+			              : "no tag or commit "
+			                "(the default "
+			                "branch)");
 		if (rc == 0)
-			rc = te_stapel__remote_resolve(env->remotes, g,
-			                               env->file, ic->name, err);
+			rc = te_stapel__remote_resolve(
+			    env->remotes, g, env->file, ic->name, err);
 	}
 	return rc;
 }
@@ -1418,10 +1419,10 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
                       const te_stapel_env *env, te_error *err)
 {
 	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
-	te_stapel_inputs in = {
-	    from_digest, ic->build_cache_version,
-	    ic->platforms.count ? ic->platforms.items[0] : NULL, NULL,
-	    env->remotes};
+	te_stapel_inputs in = {from_digest, ic->build_cache_version,
+	                       ic->platforms.count ? ic->platforms.items[0]
+	                                           : NULL,
+	                       NULL, env->remotes};
 	te_stapel_stages st;
 	size_t i;
 	int rc;

@@ -27,11 +27,8 @@ static const struct field paths_fields[] = {
 /* https://werf.io/docs/v2/reference/werf_yaml.html, git.basicAuth; the
  * usage page names the file source `src`, the reference `file` */
 static const struct field password_fields[] = {
-    {"env", K_STR, NULL},
-    {"src", K_STR, NULL},
-    {"file", K_STR, NULL},
-    {"value", K_STR, NULL},
-    {NULL, K_ANY, NULL},
+    {"env", K_STR, NULL},   {"src", K_STR, NULL}, {"file", K_STR, NULL},
+    {"value", K_STR, NULL}, {NULL, K_ANY, NULL},
 };
 
 static const struct field basic_auth_fields[] = {
@@ -329,9 +326,9 @@ static int parse_remote(struct doc *d, te_stapel_git *g, const yaml_node_t *n)
 	if (!!g->branch + !!g->tag + !!g->commit > 1)
 		return refuse(d, n, TE_EINVALID,
 		              "git url: give one of branch, tag and commit");
-	if (g->commit && (strlen(g->commit) < 7 || strlen(g->commit) > 40 ||
-	                  strspn(g->commit, "0123456789abcdef") !=
-	                      strlen(g->commit)))
+	if (g->commit &&
+	    (strlen(g->commit) < 7 || strlen(g->commit) > 40 ||
+	     strspn(g->commit, "0123456789abcdef") != strlen(g->commit)))
 		return refuse(d, get(d, n, "commit"), TE_EINVALID,
 		              "git commit must be 7 to 40 lowercase hex "
 		              "digits");

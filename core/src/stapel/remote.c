@@ -46,8 +46,9 @@ int te_stapel__url_check(const char *url, char *why, size_t cap)
 
 	for (i = 0; url[i]; i++)
 		if (iscntrl((unsigned char)url[i]) || url[i] == ' ') {
-			snprintf(why, cap, "git url must not hold spaces or "
-			                   "control characters");
+			snprintf(why, cap,
+			         "git url must not hold spaces or "
+			         "control characters");
 			return -1;
 		}
 	if (!sep) {
@@ -55,10 +56,11 @@ int te_stapel__url_check(const char *url, char *why, size_t cap)
 		n = strcspn(url, ":/");
 		if (n && url[n] == ':' && url[0] != '-')
 			return 0;
-		snprintf(why, cap, "git url: local paths are refused (they "
-		                   "would read the build machine's "
-		                   "repositories); use https, http, git or "
-		                   "ssh");
+		snprintf(why, cap,
+		         "git url: local paths are refused (they "
+		         "would read the build machine's "
+		         "repositories); use https, http, git or "
+		         "ssh");
 		return -1;
 	}
 	n = (size_t)(sep - url);
@@ -66,10 +68,11 @@ int te_stapel__url_check(const char *url, char *why, size_t cap)
 		if (scheme_is(url, n, ok[i]))
 			break;
 	if (i == sizeof(ok) / sizeof(ok[0])) {
-		bool plain = n && n <= 16 && strspn(url, "abcdefghijklmnopqrst"
-		                                         "uvwxyzABCDEFGHIJKLMN"
-		                                         "OPQRSTUVWXYZ0123456789"
-		                                         "+.-") >= n;
+		bool plain = n && n <= 16 &&
+		             strspn(url, "abcdefghijklmnopqrst"
+		                         "uvwxyzABCDEFGHIJKLMN"
+		                         "OPQRSTUVWXYZ0123456789"
+		                         "+.-") >= n;
 		snprintf(why, cap,
 		         "git url scheme \"%.*s\" is refused (https, http, git "
 		         "and ssh are allowed%s)",
@@ -84,8 +87,9 @@ int te_stapel__url_check(const char *url, char *why, size_t cap)
 	end = auth + strcspn(auth, "/");
 	at = memrchr(auth, '@', (size_t)(end - auth));
 	if (at && memchr(auth, ':', (size_t)(at - auth))) {
-		snprintf(why, cap, "git url must not hold a password (use "
-		                   "basicAuth)");
+		snprintf(why, cap,
+		         "git url must not hold a password (use "
+		         "basicAuth)");
 		return -1;
 	}
 	if ((at ? at + 1 : auth) == end) {
@@ -120,11 +124,13 @@ int te_stapel__url_normalize(te_buf *out, const char *url, te_error *err)
 	at = memrchr(auth, '@', (size_t)(end - auth));
 	host = at ? at + 1 : auth;
 	for (n = 0; rc == 0 && url + n < sep; n++)
-		rc = te_buf_printf(out, err, "%c", tolower((unsigned char)url[n]));
+		rc = te_buf_printf(out, err, "%c",
+		                   tolower((unsigned char)url[n]));
 	if (rc == 0)
 		rc = te_buf_puts(out, "://", err);
 	for (; rc == 0 && host < end; host++)
-		rc = te_buf_printf(out, err, "%c", tolower((unsigned char)*host));
+		rc = te_buf_printf(out, err, "%c",
+		                   tolower((unsigned char)*host));
 	if (rc == 0)
 		rc = te_buf_puts(out, end, err);
 	while (rc == 0 && out->len && out->ptr[out->len - 1] == '/')
@@ -253,11 +259,12 @@ static int fetch(char commit[41], const te_stapel_remotes *r,
 
 	if (te_stapel__url_scheme_ssh(g->url)) {
 		if (!r->o.ssh_key)
-			return te_error_set(err, TE_EUNSUPPORTED,
-			                    "an ssh url needs a private key: "
-			                    "configure ssh keys for the project "
-			                    "(--ssh-key, or ssh_keys: on the "
-			                    "server)");
+			return te_error_set(
+			    err, TE_EUNSUPPORTED,
+			    "an ssh url needs a private key: "
+			    "configure ssh keys for the project "
+			    "(--ssh-key, or ssh_keys: on the "
+			    "server)");
 		auth.ssh_key_file = r->o.ssh_key;
 		auth.known_hosts_file = r->o.known_hosts_file;
 	}
