@@ -66,20 +66,21 @@ struct job {
 	const struct stage_job *sj;
 	const te_stage_ctx *ctx;
 	const te_stapel_image *img;
-	te_buf dir;         /* the build context */
-	te_buf df;          /* the Dockerfile */
-	te_buf script;      /* the stage's commands */
-	te_buf patch;       /* removals of the git patch */
-	te_buf imports;     /* the `imports` script (filtered imports) */
-	te_buf pre;         /* Dockerfile stages before FROM (imports) */
-	bool tools;         /* the tools directory is needed */
-	bool git_written;   /* the stage writes git files: label them */
-	char *prev_commit;  /* the base's TE_STAPEL_GIT_LABEL, or NULL */
-	char **prev_remote; /* per mapping: remote ones' label, or NULL */
-	te_registry *reg;   /* this build's client of the stages repo */
+	te_buf dir;        /* the build context */
+	te_buf df;         /* the Dockerfile */
+	te_buf script;     /* the stage's commands */
+	te_buf patch;      /* removals of the git patch */
+	te_buf imports;    /* the `imports` script (filtered imports) */
+	te_buf pre;        /* Dockerfile stages before FROM (imports) */
+	bool tools;        /* the tools directory is needed */
+	bool git_written;  /* the stage writes git files: label them */
+	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
+	te_registry *reg;  /* this build's client of the stages repo */
 	te_buf base_manifest;
 	te_buf base_config;
 	char base_type[128];
+	/* per mapping: the base's label of each remote one, or NULL */
+	char **prev_remote;
 	te_error *err;
 };
 
