@@ -15,10 +15,12 @@
  * into te_image_config.imagespec (merged with build.imageSpec for final
  * images) and applied to the config of the image's last stage, as werf's
  * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
- * refused by te_stapel_check_buildable before any build: remote git mappings
- * (`url`), mounts other than tmp_dir.  `fromLatest` is refused by
- * te_stapel_plan_add unless werf-giterminism.yaml allows it
- * (config.stapel.allowFromLatest, or --loose-giterminism).
+ * refused by te_stapel_check_buildable before any build: mounts other than
+ * tmp_dir.  `fromLatest` is refused by te_stapel_plan_add unless
+ * werf-giterminism.yaml allows it (config.stapel.allowFromLatest, or
+ * --loose-giterminism); so is a remote git mapping (`url`) by branch or
+ * without a ref (config.stapel.git.allowBranch).  Remote mappings are
+ * fetched while planning (te_stapel_remotes, stapel/remote.c).
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H

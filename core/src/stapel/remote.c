@@ -190,6 +190,28 @@ static struct remote *find(const te_stapel_remotes *r, const te_stapel_git *g)
 	return NULL;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* A mapping of another image with the same url and ref: the run sees one
+ * commit per ref, even if the remote moves it meanwhile. */
+static struct remote *find_same(const te_stapel_remotes *r,
+                                const te_stapel_git *g)
+{
+	size_t i;
+
+	for (i = 0; i < r->count; i++) {
+		const te_stapel_git *o = r->items[i].git;
+		if (!strcmp(o->url, g->url) && same_str(o->tag, g->tag) &&
+		    same_str(o->commit, g->commit) &&
+		    same_str(o->branch, g->branch))
+			return &r->items[i];
+	}
+	return NULL;
+}
+
 bool te_stapel__remote_get(te_gitsrc **src, const char **commit,
                            te_stapel_remotes *r, const te_stapel_git *g)
 {
@@ -301,7 +323,9 @@ int te_stapel__remote_resolve(te_stapel_remotes *r, const te_stapel_git *g,
 	if (find(r, g))
 		goto done;
 	rc = cache_dir(&dir, r, g->url, err);
-	if (rc == 0)
+	if (rc == 0 && find_same(r, g))
+		memcpy(x.commit, find_same(r, g)->commit, sizeof(x.commit));
+	else if (rc == 0)
 		rc = fetch(x.commit, r, g, dir.ptr, err);
 	if (rc == 0)
 		rc = te_gitsrc_open(&x.src, dir.ptr, err);
