@@ -174,7 +174,48 @@ git_commit_all "$proj" "allow branch"
 run_export s4 b2
 check "branch allowed: exit 0" test $? -eq 0 || cat "$TE_TMP/b2.err" >&2
 check "branch allowed: the branch's files" test "$(rootfs "$REG/demo/br:b2" "$TE_TMP/fsb" && cat "$TE_TMP/fsb/src/lib/dep.txt")" = dep2
+write_yaml "default branch" <<YAML
+project: remote-demo
+configVersion: 1
+---
+image: br
+from: $REG/base/busybox:1
+git:
+- url: $URL
+  add: /lib
+  to: /src
+YAML
+run_export s4 b3
+check "default branch allowed: exit 0" test $? -eq 0 || cat "$TE_TMP/b3.err" >&2
+check "default branch allowed: main's files" test "$(rootfs "$REG/demo/br:b3" "$TE_TMP/fsb3" && cat "$TE_TMP/fsb3/src/a.txt")" = a2
 git -C "$proj" rm -q werf-giterminism.yaml
+git_commit_all "$proj" "giterminism gone"
+run_export s4 b4
+check "no ref without giterminism: exit 2" test $? -eq 2
+check "no ref without giterminism: named" grep -qF "git url $URL: no tag or commit (the default branch) is not allowed" "$TE_TMP/b4.err"
+
+# A tag or commit the remote does not have.
+before=$(registry_catalog "$REG")
+write_yaml "missing tag" <<YAML
+project: remote-demo
+configVersion: 1
+---
+image: bad
+from: $REG/base/busybox:1
+git:
+- url: $URL
+  tag: v9
+  to: /src
+YAML
+run_export s5 m1
+check "missing tag: export fails" test $? -ne 0
+check "missing tag: named" grep -qF "werf.yaml:7: image \"bad\": git url $URL: mirror: the remote has no tag v9" "$TE_TMP/m1.err"
+sed -i 's/tag: v9/commit: 0000000deadbeef/' "$proj/werf.yaml"
+git_commit_all "$proj" "missing commit"
+run_export s5 m2
+check "missing commit: export fails" test $? -ne 0
+check "missing commit: named" grep -qF "werf.yaml:7: image \"bad\": git url $URL: mirror: commit 0000000deadbeef is not in the remote repository" "$TE_TMP/m2.err"
+check "missing refs: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
 
 # file:// and a closed port: refused before anything is pushed.
 before=$(registry_catalog "$REG")
