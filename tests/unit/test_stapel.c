@@ -727,9 +727,10 @@ static void remote_mappings(void **state)
 	           TE_EINVALID, "git url scheme \"ftp\" is refused");
 	expect_err(META "image: a\nfrom: x\ngit:\n"
 	                "- url: https://u:pw@h/r\n  tag: v1\n  to: /r\n",
-	           TE_EINVALID,
-	           "git url must not hold a password (use "
-	           "basicAuth)");
+	           TE_EINVALID, "git url must not hold credentials");
+	expect_err(META "image: a\nfrom: x\ngit:\n"
+	                "- url: https://ghp_token@h/r\n  tag: v1\n  to: /r\n",
+	           TE_EINVALID, "git url must not hold credentials");
 	expect_err(META "image: a\nfrom: x\ngit:\n- url: https://h/r\n"
 	                "  tag: v1\n  commit: abcdef0\n  to: /r\n",
 	           TE_EINVALID,
@@ -768,7 +769,7 @@ static void remote_urls(void **state)
 	assert_int_equal(te_stapel__url_check("./h:x", why, sizeof(why)), -1);
 	assert_int_equal(te_stapel__url_check("-oProxy=x:y", why, sizeof(why)),
 	                 -1);
-	assert_int_equal(te_stapel__url_check("https://u@/x", why, sizeof(why)),
+	assert_int_equal(te_stapel__url_check("ssh://u@/x", why, sizeof(why)),
 	                 -1);
 	assert_string_equal(why, "git url names no host");
 	/* a scheme with odd bytes is not echoed */

@@ -7,8 +7,9 @@
  *  1. Only https, http, git and ssh (also scp-like user@host:path) reach
  *     libgit2: file:// and local paths would read the build machine's own
  *     repositories, which a hostile werf.yaml must not.  A password in the
- *     url is refused (basicAuth carries it), so the url as written is safe
- *     to print, hash and label.
+ *     url, or any userinfo of an http(s) url (a token alone is a common
+ *     form), is refused: basicAuth carries them, so the url as written is
+ *     safe to print (an ssh user name such as git@ stays).
  *  2. Each url has one bare cache, <state>/git-remotes/<sha256 of the
  *     normalized url>, reused by later exports; mirror.c locks it (flock)
  *     while fetching, so concurrent exports take turns.
@@ -86,10 +87,11 @@ int te_stapel__url_check(const char *url, char *why, size_t cap)
 	auth = sep + 3;
 	end = auth + strcspn(auth, "/");
 	at = memrchr(auth, '@', (size_t)(end - auth));
-	if (at && memchr(auth, ':', (size_t)(at - auth))) {
+	/* a password, or an http user name (often a token on its own) */
+	if (at && (memchr(auth, ':', (size_t)(at - auth)) ||
+	           !strncasecmp(url, "http", 4))) {
 		snprintf(why, cap,
-		         "git url must not hold a password (use "
-		         "basicAuth)");
+		         "git url must not hold credentials (use basicAuth)");
 		return -1;
 	}
 	if ((at ? at + 1 : auth) == end) {
