@@ -7,9 +7,10 @@
 # message and nothing pushed; a basicAuth password never in the output,
 # the labels or the state dir.
 . "$(dirname "$0")/lib.sh"
-te_require docker-registry skopeo buildah git busybox jq curl bash-static
+te_require docker-registry skopeo buildah git busybox jq curl bash-static ss lighttpd
+PATH=$PATH:$(git --exec-path) te_require git-daemon git-http-backend
 GIT_DAEMON=$(git --exec-path)/git-daemon
-[ -x "$GIT_DAEMON" ] || te_require git-daemon
+GIT_HTTP_BACKEND=$(git --exec-path)/git-http-backend
 
 start_registry REG
 make_base_image "$REG/base/busybox:1"
@@ -216,6 +217,89 @@ run_export s5 m2
 check "missing commit: export fails" test $? -ne 0
 check "missing commit: named" grep -qF "werf.yaml:7: image \"bad\": git url $URL: mirror: commit 0000000deadbeef is not in the remote repository" "$TE_TMP/m2.err"
 check "missing refs: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
+
+# basicAuth over smart HTTP: git-http-backend behind lighttpd's Basic auth.
+printf 'gituser:%s\n' "$PASSWORD" >"$TE_TMP/lighttpd.users"
+mkdir -p "$TE_TMP/www"
+HTTP_PORT=
+for _ in 1 2 3 4 5; do
+	port=$(te_free_port)
+	cat >"$TE_TMP/lighttpd.conf" <<CONF
+server.modules = ("mod_alias", "mod_setenv", "mod_auth", "mod_authn_file", "mod_cgi")
+server.bind = "127.0.0.1"
+server.port = $port
+server.document-root = "$TE_TMP/www"
+server.errorlog = "$TE_TMP/lighttpd.log"
+alias.url = ("/git/" => "$GIT_HTTP_BACKEND/")
+\$HTTP["url"] =~ "^/git/" {
+	cgi.assign = ("" => "")
+	setenv.set-environment = ("GIT_PROJECT_ROOT" => "$remotes", "GIT_HTTP_EXPORT_ALL" => "")
+	auth.backend = "plain"
+	auth.backend.plain.userfile = "$TE_TMP/lighttpd.users"
+	auth.require = ("" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
+}
+CONF
+	lighttpd -D -f "$TE_TMP/lighttpd.conf" >>"$TE_TMP/lighttpd.out" 2>&1 &
+	TE_PIDS+=($!)
+	for _ in $(seq 50); do
+		ss -Hltn "sport = :$port" | grep -q . && HTTP_PORT=$port && break 2
+		sleep 0.1
+	done
+done
+HTTP_URL=http://127.0.0.1:$HTTP_PORT/git/lib.git
+check "http remote: anonymous clients get 401" \
+	test "$(curl -sS -o /dev/null -w '%{http_code}' "$HTTP_URL/info/refs?service=git-upload-pack")" = 401
+http_yaml() { # PASSWORD-SOURCE
+	write_yaml "basicAuth" <<YAML
+project: remote-demo
+configVersion: 1
+---
+image: http
+from: $REG/base/busybox:1
+git:
+- url: $HTTP_URL
+  tag: v1
+  add: /lib
+  to: /lib
+  basicAuth:
+    username: gituser
+    password: {$1}
+YAML
+}
+http_yaml "value: $PASSWORD"
+run_export s6 h1
+check "basicAuth value over http: exit 0" test $? -eq 0 || cat "$TE_TMP/h1.err" >&2
+check "basicAuth value over http: the files" test "$(rootfs "$REG/demo/http:h1" "$TE_TMP/fsh1" && cat "$TE_TMP/fsh1/lib/dep.txt")" = dep2
+http_yaml "env: T22_GIT_PASSWORD"
+T22_GIT_PASSWORD=$PASSWORD run_export s7 h2
+check "basicAuth env over http: exit 0" test $? -eq 0 || cat "$TE_TMP/h2.err" >&2
+check "basicAuth env over http: the files" test "$(rootfs "$REG/demo/http:h2" "$TE_TMP/fsh2" && cat "$TE_TMP/fsh2/lib/a.txt")" = a2
+before=$(registry_catalog "$REG")
+http_yaml "value: wrong-$PASSWORD-wrong"
+run_export s8 h3
+check "wrong password: export fails" test $? -ne 0
+check "wrong password: refused credentials named" grep -qF "werf.yaml:7: image \"http\": git url $HTTP_URL: mirror: the remote refused our credentials" "$TE_TMP/h3.err" ||
+	cat "$TE_TMP/h3.err" >&2
+check "wrong password: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
+check "http: password in no output, label or state dir" bash -c \
+	'! grep -rqaF -- "$1" "$2"/h*.err "$2"/s6 "$2"/s7 "$2"/s8 && ! grep -qF -- "$1" <<<"$3"' \
+	_ "$PASSWORD" "$TE_TMP" "$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/stages:$(jq -r .images.http.content_based_tag "$TE_TMP/h1.json")" | jq -c .config.Labels)"
+
+# An ssh url without a key: refused.
+write_yaml "ssh" <<YAML
+project: remote-demo
+configVersion: 1
+---
+image: bad
+from: $REG/base/busybox:1
+git:
+- url: ssh://git@127.0.0.1:$CLOSED/lib.git
+  tag: v1
+  to: /src
+YAML
+run_export s5 k1
+check "ssh without a key: exit 2" test $? -eq 2
+check "ssh without a key: named" grep -qF "werf.yaml:7: image \"bad\": git url ssh://git@127.0.0.1:$CLOSED/lib.git: an ssh url needs a private key" "$TE_TMP/k1.err"
 
 # file:// and a closed port: refused before anything is pushed.
 before=$(registry_catalog "$REG")
