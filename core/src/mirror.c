@@ -442,12 +442,15 @@ static int open_or_init(git_repository **out, const char *mirror_dir,
 
 /* Connect remote with auth's credentials and list what it advertises
  * (borrowed from remote until it is freed).  cbs and cs must outlive
- * the remote's use: a later download calls them again. */
+ * the remote's use: a later download calls them again.  redirects: 0
+ * for libgit2's default (http.followRedirects, else initial only). */
 static int connect_and_ls(const git_remote_head ***heads, size_t *nheads,
                           git_remote *remote, git_remote_callbacks *cbs,
                           struct cred_state *cs, const char *url,
-                          const te_mirror_auth *auth, te_error *err)
+                          const te_mirror_auth *auth,
+                          git_remote_redirect_t redirects, te_error *err)
 {
+	git_remote_connect_options co;
 	int gerr;
 
 	cs->auth = auth;
@@ -458,7 +461,11 @@ static int connect_and_ls(const git_remote_head ***heads, size_t *nheads,
 	cbs->credentials = cred_cb;
 	cbs->certificate_check = hostkey_cb;
 	cbs->payload = cs;
-	gerr = git_remote_connect(remote, GIT_DIRECTION_FETCH, cbs, NULL, NULL);
+	git_remote_connect_options_init(&co,
+	                                GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+	co.callbacks = *cbs;
+	co.follow_redirects = redirects;
+	gerr = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
 	if (gerr < 0)
 		return git_fail(err, gerr, TE_ENET, url, "cannot connect");
 	gerr = git_remote_ls(heads, nheads, remote);
@@ -527,7 +534,8 @@ int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
 		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
 		goto done;
 	}
-	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, err);
+	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, 0,
+	                    err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < nheads; i++) {
@@ -658,7 +666,8 @@ int te_mirror_list_tags(te_strvec *names, te_strvec *commits, bool *more,
 		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
 		goto done;
 	}
-	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, err);
+	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, 0,
+	                    err);
 	for (i = 0; rc == 0 && i < nheads; i++)
 		rc = add_head(names, commits, more, heads[i], max, err);
 	git_remote_disconnect(remote);
@@ -789,6 +798,7 @@ static int download(git_remote *remote, const char *const *spec, size_t n,
 	fopts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fopts.prune = GIT_FETCH_NO_PRUNE;
 	fopts.update_fetchhead = 0;
+	fopts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 	gerr = git_remote_download(remote, &specs, &fopts);
 	if (gerr < 0)
 		return git_fail(err, gerr, TE_ENET, url, "cannot download");
@@ -853,7 +863,7 @@ static int fetch_in(char commit_out[41], git_repository *repo, const char *url,
 		goto done;
 	}
 	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &fs->cs, url, auth,
-	                    err);
+	                    GIT_REMOTE_REDIRECT_NONE, err);
 	if (rc == 0 && kind == TE_MIRROR_REF_COMMIT) {
 		rc = download(remote, all, 2, &cbs, url, err);
 		if (rc == 0)

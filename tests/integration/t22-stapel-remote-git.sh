@@ -285,6 +285,19 @@ check "http: password in no output, label or state dir" bash -c \
 	'! grep -rqaF -- "$1" "$2"/h*.err "$2"/s6 "$2"/s7 "$2"/s8 && ! grep -qF -- "$1" <<<"$3"' \
 	_ "$PASSWORD" "$TE_TMP" "$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/stages:$(jq -r .images.http.content_based_tag "$TE_TMP/h1.json")" | jq -c .config.Labels)"
 
+# A redirect to another host is not followed: the credentials would go
+# along.  The other host is a listener that counts connections.
+SERVERS="$(dirname "$0")/servers"
+start_py_server ELSEWHERE "$SERVERS/tcp_listener.py" --log "$TE_TMP/elsewhere.log"
+start_py_server REDIR "$SERVERS/redirector.py" --to "http://localhost:${ELSEWHERE#*:}"
+sed -i "s|url: $HTTP_URL|url: http://$REDIR/git/lib.git|; s|{value: .*}|{value: $PASSWORD}|" "$proj/werf.yaml"
+git_commit_all "$proj" "redirected"
+run_export s8 h4
+check "off-site redirect: export fails" test $? -ne 0
+check "off-site redirect: named" grep -qF "werf.yaml:7: image \"http\": git url http://$REDIR/git/lib.git: mirror: cannot connect:" "$TE_TMP/h4.err" ||
+	cat "$TE_TMP/h4.err" >&2
+check "off-site redirect: the other host never reached" test ! -s "$TE_TMP/elsewhere.log"
+
 # An ssh url without a key: refused.
 write_yaml "ssh" <<YAML
 project: remote-demo

@@ -110,7 +110,9 @@ typedef struct te_mirror_limits {
  * mirror_dir (created when missing; flock'ed as te_mirror_fetch_tag) and
  * return its commit.  A commit already in the mirror is returned without
  * network access; one that is not is looked for in every branch and tag
- * of the remote.  The bounds of lim are enforced from libgit2's transfer
+ * of the remote.  Redirects to another host are not followed (the
+ * credentials would go along).  The bounds of lim are enforced from
+ * libgit2's transfer
  * progress (libgit2 1.5 has no connect or read timeout: a server that
  * accepts and then stays silent is only stopped by the OS).
  *
