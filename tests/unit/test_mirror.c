@@ -4,10 +4,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -576,6 +581,53 @@ static void test_fetch_ref_bounded(void **state)
 	te_error_clear(&err);
 }
 
+struct locked_fetch {
+	struct fixture *f;
+	atomic_int done;
+	int rc;
+	char commit[41];
+};
+
+static void *fetch_thread(void *p)
+{
+	struct locked_fetch *lf = p;
+	te_error err = TE_ERROR_INIT;
+
+	lf->rc =
+	    te_mirror_fetch_ref(lf->commit, lf->f->mirror, lf->f->url,
+	                        TE_MIRROR_REF_TAG, "v1.0.0", NULL, NULL, &err);
+	atomic_store(&lf->done, 1);
+	return NULL;
+}
+
+/* Another holder of the mirror's flock (a concurrent export) makes a
+ * fetch wait until it lets go. */
+static void test_fetch_ref_waits_for_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct locked_fetch lf;
+	char lock[256];
+	pthread_t t;
+	int fd;
+
+	memset(&lf, 0, sizeof(lf));
+	lf.f = f;
+	snprintf(lock, sizeof(lock), "%s/mirrors", f->root);
+	assert_int_equal(mkdir(lock, 0700), 0);
+	assert_int_equal(mkdir(f->mirror, 0700), 0);
+	snprintf(lock, sizeof(lock), "%s/tagexport.lock", f->mirror);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(pthread_create(&t, NULL, fetch_thread, &lf), 0);
+	usleep(300 * 1000);
+	assert_int_equal(atomic_load(&lf.done), 0);
+	close(fd);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(lf.rc, 0);
+	assert_string_equal(lf.commit, f->c1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +650,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fetch_ref, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fetch_ref_bounded, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_fetch_ref_waits_for_lock,
+	                                    setup, teardown),
 	    cmocka_unit_test(test_redact_single_pass),
 	    cmocka_unit_test(test_tag_valid_as_libgit2),
 	};
