@@ -765,6 +765,10 @@ static void remote_urls(void **state)
 	assert_int_equal(
 	    te_stapel__url_check("GIT+SSH://git@h/x", why, sizeof(why)), 0);
 	assert_int_equal(te_stapel__url_check("h:x.git", why, sizeof(why)), 0);
+	assert_int_equal(
+	    te_stapel__url_check("git:pw@h:x.git", why, sizeof(why)), -1);
+	assert_string_equal(
+	    why, "git url must not hold credentials (use basicAuth)");
 	assert_int_equal(te_stapel__url_check("x.git", why, sizeof(why)), -1);
 	assert_int_equal(te_stapel__url_check("./h:x", why, sizeof(why)), -1);
 	assert_int_equal(te_stapel__url_check("-oProxy=x:y", why, sizeof(why)),

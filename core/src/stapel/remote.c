@@ -54,6 +54,13 @@ int te_stapel__url_check(const char *url, char *why, size_t cap)
 		}
 	if (!sep) {
 		/* scp-like [user@]host:path is ssh; anything else a path */
+		at = strchr(url, '@');
+		if (at && memchr(url, ':', (size_t)(at - url))) {
+			snprintf(why, cap,
+			         "git url must not hold credentials "
+			         "(use basicAuth)");
+			return -1;
+		}
 		n = strcspn(url, ":/");
 		if (n && url[n] == ':' && url[0] != '-')
 			return 0;
