@@ -197,6 +197,33 @@ check "no ref without giterminism: named" grep -qF "git url $URL: no tag or comm
 run_export s4 b5 --loose-giterminism
 check "no ref with --loose-giterminism: exit 0" test $? -eq 0 || cat "$TE_TMP/b5.err" >&2
 
+# Two images mapping the same tag: one fetch, shared stages built once.
+write_yaml "two images" <<YAML
+project: remote-demo
+configVersion: 1
+---
+image: one
+from: $REG/base/busybox:1
+git:
+- url: $URL
+  tag: v1
+  to: /both
+---
+image: two
+from: $REG/base/busybox:1
+git:
+- url: $URL
+  tag: v1
+  to: /both
+YAML
+run_export s9 two
+check "two images: exit 0" test $? -eq 0 || cat "$TE_TMP/two.err" >&2
+check "two images: shared stages built once" test "$(grep -c "building stage" "$TE_TMP/two.err")" -eq 2
+check "two images: the other image reuses them" test "$(grep -c "was built for another image" "$TE_TMP/two.err")" -eq 2
+check "two images: same content" test "$(jq -r .images.one.content_based_tag "$TE_TMP/two.json")" = \
+	"$(jq -r .images.two.content_based_tag "$TE_TMP/two.json")"
+check "two images: the tag's files" test "$(rootfs "$REG/demo/two:two" "$TE_TMP/fstwo" && cat "$TE_TMP/fstwo/both/lib/a.txt")" = a2
+
 # A tag or commit the remote does not have.
 before=$(registry_catalog "$REG")
 write_yaml "missing tag" <<YAML
