@@ -1035,8 +1035,36 @@ void te_export__stapel_free(struct run *run)
 	te_strvec_dispose(&g->insecure);
 	te_strvec_dispose(&g->bases.inputs.bases);
 	te_stapel_inflight_free(g->env.inflight);
+	te_stapel_remotes_free(g->env.remotes);
 	free(g);
 	run->stapel = NULL;
+}
+
+/* basicAuth passwords from env or src: the front end's build secrets. */
+static int remote_secret(te_buf *out, const char *id, int kind, const char *ref,
+                         void *payload, te_error *err)
+{
+	const struct run *run = payload;
+
+	return run->opts->secret(out, id, (te_secret_kind)kind, ref,
+	                         run->opts->secret_payload, err);
+}
+
+/* Remote git mappings fetch into <state>/git-remotes (stapel/remote.c);
+ * ssh urls use the first of the project's ssh keys. */
+static int stapel_remotes(te_stapel_remotes **out, struct run *run,
+                          te_error *err)
+{
+	te_stapel_remote_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.state_dir = run->opts->state_dir;
+	o.ssh_key = run->opts->nssh_keys ? run->opts->ssh_keys[0] : NULL;
+	if (run->opts->secret) {
+		o.secret = remote_secret;
+		o.secret_payload = run;
+	}
+	return te_stapel_remotes_new(out, &o, err);
 }
 
 static int stapel_glue(struct run *run, te_error *err)
@@ -1073,6 +1101,8 @@ static int stapel_glue(struct run *run, te_error *err)
 		rc = make_authfile(&g->authfile, run, &g->bases, err);
 	if (rc == 0)
 		rc = te_stapel_inflight_new(&g->env.inflight, err);
+	if (rc == 0)
+		rc = stapel_remotes(&g->env.remotes, run, err);
 	if (rc < 0)
 		return rc;
 	g->build.buildah = run->opts->buildah;

@@ -8,12 +8,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -285,6 +287,13 @@ static int cred_cb(git_credential **out, const char *url,
 		explicit_bzero(token, sizeof(token));
 		return rc;
 	}
+	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && auth->password) {
+		if (st->offered & GIT_CREDENTIAL_USERPASS_PLAINTEXT)
+			return refused(st);
+		st->offered |= GIT_CREDENTIAL_USERPASS_PLAINTEXT;
+		return git_credential_userpass_plaintext_new(out, user,
+		                                             auth->password);
+	}
 	if (allowed & GIT_CREDENTIAL_USERNAME)
 		return git_credential_username_new(out, user);
 	return GIT_PASSTHROUGH;
@@ -433,12 +442,15 @@ static int open_or_init(git_repository **out, const char *mirror_dir,
 
 /* Connect remote with auth's credentials and list what it advertises
  * (borrowed from remote until it is freed).  cbs and cs must outlive
- * the remote's use: a later download calls them again. */
+ * the remote's use: a later download calls them again.  redirects: 0
+ * for libgit2's default (http.followRedirects, else initial only). */
 static int connect_and_ls(const git_remote_head ***heads, size_t *nheads,
                           git_remote *remote, git_remote_callbacks *cbs,
                           struct cred_state *cs, const char *url,
-                          const te_mirror_auth *auth, te_error *err)
+                          const te_mirror_auth *auth,
+                          git_remote_redirect_t redirects, te_error *err)
 {
+	git_remote_connect_options co;
 	int gerr;
 
 	cs->auth = auth;
@@ -449,7 +461,11 @@ static int connect_and_ls(const git_remote_head ***heads, size_t *nheads,
 	cbs->credentials = cred_cb;
 	cbs->certificate_check = hostkey_cb;
 	cbs->payload = cs;
-	gerr = git_remote_connect(remote, GIT_DIRECTION_FETCH, cbs, NULL, NULL);
+	git_remote_connect_options_init(&co,
+	                                GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+	co.callbacks = *cbs;
+	co.follow_redirects = redirects;
+	gerr = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
 	if (gerr < 0)
 		return git_fail(err, gerr, TE_ENET, url, "cannot connect");
 	gerr = git_remote_ls(heads, nheads, remote);
@@ -518,7 +534,8 @@ int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
 		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
 		goto done;
 	}
-	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, err);
+	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, 0,
+	                    err);
 	if (rc < 0)
 		goto done;
 	for (i = 0; i < nheads; i++) {
@@ -649,12 +666,278 @@ int te_mirror_list_tags(te_strvec *names, te_strvec *commits, bool *more,
 		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
 		goto done;
 	}
-	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, err);
+	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &cs, url, auth, 0,
+	                    err);
 	for (i = 0; rc == 0 && i < nheads; i++)
 		rc = add_head(names, commits, more, heads[i], max, err);
 	git_remote_disconnect(remote);
 done:
 	git_remote_free(remote);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+/* ---- te_mirror_fetch_ref: a remote's tag, branch or commit ------------- */
+
+#define FETCH_MAX_BYTES_DEFAULT ((uint64_t)1 << 30)
+#define FETCH_TIMEOUT_DEFAULT 600u
+
+/* What the transfer callbacks check; cs first, so the credential and
+ * host key callbacks (payload = &fs->cs) keep working. */
+struct fetch_state {
+	struct cred_state cs;
+	uint64_t max_bytes;
+	time_t deadline;
+};
+
+static int over_bounds(struct fetch_state *fs, size_t received)
+{
+	if (received > fs->max_bytes) {
+		te_error_set(fs->cs.err, TE_EINVALID,
+		             "mirror: the remote sent more than %" PRIu64
+		             " bytes",
+		             fs->max_bytes);
+		return GIT_EUSER;
+	}
+	if (time(NULL) > fs->deadline) {
+		te_error_set(fs->cs.err, TE_ETIMEDOUT,
+		             "mirror: the fetch took longer than allowed");
+		return GIT_EUSER;
+	}
+	return 0;
+}
+
+static int transfer_cb(const git_indexer_progress *stats, void *payload)
+{
+	return over_bounds(payload, stats->received_bytes);
+}
+
+static int sideband_cb(const char *str, int len, void *payload)
+{
+	(void)str;
+	(void)len;
+	return over_bounds(payload, 0);
+}
+
+/* The ref to fetch for a tag, a branch or the default branch, and the
+ * commit the remote advertises for it. */
+static int pick_ref(te_buf *refname, git_oid *advertised, git_remote *remote,
+                    const git_remote_head **heads, size_t nheads,
+                    te_mirror_ref_kind kind, const char *name, te_error *err)
+{
+	git_buf def = {NULL, 0, 0};
+	size_t i;
+	int rc = 0;
+
+	if (kind == TE_MIRROR_REF_DEFAULT) {
+		if (git_remote_default_branch(&def, remote) < 0) {
+			git_error_clear();
+			return te_error_set(err, TE_ENOTFOUND,
+			                    "mirror: the remote has no default "
+			                    "branch");
+		}
+		rc = te_buf_puts(refname, def.ptr, err);
+		git_buf_dispose(&def);
+	} else {
+		rc = te_buf_printf(refname, err, "refs/%s/%s",
+		                   kind == TE_MIRROR_REF_TAG ? "tags" : "heads",
+		                   name);
+	}
+	for (i = 0; rc == 0 && i < nheads; i++)
+		if (!strcmp(heads[i]->name, refname->ptr)) {
+			git_oid_cpy(advertised, &heads[i]->oid);
+			return 0;
+		}
+	if (rc == 0)
+		rc = te_error_set(err, TE_ENOTFOUND,
+		                  "mirror: the remote has no %s %s",
+		                  kind == TE_MIRROR_REF_TAG ? "tag" : "branch",
+		                  name ? name : refname->ptr);
+	return rc;
+}
+
+/* The commit named by a 7..40 hex prefix in repo; TE_ENOTFOUND when it is
+ * not there (or the prefix is ambiguous: more history will not help). */
+static int find_commit(char out[41], git_repository *repo, const char *hex,
+                       te_error *err)
+{
+	git_oid oid;
+	git_commit *c = NULL;
+	size_t n = strlen(hex);
+
+	if (n < 7 || n > 40 || strspn(hex, "0123456789abcdef") != n ||
+	    git_oid_fromstrn(&oid, hex, n) < 0) {
+		git_error_clear();
+		return te_error_set(err, TE_EINVALID,
+		                    "mirror: invalid commit id");
+	}
+	if (git_commit_lookup_prefix(&c, repo, &oid, n) < 0) {
+		git_error_clear();
+		return te_error_set(err, TE_ENOTFOUND,
+		                    "mirror: commit %s is not in the remote "
+		                    "repository (no branch or tag reaches it)",
+		                    hex);
+	}
+	git_oid_tostr(out, 41, git_commit_id(c));
+	git_commit_free(c);
+	return 0;
+}
+
+/* Download specs and update the mirror's refs. */
+static int download(git_remote *remote, const char *const *spec, size_t n,
+                    git_remote_callbacks *cbs, const char *url, te_error *err)
+{
+	git_fetch_options fopts;
+	git_strarray specs;
+	int gerr;
+
+	git_fetch_options_init(&fopts, GIT_FETCH_OPTIONS_VERSION);
+	specs.strings = (char **)spec;
+	specs.count = n;
+	fopts.callbacks = *cbs;
+	fopts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	fopts.prune = GIT_FETCH_NO_PRUNE;
+	fopts.update_fetchhead = 0;
+	fopts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+	gerr = git_remote_download(remote, &specs, &fopts);
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_ENET, url, "cannot download");
+	gerr = git_remote_update_tips(
+	    remote, cbs, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "tagexport: fetch");
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_EIO, url, "cannot update refs");
+	return 0;
+}
+
+/* The fetched ref, checked against what was advertised, peeled. */
+static int ref_commit(char out[41], git_repository *repo, const char *refname,
+                      const git_oid *advertised, const char *url, te_error *err)
+{
+	git_reference *ref = NULL;
+	git_object *commit = NULL;
+	int gerr, rc = 0;
+
+	gerr = git_reference_lookup(&ref, repo, refname);
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_EIO, url,
+		                "ref missing after fetch");
+	if (!git_reference_target(ref) ||
+	    !git_oid_equal(git_reference_target(ref), advertised))
+		rc = te_error_set(err, TE_EIO,
+		                  "mirror: local ref differs from the remote "
+		                  "after fetch");
+	gerr =
+	    rc == 0 ? git_reference_peel(&commit, ref, GIT_OBJECT_COMMIT) : 0;
+	if (gerr < 0)
+		rc = git_fail(err, gerr, TE_EINVALID, url,
+		              "the ref does not point at a commit");
+	if (rc == 0)
+		git_oid_tostr(out, 41, git_object_id(commit));
+	git_object_free(commit);
+	git_reference_free(ref);
+	return rc;
+}
+
+static int fetch_in(char commit_out[41], git_repository *repo, const char *url,
+                    te_mirror_ref_kind kind, const char *name,
+                    const te_mirror_auth *auth, struct fetch_state *fs,
+                    te_error *err)
+{
+	static const char *const all[] = {"+refs/heads/*:refs/heads/*",
+	                                  "+refs/tags/*:refs/tags/*"};
+	git_remote *remote = NULL;
+	git_remote_callbacks cbs;
+	const git_remote_head **heads = NULL;
+	te_buf refname = TE_BUF_INIT(512), spec = TE_BUF_INIT(1024);
+	const char *one[1];
+	git_oid advertised;
+	size_t nheads = 0;
+	int gerr, rc;
+
+	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
+	cbs.transfer_progress = transfer_cb;
+	cbs.sideband_progress = sideband_cb;
+	gerr = git_remote_create_anonymous(&remote, repo, url);
+	if (gerr < 0) {
+		rc = git_fail(err, gerr, TE_EINVALID, url, "bad remote url");
+		goto done;
+	}
+	rc = connect_and_ls(&heads, &nheads, remote, &cbs, &fs->cs, url, auth,
+	                    GIT_REMOTE_REDIRECT_NONE, err);
+	if (rc == 0 && kind == TE_MIRROR_REF_COMMIT) {
+		rc = download(remote, all, 2, &cbs, url, err);
+		if (rc == 0)
+			rc = find_commit(commit_out, repo, name, err);
+		goto done;
+	}
+	if (rc == 0)
+		rc = pick_ref(&refname, &advertised, remote, heads, nheads,
+		              kind, name, err);
+	if (rc == 0)
+		rc = te_buf_printf(&spec, err, "+%s:%s", refname.ptr,
+		                   refname.ptr);
+	one[0] = spec.ptr;
+	if (rc == 0)
+		rc = download(remote, one, 1, &cbs, url, err);
+	if (rc == 0)
+		rc = ref_commit(commit_out, repo, refname.ptr, &advertised, url,
+		                err);
+done:
+	if (remote)
+		git_remote_disconnect(remote);
+	git_remote_free(remote);
+	te_buf_dispose(&refname);
+	te_buf_dispose(&spec);
+	return rc;
+}
+
+int te_mirror_fetch_ref(char commit_out[41], const char *mirror_dir,
+                        const char *url, te_mirror_ref_kind kind,
+                        const char *name, const te_mirror_auth *auth,
+                        const te_mirror_limits *lim, te_error *err)
+{
+	git_repository *repo = NULL;
+	struct fetch_state fs;
+	int lockfd = -1, gerr, rc;
+
+	commit_out[0] = '\0';
+	if (!mirror_dir || !*mirror_dir || !url || !*url ||
+	    (kind != TE_MIRROR_REF_DEFAULT &&
+	     (!name ||
+	      (kind != TE_MIRROR_REF_COMMIT && !te_mirror_tag_valid(name)))))
+		return te_error_set(err, TE_EINVALID,
+		                    "mirror: directory, url or ref name "
+		                    "missing or invalid");
+	memset(&fs, 0, sizeof(fs));
+	fs.max_bytes =
+	    lim && lim->max_bytes ? lim->max_bytes : FETCH_MAX_BYTES_DEFAULT;
+	fs.deadline =
+	    time(NULL) + (lim && lim->timeout ? (time_t)lim->timeout
+	                                      : (time_t)FETCH_TIMEOUT_DEFAULT);
+	gerr = git_libgit2_init();
+	if (gerr < 0)
+		return git_fail(err, gerr, TE_ERROR, NULL,
+		                "initializing libgit2");
+	rc = te_fs_mkdirs(mirror_dir, err);
+	if (rc == 0)
+		rc = lock_mirror(&lockfd, mirror_dir, err);
+	if (rc == 0)
+		rc = open_or_init(&repo, mirror_dir, err);
+	/* a pinned commit already here needs no network */
+	if (rc == 0 && kind == TE_MIRROR_REF_COMMIT &&
+	    find_commit(commit_out, repo, name, err) == 0)
+		goto done;
+	if (rc == 0) {
+		te_error_clear(err);
+		rc =
+		    fetch_in(commit_out, repo, url, kind, name, auth, &fs, err);
+	}
+done:
+	if (rc < 0)
+		commit_out[0] = '\0';
+	git_repository_free(repo);
+	if (lockfd >= 0)
+		close(lockfd);
 	git_libgit2_shutdown();
 	return rc;
 }

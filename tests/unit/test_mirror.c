@@ -4,10 +4,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -500,6 +505,129 @@ static void test_tag_valid_as_libgit2(void **state)
 	git_libgit2_shutdown();
 }
 
+/* te_mirror_fetch_ref: a tag, the default branch, a branch, a commit
+ * (fetched, then found without the network), and what is missing. */
+static void test_fetch_ref(void **state)
+{
+	struct fixture *f = *state;
+	te_error err = TE_ERROR_INIT;
+	git_reference *head = NULL;
+	char commit[41], prefix[11];
+
+	assert_int_equal(te_mirror_fetch_ref(commit, f->mirror, f->url,
+	                                     TE_MIRROR_REF_TAG, "v1.0.0", NULL,
+	                                     NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c1);
+	assert_int_equal(te_mirror_fetch_ref(commit, f->mirror, f->url,
+	                                     TE_MIRROR_REF_DEFAULT, NULL, NULL,
+	                                     NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c2);
+	check(git_repository_head(&head, f->repo), "head");
+	assert_int_equal(te_mirror_fetch_ref(
+	                     commit, f->mirror, f->url, TE_MIRROR_REF_BRANCH,
+	                     git_reference_shorthand(head), NULL, NULL, &err),
+	                 0);
+	git_reference_free(head);
+	assert_string_equal(commit, f->c2);
+	assert_int_equal(te_mirror_fetch_ref(commit, f->mirror, f->url,
+	                                     TE_MIRROR_REF_BRANCH, "nope", NULL,
+	                                     NULL, &err),
+	                 TE_ENOTFOUND);
+	assert_string_equal(err.msg, "mirror: the remote has no branch nope");
+	te_error_clear(&err);
+	snprintf(prefix, sizeof(prefix), "%.10s", f->c1);
+	assert_int_equal(te_mirror_fetch_ref(commit, f->mirror, f->url,
+	                                     TE_MIRROR_REF_COMMIT, prefix, NULL,
+	                                     NULL, &err),
+	                 0);
+	assert_string_equal(commit, f->c1);
+	/* present: no network (this url leads nowhere) */
+	assert_int_equal(
+	    te_mirror_fetch_ref(commit, f->mirror, "file:///nonexistent/te",
+	                        TE_MIRROR_REF_COMMIT, f->c1, NULL, NULL, &err),
+	    0);
+	assert_string_equal(commit, f->c1);
+	assert_int_equal(te_mirror_fetch_ref(commit, f->mirror, f->url,
+	                                     TE_MIRROR_REF_COMMIT, "0000000abc",
+	                                     NULL, NULL, &err),
+	                 TE_ENOTFOUND);
+	assert_string_equal(commit, "");
+	assert_non_null(strstr(err.msg, "commit 0000000abc is not in the "
+	                                "remote repository"));
+	te_error_clear(&err);
+	assert_int_equal(te_mirror_fetch_ref(commit, f->mirror, f->url,
+	                                     TE_MIRROR_REF_TAG, "a..b", NULL,
+	                                     NULL, &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
+}
+
+/* A remote sending more than max_bytes is stopped. */
+static void test_fetch_ref_bounded(void **state)
+{
+	struct fixture *f = *state;
+	te_error err = TE_ERROR_INIT;
+	te_mirror_limits lim = {1, 0};
+	char commit[41];
+
+	assert_int_equal(te_mirror_fetch_ref(commit, f->mirror, f->url,
+	                                     TE_MIRROR_REF_TAG, "v1.0.0", NULL,
+	                                     &lim, &err),
+	                 TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "mirror: the remote sent more than 1 bytes");
+	te_error_clear(&err);
+}
+
+struct locked_fetch {
+	struct fixture *f;
+	atomic_int done;
+	int rc;
+	char commit[41];
+};
+
+static void *fetch_thread(void *p)
+{
+	struct locked_fetch *lf = p;
+	te_error err = TE_ERROR_INIT;
+
+	lf->rc =
+	    te_mirror_fetch_ref(lf->commit, lf->f->mirror, lf->f->url,
+	                        TE_MIRROR_REF_TAG, "v1.0.0", NULL, NULL, &err);
+	atomic_store(&lf->done, 1);
+	return NULL;
+}
+
+/* Another holder of the mirror's flock (a concurrent export) makes a
+ * fetch wait until it lets go. */
+static void test_fetch_ref_waits_for_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct locked_fetch lf;
+	char lock[256];
+	pthread_t t;
+	int fd;
+
+	memset(&lf, 0, sizeof(lf));
+	lf.f = f;
+	snprintf(lock, sizeof(lock), "%s/mirrors", f->root);
+	assert_int_equal(mkdir(lock, 0700), 0);
+	assert_int_equal(mkdir(f->mirror, 0700), 0);
+	snprintf(lock, sizeof(lock), "%s/tagexport.lock", f->mirror);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(pthread_create(&t, NULL, fetch_thread, &lf), 0);
+	usleep(300 * 1000);
+	assert_int_equal(atomic_load(&lf.done), 0);
+	close(fd);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(lf.rc, 0);
+	assert_string_equal(lf.commit, f->c1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +647,11 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file_unreadable, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_fetch_ref, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fetch_ref_bounded, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_fetch_ref_waits_for_lock,
+	                                    setup, teardown),
 	    cmocka_unit_test(test_redact_single_pass),
 	    cmocka_unit_test(test_tag_valid_as_libgit2),
 	};

@@ -14,6 +14,7 @@
 #include "tagexport/stapel.h"
 
 #include "config_test.h"
+#include "stapel/stapel_int.h"
 #include "git_fixture.h"
 
 static const char full_yaml[] =
@@ -300,12 +301,10 @@ static void buildable(void **state)
 	assert_string_equal(cfg->images[0].stapel->git[0].url,
 	                    "https://example.com/r.git");
 	assert_string_equal(cfg->images[0].stapel->git[0].tag, "v1");
+	/* remote mappings are built (stapel/remote.c) */
 	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
 	                                           "werf.yaml", "a", &err),
-	                 TE_EUNSUPPORTED);
-	assert_string_equal(err.msg, "werf.yaml:7: image \"a\": git url (a "
-	                             "remote repository) is not supported "
-	                             "yet");
+	                 0);
 	te_config_free(cfg);
 	te_error_clear(&err);
 	/* parsed, not built yet: refused by key and line */
@@ -510,7 +509,7 @@ static void stage_list(void **state)
 	                 TE_EINVALID);
 	te_error_clear(&err);
 	{
-		te_stapel_inputs in = {"sha256:1111", NULL, NULL, NULL};
+		te_stapel_inputs in = {"sha256:1111", NULL, NULL, NULL, NULL};
 		assert_int_equal(
 		    te_stapel_stages_compute(&st, r.cfg->images[0].stapel,
 		                             r.src, r.head, &in, &err),
@@ -525,8 +524,8 @@ static void stage_list(void **state)
 	repo_open(&r, META "image: a\nfrom: x\n");
 	{
 		te_stapel_stages a, b, c;
-		te_stapel_inputs cv = {NULL, "2", NULL, NULL};
-		te_stapel_inputs pl = {NULL, NULL, "linux/arm64", NULL};
+		te_stapel_inputs cv = {NULL, "2", NULL, NULL, NULL};
+		te_stapel_inputs pl = {NULL, NULL, "linux/arm64", NULL, NULL};
 
 		assert_int_equal(
 		    te_stapel_stages_compute(&a, r.cfg->images[0].stapel, r.src,
@@ -648,7 +647,7 @@ static void imagespec_last_stage(void **state)
 {
 	te_error err = TE_ERROR_INIT;
 	te_stapel_stages a, b;
-	te_stapel_inputs in = {NULL, NULL, NULL, "{\"author\":\"x\"}"};
+	te_stapel_inputs in = {NULL, NULL, NULL, "{\"author\":\"x\"}", NULL};
 	const te_imagespec *spec;
 	struct repo r;
 	size_t i;
@@ -688,6 +687,113 @@ static void imagespec_last_stage(void **state)
 }
 
 /* config.stapel of werf-giterminism.yaml */
+/* url, ref and basicAuth of remote mappings, and the urls refused. */
+static void remote_mappings(void **state)
+{
+	te_werf_config *cfg;
+	const te_stapel_git *g;
+
+	(void)state;
+	cfg = parse_ok(META "image: a\nfrom: x\ngit:\n"
+	                    "- url: http://h.example/r.git\n" /* 7 */
+	                    "  commit: 0123abcdef\n  to: /r\n"
+	                    "  basicAuth:\n    username: u\n"
+	                    "    password: {value: s3cret}\n"
+	                    "- url: git@h.example:g/r.git\n  branch: main\n"
+	                    "  to: /s\n"
+	                    "- url: https://h.example/x\n  to: /x\n"
+	                    "  basicAuth:\n    username: u\n"
+	                    "    password: {env: TOKEN}\n");
+	g = &cfg->images[0].stapel->git[0];
+	assert_string_equal(g->commit, "0123abcdef");
+	assert_string_equal(g->auth_user, "u");
+	assert_int_equal(g->auth_kind, TE_SECRET_VALUE);
+	assert_string_equal(g->auth_password, "s3cret");
+	assert_string_equal(g[1].branch, "main");
+	assert_null(g[1].auth_user);
+	assert_int_equal(g[2].auth_kind, TE_SECRET_ENV);
+	assert_string_equal(g[2].auth_password, "TOKEN");
+	te_config_free(cfg);
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: file:///srv/r\n"
+	                "  tag: v1\n  to: /r\n",
+	           TE_EINVALID,
+	           "werf.yaml:7: image \"a\": git url scheme \"file\" is "
+	           "refused");
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: /srv/r.git\n"
+	                "  tag: v1\n  to: /r\n",
+	           TE_EINVALID, "git url: local paths are refused");
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: ftp://h/r\n"
+	                "  tag: v1\n  to: /r\n",
+	           TE_EINVALID, "git url scheme \"ftp\" is refused");
+	expect_err(META "image: a\nfrom: x\ngit:\n"
+	                "- url: https://u:pw@h/r\n  tag: v1\n  to: /r\n",
+	           TE_EINVALID, "git url must not hold credentials");
+	expect_err(META "image: a\nfrom: x\ngit:\n"
+	                "- url: https://ghp_token@h/r\n  tag: v1\n  to: /r\n",
+	           TE_EINVALID, "git url must not hold credentials");
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: https://h/r\n"
+	                "  tag: v1\n  commit: abcdef0\n  to: /r\n",
+	           TE_EINVALID,
+	           "werf.yaml:7: image \"a\": git url: give one of");
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: https://h/r\n"
+	                "  commit: HEAD~1\n  to: /r\n",
+	           TE_EINVALID, "git commit must be 7 to 40");
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: https://h/r\n"
+	                "  tag: 'v1..2'\n  to: /r\n",
+	           TE_EINVALID, "not a valid ref name");
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: https://h/r\n"
+	                "  tag: v1\n  to: /r\n  basicAuth: {username: u}\n",
+	           TE_EINVALID, "git basicAuth needs \"username\"");
+	expect_err(META "image: a\nfrom: x\ngit:\n- url: ssh://h/r\n"
+	                "  tag: v1\n  to: /r\n  basicAuth:\n    username: u\n"
+	                "    password: {value: s3cret}\n",
+	           TE_EINVALID, "git basicAuth is for http and https urls");
+	expect_err(META "image: a\nfrom: x\ngit:\n- to: /r\n  tag: v1\n",
+	           TE_EINVALID, "need \"url\"");
+}
+
+static void remote_urls(void **state)
+{
+	te_buf b = TE_BUF_INIT(4096);
+	te_error err = TE_ERROR_INIT;
+	char why[200];
+
+	(void)state;
+	assert_int_equal(te_stapel__url_check("git://127.0.0.1:9418/x.git", why,
+	                                      sizeof(why)),
+	                 0);
+	assert_int_equal(
+	    te_stapel__url_check("GIT+SSH://git@h/x", why, sizeof(why)), 0);
+	assert_int_equal(te_stapel__url_check("h:x.git", why, sizeof(why)), 0);
+	assert_int_equal(
+	    te_stapel__url_check("git:pw@h:x.git", why, sizeof(why)), -1);
+	assert_string_equal(
+	    why, "git url must not hold credentials (use basicAuth)");
+	assert_int_equal(te_stapel__url_check("x.git", why, sizeof(why)), -1);
+	assert_int_equal(te_stapel__url_check("./h:x", why, sizeof(why)), -1);
+	assert_int_equal(te_stapel__url_check("-oProxy=x:y", why, sizeof(why)),
+	                 -1);
+	assert_int_equal(te_stapel__url_check("ssh://u@/x", why, sizeof(why)),
+	                 -1);
+	assert_string_equal(why, "git url names no host");
+	/* a scheme with odd bytes is not echoed */
+	assert_int_equal(te_stapel__url_check("a@b:c://h/x", why, sizeof(why)),
+	                 -1);
+	assert_non_null(strstr(why, "scheme \"?\""));
+	assert_true(te_stapel__url_scheme_ssh("git@h:x"));
+	assert_true(te_stapel__url_scheme_ssh("ssh://h/x"));
+	assert_false(te_stapel__url_scheme_ssh("git://h/x"));
+	assert_int_equal(te_stapel__url_normalize(&b,
+	                                          "HTTPS://User@Host.EX/"
+	                                          "Repo.git//",
+	                                          &err),
+	                 0);
+	assert_string_equal(b.ptr, "https://host.ex/Repo.git");
+	assert_int_equal(te_stapel__url_normalize(&b, "git@h:g/r", &err), 0);
+	assert_string_equal(b.ptr, "ssh://git@h:g/r");
+	te_buf_dispose(&b);
+}
+
 static void giterminism_allowed(void **state)
 {
 	static const char yes[] = "giterminismConfigVersion: 1\nconfig:\n"
@@ -696,6 +802,10 @@ static void giterminism_allowed(void **state)
 	                         "  goTemplateRendering: {}\n";
 	static const char bad[] = "config:\n  stapel:\n"
 	                          "    allowFromLatest: sometimes\n";
+	static const char branch[] = "config:\n  stapel:\n    git:\n"
+	                             "      allowBranch: true\n";
+	static const char bad_branch[] = "config:\n  stapel:\n    git:\n"
+	                                 "      allowBranch: [x]\n";
 	te_stapel_allowed a;
 	te_error err = TE_ERROR_INIT;
 
@@ -715,6 +825,20 @@ static void giterminism_allowed(void **state)
 	                                "config.stapel.allowFromLatest must be "
 	                                "a boolean"));
 	te_error_clear(&err);
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, branch, sizeof(branch) - 1, &err), 0);
+	assert_true(a.git_branch);
+	assert_false(a.from_latest);
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, yes, sizeof(yes) - 1, &err), 0);
+	assert_false(a.git_branch);
+	assert_int_equal(te_stapel_allowed_parse(&a, bad_branch,
+	                                         sizeof(bad_branch) - 1, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf-giterminism.yaml:4: "
+	                                "config.stapel.git.allowBranch must "
+	                                "be a boolean"));
+	te_error_clear(&err);
 }
 
 int main(void)
@@ -730,6 +854,8 @@ int main(void)
 	    cmocka_unit_test(digests_follow_config),
 	    cmocka_unit_test(imagespec_last_stage),
 	    cmocka_unit_test(giterminism_allowed),
+	    cmocka_unit_test(remote_mappings),
+	    cmocka_unit_test(remote_urls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

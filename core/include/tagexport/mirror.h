@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
@@ -50,11 +51,14 @@ typedef struct te_mirror_auth {
 	const char *ssh_key_file;
 	const char *username;
 	const char *known_hosts_file;
+	/* HTTPS password given as a value (werf.yaml's git basicAuth),
+	 * used when token_file is NULL; never copied into a message */
+	const char *password;
 } te_mirror_auth;
 
 #define TE_MIRROR_AUTH_INIT                                                    \
 	{                                                                      \
-		NULL, NULL, NULL, NULL                                         \
+		NULL, NULL, NULL, NULL, NULL                                   \
 	}
 
 /**
@@ -86,6 +90,43 @@ bool te_mirror_tag_valid(const char *tag);
 int te_mirror_fetch_tag(char commit_out[41], const char *mirror_dir,
                         const char *url, const char *tag,
                         const te_mirror_auth *auth, te_error *err);
+
+/* What te_mirror_fetch_ref fetches. */
+typedef enum te_mirror_ref_kind {
+	TE_MIRROR_REF_TAG,     /* refs/tags/<name>, annotated tags peeled */
+	TE_MIRROR_REF_BRANCH,  /* refs/heads/<name> */
+	TE_MIRROR_REF_DEFAULT, /* the branch the remote's HEAD names */
+	TE_MIRROR_REF_COMMIT   /* name: 7..40 lowercase hex */
+} te_mirror_ref_kind;
+
+/* Bounds of one fetch; zero fields take the defaults. */
+typedef struct te_mirror_limits {
+	uint64_t max_bytes; /* pack bytes received; default 1 GiB */
+	unsigned timeout;   /* seconds of transfer; default 600 */
+} te_mirror_limits;
+
+/**
+ * Fetch what kind and name designate from url into the bare mirror at
+ * mirror_dir (created when missing; flock'ed as te_mirror_fetch_tag) and
+ * return its commit.  A commit already in the mirror is returned without
+ * network access; one that is not is looked for in every branch and tag
+ * of the remote.  Redirects to another host are not followed (the
+ * credentials would go along).  The bounds of lim are enforced from
+ * libgit2's transfer
+ * progress (libgit2 1.5 has no connect or read timeout: a server that
+ * accepts and then stays silent is only stopped by the OS).
+ *
+ * @param[out] commit_out  40 lowercase hex + NUL; "" on failure
+ * @param lim   may be NULL: defaults
+ * @return 0; TE_ENOTFOUND (no such tag, branch, default branch or
+ *         commit), TE_EINVALID (bad name or url), TE_EAUTH, TE_ENET,
+ *         TE_EINVALID (too large), TE_ETIMEDOUT, TE_EIO; messages never
+ *         hold credentials
+ */
+int te_mirror_fetch_ref(char commit_out[41], const char *mirror_dir,
+                        const char *url, te_mirror_ref_kind kind,
+                        const char *name, const te_mirror_auth *auth,
+                        const te_mirror_limits *lim, te_error *err);
 
 /**
  * List the tags url advertises, without any local repository (git

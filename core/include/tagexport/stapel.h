@@ -15,10 +15,12 @@
  * into te_image_config.imagespec (merged with build.imageSpec for final
  * images) and applied to the config of the image's last stage, as werf's
  * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
- * refused by te_stapel_check_buildable before any build: remote git mappings
- * (`url`), mounts other than tmp_dir.  `fromLatest` is refused by
- * te_stapel_plan_add unless werf-giterminism.yaml allows it
- * (config.stapel.allowFromLatest, or --loose-giterminism).
+ * refused by te_stapel_check_buildable before any build: mounts other than
+ * tmp_dir.  `fromLatest` is refused by te_stapel_plan_add unless
+ * werf-giterminism.yaml allows it (config.stapel.allowFromLatest, or
+ * --loose-giterminism); so is a remote git mapping (`url`) by branch or
+ * without a ref (config.stapel.git.allowBranch).  Remote mappings are
+ * fetched while planning (te_stapel_remotes, stapel/remote.c).
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H
@@ -26,6 +28,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tagexport/buf.h"
 #include "tagexport/error.h"
@@ -56,10 +59,19 @@ typedef enum te_stapel_when {
 
 /* One `git:` mapping. */
 typedef struct te_stapel_git {
-	char *url;    /* NULL: the project repository */
+	/* NULL: the project repository; else a remote one, checked by
+	 * te_stapel__url_check (https, http, git, ssh; no password in it) */
+	char *url;
 	char *branch; /* remote mappings only; NULL when unset */
 	char *tag;
-	char *commit;
+	char *commit; /* 7..40 lowercase hex */
+	/* basicAuth: username and where the password comes from (kind as
+	 * build secrets: env, src or value); NULL when unset.  The password
+	 * (or its env name or file) never reaches a message, a label or a
+	 * digest; wiped when freed. */
+	char *auth_user;
+	int auth_kind; /* a te_secret_kind (config.h includes this file) */
+	char *auth_password;
 	char *add;   /* "/"-rooted path in the repository, cleaned; "/" */
 	char *to;    /* absolute path in the image, cleaned */
 	char *owner; /* NULL when unset */
@@ -215,6 +227,9 @@ typedef struct te_stapel_inputs {
 	 * into the last stage's input (that stage's config carries it);
 	 * NULL or "": none */
 	const char *imagespec;
+	/* the remote mappings' sources and commits, resolved
+	 * (te_stapel_plan_add); NULL: the image has none */
+	struct te_stapel_remotes *remotes;
 } te_stapel_inputs;
 
 /**
@@ -247,6 +262,30 @@ typedef struct te_stapel_inflight te_stapel_inflight;
 int te_stapel_inflight_new(te_stapel_inflight **out, te_error *err);
 void te_stapel_inflight_free(te_stapel_inflight *f);
 
+/* Remote repositories of `git:` mappings with `url` (stapel/remote.c):
+ * fetched while planning into bare caches under
+ * <state_dir>/git-remotes/, one per url, reused by later exports.  Free
+ * with te_stapel_remotes_free after the last build. */
+typedef struct te_stapel_remotes te_stapel_remotes;
+
+/* Borrowed strings; must outlive the te_stapel_remotes. */
+typedef struct te_stapel_remote_opts {
+	const char *state_dir;
+	const char *ssh_key; /* private key for ssh urls; NULL: refused */
+	const char *known_hosts_file; /* NULL: libgit2's ~/.ssh/known_hosts */
+	/* basicAuth passwords from env or src, as te_export_secret_fn
+	 * (export.h; kind is a te_secret_kind); NULL: only `value` works */
+	int (*secret)(te_buf *out, const char *id, int kind, const char *ref,
+	              void *payload, te_error *err);
+	void *secret_payload;
+	uint64_t max_bytes; /* per fetch; 0: 1 GiB */
+	unsigned timeout;   /* seconds per fetch; 0: 600 */
+} te_stapel_remote_opts;
+
+int te_stapel_remotes_new(te_stapel_remotes **out,
+                          const te_stapel_remote_opts *o, te_error *err);
+void te_stapel_remotes_free(te_stapel_remotes *r);
+
 /* What building Stapel stages needs; borrowed, must outlive the plan. */
 typedef struct te_stapel_env {
 	te_gitsrc *src;
@@ -269,6 +308,8 @@ typedef struct te_stapel_env {
 	const char *bash;             /* static bash; NULL: /bin/bash-static */
 	const char *busybox;          /* static busybox; NULL: /bin/busybox */
 	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
+	/* remote git mappings; NULL: refused */
+	te_stapel_remotes *remotes;
 	/* --loose-giterminism: werf-giterminism.yaml is not consulted */
 	bool loose_giterminism;
 	te_log log;
@@ -278,6 +319,7 @@ typedef struct te_stapel_env {
  * (https://werf.io/docs/v2/reference/werf_giterminism_yaml.html). */
 typedef struct te_stapel_allowed {
 	bool from_latest; /* allowFromLatest */
+	bool git_branch;  /* git.allowBranch */
 } te_stapel_allowed;
 
 /**

@@ -79,6 +79,8 @@ struct job {
 	te_buf base_manifest;
 	te_buf base_config;
 	char base_type[128];
+	/* per mapping: the base's label of each remote one, or NULL */
+	char **prev_remote;
 	te_error *err;
 };
 
@@ -227,13 +229,12 @@ static int cmp_fent(const void *a, const void *b)
 
 /* The mapping's kept files at commit, sorted by strcmp (git's tree order
  * is not); a missing add is an empty mapping. */
-static int list_mapping(struct flist *f, const struct job *j,
+static int list_mapping(struct flist *f, const struct job *j, te_gitsrc *src,
                         const te_stapel_git *g, const char *commit)
 {
 	int rc;
 
-	rc = te_gitsrc_walk(j->sj->env->src, commit, g->add + 1, list_file, f,
-	                    j->err);
+	rc = te_gitsrc_walk(src, commit, g->add + 1, list_file, f, j->err);
 	if (rc == TE_ENOTFOUND) {
 		te_error_clear(j->err);
 		rc = 0;
@@ -380,6 +381,39 @@ static int cmp_patch_file(const void *a, const void *b)
 	              ((const te_stapel_patch_file *)b)->path);
 }
 
+/* Where mapping i's files come from: the project at the commit, or its
+ * remote at the commit fetched (stapel/remote.c). */
+static void mapping_src(te_gitsrc **src, const char **commit,
+                        const struct job *j, size_t i)
+{
+	const te_stapel_env *env = j->sj->env;
+
+	*src = env->src;
+	*commit = env->commit;
+	if (j->img->git[i].url)
+		te_stapel__remote_get(src, commit, env->remotes,
+		                      &j->img->git[i]);
+}
+
+/* The commit the base's files of mapping i come from, or NULL. */
+static const char *mapping_prev(const struct job *j, size_t i)
+{
+	if (!j->img->git[i].url)
+		return j->prev_commit;
+	return j->prev_remote ? j->prev_remote[i] : NULL;
+}
+
+/* Does mapping i need a patch: the base has its files, at another
+ * commit? */
+static bool mapping_moved(const struct job *j, size_t i)
+{
+	const char *prev = mapping_prev(j, i), *commit;
+	te_gitsrc *src;
+
+	mapping_src(&src, &commit, j, i);
+	return prev && strcmp(prev, commit);
+}
+
 /* Mapping i from the base's commit to ours into ps (paths sorted);
  * numeric: owners as numbers for the layer (stapel/layer.c). */
 static int collect_mapping(te_stapel_patchset *ps, struct job *j, size_t i,
@@ -388,6 +422,9 @@ static int collect_mapping(te_stapel_patchset *ps, struct job *j, size_t i,
 	const te_stapel_git *g = &j->img->git[i];
 	struct flist prev, cur;
 	te_ignore *inc = NULL, *exc = NULL;
+	te_gitsrc *src;
+	const char *commit;
+	size_t first = ps->nfiles, k;
 	int rc;
 
 	memset(&prev, 0, sizeof(prev));
@@ -398,12 +435,15 @@ static int collect_mapping(te_stapel_patchset *ps, struct job *j, size_t i,
 	prev.include = cur.include = inc;
 	prev.exclude = cur.exclude = exc;
 	prev.err = cur.err = j->err;
+	mapping_src(&src, &commit, j, i);
 	if (rc == 0)
-		rc = list_mapping(&prev, j, g, j->prev_commit);
+		rc = list_mapping(&prev, j, src, g, mapping_prev(j, i));
 	if (rc == 0)
-		rc = list_mapping(&cur, j, g, j->sj->env->commit);
+		rc = list_mapping(&cur, j, src, g, commit);
 	if (rc == 0)
 		rc = diff_into(ps, g, &prev, &cur, numeric, j->err);
+	for (k = first; rc == 0 && g->url && k < ps->nfiles; k++)
+		ps->files[k].src = src;
 	flist_dispose(&prev);
 	flist_dispose(&cur);
 	te_ignore_free(inc);
@@ -452,6 +492,8 @@ static int copy_mapping(struct job *j, size_t i, struct keep *k)
 	const te_stapel_git *g = &j->img->git[i];
 	const te_stapel_env *env = j->sj->env;
 	te_buf dest = TE_BUF_INIT(8192);
+	te_gitsrc *gs;
+	const char *commit;
 	char src[32];
 	int rc;
 
@@ -460,10 +502,10 @@ static int copy_mapping(struct job *j, size_t i, struct keep *k)
 	if (rc == 0 && mkdir(dest.ptr, 0755) < 0)
 		rc = te_error_set_errno(j->err, TE_EIO, errno, "mkdir %s",
 		                        dest.ptr);
+	mapping_src(&gs, &commit, j, i);
 	if (rc == 0)
-		rc = te_gitsrc_materialize(env->src, env->commit, g->add + 1,
-		                           dest.ptr, keep_file, k, env->limits,
-		                           j->err);
+		rc = te_gitsrc_materialize(gs, commit, g->add + 1, dest.ptr,
+		                           keep_file, k, env->limits, j->err);
 	if (rc == TE_ENOTFOUND || rc == TE_EINVALID)
 		rc = te_error_wrap(j->err, "git add %s (line %d)", g->add,
 		                   g->line);
@@ -534,9 +576,9 @@ static int apply_patch(struct job *j)
 	if (!j->prev_commit || !j->img->ngit)
 		return 0;
 	j->git_written = true;
-	if (!strcmp(j->prev_commit, j->sj->env->commit))
-		return 0;
 	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		if (!mapping_moved(j, i))
+			continue;
 		memset(&ps, 0, sizeof(ps));
 		k.to = j->img->git[i].to;
 		rc = collect_mapping(&ps, j, i, false);
@@ -547,6 +589,48 @@ static int apply_patch(struct job *j)
 		patchset_dispose(&ps);
 	}
 	return rc;
+}
+
+static bool is_commit(const char *v)
+{
+	return v && strlen(v) == 40 && strspn(v, "0123456789abcdef") == 40;
+}
+
+/* The remote mappings' commits of the base (their labels). */
+static int base_remotes(struct job *j, json_t *labels)
+{
+	char key[TE_STAPEL_GIT_LABEL_MAX];
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < j->img->ngit; i++) {
+		if (!j->img->git[i].url)
+			continue;
+		snprintf(key, sizeof(key), TE_STAPEL_GIT_LABEL "-%zu", i);
+		v = json_string_value(json_object_get(labels, key));
+		if (!is_commit(v))
+			continue;
+		if (!j->prev_remote)
+			j->prev_remote =
+			    calloc(j->img->ngit, sizeof(*j->prev_remote));
+		if (!j->prev_remote ||
+		    !(j->prev_remote[i] = te_strdup(v, j->err)))
+			return te_error_set(j->err, TE_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Forget what base_commit read (before reading it again). */
+static void forget_base(struct job *j)
+{
+	size_t i;
+
+	for (i = 0; j->prev_remote && i < j->img->ngit; i++)
+		free(j->prev_remote[i]);
+	free(j->prev_remote);
+	j->prev_remote = NULL;
+	free(j->prev_commit);
+	j->prev_commit = NULL;
 }
 
 /* The commit the base image's git files come from (its label), or NULL
@@ -581,6 +665,10 @@ static int base_commit(struct job *j)
 		if (!j->prev_commit)
 			rc = TE_ENOMEM;
 	}
+	if (rc == 0)
+		rc = base_remotes(
+		    j,
+		    json_object_get(json_object_get(root, "config"), "Labels"));
 done:
 	json_decref(root);
 	te_image_manifest_dispose(&m);
@@ -604,10 +692,9 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 	memset(&ps, 0, sizeof(ps));
 	rc = base_commit(j);
 	j->git_written = j->prev_commit != NULL;
-	for (i = 0; rc == 0 && j->prev_commit &&
-	            strcmp(j->prev_commit, env->commit) && i < j->img->ngit;
-	     i++)
-		rc = collect_mapping(&ps, j, i, true);
+	for (i = 0; rc == 0 && j->prev_commit && i < j->img->ngit; i++)
+		if (mapping_moved(j, i))
+			rc = collect_mapping(&ps, j, i, true);
 	if (rc == 0)
 		rc = stage_labels(&labels, j);
 	if (rc == 0) {
@@ -959,6 +1046,8 @@ static int dockerfile(struct job *j)
 static int stage_labels(te_labels **out, const struct job *j)
 {
 	const te_stapel_env *env = j->sj->env;
+	char key[TE_STAPEL_GIT_LABEL_MAX];
+	size_t i;
 	int rc;
 
 	rc = te_labels_new(out, j->err);
@@ -973,6 +1062,16 @@ static int stage_labels(te_labels **out, const struct job *j)
 	if (rc == 0 && j->git_written)
 		rc = te_labels_set(*out, TE_STAPEL_GIT_LABEL, env->commit,
 		                   j->err);
+	for (i = 0; rc == 0 && j->git_written && i < j->img->ngit; i++) {
+		te_gitsrc *src;
+		const char *commit;
+
+		if (!j->img->git[i].url)
+			continue;
+		mapping_src(&src, &commit, j, i);
+		snprintf(key, sizeof(key), TE_STAPEL_GIT_LABEL "-%zu", i);
+		rc = te_labels_set(*out, key, commit, j->err);
+	}
 	return rc;
 }
 
@@ -1104,8 +1203,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		te_log_emit(&ctx->log, TE_LOG_INFO, "image %s: %s: building",
 		            sj->image->name, err->msg);
 		te_error_clear(err);
-		free(j.prev_commit);
-		j.prev_commit = NULL;
+		forget_base(&j);
 		j.git_written = false;
 		te_buf_clear(&j.base_manifest);
 		te_buf_clear(&j.base_config);
@@ -1145,7 +1243,7 @@ done:
 	if (have_dir)
 		te_fs_remove_tree(j.dir.ptr);
 	te_labels_free(labels);
-	free(j.prev_commit);
+	forget_base(&j);
 	te_buf_dispose(&j.dir);
 	te_buf_dispose(&j.df);
 	te_buf_dispose(&j.script);
@@ -1168,28 +1266,40 @@ done:
 #define GITERMINISM_FILE "werf-giterminism.yaml"
 #define GITERMINISM_MAX ((size_t)64 << 10)
 
-/* werf-giterminism.yaml of the commit must allow fromLatest
+/* config.stapel of werf-giterminism.yaml at the commit; everything
+ * with --loose-giterminism
  * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html). */
-static int from_latest_allowed(const te_image_config *ic,
-                               const te_stapel_env *env, te_error *err)
+static int read_allowed(te_stapel_allowed *allowed, const te_stapel_env *env,
+                        te_error *err)
 {
 	te_buf data = TE_BUF_INIT(GITERMINISM_MAX);
-	te_stapel_allowed allowed;
 	int rc;
 
-	if (env->loose_giterminism)
+	if (env->loose_giterminism) {
+		allowed->from_latest = allowed->git_branch = true;
 		return 0;
+	}
 	lock(env);
 	rc = te_gitsrc_read_file(&data, env->src, env->commit, GITERMINISM_FILE,
 	                         err);
 	unlock(env);
 	if (rc == TE_ENOTFOUND) {
 		te_error_clear(err);
-		rc = te_stapel_allowed_parse(&allowed, NULL, 0, err);
+		rc = te_stapel_allowed_parse(allowed, NULL, 0, err);
 	} else if (rc == 0) {
-		rc = te_stapel_allowed_parse(&allowed, data.ptr, data.len, err);
+		rc = te_stapel_allowed_parse(allowed, data.ptr, data.len, err);
 	}
 	te_buf_dispose(&data);
+	return rc;
+}
+
+/* werf-giterminism.yaml must allow fromLatest. */
+static int from_latest_allowed(const te_image_config *ic,
+                               const te_stapel_env *env, te_error *err)
+{
+	te_stapel_allowed allowed;
+	int rc = read_allowed(&allowed, env, err);
+
 	if (rc == 0 && !allowed.from_latest)
 		rc = te_error_set(err, TE_EINVALID,
 		                  "%s:%d: image \"%s\": fromLatest is not "
@@ -1235,6 +1345,47 @@ static int from_latest_digest(char digest[TE_DIGEST_STR_MAX],
 	return rc;
 }
 
+/* The remote mappings of ic, fetched; a branch (or no ref: the remote's
+ * default branch) only where werf-giterminism.yaml allows it
+ * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html,
+ * "branch"): a pinned tag or commit is reproducible, a branch is not. */
+static int fetch_remotes(const te_image_config *ic, const te_stapel_env *env,
+                         te_error *err)
+{
+	const te_stapel_image *s = ic->stapel;
+	te_stapel_allowed allowed;
+	bool read = false;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < s->ngit; i++) {
+		const te_stapel_git *g = &s->git[i];
+
+		if (!g->url)
+			continue;
+		if (!g->tag && !g->commit && !read) {
+			rc = read_allowed(&allowed, env, err);
+			read = true;
+		}
+		if (rc == 0 && !g->tag && !g->commit && !allowed.git_branch)
+			rc = te_error_set(
+			    err, TE_EINVALID,
+			    "%s:%d: image \"%s\": git url %s: %s is "
+			    "not allowed by " GITERMINISM_FILE
+			    " (config.stapel.git.allowBranch); pin "
+			    "a tag or commit",
+			    env->file, g->line, ic->name, g->url,
+			    g->branch ? "branch"
+			              : "no tag or commit "
+			                "(the default "
+			                "branch)");
+		if (rc == 0)
+			rc = te_stapel__remote_resolve(
+			    env->remotes, g, env->file, ic->name, err);
+	}
+	return rc;
+}
+
 /* <domain>/<path>@<digest>: the from stage builds on what was hashed. */
 static int pin_from(char **out, const char *from, const char *digest,
                     te_error *err)
@@ -1269,9 +1420,10 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
                       const te_stapel_env *env, te_error *err)
 {
 	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
-	te_stapel_inputs in = {
-	    from_digest, ic->build_cache_version,
-	    ic->platforms.count ? ic->platforms.items[0] : NULL, NULL};
+	te_stapel_inputs in = {from_digest, ic->build_cache_version,
+	                       ic->platforms.count ? ic->platforms.items[0]
+	                                           : NULL,
+	                       NULL, env->remotes};
 	te_stapel_stages st;
 	size_t i;
 	int rc;
@@ -1354,6 +1506,8 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		                 "for more than one platform (build.platform) "
 		                 "is not supported yet",
 		                 env->file, ic->line, ic->name);
+	if (rc == 0)
+		rc = fetch_remotes(ic, env, err);
 	if (rc == 0 && s->from_latest)
 		rc = from_latest_allowed(ic, env, err);
 	if (rc == 0 && s->from_latest)

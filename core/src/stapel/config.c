@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "tagexport/mirror.h"
+
 static const struct field paths_fields[] = {
     {"install", K_STR_OR_LIST, NULL},
     {"beforeSetup", K_STR_OR_LIST, NULL},
@@ -22,9 +24,22 @@ static const struct field paths_fields[] = {
     {NULL, K_ANY, NULL},
 };
 
+/* https://werf.io/docs/v2/reference/werf_yaml.html, git.basicAuth; the
+ * usage page names the file source `src`, the reference `file` */
+static const struct field password_fields[] = {
+    {"env", K_STR, NULL},   {"src", K_STR, NULL}, {"file", K_STR, NULL},
+    {"value", K_STR, NULL}, {NULL, K_ANY, NULL},
+};
+
+static const struct field basic_auth_fields[] = {
+    {"username", K_STR, NULL},
+    {"password", K_MAP, password_fields},
+    {NULL, K_ANY, NULL},
+};
+
 static const struct field git_fields[] = {
     {"url", K_STR, NULL},
-    {"basicAuth", K_ANY, NULL},
+    {"basicAuth", K_MAP, basic_auth_fields},
     {"branch", K_STR, NULL},
     {"commit", K_STR, NULL},
     {"tag", K_STR, NULL},
@@ -266,6 +281,68 @@ static void *alloc_items(struct doc *d, size_t n, size_t size)
 	return p;
 }
 
+/* basicAuth: a username and exactly one password source. */
+static int parse_basic_auth(struct doc *d, te_stapel_git *g,
+                            const yaml_node_t *n)
+{
+	static const char *const keys[] = {"env", "src", "file", "value"};
+	static const te_secret_kind kinds[] = {TE_SECRET_ENV, TE_SECRET_SRC,
+	                                       TE_SECRET_SRC, TE_SECRET_VALUE};
+	const yaml_node_t *pw;
+	size_t i, found = 0;
+	int rc;
+
+	if (!n)
+		return 0;
+	rc = opt_str(d, &g->auth_user, n, "username");
+	pw = get(d, n, "password");
+	for (i = 0; rc == 0 && pw && i < 4; i++) {
+		if (!get(d, pw, keys[i]))
+			continue;
+		found++;
+		g->auth_kind = kinds[i];
+		rc = opt_str(d, &g->auth_password, pw, keys[i]);
+	}
+	if (rc < 0)
+		return rc;
+	if (found != 1 || !g->auth_user)
+		return refuse(d, n, TE_EINVALID,
+		              "git basicAuth needs \"username\" and a "
+		              "\"password\" with one of env, src or value");
+	return 0;
+}
+
+/* url, the ref to check out (at most one of branch, tag, commit) and
+ * basicAuth of a remote mapping. */
+static int parse_remote(struct doc *d, te_stapel_git *g, const yaml_node_t *n)
+{
+	char what[200];
+	int rc;
+
+	if (!g->url)
+		return 0;
+	if (te_stapel__url_check(g->url, what, sizeof(what)) < 0)
+		return refuse(d, get(d, n, "url"), TE_EINVALID, what);
+	if (!!g->branch + !!g->tag + !!g->commit > 1)
+		return refuse(d, n, TE_EINVALID,
+		              "git url: give one of branch, tag and commit");
+	if (g->commit &&
+	    (strlen(g->commit) < 7 || strlen(g->commit) > 40 ||
+	     strspn(g->commit, "0123456789abcdef") != strlen(g->commit)))
+		return refuse(d, get(d, n, "commit"), TE_EINVALID,
+		              "git commit must be 7 to 40 lowercase hex "
+		              "digits");
+	if ((g->tag && !te_mirror_tag_valid(g->tag)) ||
+	    (g->branch && !te_mirror_tag_valid(g->branch)))
+		return refuse(d, n, TE_EINVALID,
+		              "git tag or branch is not a valid ref name");
+	rc = parse_basic_auth(d, g, get(d, n, "basicAuth"));
+	if (rc == 0 && g->auth_user && te_stapel__url_scheme_ssh(g->url))
+		rc = refuse(d, n, TE_EINVALID,
+		            "git basicAuth is for http and https urls");
+	return rc;
+}
+
 static int parse_git(struct doc *d, te_stapel_git *g, const yaml_node_t *n)
 {
 	const yaml_node_t *deps;
@@ -301,6 +378,9 @@ static int parse_git(struct doc *d, te_stapel_git *g, const yaml_node_t *n)
 		return refuse(d, n, TE_EINVALID,
 		              "git branch, tag, commit and basicAuth need "
 		              "\"url\" (a remote repository)");
+	rc = parse_remote(d, g, n);
+	if (rc < 0)
+		return rc;
 	deps = get(d, n, "stageDependencies");
 	for (u = TE_STAPEL_INSTALL; deps && u < TE_STAPEL_NUSER; u++) {
 		rc = glob_list(d, &g->stage_deps[u], deps, user_names[u]);
@@ -750,13 +830,6 @@ int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
 {
 	size_t i;
 
-	for (i = 0; i < img->ngit; i++)
-		if (img->git[i].url)
-			return te_error_set(err, TE_EUNSUPPORTED,
-			                    "%s:%d: image \"%s\": git url (a "
-			                    "remote repository) is not "
-			                    "supported yet",
-			                    file, img->git[i].line, name);
 	/* build_dir and fromPath need werf-giterminism.yaml's allowance */
 	for (i = 0; i < img->nmounts; i++)
 		if (img->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR)
@@ -769,12 +842,28 @@ int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
 
 #define GITERMINISM_NAME "werf-giterminism.yaml"
 
+/* A boolean of config.stapel; unset or null: false. */
+static int allowed_bool(bool *out, struct ctx *c, const yaml_node_t *map,
+                        const char *key, const char *path)
+{
+	const yaml_node_t *v = te_config__map_get(c, map, key);
+
+	*out = false;
+	if (!v || te_config__is_null(v))
+		return 0;
+	if (te_config__bool_value(v) < 0)
+		return te_config__fail(c, v, TE_EINVALID,
+		                       "%s must be a boolean", path);
+	*out = te_config__bool_value(v) == 1;
+	return 0;
+}
+
 int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
                             size_t len, te_error *err)
 {
 	yaml_document_t doc;
 	struct ctx c = {GITERMINISM_NAME, NULL, 1, 0, err};
-	const yaml_node_t *n, *v = NULL;
+	const yaml_node_t *n;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -790,13 +879,13 @@ int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
 	if (n && n->type == YAML_MAPPING_NODE)
 		n = te_config__map_get(&c, n, "stapel");
 	if (n && n->type == YAML_MAPPING_NODE)
-		v = te_config__map_get(&c, n, "allowFromLatest");
-	if (v && !te_config__is_null(v) && te_config__bool_value(v) < 0)
-		rc = te_config__fail(&c, v, TE_EINVALID,
-		                     "config.stapel.allowFromLatest must be a "
-		                     "boolean");
-	else
-		out->from_latest = v && te_config__bool_value(v) == 1;
+		rc = allowed_bool(&out->from_latest, &c, n, "allowFromLatest",
+		                  "config.stapel.allowFromLatest");
+	if (rc == 0 && n && n->type == YAML_MAPPING_NODE)
+		n = te_config__map_get(&c, n, "git");
+	if (rc == 0 && n && n->type == YAML_MAPPING_NODE)
+		rc = allowed_bool(&out->git_branch, &c, n, "allowBranch",
+		                  "config.stapel.git.allowBranch");
 	yaml_document_delete(&doc);
 	return rc;
 }
@@ -806,6 +895,10 @@ static void free_git(te_stapel_git *g)
 	int u;
 
 	free(g->url);
+	free(g->auth_user);
+	if (g->auth_password)
+		explicit_bzero(g->auth_password, strlen(g->auth_password));
+	free(g->auth_password);
 	free(g->branch);
 	free(g->tag);
 	free(g->commit);

@@ -145,7 +145,8 @@ static int add_file(te_buf *tar, te_strvec *dirs, const te_stapel_patch_file *f,
 
 	rc = parents(tar, dirs, path, err);
 	if (rc == 0)
-		rc = te_gitsrc_read_blob(&blob, src, f->oid, err);
+		rc = te_gitsrc_read_blob(&blob, f->src ? f->src : src, f->oid,
+		                         err);
 	if (rc == TE_EINVALID)
 		rc = unsupported(err, "a file over the size limit");
 	if (rc == 0 && f->mode == 0120000) {

@@ -298,7 +298,18 @@ static void hash_import(struct hash *h, const te_stapel_import *im)
 
 static void hash_mapping(struct hash *h, const te_stapel_git *g)
 {
+	te_buf url = TE_BUF_INIT(16384);
+
 	h_str(h, "git");
+	/* a remote's url without credentials, never its ref: a moved tag
+	 * reaches the image as a patch, as a new project commit does */
+	if (g->url) {
+		if (h->rc == 0)
+			h->rc = te_stapel__url_normalize(&url, g->url, h->err);
+		h_str(h, "url");
+		h_str(h, url.ptr);
+	}
+	te_buf_dispose(&url);
 	h_str(h, g->add);
 	h_str(h, g->to);
 	h_opt(h, g->owner);
@@ -371,6 +382,18 @@ static void hash_config(struct build *b)
 		hash_docker(&b->h[TE_STAPEL_STAGE_DOCKER], &img->docker);
 }
 
+/* A mapping's files at its commit: the project's, or its remote's. */
+static int walk_git(struct files *f, struct build *b, te_gitsrc *src,
+                    const char *commit)
+{
+	if (f->git->url &&
+	    !te_stapel__remote_get(&src, &commit, b->in->remotes, f->git))
+		return te_error_set(b->err, TE_EINVALID,
+		                    "git url %s (line %d) was not fetched",
+		                    f->git->url, f->git->line);
+	return walk_mapping(f, src, commit);
+}
+
 /* The files of every mapping: all of them for gitLatestPatch, those of
  * stageDependencies for their user stage. */
 static int hash_files(struct build *b, te_gitsrc *src, const char *commit)
@@ -397,7 +420,7 @@ static int hash_files(struct build *b, te_gitsrc *src, const char *commit)
 				h_fmt(f.user[u], "git", i);
 			}
 		if (rc == 0)
-			rc = walk_mapping(&f, src, commit);
+			rc = walk_git(&f, b, src, commit);
 		files_dispose(&f);
 	}
 	te_digest_free(sink.d);
@@ -443,7 +466,7 @@ int te_stapel_stages_compute(te_stapel_stages *out, const te_stapel_image *img,
                              te_gitsrc *src, const char *commit,
                              const te_stapel_inputs *in, te_error *err)
 {
-	static const te_stapel_inputs none = {NULL, NULL, NULL, NULL};
+	static const te_stapel_inputs none = {NULL, NULL, NULL, NULL, NULL};
 	struct build b;
 	int rc, k;
 

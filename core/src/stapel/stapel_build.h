@@ -15,6 +15,10 @@
 /* The label that records which commit the git files of an image come
  * from; a later patch starts there.  werf-prefixed, so export drops it. */
 #define TE_STAPEL_GIT_LABEL "werf-git-commit"
+/* The commit of remote mapping i (werf keeps one per mapping) is in
+ * label TE_STAPEL_GIT_LABEL "-<i>": a patch of that mapping goes from
+ * there to its new commit. */
+#define TE_STAPEL_GIT_LABEL_MAX 64
 
 int te_stapel__df_from(te_buf *df, const char *base, te_error *err);
 /* COPY ["<src>", "<to>/"] with --chown when owner or group is set. */
@@ -56,6 +60,7 @@ typedef struct te_stapel_patch_file {
 	char oid[41];
 	unsigned mode; /* git mode */
 	unsigned uid, gid;
+	te_gitsrc *src; /* a remote mapping's repository; NULL: the project */
 } te_stapel_patch_file;
 
 typedef struct te_stapel_patchset {

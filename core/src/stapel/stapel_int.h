@@ -39,4 +39,26 @@ int te_stapel__matcher(te_ignore **out, const te_strvec *globs, te_error *err);
 bool te_stapel__git_keeps(const te_ignore *include, const te_ignore *exclude,
                           const char *path);
 
+/* Is url a remote werf may fetch (stapel/remote.c, invariant 1)?  0, or
+ * -1 with why (never holding a credential) in why[0..cap). */
+int te_stapel__url_check(const char *url, char *why, size_t cap);
+
+/* Does a checked url use ssh (ssh://, git+ssh://, scp-like)? */
+bool te_stapel__url_scheme_ssh(const char *url);
+
+/* url with the scheme and host lowercased, userinfo and trailing '/'
+ * dropped (scp-like: "ssh://" + url): what names its cache. */
+int te_stapel__url_normalize(te_buf *out, const char *url, te_error *err);
+
+/* Fetch remote mapping g (once per run) and open it for reading.
+ * Errors: "<file>:<line>: image \"<image>\": git url <url>: <cause>". */
+int te_stapel__remote_resolve(te_stapel_remotes *r, const te_stapel_git *g,
+                              const char *file, const char *image,
+                              te_error *err);
+
+/* The source and commit of resolved remote mapping g (borrowed from r);
+ * false when g is not one (the project's mapping). */
+bool te_stapel__remote_get(te_gitsrc **src, const char **commit,
+                           te_stapel_remotes *r, const te_stapel_git *g);
+
 #endif
