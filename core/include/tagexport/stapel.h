@@ -11,14 +11,17 @@
  *
  * Refused while parsing (TE_EUNSUPPORTED, "<file>:<line>: image \"x\":
  * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
- * `secrets`, more than one platform.  `imageSpec` is read by config.c
+ * more than one platform.  `imageSpec` is read by config.c
  * into te_image_config.imagespec (merged with build.imageSpec for final
  * images) and applied to the config of the image's last stage, as werf's
  * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
  * refused by te_stapel_check_buildable before any build: remote git mappings
- * (`url`), mounts other than tmp_dir.  `fromLatest` is refused by
- * te_stapel_plan_add unless werf-giterminism.yaml allows it
- * (config.stapel.allowFromLatest, or --loose-giterminism).
+ * (`url`).  `fromLatest`, `mount: from: build_dir` and `fromPath` are
+ * refused by te_stapel_plan_add unless werf-giterminism.yaml allows them
+ * (config.stapel.allowFromLatest, config.stapel.mount.allowBuildDir and
+ * allowFromPaths, or --loose-giterminism) and, where the export runs for
+ * a server or hook, the operator's te_stapel_mount_policy allows the
+ * mounts too.  `secrets` are config.c's (te_image_config.secrets).
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H
@@ -104,7 +107,7 @@ typedef enum te_stapel_mount_from {
 /* One `mount:` record. */
 typedef struct te_stapel_mount {
 	te_stapel_mount_from from;
-	char *from_path; /* fromPath only */
+	char *from_path; /* fromPath only: absolute, cleaned, no ':' or ',' */
 	char *to;        /* absolute, cleaned */
 	int line;
 } te_stapel_mount;
@@ -247,6 +250,18 @@ typedef struct te_stapel_inflight te_stapel_inflight;
 int te_stapel_inflight_new(te_stapel_inflight **out, te_error *err);
 void te_stapel_inflight_free(te_stapel_inflight *f);
 
+/*
+ * The operator's allowance of the mounts werf-giterminism.yaml can only
+ * allow for the commit that carries it (project.h, stapel_mounts:): a
+ * server or hook builds hostile commits, whose own giterminism file must
+ * not be enough to mount the build machine's files.  Borrowed.
+ */
+typedef struct te_stapel_mount_policy {
+	bool build_dir;                /* mount from: build_dir */
+	const char *const *from_paths; /* globs (fnmatch(3), no flags) */
+	size_t nfrom_paths;
+} te_stapel_mount_policy;
+
 /* What building Stapel stages needs; borrowed, must outlive the plan. */
 typedef struct te_stapel_env {
 	te_gitsrc *src;
@@ -271,6 +286,19 @@ typedef struct te_stapel_env {
 	const te_gitsrc_limits *limits; /* for git files; NULL: defaults */
 	/* --loose-giterminism: werf-giterminism.yaml is not consulted */
 	bool loose_giterminism;
+	/* The operator's allowance of build_dir and fromPath mounts (a
+	 * server's or hook's project settings), checked on top of
+	 * werf-giterminism.yaml, which the commit being built controls;
+	 * NULL: giterminism alone decides (the CLI: the user's machine). */
+	const te_stapel_mount_policy *mount_policy;
+	/* The values of image ic's build secrets (werf.yaml `secrets`) for
+	 * RUN --mount=type=secret, held by *held until secrets_put(held);
+	 * NULL: an image with secrets fails to build. */
+	int (*secrets_get)(void **held, const te_build_secret **items,
+	                   size_t *n, const struct te_image_config *ic,
+	                   void *payload, te_error *err);
+	void (*secrets_put)(void *held);
+	void *secrets_payload;
 	te_log log;
 } te_stapel_env;
 
@@ -278,16 +306,39 @@ typedef struct te_stapel_env {
  * (https://werf.io/docs/v2/reference/werf_giterminism_yaml.html). */
 typedef struct te_stapel_allowed {
 	bool from_latest; /* allowFromLatest */
+	bool build_dir;   /* mount.allowBuildDir */
+	/* mount.allowFromPaths: globs (fnmatch(3), no flags, as
+	 * config.secrets.allowFiles) on fromPath as written */
+	te_strvec from_paths;
 } te_stapel_allowed;
 
 /**
  * Read config.stapel of werf-giterminism.yaml text; data NULL: no file,
- * nothing allowed.
+ * nothing allowed.  Dispose *out with te_stapel_allowed_dispose, also
+ * after an error.
  *
  * @return 0; TE_EINVALID naming the file, line and key; TE_ENOMEM
  */
 int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
                             size_t len, te_error *err);
+void te_stapel_allowed_dispose(te_stapel_allowed *a);
+
+/**
+ * May mount m of an image be built?  build_dir needs a->build_dir,
+ * fromPath a glob of a->from_paths matching it (a NULL: loose
+ * giterminism, both allowed), and, with an operator policy op, its
+ * allowance too: op->build_dir, or a glob of op->from_paths matching
+ * the fromPath's real path (symlinks resolved, so an allowed directory
+ * cannot lead elsewhere; it must exist).  tmp_dir is always allowed.
+ *
+ * @param file, name  werf.yaml's name and the image's, for the message
+ * @return 0; TE_EINVALID "<file>:<line>: image \"<name>\": mount ... is
+ *         not allowed by <which> (<key>)"; TE_ENOTFOUND for a fromPath
+ *         that does not exist (with op)
+ */
+int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
+                          const te_stapel_mount_policy *op, const char *file,
+                          const char *name, te_error *err);
 
 /**
  * Add the Stapel image images[index] to plan, with the Stapel images it

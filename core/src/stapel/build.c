@@ -27,6 +27,7 @@
  */
 #include "stapel/stapel_build.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 
 #include <jansson.h>
 
+#include "tagexport/digest.h"
 #include "tagexport/fs.h"
 #include "tagexport/image.h"
 #include "tagexport/imagespec.h"
@@ -941,12 +943,15 @@ static int dockerfile(struct job *j)
 		rc = te_stapel__df_from(&body, base, j->err);
 	if (rc == 0 && j->patch.len) {
 		j->tools = true;
-		rc = te_stapel__df_script(&body, "patch", NULL, j->err);
+		rc =
+		    te_stapel__df_script(&body, "patch", NULL, NULL, 0, j->err);
 	}
 	if (rc == 0)
 		rc = te_buf_put(&body, j->df.ptr, j->df.len, j->err);
 	if (rc == 0 && j->script.len)
-		rc = te_stapel__df_script(&body, "script", j->img, j->err);
+		rc = te_stapel__df_script(&body, "script", j->img,
+		                          j->sj->image->secrets,
+		                          j->sj->image->nsecrets, j->err);
 	if (rc == 0) {
 		te_buf_dispose(&j->df);
 		j->df = body;
@@ -1064,6 +1069,98 @@ static void set_edit(te_build_opts *b, const struct stage_job *sj,
 		            sj->image->name);
 }
 
+/* ---- mounts and secrets of the shell stages' RUN ---------------------- */
+
+/*
+ * from: build_dir: <state>/mounts/projects/<project>/<mount id>, kept
+ * between builds (werf: ~/.werf/shared_context/mounts/projects/<project>/
+ * <mount id>, https://werf.io/docs/v2/usage/build/stapel/mounts.html);
+ * the id is `to` made a file name plus a hash of it, so two targets never
+ * share a directory.  werf.yaml's project name is [a-z0-9-] (config.c).
+ */
+static int build_dir_path(te_buf *out, const te_stapel_env *env, const char *to,
+                          te_error *err)
+{
+	char hash[TE_CONTENT_TAG_LEN + 1], name[65];
+	te_digest *d = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	rc = te_digest_new(&d, err);
+	if (rc == 0)
+		rc = te_digest_field(d, to, strlen(to), err);
+	if (rc == 0)
+		rc = te_digest_final(hash, d, err);
+	te_digest_free(d);
+	for (i = 1; rc == 0 && to[i] && n < sizeof(name) - 1; i++)
+		name[n++] = isalnum((unsigned char)to[i]) || to[i] == '.' ||
+		                    to[i] == '_'
+		                ? to[i]
+		                : '-';
+	name[n] = '\0';
+	if (rc == 0)
+		rc = te_buf_printf(out, err, "%s/mounts/projects/%s/%s-%.16s",
+		                   env->build->state_dir, env->project, name,
+		                   hash);
+	return rc;
+}
+
+/* The build's --volume list (build.h): build_dir and fromPath mounts.
+ * build_dir gets buildah's U option: its files belong to RUN's root in
+ * whatever user namespace runs it (under OCI isolation, host uid 100000),
+ * so RUN can write there; a fromPath is the machine's and keeps its
+ * owners. */
+static int mount_volumes(te_strvec *out, const struct job *j)
+{
+	const te_stapel_image *img = j->img;
+	te_buf dir = TE_BUF_INIT(8192);
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < img->nmounts; i++) {
+		const te_stapel_mount *m = &img->mounts[i];
+
+		if (m->from == TE_STAPEL_MOUNT_PATH) {
+			rc = te_strvec_pushf(out, j->err, "%s:%s:rw",
+			                     m->from_path, m->to);
+			continue;
+		}
+		if (m->from != TE_STAPEL_MOUNT_BUILD_DIR)
+			continue;
+		te_buf_clear(&dir);
+		rc = build_dir_path(&dir, j->sj->env, m->to, j->err);
+		if (rc == 0)
+			rc = te_fs_mkdirs(dir.ptr, j->err);
+		if (rc == 0)
+			rc = te_strvec_pushf(out, j->err, "%s:%s:rw,U", dir.ptr,
+			                     m->to);
+	}
+	te_buf_dispose(&dir);
+	return rc;
+}
+
+/* A shell stage's RUN: its volumes and the image's secrets' values
+ * (released by the caller with env->secrets_put(*held)). */
+static int run_mounts(te_build_opts *b, te_strvec *volumes, void **held,
+                      const struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	const te_image_config *ic = j->sj->image;
+	int rc;
+
+	rc = mount_volumes(volumes, j);
+	b->volumes = (const char *const *)volumes->items;
+	b->nvolumes = volumes->count;
+	if (rc < 0 || !ic->nsecrets)
+		return rc;
+	if (!env->secrets_get)
+		return te_error_set(j->err, TE_EINVALID,
+		                    "this export has no source for build "
+		                    "secrets");
+	return env->secrets_get(held, &b->secrets, &b->nsecrets, ic,
+	                        env->secrets_payload, j->err);
+}
+
 static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
                        const te_stage_ctx *ctx, void *payload, te_error *err)
 {
@@ -1071,6 +1168,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	struct job j;
 	te_build_opts bopts = *sj->env->build;
 	te_labels *labels = NULL;
+	te_strvec volumes = TE_STRVEC_INIT;
+	void *secrets_held = NULL;
 	bool have_dir = false, found = false, claimed = false;
 	int rc;
 
@@ -1121,6 +1220,9 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		rc = write_tools(&j);
 	if (rc == 0)
 		rc = stage_labels(&labels, &j);
+	/* werf mounts into the assembly container: the shell stages' RUN */
+	if (rc == 0 && j.script.len)
+		rc = run_mounts(&bopts, &volumes, &secrets_held, &j);
 	if (rc == 0) {
 		bopts.context_dir = j.dir.ptr;
 		bopts.dockerfile = j.df.ptr;
@@ -1144,6 +1246,9 @@ done:
 		              te_stapel_stage_name(sj->kind));
 	if (have_dir)
 		te_fs_remove_tree(j.dir.ptr);
+	if (secrets_held)
+		sj->env->secrets_put(secrets_held);
+	te_strvec_dispose(&volumes);
 	te_labels_free(labels);
 	free(j.prev_commit);
 	te_buf_dispose(&j.dir);
@@ -1168,35 +1273,71 @@ done:
 #define GITERMINISM_FILE "werf-giterminism.yaml"
 #define GITERMINISM_MAX ((size_t)64 << 10)
 
-/* werf-giterminism.yaml of the commit must allow fromLatest
- * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html). */
-static int from_latest_allowed(const te_image_config *ic,
-                               const te_stapel_env *env, te_error *err)
+/* config.stapel of the commit's werf-giterminism.yaml
+ * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html);
+ * dispose *allowed in any case. */
+static int load_allowed(te_stapel_allowed *allowed, const te_stapel_env *env,
+                        te_error *err)
 {
 	te_buf data = TE_BUF_INIT(GITERMINISM_MAX);
-	te_stapel_allowed allowed;
 	int rc;
 
-	if (env->loose_giterminism)
-		return 0;
 	lock(env);
 	rc = te_gitsrc_read_file(&data, env->src, env->commit, GITERMINISM_FILE,
 	                         err);
 	unlock(env);
 	if (rc == TE_ENOTFOUND) {
 		te_error_clear(err);
-		rc = te_stapel_allowed_parse(&allowed, NULL, 0, err);
+		rc = te_stapel_allowed_parse(allowed, NULL, 0, err);
 	} else if (rc == 0) {
-		rc = te_stapel_allowed_parse(&allowed, data.ptr, data.len, err);
+		rc = te_stapel_allowed_parse(allowed, data.ptr, data.len, err);
+	} else {
+		te_stapel_allowed_parse(allowed, NULL, 0, NULL);
 	}
 	te_buf_dispose(&data);
-	if (rc == 0 && !allowed.from_latest)
+	return rc;
+}
+
+/* What werf-giterminism.yaml must allow (fromLatest, build_dir and
+ * fromPath mounts), and what the operator must allow on top (mounts),
+ * before anything is built. */
+static int allowed_keys(const te_image_config *ic, const te_stapel_env *env,
+                        te_error *err)
+{
+	const te_stapel_image *s = ic->stapel;
+	te_stapel_allowed allowed;
+	size_t i;
+	bool need = s->from_latest;
+	int rc = 0;
+
+	for (i = 0; i < s->nmounts; i++)
+		need |= s->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR;
+	if (!need)
+		return 0;
+	memset(&allowed, 0, sizeof(allowed));
+	if (!env->loose_giterminism)
+		rc = load_allowed(&allowed, env, err);
+	if (rc == 0 && !env->loose_giterminism && s->from_latest &&
+	    !allowed.from_latest)
 		rc = te_error_set(err, TE_EINVALID,
 		                  "%s:%d: image \"%s\": fromLatest is not "
 		                  "allowed by " GITERMINISM_FILE
 		                  " (config.stapel.allowFromLatest)",
-		                  env->file, ic->stapel->from_latest_line,
-		                  ic->name);
+		                  env->file, s->from_latest_line, ic->name);
+	for (i = 0; rc == 0 && i < s->nmounts; i++)
+		rc = te_stapel_mount_check(
+		    &s->mounts[i], env->loose_giterminism ? NULL : &allowed,
+		    env->mount_policy, env->file, ic->name, err);
+	/* a missing fromPath fails here, not in the middle of a build */
+	for (i = 0; rc == 0 && i < s->nmounts; i++)
+		if (s->mounts[i].from == TE_STAPEL_MOUNT_PATH &&
+		    access(s->mounts[i].from_path, F_OK) < 0)
+			rc = te_error_set_errno(
+			    err, TE_ENOTFOUND, errno,
+			    "%s:%d: image \"%s\": mount fromPath \"%s\"",
+			    env->file, s->mounts[i].line, ic->name,
+			    s->mounts[i].from_path);
+	te_stapel_allowed_dispose(&allowed);
 	return rc;
 }
 
@@ -1354,8 +1495,8 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		                 "for more than one platform (build.platform) "
 		                 "is not supported yet",
 		                 env->file, ic->line, ic->name);
-	if (rc == 0 && s->from_latest)
-		rc = from_latest_allowed(ic, env, err);
+	if (rc == 0)
+		rc = allowed_keys(ic, env, err);
 	if (rc == 0 && s->from_latest)
 		rc = from_latest_digest(from_digest, ic, env, err);
 	if (rc == 0 && s->from_image)

@@ -152,7 +152,9 @@ int te_stapel__df_import_filtered(te_buf *df, size_t i,
 }
 
 int te_stapel__df_script(te_buf *df, const char *script,
-                         const te_stapel_image *img, te_error *err)
+                         const te_stapel_image *img,
+                         const te_secret_config *secrets, size_t nsecrets,
+                         te_error *err)
 {
 	size_t i;
 	int rc;
@@ -169,6 +171,11 @@ int te_stapel__df_script(te_buf *df, const char *script,
 			                   " --mount=type=tmpfs,target=%s",
 			                   img->mounts[i].to);
 	}
+	/* secrets: /run/secrets/<id> while the commands run (ids are
+	 * [A-Za-z0-9_.-]+, config_keys.c); the value is buildah's */
+	for (i = 0; rc == 0 && i < nsecrets; i++)
+		rc = te_buf_printf(df, err, " --mount=type=secret,id=%s",
+		                   secrets[i].id);
 	if (rc == 0)
 		rc = te_buf_printf(df, err,
 		                   " [\"/%s/bash\", \"-e\", \"/%s/%s\"]\n",
