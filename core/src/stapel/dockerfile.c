@@ -165,6 +165,8 @@ int te_stapel__df_script(te_buf *df, const char *script,
 	/* mount from: tmp_dir: an empty directory for each command run,
 	 * never part of the image */
 	for (i = 0; rc == 0 && img && i < img->nmounts; i++) {
+		if (img->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR)
+			continue;
 		rc = plain("mount to", img->mounts[i].to, err);
 		if (rc == 0)
 			rc = te_buf_printf(df, err,
