@@ -936,6 +936,7 @@ static int parse_project(te_project *pr, const te_project_yaml *p,
 	pr->stapel_mounts.from_paths =
 	    (const char *const *)pr->stapel_from_paths.items;
 	pr->stapel_mounts.nfrom_paths = pr->stapel_from_paths.count;
+	pr->stapel_mounts.project = pr->name;
 done:
 	free(status_token_file);
 	free(secret_file);

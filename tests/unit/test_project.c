@@ -229,6 +229,8 @@ static void stapel_mounts_deny_by_default(void **state)
 	assert_int_equal(parse_with(&f, "", &err), 0);
 	te_project_export_opts(&opts, te_project_file_find(f, "shop"));
 	assert_non_null(opts.stapel_mounts);
+	/* build_dir is keyed by the operator's name, not werf.yaml's */
+	assert_string_equal(opts.stapel_mounts->project, "shop");
 	assert_false(opts.stapel_mounts->build_dir);
 	assert_int_equal(opts.stapel_mounts->nfrom_paths, 0);
 	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_BUILD_DIR, NULL, &err),

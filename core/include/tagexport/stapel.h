@@ -260,6 +260,11 @@ typedef struct te_stapel_mount_policy {
 	bool build_dir;                /* mount from: build_dir */
 	const char *const *from_paths; /* globs (fnmatch(3), no flags) */
 	size_t nfrom_paths;
+	/* The operator's project name: build_dir lives under it, not under
+	 * werf.yaml's `project`, which a commit could set to another
+	 * project's name to reach that project's build_dir.  NULL:
+	 * werf.yaml's. */
+	const char *project;
 } te_stapel_mount_policy;
 
 /* What building Stapel stages needs; borrowed, must outlive the plan. */

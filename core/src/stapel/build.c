@@ -1076,11 +1076,15 @@ static void set_edit(te_build_opts *b, const struct stage_job *sj,
  * between builds (werf: ~/.werf/shared_context/mounts/projects/<project>/
  * <mount id>, https://werf.io/docs/v2/usage/build/stapel/mounts.html);
  * the id is `to` made a file name plus a hash of it, so two targets never
- * share a directory.  werf.yaml's project name is [a-z0-9-] (config.c).
+ * share a directory.  The project is the operator's where there is one
+ * (te_stapel_mount_policy.project), else werf.yaml's; both are file names
+ * ([a-z0-9_-], config.c and project.c).
  */
 static int build_dir_path(te_buf *out, const te_stapel_env *env, const char *to,
                           te_error *err)
 {
+	const te_stapel_mount_policy *op = env->mount_policy;
+	const char *project = op && op->project ? op->project : env->project;
 	char hash[TE_CONTENT_TAG_LEN + 1], name[65];
 	te_digest *d = NULL;
 	size_t i, n = 0;
@@ -1100,8 +1104,7 @@ static int build_dir_path(te_buf *out, const te_stapel_env *env, const char *to,
 	name[n] = '\0';
 	if (rc == 0)
 		rc = te_buf_printf(out, err, "%s/mounts/projects/%s/%s-%.16s",
-		                   env->build->state_dir, env->project, name,
-		                   hash);
+		                   env->build->state_dir, project, name, hash);
 	return rc;
 }
 
