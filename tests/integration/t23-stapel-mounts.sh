@@ -109,6 +109,7 @@ check "the refusal names werf.yaml:LINE, the path and the key" grep -qF \
 	"werf.yaml:9: image \"app\": mount fromPath \"$HOSTDIR\" is not allowed by werf-giterminism.yaml (config.stapel.mount.allowFromPaths)" "$TE_TMP/err0b"
 check "refused mounts: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
 check "refused mounts: no build_dir made" test ! -e "$STATE/mounts"
+refused_commit=$(git -C "$proj" rev-parse HEAD)
 
 # ---- allowed: two exports share build_dir ----------------------------------
 write_giterminism "      allowBuildDir: true
@@ -142,6 +143,13 @@ rootfs "$REG/mnt/app:v3" "$TE_TMP/fs3"
 check "chroot: build_dir counter 3" test "$(cat "$TE_TMP/fs3/install-count")" = 3
 check "chroot: install read the fromPath directory" test "$(cat "$TE_TMP/fs3/from-host")" = "from the host"
 check "the host directory is unchanged" test "$(ls -A "$HOSTDIR")" = in.txt
+
+# --loose-giterminism: werf-giterminism.yaml is not asked; the refused
+# commit's stages (same mounts, same commands) are those of v1
+run_export --loose-giterminism --commit "$refused_commit" --tag "$REG/mnt/app:loose" >"$TE_TMP/out-loose" 2>"$TE_TMP/err-loose"
+check "--loose-giterminism: the refused commit exports" test $? -eq 0 || tail -5 "$TE_TMP/err-loose" >&2
+check "--loose-giterminism: v1's stages reused" \
+	test "$(skopeo_inspect "$REG/mnt/app:loose" | jq -r .Digest)" = "$(skopeo_inspect "$REG/mnt/app:v1" | jq -r .Digest)"
 
 # Nothing mounted is in any image: not the counter, the host file, the
 # tmp_dir's junk, the secrets (at most the empty mount points).
