@@ -1108,6 +1108,29 @@ static int build_dir_path(te_buf *out, const te_stapel_env *env, const char *to,
 	return rc;
 }
 
+/* fromPath by its real path: what te_stapel_mount_check matched against
+ * the operator's globs, whatever a symlink on the way points to now. */
+static int from_path_volume(te_strvec *out, const te_stapel_mount *m,
+                            const struct job *j)
+{
+	char *real = realpath(m->from_path, NULL);
+	int rc;
+
+	if (!real)
+		return te_error_set_errno(j->err, TE_ENOTFOUND, errno,
+		                          "mount fromPath \"%s\"",
+		                          m->from_path);
+	if (strpbrk(real, ":,"))
+		rc = te_error_set(j->err, TE_EUNSUPPORTED,
+		                  "mount fromPath \"%s\" leads to a path with "
+		                  "':' or ','",
+		                  m->from_path);
+	else
+		rc = te_strvec_pushf(out, j->err, "%s:%s:rw", real, m->to);
+	free(real);
+	return rc;
+}
+
 /* The build's --volume list (build.h): build_dir and fromPath mounts.
  * build_dir gets buildah's U option: its files belong to RUN's root in
  * whatever user namespace runs it (under OCI isolation, host uid 100000),
@@ -1124,8 +1147,7 @@ static int mount_volumes(te_strvec *out, const struct job *j)
 		const te_stapel_mount *m = &img->mounts[i];
 
 		if (m->from == TE_STAPEL_MOUNT_PATH) {
-			rc = te_strvec_pushf(out, j->err, "%s:%s:rw",
-			                     m->from_path, m->to);
+			rc = from_path_volume(out, m, j);
 			continue;
 		}
 		if (m->from != TE_STAPEL_MOUNT_BUILD_DIR)
