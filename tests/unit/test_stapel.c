@@ -639,6 +639,17 @@ static void digests_follow_config(void **state)
 	    {"  to: /app\n", "  to: /srv\n", all & ~BIT(FROM)},
 	    {"  setup: [echo s]\n", "  setup: [echo s]\n  cacheVersion: 1\n",
 	     BIT(INSTALL) | BIT(SETUP) | BIT(GIT_LATEST_PATCH) | BIT(DOCKER)},
+	    /* mounts are the from stage's (stages.yml), whatever their kind;
+	     * what they hold is not hashed */
+	    {"from: alpine\n",
+	     "from: alpine\nmount:\n- from: build_dir\n  to: /c\n", all},
+	    {"from: alpine\n",
+	     "from: alpine\nmount:\n- fromPath: /srv/c\n  to: /c\n", all},
+	    {"from: alpine\n",
+	     "from: alpine\nmount:\n- from: tmp_dir\n  to: /c\n", all},
+	    /* secrets are no stage input in werf's stages.yml: a new secret
+	     * (or value) rebuilds nothing */
+	    {"from: alpine\n", "from: alpine\nsecrets:\n- env: TOKEN\n", 0},
 	};
 	char yaml[2048];
 	struct repo r;
