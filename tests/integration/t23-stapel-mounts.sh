@@ -236,5 +236,24 @@ run_hook >"$TE_TMP/out-h3" 2>"$TE_TMP/err-h3"
 check "hook with both allowances exits 0" test $? -eq 0 || tail -20 "$TE_TMP/err-h3" >&2
 check "hook: the stages of the CLI's export were reused" \
 	test "$(skopeo_inspect "$REG/srv/app:v3" | jq -r .Digest)" = "$(skopeo_inspect "$REG/mnt/app:v3" | jq -r .Digest)"
+# A build through the hook: build_dir under the operator's project name
+# (mnt), not werf.yaml's project (mounts-demo), in the hook's state dir.
+write_werf 4
+git_commit_all "$proj" "install through the hook"
+git -C "$proj" -c user.name=t -c user.email=t@example.com tag -a v4 -m v4
+"$TAGEXPORT" hook run-export --git-dir "$proj/.git" --config "$TE_TMP/server.yaml" \
+	--project mnt --tag v4 --commit "$(git -C "$proj" rev-parse HEAD)" >"$TE_TMP/out-h4" 2>"$TE_TMP/err-h4"
+check "hook build with mounts exits 0" test $? -eq 0 || tail -20 "$TE_TMP/err-h4" >&2
+rootfs "$REG/srv/app:v4" "$TE_TMP/fs4"
+check "hook: a fresh build_dir (counter 1) and the fromPath read" \
+	test "$(cat "$TE_TMP/fs4/install-count") $(cat "$TE_TMP/fs4/from-host")" = "1 from the host"
+check "hook: build_dir keyed by the operator's project name" \
+	test "$(cat "$TE_TMP"/srvstate/build/mounts/projects/mnt/*/counter)" = 1
+check "hook: nothing under werf.yaml's project name" test ! -e "$TE_TMP/srvstate/build/mounts/projects/mounts-demo"
+check "hook: RUN read the secrets from the project settings" test "$(cat "$TE_TMP/fs4/proof")" = "$want"
+leaks=0
+for f in "$TE_TMP"/fs4.img/* "$TE_TMP"/out-h* "$TE_TMP"/err-h*; do scan "$f"; done
+while IFS= read -r -d '' f; do scan "$f"; done < <(find "$TE_TMP/srvstate" -type f -print0 2>/dev/null)
+check "hook: no secret value in the image, the output or its state dir" test "$leaks" -eq 0
 
 te_finish

@@ -1134,7 +1134,8 @@ static int from_path_volume(te_strvec *out, const te_stapel_mount *m,
 /* The build's --volume list (build.h): build_dir and fromPath mounts.
  * build_dir gets buildah's U option: its files belong to RUN's root in
  * whatever user namespace runs it (under OCI isolation, host uid 100000),
- * so RUN can write there; a fromPath is the machine's and keeps its
+ * so RUN can write there (buildah lchowns: a symlink RUN left there is
+ * not followed out of it); a fromPath is the machine's and keeps its
  * owners. */
 static int mount_volumes(te_strvec *out, const struct job *j)
 {
