@@ -4,7 +4,9 @@
 # host directory, `tmp_dir` is empty each time; werf-giterminism.yaml must
 # allow build_dir and fromPath (refusals name werf.yaml:LINE and the key,
 # nothing pushed); nothing mounted ends up in any pushed layer; the same
-# under chroot isolation.  `secrets:` on a Stapel image reach the shell
+# under chroot isolation.  An image built on it (fromImage) mounts its
+# mounts too, and its from stage empties its own mount points, as werf's
+# does.  `secrets:` on a Stapel image reach the shell
 # stage at /run/secrets/<id> (their hash written into the image) and their
 # values are nowhere else.  The hook (server project settings) refuses the
 # mounts unless the operator's stapel_mounts allows them as well.
@@ -56,6 +58,18 @@ shell:
   - sha256sum < /run/secrets/TE_T23_TOKEN | cut -d' ' -f1 > /proof
   - sha256sum < /run/secrets/cred.txt | cut -d' ' -f1 >> /proof
   installCacheVersion: "$1"
+  setup:
+  - mkdir -p /data && echo parent > /data/keep
+---
+image: child
+fromImage: app
+mount:
+- from: tmp_dir
+  to: /data
+shell:
+  install:
+  - cp /cache/counter /child-saw-counter
+  - ls -A /data | wc -l > /child-data-entries
 YAML
 }
 # write_giterminism YAML-LINES-UNDER-stapel.mount
@@ -96,14 +110,14 @@ write_werf 1
 write_giterminism "      allowFromPaths: [/nowhere/*]"
 git_commit_all "$proj" "mounts, nothing allowed"
 before=$(registry_catalog "$REG")
-run_export --tag "$REG/mnt/app:v0" >"$TE_TMP/out0" 2>"$TE_TMP/err0"
+run_export --tag "$REG/mnt/%image%:v0" >"$TE_TMP/out0" 2>"$TE_TMP/err0"
 check "build_dir not allowed: exit 2" test $? -eq 2
 check "the refusal names werf.yaml:LINE, the image and the key" grep -qF \
 	'werf.yaml:7: image "app": mount from: build_dir is not allowed by werf-giterminism.yaml (config.stapel.mount.allowBuildDir)' "$TE_TMP/err0"
 write_giterminism "      allowBuildDir: true
       allowFromPaths: [/nowhere/*]"
 git_commit_all "$proj" "build_dir allowed"
-run_export --tag "$REG/mnt/app:v0" >"$TE_TMP/out0b" 2>"$TE_TMP/err0b"
+run_export --tag "$REG/mnt/%image%:v0" >"$TE_TMP/out0b" 2>"$TE_TMP/err0b"
 check "fromPath not allowed: exit 2" test $? -eq 2
 check "the refusal names werf.yaml:LINE, the path and the key" grep -qF \
 	"werf.yaml:9: image \"app\": mount fromPath \"$HOSTDIR\" is not allowed by werf-giterminism.yaml (config.stapel.mount.allowFromPaths)" "$TE_TMP/err0b"
@@ -115,7 +129,7 @@ refused_commit=$(git -C "$proj" rev-parse HEAD)
 write_giterminism "      allowBuildDir: true
       allowFromPaths: [\"$TE_TMP/host*\"]"
 git_commit_all "$proj" "mounts allowed"
-run_export --tag "$REG/mnt/app:v1" --report-path "$TE_TMP/report1.json" >"$TE_TMP/out1" 2>"$TE_TMP/err1"
+run_export --tag "$REG/mnt/%image%:v1" --report-path "$TE_TMP/report1.json" >"$TE_TMP/out1" 2>"$TE_TMP/err1"
 check "first export exits 0" test $? -eq 0 || tail -20 "$TE_TMP/err1" >&2
 rootfs "$REG/mnt/app:v1" "$TE_TMP/fs1"
 check "install saw an empty build_dir: counter 1" test "$(cat "$TE_TMP/fs1/install-count")" = 1
@@ -124,12 +138,20 @@ check "tmp_dir was empty" test "$(tr -d ' ' <"$TE_TMP/fs1/scratch-entries")" = 0
 
 write_werf 2
 git_commit_all "$proj" "install again"
-run_export --tag "$REG/mnt/app:v2" >"$TE_TMP/out2" 2>"$TE_TMP/err2"
+run_export --tag "$REG/mnt/%image%:v2" >"$TE_TMP/out2" 2>"$TE_TMP/err2"
 check "second export exits 0" test $? -eq 0 || tail -20 "$TE_TMP/err2" >&2
 check "the second export re-ran install" grep -q 'building stage install' "$TE_TMP/err2"
 rootfs "$REG/mnt/app:v2" "$TE_TMP/fs2"
 check "build_dir kept the first build's counter: 2" test "$(cat "$TE_TMP/fs2/install-count")" = 2
 check "tmp_dir was empty again" test "$(tr -d ' ' <"$TE_TMP/fs2/scratch-entries")" = 0
+# an image built on app (fromImage) mounts app's mounts too, as werf's
+# from stage inherits them; its own tmp_dir at /data hides and clears
+# what app left there
+rootfs "$REG/mnt/child:v2" "$TE_TMP/child2"
+check "fromImage inherits build_dir: child saw app's counter" test "$(cat "$TE_TMP/child2/child-saw-counter")" = 2
+check "app keeps /data/keep (no mount there)" test "$(cat "$TE_TMP/fs2/data/keep")" = parent
+check "child's tmp_dir at /data was empty during install" test "$(tr -d ' ' <"$TE_TMP/child2/child-data-entries")" = 0
+check "child's from stage cleared its mount point /data" test -z "$(ls -A "$TE_TMP/child2/data" 2>/dev/null)"
 bdir=$(find "$STATE/mounts/projects/mounts-demo" -mindepth 1 -maxdepth 1 -type d)
 check "one build_dir under the state dir, per project and target" test "$(wc -l <<<"$bdir")" -eq 1
 check "the build_dir holds the counter on the host" test "$(cat "$bdir/counter")" = 2
@@ -137,7 +159,7 @@ check "the build_dir holds the counter on the host" test "$(cat "$bdir/counter")
 # chroot isolation: the same mounts, the same build_dir
 write_werf 3
 git_commit_all "$proj" "install under chroot"
-run_export --isolation chroot --tag "$REG/mnt/app:v3" >"$TE_TMP/out3" 2>"$TE_TMP/err3"
+run_export --isolation chroot --tag "$REG/mnt/%image%:v3" >"$TE_TMP/out3" 2>"$TE_TMP/err3"
 check "chroot export exits 0" test $? -eq 0 || tail -20 "$TE_TMP/err3" >&2
 rootfs "$REG/mnt/app:v3" "$TE_TMP/fs3"
 check "chroot: build_dir counter 3" test "$(cat "$TE_TMP/fs3/install-count")" = 3
@@ -146,14 +168,14 @@ check "the host directory is unchanged" test "$(ls -A "$HOSTDIR")" = in.txt
 
 # --loose-giterminism: werf-giterminism.yaml is not asked; the refused
 # commit's stages (same mounts, same commands) are those of v1
-run_export --loose-giterminism --commit "$refused_commit" --tag "$REG/mnt/app:loose" >"$TE_TMP/out-loose" 2>"$TE_TMP/err-loose"
+run_export --loose-giterminism --commit "$refused_commit" --tag "$REG/mnt/%image%:loose" >"$TE_TMP/out-loose" 2>"$TE_TMP/err-loose"
 check "--loose-giterminism: the refused commit exports" test $? -eq 0 || tail -5 "$TE_TMP/err-loose" >&2
 check "--loose-giterminism: v1's stages reused" \
 	test "$(skopeo_inspect "$REG/mnt/app:loose" | jq -r .Digest)" = "$(skopeo_inspect "$REG/mnt/app:v1" | jq -r .Digest)"
 
 # Nothing mounted is in any image: not the counter, the host file, the
 # tmp_dir's junk, the secrets (at most the empty mount points).
-for fs in fs1 fs2 fs3; do
+for fs in fs1 fs2 fs3 child2; do
 	check "$fs: no files under the mount points" \
 		test -z "$(find "$TE_TMP/$fs/cache" "$TE_TMP/$fs/host" "$TE_TMP/$fs/scratch" "$TE_TMP/$fs/run/secrets" -mindepth 1 2>/dev/null)"
 done

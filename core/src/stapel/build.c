@@ -56,6 +56,9 @@ struct stage_job {
 	bool last; /* the image's last stage: its imageSpec edits the config */
 	char *from_pinned; /* fromLatest: <repo>@<digest> the from stage uses */
 	const te_plan_image *base; /* fromImage: its plan image */
+	/* werf.yaml's images (borrowed), to follow fromImage for mounts */
+	const te_image_config *images;
+	size_t nimages;
 	/* per dependency of the image: its plan image */
 	const te_plan_image **deps;
 	/* per import of the image: the source's plan image, NULL for an
@@ -68,12 +71,15 @@ struct job {
 	const struct stage_job *sj;
 	const te_stage_ctx *ctx;
 	const te_stapel_image *img;
-	te_buf dir;        /* the build context */
-	te_buf df;         /* the Dockerfile */
-	te_buf script;     /* the stage's commands */
-	te_buf patch;      /* removals of the git patch */
-	te_buf imports;    /* the `imports` script (filtered imports) */
-	te_buf pre;        /* Dockerfile stages before FROM (imports) */
+	te_buf dir;     /* the build context */
+	te_buf df;      /* the Dockerfile */
+	te_buf script;  /* the stage's commands */
+	te_buf patch;   /* removals of the git patch */
+	te_buf imports; /* the `imports` script (filtered imports) */
+	te_buf pre;     /* Dockerfile stages before FROM (imports) */
+	/* the image's mounts, then those of its fromImage chain */
+	const te_stapel_mount **mounts;
+	size_t nmounts;
 	bool tools;        /* the tools directory is needed */
 	bool git_written;  /* the stage writes git files: label them */
 	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
@@ -888,6 +894,19 @@ static int stage_imports(struct job *j, te_stapel_when when)
 	return rc == 0 ? stage_deps_env(j, when) : rc;
 }
 
+/* The from stage: FROM, and the mount points emptied, as werf's from
+ * stage does (https://werf.io/docs/v2/usage/build/stapel/mounts.html):
+ * what the base holds there is not the image's. */
+static int clear_mount_points(struct job *j)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->nmounts; i++)
+		rc = remove_line(j, j->mounts[i]->to);
+	return rc;
+}
+
 static int stage_body(struct job *j)
 {
 	switch (j->sj->kind) {
@@ -914,7 +933,7 @@ static int stage_body(struct job *j)
 	case TE_STAPEL_STAGE_DOCKER:
 		return te_stapel__df_docker(&j->df, &j->img->docker, j->err);
 	default:
-		return 0; /* from: FROM alone */
+		return clear_mount_points(j);
 	}
 }
 
@@ -943,15 +962,16 @@ static int dockerfile(struct job *j)
 		rc = te_stapel__df_from(&body, base, j->err);
 	if (rc == 0 && j->patch.len) {
 		j->tools = true;
-		rc =
-		    te_stapel__df_script(&body, "patch", NULL, NULL, 0, j->err);
+		rc = te_stapel__df_script(&body, "patch", NULL, 0, NULL, 0,
+		                          j->err);
 	}
 	if (rc == 0)
 		rc = te_buf_put(&body, j->df.ptr, j->df.len, j->err);
 	if (rc == 0 && j->script.len)
-		rc = te_stapel__df_script(&body, "script", j->img,
-		                          j->sj->image->secrets,
-		                          j->sj->image->nsecrets, j->err);
+		rc = te_stapel__df_script(
+		    &body, "script", (const te_stapel_mount *const *)j->mounts,
+		    j->nmounts, j->sj->image->secrets, j->sj->image->nsecrets,
+		    j->err);
 	if (rc == 0) {
 		te_buf_dispose(&j->df);
 		j->df = body;
@@ -1071,6 +1091,61 @@ static void set_edit(te_build_opts *b, const struct stage_job *sj,
 
 /* ---- mounts and secrets of the shell stages' RUN ---------------------- */
 
+static bool has_target(const struct job *j, const char *to)
+{
+	size_t i;
+
+	for (i = 0; i < j->nmounts; i++)
+		if (!strcmp(j->mounts[i]->to, to))
+			return true;
+	return false;
+}
+
+/*
+ * j->mounts: the image's own, then those of its fromImage, its base's and
+ * so on, a target named once (the nearer image's wins).  werf records an
+ * image's mounts in its from stage's labels and the images built on it
+ * mount them too (https://werf.io/docs/v2/usage/build/stapel/mounts.html);
+ * their allowances were checked when the base was planned.  fromImage
+ * chains have no cycle (te_stapel__link).
+ */
+static int collect_mounts(struct job *j)
+{
+	const te_image_config *ic = j->sj->image;
+	size_t cap = 0, i, k;
+
+	for (k = 0; ic && k <= j->sj->nimages; k++) {
+		const te_stapel_image *s = ic->stapel;
+
+		cap += s->nmounts;
+		i = s->from_image
+		        ? te_stapel__find_image(j->sj->images, j->sj->nimages,
+		                                s->from_image)
+		        : j->sj->nimages;
+		ic = i < j->sj->nimages && j->sj->images[i].stapel
+		         ? &j->sj->images[i]
+		         : NULL;
+	}
+	j->mounts = calloc(cap ? cap : 1, sizeof(*j->mounts));
+	if (!j->mounts)
+		return te_error_set(j->err, TE_ENOMEM, "out of memory");
+	for (ic = j->sj->image, k = 0; ic && k <= j->sj->nimages; k++) {
+		const te_stapel_image *s = ic->stapel;
+
+		for (i = 0; i < s->nmounts; i++)
+			if (!has_target(j, s->mounts[i].to))
+				j->mounts[j->nmounts++] = &s->mounts[i];
+		i = s->from_image
+		        ? te_stapel__find_image(j->sj->images, j->sj->nimages,
+		                                s->from_image)
+		        : j->sj->nimages;
+		ic = i < j->sj->nimages && j->sj->images[i].stapel
+		         ? &j->sj->images[i]
+		         : NULL;
+	}
+	return 0;
+}
+
 /*
  * from: build_dir: <state>/mounts/projects/<project>/<mount id>, kept
  * between builds (werf: ~/.werf/shared_context/mounts/projects/<project>/
@@ -1139,13 +1214,12 @@ static int from_path_volume(te_strvec *out, const te_stapel_mount *m,
  * owners. */
 static int mount_volumes(te_strvec *out, const struct job *j)
 {
-	const te_stapel_image *img = j->img;
 	te_buf dir = TE_BUF_INIT(8192);
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; rc == 0 && i < img->nmounts; i++) {
-		const te_stapel_mount *m = &img->mounts[i];
+	for (i = 0; rc == 0 && i < j->nmounts; i++) {
+		const te_stapel_mount *m = j->mounts[i];
 
 		if (m->from == TE_STAPEL_MOUNT_PATH) {
 			rc = from_path_volume(out, m, j);
@@ -1215,6 +1289,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	rc = te_registry_new(&j.reg, sj->env->registry_host,
 	                     sj->env->registry_opts, err);
 	if (rc == 0)
+		rc = collect_mounts(&j);
+	if (rc == 0)
 		rc = shared_stage(&found, &claimed, digest_out, &j);
 	if (rc < 0 || found)
 		goto done;
@@ -1275,6 +1351,7 @@ done:
 	if (secrets_held)
 		sj->env->secrets_put(secrets_held);
 	te_strvec_dispose(&volumes);
+	free(j.mounts);
 	te_labels_free(labels);
 	free(j.prev_commit);
 	te_buf_dispose(&j.dir);
@@ -1429,7 +1506,8 @@ static void stage_job_free(void *p)
 	free(sj);
 }
 
-static int add_stages(te_plan_image *pi, const te_image_config *ic,
+static int add_stages(te_plan_image *pi, const te_image_config *images,
+                      size_t nimages, const te_image_config *ic,
                       const char *from_digest, const te_plan_image *base,
                       const te_plan_image *const *imports,
                       const te_plan_image *const *deps,
@@ -1470,6 +1548,8 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 			return rc;
 		}
 		sj->base = base;
+		sj->images = images;
+		sj->nimages = nimages;
 		if (nimp)
 			memcpy(sj->imports, imports, nimp * sizeof(*imports));
 		sj->deps = sj->imports + nimp;
@@ -1553,8 +1633,9 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
 		rc = te_plan_add_dependency(pi, deps[i], err);
 	if (rc == 0)
-		rc = add_stages(pi, ic, s->from_latest ? from_digest : NULL,
-		                base, (const te_plan_image *const *)imports,
+		rc = add_stages(pi, images, n, ic,
+		                s->from_latest ? from_digest : NULL, base,
+		                (const te_plan_image *const *)imports,
 		                (const te_plan_image *const *)deps, env, err);
 	if (rc == 0)
 		*out = pi;
