@@ -1101,48 +1101,43 @@ static bool has_target(const struct job *j, const char *to)
 	return false;
 }
 
+/* The Stapel image ic is built on (fromImage), or NULL. */
+static const te_image_config *base_of(const struct stage_job *sj,
+                                      const te_image_config *ic)
+{
+	size_t i = ic->stapel->from_image
+	               ? te_stapel__find_image(sj->images, sj->nimages,
+	                                       ic->stapel->from_image)
+	               : sj->nimages;
+
+	return i < sj->nimages && sj->images[i].stapel ? &sj->images[i] : NULL;
+}
+
 /*
  * j->mounts: the image's own, then those of its fromImage, its base's and
  * so on, a target named once (the nearer image's wins).  werf records an
  * image's mounts in its from stage's labels and the images built on it
  * mount them too (https://werf.io/docs/v2/usage/build/stapel/mounts.html);
  * their allowances were checked when the base was planned.  fromImage
- * chains have no cycle (te_stapel__link).
+ * chains have no cycle (te_stapel__link); k bounds the walk anyway.
  */
 static int collect_mounts(struct job *j)
 {
-	const te_image_config *ic = j->sj->image;
+	const te_image_config *ic;
 	size_t cap = 0, i, k;
 
-	for (k = 0; ic && k <= j->sj->nimages; k++) {
-		const te_stapel_image *s = ic->stapel;
-
-		cap += s->nmounts;
-		i = s->from_image
-		        ? te_stapel__find_image(j->sj->images, j->sj->nimages,
-		                                s->from_image)
-		        : j->sj->nimages;
-		ic = i < j->sj->nimages && j->sj->images[i].stapel
-		         ? &j->sj->images[i]
-		         : NULL;
-	}
+	for (ic = j->sj->image, k = 0; ic && k <= j->sj->nimages;
+	     ic = base_of(j->sj, ic), k++)
+		cap += ic->stapel->nmounts;
 	j->mounts = calloc(cap ? cap : 1, sizeof(*j->mounts));
 	if (!j->mounts)
 		return te_error_set(j->err, TE_ENOMEM, "out of memory");
-	for (ic = j->sj->image, k = 0; ic && k <= j->sj->nimages; k++) {
-		const te_stapel_image *s = ic->stapel;
-
-		for (i = 0; i < s->nmounts; i++)
-			if (!has_target(j, s->mounts[i].to))
-				j->mounts[j->nmounts++] = &s->mounts[i];
-		i = s->from_image
-		        ? te_stapel__find_image(j->sj->images, j->sj->nimages,
-		                                s->from_image)
-		        : j->sj->nimages;
-		ic = i < j->sj->nimages && j->sj->images[i].stapel
-		         ? &j->sj->images[i]
-		         : NULL;
-	}
+	for (ic = j->sj->image, k = 0; ic && k <= j->sj->nimages;
+	     ic = base_of(j->sj, ic), k++)
+		for (i = 0; i < ic->stapel->nmounts; i++)
+			if (!has_target(j, ic->stapel->mounts[i].to))
+				j->mounts[j->nmounts++] =
+				    &ic->stapel->mounts[i];
 	return 0;
 }
 
