@@ -9,7 +9,8 @@
  *           --ignorefile <job>/ignore [--add-host H:IP].. [--target T]
  *           [--build-arg A=B].. [--platform P] [--label k=v]..
  *           [--ssh ID=SOURCE] [--secret id=ID,src=<job>/secrets/ID,
- *           type=file].. --tag <local> [--authfile F]
+ *           type=file].. [--volume HOST:CTR[:OPTS]].. --tag <local>
+ *           [--authfile F]
  *           [--tls-verify=false] -- <context>
  *   buildah <global> push [--authfile F] [--tls-verify=false]
  *           --digestfile <job>/digest <local> docker://<image_ref>
@@ -887,6 +888,10 @@ static int build_argv(te_strvec *argv, const te_build_opts *opts,
 	     (rc = te_strvec_pushf(argv, err, "%s=%s", opts->ssh_id,
 	                           opts->ssh_source)) < 0))
 		return rc;
+	for (i = 0; i < opts->nvolumes; i++)
+		if ((rc = te_strvec_push(argv, "--volume", err)) < 0 ||
+		    (rc = te_strvec_push(argv, opts->volumes[i], err)) < 0)
+			return rc;
 	if ((rc = secret_args(argv, opts, job, err)) < 0 ||
 	    (rc = te_strvec_push(argv, "--tag", err)) < 0 ||
 	    (rc = te_strvec_push(argv, local, err)) < 0 ||

@@ -1299,6 +1299,13 @@ static int fill_stapel(struct ctx *c, te_image_config *img,
 		rc = validate(c, v, K_MAP, imagespec_fields, "imageSpec", 1);
 	if (rc == 0)
 		rc = te_config__parse_imagespec(c, &img->imagespec, v);
+	/* secrets: the Dockerfile images' key and rules; shell stages mount
+	 * them (https://werf.io/docs/v2/reference/werf_yaml.html, secrets) */
+	v = te_config__map_get(c, root, "secrets");
+	if (rc == 0 && v && !te_config__is_null(v))
+		rc = validate(c, v, K_MAPLIST, secret_fields, "secrets", 1);
+	if (rc == 0)
+		rc = te_config__parse_secrets(c, img, v);
 	if (rc < 0)
 		return rc;
 	/* werf never exports artifacts; `final` is an image key */

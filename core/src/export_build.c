@@ -1067,6 +1067,36 @@ static int stapel_remotes(te_stapel_remotes **out, struct run *run,
 	return te_stapel_remotes_new(out, &o, err);
 }
 
+/* te_stapel_env's secrets: the values of one image's werf.yaml secrets
+ * from the export's source, held while one stage builds (secrets.c). */
+static int stapel_secrets_get(void **held, const te_build_secret **items,
+                              size_t *n, const te_image_config *ic,
+                              void *payload, te_error *err)
+{
+	const te_export_opts *o = payload;
+	te_secret_values *v = calloc(1, sizeof(*v));
+	int rc;
+
+	*held = NULL;
+	if (!v)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	rc = te_secrets__resolve(v, ic, o->secret, o->secret_payload, err);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*held = v;
+	*items = v->items;
+	*n = v->count;
+	return 0;
+}
+
+static void stapel_secrets_put(void *held)
+{
+	te_secrets__dispose(held);
+	free(held);
+}
+
 static int stapel_glue(struct run *run, te_error *err)
 {
 	struct te_export_stapel *g;
@@ -1129,6 +1159,10 @@ static int stapel_glue(struct run *run, te_error *err)
 	g->env.limits = &g->lim;
 	g->env.loose_giterminism =
 	    run->opts->render && run->opts->render->loose_giterminism;
+	g->env.mount_policy = run->opts->stapel_mounts;
+	g->env.secrets_get = stapel_secrets_get;
+	g->env.secrets_put = stapel_secrets_put;
+	g->env.secrets_payload = (void *)run->opts;
 	g->env.log = run->log;
 	return 0;
 }
@@ -1220,6 +1254,26 @@ static void take_plan_tags(struct image_job *jobs, size_t n)
 	}
 }
 
+/* The Stapel images the plan builds for others (fromImage, import) are no
+ * jobs, whose build keys export.c checked: their secrets are checked here,
+ * still before anything is built. */
+static int check_stapel_secrets(struct run *run, te_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < run->cfg->nimages; i++) {
+		const te_image_config *ic = &run->cfg->images[i];
+
+		if (ic->stapel && ic->nsecrets &&
+		    !te_export__find_job(run, ic->name) &&
+		    te_plan_image_find(run->plan, ic->name))
+			rc = te_secrets__check_image(run->opts, run->src,
+			                             run->commit, ic, err);
+	}
+	return rc;
+}
+
 int te_export__plan(struct run *run, te_error *err)
 {
 	size_t i;
@@ -1234,6 +1288,8 @@ int te_export__plan(struct run *run, te_error *err)
 		rc = plan_dependencies(run, &run->jobs[i], err);
 	for (i = 0; rc == 0 && i < run->nextra; i++)
 		rc = plan_dependencies(run, &run->extra[i], err);
+	if (rc == 0)
+		rc = check_stapel_secrets(run, err);
 	if (rc == 0)
 		rc = te_plan_seal(run->plan, err);
 	if (rc < 0)

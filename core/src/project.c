@@ -674,6 +674,54 @@ static int parse_export(te_project *pr, const te_project_yaml *p,
 	return 0;
 }
 
+/* stapel_mounts: the operator's allowance of Stapel's build_dir and
+ * fromPath mounts (stapel.h, te_stapel_mount_policy).  A commit's own
+ * werf-giterminism.yaml cannot mount the machine's files: both must allow
+ * a mount.  Absent: neither is allowed. */
+static int parse_stapel_mounts(te_project *pr, const te_project_yaml *p,
+                               const yaml_node_t *node, te_error *err)
+{
+	yaml_node_pair_t *pair;
+	size_t i;
+	int rc;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail(p, node, err,
+		            "stapel_mounts must be a mapping {build_dir: "
+		            "bool, from_paths: [globs]}");
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *kn = node_at(p, pair->key);
+		yaml_node_t *vn = node_at(p, pair->value);
+		const char *k = scalar(kn);
+
+		if (k && !strcmp(k, "build_dir")) {
+			rc = get_bool(&pr->stapel_mounts.build_dir, p, vn,
+			              "stapel_mounts.build_dir", err);
+		} else if (k && !strcmp(k, "from_paths")) {
+			rc = get_strlist(&pr->stapel_from_paths, p, vn,
+			                 "stapel_mounts.from_paths", err);
+			/* matched against a real path: absolute only */
+			for (i = 0; rc == 0 && i < pr->stapel_from_paths.count;
+			     i++)
+				if (pr->stapel_from_paths.items[i][0] != '/')
+					rc =
+					    fail(p, vn, err,
+					         "stapel_mounts.from_paths "
+					         "must be absolute path globs");
+		} else {
+			char what[200];
+			snprintf(what, sizeof(what),
+			         "unknown key \"%.64s\" in stapel_mounts",
+			         k ? k : "");
+			rc = fail(p, kn, err, what);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* The status section's keys; the forge's defaults and the token come in
  * status_finish, once the whole project (its forge) is known. */
 static int parse_status(te_project *pr, char **token_file,
@@ -825,6 +873,8 @@ static int parse_project(te_project *pr, const te_project_yaml *p,
 			rc = get_ssh_keys(&pr->ssh_keys, p, vn, err);
 		} else if (!strcmp(k, "secrets")) {
 			rc = parse_build_secrets(pr, p, vn, err);
+		} else if (!strcmp(k, "stapel_mounts")) {
+			rc = parse_stapel_mounts(pr, p, vn, err);
 		} else if (!strcmp(k, "loose_giterminism")) {
 			rc = get_bool(&pr->loose_giterminism, p, vn,
 			              "loose_giterminism", err);
@@ -883,6 +933,10 @@ static int parse_project(te_project *pr, const te_project_yaml *p,
 	pr->render.loose_giterminism = pr->loose_giterminism;
 	pr->render.lookup_env = project_env_lookup;
 	pr->render.lookup_payload = pr;
+	pr->stapel_mounts.from_paths =
+	    (const char *const *)pr->stapel_from_paths.items;
+	pr->stapel_mounts.nfrom_paths = pr->stapel_from_paths.count;
+	pr->stapel_mounts.project = pr->name;
 done:
 	free(status_token_file);
 	free(secret_file);
@@ -904,6 +958,7 @@ static void project_dispose(te_project *pr)
 	}
 	free(pr->build_secrets);
 	te_strvec_dispose(&pr->ssh_keys);
+	te_strvec_dispose(&pr->stapel_from_paths);
 	free(pr->werf_env);
 	free(pr->name);
 	free(pr->repository);
@@ -1236,4 +1291,5 @@ void te_project_export_opts(te_export_opts *opts, const te_project *pr)
 	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
 	                                       : TE_BUILD_ISOLATION_OCI;
 	opts->render = &pr->render;
+	opts->stapel_mounts = &pr->stapel_mounts;
 }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tagexport/project.h"
 
@@ -184,6 +186,124 @@ static void tag_globs(void **state)
 	te_strvec_dispose(&globs);
 }
 
+/* The project's file with its lines after "export:" replaced by extra. */
+static int parse_with(te_project_file **f, const char *extra, te_error *err)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "%s%s", server_file, extra);
+	return te_project_file_parse(f, text, strlen(text), cfgpath, NULL, NULL,
+	                             err);
+}
+
+/* A Stapel mount (stapel.h) checked the way an export of the project
+ * checks it, with giterminism allowing everything. */
+static int mount_ok(const te_export_opts *opts, te_stapel_mount_from from,
+                    char *path, te_error *err)
+{
+	static char to[] = "/cache";
+	te_stapel_allowed all;
+	te_stapel_mount m = {from, path, to, 7};
+	int rc;
+
+	assert_int_equal(te_stapel_allowed_parse(&all, NULL, 0, err), 0);
+	all.build_dir = true;
+	assert_int_equal(te_strvec_push(&all.from_paths, "*", err), 0);
+	rc = te_stapel_mount_check(&m, &all, opts->stapel_mounts, "werf.yaml",
+	                           "app", err);
+	te_stapel_allowed_dispose(&all);
+	return rc;
+}
+
+/* stapel_mounts: the operator's word on build_dir and fromPath, on top of
+ * a commit's werf-giterminism.yaml; absent, both are refused, naming the
+ * setting. */
+static void stapel_mounts_deny_by_default(void **state)
+{
+	te_export_opts opts = TE_EXPORT_OPTS_INIT;
+	te_project_file *f = NULL;
+	te_error err = TE_ERROR_INIT;
+	char host[400], allow[900], want[600];
+
+	(void)state;
+	assert_int_equal(parse_with(&f, "", &err), 0);
+	te_project_export_opts(&opts, te_project_file_find(f, "shop"));
+	assert_non_null(opts.stapel_mounts);
+	/* build_dir is keyed by the operator's name, not werf.yaml's */
+	assert_string_equal(opts.stapel_mounts->project, "shop");
+	assert_false(opts.stapel_mounts->build_dir);
+	assert_int_equal(opts.stapel_mounts->nfrom_paths, 0);
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_BUILD_DIR, NULL, &err),
+	                 TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:7: image \"app\": mount from: build_dir "
+	                    "is not allowed by the operator's project "
+	                    "settings (stapel_mounts.build_dir)");
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_PATH, dir, &err),
+	                 TE_EINVALID);
+	snprintf(want, sizeof(want),
+	         "werf.yaml:7: image \"app\": mount fromPath \"%s\" is not "
+	         "allowed by the operator's project settings "
+	         "(stapel_mounts.from_paths)",
+	         dir);
+	assert_string_equal(err.msg, want);
+	/* tmp_dir is never the operator's business */
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_TMP_DIR, NULL, &err),
+	                 0);
+	te_project_file_free(f);
+
+	/* allowed: build_dir, and a directory by its real path (a symlink
+	 * to it is followed; one out of it is refused) */
+	snprintf(host, sizeof(host), "%s/cache", dir);
+	assert_int_equal(mkdir(host, 0755), 0);
+	snprintf(allow, sizeof(allow),
+	         "    stapel_mounts:\n"
+	         "      build_dir: true\n"
+	         "      from_paths: [\"%s\"]\n",
+	         host);
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(parse_with(&f, allow, &err), 0);
+	te_project_export_opts(&opts, te_project_file_find(f, "shop"));
+	assert_true(opts.stapel_mounts->build_dir);
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_BUILD_DIR, NULL, &err),
+	                 0);
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_PATH, host, &err), 0);
+	snprintf(want, sizeof(want), "%s/link", dir);
+	assert_int_equal(symlink("/etc", want), 0);
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_PATH, want, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "stapel_mounts.from_paths"));
+	err = (te_error)TE_ERROR_INIT;
+	snprintf(want, sizeof(want), "%s/cache/../link", dir);
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_PATH, want, &err),
+	                 TE_EINVALID);
+	err = (te_error)TE_ERROR_INIT;
+	snprintf(want, sizeof(want), "%s/missing", dir);
+	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_PATH, want, &err),
+	                 TE_ENOTFOUND);
+	te_project_file_free(f);
+
+	/* bad settings name their line and key */
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(
+	    parse_with(&f, "    stapel_mounts: {from_paths: [rel/*]}\n", &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, ":16: stapel_mounts.from_paths must be "
+	                                "absolute path globs"));
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(
+	    parse_with(&f, "    stapel_mounts: {build_dirs: true}\n", &err),
+	    TE_EINVALID);
+	assert_non_null(
+	    strstr(err.msg, "unknown key \"build_dirs\" in stapel_mounts"));
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(
+	    parse_with(&f, "    stapel_mounts: {build_dir: maybe}\n", &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "stapel_mounts.build_dir"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +311,7 @@ int main(void)
 	    cmocka_unit_test(caller_keys_and_unknown_keys),
 	    cmocka_unit_test(state_dir_required),
 	    cmocka_unit_test(tag_globs),
+	    cmocka_unit_test(stapel_mounts_deny_by_default),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

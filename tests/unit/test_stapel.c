@@ -204,8 +204,17 @@ static void refused_keys(void **state)
 	                "    removeEnv: [\"/(/\"]\n",
 	           TE_EINVALID,
 	           "werf.yaml:8: removeEnv: invalid regular expression");
-	expect_err(META "image: a\nfrom: alpine\nsecrets:\n- env: X\n",
-	           TE_EUNSUPPORTED, "werf.yaml:6: image \"a\": secrets");
+	/* secrets: the Dockerfile images' schema and checks */
+	expect_err(META "image: a\nfrom: alpine\nsecrets:\n- env: X\n  "
+	                "src: /y\n",
+	           TE_EINVALID,
+	           "werf.yaml:7: a secret needs exactly one of env, src and "
+	           "value");
+	expect_err(META "image: a\nfrom: alpine\nsecrets:\n- evn: X\n",
+	           TE_EINVALID, "werf.yaml:7: unknown field \"evn\"");
+	expect_err(META "image: a\nfrom: alpine\nsecrets:\n- env: X\n"
+	                "- env: X\n",
+	           TE_EINVALID, "werf.yaml:8: duplicate secret id \"X\"");
 	expect_err(META "image: a\nfrom: alpine\nplatform: [x/a, x/b]\n",
 	           TE_EUNSUPPORTED,
 	           "werf.yaml:6: image \"a\": more than one "
@@ -271,6 +280,22 @@ static void invalid_values(void **state)
 	           TE_EINVALID, "werf.yaml:7: image \"a\": mount from must be");
 	expect_err(META "image: a\nfrom: x\nmount:\n- from: tmp_dir\n",
 	           TE_EINVALID, "mount needs \"to");
+	expect_err(META "image: a\nfrom: x\nmount:\n- fromPath: cache\n"
+	                "  to: /c\n",
+	           TE_EUNSUPPORTED,
+	           "werf.yaml:7: image \"a\": mount fromPath must be an "
+	           "absolute path");
+	expect_err(META "image: a\nfrom: x\nmount:\n- fromPath: /a:b\n"
+	                "  to: /c\n",
+	           TE_EUNSUPPORTED,
+	           "werf.yaml:7: image \"a\": mount fromPath must not hold");
+	expect_err(META "image: a\nfrom: x\nmount:\n- fromPath: /a\n"
+	                "  from: tmp_dir\n  to: /c\n",
+	           TE_EINVALID, "mount: specify only one of from and fromPath");
+	expect_err(META "image: a\nfrom: x\nmount:\n- from: build_dir\n"
+	                "  to: /c,ro\n",
+	           TE_EINVALID,
+	           "werf.yaml:8: image \"a\": mount to must not be / or hold");
 	expect_err(META "image: a\nfrom: x\ndependencies:\n- image: b\n"
 	                "  after: setup\n  imports:\n  - type: ImageSize\n"
 	                "    targetEnv: X\n---\nimage: b\nfrom: x\n",
@@ -293,7 +318,6 @@ static void invalid_values(void **state)
 static void buildable(void **state)
 {
 	te_werf_config *cfg;
-	te_error err = TE_ERROR_INIT;
 
 	(void)state;
 	cfg = parse_ok(META "image: a\nfrom: x\ngit:\n- url: "
@@ -301,35 +325,17 @@ static void buildable(void **state)
 	assert_string_equal(cfg->images[0].stapel->git[0].url,
 	                    "https://example.com/r.git");
 	assert_string_equal(cfg->images[0].stapel->git[0].tag, "v1");
-	/* remote mappings are built (stapel/remote.c) */
-	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
-	                                           "werf.yaml", "a", &err),
-	                 0);
 	te_config_free(cfg);
-	te_error_clear(&err);
-	/* parsed, not built yet: refused by key and line */
-	cfg = parse_ok(full_yaml);
-	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
-	                                           "werf.yaml", "app", &err),
-	                 TE_EUNSUPPORTED);
-	/* import includePaths/excludePaths are built (line 29): the
-	 * build_dir mount is the first refusal */
-	assert_string_equal(err.msg,
-	                    "werf.yaml:39: image \"app\": building mount "
-	                    "other than from: tmp_dir is not supported yet");
-	assert_int_equal(te_stapel_check_buildable(cfg->images[1].stapel,
-	                                           "werf.yaml", "tools", &err),
-	                 0);
-	te_config_free(cfg);
-	te_error_clear(&err);
-	cfg = parse_ok(META "image: a\nfrom: x\nmount:\n- from: tmp_dir\n"
-	                    "  to: /t\n- from: build_dir\n  to: /b\n");
-	assert_int_equal(te_stapel_check_buildable(cfg->images[0].stapel,
-	                                           "werf.yaml", "a", &err),
-	                 TE_EUNSUPPORTED);
-	assert_string_equal(err.msg, "werf.yaml:9: image \"a\": building "
-	                             "mount other than from: tmp_dir is not "
-	                             "supported yet");
+	/* secrets on a Stapel image land in its te_image_config */
+	cfg = parse_ok(META "image: a\nfrom: x\nsecrets:\n- env: TOKEN\n"
+	                    "- id: npmrc\n  src: /home/u/.npmrc\n"
+	                    "- id: plain\n  value: v\n");
+	assert_int_equal(cfg->images[0].nsecrets, 3);
+	assert_string_equal(cfg->images[0].secrets[0].id, "TOKEN");
+	assert_int_equal(cfg->images[0].secrets[1].kind, TE_SECRET_SRC);
+	assert_string_equal(cfg->images[0].secrets[1].id, "npmrc");
+	assert_int_equal(cfg->images[0].secrets[2].kind, TE_SECRET_VALUE);
+	assert_int_equal(cfg->images[0].secrets[2].line, 10);
 	te_config_free(cfg);
 	assert_string_equal(te_stapel_user_name(TE_STAPEL_BEFORE_SETUP),
 	                    "beforeSetup");
@@ -616,6 +622,17 @@ static void digests_follow_config(void **state)
 	    {"  to: /app\n", "  to: /srv\n", all & ~BIT(FROM)},
 	    {"  setup: [echo s]\n", "  setup: [echo s]\n  cacheVersion: 1\n",
 	     BIT(INSTALL) | BIT(SETUP) | BIT(GIT_LATEST_PATCH) | BIT(DOCKER)},
+	    /* mounts are the from stage's (stages.yml), whatever their kind;
+	     * what they hold is not hashed */
+	    {"from: alpine\n",
+	     "from: alpine\nmount:\n- from: build_dir\n  to: /c\n", all},
+	    {"from: alpine\n",
+	     "from: alpine\nmount:\n- fromPath: /srv/c\n  to: /c\n", all},
+	    {"from: alpine\n",
+	     "from: alpine\nmount:\n- from: tmp_dir\n  to: /c\n", all},
+	    /* secrets are no stage input in werf's stages.yml: a new secret
+	     * (or value) rebuilds nothing */
+	    {"from: alpine\n", "from: alpine\nsecrets:\n- env: TOKEN\n", 0},
 	};
 	char yaml[2048];
 	struct repo r;
@@ -839,6 +856,95 @@ static void giterminism_allowed(void **state)
 	                                "config.stapel.git.allowBranch must "
 	                                "be a boolean"));
 	te_error_clear(&err);
+	te_stapel_allowed_dispose(&a);
+}
+
+/* config.stapel.mount of werf-giterminism.yaml, and the check of each
+ * mount against it (https://werf.io/docs/v2/usage/project_configuration/
+ * giterminism.html#mount: build_dir and fromPath denied by default). */
+static void giterminism_mounts(void **state)
+{
+	static const char yes[] =
+	    "giterminismConfigVersion: 1\nconfig:\n"
+	    "  stapel:\n    mount:\n"
+	    "      allowBuildDir: true\n"
+	    "      allowFromPaths: [/srv/cache/*, /opt]\n";
+	static const char bad[] = "config:\n  stapel:\n    mount:\n"
+	                          "      allowFromPaths: /srv\n";
+	static const char bad_bool[] = "config:\n  stapel:\n    mount:\n"
+	                               "      allowBuildDir: [x]\n";
+	static char dir_to[] = "/cache", p1[] = "/srv/cache/a",
+	            p2[] = "/srv/other";
+	te_stapel_mount bd = {TE_STAPEL_MOUNT_BUILD_DIR, NULL, dir_to, 12};
+	te_stapel_mount tmp = {TE_STAPEL_MOUNT_TMP_DIR, NULL, dir_to, 13};
+	te_stapel_mount fp1 = {TE_STAPEL_MOUNT_PATH, p1, dir_to, 14};
+	te_stapel_mount fp2 = {TE_STAPEL_MOUNT_PATH, p2, dir_to, 15};
+	te_stapel_allowed a;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	/* no file: tmp_dir only */
+	assert_int_equal(te_stapel_allowed_parse(&a, NULL, 0, &err), 0);
+	assert_int_equal(
+	    te_stapel_mount_check(&tmp, &a, NULL, "werf.yaml", "app", &err), 0);
+	assert_int_equal(
+	    te_stapel_mount_check(&bd, &a, NULL, "werf.yaml", "app", &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:12: image \"app\": mount from: "
+	                    "build_dir is not allowed by werf-giterminism.yaml "
+	                    "(config.stapel.mount.allowBuildDir)");
+	te_error_clear(&err);
+	assert_int_equal(
+	    te_stapel_mount_check(&fp1, &a, NULL, "werf.yaml", "app", &err),
+	    TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:14: image \"app\": mount fromPath "
+	                    "\"/srv/cache/a\" is not allowed by "
+	                    "werf-giterminism.yaml "
+	                    "(config.stapel.mount.allowFromPaths)");
+	te_error_clear(&err);
+	te_stapel_allowed_dispose(&a);
+	/* allowed: build_dir, and fromPaths matching a glob */
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, yes, sizeof(yes) - 1, &err), 0);
+	assert_true(a.build_dir);
+	assert_false(a.from_latest);
+	assert_int_equal(a.from_paths.count, 2);
+	assert_int_equal(
+	    te_stapel_mount_check(&bd, &a, NULL, "werf.yaml", "app", &err), 0);
+	assert_int_equal(
+	    te_stapel_mount_check(&fp1, &a, NULL, "werf.yaml", "app", &err), 0);
+	assert_int_equal(
+	    te_stapel_mount_check(&fp2, &a, NULL, "werf.yaml", "app", &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf.yaml:15: image \"app\": mount "
+	                                "fromPath \"/srv/other\""));
+	te_error_clear(&err);
+	te_stapel_allowed_dispose(&a);
+	/* loose giterminism (a NULL): allowed without a file */
+	assert_int_equal(
+	    te_stapel_mount_check(&bd, NULL, NULL, "werf.yaml", "app", &err),
+	    0);
+	assert_int_equal(
+	    te_stapel_mount_check(&fp2, NULL, NULL, "werf.yaml", "app", &err),
+	    0);
+	/* bad rules name their line */
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, bad, sizeof(bad) - 1, &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf-giterminism.yaml:4: "
+	                                "config.stapel.mount.allowFromPaths "
+	                                "must be a list of globs"));
+	te_error_clear(&err);
+	te_stapel_allowed_dispose(&a);
+	assert_int_equal(
+	    te_stapel_allowed_parse(&a, bad_bool, sizeof(bad_bool) - 1, &err),
+	    TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf-giterminism.yaml:4: "
+	                                "config.stapel.mount.allowBuildDir "
+	                                "must be a boolean"));
+	te_stapel_allowed_dispose(&a);
 }
 
 int main(void)
@@ -856,6 +962,7 @@ int main(void)
 	    cmocka_unit_test(giterminism_allowed),
 	    cmocka_unit_test(remote_mappings),
 	    cmocka_unit_test(remote_urls),
+	    cmocka_unit_test(giterminism_mounts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,12 @@ typedef struct te_build_opts {
 	size_t nadd_hosts;
 	const te_build_secret *secrets;
 	size_t nsecrets;
+	/* buildah build --volume HOST:CTR[:OPTIONS] (buildah-build(1)): a host
+	 * directory mounted into every RUN of the build, never into the
+	 * image (only the empty mount point is).  Paths are absolute and
+	 * hold no ':' or ','; OPTIONS as buildah takes them ("rw,U"). */
+	const char *const *volumes;
+	size_t nvolumes;
 	/* RUN --mount=type=ssh,id=<ssh_id>: ssh_source is an agent socket
 	 * or comma-separated private key files (buildah-build(1), --ssh) */
 	const char *ssh_id;

@@ -97,6 +97,11 @@ typedef struct te_export_opts {
 		void (*unlock)(void *payload, void *held);
 		void *payload;
 	} content_lock;
+	/* Stapel mounts build_dir and fromPath: the operator's allowance on
+	 * top of werf-giterminism.yaml's (stapel.h); the server and the hook
+	 * always set it (project.h, stapel_mounts:, deny by default).  NULL:
+	 * werf-giterminism.yaml alone decides, as werf does (the CLI). */
+	const te_stapel_mount_policy *stapel_mounts;
 } te_export_opts;
 
 #define TE_EXPORT_OPTS_VERSION 4

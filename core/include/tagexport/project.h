@@ -101,6 +101,12 @@ typedef struct te_project {
 	te_strvec ssh_keys;
 	char *werf_env;
 	bool loose_giterminism;
+	/* stapel_mounts: {build_dir: bool, from_paths: [absolute globs]}:
+	 * the Stapel mounts of the machine a commit may use, on top of its
+	 * werf-giterminism.yaml (which the commit itself carries); absent:
+	 * none.  from_paths points into stapel_from_paths. */
+	te_stapel_mount_policy stapel_mounts;
+	te_strvec stapel_from_paths;
 	te_werfcfg_opts render;
 	/* status: commit statuses on the forge; off when the section is
 	 * absent */

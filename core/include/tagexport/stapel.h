@@ -11,16 +11,18 @@
  *
  * Refused while parsing (TE_EUNSUPPORTED, "<file>:<line>: image \"x\":
  * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
- * `secrets`, more than one platform.  `imageSpec` is read by config.c
+ * more than one platform.  `imageSpec` is read by config.c
  * into te_image_config.imagespec (merged with build.imageSpec for final
  * images) and applied to the config of the image's last stage, as werf's
- * imageSpec stage follows dockerInstructions.  Parsed but not buildable yet,
- * refused by te_stapel_check_buildable before any build: mounts other than
- * tmp_dir.  `fromLatest` is refused by te_stapel_plan_add unless
- * werf-giterminism.yaml allows it (config.stapel.allowFromLatest, or
- * --loose-giterminism); so is a remote git mapping (`url`) by branch or
- * without a ref (config.stapel.git.allowBranch).  Remote mappings are
- * fetched while planning (te_stapel_remotes, stapel/remote.c).
+ * imageSpec stage follows dockerInstructions.  `fromLatest`, `mount: from:
+ * build_dir` and `fromPath` are refused by te_stapel_plan_add unless
+ * werf-giterminism.yaml allows them (config.stapel.allowFromLatest,
+ * config.stapel.mount.allowBuildDir and allowFromPaths, or --loose-giterminism)
+ * and, where the export runs for a server or hook, the operator's
+ * te_stapel_mount_policy allows the mounts too; so is a remote git mapping
+ * (`url`) by branch or without a ref (config.stapel.git.allowBranch).  Remote
+ * mappings are fetched while planning (te_stapel_remotes, stapel/remote.c).
+ * `secrets` are config.c's (te_image_config.secrets).
  */
 #ifndef TAGEXPORT_STAPEL_H
 #define TAGEXPORT_STAPEL_H
@@ -116,7 +118,7 @@ typedef enum te_stapel_mount_from {
 /* One `mount:` record. */
 typedef struct te_stapel_mount {
 	te_stapel_mount_from from;
-	char *from_path; /* fromPath only */
+	char *from_path; /* fromPath only: absolute, cleaned, no ':' or ',' */
 	char *to;        /* absolute, cleaned */
 	int line;
 } te_stapel_mount;
@@ -169,16 +171,6 @@ typedef struct te_stapel_image {
 
 /* Free img and everything it owns; NULL is fine. */
 void te_stapel_image_free(te_stapel_image *img);
-
-/**
- * Refuse, before any build, what is parsed but cannot be built yet.
- *
- * @param file  the werf.yaml name for the message
- * @param name  the image's name for the message
- * @return 0; TE_EUNSUPPORTED "<file>:<line>: image \"<name>\": ..."
- */
-int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
-                              const char *name, te_error *err);
 
 /* ---- the conveyor ---------------------------------------------------- */
 
@@ -286,6 +278,23 @@ int te_stapel_remotes_new(te_stapel_remotes **out,
                           const te_stapel_remote_opts *o, te_error *err);
 void te_stapel_remotes_free(te_stapel_remotes *r);
 
+/*
+ * The operator's allowance of the mounts werf-giterminism.yaml can only
+ * allow for the commit that carries it (project.h, stapel_mounts:): a
+ * server or hook builds hostile commits, whose own giterminism file must
+ * not be enough to mount the build machine's files.  Borrowed.
+ */
+typedef struct te_stapel_mount_policy {
+	bool build_dir;                /* mount from: build_dir */
+	const char *const *from_paths; /* globs (fnmatch(3), no flags) */
+	size_t nfrom_paths;
+	/* The operator's project name: build_dir lives under it, not under
+	 * werf.yaml's `project`, which a commit could set to another
+	 * project's name to reach that project's build_dir.  NULL:
+	 * werf.yaml's. */
+	const char *project;
+} te_stapel_mount_policy;
+
 /* What building Stapel stages needs; borrowed, must outlive the plan. */
 typedef struct te_stapel_env {
 	te_gitsrc *src;
@@ -312,6 +321,19 @@ typedef struct te_stapel_env {
 	te_stapel_remotes *remotes;
 	/* --loose-giterminism: werf-giterminism.yaml is not consulted */
 	bool loose_giterminism;
+	/* The operator's allowance of build_dir and fromPath mounts (a
+	 * server's or hook's project settings), checked on top of
+	 * werf-giterminism.yaml, which the commit being built controls;
+	 * NULL: giterminism alone decides (the CLI: the user's machine). */
+	const te_stapel_mount_policy *mount_policy;
+	/* The values of image ic's build secrets (werf.yaml `secrets`) for
+	 * RUN --mount=type=secret, held by *held until secrets_put(held);
+	 * NULL: an image with secrets fails to build. */
+	int (*secrets_get)(void **held, const te_build_secret **items,
+	                   size_t *n, const struct te_image_config *ic,
+	                   void *payload, te_error *err);
+	void (*secrets_put)(void *held);
+	void *secrets_payload;
 	te_log log;
 } te_stapel_env;
 
@@ -320,22 +342,45 @@ typedef struct te_stapel_env {
 typedef struct te_stapel_allowed {
 	bool from_latest; /* allowFromLatest */
 	bool git_branch;  /* git.allowBranch */
+	bool build_dir;   /* mount.allowBuildDir */
+	/* mount.allowFromPaths: globs (fnmatch(3), no flags, as
+	 * config.secrets.allowFiles) on fromPath as written */
+	te_strvec from_paths;
 } te_stapel_allowed;
 
 /**
  * Read config.stapel of werf-giterminism.yaml text; data NULL: no file,
- * nothing allowed.
+ * nothing allowed.  Dispose *out with te_stapel_allowed_dispose, also
+ * after an error.
  *
  * @return 0; TE_EINVALID naming the file, line and key; TE_ENOMEM
  */
 int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
                             size_t len, te_error *err);
+void te_stapel_allowed_dispose(te_stapel_allowed *a);
+
+/**
+ * May mount m of an image be built?  build_dir needs a->build_dir,
+ * fromPath a glob of a->from_paths matching it (a NULL: loose
+ * giterminism, both allowed), and, with an operator policy op, its
+ * allowance too: op->build_dir, or a glob of op->from_paths matching
+ * the fromPath's real path (symlinks resolved, so an allowed directory
+ * cannot lead elsewhere; it must exist).  tmp_dir is always allowed.
+ *
+ * @param file, name  werf.yaml's name and the image's, for the message
+ * @return 0; TE_EINVALID "<file>:<line>: image \"<name>\": mount ... is
+ *         not allowed by <which> (<key>)"; TE_ENOTFOUND for a fromPath
+ *         that does not exist (with op)
+ */
+int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
+                          const te_stapel_mount_policy *op, const char *file,
+                          const char *name, te_error *err);
 
 /**
  * Add the Stapel image images[index] to plan, with the Stapel images it
  * builds on (fromImage) first; an image already in the plan is returned
- * as it is.  Refuses (te_stapel_check_buildable) what cannot be built
- * yet, before anything is built.
+ * as it is.  Refuses what is not allowed (werf-giterminism.yaml, the
+ * operator's mount policy) before anything is built.
  *
  * @param[out] out  the plan image, owned by the plan
  * @return 0; TE_EUNSUPPORTED; errors of te_stapel_stages_compute and of

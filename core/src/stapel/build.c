@@ -27,6 +27,7 @@
  */
 #include "stapel/stapel_build.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 
 #include <jansson.h>
 
+#include "tagexport/digest.h"
 #include "tagexport/fs.h"
 #include "tagexport/image.h"
 #include "tagexport/imagespec.h"
@@ -54,6 +56,9 @@ struct stage_job {
 	bool last; /* the image's last stage: its imageSpec edits the config */
 	char *from_pinned; /* fromLatest: <repo>@<digest> the from stage uses */
 	const te_plan_image *base; /* fromImage: its plan image */
+	/* werf.yaml's images (borrowed), to follow fromImage for mounts */
+	const te_image_config *images;
+	size_t nimages;
 	/* per dependency of the image: its plan image */
 	const te_plan_image **deps;
 	/* per import of the image: the source's plan image, NULL for an
@@ -66,12 +71,15 @@ struct job {
 	const struct stage_job *sj;
 	const te_stage_ctx *ctx;
 	const te_stapel_image *img;
-	te_buf dir;        /* the build context */
-	te_buf df;         /* the Dockerfile */
-	te_buf script;     /* the stage's commands */
-	te_buf patch;      /* removals of the git patch */
-	te_buf imports;    /* the `imports` script (filtered imports) */
-	te_buf pre;        /* Dockerfile stages before FROM (imports) */
+	te_buf dir;     /* the build context */
+	te_buf df;      /* the Dockerfile */
+	te_buf script;  /* the stage's commands */
+	te_buf patch;   /* removals of the git patch */
+	te_buf imports; /* the `imports` script (filtered imports) */
+	te_buf pre;     /* Dockerfile stages before FROM (imports) */
+	/* the image's mounts, then those of its fromImage chain */
+	const te_stapel_mount **mounts;
+	size_t nmounts;
 	bool tools;        /* the tools directory is needed */
 	bool git_written;  /* the stage writes git files: label them */
 	char *prev_commit; /* the base's TE_STAPEL_GIT_LABEL, or NULL */
@@ -973,6 +981,19 @@ static int stage_imports(struct job *j, te_stapel_when when)
 	return rc == 0 ? stage_deps_env(j, when) : rc;
 }
 
+/* The from stage: FROM, and the mount points emptied, as werf's from
+ * stage does (https://werf.io/docs/v2/usage/build/stapel/mounts.html):
+ * what the base holds there is not the image's. */
+static int clear_mount_points(struct job *j)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->nmounts; i++)
+		rc = remove_line(j, j->mounts[i]->to);
+	return rc;
+}
+
 static int stage_body(struct job *j)
 {
 	switch (j->sj->kind) {
@@ -999,7 +1020,7 @@ static int stage_body(struct job *j)
 	case TE_STAPEL_STAGE_DOCKER:
 		return te_stapel__df_docker(&j->df, &j->img->docker, j->err);
 	default:
-		return 0; /* from: FROM alone */
+		return clear_mount_points(j);
 	}
 }
 
@@ -1028,12 +1049,16 @@ static int dockerfile(struct job *j)
 		rc = te_stapel__df_from(&body, base, j->err);
 	if (rc == 0 && j->patch.len) {
 		j->tools = true;
-		rc = te_stapel__df_script(&body, "patch", NULL, j->err);
+		rc = te_stapel__df_script(&body, "patch", NULL, 0, NULL, 0,
+		                          j->err);
 	}
 	if (rc == 0)
 		rc = te_buf_put(&body, j->df.ptr, j->df.len, j->err);
 	if (rc == 0 && j->script.len)
-		rc = te_stapel__df_script(&body, "script", j->img, j->err);
+		rc = te_stapel__df_script(
+		    &body, "script", (const te_stapel_mount *const *)j->mounts,
+		    j->nmounts, j->sj->image->secrets, j->sj->image->nsecrets,
+		    j->err);
 	if (rc == 0) {
 		te_buf_dispose(&j->df);
 		j->df = body;
@@ -1163,6 +1188,173 @@ static void set_edit(te_build_opts *b, const struct stage_job *sj,
 		            sj->image->name);
 }
 
+/* ---- mounts and secrets of the shell stages' RUN ---------------------- */
+
+static bool has_target(const struct job *j, const char *to)
+{
+	size_t i;
+
+	for (i = 0; i < j->nmounts; i++)
+		if (!strcmp(j->mounts[i]->to, to))
+			return true;
+	return false;
+}
+
+/* The Stapel image ic is built on (fromImage), or NULL. */
+static const te_image_config *base_of(const struct stage_job *sj,
+                                      const te_image_config *ic)
+{
+	size_t i = ic->stapel->from_image
+	               ? te_stapel__find_image(sj->images, sj->nimages,
+	                                       ic->stapel->from_image)
+	               : sj->nimages;
+
+	return i < sj->nimages && sj->images[i].stapel ? &sj->images[i] : NULL;
+}
+
+/*
+ * j->mounts: the image's own, then those of its fromImage, its base's and
+ * so on, a target named once (the nearer image's wins).  werf records an
+ * image's mounts in its from stage's labels and the images built on it
+ * mount them too (https://werf.io/docs/v2/usage/build/stapel/mounts.html);
+ * their allowances were checked when the base was planned.  fromImage
+ * chains have no cycle (te_stapel__link); k bounds the walk anyway.
+ */
+static int collect_mounts(struct job *j)
+{
+	const te_image_config *ic;
+	size_t cap = 0, i, k;
+
+	for (ic = j->sj->image, k = 0; ic && k <= j->sj->nimages;
+	     ic = base_of(j->sj, ic), k++)
+		cap += ic->stapel->nmounts;
+	j->mounts = calloc(cap ? cap : 1, sizeof(*j->mounts));
+	if (!j->mounts)
+		return te_error_set(j->err, TE_ENOMEM, "out of memory");
+	for (ic = j->sj->image, k = 0; ic && k <= j->sj->nimages;
+	     ic = base_of(j->sj, ic), k++)
+		for (i = 0; i < ic->stapel->nmounts; i++)
+			if (!has_target(j, ic->stapel->mounts[i].to))
+				j->mounts[j->nmounts++] =
+				    &ic->stapel->mounts[i];
+	return 0;
+}
+
+/*
+ * from: build_dir: <state>/mounts/projects/<project>/<mount id>, kept
+ * between builds (werf: ~/.werf/shared_context/mounts/projects/<project>/
+ * <mount id>, https://werf.io/docs/v2/usage/build/stapel/mounts.html);
+ * the id is `to` made a file name plus a hash of it, so two targets never
+ * share a directory.  The project is the operator's where there is one
+ * (te_stapel_mount_policy.project), else werf.yaml's; both are file names
+ * ([a-z0-9_-], config.c and project.c).
+ */
+static int build_dir_path(te_buf *out, const te_stapel_env *env, const char *to,
+                          te_error *err)
+{
+	const te_stapel_mount_policy *op = env->mount_policy;
+	const char *project = op && op->project ? op->project : env->project;
+	char hash[TE_CONTENT_TAG_LEN + 1], name[65];
+	te_digest *d = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	rc = te_digest_new(&d, err);
+	if (rc == 0)
+		rc = te_digest_field(d, to, strlen(to), err);
+	if (rc == 0)
+		rc = te_digest_final(hash, d, err);
+	te_digest_free(d);
+	for (i = 1; rc == 0 && to[i] && n < sizeof(name) - 1; i++)
+		name[n++] = isalnum((unsigned char)to[i]) || to[i] == '.' ||
+		                    to[i] == '_'
+		                ? to[i]
+		                : '-';
+	name[n] = '\0';
+	if (rc == 0)
+		rc = te_buf_printf(out, err, "%s/mounts/projects/%s/%s-%.16s",
+		                   env->build->state_dir, project, name, hash);
+	return rc;
+}
+
+/* fromPath by its real path: what te_stapel_mount_check matched against
+ * the operator's globs, whatever a symlink on the way points to now. */
+static int from_path_volume(te_strvec *out, const te_stapel_mount *m,
+                            const struct job *j)
+{
+	char *real = realpath(m->from_path, NULL);
+	int rc;
+
+	if (!real)
+		return te_error_set_errno(j->err, TE_ENOTFOUND, errno,
+		                          "mount fromPath \"%s\"",
+		                          m->from_path);
+	if (strpbrk(real, ":,"))
+		rc = te_error_set(j->err, TE_EUNSUPPORTED,
+		                  "mount fromPath \"%s\" leads to a path with "
+		                  "':' or ','",
+		                  m->from_path);
+	else
+		rc = te_strvec_pushf(out, j->err, "%s:%s:rw", real, m->to);
+	free(real);
+	return rc;
+}
+
+/* The build's --volume list (build.h): build_dir and fromPath mounts.
+ * build_dir gets buildah's U option: its files belong to RUN's root in
+ * whatever user namespace runs it (under OCI isolation, host uid 100000),
+ * so RUN can write there (buildah lchowns: a symlink RUN left there is
+ * not followed out of it); a fromPath is the machine's and keeps its
+ * owners. */
+static int mount_volumes(te_strvec *out, const struct job *j)
+{
+	te_buf dir = TE_BUF_INIT(8192);
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < j->nmounts; i++) {
+		const te_stapel_mount *m = j->mounts[i];
+
+		if (m->from == TE_STAPEL_MOUNT_PATH) {
+			rc = from_path_volume(out, m, j);
+			continue;
+		}
+		if (m->from != TE_STAPEL_MOUNT_BUILD_DIR)
+			continue;
+		te_buf_clear(&dir);
+		rc = build_dir_path(&dir, j->sj->env, m->to, j->err);
+		if (rc == 0)
+			rc = te_fs_mkdirs(dir.ptr, j->err);
+		if (rc == 0)
+			rc = te_strvec_pushf(out, j->err, "%s:%s:rw,U", dir.ptr,
+			                     m->to);
+	}
+	te_buf_dispose(&dir);
+	return rc;
+}
+
+/* A shell stage's RUN: its volumes and the image's secrets' values
+ * (released by the caller with env->secrets_put(*held)). */
+static int run_mounts(te_build_opts *b, te_strvec *volumes, void **held,
+                      const struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	const te_image_config *ic = j->sj->image;
+	int rc;
+
+	rc = mount_volumes(volumes, j);
+	b->volumes = (const char *const *)volumes->items;
+	b->nvolumes = volumes->count;
+	if (rc < 0 || !ic->nsecrets)
+		return rc;
+	if (!env->secrets_get)
+		return te_error_set(j->err, TE_EINVALID,
+		                    "this export has no source for build "
+		                    "secrets");
+	return env->secrets_get(held, &b->secrets, &b->nsecrets, ic,
+	                        env->secrets_payload, j->err);
+}
+
 static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
                        const te_stage_ctx *ctx, void *payload, te_error *err)
 {
@@ -1170,6 +1362,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	struct job j;
 	te_build_opts bopts = *sj->env->build;
 	te_labels *labels = NULL;
+	te_strvec volumes = TE_STRVEC_INIT;
+	void *secrets_held = NULL;
 	bool have_dir = false, found = false, claimed = false;
 	int rc;
 
@@ -1188,6 +1382,8 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	te_buf_init(&j.base_config, CONFIG_MAX);
 	rc = te_registry_new(&j.reg, sj->env->registry_host,
 	                     sj->env->registry_opts, err);
+	if (rc == 0)
+		rc = collect_mounts(&j);
 	if (rc == 0)
 		rc = shared_stage(&found, &claimed, digest_out, &j);
 	if (rc < 0 || found)
@@ -1219,6 +1415,9 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		rc = write_tools(&j);
 	if (rc == 0)
 		rc = stage_labels(&labels, &j);
+	/* werf mounts into the assembly container: the shell stages' RUN */
+	if (rc == 0 && j.script.len)
+		rc = run_mounts(&bopts, &volumes, &secrets_held, &j);
 	if (rc == 0) {
 		bopts.context_dir = j.dir.ptr;
 		bopts.dockerfile = j.df.ptr;
@@ -1242,6 +1441,10 @@ done:
 		              te_stapel_stage_name(sj->kind));
 	if (have_dir)
 		te_fs_remove_tree(j.dir.ptr);
+	if (secrets_held)
+		sj->env->secrets_put(secrets_held);
+	te_strvec_dispose(&volumes);
+	free(j.mounts);
 	te_labels_free(labels);
 	forget_base(&j);
 	te_buf_dispose(&j.dir);
@@ -1266,19 +1469,15 @@ done:
 #define GITERMINISM_FILE "werf-giterminism.yaml"
 #define GITERMINISM_MAX ((size_t)64 << 10)
 
-/* config.stapel of werf-giterminism.yaml at the commit; everything
- * with --loose-giterminism
- * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html). */
-static int read_allowed(te_stapel_allowed *allowed, const te_stapel_env *env,
+/* config.stapel of the commit's werf-giterminism.yaml
+ * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html);
+ * dispose *allowed in any case. */
+static int load_allowed(te_stapel_allowed *allowed, const te_stapel_env *env,
                         te_error *err)
 {
 	te_buf data = TE_BUF_INIT(GITERMINISM_MAX);
 	int rc;
 
-	if (env->loose_giterminism) {
-		allowed->from_latest = allowed->git_branch = true;
-		return 0;
-	}
 	lock(env);
 	rc = te_gitsrc_read_file(&data, env->src, env->commit, GITERMINISM_FILE,
 	                         err);
@@ -1288,25 +1487,75 @@ static int read_allowed(te_stapel_allowed *allowed, const te_stapel_env *env,
 		rc = te_stapel_allowed_parse(allowed, NULL, 0, err);
 	} else if (rc == 0) {
 		rc = te_stapel_allowed_parse(allowed, data.ptr, data.len, err);
+	} else {
+		te_stapel_allowed_parse(allowed, NULL, 0, NULL);
 	}
 	te_buf_dispose(&data);
 	return rc;
 }
 
-/* werf-giterminism.yaml must allow fromLatest. */
-static int from_latest_allowed(const te_image_config *ic,
-                               const te_stapel_env *env, te_error *err)
+/* A remote mapping by branch, or by none (the remote's default branch),
+ * follows whatever the remote's branch holds. */
+static bool git_by_branch(const te_stapel_git *g)
 {
-	te_stapel_allowed allowed;
-	int rc = read_allowed(&allowed, env, err);
+	return g->url && !g->tag && !g->commit;
+}
 
-	if (rc == 0 && !allowed.from_latest)
+/* What werf-giterminism.yaml must allow (fromLatest, remote mappings by
+ * branch, build_dir and fromPath mounts), and what the operator must
+ * allow on top (mounts), before anything is built or fetched. */
+static int allowed_keys(const te_image_config *ic, const te_stapel_env *env,
+                        te_error *err)
+{
+	const te_stapel_image *s = ic->stapel;
+	te_stapel_allowed allowed;
+	size_t i;
+	bool need = s->from_latest;
+	int rc = 0;
+
+	for (i = 0; i < s->nmounts; i++)
+		need |= s->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR;
+	for (i = 0; i < s->ngit; i++)
+		need |= git_by_branch(&s->git[i]);
+	if (!need)
+		return 0;
+	memset(&allowed, 0, sizeof(allowed));
+	if (!env->loose_giterminism)
+		rc = load_allowed(&allowed, env, err);
+	if (rc == 0 && !env->loose_giterminism && s->from_latest &&
+	    !allowed.from_latest)
 		rc = te_error_set(err, TE_EINVALID,
 		                  "%s:%d: image \"%s\": fromLatest is not "
 		                  "allowed by " GITERMINISM_FILE
 		                  " (config.stapel.allowFromLatest)",
-		                  env->file, ic->stapel->from_latest_line,
-		                  ic->name);
+		                  env->file, s->from_latest_line, ic->name);
+	for (i = 0; rc == 0 && i < s->ngit; i++)
+		if (git_by_branch(&s->git[i]) && !env->loose_giterminism &&
+		    !allowed.git_branch)
+			rc = te_error_set(
+			    err, TE_EINVALID,
+			    "%s:%d: image \"%s\": git url %s: %s is not "
+			    "allowed by " GITERMINISM_FILE
+			    " (config.stapel.git.allowBranch); pin a tag or "
+			    "commit",
+			    env->file, s->git[i].line, ic->name, s->git[i].url,
+			    s->git[i].branch
+			        ? "branch"
+			        : "no tag or commit (the default branch)");
+	for (i = 0; rc == 0 && i < s->nmounts; i++)
+		rc = te_stapel_mount_check(
+		    &s->mounts[i], env->loose_giterminism ? NULL : &allowed,
+		    env->mount_policy, env->file, ic->name, err);
+	/* a missing fromPath fails here, not in the middle of a build */
+	for (i = 0; rc == 0 && i < s->nmounts; i++)
+		if (s->mounts[i].from == TE_STAPEL_MOUNT_PATH &&
+		    access(s->mounts[i].from_path, F_OK) < 0)
+			rc = te_error_set_errno(
+			    err, TE_ENOTFOUND, errno,
+			    "%s:%d: image \"%s\": mount fromPath \"%s\"",
+			    env->file, s->mounts[i].line, ic->name,
+			    s->mounts[i].from_path);
+	te_stapel_allowed_dispose(&allowed);
 	return rc;
 }
 
@@ -1345,44 +1594,21 @@ static int from_latest_digest(char digest[TE_DIGEST_STR_MAX],
 	return rc;
 }
 
-/* The remote mappings of ic, fetched; a branch (or no ref: the remote's
- * default branch) only where werf-giterminism.yaml allows it
- * (https://werf.io/docs/v2/usage/project_configuration/giterminism.html,
- * "branch"): a pinned tag or commit is reproducible, a branch is not. */
+/* The remote mappings of ic, fetched (allowed_keys has checked that a
+ * branch, or no ref, is allowed: a pinned tag or commit is reproducible,
+ * a branch is not; https://werf.io/docs/v2/usage/project_configuration/
+ * giterminism.html, "branch"). */
 static int fetch_remotes(const te_image_config *ic, const te_stapel_env *env,
                          te_error *err)
 {
 	const te_stapel_image *s = ic->stapel;
-	te_stapel_allowed allowed;
-	bool read = false;
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; rc == 0 && i < s->ngit; i++) {
-		const te_stapel_git *g = &s->git[i];
-
-		if (!g->url)
-			continue;
-		if (!g->tag && !g->commit && !read) {
-			rc = read_allowed(&allowed, env, err);
-			read = true;
-		}
-		if (rc == 0 && !g->tag && !g->commit && !allowed.git_branch)
-			rc = te_error_set(
-			    err, TE_EINVALID,
-			    "%s:%d: image \"%s\": git url %s: %s is "
-			    "not allowed by " GITERMINISM_FILE
-			    " (config.stapel.git.allowBranch); pin "
-			    "a tag or commit",
-			    env->file, g->line, ic->name, g->url,
-			    g->branch ? "branch"
-			              : "no tag or commit "
-			                "(the default "
-			                "branch)");
-		if (rc == 0)
+	for (i = 0; rc == 0 && i < s->ngit; i++)
+		if (s->git[i].url)
 			rc = te_stapel__remote_resolve(
-			    env->remotes, g, env->file, ic->name, err);
-	}
+			    env->remotes, &s->git[i], env->file, ic->name, err);
 	return rc;
 }
 
@@ -1413,7 +1639,8 @@ static void stage_job_free(void *p)
 	free(sj);
 }
 
-static int add_stages(te_plan_image *pi, const te_image_config *ic,
+static int add_stages(te_plan_image *pi, const te_image_config *images,
+                      size_t nimages, const te_image_config *ic,
                       const char *from_digest, const te_plan_image *base,
                       const te_plan_image *const *imports,
                       const te_plan_image *const *deps,
@@ -1455,6 +1682,8 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 			return rc;
 		}
 		sj->base = base;
+		sj->images = images;
+		sj->nimages = nimages;
 		if (nimp)
 			memcpy(sj->imports, imports, nimp * sizeof(*imports));
 		sj->deps = sj->imports + nimp;
@@ -1498,8 +1727,7 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	*out = te_plan_image_find(plan, ic->name);
 	if (*out)
 		return 0;
-	rc = te_stapel_check_buildable(s, env->file, ic->name, err);
-	if (rc == 0 && ic->platforms.count > 1)
+	if (ic->platforms.count > 1)
 		rc =
 		    te_error_set(err, TE_EUNSUPPORTED,
 		                 "%s:%d: image \"%s\": building a stapel image "
@@ -1507,9 +1735,9 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		                 "is not supported yet",
 		                 env->file, ic->line, ic->name);
 	if (rc == 0)
+		rc = allowed_keys(ic, env, err);
+	if (rc == 0)
 		rc = fetch_remotes(ic, env, err);
-	if (rc == 0 && s->from_latest)
-		rc = from_latest_allowed(ic, env, err);
 	if (rc == 0 && s->from_latest)
 		rc = from_latest_digest(from_digest, ic, env, err);
 	if (rc == 0 && s->from_image)
@@ -1540,8 +1768,9 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
 		rc = te_plan_add_dependency(pi, deps[i], err);
 	if (rc == 0)
-		rc = add_stages(pi, ic, s->from_latest ? from_digest : NULL,
-		                base, (const te_plan_image *const *)imports,
+		rc = add_stages(pi, images, n, ic,
+		                s->from_latest ? from_digest : NULL, base,
+		                (const te_plan_image *const *)imports,
 		                (const te_plan_image *const *)deps, env, err);
 	if (rc == 0)
 		*out = pi;

@@ -10,6 +10,8 @@
  */
 #include "stapel/stapel_int.h"
 
+#include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,7 +132,7 @@ static const struct field stapel_fields[] = {
     {"fromCacheVersion", K_STR, NULL},
     {"disableGitAfterPatch", K_BOOL, NULL},
     {"git", K_MAPLIST, git_fields},
-    {"secrets", K_ANY, NULL},
+    {"secrets", K_ANY, NULL}, /* config.c: te_config__parse_secrets */
     {"shell", K_MAP, shell_fields},
     {"ansible", K_ANY, NULL},
     {"imageSpec", K_ANY, NULL}, /* config.c: parse_imagespec */
@@ -502,6 +504,27 @@ static int parse_import(struct doc *d, te_stapel_import *im,
 	return im->to ? 0 : TE_ENOMEM;
 }
 
+/* fromPath: a host path, absolute here (werf also takes one relative to
+ * the project directory, which a build from a commit does not have), and
+ * one buildah's --volume HOST:CTR:OPTS can carry (no ':' or ','). */
+static int from_path(struct doc *d, te_stapel_mount *m, const yaml_node_t *n,
+                     const yaml_node_t *path)
+{
+	const char *s = te_config__scalar(path);
+	int rc;
+
+	if (s[0] != '/')
+		return refuse(d, path, TE_EUNSUPPORTED,
+		              "mount fromPath must be an absolute path (a "
+		              "path relative to the project directory is not "
+		              "supported)");
+	rc = abs_path(d, &m->from_path, n, "fromPath", NULL);
+	if (rc == 0 && strpbrk(m->from_path, ":,"))
+		rc = refuse(d, path, TE_EUNSUPPORTED,
+		            "mount fromPath must not hold ':' or ','");
+	return rc;
+}
+
 static int parse_mount(struct doc *d, te_stapel_mount *m, const yaml_node_t *n)
 {
 	const yaml_node_t *from = get(d, n, "from");
@@ -518,7 +541,7 @@ static int parse_mount(struct doc *d, te_stapel_mount *m, const yaml_node_t *n)
 		              "\"fromPath\"");
 	if (path) {
 		m->from = TE_STAPEL_MOUNT_PATH;
-		rc = opt_str(d, &m->from_path, n, "fromPath");
+		rc = from_path(d, m, n, path);
 		if (rc < 0)
 			return rc;
 	} else if (!strcmp(te_config__scalar(from), "tmp_dir")) {
@@ -535,6 +558,9 @@ static int parse_mount(struct doc *d, te_stapel_mount *m, const yaml_node_t *n)
 	if (!m->to)
 		return refuse(d, n, TE_EINVALID,
 		              "mount needs \"to: <absolute path>\"");
+	if (strpbrk(m->to, ":,") || !strcmp(m->to, "/"))
+		return refuse(d, get(d, n, "to"), TE_EINVALID,
+		              "mount to must not be / or hold ':' or ','");
 	return 0;
 }
 
@@ -692,11 +718,6 @@ static int refuse_unsupported(struct doc *d, const yaml_node_t *root)
 	if (v)
 		return refuse(d, v, TE_EUNSUPPORTED,
 		              "ansible is not supported (use shell)");
-	v = key_of(d, root, "secrets");
-	if (v)
-		return refuse(d, v, TE_EUNSUPPORTED,
-		              "secrets are not supported for stapel images "
-		              "yet");
 	plat = get(d, root, "platform");
 	if (list_len(plat) > 1)
 		return refuse(d, plat, TE_EUNSUPPORTED,
@@ -816,57 +837,48 @@ done:
 	return rc;
 }
 
-static int not_yet(te_error *err, const char *file, int line, const char *name,
-                   const char *key)
-{
-	return te_error_set(err, TE_EUNSUPPORTED,
-	                    "%s:%d: image \"%s\": building %s is not "
-	                    "supported yet",
-	                    file, line, name, key);
-}
-
-int te_stapel_check_buildable(const te_stapel_image *img, const char *file,
-                              const char *name, te_error *err)
-{
-	size_t i;
-
-	/* build_dir and fromPath need werf-giterminism.yaml's allowance */
-	for (i = 0; i < img->nmounts; i++)
-		if (img->mounts[i].from != TE_STAPEL_MOUNT_TMP_DIR)
-			return not_yet(err, file, img->mounts[i].line, name,
-			               "mount other than from: tmp_dir");
-	return 0;
-}
-
 /* ---- werf-giterminism.yaml: config.stapel ----------------------------- */
 
 #define GITERMINISM_NAME "werf-giterminism.yaml"
 
-/* A boolean of config.stapel; unset or null: false. */
-static int allowed_bool(bool *out, struct ctx *c, const yaml_node_t *map,
-                        const char *key, const char *path)
+/* The key's node of a mapping; none when the map is not one. */
+static const yaml_node_t *allowed_key(struct ctx *c, const yaml_node_t *map,
+                                      const char *key)
 {
-	const yaml_node_t *v = te_config__map_get(c, map, key);
+	return map && map->type == YAML_MAPPING_NODE
+	           ? te_config__map_get(c, map, key)
+	           : NULL;
+}
 
+/* A boolean of config.stapel (key: its path below it); unset or null:
+ * false. */
+static int allowed_bool(bool *out, struct ctx *c, const yaml_node_t *v,
+                        const char *key)
+{
 	*out = false;
 	if (!v || te_config__is_null(v))
 		return 0;
 	if (te_config__bool_value(v) < 0)
 		return te_config__fail(c, v, TE_EINVALID,
-		                       "%s must be a boolean", path);
+		                       "config.stapel.%s must be a boolean",
+		                       key);
 	*out = te_config__bool_value(v) == 1;
 	return 0;
 }
+
+static int allowed_mount(te_stapel_allowed *out, struct ctx *c,
+                         const yaml_node_t *mount);
 
 int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
                             size_t len, te_error *err)
 {
 	yaml_document_t doc;
 	struct ctx c = {GITERMINISM_NAME, NULL, 1, 0, err};
-	const yaml_node_t *n;
+	const yaml_node_t *n, *v = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	out->from_paths = (te_strvec)TE_STRVEC_INIT;
 	if (!data)
 		return 0;
 	if ((rc = te_config__load_doc(&doc, data, len, GITERMINISM_NAME, err)) <
@@ -879,15 +891,129 @@ int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
 	if (n && n->type == YAML_MAPPING_NODE)
 		n = te_config__map_get(&c, n, "stapel");
 	if (n && n->type == YAML_MAPPING_NODE)
-		rc = allowed_bool(&out->from_latest, &c, n, "allowFromLatest",
-		                  "config.stapel.allowFromLatest");
+		v = te_config__map_get(&c, n, "allowFromLatest");
+	rc = allowed_bool(&out->from_latest, &c, v, "allowFromLatest");
+	if (rc == 0)
+		rc = allowed_bool(
+		    &out->git_branch, &c,
+		    allowed_key(&c, allowed_key(&c, n, "git"), "allowBranch"),
+		    "git.allowBranch");
 	if (rc == 0 && n && n->type == YAML_MAPPING_NODE)
-		n = te_config__map_get(&c, n, "git");
-	if (rc == 0 && n && n->type == YAML_MAPPING_NODE)
-		rc = allowed_bool(&out->git_branch, &c, n, "allowBranch",
-		                  "config.stapel.git.allowBranch");
+		rc = allowed_mount(out, &c, te_config__map_get(&c, n, "mount"));
 	yaml_document_delete(&doc);
 	return rc;
+}
+
+void te_stapel_allowed_dispose(te_stapel_allowed *a)
+{
+	te_strvec_dispose(&a->from_paths);
+}
+
+static bool glob_any(const char *const *globs, size_t n, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (fnmatch(globs[i], path, 0) == 0)
+			return true;
+	return false;
+}
+
+/* The operator's word on a fromPath: its real path must match, so a
+ * symlink or ".." inside an allowed directory leads nowhere else. */
+static int operator_path(const te_stapel_mount *m,
+                         const te_stapel_mount_policy *op, const char *file,
+                         const char *name, te_error *err)
+{
+	char *real = realpath(m->from_path, NULL);
+	int rc = 0;
+
+	if (!real)
+		return te_error_set_errno(err, TE_ENOTFOUND, errno,
+		                          "%s:%d: image \"%s\": mount fromPath "
+		                          "\"%s\"",
+		                          file, m->line, name, m->from_path);
+	if (!glob_any(op->from_paths, op->nfrom_paths, real))
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s:%d: image \"%s\": mount fromPath \"%s\" "
+		                  "is not allowed by the operator's project "
+		                  "settings (stapel_mounts.from_paths)",
+		                  file, m->line, name, m->from_path);
+	free(real);
+	return rc;
+}
+
+int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
+                          const te_stapel_mount_policy *op, const char *file,
+                          const char *name, te_error *err)
+{
+	bool dir = m->from == TE_STAPEL_MOUNT_BUILD_DIR;
+
+	if (m->from == TE_STAPEL_MOUNT_TMP_DIR)
+		return 0;
+	/* https://werf.io/docs/v2/usage/project_configuration/
+	 * giterminism.html#mount: neither is allowed by default */
+	if (a && dir && !a->build_dir)
+		return te_error_set(
+		    err, TE_EINVALID,
+		    "%s:%d: image \"%s\": mount from: build_dir "
+		    "is not allowed by " GITERMINISM_NAME
+		    " (config.stapel.mount.allowBuildDir)",
+		    file, m->line, name);
+	if (a && !dir &&
+	    !glob_any((const char *const *)a->from_paths.items,
+	              a->from_paths.count, m->from_path))
+		return te_error_set(
+		    err, TE_EINVALID,
+		    "%s:%d: image \"%s\": mount fromPath \"%s\" "
+		    "is not allowed by " GITERMINISM_NAME
+		    " (config.stapel.mount.allowFromPaths)",
+		    file, m->line, name, m->from_path);
+	if (op && dir && !op->build_dir)
+		return te_error_set(
+		    err, TE_EINVALID,
+		    "%s:%d: image \"%s\": mount from: build_dir "
+		    "is not allowed by the operator's project "
+		    "settings (stapel_mounts.build_dir)",
+		    file, m->line, name);
+	if (op && !dir)
+		return operator_path(m, op, file, name, err);
+	return 0;
+}
+
+/* mount.allowBuildDir and mount.allowFromPaths (a list of globs). */
+static int allowed_mount(te_stapel_allowed *out, struct ctx *c,
+                         const yaml_node_t *mount)
+{
+	const yaml_node_t *v = allowed_key(c, mount, "allowFromPaths");
+	const yaml_node_t *item;
+	yaml_node_item_t *it;
+	int rc;
+
+	rc = allowed_bool(&out->build_dir, c,
+	                  allowed_key(c, mount, "allowBuildDir"),
+	                  "mount.allowBuildDir");
+	if (rc < 0 || !v || te_config__is_null(v))
+		return rc;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return te_config__fail(
+		    c, v, TE_EINVALID,
+		    "config.stapel.mount.allowFromPaths must "
+		    "be a list of globs");
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		item = te_config__get_node(c, *it);
+		if (!item || item->type != YAML_SCALAR_NODE)
+			return te_config__fail(
+			    c, v, TE_EINVALID,
+			    "config.stapel.mount.allowFromPaths must be a "
+			    "list of globs");
+		rc = te_strvec_push(&out->from_paths, te_config__scalar(item),
+		                    c->err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static void free_git(te_stapel_git *g)

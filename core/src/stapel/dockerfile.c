@@ -152,7 +152,9 @@ int te_stapel__df_import_filtered(te_buf *df, size_t i,
 }
 
 int te_stapel__df_script(te_buf *df, const char *script,
-                         const te_stapel_image *img, te_error *err)
+                         const te_stapel_mount *const *mounts, size_t nmounts,
+                         const te_secret_config *secrets, size_t nsecrets,
+                         te_error *err)
 {
 	size_t i;
 	int rc;
@@ -162,13 +164,20 @@ int te_stapel__df_script(te_buf *df, const char *script,
 	                  TE_STAPEL_TOOLS, TE_STAPEL_TOOLS);
 	/* mount from: tmp_dir: an empty directory for each command run,
 	 * never part of the image */
-	for (i = 0; rc == 0 && img && i < img->nmounts; i++) {
-		rc = plain("mount to", img->mounts[i].to, err);
+	for (i = 0; rc == 0 && i < nmounts; i++) {
+		if (mounts[i]->from != TE_STAPEL_MOUNT_TMP_DIR)
+			continue;
+		rc = plain("mount to", mounts[i]->to, err);
 		if (rc == 0)
 			rc = te_buf_printf(df, err,
 			                   " --mount=type=tmpfs,target=%s",
-			                   img->mounts[i].to);
+			                   mounts[i]->to);
 	}
+	/* secrets: /run/secrets/<id> while the commands run (ids are
+	 * [A-Za-z0-9_.-]+, config_keys.c); the value is buildah's */
+	for (i = 0; rc == 0 && i < nsecrets; i++)
+		rc = te_buf_printf(df, err, " --mount=type=secret,id=%s",
+		                   secrets[i].id);
 	if (rc == 0)
 		rc = te_buf_printf(df, err,
 		                   " [\"/%s/bash\", \"-e\", \"/%s/%s\"]\n",

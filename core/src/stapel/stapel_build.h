@@ -42,10 +42,14 @@ int te_stapel__df_import_stage(te_buf *df, const char *from, size_t i,
                                te_error *err);
 int te_stapel__df_import_filtered(te_buf *df, size_t i,
                                   const te_stapel_import *im, te_error *err);
-/* RUN the tools directory's script under `bash -e`, with img's tmp_dir
- * mounts (img may be NULL: none). */
+/* RUN the tools directory's script under `bash -e`, with the tmp_dir
+ * ones of mounts and the secrets (ids only) at /run/secrets/<id>.
+ * build_dir and fromPath mounts are the build's volumes (build.h), not
+ * the Dockerfile's. */
 int te_stapel__df_script(te_buf *df, const char *script,
-                         const te_stapel_image *img, te_error *err);
+                         const te_stapel_mount *const *mounts, size_t nmounts,
+                         const te_secret_config *secrets, size_t nsecrets,
+                         te_error *err);
 int te_stapel__df_docker(te_buf *df, const te_stapel_docker *dk, te_error *err);
 
 /* Claim a stage digest for building (stapel/inflight.c); *waited: another
