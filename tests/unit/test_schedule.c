@@ -118,8 +118,8 @@ static te_plan_image *image(te_plan *p, const char *name, const char *kind,
 	assert_int_equal(te_plan_add_image(&img, p, name, NULL, &err), 0);
 	for (i = 0; i < nstages; i++) {
 		char sname[32], input[64];
-		te_plan_stage_spec spec = {sname, input, build, (void *)kind,
-		                           NULL};
+		te_plan_stage_spec spec = {sname,        input, build,
+		                           (void *)kind, NULL,  NULL};
 
 		snprintf(sname, sizeof(sname), "s%zu", i);
 		snprintf(input, sizeof(input), "%s-%zu", name, i);

@@ -427,8 +427,12 @@ static void digests(char out[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1],
 	assert_int_equal(te_plan_add_image(&img, plan, "app", NULL, &err), 0);
 	for (i = 0; i < st.count; i++) {
 		te_plan_stage_spec spec = {
-		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
-		    no_build, NULL, NULL};
+		    te_stapel_stage_name(st.items[i].kind),
+		    st.items[i].input,
+		    no_build,
+		    NULL,
+		    NULL,
+		    NULL};
 		assert_int_equal(te_plan_add_stage(NULL, img, &spec, &err), 0);
 	}
 	assert_int_equal(te_plan_seal(plan, &err), 0);

@@ -222,8 +222,10 @@ typedef struct te_stapel_inputs {
  * each with its input (stapel/stages.c lists the fields).  Images img
  * uses (fromImage, import, dependencies) are not hashed here: the caller
  * makes them plan dependencies (plan.h), whose digests the plan chains
- * in.  gitCache is never produced (see the report of issue 12): the
- * patch it would hold lands in gitLatestPatch.
+ * in.  gitCache is not listed here: whether it exists depends on the
+ * stages repo, so te_stapel_plan_add adds it to the plan with a resolver
+ * (plan.h).  src reads the mappings' `add` from the repository root
+ * (te_stapel_env.root).
  *
  * Pure over the commit's tree: the same img, commit and in give the same
  * inputs on every machine.
@@ -249,7 +251,10 @@ void te_stapel_inflight_free(te_stapel_inflight *f);
 
 /* What building Stapel stages needs; borrowed, must outlive the plan. */
 typedef struct te_stapel_env {
-	te_gitsrc *src;
+	te_gitsrc *src; /* the project: werf-giterminism.yaml */
+	/* the repository from its root (te_gitsrc_open_root): the git
+	 * mappings' `add`; NULL: src (the project is the repository root) */
+	te_gitsrc *root;
 	const char *commit;  /* 40 hex */
 	const char *project; /* werf's project name, for the werf label */
 	const char *file;    /* werf.yaml's name, for messages */
