@@ -1281,7 +1281,6 @@ static void stage_job_free(void *p)
  * whole MiB.  The next commits then find it in the stages repo and
  * gitLatestPatch carries only what changed since.  The size here is what
  * the patch layer holds: the bytes of the changed and added files. */
-#define GIT_CACHE_STEP ((uint64_t)1 << 20)
 
 /* Does a stage of this kind, when built now, record our commit? */
 static bool writes_git(te_stapel_stage_kind k)
@@ -1349,6 +1348,28 @@ static int patch_size(uint64_t *out, struct job *j)
 	return rc;
 }
 
+int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
+                          te_gitsrc *src, const char *from, const char *to,
+                          const te_gitsrc_limits *lim, te_error *err)
+{
+	te_stapel_env env;
+	struct stage_job sj;
+	struct job j;
+
+	memset(&env, 0, sizeof(env));
+	memset(&sj, 0, sizeof(sj));
+	memset(&j, 0, sizeof(j));
+	env.src = src;
+	env.commit = to;
+	env.limits = lim;
+	sj.env = &env;
+	j.sj = &sj;
+	j.img = img;
+	j.prev_commit = (char *)from;
+	j.err = err;
+	return patch_size(out, &j);
+}
+
 static int resolve_git_cache(te_buf *input, bool *absent,
                              const te_plan_image *img, size_t index,
                              void *payload, te_error *err)
@@ -1373,10 +1394,11 @@ static int resolve_git_cache(te_buf *input, bool *absent,
 		rc = cache_base_commit(&j, &ctx, img, index);
 	if (rc == 0 && j.prev_commit && strcmp(j.prev_commit, sj->env->commit))
 		rc = patch_size(&size, &j);
-	*absent = size < GIT_CACHE_STEP;
+	*absent = size < TE_STAPEL_GIT_CACHE_STEP;
 	if (rc == 0 && !*absent) {
-		rc = te_buf_printf(input, err, "gitCache:::patch-mib:%llu",
-		                   (unsigned long long)(size / GIT_CACHE_STEP));
+		rc = te_buf_printf(
+		    input, err, "gitCache:::patch-mib:%llu",
+		    (unsigned long long)(size / TE_STAPEL_GIT_CACHE_STEP));
 		te_log_emit(&sj->env->log, TE_LOG_INFO,
 		            "image %s: gitCache: a patch of %llu bytes from "
 		            "commit %.12s",

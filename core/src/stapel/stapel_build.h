@@ -87,4 +87,15 @@ int te_stapel__layer_push(char digest_out[TE_DIGEST_STR_MAX],
 int te_stapel__patch_owner(te_stapel_patch_file *f, const te_stapel_git *g,
                            te_error *err);
 
+/* werf's gitCache step (werf/werf pkg/build/stage/git_cache.go): the
+ * stage exists from a patch of this size on, and its digest covers the
+ * size in these steps. */
+#define TE_STAPEL_GIT_CACHE_STEP ((uint64_t)1 << 20)
+
+/* The size of img's git patch from commit `from` to `to`: the bytes of
+ * the files its mappings change or add (what the patch layer holds). */
+int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
+                          te_gitsrc *src, const char *from, const char *to,
+                          const te_gitsrc_limits *lim, te_error *err);
+
 #endif
