@@ -628,6 +628,7 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 		t.reg = j->reg;
 		t.repo = env->repo_path;
 		t.tag = te_plan_stage_digest(j->ctx->stage);
+		t.stage = te_stapel_stage_name(j->sj->kind);
 		rc = te_stapel__layer_push(digest_out, &ps, &t, j->err);
 	}
 	if (rc == 0)

@@ -75,6 +75,7 @@ typedef struct te_stapel_layer_target {
 	te_registry *reg;
 	const char *repo;
 	const char *tag;
+	const char *stage; /* werf's name, in the layer's history entry */
 } te_stapel_layer_target;
 
 /* Put the base stage plus one layer with ps (none when ps is empty) under
