@@ -298,7 +298,12 @@ int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
  * Add the Stapel image images[index] to plan, with the Stapel images it
  * builds on (fromImage) first; an image already in the plan is returned
  * as it is.  Refuses (te_stapel_check_buildable) what cannot be built
- * yet, before anything is built.
+ * yet, before anything is built.  fromImage enters the `from` stage's
+ * digest; an import's source and a dependency enter the digest of the
+ * dependencies<When><Stage> stage where they land
+ * (te_plan_add_dependency_at).  An image with git mappings gets a gitCache
+ * stage with a resolver (plan.h): te_plan_seal then asks the stages repo
+ * (env->registry_host) for the commit of the stage before it.
  *
  * @param[out] out  the plan image, owned by the plan
  * @return 0; TE_EUNSUPPORTED; errors of te_stapel_stages_compute and of

@@ -1371,6 +1371,23 @@ int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
 	return patch_size(out, &j);
 }
 
+/* patch_size, or 0 when the repository lacks the base commit (a
+ * rewritten history): werf then makes no gitCache either. */
+static int commit_size(uint64_t *out, struct job *j)
+{
+	int64_t when;
+	int offset, rc;
+
+	*out = 0;
+	rc = te_gitsrc_commit_time(&when, &offset, git_src(j->sj->env),
+	                           j->prev_commit, j->err);
+	if (rc == TE_ENOTFOUND || rc == TE_EINVALID) {
+		te_error_clear(j->err);
+		return 0;
+	}
+	return rc == 0 ? patch_size(out, j) : rc;
+}
+
 static int resolve_git_cache(te_buf *input, bool *absent,
                              const te_plan_image *img, size_t index,
                              void *payload, te_error *err)
@@ -1394,7 +1411,7 @@ static int resolve_git_cache(te_buf *input, bool *absent,
 	if (rc == 0)
 		rc = cache_base_commit(&j, &ctx, img, index);
 	if (rc == 0 && j.prev_commit && strcmp(j.prev_commit, sj->env->commit))
-		rc = patch_size(&size, &j);
+		rc = commit_size(&size, &j);
 	*absent = size < TE_STAPEL_GIT_CACHE_STEP;
 	if (rc == 0 && !*absent) {
 		rc = te_buf_printf(
