@@ -49,7 +49,9 @@
  *     accessor returns, stay valid until te_plan_free;
  *   - a stage's payload is owned by the plan from the moment it is
  *     passed to te_plan_add_stage (even when that call fails): the
- *     plan calls free_payload on it exactly once, in te_plan_free;
+ *     plan calls free_payload on it exactly once, in te_plan_free (or
+ *     in te_plan_seal for a stage its resolver drops: handles to that
+ *     stage are invalid after the seal);
  *   - strings passed in are copied.
  * Building a plan (te_plan_add_*, te_plan_seal) is single-threaded.
  * te_schedule_run (schedule.h) is the only code that calls builders and
@@ -117,8 +119,9 @@ typedef void (*te_stage_free_fn)(void *payload);
  * te_plan_stage_ref), and the images entering any stage of img are
  * sealed.  Either append the stage's input to input (at most
  * TE_PLAN_MAX_INPUT bytes; the spec's input is replaced) or set *absent:
- * the stage leaves the chain (its payload is freed with the plan) and
- * the next stage builds on the one before it.
+ * the stage leaves the chain (its payload is freed right away) and the
+ * next stage builds on the one before it.  May do I/O (the stages repo);
+ * an error fails te_plan_seal, wrapped with the image and stage.
  */
 typedef int (*te_stage_resolve_fn)(te_buf *input, bool *absent,
                                    const te_plan_image *img, size_t index,
