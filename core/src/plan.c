@@ -57,6 +57,7 @@ static void stage_free(te_plan_stage *st)
 	free(st->input);
 	free(st->ref);
 	free(st->deps);
+	free(st->stage_deps);
 	free(st);
 }
 
@@ -295,6 +296,42 @@ int te_plan_add_dependency_at(te_plan_stage *st, te_plan_image *dep,
 	return rc;
 }
 
+int te_plan_add_stage_dependency(te_plan_stage *st, te_plan_stage *from,
+                                 te_error *err)
+{
+	te_plan_image *img = st->image;
+	te_plan_stage **grown;
+	size_t i;
+	int rc = check_edge(img, from->image, err);
+
+	if (rc == 0 && from->resolve)
+		rc = te_error_set(
+		    err, TE_EINVALID,
+		    "%s%simage \"%s\": stage %s of image \"%s\" "
+		    "may leave its chain: nothing can depend on it",
+		    where_prefix(img), where_sep(img), img->name, from->name,
+		    from->image->name);
+	if (rc == 0)
+		rc = add_edge(&img->deps, &img->ndeps, img, from->image, err);
+	for (i = 0; rc == 0 && i < st->nstage_deps; i++)
+		if (st->stage_deps[i] == from)
+			return 0;
+	if (rc == 0 && st->nstage_deps >= TE_PLAN_MAX_DEPS)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s%simage \"%s\": too many dependencies "
+		                  "(max %d)",
+		                  where_prefix(img), where_sep(img), img->name,
+		                  TE_PLAN_MAX_DEPS);
+	if (rc < 0)
+		return rc;
+	grown = grow(st->stage_deps, st->nstage_deps);
+	if (!grown)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	st->stage_deps = grown;
+	st->stage_deps[st->nstage_deps++] = from;
+	return 0;
+}
+
 /* ---- sealing ------------------------------------------------------------ */
 
 struct walk {
@@ -366,6 +403,15 @@ static int field(te_digest *d, const char *s, te_error *err)
 	return te_digest_field(d, s, strlen(s), err);
 }
 
+static int cmp_stage_dep(const void *a, const void *b)
+{
+	const te_plan_stage *x = *(te_plan_stage *const *)a;
+	const te_plan_stage *y = *(te_plan_stage *const *)b;
+	int c = strcmp(x->image->name, y->image->name);
+
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
 static void sort_deps(te_plan_image **deps, size_t n)
 {
 	if (n > 1)
@@ -402,6 +448,14 @@ static int hash_stage(te_plan_stage *st, const char *prev, te_error *err)
 		for (i = 0; i < ndeps; i++)
 			if ((rc = field(d, te_plan_image_tag(deps[i]), err)) <
 			    0)
+				goto done;
+	}
+	if (st->nstage_deps) {
+		snprintf(count, sizeof(count), "stages:%zu", st->nstage_deps);
+		if ((rc = field(d, count, err)) < 0)
+			goto done;
+		for (i = 0; i < st->nstage_deps; i++)
+			if ((rc = field(d, st->stage_deps[i]->digest, err)) < 0)
 				goto done;
 	}
 	rc = te_digest_final(st->digest, d, err);
@@ -478,7 +532,10 @@ static int digest_image(te_plan_image *img, te_error *err)
 			}
 		}
 		sort_deps(st->deps, st->ndeps);
-		if (i == 0 && img->nfirst_deps == 0 &&
+		if (st->nstage_deps > 1)
+			qsort(st->stage_deps, st->nstage_deps,
+			      sizeof(*st->stage_deps), cmp_stage_dep);
+		if (i == 0 && img->nfirst_deps == 0 && st->nstage_deps == 0 &&
 		    is_content_tag(st->input))
 			memcpy(st->digest, st->input, TE_PLAN_DIGEST_LEN + 1);
 		else

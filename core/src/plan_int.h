@@ -18,6 +18,8 @@ struct te_plan_stage {
 	te_stage_resolve_fn resolve;
 	te_plan_image **deps; /* entering this stage (not the first's) */
 	size_t ndeps;
+	te_plan_stage **stage_deps; /* stages of other images entering it */
+	size_t nstage_deps;
 	char digest[TE_PLAN_DIGEST_LEN + 1];
 	char *ref; /* "host/repo:<digest>" */
 };

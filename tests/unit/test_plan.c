@@ -336,6 +336,62 @@ static void test_dependency_at_first_stage(void **state)
 	te_plan_free(p);
 }
 
+/* A stage of another image entering a stage: only that stage's digest
+ * counts, after "stages:<m>". */
+static void test_stage_dependency(void **state)
+{
+	const char *inputs[3][2] = {{"i", "s"}, {"i", "s2"}, {"i2", "s"}};
+	char tags[3][2][TE_CONTENT_TAG_LEN + 1], want[TE_CONTENT_TAG_LEN + 1];
+	te_error err = TE_ERROR_INIT;
+	te_digest *d = NULL;
+	size_t v;
+
+	(void)state;
+	for (v = 0; v < 3; v++) {
+		te_plan *p = new_plan();
+		te_plan_image *app = image(p, "app"), *src = image(p, "src");
+		te_plan_stage *deps = NULL, *install = NULL;
+		te_plan_stage_spec spec = {"deps", "d",  no_build,
+		                           NULL,   NULL, NULL};
+		te_plan_stage_spec inst = {"install", inputs[v][0], no_build,
+		                           NULL,      NULL,         NULL};
+
+		stage(app, "from", "f");
+		assert_int_equal(te_plan_add_stage(&deps, app, &spec, &err), 0);
+		assert_int_equal(te_plan_add_stage(&install, src, &inst, &err),
+		                 0);
+		stage(src, "setup", inputs[v][1]);
+		assert_int_equal(
+		    te_plan_add_stage_dependency(deps, install, &err), 0);
+		assert_int_equal(
+		    te_plan_add_stage_dependency(deps, install, &err), 0);
+		seal(p);
+		assert_ptr_equal(te_plan_image_ordered(p, 0), src);
+		assert_int_equal(te_digest_new(&d, &err), 0);
+		te_digest_field(d, "tagexport-stage-v1", 18, &err);
+		te_digest_field(d,
+		                te_plan_stage_digest(te_plan_stage_at(app, 0)),
+		                TE_CONTENT_TAG_LEN, &err);
+		te_digest_field(d, "deps", 4, &err);
+		te_digest_field(d, "d", 1, &err);
+		te_digest_field(d, "stages:1", 8, &err);
+		te_digest_field(d, te_plan_stage_digest(install),
+		                TE_CONTENT_TAG_LEN, &err);
+		assert_int_equal(te_digest_final(want, d, &err), 0);
+		te_digest_free(d);
+		assert_string_equal(te_plan_stage_digest(deps), want);
+		strcpy(tags[v][0],
+		       te_plan_stage_digest(te_plan_stage_at(app, 0)));
+		strcpy(tags[v][1], te_plan_stage_digest(deps));
+		te_plan_free(p);
+	}
+	/* a later stage of the source: nothing moves */
+	assert_string_equal(tags[0][1], tags[1][1]);
+	/* the stage imported: the stage using it moves, `from` stays */
+	assert_string_equal(tags[0][0], tags[2][0]);
+	assert_string_not_equal(tags[0][1], tags[2][1]);
+}
+
 /* What the resolver saw and answers. */
 struct resolver {
 	char prev[TE_CONTENT_TAG_LEN + 1];
@@ -437,6 +493,23 @@ static void test_resolver_bad(void **state)
 	assert_string_equal(err.msg, "image \"a\": stage cache: the first "
 	                             "stage cannot have a resolver");
 	assert_int_equal(frees, 1);
+	te_error_clear(&err);
+	/* a stage that may leave its chain cannot be depended on */
+	{
+		te_plan_image *b = image(p, "b");
+		te_plan_stage *cache = NULL, *use = NULL;
+		te_plan_stage_spec u = {"use", "u", no_build, NULL, NULL, NULL};
+
+		stage(a, "one", "1");
+		assert_int_equal(te_plan_add_stage(&cache, a, &spec, &err), 0);
+		assert_int_equal(te_plan_add_stage(&use, b, &u, &err), 0);
+		assert_int_equal(te_plan_add_stage_dependency(use, cache, &err),
+		                 TE_EINVALID);
+		assert_string_equal(err.msg,
+		                    "werf.yaml:3: image \"b\": stage cache of "
+		                    "image \"a\" may leave its chain: nothing "
+		                    "can depend on it");
+	}
 	te_plan_free(p);
 }
 
@@ -452,6 +525,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_dependency_at_stage),
 	    cmocka_unit_test(test_dependency_at_first_stage),
+	    cmocka_unit_test(test_stage_dependency),
 	    cmocka_unit_test(test_resolver),
 	    cmocka_unit_test(test_resolver_bad),
 	};

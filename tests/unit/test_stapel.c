@@ -753,7 +753,7 @@ static const char uses_yaml[] = META "image: app\n"
 /* app's stage digests by kind through te_stapel_plan_add (as export
  * plans it); the plan builds src and tool before app. */
 static void app_digests(char out[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1],
-                        struct repo *r, const char *yaml)
+                        struct repo *r, const char *yaml, size_t ndeps)
 {
 	te_error err = TE_ERROR_INIT;
 	te_stapel_env env;
@@ -773,8 +773,8 @@ static void app_digests(char out[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1],
 	                       &env, &err) < 0 ||
 	    te_plan_seal(plan, &err) < 0)
 		fail_msg("plan: %s", err.msg);
-	assert_int_equal(te_plan_image_dep_count(app), 2);
-	assert_ptr_equal(te_plan_image_ordered(plan, 2), app);
+	assert_int_equal(te_plan_image_dep_count(app), ndeps);
+	assert_ptr_equal(te_plan_image_ordered(plan, ndeps), app);
 	for (i = 0; i < te_plan_stage_count(app); i++) {
 		const te_plan_stage *st = te_plan_stage_at(app, i);
 
@@ -796,7 +796,7 @@ static void used_images_enter_their_stage(void **state)
 
 	(void)state;
 	repo_open(&r, uses_yaml);
-	app_digests(a, &r, uses_yaml);
+	app_digests(a, &r, uses_yaml, 2);
 	assert_true(a[TE_STAPEL_STAGE_DEPS_AFTER_INSTALL][0] != '\0');
 	assert_true(a[TE_STAPEL_STAGE_DEPS_BEFORE_SETUP][0] != '\0');
 
@@ -804,7 +804,7 @@ static void used_images_enter_their_stage(void **state)
 	at = strstr(uses_yaml, "SRC1");
 	snprintf(yaml, sizeof(yaml), "%.*sSRC2%s", (int)(at - uses_yaml),
 	         uses_yaml, at + 4);
-	app_digests(b, &r, yaml);
+	app_digests(b, &r, yaml, 2);
 	assert_int_equal(changed(a, b), BIT(DEPS_AFTER_INSTALL) |
 	                                    BIT(DEPS_BEFORE_SETUP) |
 	                                    BIT(SETUP));
@@ -813,12 +813,81 @@ static void used_images_enter_their_stage(void **state)
 	at = strstr(uses_yaml, "TOOL1");
 	snprintf(yaml, sizeof(yaml), "%.*sTOOL2%s", (int)(at - uses_yaml),
 	         uses_yaml, at + 5);
-	app_digests(b, &r, yaml);
+	app_digests(b, &r, yaml, 2);
 	assert_int_equal(changed(a, b), BIT(DEPS_BEFORE_SETUP) | BIT(SETUP));
 
 	/* the same again: nothing moves */
-	app_digests(b, &r, uses_yaml);
+	app_digests(b, &r, uses_yaml, 2);
 	assert_int_equal(changed(a, b), 0);
+	repo_close(&r);
+}
+
+static const char stage_import_yaml[] = META "image: app\n"
+                                             "from: alpine\n"
+                                             "shell:\n"
+                                             "  install: [echo i]\n"
+                                             "import:\n"
+                                             "- image: src\n"
+                                             "  add: /x\n"
+                                             "  stage: install\n"
+                                             "  after: install\n"
+                                             "---\n"
+                                             "image: src\n"
+                                             "from: alpine\n"
+                                             "shell:\n"
+                                             "  install: [echo SRC1]\n"
+                                             "  setup: [echo SET1]\n";
+
+/* A variant of stage_import_yaml with `from` replaced by `to`. */
+static void variant(char *out, size_t n, const char *from, const char *to)
+{
+	const char *at = strstr(stage_import_yaml, from);
+
+	snprintf(out, n, "%.*s%s%s", (int)(at - stage_import_yaml),
+	         stage_import_yaml, to, at + strlen(from));
+}
+
+/* An import of a named stage depends on that stage only. */
+static void stage_import_enters_with_its_stage(void **state)
+{
+	char a[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	char b[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	te_error err = TE_ERROR_INIT;
+	te_stapel_env env;
+	te_plan *plan = NULL;
+	te_plan_image *app = NULL;
+	char yaml[2048];
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, stage_import_yaml);
+	app_digests(a, &r, stage_import_yaml, 1);
+	/* the source's setup changed: not what app imports */
+	variant(yaml, sizeof(yaml), "SET1", "SET2");
+	app_digests(b, &r, yaml, 1);
+	assert_int_equal(changed(a, b), 0);
+	/* its install changed: dependenciesAfterInstall moves */
+	variant(yaml, sizeof(yaml), "SRC1", "SRC2");
+	app_digests(b, &r, yaml, 1);
+	assert_int_equal(changed(a, b), BIT(DEPS_AFTER_INSTALL));
+
+	/* a stage the source lacks: refused while planning */
+	variant(yaml, sizeof(yaml), "stage: install", "stage: beforeSetup");
+	te_config_free(r.cfg);
+	r.cfg = parse_ok(yaml);
+	memset(&env, 0, sizeof(env));
+	env.src = r.src;
+	env.commit = r.head;
+	env.file = "werf.yaml";
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	assert_int_equal(te_stapel_plan_add(&app, plan, r.cfg->images,
+	                                    r.cfg->nimages, 0, &env, &err),
+	                 TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:9: image \"app\": import: image \"src\" "
+	                    "has no stage \"beforeSetup\" (empty stages are "
+	                    "left out)");
+	te_plan_free(plan);
 	repo_close(&r);
 }
 
@@ -922,6 +991,7 @@ int main(void)
 	    cmocka_unit_test(digests_follow_config),
 	    cmocka_unit_test(imagespec_last_stage),
 	    cmocka_unit_test(used_images_enter_their_stage),
+	    cmocka_unit_test(stage_import_enters_with_its_stage),
 	    cmocka_unit_test(git_cache_patch_size),
 	    cmocka_unit_test(add_from_repository_root),
 	    cmocka_unit_test(giterminism_allowed),

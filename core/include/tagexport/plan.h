@@ -36,7 +36,9 @@
  * digest ("" for the first), the name, the input, then "deps:<n>" and the
  * final digests of the n images entering the stage, sorted by image name
  * ("deps:<n>" always for the first stage, n >= 1 only for the others, so
- * a later stage without dependencies hashes just the four fields).  An
+ * a later stage without dependencies hashes just the four fields), then,
+ * when m >= 1 stages of other images enter it, "stages:<m>" and their
+ * digests sorted by image name and stage index.  An
  * image that enters a later stage only leaves the stages before it
  * cached when it changes (werf: an import's source is a dependency of
  * the dependencies<When><Stage> stage where it lands,
@@ -184,6 +186,16 @@ int te_plan_add_dependency(te_plan_image *img, te_plan_image *dep,
  */
 int te_plan_add_dependency_at(te_plan_stage *st, te_plan_image *dep,
                               te_error *err);
+
+/**
+ * st's image uses stage `from` of another image (werf's import with
+ * `stage:`): that image is built first and from's digest, not the
+ * image's final one, is part of st's digest.  from must not have a
+ * resolver (it could leave its chain).
+ * @return as te_plan_add_dependency; TE_EINVALID for a resolved `from`
+ */
+int te_plan_add_stage_dependency(te_plan_stage *st, te_plan_stage *from,
+                                 te_error *err);
 
 /**
  * Check the DAG and compute every digest, dependencies first.  After

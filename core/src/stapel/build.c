@@ -1519,6 +1519,29 @@ static const te_stapel_stage_kind deps_stage[TE_STAPEL_NWHEN] = {
     TE_STAPEL_STAGE_DEPS_BEFORE_INSTALL, TE_STAPEL_STAGE_DEPS_AFTER_INSTALL,
     TE_STAPEL_STAGE_DEPS_BEFORE_SETUP, TE_STAPEL_STAGE_DEPS_AFTER_SETUP};
 
+/* An import enters the stage where it lands with its source's digest:
+ * the source image's last stage, or the stage `stage` names (werf: that
+ * stage's content digest, werf/werf pkg/build/stage/dependencies.go). */
+static int add_import_dependency(te_plan_stage *at, te_plan_image *src,
+                                 const te_stapel_import *im, const char *name,
+                                 const te_stapel_env *env, te_error *err)
+{
+	size_t k;
+
+	if (!im->stage)
+		return te_plan_add_dependency_at(at, src, err);
+	for (k = 0; k < te_plan_stage_count(src); k++) {
+		te_plan_stage *st = te_plan_stage_at(src, k);
+
+		if (!strcmp(te_plan_stage_name(st), im->stage))
+			return te_plan_add_stage_dependency(at, st, err);
+	}
+	return te_error_set(err, TE_EINVALID,
+	                    "%s:%d: image \"%s\": import: image \"%s\" has no "
+	                    "stage \"%s\" (empty stages are left out)",
+	                    env->file, im->line, name, im->image, im->stage);
+}
+
 /* The plan image of the werf image `name` that image ic uses (`what` at
  * line), added first when needed. */
 static int add_used(te_plan_image **out, te_plan *plan,
@@ -1602,9 +1625,9 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	}
 	for (i = 0; rc == 0 && i < s->nimports; i++)
 		if (imports[i])
-			rc = te_plan_add_dependency_at(
+			rc = add_import_dependency(
 			    by_kind[deps_stage[s->imports[i].when]], imports[i],
-			    err);
+			    &s->imports[i], ic->name, env, err);
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
 		rc = te_plan_add_dependency_at(
 		    by_kind[deps_stage[s->deps[i].when]], deps[i], err);
