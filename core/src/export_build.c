@@ -1036,6 +1036,7 @@ void te_export__stapel_free(struct run *run)
 	te_strvec_dispose(&g->bases.inputs.bases);
 	te_stapel_inflight_free(g->env.inflight);
 	te_stapel_remotes_free(g->env.remotes);
+	te_gitsrc_free(g->env.root);
 	free(g);
 	run->stapel = NULL;
 }
@@ -1133,6 +1134,9 @@ static int stapel_glue(struct run *run, te_error *err)
 		rc = te_stapel_inflight_new(&g->env.inflight, err);
 	if (rc == 0)
 		rc = stapel_remotes(&g->env.remotes, run, err);
+	/* git mappings name paths in the repository, not in --dir */
+	if (rc == 0)
+		rc = te_gitsrc_open_root(&g->env.root, run->src, err);
 	if (rc < 0)
 		return rc;
 	g->build.buildah = run->opts->buildah;

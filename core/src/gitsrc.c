@@ -245,6 +245,31 @@ done:
 	return rc;
 }
 
+int te_gitsrc_open_root(te_gitsrc **out, const te_gitsrc *src, te_error *err)
+{
+	te_gitsrc *root;
+	int rc;
+
+	*out = NULL;
+	root = calloc(1, sizeof(*root));
+	if (!root)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	rc =
+	    git_repository_open_ext(&root->repo, git_repository_path(src->repo),
+	                            GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (rc < 0)
+		rc = git_fail(err, rc, "opening git repository at '%s'",
+		              git_repository_path(src->repo));
+	else if (!(root->prefix = te_strdup("", err)))
+		rc = TE_ENOMEM;
+	if (rc < 0) {
+		te_gitsrc_free(root);
+		return rc;
+	}
+	*out = root;
+	return 0;
+}
+
 void te_gitsrc_free(te_gitsrc *src)
 {
 	if (!src)

@@ -56,6 +56,8 @@ static void stage_free(te_plan_stage *st)
 	free(st->name);
 	free(st->input);
 	free(st->ref);
+	free(st->deps);
+	free(st->stage_deps);
 	free(st);
 }
 
@@ -67,6 +69,7 @@ static void image_free(te_plan_image *img)
 		stage_free(img->stages[i]);
 	free(img->stages);
 	free(img->deps);
+	free(img->first_deps);
 	free(img->name);
 	free(img->where);
 	free(img);
@@ -171,6 +174,11 @@ static int check_stage_spec(const te_plan_image *img,
 		return te_error_set(err, TE_EINVALID,
 		                    "image \"%s\": stage %s has no builder",
 		                    img->name, spec->name);
+	if (spec->resolve && img->nstages == 0)
+		return te_error_set(err, TE_EINVALID,
+		                    "image \"%s\": stage %s: the first stage "
+		                    "cannot have a resolver",
+		                    img->name, spec->name);
 	if (img->nstages >= TE_PLAN_MAX_STAGES)
 		return te_error_set(err, TE_EINVALID,
 		                    "image \"%s\": too many stages (max %d)",
@@ -206,6 +214,7 @@ int te_plan_add_stage(te_plan_stage **out, te_plan_image *img,
 	st->image = img;
 	st->index = img->nstages;
 	st->build = spec->build;
+	st->resolve = spec->resolve;
 	st->name = te_strdup(spec->name, err);
 	st->input = te_strdup(spec->input, err);
 	if (!st->name || !st->input) {
@@ -221,12 +230,32 @@ done:
 	return rc;
 }
 
-int te_plan_add_dependency(te_plan_image *img, te_plan_image *dep,
-                           te_error *err)
+/* Add dep to the list items[0..*n) unless it is there. */
+static int add_edge(te_plan_image ***items, size_t *n, te_plan_image *img,
+                    te_plan_image *dep, te_error *err)
 {
 	te_plan_image **grown;
 	size_t i;
 
+	for (i = 0; i < *n; i++)
+		if ((*items)[i] == dep)
+			return 0;
+	if (*n >= TE_PLAN_MAX_DEPS)
+		return te_error_set(err, TE_EINVALID,
+		                    "%s%simage \"%s\": too many dependencies "
+		                    "(max %d)",
+		                    where_prefix(img), where_sep(img),
+		                    img->name, TE_PLAN_MAX_DEPS);
+	grown = grow(*items, *n);
+	if (!grown)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	*items = grown;
+	(*items)[(*n)++] = dep;
+	return 0;
+}
+
+static int check_edge(te_plan_image *img, te_plan_image *dep, te_error *err)
+{
 	if (img->plan->sealed || dep->plan != img->plan)
 		return te_error_set(err, TE_EINVALID,
 		                    "the plan is sealed or the images belong "
@@ -235,20 +264,71 @@ int te_plan_add_dependency(te_plan_image *img, te_plan_image *dep,
 		return te_error_set(
 		    err, TE_EINVALID, "%s%simage \"%s\" depends on itself",
 		    where_prefix(img), where_sep(img), img->name);
-	for (i = 0; i < img->ndeps; i++)
-		if (img->deps[i] == dep)
+	return 0;
+}
+
+int te_plan_add_dependency(te_plan_image *img, te_plan_image *dep,
+                           te_error *err)
+{
+	int rc = check_edge(img, dep, err);
+
+	if (rc == 0)
+		rc = add_edge(&img->deps, &img->ndeps, img, dep, err);
+	if (rc == 0)
+		rc = add_edge(&img->first_deps, &img->nfirst_deps, img, dep,
+		              err);
+	return rc;
+}
+
+int te_plan_add_dependency_at(te_plan_stage *st, te_plan_image *dep,
+                              te_error *err)
+{
+	te_plan_image *img = st->image;
+	int rc = check_edge(img, dep, err);
+
+	if (rc == 0)
+		rc = add_edge(&img->deps, &img->ndeps, img, dep, err);
+	if (rc == 0 && st->index == 0)
+		rc = add_edge(&img->first_deps, &img->nfirst_deps, img, dep,
+		              err);
+	else if (rc == 0)
+		rc = add_edge(&st->deps, &st->ndeps, img, dep, err);
+	return rc;
+}
+
+int te_plan_add_stage_dependency(te_plan_stage *st, te_plan_stage *from,
+                                 te_error *err)
+{
+	te_plan_image *img = st->image;
+	te_plan_stage **grown;
+	size_t i;
+	int rc = check_edge(img, from->image, err);
+
+	if (rc == 0 && from->resolve)
+		rc = te_error_set(
+		    err, TE_EINVALID,
+		    "%s%simage \"%s\": stage %s of image \"%s\" "
+		    "may leave its chain: nothing can depend on it",
+		    where_prefix(img), where_sep(img), img->name, from->name,
+		    from->image->name);
+	if (rc == 0)
+		rc = add_edge(&img->deps, &img->ndeps, img, from->image, err);
+	for (i = 0; rc == 0 && i < st->nstage_deps; i++)
+		if (st->stage_deps[i] == from)
 			return 0;
-	if (img->ndeps >= TE_PLAN_MAX_DEPS)
-		return te_error_set(err, TE_EINVALID,
-		                    "%s%simage \"%s\": too many dependencies "
-		                    "(max %d)",
-		                    where_prefix(img), where_sep(img),
-		                    img->name, TE_PLAN_MAX_DEPS);
-	grown = grow(img->deps, img->ndeps);
+	if (rc == 0 && st->nstage_deps >= TE_PLAN_MAX_DEPS)
+		rc = te_error_set(err, TE_EINVALID,
+		                  "%s%simage \"%s\": too many dependencies "
+		                  "(max %d)",
+		                  where_prefix(img), where_sep(img), img->name,
+		                  TE_PLAN_MAX_DEPS);
+	if (rc < 0)
+		return rc;
+	grown = grow(st->stage_deps, st->nstage_deps);
 	if (!grown)
 		return te_error_set(err, TE_ENOMEM, "out of memory");
-	img->deps = grown;
-	img->deps[img->ndeps++] = dep;
+	st->stage_deps = grown;
+	st->stage_deps[st->nstage_deps++] = from;
 	return 0;
 }
 
@@ -323,12 +403,34 @@ static int field(te_digest *d, const char *s, te_error *err)
 	return te_digest_field(d, s, strlen(s), err);
 }
 
+static int cmp_stage_dep(const void *a, const void *b)
+{
+	const te_plan_stage *x = *(te_plan_stage *const *)a;
+	const te_plan_stage *y = *(te_plan_stage *const *)b;
+	int c = strcmp(x->image->name, y->image->name);
+
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+static void sort_deps(te_plan_image **deps, size_t n)
+{
+	if (n > 1)
+		qsort(deps, n, sizeof(*deps), cmp_dep);
+}
+
+/* The images entering st: the image's first_deps for its first stage. */
+static te_plan_image **stage_deps(const te_plan_stage *st, size_t *n)
+{
+	*n = st->index == 0 ? st->image->nfirst_deps : st->ndeps;
+	return st->index == 0 ? st->image->first_deps : st->deps;
+}
+
 static int hash_stage(te_plan_stage *st, const char *prev, te_error *err)
 {
-	te_plan_image *img = st->image;
 	te_digest *d = NULL;
+	te_plan_image **deps;
 	char count[32];
-	size_t i;
+	size_t i, ndeps;
 	int rc;
 
 	if ((rc = te_digest_new(&d, err)) < 0)
@@ -338,13 +440,22 @@ static int hash_stage(te_plan_stage *st, const char *prev, te_error *err)
 	    (rc = field(d, st->name, err)) < 0 ||
 	    (rc = field(d, st->input, err)) < 0)
 		goto done;
-	if (st->index == 0) {
-		snprintf(count, sizeof(count), "deps:%zu", img->ndeps);
+	deps = stage_deps(st, &ndeps);
+	if (st->index == 0 || ndeps) {
+		snprintf(count, sizeof(count), "deps:%zu", ndeps);
 		if ((rc = field(d, count, err)) < 0)
 			goto done;
-		for (i = 0; i < img->ndeps; i++)
-			if ((rc = field(d, te_plan_image_tag(img->deps[i]),
-			                err)) < 0)
+		for (i = 0; i < ndeps; i++)
+			if ((rc = field(d, te_plan_image_tag(deps[i]), err)) <
+			    0)
+				goto done;
+	}
+	if (st->nstage_deps) {
+		snprintf(count, sizeof(count), "stages:%zu", st->nstage_deps);
+		if ((rc = field(d, count, err)) < 0)
+			goto done;
+		for (i = 0; i < st->nstage_deps; i++)
+			if ((rc = field(d, st->stage_deps[i]->digest, err)) < 0)
 				goto done;
 	}
 	rc = te_digest_final(st->digest, d, err);
@@ -353,10 +464,53 @@ done:
 	return rc;
 }
 
+/* Stage i leaves img's chain. */
+static void drop_stage(te_plan_image *img, size_t i)
+{
+	te_plan_stage *st = img->stages[i];
+	size_t k;
+
+	memmove(&img->stages[i], &img->stages[i + 1],
+	        (img->nstages - i - 1) * sizeof(*img->stages));
+	img->nstages--;
+	for (k = i; k < img->nstages; k++)
+		img->stages[k]->index = k;
+	stage_free(st);
+}
+
+/* Run stage i's resolver: its input, or *absent. */
+static int resolve_stage(te_plan_image *img, size_t i, bool *absent,
+                         te_error *err)
+{
+	te_plan_stage *st = img->stages[i];
+	te_buf input = TE_BUF_INIT(TE_PLAN_MAX_INPUT);
+	char *text;
+	int rc;
+
+	*absent = false;
+	rc = st->resolve(&input, absent, img, i, st->payload, err);
+	if (rc == 0 && !*absent) {
+		text = te_buf_detach(&input);
+		if (!text) {
+			rc = te_error_set(err, TE_ENOMEM, "out of memory");
+		} else {
+			free(st->input);
+			st->input = text;
+		}
+	}
+	te_buf_dispose(&input);
+	if (rc < 0)
+		te_error_wrap(err, "%s%simage \"%s\": stage %s",
+		              where_prefix(img), where_sep(img), img->name,
+		              st->name);
+	return rc;
+}
+
 static int digest_image(te_plan_image *img, te_error *err)
 {
 	te_buf ref = TE_BUF_INIT(8192);
 	const char *prev = "";
+	bool absent;
 	size_t i;
 	int rc = 0;
 
@@ -365,12 +519,24 @@ static int digest_image(te_plan_image *img, te_error *err)
 		    err, TE_EINVALID, "%s%simage \"%s\" has no stages",
 		    where_prefix(img), where_sep(img), img->name);
 	/* Order-independent: the digest covers the set of dependencies. */
-	if (img->ndeps > 1)
-		qsort(img->deps, img->ndeps, sizeof(*img->deps), cmp_dep);
+	sort_deps(img->first_deps, img->nfirst_deps);
 	for (i = 0; rc == 0 && i < img->nstages; i++) {
 		te_plan_stage *st = img->stages[i];
 
-		if (i == 0 && img->ndeps == 0 && is_content_tag(st->input))
+		if (st->resolve) {
+			if ((rc = resolve_stage(img, i, &absent, err)) < 0)
+				break;
+			if (absent) {
+				drop_stage(img, i--);
+				continue;
+			}
+		}
+		sort_deps(st->deps, st->ndeps);
+		if (st->nstage_deps > 1)
+			qsort(st->stage_deps, st->nstage_deps,
+			      sizeof(*st->stage_deps), cmp_stage_dep);
+		if (i == 0 && img->nfirst_deps == 0 && st->nstage_deps == 0 &&
+		    is_content_tag(st->input))
 			memcpy(st->digest, st->input, TE_PLAN_DIGEST_LEN + 1);
 		else
 			rc = hash_stage(st, prev, err);

@@ -15,6 +15,11 @@ struct te_plan_stage {
 	te_stage_build_fn build;
 	void *payload;
 	te_stage_free_fn free_payload;
+	te_stage_resolve_fn resolve;
+	te_plan_image **deps; /* entering this stage (not the first's) */
+	size_t ndeps;
+	te_plan_stage **stage_deps; /* stages of other images entering it */
+	size_t nstage_deps;
 	char digest[TE_PLAN_DIGEST_LEN + 1];
 	char *ref; /* "host/repo:<digest>" */
 };
@@ -26,8 +31,10 @@ struct te_plan_image {
 	char *where;
 	te_plan_stage **stages;
 	size_t nstages;
-	te_plan_image **deps;
+	te_plan_image **deps; /* every image used: the build order */
 	size_t ndeps;
+	te_plan_image **first_deps; /* entering the first stage */
+	size_t nfirst_deps;
 	/* Results, written by te_schedule_run only. */
 	char digest[TE_DIGEST_STR_MAX];
 	bool built;

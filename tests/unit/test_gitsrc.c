@@ -401,7 +401,7 @@ static void open_root_and_bare(void **state)
 	git_repository *bare;
 	git_object *obj;
 	git_reference *ref;
-	te_gitsrc *src = NULL;
+	te_gitsrc *src = NULL, *root = NULL;
 	te_buf b = TE_BUF_INIT(1024);
 	char *dir = th_tmpdir(), commit[41], bc[41], *tag = NULL;
 	char bare_dir[4200];
@@ -436,6 +436,13 @@ static void open_root_and_bare(void **state)
 	assert_int_equal(
 	    te_gitsrc_read_file(&b, src, commit, "proj/Dockerfile", &err), 0);
 	assert_string_equal(b.ptr, "FROM bare\n");
+	/* its root handle (Stapel's git mappings) reads the same tree */
+	assert_int_equal(te_gitsrc_open_root(&root, src, &err), 0);
+	te_buf_clear(&b);
+	assert_int_equal(
+	    te_gitsrc_read_file(&b, root, commit, "proj/Dockerfile", &err), 0);
+	assert_string_equal(b.ptr, "FROM bare\n");
+	te_gitsrc_free(root);
 	te_gitsrc_free(src);
 
 	assert_int_equal(te_gitsrc_open(&src, dir, &err), TE_ENOTFOUND);

@@ -118,8 +118,8 @@ static te_plan_image *image(te_plan *p, const char *name, const char *kind,
 	assert_int_equal(te_plan_add_image(&img, p, name, NULL, &err), 0);
 	for (i = 0; i < nstages; i++) {
 		char sname[32], input[64];
-		te_plan_stage_spec spec = {sname, input, build, (void *)kind,
-		                           NULL};
+		te_plan_stage_spec spec = {sname,        input, build,
+		                           (void *)kind, NULL,  NULL};
 
 		snprintf(sname, sizeof(sname), "s%zu", i);
 		snprintf(input, sizeof(input), "%s-%zu", name, i);
@@ -182,6 +182,28 @@ static void test_diamond(void **state)
 	assert_true(pos("b/s0") < pos("app/s0"));
 	assert_string_equal(te_plan_image_digest(app), DIGEST);
 	assert_true(te_plan_image_built(base));
+	te_plan_free(p);
+}
+
+/* A dependency entering a later stage (te_plan_add_dependency_at) is
+ * still built before any stage of the image that uses it; with the
+ * stages before it found in the repo, only the rest is built. */
+static void test_dependency_at_stage(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	te_plan *p = new_plan();
+	te_plan_image *app = image(p, "app", "ok", 3);
+	te_plan_image *src = image(p, "src", "ok", 1);
+
+	(void)state;
+	assert_int_equal(
+	    te_plan_add_dependency_at(te_plan_stage_at(app, 1), src, &err), 0);
+	assert_int_equal(te_plan_seal(p, &err), 0);
+	W.exists[W.nexists++] = te_plan_stage_digest(te_plan_stage_at(app, 0));
+	assert_int_equal(run(p, 4, &err), 0);
+	assert_int_equal(W.norder, 3);
+	assert_true(pos("src/s0") < pos("app/s1+base"));
+	assert_true(pos("app/s1+base") < pos("app/s2+base"));
 	te_plan_free(p);
 }
 
@@ -286,6 +308,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_diamond),
+	    cmocka_unit_test(test_dependency_at_stage),
 	    cmocka_unit_test(test_lookup),
 	    cmocka_unit_test(test_failure_cancels),
 	    cmocka_unit_test(test_parallel_limit),

@@ -16,6 +16,7 @@
 #include "config_test.h"
 #include "stapel/stapel_int.h"
 #include "git_fixture.h"
+#include "stapel/stapel_build.h"
 
 static const char full_yaml[] =
     META "image: app\n"                                  /* 4 */
@@ -432,8 +433,12 @@ static void digests(char out[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1],
 	assert_int_equal(te_plan_add_image(&img, plan, "app", NULL, &err), 0);
 	for (i = 0; i < st.count; i++) {
 		te_plan_stage_spec spec = {
-		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
-		    no_build, NULL, NULL};
+		    te_stapel_stage_name(st.items[i].kind),
+		    st.items[i].input,
+		    no_build,
+		    NULL,
+		    NULL,
+		    NULL};
 		assert_int_equal(te_plan_add_stage(NULL, img, &spec, &err), 0);
 	}
 	assert_int_equal(te_plan_seal(plan, &err), 0);
@@ -947,6 +952,262 @@ static void giterminism_mounts(void **state)
 	te_stapel_allowed_dispose(&a);
 }
 
+/* ---- which stages the images an image uses enter ------------------- */
+
+static const char uses_yaml[] = META "image: app\n"
+                                     "from: alpine\n"
+                                     "shell:\n"
+                                     "  beforeInstall: [echo b]\n"
+                                     "  install: [echo i]\n"
+                                     "  setup: [echo s]\n"
+                                     "import:\n"
+                                     "- image: src\n"
+                                     "  add: /x\n"
+                                     "  after: install\n"
+                                     "dependencies:\n"
+                                     "- image: tool\n"
+                                     "  before: setup\n"
+                                     "  imports:\n"
+                                     "  - {type: ImageName, targetEnv: T}\n"
+                                     "---\n"
+                                     "image: src\n"
+                                     "from: alpine\n"
+                                     "shell:\n"
+                                     "  install: [echo SRC1]\n"
+                                     "---\n"
+                                     "image: tool\n"
+                                     "from: alpine\n"
+                                     "shell:\n"
+                                     "  install: [echo TOOL1]\n";
+
+/* app's stage digests by kind through te_stapel_plan_add (as export
+ * plans it); the plan builds src and tool before app. */
+static void app_digests(char out[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1],
+                        struct repo *r, const char *yaml, size_t ndeps)
+{
+	te_error err = TE_ERROR_INIT;
+	te_stapel_env env;
+	te_plan *plan = NULL;
+	te_plan_image *app = NULL;
+	size_t i, k;
+
+	memset(out, 0, TE_STAPEL_NSTAGES * (TE_PLAN_DIGEST_LEN + 1));
+	memset(&env, 0, sizeof(env));
+	env.src = r->src;
+	env.commit = r->head;
+	env.file = "werf.yaml";
+	te_config_free(r->cfg);
+	r->cfg = parse_ok(yaml);
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	if (te_stapel_plan_add(&app, plan, r->cfg->images, r->cfg->nimages, 0,
+	                       &env, &err) < 0 ||
+	    te_plan_seal(plan, &err) < 0)
+		fail_msg("plan: %s", err.msg);
+	assert_int_equal(te_plan_image_dep_count(app), ndeps);
+	assert_ptr_equal(te_plan_image_ordered(plan, ndeps), app);
+	for (i = 0; i < te_plan_stage_count(app); i++) {
+		const te_plan_stage *st = te_plan_stage_at(app, i);
+
+		for (k = 0; k < TE_STAPEL_NSTAGES; k++)
+			if (!strcmp(te_stapel_stage_name(k),
+			            te_plan_stage_name(st)))
+				strcpy(out[k], te_plan_stage_digest(st));
+	}
+	te_plan_free(plan);
+}
+
+static void used_images_enter_their_stage(void **state)
+{
+	char a[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	char b[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	char yaml[2048];
+	const char *at;
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, uses_yaml);
+	app_digests(a, &r, uses_yaml, 2);
+	assert_true(a[TE_STAPEL_STAGE_DEPS_AFTER_INSTALL][0] != '\0');
+	assert_true(a[TE_STAPEL_STAGE_DEPS_BEFORE_SETUP][0] != '\0');
+
+	/* the imported image changed: from dependenciesAfterInstall on */
+	at = strstr(uses_yaml, "SRC1");
+	snprintf(yaml, sizeof(yaml), "%.*sSRC2%s", (int)(at - uses_yaml),
+	         uses_yaml, at + 4);
+	app_digests(b, &r, yaml, 2);
+	assert_int_equal(changed(a, b), BIT(DEPS_AFTER_INSTALL) |
+	                                    BIT(DEPS_BEFORE_SETUP) |
+	                                    BIT(SETUP));
+
+	/* the dependency changed: from dependenciesBeforeSetup on */
+	at = strstr(uses_yaml, "TOOL1");
+	snprintf(yaml, sizeof(yaml), "%.*sTOOL2%s", (int)(at - uses_yaml),
+	         uses_yaml, at + 5);
+	app_digests(b, &r, yaml, 2);
+	assert_int_equal(changed(a, b), BIT(DEPS_BEFORE_SETUP) | BIT(SETUP));
+
+	/* the same again: nothing moves */
+	app_digests(b, &r, uses_yaml, 2);
+	assert_int_equal(changed(a, b), 0);
+	repo_close(&r);
+}
+
+static const char stage_import_yaml[] = META "image: app\n"
+                                             "from: alpine\n"
+                                             "shell:\n"
+                                             "  install: [echo i]\n"
+                                             "import:\n"
+                                             "- image: src\n"
+                                             "  add: /x\n"
+                                             "  stage: install\n"
+                                             "  after: install\n"
+                                             "---\n"
+                                             "image: src\n"
+                                             "from: alpine\n"
+                                             "shell:\n"
+                                             "  install: [echo SRC1]\n"
+                                             "  setup: [echo SET1]\n";
+
+/* A variant of stage_import_yaml with `from` replaced by `to`. */
+static void variant(char *out, size_t n, const char *from, const char *to)
+{
+	const char *at = strstr(stage_import_yaml, from);
+
+	snprintf(out, n, "%.*s%s%s", (int)(at - stage_import_yaml),
+	         stage_import_yaml, to, at + strlen(from));
+}
+
+/* An import of a named stage depends on that stage only. */
+static void stage_import_enters_with_its_stage(void **state)
+{
+	char a[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	char b[TE_STAPEL_NSTAGES][TE_PLAN_DIGEST_LEN + 1];
+	te_error err = TE_ERROR_INIT;
+	te_stapel_env env;
+	te_plan *plan = NULL;
+	te_plan_image *app = NULL;
+	char yaml[2048];
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, stage_import_yaml);
+	app_digests(a, &r, stage_import_yaml, 1);
+	/* the source's setup changed: not what app imports */
+	variant(yaml, sizeof(yaml), "SET1", "SET2");
+	app_digests(b, &r, yaml, 1);
+	assert_int_equal(changed(a, b), 0);
+	/* its install changed: dependenciesAfterInstall moves */
+	variant(yaml, sizeof(yaml), "SRC1", "SRC2");
+	app_digests(b, &r, yaml, 1);
+	assert_int_equal(changed(a, b), BIT(DEPS_AFTER_INSTALL));
+
+	/* a stage the source lacks: refused while planning */
+	variant(yaml, sizeof(yaml), "stage: install", "stage: beforeSetup");
+	te_config_free(r.cfg);
+	r.cfg = parse_ok(yaml);
+	memset(&env, 0, sizeof(env));
+	env.src = r.src;
+	env.commit = r.head;
+	env.file = "werf.yaml";
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	assert_int_equal(te_stapel_plan_add(&app, plan, r.cfg->images,
+	                                    r.cfg->nimages, 0, &env, &err),
+	                 TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:9: image \"app\": import: image \"src\" "
+	                    "has no stage \"beforeSetup\" (empty stages are "
+	                    "left out)");
+	te_plan_free(plan);
+	repo_close(&r);
+}
+
+/* ---- gitCache: the size of the patch between real commits ---------- */
+
+static void git_cache_patch_size(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	const te_stapel_image *img;
+	char c1[41], c2[41], c3[41], c4[41];
+	char *big = malloc(TE_STAPEL_GIT_CACHE_STEP + 4097);
+	uint64_t size = 0;
+	struct repo r;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', TE_STAPEL_GIT_CACHE_STEP + 4096);
+	big[TE_STAPEL_GIT_CACHE_STEP + 4096] = '\0';
+	repo_open(&r, conveyor_yaml);
+	img = r.cfg->images[0].stapel;
+
+	/* a commit adding more than 1 MiB: gitCache */
+	change(c1, &r, "data/big", big);
+	assert_int_equal(
+	    te_stapel__patch_size(&size, img, r.src, r.head, c1, NULL, &err),
+	    0);
+	assert_int_equal(size, TE_STAPEL_GIT_CACHE_STEP + 4096);
+	/* then a small change: only its bytes, no gitCache from c1 */
+	change(c2, &r, "README", "r2r2");
+	assert_int_equal(
+	    te_stapel__patch_size(&size, img, r.src, c1, c2, NULL, &err), 0);
+	assert_int_equal(size, 4);
+	/* from the first commit the big file is still in the patch */
+	assert_int_equal(
+	    te_stapel__patch_size(&size, img, r.src, r.head, c2, NULL, &err),
+	    0);
+	assert_int_equal(size, TE_STAPEL_GIT_CACHE_STEP + 4096 + 4);
+	/* a deletion writes no bytes */
+	change(c3, &r, "data/big", NULL);
+	assert_int_equal(
+	    te_stapel__patch_size(&size, img, r.src, c2, c3, NULL, &err), 0);
+	assert_int_equal(size, 0);
+	/* an excluded file is no part of the patch */
+	change(c4, &r, "secret/big", big);
+	assert_int_equal(
+	    te_stapel__patch_size(&size, img, r.src, c3, c4, NULL, &err), 0);
+	assert_int_equal(size, 0);
+	repo_close(&r);
+	free(big);
+}
+
+/* ---- a project in a subdirectory of the repository ----------------- */
+
+static void add_from_repository_root(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	te_buf data = TE_BUF_INIT(4096);
+	te_gitsrc *sub = NULL, *root = NULL;
+	char path[4200];
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, conveyor_yaml);
+	snprintf(path, sizeof(path), "%s/deps", r.dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(te_gitsrc_open(&sub, path, &err), 0);
+	/* the project source reads under deps/ ... */
+	assert_int_equal(te_gitsrc_read_file(&data, sub, r.head, "a.txt", &err),
+	                 0);
+	assert_string_equal(data.ptr, "a1");
+	assert_int_equal(
+	    te_gitsrc_read_file(&data, sub, r.head, "README", &err),
+	    TE_ENOTFOUND);
+	te_error_clear(&err);
+	/* ... its root handle from the repository's root */
+	assert_int_equal(te_gitsrc_open_root(&root, sub, &err), 0);
+	te_buf_clear(&data);
+	assert_int_equal(
+	    te_gitsrc_read_file(&data, root, r.head, "README", &err), 0);
+	assert_string_equal(data.ptr, "r1");
+	te_buf_clear(&data);
+	assert_int_equal(
+	    te_gitsrc_read_file(&data, root, r.head, "deps/a.txt", &err), 0);
+	assert_string_equal(data.ptr, "a1");
+	te_buf_dispose(&data);
+	te_gitsrc_free(root);
+	te_gitsrc_free(sub);
+	repo_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -959,6 +1220,10 @@ int main(void)
 	    cmocka_unit_test(digests_follow_dependencies),
 	    cmocka_unit_test(digests_follow_config),
 	    cmocka_unit_test(imagespec_last_stage),
+	    cmocka_unit_test(used_images_enter_their_stage),
+	    cmocka_unit_test(stage_import_enters_with_its_stage),
+	    cmocka_unit_test(git_cache_patch_size),
+	    cmocka_unit_test(add_from_repository_root),
 	    cmocka_unit_test(giterminism_allowed),
 	    cmocka_unit_test(remote_mappings),
 	    cmocka_unit_test(remote_urls),

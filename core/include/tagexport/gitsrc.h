@@ -25,6 +25,13 @@ int te_gitsrc_global_init(te_error *err);
 int te_gitsrc_open(te_gitsrc **out, const char *dir, te_error *err);
 void te_gitsrc_free(te_gitsrc *src);
 
+/* A second handle on src's repository whose paths are relative to the
+ * repository's root rather than the project directory (werf's `git.add`
+ * is a path in the repository,
+ * https://werf.io/docs/v2/usage/build/stapel/git.html).  Free with
+ * te_gitsrc_free. */
+int te_gitsrc_open_root(te_gitsrc **out, const te_gitsrc *src, te_error *err);
+
 /*
  * Resolve rev (NULL = HEAD; any revparse syntax, annotated tags peeled) to
  * a commit.  commit_out: 40 hex + NUL.  tag_out: when rev names a tag

@@ -11,8 +11,14 @@
  *     this commit other than the stages before it (a content digest the
  *     image kind computes; the plan never interprets it);
  *   - a digest, computed by te_plan_seal: a pure function of the input,
- *     the name, the previous stage's digest and, for an image's first
- *     stage, the final digests of the images it depends on;
+ *     the name, the previous stage's digest and the final digests of
+ *     the images that enter this stage (te_plan_add_dependency: the
+ *     first stage; te_plan_add_dependency_at: the stage named);
+ *   - optionally a resolver, for a stage whose presence and input depend
+ *     on what the stages repo holds (werf's gitCache depends on the
+ *     commit recorded in the previous stage's image): te_plan_seal calls
+ *     it once the stages before it have their digests, and it gives the
+ *     stage's input or drops the stage from the chain;
  *   - its tag in the stages repo (the digest itself) and reference
  *     "<repo>:<digest>";
  *   - a builder: a callback and its payload that build the stage on top
@@ -22,13 +28,21 @@
  * An image's content-based tag is its last stage's digest.
  *
  * Digest rule (te_plan_seal): the first stage of an image without
- * dependencies whose input is already a content tag (TE_PLAN_DIGEST_LEN
- * lowercase hex digits) keeps it as its digest, so a one-stage image has
- * the content tag its image kind computes.  Every other stage gets
- * SHA3-224 over ":::"-joined fields (werf's Sha3_224Hash): the version
- * "tagexport-stage-v1", the previous stage's digest ("" for the first),
- * the name, the input, then "deps:<n>" and the dependencies' final
- * digests sorted by image name (first stage only).
+ * dependencies entering it whose input is already a content tag
+ * (TE_PLAN_DIGEST_LEN lowercase hex digits) keeps it as its digest, so a
+ * one-stage image has the content tag its image kind computes.  Every
+ * other stage gets SHA3-224 over ":::"-joined fields (werf's
+ * Sha3_224Hash): the version "tagexport-stage-v1", the previous stage's
+ * digest ("" for the first), the name, the input, then "deps:<n>" and the
+ * final digests of the n images entering the stage, sorted by image name
+ * ("deps:<n>" always for the first stage, n >= 1 only for the others, so
+ * a later stage without dependencies hashes just the four fields), then,
+ * when m >= 1 stages of other images enter it, "stages:<m>" and their
+ * digests sorted by image name and stage index.  An
+ * image that enters a later stage only leaves the stages before it
+ * cached when it changes (werf: an import's source is a dependency of
+ * the dependencies<When><Stage> stage where it lands,
+ * https://werf.io/docs/v2/usage/build/stapel/imports.html).
  *
  * Lifetime and ownership:
  *   - te_plan_new returns a plan the caller frees with te_plan_free;
@@ -37,7 +51,9 @@
  *     accessor returns, stay valid until te_plan_free;
  *   - a stage's payload is owned by the plan from the moment it is
  *     passed to te_plan_add_stage (even when that call fails): the
- *     plan calls free_payload on it exactly once, in te_plan_free;
+ *     plan calls free_payload on it exactly once, in te_plan_free (or
+ *     in te_plan_seal for a stage its resolver drops: handles to that
+ *     stage are invalid after the seal);
  *   - strings passed in are copied.
  * Building a plan (te_plan_add_*, te_plan_seal) is single-threaded.
  * te_schedule_run (schedule.h) is the only code that calls builders and
@@ -50,6 +66,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tagexport/buf.h"
 #include "tagexport/error.h"
 #include "tagexport/log.h"
 #include "tagexport/registry.h"
@@ -98,12 +115,29 @@ typedef int (*te_stage_build_fn)(char digest_out[TE_DIGEST_STR_MAX],
                                  te_error *err);
 typedef void (*te_stage_free_fn)(void *payload);
 
+/*
+ * Resolve stage `index` of img during te_plan_seal (single-threaded):
+ * stages 0..index-1 have their digests and refs (te_plan_stage_digest,
+ * te_plan_stage_ref), and the images entering any stage of img are
+ * sealed.  Either append the stage's input to input (at most
+ * TE_PLAN_MAX_INPUT bytes; the spec's input is replaced) or set *absent:
+ * the stage leaves the chain (its payload is freed right away) and the
+ * next stage builds on the one before it.  May do I/O (the stages repo);
+ * an error fails te_plan_seal, wrapped with the image and stage.
+ */
+typedef int (*te_stage_resolve_fn)(te_buf *input, bool *absent,
+                                   const te_plan_image *img, size_t index,
+                                   void *payload, te_error *err);
+
 typedef struct te_plan_stage_spec {
 	const char *name;  /* 1-200 bytes, no control characters */
 	const char *input; /* at most TE_PLAN_MAX_INPUT bytes */
 	te_stage_build_fn build;
 	void *payload;                 /* owned by the plan, see above */
 	te_stage_free_fn free_payload; /* NULL: the payload is not freed */
+	/* NULL: input is final; else called by te_plan_seal (not for an
+	 * image's first stage) */
+	te_stage_resolve_fn resolve;
 } te_plan_stage_spec;
 
 /**
@@ -145,6 +179,25 @@ int te_plan_add_dependency(te_plan_image *img, te_plan_image *dep,
                            te_error *err);
 
 /**
+ * st's image uses dep from stage st on: dep is built first and its final
+ * digest is part of st's digest (not of the stages before st).  Adding
+ * the same pair twice counts once.
+ * @return as te_plan_add_dependency
+ */
+int te_plan_add_dependency_at(te_plan_stage *st, te_plan_image *dep,
+                              te_error *err);
+
+/**
+ * st's image uses stage `from` of another image (werf's import with
+ * `stage:`): that image is built first and from's digest, not the
+ * image's final one, is part of st's digest.  from must not have a
+ * resolver (it could leave its chain).
+ * @return as te_plan_add_dependency; TE_EINVALID for a resolved `from`
+ */
+int te_plan_add_stage_dependency(te_plan_stage *st, te_plan_stage *from,
+                                 te_error *err);
+
+/**
  * Check the DAG and compute every digest, dependencies first.  After
  * this the plan takes no more images, stages or edges.
  * @return 0; TE_EINVALID "<where>: image "a": dependency cycle a -> b
@@ -165,6 +218,7 @@ te_plan_image *te_plan_image_ordered(const te_plan *plan, size_t i);
 
 const char *te_plan_image_name(const te_plan_image *img);
 const char *te_plan_image_where(const te_plan_image *img); /* "" if none */
+/* Every image img uses, whichever stage it enters. */
 size_t te_plan_image_dep_count(const te_plan_image *img);
 te_plan_image *te_plan_image_dep(const te_plan_image *img, size_t i);
 size_t te_plan_stage_count(const te_plan_image *img);

@@ -229,8 +229,10 @@ typedef struct te_stapel_inputs {
  * each with its input (stapel/stages.c lists the fields).  Images img
  * uses (fromImage, import, dependencies) are not hashed here: the caller
  * makes them plan dependencies (plan.h), whose digests the plan chains
- * in.  gitCache is never produced (see the report of issue 12): the
- * patch it would hold lands in gitLatestPatch.
+ * in.  gitCache is not listed here: whether it exists depends on the
+ * stages repo, so te_stapel_plan_add adds it to the plan with a resolver
+ * (plan.h).  src reads the mappings' `add` from the repository root
+ * (te_stapel_env.root).
  *
  * Pure over the commit's tree: the same img, commit and in give the same
  * inputs on every machine.
@@ -297,7 +299,10 @@ typedef struct te_stapel_mount_policy {
 
 /* What building Stapel stages needs; borrowed, must outlive the plan. */
 typedef struct te_stapel_env {
-	te_gitsrc *src;
+	te_gitsrc *src; /* the project: werf-giterminism.yaml */
+	/* the repository from its root (te_gitsrc_open_root): the git
+	 * mappings' `add`; NULL: src (the project is the repository root) */
+	te_gitsrc *root;
 	const char *commit;  /* 40 hex */
 	const char *project; /* werf's project name, for the werf label */
 	const char *file;    /* werf.yaml's name, for messages */
@@ -380,7 +385,12 @@ int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
  * Add the Stapel image images[index] to plan, with the Stapel images it
  * builds on (fromImage) first; an image already in the plan is returned
  * as it is.  Refuses what is not allowed (werf-giterminism.yaml, the
- * operator's mount policy) before anything is built.
+ * operator's mount policy) before anything is built.  fromImage enters
+ * the `from` stage's digest; an import's source and a dependency enter
+ * the digest of the dependencies<When><Stage> stage where they land
+ * (te_plan_add_dependency_at).  An image with git mappings gets a
+ * gitCache stage with a resolver (plan.h): te_plan_seal then asks the
+ * stages repo (env->registry_host) for the commit of the stage before it.
  *
  * @param[out] out  the plan image, owned by the plan
  * @return 0; TE_EUNSUPPORTED; errors of te_stapel_stages_compute and of

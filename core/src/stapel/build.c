@@ -13,7 +13,8 @@
  *                      of the context, so a base without bash works and
  *                      the bash never lands in the image); install,
  *                      beforeSetup and setup first apply the git patch
- *   gitLatestPatch     the git patch
+ *   gitCache,          the git patch (gitCache only when the patch from
+ *   gitLatestPatch     the previous stage's commit is 1 MiB or more)
  *   dockerInstructions ENV, LABEL, EXPOSE, ... (werf's `docker:`)
  *
  * The git patch of a stage goes from the commit recorded in the previous
@@ -30,6 +31,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -93,6 +95,12 @@ struct job {
 };
 
 /* ---- files: the tools directory and the mappings ----------------------- */
+
+/* The repository the mappings' `add` paths are read from (its root). */
+static te_gitsrc *git_src(const te_stapel_env *env)
+{
+	return env->root ? env->root : env->src;
+}
 
 static int copy_file(const char *from, const char *to, mode_t mode,
                      te_error *err)
@@ -396,7 +404,7 @@ static void mapping_src(te_gitsrc **src, const char **commit,
 {
 	const te_stapel_env *env = j->sj->env;
 
-	*src = env->src;
+	*src = git_src(env);
 	*commit = env->commit;
 	if (j->img->git[i].url)
 		te_stapel__remote_get(src, commit, env->remotes,
@@ -687,7 +695,8 @@ done:
 
 static int stage_labels(te_labels **out, const struct job *j);
 
-/* gitLatestPatch without buildah; TE_EUNSUPPORTED: build it instead. */
+/* gitCache or gitLatestPatch without buildah; TE_EUNSUPPORTED: build it
+ * instead. */
 static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 {
 	const te_stapel_env *env = j->sj->env;
@@ -706,7 +715,7 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 	if (rc == 0)
 		rc = stage_labels(&labels, j);
 	if (rc == 0) {
-		t.src = env->src;
+		t.src = git_src(env);
 		t.base_manifest = &j->base_manifest;
 		t.media_type = j->base_type;
 		t.base_config = &j->base_config;
@@ -714,14 +723,16 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 		t.reg = j->reg;
 		t.repo = env->repo_path;
 		t.tag = te_plan_stage_digest(j->ctx->stage);
+		t.stage = te_stapel_stage_name(j->sj->kind);
 		rc = te_stapel__layer_push(digest_out, &ps, &t, j->err);
 	}
 	if (rc == 0)
-		te_log_emit(
-		    &j->ctx->log, TE_LOG_INFO,
-		    "image %s: building stage gitLatestPatch: one layer "
-		    "put in the stages repo (%zu files, %zu removed)",
-		    j->sj->image->name, ps.nfiles, ps.removed.count);
+		te_log_emit(&j->ctx->log, TE_LOG_INFO,
+		            "image %s: building stage %s: one layer "
+		            "put in the stages repo (%zu files, %zu removed)",
+		            j->sj->image->name,
+		            te_stapel_stage_name(j->sj->kind), ps.nfiles,
+		            ps.removed.count);
 	te_labels_free(labels);
 	patchset_dispose(&ps);
 	return rc;
@@ -1015,6 +1026,7 @@ static int stage_body(struct job *j)
 		return stage_user(j, TE_STAPEL_SETUP);
 	case TE_STAPEL_STAGE_GIT_ARCHIVE:
 		return stage_git_archive(j);
+	case TE_STAPEL_STAGE_GIT_CACHE:
 	case TE_STAPEL_STAGE_GIT_LATEST_PATCH:
 		return apply_patch(j);
 	case TE_STAPEL_STAGE_DOCKER:
@@ -1389,8 +1401,9 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 	if (rc < 0 || found)
 		goto done;
 	/* the layer put without buildah has no config edit */
-	if (sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH && ctx->base_ref &&
-	    !edits_config(sj)) {
+	if ((sj->kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH ||
+	     sj->kind == TE_STAPEL_STAGE_GIT_CACHE) &&
+	    ctx->base_ref && !edits_config(sj)) {
 		lock(sj->env);
 		rc = push_patch_layer(digest_out, &j);
 		unlock(sj->env);
@@ -1461,8 +1474,6 @@ done:
 		                   te_plan_stage_digest(ctx->stage));
 	return rc;
 }
-
-/* ---- the plan ----------------------------------------------------------- */
 
 /* ---- fromLatest ---------------------------------------------------------- */
 
@@ -1639,18 +1650,232 @@ static void stage_job_free(void *p)
 	free(sj);
 }
 
-static int add_stages(te_plan_image *pi, const te_image_config *images,
-                      size_t nimages, const te_image_config *ic,
-                      const char *from_digest, const te_plan_image *base,
-                      const te_plan_image *const *imports,
-                      const te_plan_image *const *deps,
-                      const te_stapel_env *env, te_error *err)
+/* ---- gitCache --------------------------------------------------------- */
+
+/* werf's gitCache (werf/werf pkg/build/stage/git_cache.go; "size of git
+ * diff between last used commit and actual" in werf's stage table): a
+ * patch stage that exists when the patch from the commit of the previous
+ * stage's image to ours is 1 MiB or more; its digest covers the size in
+ * whole MiB.  The next commits then find it in the stages repo and
+ * gitLatestPatch carries only what changed since.  The size here is what
+ * the patch layer holds: the bytes of the changed and added files. */
+
+/* Does a stage of this kind, when built now, record our commit? */
+static bool writes_git(te_stapel_stage_kind k)
 {
+	return k == TE_STAPEL_STAGE_GIT_ARCHIVE ||
+	       k == TE_STAPEL_STAGE_INSTALL ||
+	       k == TE_STAPEL_STAGE_BEFORE_SETUP ||
+	       k == TE_STAPEL_STAGE_SETUP || k == TE_STAPEL_STAGE_GIT_CACHE ||
+	       k == TE_STAPEL_STAGE_GIT_LATEST_PATCH;
+}
+
+/* The commit the stage before `index` records (j->prev_commit), as the
+ * stages repo has it or as building it now would leave it: the nearest
+ * stage back that is in the repo passes its label down, unless a stage
+ * after it writes git files (then: ours, and no patch). */
+static int cache_base_commit(struct job *j, te_stage_ctx *ctx,
+                             const te_plan_image *img, size_t index)
+{
+	const te_stapel_env *env = j->sj->env;
+	char digest[TE_DIGEST_STR_MAX];
+	bool found = false;
+	size_t k = index;
+	int rc = 0;
+
+	while (rc == 0 && k-- > 0) {
+		const te_plan_stage *st = te_plan_stage_at(img, k);
+		const struct stage_job *sj = te_plan_stage_payload(st);
+
+		rc = te_registry_manifest_exists(
+		    &found, digest, j->reg, env->repo_path,
+		    te_plan_stage_digest(st), j->err);
+		if (rc == 0 && found) {
+			ctx->base_ref = te_plan_stage_ref(st);
+			return base_commit(j);
+		}
+		if (rc == 0 && writes_git(sj->kind))
+			break;
+	}
+	return rc;
+}
+
+/* The bytes of the changed and added files from j->prev_commit to ours. */
+static int patch_size(uint64_t *out, struct job *j)
+{
+	const te_stapel_env *env = j->sj->env;
+	te_stapel_patchset ps;
+	struct keep k = {&ps, NULL, NULL, NULL};
+	uint64_t total;
+	te_gitsrc *src;
+	const char *commit;
+	size_t i;
+	int rc = 0;
+
+	*out = 0;
+	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		memset(&ps, 0, sizeof(ps));
+		k.to = j->img->git[i].to;
+		total = 0;
+		mapping_src(&src, &commit, j, i);
+		rc = collect_mapping(&ps, j, i, false);
+		if (rc == 0 && ps.nfiles)
+			rc = te_gitsrc_check(&total, src, commit,
+			                     j->img->git[i].add + 1, keep_file,
+			                     &k, env->limits, j->err);
+		*out += total;
+		patchset_dispose(&ps);
+	}
+	return rc;
+}
+
+int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
+                          te_gitsrc *src, const char *from, const char *to,
+                          const te_gitsrc_limits *lim, te_error *err)
+{
+	te_stapel_env env;
+	struct stage_job sj;
+	struct job j;
+
+	memset(&env, 0, sizeof(env));
+	memset(&sj, 0, sizeof(sj));
+	memset(&j, 0, sizeof(j));
+	env.src = src;
+	env.commit = to;
+	env.limits = lim;
+	sj.env = &env;
+	j.sj = &sj;
+	j.img = img;
+	j.prev_commit = (char *)from;
+	j.err = err;
+	return patch_size(out, &j);
+}
+
+/* patch_size, or 0 when the repository lacks the base commit (a
+ * rewritten history): werf then makes no gitCache either. */
+static int commit_size(uint64_t *out, struct job *j)
+{
+	int64_t when;
+	int offset, rc;
+
+	*out = 0;
+	rc = te_gitsrc_commit_time(&when, &offset, git_src(j->sj->env),
+	                           j->prev_commit, j->err);
+	if (rc == TE_ENOTFOUND || rc == TE_EINVALID) {
+		te_error_clear(j->err);
+		return 0;
+	}
+	return rc == 0 ? patch_size(out, j) : rc;
+}
+
+static int resolve_git_cache(te_buf *input, bool *absent,
+                             const te_plan_image *img, size_t index,
+                             void *payload, te_error *err)
+{
+	const struct stage_job *sj = payload;
+	te_stage_ctx ctx;
+	struct job j;
+	uint64_t size = 0;
+	int rc;
+
+	memset(&j, 0, sizeof(j));
+	memset(&ctx, 0, sizeof(ctx));
+	j.sj = sj;
+	j.ctx = &ctx;
+	j.img = sj->image->stapel;
+	j.err = err;
+	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
+	te_buf_init(&j.base_config, CONFIG_MAX);
+	rc = te_registry_new(&j.reg, sj->env->registry_host,
+	                     sj->env->registry_opts, err);
+	if (rc == 0)
+		rc = cache_base_commit(&j, &ctx, img, index);
+	if (rc == 0 && j.prev_commit && strcmp(j.prev_commit, sj->env->commit))
+		rc = commit_size(&size, &j);
+	*absent = size < TE_STAPEL_GIT_CACHE_STEP;
+	if (rc == 0 && !*absent) {
+		rc = te_buf_printf(
+		    input, err, "gitCache:::patch-mib:%llu",
+		    (unsigned long long)(size / TE_STAPEL_GIT_CACHE_STEP));
+		te_log_emit(&sj->env->log, TE_LOG_INFO,
+		            "image %s: gitCache: a patch of %llu bytes from "
+		            "commit %.12s",
+		            sj->image->name, (unsigned long long)size,
+		            j.prev_commit);
+	}
+	free(j.prev_commit);
+	te_buf_dispose(&j.base_manifest);
+	te_buf_dispose(&j.base_config);
+	te_registry_free(j.reg);
+	return rc;
+}
+
+/* ---- the plan's stages ---------------------------------------------- */
+
+/* Everything a plan stage of ic needs but its kind. */
+struct stages_ctx {
+	te_plan_image *pi;
+	const te_image_config *images; /* werf.yaml's, for fromImage chains */
+	size_t nimages;
+	const te_image_config *ic;
+	const char *from_digest;
+	const te_plan_image *base;
+	const te_plan_image *const *imports;
+	const te_plan_image *const *deps;
+	const te_stapel_env *env;
+};
+
+static int add_one(te_plan_stage **out, const struct stages_ctx *c,
+                   te_stapel_stage_kind kind, const char *input, bool last,
+                   te_error *err)
+{
+	size_t nimp = c->ic->stapel->nimports, ndep = c->ic->stapel->ndeps;
+	struct stage_job *sj =
+	    calloc(1, sizeof(*sj) + (nimp + ndep) * sizeof(sj->imports[0]));
+	te_plan_stage_spec spec = {te_stapel_stage_name(kind),
+	                           input,
+	                           build_stage,
+	                           sj,
+	                           stage_job_free,
+	                           NULL};
+	int rc;
+
+	if (!sj)
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	sj->env = c->env;
+	sj->image = c->ic;
+	sj->kind = kind;
+	sj->last = last;
+	if (kind == TE_STAPEL_STAGE_GIT_CACHE)
+		spec.resolve = resolve_git_cache;
+	if (c->from_digest && kind == TE_STAPEL_STAGE_FROM &&
+	    (rc = pin_from(&sj->from_pinned, c->ic->stapel->from,
+	                   c->from_digest, err)) < 0) {
+		free(sj);
+		return rc;
+	}
+	sj->base = c->base;
+	sj->images = c->images;
+	sj->nimages = c->nimages;
+	if (nimp)
+		memcpy(sj->imports, c->imports, nimp * sizeof(*c->imports));
+	sj->deps = sj->imports + nimp;
+	if (ndep)
+		memcpy(sj->deps, c->deps, ndep * sizeof(*c->deps));
+	return te_plan_add_stage(out, c->pi, &spec, err);
+}
+
+/* The plan stages of ic; by_kind[k]: the stage of kind k, or NULL.  A
+ * gitCache candidate goes before gitLatestPatch: the plan resolves it. */
+static int add_stages(te_plan_stage *by_kind[TE_STAPEL_NSTAGES],
+                      const struct stages_ctx *c, te_error *err)
+{
+	const te_image_config *ic = c->ic;
 	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
-	te_stapel_inputs in = {from_digest, ic->build_cache_version,
+	te_stapel_inputs in = {c->from_digest, ic->build_cache_version,
 	                       ic->platforms.count ? ic->platforms.items[0]
 	                                           : NULL,
-	                       NULL, env->remotes};
+	                       NULL, c->env->remotes};
 	te_stapel_stages st;
 	size_t i;
 	int rc;
@@ -1658,40 +1883,48 @@ static int add_stages(te_plan_image *pi, const te_image_config *images,
 	rc = te_imagespec_serialize(&spec_text, &ic->imagespec, err);
 	in.imagespec = spec_text.ptr;
 	if (rc == 0)
-		rc = te_stapel_stages_compute(&st, ic->stapel, env->src,
-		                              env->commit, &in, err);
+		rc = te_stapel_stages_compute(&st, ic->stapel, git_src(c->env),
+		                              c->env->commit, &in, err);
 	te_buf_dispose(&spec_text);
 	for (i = 0; rc == 0 && i < st.count; i++) {
-		size_t nimp = ic->stapel->nimports, ndep = ic->stapel->ndeps;
-		struct stage_job *sj = calloc(
-		    1, sizeof(*sj) + (nimp + ndep) * sizeof(sj->imports[0]));
-		te_plan_stage_spec spec = {
-		    te_stapel_stage_name(st.items[i].kind), st.items[i].input,
-		    build_stage, sj, stage_job_free};
+		te_stapel_stage_kind k = st.items[i].kind;
 
-		if (!sj)
-			return te_error_set(err, TE_ENOMEM, "out of memory");
-		sj->env = env;
-		sj->image = ic;
-		sj->kind = st.items[i].kind;
-		sj->last = i + 1 == st.count;
-		if (from_digest && st.items[i].kind == TE_STAPEL_STAGE_FROM &&
-		    (rc = pin_from(&sj->from_pinned, ic->stapel->from,
-		                   from_digest, err)) < 0) {
-			free(sj);
-			return rc;
-		}
-		sj->base = base;
-		sj->images = images;
-		sj->nimages = nimages;
-		if (nimp)
-			memcpy(sj->imports, imports, nimp * sizeof(*imports));
-		sj->deps = sj->imports + nimp;
-		if (ndep)
-			memcpy(sj->deps, deps, ndep * sizeof(*deps));
-		rc = te_plan_add_stage(NULL, pi, &spec, err);
+		if (k == TE_STAPEL_STAGE_GIT_LATEST_PATCH)
+			rc = add_one(&by_kind[TE_STAPEL_STAGE_GIT_CACHE], c,
+			             TE_STAPEL_STAGE_GIT_CACHE, "", false, err);
+		if (rc == 0)
+			rc = add_one(&by_kind[k], c, k, st.items[i].input,
+			             i + 1 == st.count, err);
 	}
 	return rc;
+}
+
+/* Where an import or a dependency lands. */
+static const te_stapel_stage_kind deps_stage[TE_STAPEL_NWHEN] = {
+    TE_STAPEL_STAGE_DEPS_BEFORE_INSTALL, TE_STAPEL_STAGE_DEPS_AFTER_INSTALL,
+    TE_STAPEL_STAGE_DEPS_BEFORE_SETUP, TE_STAPEL_STAGE_DEPS_AFTER_SETUP};
+
+/* An import enters the stage where it lands with its source's digest:
+ * the source image's last stage, or the stage `stage` names (werf: that
+ * stage's content digest, werf/werf pkg/build/stage/dependencies.go). */
+static int add_import_dependency(te_plan_stage *at, te_plan_image *src,
+                                 const te_stapel_import *im, const char *name,
+                                 const te_stapel_env *env, te_error *err)
+{
+	size_t k;
+
+	if (!im->stage)
+		return te_plan_add_dependency_at(at, src, err);
+	for (k = 0; k < te_plan_stage_count(src); k++) {
+		te_plan_stage *st = te_plan_stage_at(src, k);
+
+		if (!strcmp(te_plan_stage_name(st), im->stage))
+			return te_plan_add_stage_dependency(at, st, err);
+	}
+	return te_error_set(err, TE_EINVALID,
+	                    "%s:%d: image \"%s\": import: image \"%s\" has no "
+	                    "stage \"%s\" (empty stages are left out)",
+	                    env->file, im->line, name, im->image, im->stage);
 }
 
 /* The plan image of the werf image `name` that image ic uses (`what` at
@@ -1719,10 +1952,11 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	const te_image_config *ic = &images[index];
 	const te_stapel_image *s = ic->stapel;
 	te_plan_image *base = NULL, *pi = NULL, **imports = NULL, **deps = NULL;
+	te_plan_stage *by_kind[TE_STAPEL_NSTAGES] = {NULL};
 	char from_digest[TE_DIGEST_STR_MAX];
 	char where[300];
 	size_t i;
-	int rc;
+	int rc = 0;
 
 	*out = te_plan_image_find(plan, ic->name);
 	if (*out)
@@ -1760,18 +1994,31 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	snprintf(where, sizeof(where), "%s:%d", env->file, ic->line);
 	if (rc == 0)
 		rc = te_plan_add_image(&pi, plan, ic->name, where, err);
+	/* fromImage enters `from`; imports and dependencies the stage where
+	 * they land (werf's stage table: dependencies<When><Stage> depends
+	 * on the imported images' digests) */
 	if (rc == 0 && base)
 		rc = te_plan_add_dependency(pi, base, err);
+	if (rc == 0) {
+		struct stages_ctx c = {pi,
+		                       images,
+		                       n,
+		                       ic,
+		                       s->from_latest ? from_digest : NULL,
+		                       base,
+		                       (const te_plan_image *const *)imports,
+		                       (const te_plan_image *const *)deps,
+		                       env};
+		rc = add_stages(by_kind, &c, err);
+	}
 	for (i = 0; rc == 0 && i < s->nimports; i++)
 		if (imports[i])
-			rc = te_plan_add_dependency(pi, imports[i], err);
+			rc = add_import_dependency(
+			    by_kind[deps_stage[s->imports[i].when]], imports[i],
+			    &s->imports[i], ic->name, env, err);
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
-		rc = te_plan_add_dependency(pi, deps[i], err);
-	if (rc == 0)
-		rc = add_stages(pi, images, n, ic,
-		                s->from_latest ? from_digest : NULL, base,
-		                (const te_plan_image *const *)imports,
-		                (const te_plan_image *const *)deps, env, err);
+		rc = te_plan_add_dependency_at(
+		    by_kind[deps_stage[s->deps[i].when]], deps[i], err);
 	if (rc == 0)
 		*out = pi;
 	free(imports);

@@ -17,6 +17,7 @@
 #include "stapel/stapel_build.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,8 +239,10 @@ static int gzip(unsigned char **out, size_t *outlen, const te_buf *in,
 /* The base config with the stage's labels and, unless diff_id is NULL,
  * the new layer's diff_id and a history entry for it. */
 static int new_config(char **out, const te_buf *base, const char *diff_id,
-                      const te_labels *labels, te_error *err)
+                      const te_stapel_layer_target *t, te_error *err)
 {
+	const te_labels *labels = t->labels;
+	char by[128];
 	json_t *root = json_loadb(base->ptr, base->len, 0, NULL);
 	json_t *cfg, *lab, *ids, *hist;
 	size_t i;
@@ -263,11 +266,12 @@ static int new_config(char **out, const te_buf *base, const char *diff_id,
 	hist = json_object_get(root, "history");
 	if (diff_id)
 		json_array_append_new(ids, json_string(diff_id));
+	snprintf(by, sizeof(by), "tagexport: stapel %s",
+	         t->stage ? t->stage : "gitLatestPatch");
 	if (diff_id && json_is_array(hist))
-		json_array_append_new(
-		    hist, json_pack("{s:s, s:s}", "created",
-		                    "1970-01-01T00:00:00Z", "created_by",
-		                    "tagexport: stapel gitLatestPatch"));
+		json_array_append_new(hist, json_pack("{s:s, s:s}", "created",
+		                                      "1970-01-01T00:00:00Z",
+		                                      "created_by", by));
 	*out = json_dumps(root, JSON_COMPACT);
 	if (!*out)
 		rc = te_error_set(err, TE_ENOMEM, "out of memory");
@@ -331,8 +335,8 @@ int te_stapel__layer_push(char digest_out[TE_DIGEST_STR_MAX],
 		te_image_sha256(diff_id, tar.ptr, tar.len);
 		te_image_sha256(layer, gz, gzlen);
 	}
-	rc = new_config(&config, t->base_config, empty ? NULL : diff_id,
-	                t->labels, err);
+	rc =
+	    new_config(&config, t->base_config, empty ? NULL : diff_id, t, err);
 	if (rc == 0) {
 		te_image_sha256(cdigest, config, strlen(config));
 		rc = new_manifest(&manifest, t->base_manifest, t->media_type,

@@ -199,7 +199,7 @@ static int on_file(const te_gitsrc_entry *e, void *payload)
 /* Walk the mapping's `add` (a directory, or a single file). */
 static int walk_mapping(struct files *f, te_gitsrc *src, const char *commit)
 {
-	const char *add = f->git->add + 1; /* project-relative */
+	const char *add = f->git->add + 1; /* repository-relative */
 	const char *slash;
 	char *parent = NULL;
 	int rc;

@@ -84,6 +84,7 @@ typedef struct te_stapel_layer_target {
 	te_registry *reg;
 	const char *repo;
 	const char *tag;
+	const char *stage; /* werf's name, in the layer's history entry */
 } te_stapel_layer_target;
 
 /* Put the base stage plus one layer with ps (none when ps is empty) under
@@ -95,5 +96,16 @@ int te_stapel__layer_push(char digest_out[TE_DIGEST_STR_MAX],
  * (TE_EUNSUPPORTED for names). */
 int te_stapel__patch_owner(te_stapel_patch_file *f, const te_stapel_git *g,
                            te_error *err);
+
+/* werf's gitCache step (werf/werf pkg/build/stage/git_cache.go): the
+ * stage exists from a patch of this size on, and its digest covers the
+ * size in these steps. */
+#define TE_STAPEL_GIT_CACHE_STEP ((uint64_t)1 << 20)
+
+/* The size of img's git patch from commit `from` to `to`: the bytes of
+ * the files its mappings change or add (what the patch layer holds). */
+int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
+                          te_gitsrc *src, const char *from, const char *to,
+                          const te_gitsrc_limits *lim, te_error *err);
 
 #endif
