@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "export_int.h"
@@ -1021,6 +1023,8 @@ struct te_export_stapel {
 	te_strvec insecure;
 	te_buf authfile;
 	struct image_job bases; /* only inputs.bases: the `from` images */
+	char native[64];        /* env.native_platform */
+	te_strvec runnable;     /* env.runnable_archs */
 };
 
 void te_export__stapel_free(struct run *run)
@@ -1033,11 +1037,61 @@ void te_export__stapel_free(struct run *run)
 		remove_authfile(g->authfile.ptr);
 	te_buf_dispose(&g->authfile);
 	te_strvec_dispose(&g->insecure);
+	te_strvec_dispose(&g->runnable);
 	te_strvec_dispose(&g->bases.inputs.bases);
 	te_stapel_inflight_free(g->env.inflight);
 	free(g);
 	run->stapel = NULL;
 }
+
+/* Is the binfmt_misc entry name registered and enabled?  Its file's
+ * first line says "enabled" (Linux Documentation/admin-guide/binfmt-misc.rst).
+ */
+static bool binfmt_enabled(const char *name)
+{
+	char path[128], line[16] = "";
+	ssize_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/fs/binfmt_misc/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	got = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	return got >= 7 && !strncmp(line, "enabled", 7);
+}
+
+/* The machine's platform, and the architectures it runs: its own and
+ * those qemu-user emulates through binfmt_misc. */
+static int host_platforms(struct te_export_stapel *g, te_error *err)
+{
+	static const char *const known[] = {
+	    "amd64", "386",   "arm64",   "arm",      "ppc64le",
+	    "ppc64", "s390x", "riscv64", "mips64le", "loong64"};
+	struct utsname u;
+	const char *own = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (uname(&u) == 0)
+		own = te_stapel_goarch(u.machine);
+	if (own) {
+		snprintf(g->native, sizeof(g->native), "linux/%s", own);
+		g->env.native_platform = g->native;
+		rc = te_strvec_push(&g->runnable, own, err);
+	}
+	for (i = 0; rc == 0 && i < sizeof(known) / sizeof(known[0]); i++)
+		if ((!own || strcmp(own, known[i])) &&
+		    binfmt_enabled(te_stapel_binfmt_name(known[i])))
+			rc = te_strvec_push(&g->runnable, known[i], err);
+	g->env.runnable_archs = &g->runnable;
+	return rc;
+}
+
+static int add_other(te_plan_image **out, void *payload,
+                     const te_image_config *image, const char *platform,
+                     te_error *err);
 
 static int stapel_glue(struct run *run, te_error *err)
 {
@@ -1054,6 +1108,7 @@ static int stapel_glue(struct run *run, te_error *err)
 	run->stapel = g;
 	g->bases.inputs.bases = (te_strvec)TE_STRVEC_INIT;
 	g->insecure = (te_strvec)TE_STRVEC_INIT;
+	g->runnable = (te_strvec)TE_STRVEC_INIT;
 	te_buf_init(&g->authfile, 4096);
 	for (i = 0; rc == 0 && i < run->cfg->nimages; i++) {
 		const te_stapel_image *s = run->cfg->images[i].stapel;
@@ -1073,6 +1128,8 @@ static int stapel_glue(struct run *run, te_error *err)
 		rc = make_authfile(&g->authfile, run, &g->bases, err);
 	if (rc == 0)
 		rc = te_stapel_inflight_new(&g->env.inflight, err);
+	if (rc == 0)
+		rc = host_platforms(g, err);
 	if (rc < 0)
 		return rc;
 	g->build.buildah = run->opts->buildah;
@@ -1100,20 +1157,71 @@ static int stapel_glue(struct run *run, te_error *err)
 	g->env.loose_giterminism =
 	    run->opts->render && run->opts->render->loose_giterminism;
 	g->env.log = run->log;
+	g->env.add_other = add_other;
+	g->env.add_other_payload = run;
 	return 0;
 }
 
-/* A Stapel image: its conveyor, and the Stapel images it uses. */
+/* A Stapel image: its conveyor (one per platform), and the images it
+ * uses. */
 static int plan_stapel(struct run *run, struct image_job *job, te_error *err)
 {
+	size_t index = (size_t)(job->cfg - run->cfg->images), i;
 	int rc = stapel_glue(run, err);
 
-	if (rc == 0)
+	if (rc == 0 && !job->nplatforms)
 		rc = te_stapel_plan_add(&job->pimg, run->plan, run->cfg->images,
-		                        run->cfg->nimages,
-		                        (size_t)(job->cfg - run->cfg->images),
+		                        run->cfg->nimages, index,
 		                        &run->stapel->env, err);
+	for (i = 0; rc == 0 && i < job->nplatforms; i++)
+		rc = te_stapel_plan_add_for(&job->platforms[i].pimg, run->plan,
+		                            run->cfg->images, run->cfg->nimages,
+		                            index, job->platforms[i].platform,
+		                            &run->stapel->env, err);
 	return rc;
+}
+
+static int plan_image(struct run *run, struct image_job *job, te_error *err);
+
+/* te_stapel_add_other_fn: a Dockerfile image a Stapel image uses, as a
+ * job of the run (built, not exported, unless selected), planned now;
+ * of a multi-platform one, the platform the Stapel image is built for. */
+static int add_other(te_plan_image **out, void *payload,
+                     const te_image_config *image, const char *platform,
+                     te_error *err)
+{
+	struct run *run = payload;
+	struct image_job *job = NULL;
+	const char *pick = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = te_export__add_job(&job, run, image, err);
+	if (rc == 0)
+		rc = plan_image(run, job, err);
+	if (rc == 0)
+		rc = te_stapel_pick_platform(&pick, &image->platforms, platform,
+		                             run->stapel->env.native_platform,
+		                             false, err);
+	if (rc < 0)
+		return rc;
+	if (!pick)
+		*out = job->pimg;
+	for (i = 0; pick && i < job->nplatforms; i++)
+		if (!strcmp(job->platforms[i].platform, pick))
+			*out = job->platforms[i].pimg;
+	if (!*out)
+		return te_error_set(err, TE_EINVALID,
+		                    "no build of image \"%s\" for %s",
+		                    image->name, pick ? pick : "this platform");
+	return 0;
+}
+
+/* Is the job in the plan already (a Stapel image's plan added it)? */
+static bool planned(const struct image_job *job)
+{
+	return job->pimg || (job->nplatforms && job->platforms[0].pimg);
 }
 
 static int plan_image(struct run *run, struct image_job *job, te_error *err)
@@ -1124,6 +1232,8 @@ static int plan_image(struct run *run, struct image_job *job, te_error *err)
 	size_t i;
 	int rc = 0;
 
+	if (planned(job))
+		return 0;
 	if (job->cfg->stapel)
 		return plan_stapel(run, job, err);
 	if (!job->nplatforms)
@@ -1190,6 +1300,34 @@ static void take_plan_tags(struct image_job *jobs, size_t n)
 	}
 }
 
+/* A multi-platform Stapel image's tag: its index's, over the platforms'
+ * plan tags as for a Dockerfile image (digest.h). */
+static int stapel_index_tag(struct image_job *job, te_error *err)
+{
+	const char **platforms, **tags;
+	size_t i;
+	int rc;
+
+	if (!job->cfg->stapel || !job->nplatforms)
+		return 0;
+	platforms = calloc(job->nplatforms, sizeof(*platforms));
+	tags = calloc(job->nplatforms, sizeof(*tags));
+	rc = platforms && tags ? 0
+	                       : te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; rc == 0 && i < job->nplatforms; i++) {
+		platforms[i] = job->platforms[i].platform;
+		tags[i] = job->platforms[i].stages_tag;
+	}
+	if (rc == 0)
+		rc = te_digest_multiplatform(job->index_tag, platforms, tags,
+		                             job->nplatforms, err);
+	if (rc == 0)
+		job->stages_tag = job->index_tag;
+	free(platforms);
+	free(tags);
+	return rc;
+}
+
 int te_export__plan(struct run *run, te_error *err)
 {
 	size_t i;
@@ -1210,7 +1348,11 @@ int te_export__plan(struct run *run, te_error *err)
 		return rc;
 	take_plan_tags(run->jobs, run->njobs);
 	take_plan_tags(run->extra, run->nextra);
-	return 0;
+	for (i = 0; rc == 0 && i < run->njobs; i++)
+		rc = stapel_index_tag(&run->jobs[i], err);
+	for (i = 0; rc == 0 && i < run->nextra; i++)
+		rc = stapel_index_tag(&run->extra[i], err);
+	return rc;
 }
 
 static int lookup_stage(bool *exists, char digest[TE_DIGEST_STR_MAX],

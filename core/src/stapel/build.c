@@ -52,6 +52,7 @@ struct stage_job {
 	const te_image_config *image;
 	te_stapel_stage_kind kind;
 	bool last; /* the image's last stage: its imageSpec edits the config */
+	const char *platform; /* --platform; NULL: native */
 	char *from_pinned; /* fromLatest: <repo>@<digest> the from stage uses */
 	const te_plan_image *base; /* fromImage: its plan image */
 	/* per dependency of the image: its plan image */
@@ -1130,8 +1131,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		bopts.name = sj->image->name;
 		bopts.cancel = ctx->cancel;
 		bopts.log = ctx->log;
-		if (sj->image->platforms.count == 1)
-			bopts.platform = sj->image->platforms.items[0];
+		bopts.platform = sj->platform;
 		set_edit(&bopts, sj, ctx);
 		te_log_emit(&ctx->log, TE_LOG_INFO,
 		            "image %s: building stage %s", sj->image->name,
@@ -1263,15 +1263,15 @@ static void stage_job_free(void *p)
 }
 
 static int add_stages(te_plan_image *pi, const te_image_config *ic,
-                      const char *from_digest, const te_plan_image *base,
+                      const char *platform, const char *from_digest,
+                      const te_plan_image *base,
                       const te_plan_image *const *imports,
                       const te_plan_image *const *deps,
                       const te_stapel_env *env, te_error *err)
 {
 	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
-	te_stapel_inputs in = {
-	    from_digest, ic->build_cache_version,
-	    ic->platforms.count ? ic->platforms.items[0] : NULL, NULL};
+	te_stapel_inputs in = {from_digest, ic->build_cache_version, platform,
+	                       NULL};
 	te_stapel_stages st;
 	size_t i;
 	int rc;
@@ -1296,6 +1296,7 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 		sj->image = ic;
 		sj->kind = st.items[i].kind;
 		sj->last = i + 1 == st.count;
+		sj->platform = platform;
 		if (from_digest && st.items[i].kind == TE_STAPEL_STAGE_FROM &&
 		    (rc = pin_from(&sj->from_pinned, ic->stapel->from,
 		                   from_digest, err)) < 0) {
@@ -1313,53 +1314,137 @@ static int add_stages(te_plan_image *pi, const te_image_config *ic,
 	return rc;
 }
 
-/* The plan image of the werf image `name` that image ic uses (`what` at
- * line), added first when needed. */
+/* The plan image of the werf image `name` that image ic, built for
+ * platform (NULL: native), uses (`what` at line), added first when
+ * needed: a Stapel image for that platform, anything else through
+ * env->add_other. */
 static int add_used(te_plan_image **out, te_plan *plan,
                     const te_image_config *images, size_t n,
-                    const te_image_config *ic, const char *name,
-                    const char *what, int line, const te_stapel_env *env,
-                    te_error *err)
+                    const te_image_config *ic, const char *platform,
+                    const char *name, const char *what, int line,
+                    const te_stapel_env *env, te_error *err)
 {
 	size_t j = te_stapel__find_image(images, n, name);
+	const char *pick = NULL;
+	int rc;
 
-	if (j == n || !images[j].stapel)
+	if (j == n || (!images[j].stapel && !env->add_other))
 		return te_error_set(err, TE_EUNSUPPORTED,
 		                    "%s:%d: image \"%s\": %s of a Dockerfile "
 		                    "image is not supported yet",
 		                    env->file, line, ic->name, what);
-	return te_stapel_plan_add(out, plan, images, n, j, env, err);
+	if (!images[j].stapel)
+		rc = env->add_other(out, env->add_other_payload, &images[j],
+		                    platform, err);
+	else
+		rc = te_stapel_pick_platform(&pick, &images[j].platforms,
+		                             platform, env->native_platform,
+		                             true, err);
+	if (rc == 0 && images[j].stapel)
+		return te_stapel_plan_add_for(out, plan, images, n, j, pick,
+		                              env, err);
+	if (rc < 0)
+		te_error_wrap(err, "%s:%d: image \"%s\"%s%s%s: %s \"%s\"",
+		              env->file, line, ic->name, platform ? " (" : "",
+		              platform ? platform : "", platform ? ")" : "",
+		              what, name);
+	return rc;
+}
+
+/* Shell commands for a platform this machine cannot run are refused
+ * before any build: buildah would fail with "exec format error" halfway
+ * through the conveyor. */
+static int check_runnable(const te_image_config *ic, const char *platform,
+                          const te_stapel_env *env, te_error *err)
+{
+	te_image_platform p;
+	char list[256] = "";
+	size_t i;
+	int rc;
+
+	if (!platform || !env->runnable_archs ||
+	    !te_stapel_runs_commands(ic->stapel))
+		return 0;
+	rc = te_image_platform_parse(&p, platform, err);
+	if (rc < 0)
+		return te_error_wrap(err, "%s:%d: image \"%s\"", env->file,
+		                     ic->line, ic->name);
+	if (te_strvec_contains(env->runnable_archs, p.architecture))
+		return 0;
+	for (i = 0; i < env->runnable_archs->count; i++) {
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+		         env->runnable_archs->items[i]);
+	}
+	return te_error_set(err, TE_EUNSUPPORTED,
+	                    "%s:%d: image \"%s\": shell commands for %s need "
+	                    "%s binaries to run, and this machine runs only "
+	                    "%s (emulation: apt-get install qemu-user-static "
+	                    "binfmt-support)",
+	                    env->file, ic->line, ic->name, platform,
+	                    p.architecture, *list ? list : "its own");
+}
+
+/* The plan name of ic built for platform: its own name for its own
+ * build, "<name> (<platform>)" for one of several. */
+static int plan_name(char *out, size_t size, const te_image_config *ic,
+                     const char *platform, te_error *err)
+{
+	int len = platform ? snprintf(out, size, "%s (%s)", ic->name, platform)
+	                   : snprintf(out, size, "%s", ic->name);
+
+	if (len < 0 || (size_t)len >= size)
+		return te_error_set(err, TE_EINVALID,
+		                    "image name \"%s\" is too long", ic->name);
+	return 0;
 }
 
 int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
                        const struct te_image_config *images, size_t n,
                        size_t index, const te_stapel_env *env, te_error *err)
 {
+	return te_stapel_plan_add_for(out, plan, images, n, index, NULL, env,
+	                              err);
+}
+
+int te_stapel_plan_add_for(te_plan_image **out, te_plan *plan,
+                           const struct te_image_config *images, size_t n,
+                           size_t index, const char *platform,
+                           const te_stapel_env *env, te_error *err)
+{
 	const te_image_config *ic = &images[index];
 	const te_stapel_image *s = ic->stapel;
 	te_plan_image *base = NULL, *pi = NULL, **imports = NULL, **deps = NULL;
+	/* the platform built: the one asked for, or the image's only one */
+	const char *built = platform                   ? platform
+	                    : ic->platforms.count == 1 ? ic->platforms.items[0]
+	                                               : NULL;
 	char from_digest[TE_DIGEST_STR_MAX];
-	char where[300];
+	char where[300], name[600];
 	size_t i;
 	int rc;
 
-	*out = te_plan_image_find(plan, ic->name);
+	rc = plan_name(name, sizeof(name), ic, platform, err);
+	if (rc < 0)
+		return rc;
+	*out = te_plan_image_find(plan, name);
 	if (*out)
 		return 0;
 	rc = te_stapel_check_buildable(s, env->file, ic->name, err);
-	if (rc == 0 && ic->platforms.count > 1)
-		rc =
-		    te_error_set(err, TE_EUNSUPPORTED,
-		                 "%s:%d: image \"%s\": building a stapel image "
-		                 "for more than one platform (build.platform) "
-		                 "is not supported yet",
-		                 env->file, ic->line, ic->name);
+	if (rc == 0 && !platform && ic->platforms.count > 1)
+		rc = te_error_set(err, TE_EUNSUPPORTED,
+		                  "%s:%d: image \"%s\": is built for %zu "
+		                  "platforms: name one",
+		                  env->file, ic->line, ic->name,
+		                  ic->platforms.count);
+	if (rc == 0)
+		rc = check_runnable(ic, built, env, err);
 	if (rc == 0 && s->from_latest)
 		rc = from_latest_allowed(ic, env, err);
 	if (rc == 0 && s->from_latest)
 		rc = from_latest_digest(from_digest, ic, env, err);
 	if (rc == 0 && s->from_image)
-		rc = add_used(&base, plan, images, n, ic, s->from_image,
+		rc = add_used(&base, plan, images, n, ic, built, s->from_image,
 		              "fromImage", s->from_line, env, err);
 	if (rc == 0) {
 		imports = calloc(s->nimports + 1, sizeof(*imports));
@@ -1368,16 +1453,17 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 			rc = te_error_set(err, TE_ENOMEM, "out of memory");
 	}
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
-		rc = add_used(&deps[i], plan, images, n, ic, s->deps[i].image,
-		              "dependency", s->deps[i].line, env, err);
+		rc = add_used(&deps[i], plan, images, n, ic, built,
+		              s->deps[i].image, "dependency", s->deps[i].line,
+		              env, err);
 	for (i = 0; rc == 0 && i < s->nimports; i++)
 		if (s->imports[i].image)
-			rc = add_used(&imports[i], plan, images, n, ic,
+			rc = add_used(&imports[i], plan, images, n, ic, built,
 			              s->imports[i].image, "import",
 			              s->imports[i].line, env, err);
 	snprintf(where, sizeof(where), "%s:%d", env->file, ic->line);
 	if (rc == 0)
-		rc = te_plan_add_image(&pi, plan, ic->name, where, err);
+		rc = te_plan_add_image(&pi, plan, name, where, err);
 	if (rc == 0 && base)
 		rc = te_plan_add_dependency(pi, base, err);
 	for (i = 0; rc == 0 && i < s->nimports; i++)
@@ -1386,8 +1472,9 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
 		rc = te_plan_add_dependency(pi, deps[i], err);
 	if (rc == 0)
-		rc = add_stages(pi, ic, s->from_latest ? from_digest : NULL,
-		                base, (const te_plan_image *const *)imports,
+		rc = add_stages(pi, ic, built,
+		                s->from_latest ? from_digest : NULL, base,
+		                (const te_plan_image *const *)imports,
 		                (const te_plan_image *const *)deps, env, err);
 	if (rc == 0)
 		*out = pi;
