@@ -235,7 +235,7 @@ shell:
 YAML
 run_export HEAD s8 bad4
 check "no emulation: exit 2" test $? -eq 2
-check "no emulation: named" grep -q 'werf.yaml:6: image "bad": shell commands for linux/wasm need wasm binaries' "$TE_TMP/bad4.err"
+check "no emulation: named" grep -q 'werf.yaml:6: image "bad": shell commands for linux/wasm run wasm binaries' "$TE_TMP/bad4.err"
 
 # fromLatest: refused unless werf-giterminism.yaml allows it; allowed, the
 # from stage follows the digest the base tag has now, and builds on it.

@@ -1377,10 +1377,9 @@ static int check_runnable(const te_image_config *ic, const char *platform,
 		         env->runnable_archs->items[i]);
 	}
 	return te_error_set(err, TE_EUNSUPPORTED,
-	                    "%s:%d: image \"%s\": shell commands for %s need "
-	                    "%s binaries to run, and this machine runs only "
-	                    "%s (emulation: apt-get install qemu-user-static "
-	                    "binfmt-support)",
+	                    "%s:%d: image \"%s\": shell commands for %s run "
+	                    "%s binaries; this machine runs %s (emulation: "
+	                    "qemu-user-static, binfmt-support)",
 	                    env->file, ic->line, ic->name, platform,
 	                    p.architecture, *list ? list : "its own");
 }
