@@ -806,7 +806,10 @@ static const char uses_df_yaml[] =
          "shell:\n  install: [cat /x]\n"
          "---\nimage: multi\nfrom: alpine\n"
          "platform: [linux/amd64, linux/arm64, linux/s390x]\n"
-         "git:\n- add: /\n  to: /app\n";
+         "git:\n- add: /\n  to: /app\n"
+         "---\nimage: on-multi\nfromImage: plain\n"
+         "platform: [linux/amd64, linux/arm64]\n"
+         "---\nimage: plain\nfrom: alpine\n";
 
 static void plan_env(te_stapel_env *env, struct repo *r, te_plan *plan,
                      const te_strvec *runnable)
@@ -922,6 +925,20 @@ static void several_platforms(void **state)
 	                                "(linux/s390x): fromImage \"df\": not "
 	                                "for s390x"));
 	te_error_clear(&err);
+	/* a Stapel image it builds on: built for the same platform, its
+	 * own native build for the native one */
+	assert_int_equal(te_stapel_plan_add_for(&again, plan, r.cfg->images,
+	                                        r.cfg->nimages, 3,
+	                                        "linux/arm64", &env, &err),
+	                 0);
+	assert_string_equal(te_plan_image_name(te_plan_image_dep(again, 0)),
+	                    "plain (linux/arm64)");
+	assert_int_equal(te_stapel_plan_add_for(&again, plan, r.cfg->images,
+	                                        r.cfg->nimages, 3,
+	                                        "linux/amd64", &env, &err),
+	                 0);
+	assert_string_equal(te_plan_image_name(te_plan_image_dep(again, 0)),
+	                    "plain");
 	assert_int_equal(te_plan_seal(plan, &err), 0);
 	/* the platform is part of the digest */
 	assert_string_not_equal(te_plan_image_tag(amd), te_plan_image_tag(arm));

@@ -627,7 +627,8 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 		    &j->ctx->log, TE_LOG_INFO,
 		    "image %s: building stage gitLatestPatch: one layer "
 		    "put in the stages repo (%zu files, %zu removed)",
-		    j->sj->image->name, ps.nfiles, ps.removed.count);
+		    te_plan_image_name(j->ctx->image), ps.nfiles,
+		    ps.removed.count);
 	te_labels_free(labels);
 	patchset_dispose(&ps);
 	return rc;
@@ -1013,7 +1014,7 @@ static int shared_stage(bool *found, bool *claimed,
 	if (rc == 0 && *found)
 		te_log_emit(&j->ctx->log, TE_LOG_INFO,
 		            "image %s: stage %s was built for another image",
-		            j->sj->image->name,
+		            te_plan_image_name(j->ctx->image),
 		            te_stapel_stage_name(j->sj->kind));
 	return rc;
 }
@@ -1103,7 +1104,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		if (rc != TE_EUNSUPPORTED)
 			goto done;
 		te_log_emit(&ctx->log, TE_LOG_INFO, "image %s: %s: building",
-		            sj->image->name, err->msg);
+		            te_plan_image_name(ctx->image), err->msg);
 		te_error_clear(err);
 		free(j.prev_commit);
 		j.prev_commit = NULL;
@@ -1134,13 +1135,15 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		bopts.platform = sj->platform;
 		set_edit(&bopts, sj, ctx);
 		te_log_emit(&ctx->log, TE_LOG_INFO,
-		            "image %s: building stage %s", sj->image->name,
+		            "image %s: building stage %s",
+		            te_plan_image_name(ctx->image),
 		            te_stapel_stage_name(sj->kind));
 		rc = te_build_and_push(digest_out, &bopts, err);
 	}
 done:
 	if (rc < 0)
-		te_error_wrap(err, "image \"%s\": stage %s", sj->image->name,
+		te_error_wrap(err, "image \"%s\": stage %s",
+		              te_plan_image_name(ctx->image),
 		              te_stapel_stage_name(sj->kind));
 	if (have_dir)
 		te_fs_remove_tree(j.dir.ptr);
