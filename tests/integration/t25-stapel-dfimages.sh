@@ -185,7 +185,8 @@ arch_file() {
 IMAGES=(app imp uses-stapel multi native-on-dfm)
 out=$(run_export --parallel-tasks-limit 2 --report-path "$TE_TMP/r1.json" "${IMAGES[@]}" 2>"$TE_TMP/err1")
 rc=$?
-check "export exits 0" test "$rc" -eq 0 || cat "$TE_TMP/err1" >&2
+check "export exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || cat "$TE_TMP/err1" >&2
 check "prints five references" test "$(grep -c '@sha256:' <<<"$out")" -eq 5
 
 # fromImage: a Dockerfile image; its shell stage reads the file df made.
@@ -252,7 +253,9 @@ check "native image: dfm's amd64 child" test \
 
 # Again, with a fresh state dir: everything is in the stages repo.
 out2=$(STATE="$TE_TMP/state2" run_export --report-path "$TE_TMP/r2.json" "${IMAGES[@]}" 2>"$TE_TMP/err2")
-check "re-run exits 0" test $? -eq 0 || cat "$TE_TMP/err2" >&2
+rc=$?
+check "re-run exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || cat "$TE_TMP/err2" >&2
 check "re-run: same references" test "$out" = "$out2"
 check "re-run: nothing built" test "$(jq '[.images[].built] | any' "$TE_TMP/r2.json")" = false
 
