@@ -1044,12 +1044,14 @@ void te_export__stapel_free(struct run *run)
 	run->stapel = NULL;
 }
 
-/* Is the binfmt_misc entry name registered and enabled?  Its file's
- * first line says "enabled" (Linux Documentation/admin-guide/binfmt-misc.rst).
- */
+/* Can the binfmt_misc entry name run binaries in build containers?  It
+ * must be enabled (its file's first line) and have the F flag: the
+ * interpreter is opened when registered, so it need not exist inside
+ * the container (Linux Documentation/admin-guide/binfmt-misc.rst). */
 static bool binfmt_enabled(const char *name)
 {
-	char path[128], line[16] = "";
+	char path[128], text[1024];
+	const char *flags;
 	ssize_t got;
 	int fd;
 
@@ -1057,36 +1059,33 @@ static bool binfmt_enabled(const char *name)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	got = read(fd, line, sizeof(line) - 1);
+	got = read(fd, text, sizeof(text) - 1);
 	close(fd);
-	return got >= 7 && !strncmp(line, "enabled", 7);
+	if (got < 0)
+		return false;
+	text[got] = '\0';
+	if (strncmp(text, "enabled\n", 8))
+		return false;
+	flags = strstr(text, "\nflags: ");
+	return flags && strcspn(flags + 8, "F\n") < strcspn(flags + 8, "\n");
 }
 
 /* The machine's platform, and the architectures it runs: its own and
- * those qemu-user emulates through binfmt_misc. */
+ * those qemu-user emulates. */
 static int host_platforms(struct te_export_stapel *g, te_error *err)
 {
-	static const char *const known[] = {
-	    "amd64", "386",   "arm64",   "arm",      "ppc64le",
-	    "ppc64", "s390x", "riscv64", "mips64le", "loong64"};
 	struct utsname u;
 	const char *own = NULL;
-	size_t i;
-	int rc = 0;
 
 	if (uname(&u) == 0)
 		own = te_stapel_goarch(u.machine);
 	if (own) {
 		snprintf(g->native, sizeof(g->native), "linux/%s", own);
 		g->env.native_platform = g->native;
-		rc = te_strvec_push(&g->runnable, own, err);
 	}
-	for (i = 0; rc == 0 && i < sizeof(known) / sizeof(known[0]); i++)
-		if ((!own || strcmp(own, known[i])) &&
-		    binfmt_enabled(te_stapel_binfmt_name(known[i])))
-			rc = te_strvec_push(&g->runnable, known[i], err);
 	g->env.runnable_archs = &g->runnable;
-	return rc;
+	return te_stapel_runnable(&g->runnable, own ? u.machine : NULL,
+	                          binfmt_enabled, err);
 }
 
 static int add_other(te_plan_image **out, void *payload,

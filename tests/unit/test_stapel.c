@@ -727,6 +727,34 @@ static void platform_tables(void **state)
 	assert_null(te_stapel_binfmt_name("wasm"));
 }
 
+static bool only_aarch64(const char *binfmt)
+{
+	return !strcmp(binfmt, "qemu-aarch64") ||
+	       !strcmp(binfmt, "qemu-x86_64");
+}
+
+static void platform_runnable(void **state)
+{
+	te_strvec v = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	/* its own first, then the emulated ones; its own not twice */
+	assert_int_equal(te_stapel_runnable(&v, "x86_64", only_aarch64, &err),
+	                 0);
+	assert_int_equal(v.count, 2);
+	assert_string_equal(v.items[0], "amd64");
+	assert_string_equal(v.items[1], "arm64");
+	te_strvec_dispose(&v);
+	/* an unknown machine: only what binfmt_misc runs */
+	assert_int_equal(te_stapel_runnable(&v, "pdp11", only_aarch64, &err),
+	                 0);
+	assert_int_equal(v.count, 2);
+	assert_string_equal(v.items[0], "amd64");
+	assert_string_equal(v.items[1], "arm64");
+	te_strvec_dispose(&v);
+}
+
 /* pick(have..., want): the platform picked, "own" for the image's own
  * single build, or the error. */
 static void expect_pick(const char *want, bool any, const char *expect,
@@ -962,6 +990,7 @@ int main(void)
 	    cmocka_unit_test(giterminism_allowed),
 	    cmocka_unit_test(platform_tables),
 	    cmocka_unit_test(platform_pick),
+	    cmocka_unit_test(platform_runnable),
 	    cmocka_unit_test(uses_dockerfile_image),
 	    cmocka_unit_test(several_platforms),
 	};

@@ -359,6 +359,17 @@ const char *te_stapel_goarch(const char *machine);
  * ("arm64" -> "qemu-aarch64"); NULL when there is none. */
 const char *te_stapel_binfmt_name(const char *goarch);
 
+/**
+ * The architectures (GOARCH) whose binaries this machine runs: its own
+ * (machine: uname(2)'s, may be unknown) first, then each one whose
+ * qemu-user binfmt_misc entry binfmt_enabled says is usable.
+ *
+ * @param[out] out  appended to; the caller disposes it
+ * @return 0; TE_ENOMEM
+ */
+int te_stapel_runnable(te_strvec *out, const char *machine,
+                       bool (*binfmt_enabled)(const char *name), te_error *err);
+
 /* Does img run commands of its base (shell stages)?  Those need the
  * platform's binaries to run; from, git, imports and docker: do not
  * (the bash and busybox stapel/build.c mounts are the machine's own). */

@@ -65,6 +65,20 @@ const char *te_stapel_binfmt_name(const char *goarch)
 	return NULL;
 }
 
+int te_stapel_runnable(te_strvec *out, const char *machine,
+                       bool (*binfmt_enabled)(const char *name), te_error *err)
+{
+	const char *own = te_stapel_goarch(machine);
+	size_t i;
+	int rc = own ? te_strvec_push(out, own, err) : 0;
+
+	for (i = 0; rc == 0 && i < NARCHES; i++)
+		if ((!own || strcmp(own, arches[i].goarch)) &&
+		    binfmt_enabled(arches[i].binfmt))
+			rc = te_strvec_push(out, arches[i].goarch, err);
+	return rc;
+}
+
 bool te_stapel_runs_commands(const te_stapel_image *img)
 {
 	size_t u;
