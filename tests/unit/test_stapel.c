@@ -888,6 +888,22 @@ static void uses_dockerfile_image(void **state)
 	te_error_clear(&err);
 	te_plan_free(plan);
 	repo_close(&r);
+
+	/* a Stapel stage of a Dockerfile image: refused, naming the line */
+	repo_open(&r, META "image: df\ndockerfile: Dockerfile\n---\n"
+	                   "image: app\nfrom: alpine\nimport:\n- image: df\n"
+	                   "  add: /x\n  stage: install\n  before: install\n");
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	plan_env(&env, &r, plan, NULL);
+	assert_int_equal(te_stapel_plan_add(&app, plan, r.cfg->images,
+	                                    r.cfg->nimages, 1, &env, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf.yaml:10: image \"app\": import: "
+	                                "stage \"install\": \"df\" is a "
+	                                "Dockerfile image"));
+	te_error_clear(&err);
+	te_plan_free(plan);
+	repo_close(&r);
 }
 
 static void several_platforms(void **state)

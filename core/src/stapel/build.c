@@ -1387,6 +1387,28 @@ static int check_runnable(const te_image_config *ic, const char *platform,
 	                    p.architecture, *list ? list : "its own");
 }
 
+/* `stage` names a stage of werf's Stapel conveyor: an import naming one
+ * of a Dockerfile image is refused before any build. */
+static int check_import_stage(const te_stapel_import *im,
+                              const te_image_config *images, size_t n,
+                              const te_image_config *ic,
+                              const te_stapel_env *env, te_error *err)
+{
+	size_t j;
+
+	if (!im->image || !im->stage)
+		return 0;
+	j = te_stapel__find_image(images, n, im->image);
+	if (j == n || images[j].stapel)
+		return 0;
+	return te_error_set(err, TE_EINVALID,
+	                    "%s:%d: image \"%s\": import: stage \"%s\": "
+	                    "\"%s\" is a Dockerfile image, which has no "
+	                    "Stapel stages (remove stage)",
+	                    env->file, im->line, ic->name, im->stage,
+	                    im->image);
+}
+
 /* The plan name of ic built for platform: its own name for its own
  * build, "<name> (<platform>)" for one of several. */
 static int plan_name(char *out, size_t size, const te_image_config *ic,
@@ -1463,6 +1485,9 @@ int te_stapel_plan_add_for(te_plan_image **out, te_plan *plan,
 			rc = add_used(&imports[i], plan, images, n, ic, built,
 			              s->imports[i].image, "import",
 			              s->imports[i].line, env, err);
+	for (i = 0; rc == 0 && i < s->nimports; i++)
+		rc =
+		    check_import_stage(&s->imports[i], images, n, ic, env, err);
 	snprintf(where, sizeof(where), "%s:%d", env->file, ic->line);
 	if (rc == 0)
 		rc = te_plan_add_image(&pi, plan, name, where, err);
