@@ -15,17 +15,46 @@ PACKAGES=(
 	chromium
 	golang-go golang-github-masterminds-sprig-dev # the Go oracle of tests/oracle
 	golang-1.19-src libbz2-dev # Go's regexp test data (tests/unit/test_regex.c)
+	qemu-user-static binfmt-support # foreign-platform Stapel shell stages (t25)
 )
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+# t25 builds an arm64 base image from Debian's arm64 busybox-static (one
+# file, extracted from the package: it cannot be installed next to the
+# amd64 one) and runs it under qemu-user through binfmt_misc.
+ARM64_BUSYBOX=/usr/local/lib/tagexport/busybox-arm64
+arm64_extras() {
+	local tmp
+	mountpoint -q /proc/sys/fs/binfmt_misc ||
+		$SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+	[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] ||
+		$SUDO update-binfmts --enable qemu-aarch64 || true
+	[ -x "$ARM64_BUSYBOX" ] && return 0
+	[ "$(dpkg --print-architecture)" = arm64 ] && {
+		$SUDO install -D -m 0755 /bin/busybox "$ARM64_BUSYBOX"
+		return 0
+	}
+	dpkg --print-foreign-architectures | grep -qx arm64 || {
+		$SUDO dpkg --add-architecture arm64
+		$SUDO apt-get update -qq
+	}
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -qq busybox-static:arm64 && dpkg-deb -x busybox-static_*_arm64.deb x) &&
+		$SUDO install -D -m 0755 "$tmp/x/bin/busybox" "$ARM64_BUSYBOX"
+	rm -rf "$tmp"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
+if [ ${#missing[@]} -eq 0 ]; then
+	arm64_extras
+	exit 0
+fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The Debian packages start a system registry on :5000, sshd on :22,
@@ -36,3 +65,4 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		$SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
 	done
 fi
+arm64_extras

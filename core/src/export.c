@@ -311,12 +311,47 @@ done:
 	return rc;
 }
 
+/* A Stapel image's platforms, each a job of its own (sorted, as for an
+ * index); their tags and the index tag come from the plan
+ * (te_export__plan). */
+static int stapel_platform_jobs(struct image_job *job, te_error *err)
+{
+	const te_strvec *platforms = &job->cfg->platforms;
+	const char **sorted;
+	te_image_platform parsed;
+	size_t i, n = platforms->count;
+	int rc = 0;
+
+	sorted = calloc(n + 1, sizeof(*sorted));
+	job->platforms = calloc(n + 1, sizeof(*job->platforms));
+	if (!sorted || !job->platforms) {
+		free(sorted);
+		return te_error_set(err, TE_ENOMEM, "out of memory");
+	}
+	memcpy(sorted, platforms->items, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_str);
+	for (i = 0; rc == 0 && i < n; i++) {
+		rc = te_image_platform_parse(&parsed, sorted[i], err);
+		if (rc < 0) {
+			te_error_wrap(err, "image \"%s\"", job->cfg->name);
+			break;
+		}
+		job_init(&job->platforms[i], job->cfg);
+		job->platforms[i].platform = sorted[i];
+		job->nplatforms++;
+	}
+	free(sorted);
+	return rc;
+}
+
 static int compute_job_tag(struct run *run, struct image_job *job,
                            te_error *err)
 {
 	const te_strvec *platforms = &job->cfg->platforms;
 	int rc;
 
+	if (job->cfg->stapel && platforms->count > 1)
+		return stapel_platform_jobs(job, err);
 	if (job->cfg->stapel)
 		return 0; /* the plan gives it: its last stage's digest */
 	if (platforms->count > 1)
@@ -402,6 +437,38 @@ static int add_dependency_jobs(struct run *run, te_error *err)
 		}
 	}
 	return 0;
+}
+
+int te_export__add_job(struct image_job **out, struct run *run,
+                       const te_image_config *cfg, te_error *err)
+{
+	struct image_job *job;
+	size_t i;
+	int rc;
+
+	*out = te_export__find_job(run, cfg->name);
+	if (*out)
+		return 0;
+	if (run->nextra >= run->cfg->nimages)
+		return te_error_set(err, TE_EINVALID, "too many images");
+	job = &run->extra[run->nextra++];
+	job_init(job, cfg);
+	rc = compute_job_tag(run, job, err);
+	for (i = 0; rc == 0 && i < cfg->ndeps; i++) {
+		const te_image_config *dep =
+		    find_config(run->cfg, cfg->deps[i].image);
+		struct image_job *ignored;
+
+		if (!dep)
+			return te_error_set(err, TE_EINVALID,
+			                    "image \"%s\": unknown dependency "
+			                    "\"%s\"",
+			                    cfg->name, cfg->deps[i].image);
+		rc = te_export__add_job(&ignored, run, dep, err);
+	}
+	if (rc == 0)
+		*out = job;
+	return rc;
 }
 
 static int cmp_strp(const void *key, const void *item)

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "export_int.h"
@@ -1021,6 +1023,8 @@ struct te_export_stapel {
 	te_strvec insecure;
 	te_buf authfile;
 	struct image_job bases; /* only inputs.bases: the `from` images */
+	char native[64];        /* env.native_platform */
+	te_strvec runnable;     /* env.runnable_archs */
 };
 
 void te_export__stapel_free(struct run *run)
@@ -1033,6 +1037,7 @@ void te_export__stapel_free(struct run *run)
 		remove_authfile(g->authfile.ptr);
 	te_buf_dispose(&g->authfile);
 	te_strvec_dispose(&g->insecure);
+	te_strvec_dispose(&g->runnable);
 	te_strvec_dispose(&g->bases.inputs.bases);
 	te_stapel_inflight_free(g->env.inflight);
 	te_stapel_remotes_free(g->env.remotes);
@@ -1097,6 +1102,53 @@ static void stapel_secrets_put(void *held)
 	te_secrets__dispose(held);
 	free(held);
 }
+/* Can the binfmt_misc entry name run binaries in build containers?  It
+ * must be enabled (its file's first line) and have the F flag: the
+ * interpreter is opened when registered, so it need not exist inside
+ * the container (Linux Documentation/admin-guide/binfmt-misc.rst). */
+static bool binfmt_enabled(const char *name)
+{
+	char path[128], text[1024];
+	const char *flags;
+	ssize_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/fs/binfmt_misc/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	got = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (got < 0)
+		return false;
+	text[got] = '\0';
+	if (strncmp(text, "enabled\n", 8))
+		return false;
+	flags = strstr(text, "\nflags: ");
+	return flags && strcspn(flags + 8, "F\n") < strcspn(flags + 8, "\n");
+}
+
+/* The machine's platform, and the architectures it runs: its own and
+ * those qemu-user emulates. */
+static int host_platforms(struct te_export_stapel *g, te_error *err)
+{
+	struct utsname u;
+	const char *own = NULL;
+
+	if (uname(&u) == 0)
+		own = te_stapel_goarch(u.machine);
+	if (own) {
+		snprintf(g->native, sizeof(g->native), "linux/%s", own);
+		g->env.native_platform = g->native;
+	}
+	g->env.runnable_archs = &g->runnable;
+	return te_stapel_runnable(&g->runnable, own ? u.machine : NULL,
+	                          binfmt_enabled, err);
+}
+
+static int add_other(te_plan_image **out, void *payload,
+                     const te_image_config *image, const char *platform,
+                     te_error *err);
 
 static int stapel_glue(struct run *run, te_error *err)
 {
@@ -1113,6 +1165,7 @@ static int stapel_glue(struct run *run, te_error *err)
 	run->stapel = g;
 	g->bases.inputs.bases = (te_strvec)TE_STRVEC_INIT;
 	g->insecure = (te_strvec)TE_STRVEC_INIT;
+	g->runnable = (te_strvec)TE_STRVEC_INIT;
 	te_buf_init(&g->authfile, 4096);
 	for (i = 0; rc == 0 && i < run->cfg->nimages; i++) {
 		const te_stapel_image *s = run->cfg->images[i].stapel;
@@ -1137,6 +1190,7 @@ static int stapel_glue(struct run *run, te_error *err)
 	/* git mappings name paths in the repository, not in --dir */
 	if (rc == 0)
 		rc = te_gitsrc_open_root(&g->env.root, run->src, err);
+	rc = host_platforms(g, err);
 	if (rc < 0)
 		return rc;
 	g->build.buildah = run->opts->buildah;
@@ -1168,20 +1222,71 @@ static int stapel_glue(struct run *run, te_error *err)
 	g->env.secrets_put = stapel_secrets_put;
 	g->env.secrets_payload = (void *)run->opts;
 	g->env.log = run->log;
+	g->env.add_other = add_other;
+	g->env.add_other_payload = run;
 	return 0;
 }
 
-/* A Stapel image: its conveyor, and the Stapel images it uses. */
+/* A Stapel image: its conveyor (one per platform), and the images it
+ * uses. */
 static int plan_stapel(struct run *run, struct image_job *job, te_error *err)
 {
+	size_t index = (size_t)(job->cfg - run->cfg->images), i;
 	int rc = stapel_glue(run, err);
 
-	if (rc == 0)
+	if (rc == 0 && !job->nplatforms)
 		rc = te_stapel_plan_add(&job->pimg, run->plan, run->cfg->images,
-		                        run->cfg->nimages,
-		                        (size_t)(job->cfg - run->cfg->images),
+		                        run->cfg->nimages, index,
 		                        &run->stapel->env, err);
+	for (i = 0; rc == 0 && i < job->nplatforms; i++)
+		rc = te_stapel_plan_add_for(&job->platforms[i].pimg, run->plan,
+		                            run->cfg->images, run->cfg->nimages,
+		                            index, job->platforms[i].platform,
+		                            &run->stapel->env, err);
 	return rc;
+}
+
+static int plan_image(struct run *run, struct image_job *job, te_error *err);
+
+/* te_stapel_add_other_fn: a Dockerfile image a Stapel image uses, as a
+ * job of the run (built, not exported, unless selected), planned now;
+ * of a multi-platform one, the platform the Stapel image is built for. */
+static int add_other(te_plan_image **out, void *payload,
+                     const te_image_config *image, const char *platform,
+                     te_error *err)
+{
+	struct run *run = payload;
+	struct image_job *job = NULL;
+	const char *pick = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = te_export__add_job(&job, run, image, err);
+	if (rc == 0)
+		rc = plan_image(run, job, err);
+	if (rc == 0)
+		rc = te_stapel_pick_platform(&pick, &image->platforms, platform,
+		                             run->stapel->env.native_platform,
+		                             false, err);
+	if (rc < 0)
+		return rc;
+	if (!pick)
+		*out = job->pimg;
+	for (i = 0; pick && i < job->nplatforms; i++)
+		if (!strcmp(job->platforms[i].platform, pick))
+			*out = job->platforms[i].pimg;
+	if (!*out)
+		return te_error_set(err, TE_EINVALID,
+		                    "no build of image \"%s\" for %s",
+		                    image->name, pick ? pick : "this platform");
+	return 0;
+}
+
+/* Is the job in the plan already (a Stapel image's plan added it)? */
+static bool planned(const struct image_job *job)
+{
+	return job->pimg || (job->nplatforms && job->platforms[0].pimg);
 }
 
 static int plan_image(struct run *run, struct image_job *job, te_error *err)
@@ -1192,6 +1297,8 @@ static int plan_image(struct run *run, struct image_job *job, te_error *err)
 	size_t i;
 	int rc = 0;
 
+	if (planned(job))
+		return 0;
 	if (job->cfg->stapel)
 		return plan_stapel(run, job, err);
 	if (!job->nplatforms)
@@ -1278,6 +1385,34 @@ static int check_stapel_secrets(struct run *run, te_error *err)
 	return rc;
 }
 
+/* A multi-platform Stapel image's tag: its index's, over the platforms'
+ * plan tags as for a Dockerfile image (digest.h). */
+static int stapel_index_tag(struct image_job *job, te_error *err)
+{
+	const char **platforms, **tags;
+	size_t i;
+	int rc;
+
+	if (!job->cfg->stapel || !job->nplatforms)
+		return 0;
+	platforms = calloc(job->nplatforms, sizeof(*platforms));
+	tags = calloc(job->nplatforms, sizeof(*tags));
+	rc = platforms && tags ? 0
+	                       : te_error_set(err, TE_ENOMEM, "out of memory");
+	for (i = 0; rc == 0 && i < job->nplatforms; i++) {
+		platforms[i] = job->platforms[i].platform;
+		tags[i] = job->platforms[i].stages_tag;
+	}
+	if (rc == 0)
+		rc = te_digest_multiplatform(job->index_tag, platforms, tags,
+		                             job->nplatforms, err);
+	if (rc == 0)
+		job->stages_tag = job->index_tag;
+	free(platforms);
+	free(tags);
+	return rc;
+}
+
 int te_export__plan(struct run *run, te_error *err)
 {
 	size_t i;
@@ -1300,7 +1435,11 @@ int te_export__plan(struct run *run, te_error *err)
 		return rc;
 	take_plan_tags(run->jobs, run->njobs);
 	take_plan_tags(run->extra, run->nextra);
-	return 0;
+	for (i = 0; rc == 0 && i < run->njobs; i++)
+		rc = stapel_index_tag(&run->jobs[i], err);
+	for (i = 0; rc == 0 && i < run->nextra; i++)
+		rc = stapel_index_tag(&run->extra[i], err);
+	return rc;
 }
 
 static int lookup_stage(bool *exists, char digest[TE_DIGEST_STR_MAX],

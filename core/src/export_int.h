@@ -87,6 +87,13 @@ void te_export__context_limits(te_gitsrc_limits *lim, const struct run *run);
 /* The job (exported or built only) of the image called name, or NULL. */
 struct image_job *te_export__find_job(struct run *run, const char *name);
 
+/* The job of cfg; an image no job builds yet becomes one more built-only
+ * job (run->extra) with its content tag computed, and the images it
+ * depends on too.  For images only the plan finds out about (a Stapel
+ * image's fromImage, import or dependency naming a Dockerfile image). */
+int te_export__add_job(struct image_job **out, struct run *run,
+                       const te_image_config *cfg, te_error *err);
+
 /* export_build.c: every job of the run (and every platform of one) into
  * run->plan, sealed; afterwards each job's stages_tag is its plan tag.
  * Errors name werf.yaml:LINE and the image. */

@@ -222,18 +222,20 @@ check "unknown key: exit 2" test $? -eq 2
 check "unknown key: line and key" grep -q 'werf.yaml:7: unknown field "instal" in "shell"' "$TE_TMP/bad3.err"
 check "bad inputs built nothing" test ! -e "$TE_TMP/s7/buildah"
 
-write_yaml "two platforms" <<YAML
+write_yaml "a platform without emulation" <<YAML
 project: stapel-demo
 configVersion: 1
 build:
-  platform: [linux/amd64, linux/arm64]
+  platform: [linux/amd64, linux/wasm]
 ---
 image: bad
 from: $REG/base/busybox:1
+shell:
+  install: [true]
 YAML
 run_export HEAD s8 bad4
-check "two platforms: exit 2" test $? -eq 2
-check "two platforms: named" grep -q 'werf.yaml:6: image "bad": building a stapel image for more than one platform' "$TE_TMP/bad4.err"
+check "no emulation: exit 2" test $? -eq 2
+check "no emulation: named" grep -q 'werf.yaml:6: image "bad": shell commands for linux/wasm run wasm binaries' "$TE_TMP/bad4.err"
 
 # fromLatest: refused unless werf-giterminism.yaml allows it; allowed, the
 # from stage follows the digest the base tag has now, and builds on it.

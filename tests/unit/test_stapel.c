@@ -216,10 +216,6 @@ static void refused_keys(void **state)
 	expect_err(META "image: a\nfrom: alpine\nsecrets:\n- env: X\n"
 	                "- env: X\n",
 	           TE_EINVALID, "werf.yaml:8: duplicate secret id \"X\"");
-	expect_err(META "image: a\nfrom: alpine\nplatform: [x/a, x/b]\n",
-	           TE_EUNSUPPORTED,
-	           "werf.yaml:6: image \"a\": more than one "
-	           "platform");
 	expect_err(META "image: a\nfrom: alpine\nshell:\n  instal: [x]\n",
 	           TE_EINVALID,
 	           "werf.yaml:7: unknown field \"instal\" in \"shell\"");
@@ -1208,6 +1204,287 @@ static void add_from_repository_root(void **state)
 	repo_close(&r);
 }
 
+static void platform_tables(void **state)
+{
+	(void)state;
+	assert_string_equal(te_stapel_goarch("x86_64"), "amd64");
+	assert_string_equal(te_stapel_goarch("aarch64"), "arm64");
+	assert_string_equal(te_stapel_goarch("armv7l"), "arm");
+	assert_string_equal(te_stapel_goarch("i686"), "386");
+	assert_null(te_stapel_goarch("pdp11"));
+	assert_null(te_stapel_goarch(NULL));
+	assert_string_equal(te_stapel_binfmt_name("arm64"), "qemu-aarch64");
+	assert_string_equal(te_stapel_binfmt_name("mips64le"), "qemu-mips64el");
+	assert_null(te_stapel_binfmt_name("wasm"));
+}
+
+static bool only_aarch64(const char *binfmt)
+{
+	return !strcmp(binfmt, "qemu-aarch64") ||
+	       !strcmp(binfmt, "qemu-x86_64");
+}
+
+static void platform_runnable(void **state)
+{
+	te_strvec v = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT;
+
+	(void)state;
+	/* its own first, then the emulated ones; its own not twice */
+	assert_int_equal(te_stapel_runnable(&v, "x86_64", only_aarch64, &err),
+	                 0);
+	assert_int_equal(v.count, 2);
+	assert_string_equal(v.items[0], "amd64");
+	assert_string_equal(v.items[1], "arm64");
+	te_strvec_dispose(&v);
+	/* an unknown machine: only what binfmt_misc runs */
+	assert_int_equal(te_stapel_runnable(&v, "pdp11", only_aarch64, &err),
+	                 0);
+	assert_int_equal(v.count, 2);
+	assert_string_equal(v.items[0], "amd64");
+	assert_string_equal(v.items[1], "arm64");
+	te_strvec_dispose(&v);
+}
+
+/* pick(have..., want): the platform picked, "own" for the image's own
+ * single build, or the error. */
+static void expect_pick(const char *want, bool any, const char *expect,
+                        const char *h1, const char *h2)
+{
+	te_strvec have = TE_STRVEC_INIT;
+	te_error err = TE_ERROR_INIT;
+	const char *out = "unset";
+	int rc;
+
+	if (h1)
+		assert_int_equal(te_strvec_push(&have, h1, &err), 0);
+	if (h2)
+		assert_int_equal(te_strvec_push(&have, h2, &err), 0);
+	rc = te_stapel_pick_platform(&out, &have, want, "linux/amd64", any,
+	                             &err);
+	if (rc == 0 && strcmp(out ? out : "own", expect))
+		fail_msg("want %s, got %s", expect, out ? out : "own");
+	if (rc < 0 && !strstr(err.msg, expect))
+		fail_msg("want \"%s\", got \"%s\"", expect, err.msg);
+	te_strvec_dispose(&have);
+}
+
+static void platform_pick(void **state)
+{
+	(void)state;
+	/* an image without platforms: native only, unless it is Stapel */
+	expect_pick(NULL, false, "own", NULL, NULL);
+	expect_pick("linux/amd64", false, "own", NULL, NULL);
+	expect_pick("linux/arm64", true, "linux/arm64", NULL, NULL);
+	expect_pick("linux/arm64", false,
+	            "is built for the native platform (linux/amd64) only, "
+	            "not linux/arm64",
+	            NULL, NULL);
+	/* one platform: its own build when it is the one asked for */
+	expect_pick("linux/arm64", false, "own", "linux/arm64", NULL);
+	expect_pick(NULL, false, "is built for linux/arm64, not linux/amd64",
+	            "linux/arm64", NULL);
+	/* several: the matching entry, the native one by default */
+	expect_pick("linux/arm64", false, "linux/arm64", "linux/amd64",
+	            "linux/arm64");
+	expect_pick(NULL, true, "linux/amd64", "linux/arm64", "linux/amd64");
+	expect_pick("linux/arm/v7", false, "linux/arm/v7", "linux/arm/v7",
+	            "linux/arm64");
+	expect_pick("linux/s390x", true,
+	            "is built for linux/amd64, linux/arm64, not linux/s390x",
+	            "linux/amd64", "linux/arm64");
+}
+
+/* A Dockerfile image's plan image, as export_build.c's callback adds it:
+ * one stage with a fixed input. */
+static int fake_other(te_plan_image **out, void *payload,
+                      const struct te_image_config *image, const char *platform,
+                      te_error *err)
+{
+	te_plan *plan = payload;
+	te_plan_stage_spec spec = {"dockerfile", "input", no_build,
+	                           NULL,         NULL,    NULL};
+	char name[128];
+
+	if (platform && !strcmp(platform, "linux/s390x"))
+		return te_error_set(err, TE_EUNSUPPORTED, "not for s390x");
+	snprintf(name, sizeof(name), "%s%s%s", image->name, platform ? " " : "",
+	         platform ? platform : "");
+	*out = te_plan_image_find(plan, name);
+	if (*out)
+		return 0;
+	assert_int_equal(te_plan_add_image(out, plan, name, NULL, err), 0);
+	return te_plan_add_stage(NULL, *out, &spec, err);
+}
+
+static const char uses_df_yaml[] =
+    META "image: df\ndockerfile: Dockerfile\n---\n"
+         "image: app\nfromImage: df\n"
+         "import:\n- image: df\n  add: /x\n  before: install\n"
+         "dependencies:\n- image: df\n  before: setup\n  imports:\n"
+         "  - type: ImageName\n    targetEnv: DF\n"
+         "shell:\n  install: [cat /x]\n"
+         "---\nimage: multi\nfrom: alpine\n"
+         "platform: [linux/amd64, linux/arm64, linux/s390x]\n"
+         "docker:\n  ENV: {A: b}\n"
+         "---\nimage: on-multi\nfromImage: plain\n"
+         "platform: [linux/amd64, linux/arm64]\n"
+         "---\nimage: plain\nfrom: alpine\n";
+
+static void plan_env(te_stapel_env *env, struct repo *r, te_plan *plan,
+                     const te_strvec *runnable)
+{
+	memset(env, 0, sizeof(*env));
+	env->src = r->src;
+	env->commit = r->head;
+	env->project = "demo";
+	env->file = "werf.yaml";
+	env->add_other = fake_other;
+	env->add_other_payload = plan;
+	env->native_platform = "linux/amd64";
+	env->runnable_archs = runnable;
+}
+
+static void uses_dockerfile_image(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	te_stapel_env env;
+	te_plan *plan = NULL;
+	te_plan_image *app = NULL, *df;
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, uses_df_yaml);
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	plan_env(&env, &r, plan, NULL);
+	assert_int_equal(te_stapel_plan_add(&app, plan, r.cfg->images,
+	                                    r.cfg->nimages, 1, &env, &err),
+	                 0);
+	df = te_plan_image_find(plan, "df");
+	assert_non_null(df);
+	/* fromImage, import and dependency: one edge */
+	assert_int_equal(te_plan_image_dep_count(app), 1);
+	assert_ptr_equal(te_plan_image_dep(app, 0), df);
+	assert_int_equal(te_plan_seal(plan, &err), 0);
+	te_plan_free(plan);
+
+	/* without the callback: refused, naming the key */
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	plan_env(&env, &r, plan, NULL);
+	env.add_other = NULL;
+	assert_int_equal(te_stapel_plan_add(&app, plan, r.cfg->images,
+	                                    r.cfg->nimages, 1, &env, &err),
+	                 TE_EUNSUPPORTED);
+	assert_non_null(strstr(err.msg, "werf.yaml:8: image \"app\": "
+	                                "fromImage of a Dockerfile image"));
+	te_error_clear(&err);
+	te_plan_free(plan);
+	repo_close(&r);
+
+	/* a Stapel stage of a Dockerfile image: refused, naming the line */
+	repo_open(&r, META "image: df\ndockerfile: Dockerfile\n---\n"
+	                   "image: app\nfrom: alpine\nimport:\n- image: df\n"
+	                   "  add: /x\n  stage: install\n  before: install\n");
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	plan_env(&env, &r, plan, NULL);
+	assert_int_equal(te_stapel_plan_add(&app, plan, r.cfg->images,
+	                                    r.cfg->nimages, 1, &env, &err),
+	                 TE_EINVALID);
+	assert_non_null(strstr(err.msg, "werf.yaml:10: image \"app\": import: "
+	                                "stage \"install\": \"df\" is a "
+	                                "Dockerfile image"));
+	te_error_clear(&err);
+	te_plan_free(plan);
+	repo_close(&r);
+}
+
+static void several_platforms(void **state)
+{
+	te_error err = TE_ERROR_INIT;
+	te_strvec runnable = TE_STRVEC_INIT;
+	te_stapel_env env;
+	te_plan *plan = NULL;
+	te_plan_image *amd = NULL, *arm = NULL, *s390 = NULL, *again = NULL;
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, uses_df_yaml);
+	assert_int_equal(te_strvec_push(&runnable, "amd64", &err), 0);
+	assert_int_equal(te_plan_new(&plan, "r.example", "stages", &err), 0);
+	plan_env(&env, &r, plan, &runnable);
+	/* without a platform: refused, it has three */
+	assert_int_equal(te_stapel_plan_add(&amd, plan, r.cfg->images,
+	                                    r.cfg->nimages, 2, &env, &err),
+	                 TE_EUNSUPPORTED);
+	assert_non_null(strstr(err.msg, "is built for 3 platforms"));
+	te_error_clear(&err);
+	/* no shell stage: every platform, emulated or not */
+	assert_int_equal(te_stapel_plan_add_for(&amd, plan, r.cfg->images,
+	                                        r.cfg->nimages, 2,
+	                                        "linux/amd64", &env, &err),
+	                 0);
+	assert_int_equal(te_stapel_plan_add_for(&arm, plan, r.cfg->images,
+	                                        r.cfg->nimages, 2,
+	                                        "linux/arm64", &env, &err),
+	                 0);
+	assert_int_equal(te_stapel_plan_add_for(&again, plan, r.cfg->images,
+	                                        r.cfg->nimages, 2,
+	                                        "linux/arm64", &env, &err),
+	                 0);
+	assert_ptr_equal(arm, again);
+	assert_string_equal(te_plan_image_name(arm), "multi (linux/arm64)");
+	/* app runs commands: arm64 needs emulation this machine lacks */
+	assert_int_equal(te_stapel_plan_add_for(&again, plan, r.cfg->images,
+	                                        r.cfg->nimages, 1,
+	                                        "linux/arm64", &env, &err),
+	                 TE_EUNSUPPORTED);
+	assert_non_null(strstr(err.msg, "werf.yaml:7: image \"app\": shell "
+	                                "commands for linux/arm64 run arm64 "
+	                                "binaries; this machine runs amd64 "
+	                                "(emulation"));
+	te_error_clear(&err);
+	/* with emulation it is planned, on df's arm64 build */
+	assert_int_equal(te_strvec_push(&runnable, "arm64", &err), 0);
+	assert_int_equal(te_stapel_plan_add_for(&again, plan, r.cfg->images,
+	                                        r.cfg->nimages, 1,
+	                                        "linux/arm64", &env, &err),
+	                 0);
+	assert_string_equal(te_plan_image_name(te_plan_image_dep(again, 0)),
+	                    "df linux/arm64");
+	/* a used image lacking the platform: named with the line */
+	assert_int_equal(te_strvec_push(&runnable, "s390x", &err), 0);
+	assert_int_equal(te_stapel_plan_add_for(&s390, plan, r.cfg->images,
+	                                        r.cfg->nimages, 1,
+	                                        "linux/s390x", &env, &err),
+	                 TE_EUNSUPPORTED);
+	assert_non_null(strstr(err.msg, "werf.yaml:8: image \"app\" "
+	                                "(linux/s390x): fromImage \"df\": not "
+	                                "for s390x"));
+	te_error_clear(&err);
+	/* a Stapel image it builds on: built for the same platform, its
+	 * own native build for the native one */
+	assert_int_equal(te_stapel_plan_add_for(&again, plan, r.cfg->images,
+	                                        r.cfg->nimages, 3,
+	                                        "linux/arm64", &env, &err),
+	                 0);
+	assert_string_equal(te_plan_image_name(te_plan_image_dep(again, 0)),
+	                    "plain (linux/arm64)");
+	assert_int_equal(te_stapel_plan_add_for(&again, plan, r.cfg->images,
+	                                        r.cfg->nimages, 3,
+	                                        "linux/amd64", &env, &err),
+	                 0);
+	assert_string_equal(te_plan_image_name(te_plan_image_dep(again, 0)),
+	                    "plain");
+	/* (no git mapping above: gitCache's resolver would ask a registry) */
+	if (te_plan_seal(plan, &err) < 0)
+		fail_msg("seal: %s", err.msg);
+	/* the platform is part of the digest */
+	assert_string_not_equal(te_plan_image_tag(amd), te_plan_image_tag(arm));
+	te_plan_free(plan);
+	te_strvec_dispose(&runnable);
+	repo_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1228,6 +1505,11 @@ int main(void)
 	    cmocka_unit_test(remote_mappings),
 	    cmocka_unit_test(remote_urls),
 	    cmocka_unit_test(giterminism_mounts),
+	    cmocka_unit_test(platform_tables),
+	    cmocka_unit_test(platform_pick),
+	    cmocka_unit_test(platform_runnable),
+	    cmocka_unit_test(uses_dockerfile_image),
+	    cmocka_unit_test(several_platforms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,8 +10,8 @@
  * freed with the te_image_config that holds it (te_config_free).
  *
  * Refused while parsing (TE_EUNSUPPORTED, "<file>:<line>: image \"x\":
- * <key> ..."): `ansible` (werf's Ansible builder has no equivalent here),
- * more than one platform.  `imageSpec` is read by config.c
+ * <key> ..."): `ansible` only (werf's Ansible builder has no equivalent
+ * here).  `imageSpec` is read by config.c
  * into te_image_config.imagespec (merged with build.imageSpec for final
  * images) and applied to the config of the image's last stage, as werf's
  * imageSpec stage follows dockerInstructions.  `fromLatest`, `mount: from:
@@ -297,6 +297,18 @@ typedef struct te_stapel_mount_policy {
 	const char *project;
 } te_stapel_mount_policy;
 
+/*
+ * Add a werf image that is not a Stapel image (a Dockerfile image) to
+ * plan, for the platform a Stapel image using it is built for (NULL:
+ * native), and return its plan image (owned by the plan).  The Stapel
+ * module never learns how such an image is built; the caller does
+ * (export_build.c).  Errors need not name the werf.yaml line: the
+ * caller prefixes it.
+ */
+typedef int (*te_stapel_add_other_fn)(te_plan_image **out, void *payload,
+                                      const struct te_image_config *image,
+                                      const char *platform, te_error *err);
+
 /* What building Stapel stages needs; borrowed, must outlive the plan. */
 typedef struct te_stapel_env {
 	te_gitsrc *src; /* the project: werf-giterminism.yaml */
@@ -340,6 +352,14 @@ typedef struct te_stapel_env {
 	void (*secrets_put)(void *held);
 	void *secrets_payload;
 	te_log log;
+	/* Dockerfile images used by Stapel images; NULL: refused */
+	te_stapel_add_other_fn add_other;
+	void *add_other_payload;
+	/* the machine's platform ("linux/amd64"); NULL: unknown */
+	const char *native_platform;
+	/* the architectures (GOARCH names) whose binaries this machine can
+	 * run, natively or emulated (binfmt_misc); NULL: not checked */
+	const te_strvec *runnable_archs;
 } te_stapel_env;
 
 /* werf-giterminism.yaml's config.stapel
@@ -382,15 +402,18 @@ int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
                           const char *name, te_error *err);
 
 /**
- * Add the Stapel image images[index] to plan, with the Stapel images it
- * builds on (fromImage) first; an image already in the plan is returned
- * as it is.  Refuses what is not allowed (werf-giterminism.yaml, the
- * operator's mount policy) before anything is built.  fromImage enters
- * the `from` stage's digest; an import's source and a dependency enter
- * the digest of the dependencies<When><Stage> stage where they land
+ * Add the Stapel image images[index] to plan, with the images it uses
+ * (fromImage, import, dependencies) first, Dockerfile ones through
+ * env->add_other; an image already in the plan is returned as it is.
+ * Refuses what is not allowed (werf-giterminism.yaml, the operator's
+ * mount policy) before anything is built.  fromImage enters the `from`
+ * stage's digest; an import's source and a dependency enter the digest of
+ * the dependencies<When><Stage> stage where they land
  * (te_plan_add_dependency_at).  An image with git mappings gets a
  * gitCache stage with a resolver (plan.h): te_plan_seal then asks the
  * stages repo (env->registry_host) for the commit of the stage before it.
+ * An image with more than one platform is refused: each platform is
+ * added with te_stapel_plan_add_for.
  *
  * @param[out] out  the plan image, owned by the plan
  * @return 0; TE_EUNSUPPORTED; errors of te_stapel_stages_compute and of
@@ -399,6 +422,56 @@ int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
 int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
                        const struct te_image_config *images, size_t n,
                        size_t index, const te_stapel_env *env, te_error *err);
+
+/**
+ * te_stapel_plan_add for one platform of the image: its conveyor built
+ * with `--platform platform`, the platform hashed into the from stage,
+ * the images it uses taken for that platform; the plan image is called
+ * "<name> (<platform>)".  platform NULL is te_stapel_plan_add.  Shell
+ * commands for a platform whose architecture is not in
+ * env->runnable_archs are refused (TE_EUNSUPPORTED) before any build.
+ */
+int te_stapel_plan_add_for(te_plan_image **out, te_plan *plan,
+                           const struct te_image_config *images, size_t n,
+                           size_t index, const char *platform,
+                           const te_stapel_env *env, te_error *err);
+
+/**
+ * Which platform of an image serves a user built for want (NULL: the
+ * native one).  have: the image's platforms (empty: native only).
+ * *out: NULL for the image's own single build, else the entry of have
+ * (or want itself when any_platform and have is empty: a Stapel image
+ * can be built for any platform).  Pure.
+ *
+ * @return 0; TE_EUNSUPPORTED "is built for linux/amd64, not linux/arm64"
+ */
+int te_stapel_pick_platform(const char **out, const te_strvec *have,
+                            const char *want, const char *native,
+                            bool any_platform, te_error *err);
+
+/* The GOARCH name of a uname(2) machine ("x86_64" -> "amd64"); NULL
+ * when unknown. */
+const char *te_stapel_goarch(const char *machine);
+
+/* The binfmt_misc entry qemu-user-static registers for a GOARCH
+ * ("arm64" -> "qemu-aarch64"); NULL when there is none. */
+const char *te_stapel_binfmt_name(const char *goarch);
+
+/**
+ * The architectures (GOARCH) whose binaries this machine runs: its own
+ * (machine: uname(2)'s, may be unknown) first, then each one whose
+ * qemu-user binfmt_misc entry binfmt_enabled says is usable.
+ *
+ * @param[out] out  appended to; the caller disposes it
+ * @return 0; TE_ENOMEM
+ */
+int te_stapel_runnable(te_strvec *out, const char *machine,
+                       bool (*binfmt_enabled)(const char *name), te_error *err);
+
+/* Does img run commands of its base (shell stages)?  Those need the
+ * platform's binaries to run; from, git, imports and docker: do not
+ * (the bash and busybox stapel/build.c mounts are the machine's own). */
+bool te_stapel_runs_commands(const te_stapel_image *img);
 
 /* werf's name of a stage: "from", "gitArchive", "dockerInstructions"... */
 const char *te_stapel_stage_name(te_stapel_stage_kind k);

@@ -56,6 +56,7 @@ struct stage_job {
 	const te_image_config *image;
 	te_stapel_stage_kind kind;
 	bool last; /* the image's last stage: its imageSpec edits the config */
+	const char *platform; /* --platform; NULL: native */
 	char *from_pinned; /* fromLatest: <repo>@<digest> the from stage uses */
 	const te_plan_image *base; /* fromImage: its plan image */
 	/* werf.yaml's images (borrowed), to follow fromImage for mounts */
@@ -730,7 +731,7 @@ static int push_patch_layer(char digest_out[TE_DIGEST_STR_MAX], struct job *j)
 		te_log_emit(&j->ctx->log, TE_LOG_INFO,
 		            "image %s: building stage %s: one layer "
 		            "put in the stages repo (%zu files, %zu removed)",
-		            j->sj->image->name,
+		            te_plan_image_name(j->ctx->image),
 		            te_stapel_stage_name(j->sj->kind), ps.nfiles,
 		            ps.removed.count);
 	te_labels_free(labels);
@@ -1148,7 +1149,7 @@ static int shared_stage(bool *found, bool *claimed,
 	if (rc == 0 && *found)
 		te_log_emit(&j->ctx->log, TE_LOG_INFO,
 		            "image %s: stage %s was built for another image",
-		            j->sj->image->name,
+		            te_plan_image_name(j->ctx->image),
 		            te_stapel_stage_name(j->sj->kind));
 	return rc;
 }
@@ -1410,7 +1411,7 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		if (rc != TE_EUNSUPPORTED)
 			goto done;
 		te_log_emit(&ctx->log, TE_LOG_INFO, "image %s: %s: building",
-		            sj->image->name, err->msg);
+		            te_plan_image_name(ctx->image), err->msg);
 		te_error_clear(err);
 		forget_base(&j);
 		j.git_written = false;
@@ -1440,17 +1441,18 @@ static int build_stage(char digest_out[TE_DIGEST_STR_MAX],
 		bopts.name = sj->image->name;
 		bopts.cancel = ctx->cancel;
 		bopts.log = ctx->log;
-		if (sj->image->platforms.count == 1)
-			bopts.platform = sj->image->platforms.items[0];
+		bopts.platform = sj->platform;
 		set_edit(&bopts, sj, ctx);
 		te_log_emit(&ctx->log, TE_LOG_INFO,
-		            "image %s: building stage %s", sj->image->name,
+		            "image %s: building stage %s",
+		            te_plan_image_name(ctx->image),
 		            te_stapel_stage_name(sj->kind));
 		rc = te_build_and_push(digest_out, &bopts, err);
 	}
 done:
 	if (rc < 0)
-		te_error_wrap(err, "image \"%s\": stage %s", sj->image->name,
+		te_error_wrap(err, "image \"%s\": stage %s",
+		              te_plan_image_name(ctx->image),
 		              te_stapel_stage_name(sj->kind));
 	if (have_dir)
 		te_fs_remove_tree(j.dir.ptr);
@@ -1800,7 +1802,7 @@ static int resolve_git_cache(te_buf *input, bool *absent,
 		te_log_emit(&sj->env->log, TE_LOG_INFO,
 		            "image %s: gitCache: a patch of %llu bytes from "
 		            "commit %.12s",
-		            sj->image->name, (unsigned long long)size,
+		            te_plan_image_name(img), (unsigned long long)size,
 		            j.prev_commit);
 	}
 	free(j.prev_commit);
@@ -1818,6 +1820,7 @@ struct stages_ctx {
 	const te_image_config *images; /* werf.yaml's, for fromImage chains */
 	size_t nimages;
 	const te_image_config *ic;
+	const char *platform; /* --platform; NULL: native */
 	const char *from_digest;
 	const te_plan_image *base;
 	const te_plan_image *const *imports;
@@ -1846,6 +1849,7 @@ static int add_one(te_plan_stage **out, const struct stages_ctx *c,
 	sj->image = c->ic;
 	sj->kind = kind;
 	sj->last = last;
+	sj->platform = c->platform;
 	if (kind == TE_STAPEL_STAGE_GIT_CACHE)
 		spec.resolve = resolve_git_cache;
 	if (c->from_digest && kind == TE_STAPEL_STAGE_FROM &&
@@ -1873,9 +1877,7 @@ static int add_stages(te_plan_stage *by_kind[TE_STAPEL_NSTAGES],
 	const te_image_config *ic = c->ic;
 	te_buf spec_text = TE_BUF_INIT(TE_IMAGESPEC_CONFIG_MAX);
 	te_stapel_inputs in = {c->from_digest, ic->build_cache_version,
-	                       ic->platforms.count ? ic->platforms.items[0]
-	                                           : NULL,
-	                       NULL, c->env->remotes};
+	                       c->platform, NULL, c->env->remotes};
 	te_stapel_stages st;
 	size_t i;
 	int rc;
@@ -1927,47 +1929,152 @@ static int add_import_dependency(te_plan_stage *at, te_plan_image *src,
 	                    env->file, im->line, name, im->image, im->stage);
 }
 
-/* The plan image of the werf image `name` that image ic uses (`what` at
- * line), added first when needed. */
+/* The plan image of the werf image `name` that image ic, built for
+ * platform (NULL: native), uses (`what` at line), added first when
+ * needed: a Stapel image for that platform, anything else through
+ * env->add_other. */
 static int add_used(te_plan_image **out, te_plan *plan,
                     const te_image_config *images, size_t n,
-                    const te_image_config *ic, const char *name,
-                    const char *what, int line, const te_stapel_env *env,
-                    te_error *err)
+                    const te_image_config *ic, const char *platform,
+                    const char *name, const char *what, int line,
+                    const te_stapel_env *env, te_error *err)
 {
 	size_t j = te_stapel__find_image(images, n, name);
+	const char *pick = NULL;
+	int rc;
 
-	if (j == n || !images[j].stapel)
+	if (j == n || (!images[j].stapel && !env->add_other))
 		return te_error_set(err, TE_EUNSUPPORTED,
 		                    "%s:%d: image \"%s\": %s of a Dockerfile "
 		                    "image is not supported yet",
 		                    env->file, line, ic->name, what);
-	return te_stapel_plan_add(out, plan, images, n, j, env, err);
+	if (!images[j].stapel)
+		rc = env->add_other(out, env->add_other_payload, &images[j],
+		                    platform, err);
+	else
+		rc = te_stapel_pick_platform(&pick, &images[j].platforms,
+		                             platform, env->native_platform,
+		                             true, err);
+	if (rc == 0 && images[j].stapel)
+		return te_stapel_plan_add_for(out, plan, images, n, j, pick,
+		                              env, err);
+	if (rc < 0)
+		te_error_wrap(err, "%s:%d: image \"%s\"%s%s%s: %s \"%s\"",
+		              env->file, line, ic->name, platform ? " (" : "",
+		              platform ? platform : "", platform ? ")" : "",
+		              what, name);
+	return rc;
+}
+
+/* Shell commands for a platform this machine cannot run are refused
+ * before any build: buildah would fail with "exec format error" halfway
+ * through the conveyor. */
+static int check_runnable(const te_image_config *ic, const char *platform,
+                          const te_stapel_env *env, te_error *err)
+{
+	te_image_platform p;
+	char list[256] = "";
+	size_t i;
+	int rc;
+
+	if (!platform || !env->runnable_archs ||
+	    !te_stapel_runs_commands(ic->stapel))
+		return 0;
+	rc = te_image_platform_parse(&p, platform, err);
+	if (rc < 0)
+		return te_error_wrap(err, "%s:%d: image \"%s\"", env->file,
+		                     ic->line, ic->name);
+	if (te_strvec_contains(env->runnable_archs, p.architecture))
+		return 0;
+	for (i = 0; i < env->runnable_archs->count; i++) {
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+		         env->runnable_archs->items[i]);
+	}
+	return te_error_set(err, TE_EUNSUPPORTED,
+	                    "%s:%d: image \"%s\": shell commands for %s run "
+	                    "%s binaries; this machine runs %s (emulation: "
+	                    "qemu-user-static, binfmt-support)",
+	                    env->file, ic->line, ic->name, platform,
+	                    p.architecture, *list ? list : "its own");
+}
+
+/* `stage` names a stage of werf's Stapel conveyor: an import naming one
+ * of a Dockerfile image is refused before any build. */
+static int check_import_stage(const te_stapel_import *im,
+                              const te_image_config *images, size_t n,
+                              const te_image_config *ic,
+                              const te_stapel_env *env, te_error *err)
+{
+	size_t j;
+
+	if (!im->image || !im->stage)
+		return 0;
+	j = te_stapel__find_image(images, n, im->image);
+	if (j == n || images[j].stapel)
+		return 0;
+	return te_error_set(err, TE_EINVALID,
+	                    "%s:%d: image \"%s\": import: stage \"%s\": "
+	                    "\"%s\" is a Dockerfile image, which has no "
+	                    "Stapel stages (remove stage)",
+	                    env->file, im->line, ic->name, im->stage,
+	                    im->image);
+}
+
+/* The plan name of ic built for platform: its own name for its own
+ * build, "<name> (<platform>)" for one of several. */
+static int plan_name(char *out, size_t size, const te_image_config *ic,
+                     const char *platform, te_error *err)
+{
+	int len = platform ? snprintf(out, size, "%s (%s)", ic->name, platform)
+	                   : snprintf(out, size, "%s", ic->name);
+
+	if (len < 0 || (size_t)len >= size)
+		return te_error_set(err, TE_EINVALID,
+		                    "image name \"%s\" is too long", ic->name);
+	return 0;
 }
 
 int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
                        const struct te_image_config *images, size_t n,
                        size_t index, const te_stapel_env *env, te_error *err)
 {
+	return te_stapel_plan_add_for(out, plan, images, n, index, NULL, env,
+	                              err);
+}
+
+int te_stapel_plan_add_for(te_plan_image **out, te_plan *plan,
+                           const struct te_image_config *images, size_t n,
+                           size_t index, const char *platform,
+                           const te_stapel_env *env, te_error *err)
+{
 	const te_image_config *ic = &images[index];
 	const te_stapel_image *s = ic->stapel;
 	te_plan_image *base = NULL, *pi = NULL, **imports = NULL, **deps = NULL;
 	te_plan_stage *by_kind[TE_STAPEL_NSTAGES] = {NULL};
+	/* the platform built: the one asked for, or the image's only one */
+	const char *built = platform                   ? platform
+	                    : ic->platforms.count == 1 ? ic->platforms.items[0]
+	                                               : NULL;
 	char from_digest[TE_DIGEST_STR_MAX];
-	char where[300];
+	char where[300], name[600];
 	size_t i;
 	int rc = 0;
 
-	*out = te_plan_image_find(plan, ic->name);
+	rc = plan_name(name, sizeof(name), ic, platform, err);
+	if (rc < 0)
+		return rc;
+	*out = te_plan_image_find(plan, name);
 	if (*out)
 		return 0;
-	if (ic->platforms.count > 1)
-		rc =
-		    te_error_set(err, TE_EUNSUPPORTED,
-		                 "%s:%d: image \"%s\": building a stapel image "
-		                 "for more than one platform (build.platform) "
-		                 "is not supported yet",
-		                 env->file, ic->line, ic->name);
+	if (!platform && ic->platforms.count > 1)
+		rc = te_error_set(err, TE_EUNSUPPORTED,
+		                  "%s:%d: image \"%s\": is built for %zu "
+		                  "platforms: name one",
+		                  env->file, ic->line, ic->name,
+		                  ic->platforms.count);
+	if (rc == 0)
+		rc = check_runnable(ic, built, env, err);
 	if (rc == 0)
 		rc = allowed_keys(ic, env, err);
 	if (rc == 0)
@@ -1975,7 +2082,7 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 	if (rc == 0 && s->from_latest)
 		rc = from_latest_digest(from_digest, ic, env, err);
 	if (rc == 0 && s->from_image)
-		rc = add_used(&base, plan, images, n, ic, s->from_image,
+		rc = add_used(&base, plan, images, n, ic, built, s->from_image,
 		              "fromImage", s->from_line, env, err);
 	if (rc == 0) {
 		imports = calloc(s->nimports + 1, sizeof(*imports));
@@ -1984,16 +2091,20 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 			rc = te_error_set(err, TE_ENOMEM, "out of memory");
 	}
 	for (i = 0; rc == 0 && i < s->ndeps; i++)
-		rc = add_used(&deps[i], plan, images, n, ic, s->deps[i].image,
-		              "dependency", s->deps[i].line, env, err);
+		rc = add_used(&deps[i], plan, images, n, ic, built,
+		              s->deps[i].image, "dependency", s->deps[i].line,
+		              env, err);
 	for (i = 0; rc == 0 && i < s->nimports; i++)
 		if (s->imports[i].image)
-			rc = add_used(&imports[i], plan, images, n, ic,
+			rc = add_used(&imports[i], plan, images, n, ic, built,
 			              s->imports[i].image, "import",
 			              s->imports[i].line, env, err);
+	for (i = 0; rc == 0 && i < s->nimports; i++)
+		rc =
+		    check_import_stage(&s->imports[i], images, n, ic, env, err);
 	snprintf(where, sizeof(where), "%s:%d", env->file, ic->line);
 	if (rc == 0)
-		rc = te_plan_add_image(&pi, plan, ic->name, where, err);
+		rc = te_plan_add_image(&pi, plan, name, where, err);
 	/* fromImage enters `from`; imports and dependencies the stage where
 	 * they land (werf's stage table: dependencies<When><Stage> depends
 	 * on the imported images' digests) */
@@ -2004,6 +2115,7 @@ int te_stapel_plan_add(te_plan_image **out, te_plan *plan,
 		                       images,
 		                       n,
 		                       ic,
+		                       built,
 		                       s->from_latest ? from_digest : NULL,
 		                       base,
 		                       (const te_plan_image *const *)imports,

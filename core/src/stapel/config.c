@@ -712,17 +712,12 @@ static const yaml_node_t *key_of(struct doc *d, const yaml_node_t *map,
  * of the key. */
 static int refuse_unsupported(struct doc *d, const yaml_node_t *root)
 {
-	const yaml_node_t *v, *plat;
+	const yaml_node_t *v;
 
 	v = key_of(d, root, "ansible");
 	if (v)
 		return refuse(d, v, TE_EUNSUPPORTED,
 		              "ansible is not supported (use shell)");
-	plat = get(d, root, "platform");
-	if (list_len(plat) > 1)
-		return refuse(d, plat, TE_EUNSUPPORTED,
-		              "more than one platform is not supported for "
-		              "stapel images yet");
 	return 0;
 }
 
