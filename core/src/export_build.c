@@ -1217,7 +1217,7 @@ static int stapel_glue(struct run *run, te_error *err)
 	g->env.limits = &g->lim;
 	g->env.loose_giterminism =
 	    run->opts->render && run->opts->render->loose_giterminism;
-	g->env.mount_policy = run->opts->stapel_mounts;
+	g->env.policy = run->opts->stapel_policy;
 	g->env.secrets_get = stapel_secrets_get;
 	g->env.secrets_put = stapel_secrets_put;
 	g->env.secrets_payload = (void *)run->opts;

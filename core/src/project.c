@@ -675,7 +675,7 @@ static int parse_export(te_project *pr, const te_project_yaml *p,
 }
 
 /* stapel_mounts: the operator's allowance of Stapel's build_dir and
- * fromPath mounts (stapel.h, te_stapel_mount_policy).  A commit's own
+ * fromPath mounts (stapel.h, te_stapel_policy).  A commit's own
  * werf-giterminism.yaml cannot mount the machine's files: both must allow
  * a mount.  Absent: neither is allowed. */
 static int parse_stapel_mounts(te_project *pr, const te_project_yaml *p,
@@ -696,7 +696,7 @@ static int parse_stapel_mounts(te_project *pr, const te_project_yaml *p,
 		const char *k = scalar(kn);
 
 		if (k && !strcmp(k, "build_dir")) {
-			rc = get_bool(&pr->stapel_mounts.build_dir, p, vn,
+			rc = get_bool(&pr->stapel_policy.build_dir, p, vn,
 			              "stapel_mounts.build_dir", err);
 		} else if (k && !strcmp(k, "from_paths")) {
 			rc = get_strlist(&pr->stapel_from_paths, p, vn,
@@ -875,6 +875,11 @@ static int parse_project(te_project *pr, const te_project_yaml *p,
 			rc = parse_build_secrets(pr, p, vn, err);
 		} else if (!strcmp(k, "stapel_mounts")) {
 			rc = parse_stapel_mounts(pr, p, vn, err);
+		} else if (!strcmp(k, "stapel_git_urls")) {
+			/* the remote git mappings a commit may make this
+			 * machine fetch (stapel.h, te_stapel_policy) */
+			rc = get_strlist(&pr->stapel_git_urls, p, vn,
+			                 "stapel_git_urls", err);
 		} else if (!strcmp(k, "loose_giterminism")) {
 			rc = get_bool(&pr->loose_giterminism, p, vn,
 			              "loose_giterminism", err);
@@ -933,10 +938,13 @@ static int parse_project(te_project *pr, const te_project_yaml *p,
 	pr->render.loose_giterminism = pr->loose_giterminism;
 	pr->render.lookup_env = project_env_lookup;
 	pr->render.lookup_payload = pr;
-	pr->stapel_mounts.from_paths =
+	pr->stapel_policy.from_paths =
 	    (const char *const *)pr->stapel_from_paths.items;
-	pr->stapel_mounts.nfrom_paths = pr->stapel_from_paths.count;
-	pr->stapel_mounts.project = pr->name;
+	pr->stapel_policy.nfrom_paths = pr->stapel_from_paths.count;
+	pr->stapel_policy.git_urls =
+	    (const char *const *)pr->stapel_git_urls.items;
+	pr->stapel_policy.ngit_urls = pr->stapel_git_urls.count;
+	pr->stapel_policy.project = pr->name;
 done:
 	free(status_token_file);
 	free(secret_file);
@@ -959,6 +967,7 @@ static void project_dispose(te_project *pr)
 	free(pr->build_secrets);
 	te_strvec_dispose(&pr->ssh_keys);
 	te_strvec_dispose(&pr->stapel_from_paths);
+	te_strvec_dispose(&pr->stapel_git_urls);
 	free(pr->werf_env);
 	free(pr->name);
 	free(pr->repository);
@@ -1291,5 +1300,5 @@ void te_project_export_opts(te_export_opts *opts, const te_project *pr)
 	opts->isolation = pr->allow_chroot > 0 ? TE_BUILD_ISOLATION_CHROOT
 	                                       : TE_BUILD_ISOLATION_OCI;
 	opts->render = &pr->render;
-	opts->stapel_mounts = &pr->stapel_mounts;
+	opts->stapel_policy = &pr->stapel_policy;
 }

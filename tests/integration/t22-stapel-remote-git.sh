@@ -382,4 +382,59 @@ check "unreachable url: no password in the message" bash -c '! grep -qF -- "$1" 
 check "bad urls: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
 check "password not in the state dirs" bash -c '! grep -rqaF -- "$1" "$2"/s*' _ "$PASSWORD" "$TE_TMP"
 
+# The hook (and the server: the same project settings) builds pushed
+# commits, so the operator names the urls a commit may make the machine
+# fetch (stapel_git_urls, none by default): werf.yaml alone could reach
+# any host the machine can, internal services included.
+write_yaml "for the hook" <<YAML
+project: remote-demo
+configVersion: 1
+---
+image: app
+from: $REG/base/busybox:1
+git:
+- url: $URL
+  tag: v1
+  add: /lib
+  to: /lib
+YAML
+git -C "$proj" -c user.name=t -c user.email=t@example.com tag -a vh -m vh
+printf 'hook-secret\n' >"$TE_TMP/hook.secret"
+write_server() {
+	cat >"$TE_TMP/server.yaml" <<YAML
+state_dir: $TE_TMP/srvstate
+projects:
+  - name: rem
+    forge: github
+    repository: o/rem
+    secret_file: $TE_TMP/hook.secret
+    git_url: https://git.example.invalid/o/rem.git
+$1
+    export:
+      repo: $REG/rem/stages
+      tag: "$REG/rem/%image%:%git_tag%"
+YAML
+}
+run_hook() {
+	"$TAGEXPORT" hook run-export --git-dir "$proj/.git" --config "$TE_TMP/server.yaml" \
+		--project rem --tag vh --commit "$(git -C "$proj" rev-parse HEAD)" 2>"$TE_TMP/$1.err"
+}
+before=$(registry_catalog "$REG")
+write_server ""
+run_hook hk1
+check "hook without stapel_git_urls: refused" test $? -ne 0
+check "hook: the refusal names the url and the setting" grep -qF \
+	"werf.yaml:7: image \"app\": git url $URL is not allowed by the operator's project settings (stapel_git_urls)" "$TE_TMP/hk1.err"
+write_server "    stapel_git_urls: [\"https://git.example.com/*\"]"
+run_hook hk2
+check "hook with another url allowed: refused" test $? -ne 0
+check "hook refusals: nothing pushed" test "$(registry_catalog "$REG")" = "$before"
+check "hook refusals: nothing fetched" test ! -e "$TE_TMP/srvstate/build/projects/rem/git-remotes"
+write_server "    stapel_git_urls: [\"git://127.0.0.1:$PORT/*\"]"
+run_hook hk3
+check "hook with the url allowed: exit 0" test $? -eq 0 || tail -20 "$TE_TMP/hk3.err" >&2
+check "hook: the allowed remote cached in the project's build state" test -d "$TE_TMP/srvstate/build/projects/rem/git-remotes"
+rootfs "$REG/rem/app:vh" "$TE_TMP/fshook"
+check "hook: the remote's file in the image" test "$(cat "$TE_TMP/fshook/lib/a.txt")" = "$(git -C "$work" show v1:lib/a.txt)"
+
 te_finish

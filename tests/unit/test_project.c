@@ -209,10 +209,72 @@ static int mount_ok(const te_export_opts *opts, te_stapel_mount_from from,
 	assert_int_equal(te_stapel_allowed_parse(&all, NULL, 0, err), 0);
 	all.build_dir = true;
 	assert_int_equal(te_strvec_push(&all.from_paths, "*", err), 0);
-	rc = te_stapel_mount_check(&m, &all, opts->stapel_mounts, "werf.yaml",
+	rc = te_stapel_mount_check(&m, &all, opts->stapel_policy, "werf.yaml",
 	                           "app", err);
 	te_stapel_allowed_dispose(&all);
 	return rc;
+}
+
+/* stapel_git_urls: the remote git mappings a pushed commit may make the
+ * machine fetch; absent, none (werf.yaml could name any host the server
+ * reaches).  Without a policy (the CLI) every url passes. */
+static void stapel_git_urls_deny_by_default(void **state)
+{
+	te_export_opts opts = TE_EXPORT_OPTS_INIT;
+	te_project_file *f = NULL;
+	te_error err = TE_ERROR_INIT;
+	static char ours[] = "https://git.example.com/acme/lib.git",
+	            other[] = "https://git.example.com/other/lib.git";
+	te_stapel_git g;
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	g.url = ours;
+	g.line = 9;
+	assert_int_equal(parse_with(&f, "", &err), 0);
+	te_project_export_opts(&opts, te_project_file_find(f, "shop"));
+	assert_int_equal(opts.stapel_policy->ngit_urls, 0);
+	assert_int_equal(te_stapel_git_url_check(&g, opts.stapel_policy,
+	                                         "werf.yaml", "app", &err),
+	                 TE_EINVALID);
+	assert_string_equal(err.msg,
+	                    "werf.yaml:9: image \"app\": git url "
+	                    "https://git.example.com/acme/lib.git is not "
+	                    "allowed by the operator's project settings "
+	                    "(stapel_git_urls)");
+	err = (te_error)TE_ERROR_INIT;
+	assert_int_equal(
+	    te_stapel_git_url_check(&g, NULL, "werf.yaml", "app", &err), 0);
+	te_project_file_free(f);
+
+	assert_int_equal(
+	    parse_with(
+	        &f,
+	        "    stapel_git_urls: [\"https://git.example.com/acme/*\"]\n",
+	        &err),
+	    0);
+	te_project_export_opts(&opts, te_project_file_find(f, "shop"));
+	assert_int_equal(opts.stapel_policy->ngit_urls, 1);
+	assert_int_equal(te_stapel_git_url_check(&g, opts.stapel_policy,
+	                                         "werf.yaml", "app", &err),
+	                 0);
+	g.url = other;
+	assert_int_equal(te_stapel_git_url_check(&g, opts.stapel_policy,
+	                                         "werf.yaml", "app", &err),
+	                 TE_EINVALID);
+	te_error_clear(&err);
+	/* a mapping of the project itself (no url) is never the policy's */
+	g.url = NULL;
+	assert_int_equal(te_stapel_git_url_check(&g, opts.stapel_policy,
+	                                         "werf.yaml", "app", &err),
+	                 0);
+	te_project_file_free(f);
+
+	assert_int_equal(parse_with(&f, "    stapel_git_urls: {a: b}\n", &err),
+	                 TE_EINVALID);
+	assert_non_null(
+	    strstr(err.msg, "stapel_git_urls must be a list of strings"));
+	te_error_clear(&err);
 }
 
 /* stapel_mounts: the operator's word on build_dir and fromPath, on top of
@@ -228,11 +290,11 @@ static void stapel_mounts_deny_by_default(void **state)
 	(void)state;
 	assert_int_equal(parse_with(&f, "", &err), 0);
 	te_project_export_opts(&opts, te_project_file_find(f, "shop"));
-	assert_non_null(opts.stapel_mounts);
+	assert_non_null(opts.stapel_policy);
 	/* build_dir is keyed by the operator's name, not werf.yaml's */
-	assert_string_equal(opts.stapel_mounts->project, "shop");
-	assert_false(opts.stapel_mounts->build_dir);
-	assert_int_equal(opts.stapel_mounts->nfrom_paths, 0);
+	assert_string_equal(opts.stapel_policy->project, "shop");
+	assert_false(opts.stapel_policy->build_dir);
+	assert_int_equal(opts.stapel_policy->nfrom_paths, 0);
 	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_BUILD_DIR, NULL, &err),
 	                 TE_EINVALID);
 	assert_string_equal(err.msg,
@@ -265,7 +327,7 @@ static void stapel_mounts_deny_by_default(void **state)
 	err = (te_error)TE_ERROR_INIT;
 	assert_int_equal(parse_with(&f, allow, &err), 0);
 	te_project_export_opts(&opts, te_project_file_find(f, "shop"));
-	assert_true(opts.stapel_mounts->build_dir);
+	assert_true(opts.stapel_policy->build_dir);
 	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_BUILD_DIR, NULL, &err),
 	                 0);
 	assert_int_equal(mount_ok(&opts, TE_STAPEL_MOUNT_PATH, host, &err), 0);
@@ -312,6 +374,7 @@ int main(void)
 	    cmocka_unit_test(state_dir_required),
 	    cmocka_unit_test(tag_globs),
 	    cmocka_unit_test(stapel_mounts_deny_by_default),
+	    cmocka_unit_test(stapel_git_urls_deny_by_default),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -97,11 +97,13 @@ typedef struct te_export_opts {
 		void (*unlock)(void *payload, void *held);
 		void *payload;
 	} content_lock;
-	/* Stapel mounts build_dir and fromPath: the operator's allowance on
-	 * top of werf-giterminism.yaml's (stapel.h); the server and the hook
-	 * always set it (project.h, stapel_mounts:, deny by default).  NULL:
-	 * werf-giterminism.yaml alone decides, as werf does (the CLI). */
-	const te_stapel_mount_policy *stapel_mounts;
+	/* What a Stapel image may reach on this machine and from it: the
+	 * mounts build_dir and fromPath, on top of werf-giterminism.yaml's
+	 * allowance, and the urls of remote git mappings (stapel.h); the
+	 * server and the hook always set it (project.h, stapel_mounts: and
+	 * stapel_git_urls:, deny by default).  NULL: werf-giterminism.yaml
+	 * alone decides, as werf does (the CLI: the user's own machine). */
+	const te_stapel_policy *stapel_policy;
 } te_export_opts;
 
 #define TE_EXPORT_OPTS_VERSION 4

@@ -103,10 +103,12 @@ typedef struct te_project {
 	bool loose_giterminism;
 	/* stapel_mounts: {build_dir: bool, from_paths: [absolute globs]}:
 	 * the Stapel mounts of the machine a commit may use, on top of its
-	 * werf-giterminism.yaml (which the commit itself carries); absent:
-	 * none.  from_paths points into stapel_from_paths. */
-	te_stapel_mount_policy stapel_mounts;
+	 * werf-giterminism.yaml (which the commit itself carries);
+	 * stapel_git_urls: [globs]: the remote git mappings it may fetch.
+	 * Absent: none.  The policy's lists point into the strvecs. */
+	te_stapel_policy stapel_policy;
 	te_strvec stapel_from_paths;
+	te_strvec stapel_git_urls;
 	te_werfcfg_opts render;
 	/* status: commit statuses on the forge; off when the section is
 	 * absent */

@@ -19,7 +19,7 @@
  * werf-giterminism.yaml allows them (config.stapel.allowFromLatest,
  * config.stapel.mount.allowBuildDir and allowFromPaths, or --loose-giterminism)
  * and, where the export runs for a server or hook, the operator's
- * te_stapel_mount_policy allows the mounts too; so is a remote git mapping
+ * te_stapel_policy allows the mounts too; so is a remote git mapping
  * (`url`) by branch or without a ref (config.stapel.git.allowBranch).  Remote
  * mappings are fetched while planning (te_stapel_remotes, stapel/remote.c).
  * `secrets` are config.c's (te_image_config.secrets).
@@ -281,21 +281,26 @@ int te_stapel_remotes_new(te_stapel_remotes **out,
 void te_stapel_remotes_free(te_stapel_remotes *r);
 
 /*
- * The operator's allowance of the mounts werf-giterminism.yaml can only
- * allow for the commit that carries it (project.h, stapel_mounts:): a
- * server or hook builds hostile commits, whose own giterminism file must
- * not be enough to mount the build machine's files.  Borrowed.
+ * The operator's word on what a Stapel image may reach (project.h,
+ * stapel_mounts: and stapel_git_urls:): a server or hook builds hostile
+ * commits, whose own werf-giterminism.yaml must not be enough to mount
+ * the build machine's files or to make it fetch from any host it can
+ * reach (internal services included).  Borrowed.
  */
-typedef struct te_stapel_mount_policy {
+typedef struct te_stapel_policy {
 	bool build_dir;                /* mount from: build_dir */
 	const char *const *from_paths; /* globs (fnmatch(3), no flags) */
 	size_t nfrom_paths;
+	/* remote git mappings: globs (fnmatch(3), no flags) on the url as
+	 * werf.yaml writes it; none: no remote mapping */
+	const char *const *git_urls;
+	size_t ngit_urls;
 	/* The operator's project name: build_dir lives under it, not under
 	 * werf.yaml's `project`, which a commit could set to another
 	 * project's name to reach that project's build_dir.  NULL:
 	 * werf.yaml's. */
 	const char *project;
-} te_stapel_mount_policy;
+} te_stapel_policy;
 
 /*
  * Add a werf image that is not a Stapel image (a Dockerfile image) to
@@ -338,11 +343,12 @@ typedef struct te_stapel_env {
 	te_stapel_remotes *remotes;
 	/* --loose-giterminism: werf-giterminism.yaml is not consulted */
 	bool loose_giterminism;
-	/* The operator's allowance of build_dir and fromPath mounts (a
-	 * server's or hook's project settings), checked on top of
-	 * werf-giterminism.yaml, which the commit being built controls;
-	 * NULL: giterminism alone decides (the CLI: the user's machine). */
-	const te_stapel_mount_policy *mount_policy;
+	/* The operator's allowance of build_dir and fromPath mounts and of
+	 * remote git urls (a server's or hook's project settings), checked
+	 * on top of werf-giterminism.yaml, which the commit being built
+	 * controls; NULL: giterminism alone decides (the CLI: the user's
+	 * machine). */
+	const te_stapel_policy *policy;
 	/* The values of image ic's build secrets (werf.yaml `secrets`) for
 	 * RUN --mount=type=secret, held by *held until secrets_put(held);
 	 * NULL: an image with secrets fails to build. */
@@ -385,6 +391,19 @@ int te_stapel_allowed_parse(te_stapel_allowed *out, const char *data,
 void te_stapel_allowed_dispose(te_stapel_allowed *a);
 
 /**
+ * May the remote git mapping g be fetched?  With an operator policy op (a
+ * server or hook), its url must match one of op->git_urls; without one
+ * (the CLI), any url werf.yaml may name is fetched.
+ *
+ * @param file, name  werf.yaml's name and the image's, for the message
+ * @return 0; TE_EINVALID "<file>:<line>: image \"<name>\": git url ... is
+ *         not allowed by the operator's project settings
+ *         (stapel_git_urls)"
+ */
+int te_stapel_git_url_check(const te_stapel_git *g, const te_stapel_policy *op,
+                            const char *file, const char *name, te_error *err);
+
+/**
  * May mount m of an image be built?  build_dir needs a->build_dir,
  * fromPath a glob of a->from_paths matching it (a NULL: loose
  * giterminism, both allowed), and, with an operator policy op, its
@@ -398,7 +417,7 @@ void te_stapel_allowed_dispose(te_stapel_allowed *a);
  *         that does not exist (with op)
  */
 int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
-                          const te_stapel_mount_policy *op, const char *file,
+                          const te_stapel_policy *op, const char *file,
                           const char *name, te_error *err);
 
 /**

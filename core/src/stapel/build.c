@@ -1259,13 +1259,13 @@ static int collect_mounts(struct job *j)
  * <mount id>, https://werf.io/docs/v2/usage/build/stapel/mounts.html);
  * the id is `to` made a file name plus a hash of it, so two targets never
  * share a directory.  The project is the operator's where there is one
- * (te_stapel_mount_policy.project), else werf.yaml's; both are file names
+ * (te_stapel_policy.project), else werf.yaml's; both are file names
  * ([a-z0-9_-], config.c and project.c).
  */
 static int build_dir_path(te_buf *out, const te_stapel_env *env, const char *to,
                           te_error *err)
 {
-	const te_stapel_mount_policy *op = env->mount_policy;
+	const te_stapel_policy *op = env->policy;
 	const char *project = op && op->project ? op->project : env->project;
 	char hash[TE_CONTENT_TAG_LEN + 1], name[65];
 	te_digest *d = NULL;
@@ -1558,7 +1558,7 @@ static int allowed_keys(const te_image_config *ic, const te_stapel_env *env,
 	for (i = 0; rc == 0 && i < s->nmounts; i++)
 		rc = te_stapel_mount_check(
 		    &s->mounts[i], env->loose_giterminism ? NULL : &allowed,
-		    env->mount_policy, env->file, ic->name, err);
+		    env->policy, env->file, ic->name, err);
 	/* a missing fromPath fails here, not in the middle of a build */
 	for (i = 0; rc == 0 && i < s->nmounts; i++)
 		if (s->mounts[i].from == TE_STAPEL_MOUNT_PATH &&
@@ -1618,6 +1618,9 @@ static int fetch_remotes(const te_image_config *ic, const te_stapel_env *env,
 	size_t i;
 	int rc = 0;
 
+	for (i = 0; rc == 0 && i < s->ngit; i++)
+		rc = te_stapel_git_url_check(&s->git[i], env->policy, env->file,
+		                             ic->name, err);
 	for (i = 0; rc == 0 && i < s->ngit; i++)
 		if (s->git[i].url)
 			rc = te_stapel__remote_resolve(

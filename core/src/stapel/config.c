@@ -914,11 +914,22 @@ static bool glob_any(const char *const *globs, size_t n, const char *path)
 	return false;
 }
 
+int te_stapel_git_url_check(const te_stapel_git *g, const te_stapel_policy *op,
+                            const char *file, const char *name, te_error *err)
+{
+	if (!op || !g->url || glob_any(op->git_urls, op->ngit_urls, g->url))
+		return 0;
+	return te_error_set(err, TE_EINVALID,
+	                    "%s:%d: image \"%s\": git url %s is not allowed "
+	                    "by the operator's project settings "
+	                    "(stapel_git_urls)",
+	                    file, g->line, name, g->url);
+}
+
 /* The operator's word on a fromPath: its real path must match, so a
  * symlink or ".." inside an allowed directory leads nowhere else. */
-static int operator_path(const te_stapel_mount *m,
-                         const te_stapel_mount_policy *op, const char *file,
-                         const char *name, te_error *err)
+static int operator_path(const te_stapel_mount *m, const te_stapel_policy *op,
+                         const char *file, const char *name, te_error *err)
 {
 	char *real = realpath(m->from_path, NULL);
 	int rc = 0;
@@ -939,7 +950,7 @@ static int operator_path(const te_stapel_mount *m,
 }
 
 int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
-                          const te_stapel_mount_policy *op, const char *file,
+                          const te_stapel_policy *op, const char *file,
                           const char *name, te_error *err)
 {
 	bool dir = m->from == TE_STAPEL_MOUNT_BUILD_DIR;
