@@ -103,7 +103,7 @@ git:
 - url: https://example.com/r.git
   to: /r
 YAML
-expect_fail 2 'werf.yaml:7: image "one": git url .* not supported yet' "${R[@]}" --tag "$REG/x/%image%:1"
+expect_fail 2 'werf.yaml:7: image "one": git url https://example.com/r.git: no tag or commit \(the default branch\) is not allowed by werf-giterminism.yaml \(config.stapel.git.allowBranch\)' "${R[@]}" --tag "$REG/x/%image%:1"
 
 write_project "no meta" <<YAML
 image: one
