@@ -243,3 +243,22 @@ image_file() {
 		tar -xzOf "$d/${l#sha256:}" "$path" 2>/dev/null
 	done | tail -n 1
 }
+
+# rootfs REF DIR: the image REF's layers unpacked into DIR in order, with
+# their whiteouts applied (DIR.img keeps the copied layout).
+rootfs() {
+	local ref=$1 dir=$2 img="$2.img" layer wh
+	rm -rf "$dir" "$img"
+	mkdir -p "$dir"
+	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$img" >/dev/null || return 1
+	for layer in $(jq -r '.layers[].digest | sub("sha256:"; "")' "$img/manifest.json"); do
+		tar -xzf "$img/$layer" -C "$dir" || return 1
+		find "$dir" -name '.wh.*' ! -name '.wh..wh..opq' | while read -r wh; do
+			rm -rf "$(dirname "$wh")/$(basename "$wh" | sed 's/^\.wh\.//')" "$wh"
+		done
+	done
+}
+
+# built_stages NAME: the Stapel stages an export built, in order, from its
+# --verbose stderr in $TE_TMP/NAME.err ("building stage X" lines).
+built_stages() { grep -o 'building stage [A-Za-z]*' "$TE_TMP/$1.err" | awk '{print $3}' | tr '\n' ' '; }

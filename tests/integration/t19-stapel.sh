@@ -52,22 +52,6 @@ run_export() {
 		--report-path "$TE_TMP/$3.json" --commit "$1" 2>"$TE_TMP/$3.err"
 }
 
-# rootfs REF DIR: the image's layers unpacked in order, whiteouts applied.
-rootfs() {
-	local ref=$1 dir=$2 img="$2.img" layer wh
-	rm -rf "$dir" "$img"
-	mkdir -p "$dir"
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$img" >/dev/null || return 1
-	for layer in $(jq -r '.layers[].digest | sub("sha256:"; "")' "$img/manifest.json"); do
-		tar -xzf "$img/$layer" -C "$dir" || return 1
-		find "$dir" -name '.wh.*' ! -name '.wh..wh..opq' | while read -r wh; do
-			rm -rf "$(dirname "$wh")/$(basename "$wh" | sed 's/^\.wh\.//')" "$wh"
-		done
-	done
-}
-
-built_stages() { grep -o 'building stage [A-Za-z]*' "$TE_TMP/$1.err" | awk '{print $3}' | tr '\n' ' '; }
-
 run_export HEAD s1 v1
 check "first export exits 0" test $? -eq 0 || cat "$TE_TMP/v1.err" >&2
 check "every stage built in werf's order" test "$(built_stages v1)" = \

@@ -79,20 +79,6 @@ run_export() {
 		--report-path "$TE_TMP/$2.json" "${@:3}" 2>"$TE_TMP/$2.err"
 }
 
-rootfs() {
-	local ref=$1 dir=$2 img="$2.img" layer wh
-	rm -rf "$dir" "$img"
-	mkdir -p "$dir"
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$img" >/dev/null || return 1
-	for layer in $(jq -r '.layers[].digest | sub("sha256:"; "")' "$img/manifest.json"); do
-		tar -xzf "$img/$layer" -C "$dir" || return 1
-		find "$dir" -name '.wh.*' ! -name '.wh..wh..opq' | while read -r wh; do
-			rm -rf "$(dirname "$wh")/$(basename "$wh" | sed 's/^\.wh\.//')" "$wh"
-		done
-	done
-}
-
-built_stages() { grep -o 'building stage [A-Za-z]*' "$TE_TMP/$1.err" | awk '{print $3}' | tr '\n' ' '; }
 stage_labels() { skopeo inspect --config --tls-verify=false "docker://$REG/demo/stages:$(jq -r .images.app.content_based_tag "$TE_TMP/$1.json")" | jq -c .config.Labels; }
 
 run_export s1 v1

@@ -91,20 +91,6 @@ run_export() {
 		--repo "$REG/mnt/stages" "$@"
 }
 
-# rootfs REF DIR: the image's layers unpacked in order, whiteouts applied.
-rootfs() {
-	local ref=$1 dir=$2 img="$2.img" layer wh
-	rm -rf "$dir" "$img"
-	mkdir -p "$dir"
-	skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$img" >/dev/null || return 1
-	for layer in $(jq -r '.layers[].digest | sub("sha256:"; "")' "$img/manifest.json"); do
-		tar -xzf "$img/$layer" -C "$dir" || return 1
-		find "$dir" -name '.wh.*' ! -name '.wh..wh..opq' | while read -r wh; do
-			rm -rf "$(dirname "$wh")/$(basename "$wh" | sed 's/^\.wh\.//')" "$wh"
-		done
-	done
-}
-
 # ---- refusals: giterminism must allow build_dir, then fromPath --------------
 write_werf 1
 write_giterminism "      allowFromPaths: [/nowhere/*]"
