@@ -262,3 +262,18 @@ rootfs() {
 # built_stages NAME: the Stapel stages an export built, in order, from its
 # --verbose stderr in $TE_TMP/NAME.err ("building stage X" lines).
 built_stages() { grep -o 'building stage [A-Za-z]*' "$TE_TMP/$1.err" | awk '{print $3}' | tr '\n' ' '; }
+
+# retag SRC DEST: copy an image between repositories of the test's
+# registries (test setup, not the code under test).  docker-registry 2.8
+# has answered the blob check of a new repository with a 500 under load
+# once (t19 in CI); one more try is enough, and a third failure is fatal.
+retag() {
+	local i
+	for i in 1 2 3; do
+		skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+			"docker://$1" "docker://$2" && return 0
+		sleep 1
+	done
+	echo "FATAL: cannot copy $1 to $2" >&2
+	exit 1
+}

@@ -223,7 +223,7 @@ check "no emulation: named" grep -q 'werf.yaml:6: image "bad": shell commands fo
 
 # fromLatest: refused unless werf-giterminism.yaml allows it; allowed, the
 # from stage follows the digest the base tag has now, and builds on it.
-skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$REG/demo/app:v1" "docker://$REG/base/moving:1"
+retag "$REG/demo/app:v1" "$REG/base/moving:1"
 write_yaml "fromLatest" <<YAML
 project: stapel-demo
 configVersion: 1
@@ -243,7 +243,7 @@ git_commit_all "$proj" "allow fromLatest"
 run_export HEAD s10 fl2
 check "fromLatest allowed: exit 0" test $? -eq 0 || cat "$TE_TMP/fl2.err" >&2
 check "fromLatest: built on the tag's image" test "$(rootfs "$REG/demo/latest:fl2" "$TE_TMP/fl2fs" && cat "$TE_TMP/fl2fs/readme-saw")" = r1
-skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$REG/demo/app:v3" "docker://$REG/base/moving:1"
+retag "$REG/demo/app:v3" "$REG/base/moving:1"
 run_export HEAD s11 fl3
 check "fromLatest after the tag moved: exit 0" test $? -eq 0 || cat "$TE_TMP/fl3.err" >&2
 check "fromLatest: the moved tag rebuilds from on" test "$(built_stages fl3)" = "from install "
