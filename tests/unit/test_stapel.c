@@ -1222,6 +1222,16 @@ static void git_latest_patch_digest(void **state)
 	assert_false(patch_of(d2, &r, c4, c5));
 	assert_false(patch_of(d1, &r, r.head, c5));
 	assert_string_equal(d1, d2); /* c4 holds what head does */
+	/* a base commit the repository lacks fails, as werf's does */
+	assert_int_equal(
+	    te_stapel__patch_digest(d1, &empty, r.cfg->images[0].stapel, r.src,
+	                            "0123456789abcdef0123456789abcdef01234567",
+	                            c5, &err),
+	    TE_ENOTFOUND);
+	assert_non_null(strstr(
+	    err.msg, "commit 0123456789abcdef0123456789abcdef01234567 of the "
+	             "previous stage's image is not in the repository"));
+	te_error_clear(&err);
 	repo_close(&r);
 }
 

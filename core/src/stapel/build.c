@@ -1827,6 +1827,30 @@ static void patch_field(te_digest *d, int *rc, const char *s, te_error *err)
 		*rc = te_digest_field(d, s, strlen(s), err);
 }
 
+/* werf fails when the previous stage's commit is not in the repository
+ * (GitLatestPatchStage.IsEmpty): a patch from an unknown tree would leave
+ * the files it no longer has in the image. */
+static int check_prev_commit(struct job *j, size_t i)
+{
+	const char *prev = mapping_prev(j, i), *commit;
+	te_gitsrc *src;
+	int64_t when;
+	int offset, rc;
+
+	mapping_src(&src, &commit, j, i);
+	rc = te_gitsrc_commit_time(&when, &offset, src, prev, j->err);
+	if (rc == TE_ENOTFOUND || rc == TE_EINVALID) {
+		te_error_clear(j->err);
+		rc =
+		    te_error_set(j->err, TE_ENOTFOUND,
+		                 "git add %s (line %d): commit %s of the "
+		                 "previous stage's image is not in the "
+		                 "repository (a rewritten history?)",
+		                 j->img->git[i].add, j->img->git[i].line, prev);
+	}
+	return rc;
+}
+
 /* Mapping i's patch (collect_mapping) into d; *changed when it has one. */
 static int patch_mapping(te_digest *d, bool *changed, struct job *j, size_t i)
 {
@@ -1836,7 +1860,9 @@ static int patch_mapping(te_digest *d, bool *changed, struct job *j, size_t i)
 	int rc;
 
 	memset(&ps, 0, sizeof(ps));
-	rc = collect_mapping(&ps, j, i, false);
+	rc = check_prev_commit(j, i);
+	if (rc == 0)
+		rc = collect_mapping(&ps, j, i, false);
 	snprintf(field, sizeof(field), "files:%zu", ps.nfiles);
 	patch_field(d, &rc, field, j->err);
 	for (k = 0; k < ps.nfiles; k++) {
