@@ -14,7 +14,9 @@
  *                      the bash never lands in the image); install,
  *                      beforeSetup and setup first apply the git patch
  *   gitCache,          the git patch (gitCache only when the patch from
- *   gitLatestPatch     the previous stage's commit is 1 MiB or more)
+ *   gitLatestPatch     the previous stage's commit is 1 MiB or more,
+ *                      gitLatestPatch only when it is not empty; both
+ *                      resolved by te_plan_seal)
  *   dockerInstructions ENV, LABEL, EXPOSE, ... (werf's `docker:`)
  *
  * The git patch of a stage goes from the commit recorded in the previous
