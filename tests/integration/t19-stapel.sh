@@ -54,10 +54,13 @@ run_export() {
 
 run_export HEAD s1 v1
 check "first export exits 0" test $? -eq 0 || cat "$TE_TMP/v1.err" >&2
-check "every stage built in werf's order" test "$(built_stages v1)" = \
-	"from beforeInstall gitArchive install setup gitLatestPatch dockerInstructions "
+# werf: gitLatestPatch is empty (absent) when the patch from the commit
+# of the stage before it is empty: on a first export that stage is built
+# at this very commit.
+check "every stage built in werf's order, no empty gitLatestPatch" test "$(built_stages v1)" = \
+	"from beforeInstall gitArchive install setup dockerInstructions "
 check "report: built" test "$(jq -r .images.app.built "$TE_TMP/v1.json")" = true
-check "seven stages in the stages repo" test "$(registry_catalog "$REG" | grep -c '^demo/stages:')" -eq 7
+check "six stages in the stages repo" test "$(registry_catalog "$REG" | grep -c '^demo/stages:')" -eq 6
 rootfs "$REG/demo/app:v1" "$TE_TMP/fs1"
 check "git files at /app" test "$(cat "$TE_TMP/fs1/app/README")" = r1
 check "excludePaths keeps secret out" test ! -e "$TE_TMP/fs1/app/secret"
@@ -98,7 +101,7 @@ echo a2 >"$proj/deps/a.txt"
 git_commit_all "$proj" "install dependency"
 run_export HEAD s3 v3
 check "third export exits 0" test $? -eq 0 || cat "$TE_TMP/v3.err" >&2
-check "install and after rebuilt" test "$(built_stages v3)" = "install setup gitLatestPatch dockerInstructions "
+check "install and after rebuilt, no empty gitLatestPatch" test "$(built_stages v3)" = "install setup dockerInstructions "
 rootfs "$REG/demo/app:v3" "$TE_TMP/fs3"
 check "install saw the new dependency" test "$(cat "$TE_TMP/fs3/installed")" = a2
 check "install ran on patched files" test "$(cat "$TE_TMP/fs3/install-saw")" = /app/src/new.c
@@ -112,11 +115,32 @@ check "reuse: report not built" test "$(jq -r .images.app.built "$TE_TMP/v4.json
 check "reuse: same content tag" test "$(jq -r .images.app.content_based_tag "$TE_TMP/v4.json")" = \
 	"$(jq -r .images.app.content_based_tag "$TE_TMP/v3.json")"
 
+# gitLatestPatch's digest covers the patch from the commit of the stage
+# before it: a change there builds it, and a commit that brings the files
+# back to that stage's commit leaves it out again (werf: IsEmpty), so the
+# image is the one of v3, built again nowhere.
+echo r3 >"$proj/README"
+git_commit_all "$proj" "README r3"
+run_export HEAD s13 v6
+check "r3: exit 0" test $? -eq 0 || cat "$TE_TMP/v6.err" >&2
+check "r3: only the patch and docker built" test "$(built_stages v6)" = "gitLatestPatch dockerInstructions "
+check "r3: the patch holds the one file" grep -q 'building stage gitLatestPatch: one layer put in the stages repo (1 files, 0 removed)' "$TE_TMP/v6.err"
+check "r3: the file in the image" test "$(rootfs "$REG/demo/app:v6" "$TE_TMP/fs6" && cat "$TE_TMP/fs6/app/README")" = r3
+echo r2 >"$proj/README"
+git_commit_all "$proj" "README back to r2"
+run_export HEAD s14 v7
+check "back to r2: exit 0" test $? -eq 0 || cat "$TE_TMP/v7.err" >&2
+check "back to r2: nothing built" test -z "$(built_stages v7)"
+check "back to r2: v3's content tag" test "$(jq -r .images.app.content_based_tag "$TE_TMP/v7.json")" = \
+	"$(jq -r .images.app.content_based_tag "$TE_TMP/v3.json")"
+check "back to r2: the file in the image" test "$(rootfs "$REG/demo/app:v7" "$TE_TMP/fs7" && cat "$TE_TMP/fs7/app/README")" = r2
+
 # imageSpec (werf applies it after dockerInstructions): the global
 # build.imageSpec merged under the image's own; only the last stage, whose
 # config it edits, is rebuilt (and the patch: werf.yaml is one of the
 # image's git files).  A second image ends in gitLatestPatch: its spec
-# makes that stage a buildah build (the layer path cannot edit a config).
+# makes that stage a buildah build (the layer path cannot edit a config),
+# and keeps it though its patch is empty (werf's own imageSpec stage).
 sed -i 's/^configVersion: 1$/configVersion: 1\nbuild:\n  imageSpec:\n    author: "Global <g@example.com>"\n    config:\n      labels: {global: "g"}/' "$proj/werf.yaml"
 cat >>"$proj/werf.yaml" <<YAML
 imageSpec:
@@ -142,6 +166,8 @@ check "imageSpec export exits 0" test $? -eq 0 || cat "$TE_TMP/v5.err" >&2
 check "imageSpec: app rebuilds the patch (werf.yaml is in its mapping) and its last stage" \
 	test "$(grep -o 'image app: building stage [A-Za-z]*' "$TE_TMP/v5.err" | awk '{print $5}' | tr '\n' ' ')" = "gitLatestPatch dockerInstructions "
 check "imageSpec: plain's gitLatestPatch built by buildah" grep -q "image plain: building stage gitLatestPatch\$" "$TE_TMP/v5.err"
+check "imageSpec: plain keeps its empty gitLatestPatch, the last stage carrying the spec (from: app's)" \
+	test "$(grep -o 'image plain: building stage [A-Za-z]*' "$TE_TMP/v5.err" | awk '{print $5}' | tr '\n' ' ')" = "gitArchive gitLatestPatch "
 cfg5=$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/app:v5")
 tag5=$(jq -r .images.app.content_based_tag "$TE_TMP/v5.json")
 st5=$(skopeo inspect --config --tls-verify=false "docker://$REG/demo/stages:$tag5")

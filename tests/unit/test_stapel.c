@@ -568,11 +568,12 @@ static void digests_follow_dependencies(void **state)
 	digests(b, &r, r.head);
 	assert_int_equal(changed(a, b), 0);
 
-	/* a file no stage depends on: only gitLatestPatch (and the
-	 * dockerInstructions chained after it) */
+	/* a file no stage depends on: no stage's own input (it reaches the
+	 * image through gitLatestPatch's patch, resolved by the plan:
+	 * git_latest_patch_digest) */
 	change(c1, &r, "README", "r2");
 	digests(b, &r, c1);
-	assert_int_equal(changed(a, b), tail);
+	assert_int_equal(changed(a, b), 0);
 
 	/* an excluded file: nothing at all */
 	change(c2, &r, "secret/x", "x2");
@@ -587,7 +588,7 @@ static void digests_follow_dependencies(void **state)
 	/* a file in deps/ that the install glob does not match */
 	change(c4, &r, "deps/b.md", "b2");
 	digests(a, &r, c4);
-	assert_int_equal(changed(a, b), tail);
+	assert_int_equal(changed(a, b), 0);
 
 	/* a new file under a setup dependency directory */
 	change(c5, &r, "src/new.c", "n1");
@@ -1165,6 +1166,75 @@ static void git_cache_patch_size(void **state)
 	free(big);
 }
 
+/* ---- gitLatestPatch: the patch between real commits ----------------- */
+
+static bool patch_of(char out[TE_CONTENT_TAG_LEN + 1], const struct repo *r,
+                     const char *from, const char *to)
+{
+	te_error err = TE_ERROR_INIT;
+	bool empty = false;
+
+	if (te_stapel__patch_digest(out, &empty, r->cfg->images[0].stapel,
+	                            r->src, from, to, &err) != 0)
+		fail_msg("patch %s..%s: %s", from, to, err.msg);
+	return empty;
+}
+
+static void git_latest_patch_digest(void **state)
+{
+	char d1[TE_CONTENT_TAG_LEN + 1], d2[TE_CONTENT_TAG_LEN + 1];
+	char c1[41], c2[41], c3[41], c4[41], c5[41];
+	te_error err = TE_ERROR_INIT;
+	bool empty = false;
+	struct repo r;
+
+	(void)state;
+	repo_open(&r, conveyor_yaml);
+	/* the previous stage at our commit: absent */
+	assert_true(patch_of(d1, &r, r.head, r.head));
+	/* no base commit (a stage before it built now): absent */
+	assert_int_equal(te_stapel__patch_digest(d1, &empty,
+	                                         r.cfg->images[0].stapel, r.src,
+	                                         NULL, r.head, &err),
+	                 0);
+	assert_true(empty);
+
+	/* a changed file no stage depends on: a patch */
+	change(c1, &r, "README", "r2");
+	assert_false(patch_of(d1, &r, r.head, c1));
+	assert_true(patch_of(d2, &r, c1, c1));
+	/* an excluded file is no part of it: the same digest */
+	change(c2, &r, "secret/x", "x2");
+	assert_true(patch_of(d2, &r, c1, c2));
+	assert_false(patch_of(d2, &r, r.head, c2));
+	assert_string_equal(d1, d2);
+	/* other content: another digest */
+	change(c3, &r, "README", "r3");
+	assert_false(patch_of(d2, &r, r.head, c3));
+	assert_string_not_equal(d1, d2);
+	/* back to the base's content: nothing to patch from the base ... */
+	change(c4, &r, "README", "r1");
+	assert_true(patch_of(d2, &r, r.head, c4));
+	/* ... but from c1 the file changed */
+	assert_false(patch_of(d2, &r, c1, c4));
+	/* a removed file: a patch of its own */
+	change(c5, &r, "src/main.c", NULL);
+	assert_false(patch_of(d2, &r, c4, c5));
+	assert_false(patch_of(d1, &r, r.head, c5));
+	assert_string_equal(d1, d2); /* c4 holds what head does */
+	/* a base commit the repository lacks fails, as werf's does */
+	assert_int_equal(
+	    te_stapel__patch_digest(d1, &empty, r.cfg->images[0].stapel, r.src,
+	                            "0123456789abcdef0123456789abcdef01234567",
+	                            c5, &err),
+	    TE_ENOTFOUND);
+	assert_non_null(strstr(
+	    err.msg, "commit 0123456789abcdef0123456789abcdef01234567 of the "
+	             "previous stage's image is not in the repository"));
+	te_error_clear(&err);
+	repo_close(&r);
+}
+
 /* ---- a project in a subdirectory of the repository ----------------- */
 
 static void add_from_repository_root(void **state)
@@ -1500,6 +1570,7 @@ int main(void)
 	    cmocka_unit_test(used_images_enter_their_stage),
 	    cmocka_unit_test(stage_import_enters_with_its_stage),
 	    cmocka_unit_test(git_cache_patch_size),
+	    cmocka_unit_test(git_latest_patch_digest),
 	    cmocka_unit_test(add_from_repository_root),
 	    cmocka_unit_test(giterminism_allowed),
 	    cmocka_unit_test(remote_mappings),

@@ -231,7 +231,9 @@ typedef struct te_stapel_inputs {
  * makes them plan dependencies (plan.h), whose digests the plan chains
  * in.  gitCache is not listed here: whether it exists depends on the
  * stages repo, so te_stapel_plan_add adds it to the plan with a resolver
- * (plan.h).  src reads the mappings' `add` from the repository root
+ * (plan.h); gitLatestPatch is listed with an input that covers no file
+ * (and the imageSpec when it is last): its resolver adds the patch.  src
+ * reads the mappings' `add` from the repository root
  * (te_stapel_env.root).
  *
  * Pure over the commit's tree: the same img, commit and in give the same
@@ -431,6 +433,9 @@ int te_stapel_mount_check(const te_stapel_mount *m, const te_stapel_allowed *a,
  * (te_plan_add_dependency_at).  An image with git mappings gets a
  * gitCache stage with a resolver (plan.h): te_plan_seal then asks the
  * stages repo (env->registry_host) for the commit of the stage before it.
+ * gitLatestPatch has one too: it leaves the chain when the patch from
+ * that commit is empty for every mapping (unless it is the last stage and
+ * carries the imageSpec), else its input covers the patch.
  * An image with more than one platform is refused: each platform is
  * added with te_stapel_plan_add_for.
  *

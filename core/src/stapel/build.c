@@ -14,7 +14,9 @@
  *                      the bash never lands in the image); install,
  *                      beforeSetup and setup first apply the git patch
  *   gitCache,          the git patch (gitCache only when the patch from
- *   gitLatestPatch     the previous stage's commit is 1 MiB or more)
+ *   gitLatestPatch     the previous stage's commit is 1 MiB or more,
+ *                      gitLatestPatch only when it is not empty; both
+ *                      resolved by te_plan_seal)
  *   dockerInstructions ENV, LABEL, EXPOSE, ... (werf's `docker:`)
  *
  * The git patch of a stage goes from the commit recorded in the previous
@@ -1815,6 +1817,168 @@ static int resolve_git_cache(te_buf *input, bool *absent,
 	return rc;
 }
 
+/* ---- gitLatestPatch ---------------------------------------------------- */
+
+/* werf's gitLatestPatch (werf/werf pkg/build/stage/git_latest_patch.go):
+ * absent when the patch from the commit of the previous stage's image to
+ * ours is empty for every mapping (IsEmpty), else its digest covers the
+ * patch content of each mapping (GetDependencies).  The content here is
+ * what the builder puts in the layer (push_patch_layer, apply_patch):
+ * changed and added paths with their mode and blob id, removed paths. */
+
+static void patch_field(te_digest *d, int *rc, const char *s, te_error *err)
+{
+	if (*rc == 0)
+		*rc = te_digest_field(d, s, strlen(s), err);
+}
+
+/* werf fails when the previous stage's commit is not in the repository
+ * (GitLatestPatchStage.IsEmpty): a patch from an unknown tree would leave
+ * the files it no longer has in the image. */
+static int check_prev_commit(struct job *j, size_t i)
+{
+	const char *prev = mapping_prev(j, i), *commit;
+	te_gitsrc *src;
+	int64_t when;
+	int offset, rc;
+
+	mapping_src(&src, &commit, j, i);
+	rc = te_gitsrc_commit_time(&when, &offset, src, prev, j->err);
+	if (rc == TE_ENOTFOUND || rc == TE_EINVALID) {
+		te_error_clear(j->err);
+		rc =
+		    te_error_set(j->err, TE_ENOTFOUND,
+		                 "git add %s (line %d): commit %s of the "
+		                 "previous stage's image is not in the "
+		                 "repository (a rewritten history?)",
+		                 j->img->git[i].add, j->img->git[i].line, prev);
+	}
+	return rc;
+}
+
+/* Mapping i's patch (collect_mapping) into d; *changed when it has one. */
+static int patch_mapping(te_digest *d, bool *changed, struct job *j, size_t i)
+{
+	te_stapel_patchset ps;
+	char field[64];
+	size_t k;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	rc = check_prev_commit(j, i);
+	if (rc == 0)
+		rc = collect_mapping(&ps, j, i, false);
+	snprintf(field, sizeof(field), "files:%zu", ps.nfiles);
+	patch_field(d, &rc, field, j->err);
+	for (k = 0; k < ps.nfiles; k++) {
+		snprintf(field, sizeof(field), "%o", ps.files[k].mode);
+		patch_field(d, &rc, ps.files[k].path, j->err);
+		patch_field(d, &rc, field, j->err);
+		patch_field(d, &rc, ps.files[k].oid, j->err);
+	}
+	snprintf(field, sizeof(field), "removed:%zu", ps.removed.count);
+	patch_field(d, &rc, field, j->err);
+	for (k = 0; k < ps.removed.count; k++)
+		patch_field(d, &rc, ps.removed.items[k], j->err);
+	*changed |= ps.nfiles || ps.removed.count;
+	patchset_dispose(&ps);
+	return rc;
+}
+
+/* The digest of the patch from j's base commits to ours, per mapping;
+ * *empty when no mapping changes (as apply_patch: nothing without the
+ * base's commit). */
+static int patch_digest(char out[TE_CONTENT_TAG_LEN + 1], bool *empty,
+                        struct job *j)
+{
+	te_digest *d = NULL;
+	char field[64];
+	bool changed = false;
+	size_t i;
+	int rc;
+
+	rc = te_digest_new(&d, j->err);
+	for (i = 0; rc == 0 && i < j->img->ngit; i++) {
+		snprintf(field, sizeof(field), "git:%zu", i);
+		patch_field(d, &rc, field, j->err);
+		if (rc == 0 && j->prev_commit && mapping_moved(j, i))
+			rc = patch_mapping(d, &changed, j, i);
+	}
+	if (rc == 0)
+		rc = te_digest_final(out, d, j->err);
+	te_digest_free(d);
+	*empty = !changed;
+	return rc;
+}
+
+int te_stapel__patch_digest(char out[TE_CONTENT_TAG_LEN + 1], bool *empty,
+                            const te_stapel_image *img, te_gitsrc *src,
+                            const char *from, const char *to, te_error *err)
+{
+	te_stapel_env env;
+	struct stage_job sj;
+	struct job j;
+
+	memset(&env, 0, sizeof(env));
+	memset(&sj, 0, sizeof(sj));
+	memset(&j, 0, sizeof(j));
+	env.src = src;
+	env.commit = to;
+	sj.env = &env;
+	j.sj = &sj;
+	j.img = img;
+	j.prev_commit = (char *)from;
+	j.err = err;
+	return patch_digest(out, empty, &j);
+}
+
+/* The last stage carries the imageSpec (edits_config): it stays, an
+ * empty layer with the edited config (werf's imageSpec stage). */
+static int resolve_git_latest_patch(te_buf *input, bool *absent,
+                                    const te_plan_image *img, size_t index,
+                                    void *payload, te_error *err)
+{
+	const struct stage_job *sj = payload;
+	te_stage_ctx ctx;
+	struct job j;
+	char digest[TE_CONTENT_TAG_LEN + 1];
+	bool empty = true;
+	int rc;
+
+	memset(&j, 0, sizeof(j));
+	memset(&ctx, 0, sizeof(ctx));
+	j.sj = sj;
+	j.ctx = &ctx;
+	j.img = sj->image->stapel;
+	j.err = err;
+	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
+	te_buf_init(&j.base_config, CONFIG_MAX);
+	rc = te_registry_new(&j.reg, sj->env->registry_host,
+	                     sj->env->registry_opts, err);
+	if (rc == 0)
+		rc = cache_base_commit(&j, &ctx, img, index);
+	if (rc == 0)
+		rc = patch_digest(digest, &empty, &j);
+	*absent = empty && !edits_config(sj);
+	/* the stage's own input (stages.c: its name, the imageSpec when
+	 * last), then the patch */
+	if (rc == 0 && !*absent)
+		rc = te_buf_printf(
+		    input, err, "%s:::patch:%s",
+		    te_plan_stage_input(te_plan_stage_at(img, index)),
+		    empty ? "-" : digest);
+	if (rc == 0 && !empty)
+		te_log_emit(
+		    &sj->env->log, TE_LOG_INFO,
+		    "image %s: gitLatestPatch: a patch from commit %.12s",
+		    te_plan_image_name(img), j.prev_commit);
+	forget_base(&j);
+	te_buf_dispose(&j.base_manifest);
+	te_buf_dispose(&j.base_config);
+	te_registry_free(j.reg);
+	return rc;
+}
+
 /* ---- the plan's stages ---------------------------------------------- */
 
 /* Everything a plan stage of ic needs but its kind. */
@@ -1855,6 +2019,8 @@ static int add_one(te_plan_stage **out, const struct stages_ctx *c,
 	sj->platform = c->platform;
 	if (kind == TE_STAPEL_STAGE_GIT_CACHE)
 		spec.resolve = resolve_git_cache;
+	if (kind == TE_STAPEL_STAGE_GIT_LATEST_PATCH)
+		spec.resolve = resolve_git_latest_patch;
 	if (c->from_digest && kind == TE_STAPEL_STAGE_FROM &&
 	    (rc = pin_from(&sj->from_pinned, c->ic->stapel->from,
 	                   c->from_digest, err)) < 0) {

@@ -14,7 +14,8 @@
  *     versions, `stageDependencies` file contents (path, mode and blob id
  *     of every matching file), mapping parameters, import/dependency
  *     parameters, the base, mounts.  A file no stage depends on changes
- *     gitLatestPatch only (and what follows it, through the chain).
+ *     no input here: it reaches the image through gitLatestPatch, whose
+ *     input the plan resolves from the patch (stapel/build.c).
  *  2. gitArchive depends on the mapping parameters, not on the commit: the
  *     archive is taken once; later commits reach the image as patches
  *     (the user stage whose dependencies changed, else gitLatestPatch).
@@ -128,7 +129,7 @@ struct files {
 	const te_stapel_git *git;
 	te_ignore *include, *exclude;
 	te_ignore *deps[TE_STAPEL_NUSER];
-	struct hash *all;                   /* gitLatestPatch */
+	struct hash *all;                   /* a sink (see hash_files) */
 	struct hash *user[TE_STAPEL_NUSER]; /* NULL: stage absent */
 	const char *only;                   /* add names a file: its name */
 	te_error *err;
@@ -394,25 +395,24 @@ static int walk_git(struct files *f, struct build *b, te_gitsrc *src,
 	return walk_mapping(f, src, commit);
 }
 
-/* The files of every mapping: all of them for gitLatestPatch, those of
- * stageDependencies for their user stage. */
+/* The files of stageDependencies for their user stage.  gitLatestPatch
+ * hashes no file here: werf's digest of it covers the patch from the
+ * previous stage's commit (werf/werf pkg/build/stage/git_latest_patch.go,
+ * GetDependencies), which the plan resolves (stapel/build.c); the walk
+ * feeds a sink for it. */
 static int hash_files(struct build *b, te_gitsrc *src, const char *commit)
 {
 	struct hash sink = {NULL, 0, b->err};
 	struct files f;
 	size_t i;
-	int rc = 0, u;
+	int rc, u;
 
-	if (!b->present[TE_STAPEL_STAGE_GIT_LATEST_PATCH]) {
-		/* the walk still feeds the user stages */
-		rc = te_digest_new(&sink.d, b->err);
-		if (rc < 0)
-			return rc;
-	}
+	rc = te_digest_new(&sink.d, b->err);
+	if (rc < 0)
+		return rc;
 	for (i = 0; rc == 0 && i < b->img->ngit; i++) {
 		rc = files_init(&f, &b->img->git[i], b->err);
-		f.all =
-		    sink.d ? &sink : &b->h[TE_STAPEL_STAGE_GIT_LATEST_PATCH];
+		f.all = &sink;
 		h_fmt(f.all, "git", i);
 		for (u = 0; u < TE_STAPEL_NUSER; u++)
 			if (b->present[user_stage[u]]) {

@@ -5,6 +5,7 @@
 #define TAGEXPORT_STAPEL_BUILD_H
 
 #include "stapel/stapel_int.h"
+#include "tagexport/digest.h"
 #include "tagexport/labels.h"
 
 /* The directory of the build context bind-mounted (read-only) into shell
@@ -107,5 +108,13 @@ int te_stapel__patch_owner(te_stapel_patch_file *f, const te_stapel_git *g,
 int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
                           te_gitsrc *src, const char *from, const char *to,
                           const te_gitsrc_limits *lim, te_error *err);
+
+/* gitLatestPatch's patch digest of img from commit `from` to `to` (the
+ * mappings' files changed, added and removed; werf/werf
+ * pkg/build/stage/git_latest_patch.go), and *empty when no mapping
+ * changes: the stage is then absent. */
+int te_stapel__patch_digest(char out[TE_CONTENT_TAG_LEN + 1], bool *empty,
+                            const te_stapel_image *img, te_gitsrc *src,
+                            const char *from, const char *to, te_error *err);
 
 #endif
