@@ -247,6 +247,13 @@ static void invalid_values(void **state)
 	expect_err(META "image: a\nfromImage: b\n---\nimage: b\n"
 	                "fromImage: a\n",
 	           TE_EINVALID, "makes a cycle of images");
+	/* werf's import config takes only a user stage */
+	expect_err(META "image: a\nfrom: x\nimport:\n- image: b\n  add: /o\n"
+	                "  stage: gitLatestPatch\n  after: setup\n---\n"
+	                "image: b\nfrom: x\n",
+	           TE_EINVALID,
+	           "werf.yaml:9: image \"a\": import: stage must be "
+	           "beforeInstall, install, beforeSetup or setup");
 	expect_err(META "image: a\nfrom: x\ngit:\n- add: /src\n", TE_EINVALID,
 	           "werf.yaml:7: image \"a\": git mapping needs \"to");
 	expect_err(META "image: a\nfrom: x\ngit:\n- add: src\n  to: /a\n",

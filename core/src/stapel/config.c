@@ -499,6 +499,14 @@ static int parse_import(struct doc *d, te_stapel_import *im,
 	if (!im->add)
 		return refuse(d, n, TE_EINVALID,
 		              "import needs \"add: <absolute path>\"");
+	/* werf's import config: a user stage only (werf/werf
+	 * pkg/config/import.go) */
+	if (im->stage && strcmp(im->stage, "beforeInstall") &&
+	    strcmp(im->stage, "install") && strcmp(im->stage, "beforeSetup") &&
+	    strcmp(im->stage, "setup"))
+		return refuse(d, get(d, n, "stage"), TE_EINVALID,
+		              "import: stage must be beforeInstall, install, "
+		              "beforeSetup or setup");
 	if (!im->to)
 		im->to = te_strdup(im->add, d->c->err);
 	return im->to ? 0 : TE_ENOMEM;
