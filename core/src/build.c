@@ -91,6 +91,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1367,6 +1368,62 @@ done:
 	return rc;
 }
 
+/* ---- one platform at a time ---------------------------------------------- */
+
+/*
+ * buildah keeps one name per pulled reference in a store, so two builds
+ * that pull the same multi-platform tag for different platforms at once
+ * move that name under each other, and one fails with "locating pulled
+ * image ... name in containers storage: image not known" (t25 in CI).
+ * Builds for different platforms of this process therefore take turns;
+ * builds for the same platform (NULL: the native one) run side by side.
+ * A waiting build gives up when it is cancelled.
+ */
+static pthread_mutex_t platform_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t platform_cv = PTHREAD_COND_INITIALIZER;
+static char platform_now[128];
+static unsigned platform_builds;
+
+static int platform_enter(const te_build_opts *opts, te_error *err)
+{
+	const char *want = opts->platform ? opts->platform : "";
+	struct timespec until;
+	int rc = 0;
+
+	if (strlen(want) >= sizeof(platform_now))
+		return te_error_set(err, TE_EINVALID, "platform too long");
+	pthread_mutex_lock(&platform_mu);
+	while (platform_builds && strcmp(platform_now, want) != 0) {
+		if (opts->cancel && atomic_load(opts->cancel)) {
+			rc = te_error_set(
+			    err, TE_ERROR, "build of %s cancelled",
+			    opts->name ? opts->name : opts->image_ref);
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += TE_BUILD_CANCEL_POLL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&platform_cv, &platform_mu, &until);
+	}
+	if (rc == 0) {
+		snprintf(platform_now, sizeof(platform_now), "%s", want);
+		platform_builds++;
+	}
+	pthread_mutex_unlock(&platform_mu);
+	return rc;
+}
+
+static void platform_leave(void)
+{
+	pthread_mutex_lock(&platform_mu);
+	if (--platform_builds == 0)
+		pthread_cond_broadcast(&platform_cv);
+	pthread_mutex_unlock(&platform_mu);
+}
+
 int te_build_and_push(char digest_out[72], const te_build_opts *opts,
                       te_error *err)
 {
@@ -1455,7 +1512,11 @@ int te_build_and_push(char digest_out[72], const te_build_opts *opts,
 	    0)
 		goto done;
 
-	if ((rc = build(opts, &env, local, job, err)) < 0)
+	if ((rc = platform_enter(opts, err)) < 0)
+		goto done;
+	rc = build(opts, &env, local, job, err);
+	platform_leave();
+	if (rc < 0)
 		goto done;
 	built = true;
 	if (opts->edit_config) {
