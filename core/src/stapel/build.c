@@ -1810,7 +1810,7 @@ static int resolve_git_cache(te_buf *input, bool *absent,
 		            te_plan_image_name(img), (unsigned long long)size,
 		            j.prev_commit);
 	}
-	free(j.prev_commit);
+	forget_base(&j);
 	te_buf_dispose(&j.base_manifest);
 	te_buf_dispose(&j.base_config);
 	te_registry_free(j.reg);
