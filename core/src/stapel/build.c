@@ -1736,6 +1736,24 @@ static int patch_size(uint64_t *out, struct job *j)
 	return rc;
 }
 
+/* A job that reads patches of img between two commits of src and
+ * nothing else (the unit tests' entry points below). */
+static void offline_job(struct job *j, struct stage_job *sj, te_stapel_env *env,
+                        const te_stapel_image *img, te_gitsrc *src,
+                        const char *from, const char *to, te_error *err)
+{
+	memset(env, 0, sizeof(*env));
+	memset(sj, 0, sizeof(*sj));
+	memset(j, 0, sizeof(*j));
+	env->src = src;
+	env->commit = to;
+	sj->env = env;
+	j->sj = sj;
+	j->img = img;
+	j->prev_commit = (char *)from;
+	j->err = err;
+}
+
 int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
                           te_gitsrc *src, const char *from, const char *to,
                           const te_gitsrc_limits *lim, te_error *err)
@@ -1744,17 +1762,8 @@ int te_stapel__patch_size(uint64_t *out, const te_stapel_image *img,
 	struct stage_job sj;
 	struct job j;
 
-	memset(&env, 0, sizeof(env));
-	memset(&sj, 0, sizeof(sj));
-	memset(&j, 0, sizeof(j));
-	env.src = src;
-	env.commit = to;
+	offline_job(&j, &sj, &env, img, src, from, to, err);
 	env.limits = lim;
-	sj.env = &env;
-	j.sj = &sj;
-	j.img = img;
-	j.prev_commit = (char *)from;
-	j.err = err;
 	return patch_size(out, &j);
 }
 
@@ -1775,6 +1784,36 @@ static int commit_size(uint64_t *out, struct job *j)
 	return rc == 0 ? patch_size(out, j) : rc;
 }
 
+/* A resolver's job (plan.h, te_stage_resolve_fn): the stage's payload,
+ * the stages repo, and the commit the stage before `index` records
+ * (cache_base_commit).  Close it with resolver_close in any case. */
+static int resolver_open(struct job *j, te_stage_ctx *ctx,
+                         const struct stage_job *sj, const te_plan_image *img,
+                         size_t index, te_error *err)
+{
+	int rc;
+
+	memset(j, 0, sizeof(*j));
+	memset(ctx, 0, sizeof(*ctx));
+	j->sj = sj;
+	j->ctx = ctx;
+	j->img = sj->image->stapel;
+	j->err = err;
+	te_buf_init(&j->base_manifest, TE_MANIFEST_MAX);
+	te_buf_init(&j->base_config, CONFIG_MAX);
+	rc = te_registry_new(&j->reg, sj->env->registry_host,
+	                     sj->env->registry_opts, err);
+	return rc == 0 ? cache_base_commit(j, ctx, img, index) : rc;
+}
+
+static void resolver_close(struct job *j)
+{
+	forget_base(j);
+	te_buf_dispose(&j->base_manifest);
+	te_buf_dispose(&j->base_config);
+	te_registry_free(j->reg);
+}
+
 static int resolve_git_cache(te_buf *input, bool *absent,
                              const te_plan_image *img, size_t index,
                              void *payload, te_error *err)
@@ -1783,20 +1822,8 @@ static int resolve_git_cache(te_buf *input, bool *absent,
 	te_stage_ctx ctx;
 	struct job j;
 	uint64_t size = 0;
-	int rc;
+	int rc = resolver_open(&j, &ctx, sj, img, index, err);
 
-	memset(&j, 0, sizeof(j));
-	memset(&ctx, 0, sizeof(ctx));
-	j.sj = sj;
-	j.ctx = &ctx;
-	j.img = sj->image->stapel;
-	j.err = err;
-	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
-	te_buf_init(&j.base_config, CONFIG_MAX);
-	rc = te_registry_new(&j.reg, sj->env->registry_host,
-	                     sj->env->registry_opts, err);
-	if (rc == 0)
-		rc = cache_base_commit(&j, &ctx, img, index);
 	if (rc == 0 && j.prev_commit && strcmp(j.prev_commit, sj->env->commit))
 		rc = commit_size(&size, &j);
 	*absent = size < TE_STAPEL_GIT_CACHE_STEP;
@@ -1810,10 +1837,7 @@ static int resolve_git_cache(te_buf *input, bool *absent,
 		            te_plan_image_name(img), (unsigned long long)size,
 		            j.prev_commit);
 	}
-	forget_base(&j);
-	te_buf_dispose(&j.base_manifest);
-	te_buf_dispose(&j.base_config);
-	te_registry_free(j.reg);
+	resolver_close(&j);
 	return rc;
 }
 
@@ -1919,16 +1943,7 @@ int te_stapel__patch_digest(char out[TE_CONTENT_TAG_LEN + 1], bool *empty,
 	struct stage_job sj;
 	struct job j;
 
-	memset(&env, 0, sizeof(env));
-	memset(&sj, 0, sizeof(sj));
-	memset(&j, 0, sizeof(j));
-	env.src = src;
-	env.commit = to;
-	sj.env = &env;
-	j.sj = &sj;
-	j.img = img;
-	j.prev_commit = (char *)from;
-	j.err = err;
+	offline_job(&j, &sj, &env, img, src, from, to, err);
 	return patch_digest(out, empty, &j);
 }
 
@@ -1943,20 +1958,8 @@ static int resolve_git_latest_patch(te_buf *input, bool *absent,
 	struct job j;
 	char digest[TE_CONTENT_TAG_LEN + 1];
 	bool empty = true;
-	int rc;
+	int rc = resolver_open(&j, &ctx, sj, img, index, err);
 
-	memset(&j, 0, sizeof(j));
-	memset(&ctx, 0, sizeof(ctx));
-	j.sj = sj;
-	j.ctx = &ctx;
-	j.img = sj->image->stapel;
-	j.err = err;
-	te_buf_init(&j.base_manifest, TE_MANIFEST_MAX);
-	te_buf_init(&j.base_config, CONFIG_MAX);
-	rc = te_registry_new(&j.reg, sj->env->registry_host,
-	                     sj->env->registry_opts, err);
-	if (rc == 0)
-		rc = cache_base_commit(&j, &ctx, img, index);
 	if (rc == 0)
 		rc = patch_digest(digest, &empty, &j);
 	*absent = empty && !edits_config(sj);
@@ -1972,10 +1975,7 @@ static int resolve_git_latest_patch(te_buf *input, bool *absent,
 		    &sj->env->log, TE_LOG_INFO,
 		    "image %s: gitLatestPatch: a patch from commit %.12s",
 		    te_plan_image_name(img), j.prev_commit);
-	forget_base(&j);
-	te_buf_dispose(&j.base_manifest);
-	te_buf_dispose(&j.base_config);
-	te_registry_free(j.reg);
+	resolver_close(&j);
 	return rc;
 }
 
