@@ -955,6 +955,45 @@ static int remove_job_dir(const char *dir, const char *const *names, size_t n)
 	return rmdir(dir);
 }
 
+/* SIGKILL every process whose command line names the job's runc root: a
+ * `runc create` or `runc start` that buildah had started when it was
+ * killed runs in a session of its own and would make a container after
+ * the cleanup looked (t15 in CI: a RUN's sleep outlived its timeout).
+ * Returns how many it found. */
+static unsigned kill_runc_of(const char *root)
+{
+	char path[300], cmd[8192];
+	unsigned found = 0;
+	struct dirent *de;
+	ssize_t got, i;
+	DIR *d = opendir("/proc");
+	int fd;
+
+	while (d && (de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		got = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (got <= 0)
+			continue;
+		for (i = 0; i < got; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		cmd[got] = '\0';
+		if (strstr(cmd, root) && strstr(cmd, "runc")) {
+			kill((pid_t)atol(de->d_name), SIGKILL);
+			found++;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* Delete the containers runc still knows in the job's state root (one
  * directory per container id): after a killed build, a container's
  * processes live on in their own session (runc(8) delete --force). */
@@ -995,6 +1034,35 @@ static void delete_containers(const char *job, const char *runtime,
 		te_log_emit(log, TE_LOG_WARN, "runc state left in %s",
 		            root.ptr);
 	te_strvec_dispose(&argv);
+	te_buf_dispose(&root);
+}
+
+/* After a build: delete what runc still knows of the job.  When the build
+ * was killed or failed, a runc that was starting a container may still be
+ * on its way: kill those first and look again until nothing is left
+ * (bounded: 20 rounds of 100 ms). */
+static void cleanup_containers(const char *job, const char *runtime,
+                               const te_strvec *env, bool killed,
+                               const te_log *log)
+{
+	te_buf root = TE_BUF_INIT(8192);
+	te_error ignored = TE_ERROR_INIT;
+	struct stat st;
+	int round;
+
+	delete_containers(job, runtime, env, log);
+	if (!killed || te_buf_printf(&root, &ignored, "%s/runc", job) < 0) {
+		te_buf_dispose(&root);
+		return;
+	}
+	for (round = 0; round < 20; round++) {
+		bool busy = kill_runc_of(root.ptr) > 0;
+
+		delete_containers(job, runtime, env, log);
+		if (!busy && stat(root.ptr, &st) < 0)
+			break;
+		usleep(100 * 1000);
+	}
 	te_buf_dispose(&root);
 }
 
@@ -1353,7 +1421,7 @@ static int build(const te_build_opts *opts, const te_strvec *env,
 	rc = run_checked(argv.items, env->items, &opts->log, TE_EBUILD,
 	                 "buildah build", &lim, err);
 	if (runtime)
-		delete_containers(job, runtime, env, &opts->log);
+		cleanup_containers(job, runtime, env, rc < 0, &opts->log);
 	if (lim.expired) {
 		te_build_timeout_format(text, sizeof(text), timeout);
 		rc = te_error_set(
